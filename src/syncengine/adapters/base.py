@@ -1,0 +1,155 @@
+"""The adapter interface: how syncengine talks to an app.
+
+An adapter knows one app and nothing about syncing. Connector authors subclass
+:class:`Adapter`; the engine is its only caller.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar
+
+from syncengine.errors import UnsupportedCapability
+from syncengine.records import (
+    AssociationChange,
+    NewRecord,
+    Page,
+    Pipeline,
+    Record,
+    RecordUpdate,
+    WriteResult,
+)
+from syncengine.schema import ObjectSchema
+
+__all__ = ["Adapter"]
+
+
+class Adapter(abc.ABC):
+    """The base class of every app connector.
+
+    Terminology:
+
+    * **object type**: a kind of record in the app (``"contacts"``), named the app's way.
+    * **record**: a :class:`~syncengine.Record`: an id, property values as Python values of
+      the schema's :class:`~syncengine.PropertyType`, a modification time, associations.
+    * **cursor**: an opaque string the adapter makes up and the engine stores; given back
+      as ``since`` it resumes a scan.
+
+    Required methods (abstract; a subclass that misses one fails when it is built):
+    :meth:`schema`, :meth:`scan`, :meth:`fetch`, :meth:`create`, :meth:`update`.
+
+    Optional methods, with defaults that say "not supported" and a ``supports_*`` flag the
+    engine reads up front: :meth:`pipelines` (``supports_pipelines``), :meth:`associate`
+    (``supports_associations``).
+
+    Errors. A failure of one item of a batch is a ``WriteResult.failed(category,
+    message)``; name the field in the message. A failure of a whole call (the app is down,
+    throttled, or refuses the credentials) raises :class:`~syncengine.AdapterError` with a
+    category: ``RATE_LIMITED`` (with ``retry_after`` when the app says),
+    ``UNAVAILABLE`` (5xx, timeouts, connection errors), ``PERMISSION`` (auth, scopes).
+    The engine retries transient categories on the next pass and goes on with the rest of
+    the pass meanwhile. Any other exception is treated as ``UNKNOWN``. Never put secrets
+    in a message (SPEC X4).
+
+    What the engine promises in return: it never asks for more than
+    :attr:`max_batch_size` items in one call, never deletes anything, and passes only
+    properties that :meth:`schema` lists.
+
+    Minimal example::
+
+        class NotesApp(Adapter):
+            name = "notes"
+
+            def schema(self, object_type):
+                return ObjectSchema(object_type, [PropertySpec("email", "string")])
+
+            def scan(self, object_type, since=None):
+                rows, cursor = self.client.changes(object_type, since)
+                yield Page([Record(r["id"], r["fields"]) for r in rows], cursor)
+
+            ...
+
+    .. versionadded:: 0.1
+    """
+
+    #: A short name for logs, reports and config files.
+    name: str = "adapter"
+    #: The most items the engine passes to one fetch/create/update/associate call.
+    max_batch_size: int = 100
+    #: Whether :meth:`create` honours ``NewRecord.idempotency_key``: a retried create with
+    #: a key it has seen returns the record it made then instead of making another.
+    #: Without it, the engine settles interrupted creates by identifier (S8).
+    supports_idempotency_keys: ClassVar[bool] = False
+    #: Whether :meth:`pipelines` is implemented.
+    supports_pipelines: ClassVar[bool] = False
+    #: Whether :meth:`associate` is implemented and records carry ``associations``.
+    supports_associations: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def schema(self, object_type: str) -> ObjectSchema:
+        """Describe the properties of ``object_type``.
+
+        Called when an engine is built, to check mappings against types (F4). Raise
+        :class:`~syncengine.AdapterError` with ``PERMISSION`` if the account may not read
+        it, or ``NOT_FOUND`` if the type does not exist.
+        """
+
+    @abc.abstractmethod
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        """Yield the records of ``object_type`` in pages.
+
+        With ``since=None``: every record, in a stable order, each exactly once.
+        With ``since=cursor``: the records changed (created or updated) after that cursor,
+        and in ``Page.deleted`` the ids deleted after it. A record may appear more than once
+        (the engine is idempotent), but no change may be skipped.
+
+        ``page.cursor`` is where to resume after that page (the engine stores it once the
+        page is processed and passes it back as ``since`` after a crash), or ``None`` when
+        the app can only resume after the last page. The last page always carries a cursor;
+        it becomes the ``since`` of the next incremental scan, so it must cover every change
+        made after the scan started. Yield at least one page, even if it is empty.
+
+        The engine's own writes show up in later scans like any change; the index copy is
+        how the engine tells them apart.
+        """
+
+    @abc.abstractmethod
+    def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
+        """Read records by id. Ids missing from the result are taken as deleted."""
+
+    @abc.abstractmethod
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        """Create records; return one result per item, in order.
+
+        Check required properties (``REQUIRED_FIELD_MISSING``), types and unknown
+        properties (``VALIDATION``) and unique values (``DUPLICATE``) per item, so that one
+        bad item fails only itself.
+        """
+
+    @abc.abstractmethod
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        """Change the given properties of existing records; one result per item, in order.
+
+        A record that no longer exists is ``NOT_FOUND`` (or ``DELETED`` if the app knows it
+        was deleted). Properties not named are left as they are; a value of ``None``
+        clears a property.
+        """
+
+    def pipelines(self, object_type: str) -> Sequence[Pipeline]:
+        """The pipelines (with their stages) of ``object_type``, if the app has any (A3).
+
+        Raise :class:`~syncengine.AdapterError` with ``PERMISSION`` if the account may not
+        read them: never return an empty list for that (A5).
+        """
+        raise UnsupportedCapability(f"adapter {self.name!r} does not support pipelines")
+
+    def associate(self, pairs: Sequence[AssociationChange]) -> Sequence[WriteResult]:
+        """Create links between records (A1); one result per pair, in order.
+
+        Creating a link that already exists succeeds.
+        """
+        raise UnsupportedCapability(f"adapter {self.name!r} does not support associations")
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release connections. Optional."""

@@ -1,0 +1,7 @@
+"""SQLiteAdapter (work in progress)."""
+
+__all__ = ["SQLiteAdapter"]
+
+
+class SQLiteAdapter:
+    """Placeholder until it lands."""

@@ -1,0 +1,121 @@
+"""The index entry: what syncengine remembers of one record or matched pair."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from syncengine.records import Side
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+__all__ = ["CursorUpdate", "Entry", "HistoryItem"]
+
+_NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
+
+
+@attrs.frozen(slots=True)
+class HistoryItem:
+    """One thing the engine did to an entry, and why (SPEC R8).
+
+    Args:
+        at: When, timezone-aware UTC.
+        action: A short verb: ``"indexed"``, ``"matched"``, ``"created"``, ``"updated"``,
+            ``"excluded"``, ``"failed"``, ``"deleted"``, ``"restored"``, …
+        detail: Why, or what, in a few words (a side, the fields written, the key that
+            matched, the error message).
+
+    .. versionadded:: 0.1
+    """
+
+    at: datetime
+    action: str
+    detail: str = ""
+
+
+@attrs.frozen(slots=True)
+class Entry:
+    """One index entry: a record of one app, or a matched pair of records.
+
+    Entries are values: the engine builds a changed copy (``attrs.evolve``) and writes it;
+    an index store keeps and returns them unchanged. Stores must round-trip every field
+    exactly, including the Python types inside ``hub_values``/``app_values``
+    (``str, int, float, bool, None, datetime.date, datetime.datetime, frozenset[str],
+    list, tuple``), and NaN and infinities in floats.
+
+    Args:
+        sync_id: The sync this entry belongs to (S1).
+        object_type: The object sync's ``hub_type``.
+        entry_id: Unique within (sync_id, object_type); chosen by the engine.
+        hub_id: The hub record's id, once there is one.
+        app_id: The app record's id, once there is one.
+        state: See :class:`~syncengine.RecordState`.
+        keys: The normalized identifier keys of the record(s), such as
+            ``"0:ada@example.com"`` (key index, colon, normalized value). Lookups by key
+            find entries through them (M1).
+        matched_by: Which identifier paired the two records, when they were matched (M6).
+        hub_values: The mapped hub values last synced, in the hub's own names and
+            representation; ``None`` before the first sync (D6).
+        app_values: The same for the app side.
+        category: Why the entry failed (state ``failed``).
+        reason: Why the entry is excluded (state ``excluded``).
+        message: A message for humans about the failure or exclusion.
+        pending: The side a create is in flight on, between the index commit that
+            announced it and the one that records its result (S8).
+        pending_key: The idempotency key of that create.
+        attempts: How many times in a row the entry failed (reset when it syncs).
+        mark: The id of the last full pass (initial sync or reconcile) that processed it.
+        links: Links to other object types, as hub ids by hub type, last seen in sync (A1).
+        updated_at: When the entry last changed, timezone-aware UTC.
+        history: The last few things the engine did to the entry, oldest first (R8).
+
+    .. versionadded:: 0.1
+    """
+
+    sync_id: str
+    object_type: str
+    entry_id: str
+    updated_at: datetime
+    hub_id: str | None = None
+    app_id: str | None = None
+    state: RecordState = RecordState.INITIAL
+    keys: frozenset[str] = frozenset()
+    matched_by: str | None = None
+    hub_values: Mapping[str, Any] | None = None
+    app_values: Mapping[str, Any] | None = None
+    category: ErrorCategory | None = None
+    reason: ExcludeReason | None = None
+    message: str = ""
+    pending: Side | None = None
+    pending_key: str | None = None
+    attempts: int = 0
+    mark: str | None = None
+    links: Mapping[str, frozenset[str]] = _NO_LINKS
+    history: tuple[HistoryItem, ...] = ()
+
+    def id_on(self, side: Side) -> str | None:
+        """The record id on ``side``."""
+        return self.hub_id if side is Side.HUB else self.app_id
+
+    def values_on(self, side: Side) -> Mapping[str, Any] | None:
+        """The last synced values on ``side``."""
+        return self.hub_values if side is Side.HUB else self.app_values
+
+
+@attrs.frozen(slots=True)
+class CursorUpdate:
+    """A cursor to store together with a batch of entries (one transaction).
+
+    ``value=None`` removes the cursor.
+
+    .. versionadded:: 0.1
+    """
+
+    sync_id: str
+    side: Side
+    object_type: str
+    value: str | None
+    name: str = "poll"

@@ -1,0 +1,200 @@
+"""The index store interface.
+
+An index store keeps, per sync, one :class:`Entry` per record or matched pair, the
+cursors of each side's scans, a few settings, and leases. The engine is its only caller.
+
+Terminology:
+
+* **sync_id**: every call names the sync; entries, cursors, settings and leases of
+  different syncs never mix (SPEC S1).
+* **object_type**: the object sync's ``hub_type``.
+* **entry_id**: the engine's name for an entry, unique within (sync_id, object_type).
+* **key**: a normalized identifier (``"0:ada@example.com"``); an entry has a few.
+* **lease**: a claim by one pass (``owner``) on a name until a time, so that two passes
+  never work on the same record at once (SPEC S9).
+
+Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
+:meth:`~IndexStore.by_keys`, :meth:`~IndexStore.write`, :meth:`~IndexStore.entries`,
+:meth:`~IndexStore.counts`, :meth:`~IndexStore.cursor`, :meth:`~IndexStore.get_meta`,
+:meth:`~IndexStore.acquire`, :meth:`~IndexStore.release`,
+:meth:`~IndexStore.delete_sync`.
+
+Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta`
+(defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.close`.
+
+Every store passes the conformance kit in :mod:`syncengine.testing`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+
+from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.records import Side
+from syncengine.states import RecordState
+
+__all__ = ["IndexStore"]
+
+
+class IndexStore(abc.ABC):
+    """Where syncengine keeps its index (DESIGN §3).
+
+    Implementations must be safe to call from several threads (one lock is enough), and a
+    store on a shared database must be usable by several processes at once.
+    All datetimes are timezone-aware UTC.
+
+    .. versionadded:: 0.1
+    """
+
+    # ---- lookups ------------------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, sync_id: str, object_type: str, entry_ids: Iterable[str]) -> dict[str, Entry]:
+        """Entries by entry id; ids without an entry are absent from the result."""
+
+    @abc.abstractmethod
+    def by_record_ids(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, Entry]:
+        """Entries by their record id on ``side``, keyed by that record id.
+
+        If (against the engine's own rules) several entries hold one record id, any one
+        of them is returned.
+        """
+
+    @abc.abstractmethod
+    def by_keys(
+        self, sync_id: str, object_type: str, keys: Iterable[str]
+    ) -> dict[str, list[Entry]]:
+        """Entries holding each key, keyed by key, each list in the order the entries were
+        first written. Keys no entry holds are absent from the result."""
+
+    @abc.abstractmethod
+    def entries(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        pending: bool | None = None,
+    ) -> Iterator[Entry]:
+        """Stream entries in the order they were first written.
+
+        Args:
+            sync_id: The sync.
+            object_type: Only this object type, or all.
+            states: Only entries in one of these states.
+            since: Only entries with ``updated_at >= since``.
+            until: Only entries with ``updated_at < until``.
+            pending: ``True``: only entries with a create in flight; ``False``: only
+                those without; ``None``: both.
+
+        Memory stays bounded however many entries match (read in chunks), and entries may
+        be written while the iterator is open: an entry is then yielded at most once.
+        """
+
+    @abc.abstractmethod
+    def counts(self, sync_id: str) -> dict[str, dict[RecordState, int]]:
+        """Entry counts by object type and state, without reading every entry."""
+
+    # ---- writes -------------------------------------------------------------------
+    @abc.abstractmethod
+    def write(
+        self,
+        entries: Sequence[Entry] = (),
+        *,
+        delete: Sequence[tuple[str, str, str]] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Upsert entries, delete entries and set cursors in **one transaction**.
+
+        Args:
+            entries: Inserted, or replacing the entry with the same (sync_id,
+                object_type, entry_id). An entry keeps its place in iteration order when it
+                is replaced.
+            delete: (sync_id, object_type, entry_id) of entries to remove from the index
+                (never anything in an app).
+            cursors: Cursors to set (or remove, with ``value=None``).
+
+        Either all of it is stored or none of it; raise :class:`~syncengine.IndexStoreError`
+        when it cannot be.
+        """
+
+    # ---- cursors and settings -------------------------------------------------------
+    @abc.abstractmethod
+    def cursor(self, sync_id: str, side: Side, object_type: str, name: str = "poll") -> str | None:
+        """A stored cursor, or ``None``."""
+
+    def set_cursor(
+        self, sync_id: str, side: Side, object_type: str, value: str | None, name: str = "poll"
+    ) -> None:
+        """Set (or with ``None`` remove) one cursor."""
+        self.write(cursors=[CursorUpdate(sync_id, side, object_type, value, name)])
+
+    @abc.abstractmethod
+    def get_meta(self, sync_id: str, key: str) -> str | None:
+        """A per-sync setting (the engine keeps its on/off switch and run ids here)."""
+
+    @abc.abstractmethod
+    def set_meta(self, sync_id: str, key: str, value: str | None) -> None:
+        """Set (or with ``None`` remove) a per-sync setting."""
+
+    # ---- leases -------------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire(
+        self,
+        sync_id: str,
+        object_type: str,
+        names: Iterable[str],
+        owner: str,
+        *,
+        until: datetime,
+        now: datetime,
+    ) -> set[str]:
+        """Claim names for ``owner`` until ``until``; return the names now held by it.
+
+        A name is granted when it is free, when its lease expired (``expires <= now``), or
+        when ``owner`` already holds it (the lease is then extended). Atomic across
+        threads and processes sharing the store.
+        """
+
+    @abc.abstractmethod
+    def release(
+        self,
+        sync_id: str,
+        owner: str,
+        names: Iterable[str] | None = None,
+        object_type: str | None = None,
+    ) -> None:
+        """Give up leases held by ``owner``: the given names (of ``object_type``), or all."""
+
+    # ---- lifecycle ----------------------------------------------------------------
+    @abc.abstractmethod
+    def delete_sync(self, sync_id: str) -> None:
+        """Remove every entry, cursor, setting and lease of one sync (SPEC S7)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Release resources (connections, files). Optional."""
+
+    def __enter__(self) -> IndexStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- derived conveniences -----------------------------------------------------
+    def count(self, sync_id: str, object_type: str | None = None) -> int:
+        """The number of entries of one sync (and object type)."""
+        counts = self.counts(sync_id)
+        if object_type is not None:
+            return sum(counts.get(object_type, {}).values())
+        return sum(sum(by_state.values()) for by_state in counts.values())

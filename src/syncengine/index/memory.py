@@ -1,0 +1,7 @@
+"""MemoryIndexStore (work in progress)."""
+
+__all__ = ["MemoryIndexStore"]
+
+
+class MemoryIndexStore:
+    """Placeholder until it lands."""

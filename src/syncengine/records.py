@@ -1,0 +1,220 @@
+"""The values that cross the adapter boundary: records, pages, writes and their results.
+
+Every value here is a frozen attrs class. Adapters build them, the engine reads them;
+nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from syncengine.states import ErrorCategory
+
+__all__ = [
+    "AssociationChange",
+    "ChangeEvent",
+    "NewRecord",
+    "Page",
+    "Pipeline",
+    "Record",
+    "RecordUpdate",
+    "Side",
+    "Stage",
+    "WriteResult",
+]
+
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+class Side(enum.StrEnum):
+    """One of the two apps of a sync: the hub (indexed first) or the connected app.
+
+    .. versionadded:: 0.1
+    """
+
+    HUB = "hub"
+    APP = "app"
+
+    @property
+    def other(self) -> Side:
+        """The opposite side."""
+        return Side.APP if self is Side.HUB else Side.HUB
+
+
+def _check_aware(name: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Record:
+    """One record of one object type in one app.
+
+    Args:
+        id: The app's own id of the record.
+        properties: Property values in the app's own names, as Python values
+            (``str``, ``int``/``float``, ``bool``, ``datetime.date``, timezone-aware
+            ``datetime``, and a ``frozenset``/``list`` of option values for multi-selects).
+            ``None`` and ``""`` mean blank.
+        updated_at: When the app last modified the record, timezone-aware, if it knows.
+        associations: Linked records, by the linked object type: ``{"companies":
+            frozenset({"17"})}``.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    properties: Mapping[str, Any] = _EMPTY
+    updated_at: datetime | None = None
+    associations: Mapping[str, frozenset[str]] = _EMPTY
+
+    def __attrs_post_init__(self) -> None:
+        _check_aware("Record.updated_at", self.updated_at)
+
+
+_EVENT_KINDS: Final = frozenset({"created", "updated", "deleted"})
+
+
+@attrs.frozen(slots=True)
+class ChangeEvent:
+    """A change pushed to the engine, typically from a webhook (SPEC S5).
+
+    Args:
+        object_type: The type's name in the app that sent the event.
+        record_id: The id of the changed record in that app.
+        kind: ``"created"``, ``"updated"`` or ``"deleted"``.
+        occurred_at: When it happened, timezone-aware, if known.
+
+    .. versionadded:: 0.1
+    """
+
+    object_type: str
+    record_id: str
+    kind: str = "updated"
+    occurred_at: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in _EVENT_KINDS:
+            raise ValueError(
+                f"ChangeEvent.kind must be one of 'created', 'updated', 'deleted', "
+                f"got {self.kind!r}"
+            )
+        _check_aware("ChangeEvent.occurred_at", self.occurred_at)
+
+
+@attrs.frozen(slots=True)
+class Page:
+    """One page of a scan.
+
+    Args:
+        records: The records of this page, in the scan's stable order.
+        cursor: Where to resume after this page (an opaque string), or ``None`` when the
+            app can only resume after the last page. The last page always carries one;
+            it is the ``since`` of the next incremental scan.
+        deleted: Ids deleted after the ``since`` cursor (incremental scans only).
+
+    .. versionadded:: 0.1
+    """
+
+    records: Sequence[Record]
+    cursor: str | None
+    deleted: Sequence[str] = ()
+
+
+@attrs.frozen(slots=True)
+class NewRecord:
+    """A record the engine asks an adapter to create.
+
+    Args:
+        properties: The values to create it with, in the adapter's own names.
+        idempotency_key: A key unique to this create. An adapter that can store it makes a
+            retried create with the same key return the record it already made, so a crash
+            between the create and the index commit never leaves a duplicate (S8).
+
+    .. versionadded:: 0.1
+    """
+
+    properties: Mapping[str, Any]
+    idempotency_key: str
+
+
+@attrs.frozen(slots=True)
+class RecordUpdate:
+    """Changed values for one existing record; properties not named are left as they are.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    properties: Mapping[str, Any]
+
+
+@attrs.frozen(slots=True)
+class WriteResult:
+    """The result of one item of a ``create``, ``update`` or ``associate`` call.
+
+    Build it with :meth:`ok` or :meth:`failed`.
+
+    .. versionadded:: 0.1
+    """
+
+    record_id: str | None
+    category: ErrorCategory | None = None
+    message: str = ""
+
+    @classmethod
+    def ok(cls, record_id: str) -> WriteResult:
+        """The item succeeded; ``record_id`` is the id of the created or updated record."""
+        return cls(record_id, None, "")
+
+    @classmethod
+    def failed(cls, category: ErrorCategory, message: str) -> WriteResult:
+        """The item failed; say why with a category and a message naming the field."""
+        return cls(None, ErrorCategory(category), message)
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the item succeeded."""
+        return self.category is None
+
+
+@attrs.frozen(slots=True)
+class Stage:
+    """A stage of a pipeline (SPEC A3).
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    label: str
+
+
+@attrs.frozen(slots=True)
+class Pipeline:
+    """A pipeline of deals (or tickets) with its ordered stages (SPEC A3).
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    label: str
+    stages: Sequence[Stage] = ()
+
+
+@attrs.frozen(slots=True)
+class AssociationChange:
+    """A link from one record to another, to be created in one app (SPEC A1).
+
+    .. versionadded:: 0.1
+    """
+
+    from_type: str
+    from_id: str
+    to_type: str
+    to_id: str

@@ -1,0 +1,97 @@
+"""Entry states, error categories and exclude reasons (SPEC R1–R3, R7).
+
+These are plain string enums, so they serialise as their values in the index, in exports
+and in JSON, and compare equal to those strings.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["ErrorCategory", "ExcludeReason", "RecordState"]
+
+
+class RecordState(enum.StrEnum):
+    """The state of one index entry (SPEC R1).
+
+    .. versionadded:: 0.1
+    """
+
+    INITIAL = "initial"
+    """Being processed by the initial sync, or waiting for it (S3)."""
+    SYNCED = "synced"
+    """Both sides hold the mapped values the engine last wrote or read."""
+    FAILED = "failed"
+    """The last attempt failed; the entry carries a category and a message (R2)."""
+    EXCLUDED = "excluded"
+    """The record does not take part in the sync; the entry carries a reason (R3)."""
+    QUEUED = "queued"
+    """Another pass held the entry; it is processed when that pass lets go (S9)."""
+
+
+_HINTS: dict[str, str] = {
+    "validation": "Fix the value named in the message (or the field mapping), then resync.",
+    "required_field_missing": "Give the record a value for the required field, then resync.",
+    "permission": "Grant the connected account access to this object or field, then resync.",
+    "not_found": "The record no longer exists on that side; restore or re-create it.",
+    "deleted": "The record was deleted on one side; restore it from the surviving copy.",
+    "duplicate": "Another record already holds this unique value; merge the two or change one.",
+    "rate_limited": "The app asked us to slow down; the record is retried on the next pass.",
+    "unavailable": "The app was unreachable; the record is retried on the next pass.",
+    "association": "An associated record is not synced yet; it syncs once that record does.",
+    "conflict": "The app rejected the write as conflicting; check the record in both apps.",
+    "unknown": "An unexpected error; the record is retried on the next pass.",
+}
+
+_TRANSIENT = frozenset({"rate_limited", "unavailable", "unknown"})
+
+
+class ErrorCategory(enum.StrEnum):
+    """Why a record failed (SPEC R2), with a one-line resolution hint.
+
+    Transient categories (:attr:`is_transient`) are retried on every pass, even when
+    nothing changed; the others wait for a change to the record or an explicit resync
+    instead of being retried in a loop (SPEC R7).
+
+    .. versionadded:: 0.1
+    """
+
+    VALIDATION = "validation"
+    REQUIRED_FIELD_MISSING = "required_field_missing"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    DELETED = "deleted"
+    DUPLICATE = "duplicate"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    ASSOCIATION = "association"
+    CONFLICT = "conflict"
+    UNKNOWN = "unknown"
+
+    @property
+    def hint(self) -> str:
+        """A one-line resolution hint for users (the tooltip of SPEC R2)."""
+        return _HINTS[self.value]
+
+    @property
+    def is_transient(self) -> bool:
+        """Whether a failure of this category is retried without a change (SPEC R7)."""
+        return self.value in _TRANSIENT
+
+
+class ExcludeReason(enum.StrEnum):
+    """Why a record is excluded from the sync (SPEC R3).
+
+    .. versionadded:: 0.1
+    """
+
+    FILTERED = "filtered"
+    """The record fails the filter of its direction (L1, L2)."""
+    DUPLICATE = "duplicate"
+    """An earlier record of the same app holds the same identifier (M3)."""
+    NO_IDENTIFIER = "no_identifier"
+    """Matching requires an identifier and the record has none (M4, M5)."""
+    UNMAPPED_STAGE = "unmapped_stage"
+    """A deal whose pipeline stage is not mapped (A3)."""
+    DIRECTION = "direction"
+    """The record exists only on a side that the sync's direction never reads from (D1)."""
