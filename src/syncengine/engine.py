@@ -1,9 +1,1220 @@
-"""SyncEngine: the driver (work in progress in this commit)."""
+"""The driver: runs passes, streams pages, batches lookups and writes (DESIGN §1).
+
+Theory of operation
+-------------------
+:class:`SyncEngine` is the only place that calls an :class:`~syncengine.adapters.Adapter`
+or an :class:`~syncengine.index.IndexStore`. Every pass is built from one step,
+:meth:`SyncEngine._process`, applied to a *batch* of records of one side (a page of a
+scan, a chunk of webhook ids, a chunk of entries to retry):
+
+1. look the batch's records up in the index by id, and the unpaired ones by identifier
+   key (one store call each);
+2. match new records against the index and against earlier records of the same batch,
+   in order (M1–M3: the first record with an identifier wins, later ones are duplicates);
+3. fetch the counterparts of paired records from the other side (one adapter call per
+   ``max_batch_size`` ids);
+4. ask the pure core (:mod:`syncengine.plan`) for a decision per record;
+5. announce creates in the index as *pending*, with an idempotency key, in one transaction
+   (S8: a crash after the create can be settled without a duplicate);
+6. perform the writes in adapter batches;
+7. store the outcome of every record, and the scan cursor, in one transaction.
+
+Memory is bounded by the batch size; nothing holds all records. A failure of one item is
+data (the entry fails with a category); an :class:`~syncengine.AdapterError` from a whole
+call fails the records of that call and the pass goes on; the engine deletes nothing in
+an app, ever (X3).
+"""
 
 from __future__ import annotations
 
-__all__ = ["SyncEngine"]
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, final
+
+import attrs
+
+from syncengine.adapters.base import Adapter
+from syncengine.config import ObjectSync, SyncConfig
+from syncengine.errors import (
+    AdapterError,
+    ConfigError,
+    SyncDisabledError,
+)
+from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
+from syncengine.index._overlay import OverlayIndexStore
+from syncengine.index.base import IndexStore
+from syncengine.plan import (
+    Apply,
+    CreateIn,
+    Decision,
+    Exclude,
+    Fail,
+    NoChange,
+    ObjectPlan,
+    UpdateIn,
+    choose_match,
+    compile_object,
+    decide,
+    identify,
+)
+from syncengine.records import ChangeEvent, NewRecord, Record, RecordUpdate, Side, WriteResult
+from syncengine.report import EventHandler, PlannedWrite, SyncEvent, SyncReport
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+__all__ = ["Clock", "ObjectStatus", "SyncEngine"]
+
+_RETRY_STATES: Final = frozenset({RecordState.FAILED, RecordState.QUEUED})
+_CHUNK: Final = 100
 
 
+class Clock(Protocol):
+    """What ``clock`` must be: a callable returning the current time, timezone-aware."""
+
+    def __call__(self) -> datetime:
+        """Return now, timezone-aware UTC."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.frozen(slots=True)
+class ObjectStatus:
+    """The status overview of one object type (SPEC R4).
+
+    .. versionadded:: 0.1
+    """
+
+    object_type: str
+    synced: int
+    failed: int
+    excluded: int
+    queued: int
+    initial: int
+    initial_running: bool
+
+
+@attrs.define(slots=True)
+class _Pass:
+    """The state of one running pass."""
+
+    kind: str
+    report: SyncReport
+    store: IndexStore
+    dry_run: bool
+    mark: str | None = None
+    phase: str | None = None
+    processed: int = 0
+    fake_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+
+
+@attrs.define(slots=True)
+class _Item:
+    """One record (or deletion) of a batch, on its way through a pass."""
+
+    side: Side
+    record: Record | None
+    entry: Entry | None
+    record_id: str
+    keys: tuple[str, ...] = ()
+    other_id: str | None = None
+    pair_with: Entry | None = None
+    matched_by: str | None = None
+    duplicate_of: Entry | None = None
+    other_error: AdapterError | None = None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
+
+
+def _order_objects(config: SyncConfig) -> list[ObjectSync]:
+    """Object syncs with the ends of links first (companies before contacts before deals).
+
+    An object that keeps links to others (``associations``) syncs after them, so the
+    links can be completed in the same pass; a cycle falls back to the given order (the
+    links are then completed by a later pass, A1).
+    """
+    remaining = list(config.objects)
+    ordered: list[ObjectSync] = []
+    done: set[str] = set()
+    while remaining:
+        for obj in remaining:
+            if all(dep in done for dep in obj.associations):
+                break
+        else:
+            obj = remaining[0]
+        remaining.remove(obj)
+        ordered.append(obj)
+        done.add(obj.hub_type)
+    return ordered
+
+
+def _as_adapter_error(exc: Exception) -> AdapterError:
+    """Map anything an adapter raised to an AdapterError (the one place that does it)."""
+    if isinstance(exc, AdapterError):
+        return exc
+    return AdapterError(ErrorCategory.UNKNOWN, f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+@final
 class SyncEngine:
-    """Placeholder until the engine lands."""
+    """Keeps the records of a hub and an app in sync (DESIGN §3).
+
+    Args:
+        hub: The hub's adapter.
+        app: The connected app's adapter.
+        index: Where the index lives; several engines (syncs) may share one (S1).
+        config: What syncs and how. Checked against both adapters' schemas now.
+        on_event: Called with a :class:`~syncengine.report.SyncEvent` for phases and
+            progress, and ``initial_sync_completed`` once per initial sync (S4).
+        clock: Returns now (timezone-aware); injected so tests never sleep.
+        history_size: How many history items each entry keeps (R8).
+
+    Raises:
+        ConfigError: when the config does not fit the apps' schemas (X2), naming the field
+            path (``objects[0].mappings[2].app``).
+        AdapterError: when a schema cannot be read.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        hub: Adapter,
+        app: Adapter,
+        index: IndexStore,
+        config: SyncConfig,
+        on_event: EventHandler | Callable[[SyncEvent], None] | None = None,
+        *,
+        clock: Clock | Callable[[], datetime] | None = None,
+        history_size: int = 10,
+    ) -> None:
+        if not isinstance(config, SyncConfig):
+            raise ConfigError("config", f"expected a SyncConfig, got {type(config).__name__}")
+        self._adapters: dict[Side, Adapter] = {Side.HUB: hub, Side.APP: app}
+        self._index = index
+        self._on_event = on_event
+        self._clock: Callable[[], datetime] = clock or _utcnow
+        self._history_size = max(1, history_size)
+        self._config = config
+        self._plans = self._compile(config)
+        self._order = [self._plans[obj.hub_type] for obj in _order_objects(config)]
+
+    # ---- configuration ------------------------------------------------------------
+    def _compile(self, config: SyncConfig) -> dict[str, ObjectPlan]:
+        plans: dict[str, ObjectPlan] = {}
+        for i, obj in enumerate(config.objects):
+            try:
+                hub_schema = self._adapters[Side.HUB].schema(obj.hub_type)
+                app_schema = self._adapters[Side.APP].schema(obj.app_type)
+                plans[obj.hub_type] = compile_object(obj, hub_schema, app_schema)
+            except ConfigError as exc:
+                raise exc.within(f"objects[{i}]") from None
+        return plans
+
+    @property
+    def config(self) -> SyncConfig:
+        """The current configuration."""
+        return self._config
+
+    @property
+    def sync_id(self) -> str:
+        """The sync's id."""
+        return self._config.sync_id
+
+    @property
+    def hub(self) -> Adapter:
+        """The hub's adapter."""
+        return self._adapters[Side.HUB]
+
+    @property
+    def app(self) -> Adapter:
+        """The app's adapter."""
+        return self._adapters[Side.APP]
+
+    @property
+    def index(self) -> IndexStore:
+        """The index store."""
+        return self._index
+
+    def plan_for(self, object_type: str) -> ObjectPlan:
+        """The compiled object sync of a hub type (for tools and tests)."""
+        return self._plans[object_type]
+
+    def update_config(self, config: SyncConfig) -> None:
+        """Change the settings; the next pass restarts the initial sync (SPEC S2).
+
+        The new config is checked first; on error nothing changes. Entries and pairs stay;
+        the restarted initial sync recomputes every entry under the new mappings, filters
+        and directions.
+        """
+        plans = self._compile(config)
+        if config.sync_id != self._config.sync_id:
+            raise ConfigError("sync_id", "a sync's id cannot change; build another engine")
+        self._config = config
+        self._plans = plans
+        self._order = [plans[obj.hub_type] for obj in _order_objects(config)]
+        self._index.set_meta(self.sync_id, "initial_restart", "1")
+
+    # ---- on / off / delete (S7) ---------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        """Whether the sync is on."""
+        return self._index.get_meta(self.sync_id, "enabled") != "0"
+
+    def enable(self) -> None:
+        """Turn the sync on; changes made while it was off sync on the next pass."""
+        self._index.set_meta(self.sync_id, "enabled", None)
+
+    def disable(self) -> None:
+        """Turn the sync off: passes write nothing and cursors stay where they are."""
+        self._index.set_meta(self.sync_id, "enabled", "0")
+
+    def delete(self) -> None:
+        """Remove the sync's entries, cursors and settings from the index (nothing else)."""
+        self._index.delete_sync(self.sync_id)
+
+    # ---- status -------------------------------------------------------------------
+    def status(self) -> dict[str, ObjectStatus]:
+        """Counts per object type from the index, without reading entries (SPEC R4)."""
+        counts = self._index.counts(self.sync_id)
+        running = self.initial_sync_running
+        result = {}
+        for obj in self._config.objects:
+            by_state = counts.get(obj.hub_type, {})
+            result[obj.hub_type] = ObjectStatus(
+                object_type=obj.hub_type,
+                synced=by_state.get(RecordState.SYNCED, 0),
+                failed=by_state.get(RecordState.FAILED, 0),
+                excluded=by_state.get(RecordState.EXCLUDED, 0),
+                queued=by_state.get(RecordState.QUEUED, 0),
+                initial=by_state.get(RecordState.INITIAL, 0),
+                initial_running=running,
+            )
+        return result
+
+    @property
+    def initial_sync_running(self) -> bool:
+        """Whether an initial sync has started and not finished (or must restart)."""
+        store = self._index
+        run = store.get_meta(self.sync_id, "initial_run")
+        return (
+            run is None
+            or store.get_meta(self.sync_id, "initial_done") != run
+            or store.get_meta(self.sync_id, "initial_restart") == "1"
+        )
+
+    # ---- passes -------------------------------------------------------------------
+    def _begin(self, kind: str, dry_run: bool) -> _Pass:
+        report = SyncReport(
+            kind=kind, sync_id=self.sync_id, started_at=self._clock(), dry_run=dry_run
+        )
+        store: IndexStore = OverlayIndexStore(self._index) if dry_run else self._index
+        ctx = _Pass(kind=kind, report=report, store=store, dry_run=dry_run)
+        self._emit(ctx, "pass_started")
+        return ctx
+
+    def _end(self, ctx: _Pass) -> SyncReport:
+        ctx.report.finished_at = self._clock()
+        self._emit(ctx, "pass_finished")
+        return ctx.report
+
+    def _emit(self, ctx: _Pass, kind: str, object_type: str | None = None) -> None:
+        if self._on_event is not None:
+            self._on_event(
+                SyncEvent(
+                    kind=kind,
+                    sync_id=self.sync_id,
+                    object_type=object_type,
+                    phase=ctx.phase,
+                    processed=ctx.processed,
+                    report=ctx.report,
+                )
+            )
+
+    def _skipped(self, kind: str, dry_run: bool, why: str) -> SyncReport:
+        now = self._clock()
+        return SyncReport(
+            kind=kind,
+            sync_id=self.sync_id,
+            started_at=now,
+            finished_at=now,
+            dry_run=dry_run,
+            skipped=why,
+        )
+
+    def initial_sync(self, dry_run: bool = False) -> SyncReport:
+        """Run (or resume) the initial sync: index hub, index app and sync, sync hub (S3).
+
+        A crashed initial sync resumes where it stopped, without redoing finished pages or
+        creating duplicates (S8). When it completes, ``on_event`` receives
+        ``initial_sync_completed`` (S4). With ``dry_run=True`` nothing is written to the
+        apps or the index; ``report.planned`` lists what would be (R9).
+        """
+        if not self.enabled:
+            return self._skipped("initial", dry_run, "the sync is disabled")
+        ctx = self._begin("initial", dry_run)
+        store = ctx.store
+        sid = self.sync_id
+        run_text = store.get_meta(sid, "initial_run")
+        in_progress = (
+            run_text is not None
+            and store.get_meta(sid, "initial_done") != run_text
+            and store.get_meta(sid, "initial_restart") != "1"
+        )
+        if in_progress:
+            assert run_text is not None
+            run = int(run_text)
+        else:
+            run = int(run_text or 0) + 1
+            store.write(
+                cursors=[
+                    CursorUpdate(sid, side, plan.name, None, name)
+                    for plan in self._order
+                    for side in Side
+                    for name in ("initial_phase", "initial_scan", "initial_poll")
+                ]
+            )
+            store.set_meta(sid, "initial_run", str(run))
+            store.set_meta(sid, "initial_restart", None)
+        ctx.mark = f"i{run}"
+        for plan in self._order:
+            self._settle_pending(ctx, plan)
+        for plan in self._order:
+            phase = int(store.cursor(sid, Side.HUB, plan.name, "initial_phase") or 1)
+            if phase <= 1:
+                self._run_phase(ctx, plan, Side.HUB, "index_hub", index_only=True)
+                self._set_phase(ctx, plan, 2)
+            if phase <= 2:
+                self._run_phase(ctx, plan, Side.APP, "index_app_and_sync")
+                self._set_phase(ctx, plan, 3)
+            if phase <= 3:
+                self._run_phase(ctx, plan, Side.HUB, "sync_hub")
+                self._set_phase(ctx, plan, 4)
+        # The poll cursors were taken when each side's first scan started, so changes made
+        # during the initial sync are picked up by the first incremental pass.
+        store.write(
+            cursors=[
+                c
+                for plan in self._order
+                for side in Side
+                for c in (
+                    CursorUpdate(
+                        sid, side, plan.name, store.cursor(sid, side, plan.name, "initial_poll")
+                    ),
+                    CursorUpdate(sid, side, plan.name, None, "initial_poll"),
+                )
+            ]
+        )
+        store.set_meta(sid, "initial_done", str(run))
+        ctx.phase = None
+        self._emit(ctx, "initial_sync_completed")
+        return self._end(ctx)
+
+    def _set_phase(self, ctx: _Pass, plan: ObjectPlan, phase: int) -> None:
+        ctx.store.write(
+            cursors=[
+                CursorUpdate(self.sync_id, Side.HUB, plan.name, str(phase), "initial_phase"),
+                CursorUpdate(self.sync_id, Side.HUB, plan.name, None, "initial_scan"),
+                CursorUpdate(self.sync_id, Side.APP, plan.name, None, "initial_scan"),
+            ]
+        )
+
+    def _run_phase(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, phase: str, *, index_only: bool = False
+    ) -> None:
+        """One scan of the initial sync, resumable page by page (S3, S8)."""
+        ctx.phase = phase
+        ctx.processed = 0
+        self._emit(ctx, "phase_started", plan.name)
+        sid = self.sync_id
+        since = ctx.store.cursor(sid, side, plan.name, "initial_scan")
+        remember_poll = ctx.store.cursor(sid, side, plan.name, "initial_poll") is None
+        last: str | None = None
+        for page in self._scan(side, plan, since):
+            cursors = []
+            if page.cursor is not None:
+                last = page.cursor
+                cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
+            if index_only:
+                self._index_hub(ctx, plan, page.records, cursors)
+            else:
+                self._process(ctx, plan, side, page.records, (), cursors, skip_marked=True)
+            ctx.processed += len(page.records)
+            self._emit(ctx, "phase_progress", plan.name)
+        if remember_poll and last is not None:
+            ctx.store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
+        self._emit(ctx, "phase_finished", plan.name)
+
+    def _scan(self, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Any]:
+        try:
+            yield from self._adapters[side].scan(plan.type_on(side), since)
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise _as_adapter_error(exc) from exc
+
+    def incremental_sync(self, dry_run: bool = False) -> SyncReport:
+        """Process what changed since the last pass, from each app's cursor (S5, S6, R7).
+
+        Only changed records are read; entries whose last attempt failed transiently (or
+        that were queued) are retried. Before the initial sync has completed, this resumes
+        the initial sync instead.
+        """
+        if not self.enabled:
+            return self._skipped("incremental", dry_run, "the sync is disabled")
+        if self.initial_sync_running:
+            return self.initial_sync(dry_run)
+        ctx = self._begin("incremental", dry_run)
+        sid = self.sync_id
+        for plan in self._order:
+            self._settle_pending(ctx, plan)
+        for plan in self._order:
+            for side in Side:
+                ctx.phase = f"poll_{side.value}"
+                ctx.processed = 0
+                since = ctx.store.cursor(sid, side, plan.name)
+                for page in self._scan(side, plan, since):
+                    cursors = (
+                        [CursorUpdate(sid, side, plan.name, page.cursor)]
+                        if page.cursor is not None
+                        else []
+                    )
+                    self._process(ctx, plan, side, page.records, page.deleted, cursors)
+                    ctx.processed += len(page.records) + len(page.deleted)
+                    self._emit(ctx, "phase_progress", plan.name)
+            self._retry(ctx, plan)
+        return self._end(ctx)
+
+    def handle_events(self, side: Side, events: Sequence[ChangeEvent]) -> SyncReport:
+        """Process changes pushed by an app (webhooks), without scanning (S5).
+
+        Events name the object type the way ``side`` names it. Duplicated and out-of-order
+        events are fine: each record is fetched as it is now. Events of types that no
+        object sync covers are ignored (noted in ``report.errors``).
+
+        Raises:
+            SyncDisabledError: when the sync is off, so a webhook receiver can answer with a
+                retryable status and lose nothing.
+        """
+        side = Side(side)
+        if not self.enabled:
+            raise SyncDisabledError(f"sync {self.sync_id!r} is disabled; events not processed")
+        ctx = self._begin("events", dry_run=False)
+        ctx.phase = "events"
+        by_type: dict[str, dict[str, None]] = {}
+        for event in events:
+            by_type.setdefault(event.object_type, {})[event.record_id] = None
+        for type_name, ids in by_type.items():
+            obj = self._config.object_for(side, type_name)
+            if obj is None:
+                ctx.report.errors.append(f"{side.value} type {type_name!r} is not synced")
+                continue
+            plan = self._plans[obj.hub_type]
+            adapter = self._adapters[side]
+            for chunk in _chunks(list(ids), adapter.max_batch_size):
+                try:
+                    fetched = adapter.fetch(plan.type_on(side), chunk)
+                except Exception as exc:
+                    ctx.report.errors.append(str(_as_adapter_error(exc)))
+                    raise _as_adapter_error(exc) from exc
+                records = [fetched[i] for i in chunk if i in fetched]
+                deleted = [i for i in chunk if i not in fetched]
+                self._process(ctx, plan, side, records, deleted, ())
+                ctx.processed += len(chunk)
+        return self._end(ctx)
+
+    def reconcile(self, dry_run: bool = False) -> SyncReport:
+        """Compare both apps in full against the index and repair what differs (S6).
+
+        Recovers lost webhooks, dropped requests and deletions that no cursor reported.
+        Costs a full scan of both apps.
+        """
+        if not self.enabled:
+            return self._skipped("reconcile", dry_run, "the sync is disabled")
+        if self.initial_sync_running:
+            return self.initial_sync(dry_run)
+        ctx = self._begin("reconcile", dry_run)
+        sid = self.sync_id
+        run = int(ctx.store.get_meta(sid, "reconcile_run") or 0) + 1
+        if not dry_run:
+            ctx.store.set_meta(sid, "reconcile_run", str(run))
+        ctx.mark = f"r{run}"
+        for plan in self._order:
+            self._settle_pending(ctx, plan)
+        for plan in self._order:
+            for side in Side:
+                ctx.phase = f"reconcile_{side.value}"
+                ctx.processed = 0
+                for page in self._scan(side, plan, None):
+                    self._process(ctx, plan, side, page.records, (), (), skip_marked=True)
+                    ctx.processed += len(page.records)
+                    self._emit(ctx, "phase_progress", plan.name)
+            # Entries neither scan saw: their records are gone on a side.
+            ctx.phase = "reconcile_sweep"
+            unseen = (
+                e
+                for e in ctx.store.entries(sid, plan.name)
+                if e.mark != ctx.mark and e.pending is None
+            )
+            self._recheck(ctx, plan, unseen)
+        return self._end(ctx)
+
+    # ---- retries and pending creates -------------------------------------------------
+    def _retry(self, ctx: _Pass, plan: ObjectPlan) -> None:
+        """Retry transient failures and queued entries even if nothing changed (R7, S9)."""
+        ctx.phase = "retry"
+        due = (
+            e
+            for e in ctx.store.entries(self.sync_id, plan.name, states=_RETRY_STATES, pending=False)
+            if e.state is RecordState.QUEUED or (e.category is not None and e.category.is_transient)
+        )
+        self._recheck(ctx, plan, due)
+
+    def _recheck(self, ctx: _Pass, plan: ObjectPlan, entries: Iterable[Entry]) -> None:
+        """Fetch the records of some entries and process them as if a scan returned them."""
+        batch: list[Entry] = []
+        for entry in entries:
+            batch.append(entry)
+            if len(batch) >= _CHUNK:
+                self._recheck_batch(ctx, plan, batch)
+                batch = []
+        if batch:
+            self._recheck_batch(ctx, plan, batch)
+
+    def _recheck_batch(self, ctx: _Pass, plan: ObjectPlan, entries: Sequence[Entry]) -> None:
+        for side in Side:
+            ids = [
+                e.id_on(side)
+                for e in entries
+                if e.id_on(side) is not None and (side is Side.HUB or e.hub_id is None)
+            ]
+            if not ids:
+                continue
+            adapter = self._adapters[side]
+            records: list[Record] = []
+            deleted: list[str] = []
+            for chunk in _chunks([i for i in ids if i is not None], adapter.max_batch_size):
+                try:
+                    fetched = adapter.fetch(plan.type_on(side), chunk)
+                except Exception as exc:
+                    ctx.report.errors.append(str(_as_adapter_error(exc)))
+                    continue
+                records.extend(fetched[i] for i in chunk if i in fetched)
+                deleted.extend(i for i in chunk if i not in fetched)
+            self._process(ctx, plan, side, records, deleted, ())
+
+    def _settle_pending(self, ctx: _Pass, plan: ObjectPlan) -> None:
+        """Finish creates a crash interrupted, by idempotency key (S8).
+
+        Adapters without idempotency keys are settled by identifier instead: the created
+        record is found by its keys when a scan returns it, and pairs with the pending entry.
+        """
+        pending = list(
+            itertools.islice(ctx.store.entries(self.sync_id, plan.name, pending=True), 10_000)
+        )
+        for side in Side:
+            adapter = self._adapters[side]
+            if not adapter.supports_idempotency_keys:
+                continue
+            mine = [e for e in pending if e.pending is side and e.pending_key is not None]
+            for chunk in _chunks(mine, adapter.max_batch_size):
+                items = [
+                    NewRecord(
+                        {k: v for k, v in (e.values_on(side) or {}).items() if v is not None},
+                        e.pending_key or "",
+                    )
+                    for e in chunk
+                ]
+                results = self._call_create(ctx, side, plan, items)
+                now = self._clock()
+                updated = []
+                for entry, result in zip(chunk, results, strict=True):
+                    updated.append(self._after_create(entry, side, result, now, ctx))
+                ctx.store.write(updated)
+
+    def _after_create(
+        self,
+        entry: Entry,
+        side: Side,
+        result: WriteResult | AdapterError,
+        now: datetime,
+        ctx: _Pass,
+    ) -> Entry:
+        counts = ctx.report.side(entry.object_type, side)
+        if isinstance(result, WriteResult) and result.succeeded and result.record_id:
+            counts.created += 1
+            ids = {"hub_id": result.record_id} if side is Side.HUB else {"app_id": result.record_id}
+            return attrs.evolve(
+                entry,
+                **ids,  # type: ignore[arg-type]
+                state=RecordState.SYNCED,
+                pending=None,
+                pending_key=None,
+                category=None,
+                reason=None,
+                message="",
+                attempts=0,
+                updated_at=now,
+                history=self._history(entry, now, "created", f"on {side.value} (settled)"),
+            )
+        counts.failed += 1
+        if isinstance(result, AdapterError):
+            return attrs.evolve(
+                entry,
+                state=RecordState.FAILED,
+                category=result.category,
+                message=result.message,
+                attempts=entry.attempts + 1,
+                updated_at=now,
+            )
+        return attrs.evolve(
+            entry,
+            state=RecordState.FAILED,
+            pending=None,
+            pending_key=None,
+            category=result.category,
+            message=result.message,
+            attempts=entry.attempts + 1,
+            updated_at=now,
+            history=self._history(entry, now, "failed", result.message),
+        )
+
+    # ---- phase 1: index the hub (S3.1) --------------------------------------------------
+    def _index_hub(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        records: Sequence[Record],
+        cursors: Sequence[CursorUpdate],
+    ) -> None:
+        """Store each hub record's id and identifiers; later duplicates are excluded (M3)."""
+        sid = self.sync_id
+        store = ctx.store
+        now = self._clock()
+        known = store.by_record_ids(sid, plan.name, Side.HUB, [r.id for r in records])
+        keyed = [(r, identify(plan, Side.HUB, r.properties)) for r in records]
+        wanted = {k for _, keys in keyed for k in keys}
+        candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
+        local: dict[str, list[Entry]] = {}
+        out: list[Entry] = []
+        for record, keys in keyed:
+            entry = known.get(record.id)
+            if entry is not None:
+                if entry.app_id is None and frozenset(keys) != entry.keys:
+                    out.append(attrs.evolve(entry, keys=frozenset(keys), updated_at=now))
+                continue
+            pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
+            match = choose_match(Side.HUB, record.id, keys, pool)
+            new = Entry(
+                sync_id=sid,
+                object_type=plan.name,
+                entry_id=f"h:{record.id}",
+                updated_at=now,
+                hub_id=record.id,
+                keys=frozenset(keys),
+                history=(HistoryItem(now, "indexed", "hub"),),
+            )
+            if match.duplicate_of is not None:
+                new = self._excluded(
+                    new, ExcludeReason.DUPLICATE, self._dup_message(plan, Side.HUB, match), now
+                )
+                ctx.report.side(plan.name, Side.HUB).excluded += 1
+            else:
+                for k in keys:
+                    local.setdefault(k, []).append(new)
+            out.append(new)
+        store.write(out, cursors=cursors)
+
+    # ---- the one step every pass is built from -----------------------------------------
+    def _process(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        records: Sequence[Record],
+        deleted: Sequence[str],
+        cursors: Sequence[CursorUpdate],
+        *,
+        skip_marked: bool = False,
+    ) -> None:
+        """Match, decide, write and record one batch of ``side``'s records (see module doc)."""
+        sid = self.sync_id
+        store = ctx.store
+        other = side.other
+        # Last occurrence of an id wins within a batch; scans may repeat records.
+        unique: dict[str, Record] = {}
+        for record in records:
+            unique[record.id] = record
+        gone = [i for i in dict.fromkeys(deleted) if i not in unique]
+        known = (
+            store.by_record_ids(sid, plan.name, side, [*unique, *gone]) if unique or gone else {}
+        )
+        deletes: list[tuple[str, str, str]] = []
+        items: list[_Item] = []
+        for record_id in gone:
+            entry = known.get(record_id)
+            if entry is None:
+                continue
+            if entry.id_on(other) is None and entry.pending is None:
+                deletes.append((sid, plan.name, entry.entry_id))  # forget a gone, unpaired record
+                continue
+            items.append(_Item(side, None, entry, record_id))
+        wanted: set[str] = set()
+        for record in unique.values():
+            entry = known.get(record.id)
+            if (
+                skip_marked
+                and entry is not None
+                and ctx.mark is not None
+                and entry.mark == ctx.mark
+            ):
+                continue
+            item = _Item(side, record, entry, record.id)
+            if entry is not None and entry.id_on(other) is not None:
+                item.other_id = entry.id_on(other)
+            else:
+                item.keys = identify(plan, side, record.properties)
+                wanted.update(item.keys)
+            items.append(item)
+        if not items:
+            if deletes or cursors:
+                store.write((), delete=deletes, cursors=cursors)
+            return
+        candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
+        self._match(plan, side, items, candidates, deletes)
+        fetched = self._fetch_others(ctx, plan, other, items)
+        now = self._clock()
+        decided: list[tuple[_Item, Decision]] = []
+        for item in items:
+            decided.append((item, self._decide(plan, item, fetched, deletes)))
+        self._execute(ctx, plan, decided, deletes, cursors, now)
+
+    def _match(
+        self,
+        plan: ObjectPlan,
+        side: Side,
+        items: Sequence[_Item],
+        candidates: Mapping[str, Sequence[Entry]],
+        deletes: list[tuple[str, str, str]],
+    ) -> None:
+        """Pair new records with index entries, in batch order (M1–M3, M7)."""
+        taken: dict[str, Entry] = {}  # entry_id -> the entry as this batch has changed it
+        local: dict[str, list[Entry]] = {}  # key -> entries claimed earlier in the batch
+        for item in items:
+            if item.record is None or item.other_id is not None:
+                continue
+            pool: dict[str, list[Entry]] = {}
+            for key in item.keys:
+                seen: set[str] = set()
+                merged = []
+                for entry in (*candidates.get(key, ()), *local.get(key, ())):
+                    if entry.entry_id in seen:
+                        continue
+                    seen.add(entry.entry_id)
+                    merged.append(taken.get(entry.entry_id, entry))
+                pool[key] = merged
+            match = choose_match(side, item.record_id, item.keys, pool)
+            claim: Entry | None = None
+            if match.duplicate_of is not None:
+                item.duplicate_of = match.duplicate_of
+                item.matched_by = match.key
+            elif match.entry is not None:
+                target = match.entry
+                item.pair_with = target
+                item.matched_by = match.key
+                item.other_id = target.id_on(side.other)
+                ids = {"hub_id": item.record_id} if side is Side.HUB else {"app_id": item.record_id}
+                claim = attrs.evolve(target, **ids)  # type: ignore[arg-type]
+                if item.entry is not None and item.entry.entry_id != target.entry_id:
+                    # The record's own unpaired entry is merged into the pair.
+                    deletes.append((self.sync_id, plan.name, item.entry.entry_id))
+            else:
+                claim = item.entry or self._new_entry(plan, side, item.record_id, item.keys)
+                claim = attrs.evolve(claim, keys=frozenset(item.keys))
+            if claim is not None:
+                taken[claim.entry_id] = claim
+                for key in item.keys:
+                    local.setdefault(key, []).append(claim)
+
+    def _new_entry(
+        self, plan: ObjectPlan, side: Side, record_id: str, keys: Iterable[str]
+    ) -> Entry:
+        prefix = "h" if side is Side.HUB else "a"
+        ids = {"hub_id": record_id} if side is Side.HUB else {"app_id": record_id}
+        return Entry(
+            sync_id=self.sync_id,
+            object_type=plan.name,
+            entry_id=f"{prefix}:{record_id}",
+            updated_at=self._clock(),
+            keys=frozenset(keys),
+            **ids,  # type: ignore[arg-type]
+        )
+
+    def _fetch_others(
+        self, ctx: _Pass, plan: ObjectPlan, other: Side, items: Sequence[_Item]
+    ) -> dict[str, Record]:
+        """Fetch the counterparts of a batch; a failed call fails only those records."""
+        ids = list(dict.fromkeys(i.other_id for i in items if i.other_id is not None))
+        adapter = self._adapters[other]
+        fetched: dict[str, Record] = {}
+        for chunk in _chunks(ids, adapter.max_batch_size):
+            try:
+                fetched.update(adapter.fetch(plan.type_on(other), chunk))
+            except Exception as exc:
+                error = _as_adapter_error(exc)
+                failed = set(chunk)
+                for item in items:
+                    if item.other_id in failed:
+                        item.other_error = error
+        return fetched
+
+    def _decide(
+        self,
+        plan: ObjectPlan,
+        item: _Item,
+        fetched: Mapping[str, Record],
+        deletes: list[tuple[str, str, str]],
+    ) -> Decision:
+        side = item.side
+        if item.record is None:
+            return Fail(
+                ErrorCategory.DELETED,
+                f"the {side.value} record {item.record_id} was deleted; the "
+                f"{side.other.value} record is kept",
+            )
+        if item.duplicate_of is not None:
+            return Exclude(ExcludeReason.DUPLICATE, self._dup_message(plan, side, item))
+        if item.other_error is not None:
+            return Fail(item.other_error.category, item.other_error.message)
+        if item.other_id is not None:
+            counterpart = fetched.get(item.other_id)
+            if counterpart is None:
+                if item.pair_with is not None:
+                    # The index knew a record that is gone on the other side: forget that
+                    # entry and treat this record as new.
+                    deletes.append((self.sync_id, plan.name, item.pair_with.entry_id))
+                    item.pair_with = None
+                    item.other_id = None
+                    item.matched_by = None
+                    item.keys = item.keys or identify(plan, side, item.record.properties)
+                    return decide(plan, item.entry, *self._alone(side, item.record), keys=item.keys)
+                return decide(plan, item.entry, *self._alone(side, item.record))
+            hub, app = (
+                (item.record, counterpart) if side is Side.HUB else (counterpart, item.record)
+            )
+            return decide(plan, item.pair_with or item.entry, hub, app)
+        return decide(plan, item.entry, *self._alone(side, item.record), keys=item.keys)
+
+    @staticmethod
+    def _alone(side: Side, record: Record) -> tuple[Record | None, Record | None]:
+        return (record, None) if side is Side.HUB else (None, record)
+
+    def _dup_message(self, plan: ObjectPlan, side: Side, item: Any) -> str:
+        holder: Entry | None = item.duplicate_of
+        key: str | None = item.matched_by if isinstance(item, _Item) else item.key
+        holder_id = holder.id_on(side) if holder is not None else None
+        what = plan.key_name(key) if key else "identifier"
+        if holder_id is None and holder is not None:
+            holder_id = holder.id_on(side.other)
+            return f"same {what} as {side.other.value} record {holder_id}, already paired"
+        return f"same {what} as {side.value} record {holder_id}, which syncs instead (M3)"
+
+    # ---- executing decisions ------------------------------------------------------------
+    def _execute(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        decided: Sequence[tuple[_Item, Decision]],
+        deletes: list[tuple[str, str, str]],
+        cursors: Sequence[CursorUpdate],
+        now: datetime,
+    ) -> None:
+        sid = self.sync_id
+        # Base entry per item: the pair it joins, its own entry, or a new one.
+        bases: list[Entry] = []
+        for item, _ in decided:
+            base = item.pair_with or item.entry
+            if base is None:
+                base = self._new_entry(plan, item.side, item.record_id, item.keys)
+            else:
+                ids = (
+                    {"hub_id": item.record_id}
+                    if item.side is Side.HUB
+                    else {"app_id": item.record_id}
+                )
+                if base.id_on(item.side) != item.record_id:
+                    base = attrs.evolve(base, **ids)  # type: ignore[arg-type]
+            bases.append(base)
+
+        # Announce creates as pending before making them (S8).
+        creates: dict[Side, list[tuple[int, CreateIn, str]]] = {Side.HUB: [], Side.APP: []}
+        updates: dict[Side, list[tuple[int, UpdateIn]]] = {Side.HUB: [], Side.APP: []}
+        pending: list[Entry] = []
+        for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
+            if not isinstance(decision, Apply):
+                continue
+            for write in decision.writes:
+                if isinstance(write, CreateIn):
+                    key = f"{sid}:{plan.name}:{base.entry_id}:{uuid.uuid4().hex[:12]}"
+                    creates[write.side].append((n, write, key))
+                    keys = base.keys | frozenset(item.keys)
+                    pending.append(
+                        attrs.evolve(
+                            base,
+                            keys=keys,
+                            pending=write.side,
+                            pending_key=key,
+                            hub_values=decision.hub_values,
+                            app_values=decision.app_values,
+                            updated_at=now,
+                        )
+                    )
+                else:
+                    updates[write.side].append((n, write))
+        if pending:
+            ctx.store.write(pending)
+
+        results: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
+        for side in Side:
+            if creates[side]:
+                items = [NewRecord(dict(w.properties), key) for _, w, key in creates[side]]
+                outcome = self._call_create(
+                    ctx, side, plan, items, [decided[n][0].record_id for n, _, _ in creates[side]]
+                )
+                for (n, _, _), result in zip(creates[side], outcome, strict=True):
+                    results.setdefault(n, []).append((side, "create", result))
+            if updates[side]:
+                ups = [RecordUpdate(w.record_id, dict(w.properties)) for _, w in updates[side]]
+                outcome = self._call_update(ctx, side, plan, ups)
+                for (n, _), result in zip(updates[side], outcome, strict=True):
+                    results.setdefault(n, []).append((side, "update", result))
+
+        out: list[Entry] = []
+        for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
+            entry = self._outcome(ctx, plan, item, decision, base, results.get(n, []), now)
+            if entry is not None:
+                out.append(entry)
+        ctx.store.write(out, delete=deletes, cursors=cursors)
+
+    def _call_create(
+        self,
+        ctx: _Pass,
+        side: Side,
+        plan: ObjectPlan,
+        items: Sequence[NewRecord],
+        source_ids: Sequence[str] | None = None,
+    ) -> list[WriteResult | AdapterError]:
+        if ctx.dry_run:
+            for i, item in enumerate(items):
+                ctx.report.planned.append(
+                    PlannedWrite(
+                        plan.name,
+                        side,
+                        "create",
+                        None,
+                        item.properties,
+                        source_ids[i] if source_ids else None,
+                    )
+                )
+            return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
+        adapter = self._adapters[side]
+        out: list[WriteResult | AdapterError] = []
+        for chunk in _chunks(items, adapter.max_batch_size):
+            try:
+                results = list(adapter.create(plan.type_on(side), chunk))
+                if len(results) != len(chunk):
+                    raise AdapterError(
+                        ErrorCategory.UNKNOWN,
+                        f"adapter {adapter.name!r} returned {len(results)} results for "
+                        f"{len(chunk)} creates",
+                    )
+                out.extend(results)
+            except Exception as exc:
+                out.extend([_as_adapter_error(exc)] * len(chunk))
+        return out
+
+    def _call_update(
+        self, ctx: _Pass, side: Side, plan: ObjectPlan, items: Sequence[RecordUpdate]
+    ) -> list[WriteResult | AdapterError]:
+        if ctx.dry_run:
+            for item in items:
+                ctx.report.planned.append(
+                    PlannedWrite(plan.name, side, "update", item.id, item.properties)
+                )
+            return [WriteResult.ok(item.id) for item in items]
+        adapter = self._adapters[side]
+        out: list[WriteResult | AdapterError] = []
+        for chunk in _chunks(items, adapter.max_batch_size):
+            try:
+                results = list(adapter.update(plan.type_on(side), chunk))
+                if len(results) != len(chunk):
+                    raise AdapterError(
+                        ErrorCategory.UNKNOWN,
+                        f"adapter {adapter.name!r} returned {len(results)} results for "
+                        f"{len(chunk)} updates",
+                    )
+                out.extend(results)
+            except Exception as exc:
+                out.extend([_as_adapter_error(exc)] * len(chunk))
+        return out
+
+    def _outcome(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        item: _Item,
+        decision: Decision,
+        base: Entry,
+        results: Sequence[tuple[Side, str, WriteResult | AdapterError]],
+        now: datetime,
+    ) -> Entry | None:
+        """The entry after a decision and its writes; counts what happened."""
+        report = ctx.report
+        side = item.side
+        mark = ctx.mark if ctx.mark is not None else base.mark
+        keys = base.keys | frozenset(item.keys) if item.keys else base.keys
+        if isinstance(decision, NoChange):
+            report.side(plan.name, side).unchanged += 1
+            if base.state is RecordState.SYNCED and base.mark == mark and item.entry is base:
+                return None
+            return attrs.evolve(
+                base,
+                state=RecordState.SYNCED,
+                category=None,
+                reason=None,
+                message="",
+                attempts=0,
+                mark=mark,
+                keys=keys,
+                updated_at=now if base.state is not RecordState.SYNCED else base.updated_at,
+            )
+        if isinstance(decision, Exclude):
+            report.side(plan.name, side).excluded += 1
+            return attrs.evolve(
+                self._excluded(base, decision.reason, decision.message, now), mark=mark, keys=keys
+            )
+        if isinstance(decision, Fail):
+            report.side(plan.name, side).failed += 1
+            return self._failed(base, decision.category, decision.message, now, mark, keys)
+        assert isinstance(decision, Apply)
+        failure: tuple[ErrorCategory, str, Side] | None = None
+        created_id: str | None = None
+        created_side: Side | None = None
+        lost_create = False
+        written: list[str] = []
+        for write_side, action, result in results:
+            counts = report.side(plan.name, write_side)
+            if isinstance(result, AdapterError):
+                failure = failure or (result.category, result.message, write_side)
+                lost_create = lost_create or action == "create"
+                counts.failed += 1
+            elif not result.succeeded:
+                assert result.category is not None
+                failure = failure or (result.category, result.message, write_side)
+                counts.failed += 1
+            elif action == "create":
+                counts.created += 1
+                created_id, created_side = result.record_id, write_side
+                written.append(f"created on {write_side.value}")
+            else:
+                counts.updated += 1
+                write = decision.write_on(write_side)
+                fields = ", ".join(sorted(write.properties)) if write is not None else ""
+                written.append(f"updated {write_side.value}: {fields}")
+        if failure is not None:
+            category, message, _ = failure
+            entry = self._failed(base, category, message, now, mark, keys)
+            if lost_create:
+                # The create may have happened remotely: keep it pending for settlement.
+                write = next(w for w in decision.writes if isinstance(w, CreateIn))
+                return attrs.evolve(
+                    entry,
+                    pending=write.side,
+                    pending_key=entry.pending_key,
+                    hub_values=decision.hub_values,
+                    app_values=decision.app_values,
+                )
+            return attrs.evolve(entry, pending=None, pending_key=None)
+        if not results:
+            report.side(plan.name, side).unchanged += 1
+        if created_id is not None and created_side is not None:
+            ids = {"hub_id": created_id} if created_side is Side.HUB else {"app_id": created_id}
+            base = attrs.evolve(base, **ids)  # type: ignore[arg-type]
+        history = base.history
+        if item.matched_by is not None and item.pair_with is not None:
+            history = self._append(history, now, "matched", f"by {plan.key_name(item.matched_by)}")
+        for text in written:
+            history = self._append(history, now, "synced", text)
+        if not written and base.state is not RecordState.SYNCED:
+            history = self._append(history, now, "synced", "already in sync")
+        return attrs.evolve(
+            base,
+            state=RecordState.SYNCED,
+            hub_values=decision.hub_values,
+            app_values=decision.app_values,
+            category=None,
+            reason=None,
+            message="",
+            attempts=0,
+            pending=None,
+            pending_key=None,
+            mark=mark,
+            keys=keys,
+            matched_by=item.matched_by if item.pair_with is not None else base.matched_by,
+            updated_at=now,
+            history=history,
+        )
+
+    def _failed(
+        self,
+        base: Entry,
+        category: ErrorCategory,
+        message: str,
+        now: datetime,
+        mark: str | None,
+        keys: frozenset[str],
+    ) -> Entry:
+        same = (
+            base.state is RecordState.FAILED
+            and base.category is category
+            and base.message == message
+        )
+        return attrs.evolve(
+            base,
+            state=RecordState.FAILED,
+            category=category,
+            reason=None,
+            message=message,
+            attempts=base.attempts + 1,
+            mark=mark,
+            keys=keys,
+            updated_at=now,
+            history=base.history if same else self._append(base.history, now, "failed", message),
+        )
+
+    def _excluded(self, base: Entry, reason: ExcludeReason, message: str, now: datetime) -> Entry:
+        same = base.state is RecordState.EXCLUDED and base.reason is reason
+        return attrs.evolve(
+            base,
+            state=RecordState.EXCLUDED,
+            reason=reason,
+            category=None,
+            message=message,
+            updated_at=now if not same else base.updated_at,
+            history=base.history if same else self._append(base.history, now, "excluded", message),
+        )
+
+    def _history(
+        self, entry: Entry, now: datetime, action: str, detail: str
+    ) -> tuple[HistoryItem, ...]:
+        return self._append(entry.history, now, action, detail)
+
+    def _append(
+        self, history: tuple[HistoryItem, ...], now: datetime, action: str, detail: str
+    ) -> tuple[HistoryItem, ...]:
+        return (*history, HistoryItem(now, action, detail[:200]))[-self._history_size :]

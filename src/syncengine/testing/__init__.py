@@ -21,7 +21,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["AdapterTests", "IndexStoreTests", "check_adapter", "check_index_store"]
+__all__ = [
+    "AdapterTests",
+    "Crash",
+    "FaultyAdapter",
+    "IndexStoreTests",
+    "check_adapter",
+    "check_index_store",
+]
+
+from syncengine.testing._faulty import Crash as Crash
+from syncengine.testing._faulty import FaultyAdapter as FaultyAdapter
 
 if TYPE_CHECKING:
     from syncengine.testing._adapter_kit import AdapterTests as AdapterTests

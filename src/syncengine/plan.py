@@ -1,0 +1,815 @@
+"""The pure decision core (sans-I/O).
+
+Theory of operation
+-------------------
+The engine (``engine.py``) reads pages from adapters and entries from the index; for each
+record, or matched pair of records, it asks this module what to do. The answer is an
+inert :class:`Decision` value:
+
+* :class:`Apply` — write these fields (``UpdateIn``) or create this record
+  (``CreateIn``) on a side, then store these copies in the index;
+* :class:`Exclude` — the record does not take part, with a reason (SPEC R3);
+* :class:`Fail` — the record cannot sync, with a category and a message naming the field
+  (SPEC R2, X1);
+* :class:`NoChange` — both sides and the index already agree.
+
+Rules of this module:
+
+1. No I/O here: no adapter, index store, clock or logging call. Everything it needs is
+   passed in; everything it decides is returned. A dry run is "decide, don't execute";
+   property tests need no fakes.
+2. Hub and app are treated symmetrically through :class:`~syncengine.Side`; the only
+   asymmetries are the ones the configuration states (direction, winner, filters).
+3. Every decision carries its reason. Nothing here ever deletes anything in an app (X3):
+   there is no decision that could.
+
+:func:`compile_object` binds an :class:`~syncengine.ObjectSync` to both apps' schemas once,
+when an engine is built, and rejects what cannot work (SPEC F4, X2). :func:`identify`
+computes a record's normalized identifier keys (M1, M6); :func:`choose_match` picks the
+entry a new record pairs with, or finds it a duplicate (M2, M3, M7); :func:`decide` is the
+rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+from typing_extensions import override
+
+from syncengine.config import Direction, FieldMapping, ObjectSync
+from syncengine.conflicts import Conflict, Resolution, Why, resolve_field
+from syncengine.errors import ConfigError
+from syncengine.filters import Filter, is_blank
+from syncengine.index._entry import Entry
+from syncengine.mapping import ConversionError, coerce, convert, flows, same_value
+from syncengine.matching import NORMALIZERS
+from syncengine.records import Record, Side
+from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+__all__ = [
+    "Apply",
+    "CreateIn",
+    "Decision",
+    "Exclude",
+    "Fail",
+    "FieldOutcome",
+    "FieldPlan",
+    "KeyPlan",
+    "Match",
+    "NoChange",
+    "ObjectPlan",
+    "UpdateIn",
+    "Write",
+    "choose_match",
+    "compile_object",
+    "decide",
+    "identify",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class CreateIn:
+    """Create a record on ``side`` with these properties (in that side's names)."""
+
+    side: Side
+    properties: Mapping[str, Any]
+
+
+@attrs.frozen(slots=True)
+class UpdateIn:
+    """Set these properties of record ``record_id`` on ``side``."""
+
+    side: Side
+    record_id: str
+    properties: Mapping[str, Any]
+
+
+Write = CreateIn | UpdateIn
+
+
+@attrs.frozen(slots=True)
+class FieldOutcome:
+    """How one field was decided, for ``explain`` (SPEC R8).
+
+    Attributes:
+        hub: The hub property.
+        app: The app property.
+        why: Why the field ended as it did.
+        source: The side whose value won, or ``None``.
+    """
+
+    hub: str
+    app: str
+    why: Why
+    source: Side | None
+
+
+class Decision:
+    """Base of the decision values; see the module docstring."""
+
+    __slots__ = ()
+
+
+@attrs.frozen(slots=True)
+class Apply(Decision):
+    """Perform ``writes``, then store the copies and mark the entry synced.
+
+    Attributes:
+        writes: At most one write per side.
+        hub_values: The hub copy to store once every write succeeded.
+        app_values: The app copy to store once every write succeeded.
+        fields: How the fields that were not already in sync were decided.
+    """
+
+    writes: tuple[Write, ...]
+    hub_values: Mapping[str, Any]
+    app_values: Mapping[str, Any]
+    fields: tuple[FieldOutcome, ...] = ()
+
+    def write_on(self, side: Side) -> Write | None:
+        """The write planned for ``side``, if any."""
+        for write in self.writes:
+            if write.side is side:
+                return write
+        return None
+
+
+@attrs.frozen(slots=True)
+class Exclude(Decision):
+    """The record does not take part in the sync (SPEC R3)."""
+
+    reason: ExcludeReason
+    message: str = ""
+
+
+@attrs.frozen(slots=True)
+class Fail(Decision):
+    """The record cannot sync as it is (SPEC R2, X1).
+
+    Attributes:
+        category: The error category.
+        message: For humans; names the field.
+        field: The property concerned, if one is (``"app.email"``).
+    """
+
+    category: ErrorCategory
+    message: str
+    field: str | None = None
+
+
+@attrs.frozen(slots=True)
+class NoChange(Decision):
+    """Both sides and the index copy agree; nothing to do."""
+
+
+NO_CHANGE: Final = NoChange()
+
+
+# --------------------------------------------------------------------------------------
+# Compiled configuration
+# --------------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class FieldPlan:
+    """One enabled mapping, bound to both schemas.
+
+    Attributes:
+        index: Its index in ``ObjectSync.mappings``.
+        mapping: The mapping.
+        hub: The hub property's spec.
+        app: The app property's spec.
+        to_app: Whether values may flow hub → app (direction, types, read-only).
+        to_hub: Whether values may flow app → hub.
+        plain: Both sides are plain strings without options or transforms (fast path).
+    """
+
+    index: int
+    mapping: FieldMapping
+    hub: PropertySpec
+    app: PropertySpec
+    to_app: bool
+    to_hub: bool
+    plain: bool
+
+    def spec(self, side: Side) -> PropertySpec:
+        """The property spec on ``side``."""
+        return self.hub if side is Side.HUB else self.app
+
+    def flows_from(self, side: Side) -> bool:
+        """Whether values may flow from ``side`` to the other."""
+        return self.to_app if side is Side.HUB else self.to_hub
+
+
+@attrs.frozen(slots=True)
+class KeyPlan:
+    """One identifier key of a match rule, with its normalizer (SPEC M1, M6)."""
+
+    index: int
+    hub: str
+    app: str
+    kind: str
+    normalize: Callable[[object], str | None]
+
+    def prop(self, side: Side) -> str:
+        """The property holding this key on ``side``."""
+        return self.hub if side is Side.HUB else self.app
+
+
+@attrs.frozen(slots=True)
+class ObjectPlan:
+    """An :class:`~syncengine.ObjectSync` bound to both apps' schemas."""
+
+    sync: ObjectSync
+    hub_schema: ObjectSchema
+    app_schema: ObjectSchema
+    fields: tuple[FieldPlan, ...]
+    keys: tuple[KeyPlan, ...]
+
+    @property
+    def name(self) -> str:
+        """The object sync's name (its ``hub_type``)."""
+        return self.sync.hub_type
+
+    def type_on(self, side: Side) -> str:
+        """The object type's name on ``side``."""
+        return self.sync.hub_type if side is Side.HUB else self.sync.app_type
+
+    def filter_on(self, side: Side) -> Filter | None:
+        """The filter that records of ``side`` pass to flow to the other side (L1)."""
+        return self.sync.hub_filter if side is Side.HUB else self.sync.app_filter
+
+    def key_name(self, key: str) -> str:
+        """Which identifier a key string belongs to, e.g. ``"email"`` (for explain, M6)."""
+        index, _, _ = key.partition(":")
+        try:
+            plan = self.keys[int(index)]
+        except (ValueError, IndexError):
+            return key
+        return plan.hub if plan.hub == plan.app else f"{plan.hub}/{plan.app}"
+
+
+def _side_name(side: Side) -> str:
+    return "hub" if side is Side.HUB else "app"
+
+
+def compile_object(
+    obj: ObjectSync, hub_schema: ObjectSchema, app_schema: ObjectSchema
+) -> ObjectPlan:
+    """Bind an object sync to both schemas, rejecting what cannot work (SPEC F2–F4, X2).
+
+    Raises:
+        ConfigError: naming the field path relative to the object sync
+            (``mappings[3].app``): an unknown property, incompatible types, a mapping whose
+            direction contradicts the object's, a required destination property that no
+            mapping fills, an unknown key or filter property.
+    """
+    schemas = {Side.HUB: hub_schema, Side.APP: app_schema}
+    fields: list[FieldPlan] = []
+    for i, mapping in enumerate(obj.mappings):
+        if not mapping.enabled:
+            continue
+        specs: dict[Side, PropertySpec] = {}
+        for side in Side:
+            name = mapping.hub if side is Side.HUB else mapping.app
+            spec = schemas[side].get(name)
+            if spec is None:
+                raise ConfigError(
+                    f"mappings[{i}].{_side_name(side)}",
+                    f"{_side_name(side)} property {name!r} does not exist in "
+                    f"{_side_name(side)} type {schemas[side].name!r}",
+                )
+            specs[side] = spec
+        hub, app = specs[Side.HUB], specs[Side.APP]
+        direction = obj.direction.narrow(mapping.direction)
+        if direction is None:
+            raise ConfigError(
+                f"mappings[{i}].direction",
+                f"mapping {mapping.hub!r} ↔ {mapping.app!r} is {mapping.direction.value} but "
+                f"the object sync is {obj.direction.value}",
+            )
+        to_app = direction.flows_from(Side.HUB) and flows(hub.type, app.type)
+        to_hub = direction.flows_from(Side.APP) and flows(app.type, hub.type)
+        if not to_app and not to_hub:
+            raise ConfigError(
+                f"mappings[{i}]",
+                f"hub property {hub.name!r} ({hub.type.value}) and app property {app.name!r} "
+                f"({app.type.value}) are incompatible {direction.value.replace('_', ' ')}",
+            )
+        to_app = to_app and not app.read_only
+        to_hub = to_hub and not hub.read_only
+        if not to_app and not to_hub:
+            raise ConfigError(
+                f"mappings[{i}]",
+                f"mapping {hub.name!r} ↔ {app.name!r} can flow only into a read-only property",
+            )
+        enums = (PropertyType.ENUM, PropertyType.MULTI_ENUM)
+        if mapping.options is not None and (hub.type not in enums or app.type not in enums):
+            raise ConfigError(
+                f"mappings[{i}].options", "options map enumeration values; both sides must be enums"
+            )
+        plain = (
+            hub.type is PropertyType.STRING
+            and app.type is PropertyType.STRING
+            and mapping.to_hub is None
+            and mapping.to_app is None
+        )
+        fields.append(FieldPlan(i, mapping, hub, app, to_app, to_hub, plain))
+
+    # A record created on a side must get every property that side requires (F2).
+    for side in Side:
+        if not obj.direction.flows_from(side.other):
+            continue
+        filled = {
+            (f.mapping.hub if side is Side.HUB else f.mapping.app)
+            for f in fields
+            if f.flows_from(side.other)
+        }
+        for spec in schemas[side]:
+            if spec.required and spec.name not in filled:
+                raise ConfigError(
+                    "mappings",
+                    f"{_side_name(side)} property {spec.name!r} is required by "
+                    f"{_side_name(side)} type {schemas[side].name!r}, but no mapping fills it "
+                    f"from the {_side_name(side.other)}",
+                )
+
+    keys: list[KeyPlan] = []
+    if obj.match is not None:
+        for i, (hub_prop, app_prop) in enumerate(obj.match.keys):
+            for side, prop in ((Side.HUB, hub_prop), (Side.APP, app_prop)):
+                if prop not in schemas[side]:
+                    raise ConfigError(
+                        f"match.keys[{i}]",
+                        f"{_side_name(side)} property {prop!r} does not exist in "
+                        f"{_side_name(side)} type {schemas[side].name!r}",
+                    )
+            kind = obj.match.kind_of(i)
+            keys.append(KeyPlan(i, hub_prop, app_prop, kind, NORMALIZERS[kind]))
+
+    for side in Side:
+        where = obj.hub_filter if side is Side.HUB else obj.app_filter
+        if where is None:
+            continue
+        for prop in sorted(where.properties):
+            if prop not in schemas[side]:
+                raise ConfigError(
+                    f"{_side_name(side)}_filter",
+                    f"property {prop!r} does not exist in {_side_name(side)} type "
+                    f"{schemas[side].name!r}",
+                )
+    return ObjectPlan(obj, hub_schema, app_schema, tuple(fields), tuple(keys))
+
+
+# --------------------------------------------------------------------------------------
+# Matching (SPEC M1–M7)
+# --------------------------------------------------------------------------------------
+def identify(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> tuple[str, ...]:
+    """The record's normalized identifier keys, in key order (``"0:ada@example.com"``).
+
+    A key whose value is blank or invalid (an e-mail that is not one) is left out (M4,
+    M6). With no match rule there are no keys (M7, "no matching").
+    """
+    keys = []
+    for key in plan.keys:
+        value = key.normalize(properties.get(key.hub if side is Side.HUB else key.app))
+        if value is not None:
+            keys.append(f"{key.index}:{value}")
+    return tuple(keys)
+
+
+@attrs.frozen(slots=True)
+class Match:
+    """The outcome of :func:`choose_match` for a record without an entry of its own.
+
+    Attributes:
+        entry: The entry to pair with (``duplicate_of`` is ``None``), or ``None``.
+        key: The key that matched.
+        duplicate_of: The entry that already holds this identifier for another record of
+            the same side (M3); the record is then a duplicate.
+    """
+
+    entry: Entry | None = None
+    key: str | None = None
+    duplicate_of: Entry | None = None
+
+
+NO_MATCH: Final = Match()
+
+
+def _is_owner(entry: Entry) -> bool:
+    """Whether an entry may claim its keys (duplicates never do, M3)."""
+    return not (entry.state is RecordState.EXCLUDED and entry.reason is ExcludeReason.DUPLICATE)
+
+
+def choose_match(
+    side: Side,
+    record_id: str,
+    keys: Sequence[str],
+    candidates: Mapping[str, Sequence[Entry]],
+) -> Match:
+    """Pick the entry a record pairs with, or find it a duplicate (SPEC M1–M3, M7).
+
+    Keys are tried in order; for each, the candidates are the entries holding that key,
+    oldest first. An entry that already holds another record of ``side`` makes this record
+    a duplicate (M3: the first record with an identifier syncs). An entry with a record on
+    the other side only (or a create in flight on ``side``) is a pairing candidate (M1);
+    the first key with one wins (M2: any key matches).
+    """
+    for key in keys:
+        for entry in candidates.get(key, ()):
+            if not _is_owner(entry):
+                continue
+            mine = entry.hub_id if side is Side.HUB else entry.app_id
+            if mine is not None:
+                if mine != record_id:
+                    return Match(duplicate_of=entry, key=key)
+                continue
+            theirs = entry.app_id if side is Side.HUB else entry.hub_id
+            if theirs is not None or entry.pending is side:
+                return Match(entry=entry, key=key)
+    return NO_MATCH
+
+
+# --------------------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------------------
+class _FieldError(Exception):
+    def __init__(self, category: ErrorCategory, message: str, field: str) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message
+        self.field = field
+
+
+def _qualified(side: Side, spec: PropertySpec) -> str:
+    return f"{_side_name(side)}.{spec.name}"
+
+
+def _read(side: Side, spec: PropertySpec, properties: Mapping[str, Any], strict: bool) -> Any:
+    """A record's value in canonical form; a bad value fails the record when ``strict``."""
+    raw = properties.get(spec.name)
+    if raw is None:
+        return None
+    if spec.type is PropertyType.STRING and type(raw) is str:
+        return raw if raw.strip() else None
+    try:
+        return coerce(raw, spec)
+    except ConversionError as exc:
+        if not strict:
+            return _UNREADABLE
+        raise _FieldError(
+            ErrorCategory.VALIDATION,
+            f"{_side_name(side)} property {spec.name!r}: {exc}",
+            _qualified(side, spec),
+        ) from None
+
+
+class _Unreadable:
+    """A destination value that could not be read: it differs from everything."""
+
+    __slots__ = ()
+
+    @override
+    def __repr__(self) -> str:
+        return "<unreadable>"
+
+
+_UNREADABLE: Final = _Unreadable()
+
+
+def _carry(field: FieldPlan, source: Side, value: Any) -> Any:
+    """Convert a canonical value from ``source`` into the other side's property (F4, F5)."""
+    if value is None:
+        return None
+    mapping = field.mapping
+    target_side = source.other
+    if field.plain:
+        return value
+    src, dst = field.spec(source), field.spec(target_side)
+    try:
+        if source is Side.HUB:
+            out = convert(value, src, dst, mapping.options)
+            if mapping.to_app is not None:
+                out = mapping.to_app(out)
+        else:
+            out = convert(value, src, dst, mapping.app_options)
+            if mapping.to_hub is not None:
+                out = mapping.to_hub(out)
+        if out is not None and (mapping.to_app is not None or mapping.to_hub is not None):
+            out = coerce(out, dst)  # a transform's output must still fit the property
+    except ConversionError as exc:
+        raise _FieldError(
+            ErrorCategory.VALIDATION,
+            f"{_side_name(source)} property {src.name!r} cannot become "
+            f"{_side_name(target_side)} property {dst.name!r}: {exc}",
+            _qualified(source, src),
+        ) from None
+    except Exception as exc:  # a user transform failed: the record fails, not the pass
+        raise _FieldError(
+            ErrorCategory.VALIDATION,
+            f"transform of {_side_name(source)} property {src.name!r} failed: "
+            f"{type(exc).__name__}: {str(exc)[:120]}",
+            _qualified(source, src),
+        ) from None
+    return out
+
+
+def _same(field: FieldPlan, side: Side, a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if a is _UNREADABLE or b is _UNREADABLE:
+        return False
+    if field.plain:
+        return bool(a == b)
+    return same_value(a, b, field.spec(side).type)
+
+
+def _in_sync(field: FieldPlan, hub_value: Any, app_value: Any) -> bool:
+    """Whether the two current values agree, through whichever conversion exists."""
+    if hub_value is None and app_value is None:
+        return True
+    if field.plain:
+        return bool(hub_value == app_value)
+    if hub_value is _UNREADABLE or app_value is _UNREADABLE:
+        return False
+    if flows(field.hub.type, field.app.type):
+        try:
+            if _same(field, Side.APP, _carry(field, Side.HUB, hub_value), app_value):
+                return True
+        except _FieldError:
+            pass
+    if flows(field.app.type, field.hub.type):
+        try:
+            if _same(field, Side.HUB, _carry(field, Side.APP, app_value), hub_value):
+                return True
+        except _FieldError:
+            pass
+    return False
+
+
+def _passes(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> bool:
+    where = plan.filter_on(side)
+    return where is None or where.matches(properties)
+
+
+def _filters_apply(plan: ObjectPlan, entry: Entry | None) -> bool:
+    """Filters limit the initial entry only, unless they hold for life (SPEC L2)."""
+    if plan.sync.filter_lifetime:
+        return True
+    return entry is None or entry.hub_values is None or entry.app_values is None
+
+
+def decide(
+    plan: ObjectPlan,
+    entry: Entry | None,
+    hub: Record | None,
+    app: Record | None,
+    *,
+    keys: Sequence[str] = (),
+) -> Decision:
+    """Decide what to do with a record, or a pair of records.
+
+    Args:
+        plan: The compiled object sync.
+        entry: The index entry, or ``None`` for a record seen for the first time.
+        hub: The current hub record, or ``None`` (not there, or deleted if ``entry``
+            has a hub id).
+        app: The current app record, likewise.
+        keys: The record's identifier keys (from :func:`identify`) when it is alone.
+
+    Returns:
+        A :class:`Decision`.
+    """
+    if hub is not None and app is not None:
+        return _decide_pair(plan, entry, hub, app)
+    if entry is not None:
+        for side, record in ((Side.HUB, hub), (Side.APP, app)):
+            if record is None and entry.id_on(side) is not None:
+                # SPEC R6, X3: a record deleted on one side is never deleted on the other.
+                return Fail(
+                    ErrorCategory.DELETED,
+                    f"the {_side_name(side)} record {entry.id_on(side)} was deleted; "
+                    f"the {_side_name(side.other)} record is kept",
+                )
+    if hub is not None:
+        return _decide_alone(plan, entry, Side.HUB, hub, keys)
+    if app is not None:
+        return _decide_alone(plan, entry, Side.APP, app, keys)
+    return NO_CHANGE
+
+
+def _decide_alone(
+    plan: ObjectPlan, entry: Entry | None, side: Side, record: Record, keys: Sequence[str]
+) -> Decision:
+    """A record with no counterpart: create it on the other side, or say why not."""
+    other = side.other
+    if not plan.sync.direction.flows_from(side):
+        return Exclude(
+            ExcludeReason.DIRECTION,
+            f"the sync is {plan.sync.direction.value}; {_side_name(side)} records are not copied",
+        )
+    if _filters_apply(plan, entry) and not _passes(plan, side, record.properties):
+        return Exclude(ExcludeReason.FILTERED, f"fails the {_side_name(side)} filter")
+    match = plan.sync.match
+    if match is not None and match.require and not keys:
+        names = ", ".join(repr(k.prop(side)) for k in plan.keys)
+        return Exclude(
+            ExcludeReason.NO_IDENTIFIER,
+            f"no valid identifier in {_side_name(side)} property {names}",
+        )
+    source_values: dict[str, Any] = {}
+    target_values: dict[str, Any] = {}
+    create: dict[str, Any] = {}
+    try:
+        for field in plan.fields:
+            src, dst = field.spec(side), field.spec(other)
+            if field.flows_from(side):
+                value = _read(side, src, record.properties, strict=True)
+                out = _carry(field, side, value)
+                if out is None:
+                    default = (
+                        field.mapping.hub_default
+                        if other is Side.HUB
+                        else field.mapping.app_default
+                    )
+                    if default is not None:
+                        out = _carry_default(dst, other, default)
+                source_values[src.name] = value
+                if out is not None:
+                    create[dst.name] = out
+                target_values[dst.name] = out
+            else:
+                value = _read(side, src, record.properties, strict=False)
+                source_values[src.name] = None if value is _UNREADABLE else value
+                target_values[dst.name] = None
+    except _FieldError as exc:
+        return Fail(exc.category, exc.message, exc.field)
+    for spec in plan.hub_schema if other is Side.HUB else plan.app_schema:
+        if spec.required and is_blank(create.get(spec.name)):
+            return Fail(
+                ErrorCategory.REQUIRED_FIELD_MISSING,
+                f"{_side_name(other)} property {spec.name!r} is required, but the "
+                f"{_side_name(side)} record has no value for it",
+                f"{_side_name(other)}.{spec.name}",
+            )
+    hub_values, app_values = (
+        (source_values, target_values) if side is Side.HUB else (target_values, source_values)
+    )
+    return Apply((CreateIn(other, create),), hub_values, app_values)
+
+
+def _carry_default(spec: PropertySpec, side: Side, default: Any) -> Any:
+    try:
+        return coerce(default, spec)
+    except ConversionError as exc:
+        raise _FieldError(
+            ErrorCategory.VALIDATION,
+            f"default for {_side_name(side)} property {spec.name!r}: {exc}",
+            _qualified(side, spec),
+        ) from None
+
+
+def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record) -> Decision:
+    """Two records that are (or are being) paired: the per-field three-way merge."""
+    sync = plan.sync
+    hub_old = entry.hub_values if entry is not None else None
+    app_old = entry.app_values if entry is not None else None
+    initial = hub_old is None or app_old is None
+    hub_flows = sync.direction.flows_from(Side.HUB)
+    app_flows = sync.direction.flows_from(Side.APP)
+    if _filters_apply(plan, entry):
+        hub_flows = hub_flows and _passes(plan, Side.HUB, hub.properties)
+        app_flows = app_flows and _passes(plan, Side.APP, app.properties)
+        if not hub_flows and not app_flows:
+            return Exclude(ExcludeReason.FILTERED, "neither record passes its filter")
+    hub_values: dict[str, Any] = {}
+    app_values: dict[str, Any] = {}
+    to_hub: dict[str, Any] = {}
+    to_app: dict[str, Any] = {}
+    outcomes: list[FieldOutcome] = []
+    try:
+        for field in plan.fields:
+            hub_name, app_name = field.hub.name, field.app.name
+            f_to_app = field.to_app and hub_flows
+            f_to_hub = field.to_hub and app_flows
+            # The destination of a one-way field is never read for values (D5), so a bad
+            # value there is overwritten rather than failing the record.
+            hub_cur = _read(Side.HUB, field.hub, hub.properties, strict=f_to_app)
+            app_cur = _read(Side.APP, field.app, app.properties, strict=f_to_hub)
+            if initial:
+                hub_changed = app_changed = True
+            else:
+                assert hub_old is not None
+                assert app_old is not None
+                hub_changed = not _same(field, Side.HUB, hub_cur, hub_old.get(hub_name))
+                app_changed = not _same(field, Side.APP, app_cur, app_old.get(app_name))
+            in_sync = _in_sync(field, hub_cur, app_cur)
+            if in_sync:
+                resolution: Resolution = Resolution(None, Why.IN_SYNC)
+            else:
+                resolution = resolve_field(
+                    in_sync=False,
+                    hub_blank=hub_cur is None,
+                    app_blank=app_cur is None,
+                    hub_changed=hub_changed,
+                    app_changed=app_changed,
+                    initial=initial,
+                    to_app=f_to_app,
+                    to_hub=f_to_hub,
+                    winner=sync.winner,
+                    policy=field.mapping.policy,
+                    propagate_clears=field.mapping.propagate_clears,
+                    conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner),
+                    hub_updated_at=hub.updated_at,
+                    app_updated_at=app.updated_at,
+                )
+                outcomes.append(FieldOutcome(hub_name, app_name, resolution.why, resolution.source))
+            if resolution.source is Side.HUB:
+                out = None if resolution.clear else _carry(field, Side.HUB, hub_cur)
+                to_app[app_name] = out
+                hub_values[hub_name] = hub_cur
+                app_values[app_name] = out
+            elif resolution.source is Side.APP:
+                out = None if resolution.clear else _carry(field, Side.APP, app_cur)
+                to_hub[hub_name] = out
+                hub_values[hub_name] = out
+                app_values[app_name] = app_cur
+            else:
+                hub_values[hub_name] = None if hub_cur is _UNREADABLE else hub_cur
+                app_values[app_name] = None if app_cur is _UNREADABLE else app_cur
+    except _FieldError as exc:
+        return Fail(exc.category, exc.message, exc.field)
+    for side, changes in ((Side.HUB, to_hub), (Side.APP, to_app)):
+        schema = plan.hub_schema if side is Side.HUB else plan.app_schema
+        for name, value in changes.items():
+            spec = schema[name]
+            if spec.required and value is None:
+                return Fail(
+                    ErrorCategory.REQUIRED_FIELD_MISSING,
+                    f"{_side_name(side)} property {name!r} is required and cannot be cleared",
+                    f"{_side_name(side)}.{name}",
+                )
+    writes: list[Write] = []
+    if to_hub:
+        writes.append(UpdateIn(Side.HUB, hub.id, to_hub))
+    if to_app:
+        writes.append(UpdateIn(Side.APP, app.id, to_app))
+    if (
+        not writes
+        and entry is not None
+        and entry.state is RecordState.SYNCED
+        and entry.hub_id == hub.id
+        and entry.app_id == app.id
+        and _copies_equal(plan, hub_values, hub_old, app_values, app_old)
+    ):
+        return NO_CHANGE
+    return Apply(tuple(writes), hub_values, app_values, tuple(outcomes))
+
+
+def _copies_equal(
+    plan: ObjectPlan,
+    hub_values: Mapping[str, Any],
+    hub_old: Mapping[str, Any] | None,
+    app_values: Mapping[str, Any],
+    app_old: Mapping[str, Any] | None,
+) -> bool:
+    if hub_old is None or app_old is None:
+        return False
+    if len(hub_old) != len(hub_values) or len(app_old) != len(app_values):
+        return False
+    for field in plan.fields:
+        if not _same(field, Side.HUB, hub_values.get(field.hub.name), hub_old.get(field.hub.name)):
+            return False
+        if not _same(field, Side.APP, app_values.get(field.app.name), app_old.get(field.app.name)):
+            return False
+    return True
+
+
+def _conflict_builder(
+    field: FieldPlan, hub: Record, app: Record, hub_value: Any, app_value: Any, winner: Side
+) -> Callable[[], Conflict]:
+    def build() -> Conflict:
+        try:
+            app_in_hub_terms = _carry(field, Side.APP, app_value) if field.to_hub else app_value
+        except _FieldError:
+            app_in_hub_terms = app_value
+        return Conflict(
+            field=field.hub.name,
+            hub_value=hub_value,
+            app_value=app_in_hub_terms,
+            hub_updated_at=hub.updated_at,
+            app_updated_at=app.updated_at,
+            winner=winner,
+        )
+
+    return build
+
+
+def direction_of(plan: ObjectPlan) -> Direction:
+    """The object sync's direction (a convenience for the driver)."""
+    return plan.sync.direction
