@@ -28,15 +28,17 @@ an app, ever (X3).
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Final, Protocol, final
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, Final, Literal, Protocol, final
 
 import attrs
 
 from syncengine.adapters.base import Adapter
 from syncengine.config import ObjectSync, SyncConfig
+from syncengine.conflicts import Why
 from syncengine.errors import (
     AdapterError,
     ConfigError,
@@ -57,11 +59,20 @@ from syncengine.plan import (
     choose_match,
     compile_object,
     decide,
+    decide_restore,
     identify,
 )
 from syncengine.records import ChangeEvent, NewRecord, Record, RecordUpdate, Side, WriteResult
 from syncengine.report import EventHandler, PlannedWrite, SyncEvent, SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+from syncengine.status import (
+    EntryView,
+    Explanation,
+    FieldExplanation,
+    RestoreItem,
+    RestorePlan,
+    write_export,
+)
 
 __all__ = ["Clock", "ObjectStatus", "SyncEngine"]
 
@@ -108,6 +119,9 @@ class _Pass:
     phase: str | None = None
     processed: int = 0
     fake_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+    owner: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    leased: set[str] = attrs.field(factory=set)
+    queued: set[str] = attrs.field(factory=set)
 
 
 @attrs.define(slots=True)
@@ -124,6 +138,16 @@ class _Item:
     matched_by: str | None = None
     duplicate_of: Entry | None = None
     other_error: AdapterError | None = None
+    queued: bool = False
+
+
+class _Queued(Decision):
+    """Another pass holds the record: leave it queued for a later pass (S9)."""
+
+    __slots__ = ()
+
+
+_QUEUED: Final = _Queued()
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -173,6 +197,8 @@ class SyncEngine:
             progress, and ``initial_sync_completed`` once per initial sync (S4).
         clock: Returns now (timezone-aware); injected so tests never sleep.
         history_size: How many history items each entry keeps (R8).
+        lease_seconds: How long a pass may hold a record before another pass may take it
+            over (S9); longer than the slowest batch.
 
     Raises:
         ConfigError: when the config does not fit the apps' schemas (X2), naming the field
@@ -192,6 +218,7 @@ class SyncEngine:
         *,
         clock: Clock | Callable[[], datetime] | None = None,
         history_size: int = 10,
+        lease_seconds: float = 300.0,
     ) -> None:
         if not isinstance(config, SyncConfig):
             raise ConfigError("config", f"expected a SyncConfig, got {type(config).__name__}")
@@ -200,6 +227,7 @@ class SyncEngine:
         self._on_event = on_event
         self._clock: Callable[[], datetime] = clock or _utcnow
         self._history_size = max(1, history_size)
+        self._lease_seconds = lease_seconds
         self._config = config
         self._plans = self._compile(config)
         self._order = [self._plans[obj.hub_type] for obj in _order_objects(config)]
@@ -307,6 +335,204 @@ class SyncEngine:
             or store.get_meta(self.sync_id, "initial_done") != run
             or store.get_meta(self.sync_id, "initial_restart") == "1"
         )
+
+    # ---- listings, export, explain (R5, R8) ------------------------------------------
+    def _object_name(self, object_type: str | None, side: Side | None = None) -> str | None:
+        """Accept an object sync by its hub type, or by its name on ``side`` (or either)."""
+        if object_type is None or (side is not Side.APP and object_type in self._plans):
+            return object_type
+        obj = None
+        for s in (side,) if side is not None else (Side.HUB, Side.APP):
+            obj = obj or self._config.object_for(s, object_type)
+        if obj is None:
+            known = ", ".join(sorted(self._plans))
+            raise KeyError(f"{object_type!r} is not a synced object type (known: {known})")
+        return obj.hub_type
+
+    def records(
+        self,
+        object_type: str | None = None,
+        state: RecordState | str | Iterable[RecordState | str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[EntryView]:
+        """Stream the record listing, filtered by object type, state and time frame (R5).
+
+        ``since``/``until`` bound the time the entry last changed. Memory stays bounded.
+        """
+        states: set[RecordState] | None = None
+        if state is not None:
+            raw = [state] if isinstance(state, str | RecordState) else list(state)
+            states = {RecordState(s) for s in raw}
+        name = self._object_name(object_type)
+        for entry in self._index.entries(
+            self.sync_id, name, states=states, since=since, until=until
+        ):
+            plan = self._plans.get(entry.object_type)
+            matched = plan.key_name(entry.matched_by) if plan and entry.matched_by else None
+            yield EntryView.of(entry, matched)
+
+    def export(
+        self,
+        file_or_path: str | os.PathLike[str] | IO[str],
+        format: Literal["csv", "jsonl"] = "csv",
+        *,
+        object_type: str | None = None,
+        state: RecordState | str | Iterable[RecordState | str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> int:
+        """Write the listing to a CSV or JSON-lines file, streaming; return the row count.
+
+        Columns default to :data:`syncengine.status.COLUMNS`; pass ``columns`` to choose
+        a set and order. CSV cells a spreadsheet would run as formulas are neutralized.
+        Secrets never appear: entries hold none (X4).
+        """
+        rows = self.records(object_type, state, since, until)
+        if isinstance(file_or_path, str | os.PathLike):
+            with open(file_or_path, "w", encoding="utf-8", newline="") as out:
+                return write_export(rows, out, format, columns)
+        return write_export(rows, file_or_path, format, columns)
+
+    def _entry_of(self, side: Side, object_type: str, record_id: str) -> tuple[ObjectPlan, Entry]:
+        side = Side(side)
+        name = self._object_name(object_type, side)
+        assert name is not None
+        plan = self._plans[name]
+        entry = self._index.by_record_ids(self.sync_id, name, side, [record_id]).get(record_id)
+        if entry is None:
+            raise KeyError(f"no index entry for {side.value} {object_type} record {record_id!r}")
+        return plan, entry
+
+    def explain(self, side: Side, object_type: str, record_id: str) -> Explanation:
+        """How an entry matched, how each field is decided now and why, and its history (R8).
+
+        Reads the current records from both apps (nothing is written) and runs the
+        decision core on them.
+
+        Raises:
+            KeyError: when the index has no entry for that record.
+        """
+        plan, entry = self._entry_of(side, object_type, record_id)
+        current: dict[Side, Record | None] = {}
+        for s in Side:
+            rid = entry.id_on(s)
+            current[s] = (
+                self._adapters[s].fetch(plan.type_on(s), [rid]).get(rid)
+                if rid is not None
+                else None
+            )
+        hub, app = current[Side.HUB], current[Side.APP]
+        keys: tuple[str, ...] = ()
+        if hub is None or app is None:
+            alone = hub or app
+            if alone is not None:
+                keys = identify(plan, Side.HUB if hub else Side.APP, alone.properties)
+        decision = decide(plan, entry, hub, app, keys=keys)
+        outcomes = (
+            {(o.hub, o.app): o for o in decision.fields} if isinstance(decision, Apply) else {}
+        )
+        fields = []
+        for f in plan.fields:
+            outcome = outcomes.get((f.hub.name, f.app.name))
+            fields.append(
+                FieldExplanation(
+                    hub=f.hub.name,
+                    app=f.app.name,
+                    hub_value=hub.properties.get(f.hub.name) if hub else None,
+                    app_value=app.properties.get(f.app.name) if app else None,
+                    hub_copy=(entry.hub_values or {}).get(f.hub.name),
+                    app_copy=(entry.app_values or {}).get(f.app.name),
+                    why=outcome.why if outcome else Why.IN_SYNC,
+                    source=outcome.source if outcome else None,
+                )
+            )
+        matched = plan.key_name(entry.matched_by) if entry.matched_by else None
+        return Explanation(
+            entry=EntryView.of(entry, matched),
+            matched_by=matched,
+            decision=_describe(decision),
+            fields=tuple(fields),
+            history=entry.history,
+        )
+
+    # ---- restore (R6) -------------------------------------------------------------
+    def plan_restore(self, object_type: str, destination: Side) -> RestorePlan:
+        """List the records deleted in ``destination`` that can be re-created (R6).
+
+        Each item says where its values come from: the surviving record, or, when both
+        records are gone, the index copy. Review it, then pass it to :meth:`restore`.
+        """
+        destination = Side(destination)
+        name = self._object_name(object_type)
+        assert name is not None
+        plan = self._plans[name]
+        source = destination.other
+        items: list[RestoreItem] = []
+        batch: list[Entry] = []
+
+        def flush() -> None:
+            ids = [e.id_on(source) for e in batch if e.id_on(source) is not None]
+            adapter = self._adapters[source]
+            found: dict[str, Record] = {}
+            for chunk in _chunks([i for i in ids if i is not None], adapter.max_batch_size):
+                found.update(adapter.fetch(plan.type_on(source), chunk))
+            for entry in batch:
+                sid = entry.id_on(source)
+                record = found.get(sid) if sid is not None else None
+                if record is not None:
+                    decision = decide_restore(plan, source, record)
+                    props = (
+                        dict(decision.writes[0].properties) if isinstance(decision, Apply) else {}
+                    )
+                    items.append(RestoreItem(entry.entry_id, source, sid, props))
+                else:
+                    copy = entry.values_on(destination) or {}
+                    props = {k: v for k, v in copy.items() if v is not None}
+                    items.append(RestoreItem(entry.entry_id, source, None, props, True))
+            batch.clear()
+
+        for entry in self._index.entries(self.sync_id, name, states={RecordState.FAILED}):
+            if entry.category is ErrorCategory.DELETED and entry.deleted is destination:
+                batch.append(entry)
+                if len(batch) >= _CHUNK:
+                    flush()
+        if batch:
+            flush()
+        return RestorePlan(self.sync_id, name, destination, tuple(items))
+
+    def restore(self, plan: RestorePlan) -> SyncReport:
+        """Re-create the planned records in the destination and re-pair them (R6)."""
+        if plan.sync_id != self.sync_id:
+            raise ConfigError("plan", f"the plan belongs to sync {plan.sync_id!r}")
+        if not self.enabled:
+            raise SyncDisabledError(f"sync {self.sync_id!r} is disabled")
+        ctx = self._begin("restore", dry_run=False)
+        ctx.phase = "restore"
+        object_plan = self._plans[plan.object_type]
+        destination = plan.destination
+        for chunk in _chunks(list(plan.items), _CHUNK):
+            entries = self._index.get(self.sync_id, plan.object_type, [i.entry_id for i in chunk])
+            decided: list[tuple[_Item, Decision]] = []
+            for item in chunk:
+                entry = entries.get(item.entry_id)
+                if entry is None or entry.deleted is not destination:
+                    continue  # restored meanwhile, or changed: skip
+                cleared = _with_id(attrs.evolve(entry, deleted=None), destination, None)
+                source_id = entry.id_on(destination.other) or ""
+                values = dict(item.properties)
+                copies = (
+                    (entry.hub_values or {}, values)
+                    if destination is Side.APP
+                    else (values, entry.app_values or {})
+                )
+                decision = Apply((CreateIn(destination, values),), copies[0], copies[1])
+                restore_item = _Item(destination.other, None, cleared, source_id)
+                decided.append((restore_item, decision))
+            if decided:
+                self._execute(ctx, object_plan, decided, [], [], self._clock())
+        return self._end(ctx)
 
     # ---- passes -------------------------------------------------------------------
     def _begin(self, kind: str, dry_run: bool) -> _Pass:
@@ -571,7 +797,11 @@ class SyncEngine:
         due = (
             e
             for e in ctx.store.entries(self.sync_id, plan.name, states=_RETRY_STATES, pending=False)
-            if e.state is RecordState.QUEUED or (e.category is not None and e.category.is_transient)
+            if e.entry_id not in ctx.queued
+            and (
+                e.state is RecordState.QUEUED
+                or (e.category is not None and e.category.is_transient)
+            )
         )
         self._recheck(ctx, plan, due)
 
@@ -648,10 +878,8 @@ class SyncEngine:
         counts = ctx.report.side(entry.object_type, side)
         if isinstance(result, WriteResult) and result.succeeded and result.record_id:
             counts.created += 1
-            ids = {"hub_id": result.record_id} if side is Side.HUB else {"app_id": result.record_id}
             return attrs.evolve(
-                entry,
-                **ids,  # type: ignore[arg-type]
+                _with_id(entry, side, result.record_id),
                 state=RecordState.SYNCED,
                 pending=None,
                 pending_key=None,
@@ -743,17 +971,54 @@ class SyncEngine:
         skip_marked: bool = False,
     ) -> None:
         """Match, decide, write and record one batch of ``side``'s records (see module doc)."""
-        sid = self.sync_id
         store = ctx.store
-        other = side.other
         # Last occurrence of an id wins within a batch; scans may repeat records.
         unique: dict[str, Record] = {}
         for record in records:
             unique[record.id] = record
         gone = [i for i in dict.fromkeys(deleted) if i not in unique]
-        known = (
-            store.by_record_ids(sid, plan.name, side, [*unique, *gone]) if unique or gone else {}
-        )
+        if not unique and not gone:
+            if cursors:
+                store.write((), cursors=cursors)
+            return
+        # S9: claim the batch's records; another pass may be holding some of them.
+        names = [f"{side.value}:{i}" for i in (*unique, *gone)]
+        held = self._lease(ctx, plan, names)
+        try:
+            self._process_leased(ctx, plan, side, unique, gone, cursors, held, skip_marked)
+        finally:
+            self._unlease(ctx, plan)
+
+    def _lease(self, ctx: _Pass, plan: ObjectPlan, names: Sequence[str]) -> set[str]:
+        """Claim names for this pass; return those it holds (S9)."""
+        if ctx.dry_run or not names:
+            return set(names)
+        now = self._clock()
+        until = now + timedelta(seconds=self._lease_seconds)
+        held = ctx.store.acquire(self.sync_id, plan.name, names, ctx.owner, until=until, now=now)
+        ctx.leased.update(held)
+        return held
+
+    def _unlease(self, ctx: _Pass, plan: ObjectPlan) -> None:
+        if ctx.leased:
+            ctx.store.release(self.sync_id, ctx.owner, list(ctx.leased), plan.name)
+            ctx.leased.clear()
+
+    def _process_leased(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        unique: Mapping[str, Record],
+        gone: Sequence[str],
+        cursors: Sequence[CursorUpdate],
+        held: set[str],
+        skip_marked: bool,
+    ) -> None:
+        sid = self.sync_id
+        store = ctx.store
+        other = side.other
+        known = store.by_record_ids(sid, plan.name, side, [*unique, *gone])
         deletes: list[tuple[str, str, str]] = []
         items: list[_Item] = []
         for record_id in gone:
@@ -787,11 +1052,27 @@ class SyncEngine:
             return
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         self._match(plan, side, items, candidates, deletes)
-        fetched = self._fetch_others(ctx, plan, other, items)
+        # Claim the counterparts too, so a pass from the other side cannot work on the pair.
+        others = [f"{other.value}:{i.other_id}" for i in items if i.other_id is not None]
+        held |= self._lease(ctx, plan, others)
+        for item in items:
+            if f"{side.value}:{item.record_id}" not in held or (
+                item.other_id is not None and f"{other.value}:{item.other_id}" not in held
+            ):
+                item.queued = True
+                if item.pair_with is not None:  # the pairing waits too
+                    item.pair_with = None
+                    item.other_id = None
+                    if item.entry is not None:
+                        own = (sid, plan.name, item.entry.entry_id)
+                        if own in deletes:
+                            deletes.remove(own)
+        fetched = self._fetch_others(ctx, plan, other, [i for i in items if not i.queued])
         now = self._clock()
         decided: list[tuple[_Item, Decision]] = []
         for item in items:
-            decided.append((item, self._decide(plan, item, fetched, deletes)))
+            decision = _QUEUED if item.queued else self._decide(plan, item, fetched, deletes)
+            decided.append((item, decision))
         self._execute(ctx, plan, decided, deletes, cursors, now)
 
     def _match(
@@ -828,8 +1109,7 @@ class SyncEngine:
                 item.pair_with = target
                 item.matched_by = match.key
                 item.other_id = target.id_on(side.other)
-                ids = {"hub_id": item.record_id} if side is Side.HUB else {"app_id": item.record_id}
-                claim = attrs.evolve(target, **ids)  # type: ignore[arg-type]
+                claim = _with_id(target, side, item.record_id)
                 if item.entry is not None and item.entry.entry_id != target.entry_id:
                     # The record's own unpaired entry is merged into the pair.
                     deletes.append((self.sync_id, plan.name, item.entry.entry_id))
@@ -845,15 +1125,14 @@ class SyncEngine:
         self, plan: ObjectPlan, side: Side, record_id: str, keys: Iterable[str]
     ) -> Entry:
         prefix = "h" if side is Side.HUB else "a"
-        ids = {"hub_id": record_id} if side is Side.HUB else {"app_id": record_id}
-        return Entry(
+        entry = Entry(
             sync_id=self.sync_id,
             object_type=plan.name,
             entry_id=f"{prefix}:{record_id}",
             updated_at=self._clock(),
             keys=frozenset(keys),
-            **ids,  # type: ignore[arg-type]
         )
+        return _with_id(entry, side, record_id)
 
     def _fetch_others(
         self, ctx: _Pass, plan: ObjectPlan, other: Side, items: Sequence[_Item]
@@ -942,13 +1221,8 @@ class SyncEngine:
             if base is None:
                 base = self._new_entry(plan, item.side, item.record_id, item.keys)
             else:
-                ids = (
-                    {"hub_id": item.record_id}
-                    if item.side is Side.HUB
-                    else {"app_id": item.record_id}
-                )
                 if base.id_on(item.side) != item.record_id:
-                    base = attrs.evolve(base, **ids)  # type: ignore[arg-type]
+                    base = _with_id(base, item.side, item.record_id)
             bases.append(base)
 
         # Announce creates as pending before making them (S8).
@@ -1078,6 +1352,18 @@ class SyncEngine:
         side = item.side
         mark = ctx.mark if ctx.mark is not None else base.mark
         keys = base.keys | frozenset(item.keys) if item.keys else base.keys
+        if isinstance(decision, _Queued):
+            if base.entry_id not in ctx.queued:  # count each record once per pass
+                ctx.queued.add(base.entry_id)
+                report.side(plan.name, side).queued += 1
+            if base.state is RecordState.QUEUED and item.entry is base:
+                return None
+            return attrs.evolve(
+                base,
+                state=RecordState.QUEUED,
+                updated_at=now,
+                history=self._append(base.history, now, "queued", "another pass held it (S9)"),
+            )
         if isinstance(decision, NoChange):
             report.side(plan.name, side).unchanged += 1
             if base.state is RecordState.SYNCED and base.mark == mark and item.entry is base:
@@ -1100,7 +1386,11 @@ class SyncEngine:
             )
         if isinstance(decision, Fail):
             report.side(plan.name, side).failed += 1
-            return self._failed(base, decision.category, decision.message, now, mark, keys)
+            entry = self._failed(base, decision.category, decision.message, now, mark, keys)
+            if decision.category is ErrorCategory.DELETED:
+                # R6: remember which side lost its record, for restore.
+                entry = attrs.evolve(entry, deleted=side if item.record is None else side.other)
+            return entry
         assert isinstance(decision, Apply)
         failure: tuple[ErrorCategory, str, Side] | None = None
         created_id: str | None = None
@@ -1143,8 +1433,7 @@ class SyncEngine:
         if not results:
             report.side(plan.name, side).unchanged += 1
         if created_id is not None and created_side is not None:
-            ids = {"hub_id": created_id} if created_side is Side.HUB else {"app_id": created_id}
-            base = attrs.evolve(base, **ids)  # type: ignore[arg-type]
+            base = _with_id(base, created_side, created_id)
         history = base.history
         if item.matched_by is not None and item.pair_with is not None:
             history = self._append(history, now, "matched", f"by {plan.key_name(item.matched_by)}")
@@ -1218,3 +1507,29 @@ class SyncEngine:
         self, history: tuple[HistoryItem, ...], now: datetime, action: str, detail: str
     ) -> tuple[HistoryItem, ...]:
         return (*history, HistoryItem(now, action, detail[:200]))[-self._history_size :]
+
+
+def _describe(decision: Decision) -> str:
+    """A decision in a few words, for explain."""
+    if isinstance(decision, Apply):
+        if not decision.writes:
+            return "nothing to write; the copies would be refreshed"
+        parts = []
+        for write in decision.writes:
+            if isinstance(write, CreateIn):
+                parts.append(f"create on {write.side.value}")
+            else:
+                parts.append(f"update {write.side.value}: {', '.join(sorted(write.properties))}")
+        return "; ".join(parts)
+    if isinstance(decision, Exclude):
+        return f"exclude ({decision.reason.value}): {decision.message}"
+    if isinstance(decision, Fail):
+        return f"fail ({decision.category.value}): {decision.message}"
+    return "nothing to do: both sides and the index agree"
+
+
+def _with_id(entry: Entry, side: Side, record_id: str | None) -> Entry:
+    """The entry with its record id on ``side`` set (or cleared)."""
+    if side is Side.HUB:
+        return attrs.evolve(entry, hub_id=record_id)
+    return attrs.evolve(entry, app_id=record_id)

@@ -66,6 +66,7 @@ __all__ = [
     "choose_match",
     "compile_object",
     "decide",
+    "decide_restore",
     "identify",
 ]
 
@@ -425,11 +426,13 @@ def choose_match(
             if not _is_owner(entry):
                 continue
             mine = entry.hub_id if side is Side.HUB else entry.app_id
+            theirs = entry.app_id if side is Side.HUB else entry.hub_id
             if mine is not None:
                 if mine != record_id:
                     return Match(duplicate_of=entry, key=key)
+                if theirs is not None:
+                    return Match(entry=entry, key=key)  # already paired with this very record
                 continue
-            theirs = entry.app_id if side is Side.HUB else entry.hub_id
             if theirs is not None or entry.pending is side:
                 return Match(entry=entry, key=key)
     return NO_MATCH
@@ -603,20 +606,36 @@ def decide(
     return NO_CHANGE
 
 
+def decide_restore(plan: ObjectPlan, source: Side, record: Record) -> Decision:
+    """Re-create a deleted record on ``source.other`` from the surviving one (SPEC R6).
+
+    A restore is what the user asked for explicitly, so direction, filters and identifier
+    requirements do not apply; conversions and required fields still do.
+    """
+    return _decide_alone(plan, None, source, record, (), checks=False)
+
+
 def _decide_alone(
-    plan: ObjectPlan, entry: Entry | None, side: Side, record: Record, keys: Sequence[str]
+    plan: ObjectPlan,
+    entry: Entry | None,
+    side: Side,
+    record: Record,
+    keys: Sequence[str],
+    *,
+    checks: bool = True,
 ) -> Decision:
     """A record with no counterpart: create it on the other side, or say why not."""
     other = side.other
-    if not plan.sync.direction.flows_from(side):
+    if not checks:
+        pass
+    elif not plan.sync.direction.flows_from(side):
         return Exclude(
             ExcludeReason.DIRECTION,
             f"the sync is {plan.sync.direction.value}; {_side_name(side)} records are not copied",
         )
-    if _filters_apply(plan, entry) and not _passes(plan, side, record.properties):
+    elif _filters_apply(plan, entry) and not _passes(plan, side, record.properties):
         return Exclude(ExcludeReason.FILTERED, f"fails the {_side_name(side)} filter")
-    match = plan.sync.match
-    if match is not None and match.require and not keys:
+    elif plan.sync.match is not None and plan.sync.match.require and not keys:
         names = ", ".join(repr(k.prop(side)) for k in plan.keys)
         return Exclude(
             ExcludeReason.NO_IDENTIFIER,
@@ -628,7 +647,12 @@ def _decide_alone(
     try:
         for field in plan.fields:
             src, dst = field.spec(side), field.spec(other)
-            if field.flows_from(side):
+            carry = (
+                field.flows_from(side)
+                if checks
+                else flows(src.type, dst.type) and not dst.read_only
+            )
+            if carry:
                 value = _read(side, src, record.properties, strict=True)
                 out = _carry(field, side, value)
                 if out is None:

@@ -69,6 +69,7 @@ class Entry:
         attempts: How many times in a row the entry failed (reset when it syncs).
         mark: The id of the last full pass (initial sync or reconcile) that processed it.
         links: Links to other object types, as hub ids by hub type, last seen in sync (A1).
+        deleted: The side whose record was deleted (with category ``deleted``, R6).
         updated_at: When the entry last changed, timezone-aware UTC.
         history: The last few things the engine did to the entry, oldest first (R8).
 
@@ -94,6 +95,7 @@ class Entry:
     attempts: int = 0
     mark: str | None = None
     links: Mapping[str, frozenset[str]] = _NO_LINKS
+    deleted: Side | None = None
     history: tuple[HistoryItem, ...] = ()
 
     def id_on(self, side: Side) -> str | None:
