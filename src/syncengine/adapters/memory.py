@@ -1,7 +1,837 @@
-"""InMemoryAdapter (work in progress)."""
+"""InMemoryAdapter: the reference adapter, and the test double users drive their tests with.
+
+This module owns an app that lives in a Python dict: records per object type, a change
+sequence for cursors, tombstones for deleted ids, idempotency keys, pipelines and
+associations. It validates writes the way a strict app would (SPEC F4, X1), so engine bugs
+show up as failed records instead of silently stored garbage.
+
+It must not know anything about syncing: it is an app, like any other adapter
+(DESIGN §1). The test-side helpers (:meth:`InMemoryAdapter.put` and friends) play the
+user of that app; the engine never calls them.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, final
+
+import attrs
+from typing_extensions import override
+
+from syncengine.adapters.base import Adapter
+from syncengine.errors import AdapterError
+from syncengine.records import (
+    AssociationChange,
+    NewRecord,
+    Page,
+    Pipeline,
+    Record,
+    RecordUpdate,
+    WriteResult,
+)
+from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
+from syncengine.states import ErrorCategory
 
 __all__ = ["InMemoryAdapter"]
 
+# Cursor grammar (opaque to the engine, documented for tests and for readers):
+#   "c:<seq>"        a change cursor: everything changed after change number <seq>.
+#   "f:<pos>:<seq>"  resume a full scan at slot <pos>; the full scan started when the change
+#                    sequence stood at <seq>, so it ends with the change cursor "c:<seq>".
+_CURSOR: Final = re.compile(r"c:(?P<seq>\d+)|f:(?P<pos>\d+):(?P<fseq>\d+)")
 
-class InMemoryAdapter:
-    """Placeholder until it lands."""
+_MULTI_TYPES: Final = (frozenset, set, list, tuple)
+
+_EMPTY_ASSOCIATIONS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.define(eq=False)
+class _Table:
+    """The records of one object type and the bookkeeping that makes cursors work."""
+
+    schema: ObjectSchema
+    #: Live records by id, in insertion order.
+    rows: dict[str, Record] = attrs.Factory(dict)
+    #: Insertion slots: the id inserted at each position, or None once it is removed.
+    #: Full-scan cursors are positions in this list, so removals never shift them.
+    slots: list[str | None] = attrs.Factory(list)
+    slot_of: dict[str, int] = attrs.Factory(dict)
+    #: The change log, in sequence order: (seq, id). An entry is current when
+    #: ``latest[id] == seq``; older entries of the same id are skipped by scans.
+    log: list[tuple[int, str]] = attrs.Factory(list)
+    latest: dict[str, int] = attrs.Factory(dict)
+    #: Deleted ids and the sequence number of their deletion.
+    tombstones: dict[str, int] = attrs.Factory(dict)
+    #: Idempotency key -> id of the record made by the first create with it.
+    keys: dict[str, str] = attrs.Factory(dict)
+    #: Unique property -> non-blank value -> ids of the live records holding it.
+    unique: dict[str, dict[Any, set[str]]] = attrs.Factory(dict)
+
+    def index_unique(self, record: Record, *, add: bool) -> None:
+        for spec in self.schema.properties:
+            if not spec.unique:
+                continue
+            value = record.properties.get(spec.name)
+            if _is_blank(spec, value):
+                continue
+            try:
+                holders = self.unique.setdefault(spec.name, {}).setdefault(value, set())
+            except TypeError:  # an unhashable value stored by put(): never indexed
+                continue
+            if add:
+                holders.add(record.id)
+            else:
+                holders.discard(record.id)
+
+    def holders(self, name: str, value: Any) -> set[str]:
+        try:
+            return self.unique.get(name, {}).get(value, set())
+        except TypeError:
+            return set()
+
+    def reindex(self) -> None:
+        self.unique = {}
+        for record in self.rows.values():
+            self.index_unique(record, add=True)
+
+
+def _is_blank(spec: PropertySpec | None, value: Any) -> bool:
+    """Whether ``value`` is blank: ``None``, ``""``, or an empty multi-select."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return True
+    return (
+        spec is not None
+        and spec.type is PropertyType.MULTI_ENUM
+        and isinstance(value, _MULTI_TYPES)
+        and len(value) == 0
+    )
+
+
+def _normalize(spec: PropertySpec | None, value: Any) -> Any:
+    """Multi-select values are stored as frozensets, whatever collection they came in."""
+    if (
+        spec is not None
+        and spec.type is PropertyType.MULTI_ENUM
+        and isinstance(value, _MULTI_TYPES)
+    ):
+        return frozenset(value)
+    return value
+
+
+def _options_text(options: Sequence[str]) -> str:
+    return ", ".join(repr(o) for o in options)
+
+
+def _type_problem(spec: PropertySpec, value: Any) -> str | None:
+    """Why ``value`` is not a non-blank value of ``spec``'s type, or None if it is."""
+    kind = spec.type
+    if kind is PropertyType.STRING:
+        if isinstance(value, str):
+            return None
+        expected = "a str"
+    elif kind is PropertyType.NUMBER:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return None
+            expected = "a finite number"
+        else:
+            expected = "an int or float (not bool)"
+    elif kind is PropertyType.BOOL:
+        if isinstance(value, bool):
+            return None
+        expected = "a bool"
+    elif kind is PropertyType.DATE:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return None
+        expected = "a datetime.date (not a datetime)"
+    elif kind is PropertyType.DATETIME:
+        if isinstance(value, datetime) and value.utcoffset() is not None:
+            return None
+        expected = "a timezone-aware datetime.datetime"
+    elif kind is PropertyType.ENUM:
+        if isinstance(value, str) and (not spec.options or value in spec.options):
+            return None
+        expected = f"one of {_options_text(spec.options)}" if spec.options else "a str option"
+    else:  # PropertyType.MULTI_ENUM
+        if isinstance(value, _MULTI_TYPES) and all(
+            isinstance(v, str) and (not spec.options or v in spec.options) for v in value
+        ):
+            return None
+        expected = (
+            f"a set of options among {_options_text(spec.options)}"
+            if spec.options
+            else "a set of str options"
+        )
+    return (
+        f"property {spec.name!r} expects {expected} ({spec.type.value}), "
+        f"got {value!r} ({type(value).__name__})"
+    )
+
+
+@final
+class InMemoryAdapter(Adapter):
+    """An app that lives in memory: the reference adapter and a test double.
+
+    It is what :class:`httpx.MockTransport` is to httpx: a complete, strict implementation
+    of the :class:`~syncengine.adapters.Adapter` contract to build and test syncs against,
+    with helpers that play the app's users (:meth:`put`, :meth:`patch`, :meth:`remove`,
+    :meth:`link`) and counters that show what the engine asked of it (:attr:`calls`).
+
+    Behaviour, per engine-facing method:
+
+    * Records are kept per object type in insertion order. Ids are
+      ``f"{id_prefix}{n}"`` with ``n`` counting up across all types of the adapter;
+      an id is never reused, not even after :meth:`remove`.
+    * Every change (create, update, associate, and the test-side put, patch, remove and
+      link) takes the next number of one change sequence and sets ``updated_at`` from
+      ``clock``. An update whose values equal the stored ones is a no-op: no new number,
+      so idempotent re-writes do not churn cursors.
+    * Cursors: a full scan's pages carry ``"f:<position>:<seq>"`` (resume the full scan
+      after that page) and its last page carries ``"c:<seq>"``, where ``<seq>`` is the
+      change number when the full scan started. ``scan(since="c:<n>")`` yields the records
+      changed after change ``n`` in change order, and deleted ids in ``Page.deleted``.
+      Malformed or unknown cursors raise :class:`ValueError`.
+    * Writes are validated like a strict app: unknown and read-only properties and values
+      of the wrong Python type fail with ``VALIDATION``, missing required properties with
+      ``REQUIRED_FIELD_MISSING``, a ``unique`` value held by another live record with
+      ``DUPLICATE``. ``None`` or ``""`` is blank; ``None`` is never stored (a property set
+      to ``None`` is absent from the record). Multi-select values are stored as frozensets.
+    * More than :attr:`max_batch_size` items in one call raise
+      :class:`~syncengine.AdapterError` with ``VALIDATION``. An undeclared object type
+      raises it with ``NOT_FOUND``.
+    * The adapter is thread-safe (one lock); scans take it once per page, so writes may
+      happen between the pages of a scan.
+
+    Example::
+
+        contacts = ObjectSchema("contacts", [
+            PropertySpec("email", PropertyType.STRING, required=True, unique=True),
+            PropertySpec("name", PropertyType.STRING),
+        ])
+        app = InMemoryAdapter([contacts], name="crm", id_prefix="c")
+        ada = app.put("contacts", email="ada@example.com", name="Ada")   # a user adds one
+        ...  # run the engine against ``app``
+        assert app.get("contacts", ada.id).properties["name"] == "Ada"
+        assert app.calls["scan_full"] == 1 and app.calls["create"] == 0
+
+    Args:
+        schemas: The object types the app has.
+        name: A short name for logs and reports.
+        max_batch_size: The most items one fetch/create/update/associate call accepts.
+        page_size: The most records (plus deleted ids) in one page of a scan.
+        pipelines: The pipelines of each object type that has any (SPEC A3).
+        clock: Returns the current time, timezone-aware; ``datetime.now(UTC)`` by default.
+        id_prefix: Put in front of every generated id (``"h"`` gives ``"h1"``, ``"h2"``…).
+
+    .. versionadded:: 0.1
+    """
+
+    supports_idempotency_keys: ClassVar[bool] = True
+    supports_pipelines: ClassVar[bool] = True
+    supports_associations: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        schemas: Iterable[ObjectSchema] = (),
+        *,
+        name: str = "memory",
+        max_batch_size: int = 100,
+        page_size: int = 100,
+        pipelines: Mapping[str, Sequence[Pipeline]] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        id_prefix: str = "",
+    ) -> None:
+        """Declare the app's types and settings; see the class docstring for the arguments."""
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self.name = name
+        self.max_batch_size = max_batch_size
+        #: The most records (plus deleted ids) in one page of a scan.
+        self.page_size = page_size
+        #: Returns the current time; replace it to move time in a test.
+        self.clock: Callable[[], datetime] = clock if clock is not None else _utc_now
+        #: Put in front of every generated id.
+        self.id_prefix = id_prefix
+        #: How often each engine-facing method was called, for assertions in tests.
+        #: Keys: ``"schema"``, ``"scan_full"`` (``since=None`` or a full-scan page cursor),
+        #: ``"scan_since"`` (a change cursor), ``"fetch"``, ``"create"``, ``"update"``,
+        #: ``"associate"``, ``"pipelines"``, and ``"items_written"``: the number of items
+        #: passed to create, update and associate (failed and no-op ones included).
+        #: Missing keys read as 0. Test-side helpers are not counted.
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.RLock()
+        self._tables: dict[str, _Table] = {}
+        self._pipelines: dict[str, tuple[Pipeline, ...]] = {
+            t: tuple(p) for t, p in (pipelines or {}).items()
+        }
+        self._denied_pipelines: set[str] = set()
+        self._seq = 0
+        self._next_id = 0
+        for schema in schemas:
+            self.add_schema(schema)
+
+    @override
+    def __repr__(self) -> str:
+        with self._lock:
+            counts = ", ".join(f"{t}={len(tb.rows)}" for t, tb in self._tables.items())
+        return f"<InMemoryAdapter {self.name!r} ({counts})>"
+
+    # ---- configuration ----------------------------------------------------------------
+
+    def add_schema(self, schema: ObjectSchema) -> None:
+        """Declare an object type, or replace the schema of a declared one.
+
+        Records of a replaced type are kept as they are (they are not re-validated).
+        """
+        with self._lock:
+            table = self._tables.get(schema.name)
+            if table is None:
+                self._tables[schema.name] = _Table(schema)
+            else:
+                table.schema = schema
+                table.reindex()
+
+    def set_pipelines(self, object_type: str, pipelines: Sequence[Pipeline]) -> None:
+        """Set the pipelines :meth:`pipelines` returns for ``object_type``."""
+        with self._lock:
+            self._pipelines[object_type] = tuple(pipelines)
+
+    def deny_pipelines(self, object_type: str, denied: bool = True) -> None:
+        """Simulate an account without permission to read pipelines (SPEC A5).
+
+        While denied, :meth:`pipelines` raises :class:`~syncengine.AdapterError` with
+        ``PERMISSION`` for ``object_type``. Pass ``denied=False`` to allow it again.
+        """
+        with self._lock:
+            if denied:
+                self._denied_pipelines.add(object_type)
+            else:
+                self._denied_pipelines.discard(object_type)
+
+    # ---- the engine-facing interface --------------------------------------------------
+
+    @override
+    def schema(self, object_type: str) -> ObjectSchema:
+        """The schema declared for ``object_type``; ``NOT_FOUND`` if there is none."""
+        with self._lock:
+            self.calls["schema"] += 1
+            return self._table(object_type).schema
+
+    @override
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        """Yield the records of ``object_type`` in pages of :attr:`page_size`.
+
+        The cursor is checked when ``scan`` is called, not when iteration starts.
+
+        Raises:
+            ValueError: ``since`` is malformed, or is not a cursor of this adapter.
+            AdapterError: ``object_type`` is not declared (``NOT_FOUND``).
+        """
+        with self._lock:
+            table = self._table(object_type)
+            if since is None:
+                self.calls["scan_full"] += 1
+                return self._full_scan(table, 0, self._seq)
+            match = _CURSOR.fullmatch(since)
+            if match is None:
+                raise ValueError(
+                    f"{self.name}: malformed cursor {since!r} for {object_type!r}; expected "
+                    f"'c:<seq>' or 'f:<position>:<seq>' as returned by scan()"
+                )
+            if match["seq"] is not None:
+                seq = self._check_seq(since, int(match["seq"]))
+                self.calls["scan_since"] += 1
+                return self._incremental_scan(table, seq)
+            seq = self._check_seq(since, int(match["fseq"]))
+            position = int(match["pos"])
+            if position > len(table.slots):
+                raise ValueError(
+                    f"{self.name}: unknown cursor {since!r}: {object_type!r} has only "
+                    f"{len(table.slots)} positions (a cursor of another adapter or type?)"
+                )
+            self.calls["scan_full"] += 1
+            return self._full_scan(table, position, seq)
+
+    @override
+    def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
+        """The live records among ``ids``; missing and deleted ids are absent."""
+        with self._lock:
+            table = self._table(object_type)
+            self._check_batch("fetch", len(ids))
+            self.calls["fetch"] += 1
+            return {i: table.rows[i] for i in ids if i in table.rows}
+
+    @override
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        """Create records, validating each item on its own; one result per item.
+
+        An idempotency key seen before returns the id of the record made then, without
+        creating anything (even if that record was removed since).
+        """
+        with self._lock:
+            table = self._table(object_type)
+            self._check_batch("create", len(items))
+            self.calls["create"] += 1
+            self.calls["items_written"] += len(items)
+            results: list[WriteResult] = []
+            for item in items:
+                key = item.idempotency_key
+                if key and key in table.keys:
+                    results.append(WriteResult.ok(table.keys[key]))
+                    continue
+                failure = self._validate(table, item.properties, record_id=None)
+                if failure is not None:
+                    results.append(failure)
+                    continue
+                record = Record(
+                    self._new_id(table),
+                    MappingProxyType(self._merged({}, table.schema, item.properties)),
+                    self._now(),
+                    _EMPTY_ASSOCIATIONS,
+                )
+                self._store(table, record)
+                if key:
+                    table.keys[key] = record.id
+                results.append(WriteResult.ok(record.id))
+            return results
+
+    @override
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        """Change the named properties of records; one result per item.
+
+        Unknown ids fail with ``NOT_FOUND``, removed ones with ``DELETED``. An update that
+        changes no value succeeds without counting as a change.
+        """
+        with self._lock:
+            table = self._table(object_type)
+            self._check_batch("update", len(items))
+            self.calls["update"] += 1
+            self.calls["items_written"] += len(items)
+            results: list[WriteResult] = []
+            for item in items:
+                current = table.rows.get(item.id)
+                if current is None:
+                    results.append(self._missing(table, object_type, item.id))
+                    continue
+                failure = self._validate(table, item.properties, record_id=item.id)
+                if failure is not None:
+                    results.append(failure)
+                    continue
+                merged = self._merged(current.properties, table.schema, item.properties)
+                if merged != dict(current.properties):
+                    self._store(
+                        table,
+                        attrs.evolve(
+                            current, properties=MappingProxyType(merged), updated_at=self._now()
+                        ),
+                    )
+                results.append(WriteResult.ok(item.id))
+            return results
+
+    @override
+    def pipelines(self, object_type: str) -> Sequence[Pipeline]:
+        """The configured pipelines of ``object_type``; ``()`` if it has none.
+
+        Raises:
+            AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (SPEC A5).
+        """
+        with self._lock:
+            self.calls["pipelines"] += 1
+            if object_type in self._denied_pipelines:
+                raise AdapterError(
+                    ErrorCategory.PERMISSION,
+                    f"{self.name}: the account may not read the pipelines of {object_type!r}",
+                )
+            return self._pipelines.get(object_type, ())
+
+    @override
+    def associate(self, pairs: Sequence[AssociationChange]) -> Sequence[WriteResult]:
+        """Link records; one result per pair, ``ok(from_id)`` when it succeeds.
+
+        The from-record gets ``to_id`` in ``associations[to_type]``; if ``to_type`` is
+        declared here, the to-record must exist and gets the reverse link. A missing
+        record fails the pair with ``NOT_FOUND``. An existing link succeeds as a no-op.
+        """
+        with self._lock:
+            self._check_batch("associate", len(pairs))
+            self.calls["associate"] += 1
+            self.calls["items_written"] += len(pairs)
+            results: list[WriteResult] = []
+            for pair in pairs:
+                failure = self._check_link_ends(pair)
+                if failure is not None:
+                    results.append(failure)
+                    continue
+                self._add_link(pair.from_type, pair.from_id, pair.to_type, pair.to_id)
+                if pair.to_type in self._tables:
+                    self._add_link(pair.to_type, pair.to_id, pair.from_type, pair.from_id)
+                results.append(WriteResult.ok(pair.from_id))
+            return results
+
+    # ---- test-side helpers: the app's users, not the engine -----------------------------
+    #
+    # These are for tests. They bypass validation (a test may store what the app's own
+    # users could, or what a sloppy app would) and are not counted in ``calls``. Every one
+    # that modifies a record counts as a change, even when the values stay the same.
+
+    def put(
+        self,
+        object_type: str,
+        properties: Mapping[str, Any] | None = None,
+        /,
+        *,
+        id: str | None = None,
+        updated_at: datetime | None = None,
+        associations: Mapping[str, Iterable[str]] | None = None,
+        **props: Any,
+    ) -> Record:
+        """For tests: create a record, or replace the one with ``id``, without validation.
+
+        Properties come from ``properties`` and keyword arguments (keywords win); ``None``
+        values are dropped. A replaced record keeps its position in full scans. A removed
+        id may be put again, which brings it back.
+
+        Args:
+            object_type: A declared object type.
+            properties: Property values, for names that are not Python identifiers.
+            id: The record's id; a new id is generated when omitted.
+            updated_at: Its modification time; the clock's time when omitted.
+            associations: Its links by object type (only this record's side is set);
+                when omitted, a replaced record keeps its links and a new one has none.
+            **props: More property values.
+
+        Returns:
+            The stored record.
+        """
+        with self._lock:
+            table = self._table(object_type)
+            values = self._merged({}, table.schema, {**(properties or {}), **props})
+            record_id = id if id is not None else self._new_id(table)
+            existing = table.rows.get(record_id)
+            if associations is not None:
+                links: Mapping[str, frozenset[str]] = MappingProxyType(
+                    {t: frozenset(ids) for t, ids in associations.items()}
+                )
+            elif existing is not None:
+                links = existing.associations
+            else:
+                links = _EMPTY_ASSOCIATIONS
+            record = Record(
+                record_id,
+                MappingProxyType(values),
+                updated_at if updated_at is not None else self._now(),
+                links,
+            )
+            self._store(table, record)
+            return record
+
+    def patch(self, object_type: str, id: str, /, **props: Any) -> Record:
+        """For tests: change some properties of a live record, without validation.
+
+        A ``None`` value clears the property. It counts as a change even if no value
+        differs (use ``patch(type, id)`` to touch a record).
+
+        Raises:
+            KeyError: There is no live record ``id``.
+        """
+        with self._lock:
+            table = self._table(object_type)
+            current = self._live(table, object_type, id)
+            merged = self._merged(current.properties, table.schema, props)
+            record = attrs.evolve(
+                current, properties=MappingProxyType(merged), updated_at=self._now()
+            )
+            self._store(table, record)
+            return record
+
+    def remove(self, object_type: str, id: str, /) -> None:
+        """For tests: delete a record, as the app's user would; the engine never deletes.
+
+        The id is left as a tombstone: later incremental scans list it in
+        ``Page.deleted``, :meth:`fetch` leaves it out, and :meth:`update` fails it with
+        ``DELETED``. Links to it from other records are left as they are.
+
+        Raises:
+            KeyError: There is no live record ``id``.
+        """
+        with self._lock:
+            table = self._table(object_type)
+            record = self._live(table, object_type, id)
+            table.index_unique(record, add=False)
+            del table.rows[id]
+            table.slots[table.slot_of.pop(id)] = None
+            table.tombstones[id] = self._bump(table, id)
+
+    def link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """For tests: link two records, as :meth:`associate` does, without counting a call.
+
+        The from-record always counts as changed; the reverse link is added when
+        ``to_type`` is declared and ``to_id`` is live there.
+
+        Raises:
+            KeyError: There is no live record ``from_id`` of ``from_type``.
+        """
+        with self._lock:
+            self._live(self._table(from_type), from_type, from_id)
+            self._add_link(from_type, from_id, to_type, to_id, always=True)
+            to_table = self._tables.get(to_type)
+            if to_table is not None and to_id in to_table.rows:
+                self._add_link(to_type, to_id, from_type, from_id)
+
+    def get(self, object_type: str, id: str, /) -> Record | None:
+        """For tests: the live record ``id``, or ``None``."""
+        with self._lock:
+            return self._table(object_type).rows.get(id)
+
+    def records(self, object_type: str) -> list[Record]:
+        """For tests: the live records of ``object_type``, in insertion order."""
+        with self._lock:
+            return list(self._table(object_type).rows.values())
+
+    def count(self, object_type: str) -> int:
+        """For tests: how many live records ``object_type`` has."""
+        with self._lock:
+            return len(self._table(object_type).rows)
+
+    def reset_calls(self) -> None:
+        """For tests: set every :attr:`calls` counter back to zero."""
+        with self._lock:
+            self.calls.clear()
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _table(self, object_type: str) -> _Table:
+        table = self._tables.get(object_type)
+        if table is None:
+            declared = ", ".join(repr(t) for t in self._tables) or "none"
+            raise AdapterError(
+                ErrorCategory.NOT_FOUND,
+                f"{self.name}: unknown object type {object_type!r} (declared: {declared}; "
+                f"declare it with add_schema())",
+            )
+        return table
+
+    def _live(self, table: _Table, object_type: str, record_id: str) -> Record:
+        record = table.rows.get(record_id)
+        if record is None:
+            state = "was removed" if record_id in table.tombstones else "does not exist"
+            raise KeyError(f"{object_type} record {record_id!r} {state}")
+        return record
+
+    def _now(self) -> datetime:
+        return self.clock()
+
+    def _check_seq(self, cursor: str, seq: int) -> int:
+        if seq > self._seq:
+            raise ValueError(
+                f"{self.name}: unknown cursor {cursor!r}: this adapter has made only "
+                f"{self._seq} changes (a cursor of another adapter?)"
+            )
+        return seq
+
+    def _check_batch(self, method: str, size: int) -> None:
+        if size > self.max_batch_size:
+            raise AdapterError(
+                ErrorCategory.VALIDATION,
+                f"{self.name}: {method} got {size} items; max_batch_size is {self.max_batch_size}",
+            )
+
+    def _new_id(self, table: _Table) -> str:
+        while True:
+            self._next_id += 1
+            record_id = f"{self.id_prefix}{self._next_id}"
+            # put() may have used this id explicitly: never hand it out again.
+            if record_id not in table.rows and record_id not in table.tombstones:
+                return record_id
+
+    def _bump(self, table: _Table, record_id: str) -> int:
+        self._seq += 1
+        table.latest[record_id] = self._seq
+        table.log.append((self._seq, record_id))
+        return self._seq
+
+    def _store(self, table: _Table, record: Record) -> None:
+        """Insert or replace ``record`` and count it as a change."""
+        previous = table.rows.get(record.id)
+        if previous is not None:
+            table.index_unique(previous, add=False)
+        else:
+            table.tombstones.pop(record.id, None)
+            table.slot_of[record.id] = len(table.slots)
+            table.slots.append(record.id)
+        table.rows[record.id] = record
+        table.index_unique(record, add=True)
+        self._bump(table, record.id)
+
+    @staticmethod
+    def _merged(
+        current: Mapping[str, Any], schema: ObjectSchema, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        merged = dict(current)
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = _normalize(schema.get(name), value)
+        return merged
+
+    def _missing(self, table: _Table, object_type: str, record_id: str) -> WriteResult:
+        if record_id in table.tombstones:
+            return WriteResult.failed(
+                ErrorCategory.DELETED, f"{object_type} record {record_id!r} was deleted"
+            )
+        return WriteResult.failed(
+            ErrorCategory.NOT_FOUND, f"{object_type} record {record_id!r} does not exist"
+        )
+
+    def _validate(
+        self, table: _Table, values: Mapping[str, Any], *, record_id: str | None
+    ) -> WriteResult | None:
+        """The failure of one create (``record_id=None``) or update item, or None."""
+        schema = table.schema
+        for name, value in values.items():
+            spec = schema.get(name)
+            if spec is None:
+                known = ", ".join(repr(p.name) for p in schema.properties)
+                return WriteResult.failed(
+                    ErrorCategory.VALIDATION,
+                    f"unknown property {name!r} of {schema.name!r} (known: {known})",
+                )
+            if spec.read_only:
+                return WriteResult.failed(
+                    ErrorCategory.VALIDATION, f"property {name!r} is read-only"
+                )
+            if _is_blank(spec, value):
+                if spec.required:
+                    return WriteResult.failed(
+                        ErrorCategory.REQUIRED_FIELD_MISSING,
+                        f"required property {name!r} may not be blank",
+                    )
+                continue
+            problem = _type_problem(spec, value)
+            if problem is not None:
+                return WriteResult.failed(ErrorCategory.VALIDATION, problem)
+        if record_id is None:
+            for name in schema.required:
+                if name not in values:
+                    return WriteResult.failed(
+                        ErrorCategory.REQUIRED_FIELD_MISSING,
+                        f"required property {name!r} is missing",
+                    )
+        for name, value in values.items():
+            spec = schema[name]
+            if not spec.unique or _is_blank(spec, value):
+                continue
+            others = table.holders(name, _normalize(spec, value)) - {record_id}
+            if others:
+                return WriteResult.failed(
+                    ErrorCategory.DUPLICATE,
+                    f"property {name!r}: value {value!r} is already held by record {min(others)!r}",
+                )
+        return None
+
+    def _check_link_ends(self, pair: AssociationChange) -> WriteResult | None:
+        for object_type, record_id, must_be_declared in (
+            (pair.from_type, pair.from_id, True),
+            (pair.to_type, pair.to_id, False),
+        ):
+            table = self._tables.get(object_type)
+            if table is None:
+                if must_be_declared:
+                    return WriteResult.failed(
+                        ErrorCategory.NOT_FOUND, f"unknown object type {object_type!r}"
+                    )
+                continue
+            if record_id not in table.rows:
+                state = "was deleted" if record_id in table.tombstones else "does not exist"
+                return WriteResult.failed(
+                    ErrorCategory.NOT_FOUND, f"{object_type} record {record_id!r} {state}"
+                )
+        return None
+
+    def _add_link(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, *, always: bool = False
+    ) -> None:
+        table = self._tables[from_type]
+        record = table.rows[from_id]
+        linked = record.associations.get(to_type, frozenset())
+        if to_id in linked and not always:
+            return
+        links = dict(record.associations)
+        links[to_type] = linked | {to_id}
+        self._store(
+            table,
+            attrs.evolve(record, associations=MappingProxyType(links), updated_at=self._now()),
+        )
+
+    def _full_scan(self, table: _Table, position: int, start_seq: int) -> Iterator[Page]:
+        # SPEC S8: pages are computed one at a time under the lock, so a scan streams and
+        # writes may happen between pages. Slots never move, so every record present
+        # during the whole scan is yielded exactly once; the last cursor is the change
+        # cursor of the moment the scan started, so changes made during it are not lost.
+        while True:
+            with self._lock:
+                records: list[Record] = []
+                slots = table.slots
+                while position < len(slots) and len(records) < self.page_size:
+                    record_id = slots[position]
+                    position += 1
+                    if record_id is not None:
+                        records.append(table.rows[record_id])
+                while position < len(slots) and slots[position] is None:
+                    position += 1
+                last = position >= len(slots)
+            if last:
+                yield Page(tuple(records), f"c:{start_seq}")
+                return
+            yield Page(tuple(records), f"f:{position}:{start_seq}")
+
+    def _incremental_scan(self, table: _Table, since: int) -> Iterator[Page]:
+        # Changes up to the sequence number at scan start; a record changed again during
+        # the scan moves past ``end`` and is left to the next scan (whose ``since`` is
+        # ``end``), so nothing is skipped and the scan always terminates.
+        with self._lock:
+            end = self._seq
+        done = since
+        while True:
+            with self._lock:
+                log = table.log
+                i = bisect.bisect_right(log, done, key=lambda entry: entry[0])
+                records: list[Record] = []
+                deleted: list[str] = []
+                while i < len(log) and log[i][0] <= end:
+                    if len(records) + len(deleted) >= self.page_size:
+                        break
+                    seq, record_id = log[i]
+                    i += 1
+                    done = seq
+                    if table.latest.get(record_id) != seq:
+                        continue  # changed again later: yielded at its later entry
+                    if record_id in table.rows:
+                        records.append(table.rows[record_id])
+                    else:
+                        deleted.append(record_id)
+                while (
+                    i < len(log) and log[i][0] <= end and table.latest.get(log[i][1]) != log[i][0]
+                ):
+                    i += 1
+                last = i >= len(log) or log[i][0] > end
+            if last:
+                yield Page(tuple(records), f"c:{end}", tuple(deleted))
+                return
+            yield Page(tuple(records), f"c:{done}", tuple(deleted))

@@ -1,0 +1,177 @@
+"""The adapter conformance kit run against our own adapters, as a connector author would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import pytest
+
+from syncengine import ObjectSchema, PropertySpec, PropertyType, Record
+from syncengine.adapters import (
+    Adapter,
+    InMemoryAdapter,
+    NewRecord,
+    Page,
+    Pipeline,
+    RecordUpdate,
+    Stage,
+    WriteResult,
+)
+from syncengine.testing import AdapterTests, check_adapter
+
+CONTACTS = ObjectSchema(
+    "contacts",
+    [
+        PropertySpec("email", PropertyType.STRING, required=True, unique=True),
+        PropertySpec("name", PropertyType.STRING),
+        PropertySpec("score", PropertyType.NUMBER),
+        PropertySpec("vip", PropertyType.BOOL),
+        PropertySpec("birthday", PropertyType.DATE),
+        PropertySpec("last_seen", PropertyType.DATETIME),
+        PropertySpec("stage", PropertyType.ENUM, options=("lead", "customer")),
+        PropertySpec("tags", PropertyType.MULTI_ENUM, options=("a", "b", "c")),
+        PropertySpec("created_by", PropertyType.STRING, read_only=True),
+    ],
+)
+PIPELINES = {"contacts": [Pipeline("p", "Sales", [Stage("s1", "New"), Stage("s2", "Won")])]}
+
+
+def make_adapter() -> InMemoryAdapter:
+    """A fresh adapter with small pages and batches, so the kit crosses their limits."""
+    return InMemoryAdapter([CONTACTS], page_size=4, max_batch_size=10, pipelines=PIPELINES)
+
+
+def remove(adapter: Adapter, object_type: str, record_id: str) -> None:
+    assert isinstance(adapter, InMemoryAdapter)
+    adapter.remove(object_type, record_id)
+
+
+class TestInMemoryAdapter(AdapterTests):
+    max_examples = 10
+
+    @pytest.fixture
+    def adapter(self):
+        return make_adapter()
+
+    @pytest.fixture
+    def object_type(self):
+        return "contacts"
+
+    def remove_record(self, adapter, object_type, record_id):
+        adapter.remove(object_type, record_id)
+
+
+def test_check_adapter_passes_for_the_in_memory_adapter():
+    """check_adapter runs every check, deletion included, without raising."""
+    check_adapter(make_adapter, "contacts", max_examples=5, remove_record=remove)
+
+
+class _Wrapper(Adapter):
+    """Delegates to an InMemoryAdapter; subclasses break one rule of the contract."""
+
+    supports_idempotency_keys = True
+    supports_pipelines = True
+    supports_associations = True
+
+    def __init__(self) -> None:
+        self.inner = make_adapter()
+        self.max_batch_size = self.inner.max_batch_size
+
+    def schema(self, object_type: str) -> ObjectSchema:
+        return self.inner.schema(object_type)
+
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        return self.inner.scan(object_type, since)
+
+    def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
+        return self.inner.fetch(object_type, ids)
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        return self.inner.create(object_type, items)
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        return self.inner.update(object_type, items)
+
+    def pipelines(self, object_type: str) -> Sequence[Pipeline]:
+        return self.inner.pipelines(object_type)
+
+    def associate(self, pairs):
+        return self.inner.associate(pairs)
+
+
+class _SkipsLastRecordOfLaterPages(_Wrapper):
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        for number, page in enumerate(self.inner.scan(object_type, since)):
+            records = page.records[:-1] if number > 0 else page.records
+            yield Page(records, page.cursor, page.deleted)
+
+
+class _IgnoresIdempotencyKeys(_Wrapper):
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        fresh = [NewRecord(item.properties, "") for item in items]
+        return self.inner.create(object_type, fresh)
+
+
+class _ForgetsUpdatesInIncrementalScans(_Wrapper):
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        for page in self.inner.scan(object_type, since):
+            if since is not None and since.startswith("c:"):
+                yield Page((), page.cursor, page.deleted)
+            else:
+                yield page
+
+
+@pytest.mark.parametrize(
+    ("broken", "check"),
+    [
+        (_SkipsLastRecordOfLaterPages, "full_scan_is_stable_and_complete"),
+        (_IgnoresIdempotencyKeys, "idempotency_key_replays_the_first_create"),
+        (_ForgetsUpdatesInIncrementalScans, "incremental_scan_yields_updated_and_created_records"),
+    ],
+)
+def test_check_adapter_names_the_rule_a_broken_adapter_breaks(broken, check):
+    """check_adapter raises AssertionError naming the first check the adapter fails."""
+    with pytest.raises(AssertionError, match=f"adapter check '{check}' failed"):
+        check_adapter(broken, "contacts", max_examples=5)
+
+
+def test_state_machine_catches_an_adapter_that_loses_changes_between_cursors():
+    """The stateful check alone catches a scan that drops updated records."""
+    from syncengine.testing._adapter_kit import _run_state_machine
+
+    with pytest.raises(AssertionError, match="left out records"):
+        _run_state_machine(
+            _ForgetsUpdatesInIncrementalScans,
+            "contacts",
+            probe=_ForgetsUpdatesInIncrementalScans(),
+            remove=None,
+            max_examples=20,
+            step_count=10,
+            close_each=True,
+        )
+
+
+class _NoCapabilities(_Wrapper):
+    supports_idempotency_keys = False
+    supports_pipelines = False
+    supports_associations = False
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        return self.inner.create(object_type, [NewRecord(i.properties, "") for i in items])
+
+    def pipelines(self, object_type: str) -> Sequence[Pipeline]:
+        raise AssertionError("the kit called pipelines() of an adapter without them")
+
+    def associate(self, pairs):
+        raise AssertionError("the kit called associate() of an adapter without it")
+
+
+def test_check_adapter_skips_capabilities_the_adapter_does_not_claim():
+    """Without supports_* flags the kit neither calls nor demands those methods."""
+    check_adapter(_NoCapabilities, "contacts", max_examples=5)
+
+
+def test_the_mixin_skips_deletion_checks_without_a_removal_hook():
+    """The default remove_record hook skips the test that needs it."""
+    with pytest.raises(pytest.skip.Exception, match="cannot remove records"):
+        AdapterTests().remove_record(make_adapter(), "contacts", "1")
