@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,12 +38,13 @@ from typing import IO, Any, Final, Literal, Protocol, final
 import attrs
 
 from syncengine.adapters.base import Adapter
-from syncengine.config import ObjectSync, SyncConfig
+from syncengine.config import ObjectSync, PipelineMap, SyncConfig
 from syncengine.conflicts import Why
 from syncengine.errors import (
     AdapterError,
     ConfigError,
     SyncDisabledError,
+    UnsupportedCapability,
 )
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
 from syncengine.index._overlay import OverlayIndexStore
@@ -62,7 +64,15 @@ from syncengine.plan import (
     decide_restore,
     identify,
 )
-from syncengine.records import ChangeEvent, NewRecord, Record, RecordUpdate, Side, WriteResult
+from syncengine.records import (
+    ChangeEvent,
+    NewRecord,
+    Pipeline,
+    Record,
+    RecordUpdate,
+    Side,
+    WriteResult,
+)
 from syncengine.report import EventHandler, PlannedWrite, SyncEvent, SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 from syncengine.status import (
@@ -199,6 +209,9 @@ class SyncEngine:
         history_size: How many history items each entry keeps (R8).
         lease_seconds: How long a pass may hold a record before another pass may take it
             over (S9); longer than the slowest batch.
+        queue_wait: How long a pass waits for records another pass holds before leaving
+            them queued for a later pass (S9).
+        sleep: How to wait (injected, so tests never really sleep).
 
     Raises:
         ConfigError: when the config does not fit the apps' schemas (X2), naming the field
@@ -219,6 +232,8 @@ class SyncEngine:
         clock: Clock | Callable[[], datetime] | None = None,
         history_size: int = 10,
         lease_seconds: float = 300.0,
+        queue_wait: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not isinstance(config, SyncConfig):
             raise ConfigError("config", f"expected a SyncConfig, got {type(config).__name__}")
@@ -228,6 +243,8 @@ class SyncEngine:
         self._clock: Callable[[], datetime] = clock or _utcnow
         self._history_size = max(1, history_size)
         self._lease_seconds = lease_seconds
+        self._queue_wait = queue_wait
+        self._sleep = sleep
         self._config = config
         self._plans = self._compile(config)
         self._order = [self._plans[obj.hub_type] for obj in _order_objects(config)]
@@ -239,10 +256,73 @@ class SyncEngine:
             try:
                 hub_schema = self._adapters[Side.HUB].schema(obj.hub_type)
                 app_schema = self._adapters[Side.APP].schema(obj.app_type)
-                plans[obj.hub_type] = compile_object(obj, hub_schema, app_schema)
+                resolved = self._resolve_pipelines(obj)
+                plans[obj.hub_type] = compile_object(resolved, hub_schema, app_schema)
             except ConfigError as exc:
                 raise exc.within(f"objects[{i}]") from None
         return plans
+
+    def _resolve_pipelines(self, obj: ObjectSync) -> ObjectSync:
+        """Auto-map the stages of pipeline maps that leave them out (SPEC A3–A5).
+
+        Raises:
+            ConfigError: naming the pipeline when an app cannot say its stages: it lacks
+                the permission, has no such pipeline, or has no stages (A5). Never an
+                empty mapping.
+        """
+        if all(p.stages is not None for p in obj.pipelines):
+            return obj
+        found: dict[Side, dict[str, Pipeline]] = {}
+        for side in Side:
+            adapter = self._adapters[side]
+            type_name = obj.hub_type if side is Side.HUB else obj.app_type
+            try:
+                found[side] = {p.id: p for p in adapter.pipelines(type_name)}
+            except UnsupportedCapability:
+                raise ConfigError(
+                    "pipelines",
+                    f"the {side.value} adapter {adapter.name!r} cannot list pipelines; "
+                    "map the stages explicitly",
+                ) from None
+            except AdapterError as exc:
+                raise ConfigError(
+                    "pipelines",
+                    f"cannot read the {side.value}'s pipelines of {type_name!r} "
+                    f"({exc.category.value}: {exc.message}); check the account's permissions",
+                ) from exc
+        maps = []
+        for i, pipeline_map in enumerate(obj.pipelines):
+            if pipeline_map.stages is not None:
+                maps.append(pipeline_map)
+                continue
+            ends = {}
+            for side, pid in (
+                (Side.HUB, pipeline_map.hub_pipeline),
+                (Side.APP, pipeline_map.app_pipeline),
+            ):
+                pipeline = found[side].get(pid)
+                if pipeline is None:
+                    raise ConfigError(
+                        f"pipelines[{i}].{side.value}_pipeline",
+                        f"the {side.value} has no pipeline {pid!r} "
+                        f"(known: {', '.join(sorted(found[side])) or 'none'})",
+                    )
+                if not pipeline.stages:
+                    raise ConfigError(
+                        f"pipelines[{i}].{side.value}_pipeline",
+                        f"the {side.value} pipeline {pid!r} shows no stages: the account may "
+                        "lack permission to read them, or the app has no stage-based process",
+                    )
+                ends[side] = pipeline
+            maps.append(
+                PipelineMap.auto(
+                    pipeline_map.hub_pipeline,
+                    pipeline_map.app_pipeline,
+                    ends[Side.HUB].stages,
+                    ends[Side.APP].stages,
+                )
+            )
+        return attrs.evolve(obj, pipelines=maps)
 
     @property
     def config(self) -> SyncConfig:
@@ -981,11 +1061,43 @@ class SyncEngine:
             if cursors:
                 store.write((), cursors=cursors)
             return
-        # S9: claim the batch's records; another pass may be holding some of them.
+        # S9: records another pass holds wait until it lets go (bounded by queue_wait),
+        # then stay queued for a later pass.
+        waiting = self._attempt(ctx, plan, side, unique, gone, cursors, skip_marked, final=False)
+        waited, delay = 0.0, 0.01
+        while waiting:
+            final = waited >= self._queue_wait
+            if not final:
+                self._sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 0.5)
+            again = {i: unique[i] for i in waiting if i in unique}
+            gone_again = [i for i in gone if i in waiting]
+            waiting = self._attempt(
+                ctx, plan, side, again, gone_again, (), skip_marked, final=final
+            )
+            if final:
+                break
+
+    def _attempt(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        unique: Mapping[str, Record],
+        gone: Sequence[str],
+        cursors: Sequence[CursorUpdate],
+        skip_marked: bool,
+        *,
+        final: bool,
+    ) -> set[str]:
+        """Process what this pass can claim; return the ids another pass holds."""
         names = [f"{side.value}:{i}" for i in (*unique, *gone)]
         held = self._lease(ctx, plan, names)
         try:
-            self._process_leased(ctx, plan, side, unique, gone, cursors, held, skip_marked)
+            return self._process_leased(
+                ctx, plan, side, unique, gone, cursors, held, skip_marked, final
+            )
         finally:
             self._unlease(ctx, plan)
 
@@ -1014,7 +1126,8 @@ class SyncEngine:
         cursors: Sequence[CursorUpdate],
         held: set[str],
         skip_marked: bool,
-    ) -> None:
+        final: bool = True,
+    ) -> set[str]:
         sid = self.sync_id
         store = ctx.store
         other = side.other
@@ -1049,7 +1162,7 @@ class SyncEngine:
         if not items:
             if deletes or cursors:
                 store.write((), delete=deletes, cursors=cursors)
-            return
+            return set()
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         self._match(plan, side, items, candidates, deletes)
         # Claim the counterparts too, so a pass from the other side cannot work on the pair.
@@ -1070,10 +1183,20 @@ class SyncEngine:
         fetched = self._fetch_others(ctx, plan, other, [i for i in items if not i.queued])
         now = self._clock()
         decided: list[tuple[_Item, Decision]] = []
+        waiting: set[str] = set()
         for item in items:
-            decision = _QUEUED if item.queued else self._decide(plan, item, fetched, deletes)
-            decided.append((item, decision))
+            if not item.queued:
+                decided.append((item, self._decide(plan, item, fetched, deletes)))
+            elif not final:
+                waiting.add(item.record_id)
+            elif item.entry is not None:
+                decided.append((item, _QUEUED))
+            else:
+                # A new record the other pass is creating an entry for: writing one here
+                # could overwrite its result, so only count it.
+                ctx.report.side(plan.name, side).queued += 1
         self._execute(ctx, plan, decided, deletes, cursors, now)
+        return waiting
 
     def _match(
         self,

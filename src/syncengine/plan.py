@@ -187,6 +187,8 @@ class FieldPlan:
         to_app: Whether values may flow hub → app (direction, types, read-only).
         to_hub: Whether values may flow app → hub.
         plain: Both sides are plain strings without options or transforms (fast path).
+        app_map: For pipeline and stage fields: hub value → app value (A3).
+        hub_map: The reverse: app value → hub value.
     """
 
     index: int
@@ -196,6 +198,12 @@ class FieldPlan:
     to_app: bool
     to_hub: bool
     plain: bool
+    app_map: Mapping[str, str] | None = None
+    hub_map: Mapping[str, str] | None = None
+
+    def table_from(self, side: Side) -> Mapping[str, str] | None:
+        """The translation table for values leaving ``side`` (pipelines, stages)."""
+        return self.app_map if side is Side.HUB else self.hub_map
 
     def spec(self, side: Side) -> PropertySpec:
         """The property spec on ``side``."""
@@ -230,6 +238,7 @@ class ObjectPlan:
     app_schema: ObjectSchema
     fields: tuple[FieldPlan, ...]
     keys: tuple[KeyPlan, ...]
+    gates: tuple[FieldPlan, ...] = ()  # pipeline and stage fields (A3)
 
     @property
     def name(self) -> str:
@@ -321,6 +330,10 @@ def compile_object(
         )
         fields.append(FieldPlan(i, mapping, hub, app, to_app, to_hub, plain))
 
+    gates: list[FieldPlan] = []
+    if obj.pipelines:
+        fields, gates = _pipeline_fields(obj, schemas, fields)
+
     # A record created on a side must get every property that side requires (F2).
     for side in Side:
         if not obj.direction.flows_from(side.other):
@@ -363,7 +376,89 @@ def compile_object(
                     f"property {prop!r} does not exist in {_side_name(side)} type "
                     f"{schemas[side].name!r}",
                 )
-    return ObjectPlan(obj, hub_schema, app_schema, tuple(fields), tuple(keys))
+    return ObjectPlan(obj, hub_schema, app_schema, tuple(fields), tuple(keys), tuple(gates))
+
+
+def _pipeline_fields(
+    obj: ObjectSync, schemas: Mapping[Side, ObjectSchema], fields: list[FieldPlan]
+) -> tuple[list[FieldPlan], list[FieldPlan]]:
+    """Bind the pipeline and stage properties to their translation tables (SPEC A3).
+
+    Stage maps must be explicit here (the engine auto-maps ``stages=None`` against the
+    adapters' pipelines before compiling, A4).
+    """
+    pipeline_map: dict[str, str] = {}
+    stage_map: dict[str, str] = {}
+    for i, pipeline in enumerate(obj.pipelines):
+        if pipeline.stages is None:
+            raise ConfigError(
+                f"pipelines[{i}].stages", "stages must be mapped (or auto-mapped by the engine)"
+            )
+        pipeline_map[pipeline.hub_pipeline] = pipeline.app_pipeline
+        for hub_stage, app_stage in pipeline.stages.items():
+            if hub_stage in stage_map and stage_map[hub_stage] != app_stage:
+                raise ConfigError(
+                    f"pipelines[{i}].stages", f"hub stage {hub_stage!r} is mapped twice"
+                )
+            stage_map[hub_stage] = app_stage
+    reverse_pipelines = {v: k for k, v in pipeline_map.items()}
+    if len(reverse_pipelines) != len(pipeline_map):
+        raise ConfigError("pipelines", "two hub pipelines are mapped to one app pipeline")
+    reverse_stages = {v: k for k, v in stage_map.items()}
+    if len(reverse_stages) != len(stage_map):
+        raise ConfigError("pipelines", "two hub stages are mapped to one app stage")
+    gates: list[FieldPlan] = []
+    out = list(fields)
+    for attr, table in (("pipeline_fields", pipeline_map), ("stage_fields", stage_map)):
+        hub_name, app_name = getattr(obj, attr)
+        specs = {}
+        for side, name in ((Side.HUB, hub_name), (Side.APP, app_name)):
+            spec = schemas[side].get(name)
+            if spec is None:
+                raise ConfigError(
+                    attr,
+                    f"{_side_name(side)} property {name!r} does not exist in "
+                    f"{_side_name(side)} type {schemas[side].name!r}",
+                )
+            specs[side] = spec
+        reverse = {v: k for k, v in table.items()}
+        existing = next(
+            (i for i, f in enumerate(out) if f.hub.name == hub_name and f.app.name == app_name),
+            None,
+        )
+        if existing is not None:
+            plan = attrs.evolve(out[existing], plain=False, app_map=table, hub_map=reverse)
+            out[existing] = plan
+        else:
+            direction = obj.direction
+            plan = FieldPlan(
+                index=-1,
+                mapping=FieldMapping(hub_name, app_name),
+                hub=specs[Side.HUB],
+                app=specs[Side.APP],
+                to_app=direction.flows_from(Side.HUB) and not specs[Side.APP].read_only,
+                to_hub=direction.flows_from(Side.APP) and not specs[Side.HUB].read_only,
+                plain=False,
+                app_map=table,
+                hub_map=reverse,
+            )
+            out.append(plan)
+        gates.append(plan)
+    return out, gates
+
+
+def _unmapped(plan: ObjectPlan, side: Side, record: Record) -> Exclude | None:
+    """A deal in a pipeline or stage that is not mapped is excluded (SPEC A3)."""
+    for gate in plan.gates:
+        table = gate.table_from(side)
+        assert table is not None
+        value = record.properties.get(gate.spec(side).name)
+        if not isinstance(value, str) or value not in table:
+            return Exclude(
+                ExcludeReason.UNMAPPED_STAGE,
+                f"{_side_name(side)} {gate.spec(side).name} {value!r} is not mapped",
+            )
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -494,6 +589,15 @@ def _carry(field: FieldPlan, source: Side, value: Any) -> Any:
     if field.plain:
         return value
     src, dst = field.spec(source), field.spec(target_side)
+    table = field.table_from(source)
+    if table is not None:
+        if not isinstance(value, str) or value not in table:
+            raise _FieldError(
+                ErrorCategory.VALIDATION,
+                f"{_side_name(source)} {src.name} {value!r} is not mapped",
+                _qualified(source, src),
+            )
+        return table[value]
     try:
         if source is Side.HUB:
             out = convert(value, src, dst, mapping.options)
@@ -588,6 +692,10 @@ def decide(
     Returns:
         A :class:`Decision`.
     """
+    if plan.gates:
+        for side, record in ((Side.HUB, hub), (Side.APP, app)):
+            if record is not None and (excluded := _unmapped(plan, side, record)) is not None:
+                return excluded
     if hub is not None and app is not None:
         return _decide_pair(plan, entry, hub, app)
     if entry is not None:

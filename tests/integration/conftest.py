@@ -132,6 +132,7 @@ def make_engine(hub, app, index, clock):
 
     def make(*objects: ObjectSync, sync_id: str = "sync-1", **kwargs) -> SyncEngine:
         config = SyncConfig(sync_id, list(objects) or [contacts_sync()])
+        kwargs.setdefault("sleep", clock.advance)  # waiting moves the fake clock only
         return SyncEngine(
             kwargs.pop("hub", hub), kwargs.pop("app", app), index, config, clock=clock, **kwargs
         )

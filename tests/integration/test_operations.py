@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -265,7 +266,7 @@ class TestQueuedAndExplain:
         make_engine().initial_sync()
         for i in range(40):
             app.put("people", mail=f"a{i}@example.com", last_name=f"A{i}")
-        engines = [make_engine(), make_engine()]
+        engines = [make_engine(sleep=time.sleep), make_engine(sleep=time.sleep)]
         threads = [threading.Thread(target=e.incremental_sync) for e in engines]
         for t in threads:
             t.start()
