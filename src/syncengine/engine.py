@@ -65,6 +65,7 @@ from syncengine.plan import (
     identify,
 )
 from syncengine.records import (
+    AssociationChange,
     ChangeEvent,
     NewRecord,
     Pipeline,
@@ -149,6 +150,7 @@ class _Item:
     duplicate_of: Entry | None = None
     other_error: AdapterError | None = None
     queued: bool = False
+    counterpart: Record | None = None
 
 
 class _Queued(Decision):
@@ -165,14 +167,14 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _order_objects(config: SyncConfig) -> list[ObjectSync]:
+def _order_objects(plans: Iterable[ObjectPlan]) -> list[ObjectSync]:
     """Object syncs with the ends of links first (companies before contacts before deals).
 
     An object that keeps links to others (``associations``) syncs after them, so the
     links can be completed in the same pass; a cycle falls back to the given order (the
     links are then completed by a later pass, A1).
     """
-    remaining = list(config.objects)
+    remaining = [plan.sync for plan in plans]
     ordered: list[ObjectSync] = []
     done: set[str] = set()
     while remaining:
@@ -185,6 +187,23 @@ def _order_objects(config: SyncConfig) -> list[ObjectSync]:
         ordered.append(obj)
         done.add(obj.hub_type)
     return ordered
+
+
+def _linked_from(plans: Mapping[str, ObjectPlan]) -> dict[str, list[str]]:
+    """For each object sync, the object syncs that keep links to it (A1)."""
+    result: dict[str, list[str]] = {}
+    for plan in plans.values():
+        for target in plan.sync.associations:
+            result.setdefault(target, []).append(plan.name)
+    return result
+
+
+def _with_defaults(obj: ObjectSync, config: SyncConfig) -> ObjectSync:
+    """Invoices link to contacts by default; links to companies are the user's call (A2)."""
+    hub_types = {o.hub_type for o in config.objects}
+    if obj.hub_type == "invoices" and not obj.associations and "contacts" in hub_types:
+        return attrs.evolve(obj, associations=("contacts",))
+    return obj
 
 
 def _as_adapter_error(exc: Exception) -> AdapterError:
@@ -247,7 +266,8 @@ class SyncEngine:
         self._sleep = sleep
         self._config = config
         self._plans = self._compile(config)
-        self._order = [self._plans[obj.hub_type] for obj in _order_objects(config)]
+        self._order = [self._plans[o.hub_type] for o in _order_objects(self._plans.values())]
+        self._linked_from = _linked_from(self._plans)
 
     # ---- configuration ------------------------------------------------------------
     def _compile(self, config: SyncConfig) -> dict[str, ObjectPlan]:
@@ -256,7 +276,7 @@ class SyncEngine:
             try:
                 hub_schema = self._adapters[Side.HUB].schema(obj.hub_type)
                 app_schema = self._adapters[Side.APP].schema(obj.app_type)
-                resolved = self._resolve_pipelines(obj)
+                resolved = self._resolve_pipelines(_with_defaults(obj, config))
                 plans[obj.hub_type] = compile_object(resolved, hub_schema, app_schema)
             except ConfigError as exc:
                 raise exc.within(f"objects[{i}]") from None
@@ -365,7 +385,8 @@ class SyncEngine:
             raise ConfigError("sync_id", "a sync's id cannot change; build another engine")
         self._config = config
         self._plans = plans
-        self._order = [plans[obj.hub_type] for obj in _order_objects(config)]
+        self._order = [plans[o.hub_type] for o in _order_objects(plans.values())]
+        self._linked_from = _linked_from(plans)
         self._index.set_meta(self.sync_id, "initial_restart", "1")
 
     # ---- on / off / delete (S7) ---------------------------------------------------------
@@ -1306,6 +1327,7 @@ class SyncEngine:
                     item.keys = item.keys or identify(plan, side, item.record.properties)
                     return decide(plan, item.entry, *self._alone(side, item.record), keys=item.keys)
                 return decide(plan, item.entry, *self._alone(side, item.record))
+            item.counterpart = counterpart
             hub, app = (
                 (item.record, counterpart) if side is Side.HUB else (counterpart, item.record)
             )
@@ -1392,11 +1414,198 @@ class SyncEngine:
                     results.setdefault(n, []).append((side, "update", result))
 
         out: list[Entry] = []
+        linked: list[tuple[Entry, Record | None, Record | None]] = []
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
             entry = self._outcome(ctx, plan, item, decision, base, results.get(n, []), now)
-            if entry is not None:
+            current = entry if entry is not None else base
+            if (
+                plan.sync.associations
+                and item.record is not None
+                and current.state is RecordState.SYNCED
+                and current.hub_id is not None
+                and current.app_id is not None
+            ):
+                other = item.counterpart
+                if other is None and isinstance(decision, Apply):
+                    made = decision.write_on(item.side.other)
+                    if isinstance(made, CreateIn):  # the record this pass created
+                        other = Record(current.id_on(item.side.other) or "", made.properties)
+                pair = (item.record, other) if item.side is Side.HUB else (other, item.record)
+                linked.append((current, *pair))
+            elif entry is not None:
                 out.append(entry)
+        if linked:
+            out.extend(self._sync_links(ctx, plan, linked, now))
         ctx.store.write(out, delete=deletes, cursors=cursors)
+        if self._linked_from.get(plan.name) and not ctx.dry_run:
+            self._complete_waiting(ctx, plan, out, now)
+
+    # ---- associations (A1, A2) ---------------------------------------------------------
+    def _sync_links(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        work: Sequence[tuple[Entry, Record | None, Record | None]],
+        now: datetime,
+    ) -> list[Entry]:
+        """Keep the links of synced pairs the same on both sides (SPEC A1, X3).
+
+        A link present on one side whose other end is synced is created on the other side.
+        A link whose other end is not synced yet waits: the entry gets a key
+        ``~<type>:<side>:<id>`` so that syncing that end finds it without a rescan. A link
+        that was in sync and is now gone on one side is not deleted on the other (X3); the
+        entry's history records the difference.
+        """
+        sid = self.sync_id
+        entries = [e for e, _, _ in work]
+        changes: dict[Side, list[tuple[int, AssociationChange, str, str]]] = {
+            Side.HUB: [],
+            Side.APP: [],
+        }
+        links: list[dict[str, frozenset[str]]] = [dict(e.links) for e in entries]
+        waiting: list[set[str]] = [set() for _ in entries]
+        notes: list[list[str]] = [[] for _ in entries]
+        for target in plan.sync.associations:
+            tplan = self._plans[target]
+            hub_type, app_type = tplan.type_on(Side.HUB), tplan.type_on(Side.APP)
+            hub_ids = {
+                i for _, h, _ in work if h is not None for i in h.associations.get(hub_type, ())
+            }
+            app_ids = {
+                i for _, _, a in work if a is not None for i in a.associations.get(app_type, ())
+            }
+            by_hub = ctx.store.by_record_ids(sid, target, Side.HUB, hub_ids) if hub_ids else {}
+            by_app = ctx.store.by_record_ids(sid, target, Side.APP, app_ids) if app_ids else {}
+            for n, (entry, hub, app) in enumerate(work):
+                old = entry.links.get(target, frozenset())
+                hub_side: dict[str, str | None] = {}  # hub id -> app id (None: end not synced)
+                for h in hub.associations.get(hub_type, ()) if hub is not None else ():
+                    end = by_hub.get(h)
+                    hub_side[h] = end.app_id if end is not None and end.hub_id == h else None
+                app_side: dict[str, str] = {}  # hub id -> app id, for app links with a synced end
+                for a in app.associations.get(app_type, ()) if app is not None else ():
+                    end = by_app.get(a)
+                    if end is not None and end.hub_id is not None and end.app_id == a:
+                        app_side[end.hub_id] = a
+                    else:
+                        waiting[n].add(f"~{target}:app:{a}")
+                in_sync = {h for h, a in hub_side.items() if a is not None and h in app_side}
+                for h, app_end in hub_side.items():
+                    if app_end is None:
+                        waiting[n].add(f"~{target}:hub:{h}")
+                    elif h not in app_side and h not in old:
+                        change = AssociationChange(
+                            plan.type_on(Side.APP), entry.app_id or "", app_type, app_end
+                        )
+                        changes[Side.APP].append((n, change, h, target))
+                    elif h not in app_side:
+                        notes[n].append(f"{target} {h} unlinked in app; kept in hub (X3)")
+                for h in app_side:
+                    if h not in hub_side and h not in old:
+                        change = AssociationChange(
+                            plan.type_on(Side.HUB), entry.hub_id or "", hub_type, h
+                        )
+                        changes[Side.HUB].append((n, change, h, target))
+                    elif h not in hub_side:
+                        notes[n].append(f"{target} {h} unlinked in hub; kept in app (X3)")
+                # Remember links removed on one side only, so they are never re-created.
+                kept = {h for h in old if (h in hub_side) != (h in app_side)}
+                links[n][target] = frozenset(in_sync | kept)
+        failures: dict[int, tuple[ErrorCategory, str]] = {}
+        for side in Side:
+            if not changes[side]:
+                continue
+            results = self._call_associate(ctx, side, [c for _, c, _, _ in changes[side]])
+            for (n, change, h, target), result in zip(changes[side], results, strict=True):
+                if isinstance(result, WriteResult) and result.succeeded:
+                    links[n][target] = links[n][target] | {h}
+                    notes[n].append(f"linked {change.to_type} {change.to_id} on {side.value}")
+                else:
+                    category = (
+                        result.category
+                        if result.category is not None
+                        else ErrorCategory.ASSOCIATION
+                    )
+                    message = result.message
+                    failures.setdefault(
+                        n, (category, f"link to {change.to_type} {change.to_id}: {message}")
+                    )
+        out = []
+        for n, entry in enumerate(entries):
+            keys = frozenset(k for k in entry.keys if not k.startswith("~")) | frozenset(waiting[n])
+            history = entry.history
+            for note in notes[n]:
+                history = self._append(history, now, "linked", note)
+            updated = attrs.evolve(entry, links=links[n], keys=keys, history=history)
+            if n in failures:
+                category, message = failures[n]
+                updated = self._failed(updated, category, message, now, updated.mark, keys)
+            if updated != entry or n in failures:
+                out.append(updated)
+        return out
+
+    def _call_associate(
+        self, ctx: _Pass, side: Side, pairs: Sequence[AssociationChange]
+    ) -> list[WriteResult | AdapterError]:
+        adapter = self._adapters[side]
+        if ctx.dry_run:
+            return [WriteResult.ok(p.from_id) for p in pairs]
+        if not adapter.supports_associations:
+            return [
+                AdapterError(ErrorCategory.ASSOCIATION, f"adapter {adapter.name!r} cannot link")
+            ] * len(pairs)
+        out: list[WriteResult | AdapterError] = []
+        for chunk in _chunks(pairs, adapter.max_batch_size):
+            try:
+                results = list(adapter.associate(chunk))
+                if len(results) != len(chunk):
+                    raise AdapterError(ErrorCategory.UNKNOWN, "wrong number of link results")
+                out.extend(results)
+            except Exception as exc:
+                out.extend([_as_adapter_error(exc)] * len(chunk))
+        return out
+
+    def _complete_waiting(
+        self, ctx: _Pass, plan: ObjectPlan, written: Sequence[Entry], now: datetime
+    ) -> None:
+        """Complete links that waited for these entries to sync (A1), without a rescan."""
+        ends = [e for e in written if e.state is RecordState.SYNCED and e.hub_id and e.app_id]
+        if not ends:
+            return
+        keys = [f"~{plan.name}:hub:{e.hub_id}" for e in ends] + [
+            f"~{plan.name}:app:{e.app_id}" for e in ends
+        ]
+        for source in self._linked_from[plan.name]:
+            splan = self._plans[source]
+            found = ctx.store.by_keys(self.sync_id, source, keys)
+            waiting = {e.entry_id: e for entries in found.values() for e in entries}
+            ready = [
+                e
+                for e in waiting.values()
+                if e.state is RecordState.SYNCED and e.hub_id is not None and e.app_id is not None
+            ]
+            for chunk in _chunks(ready, _CHUNK):
+                records: dict[Side, Mapping[str, Record]] = {}
+                for side in Side:
+                    adapter = self._adapters[side]
+                    ids = [e.id_on(side) or "" for e in chunk]
+                    got: dict[str, Record] = {}
+                    try:
+                        for part in _chunks(ids, adapter.max_batch_size):
+                            got.update(adapter.fetch(splan.type_on(side), part))
+                    except Exception as exc:
+                        ctx.report.errors.append(str(_as_adapter_error(exc)))
+                        return
+                    records[side] = got
+                work = [
+                    (
+                        e,
+                        records[Side.HUB].get(e.hub_id or ""),
+                        records[Side.APP].get(e.app_id or ""),
+                    )
+                    for e in chunk
+                ]
+                ctx.store.write(self._sync_links(ctx, splan, work, now))
 
     def _call_create(
         self,
