@@ -43,6 +43,7 @@ from syncengine.conflicts import Why
 from syncengine.errors import (
     AdapterError,
     ConfigError,
+    SafetyStop,
     SyncDisabledError,
     UnsupportedCapability,
 )
@@ -131,6 +132,9 @@ class _Pass:
     processed: int = 0
     fake_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
     owner: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    guarded: bool = False
+    planned_updates: dict[tuple[str, Side], int] = attrs.field(factory=dict)
+    totals: dict[tuple[str, Side], int] = attrs.field(factory=dict)
     leased: set[str] = attrs.field(factory=set)
     queued: set[str] = attrs.field(factory=set)
 
@@ -674,7 +678,9 @@ class SyncEngine:
             skipped=why,
         )
 
-    def initial_sync(self, dry_run: bool = False) -> SyncReport:
+    def initial_sync(
+        self, dry_run: bool = False, *, allow_mass_changes: bool = False
+    ) -> SyncReport:
         """Run (or resume) the initial sync: index hub, index app and sync, sync hub (S3).
 
         A crashed initial sync resumes where it stopped, without redoing finished pages or
@@ -709,6 +715,9 @@ class SyncEngine:
             store.set_meta(sid, "initial_run", str(run))
             store.set_meta(sid, "initial_restart", None)
         ctx.mark = f"i{run}"
+        # A restarted initial sync (changed settings, S2) is guarded: a bad mapping must not
+        # overwrite everything. The first one merges by design and is not.
+        ctx.guarded = run > 1 and not allow_mass_changes
         for plan in self._order:
             self._settle_pending(ctx, plan)
         for plan in self._order:
@@ -785,7 +794,9 @@ class SyncEngine:
         except Exception as exc:
             raise _as_adapter_error(exc) from exc
 
-    def incremental_sync(self, dry_run: bool = False) -> SyncReport:
+    def incremental_sync(
+        self, dry_run: bool = False, *, allow_mass_changes: bool = False
+    ) -> SyncReport:
         """Process what changed since the last pass, from each app's cursor (S5, S6, R7).
 
         Only changed records are read; entries whose last attempt failed transiently (or
@@ -795,8 +806,9 @@ class SyncEngine:
         if not self.enabled:
             return self._skipped("incremental", dry_run, "the sync is disabled")
         if self.initial_sync_running:
-            return self.initial_sync(dry_run)
+            return self.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
         ctx = self._begin("incremental", dry_run)
+        ctx.guarded = not allow_mass_changes
         sid = self.sync_id
         for plan in self._order:
             self._settle_pending(ctx, plan)
@@ -817,7 +829,9 @@ class SyncEngine:
             self._retry(ctx, plan)
         return self._end(ctx)
 
-    def handle_events(self, side: Side, events: Sequence[ChangeEvent]) -> SyncReport:
+    def handle_events(
+        self, side: Side, events: Sequence[ChangeEvent], *, allow_mass_changes: bool = False
+    ) -> SyncReport:
         """Process changes pushed by an app (webhooks), without scanning (S5).
 
         Events name the object type the way ``side`` names it. Duplicated and out-of-order
@@ -832,6 +846,7 @@ class SyncEngine:
         if not self.enabled:
             raise SyncDisabledError(f"sync {self.sync_id!r} is disabled; events not processed")
         ctx = self._begin("events", dry_run=False)
+        ctx.guarded = not allow_mass_changes
         ctx.phase = "events"
         by_type: dict[str, dict[str, None]] = {}
         for event in events:
@@ -855,7 +870,7 @@ class SyncEngine:
                 ctx.processed += len(chunk)
         return self._end(ctx)
 
-    def reconcile(self, dry_run: bool = False) -> SyncReport:
+    def reconcile(self, dry_run: bool = False, *, allow_mass_changes: bool = False) -> SyncReport:
         """Compare both apps in full against the index and repair what differs (S6).
 
         Recovers lost webhooks, dropped requests and deletions that no cursor reported.
@@ -864,8 +879,9 @@ class SyncEngine:
         if not self.enabled:
             return self._skipped("reconcile", dry_run, "the sync is disabled")
         if self.initial_sync_running:
-            return self.initial_sync(dry_run)
+            return self.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
         ctx = self._begin("reconcile", dry_run)
+        ctx.guarded = not allow_mass_changes
         sid = self.sync_id
         run = int(ctx.store.get_meta(sid, "reconcile_run") or 0) + 1
         if not dry_run:
@@ -1395,6 +1411,9 @@ class SyncEngine:
                     )
                 else:
                     updates[write.side].append((n, write))
+        for side in Side:
+            if updates[side]:
+                self._guard(ctx, plan, side, len(updates[side]))
         if pending:
             ctx.store.write(pending)
 
@@ -1606,6 +1625,34 @@ class SyncEngine:
                     for e in chunk
                 ]
                 ctx.store.write(self._sync_links(ctx, splan, work, now))
+
+    def _guard(self, ctx: _Pass, plan: ObjectPlan, side: Side, updates: int) -> None:
+        """Stop a pass before it updates too large a share of one side (the mass-change
+        guard; vdirsyncer's StorageEmpty idea).
+
+        Counts the updates a pass has planned for one object type and side so far; when
+        they pass ``SyncConfig.max_change_ratio`` of the entries the index holds for that
+        type (and at least 10 records), the pass stops before writing this batch.
+        """
+        ratio = self._config.max_change_ratio
+        key = (plan.name, side)
+        ctx.planned_updates[key] = ctx.planned_updates.get(key, 0) + updates
+        if ratio is None or not ctx.guarded or ctx.dry_run:
+            return
+        if key not in ctx.totals:
+            ctx.totals[key] = self._index.count(self.sync_id, plan.name)
+        planned, total = ctx.planned_updates[key], ctx.totals[key]
+        if planned >= 10 and planned > ratio * total:
+            raise SafetyStop(
+                f"the {ctx.kind} pass would update {planned} of {total} {plan.name} records "
+                f"in the {side.value} (more than {ratio:.0%}); nothing more was written. "
+                "Check the apps (was one emptied, or is its API returning blanks?), then run "
+                "the pass with allow_mass_changes=True if the changes are intended",
+                object_type=plan.name,
+                side=side.value,
+                planned=planned,
+                total=total,
+            )
 
     def _call_create(
         self,
