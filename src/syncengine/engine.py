@@ -51,6 +51,7 @@ from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
 from syncengine.index._overlay import OverlayIndexStore
 from syncengine.index.base import IndexStore
 from syncengine.plan import (
+    NO_CHANGE,
     Apply,
     CreateIn,
     Decision,
@@ -64,6 +65,7 @@ from syncengine.plan import (
     decide,
     decide_restore,
     identify,
+    unchanged_since_sync,
 )
 from syncengine.records import (
     AssociationChange,
@@ -155,6 +157,7 @@ class _Item:
     other_error: AdapterError | None = None
     queued: bool = False
     counterpart: Record | None = None
+    settled: bool = False
 
 
 class _Queued(Decision):
@@ -894,7 +897,7 @@ class SyncEngine:
                 ctx.phase = f"reconcile_{side.value}"
                 ctx.processed = 0
                 for page in self._scan(side, plan, None):
-                    self._process(ctx, plan, side, page.records, (), (), skip_marked=True)
+                    self._process(ctx, plan, side, page.records, (), (), skip_marked=False)
                     ctx.processed += len(page.records)
                     self._emit(ctx, "phase_progress", plan.name)
             # Entries neither scan saw: their records are gone on a side.
@@ -1190,7 +1193,17 @@ class SyncEngine:
             ):
                 continue
             item = _Item(side, record, entry, record.id)
-            if entry is not None and entry.id_on(other) is not None:
+            if (
+                entry is not None
+                and entry.state is RecordState.SYNCED
+                and entry.pending is None
+                and entry.id_on(other) is not None
+                and not plan.sync.associations
+                and ctx.kind != "initial"  # the initial sync recomputes every pair (S2)
+                and unchanged_since_sync(plan, side, record, entry)
+            ):
+                item.settled = True  # our own write coming back, or no mapped change (S6)
+            elif entry is not None and entry.id_on(other) is not None:
                 item.other_id = entry.id_on(other)
             else:
                 item.keys = identify(plan, side, record.properties)
@@ -1222,7 +1235,9 @@ class SyncEngine:
         decided: list[tuple[_Item, Decision]] = []
         waiting: set[str] = set()
         for item in items:
-            if not item.queued:
+            if item.settled:
+                decided.append((item, NO_CHANGE))
+            elif not item.queued:
                 decided.append((item, self._decide(plan, item, fetched, deletes)))
             elif not final:
                 waiting.add(item.record_id)

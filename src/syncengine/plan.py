@@ -68,6 +68,7 @@ __all__ = [
     "decide",
     "decide_restore",
     "identify",
+    "unchanged_since_sync",
 ]
 
 
@@ -721,6 +722,25 @@ def decide_restore(plan: ObjectPlan, source: Side, record: Record) -> Decision:
     requirements do not apply; conversions and required fields still do.
     """
     return _decide_alone(plan, None, source, record, (), checks=False)
+
+
+def unchanged_since_sync(plan: ObjectPlan, side: Side, record: Record, entry: Entry) -> bool:
+    """Whether a record still holds exactly the values its side's index copy says (S6).
+
+    This is how the engine tells its own writes (and other no-op changes) apart from real
+    changes without reading the other side: a record that equals its own copy has not
+    changed since the last sync, whatever the scan says.
+    """
+    copy = entry.values_on(side)
+    if copy is None:
+        return False
+    properties = record.properties
+    for field in plan.fields:
+        spec = field.spec(side)
+        value = _read(side, spec, properties, strict=False)
+        if not _same(field, side, value, copy.get(spec.name)):
+            return False
+    return True
 
 
 def _decide_alone(
