@@ -199,6 +199,22 @@ class TestIncrementalSync:
             assert 0 == adapter.calls["create"] + adapter.calls["update"]
             assert 0 == adapter.calls["fetch"]
 
+    def test_the_engines_own_writes_come_back_without_a_fetch_or_a_write(
+        self, hub, app, make_engine
+    ):
+        """S5, S6: echoes of the initial sync's writes are recognized by the index copy."""
+        for i in range(20):
+            hub.put("contacts", email=f"h{i}@example.com", firstname="H", lastname=f"{i}")
+            app.put("people", mail=f"a{i}@example.com", first_name="A", last_name=f"{i}")
+        engine = make_engine()
+        engine.initial_sync()
+        hub.reset_calls()
+        app.reset_calls()
+        report = engine.incremental_sync()
+        assert 0 == report.writes
+        assert 40 == report.unchanged
+        assert 0 == hub.calls["fetch"] + app.calls["fetch"]
+
     def test_a_change_on_the_losing_side_flows_to_the_winner(self, synced, hub, app):
         """D6: a field changed only in the app reaches the hub although the hub wins."""
         alan = by_email(hub, "contacts", "email")["alan@example.com"]
