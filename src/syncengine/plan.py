@@ -38,7 +38,7 @@ from typing import Any, Final
 import attrs
 from typing_extensions import override
 
-from syncengine.config import Direction, FieldMapping, ObjectSync
+from syncengine.config import FieldMapping, ObjectSync
 from syncengine.conflicts import Conflict, Resolution, Why, resolve_field
 from syncengine.errors import ConfigError
 from syncengine.filters import Filter, is_blank
@@ -960,8 +960,3 @@ def _conflict_builder(
         )
 
     return build
-
-
-def direction_of(plan: ObjectPlan) -> Direction:
-    """The object sync's direction (a convenience for the driver)."""
-    return plan.sync.direction

@@ -1,7 +1,1232 @@
-"""SQLiteAdapter (work in progress)."""
+"""SQLiteAdapter: a local SQLite database as an app.
+
+This module owns an app that lives in one SQLite file: one table per object type, its
+schema declared in the database, a change counter for cursors, tombstones for deleted ids,
+idempotency keys, pipelines and associations. It is how the demo's two apps live on disk,
+and how a user syncs a local database with any other adapter. Its semantics are those of
+:class:`~syncengine.adapters.InMemoryAdapter` (the reference adapter), kept on disk.
+
+It must not know anything about syncing: it is an app, like any other adapter
+(DESIGN §1). The test-side helpers (:meth:`SQLiteAdapter.put` and friends) play the
+users of that app; the engine never calls them.
+
+Theory of operation
+-------------------
+* **Layout.** A record table per object type, named after it, with four internal columns
+  (``__id``, ``__pos``, ``__seq``, ``__updated_at``) and one column per declared
+  property, without a declared type, so SQLite stores each value as it is given (no type
+  affinity conversions). Side tables, all prefixed ``_syncengine_``, hold the declared
+  schemas (``types``), the counters (``meta``), tombstones, idempotency keys, links and
+  pipelines. Names starting with ``__`` (properties) or ``_syncengine_``/``sqlite_``
+  (object types) are reserved.
+* **Values** are stored per Python type and read back per :class:`PropertyType`:
+  ``str`` and numbers as themselves, ``bool`` as 0/1, dates and timezone-aware datetimes
+  as ISO 8601 text (the offset kept), multi-selects as a sorted JSON array. ``None`` is
+  never stored (NULL means absent). A value that does not fit its property's type (put
+  there by :meth:`~SQLiteAdapter.put`, or by another program) is read back as stored.
+* **One change counter** (``meta.seq``) numbers every change of every type, inside the
+  write transaction that makes it; each row keeps the number of its latest change in
+  ``__seq`` and each tombstone the number of the deletion. A record's ``__pos`` is the
+  number of the change that inserted it, never moved by later changes, so full scans page
+  by ``__pos > ?`` (keyset pagination) and incremental scans by ``__seq`` ranges.
+* **Cursors** follow :class:`~syncengine.adapters.InMemoryAdapter`: ``"f:<pos>:<seq>"``
+  resumes a full scan after position ``<pos>`` (the scan started at change ``<seq>``);
+  its last page carries ``"c:<seq>"``; ``"c:<n>"`` yields what changed after change
+  ``<n>``.
+* **Transactions and processes.** One connection per adapter in autocommit mode, guarded
+  by one lock; every write is one ``BEGIN IMMEDIATE … COMMIT`` (SQLite's write lock taken
+  up front, so the counter is read and bumped atomically across processes). WAL lets
+  readers run beside the writer; a busy timeout makes writers queue. SQLite errors from
+  the engine-facing methods are raised as :class:`~syncengine.AdapterError`
+  (``UNAVAILABLE``, transient).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any, ClassVar, Final, final
+
+import attrs
+from typing_extensions import Self, override
+
+from syncengine.adapters.base import Adapter
+
+# The value rules are shared with the reference adapter, so both apps validate alike.
+from syncengine.adapters.memory import _is_blank, _normalize, _type_problem
+from syncengine.errors import AdapterError, ConfigError
+from syncengine.records import (
+    AssociationChange,
+    NewRecord,
+    Page,
+    Pipeline,
+    Record,
+    RecordUpdate,
+    Stage,
+    WriteResult,
+)
+from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
+from syncengine.states import ErrorCategory
 
 __all__ = ["SQLiteAdapter"]
 
+_CURSOR: Final = re.compile(r"c:(?P<seq>\d+)|f:(?P<pos>\d+):(?P<fseq>\d+)")
+_FORMAT_VERSION: Final = "1"
+_P: Final = "_syncengine_"
+_SETUP: Final = (
+    f"CREATE TABLE IF NOT EXISTS {_P}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {_P}types (
+        name TEXT PRIMARY KEY, position INTEGER NOT NULL, schema TEXT NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {_P}tombstones (
+        object_type TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (object_type, id)) WITHOUT ROWID""",
+    f"CREATE INDEX IF NOT EXISTS {_P}tombstones_seq ON {_P}tombstones (object_type, seq)",
+    f"""CREATE TABLE IF NOT EXISTS {_P}keys (
+        object_type TEXT NOT NULL, key TEXT NOT NULL, record_id TEXT NOT NULL,
+        PRIMARY KEY (object_type, key)) WITHOUT ROWID""",
+    f"""CREATE TABLE IF NOT EXISTS {_P}links (
+        from_type TEXT NOT NULL, from_id TEXT NOT NULL, to_type TEXT NOT NULL,
+        to_id TEXT NOT NULL, PRIMARY KEY (from_type, from_id, to_type, to_id)) WITHOUT ROWID""",
+    f"""CREATE TABLE IF NOT EXISTS {_P}pipelines (
+        object_type TEXT NOT NULL, position INTEGER NOT NULL, id TEXT NOT NULL,
+        label TEXT NOT NULL, stages TEXT NOT NULL, PRIMARY KEY (object_type, position))""",
+)
+_INTERNAL: Final = ("__id", "__pos", "__seq", "__updated_at")
+_MULTI: Final = (frozenset, set, list, tuple)
+_INT64: Final = 2**63
+_EMPTY_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
-class SQLiteAdapter:
-    """Placeholder until it lands."""
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _q(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+# ---- values ---------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    """The SQLite value that stores ``value`` (``None`` for blank-as-absent)."""
+    if value is None or isinstance(value, str | int | float):
+        return value  # bool is an int: SQLite stores 0/1
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, _MULTI):
+        return json.dumps(sorted(value, key=str), ensure_ascii=False)
+    raise TypeError(f"cannot store a {type(value).__name__} in SQLite: {value!r}")
+
+
+def _decode(spec: PropertySpec, stored: Any) -> Any:
+    """The Python value of ``stored`` for ``spec``'s type; as stored if it does not fit."""
+    kind = spec.type
+    if kind is PropertyType.BOOL and stored in (0, 1) and not isinstance(stored, float):
+        return bool(stored)
+    if not isinstance(stored, str):
+        return stored
+    try:
+        if kind is PropertyType.DATE:
+            return date.fromisoformat(stored)
+        if kind is PropertyType.DATETIME:
+            parsed = datetime.fromisoformat(stored)
+            return parsed if parsed.utcoffset() is not None else stored
+        if kind is PropertyType.MULTI_ENUM:
+            items = json.loads(stored)
+            if isinstance(items, list) and all(isinstance(i, str) for i in items):
+                return frozenset(items)
+    except ValueError:
+        pass
+    return stored
+
+
+def _schema_json(schema: ObjectSchema) -> str:
+    return json.dumps(
+        {
+            "name": schema.name,
+            "properties": [
+                {
+                    "name": p.name,
+                    "type": p.type.value,
+                    "required": p.required,
+                    "options": list(p.options),
+                    "read_only": p.read_only,
+                    "unique": p.unique,
+                }
+                for p in schema.properties
+            ],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _schema_of(text: str) -> ObjectSchema:
+    data = json.loads(text)
+    return ObjectSchema(data["name"], [PropertySpec(**p) for p in data["properties"]])
+
+
+def _check_names(schema: ObjectSchema) -> None:
+    if schema.name.startswith((_P, "sqlite_")) or not schema.name:
+        raise ConfigError(
+            "name", f"object type name {schema.name!r} is reserved (starts with {_P!r}/'sqlite_')"
+        )
+    for i, spec in enumerate(schema.properties):
+        if spec.name.startswith("__"):
+            raise ConfigError(
+                f"{schema.name}.properties[{i}]",
+                f"property name {spec.name!r} is reserved: names starting with '__' are the "
+                "adapter's own columns",
+            )
+
+
+@attrs.define(eq=False)
+class _Tx:
+    """The counters of one write transaction, written back when it commits."""
+
+    seq: int
+    next_id: int
+
+
+@final
+class SQLiteAdapter(Adapter):
+    """A local SQLite database as an app: the demo's apps, and a way to sync local data.
+
+    Its behaviour is :class:`~syncengine.adapters.InMemoryAdapter`'s, kept in one file
+    that several threads and processes may use at once:
+
+    * Records are kept per object type in insertion order. Ids are ``f"{id_prefix}{n}"``
+      with ``n`` counting up across all types of the database; an id is never reused.
+    * Every change (create, update, associate, and the test-side put, patch, remove and
+      link) takes the next number of one change counter and sets ``updated_at`` from
+      ``clock``. An update whose values equal the stored ones is a no-op.
+    * Cursors: full-scan pages carry ``"f:<position>:<seq>"``, the last page
+      ``"c:<seq>"``; ``scan(since="c:<n>")`` yields the records changed after change
+      ``n`` in change order, and deleted ids in ``Page.deleted``. Malformed or unknown
+      cursors raise :class:`ValueError`.
+    * Writes are validated per item: unknown and read-only properties and values of the
+      wrong type fail with ``VALIDATION``, missing required properties with
+      ``REQUIRED_FIELD_MISSING``, a ``unique`` value held by another record with
+      ``DUPLICATE``. More than :attr:`max_batch_size` items raise
+      :class:`~syncengine.AdapterError` (``VALIDATION``); an undeclared object type raises
+      it with ``NOT_FOUND``.
+
+    Example::
+
+        contacts = ObjectSchema("contacts", [
+            PropertySpec("email", PropertyType.STRING, required=True, unique=True),
+            PropertySpec("name", PropertyType.STRING),
+        ])
+        app = SQLiteAdapter("crm.db", [contacts], name="crm")   # creates the table
+        with app.transaction():                                  # one commit for many
+            app.put("contacts", email="ada@example.com", name="Ada")
+        app.close()
+        again = SQLiteAdapter("crm.db")                          # reopens it, schema and all
+
+    Args:
+        path: The database file (created when missing), or ``":memory:"``.
+        schemas: Object types to declare; a declared type's schema is replaced and new
+            properties get columns. Types declared earlier in the file stay declared.
+        name: A short name for logs and reports.
+        max_batch_size: The most items one fetch/create/update/associate call accepts.
+        page_size: The most records (plus deleted ids) in one page of a scan.
+        pipelines: Pipelines to store, per object type (replacing stored ones) (SPEC A3).
+        clock: Returns the current time, timezone-aware; ``datetime.now(UTC)`` by default.
+        id_prefix: Put in front of every generated id.
+        timeout: Seconds a write waits for another process's write to finish.
+
+    Raises:
+        ConfigError: A schema uses a reserved name.
+
+    .. versionadded:: 0.1
+    """
+
+    supports_idempotency_keys: ClassVar[bool] = True
+    supports_pipelines: ClassVar[bool] = True
+    supports_associations: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schemas: Iterable[ObjectSchema] = (),
+        *,
+        name: str = "sqlite",
+        max_batch_size: int = 100,
+        page_size: int = 100,
+        pipelines: Mapping[str, Sequence[Pipeline]] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        id_prefix: str = "",
+        timeout: float = 30.0,
+    ) -> None:
+        """Open (or create) the database; see the class docstring for the arguments."""
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        self.name = name
+        self.max_batch_size = max_batch_size
+        #: The most records (plus deleted ids) in one page of a scan.
+        self.page_size = page_size
+        #: Returns the current time; replace it to move time in a test.
+        self.clock: Callable[[], datetime] = clock if clock is not None else _utc_now
+        #: Put in front of every generated id.
+        self.id_prefix = id_prefix
+        #: The database file.
+        self.path = str(path)
+        #: How often each engine-facing method was called (as InMemoryAdapter.calls).
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.RLock()
+        self._tx: _Tx | None = None
+        self._denied_pipelines: set[str] = set()
+        self._schemas: dict[str, ObjectSchema] = {}
+        self._columns: dict[str, set[str]] = {}
+        conn = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SETUP:
+                conn.execute(statement)
+            conn.execute("COMMIT")
+            with self._writing():
+                version = self._meta("format")
+                if version is None:
+                    conn.execute(
+                        f"INSERT INTO {_P}meta VALUES ('format', ?)", (_FORMAT_VERSION,)
+                    )
+                elif version != _FORMAT_VERSION:
+                    raise ValueError(
+                        f"{self.path}: SQLiteAdapter database format {version!r} is not "
+                        f"supported (this version reads {_FORMAT_VERSION!r})"
+                    )
+                for schema in schemas:
+                    self._declare(schema)
+                for object_type, found in (pipelines or {}).items():
+                    self._store_pipelines(object_type, found)
+            self._load_schemas()
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def from_config(cls, options: Mapping[str, Any], *, base_dir: Path) -> SQLiteAdapter:
+        """Build an adapter from a config file's options (see ``docs/how-to/config-files.md``).
+
+        Options: ``path`` (required; relative to ``base_dir``), ``name``, ``page_size``,
+        ``max_batch_size``, ``id_prefix``, ``schemas`` (object types to declare, each
+        ``{properties = [{name = …, type = …}, …]}`` keyed by type name) and ``pipelines``
+        (stored, replacing the stored ones of the types named). A database that
+        does not exist is created only when ``schemas`` are given, so a mistyped path is an
+        error rather than an empty app.
+
+        Raises:
+            ConfigError: naming the option (``path``, ``schemas.contacts.properties[1]``).
+        """
+        from syncengine.plugins import (
+            AdapterOptions,
+            pipelines_from_options,
+            schemas_from_options,
+        )
+
+        opts = AdapterOptions(options, base_dir=base_dir)
+        path = opts.get_path("path")
+        name = opts.get_str("name", "sqlite")
+        page_size = opts.get_int("page_size", 100, minimum=1)
+        max_batch_size = opts.get_int("max_batch_size", 100, minimum=1)
+        id_prefix = opts.get_str("id_prefix", "")
+        schemas = schemas_from_options(opts.get_any("schemas", None), "schemas")
+        pipelines = pipelines_from_options(opts.get_any("pipelines", None))
+        opts.finish()
+        if not schemas and not path.exists():
+            raise ConfigError(
+                "path",
+                f"database {str(path)!r} does not exist (declare `schemas` to create a new one)",
+            )
+        try:
+            return cls(
+                path,
+                schemas,
+                name=name,
+                page_size=page_size,
+                max_batch_size=max_batch_size,
+                pipelines=pipelines,
+                id_prefix=id_prefix,
+            )
+        except sqlite3.Error as exc:
+            raise ConfigError("path", f"cannot open database {str(path)!r}: {exc}") from exc
+
+    @override
+    def __repr__(self) -> str:
+        return f"<SQLiteAdapter {self.name!r} at {self.path!r}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @override
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    # ---- configuration ----------------------------------------------------------------
+
+    def add_schema(self, schema: ObjectSchema) -> None:
+        """Declare an object type, or replace the schema of a declared one.
+
+        New properties get columns; columns of properties left out stay in the table,
+        unread. Stored records are not re-validated.
+
+        Raises:
+            ConfigError: The type or a property uses a reserved name.
+        """
+        with self._writing():
+            self._declare(schema)
+        self._load_schemas()
+
+    def object_types(self) -> list[str]:
+        """The declared object types, in the order they were first declared."""
+        with self._lock:
+            self._load_schemas()
+            return list(self._schemas)
+
+    def set_pipelines(self, object_type: str, pipelines: Sequence[Pipeline]) -> None:
+        """Store the pipelines :meth:`pipelines` returns for ``object_type``."""
+        with self._writing():
+            self._store_pipelines(object_type, pipelines)
+
+    def deny_pipelines(self, object_type: str, denied: bool = True) -> None:
+        """Simulate an account without permission to read pipelines (SPEC A5).
+
+        While denied (in this adapter object only), :meth:`pipelines` raises
+        :class:`~syncengine.AdapterError` with ``PERMISSION`` for ``object_type``.
+        """
+        with self._lock:
+            if denied:
+                self._denied_pipelines.add(object_type)
+            else:
+                self._denied_pipelines.discard(object_type)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction: one commit, all or nothing.
+
+        Use it around many :meth:`put` calls when seeding a database. Nested uses join
+        the outer transaction.
+        """
+        with self._writing():
+            yield
+
+    # ---- the engine-facing interface --------------------------------------------------
+
+    @override
+    def schema(self, object_type: str) -> ObjectSchema:
+        """The schema declared for ``object_type``; ``NOT_FOUND`` if there is none."""
+        with self._lock:
+            self.calls["schema"] += 1
+            return self._schema(object_type)
+
+    @override
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        """Yield the records of ``object_type`` in pages of :attr:`page_size`.
+
+        The cursor is checked when ``scan`` is called, not when iteration starts.
+
+        Raises:
+            ValueError: ``since`` is malformed, or is not a cursor of this database.
+            AdapterError: ``object_type`` is not declared (``NOT_FOUND``), or the
+                database cannot be read (``UNAVAILABLE``).
+        """
+        with self._lock, self._guard():
+            schema = self._schema(object_type)
+            current = self._current_seq()
+            if since is None:
+                self.calls["scan_full"] += 1
+                return self._full_scan(schema, 0, current)
+            match = _CURSOR.fullmatch(since)
+            if match is None:
+                raise ValueError(
+                    f"{self.name}: malformed cursor {since!r} for {object_type!r}; expected "
+                    f"'c:<seq>' or 'f:<position>:<seq>' as returned by scan()"
+                )
+            if match["seq"] is not None:
+                seq = self._check_seq(since, int(match["seq"]), current)
+                self.calls["scan_since"] += 1
+                return self._incremental_scan(schema, seq, current)
+            seq = self._check_seq(since, int(match["fseq"]), current)
+            position = self._check_seq(since, int(match["pos"]), current)
+            self.calls["scan_full"] += 1
+            return self._full_scan(schema, position, seq)
+
+    @override
+    def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
+        """The live records among ``ids``; missing and deleted ids are absent."""
+        with self._lock, self._guard():
+            schema = self._schema(object_type)
+            self._check_batch("fetch", len(ids))
+            self.calls["fetch"] += 1
+            if not ids:
+                return {}
+            with self._reading():
+                rows = self._conn.execute(
+                    f"SELECT {self._select(schema)} FROM {_q(schema.name)} "
+                    f"WHERE __id IN ({_marks(len(ids))})",
+                    list(ids),
+                ).fetchall()
+                records = self._records(schema, rows)
+            return {r.id: r for r in records}
+
+    @override
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        """Create records, validating each item on its own; one result per item.
+
+        An idempotency key seen before returns the id of the record made then, without
+        creating anything (even if that record was removed since).
+        """
+        with self._lock, self._guard():
+            schema = self._schema(object_type)
+            self._check_batch("create", len(items))
+            self.calls["create"] += 1
+            self.calls["items_written"] += len(items)
+            results: list[WriteResult] = []
+            with self._writing() as tx:
+                for item in items:
+                    key = item.idempotency_key
+                    if key:
+                        row = self._conn.execute(
+                            f"SELECT record_id FROM {_P}keys WHERE object_type = ? AND key = ?",
+                            (object_type, key),
+                        ).fetchone()
+                        if row is not None:
+                            results.append(WriteResult.ok(row[0]))
+                            continue
+                    failure = self._validate(schema, item.properties, record_id=None)
+                    if failure is not None:
+                        results.append(failure)
+                        continue
+                    record_id = self._new_id(tx, schema.name)
+                    values = self._merged({}, schema, item.properties)
+                    self._insert(tx, schema, record_id, values)
+                    if key:
+                        self._conn.execute(
+                            f"INSERT INTO {_P}keys VALUES (?, ?, ?)", (object_type, key, record_id)
+                        )
+                    results.append(WriteResult.ok(record_id))
+            return results
+
+    @override
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        """Change the named properties of records; one result per item.
+
+        Unknown ids fail with ``NOT_FOUND``, removed ones with ``DELETED``. An update that
+        changes no value succeeds without counting as a change.
+        """
+        with self._lock, self._guard():
+            schema = self._schema(object_type)
+            self._check_batch("update", len(items))
+            self.calls["update"] += 1
+            self.calls["items_written"] += len(items)
+            results: list[WriteResult] = []
+            with self._writing() as tx:
+                for item in items:
+                    current = self._get(schema, item.id)
+                    if current is None:
+                        results.append(self._missing(object_type, item.id))
+                        continue
+                    failure = self._validate(schema, item.properties, record_id=item.id)
+                    if failure is not None:
+                        results.append(failure)
+                        continue
+                    merged = self._merged(current.properties, schema, item.properties)
+                    if merged != dict(current.properties):
+                        self._replace(tx, schema, item.id, merged)
+                    results.append(WriteResult.ok(item.id))
+            return results
+
+    @override
+    def pipelines(self, object_type: str) -> Sequence[Pipeline]:
+        """The stored pipelines of ``object_type``; ``()`` if it has none.
+
+        Raises:
+            AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (SPEC A5).
+        """
+        with self._lock, self._guard():
+            self.calls["pipelines"] += 1
+            if object_type in self._denied_pipelines:
+                raise AdapterError(
+                    ErrorCategory.PERMISSION,
+                    f"{self.name}: the account may not read the pipelines of {object_type!r}",
+                )
+            rows = self._conn.execute(
+                f"SELECT id, label, stages FROM {_P}pipelines WHERE object_type = ? "
+                "ORDER BY position",
+                (object_type,),
+            ).fetchall()
+            return tuple(
+                Pipeline(pid, label, tuple(Stage(s, t) for s, t in json.loads(stages)))
+                for pid, label, stages in rows
+            )
+
+    @override
+    def associate(self, pairs: Sequence[AssociationChange]) -> Sequence[WriteResult]:
+        """Link records; one result per pair, ``ok(from_id)`` when it succeeds.
+
+        The from-record gets ``to_id`` in ``associations[to_type]``; if ``to_type`` is
+        declared here, the to-record must exist and gets the reverse link. A missing
+        record fails the pair with ``NOT_FOUND``. An existing link succeeds as a no-op.
+        """
+        with self._lock, self._guard():
+            self._check_batch("associate", len(pairs))
+            self.calls["associate"] += 1
+            self.calls["items_written"] += len(pairs)
+            results: list[WriteResult] = []
+            with self._writing() as tx:
+                for pair in pairs:
+                    failure = self._check_link_ends(pair)
+                    if failure is not None:
+                        results.append(failure)
+                        continue
+                    self._add_link(tx, pair.from_type, pair.from_id, pair.to_type, pair.to_id)
+                    if pair.to_type in self._schemas:
+                        self._add_link(tx, pair.to_type, pair.to_id, pair.from_type, pair.from_id)
+                    results.append(WriteResult.ok(pair.from_id))
+            return results
+
+    # ---- test-side helpers: the app's users, not the engine -----------------------------
+    #
+    # They bypass validation of types (a test or a demo may store what a sloppy app would)
+    # and are not counted in ``calls``; every one that modifies a record counts as a change.
+
+    def put(
+        self,
+        object_type: str,
+        properties: Mapping[str, Any] | None = None,
+        /,
+        *,
+        id: str | None = None,
+        updated_at: datetime | None = None,
+        associations: Mapping[str, Iterable[str]] | None = None,
+        **props: Any,
+    ) -> Record:
+        """For tests and demos: create a record, or replace the one with ``id``.
+
+        Values are not validated, but every property must be declared (the table has a
+        column per declared property). ``None`` values are dropped. A replaced record keeps
+        its position in full scans; a removed id may be put again, which brings it back.
+
+        Args:
+            object_type: A declared object type.
+            properties: Property values, for names that are not Python identifiers.
+            id: The record's id; a new id is generated when omitted.
+            updated_at: Its modification time; the clock's time when omitted.
+            associations: Its links by object type (only this record's side is set);
+                when omitted, a replaced record keeps its links and a new one has none.
+            **props: More property values.
+
+        Returns:
+            The stored record.
+
+        Raises:
+            KeyError: A property is not declared.
+        """
+        with self._lock, self._writing() as tx:
+            schema = self._schema(object_type)
+            values = self._merged({}, schema, {**(properties or {}), **props})
+            self._check_declared(schema, values)
+            record_id = id if id is not None else self._new_id(tx, object_type)
+            if self._get(schema, record_id) is not None:
+                self._replace(tx, schema, record_id, values, updated_at=updated_at)
+            else:
+                self._insert(tx, schema, record_id, values, updated_at=updated_at)
+            if associations is not None:
+                self._conn.execute(
+                    f"DELETE FROM {_P}links WHERE from_type = ? AND from_id = ?",
+                    (object_type, record_id),
+                )
+                self._conn.executemany(
+                    f"INSERT OR IGNORE INTO {_P}links VALUES (?, ?, ?, ?)",
+                    [
+                        (object_type, record_id, to_type, to_id)
+                        for to_type, ids in associations.items()
+                        for to_id in ids
+                    ],
+                )
+            record = self._get(schema, record_id)
+            assert record is not None
+            return record
+
+    def patch(self, object_type: str, id: str, /, **props: Any) -> Record:
+        """For tests and demos: change some properties of a live record, without validation.
+
+        A ``None`` value clears the property. It counts as a change even if no value
+        differs (use ``patch(type, id)`` to touch a record).
+
+        Raises:
+            KeyError: There is no live record ``id``, or a property is not declared.
+        """
+        with self._lock, self._writing() as tx:
+            schema = self._schema(object_type)
+            current = self._live(schema, id)
+            self._check_declared(schema, props)
+            merged = self._merged(current.properties, schema, props)
+            self._replace(tx, schema, id, merged)
+            record = self._get(schema, id)
+            assert record is not None
+            return record
+
+    def remove(self, object_type: str, id: str, /) -> None:
+        """For tests and demos: delete a record, as the app's user would.
+
+        The id is left as a tombstone: later incremental scans list it in
+        ``Page.deleted``, :meth:`fetch` leaves it out, and :meth:`update` fails it with
+        ``DELETED``. Links to it from other records are left as they are.
+
+        Raises:
+            KeyError: There is no live record ``id``.
+        """
+        with self._lock, self._writing() as tx:
+            schema = self._schema(object_type)
+            self._live(schema, id)
+            self._conn.execute(f"DELETE FROM {_q(object_type)} WHERE __id = ?", (id,))
+            self._conn.execute(
+                f"DELETE FROM {_P}links WHERE from_type = ? AND from_id = ?", (object_type, id)
+            )
+            tx.seq += 1
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO {_P}tombstones VALUES (?, ?, ?)",
+                (object_type, id, tx.seq),
+            )
+
+    def link(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """For tests and demos: link two records, as :meth:`associate` does.
+
+        The from-record always counts as changed; the reverse link is added when
+        ``to_type`` is declared and ``to_id`` is live there.
+
+        Raises:
+            KeyError: There is no live record ``from_id`` of ``from_type``.
+        """
+        with self._lock, self._writing() as tx:
+            self._live(self._schema(from_type), from_id)
+            self._add_link(tx, from_type, from_id, to_type, to_id, always=True)
+            to_schema = self._schemas.get(to_type)
+            if to_schema is not None and self._get(to_schema, to_id) is not None:
+                self._add_link(tx, to_type, to_id, from_type, from_id)
+
+    def get(self, object_type: str, id: str, /) -> Record | None:
+        """For tests: the live record ``id``, or ``None``."""
+        with self._lock, self._reading():
+            return self._get(self._schema(object_type), id)
+
+    def records(self, object_type: str) -> list[Record]:
+        """For tests: the live records of ``object_type``, in insertion order."""
+        with self._lock, self._reading():
+            schema = self._schema(object_type)
+            rows = self._conn.execute(
+                f"SELECT {self._select(schema)} FROM {_q(schema.name)} ORDER BY __pos"
+            ).fetchall()
+            return self._records(schema, rows)
+
+    def count(self, object_type: str) -> int:
+        """For tests: how many live records ``object_type`` has."""
+        with self._lock:
+            schema = self._schema(object_type)
+            (n,) = self._conn.execute(f"SELECT count(*) FROM {_q(schema.name)}").fetchone()
+            return int(n)
+
+    def reset_calls(self) -> None:
+        """For tests: set every :attr:`calls` counter back to zero."""
+        with self._lock:
+            self.calls.clear()
+
+    # ---- internals: transactions ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[_Tx]:
+        """One write transaction (joined when one is open), its counters in a :class:`_Tx`."""
+        with self._lock:
+            if self._tx is not None:
+                yield self._tx
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                tx = _Tx(int(self._meta("seq") or 0), int(self._meta("next_id") or 0))
+                self._tx = tx
+                yield tx
+                self._conn.executemany(
+                    f"INSERT OR REPLACE INTO {_P}meta VALUES (?, ?)",
+                    [("seq", str(tx.seq)), ("next_id", str(tx.next_id))],
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._tx = None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A consistent snapshot for several reads (joined when a transaction is open)."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Raise SQLite's own errors as transient :class:`AdapterError` (the app is busy)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise AdapterError(
+                ErrorCategory.UNAVAILABLE, f"{self.name}: database error: {exc}"
+            ) from exc
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute(f"SELECT value FROM {_P}meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _current_seq(self) -> int:
+        if self._tx is not None:
+            return self._tx.seq
+        return int(self._meta("seq") or 0)
+
+    # ---- internals: schemas -----------------------------------------------------------
+
+    def _declare(self, schema: ObjectSchema) -> None:
+        _check_names(schema)
+        conn = self._conn
+        table = _q(schema.name)
+        exists = conn.execute(
+            f"SELECT 1 FROM {_P}types WHERE name = ?", (schema.name,)
+        ).fetchone()
+        if exists is None:
+            (position,) = conn.execute(f"SELECT count(*) FROM {_P}types").fetchone()
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (__id TEXT PRIMARY KEY, "
+                "__pos INTEGER NOT NULL, __seq INTEGER NOT NULL, __updated_at TEXT NOT NULL)"
+            )
+            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {_q(schema.name + '__pos')} "
+                         f"ON {table} (__pos)")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(schema.name + '__seq')} "
+                         f"ON {table} (__seq)")
+            conn.execute(
+                f"INSERT INTO {_P}types VALUES (?, ?, ?)",
+                (schema.name, position, _schema_json(schema)),
+            )
+        else:
+            conn.execute(
+                f"UPDATE {_P}types SET schema = ? WHERE name = ?",
+                (_schema_json(schema), schema.name),
+            )
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for spec in schema.properties:
+            if spec.name not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {_q(spec.name)}")
+            if spec.unique:
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {_q(schema.name + '__u_' + spec.name)} "
+                    f"ON {table} ({_q(spec.name)})"
+                )
+
+    def _load_schemas(self) -> None:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT schema FROM {_P}types ORDER BY position"
+            ).fetchall()
+            self._schemas = {s.name: s for s in (_schema_of(text) for (text,) in rows)}
+
+    def _schema(self, object_type: str) -> ObjectSchema:
+        schema = self._schemas.get(object_type)
+        if schema is None:
+            self._load_schemas()  # another process may have declared it meanwhile
+            schema = self._schemas.get(object_type)
+        if schema is None:
+            declared = ", ".join(repr(t) for t in self._schemas) or "none"
+            raise AdapterError(
+                ErrorCategory.NOT_FOUND,
+                f"{self.name}: unknown object type {object_type!r} (declared: {declared}; "
+                f"declare it with add_schema())",
+            )
+        return schema
+
+    def _store_pipelines(self, object_type: str, pipelines: Sequence[Pipeline]) -> None:
+        self._conn.execute(f"DELETE FROM {_P}pipelines WHERE object_type = ?", (object_type,))
+        self._conn.executemany(
+            f"INSERT INTO {_P}pipelines VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    object_type,
+                    i,
+                    p.id,
+                    p.label,
+                    json.dumps([[s.id, s.label] for s in p.stages], ensure_ascii=False),
+                )
+                for i, p in enumerate(pipelines)
+            ],
+        )
+
+    # ---- internals: rows and records --------------------------------------------------
+
+    @staticmethod
+    def _select(schema: ObjectSchema) -> str:
+        return ", ".join([*_INTERNAL, *(_q(p.name) for p in schema.properties)])
+
+    def _records(self, schema: ObjectSchema, rows: Sequence[Sequence[Any]]) -> list[Record]:
+        """Records from rows of :meth:`_select`, with their links (one query per call)."""
+        if not rows:
+            return []
+        links: dict[str, dict[str, set[str]]] = {}
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for from_id, to_type, to_id in self._conn.execute(
+                f"SELECT from_id, to_type, to_id FROM {_P}links "
+                f"WHERE from_type = ? AND from_id IN ({_marks(len(chunk))})",
+                [schema.name, *chunk],
+            ):
+                links.setdefault(from_id, {}).setdefault(to_type, set()).add(to_id)
+        specs = schema.properties
+        offset = len(_INTERNAL)
+        records = []
+        for row in rows:
+            properties = {
+                spec.name: _decode(spec, row[offset + i])
+                for i, spec in enumerate(specs)
+                if row[offset + i] is not None
+            }
+            linked = links.get(row[0])
+            records.append(
+                Record(
+                    row[0],
+                    MappingProxyType(properties),
+                    datetime.fromisoformat(row[3]),
+                    MappingProxyType({t: frozenset(i) for t, i in linked.items()})
+                    if linked
+                    else _EMPTY_LINKS,
+                )
+            )
+        return records
+
+    def _get(self, schema: ObjectSchema, record_id: str) -> Record | None:
+        rows = self._conn.execute(
+            f"SELECT {self._select(schema)} FROM {_q(schema.name)} WHERE __id = ?", (record_id,)
+        ).fetchall()
+        found = self._records(schema, rows)
+        return found[0] if found else None
+
+    def _live(self, schema: ObjectSchema, record_id: str) -> Record:
+        record = self._get(schema, record_id)
+        if record is None:
+            state = "was removed" if self._tombstone(schema.name, record_id) else "does not exist"
+            raise KeyError(f"{schema.name} record {record_id!r} {state}")
+        return record
+
+    def _tombstone(self, object_type: str, record_id: str) -> bool:
+        row = self._conn.execute(
+            f"SELECT 1 FROM {_P}tombstones WHERE object_type = ? AND id = ?",
+            (object_type, record_id),
+        ).fetchone()
+        return row is not None
+
+    def _now(self, updated_at: datetime | None = None) -> str:
+        return (updated_at if updated_at is not None else self.clock()).isoformat()
+
+    def _insert(
+        self,
+        tx: _Tx,
+        schema: ObjectSchema,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        updated_at: datetime | None = None,
+    ) -> None:
+        tx.seq += 1
+        names = list(values)
+        self._conn.execute(
+            f"INSERT INTO {_q(schema.name)} "
+            f"({', '.join([*_INTERNAL, *(_q(n) for n in names)])}) "
+            f"VALUES ({_marks(len(_INTERNAL) + len(names))})",
+            [
+                record_id,
+                tx.seq,
+                tx.seq,
+                self._now(updated_at),
+                *(_encode(values[n]) for n in names),
+            ],
+        )
+        self._conn.execute(
+            f"DELETE FROM {_P}tombstones WHERE object_type = ? AND id = ?",
+            (schema.name, record_id),
+        )
+
+    def _replace(
+        self,
+        tx: _Tx,
+        schema: ObjectSchema,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        updated_at: datetime | None = None,
+    ) -> None:
+        """Set every declared property of a live record (absent ones to NULL): a change."""
+        tx.seq += 1
+        names = [p.name for p in schema.properties]
+        assignments = ", ".join(f"{_q(n)} = ?" for n in names)
+        self._conn.execute(
+            f"UPDATE {_q(schema.name)} SET __seq = ?, __updated_at = ?"
+            f"{', ' if names else ''}{assignments} WHERE __id = ?",
+            [tx.seq, self._now(updated_at), *(_encode(values.get(n)) for n in names), record_id],
+        )
+
+    def _touch(self, tx: _Tx, object_type: str, record_id: str) -> None:
+        tx.seq += 1
+        self._conn.execute(
+            f"UPDATE {_q(object_type)} SET __seq = ?, __updated_at = ? WHERE __id = ?",
+            (tx.seq, self._now(), record_id),
+        )
+
+    def _new_id(self, tx: _Tx, object_type: str) -> str:
+        while True:
+            tx.next_id += 1
+            record_id = f"{self.id_prefix}{tx.next_id}"
+            # put() may have used this id explicitly: never hand it out again.
+            schema = self._schemas[object_type]
+            if self._get(schema, record_id) is None and not self._tombstone(
+                object_type, record_id
+            ):
+                return record_id
+
+    @staticmethod
+    def _merged(
+        current: Mapping[str, Any], schema: ObjectSchema, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        merged = dict(current)
+        for name, value in changes.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = _normalize(schema.get(name), value)
+        return merged
+
+    @staticmethod
+    def _check_declared(schema: ObjectSchema, values: Mapping[str, Any]) -> None:
+        for name in values:
+            if name not in schema:
+                known = ", ".join(repr(p.name) for p in schema.properties)
+                raise KeyError(
+                    f"unknown property {name!r} of {schema.name!r} (known: {known}); "
+                    "declare it with add_schema() first"
+                )
+
+    # ---- internals: validation --------------------------------------------------------
+
+    def _check_seq(self, cursor: str, seq: int, current: int) -> int:
+        if seq > current:
+            raise ValueError(
+                f"{self.name}: unknown cursor {cursor!r}: this database has made only "
+                f"{current} changes (a cursor of another adapter?)"
+            )
+        return seq
+
+    def _check_batch(self, method: str, size: int) -> None:
+        if size > self.max_batch_size:
+            raise AdapterError(
+                ErrorCategory.VALIDATION,
+                f"{self.name}: {method} got {size} items; max_batch_size is {self.max_batch_size}",
+            )
+
+    def _missing(self, object_type: str, record_id: str) -> WriteResult:
+        if self._tombstone(object_type, record_id):
+            return WriteResult.failed(
+                ErrorCategory.DELETED, f"{object_type} record {record_id!r} was deleted"
+            )
+        return WriteResult.failed(
+            ErrorCategory.NOT_FOUND, f"{object_type} record {record_id!r} does not exist"
+        )
+
+    def _validate(
+        self, schema: ObjectSchema, values: Mapping[str, Any], *, record_id: str | None
+    ) -> WriteResult | None:
+        """The failure of one create (``record_id=None``) or update item, or None."""
+        for name, value in values.items():
+            spec = schema.get(name)
+            if spec is None:
+                known = ", ".join(repr(p.name) for p in schema.properties)
+                return WriteResult.failed(
+                    ErrorCategory.VALIDATION,
+                    f"unknown property {name!r} of {schema.name!r} (known: {known})",
+                )
+            if spec.read_only:
+                return WriteResult.failed(
+                    ErrorCategory.VALIDATION, f"property {name!r} is read-only"
+                )
+            if _is_blank(spec, value):
+                if spec.required:
+                    return WriteResult.failed(
+                        ErrorCategory.REQUIRED_FIELD_MISSING,
+                        f"required property {name!r} may not be blank",
+                    )
+                continue
+            problem = _type_problem(spec, value)
+            if problem is None and isinstance(value, int) and not -_INT64 <= value < _INT64:
+                problem = f"property {name!r}: {value} is too large for SQLite (64-bit integers)"
+            if problem is None and isinstance(value, float) and not math.isfinite(value):
+                problem = f"property {name!r}: {value} is not a finite number"
+            if problem is not None:
+                return WriteResult.failed(ErrorCategory.VALIDATION, problem)
+        if record_id is None:
+            for name in schema.required:
+                if name not in values:
+                    return WriteResult.failed(
+                        ErrorCategory.REQUIRED_FIELD_MISSING,
+                        f"required property {name!r} is missing",
+                    )
+        for name, value in values.items():
+            spec = schema[name]
+            if not spec.unique or _is_blank(spec, value):
+                continue
+            row = self._conn.execute(
+                f"SELECT __id FROM {_q(schema.name)} WHERE {_q(name)} = ? AND __id IS NOT ? "
+                "ORDER BY __id LIMIT 1",
+                (_encode(_normalize(spec, value)), record_id),
+            ).fetchone()
+            if row is not None:
+                return WriteResult.failed(
+                    ErrorCategory.DUPLICATE,
+                    f"property {name!r}: value {value!r} is already held by record {row[0]!r}",
+                )
+        return None
+
+    # ---- internals: links -------------------------------------------------------------
+
+    def _check_link_ends(self, pair: AssociationChange) -> WriteResult | None:
+        for object_type, record_id, must_be_declared in (
+            (pair.from_type, pair.from_id, True),
+            (pair.to_type, pair.to_id, False),
+        ):
+            schema = self._schemas.get(object_type)
+            if schema is None:
+                if must_be_declared:
+                    return WriteResult.failed(
+                        ErrorCategory.NOT_FOUND, f"unknown object type {object_type!r}"
+                    )
+                continue
+            if self._get(schema, record_id) is None:
+                gone = self._tombstone(object_type, record_id)
+                state = "was deleted" if gone else "does not exist"
+                return WriteResult.failed(
+                    ErrorCategory.NOT_FOUND, f"{object_type} record {record_id!r} {state}"
+                )
+        return None
+
+    def _add_link(
+        self,
+        tx: _Tx,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        *,
+        always: bool = False,
+    ) -> None:
+        cursor = self._conn.execute(
+            f"INSERT OR IGNORE INTO {_P}links VALUES (?, ?, ?, ?)",
+            (from_type, from_id, to_type, to_id),
+        )
+        if cursor.rowcount or always:
+            self._touch(tx, from_type, from_id)
+
+    # ---- internals: scans -------------------------------------------------------------
+
+    def _full_scan(self, schema: ObjectSchema, position: int, start_seq: int) -> Iterator[Page]:
+        # SPEC S8: pages are read one at a time, so a scan streams and writes may happen
+        # between pages. Positions never move, so every record present during the whole
+        # scan is yielded exactly once; the last cursor is the change cursor of the moment
+        # the scan started, so changes made during it are left to the next scan.
+        table = _q(schema.name)
+        while True:
+            with self._lock, self._guard(), self._reading():
+                rows = self._conn.execute(
+                    f"SELECT {self._select(schema)} FROM {table} WHERE __pos > ? "
+                    "ORDER BY __pos LIMIT ?",
+                    (position, self.page_size + 1),
+                ).fetchall()
+                last = len(rows) <= self.page_size
+                rows = rows[: self.page_size]
+                records = self._records(schema, rows)
+            if last:
+                yield Page(tuple(records), f"c:{start_seq}")
+                return
+            position = rows[-1][1]
+            yield Page(tuple(records), f"f:{position}:{start_seq}")
+
+    def _incremental_scan(self, schema: ObjectSchema, since: int, end: int) -> Iterator[Page]:
+        # Changes up to the counter at scan start; a record changed again during the scan
+        # moves past ``end`` and is left to the next scan (whose ``since`` is ``end``), so
+        # nothing is skipped and the scan always terminates.
+        table = _q(schema.name)
+        done = since
+        while True:
+            with self._lock, self._guard(), self._reading():
+                changes = self._conn.execute(
+                    f"SELECT __seq, __id, 1 FROM {table} WHERE __seq > ? AND __seq <= ? "
+                    f"UNION ALL SELECT seq, id, 0 FROM {_P}tombstones "
+                    "WHERE object_type = ? AND seq > ? AND seq <= ? ORDER BY 1 LIMIT ?",
+                    (done, end, schema.name, done, end, self.page_size + 1),
+                ).fetchall()
+                last = len(changes) <= self.page_size
+                changes = changes[: self.page_size]
+                live = [record_id for _, record_id, is_live in changes if is_live]
+                deleted = tuple(record_id for _, record_id, is_live in changes if not is_live)
+                rows = (
+                    self._conn.execute(
+                        f"SELECT {self._select(schema)} FROM {table} "
+                        f"WHERE __id IN ({_marks(len(live))}) ORDER BY __seq",
+                        live,
+                    ).fetchall()
+                    if live
+                    else []
+                )
+                records = self._records(schema, rows)
+            if last:
+                yield Page(tuple(records), f"c:{end}", deleted)
+                return
+            done = changes[-1][0]
+            yield Page(tuple(records), f"c:{done}", deleted)

@@ -1,7 +1,396 @@
-"""MemoryIndexStore (work in progress)."""
+"""MemoryIndexStore: the reference index store, kept in process memory.
+
+It is both the reference implementation of :class:`~syncengine.index.IndexStore` (the
+simplest code that passes the conformance kit) and the test double for the engine's own
+tests. It keeps no copies: entries are frozen values and are handed out as written.
+
+Every lookup costs O(batch) through secondary indexes (by hub id, by app id, by key);
+:meth:`MemoryIndexStore.counts` reads maintained counters. One lock guards everything.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Final, final
+
+import attrs
+from typing_extensions import override
+
+from syncengine.errors import IndexStoreError
+from syncengine.index import _codec
+from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index.base import IndexStore
+from syncengine.records import Side
+from syncengine.states import RecordState
 
 __all__ = ["MemoryIndexStore"]
 
+_CHUNK: Final = 256
 
-class MemoryIndexStore:
-    """Placeholder until it lands."""
+_Id = tuple[str, str]  # (object_type, entry_id)
+_Name = tuple[str, str]  # (object_type, record id / key / lease name)
+
+
+def _add(index: dict[_Name, dict[str, None]], name: _Name, entry_id: str) -> None:
+    index.setdefault(name, {})[entry_id] = None
+
+
+def _discard(index: dict[_Name, dict[str, None]], name: _Name, entry_id: str) -> None:
+    holders = index.get(name)
+    if holders is not None:
+        holders.pop(entry_id, None)
+        if not holders:
+            del index[name]
+
+
+@attrs.define
+class _Sync:
+    """Everything one sync keeps: entries, their order and indexes, cursors, leases."""
+
+    #: Entries and the sequence number of their first write.
+    entries: dict[_Id, tuple[int, Entry]] = attrs.Factory(dict)
+    #: Sequence numbers in increasing order and the entry written then (``None`` once
+    #: deleted), so that an iterator resumes after the last number it saw.
+    seqs: list[int] = attrs.Factory(list)
+    order: list[_Id | None] = attrs.Factory(list)
+    dead: int = 0
+    by_hub: dict[_Name, dict[str, None]] = attrs.Factory(dict)
+    by_app: dict[_Name, dict[str, None]] = attrs.Factory(dict)
+    by_key: dict[_Name, dict[str, None]] = attrs.Factory(dict)
+    counts: dict[str, Counter[RecordState]] = attrs.Factory(dict)
+    cursors: dict[tuple[Side, str, str], str] = attrs.Factory(dict)
+    meta: dict[str, str] = attrs.Factory(dict)
+    leases: dict[_Name, tuple[str, datetime]] = attrs.Factory(dict)
+
+    def index(self, entry: Entry, sign: int) -> None:
+        """Add (``sign=1``) or remove (``sign=-1``) ``entry`` from indexes and counters."""
+        ot, eid = entry.object_type, entry.entry_id
+        change = _add if sign > 0 else _discard
+        if entry.hub_id is not None:
+            change(self.by_hub, (ot, entry.hub_id), eid)
+        if entry.app_id is not None:
+            change(self.by_app, (ot, entry.app_id), eid)
+        for key in entry.keys:
+            change(self.by_key, (ot, key), eid)
+        counter = self.counts.setdefault(ot, Counter())
+        counter[entry.state] += sign
+        if counter[entry.state] <= 0:
+            del counter[entry.state]
+            if not counter:
+                del self.counts[ot]
+
+    def forget(self, seq: int) -> None:
+        """Mark the order slot of ``seq`` dead and compact when half are dead."""
+        pos = bisect.bisect_left(self.seqs, seq)
+        self.order[pos] = None
+        self.dead += 1
+        if self.dead > 64 and self.dead * 2 > len(self.order):
+            live = [(s, i) for s, i in zip(self.seqs, self.order, strict=True) if i is not None]
+            self.seqs = [s for s, _ in live]
+            self.order = [i for _, i in live]
+            self.dead = 0
+
+
+def _aware(name: str, value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return _codec.to_micros(value)
+    except _codec.CodecError as error:
+        raise IndexStoreError(f"{name}: {error}") from None
+
+
+@final
+class MemoryIndexStore(IndexStore):
+    """An index store in process memory: the reference implementation and test double.
+
+    Nothing survives the process. Thread-safe (one lock). Entries are yielded and
+    returned as they were written (they are frozen values).
+
+    Example::
+
+        store = MemoryIndexStore()
+        engine = SyncEngine(hub, app, store, config)
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._syncs: dict[str, _Sync] = {}
+        self._seq = 0
+
+    def _sync(self, sync_id: str) -> _Sync:
+        sync = self._syncs.get(sync_id)
+        if sync is None:
+            sync = self._syncs[sync_id] = _Sync()
+        return sync
+
+    # ---- lookups ------------------------------------------------------------------
+    @override
+    def get(self, sync_id: str, object_type: str, entry_ids: Iterable[str]) -> dict[str, Entry]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return {}
+            found: dict[str, Entry] = {}
+            for entry_id in entry_ids:
+                slot = sync.entries.get((object_type, entry_id))
+                if slot is not None:
+                    found[entry_id] = slot[1]
+            return found
+
+    @override
+    def by_record_ids(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, Entry]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return {}
+            index = sync.by_hub if side is Side.HUB else sync.by_app
+            found: dict[str, Entry] = {}
+            for record_id in record_ids:
+                holders = index.get((object_type, record_id))
+                if holders:
+                    found[record_id] = sync.entries[(object_type, next(iter(holders)))][1]
+            return found
+
+    @override
+    def by_keys(
+        self, sync_id: str, object_type: str, keys: Iterable[str]
+    ) -> dict[str, list[Entry]]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return {}
+            found: dict[str, list[Entry]] = {}
+            for key in keys:
+                holders = sync.by_key.get((object_type, key))
+                if holders:
+                    slots = sorted(sync.entries[(object_type, eid)] for eid in holders)
+                    found[key] = [entry for _, entry in slots]
+            return found
+
+    @override
+    def entries(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        pending: bool | None = None,
+    ) -> Iterator[Entry]:
+        # Checked now, not at the first next(): a bad argument fails where it is passed.
+        _aware("since", since)
+        _aware("until", until)
+        wanted = None if states is None else frozenset(states)
+        return self._entries(sync_id, object_type, wanted, since, until, pending)
+
+    def _entries(
+        self,
+        sync_id: str,
+        object_type: str | None,
+        states: frozenset[RecordState] | None,
+        since: datetime | None,
+        until: datetime | None,
+        pending: bool | None,
+    ) -> Iterator[Entry]:
+        last = 0
+        while True:
+            chunk: list[Entry] = []
+            with self._lock:
+                sync = self._syncs.get(sync_id)
+                if sync is None:
+                    return
+                pos = bisect.bisect_right(sync.seqs, last)
+                end = len(sync.seqs)
+                while pos < end and len(chunk) < _CHUNK:
+                    ident = sync.order[pos]
+                    last = sync.seqs[pos]
+                    pos += 1
+                    if ident is None:
+                        continue
+                    entry = sync.entries[ident][1]
+                    if (
+                        (object_type is None or entry.object_type == object_type)
+                        and (states is None or entry.state in states)
+                        and (since is None or entry.updated_at >= since)
+                        and (until is None or entry.updated_at < until)
+                        and (pending is None or (entry.pending is not None) is pending)
+                    ):
+                        chunk.append(entry)
+                exhausted = pos >= end
+            yield from chunk
+            if exhausted:
+                return
+
+    @override
+    def counts(self, sync_id: str) -> dict[str, dict[RecordState, int]]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return {}
+            return {ot: dict(counter) for ot, counter in sync.counts.items()}
+
+    # ---- writes -------------------------------------------------------------------
+    @override
+    def write(
+        self,
+        entries: Sequence[Entry] = (),
+        *,
+        delete: Sequence[tuple[str, str, str]] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Validate everything first, then apply: applying cannot fail, so a batch is
+        # stored whole or not at all.
+        entries = list(entries)
+        delete = list(delete)
+        cursors = list(cursors)
+        try:
+            for entry in entries:
+                _codec.check_entry(entry)
+        except _codec.CodecError as error:
+            raise IndexStoreError(str(error)) from error
+        for triple in delete:
+            if (
+                type(triple) is not tuple
+                or len(triple) != 3
+                or not all(type(part) is str for part in triple)
+            ):
+                raise IndexStoreError(
+                    f"delete takes (sync_id, object_type, entry_id) str triples, got {triple!r:.80}"
+                )
+        for update in cursors:
+            _check_cursor(update)
+        with self._lock:
+            for entry in entries:
+                self._put(entry)
+            for sync_id, object_type, entry_id in delete:
+                self._delete(sync_id, object_type, entry_id)
+            for update in cursors:
+                sync = self._sync(update.sync_id)
+                where = (update.side, update.object_type, update.name)
+                if update.value is None:
+                    sync.cursors.pop(where, None)
+                else:
+                    sync.cursors[where] = update.value
+
+    def _put(self, entry: Entry) -> None:
+        sync = self._sync(entry.sync_id)
+        ident = (entry.object_type, entry.entry_id)
+        slot = sync.entries.get(ident)
+        if slot is None:
+            self._seq += 1
+            seq = self._seq
+            sync.seqs.append(seq)
+            sync.order.append(ident)
+        else:
+            seq = slot[0]
+            sync.index(slot[1], -1)
+        sync.entries[ident] = (seq, entry)
+        sync.index(entry, 1)
+
+    def _delete(self, sync_id: str, object_type: str, entry_id: str) -> None:
+        sync = self._syncs.get(sync_id)
+        if sync is None:
+            return
+        slot = sync.entries.pop((object_type, entry_id), None)
+        if slot is not None:
+            sync.index(slot[1], -1)
+            sync.forget(slot[0])
+
+    # ---- cursors and settings -------------------------------------------------------
+    @override
+    def cursor(self, sync_id: str, side: Side, object_type: str, name: str = "poll") -> str | None:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            return None if sync is None else sync.cursors.get((side, object_type, name))
+
+    @override
+    def get_meta(self, sync_id: str, key: str) -> str | None:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            return None if sync is None else sync.meta.get(key)
+
+    @override
+    def set_meta(self, sync_id: str, key: str, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise IndexStoreError(f"meta values are str or None, got {value!r:.80}")
+        with self._lock:
+            if value is None:
+                sync = self._syncs.get(sync_id)
+                if sync is not None:
+                    sync.meta.pop(key, None)
+            else:
+                self._sync(sync_id).meta[key] = value
+
+    # ---- leases -------------------------------------------------------------------
+    @override
+    def acquire(
+        self,
+        sync_id: str,
+        object_type: str,
+        names: Iterable[str],
+        owner: str,
+        *,
+        until: datetime,
+        now: datetime,
+    ) -> set[str]:
+        _aware("until", until)
+        _aware("now", now)
+        with self._lock:
+            leases = self._sync(sync_id).leases
+            granted: set[str] = set()
+            for name in names:
+                held = leases.get((object_type, name))
+                if held is None or held[1] <= now or held[0] == owner:
+                    leases[(object_type, name)] = (owner, until)
+                    granted.add(name)
+            return granted
+
+    @override
+    def release(
+        self,
+        sync_id: str,
+        owner: str,
+        names: Iterable[str] | None = None,
+        object_type: str | None = None,
+    ) -> None:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return
+            wanted = None if names is None else set(names)
+            for where, (holder, _) in list(sync.leases.items()):
+                if (
+                    holder == owner
+                    and (object_type is None or where[0] == object_type)
+                    and (wanted is None or where[1] in wanted)
+                ):
+                    del sync.leases[where]
+
+    # ---- lifecycle ----------------------------------------------------------------
+    @override
+    def delete_sync(self, sync_id: str) -> None:
+        with self._lock:
+            self._syncs.pop(sync_id, None)
+
+
+def _check_cursor(update: object) -> None:
+    """Refuse a cursor update a store could not keep (:class:`IndexStoreError`)."""
+    if (
+        type(update) is not CursorUpdate
+        or type(update.sync_id) is not str
+        or not isinstance(update.side, Side)
+        or type(update.object_type) is not str
+        or type(update.name) is not str
+        or (update.value is not None and type(update.value) is not str)
+    ):
+        raise IndexStoreError(f"not a valid CursorUpdate: {update!r:.120}")

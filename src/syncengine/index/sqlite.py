@@ -1,7 +1,1113 @@
-"""SQLiteIndexStore (work in progress)."""
+"""SQLiteIndexStore: the embedded index store, one SQLite file (or ``":memory:"``).
+
+Theory of operation:
+
+* **One connection, one lock.** Every call takes the store's lock; the connection runs
+  in autocommit mode and every write is one explicit ``BEGIN IMMEDIATE … COMMIT``
+  transaction, rolled back on any error (which is raised as
+  :class:`~syncengine.IndexStoreError` with the cause chained). ``BEGIN IMMEDIATE`` takes
+  SQLite's write lock up front, so read-then-write steps (upserts, leases) are atomic
+  across processes sharing the file; a busy timeout makes writers queue, not fail.
+* **WAL.** Readers never block the writer and see committed data only
+  (``synchronous=NORMAL``: a power loss may lose the last commits, never corrupt).
+* **Compact rows.** ``sync_id``, ``object_type`` and the field-name tuples of value
+  mappings ("shapes") are interned into small integers in side tables that are never
+  pruned (ids stay valid for every process holding them in a cache). Hot columns
+  (entry id, record ids, state, ``updated_at`` in microseconds, pending) are columns;
+  everything else is one compact JSON array (:mod:`syncengine.index._codec`), with
+  ``app_values`` stored as the marker ``1`` when it encodes exactly like ``hub_values``.
+* **Keys** live in a ``WITHOUT ROWID`` table (sync, object type, key, entry rowid), only
+  rewritten for entries whose keys changed.
+* **Counts** per (sync, object type, state) are kept in a table, adjusted inside the
+  write transaction from the states read under the write lock, so
+  :meth:`SQLiteIndexStore.counts` never reads entries.
+* **Order.** An entry's rowid is its place in iteration order: assigned as
+  ``max(rowid) + 1`` inside the write transaction and kept when the entry is replaced.
+  :meth:`SQLiteIndexStore.entries` pages with ``rowid > ?`` (keyset pagination).
+* **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
+  steps in order (version 1 is the initial schema). A file of a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, final
+
+import attrs
+from typing_extensions import override
+
+from syncengine.errors import IndexStoreError
+from syncengine.index import _codec
+from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index.base import IndexStore
+from syncengine.records import Side
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = ["SQLiteIndexStore"]
 
+#: The schema, one tuple of statements per version, applied in order. Never edit a
+#: released step: append a new one.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the initial schema.
+    (
+        "CREATE TABLE syncs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+        "CREATE TABLE object_types (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+        "CREATE TABLE shapes (id INTEGER PRIMARY KEY, fields TEXT NOT NULL UNIQUE)",
+        """CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            sync INTEGER NOT NULL,
+            ot INTEGER NOT NULL,
+            entry_id TEXT NOT NULL,
+            hub_id TEXT,
+            app_id TEXT,
+            state INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            pending INTEGER,
+            keys TEXT,
+            data TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX entries_by_entry_id ON entries (sync, ot, entry_id)",
+        "CREATE INDEX entries_by_hub_id ON entries (sync, ot, hub_id) WHERE hub_id IS NOT NULL",
+        "CREATE INDEX entries_by_app_id ON entries (sync, ot, app_id) WHERE app_id IS NOT NULL",
+        "CREATE INDEX entries_by_state ON entries (sync, ot, state, updated_at)",
+        "CREATE INDEX entries_pending ON entries (sync, ot) WHERE pending IS NOT NULL",
+        """CREATE TABLE keys (
+            sync INTEGER NOT NULL, ot INTEGER NOT NULL, key TEXT NOT NULL,
+            entry INTEGER NOT NULL,
+            PRIMARY KEY (sync, ot, key, entry)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE counts (
+            sync INTEGER NOT NULL, ot INTEGER NOT NULL, state INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (sync, ot, state)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE cursors (
+            sync INTEGER NOT NULL, side INTEGER NOT NULL, ot INTEGER NOT NULL,
+            name TEXT NOT NULL, value TEXT NOT NULL,
+            PRIMARY KEY (sync, side, ot, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE meta (
+            sync INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+            PRIMARY KEY (sync, key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE leases (
+            sync INTEGER NOT NULL, ot INTEGER NOT NULL, name TEXT NOT NULL,
+            owner TEXT NOT NULL, expires INTEGER NOT NULL,
+            PRIMARY KEY (sync, ot, name)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX leases_by_owner ON leases (sync, owner)",
+    ),
+)
 
-class SQLiteIndexStore:
-    """Placeholder until it lands."""
+#: Stored codes of states and sides: part of the file format, never renumber.
+_STATE_CODES: Final[Mapping[RecordState, int]] = {
+    RecordState.INITIAL: 0,
+    RecordState.SYNCED: 1,
+    RecordState.FAILED: 2,
+    RecordState.EXCLUDED: 3,
+    RecordState.QUEUED: 4,
+}
+_STATES: Final = tuple(sorted(_STATE_CODES, key=_STATE_CODES.__getitem__))
+_SIDE_CODES: Final[Mapping[Side, int]] = {Side.HUB: 0, Side.APP: 1}
+_SIDES: Final = (Side.HUB, Side.APP)
+
+#: The ``data`` JSON array: hub_values, app_values, matched_by, history, mark, attempts,
+#: message, category, reason, pending_key, links, deleted; trailing defaults are cut, so
+#: the fields most entries set come first.
+_DEFAULTS: Final[tuple[Any, ...]] = (None, None, None, [], None, 0, "", None, None, None, {}, None)
+_FIELDS: Final = len(_DEFAULTS)
+_SAME_AS_HUB: Final = 1  # app_values equals hub_values exactly
+_SCALARS: Final = frozenset({str, int, bool, type(None)})
+_ONLY_STR: Final = {str}
+
+#: The fields of Entry in the order this module builds them positionally (faster than
+#: keywords); if Entry's fields ever differ, it falls back to keywords.
+_ENTRY_FIELDS: Final = (
+    "sync_id",
+    "object_type",
+    "entry_id",
+    "updated_at",
+    "hub_id",
+    "app_id",
+    "state",
+    "keys",
+    "matched_by",
+    "hub_values",
+    "app_values",
+    "category",
+    "reason",
+    "message",
+    "pending",
+    "pending_key",
+    "attempts",
+    "mark",
+    "links",
+    "deleted",
+    "history",
+)
+_POSITIONAL: Final = tuple(field.name for field in attrs.fields(Entry)) == _ENTRY_FIELDS
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+_COLUMNS: Final = (
+    "e.id, e.ot, e.entry_id, e.hub_id, e.app_id, e.state, e.updated_at, e.pending, e.keys, e.data"
+)
+_MAX_PARAMS: Final = 900  # per statement: SQLite < 3.32 allows 999
+_CHUNK: Final = 500  # rows per page of entries()
+_MAX_SHAPES: Final = 10_000  # beyond this, value mappings are stored with their names
+
+_dumps = _codec.to_json
+_loads = json.JSONDecoder().decode
+#: The C scanner behind json.loads, without the wrapper's whitespace handling: the hot
+#: path of every read. Only for text this module wrote.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _keys_text(keys: frozenset[str]) -> str | None:
+    """The ``keys`` column: ``NULL``, the one key itself, or a JSON array."""
+    if not keys:
+        return None
+    if len(keys) == 1:
+        (key,) = keys
+        if key[:1] not in ("[", ""):
+            return key
+    return _dumps(sorted(keys))
+
+
+def _keys_of(text: str | None) -> frozenset[str]:
+    """The keys of a ``keys`` column."""
+    if text is None:
+        return frozenset()
+    if text[:1] == "[":
+        return frozenset(_loads(text))
+    return frozenset((text,))
+
+
+def _micros(name: str, value: datetime) -> int:
+    try:
+        return _codec.to_micros(value)
+    except _codec.CodecError as error:
+        raise IndexStoreError(f"{name}: {error}") from None
+
+
+@final
+class SQLiteIndexStore(IndexStore):
+    """An index store in one SQLite file, shared safely by threads and processes.
+
+    Args:
+        path: The database file (created if missing), or ``":memory:"`` for a private
+            in-memory database.
+        timeout: Seconds to wait for another process's write lock before failing.
+
+    Raises:
+        IndexStoreError: The file is not a database, or was written by a newer
+            syncengine (its schema version is unknown here).
+
+    Example::
+
+        with SQLiteIndexStore("sync-index.db") as index:
+            engine = SyncEngine(hub, app, index, config)
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self._path = os.fspath(path)
+        self._lock = threading.RLock()
+        self._sync_ids: dict[str, int] = {}
+        self._ot_ids: dict[str, int] = {}
+        self._ot_names: dict[int, str] = {}
+        self._shape_ids: dict[tuple[str, ...], int] = {}
+        self._shape_fields: dict[int, tuple[str, ...]] = {}
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        except sqlite3.Error as error:
+            raise IndexStoreError(f"cannot open index {self._path!r}: {error}") from error
+        self._conn: sqlite3.Connection | None = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB of page cache
+            # Checkpoint less often than every 1000 pages: big batches dirty many random
+            # key pages, and a page dirtied by several commits is then copied back once.
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            self._migrate(conn)
+        except BaseException as error:
+            conn.close()
+            self._conn = None
+            if isinstance(error, IndexStoreError):
+                raise
+            if isinstance(error, sqlite3.Error):
+                raise IndexStoreError(f"cannot open index {self._path!r}: {error}") from error
+            raise
+
+    @override
+    def __repr__(self) -> str:
+        return f"SQLiteIndexStore({self._path!r})"
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            known = len(_MIGRATIONS)
+            if current > known:
+                raise IndexStoreError(
+                    f"the index has schema version {current}, but this syncengine knows "
+                    f"versions up to {known}: upgrade syncengine to open it"
+                )
+            for steps in _MIGRATIONS[current:]:
+                for statement in steps:
+                    conn.execute(statement)
+            if current < known:
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (known,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # ---- plumbing -------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise IndexStoreError(f"{self!r} is closed")
+        return self._conn
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                yield conn
+            except sqlite3.Error as error:
+                raise IndexStoreError(f"reading the index failed: {error}") from error
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise IndexStoreError(f"cannot start a write: {error}") from error
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                # Names interned by the rolled-back transaction are gone: forget them all.
+                self._forget_names()
+                if isinstance(error, IndexStoreError) or not isinstance(error, Exception):
+                    raise
+                raise IndexStoreError(
+                    f"the write was rolled back, nothing was stored: {error}"
+                ) from error
+
+    def _forget_names(self) -> None:
+        self._sync_ids.clear()
+        self._ot_ids.clear()
+        self._ot_names.clear()
+        self._shape_ids.clear()
+        self._shape_fields.clear()
+
+    def _intern(
+        self, conn: sqlite3.Connection, table: str, cache: dict[str, int], name: str, create: bool
+    ) -> int | None:
+        found = cache.get(name)
+        if found is not None:
+            return found
+        row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            found = int(row[0])
+        elif create:
+            found = conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid
+            assert found is not None
+        else:
+            return None
+        cache[name] = found
+        return found
+
+    def _sync(self, conn: sqlite3.Connection, name: str, create: bool = False) -> int | None:
+        return self._intern(conn, "syncs", self._sync_ids, name, create)
+
+    def _ot(self, conn: sqlite3.Connection, name: str, create: bool = False) -> int | None:
+        found = self._intern(conn, "object_types", self._ot_ids, name, create)
+        if found is not None:
+            self._ot_names[found] = name
+        return found
+
+    def _ot_name(self, conn: sqlite3.Connection, ot: int) -> str:
+        name = self._ot_names.get(ot)
+        if name is None:
+            row = conn.execute("SELECT name FROM object_types WHERE id = ?", (ot,)).fetchone()
+            if row is None:
+                raise IndexStoreError(f"the index is corrupt: unknown object type id {ot}")
+            name = self._ot_names[ot] = str(row[0])
+        return name
+
+    def _shape(self, conn: sqlite3.Connection, fields: tuple[str, ...]) -> int | None:
+        """The id of a tuple of field names, interning it (inside a write)."""
+        for field in fields:
+            if type(field) is not str:
+                raise _codec.CodecError(f"cannot store a dict with a non-str key: {field!r:.80}")
+        text = _dumps(fields)
+        row = conn.execute("SELECT id FROM shapes WHERE fields = ?", (text,)).fetchone()
+        if row is None:
+            if (conn.execute("SELECT max(id) FROM shapes").fetchone()[0] or 0) >= _MAX_SHAPES:
+                return None
+            found = conn.execute("INSERT INTO shapes (fields) VALUES (?)", (text,)).lastrowid
+            assert found is not None
+        else:
+            found = int(row[0])
+        self._shape_ids[fields] = found
+        self._shape_fields[found] = fields
+        return found
+
+    def _fields(self, conn: sqlite3.Connection, shape: int) -> tuple[str, ...]:
+        fields = self._shape_fields.get(shape)
+        if fields is None:
+            row = conn.execute("SELECT fields FROM shapes WHERE id = ?", (shape,)).fetchone()
+            if row is None:
+                raise IndexStoreError(f"the index is corrupt: unknown shape id {shape}")
+            fields = tuple(_loads(row[0]))
+            self._shape_fields[shape] = fields
+            self._shape_ids[fields] = shape
+        return fields
+
+    # ---- encoding -------------------------------------------------------------------
+    def _shape_of(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> int | None:
+        """The interned id of the field names of ``values`` (``None``: store them inline)."""
+        if not values:
+            return None
+        fields = tuple(values)
+        shape = self._shape_ids.get(fields)
+        return self._shape(conn, fields) if shape is None else shape
+
+    @staticmethod
+    def _delta(shape: int, app_list: list[Any], hub_list: list[Any]) -> list[Any]:
+        """App values, leaving out those equal (type and value) to the hub value at the
+        same position: ``[-shape, mask, …the others]``, or ``[shape, …all]``."""
+        encode = _codec.encode_value
+        mask = 0
+        rest: list[Any] = []
+        size = len(hub_list)
+        for i, value in enumerate(app_list):
+            kind = type(value)
+            if i < size and kind in _SCALARS and type(hub_list[i]) is kind and hub_list[i] == value:
+                mask |= 1 << i
+            else:
+                rest.append(value if kind is str else encode(value))
+        if not mask:
+            return [shape, *rest]
+        if not rest and len(app_list) == size:
+            return [-shape]
+        return [-shape, mask, *rest]
+
+    def _encode(self, conn: sqlite3.Connection, entry: Entry, updated: int) -> str:
+        """The ``data`` column of an entry: everything but the hot columns and keys.
+
+        Value mappings are ``[shape, v1, v2, …]``, or a JSON object when they have no
+        shape (empty, or too many shapes). ``app_values`` is ``1`` when it equals
+        ``hub_values`` exactly, or ``[-shape, mask, …]`` when some of its values equal the
+        hub value at the same position (bit ``i`` of ``mask``); only the others follow.
+        History times are stored as microseconds before ``updated_at``.
+        """
+        encode = _codec.encode_value
+        hub = entry.hub_values
+        hub_enc: Any = None
+        hub_list: list[Any] | None = None
+        if hub is not None:
+            shape = self._shape_of(conn, hub)
+            if shape is None:
+                hub_enc = encode(dict(hub))
+            else:
+                hub_list = list(hub.values())
+                if {*map(type, hub_list)} == _ONLY_STR:  # the common case, at C speed
+                    hub_enc = [shape, *hub_list]
+                else:
+                    hub_enc = [shape, *map(encode, hub_list)]
+        app = entry.app_values
+        app_enc: Any = None
+        if app is not None:
+            shape = self._shape_of(conn, app)
+            if shape is None:
+                app_enc = encode(dict(app))
+            else:
+                app_list = list(app.values())
+                if hub_list is None:
+                    app_enc = [shape, *map(encode, app_list)]
+                elif app_list == hub_list and {*map(type, app_list)} == _ONLY_STR:
+                    # Strings equal to strings: exactly equal, whatever hub's str subclass.
+                    app_enc = _SAME_AS_HUB if shape == hub_enc[0] else [-shape]
+                else:
+                    app_enc = self._delta(shape, app_list, hub_list)
+        category = entry.category
+        reason = entry.reason
+        deleted = entry.deleted
+        record = [
+            hub_enc,
+            app_enc,
+            entry.matched_by,
+            _codec.encode_history(entry.history, base=updated) if entry.history else [],
+            entry.mark,
+            entry.attempts,
+            entry.message,
+            None if category is None else category.value,
+            None if reason is None else reason.value,
+            entry.pending_key,
+            _codec.encode_links(entry.links) if entry.links else {},
+            None if deleted is None else _SIDE_CODES[deleted],
+        ]
+        size = len(record)
+        while size and record[size - 1] == _DEFAULTS[size - 1]:
+            size -= 1
+        return _dumps(record[:size] if size < len(record) else record)
+
+    def _decode(self, conn: sqlite3.Connection, sync_id: str, object_type: str, row: Any) -> Entry:
+        # The hot path of every read: written for speed, one function, few calls.
+        _, _, entry_id, hub_id, app_id, state, updated, pending, keys, data = row
+        record = _scan_once(data, 0)[0]
+        if len(record) < _FIELDS:
+            record += _DEFAULTS[len(record) :]
+        (hub_raw, app_raw, matched_by, history, mark, attempts) = record[:6]
+        (message, category, reason, pending_key, links, deleted) = record[6:]
+        tagged = '"$' in data  # _codec.may_have_tags, inlined
+        decode = _codec.decode_value
+        hub_values: Any = None
+        hub_list: list[Any] = []
+        if type(hub_raw) is list:
+            fields = self._shape_fields.get(hub_raw[0]) or self._fields(conn, hub_raw[0])
+            hub_list = [decode(v) for v in hub_raw[1:]] if tagged else hub_raw[1:]
+            if len(hub_list) != len(fields):
+                raise IndexStoreError(f"the index is corrupt: values do not fit {fields}")
+            hub_values = dict(zip(fields, hub_list, strict=False))  # lengths checked
+        elif hub_raw is not None:
+            hub_values = decode(hub_raw) if tagged else hub_raw
+        app_values: Any = None
+        if type(app_raw) is list:
+            shape = app_raw[0]
+            if shape > 0:
+                fields = self._shape_fields.get(shape) or self._fields(conn, shape)
+                app_list = [decode(v) for v in app_raw[1:]] if tagged else app_raw[1:]
+            else:
+                fields = self._shape_fields.get(-shape) or self._fields(conn, -shape)
+                if len(app_raw) == 1:
+                    app_list = hub_list
+                else:
+                    mask = app_raw[1]
+                    rest = iter([decode(v) for v in app_raw[2:]] if tagged else app_raw[2:])
+                    app_list = [
+                        hub_list[i] if mask >> i & 1 else next(rest, None)
+                        for i in range(len(fields))
+                    ]
+            if len(app_list) != len(fields):
+                raise IndexStoreError(f"the index is corrupt: values do not fit {fields}")
+            app_values = dict(zip(fields, app_list, strict=False))  # lengths checked
+        elif app_raw is not None:
+            if app_raw == _SAME_AS_HUB and type(app_raw) is int:
+                app_values = None if hub_values is None else dict(hub_values)
+            else:
+                app_values = decode(app_raw) if tagged else app_raw
+        updated_at = _EPOCH + timedelta(microseconds=updated)  # _codec.from_micros
+        if history:
+            history = _codec.decode_history(history, base=updated, base_at=updated_at)
+        else:
+            history = ()
+        values = (
+            sync_id,
+            object_type,
+            entry_id,
+            updated_at,
+            hub_id,
+            app_id,
+            _STATES[state],
+            _keys_of(keys),
+            matched_by,
+            hub_values,
+            app_values,
+            None if category is None else ErrorCategory(category),
+            None if reason is None else ExcludeReason(reason),
+            message,
+            None if pending is None else _SIDES[pending],
+            pending_key,
+            attempts,
+            mark,
+            _codec.decode_links(links) if links else {},
+            None if deleted is None else _SIDES[deleted],
+            history,
+        )
+        if _POSITIONAL:
+            return Entry(*values)
+        return Entry(**dict(zip(_ENTRY_FIELDS, values, strict=True)))
+
+    # ---- lookups ------------------------------------------------------------------
+    def _select(
+        self,
+        sync_id: str,
+        object_type: str,
+        column: str,
+        wanted: Iterable[str],
+    ) -> Iterator[tuple[str, Entry]]:
+        """(value of ``column``, entry) for entries whose ``column`` is in ``wanted``."""
+        values = list(dict.fromkeys(wanted))
+        if not values:
+            return
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return
+            found: list[tuple[str, Entry]] = []
+            for chunk in _chunks(values, _MAX_PARAMS - 2):
+                sql = (
+                    f"SELECT {_COLUMNS} FROM entries e "
+                    f"WHERE e.sync = ? AND e.ot = ? AND e.{column} IN ({_marks(len(chunk))})"
+                )
+                index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
+                for row in conn.execute(sql, (sync, ot, *chunk)):
+                    found.append((row[index], self._decode(conn, sync_id, object_type, row)))
+        yield from found
+
+    @override
+    def get(self, sync_id: str, object_type: str, entry_ids: Iterable[str]) -> dict[str, Entry]:
+        return dict(self._select(sync_id, object_type, "entry_id", entry_ids))
+
+    @override
+    def by_record_ids(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, Entry]:
+        column = "hub_id" if side is Side.HUB else "app_id"
+        return dict(self._select(sync_id, object_type, column, record_ids))
+
+    @override
+    def by_keys(
+        self, sync_id: str, object_type: str, keys: Iterable[str]
+    ) -> dict[str, list[Entry]]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[Entry]] = {}
+        if not wanted:
+            return found
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return found
+            decoded: dict[int, Entry] = {}
+            for chunk in _chunks(wanted, _MAX_PARAMS - 2):
+                sql = (
+                    f"SELECT k.key, {_COLUMNS} FROM keys k JOIN entries e ON e.id = k.entry "
+                    f"WHERE k.sync = ? AND k.ot = ? AND k.key IN ({_marks(len(chunk))}) "
+                    f"ORDER BY k.key, k.entry"
+                )
+                for row in conn.execute(sql, (sync, ot, *chunk)):
+                    rowid = row[1]
+                    entry = decoded.get(rowid)
+                    if entry is None:
+                        entry = decoded[rowid] = self._decode(conn, sync_id, object_type, row[1:])
+                    holders = found.get(row[0])
+                    if holders is None:
+                        found[row[0]] = [entry]
+                    else:
+                        holders.append(entry)
+        return found
+
+    @override
+    def entries(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        pending: bool | None = None,
+    ) -> Iterator[Entry]:
+        # Arguments are checked now, not at the first next().
+        since_us = None if since is None else _micros("since", since)
+        until_us = None if until is None else _micros("until", until)
+        codes = None
+        if states is not None:
+            codes = sorted({_STATE_CODES[RecordState(state)] for state in states})
+        return self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+
+    def _entries(
+        self,
+        sync_id: str,
+        object_type: str | None,
+        codes: list[int] | None,
+        since: int | None,
+        until: int | None,
+        pending: bool | None,
+    ) -> Iterator[Entry]:
+        if codes is not None and not codes:
+            return
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = None if object_type is None else self._ot(conn, object_type)
+            if sync is None or (object_type is not None and ot is None):
+                return
+            hint = self._plan(conn, sync, ot, codes, pending)
+        where = ["e.sync = ?"]
+        params: list[Any] = [sync]
+        if ot is not None:
+            where.append("e.ot = ?")
+            params.append(ot)
+        if codes is not None:
+            where.append(f"e.state IN ({_marks(len(codes))})")
+            params.extend(codes)
+        if since is not None:
+            where.append("e.updated_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("e.updated_at < ?")
+            params.append(until)
+        if pending is not None:
+            where.append("e.pending IS NOT NULL" if pending else "e.pending IS NULL")
+        sql = (
+            f"SELECT {_COLUMNS} FROM entries e {hint} WHERE {' AND '.join(where)} "
+            f"AND e.id > ? ORDER BY e.id LIMIT {_CHUNK}"
+        )
+        last = 0
+        while True:
+            with self._reading() as conn:
+                rows = conn.execute(sql, (*params, last)).fetchall()
+                chunk = [
+                    self._decode(conn, sync_id, self._ot_name(conn, row[1]), row) for row in rows
+                ]
+            yield from chunk
+            if len(rows) < _CHUNK:
+                return
+            last = rows[-1][0]
+
+    @staticmethod
+    def _plan(
+        conn: sqlite3.Connection,
+        sync: int,
+        ot: int | None,
+        codes: list[int] | None,
+        pending: bool | None,
+    ) -> str:
+        """Which index pages of :meth:`entries` should use.
+
+        Paging in rowid order through an index on other columns sorts every match once
+        per page, so an index only pays when few entries match; otherwise the pages walk
+        the table in rowid order.
+        """
+        if ot is None:
+            return "NOT INDEXED"
+        if pending:
+            # Small, and in rowid order within (sync, ot): no sort at all.
+            return "INDEXED BY entries_pending"
+        if codes is None:
+            return "NOT INDEXED"
+        matching = conn.execute(
+            f"SELECT coalesce(sum(n), 0) FROM counts "
+            f"WHERE sync = ? AND ot = ? AND state IN ({_marks(len(codes))})",
+            (sync, ot, *codes),
+        ).fetchone()[0]
+        total = conn.execute("SELECT coalesce(sum(n), 0) FROM counts").fetchone()[0]
+        if matching * matching <= 2500 * max(total, 1):
+            return "INDEXED BY entries_by_state"
+        return "NOT INDEXED"
+
+    @override
+    def counts(self, sync_id: str) -> dict[str, dict[RecordState, int]]:
+        found: dict[str, dict[RecordState, int]] = {}
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None:
+                return found
+            rows = conn.execute(
+                "SELECT ot, state, n FROM counts WHERE sync = ? AND n > 0", (sync,)
+            ).fetchall()
+            for ot, state, n in rows:
+                found.setdefault(self._ot_name(conn, ot), {})[_STATES[state]] = n
+        return found
+
+    # ---- writes -------------------------------------------------------------------
+    @override
+    def write(
+        self,
+        entries: Sequence[Entry] = (),
+        *,
+        delete: Sequence[tuple[str, str, str]] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # The last of several writes of one entry wins; it keeps the first one's place.
+        batch: dict[tuple[str, str, str], Entry] = {}
+        try:
+            for entry in entries:
+                _codec.check_entry(entry, deep=False)
+                batch[(entry.sync_id, entry.object_type, entry.entry_id)] = entry
+        except _codec.CodecError as error:
+            raise IndexStoreError(str(error)) from error
+        removals: dict[tuple[str, str], dict[str, None]] = {}
+        for triple in delete:
+            if (
+                type(triple) is not tuple
+                or len(triple) != 3
+                or not all(type(part) is str for part in triple)
+            ):
+                raise IndexStoreError(
+                    f"delete takes (sync_id, object_type, entry_id) str triples, got {triple!r:.80}"
+                )
+            removals.setdefault((triple[0], triple[1]), {})[triple[2]] = None
+        cursors = list(cursors)
+        for update in cursors:
+            _check_cursor(update)
+        if not (batch or removals or cursors):
+            return
+        with self._transaction() as conn:
+            deltas: Counter[tuple[int, int, int]] = Counter()
+            if batch:
+                self._upsert(conn, batch, deltas)
+            for (sync_id, object_type), ids in removals.items():
+                self._delete(conn, sync_id, object_type, list(ids), deltas)
+            self._set_cursors(conn, cursors)
+            changed = [(*where, n) for where, n in deltas.items() if n]
+            if changed:
+                conn.executemany(
+                    "INSERT INTO counts (sync, ot, state, n) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (sync, ot, state) DO UPDATE SET n = n + excluded.n",
+                    changed,
+                )
+                conn.executemany(
+                    "DELETE FROM counts WHERE sync = ? AND ot = ? AND state = ? AND n <= 0",
+                    [row[:3] for row in changed if row[3] < 0],
+                )
+
+    def _existing(
+        self, conn: sqlite3.Connection, sync: int, ot: int, entry_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int, str | None]]:
+        """(rowid, state, keys) of the stored entries among ``entry_ids``."""
+        existing: dict[str, tuple[int, int, str | None]] = {}
+        for chunk in _chunks(entry_ids, _MAX_PARAMS - 2):
+            rows = conn.execute(
+                f"SELECT entry_id, id, state, keys FROM entries "
+                f"WHERE sync = ? AND ot = ? AND entry_id IN ({_marks(len(chunk))})",
+                (sync, ot, *chunk),
+            )
+            for entry_id, rowid, state, keys in rows:
+                existing[entry_id] = (rowid, state, keys)
+        return existing
+
+    def _upsert(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict[tuple[str, str, str], Entry],
+        deltas: Counter[tuple[int, int, int]],
+    ) -> None:
+        # Look up what exists, per (sync, object type); then write in the batch's order,
+        # so that new entries get rowids (their place in iteration order) in that order.
+        groups: dict[tuple[str, str], list[str]] = {}
+        for sync_id, object_type, entry_id in batch:
+            groups.setdefault((sync_id, object_type), []).append(entry_id)
+        names: dict[tuple[str, str], tuple[int, int]] = {}
+        existing: dict[tuple[int, int, str], tuple[int, int, str | None]] = {}
+        for (sync_id, object_type), entry_ids in groups.items():
+            sync = self._sync(conn, sync_id, create=True)
+            ot = self._ot(conn, object_type, create=True)
+            assert sync is not None
+            assert ot is not None
+            names[(sync_id, object_type)] = (sync, ot)
+            for entry_id, old in self._existing(conn, sync, ot, entry_ids).items():
+                existing[(sync, ot, entry_id)] = old
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        key_rows: list[tuple[int, int, str, int]] = []
+        stale_keys: list[tuple[int, int, str, int]] = []
+        next_id = 0
+        encode = self._encode
+        state_codes = _STATE_CODES
+        for (sync_id, object_type, entry_id), entry in batch.items():
+            sync, ot = names[(sync_id, object_type)]
+            state = state_codes[entry.state]
+            keys = entry.keys
+            keys_text = _keys_text(keys)
+            side = entry.pending
+            pending = None if side is None else _SIDE_CODES[side]
+            updated = _codec.to_micros(entry.updated_at)
+            data = encode(conn, entry, updated)
+            old = existing.get((sync, ot, entry_id))
+            if old is None:
+                if not next_id:
+                    next_id = (conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0) + 1
+                rowid = next_id
+                next_id += 1
+                inserts.append(
+                    (
+                        rowid,
+                        sync,
+                        ot,
+                        entry_id,
+                        entry.hub_id,
+                        entry.app_id,
+                        state,
+                        updated,
+                        pending,
+                        keys_text,
+                        data,
+                    )
+                )
+                for key in keys:
+                    key_rows.append((sync, ot, key, rowid))
+                deltas[(sync, ot, state)] += 1
+            else:
+                rowid, old_state, old_keys = old
+                updates.append(
+                    (entry.hub_id, entry.app_id, state, updated, pending, keys_text, data, rowid)
+                )
+                if old_keys != keys_text:
+                    before = _keys_of(old_keys)
+                    stale_keys.extend((sync, ot, key, rowid) for key in before - keys)
+                    key_rows.extend((sync, ot, key, rowid) for key in keys - before)
+                if old_state != state:
+                    deltas[(sync, ot, old_state)] -= 1
+                    deltas[(sync, ot, state)] += 1
+        if inserts:
+            conn.executemany(
+                "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "
+                "updated_at, pending, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                inserts,
+            )
+        if updates:
+            conn.executemany(
+                "UPDATE entries SET hub_id = ?, app_id = ?, state = ?, updated_at = ?, "
+                "pending = ?, keys = ?, data = ? WHERE id = ?",
+                updates,
+            )
+        if stale_keys:
+            conn.executemany(
+                "DELETE FROM keys WHERE sync = ? AND ot = ? AND key = ? AND entry = ?",
+                stale_keys,
+            )
+        if key_rows:
+            conn.executemany(
+                "INSERT INTO keys (sync, ot, key, entry) VALUES (?, ?, ?, ?)", key_rows
+            )
+
+    def _delete(
+        self,
+        conn: sqlite3.Connection,
+        sync_id: str,
+        object_type: str,
+        entry_ids: list[str],
+        deltas: Counter[tuple[int, int, int]],
+    ) -> None:
+        sync = self._sync(conn, sync_id)
+        ot = self._ot(conn, object_type)
+        if sync is None or ot is None:
+            return
+        existing = self._existing(conn, sync, ot, entry_ids)
+        if not existing:
+            return
+        stale_keys: list[tuple[int, int, str, int]] = []
+        for rowid, state, keys in existing.values():
+            deltas[(sync, ot, state)] -= 1
+            if keys:
+                stale_keys.extend((sync, ot, key, rowid) for key in _keys_of(keys))
+        conn.executemany(
+            "DELETE FROM keys WHERE sync = ? AND ot = ? AND key = ? AND entry = ?", stale_keys
+        )
+        conn.executemany(
+            "DELETE FROM entries WHERE id = ?", [(rowid,) for rowid, _, _ in existing.values()]
+        )
+
+    def _set_cursors(self, conn: sqlite3.Connection, cursors: Sequence[CursorUpdate]) -> None:
+        for update in cursors:
+            side = _SIDE_CODES[update.side]
+            if update.value is None:
+                sync = self._sync(conn, update.sync_id)
+                ot = self._ot(conn, update.object_type)
+                if sync is not None and ot is not None:
+                    conn.execute(
+                        "DELETE FROM cursors WHERE sync = ? AND side = ? AND ot = ? AND name = ?",
+                        (sync, side, ot, update.name),
+                    )
+            else:
+                sync = self._sync(conn, update.sync_id, create=True)
+                ot = self._ot(conn, update.object_type, create=True)
+                conn.execute(
+                    "INSERT INTO cursors (sync, side, ot, name, value) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (sync, side, ot, name) DO UPDATE SET value = excluded.value",
+                    (sync, side, ot, update.name, update.value),
+                )
+
+    # ---- cursors and settings -------------------------------------------------------
+    @override
+    def cursor(self, sync_id: str, side: Side, object_type: str, name: str = "poll") -> str | None:
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return None
+            row = conn.execute(
+                "SELECT value FROM cursors WHERE sync = ? AND side = ? AND ot = ? AND name = ?",
+                (sync, _SIDE_CODES[Side(side)], ot, name),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    @override
+    def get_meta(self, sync_id: str, key: str) -> str | None:
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None:
+                return None
+            row = conn.execute(
+                "SELECT value FROM meta WHERE sync = ? AND key = ?", (sync, key)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    @override
+    def set_meta(self, sync_id: str, key: str, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise IndexStoreError(f"meta values are str or None, got {value!r:.80}")
+        with self._transaction() as conn:
+            if value is None:
+                sync = self._sync(conn, sync_id)
+                if sync is not None:
+                    conn.execute("DELETE FROM meta WHERE sync = ? AND key = ?", (sync, key))
+            else:
+                sync = self._sync(conn, sync_id, create=True)
+                conn.execute(
+                    "INSERT INTO meta (sync, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (sync, key) DO UPDATE SET value = excluded.value",
+                    (sync, key, str(value)),
+                )
+
+    # ---- leases -------------------------------------------------------------------
+    @override
+    def acquire(
+        self,
+        sync_id: str,
+        object_type: str,
+        names: Iterable[str],
+        owner: str,
+        *,
+        until: datetime,
+        now: datetime,
+    ) -> set[str]:
+        until_us = _micros("until", until)
+        now_us = _micros("now", now)
+        wanted = list(dict.fromkeys(names))
+        granted: set[str] = set()
+        if not wanted:
+            return granted
+        # BEGIN IMMEDIATE holds the write lock from the read to the write: no other
+        # process can grant the same name in between (S9).
+        with self._transaction() as conn:
+            sync = self._sync(conn, sync_id, create=True)
+            ot = self._ot(conn, object_type, create=True)
+            held: dict[str, tuple[str, int]] = {}
+            for chunk in _chunks(wanted, _MAX_PARAMS - 2):
+                rows = conn.execute(
+                    f"SELECT name, owner, expires FROM leases "
+                    f"WHERE sync = ? AND ot = ? AND name IN ({_marks(len(chunk))})",
+                    (sync, ot, *chunk),
+                )
+                for name, holder, expires in rows:
+                    held[name] = (holder, expires)
+            for name in wanted:
+                lease = held.get(name)
+                if lease is None or lease[1] <= now_us or lease[0] == owner:
+                    granted.add(name)
+            conn.executemany(
+                "INSERT INTO leases (sync, ot, name, owner, expires) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (sync, ot, name) DO UPDATE SET "
+                "owner = excluded.owner, expires = excluded.expires",
+                [(sync, ot, name, owner, until_us) for name in granted],
+            )
+        return granted
+
+    @override
+    def release(
+        self,
+        sync_id: str,
+        owner: str,
+        names: Iterable[str] | None = None,
+        object_type: str | None = None,
+    ) -> None:
+        wanted = None if names is None else list(dict.fromkeys(names))
+        if wanted is not None and not wanted:
+            return
+        with self._transaction() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = None if object_type is None else self._ot(conn, object_type)
+            if sync is None or (object_type is not None and ot is None):
+                return
+            if wanted is None:
+                if ot is None:
+                    conn.execute("DELETE FROM leases WHERE sync = ? AND owner = ?", (sync, owner))
+                else:
+                    conn.execute(
+                        "DELETE FROM leases WHERE sync = ? AND owner = ? AND ot = ?",
+                        (sync, owner, ot),
+                    )
+            elif ot is None:
+                conn.executemany(
+                    "DELETE FROM leases WHERE sync = ? AND owner = ? AND name = ?",
+                    [(sync, owner, name) for name in wanted],
+                )
+            else:
+                conn.executemany(
+                    "DELETE FROM leases WHERE sync = ? AND ot = ? AND name = ? AND owner = ?",
+                    [(sync, ot, name, owner) for name in wanted],
+                )
+
+    # ---- lifecycle ----------------------------------------------------------------
+    @override
+    def delete_sync(self, sync_id: str) -> None:
+        with self._transaction() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None:
+                return
+            # The interned name stays: other processes may hold its id in their caches.
+            for table in ("keys", "entries", "counts", "cursors", "meta", "leases"):
+                conn.execute(f"DELETE FROM {table} WHERE sync = ?", (sync,))
+
+    @override
+    def close(self) -> None:
+        """Close the database connection; the store cannot be used afterwards."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _check_cursor(update: object) -> None:
+    """Refuse a cursor update a store could not keep (:class:`IndexStoreError`)."""
+    if (
+        type(update) is not CursorUpdate
+        or type(update.sync_id) is not str
+        or not isinstance(update.side, Side)
+        or type(update.object_type) is not str
+        or type(update.name) is not str
+        or (update.value is not None and type(update.value) is not str)
+    ):
+        raise IndexStoreError(f"not a valid CursorUpdate: {update!r:.120}")
