@@ -805,6 +805,11 @@ class SyncEngine:
         Only changed records are read; entries whose last attempt failed transiently (or
         that were queued) are retried. Before the initial sync has completed, this resumes
         the initial sync instead.
+
+        Args:
+            dry_run: Decide, write nothing, and list the planned writes (R9).
+            allow_mass_changes: Let the pass update more than ``max_change_ratio`` of a
+                side's records (see :class:`~syncengine.SafetyStop`).
         """
         if not self.enabled:
             return self._skipped("incremental", dry_run, "the sync is disabled")
