@@ -57,10 +57,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, ClassVar, Final, final
+from typing import Any, ClassVar, Final, Self, final
 
 import attrs
-from typing_extensions import Self, override
+from typing_extensions import override
 
 from syncengine.adapters.base import Adapter
 
@@ -227,6 +227,9 @@ class SQLiteAdapter(Adapter):
       ``DUPLICATE``. More than :attr:`max_batch_size` items raise
       :class:`~syncengine.AdapterError` (``VALIDATION``); an undeclared object type raises
       it with ``NOT_FOUND``.
+    * Several adapters (threads, processes) may share one file. Each reads the declared
+      schemas when it opens (and again when asked for a type it does not know): reopen it
+      to see properties another process added.
 
     Example::
 
@@ -313,9 +316,7 @@ class SQLiteAdapter(Adapter):
             with self._writing():
                 version = self._meta("format")
                 if version is None:
-                    conn.execute(
-                        f"INSERT INTO {_P}meta VALUES ('format', ?)", (_FORMAT_VERSION,)
-                    )
+                    conn.execute(f"INSERT INTO {_P}meta VALUES ('format', ?)", (_FORMAT_VERSION,))
                 elif version != _FORMAT_VERSION:
                     raise ValueError(
                         f"{self.path}: SQLiteAdapter database format {version!r} is not "
@@ -833,19 +834,19 @@ class SQLiteAdapter(Adapter):
         _check_names(schema)
         conn = self._conn
         table = _q(schema.name)
-        exists = conn.execute(
-            f"SELECT 1 FROM {_P}types WHERE name = ?", (schema.name,)
-        ).fetchone()
+        exists = conn.execute(f"SELECT 1 FROM {_P}types WHERE name = ?", (schema.name,)).fetchone()
         if exists is None:
             (position,) = conn.execute(f"SELECT count(*) FROM {_P}types").fetchone()
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (__id TEXT PRIMARY KEY, "
                 "__pos INTEGER NOT NULL, __seq INTEGER NOT NULL, __updated_at TEXT NOT NULL)"
             )
-            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {_q(schema.name + '__pos')} "
-                         f"ON {table} (__pos)")
-            conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(schema.name + '__seq')} "
-                         f"ON {table} (__seq)")
+            conn.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {_q(schema.name + '__pos')} ON {table} (__pos)"
+            )
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {_q(schema.name + '__seq')} ON {table} (__seq)"
+            )
             conn.execute(
                 f"INSERT INTO {_P}types VALUES (?, ?, ?)",
                 (schema.name, position, _schema_json(schema)),
@@ -867,9 +868,7 @@ class SQLiteAdapter(Adapter):
 
     def _load_schemas(self) -> None:
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT schema FROM {_P}types ORDER BY position"
-            ).fetchall()
+            rows = self._conn.execute(f"SELECT schema FROM {_P}types ORDER BY position").fetchall()
             self._schemas = {s.name: s for s in (_schema_of(text) for (text,) in rows)}
 
     def _schema(self, object_type: str) -> ObjectSchema:
@@ -1028,9 +1027,7 @@ class SQLiteAdapter(Adapter):
             record_id = f"{self.id_prefix}{tx.next_id}"
             # put() may have used this id explicitly: never hand it out again.
             schema = self._schemas[object_type]
-            if self._get(schema, record_id) is None and not self._tombstone(
-                object_type, record_id
-            ):
+            if self._get(schema, record_id) is None and not self._tombstone(object_type, record_id):
                 return record_id
 
     @staticmethod

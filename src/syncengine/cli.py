@@ -1,0 +1,565 @@
+"""The ``syncengine`` command: run, inspect and operate a sync described by a config file.
+
+Subcommands: ``demo``, ``run``, ``status``, ``records``, ``export``, ``restore`` and
+``explain`` (``syncengine --help``; the reference is ``docs/cli.md``). Each reads a TOML
+config file (:mod:`syncengine.configfile`) and drives a :class:`~syncengine.SyncEngine`.
+
+Output: tables and progress bars through rich, coloured only on a terminal (and never when
+``NO_COLOR`` is set). Errors are one line on standard error. Exit codes: 0 success, 1 an
+operation failed (an app is down, a safety stop, an unknown record), 2 a bad config file
+or bad command-line usage.
+
+This module is the only one that imports click and rich; the library never does.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from typing_extensions import override
+
+from syncengine.configfile import SyncSetup, load
+from syncengine.engine import SyncEngine
+from syncengine.errors import ConfigError, SafetyStop, SyncEngineError
+from syncengine.records import Side
+from syncengine.report import SyncEvent, SyncReport
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+__all__ = ["ProgressDisplay", "main", "print_report", "print_status"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+#: What each phase of a pass is called on screen.
+_PHASES: Final[dict[str, str]] = {
+    "index_hub": "indexing the hub",
+    "index_app_and_sync": "indexing the app and syncing",
+    "sync_hub": "syncing the rest of the hub",
+    "poll_hub": "changes in the hub",
+    "poll_app": "changes in the app",
+    "retry": "retrying failed records",
+    "events": "change events",
+    "reconcile_hub": "reconciling the hub",
+    "reconcile_app": "reconciling the app",
+    "restore": "restoring",
+}
+_COUNTERS: Final = ("created", "updated", "unchanged", "failed", "excluded", "queued")
+
+
+def _fail(message: str, code: int) -> None:
+    """Print one error line on standard error and exit with ``code``."""
+    line = " ".join(message.split())
+    click.echo(click.style("error: ", fg="red", bold=True) + line, err=True)
+    raise SystemExit(code)
+
+
+def _errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn syncengine's exceptions into one line and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(str(exc), 2)
+        except SafetyStop as exc:
+            _fail(f"{exc} (run again with --allow-mass-changes if it is intended)", 1)
+        except SyncEngineError as exc:
+            _fail(str(exc), 1)
+        except KeyError as exc:
+            _fail(str(exc.args[0]) if exc.args else "not found", 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
+
+
+def _console() -> Console:
+    """Where commands print: colours and live bars only on a terminal.
+
+    Lines never wrap (a long path stays one line, for copying); off a terminal, tables
+    get 120 columns instead of 80, so logs stay readable.
+    """
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal and not console.is_jupyter:
+        console.width = 120
+    return console
+
+
+@contextmanager
+def _opened(config: Path) -> Iterator[SyncSetup]:
+    setup = load(config)
+    try:
+        yield setup
+    finally:
+        setup.close()
+
+
+class ProgressDisplay:
+    """Shows a pass's progress from the engine's events (``on_event``).
+
+    On a terminal: a live progress bar per phase and object type. Elsewhere: one line per
+    finished phase, so logs stay readable.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, console: Console) -> None:
+        """Draw on ``console``."""
+        self._console = console
+        self._live = console.is_terminal
+        self._progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not self._live,
+        )
+        self._tasks: dict[tuple[str | None, str | None], TaskID] = {}
+
+    def __enter__(self) -> ProgressDisplay:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, event: SyncEvent) -> None:
+        """Receive one engine event."""
+        if event.kind not in ("phase_started", "phase_progress", "phase_finished"):
+            return
+        key = (event.object_type, event.phase)
+        label = f"{event.object_type} · {_PHASES.get(event.phase or '', event.phase or '')}"
+        task = self._tasks.get(key)
+        if task is None:
+            task = self._tasks[key] = self._progress.add_task(label, total=None)
+        if event.kind == "phase_finished":
+            self._progress.update(task, completed=event.processed, total=event.processed)
+            if not self._live:
+                self._console.print(f"  {label}: {event.processed:,} records")
+        else:
+            self._progress.update(task, completed=event.processed)
+
+
+def _report_table(report: SyncReport) -> Table:
+    table = Table(title=None, show_edge=False, header_style="bold")
+    table.add_column("object")
+    table.add_column("side")
+    for name in _COUNTERS:
+        table.add_column(name, justify="right")
+    for object_type, side, counts in report:
+        values = counts.as_dict()
+        table.add_row(
+            object_type,
+            side.value,
+            *(f"{values[n]:,}" if values[n] else "[dim]0[/]" for n in _COUNTERS),
+        )
+    return table
+
+
+def print_report(console: Console, report: SyncReport) -> None:
+    """Print what a pass did: counts per object type and side, then its one-line summary."""
+    if report.skipped:
+        console.print(f"[yellow]{report.kind} skipped:[/] {report.skipped}")
+        return
+    if report.counts:
+        console.print(_report_table(report))
+    took = ""
+    if report.finished_at is not None:
+        took = f" in {(report.finished_at - report.started_at).total_seconds():.1f}s"
+    console.print(f"[bold]{report.summary()}[/]{took}")
+    for error in report.errors:
+        console.print(f"[red]problem:[/] {error}")
+    if report.dry_run:
+        console.print(f"[yellow]dry run:[/] nothing was written; {len(report.planned):,} planned")
+        for write in report.planned[:10]:
+            target = write.record_id or "(new)"
+            console.print(
+                f"  {write.action} {write.object_type} in the {write.side.value} {target}: "
+                f"{dict(write.properties)}",
+                markup=False,
+            )
+        if len(report.planned) > 10:
+            console.print(f"  … and {len(report.planned) - 10:,} more")
+
+
+def print_status(console: Console, engine: SyncEngine) -> None:
+    """Print the status overview (R4), failures by category and exclusions by reason."""
+    overview = engine.status()
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("object")
+    for name in ("synced", "failed", "excluded", "queued", "initial"):
+        table.add_column(name, justify="right")
+    style = {"failed": "red", "excluded": "yellow", "queued": "cyan"}
+    for name, status in overview.items():
+        cells = []
+        for column in ("synced", "failed", "excluded", "queued", "initial"):
+            value = getattr(status, column)
+            colour = style.get(column) if value else None
+            cells.append(f"[{colour}]{value:,}[/]" if colour else f"{value:,}")
+        table.add_row(name, *cells)
+    console.print(table)
+    running = any(s.initial_running for s in overview.values())
+    console.print("initial sync: " + ("[yellow]not finished[/]" if running else "[green]done[/]"))
+    failed: Counter[tuple[str, ErrorCategory]] = Counter()
+    excluded: Counter[tuple[str, ExcludeReason]] = Counter()
+    for row in engine.records(state=[RecordState.FAILED, RecordState.EXCLUDED]):
+        if row.state is RecordState.FAILED and row.category is not None:
+            failed[row.object_type, row.category] += 1
+        elif row.state is RecordState.EXCLUDED and row.reason is not None:
+            excluded[row.object_type, row.reason] += 1
+    if failed:
+        console.print("\n[bold]Failures by category[/]")
+        fail_table = Table(show_edge=False, show_header=False, box=None, padding=(0, 2))
+        for (object_type, category), count in sorted(failed.items()):
+            fail_table.add_row(
+                object_type, f"[red]{category.value}[/]", f"{count:,}", f"[dim]{category.hint}[/]"
+            )
+        console.print(fail_table)
+    if excluded:
+        console.print("\n[bold]Exclusions by reason[/]")
+        excl_table = Table(show_edge=False, show_header=False, box=None, padding=(0, 2))
+        for (object_type, reason), count in sorted(excluded.items()):
+            excl_table.add_row(object_type, f"[yellow]{reason.value}[/]", f"{count:,}")
+        console.print(excl_table)
+
+
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[datetime]
+else:  # click < 8.2 has no generic ParamType at run time
+    _ParamType = click.ParamType
+
+
+class _IsoTime(_ParamType):
+    """An ISO 8601 date or datetime; without an offset it is taken as UTC."""
+
+    name = "ISO-TIME"
+
+    @override
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or time (2024-05-01T12:00Z)", param, ctx)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+_CONFIG = click.argument(
+    "config", type=click.Path(dir_okay=False, path_type=Path), metavar="CONFIG"
+)
+_STATES = click.Choice([s.value for s in RecordState])
+
+
+def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The listing filters shared by ``records`` and ``export`` (SPEC R5)."""
+    func = click.option("--until", type=_IsoTime(), help="Only entries changed before this.")(func)
+    func = click.option("--since", type=_IsoTime(), help="Only entries changed at or after this.")(
+        func
+    )
+    func = click.option(
+        "--state", "states", type=_STATES, multiple=True, help="Only this state (repeatable)."
+    )(func)
+    func = click.option(
+        "--object", "object_type", metavar="TYPE", help="Only this object type (hub or app name)."
+    )(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="syncengine", prog_name="syncengine")
+def main() -> None:
+    """Keep the records of two apps in sync.
+
+    Start with `syncengine demo`; then point the other commands at its config file.
+    """
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("syncengine-demo"),
+    show_default=True,
+    help="Where to build the demo's apps, index and config file.",
+)
+@click.option("--contacts", default=2000, show_default=True, help="Contacts in the CRM.")
+@click.option("--seed", default=7, show_default=True, help="Random seed (the demo is repeatable).")
+@_errors
+def demo(directory: Path, contacts: int, seed: int) -> None:
+    """Build two apps on disk, sync them, change both, sync again, show the status.
+
+    The apps are SQLite databases: a CRM (the hub) and a sales app, with overlapping
+    people spelt differently, duplicates, contacts without e-mail, conflicting values and
+    deals in unmapped stages. Files of an earlier demo in the folder are replaced.
+    """
+    from syncengine.demo import run_demo
+
+    run_demo(directory, _console(), contacts=contacts, seed=seed)
+
+
+def _pass(
+    engine: SyncEngine, *, dry_run: bool, reconcile: bool, allow_mass_changes: bool
+) -> SyncReport:
+    if reconcile:
+        return engine.reconcile(dry_run)
+    if engine.initial_sync_running:
+        return engine.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
+    return engine.incremental_sync(dry_run, allow_mass_changes=allow_mass_changes)
+
+
+@main.command()
+@_CONFIG
+@click.option("--once", "mode", flag_value="once", default=True, help="Run one pass (default).")
+@click.option("--watch", "mode", flag_value="watch", help="Run a pass every --interval seconds.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS"
+)
+@click.option(
+    "--passes", type=click.IntRange(min=1), default=None, help="With --watch: stop after N passes."
+)
+@click.option("--dry-run", is_flag=True, help="Decide and list the writes; write nothing.")
+@click.option("--reconcile", is_flag=True, help="Compare everything (recovers lost changes).")
+@click.option("--allow-mass-changes", is_flag=True, help="Pass the max_change_ratio safety stop.")
+@_errors
+def run(
+    config: Path,
+    mode: Literal["once", "watch"],
+    interval: float,
+    passes: int | None,
+    dry_run: bool,
+    reconcile: bool,
+    allow_mass_changes: bool,
+) -> None:
+    """Sync once (the initial sync first, then what changed), or keep syncing with --watch.
+
+    A pass before the initial sync has finished runs (or resumes) the initial sync; later
+    passes process only what changed since the last one.
+    """
+    console = _console()
+    with _opened(config) as setup:
+        progress = ProgressDisplay(console)
+
+        def on_event(event: SyncEvent) -> None:
+            progress(event)
+
+        engine = setup.engine(on_event=on_event)
+        done = 0
+        while True:
+            progress = ProgressDisplay(console)  # fresh bars for every pass
+            try:
+                with progress:
+                    report = _pass(
+                        engine,
+                        dry_run=dry_run,
+                        reconcile=reconcile and done == 0,
+                        allow_mass_changes=allow_mass_changes,
+                    )
+            except KeyboardInterrupt:
+                # Every finished batch is committed (S8): the next run resumes from there.
+                click.echo("interrupted; the next run resumes where this one stopped", err=True)
+                raise SystemExit(130) from None
+            if mode == "watch":
+                stamp = datetime.now(UTC).strftime("%H:%M:%S")
+                console.print(f"[dim]{stamp}[/] {report.summary()}")
+            else:
+                print_report(console, report)
+            done += 1
+            if mode == "once" or (passes is not None and done >= passes):
+                return
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                console.print("stopped")
+                return
+
+
+@main.command()
+@_CONFIG
+@_errors
+def status(config: Path) -> None:
+    """Show counts per object type, failures by category and exclusions by reason."""
+    console = _console()
+    with _opened(config) as setup:
+        engine = setup.engine()
+        console.print(
+            f"[bold]sync {engine.sync_id!r}[/]: hub {engine.hub.name!r} ↔ app {engine.app.name!r}"
+            + ("" if engine.enabled else " [yellow](disabled)[/]")
+        )
+        print_status(console, engine)
+
+
+@main.command()
+@_CONFIG
+@_filters
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="0: all.")
+@_errors
+def records(
+    config: Path,
+    object_type: str | None,
+    states: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> None:
+    """List index entries: each record or pair, its state and why (SPEC R5)."""
+    console = _console()
+    with _opened(config) as setup:
+        engine = setup.engine()
+        table = Table(show_edge=False, header_style="bold")
+        for column in ("object", "hub id", "app id", "state", "why", "message", "updated"):
+            table.add_column(column, overflow="fold")
+        shown = more = 0
+        for row in engine.records(object_type, states or None, since, until):
+            if limit and shown >= limit:
+                more += 1
+                continue
+            why = row.category or row.reason
+            table.add_row(
+                row.object_type,
+                row.hub_id or "-",
+                row.app_id or "-",
+                row.state.value,
+                why.value if why is not None else "",
+                row.message,
+                row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            shown += 1
+        console.print(table)
+        console.print(
+            f"{shown:,} shown" + (f", {more:,} more (use --limit 0 or export)" if more else "")
+        )
+
+
+@main.command()
+@_CONFIG
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl"]),
+    default=None,
+    help="Default: from FILE's suffix (.jsonl), else csv.",
+)
+@click.option("--columns", help="Comma-separated columns, in order (default: all).")
+@_filters
+@_errors
+def export(
+    config: Path,
+    file: Path,
+    fmt: Literal["csv", "jsonl"] | None,
+    columns: str | None,
+    object_type: str | None,
+    states: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+) -> None:
+    """Write the record listing to FILE as CSV or JSON lines (SPEC R5)."""
+    chosen: Literal["csv", "jsonl"] = fmt or (
+        "jsonl" if file.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
+    )
+    with _opened(config) as setup:
+        engine = setup.engine()
+        try:
+            count = engine.export(
+                file,
+                chosen,
+                object_type=object_type,
+                state=states or None,
+                since=since,
+                until=until,
+                columns=[c.strip() for c in columns.split(",")] if columns else None,
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--columns") from None
+    _console().print(f"wrote {count:,} rows to {file}")
+
+
+@main.command()
+@_CONFIG
+@click.option("--object", "object_type", required=True, metavar="TYPE", help="The object type.")
+@click.option(
+    "--to", "destination", type=click.Choice(["hub", "app"]), required=True, help="Re-create in."
+)
+@click.option("--yes", is_flag=True, help="Restore without asking.")
+@_errors
+def restore(config: Path, object_type: str, destination: str, yes: bool) -> None:
+    """Re-create records deleted on one side from the surviving copy (SPEC R6).
+
+    Shows the list first and asks before restoring, unless --yes.
+    """
+    console = _console()
+    with _opened(config) as setup:
+        progress = ProgressDisplay(console)
+        engine = setup.engine(on_event=progress)
+        plan = engine.plan_restore(object_type, Side(destination))
+        if not len(plan):
+            console.print(
+                f"nothing to restore: no {object_type} record deleted in the {destination}"
+            )
+            return
+        table = Table(show_edge=False, header_style="bold")
+        for column in ("entry", "from", "values"):
+            table.add_column(column, overflow="fold")
+        for item in list(plan)[:20]:
+            origin = (
+                "index copy" if item.from_index_copy else f"{item.source.value} {item.source_id}"
+            )
+            table.add_row(item.entry_id, origin, json.dumps(dict(item.properties), default=str))
+        console.print(
+            f"[bold]restore {len(plan):,} {plan.object_type} record(s) into the "
+            f"{plan.destination.value}[/]"
+        )
+        console.print(table)
+        if len(plan) > 20:
+            console.print(f"… and {len(plan) - 20:,} more")
+        if not yes:
+            click.confirm(f"Restore these {len(plan):,} records?", abort=True)
+        with progress:
+            report = engine.restore(plan)
+        print_report(console, report)
+
+
+@main.command()
+@_CONFIG
+@click.argument("side", type=click.Choice(["hub", "app"]))
+@click.argument("object_type", metavar="TYPE")
+@click.argument("record_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@_errors
+def explain(config: Path, side: str, object_type: str, record_id: str, as_json: bool) -> None:
+    """Explain one record: how it matched, how each field is decided, its history (R8)."""
+    with _opened(config) as setup:
+        explanation = setup.engine().explain(Side(side), object_type, record_id)
+    if as_json:
+        click.echo(json.dumps(explanation.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(str(explanation))

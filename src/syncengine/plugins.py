@@ -1,0 +1,391 @@
+"""Adapter plug-ins: finding an adapter by its kind and building it from config options.
+
+An adapter *kind* is a name in a config file (``kind = "sqlite"``). Kinds are found as
+entry points of the group ``syncengine.adapters``, so a connector package makes its
+adapter usable from config files by declaring, in its own ``pyproject.toml``::
+
+    [project.entry-points."syncengine.adapters"]
+    notes = "notes_connector:NotesAdapter"
+
+The object an entry point names is either a class with a ``from_config`` classmethod or a
+plain factory function, both called as ``factory(options, base_dir=...)`` and returning an
+:class:`~syncengine.adapters.Adapter` (the :class:`AdapterFactory` protocol). ``options``
+is the adapter's table of the config file without ``kind``; ``base_dir`` is the config
+file's folder, against which relative paths are resolved. Read options with
+:class:`AdapterOptions`, which names the offending key in every error.
+
+syncengine's own kinds (``memory``, ``sqlite``) are registered the same way, with a
+built-in fallback so they work even when the package metadata is missing (a vendored
+copy). A kind may also be written ``"package.module:Name"`` to use an adapter class that
+is not packaged.
+
+This module must not import an adapter until its kind is asked for.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Protocol, final
+
+from syncengine.adapters.base import Adapter
+from syncengine.errors import ConfigError
+from syncengine.records import Pipeline
+from syncengine.schema import ObjectSchema, PropertySpec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AdapterFactory",
+    "AdapterOptions",
+    "adapter_kinds",
+    "load_adapter",
+    "memory_adapter_from_config",
+    "pipelines_from_options",
+    "schemas_from_options",
+    "unknown_key_problem",
+]
+
+#: The entry-point group adapters are registered under.
+ENTRY_POINT_GROUP: Final = "syncengine.adapters"
+
+#: syncengine's own kinds, used when the installed metadata does not list them.
+_BUILTIN: Final[Mapping[str, str]] = {
+    "memory": "syncengine.plugins:memory_adapter_from_config",
+    "sqlite": "syncengine.adapters.sqlite:SQLiteAdapter",
+}
+
+_MISSING: Final[Any] = object()
+
+
+class AdapterFactory(Protocol):
+    """What an entry point's ``from_config`` (or the factory it names) must be."""
+
+    def __call__(self, options: Mapping[str, Any], /, *, base_dir: Path) -> Adapter:
+        """Build an adapter from its config options; raise ConfigError naming the key."""
+
+
+def _type_name(value: object) -> str:
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _suggest(key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def unknown_key_problem(key: str, known: Sequence[str]) -> str:
+    """The problem text of a key that is not allowed where it stands."""
+    return f"unknown key {key!r}; {_suggest(key, known)}expected one of {', '.join(known)}"
+
+
+@final
+class AdapterOptions:
+    """Read an adapter's options from a config file, naming the key in every error.
+
+    Each ``get_*`` call marks its key as known; :meth:`finish` then rejects the keys
+    nobody asked for, so a typo is an error rather than silently ignored::
+
+        opts = AdapterOptions(options, base_dir=base_dir)
+        path = opts.get_path("path")
+        page_size = opts.get_int("page_size", 100, minimum=1)
+        opts.finish()
+
+    Raises:
+        ConfigError: from every method, with the key as its path.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, options: Mapping[str, Any], *, base_dir: Path) -> None:
+        """Wrap ``options``; relative paths are resolved against ``base_dir``."""
+        if not isinstance(options, Mapping):
+            raise ConfigError("", f"expected a table of options, got {_type_name(options)}")
+        self._options = options
+        self._base_dir = base_dir
+        self._known: list[str] = []
+
+    def _get(self, key: str, default: Any, expected: str, check: Callable[[Any], bool]) -> Any:
+        self._known.append(key)
+        value = self._options.get(key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise ConfigError(key, f"missing; expected {expected}")
+            return default
+        if not check(value):
+            raise ConfigError(key, f"expected {expected}, got {_type_name(value)} {value!r}")
+        return value
+
+    def get_str(self, key: str, default: str | Any = _MISSING) -> str:
+        """A string option; required unless a default is given."""
+        value: str = self._get(key, default, "a string", lambda v: isinstance(v, str))
+        return value
+
+    def get_int(
+        self, key: str, default: int | Any = _MISSING, *, minimum: int | None = None
+    ) -> int:
+        """An integer option (not a boolean), at least ``minimum`` if given."""
+        value: int = self._get(
+            key,
+            default,
+            "an integer" if minimum is None else f"an integer ≥ {minimum}",
+            lambda v: (
+                isinstance(v, int) and not isinstance(v, bool) and (minimum is None or v >= minimum)
+            ),
+        )
+        return value
+
+    def get_float(self, key: str, default: float | Any = _MISSING) -> float:
+        """A number option (an integer is taken as a float)."""
+        value = self._get(
+            key,
+            default,
+            "a number",
+            lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        )
+        return float(value)
+
+    def get_bool(self, key: str, default: bool | Any = _MISSING) -> bool:
+        """A boolean option (``true``/``false``)."""
+        value: bool = self._get(key, default, "true or false", lambda v: isinstance(v, bool))
+        return value
+
+    def get_path(self, key: str, default: str | Any = _MISSING) -> Path:
+        """A path option, relative to the config file's folder unless absolute."""
+        value = self.get_str(key, default)
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self._base_dir / path
+
+    def get_any(self, key: str, default: Any = _MISSING) -> Any:
+        """An option of any type, for the caller to check."""
+        return self._get(key, default, "a value", lambda v: True)
+
+    def finish(self) -> None:
+        """Reject every key no ``get_*`` call asked for."""
+        for key in self._options:
+            if key not in self._known:
+                raise ConfigError(key, unknown_key_problem(key, self._known))
+
+
+_PROPERTY_KEYS: Final = ("name", "type", "required", "options", "read_only", "unique")
+
+
+def _schema_from(name: str, value: Any, path: str) -> ObjectSchema:
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, f"expected a table with `properties`, got {_type_name(value)}")
+    for key in value:
+        if key not in ("name", "properties"):
+            raise ConfigError(f"{path}.{key}", unknown_key_problem(key, ["name", "properties"]))
+    props = value.get("properties")
+    if not isinstance(props, list):
+        raise ConfigError(
+            f"{path}.properties",
+            'expected an array of tables like {name = "email", type = "string"}',
+        )
+    specs = []
+    for i, prop in enumerate(props):
+        where = f"{path}.properties[{i}]"
+        if not isinstance(prop, Mapping):
+            raise ConfigError(where, f"expected a table, got {_type_name(prop)}")
+        for key in prop:
+            if key not in _PROPERTY_KEYS:
+                raise ConfigError(f"{where}.{key}", unknown_key_problem(key, _PROPERTY_KEYS))
+        if not isinstance(prop.get("name"), str):
+            raise ConfigError(f"{where}.name", "expected a property name")
+        kind = prop.get("type", "string")
+        try:
+            specs.append(PropertySpec(**{"type": "string", **prop}))
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise exc.within(where) from None
+            raise ConfigError(
+                f"{where}.type",
+                f"unknown type {kind!r}; expected one of string, number, bool, date, "
+                "datetime, enum, multi_enum",
+            ) from None
+        except TypeError as exc:
+            raise ConfigError(where, str(exc)) from None
+    try:
+        return ObjectSchema(name, specs)
+    except ConfigError as exc:
+        raise ConfigError(path, exc.problem) from None
+
+
+def schemas_from_options(value: Any, path: str = "schemas") -> list[ObjectSchema]:
+    """Object schemas from config data: a table keyed by type name, or an array of tables.
+
+    Either ``{contacts = {properties = [...]}}`` or ``[{name = "contacts", properties =
+    [...]}]``; each property is ``{name, type = "string", required, options, read_only,
+    unique}``. ``None`` gives no schemas.
+
+    Raises:
+        ConfigError: naming the key path below ``path``.
+    """
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [_schema_from(name, spec, f"{path}.{name}") for name, spec in value.items()]
+    if isinstance(value, list):
+        schemas = []
+        for i, spec in enumerate(value):
+            name = spec.get("name") if isinstance(spec, Mapping) else None
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"{path}[{i}].name", "expected the object type's name")
+            schemas.append(_schema_from(name, spec, f"{path}[{i}]"))
+        return schemas
+    raise ConfigError(path, f"expected a table of object types, got {_type_name(value)}")
+
+
+def memory_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -> Adapter:
+    """Build an :class:`~syncengine.adapters.InMemoryAdapter` (kind ``memory``).
+
+    Options: ``schemas`` (as :func:`schemas_from_options`), ``pipelines`` (as
+    :func:`pipelines_from_options`), ``name``, ``page_size``, ``max_batch_size``,
+    ``id_prefix``. The app starts empty and lives as long as the
+    process: useful for dry runs and tests.
+    """
+    from syncengine.adapters.memory import InMemoryAdapter
+
+    opts = AdapterOptions(options, base_dir=base_dir)
+    schemas = schemas_from_options(opts.get_any("schemas", None))
+    adapter = InMemoryAdapter(
+        schemas,
+        name=opts.get_str("name", "memory"),
+        page_size=opts.get_int("page_size", 100, minimum=1),
+        max_batch_size=opts.get_int("max_batch_size", 100, minimum=1),
+        pipelines=pipelines_from_options(opts.get_any("pipelines", None)),
+        id_prefix=opts.get_str("id_prefix", ""),
+    )
+    opts.finish()
+    return adapter
+
+
+def pipelines_from_options(value: Any) -> dict[str, list[Pipeline]] | None:
+    """Pipelines from config data: ``{deals = [{id, label, stages = [[id, label], …]}]}``.
+
+    ``None`` gives ``None``.
+
+    Raises:
+        ConfigError: naming the key path below ``pipelines``.
+    """
+    if value is None:
+        return None
+    from syncengine.records import Stage
+
+    if not isinstance(value, Mapping):
+        raise ConfigError("pipelines", "expected a table of object types")
+    found: dict[str, list[Pipeline]] = {}
+    for object_type, pipelines in value.items():
+        where = f"pipelines.{object_type}"
+        if not isinstance(pipelines, list):
+            raise ConfigError(where, "expected an array of pipelines")
+        found[object_type] = []
+        for i, p in enumerate(pipelines):
+            ok = (
+                isinstance(p, Mapping)
+                and isinstance(p.get("id"), str)
+                and isinstance(p.get("stages"), list)
+                and all(
+                    isinstance(s, list) and len(s) == 2 and all(isinstance(x, str) for x in s)
+                    for s in p["stages"]
+                )
+            )
+            if not ok:
+                raise ConfigError(
+                    f"{where}[{i}]",
+                    'expected {id = "…", label = "…", stages = [["id", "label"], …]}',
+                )
+            found[object_type].append(
+                Pipeline(
+                    p["id"],
+                    str(p.get("label", p["id"])),
+                    tuple(Stage(s[0], s[1]) for s in p["stages"]),
+                )
+            )
+    return found
+
+
+def adapter_kinds() -> dict[str, str]:
+    """Every known adapter kind and the object it names (``"module:attribute"``).
+
+    Installed entry points of :data:`ENTRY_POINT_GROUP` win over the built-in fallback.
+    """
+    kinds = dict(_BUILTIN)
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        kinds[entry_point.name] = entry_point.value
+    return dict(sorted(kinds.items()))
+
+
+def _import(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split(".") if attribute else ():
+        value = getattr(value, part)
+    return value
+
+
+def load_adapter(kind: str, options: Mapping[str, Any], *, base_dir: Path | None = None) -> Adapter:
+    """Find the adapter kind ``kind`` and build it from ``options``.
+
+    Args:
+        kind: An entry-point name of the ``syncengine.adapters`` group (``"sqlite"``), or
+            ``"package.module:Name"``.
+        options: The adapter's options (its config table without ``kind``).
+        base_dir: Where relative paths in the options start; the working folder by
+            default.
+
+    Returns:
+        The adapter.
+
+    Raises:
+        ConfigError: ``kind`` is unknown (the message lists the known kinds) or cannot be
+            imported, or the factory rejected an option (named by the error's path).
+
+    .. versionadded:: 0.1
+    """
+    kinds = adapter_kinds()
+    target = kinds.get(kind)
+    if target is None and ":" in kind:
+        target = kind
+    if target is None:
+        known = ", ".join(kinds)
+        raise ConfigError(
+            "kind",
+            f"unknown adapter kind {kind!r}; {_suggest(kind, list(kinds))}known kinds: {known} "
+            f"(a connector package registers more under the entry-point group "
+            f"{ENTRY_POINT_GROUP!r})",
+        )
+    try:
+        found = _import(target)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            "kind", f"adapter kind {kind!r} ({target}) cannot be imported: {exc}"
+        ) from exc
+    factory = getattr(found, "from_config", None)
+    if factory is None:
+        if isinstance(found, type) or not callable(found):
+            raise ConfigError(
+                "kind",
+                f"adapter kind {kind!r} ({target}) cannot be built from a config file: it "
+                "has no from_config(options, *, base_dir) classmethod",
+            )
+        factory = found
+    adapter = factory(options, base_dir=base_dir if base_dir is not None else Path.cwd())
+    if not isinstance(adapter, Adapter):
+        raise ConfigError(
+            "kind",
+            f"adapter kind {kind!r} ({target}) built a {type(adapter).__name__}, not an Adapter",
+        )
+    return adapter

@@ -1,0 +1,304 @@
+"""The ``syncengine`` command end to end, in a temporary folder (issue 6)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from syncengine.adapters import SQLiteAdapter
+from syncengine.cli import ProgressDisplay, main
+from syncengine.report import SyncEvent
+
+COMMANDS = ("demo", "run", "status", "records", "export", "restore", "explain")
+
+
+@pytest.fixture(scope="module")
+def built_demo(tmp_path_factory):
+    """One small demo, built by the command, and what it printed."""
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    result = CliRunner().invoke(main, ["demo", "--dir", str(folder), "--contacts", "300"])
+    assert 0 == result.exit_code, result.output
+    return folder, result.output
+
+
+@pytest.fixture
+def demo(built_demo, tmp_path):
+    """A private copy of the demo folder; returns the path of its config file."""
+    folder = tmp_path / "demo"
+    shutil.copytree(built_demo[0], folder)
+    return str(folder / "syncengine.toml")
+
+
+def invoke(*args: str, input: str | None = None):
+    """Run the command; return click's result (stdout and stderr apart)."""
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+class TestDemo:
+    """``syncengine demo``: two apps on disk, two passes, the status and what to try next."""
+
+    def test_demo_prints_status_with_failures_and_exclusions_and_next_commands(self, built_demo):
+        """The tour ends with the overview, failures by category, exclusions by reason."""
+        folder, output = built_demo
+        for expected in (
+            "1. Initial sync",
+            "3. Incremental sync",
+            "Failures by category",
+            "required_field_missing",
+            "deleted",
+            "Exclusions by reason",
+            "duplicate",
+            "no_identifier",
+            "filtered",
+            "unmapped_stage",
+            f"syncengine status {folder / 'syncengine.toml'}",
+        ):
+            assert expected in output
+        assert {"crm.db", "sales.db", "index.db", "syncengine.toml"} <= {
+            p.name for p in folder.iterdir()
+        }
+
+    def test_demo_is_deterministic_for_a_seed(self, tmp_path):
+        """Two runs with the same seed build the same apps and print the same counts."""
+        outputs, apps = [], []
+        for name in ("a", "b"):
+            result = invoke("demo", "--dir", str(tmp_path / name), "--contacts", "120")
+            assert 0 == result.exit_code, result.output
+            outputs.append([line for line in result.output.splitlines() if "│" in line])
+            with SQLiteAdapter(tmp_path / name / "sales.db") as sales:
+                apps.append([(r.id, dict(r.properties)) for r in sales.records("people")])
+        assert outputs[0] == outputs[1]
+        assert apps[0] == apps[1]
+
+    def test_demo_replaces_an_earlier_demo_but_keeps_other_files(self, tmp_path):
+        """Running it again in the same folder works; files it does not own stay."""
+        (tmp_path / "notes.txt").write_text("mine")
+        for _ in range(2):
+            result = invoke("demo", "--dir", str(tmp_path), "--contacts", "100")
+            assert 0 == result.exit_code, result.output
+        assert "mine" == (tmp_path / "notes.txt").read_text()
+
+
+class TestRunAndInspect:
+    """run, status, records, export and explain against the demo's config."""
+
+    def test_run_once_after_the_demo_is_an_incremental_pass(self, demo):
+        """The initial sync is done, so a pass processes only changes."""
+        result = invoke("run", demo)
+        assert 0 == result.exit_code, result.output
+        assert "incremental:" in result.output
+
+    def test_run_watch_runs_the_given_number_of_passes(self, demo):
+        """--watch repeats passes; --passes stops it (one summary line per pass)."""
+        result = invoke("run", demo, "--watch", "--interval", "0", "--passes", "2")
+        assert 0 == result.exit_code, result.output
+        assert 2 == result.output.count("incremental:")
+
+    def test_run_dry_run_writes_nothing(self, demo):
+        """--dry-run reports the plan and leaves both apps and the index as they were."""
+        before = invoke("status", demo).output
+        result = invoke("run", demo, "--dry-run", "--reconcile")
+        assert 0 == result.exit_code, result.output
+        assert "dry run: nothing was written" in result.output
+        assert before == invoke("status", demo).output
+
+    def test_status_shows_counts_per_object_type(self, demo):
+        """A table per object type, and the initial sync is done."""
+        result = invoke("status", demo)
+        assert 0 == result.exit_code, result.output
+        for expected in ("sync 'crm-sales'", "companies", "contacts", "deals", "synced", "done"):
+            assert expected in result.output
+
+    def test_records_lists_failed_entries_with_their_category(self, demo):
+        """--state failed lists only failed entries, each with its category."""
+        result = invoke("records", demo, "--state", "failed", "--limit", "0")
+        assert 0 == result.exit_code, result.output
+        assert "failed" in result.output
+        assert " synced " not in result.output
+
+    def test_records_rejects_a_time_that_is_not_iso(self, demo):
+        """A bad --since is a usage error (exit 2) naming the option."""
+        result = invoke("records", demo, "--since", "yesterday")
+        assert 2 == result.exit_code
+        assert "--since" in result.stderr
+
+    def test_export_writes_csv_and_jsonl_with_the_same_rows(self, demo, tmp_path):
+        """CSV by default, JSON lines by suffix; both hold the failed entries."""
+        out_csv, out_jsonl = tmp_path / "failed.csv", tmp_path / "failed.jsonl"
+        for out in (out_csv, out_jsonl):
+            result = invoke("export", demo, str(out), "--state", "failed")
+            assert 0 == result.exit_code, result.output
+        rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+        lines = [json.loads(line) for line in out_jsonl.read_text().splitlines()]
+        assert rows
+        assert [r["entry_id"] for r in rows] == [line["entry_id"] for line in lines]
+        assert {"failed"} == {r["state"] for r in rows}
+
+    def test_export_with_an_unknown_column_is_a_usage_error(self, demo, tmp_path):
+        """--columns names only known columns."""
+        result = invoke("export", demo, str(tmp_path / "x.csv"), "--columns", "colour")
+        assert 2 == result.exit_code
+        assert "colour" in result.stderr
+
+    def test_explain_tells_how_a_record_matched(self, demo, built_demo):
+        """The command the demo suggests explains the pairing, field by field."""
+        line = next(line for line in built_demo[1].splitlines() if "syncengine explain" in line)
+        side, object_type, record_id = line.split()[-3:]
+        result = invoke("explain", demo, side, object_type, record_id)
+        assert 0 == result.exit_code, result.output
+        assert "matched by: email/mail" in result.output
+        as_json = json.loads(invoke("explain", demo, side, object_type, record_id, "--json").output)
+        assert record_id == as_json["entry"]["app_id"]
+
+    def test_explain_of_an_unknown_record_is_one_error_line(self, demo):
+        """No entry: exit 1 and one line on standard error."""
+        result = invoke("explain", demo, "app", "people", "no-such-id")
+        assert 1 == result.exit_code
+        assert 1 == len(result.stderr.strip().splitlines())
+        assert "no-such-id" in result.stderr
+
+
+class TestRestore:
+    """restore shows the plan, asks, and re-creates deleted records (SPEC R6)."""
+
+    def test_restore_shows_the_plan_and_stops_when_the_answer_is_no(self, demo):
+        """The plan lists the two records deleted in the app; 'n' restores nothing."""
+        result = invoke("restore", demo, "--object", "contacts", "--to", "app", input="n\n")
+        assert 1 == result.exit_code
+        assert "restore 2 contacts record(s) into the app" in result.output
+        again = invoke("restore", demo, "--object", "contacts", "--to", "app", input="n\n")
+        assert "restore 2 contacts" in again.output
+
+    def test_restore_yes_recreates_the_records_and_clears_the_failures(self, demo):
+        """With --yes the records are re-created; a second plan is empty."""
+        result = invoke("restore", demo, "--object", "contacts", "--to", "app", "--yes")
+        assert 0 == result.exit_code, result.output
+        assert "restore: 2 created" in result.output
+        empty = invoke("restore", demo, "--object", "contacts", "--to", "app")
+        assert "nothing to restore" in empty.output
+
+
+BAD_CONFIGS = [
+    (
+        """
+        [objects.contacts]
+        app_type = "people"
+        match = { keys = [["email", "mail"]] }
+        mappings = [{ hub = "email", app = 7 }]
+        """,
+        "objects.contacts.mappings[0].app: expected the app property's name",
+    ),
+    (
+        """
+        [[objects]]
+        hub_type = "contacts"
+        app_type = "people"
+        match = { keys = [["email", "mail"]] }
+        mappings = [["email", "mail"], ["name", "nom"]]
+        """,
+        "objects[0].mappings[1]",  # the app has no property 'nom': found by the engine
+    ),
+    (
+        """
+        [objects.contacts]
+        app_type = "people"
+        mappings = [["email", "mail"]]
+        """,
+        "objects.contacts.match: missing",
+    ),
+]
+
+
+class TestBadConfigFiles:
+    """A bad config file is one clear line naming the key, and exit code 2."""
+
+    @pytest.mark.parametrize(("body", "key"), BAD_CONFIGS)
+    @pytest.mark.parametrize("command", ["run", "status"])
+    def test_bad_config_is_one_line_naming_the_key_and_exit_code_2(
+        self, tmp_path, command, body, key
+    ):
+        """Every command that reads the file reports it the same way."""
+        schemas = (
+            '[hub]\nkind = "memory"\n'
+            'schemas.contacts.properties = [{ name = "email" }, { name = "name" }]\n'
+            '[app]\nkind = "memory"\n'
+            'schemas.people.properties = [{ name = "mail" }]\n'
+            '[index]\nkind = "memory"\n'
+        )
+        path = tmp_path / "sync.toml"
+        path.write_text('sync_id = "s"\n' + schemas + textwrap.dedent(body))
+        result = invoke(command, str(path))
+        assert 2 == result.exit_code, result.output
+        lines = result.stderr.strip().splitlines()
+        assert 1 == len(lines), result.stderr
+        assert lines[0].startswith(f"error: {path}: ")
+        assert key in lines[0]
+
+    def test_missing_config_file_is_exit_code_2(self, tmp_path):
+        """A config path that does not exist says so."""
+        result = invoke("status", str(tmp_path / "nope.toml"))
+        assert 2 == result.exit_code
+        assert "no such file" in result.stderr
+
+    def test_unknown_adapter_kind_lists_the_known_kinds(self, tmp_path):
+        """An adapter kind nobody registered names hub.kind and the kinds there are."""
+        path = tmp_path / "sync.toml"
+        path.write_text(
+            'sync_id = "s"\n[hub]\nkind = "hubspot-typo"\n[app]\nkind = "memory"\n'
+            '[objects.c]\napp_type = "p"\nmatch = "none"\nmappings = [["a", "b"]]\n'
+        )
+        result = invoke("run", str(path))
+        assert 2 == result.exit_code
+        assert "hub.kind: unknown adapter kind 'hubspot-typo'" in result.stderr
+        assert "memory, sqlite" in result.stderr
+
+
+class TestHelp:
+    """--help everywhere, and ``python -m syncengine``."""
+
+    @pytest.mark.parametrize("command", [(), *((c,) for c in COMMANDS)])
+    def test_every_command_has_help(self, command):
+        """--help prints usage and exits 0."""
+        result = invoke(*command, "--help")
+        assert 0 == result.exit_code
+        assert "Usage: " in result.output
+
+    def test_python_dash_m_runs_the_same_command(self):
+        """``python -m syncengine --help`` lists the subcommands."""
+        done = subprocess.run(
+            [sys.executable, "-m", "syncengine", "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert all(command in done.stdout for command in COMMANDS)
+        assert done.stdout.startswith("Usage: syncengine")
+
+
+def test_progress_bars_draw_only_on_a_terminal():
+    """On a terminal the phases become live bars; elsewhere one line per finished phase."""
+    events = [
+        SyncEvent("phase_started", "s", "contacts", "index_hub", 0),
+        SyncEvent("phase_progress", "s", "contacts", "index_hub", 100),
+        SyncEvent("phase_finished", "s", "contacts", "index_hub", 250),
+    ]
+    for terminal in (True, False):
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=terminal, width=100)
+        with ProgressDisplay(console) as progress:
+            for event in events:
+                progress(event)
+        text = out.getvalue()
+        assert "contacts · indexing the hub" in text
+        assert ("\x1b[" in text) is terminal
+        assert ("250 records" in text) is not terminal
