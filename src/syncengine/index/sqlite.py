@@ -14,16 +14,24 @@ Theory of operation:
   mappings ("shapes") are interned into small integers in side tables that are never
   pruned (ids stay valid for every process holding them in a cache). Hot columns
   (entry id, record ids, state, ``updated_at`` in microseconds, pending) are columns;
-  everything else is one compact JSON array (:mod:`syncengine.index._codec`), with
-  ``app_values`` stored as the marker ``1`` when it encodes exactly like ``hub_values``.
+  everything else is one compact JSON array (:mod:`syncengine.index._codec`; layout in
+  :meth:`SQLiteIndexStore._encode`). ``app_values`` is stored as the marker ``1`` when it
+  equals ``hub_values`` exactly, and values equal to the hub value at the same position
+  are left out (the engine stores both sides' copies of the same synced values).
+  History times are stored relative to ``updated_at``. A realistic contact entry takes
+  about 420 bytes on disk, indexes included (``benchmarks/index_store.py``).
 * **Keys** live in a ``WITHOUT ROWID`` table (sync, object type, key, entry rowid), only
   rewritten for entries whose keys changed.
+* **Lookups** bind at most 900 parameters per statement (``IN (?, …)`` chunks: SQLite
+  before 3.32 allows 999) and use an index each: by entry id, hub id, app id, key.
 * **Counts** per (sync, object type, state) are kept in a table, adjusted inside the
   write transaction from the states read under the write lock, so
   :meth:`SQLiteIndexStore.counts` never reads entries.
 * **Order.** An entry's rowid is its place in iteration order: assigned as
-  ``max(rowid) + 1`` inside the write transaction and kept when the entry is replaced.
-  :meth:`SQLiteIndexStore.entries` pages with ``rowid > ?`` (keyset pagination).
+  ``max(rowid) + 1`` inside the write transaction, in the order of the batch, and kept
+  when the entry is replaced. :meth:`SQLiteIndexStore.entries` pages with
+  ``rowid > ? ORDER BY rowid LIMIT 500`` (keyset pagination), through the state or
+  pending index when few entries match, else along the table (see ``_plan``).
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order (version 1 is the initial schema). A file of a newer version is refused.
 """
@@ -45,7 +53,7 @@ from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
-from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -153,7 +161,16 @@ _ENTRY_FIELDS: Final = (
     "history",
 )
 _POSITIONAL: Final = tuple(field.name for field in attrs.fields(Entry)) == _ENTRY_FIELDS
+
+
+def _entry_by_keywords(*values: Any) -> Entry:
+    return Entry(**dict(zip(_ENTRY_FIELDS, values, strict=True)))
+
+
+_make_entry: Final[Callable[..., Entry]] = Entry if _POSITIONAL else _entry_by_keywords
+_EMPTY_KEYS: Final[frozenset[str]] = frozenset()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO: Final = timedelta(microseconds=1)
 
 _COLUMNS: Final = (
     "e.id, e.ot, e.entry_id, e.hub_id, e.app_id, e.state, e.updated_at, e.pending, e.keys, e.data"
@@ -401,14 +418,6 @@ class SQLiteIndexStore(IndexStore):
         return fields
 
     # ---- encoding -------------------------------------------------------------------
-    def _shape_of(self, conn: sqlite3.Connection, values: Mapping[str, Any]) -> int | None:
-        """The interned id of the field names of ``values`` (``None``: store them inline)."""
-        if not values:
-            return None
-        fields = tuple(values)
-        shape = self._shape_ids.get(fields)
-        return self._shape(conn, fields) if shape is None else shape
-
     @staticmethod
     def _delta(shape: int, app_list: list[Any], hub_list: list[Any]) -> list[Any]:
         """App values, leaving out those equal (type and value) to the hub value at the
@@ -429,6 +438,22 @@ class SQLiteIndexStore(IndexStore):
             return [-shape]
         return [-shape, mask, *rest]
 
+    @staticmethod
+    def _history(entry: Entry, updated: int) -> list[list[Any]]:
+        """``_codec.encode_history(entry.history, base=updated)``, faster for items made
+        at ``updated_at`` itself (the common case: the change that updated the entry)."""
+        out: list[list[Any]] = []
+        for item in entry.history:
+            if (
+                type(item) is not HistoryItem
+                or item.at is not entry.updated_at
+                or type(item.action) is not str
+                or type(item.detail) is not str
+            ):
+                return _codec.encode_history(entry.history, base=updated)  # checks, raises
+            out.append([0, item.action, item.detail] if item.detail else [0, item.action])
+        return out
+
     def _encode(self, conn: sqlite3.Connection, entry: Entry, updated: int) -> str:
         """The ``data`` column of an entry: everything but the hot columns and keys.
 
@@ -442,28 +467,28 @@ class SQLiteIndexStore(IndexStore):
         hub = entry.hub_values
         hub_enc: Any = None
         hub_list: list[Any] | None = None
+        hub_str = False
+        shapes = self._shape_ids
         if hub is not None:
-            shape = self._shape_of(conn, hub)
+            shape = (shapes.get(tuple(hub)) or self._shape(conn, tuple(hub))) if hub else None
             if shape is None:
                 hub_enc = encode(dict(hub))
             else:
                 hub_list = list(hub.values())
-                if {*map(type, hub_list)} == _ONLY_STR:  # the common case, at C speed
-                    hub_enc = [shape, *hub_list]
-                else:
-                    hub_enc = [shape, *map(encode, hub_list)]
+                hub_str = {*map(type, hub_list)} == _ONLY_STR  # the common case, at C speed
+                hub_enc = [shape, *hub_list] if hub_str else [shape, *map(encode, hub_list)]
         app = entry.app_values
         app_enc: Any = None
         if app is not None:
-            shape = self._shape_of(conn, app)
+            shape = (shapes.get(tuple(app)) or self._shape(conn, tuple(app))) if app else None
             if shape is None:
                 app_enc = encode(dict(app))
             else:
                 app_list = list(app.values())
                 if hub_list is None:
                     app_enc = [shape, *map(encode, app_list)]
-                elif app_list == hub_list and {*map(type, app_list)} == _ONLY_STR:
-                    # Strings equal to strings: exactly equal, whatever hub's str subclass.
+                elif hub_str and app_list == hub_list:
+                    # Only a str (or a str subclass, stored as str) equals a str.
                     app_enc = _SAME_AS_HUB if shape == hub_enc[0] else [-shape]
                 else:
                     app_enc = self._delta(shape, app_list, hub_list)
@@ -474,7 +499,7 @@ class SQLiteIndexStore(IndexStore):
             hub_enc,
             app_enc,
             entry.matched_by,
-            _codec.encode_history(entry.history, base=updated) if entry.history else [],
+            self._history(entry, updated) if entry.history else [],
             entry.mark,
             entry.attempts,
             entry.message,
@@ -491,12 +516,24 @@ class SQLiteIndexStore(IndexStore):
 
     def _decode(self, conn: sqlite3.Connection, sync_id: str, object_type: str, row: Any) -> Entry:
         # The hot path of every read: written for speed, one function, few calls.
-        _, _, entry_id, hub_id, app_id, state, updated, pending, keys, data = row
+        _, _, entry_id, hub_id, app_id, state, updated, pending, keys, data = row[:10]
         record = _scan_once(data, 0)[0]
         if len(record) < _FIELDS:
             record += _DEFAULTS[len(record) :]
-        (hub_raw, app_raw, matched_by, history, mark, attempts) = record[:6]
-        (message, category, reason, pending_key, links, deleted) = record[6:]
+        (
+            hub_raw,
+            app_raw,
+            matched_by,
+            history,
+            mark,
+            attempts,
+            message,
+            category,
+            reason,
+            pending_key,
+            links,
+            deleted,
+        ) = record
         tagged = '"$' in data  # _codec.may_have_tags, inlined
         decode = _codec.decode_value
         hub_values: Any = None
@@ -535,11 +572,22 @@ class SQLiteIndexStore(IndexStore):
             else:
                 app_values = decode(app_raw) if tagged else app_raw
         updated_at = _EPOCH + timedelta(microseconds=updated)  # _codec.from_micros
-        if history:
-            history = _codec.decode_history(history, base=updated, base_at=updated_at)
+        if history:  # _codec.decode_history, inlined
+            history = tuple(
+                [
+                    HistoryItem(
+                        updated_at
+                        if item[0] == 0
+                        else _EPOCH + timedelta(microseconds=updated - item[0]),
+                        item[1],
+                        item[2] if len(item) > 2 else "",
+                    )
+                    for item in history
+                ]
+            )
         else:
             history = ()
-        values = (
+        return _make_entry(
             sync_id,
             object_type,
             entry_id,
@@ -547,7 +595,7 @@ class SQLiteIndexStore(IndexStore):
             hub_id,
             app_id,
             _STATES[state],
-            _keys_of(keys),
+            _EMPTY_KEYS if keys is None else _keys_of(keys),
             matched_by,
             hub_values,
             app_values,
@@ -562,9 +610,6 @@ class SQLiteIndexStore(IndexStore):
             None if deleted is None else _SIDES[deleted],
             history,
         )
-        if _POSITIONAL:
-            return Entry(*values)
-        return Entry(**dict(zip(_ENTRY_FIELDS, values, strict=True)))
 
     # ---- lookups ------------------------------------------------------------------
     def _select(
@@ -613,28 +658,35 @@ class SQLiteIndexStore(IndexStore):
         found: dict[str, list[Entry]] = {}
         if not wanted:
             return found
+        shared: set[str] = set()  # keys held by several entries: sorted by rowid at the end
         with self._reading() as conn:
             sync = self._sync(conn, sync_id)
             ot = self._ot(conn, object_type)
             if sync is None or ot is None:
                 return found
+            decode = self._decode
             decoded: dict[int, Entry] = {}
             for chunk in _chunks(wanted, _MAX_PARAMS - 2):
                 sql = (
-                    f"SELECT k.key, {_COLUMNS} FROM keys k JOIN entries e ON e.id = k.entry "
-                    f"WHERE k.sync = ? AND k.ot = ? AND k.key IN ({_marks(len(chunk))}) "
-                    f"ORDER BY k.key, k.entry"
+                    f"SELECT {_COLUMNS}, k.key FROM keys k JOIN entries e ON e.id = k.entry "
+                    f"WHERE k.sync = ? AND k.ot = ? AND k.key IN ({_marks(len(chunk))})"
                 )
                 for row in conn.execute(sql, (sync, ot, *chunk)):
-                    rowid = row[1]
+                    rowid = row[0]
                     entry = decoded.get(rowid)
                     if entry is None:
-                        entry = decoded[rowid] = self._decode(conn, sync_id, object_type, row[1:])
-                    holders = found.get(row[0])
+                        entry = decoded[rowid] = decode(conn, sync_id, object_type, row)
+                    key = row[10]
+                    holders = found.get(key)
                     if holders is None:
-                        found[row[0]] = [entry]
+                        found[key] = [entry]
                     else:
                         holders.append(entry)
+                        shared.add(key)
+            if shared:
+                rowids = {id(entry): rowid for rowid, entry in decoded.items()}
+                for key in shared:
+                    found[key].sort(key=lambda entry: rowids[id(entry)])
         return found
 
     @override
@@ -836,12 +888,13 @@ class SQLiteIndexStore(IndexStore):
             assert sync is not None
             assert ot is not None
             names[(sync_id, object_type)] = (sync, ot)
-            for entry_id, old in self._existing(conn, sync, ot, entry_ids).items():
-                existing[(sync, ot, entry_id)] = old
+            for entry_id, stored in self._existing(conn, sync, ot, entry_ids).items():
+                existing[(sync, ot, entry_id)] = stored
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
         key_rows: list[tuple[int, int, str, int]] = []
         stale_keys: list[tuple[int, int, str, int]] = []
+        inserted: list[tuple[int, int, int]] = []
         next_id = 0
         encode = self._encode
         state_codes = _STATE_CODES
@@ -852,7 +905,7 @@ class SQLiteIndexStore(IndexStore):
             keys_text = _keys_text(keys)
             side = entry.pending
             pending = None if side is None else _SIDE_CODES[side]
-            updated = _codec.to_micros(entry.updated_at)
+            updated = (entry.updated_at - _EPOCH) // _MICRO  # aware: checked in write()
             data = encode(conn, entry, updated)
             old = existing.get((sync, ot, entry_id))
             if old is None:
@@ -877,7 +930,7 @@ class SQLiteIndexStore(IndexStore):
                 )
                 for key in keys:
                     key_rows.append((sync, ot, key, rowid))
-                deltas[(sync, ot, state)] += 1
+                inserted.append((sync, ot, state))
             else:
                 rowid, old_state, old_keys = old
                 updates.append(
@@ -890,6 +943,7 @@ class SQLiteIndexStore(IndexStore):
                 if old_state != state:
                     deltas[(sync, ot, old_state)] -= 1
                     deltas[(sync, ot, state)] += 1
+        deltas.update(inserted)
         if inserts:
             conn.executemany(
                 "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "

@@ -1,0 +1,1616 @@
+"""The conformance kit for index stores: plain checks, a pytest mixin, a state machine.
+
+Every :class:`~syncengine.index.IndexStore` must pass it; the stores that ship with
+syncengine run it in ``tests/conformance``. Two ways to run it:
+
+* :func:`check_index_store` (no pytest needed) takes a factory of fresh, empty stores and
+  runs every check, raising :class:`AssertionError` that names the first failing check::
+
+      check_index_store(lambda: MyStore(":memory:"))
+
+* :class:`IndexStoreTests` is a pytest mixin: subclass it and provide one fixture,
+  ``store``, returning a fresh, empty store; every check is one ``test_…`` method you
+  can override::
+
+      class TestMyStore(IndexStoreTests):
+          @pytest.fixture
+          def store(self, tmp_path):
+              return MyStore(tmp_path / "index.db")
+
+Each check is written once, as a plain function taking a store (``check_…``); both
+runners call them. A Hypothesis state machine (:class:`IndexStoreMachine`) then drives
+the store and a simple dict-based model of the contract through random writes,
+deletes, cursors, settings, leases and lookups, and asserts that they agree.
+
+What the kit holds a store to, beyond the interface's docstrings (where they are
+silent, these are the choices syncengine made):
+
+* **Exact round trip.** Every field of an :class:`~syncengine.index.Entry` comes back
+  equal, Python types included (``1`` stays ``int``, ``1.0`` ``float``, ``True``
+  ``bool``, a tuple a tuple, a ``set`` comes back as a ``frozenset``, datetimes keep
+  their UTC offset, NaN stays NaN, ``-0.0`` keeps its sign); mappings may come back
+  as any mapping. ``updated_at`` and history times may come back in UTC (the same
+  instant).
+* **What a write must refuse** with :class:`~syncengine.IndexStoreError`, storing
+  nothing of the call: an item that is not an ``Entry``; a ``sync_id``,
+  ``object_type`` or ``entry_id`` that is not a ``str``; a naive ``updated_at``; keys
+  that are not a set of ``str``; ``history`` that is not a tuple; values with types
+  outside the codec's list (``str, int, float, bool, None, date, datetime, frozenset,
+  set, list, tuple, dict`` with ``str`` keys), such as ``bytes`` or ``object()``.
+  :func:`syncengine.index._codec.check_entry` implements the full list.
+* **One write call.** Several writes of one entry in a call: the last one wins, at the
+  first one's place in the order. Deletes apply after the upserts of the same call (an
+  entry both written and deleted ends deleted). A deleted entry written again is new:
+  it goes to the end of the order.
+* **Leases.** Extending sets the lease to the new ``until``. ``release(names=…)``
+  without an object type frees those names in every object type. ``acquire`` returns
+  only names it was asked for.
+* **Counts.** A state or object type without entries may be absent or 0.
+* **Iteration during writes.** Entries present for the whole iteration are yielded
+  exactly once; none is yielded twice; each yielded entry is a version that was
+  written. (An entry deleted and written again while iterating is a new entry at the
+  end of the order, and may be yielded again there.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, ClassVar, Final, cast
+
+import attrs
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from typing_extensions import override
+
+from syncengine.errors import IndexStoreError
+from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
+from syncengine.index.base import IndexStore
+from syncengine.records import Side
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+__all__ = ["IndexStoreTests", "check_index_store"]
+
+#: A factory of fresh, empty stores.
+StoreFactory = Callable[[], IndexStore]
+
+T0: Final = datetime(2024, 1, 1, tzinfo=UTC)
+A: Final = "kit-sync-a"
+B: Final = "kit-sync-b"
+CONTACTS: Final = "contacts"
+DEALS: Final = "deals"
+_PLUS_0530: Final = timezone(timedelta(hours=5, minutes=30))
+_MINUS_0800: Final = timezone(timedelta(hours=-8))
+
+
+# =====================================================================================
+# Comparing what was written with what was read
+# =====================================================================================
+def same_value(expected: Any, actual: Any) -> bool:
+    """Whether ``actual`` is ``expected`` read back exactly (types, NaN, offsets).
+
+    Mappings compare as mappings (any mapping type); a ``set`` may come back as a
+    ``frozenset``; everything else must have the same type.
+    """
+    if isinstance(expected, Mapping):
+        return (
+            isinstance(actual, Mapping)
+            and set(expected) == set(actual)
+            and all(same_value(expected[key], actual[key]) for key in expected)
+        )
+    if isinstance(expected, set | frozenset):
+        if type(actual) not in (set, frozenset) or len(expected) != len(actual):
+            return False
+        pool = list(actual)
+        for item in expected:
+            match = next((i for i, other in enumerate(pool) if same_value(item, other)), None)
+            if match is None:
+                return False
+            pool.pop(match)
+        return True
+    if type(expected) is not type(actual):
+        return False
+    if isinstance(expected, float):
+        if math.isnan(expected):
+            return math.isnan(actual)
+        return bool(expected == actual and math.copysign(1, expected) == math.copysign(1, actual))
+    if isinstance(expected, list | tuple):
+        return len(expected) == len(actual) and all(
+            same_value(x, y) for x, y in zip(expected, actual, strict=True)
+        )
+    if isinstance(expected, datetime):
+        return bool(expected == actual and expected.utcoffset() == actual.utcoffset())
+    return bool(expected == actual)
+
+
+def _same_instant(expected: datetime, actual: object) -> bool:
+    return (
+        isinstance(actual, datetime)
+        and actual.tzinfo is not None
+        and actual.utcoffset() is not None
+        and expected == actual
+    )
+
+
+def _same_field(name: str, expected: Any, actual: Any) -> bool:
+    if name == "updated_at":
+        return _same_instant(expected, actual)
+    if name == "history":
+        return (
+            isinstance(actual, tuple)
+            and len(actual) == len(expected)
+            and all(
+                isinstance(got, HistoryItem)
+                and _same_instant(want.at, got.at)
+                and same_value(want.action, got.action)
+                and same_value(want.detail, got.detail)
+                for want, got in zip(expected, actual, strict=True)
+            )
+        )
+    if name == "keys":
+        return isinstance(actual, frozenset | set) and set(expected) == set(actual)
+    if name == "links":
+        return isinstance(actual, Mapping) and same_value(
+            {k: frozenset(v) for k, v in expected.items()}, dict(actual)
+        )
+    if expected is None or isinstance(expected, RecordState | ErrorCategory | ExcludeReason | Side):
+        return actual is expected
+    return same_value(expected, actual)
+
+
+def entry_difference(expected: Entry, actual: object) -> str:
+    """How ``actual`` differs from ``expected`` read back exactly, or ``""``."""
+    if not isinstance(actual, Entry):
+        return f"expected an Entry, got {actual!r:.200}"
+    for field in attrs.fields(Entry):
+        want = getattr(expected, field.name)
+        got = getattr(actual, field.name)
+        if not _same_field(field.name, want, got):
+            return f"{field.name}: wrote {want!r:.300}, read back {got!r:.300}"
+    return ""
+
+
+def assert_same_entry(expected: Entry, actual: object, where: str) -> None:
+    """Fail, naming ``where``, unless ``actual`` is ``expected`` read back exactly."""
+    difference = entry_difference(expected, actual)
+    if difference:
+        raise AssertionError(f"{where}: entry {expected.entry_id!r} differs: {difference}")
+
+
+def _assert_entries(expected: Sequence[Entry], actual: Sequence[Entry], where: str) -> None:
+    want = [entry.entry_id for entry in expected]
+    got = [getattr(entry, "entry_id", entry) for entry in actual]
+    if want != got:
+        raise AssertionError(f"{where}: expected entries {want}, got {got}")
+    for entry, read in zip(expected, actual, strict=True):
+        assert_same_entry(entry, read, where)
+
+
+def _expect_refusal(action: Callable[[], object], what: str) -> None:
+    try:
+        action()
+    except IndexStoreError:
+        return
+    except Exception as error:
+        raise AssertionError(
+            f"{what}: expected IndexStoreError, got {type(error).__name__}: {error}"
+        ) from error
+    raise AssertionError(f"{what}: expected IndexStoreError, the store accepted it")
+
+
+def _normal_counts(counts: Mapping[str, Mapping[RecordState, int]]) -> dict[str, dict[str, int]]:
+    """Counts without zeros and empty object types, with states as plain strings."""
+    out: dict[str, dict[str, int]] = {}
+    for object_type, by_state in counts.items():
+        kept = {str(state.value): n for state, n in by_state.items() if n}
+        if kept:
+            out[object_type] = kept
+    return out
+
+
+def _counted(entries: Iterable[Entry]) -> dict[str, dict[str, int]]:
+    counter = Counter((entry.object_type, entry.state) for entry in entries)
+    out: dict[str, dict[str, int]] = {}
+    for (object_type, state), n in counter.items():
+        out.setdefault(object_type, {})[str(state.value)] = n
+    return out
+
+
+# =====================================================================================
+# Example entries
+# =====================================================================================
+def _entry(entry_id: str, sync_id: str = A, object_type: str = CONTACTS, **fields: Any) -> Entry:
+    fields.setdefault("updated_at", T0)
+    return Entry(sync_id=sync_id, object_type=object_type, entry_id=entry_id, **fields)
+
+
+#: Values whose Python types a store must keep, by a label used in failure messages.
+TRICKY_VALUES: Final[Mapping[str, Any]] = {
+    "str": "Ada",
+    "empty str": "",
+    "unicode": "Ærø Æblegård — 東京 🚀",
+    "quotes and tags in text": 'say "$t" and {"$d": 1} \\ \n\t',
+    "int": 1,
+    "zero": 0,
+    "negative int": -7,
+    "big int": 2**70,
+    "float": 1.0,
+    "float fraction": 0.1,
+    "negative zero": -0.0,
+    "nan": math.nan,
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "true": True,
+    "false": False,
+    "none": None,
+    "date": date(2024, 2, 29),
+    "datetime utc": datetime(2024, 3, 1, 12, 30, 5, 123456, tzinfo=UTC),
+    "datetime +05:30": datetime(2024, 3, 1, 12, 30, tzinfo=_PLUS_0530),
+    "datetime -08:00": datetime(1999, 12, 31, 23, 59, 59, tzinfo=_MINUS_0800),
+    "frozenset": frozenset({"a", "b", "c"}),
+    "empty frozenset": frozenset(),
+    "set": {"x", "y"},
+    "frozenset of mixed": frozenset({1, "1", 2.5, (1, 2)}),
+    "list": [1, "a", None, 2.0, True],
+    "empty list": [],
+    "tuple": (1, 2.0, "x"),
+    "empty tuple": (),
+    "nested": {"a": [1, (2, 3.0), {"b": frozenset({"c"}), "d": date(2020, 1, 1)}]},
+    "dict like a tuple tag": {"$t": [1, 2]},
+    "dict like a date tag": {"$d": "2024-01-02"},
+    "dict like an escape tag": {"$o": {"$t": 1}},
+    "dict with a $ key and more": {"$t": 1, "other": 2},
+    "empty dict": {},
+    "list of dates": [date(2020, 1, 1), datetime(2020, 1, 1, tzinfo=UTC)],
+}
+
+#: Values a store must refuse (:class:`~syncengine.IndexStoreError`), by label.
+UNSTORABLE_VALUES: Final[Mapping[str, Any]] = {
+    "object": object(),
+    "bytes": b"\x00bytes",
+    "complex": 1j,
+    "nested object": {"ok": [1, {"deep": object()}]},
+    "dict with an int key": {1: "one"},
+}
+
+
+def _full_entry() -> Entry:
+    """An entry with every field set to something other than its default."""
+    return _entry(
+        "full-1",
+        updated_at=datetime(2024, 5, 6, 7, 8, 9, 101112, tzinfo=UTC),
+        hub_id="h-1",
+        app_id="a-1",
+        state=RecordState.FAILED,
+        keys=frozenset({"0:ada@example.com", "1:analytical engines"}),
+        matched_by="0",
+        hub_values={"email": "ada@example.com", **TRICKY_VALUES},
+        app_values={"Email": "ada@example.com", "Count": 3, "When": date(2024, 1, 2)},
+        category=ErrorCategory.VALIDATION,
+        reason=ExcludeReason.FILTERED,
+        message="Ugyldig værdi for «Email»",
+        pending=Side.APP,
+        pending_key="idem-7f3a",
+        attempts=3,
+        mark="pass-42",
+        links={"companies": frozenset({"c-1", "c-2"}), "deals": frozenset()},
+        deleted=Side.HUB,
+        history=(
+            HistoryItem(T0, "indexed"),
+            HistoryItem(T0 + timedelta(seconds=1, microseconds=5), "failed", "validation: Email"),
+            HistoryItem(datetime(2023, 12, 31, 23, 0, tzinfo=_PLUS_0530), "", ""),
+        ),
+    )
+
+
+def _value_pairs() -> list[tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]]:
+    """(label, hub_values, app_values) pairs that tempt a store to share or dedupe."""
+    same = {"email": "a@x", "name": "Ada", "n": 1}
+    return [
+        ("both None", None, None),
+        ("hub only", same, None),
+        ("app only", None, same),
+        ("both empty", {}, {}),
+        ("equal mappings", same, dict(same)),
+        ("equal values, other names", same, {"Email": "a@x", "Name": "Ada", "N": 1}),
+        ("int and float at one position", {"n": 1, "m": 2}, {"n": 1.0, "m": 2}),
+        ("bool and int at one position", {"b": True, "c": 0}, {"b": 1, "c": False}),
+        ("tuple and list", {"t": (1, 2)}, {"t": [1, 2]}),
+        ("set and frozenset", {"s": frozenset({"a"})}, {"s": {"a"}}),
+        ("some equal, some not", same, {"Email": "a@x", "Name": "Grace", "N": 1, "X": "y"}),
+        ("fewer app values", same, {"Email": "a@x"}),
+        ("nan on both sides", {"f": math.nan}, {"f": math.nan}),
+        ("same names, other order", {"a": 1, "b": 2}, {"b": 2, "a": 1}),
+        ("keys that look like tags", {"$t": [1]}, {"$t": [1]}),
+        ("str and None", {"v": "x"}, {"v": None}),
+    ]
+
+
+# =====================================================================================
+# The checks: each takes a fresh, empty store
+# =====================================================================================
+_CHECKS: list[Callable[[IndexStore], None]] = []
+
+
+def _check(function: Callable[[IndexStore], None]) -> Callable[[IndexStore], None]:
+    _CHECKS.append(function)
+    return function
+
+
+@_check
+def check_write_then_get_round_trips_every_field(store: IndexStore) -> None:
+    """Every field of an entry comes back exactly as written."""
+    full = _full_entry()
+    defaults = {f.name for f in attrs.fields(Entry) if f.default is not attrs.NOTHING}
+    unset = sorted(name for name in defaults if getattr(full, name) == getattr(_entry("x"), name))
+    if unset:
+        raise AssertionError(
+            f"the kit does not exercise Entry fields {unset}: update "
+            f"syncengine.testing._index_kit._full_entry (and the stores) for them"
+        )
+    minimal = _entry("minimal-1")
+    store.write([full, minimal])
+    found = store.get(A, CONTACTS, ["full-1", "minimal-1"])
+    if set(found) != {"full-1", "minimal-1"}:
+        raise AssertionError(f"get returned {sorted(found)}, expected both entries")
+    assert_same_entry(full, found["full-1"], "get after write")
+    assert_same_entry(minimal, found["minimal-1"], "get after write")
+    for read in store.entries(A):
+        assert_same_entry(full if read.entry_id == "full-1" else minimal, read, "entries()")
+    assert_same_entry(
+        full,
+        store.by_keys(A, CONTACTS, ["1:analytical engines"])["1:analytical engines"][0],
+        "by_keys",
+    )
+    assert_same_entry(full, store.by_record_ids(A, CONTACTS, Side.APP, ["a-1"])["a-1"], "by app id")
+
+
+@_check
+def check_values_keep_their_python_types(store: IndexStore) -> None:
+    """Each value type (int vs float vs bool, tuple, frozenset, offsets, NaN) survives."""
+    written: dict[str, tuple[str, Entry]] = {}
+    for n, (label, value) in enumerate(TRICKY_VALUES.items()):
+        entry = _entry(f"v{n}", hub_values={"v": value}, app_values={"V": value, "w": value})
+        written[entry.entry_id] = (label, entry)
+    for n, (label, hub, app) in enumerate(_value_pairs()):
+        entry = _entry(f"p{n}", hub_values=hub, app_values=app)
+        written[entry.entry_id] = (label, entry)
+    store.write([entry for _, entry in written.values()])
+    found = store.get(A, CONTACTS, list(written))
+    for entry_id, (label, entry) in written.items():
+        if entry_id not in found:
+            raise AssertionError(f"value {label!r}: entry {entry_id} was not stored")
+        difference = entry_difference(entry, found[entry_id])
+        if difference:
+            raise AssertionError(f"value {label!r} did not round-trip: {difference}")
+
+
+@_check
+def check_upsert_replaces_and_keeps_iteration_order(store: IndexStore) -> None:
+    """A rewritten entry replaces the old one and keeps its place in iteration order."""
+    e1, e2, e3 = (_entry(f"e{i}", keys=frozenset({f"k{i}"})) for i in (1, 2, 3))
+    store.write([e3, e1])
+    store.write([e2])
+    changed = attrs.evolve(
+        e1, state=RecordState.SYNCED, hub_values={"a": 1}, keys=frozenset({"k9"}), attempts=2
+    )
+    store.write([changed])
+    assert_same_entry(changed, store.get(A, CONTACTS, ["e1"]).get("e1"), "get after upsert")
+    _assert_entries([e3, changed, e2], list(store.entries(A)), "order after upsert")
+    # Several writes of one entry in one call: the last wins, at the first one's place.
+    first, last = _entry("e4", message="first"), _entry("e4", message="last")
+    store.write([first, _entry("e5"), last])
+    _assert_entries(
+        [e3, changed, e2, last, _entry("e5")], list(store.entries(A)), "order after a batch"
+    )
+    # A deleted entry written again is new: it goes last.
+    store.write(delete=[(A, CONTACTS, "e3")])
+    store.write([e3])
+    _assert_entries(
+        [changed, e2, last, _entry("e5"), e3], list(store.entries(A)), "order after re-create"
+    )
+    if store.count(A) != 5:
+        raise AssertionError(f"count() is {store.count(A)} after upserts, expected 5")
+
+
+def _lookup_population() -> list[Entry]:
+    entries = []
+    for i in (i * 7 % 1200 for i in range(1200)):  # not in id order
+        entries.append(
+            _entry(
+                f"e{i:04d}",
+                hub_id=f"h{i}",
+                app_id=f"a{i}" if i % 2 == 0 else None,
+                keys=frozenset({f"0:user{i}@example.com", f"1:group{i % 7}"}),
+                updated_at=T0 + timedelta(seconds=i),
+            )
+        )
+    return entries
+
+
+@_check
+def check_lookups_by_id_record_id_and_key_agree_with_writes(store: IndexStore) -> None:
+    """get, by_record_ids and by_keys find what was written, in batches of any size."""
+    entries = _lookup_population()
+    for start in range(0, len(entries), 400):
+        store.write(entries[start : start + 400])
+    by_id = {entry.entry_id: entry for entry in entries}
+    wanted = [*sorted(by_id), "missing-1", "e0001", "missing-2"]
+    found = store.get(A, CONTACTS, iter(wanted))  # any iterable, duplicates allowed
+    if set(found) != set(by_id):
+        raise AssertionError(
+            f"get found {len(found)} of {len(by_id)} entries; extra or missing: "
+            f"{sorted(set(found) ^ set(by_id))[:10]}"
+        )
+    for entry_id, entry in found.items():
+        assert_same_entry(by_id[entry_id], entry, "get in a batch")
+    hub_ids = [f"h{i}" for i in range(1200)] + ["h-missing"]
+    by_hub = store.by_record_ids(A, CONTACTS, Side.HUB, hub_ids)
+    if set(by_hub) != {f"h{i}" for i in range(1200)}:
+        raise AssertionError(f"by_record_ids(HUB) found {len(by_hub)} of 1200 hub ids")
+    for hub_id, entry in by_hub.items():
+        if entry.hub_id != hub_id:
+            raise AssertionError(f"by_record_ids(HUB)[{hub_id!r}] is {entry!r:.200}")
+    by_app = store.by_record_ids(A, CONTACTS, Side.APP, (f"a{i}" for i in range(1200)))
+    if set(by_app) != {f"a{i}" for i in range(0, 1200, 2)}:
+        raise AssertionError(f"by_record_ids(APP) found {len(by_app)} of 600 app ids")
+    if store.by_record_ids(A, CONTACTS, Side.APP, ["h1"]) or store.by_record_ids(
+        A, DEALS, Side.HUB, ["h1"]
+    ):
+        raise AssertionError("by_record_ids found an id on the wrong side or object type")
+    keys = [f"0:user{i}@example.com" for i in range(1200)] + ["1:group3", "0:nobody"]
+    by_key = store.by_keys(A, CONTACTS, keys)
+    if set(by_key) != set(keys[:-1]):
+        raise AssertionError(f"by_keys found {len(by_key)} of {len(keys) - 1} keys")
+    for i in range(1200):
+        hits = by_key[f"0:user{i}@example.com"]
+        if [hit.entry_id for hit in hits] != [f"e{i:04d}"]:
+            raise AssertionError(f"by_keys for user{i} returned {[h.entry_id for h in hits]}")
+    group = [entry.entry_id for entry in entries if "1:group3" in entry.keys]
+    if [hit.entry_id for hit in by_key["1:group3"]] != group:
+        raise AssertionError(
+            "by_keys for a shared key must list its entries in the order they were first "
+            f"written: expected {group[:5]}…, got {[h.entry_id for h in by_key['1:group3']][:5]}…"
+        )
+    for empty in (
+        store.get(A, CONTACTS, []),
+        store.by_keys(A, CONTACTS, iter(())),
+        store.by_record_ids(A, CONTACTS, Side.HUB, []),
+        store.get(A, DEALS, ["e0001"]),
+        store.get("kit-unknown-sync", CONTACTS, ["e0001"]),
+        store.by_keys(A, DEALS, ["1:group3"]),
+    ):
+        if empty:
+            raise AssertionError(f"a lookup that should find nothing returned {empty!r:.200}")
+
+
+@_check
+def check_changed_keys_and_record_ids_move_the_entry(store: IndexStore) -> None:
+    """Keys and record ids an entry no longer holds no longer find it."""
+    before = _entry("e1", hub_id="h1", app_id="a1", keys=frozenset({"k1", "k2"}))
+    other = _entry("e2", hub_id="h9", keys=frozenset({"k2"}))
+    store.write([before, other])
+    after = attrs.evolve(before, hub_id="h2", app_id=None, keys=frozenset({"k2", "k3"}))
+    store.write([after])
+    by_key = store.by_keys(A, CONTACTS, ["k1", "k2", "k3"])
+    if "k1" in by_key:
+        raise AssertionError(f"a removed key still finds {[e.entry_id for e in by_key['k1']]}")
+    if [e.entry_id for e in by_key.get("k2", [])] != ["e1", "e2"]:
+        raise AssertionError(f"a kept key finds {[e.entry_id for e in by_key.get('k2', [])]}")
+    if [e.entry_id for e in by_key.get("k3", [])] != ["e1"]:
+        raise AssertionError("an added key does not find the entry")
+    assert_same_entry(after, by_key["k3"][0], "by_keys after the keys changed")
+    if store.by_record_ids(A, CONTACTS, Side.HUB, ["h1"]):
+        raise AssertionError("the old hub id still finds the entry")
+    if store.by_record_ids(A, CONTACTS, Side.APP, ["a1"]):
+        raise AssertionError("a cleared app id still finds the entry")
+    assert_same_entry(
+        after, store.by_record_ids(A, CONTACTS, Side.HUB, ["h2"]).get("h2"), "by the new hub id"
+    )
+    store.write([attrs.evolve(after, keys=frozenset())])
+    if store.by_keys(A, CONTACTS, ["k2", "k3"]).get("k3"):
+        raise AssertionError("an entry whose keys were all removed is still found by key")
+
+
+@_check
+def check_delete_removes_the_entry_and_its_keys(store: IndexStore) -> None:
+    """write(delete=…) removes the entry from every lookup, and nothing else."""
+    gone = _entry("e1", hub_id="h1", app_id="a1", keys=frozenset({"k1", "shared"}))
+    kept = _entry("e2", hub_id="h2", keys=frozenset({"shared"}), state=RecordState.SYNCED)
+    deal = _entry("e1", object_type=DEALS, keys=frozenset({"k1"}))
+    store.write([gone, kept, deal])
+    store.write(delete=[(A, CONTACTS, "e1"), (A, CONTACTS, "never-written")])
+    if store.get(A, CONTACTS, ["e1"]):
+        raise AssertionError("get still finds a deleted entry")
+    if store.by_record_ids(A, CONTACTS, Side.HUB, ["h1"]) or store.by_record_ids(
+        A, CONTACTS, Side.APP, ["a1"]
+    ):
+        raise AssertionError("by_record_ids still finds a deleted entry")
+    by_key = store.by_keys(A, CONTACTS, ["k1", "shared"])
+    if "k1" in by_key or [e.entry_id for e in by_key.get("shared", [])] != ["e2"]:
+        raise AssertionError(
+            f"by_keys after a delete: { {k: [e.entry_id for e in v] for k, v in by_key.items()} }"
+        )
+    _assert_entries([kept, deal], list(store.entries(A)), "entries after a delete")
+    if _normal_counts(store.counts(A)) != _counted([kept, deal]):
+        raise AssertionError(f"counts after a delete: {store.counts(A)}")
+    assert_same_entry(deal, store.get(A, DEALS, ["e1"]).get("e1"), "the other object type")
+    # Written and deleted in one call: deletes apply after upserts.
+    store.write([_entry("e3")], delete=[(A, CONTACTS, "e3")])
+    if store.get(A, CONTACTS, ["e3"]):
+        raise AssertionError("an entry written and deleted in one call must end deleted")
+
+
+def _bad_entries() -> list[tuple[str, Any]]:
+    bad: list[tuple[str, Any]] = [
+        ("an entry_id that is not a str", _entry(5)),  # type: ignore[arg-type]
+        ("a sync_id that is not a str", _entry("bad", sync_id=None)),  # type: ignore[arg-type]
+        ("a naive updated_at", _entry("bad", updated_at=datetime(2024, 1, 1))),
+        ("something that is not an Entry", "not an entry"),
+        ("keys that are a list", _entry("bad", keys=["k"])),
+        ("history that is a list", _entry("bad", history=[HistoryItem(T0, "x")])),
+    ]
+    for label, value in UNSTORABLE_VALUES.items():
+        bad.append((f"hub_values holding {label}", _entry("bad", hub_values={"v": value})))
+        bad.append(
+            (
+                f"app_values holding {label}",
+                _entry("bad", hub_values={"v": "ok"}, app_values={"V": value}),
+            )
+        )
+    return bad
+
+
+@_check
+def check_failed_write_stores_nothing(store: IndexStore) -> None:
+    """A write that fails anywhere raises IndexStoreError and stores none of the call."""
+    old = _entry("e1", keys=frozenset({"k1"}), state=RecordState.SYNCED, hub_id="h1")
+    doomed = _entry("e3", keys=frozenset({"k3"}))
+    store.write(
+        [old, doomed, _entry("d1", sync_id=B)],
+        cursors=[CursorUpdate(A, Side.HUB, CONTACTS, "cursor-1")],
+    )
+    store.set_meta(A, "switch", "on")
+    before = {e.entry_id: e for e in store.entries(A)}
+    for label, bad in _bad_entries():
+        for position in ("first", "middle", "last"):
+            good = [
+                _entry("e2", keys=frozenset({"k2"}), hub_id="h2"),  # new
+                attrs.evolve(old, state=RecordState.FAILED, keys=frozenset({"k9"})),  # changed
+                _entry("e4", object_type=DEALS),  # another object type
+                _entry("d1", sync_id=B, message="changed"),  # another sync
+            ]
+            at = {"first": 0, "middle": 2, "last": len(good)}[position]
+            batch = [*good[:at], bad, *good[at:]]
+
+            def write(batch: list[Any] = batch) -> None:
+                store.write(
+                    batch,
+                    delete=[(A, CONTACTS, "e3")],
+                    cursors=[
+                        CursorUpdate(A, Side.HUB, CONTACTS, "cursor-2"),
+                        CursorUpdate(A, Side.APP, CONTACTS, "cursor-new"),
+                    ],
+                )
+
+            _expect_refusal(write, f"a write with {label} ({position} of the batch)")
+            where = f"after a refused write with {label} ({position} of the batch)"
+            now = {e.entry_id: e for e in store.entries(A)}
+            if set(now) != set(before):
+                raise AssertionError(f"{where}: entries are {sorted(now)}, were {sorted(before)}")
+            for entry_id, entry in before.items():
+                assert_same_entry(entry, now[entry_id], where)
+            if store.by_keys(A, CONTACTS, ["k2", "k9"]) or not store.by_keys(A, CONTACTS, ["k1"]):
+                raise AssertionError(f"{where}: the keys changed")
+            if store.by_record_ids(A, CONTACTS, Side.HUB, ["h2"]):
+                raise AssertionError(f"{where}: a new hub id was stored")
+            if store.get(B, CONTACTS, ["d1"])["d1"].message:
+                raise AssertionError(f"{where}: the entry of the other sync changed")
+            cursors = (
+                store.cursor(A, Side.HUB, CONTACTS),
+                store.cursor(A, Side.APP, CONTACTS),
+            )
+            if cursors != ("cursor-1", None):
+                raise AssertionError(f"{where}: the cursors are {cursors}")
+            if _normal_counts(store.counts(A)) != _counted(before.values()):
+                raise AssertionError(f"{where}: counts are {store.counts(A)}")
+    if store.get_meta(A, "switch") != "on":
+        raise AssertionError("a refused write changed a setting")
+    bad_cursor = CursorUpdate(A, Side.HUB, CONTACTS, 5)  # type: ignore[arg-type]
+    _expect_refusal(lambda: store.write([_entry("e5")], cursors=[bad_cursor]), "a bad cursor")
+    _expect_refusal(
+        lambda: store.write([_entry("e5")], delete=[(A, CONTACTS, 7)]),  # type: ignore[list-item]
+        "a delete of an entry_id that is not a str",
+    )
+    if store.get(A, CONTACTS, ["e5"]):
+        raise AssertionError("a write refused for its cursor or delete stored its entries")
+
+
+@_check
+def check_cursors_are_independent_and_written_with_entries(store: IndexStore) -> None:
+    """Cursors per (sync, side, object type, name) are independent; set with entries."""
+    combos = list(itertools.product((A, B), Side, (CONTACTS, DEALS), ("poll", "other")))
+    updates = [CursorUpdate(s, side, t, f"{s}|{side}|{t}|{n}", n) for s, side, t, n in combos]
+    store.write([_entry("e1")], cursors=updates)
+    if not store.get(A, CONTACTS, ["e1"]):
+        raise AssertionError("a write with cursors did not store its entries")
+
+    def expect(values: Mapping[tuple[Any, ...], str | None], where: str) -> None:
+        for (s, side, t, n), value in values.items():
+            got = store.cursor(s, side, t, n)
+            if got != value:
+                raise AssertionError(f"{where}: cursor {(s, side.value, t, n)} is {got!r}")
+
+    expected: dict[tuple[Any, ...], str | None] = {
+        (s, side, t, n): f"{s}|{side}|{t}|{n}" for s, side, t, n in combos
+    }
+    expect(expected, "after setting them")
+    store.write(cursors=[CursorUpdate(A, Side.HUB, CONTACTS, "moved")])
+    expected[(A, Side.HUB, CONTACTS, "poll")] = "moved"
+    expect(expected, "after moving one")
+    store.set_cursor(B, Side.APP, DEALS, None, "other")
+    expected[(B, Side.APP, DEALS, "other")] = None
+    expect(expected, "after removing one")
+    store.set_cursor(B, Side.APP, DEALS, "back", name="other")
+    expected[(B, Side.APP, DEALS, "other")] = "back"
+    store.set_cursor(A, Side.APP, CONTACTS, None)  # removing twice is fine
+    store.set_cursor(A, Side.APP, CONTACTS, None)
+    expected[(A, Side.APP, CONTACTS, "poll")] = None
+    expect(expected, "after set_cursor")
+    if store.cursor("kit-unknown-sync", Side.HUB, CONTACTS) is not None:
+        raise AssertionError("a cursor of an unknown sync is not None")
+
+
+@_check
+def check_meta_get_set_remove(store: IndexStore) -> None:
+    """Settings are per sync: get, set, overwrite, remove."""
+    if store.get_meta(A, "enabled") is not None:
+        raise AssertionError("a fresh store has a setting")
+    store.set_meta(A, "enabled", "yes")
+    store.set_meta(B, "enabled", "no")
+    store.set_meta(A, "run", "")
+    got = (store.get_meta(A, "enabled"), store.get_meta(B, "enabled"), store.get_meta(A, "run"))
+    if got != ("yes", "no", ""):
+        raise AssertionError(f"settings read back as {got}")
+    store.set_meta(A, "enabled", "later")
+    store.set_meta(A, "run", None)
+    store.set_meta(A, "never-set", None)
+    got = (store.get_meta(A, "enabled"), store.get_meta(B, "enabled"), store.get_meta(A, "run"))
+    if got != ("later", "no", None):
+        raise AssertionError(f"settings after overwrite and remove read back as {got}")
+
+
+def _filter_population() -> list[Entry]:
+    states = list(RecordState)
+    return [
+        _entry(
+            f"e{i:02d}",
+            object_type=CONTACTS if i % 3 else DEALS,
+            state=states[i % len(states)],
+            updated_at=T0 + timedelta(minutes=i % 10),
+            pending=(Side.HUB, None, Side.APP, None)[i % 4],
+        )
+        for i in (i * 11 % 40 for i in range(40))
+    ]
+
+
+@_check
+def check_entries_filters_by_type_state_time_and_pending(store: IndexStore) -> None:
+    """entries() filters by object type, states, [since, until) and pending, in order."""
+    population = _filter_population()
+    store.write(population[:25])
+    store.write(population[25:])
+    store.write([_entry("other-sync", sync_id=B)])
+    t3, t7 = T0 + timedelta(minutes=3), T0 + timedelta(minutes=7)
+    cases: list[dict[str, Any]] = [
+        {},
+        {"object_type": CONTACTS},
+        {"object_type": DEALS},
+        {"object_type": "unknown"},
+        {"states": [RecordState.FAILED]},
+        {"states": {RecordState.FAILED, RecordState.EXCLUDED}, "object_type": CONTACTS},
+        {"states": []},
+        {"since": t3},
+        {"until": t7},
+        {"since": t3, "until": t7},
+        {"since": t7, "until": t3},
+        {"pending": True},
+        {"pending": False},
+        {"pending": True, "object_type": DEALS},
+        {"object_type": CONTACTS, "states": [RecordState.QUEUED], "since": t3, "pending": False},
+    ]
+    for filters in cases:
+        object_type = filters.get("object_type")
+        states = filters.get("states")
+        since, until, pending = filters.get("since"), filters.get("until"), filters.get("pending")
+        expected = [
+            e
+            for e in population
+            if (object_type is None or e.object_type == object_type)
+            and (states is None or e.state in states)
+            and (since is None or e.updated_at >= since)
+            and (until is None or e.updated_at < until)
+            and (pending is None or (e.pending is not None) == pending)
+        ]
+        got = list(
+            store.entries(
+                A,
+                object_type,
+                states=states,
+                since=since,
+                until=until,
+                pending=pending,
+            )
+        )
+        _assert_entries(expected, got, f"entries({filters})")
+    if list(store.entries("kit-unknown-sync")):
+        raise AssertionError("entries() of an unknown sync is not empty")
+
+
+@_check
+def check_entries_stays_correct_while_writing(store: IndexStore) -> None:
+    """Writes during iteration: lasting entries come once, none twice, all as written."""
+    original = [_entry(f"e{i:04d}", hub_values={"n": i}) for i in range(1300)]
+    for start in range(0, 1300, 500):
+        store.write(original[start : start + 500])
+    versions: dict[str, list[Entry]] = {e.entry_id: [e] for e in original}
+    deleted = {f"e{i:04d}" for i in range(600, 650)}
+    seen: list[str] = []
+    for n, entry in enumerate(store.entries(A, CONTACTS)):
+        seen.append(entry.entry_id)
+        if entry.entry_id not in versions:
+            raise AssertionError(f"entries() yielded {entry.entry_id!r}, which was never written")
+        if not any(not entry_difference(v, entry) for v in versions[entry.entry_id]):
+            raise AssertionError(f"entries() yielded a version of {entry.entry_id} never written")
+        if n == 10:
+            changed = [attrs.evolve(e, message="changed") for e in original]
+            new = [_entry(f"n{i:03d}") for i in range(100)]
+            for e in [*changed, *new]:
+                versions.setdefault(e.entry_id, []).append(e)
+            store.write([*changed, *new], delete=[(A, CONTACTS, i) for i in sorted(deleted)])
+        if n == 700:
+            again = [attrs.evolve(e, state=RecordState.SYNCED, message="again") for e in original]
+            again = [e for e in again if e.entry_id not in deleted]
+            for e in again:
+                versions[e.entry_id].append(e)
+            store.write(again)
+    twice = [entry_id for entry_id, times in Counter(seen).items() if times > 1]
+    if twice:
+        raise AssertionError(f"entries() yielded {twice[:5]} more than once")
+    lasting = [e.entry_id for e in original if e.entry_id not in deleted]
+    missing = [entry_id for entry_id in lasting if entry_id not in set(seen)]
+    if missing:
+        raise AssertionError(f"entries() skipped entries present all along: {missing[:5]}")
+    order = [entry_id for entry_id in seen if entry_id in set(lasting)]
+    if order != lasting:
+        raise AssertionError("entries() did not yield lasting entries in first-written order")
+
+
+@_check
+def check_counts_agree_with_entries(store: IndexStore) -> None:
+    """counts() agrees with iterating, after inserts, state changes and deletes."""
+    population = _filter_population()
+
+    def expect(where: str) -> None:
+        want = _counted(store.entries(A))
+        got = _normal_counts(store.counts(A))
+        if got != want:
+            raise AssertionError(f"{where}: counts() is {got}, iterating gives {want}")
+        if store.count(A) != sum(sum(v.values()) for v in want.values()):
+            raise AssertionError(f"{where}: count() is {store.count(A)}")
+        if store.count(A, DEALS) != sum(want.get(DEALS, {}).values()):
+            raise AssertionError(f"{where}: count(deals) is {store.count(A, DEALS)}")
+
+    if _normal_counts(store.counts(A)) or store.count(A):
+        raise AssertionError(f"a fresh store counts {store.counts(A)}")
+    store.write(population)
+    store.write([_entry("b", sync_id=B, state=RecordState.SYNCED)])
+    expect("after inserts")
+    store.write([attrs.evolve(e, state=RecordState.SYNCED) for e in population[::3]])
+    expect("after state changes")
+    store.write([attrs.evolve(population[1], state=population[1].state, message="same state")])
+    expect("after a rewrite in the same state")
+    store.write(delete=[(A, e.object_type, e.entry_id) for e in population[::2]])
+    expect("after deletes")
+    store.write(delete=[(A, e.object_type, e.entry_id) for e in population])
+    expect("after deleting everything")
+    if _normal_counts(store.counts(B)) != {CONTACTS: {"synced": 1}}:
+        raise AssertionError(f"counts of the other sync are {store.counts(B)}")
+
+
+@_check
+def check_leases_grant_refuse_extend_expire_release(store: IndexStore) -> None:
+    """Leases: granted when free, refused to others, extended, taken over, released."""
+    minute = timedelta(minutes=1)
+
+    def acquire(names: Iterable[str], owner: str, until: int, now: int, **kw: Any) -> set[str]:
+        return store.acquire(
+            kw.get("sync_id", A),
+            kw.get("object_type", CONTACTS),
+            names,
+            owner,
+            until=T0 + until * minute,
+            now=T0 + now * minute,
+        )
+
+    def expect(got: set[str], want: set[str], what: str) -> None:
+        if got != want:
+            raise AssertionError(f"{what}: granted {sorted(got)}, expected {sorted(want)}")
+
+    expect(acquire(["r1", "r2"], "o1", until=10, now=0), {"r1", "r2"}, "free names")
+    expect(acquire(["r2", "r3"], "o2", until=10, now=1), {"r3"}, "a name another owner holds")
+    expect(acquire(["r1"], "o1", until=20, now=2), {"r1"}, "extending one's own lease")
+    expect(acquire([], "o1", until=20, now=2), set(), "no names")
+    expect(acquire(["r1", "r2"], "o2", until=30, now=10), {"r2"}, "after r2 expired (at 10)")
+    expect(acquire(["r1"], "o2", until=30, now=19), set(), "before the extended lease expires")
+    expect(acquire(["r1"], "o2", until=30, now=20), {"r1"}, "when the lease expires (<= now)")
+    expect(acquire(["r1", "r2", "r3"], "o3", until=40, now=21), {"r3"}, "o2 holds r1, r2")
+    expect(acquire(["x"], "o1", until=40, now=21, object_type=DEALS), {"x"}, "another type")
+    expect(acquire(["r1"], "o1", until=40, now=21, object_type=DEALS), {"r1"}, "same name")
+    store.release(A, "o3", ["r1"])  # not o3's: nothing happens
+    expect(acquire(["r1"], "o3", until=40, now=22), set(), "after a release by a non-holder")
+    store.release(A, "o2", ["r1"], CONTACTS)
+    expect(acquire(["r1", "r2"], "o3", until=40, now=22), {"r1"}, "after releasing r1")
+    store.release(A, "o2")
+    expect(acquire(["r2", "r3"], "o3", until=40, now=22), {"r2", "r3"}, "after releasing all")
+    store.release(A, "o1", object_type=CONTACTS)
+    expect(
+        acquire(["x", "r1"], "o2", until=40, now=22, object_type=DEALS),
+        set(),
+        "release(object_type=contacts) must keep the owner's deals leases",
+    )
+    store.release(A, "o1", ["r1"])
+    expect(
+        acquire(["x", "r1"], "o2", until=40, now=22, object_type=DEALS),
+        {"r1"},
+        "release(names) without an object type frees those names in every type",
+    )
+    store.release(A, "o1", [])
+    expect(acquire(["x"], "o2", until=40, now=22, object_type=DEALS), set(), "release([])")
+
+
+@_check
+def check_concurrent_acquires_grant_each_name_once(store: IndexStore) -> None:
+    """Threads racing for the same names: every name goes to exactly one owner."""
+    names = [f"r{i}" for i in range(40)]
+    owners = [f"worker-{i}" for i in range(6)]
+    granted: dict[str, set[str]] = {owner: set() for owner in owners}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(owners))
+
+    def work(owner: str, order: list[str]) -> None:
+        try:
+            barrier.wait()
+            for name in order:
+                granted[owner] |= store.acquire(
+                    A, CONTACTS, [name], owner, until=T0 + timedelta(hours=1), now=T0
+                )
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=work, args=(owner, names[i:] + names[:i]))
+        for i, owner in enumerate(owners)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise AssertionError(f"acquire failed in a thread: {errors[0]!r}") from errors[0]
+    holders = Counter(name for got in granted.values() for name in got)
+    if set(holders) != set(names) or max(holders.values()) != 1:
+        doubled = sorted(name for name, n in holders.items() if n > 1)
+        raise AssertionError(
+            f"names granted to several owners at once: {doubled[:5]}; "
+            f"never granted: {sorted(set(names) - set(holders))[:5]}"
+        )
+
+
+@_check
+def check_sync_ids_are_isolated(store: IndexStore) -> None:
+    """Two syncs with the same ids, keys, cursors, settings, leases never mix (S1, S7)."""
+
+    def population(sync_id: str) -> list[Entry]:
+        return [
+            _entry(
+                f"e{i}",
+                sync_id=sync_id,
+                object_type=object_type,
+                hub_id=f"h{i}",
+                app_id=f"a{i}",
+                keys=frozenset({f"k{i}", "shared"}),
+                message=sync_id,
+                state=RecordState.SYNCED if sync_id == A else RecordState.FAILED,
+            )
+            for i in range(3)
+            for object_type in (CONTACTS, DEALS)
+        ]
+
+    entries = {A: population(A), B: population(B)}
+    store.write([*entries[A], *entries[B]])
+    for sync_id in (A, B):
+        store.set_cursor(sync_id, Side.HUB, CONTACTS, f"cursor-{sync_id}")
+        store.set_meta(sync_id, "switch", f"meta-{sync_id}")
+        granted = store.acquire(
+            sync_id, CONTACTS, ["r1"], f"owner-{sync_id}", until=T0 + timedelta(hours=1), now=T0
+        )
+        if granted != {"r1"}:
+            raise AssertionError(f"a lease in {sync_id} was refused because of the other sync")
+
+    def expect_intact(sync_id: str, where: str) -> None:
+        mine = entries[sync_id]
+        contacts = [e for e in mine if e.object_type == CONTACTS]
+        _assert_entries(mine, list(store.entries(sync_id)), f"{where}: entries({sync_id})")
+        got = store.get(sync_id, CONTACTS, ["e0", "e1", "e2"])
+        if set(got) != {e.entry_id for e in contacts}:
+            raise AssertionError(f"{where}: get({sync_id}) found {sorted(got)}")
+        for e in contacts:
+            assert_same_entry(e, got[e.entry_id], f"{where}: get({sync_id})")
+        for side in Side:
+            found = store.by_record_ids(
+                sync_id, CONTACTS, side, [e.id_on(side) or "" for e in contacts]
+            )
+            for e in contacts:
+                assert_same_entry(e, found.get(e.id_on(side) or ""), f"{where}: by {side.value} id")
+        shared = store.by_keys(sync_id, CONTACTS, ["shared", "k1"])
+        _assert_entries(contacts, shared.get("shared", []), f"{where}: by_keys({sync_id})")
+        if _normal_counts(store.counts(sync_id)) != _counted(mine):
+            raise AssertionError(f"{where}: counts({sync_id}) is {store.counts(sync_id)}")
+        if store.cursor(sync_id, Side.HUB, CONTACTS) != f"cursor-{sync_id}":
+            raise AssertionError(f"{where}: the cursor of {sync_id} is wrong")
+        if store.get_meta(sync_id, "switch") != f"meta-{sync_id}":
+            raise AssertionError(f"{where}: the setting of {sync_id} is wrong")
+        took = store.acquire(
+            sync_id, CONTACTS, ["r1"], "intruder", until=T0 + timedelta(hours=1), now=T0
+        )
+        if took:
+            raise AssertionError(f"{where}: the lease of {sync_id} was lost")
+
+    expect_intact(A, "two syncs")
+    expect_intact(B, "two syncs")
+    store.write(delete=[(A, CONTACTS, "e0")])
+    entries[A] = [e for e in entries[A] if (e.object_type, e.entry_id) != (CONTACTS, "e0")]
+    store.write([_entry("e0", sync_id=A, message="again")], delete=[(A, CONTACTS, "e0")])
+    expect_intact(B, "a delete in the other sync")
+    store.release(A, "owner-kit-sync-b")  # B's owner name, in A: frees nothing in B
+    expect_intact(B, "a release in the other sync")
+    store.delete_sync(A)
+    expect_intact(B, "after delete_sync of the other sync")
+    if (
+        list(store.entries(A))
+        or store.get(A, CONTACTS, ["e1"])
+        or store.by_keys(A, CONTACTS, ["shared"])
+        or store.by_record_ids(A, CONTACTS, Side.HUB, ["h1"])
+        or _normal_counts(store.counts(A))
+        or store.cursor(A, Side.HUB, CONTACTS) is not None
+        or store.get_meta(A, "switch") is not None
+    ):
+        raise AssertionError("delete_sync left entries, keys, counts, cursors or settings")
+    took = store.acquire(A, CONTACTS, ["r1"], "someone", until=T0 + timedelta(hours=1), now=T0)
+    if took != {"r1"}:
+        raise AssertionError("delete_sync left a lease behind")
+    store.write([_entry("fresh", sync_id=A)])
+    _assert_entries([_entry("fresh", sync_id=A)], list(store.entries(A)), "a new start")
+
+
+# =====================================================================================
+# The state machine: the store against a dict-based model of the contract
+# =====================================================================================
+_OBJECT_TYPES: Final = (CONTACTS, DEALS)
+_ENTRY_IDS: Final = tuple(f"e{i}" for i in range(6))
+_RECORD_IDS: Final = ("r0", "r1", "r2", "r3")
+_KEYS: Final = ("0:a@x", "0:b@x", "1:acme", "1:globex")
+_TIMES: Final = tuple(T0 + timedelta(minutes=m) for m in range(4))
+_LEASE_NAMES: Final = ("n0", "n1", "n2")
+_OWNERS: Final = ("o1", "o2")
+_machines = itertools.count()
+
+
+def _scalars() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.text(max_size=6),
+        st.integers(),
+        st.floats(),
+        st.booleans(),
+        st.none(),
+        st.dates(),
+        st.datetimes(timezones=st.sampled_from([UTC, _PLUS_0530, _MINUS_0800])),
+    )
+
+
+def value_strategy() -> st.SearchStrategy[Any]:
+    """Any value a store must round-trip (see ``syncengine.index._codec``)."""
+    hashable = st.recursive(
+        _scalars(),
+        lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3),
+        max_leaves=4,
+    )
+    return st.recursive(
+        _scalars() | st.frozensets(hashable, max_size=3),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.lists(inner, max_size=3).map(tuple),
+            st.dictionaries(
+                st.text(max_size=3) | st.sampled_from(["$t", "$o", "$s"]), inner, max_size=3
+            ),
+        ),
+        max_leaves=8,
+    )
+
+
+def values_strategy(*, light: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """A mapping of property names to values, as in ``hub_values``.
+
+    ``light`` draws values from :data:`TRICKY_VALUES` and small scalars only: cheap to
+    generate, which matters to the state machine.
+    """
+    names = st.sampled_from(["email", "name", "n", "$t", "$o"]) | st.text(max_size=4)
+    if light:
+        values: st.SearchStrategy[Any] = st.one_of(
+            st.sampled_from(list(TRICKY_VALUES.values())),
+            st.integers(-3, 3),
+            st.sampled_from(["", "a", "b"]),
+        )
+    else:
+        values = value_strategy()
+    return st.dictionaries(names, values, max_size=4)
+
+
+@st.composite
+def _value_pair(draw: st.DrawFn) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    hub = draw(st.none() | values_strategy(light=True))
+    kind = draw(st.sampled_from(["none", "same", "renamed", "independent"]))
+    if kind == "none" or (hub is None and kind != "independent"):
+        return hub, None
+    if kind == "same":
+        return hub, dict(hub) if hub is not None else None
+    if kind == "renamed" and hub is not None:
+        app = {name.upper() + "_": value for name, value in hub.items()}
+        for name in draw(st.lists(st.sampled_from(sorted(app) or ["x"]), max_size=2)):
+            app[name] = draw(st.sampled_from(list(TRICKY_VALUES.values())))
+        return hub, app
+    return hub, draw(values_strategy(light=True))
+
+
+def entry_strategy(sync_ids: Sequence[str]) -> st.SearchStrategy[Entry]:
+    """Entries of the given syncs drawn from small pools, so that they collide."""
+    return st.builds(
+        _build_entry,
+        sync_id=st.sampled_from(sync_ids),
+        object_type=st.sampled_from(_OBJECT_TYPES),
+        entry_id=st.sampled_from(_ENTRY_IDS),
+        updated_at=st.sampled_from(_TIMES),
+        hub_id=st.none() | st.sampled_from(_RECORD_IDS),
+        app_id=st.none() | st.sampled_from(_RECORD_IDS),
+        state=st.sampled_from(RecordState),
+        keys=st.frozensets(st.sampled_from(_KEYS), max_size=3),
+        matched_by=st.none() | st.sampled_from(["0", "1"]),
+        values=_value_pair(),
+        category=st.none() | st.sampled_from(ErrorCategory),
+        reason=st.none() | st.sampled_from(ExcludeReason),
+        message=st.text(max_size=5),
+        pending=st.none() | st.sampled_from(Side),
+        pending_key=st.none() | st.text(max_size=5),
+        attempts=st.integers(0, 5),
+        mark=st.none() | st.text(max_size=3),
+        links=st.dictionaries(
+            st.sampled_from(["companies", "deals"]),
+            st.frozensets(st.sampled_from(_RECORD_IDS), max_size=2),
+            max_size=2,
+        ),
+        deleted=st.none() | st.sampled_from(Side),
+        history=st.lists(
+            st.builds(
+                HistoryItem,
+                st.sampled_from(_TIMES),
+                st.text(max_size=5),
+                st.text(max_size=5),
+            ),
+            max_size=2,
+        ).map(tuple),
+    )
+
+
+def _build_entry(
+    values: tuple[dict[str, Any] | None, dict[str, Any] | None], **fields: Any
+) -> Entry:
+    return Entry(hub_values=values[0], app_values=values[1], **fields)
+
+
+def cursor_strategy(sync_ids: Sequence[str]) -> st.SearchStrategy[CursorUpdate]:
+    """Cursor updates of the given syncs, colliding often, sometimes removing."""
+    return st.builds(
+        CursorUpdate,
+        sync_id=st.sampled_from(sync_ids),
+        side=st.sampled_from(Side),
+        object_type=st.sampled_from(_OBJECT_TYPES),
+        value=st.none() | st.text(max_size=4),
+        name=st.sampled_from(["poll", "other"]),
+    )
+
+
+def _bad_entry_strategy() -> st.SearchStrategy[Any]:
+    return st.sampled_from([bad for _, bad in _bad_entries()])
+
+
+@attrs.define
+class _Model:
+    """The contract, as plainly as it can be said: dicts in first-written order."""
+
+    entries: dict[tuple[str, str, str], Entry] = attrs.Factory(dict)
+    cursors: dict[tuple[str, Side, str, str], str] = attrs.Factory(dict)
+    meta: dict[tuple[str, str], str] = attrs.Factory(dict)
+    leases: dict[tuple[str, str, str], tuple[str, datetime]] = attrs.Factory(dict)
+
+    def write(
+        self,
+        entries: Sequence[Entry],
+        delete: Sequence[tuple[str, str, str]],
+        cursors: Sequence[CursorUpdate],
+    ) -> None:
+        for entry in entries:
+            self.entries[(entry.sync_id, entry.object_type, entry.entry_id)] = entry
+        for triple in delete:
+            self.entries.pop(triple, None)
+        for update in cursors:
+            where = (update.sync_id, update.side, update.object_type, update.name)
+            if update.value is None:
+                self.cursors.pop(where, None)
+            else:
+                self.cursors[where] = update.value
+
+    def of(self, sync_id: str, object_type: str | None = None) -> list[Entry]:
+        return [
+            e
+            for (s, t, _), e in self.entries.items()
+            if s == sync_id and (object_type is None or t == object_type)
+        ]
+
+    def acquire(
+        self,
+        sync_id: str,
+        object_type: str,
+        names: Iterable[str],
+        owner: str,
+        until: datetime,
+        now: datetime,
+    ) -> set[str]:
+        granted = set()
+        for name in names:
+            held = self.leases.get((sync_id, object_type, name))
+            if held is None or held[1] <= now or held[0] == owner:
+                self.leases[(sync_id, object_type, name)] = (owner, until)
+                granted.add(name)
+        return granted
+
+    def release(
+        self, sync_id: str, owner: str, names: Iterable[str] | None, object_type: str | None
+    ) -> None:
+        wanted = None if names is None else set(names)
+        for (s, t, name), (holder, _) in list(self.leases.items()):
+            if (
+                s == sync_id
+                and holder == owner
+                and (object_type is None or t == object_type)
+                and (wanted is None or name in wanted)
+            ):
+                del self.leases[(s, t, name)]
+
+    def delete_sync(self, sync_id: str) -> None:
+        self.entries = {w: e for w, e in self.entries.items() if w[0] != sync_id}
+        self.cursors = {w: c for w, c in self.cursors.items() if w[0] != sync_id}
+        self.meta = {w: m for w, m in self.meta.items() if w[0] != sync_id}
+        self.leases = {w: lease for w, lease in self.leases.items() if w[0] != sync_id}
+
+
+class IndexStoreMachine(RuleBasedStateMachine):
+    """Drives a store and :class:`_Model` through the same random operations.
+
+    Every read is compared with the model. Each machine uses two sync ids of its own,
+    so one store can serve many machines; it deletes them when it ends.
+    """
+
+    def __init__(self, make_store: StoreFactory, *, close: bool = True) -> None:
+        super().__init__()
+        self.store = make_store()
+        self.close_store = close
+        number = next(_machines)
+        self.syncs = (f"machine-{number}-a", f"machine-{number}-b")
+        self.model = _Model()
+
+    @override
+    def teardown(self) -> None:
+        """Remove this machine's syncs, and close the store if the machine opened it."""
+        try:
+            for sync_id in self.syncs:
+                self.store.delete_sync(sync_id)
+        finally:
+            if self.close_store:
+                self.store.close()
+
+    # ---- writes -------------------------------------------------------------------
+    @rule(data=st.data())
+    def write(self, data: st.DataObject) -> None:
+        """A write of a few entries, deletes and cursors."""
+        entries = data.draw(st.lists(entry_strategy(self.syncs), max_size=5), "entries")
+        delete = data.draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(self.syncs),
+                    st.sampled_from(_OBJECT_TYPES),
+                    st.sampled_from(_ENTRY_IDS),
+                ),
+                max_size=3,
+            ),
+            "delete",
+        )
+        cursors = data.draw(st.lists(cursor_strategy(self.syncs), max_size=2), "cursors")
+        self.store.write(entries, delete=delete, cursors=cursors)
+        self.model.write(entries, delete, cursors)
+
+    @rule(data=st.data())
+    def write_with_a_bad_entry(self, data: st.DataObject) -> None:
+        """A write holding one unstorable entry is refused whole."""
+        entries = data.draw(st.lists(entry_strategy(self.syncs), max_size=4), "entries")
+        bad = data.draw(_bad_entry_strategy(), "bad entry")
+        entries.insert(data.draw(st.integers(0, len(entries)), "position"), bad)
+        delete = [(e.sync_id, e.object_type, e.entry_id) for e in entries[:1] if e is not bad]
+        cursors = data.draw(st.lists(cursor_strategy(self.syncs), max_size=2), "cursors")
+        _expect_refusal(
+            lambda: self.store.write(entries, delete=delete, cursors=cursors),
+            "a write with an unstorable entry",
+        )
+        for entry in entries:
+            if entry is not bad and isinstance(entry, Entry):
+                self._compare_get(entry.sync_id, entry.object_type, [entry.entry_id])
+        for update in cursors:
+            self._compare_cursor(update.sync_id, update.side, update.object_type, update.name)
+
+    @rule(data=st.data())
+    def set_cursor(self, data: st.DataObject) -> None:
+        """set_cursor alone."""
+        update = data.draw(cursor_strategy(self.syncs))
+        self.store.set_cursor(
+            update.sync_id, update.side, update.object_type, update.value, update.name
+        )
+        self.model.write([], [], [update])
+
+    @rule(data=st.data())
+    def set_meta(self, data: st.DataObject) -> None:
+        """set_meta, then get_meta."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        key = data.draw(st.sampled_from(["enabled", "run"]))
+        value = data.draw(st.none() | st.text(max_size=4))
+        self.store.set_meta(sync_id, key, value)
+        if value is None:
+            self.model.meta.pop((sync_id, key), None)
+        else:
+            self.model.meta[(sync_id, key)] = value
+        for sync in self.syncs:
+            got = self.store.get_meta(sync, key)
+            if got != self.model.meta.get((sync, key)):
+                raise AssertionError(f"get_meta({sync!r}, {key!r}) is {got!r}")
+
+    @rule(data=st.data())
+    def delete_sync(self, data: st.DataObject) -> None:
+        """delete_sync of one of the two syncs."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        self.store.delete_sync(sync_id)
+        self.model.delete_sync(sync_id)
+
+    # ---- leases -------------------------------------------------------------------
+    @rule(data=st.data())
+    def acquire(self, data: st.DataObject) -> None:
+        """acquire grants what the model grants."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES))
+        names = data.draw(st.lists(st.sampled_from(_LEASE_NAMES), max_size=3))
+        owner = data.draw(st.sampled_from(_OWNERS))
+        now = data.draw(st.sampled_from(_TIMES))
+        until = now + data.draw(
+            st.sampled_from([timedelta(0), timedelta(minutes=1), timedelta(minutes=2)])
+        )
+        got = self.store.acquire(sync_id, object_type, names, owner, until=until, now=now)
+        want = self.model.acquire(sync_id, object_type, names, owner, until, now)
+        if got != want:
+            raise AssertionError(f"acquire({names}, {owner}) granted {got}, expected {want}")
+
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        """release some names, or all, of an owner."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        owner = data.draw(st.sampled_from(_OWNERS))
+        names = data.draw(st.none() | st.lists(st.sampled_from(_LEASE_NAMES), max_size=2))
+        object_type = data.draw(st.none() | st.sampled_from(_OBJECT_TYPES))
+        self.store.release(sync_id, owner, names, object_type)
+        self.model.release(sync_id, owner, names, object_type)
+
+    # ---- reads --------------------------------------------------------------------
+    def _compare_get(self, sync_id: str, object_type: str, entry_ids: list[str]) -> None:
+        got = self.store.get(sync_id, object_type, entry_ids)
+        want = {
+            i: self.model.entries[(sync_id, object_type, i)]
+            for i in entry_ids
+            if (sync_id, object_type, i) in self.model.entries
+        }
+        if set(got) != set(want):
+            raise AssertionError(f"get({entry_ids}) found {sorted(got)}, expected {sorted(want)}")
+        for entry_id, entry in want.items():
+            assert_same_entry(entry, got[entry_id], "get")
+
+    def _compare_cursor(self, sync_id: str, side: Side, object_type: str, name: str) -> None:
+        got = self.store.cursor(sync_id, side, object_type, name)
+        want = self.model.cursors.get((sync_id, side, object_type, name))
+        if got != want:
+            raise AssertionError(
+                f"cursor {(sync_id, side, object_type, name)} is {got!r}, expected {want!r}"
+            )
+
+    @rule(data=st.data())
+    def get(self, data: st.DataObject) -> None:
+        """get by entry ids."""
+        ids = data.draw(st.lists(st.sampled_from([*_ENTRY_IDS, "missing"]), max_size=6))
+        self._compare_get(
+            data.draw(st.sampled_from(self.syncs)), data.draw(st.sampled_from(_OBJECT_TYPES)), ids
+        )
+
+    @rule(data=st.data())
+    def by_record_ids(self, data: st.DataObject) -> None:
+        """by_record_ids returns one of the entries holding each id."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES))
+        side = data.draw(st.sampled_from(Side))
+        ids = data.draw(st.lists(st.sampled_from(_RECORD_IDS), max_size=4))
+        got = self.store.by_record_ids(sync_id, object_type, side, ids)
+        holders = {
+            i: [e for e in self.model.of(sync_id, object_type) if e.id_on(side) == i] for i in ids
+        }
+        want = {i for i, found in holders.items() if found}
+        if set(got) != want:
+            raise AssertionError(
+                f"by_record_ids({side}, {ids}) found {sorted(got)}, expected {sorted(want)}"
+            )
+        for record_id, entry in got.items():
+            if all(entry_difference(e, entry) for e in holders[record_id]):
+                raise AssertionError(f"by_record_ids({record_id!r}) returned {entry!r:.300}")
+
+    @rule(data=st.data())
+    def by_keys(self, data: st.DataObject) -> None:
+        """by_keys lists the holders of each key in first-written order."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES))
+        keys = data.draw(st.lists(st.sampled_from([*_KEYS, "9:none"]), max_size=4))
+        got = self.store.by_keys(sync_id, object_type, keys)
+        want = {k: [e for e in self.model.of(sync_id, object_type) if k in e.keys] for k in keys}
+        want = {k: found for k, found in want.items() if found}
+        if set(got) != set(want):
+            raise AssertionError(f"by_keys({keys}) found {sorted(got)}, expected {sorted(want)}")
+        for key, entries in want.items():
+            _assert_entries(entries, got[key], f"by_keys({key!r})")
+
+    @rule(data=st.data())
+    def entries(self, data: st.DataObject) -> None:
+        """entries() with random filters lists what the model lists, in order."""
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        object_type = data.draw(st.none() | st.sampled_from(_OBJECT_TYPES))
+        states = data.draw(st.none() | st.frozensets(st.sampled_from(RecordState)))
+        since = data.draw(st.none() | st.sampled_from(_TIMES))
+        until = data.draw(st.none() | st.sampled_from(_TIMES))
+        pending = data.draw(st.none() | st.booleans())
+        want = [
+            e
+            for e in self.model.of(sync_id, object_type)
+            if (states is None or e.state in states)
+            and (since is None or e.updated_at >= since)
+            and (until is None or e.updated_at < until)
+            and (pending is None or (e.pending is not None) == pending)
+        ]
+        got = list(
+            self.store.entries(
+                sync_id, object_type, states=states, since=since, until=until, pending=pending
+            )
+        )
+        _assert_entries(want, got, "entries()")
+
+    @rule(data=st.data())
+    def cursor(self, data: st.DataObject) -> None:
+        """cursor reads what the model holds."""
+        self._compare_cursor(
+            data.draw(st.sampled_from(self.syncs)),
+            data.draw(st.sampled_from(Side)),
+            data.draw(st.sampled_from(_OBJECT_TYPES)),
+            data.draw(st.sampled_from(["poll", "other"])),
+        )
+
+    @invariant()
+    def counts_agree(self) -> None:
+        """counts() of each sync agrees with the model."""
+        for sync_id in self.syncs:
+            got = _normal_counts(self.store.counts(sync_id))
+            want = _counted(self.model.of(sync_id))
+            if got != want:
+                raise AssertionError(f"counts({sync_id!r}) is {got}, expected {want}")
+
+
+def _machine_settings(max_examples: int | None, shrink: bool) -> settings:
+    chosen: dict[str, Any] = {}
+    if max_examples is not None:
+        chosen["max_examples"] = max_examples
+    if not shrink:
+        chosen["phases"] = [Phase.explicit, Phase.reuse, Phase.generate]
+    return settings(
+        deadline=None,
+        stateful_step_count=25,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        **chosen,
+    )
+
+
+def run_state_machine(
+    make_store: StoreFactory,
+    *,
+    close: bool = True,
+    max_examples: int | None = None,
+    shrink: bool = True,
+) -> None:
+    """Run :class:`IndexStoreMachine` on stores from ``make_store``.
+
+    Args:
+        make_store: Returns the store of one example (a fresh one, or always the same).
+        close: Close each example's store when the example ends.
+        max_examples: How many random programs; ``None``: the active profile's.
+        shrink: Shrink a failing program to a minimal one (slow, but clear).
+    """
+    machine = cast(  # hypothesis takes any factory; its annotation says "class"
+        "type[RuleBasedStateMachine]", lambda: IndexStoreMachine(make_store, close=close)
+    )
+    run_state_machine_as_test(
+        machine,
+        settings=_machine_settings(max_examples, shrink),
+    )
+
+
+# =====================================================================================
+# The two runners
+# =====================================================================================
+def _checks() -> Iterator[tuple[str, Callable[[IndexStore], None]]]:
+    for check in _CHECKS:
+        yield check.__name__, check
+
+
+def check_index_store(factory: StoreFactory, *, max_examples: int = 50) -> None:
+    """Run the whole conformance kit against stores made by ``factory``.
+
+    Works without pytest. Each check gets a fresh store from ``factory`` (which must
+    return a new, empty store on every call) and closes it afterwards; the state machine
+    gets one per example.
+
+    Args:
+        factory: Returns a fresh, empty store.
+        max_examples: How many random programs the state machine runs.
+
+    Raises:
+        AssertionError: naming the first check that failed, and why.
+
+    Example::
+
+        from syncengine.testing import check_index_store
+
+        def test_my_store_conforms(tmp_path):
+            paths = (tmp_path / f"{n}.db" for n in itertools.count())
+            check_index_store(lambda: MyStore(next(paths)))
+
+    .. versionadded:: 0.1
+    """
+    for name, check in _checks():
+        store = factory()
+        try:
+            check(store)
+        except AssertionError as error:
+            raise AssertionError(f"{name} failed: {error}") from error
+        except Exception as error:
+            raise AssertionError(f"{name} failed with {type(error).__name__}: {error}") from error
+        finally:
+            store.close()
+    try:
+        run_state_machine(factory, max_examples=max_examples)
+    except AssertionError as error:
+        raise AssertionError(f"the index store state machine failed: {error}") from error
+
+
+class IndexStoreTests:
+    """The conformance kit as a pytest mixin.
+
+    Subclass it in a test module and provide a ``store`` fixture returning a fresh,
+    empty store (close it in the fixture's teardown if it needs closing). Each check is
+    one ``test_…`` method; override one to adapt or skip it. Set
+    ``state_machine_max_examples`` to change how many random programs
+    :meth:`test_state_machine` runs (default: the active Hypothesis profile's).
+
+    Example::
+
+        class TestMyStore(IndexStoreTests):
+            @pytest.fixture
+            def store(self):
+                with MyStore(":memory:") as store:
+                    yield store
+
+    .. versionadded:: 0.1
+    """
+
+    state_machine_max_examples: ClassVar[int | None] = None
+
+    def test_write_then_get_round_trips_every_field(self, store: IndexStore) -> None:
+        """Every field of an entry comes back exactly as written."""
+        check_write_then_get_round_trips_every_field(store)
+
+    def test_values_keep_their_python_types(self, store: IndexStore) -> None:
+        """Each value type (int vs float vs bool, tuple, frozenset, offsets, NaN) survives."""
+        check_values_keep_their_python_types(store)
+
+    def test_upsert_replaces_and_keeps_iteration_order(self, store: IndexStore) -> None:
+        """A rewritten entry replaces the old one and keeps its place in iteration order."""
+        check_upsert_replaces_and_keeps_iteration_order(store)
+
+    def test_lookups_by_id_record_id_and_key_agree_with_writes(self, store: IndexStore) -> None:
+        """get, by_record_ids and by_keys find what was written, in batches of any size."""
+        check_lookups_by_id_record_id_and_key_agree_with_writes(store)
+
+    def test_changed_keys_and_record_ids_move_the_entry(self, store: IndexStore) -> None:
+        """Keys and record ids an entry no longer holds no longer find it."""
+        check_changed_keys_and_record_ids_move_the_entry(store)
+
+    def test_delete_removes_the_entry_and_its_keys(self, store: IndexStore) -> None:
+        """write(delete=…) removes the entry from every lookup, and nothing else."""
+        check_delete_removes_the_entry_and_its_keys(store)
+
+    def test_failed_write_stores_nothing(self, store: IndexStore) -> None:
+        """A write that fails anywhere raises IndexStoreError and stores none of the call."""
+        check_failed_write_stores_nothing(store)
+
+    def test_cursors_are_independent_and_written_with_entries(self, store: IndexStore) -> None:
+        """Cursors per (sync, side, object type, name) are independent; set with entries."""
+        check_cursors_are_independent_and_written_with_entries(store)
+
+    def test_meta_get_set_remove(self, store: IndexStore) -> None:
+        """Settings are per sync: get, set, overwrite, remove."""
+        check_meta_get_set_remove(store)
+
+    def test_entries_filters_by_type_state_time_and_pending(self, store: IndexStore) -> None:
+        """entries() filters by object type, states, [since, until) and pending, in order."""
+        check_entries_filters_by_type_state_time_and_pending(store)
+
+    def test_entries_stays_correct_while_writing(self, store: IndexStore) -> None:
+        """Writes during iteration: lasting entries come once, none twice, all as written."""
+        check_entries_stays_correct_while_writing(store)
+
+    def test_counts_agree_with_entries(self, store: IndexStore) -> None:
+        """counts() agrees with iterating, after inserts, state changes and deletes."""
+        check_counts_agree_with_entries(store)
+
+    def test_leases_grant_refuse_extend_expire_release(self, store: IndexStore) -> None:
+        """Leases: granted when free, refused to others, extended, taken over, released."""
+        check_leases_grant_refuse_extend_expire_release(store)
+
+    def test_concurrent_acquires_grant_each_name_once(self, store: IndexStore) -> None:
+        """Threads racing for the same names: every name goes to exactly one owner."""
+        check_concurrent_acquires_grant_each_name_once(store)
+
+    def test_sync_ids_are_isolated(self, store: IndexStore) -> None:
+        """Two syncs with the same ids, keys, cursors, settings, leases never mix (S1, S7)."""
+        check_sync_ids_are_isolated(store)
+
+    def test_state_machine(self, store: IndexStore) -> None:
+        """Random programs of writes, deletes, cursors, leases agree with a simple model."""
+        run_state_machine(lambda: store, close=False, max_examples=self.state_machine_max_examples)

@@ -1,0 +1,192 @@
+"""The index stores that ship with syncengine pass the conformance kit, used as an
+outside author would use it (syncengine.testing)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import UTC, datetime
+
+import attrs
+import pytest
+
+from syncengine import RecordState
+from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
+from syncengine.testing import IndexStoreTests, check_index_store
+from syncengine.testing._index_kit import run_state_machine
+
+
+class TestMemoryIndexStore(IndexStoreTests):
+    """MemoryIndexStore conforms."""
+
+    @pytest.fixture
+    def store(self):
+        return MemoryIndexStore()
+
+
+class TestSQLiteIndexStoreOnFile(IndexStoreTests):
+    """SQLiteIndexStore on a file conforms."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        with SQLiteIndexStore(tmp_path / "index.db") as store:
+            yield store
+
+
+class TestSQLiteIndexStoreInMemory(IndexStoreTests):
+    """SQLiteIndexStore on ":memory:" conforms."""
+
+    @pytest.fixture
+    def store(self):
+        with SQLiteIndexStore(":memory:") as store:
+            yield store
+
+
+def test_check_index_store_passes_for_sqlite_files(tmp_path):
+    """The plain check_index_store runner passes SQLiteIndexStore, one file per store."""
+    paths = (tmp_path / f"index-{n}.db" for n in itertools.count())
+
+    def factory() -> IndexStore:
+        return SQLiteIndexStore(next(paths))
+
+    check_index_store(factory, max_examples=10)
+
+
+# ---- the kit fails stores that break the contract ---------------------------------------
+class _Delegating(IndexStore):
+    """A store that hands every call to a MemoryIndexStore; subclasses break one thing."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryIndexStore()
+
+    def get(self, sync_id, object_type, entry_ids):
+        return self.inner.get(sync_id, object_type, entry_ids)
+
+    def by_record_ids(self, sync_id, object_type, side, record_ids):
+        return self.inner.by_record_ids(sync_id, object_type, side, record_ids)
+
+    def by_keys(self, sync_id, object_type, keys):
+        return self.inner.by_keys(sync_id, object_type, keys)
+
+    def entries(self, sync_id, object_type=None, **filters):
+        return self.inner.entries(sync_id, object_type, **filters)
+
+    def counts(self, sync_id):
+        return self.inner.counts(sync_id)
+
+    def write(self, entries=(), *, delete=(), cursors=()):
+        self.inner.write(entries, delete=delete, cursors=cursors)
+
+    def cursor(self, sync_id, side, object_type, name="poll"):
+        return self.inner.cursor(sync_id, side, object_type, name)
+
+    def get_meta(self, sync_id, key):
+        return self.inner.get_meta(sync_id, key)
+
+    def set_meta(self, sync_id, key, value):
+        self.inner.set_meta(sync_id, key, value)
+
+    def acquire(self, sync_id, object_type, names, owner, *, until, now):
+        return self.inner.acquire(sync_id, object_type, names, owner, until=until, now=now)
+
+    def release(self, sync_id, owner, names=None, object_type=None):
+        self.inner.release(sync_id, owner, names, object_type)
+
+    def delete_sync(self, sync_id):
+        self.inner.delete_sync(sync_id)
+
+
+class _NonAtomicWrites(_Delegating):
+    """Writes entries one by one: a failing entry leaves the ones before it stored."""
+
+    def write(self, entries=(), *, delete=(), cursors=()):
+        for entry in entries:
+            self.inner.write([entry])
+        self.inner.write(delete=delete, cursors=cursors)
+
+
+class _KeysAcrossSyncs(_Delegating):
+    """by_keys ignores the sync: it finds the keys of every sync it has seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncs: dict[str, None] = {}
+
+    def write(self, entries=(), *, delete=(), cursors=()):
+        for entry in entries:
+            self.syncs[getattr(entry, "sync_id", "")] = None
+        super().write(entries, delete=delete, cursors=cursors)
+
+    def by_keys(self, sync_id, object_type, keys):
+        keys = list(keys)
+        found: dict = {}
+        for sync in self.syncs:
+            for key, hits in self.inner.by_keys(sync, object_type, keys).items():
+                found.setdefault(key, []).extend(hits)
+        return found
+
+
+class _IntegralFloatsAsInts(_Delegating):
+    """A lossy codec: hub values like 1.0 come back as 1."""
+
+    def get(self, sync_id, object_type, entry_ids):
+        found = self.inner.get(sync_id, object_type, entry_ids)
+        for entry_id, entry in found.items():
+            if entry.hub_values:
+                values = {
+                    name: int(v) if type(v) is float and v.is_integer() else v
+                    for name, v in entry.hub_values.items()
+                }
+                found[entry_id] = attrs.evolve(entry, hub_values=values)
+        return found
+
+
+class _CountsIgnoreDeletes(_Delegating):
+    """counts() only ever goes up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[tuple, RecordState] = {}
+
+    def write(self, entries=(), *, delete=(), cursors=()):
+        super().write(entries, delete=delete, cursors=cursors)
+        for e in entries:
+            self.seen[(e.sync_id, e.object_type, e.entry_id)] = e.state
+
+    def counts(self, sync_id):
+        out: dict = {}
+        for (sync, object_type, _), state in self.seen.items():
+            if sync == sync_id:
+                out.setdefault(object_type, Counter())[state] += 1
+        return {t: dict(c) for t, c in out.items()}
+
+
+class _LeasesNeverExpire(_Delegating):
+    """acquire treats every lease as held forever."""
+
+    def acquire(self, sync_id, object_type, names, owner, *, until, now):
+        return self.inner.acquire(
+            sync_id, object_type, names, owner, until=until, now=datetime(1970, 1, 1, tzinfo=UTC)
+        )
+
+
+@pytest.mark.parametrize(
+    ("broken", "failing_check"),
+    [
+        (_NonAtomicWrites, "check_failed_write_stores_nothing"),
+        (_KeysAcrossSyncs, "check_sync_ids_are_isolated"),
+        (_IntegralFloatsAsInts, "check_write_then_get_round_trips_every_field"),
+        (_CountsIgnoreDeletes, "check_delete_removes_the_entry_and_its_keys"),
+        (_LeasesNeverExpire, "check_leases_grant_refuse_extend_expire_release"),
+    ],
+)
+def test_check_index_store_fails_a_broken_store_naming_the_check(broken, failing_check):
+    """check_index_store raises AssertionError naming the check a broken store fails."""
+    with pytest.raises(AssertionError, match=failing_check):
+        check_index_store(broken, max_examples=5)
+
+
+def test_the_state_machine_alone_catches_a_broken_store():
+    """The kit's state machine finds a broken store without the hand-written checks."""
+    with pytest.raises(AssertionError, match="by_keys"):
+        run_state_machine(_KeysAcrossSyncs, max_examples=200, shrink=False)

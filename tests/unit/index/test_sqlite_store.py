@@ -1,0 +1,336 @@
+"""SQLiteIndexStore specifics: migrations, several stores and processes on one file,
+errors, query plans and the size of an entry on disk."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import runpy
+import sqlite3
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from syncengine import IndexStoreError, RecordState, Side
+from syncengine.index import CursorUpdate, Entry, HistoryItem, SQLiteIndexStore
+from syncengine.index import sqlite as sqlite_module
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def contact(i: int, sync_id: str = "s", **fields) -> Entry:
+    """A realistic contact entry: 8 mapped string fields per side, one e-mail key."""
+    email = f"person.number{i}@example{i % 7}.com"
+    values = [email, f"First{i % 50}", f"Last{i % 80}", f"+45 {20000000 + i}"]
+    values += [f"Company {i % 300} ApS", "Engineer", "Copenhagen", "Denmark"]
+    hub_names = [
+        "email",
+        "firstname",
+        "lastname",
+        "phone",
+        "company",
+        "jobtitle",
+        "city",
+        "country",
+    ]
+    app_names = ["Email", "FirstName", "LastName", "Phone", "Company", "Title", "City", "Country"]
+    at = T0 + timedelta(seconds=i)
+    defaults = {
+        "hub_id": str(3_000_000_000 + i),
+        "app_id": f"C-{i:08d}",
+        "state": RecordState.SYNCED,
+        "keys": frozenset({f"0:{email}"}),
+        "matched_by": "0",
+        "hub_values": dict(zip(hub_names, values, strict=True)),
+        "app_values": dict(zip(app_names, values, strict=True)),
+        "history": (HistoryItem(at, "created", "app"),),
+    }
+    return Entry(sync_id, "contacts", f"h{3_000_000_000 + i}", at, **{**defaults, **fields})
+
+
+def schema_version(path) -> int:
+    with sqlite3.connect(path) as conn:
+        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+    conn.close()
+    return int(version)
+
+
+class TestMigrations:
+    """The schema is versioned and migrated in order."""
+
+    def test_a_new_file_gets_the_latest_schema(self, tmp_path):
+        """Opening a new file applies every migration and records the version."""
+        SQLiteIndexStore(tmp_path / "index.db").close()
+        assert len(sqlite_module._MIGRATIONS) == schema_version(tmp_path / "index.db")
+
+    def test_reopening_a_file_keeps_everything(self, tmp_path):
+        """Entries, cursors, settings and leases survive closing and reopening."""
+        path = tmp_path / "index.db"
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1)], cursors=[CursorUpdate("s", Side.APP, "contacts", "c1")])
+            store.set_meta("s", "enabled", "yes")
+            store.acquire("s", "contacts", ["r1"], "pass-1", until=T0 + HOUR, now=T0)
+        with SQLiteIndexStore(path) as store:
+            assert (
+                contact(1) == store.get("s", "contacts", [contact(1).entry_id])[contact(1).entry_id]
+            )
+            assert "c1" == store.cursor("s", Side.APP, "contacts")
+            assert "yes" == store.get_meta("s", "enabled")
+            assert set() == store.acquire("s", "contacts", ["r1"], "pass-2", until=T0, now=T0)
+            assert {"contacts": {RecordState.SYNCED: 1}} == store.counts("s")
+
+    def test_a_file_from_a_newer_version_is_refused_clearly(self, tmp_path):
+        """A schema version this syncengine does not know raises IndexStoreError."""
+        path = tmp_path / "index.db"
+        SQLiteIndexStore(path).close()
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE schema_version SET version = 99")
+        conn.close()
+        with pytest.raises(IndexStoreError, match=r"schema version 99.*upgrade syncengine"):
+            SQLiteIndexStore(path)
+
+    def test_new_migrations_apply_in_order_to_an_existing_file(self, tmp_path, monkeypatch):
+        """A file of version 1 is brought to version 2 by the next step; data stays."""
+        path = tmp_path / "index.db"
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1)])
+        steps = (
+            "CREATE TABLE added_in_v2 (x INTEGER)",
+            "INSERT INTO added_in_v2 (x) SELECT count(*) FROM entries",
+        )
+        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, steps))
+        with SQLiteIndexStore(path) as store:
+            assert 1 == store.count("s")
+        assert 2 == schema_version(path)
+        with sqlite3.connect(path) as conn:
+            assert (1,) == conn.execute("SELECT x FROM added_in_v2").fetchone()
+        conn.close()
+
+    def test_a_file_that_is_not_a_database_is_refused(self, tmp_path):
+        """Opening garbage raises IndexStoreError with the cause chained."""
+        path = tmp_path / "index.db"
+        path.write_bytes(b"this is not a database, just some text" * 100)
+        with pytest.raises(IndexStoreError, match="cannot open index") as raised:
+            SQLiteIndexStore(path)
+        assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
+
+
+class TestErrors:
+    """Failures are IndexStoreError with the cause chained, and roll back."""
+
+    def test_a_failing_statement_rolls_back_the_whole_write(self, tmp_path):
+        """A database error mid-write stores nothing and raises IndexStoreError."""
+        path = tmp_path / "index.db"
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1)])
+            with sqlite3.connect(path) as other:  # break the keys table behind its back
+                other.execute("DROP TABLE keys")
+            other.close()
+            with pytest.raises(IndexStoreError, match="rolled back") as raised:
+                store.write([contact(2)], cursors=[CursorUpdate("s", Side.HUB, "contacts", "c2")])
+            assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+            assert {} == store.get("s", "contacts", [contact(2).entry_id])
+            assert store.cursor("s", Side.HUB, "contacts") is None
+
+    def test_names_interned_by_a_refused_write_are_forgotten(self, tmp_path):
+        """A rolled-back write that created a sync, a type and a shape leaves no trace."""
+        path = tmp_path / "index.db"
+        new = Entry("new-sync", "new-type", "e1", T0, hub_values={"brand": "new"})
+        bad = Entry("new-sync", "new-type", "e2", T0, hub_values={"v": object()})
+        with SQLiteIndexStore(path) as store:
+            with pytest.raises(IndexStoreError):
+                store.write([new, bad])
+            store.write([Entry("other", "contacts", "x", T0, hub_values={"other": 1})])
+            store.write([new])
+            assert {"e1": new} == store.get("new-sync", "new-type", ["e1"])
+        with SQLiteIndexStore(path) as store:
+            assert {"e1": new} == store.get("new-sync", "new-type", ["e1"])
+
+    def test_a_closed_store_raises(self, tmp_path):
+        """Any call after close() raises IndexStoreError; closing twice is fine."""
+        store = SQLiteIndexStore(tmp_path / "index.db")
+        store.close()
+        store.close()
+        with pytest.raises(IndexStoreError, match="closed"):
+            store.get("s", "contacts", ["e1"])
+        with pytest.raises(IndexStoreError, match="closed"):
+            store.write([contact(1)])
+
+
+class TestTwoStoresOnOneFile:
+    """Two stores on one file behave like two processes sharing it."""
+
+    def test_each_sees_the_others_writes(self, tmp_path):
+        """Entries, keys, counts, cursors and settings written by one are read by the other."""
+        path = tmp_path / "index.db"
+        with SQLiteIndexStore(path) as first, SQLiteIndexStore(path) as second:
+            first.write([contact(1)], cursors=[CursorUpdate("s", Side.HUB, "contacts", "c")])
+            first.set_meta("s", "enabled", "yes")
+            entry = contact(1)
+            assert {"0:" + entry.hub_values["email"]: [entry]} == second.by_keys(
+                "s", "contacts", entry.keys
+            )
+            assert "c" == second.cursor("s", Side.HUB, "contacts")
+            assert "yes" == second.get_meta("s", "enabled")
+            # New names and value shapes made by the second are understood by the first.
+            deal = Entry("s", "deals", "d1", T0, hub_values={"amount": 5.0, "stage": "won"})
+            second.write([deal, contact(2)])
+            assert [contact(1), contact(2)] == list(first.entries("s", "contacts"))
+            assert {"d1": deal} == first.get("s", "deals", ["d1"])
+            assert {"contacts": {RecordState.SYNCED: 2}, "deals": {RecordState.INITIAL: 1}} == (
+                first.counts("s")
+            )
+            first.delete_sync("s")
+            assert [] == list(second.entries("s"))
+
+    def test_leases_exclude_each_other(self, tmp_path):
+        """A name one store holds is refused to the other until it expires or is released."""
+        path = tmp_path / "index.db"
+        with SQLiteIndexStore(path) as first, SQLiteIndexStore(path) as second:
+            assert {"r1", "r2"} == first.acquire(
+                "s", "contacts", ["r1", "r2"], "pass-1", until=T0 + HOUR, now=T0
+            )
+            assert {"r3"} == second.acquire(
+                "s", "contacts", ["r1", "r3"], "pass-2", until=T0 + HOUR, now=T0
+            )
+            first.release("s", "pass-1", ["r1"])
+            assert {"r1"} == second.acquire(
+                "s", "contacts", ["r1", "r2"], "pass-2", until=T0 + HOUR, now=T0
+            )
+            assert {"r2"} == second.acquire(
+                "s", "contacts", ["r2"], "pass-2", until=T0 + 2 * HOUR, now=T0 + HOUR
+            )
+
+
+RACER = textwrap.dedent(
+    """
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+    from syncengine.index import SQLiteIndexStore
+
+    T0 = datetime(2024, 1, 1, tzinfo=UTC)
+    with SQLiteIndexStore(PATH) as store:
+        BARRIER.wait()
+        granted = set()
+        for name in NAMES:
+            granted |= store.acquire(
+                "s", "contacts", [name], OWNER, until=T0 + timedelta(hours=1), now=T0
+            )
+            time.sleep(0.0005)  # let the other process in between claims
+    with open(OUT, "w") as out:
+        json.dump(sorted(granted), out)
+    """
+)
+
+
+def test_leases_exclude_each_other_across_two_processes(tmp_path):
+    """Two processes racing for the same names never both get one (SPEC S9)."""
+    path = tmp_path / "index.db"
+    SQLiteIndexStore(path).close()
+    script = tmp_path / "racer.py"
+    script.write_text(RACER)
+    names = [f"r{i}" for i in range(150)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+
+    def racer(owner: str, order: list[str]) -> dict:
+        out = tmp_path / f"{owner}.json"
+        return {
+            "init_globals": {
+                "PATH": str(path),
+                "OWNER": owner,
+                "NAMES": order,
+                "BARRIER": barrier,
+                "OUT": str(out),
+            }
+        }
+
+    # runpy.run_path is importable in the child; a test function is not (importlib mode).
+    child = context.Process(
+        target=runpy.run_path, args=(str(script),), kwargs=racer("child", names[::-1])
+    )
+    child.start()
+    try:
+        runpy.run_path(str(script), **racer("parent", names))
+    finally:
+        child.join(timeout=60)
+    assert 0 == child.exitcode
+    parent_got = set(json.loads((tmp_path / "parent.json").read_text()))
+    child_got = set(json.loads((tmp_path / "child.json").read_text()))
+    assert parent_got, "both processes should win some names"
+    assert child_got, "both processes should win some names"
+    assert set() == parent_got & child_got
+    assert set(names) == parent_got | child_got
+    with SQLiteIndexStore(path) as store:
+        assert set() == store.acquire("s", "contacts", names, "third", until=T0, now=T0)
+
+
+class TestQueries:
+    """Every lookup uses an index; counts never read entries; iteration pages."""
+
+    @staticmethod
+    def statements(store, action) -> list[str]:
+        seen: list[str] = []
+        store._conn.set_trace_callback(seen.append)
+        try:
+            action()
+        finally:
+            store._conn.set_trace_callback(None)
+        return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+
+    def test_lookups_use_indexes_and_counts_read_no_entries(self, tmp_path):
+        """No lookup scans a table; counts() reads only the counts table."""
+        with SQLiteIndexStore(tmp_path / "index.db") as store:
+            store.write([contact(i) for i in range(50)])
+            entry = contact(7)
+            calls = [
+                lambda: store.get("s", "contacts", [entry.entry_id]),
+                lambda: store.by_record_ids("s", "contacts", Side.HUB, [entry.hub_id]),
+                lambda: store.by_record_ids("s", "contacts", Side.APP, [entry.app_id]),
+                lambda: store.by_keys("s", "contacts", entry.keys),
+                lambda: store.entries("s", "contacts", pending=True),
+                lambda: list(store.entries("s", "contacts", states=[RecordState.FAILED])),
+                lambda: store.cursor("s", Side.HUB, "contacts"),
+                lambda: store.get_meta("s", "enabled"),
+                lambda: store.write([entry]),
+                lambda: store.write(delete=[("s", "contacts", entry.entry_id)]),
+            ]
+            for call in calls:
+                for sql in self.statements(store, call):
+                    plan = store._conn.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
+                    details = " | ".join(row[-1] for row in plan)
+                    assert "SCAN entries" not in details, (sql, details)
+                    assert "SCAN keys" not in details, (sql, details)
+            for sql in self.statements(store, lambda: store.counts("s")):
+                assert "entries" not in sql
+
+    def test_entries_reads_in_bounded_pages(self, tmp_path):
+        """Iterating 1,200 entries runs several LIMIT-ed keyset queries, not one."""
+        with SQLiteIndexStore(tmp_path / "index.db") as store:
+            store.write([contact(i) for i in range(1200)])
+            pages = [
+                sql
+                for sql in self.statements(store, lambda: list(store.entries("s")))
+                if "FROM entries" in sql
+            ]
+            assert len(pages) >= 3
+            assert all("LIMIT 500" in sql and "e.id >" in sql for sql in pages)
+
+
+def test_an_entry_takes_little_room_on_disk(tmp_path):
+    """5,000 realistic entries take less than 1,000 bytes each (the benchmark: ~420)."""
+    path = tmp_path / "index.db"
+    n = 5000
+    with SQLiteIndexStore(path) as store:
+        for start in range(0, n, 1000):
+            store.write([contact(i) for i in range(start, start + 1000)])
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    assert (pages - free) * size / n < 1000
