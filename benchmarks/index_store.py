@@ -137,7 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="entries (default 1,000,000)")
     parser.add_argument("--batch", type=int, default=1000, help="batch size (default 1000)")
     parser.add_argument("--path", help="database file (default: a temporary file)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny, fast run (CI keeps the script working)"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.n = 2_000
     n, size = args.n, args.batch
     with tempfile.TemporaryDirectory() as tmp:
         path = args.path or os.path.join(tmp, "index.db")
