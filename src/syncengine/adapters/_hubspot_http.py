@@ -1,0 +1,567 @@
+"""HTTP for the HubSpot adapter: pacing, retries, error bodies and secret hygiene.
+
+This module owns every byte the adapter sends to HubSpot and every status it gets back.
+It knows HubSpot's rate-limit policies and error bodies (reference §2, §4) but nothing of
+records, cursors or syncing; :mod:`syncengine.adapters.hubspot` builds on it.
+
+Rules it keeps:
+
+* **Pacing.** A :class:`RateWindow` admits at most ``limit`` requests in any ``seconds``
+  window, counting each request from the moment its *response* arrived, so a request can
+  never land in HubSpot's rolling window (counted on arrival) too early, whatever the
+  latency. Search has a window of its own (it is exempt from the ten-second limit).
+* **Retries.** 5xx, 423, 477, timeouts and connection errors are retried with jittered
+  exponential back-off (``Retry-After`` wins when it asks for longer); a 429 waits for the
+  window its ``policyName`` names; a ``DAILY`` 429 gives up at once. Requests that are not
+  safe to repeat (creates) are retried only when HubSpot cannot have processed them.
+  Giving up raises :class:`~syncengine.AdapterError` (``RATE_LIMITED``/``UNAVAILABLE``).
+* **Secrets.** The token lives in a :class:`Secret` whose ``repr`` and ``str`` hide it;
+  messages are scrubbed of it before they leave this module (SPEC X4).
+* **Time** (clock and sleep) and randomness are injected, so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, final
+
+import attrs
+import httpx
+from typing_extensions import override
+
+from syncengine.errors import AdapterError
+from syncengine.states import ErrorCategory
+
+__all__ = [
+    "ErrorBody",
+    "HttpClient",
+    "RateWindow",
+    "Reply",
+    "Secret",
+    "category_of",
+]
+
+logger = logging.getLogger("syncengine.adapters.hubspot")
+
+_REDACTED: Final = "[redacted]"
+# How long a DAILY 429 asks the engine to wait when HubSpot does not say: the daily
+# budget resets at midnight in the account's time zone, which the API does not tell.
+_DAILY_RETRY_AFTER: Final = 3600.0
+# Longest single wait inside a call; a longer Retry-After (477 can say 24 h) gives up.
+_MAX_WAIT: Final = 120.0
+# Statuses after which HubSpot has certainly not processed a request.
+_NOT_PROCESSED: Final = frozenset({423, 429, 477, 503})
+_RETRIED_STATUSES: Final = frozenset({423, 477})
+# HubSpot holds a bulk-write lock for about 2 s (reference §2).
+_LOCK_WAIT: Final = 2.0
+_EPSILON: Final = 1e-9
+_REQUIRED_CODES: Final = frozenset({"REQUIRED_PROPERTY", "MISSING_REQUIRED_PROPERTY"})
+
+
+@final
+class Secret:
+    """A secret string (a token) whose ``repr`` and ``str`` never show it (SPEC X4).
+
+    Call :meth:`reveal` at the one place that must send it.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        """Wrap ``value``."""
+        if not value:
+            raise ValueError("a HubSpot token must not be empty")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself."""
+        return self._value
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every occurrence of the secret replaced by ``[redacted]``."""
+        return text.replace(self._value, _REDACTED) if self._value in text else text
+
+    @override
+    def __repr__(self) -> str:
+        return "Secret('[redacted]')"
+
+    __str__ = __repr__
+
+    @override
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+
+class RateWindow:
+    """At most ``limit`` requests in any window of ``seconds`` (thread-safe).
+
+    A request holds a slot from :meth:`acquire` until its response arrives
+    (:meth:`release`), and the slot stays taken for ``seconds`` after that. HubSpot
+    counts a request when it arrives, which is between those two moments, so requests
+    admitted here never exceed HubSpot's rolling window of the same size.
+
+    :meth:`observe` takes HubSpot's ``X-HubSpot-RateLimit-*`` headers into account: a
+    stricter policy than the configured one is adopted, and when HubSpot has fewer
+    requests left than this window thinks (another client shares the limit), the
+    difference is marked used. :meth:`block` pauses every caller (after a 429).
+
+    Args:
+        limit: Requests per window.
+        seconds: The window's length.
+        clock: Monotonic seconds.
+        sleep: Waits for the given seconds.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        seconds: float,
+        *,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        """Set the limit; see the class docstring for the arguments."""
+        if limit < 1 or not seconds > 0:
+            raise ValueError(
+                f"a rate limit needs limit >= 1 and seconds > 0, got {limit}, {seconds}"
+            )
+        self.limit = limit
+        self.seconds = float(seconds)
+        self._clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._done: deque[float] = deque()
+        self._in_flight = 0
+        self._blocked_until = -math.inf
+
+    @override
+    def __repr__(self) -> str:
+        return f"<RateWindow {self.limit} per {self.seconds:g}s>"
+
+    def _prune(self, now: float) -> None:
+        edge = now - self.seconds + _EPSILON
+        done = self._done
+        while done and done[0] <= edge:
+            done.popleft()
+
+    def acquire(self) -> None:
+        """Wait until a request may be sent, and take a slot for it."""
+        while True:
+            with self._cond:
+                now = self._clock()
+                self._prune(now)
+                wait = self._blocked_until - now
+                if wait <= 0:
+                    if len(self._done) + self._in_flight < self.limit:
+                        self._in_flight += 1
+                        return
+                    if not self._done:
+                        # Every slot is in flight: wait for a response (other threads).
+                        self._cond.wait(timeout=1.0)
+                        continue
+                    wait = self._done[0] + self.seconds - now
+            self._sleep(max(wait, 0.0))
+
+    def release(self) -> None:
+        """The response of an acquired request arrived (or it failed to send)."""
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._done.append(self._clock())
+            self._cond.notify_all()
+
+    def block(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` from now (HubSpot said 429)."""
+        with self._cond:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+    def observe(self, headers: httpx.Headers) -> None:
+        """Adjust to HubSpot's ``X-HubSpot-RateLimit-*`` headers of a response."""
+        limit = _int_header(headers, "x-hubspot-ratelimit-max")
+        interval_ms = _int_header(headers, "x-hubspot-ratelimit-interval-milliseconds")
+        remaining = _int_header(headers, "x-hubspot-ratelimit-remaining")
+        with self._cond:
+            if limit and interval_ms and limit > 0 and interval_ms > 0:
+                seconds = interval_ms / 1000
+                if limit / seconds < self.limit / self.seconds:
+                    self.limit, self.seconds = limit, seconds
+            if remaining is not None:
+                now = self._clock()
+                self._prune(now)
+                free = self.limit - len(self._done) - self._in_flight
+                for _ in range(max(0, free - max(0, remaining))):
+                    self._done.append(now)
+
+
+def _int_header(headers: httpx.Headers, name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _float_header(headers: httpx.Headers, name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+@attrs.frozen
+class ErrorBody:
+    """What a HubSpot error (or one item of a batch's ``errors``) says.
+
+    Every field is optional in HubSpot's error bodies (reference §2).
+    """
+
+    status: int
+    category: str = ""
+    message: str = ""
+    correlation_id: str = ""
+    codes: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+    context: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    policy: str = ""
+    sub_category: str = ""
+    #: One item of a batch's ``errors`` (its ``status`` is "error", not an HTTP status).
+    item: bool = False
+
+    @classmethod
+    def parse(
+        cls, status: int, data: Any, correlation_id: str = "", *, item: bool = False
+    ) -> ErrorBody:
+        """Read an error body (a dict), or one item of a batch's ``errors`` (``item``)."""
+        if not isinstance(data, Mapping):
+            return cls(status, message=str(data)[:500] if data else "")
+        codes: list[str] = []
+        details: list[str] = []
+        context: dict[str, tuple[str, ...]] = {}
+        contexts = [data.get("context")]
+        for item in data.get("errors") or ():
+            if isinstance(item, Mapping):
+                if item.get("code"):
+                    codes.append(str(item["code"]))
+                if item.get("message"):
+                    details.append(str(item["message"]))
+                contexts.append(item.get("context"))
+        for raw_context in contexts:
+            if not isinstance(raw_context, Mapping):
+                continue
+            for key, value in raw_context.items():
+                values = value if isinstance(value, list | tuple) else [value]
+                found = tuple(str(v) for v in values if v is not None)
+                context[str(key)] = context.get(str(key), ()) + found
+        sub = data.get("subCategory")
+        return cls(
+            status=status,
+            category=str(data.get("category") or data.get("errorType") or ""),
+            message=str(data.get("message") or ""),
+            correlation_id=str(data.get("correlationId") or correlation_id or ""),
+            codes=tuple(codes),
+            details=tuple(details),
+            context=context,
+            policy=str(data.get("policyName") or ""),
+            sub_category=sub if isinstance(sub, str) else "",
+            item=item,
+        )
+
+    def describe(self) -> str:
+        """HubSpot's own words: category, message, details, correlation id."""
+        parts = ["HubSpot" if self.item else f"HubSpot {self.status}"]
+        if self.category:
+            parts[0] += f" {self.category}"
+        text = self.message
+        extra = [d for d in self.details if d and d not in text]
+        if extra:
+            text = f"{text} ({'; '.join(extra)})" if text else "; ".join(extra)
+        scopes = self.context.get("requiredGranularScopes") or self.context.get("requiredScopes")
+        if scopes:
+            text += f" [required scopes: {', '.join(scopes)}]"
+        message = f"{parts[0]}: {text}" if text else parts[0]
+        if self.correlation_id:
+            message += f" (correlationId {self.correlation_id})"
+        return message
+
+
+def category_of(error: ErrorBody) -> ErrorCategory:
+    """The :class:`ErrorCategory` of a HubSpot error (reference §2).
+
+    ``VALIDATION_ERROR`` is ``VALIDATION``, or ``REQUIRED_FIELD_MISSING`` when HubSpot says
+    a required property is missing; ``MISSING_SCOPES`` and 401s are ``PERMISSION``;
+    ``CONFLICT`` is ``DUPLICATE`` when a unique value exists already, else ``CONFLICT``;
+    ``OBJECT_NOT_FOUND`` and 404 are ``NOT_FOUND``; 429 and 423 are ``RATE_LIMITED``;
+    5xx and 477 are ``UNAVAILABLE``.
+    """
+    category = error.category.upper()
+    text = " ".join((error.message, *error.details)).lower()
+    if error.status == 401 or category in (
+        "INVALID_AUTHENTICATION",
+        "EXPIRED_AUTHENTICATION",
+        "MISSING_SCOPES",
+        "MISSING_SCOPE",
+    ):
+        return ErrorCategory.PERMISSION
+    if error.status == 403:
+        return ErrorCategory.PERMISSION
+    if error.status in (429, 423) or category in ("RATE_LIMIT", "RATE_LIMITS"):
+        return ErrorCategory.RATE_LIMITED
+    if error.status >= 500 or error.status == 477:
+        return ErrorCategory.UNAVAILABLE
+    if category == "VALIDATION_ERROR":
+        if _REQUIRED_CODES.intersection(error.codes) or "required" in text:
+            return ErrorCategory.REQUIRED_FIELD_MISSING
+        return ErrorCategory.VALIDATION
+    if category == "CONFLICT" or error.status == 409:
+        if "already exists" in text or "existing id" in text or "unique" in text:
+            return ErrorCategory.DUPLICATE
+        return ErrorCategory.CONFLICT
+    if category == "OBJECT_NOT_FOUND" or error.status == 404:
+        return ErrorCategory.NOT_FOUND
+    if error.status == 400:
+        return ErrorCategory.VALIDATION
+    return ErrorCategory.UNKNOWN
+
+
+@attrs.frozen
+class Reply:
+    """A response the caller handles itself: 2xx, 207, or a status it accepted."""
+
+    status: int
+    data: Any
+    correlation_id: str = ""
+
+    def error(self) -> ErrorBody:
+        """The reply's body read as an error."""
+        return ErrorBody.parse(self.status, self.data, self.correlation_id)
+
+
+def _decode(response: httpx.Response, secret: Secret) -> Any:
+    content = response.content
+    if not content:
+        return None
+    token = secret.reveal().encode()
+    if token in content:  # an error that quotes the request: never let it travel on
+        content = content.replace(token, _REDACTED.encode())
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content[:500].decode("utf-8", "replace")
+
+
+class HttpClient:
+    """Sends requests to HubSpot: paced, retried, errors mapped, token hidden.
+
+    Thread-safe: ``httpx.Client`` is, and so are the rate windows.
+
+    Args:
+        token: The private-app or OAuth access token.
+        base_url: ``https://api.hubapi.com``, or a local fake.
+        transport: An ``httpx`` transport (``httpx.MockTransport`` in tests).
+        timeout: Seconds before a request times out.
+        rate_limit: (requests, seconds) of the ten-second burst limit.
+        search_rate: (requests, seconds) of search's own limit.
+        max_retries: Retries after the first attempt before giving up.
+        backoff: (first delay, longest delay) of the exponential back-off, in seconds.
+        clock: Monotonic seconds.
+        sleep: Waits the given seconds.
+        rng: Jitter source.
+    """
+
+    def __init__(
+        self,
+        token: Secret,
+        *,
+        base_url: str,
+        transport: httpx.BaseTransport | None,
+        timeout: float,
+        rate_limit: tuple[int, float],
+        search_rate: tuple[int, float],
+        max_retries: int,
+        backoff: tuple[float, float],
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        rng: random.Random,
+    ) -> None:
+        """Build the client; see the class docstring for the arguments."""
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self._backoff = backoff
+        self._sleep = sleep
+        self._rng = rng
+        self._rng_lock = threading.Lock()
+        self.window = RateWindow(*rate_limit, clock=clock, sleep=sleep)
+        self.search_window = RateWindow(*search_rate, clock=clock, sleep=sleep)
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={
+                "Authorization": f"Bearer {token.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": "syncengine-hubspot",
+            },
+        )
+        #: Requests sent, including retries (for tests and benchmarks).
+        self.requests = 0
+        self._count_lock = threading.Lock()
+
+    @override
+    def __repr__(self) -> str:
+        return f"<HttpClient {self.base_url!r}>"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def _delay(self, attempt: int) -> float:
+        first, longest = self._backoff
+        ceiling = min(longest, first * (2**attempt))
+        with self._rng_lock:
+            return float(ceiling * (0.5 + self._rng.random() / 2))
+
+    def _scrub(self, text: str) -> str:
+        return self._token.scrub(text)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        search: bool = False,
+        idempotent: bool = True,
+        accept: Iterable[int] = (),
+        what: str = "",
+    ) -> Reply:
+        """Send one request, pacing and retrying it; return the reply.
+
+        Args:
+            method: The HTTP method.
+            path: The path under the base URL.
+            params: Query parameters.
+            json_body: The JSON body.
+            search: Pace by search's own limit instead of the ten-second limit.
+            idempotent: Whether sending it twice is harmless; creates are not, and are
+                retried only when HubSpot cannot have processed them.
+            accept: Error statuses to return as a :class:`Reply` instead of raising.
+            what: What the request does, for messages ("create contacts").
+
+        Raises:
+            AdapterError: The request failed for good: ``PERMISSION`` (401/403),
+                ``RATE_LIMITED`` (429 after retries, a daily limit, 423),
+                ``UNAVAILABLE`` (5xx, 477, timeouts, connection errors), ``NOT_FOUND``
+                (404) or ``VALIDATION`` (400), with HubSpot's message and correlation id.
+        """
+        accepted = frozenset(accept)
+        window = self.search_window if search else self.window
+        label = what or f"{method} {path}"
+        attempt = 0
+        while True:
+            window.acquire()
+            try:
+                with self._count_lock:
+                    self.requests += 1
+                response = self._client.request(method, path, params=params, json=json_body)
+            except httpx.TransportError as exc:
+                window.release()
+                not_sent = isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                )
+                message = self._scrub(f"{label}: {type(exc).__name__}: {exc}")
+                if (not idempotent and not not_sent) or attempt >= self.max_retries:
+                    raise AdapterError(ErrorCategory.UNAVAILABLE, message) from exc
+                delay = self._delay(attempt)
+                logger.warning(
+                    "%s; retrying in %.2fs (retry %d of %d)",
+                    message,
+                    delay,
+                    attempt + 1,
+                    self.max_retries,
+                )
+                self._sleep(delay)
+                attempt += 1
+                continue
+            window.release()
+            status = response.status_code
+            if not search:
+                window.observe(response.headers)
+            correlation = response.headers.get("x-hubspot-correlation-id", "")
+            if 200 <= status < 300 or status in accepted:
+                return Reply(status, _decode(response, self._token), correlation)
+            error = ErrorBody.parse(status, _decode(response, self._token), correlation)
+            message = self._scrub(f"{label}: {error.describe()}")
+            retry_after = _float_header(response.headers, "retry-after")
+            if status == 429:
+                if error.policy.upper() == "DAILY":
+                    raise AdapterError(
+                        ErrorCategory.RATE_LIMITED,
+                        message,
+                        retry_after=retry_after if retry_after is not None else _DAILY_RETRY_AFTER,
+                    )
+                wait = retry_after
+                if wait is None:
+                    interval = _int_header(
+                        response.headers, "x-hubspot-ratelimit-interval-milliseconds"
+                    )
+                    if interval:
+                        wait = interval / 1000
+                    elif search or "secondly limit" in error.message.lower():
+                        wait = 1.0
+                    else:
+                        wait = 10.0
+                window.block(wait)
+                if attempt >= self.max_retries:
+                    raise AdapterError(ErrorCategory.RATE_LIMITED, message, retry_after=wait)
+                logger.warning(
+                    "%s; waiting %.2fs for the rate window (retry %d of %d)",
+                    message,
+                    wait,
+                    attempt + 1,
+                    self.max_retries,
+                )
+                attempt += 1
+                continue
+            if status in _RETRIED_STATUSES or status >= 500:
+                category = (
+                    ErrorCategory.RATE_LIMITED if status == 423 else ErrorCategory.UNAVAILABLE
+                )
+                delay = self._delay(attempt)
+                if status == 423:
+                    delay = max(delay, _LOCK_WAIT)
+                if retry_after is not None:
+                    delay = max(delay, retry_after)
+                if (
+                    attempt >= self.max_retries
+                    or delay > _MAX_WAIT
+                    or (not idempotent and status not in _NOT_PROCESSED)
+                ):
+                    raise AdapterError(category, message, retry_after=retry_after)
+                logger.warning(
+                    "%s; retrying in %.2fs (retry %d of %d)",
+                    message,
+                    delay,
+                    attempt + 1,
+                    self.max_retries,
+                )
+                self._sleep(delay)
+                attempt += 1
+                continue
+            raise AdapterError(category_of(error), message)

@@ -1,0 +1,460 @@
+"""HubSpot webhooks: verify a request's signature, turn its events into ChangeEvents.
+
+Framework-free: callers hand in what any web framework has (method, the public URL,
+headers, the raw body bytes) and get events out. Nothing here performs I/O besides what
+:class:`WebhookReceiver` asks of the engine.
+
+* :func:`verify_request` accepts a request only with a valid signature (SPEC X5):
+  ``X-HubSpot-Signature-v3`` is HMAC-SHA256 of ``method + uri + body + timestamp`` with
+  the app's client secret, base64-encoded, with ``X-HubSpot-Request-Timestamp`` (epoch
+  ms) no older than five minutes (reference §5). The legacy ``X-HubSpot-Signature``
+  (``v1``: SHA-256 of ``secret + body``; ``v2``: of ``secret + method + uri + body``, hex)
+  carries no timestamp, so it cannot stop replays: it is accepted only with
+  ``legacy=True``. Comparisons are constant-time; messages never include the secret or
+  the expected signature.
+* :func:`parse_events` turns HubSpot's JSON array of events into
+  :class:`~syncengine.ChangeEvent` values, dropping duplicates (HubSpot delivers at least
+  once, and out of order).
+* :class:`WebhookReceiver` does both and hands the events to
+  :meth:`SyncEngine.handle_events <syncengine.SyncEngine.handle_events>` for the hub.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import datetime as _dt
+import hashlib
+import hmac
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, final
+
+from typing_extensions import override
+
+from syncengine.errors import AdapterError, SyncDisabledError, SyncEngineError
+from syncengine.records import ChangeEvent, Side
+
+if TYPE_CHECKING:
+    from syncengine.engine import SyncEngine
+
+__all__ = [
+    "MAX_AGE",
+    "WebhookError",
+    "WebhookReceiver",
+    "parse_events",
+    "signature_v3",
+    "verify_request",
+]
+
+logger = logging.getLogger("syncengine.webhooks")
+
+#: How old a v3 request's timestamp may be (reference §5: five minutes).
+MAX_AGE: Final = _dt.timedelta(minutes=5)
+_UTC: Final = _dt.UTC
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+# The only escapes HubSpot decodes in the URI it signs (reference §5, step 3).
+_DECODED: Final = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+_ESCAPE: Final = re.compile("|".join(_DECODED), re.IGNORECASE)
+
+# Event type prefixes (``contact.creation``) -> object type names of the HubSpot adapter.
+_OBJECT_TYPES: Final[Mapping[str, str]] = {
+    "contact": "contacts",
+    "company": "companies",
+    "deal": "deals",
+    "ticket": "tickets",
+    "product": "products",
+    "line_item": "line_items",
+    "invoice": "invoices",
+    "quote": "quotes",
+}
+_TYPE_IDS: Final[Mapping[str, str]] = {
+    "0-1": "contacts",
+    "0-2": "companies",
+    "0-3": "deals",
+    "0-5": "tickets",
+    "0-7": "products",
+    "0-8": "line_items",
+    "0-14": "quotes",
+    "0-53": "invoices",
+}
+_KINDS: Final[Mapping[str, str]] = {
+    "creation": "created",
+    "deletion": "deleted",
+    "privacyDeletion": "deleted",
+    "propertyChange": "updated",
+    "restore": "updated",
+    "merge": "updated",
+    "associationChange": "updated",
+}
+_ASSOCIATION_SIDES: Final = re.compile(r"([A-Z_]+?)_TO_([A-Z_]+)")
+
+
+class WebhookError(SyncEngineError, ValueError):
+    """A webhook request was refused: its signature, timestamp or body is not acceptable.
+
+    The message says why, and never contains the secret or the expected signature.
+
+    Attributes:
+        reason: A short code: ``missing_signature``, ``bad_signature``,
+            ``missing_timestamp``, ``stale_timestamp``, ``legacy_signature`` or
+            ``bad_body``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _signed_uri(url: str) -> str:
+    return _ESCAPE.sub(lambda m: _DECODED[m.group(0).upper()], url)
+
+
+def _as_bytes(body: bytes | str) -> bytes:
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def signature_v3(method: str, url: str, body: bytes | str, timestamp: str, secret: str) -> str:
+    """HubSpot's v3 signature of a request: base64 HMAC-SHA256 (reference §5).
+
+    Useful to sign requests in tests. ``timestamp`` is the
+    ``X-HubSpot-Request-Timestamp`` header (epoch milliseconds, as text).
+    """
+    source = method.upper().encode() + _signed_uri(url).encode() + _as_bytes(body)
+    source += timestamp.encode()
+    digest = hmac.new(secret.encode("utf-8"), source, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _signature_legacy(version: str, method: str, url: str, body: bytes, secret: str) -> str:
+    source = secret.encode("utf-8")
+    if version == "v2":
+        source += method.upper().encode() + url.encode()
+    return hashlib.sha256(source + body).hexdigest()
+
+
+def _now(now: _dt.datetime | None) -> _dt.datetime:
+    if now is None:
+        return _dt.datetime.now(_UTC)
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def verify_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | str,
+    secret: str,
+    *,
+    now: _dt.datetime | None = None,
+    legacy: bool = False,
+) -> None:
+    """Check that a webhook request comes from HubSpot (SPEC X5); raise if not.
+
+    Args:
+        method: The request's method (``POST``).
+        url: The full public URL HubSpot called (scheme, host, path and query). Behind a
+            proxy, rebuild it from the forwarded headers: HubSpot signs the URL it used.
+        headers: The request's headers (any case).
+        body: The raw body, exactly as received.
+        secret: The app's client secret.
+        now: The current time (injected in tests); the system clock by default.
+        legacy: Also accept v1/v2 signatures, which carry no timestamp (replays of a
+            captured request cannot be told apart). Private apps may sign only with v1.
+
+    Raises:
+        WebhookError: The request is unsigned, badly signed, too old (more than five
+            minutes) or too far in the future, or signed the legacy way without
+            ``legacy=True``.
+    """
+    raw = _as_bytes(body)
+    signature = _header(headers, "X-HubSpot-Signature-v3")
+    if signature is not None:
+        stamp = _header(headers, "X-HubSpot-Request-Timestamp")
+        if stamp is None or not stamp.strip().isdigit():
+            raise WebhookError(
+                "missing_timestamp",
+                "a v3-signed request needs an X-HubSpot-Request-Timestamp header (epoch ms)",
+            )
+        stamp = stamp.strip()
+        sent = _EPOCH + _dt.timedelta(milliseconds=int(stamp))
+        age = _now(now) - sent
+        if age > MAX_AGE:
+            raise WebhookError(
+                "stale_timestamp",
+                f"the request's timestamp is {age.total_seconds():.0f}s old; HubSpot "
+                f"requests older than {MAX_AGE.total_seconds():.0f}s are refused (replay?)",
+            )
+        if -age > MAX_AGE:
+            raise WebhookError(
+                "stale_timestamp",
+                f"the request's timestamp is {-age.total_seconds():.0f}s in the future; "
+                f"check the server's clock",
+            )
+        expected = signature_v3(method, url, raw, stamp, secret)
+        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+            raise WebhookError(
+                "bad_signature",
+                "the X-HubSpot-Signature-v3 does not match the request: check the client "
+                "secret and that the URL is the public one HubSpot called",
+            )
+        return
+    signature = _header(headers, "X-HubSpot-Signature")
+    if signature is None:
+        raise WebhookError(
+            "missing_signature",
+            "the request carries no X-HubSpot-Signature-v3 (or X-HubSpot-Signature) header",
+        )
+    version = (_header(headers, "X-HubSpot-Signature-Version") or "v1").strip().lower()
+    if version not in ("v1", "v2"):
+        raise WebhookError("bad_signature", f"unknown signature version {version[:10]!r}")
+    if not legacy:
+        raise WebhookError(
+            "legacy_signature",
+            f"the request is signed with {version}, which carries no timestamp; pass "
+            f"legacy=True to accept it",
+        )
+    expected = _signature_legacy(version, method, url, raw, secret)
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+        raise WebhookError(
+            "bad_signature", f"the {version} X-HubSpot-Signature does not match the request"
+        )
+
+
+def _object_type(event: Mapping[str, Any], prefix: str) -> str | None:
+    if prefix == "object":
+        type_id = str(event.get("objectTypeId") or "")
+        return _TYPE_IDS.get(type_id, type_id or None)
+    return _OBJECT_TYPES.get(prefix)
+
+
+def _occurred(event: Mapping[str, Any]) -> _dt.datetime | None:
+    value = event.get("occurredAt")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return _EPOCH + _dt.timedelta(milliseconds=int(value))
+        except OverflowError:
+            return None
+    return None
+
+
+def _ids(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if v is not None]
+    return [] if value is None else [str(value)]
+
+
+def _events_of(event: Mapping[str, Any]) -> list[ChangeEvent]:
+    kind_text = str(event.get("subscriptionType") or event.get("eventType") or "")
+    prefix, _, action = kind_text.partition(".")
+    kind = _KINDS.get(action)
+    object_type = _object_type(event, prefix)
+    if kind is None or object_type is None:
+        return []  # conversation.*, unknown types: not records the engine syncs
+    occurred = _occurred(event)
+    found: list[tuple[str, str]] = []
+    if action == "associationChange":
+        sides = _ASSOCIATION_SIDES.fullmatch(str(event.get("associationType") or ""))
+        from_type = _OBJECT_TYPES.get(sides.group(1).lower()) if sides else object_type
+        to_type = _OBJECT_TYPES.get(sides.group(2).lower()) if sides else None
+        found += [(from_type or object_type, i) for i in _ids(event.get("fromObjectId"))]
+        if to_type is not None:
+            found += [(to_type, i) for i in _ids(event.get("toObjectId"))]
+        if not found:
+            found = [(object_type, i) for i in _ids(event.get("objectId"))]
+    else:
+        found = [(object_type, i) for i in _ids(event.get("objectId"))]
+        if action == "merge":
+            # The merged-away records no longer exist as themselves; fetching them tells.
+            for key in ("primaryObjectId", "newObjectId", "mergedObjectIds"):
+                found += [(object_type, i) for i in _ids(event.get(key))]
+    return [ChangeEvent(t, i, kind, occurred) for t, i in found]
+
+
+def parse_events(body: bytes | str) -> list[ChangeEvent]:
+    """HubSpot's webhook payload (a JSON array of events) as :class:`ChangeEvent` values.
+
+    * The object type comes from the prefix of ``subscriptionType`` (or ``eventType``):
+      ``contact`` → ``contacts``, ``company`` → ``companies``, ``deal`` → ``deals``,
+      ``ticket``, ``product``, ``line_item``, ``invoice``; the generic ``object.*``
+      events name it by ``objectTypeId`` (``0-1`` → ``contacts``, custom ids as they are).
+    * ``creation`` is ``"created"``; ``deletion`` and ``privacyDeletion`` are
+      ``"deleted"``; ``propertyChange``, ``restore``, ``merge`` and ``associationChange``
+      are ``"updated"`` (a merge also names the primary and merged ids; an association
+      change both linked records). Other events (``conversation.*``) are skipped.
+    * ``occurredAt`` (epoch ms) becomes a timezone-aware UTC datetime.
+    * Duplicates are dropped, keeping the first: the same object, type, kind and time
+      (several property changes of one record at one moment are one change), and the
+      same ``eventId`` for the same subscription and object (a retried delivery).
+      ``eventId`` alone is not unique at HubSpot, so it is never used alone.
+
+    Raises:
+        WebhookError: The body is not a JSON array of objects (reason ``bad_body``).
+    """
+    try:
+        data = json.loads(_as_bytes(body))
+    except ValueError as exc:
+        raise WebhookError("bad_body", f"the webhook body is not JSON: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(e, Mapping) for e in data):
+        raise WebhookError("bad_body", "the webhook body must be a JSON array of event objects")
+    events: list[ChangeEvent] = []
+    seen: set[tuple[Any, ...]] = set()
+    for raw in data:
+        delivery = (
+            raw.get("eventId"),
+            raw.get("subscriptionType") or raw.get("eventType"),
+            raw.get("objectId"),
+        )
+        if delivery[0] is not None:
+            if delivery in seen:
+                continue
+            seen.add(delivery)
+        for event in _events_of(raw):
+            key = (event.object_type, event.record_id, event.kind, event.occurred_at)
+            if key not in seen:
+                seen.add(key)
+                events.append(event)
+    return events
+
+
+@final
+class WebhookReceiver:
+    """Receives HubSpot's webhook requests for one sync: verify, parse, hand to the engine.
+
+    Wire :meth:`handle` into any web framework (see ``docs/how-to/hubspot.md``); answer
+    HubSpot with the status it returns. HubSpot retries any non-2xx answer (up to 10
+    times in 24 hours), so a refused or failed request loses nothing that a retry or the
+    next incremental pass does not bring back.
+
+    Args:
+        engine: The sync whose hub is the HubSpot account.
+        secret: The app's client secret.
+        legacy: Also accept v1/v2 signatures (see :func:`verify_request`).
+        clock: Returns now, timezone-aware (injected in tests).
+        remember: How many recent events to remember, to drop deliveries seen already.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        secret: str,
+        *,
+        legacy: bool = False,
+        clock: Callable[[], _dt.datetime] | None = None,
+        remember: int = 10_000,
+    ) -> None:
+        """Set up the receiver; see the class docstring for the arguments."""
+        if not secret:
+            raise ValueError("a webhook secret must not be empty")
+        self._engine = engine
+        self._secret = secret
+        self._legacy = legacy
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recent: collections.OrderedDict[tuple[Any, ...], None] = collections.OrderedDict()
+        self._remember = remember
+
+    @override
+    def __repr__(self) -> str:
+        return f"<WebhookReceiver secret=[redacted] legacy={self._legacy}>"
+
+    def _fresh(self, events: list[ChangeEvent]) -> list[ChangeEvent]:
+        out = []
+        with self._lock:
+            for event in events:
+                key = (event.object_type, event.record_id, event.kind, event.occurred_at)
+                if event.occurred_at is not None and key in self._recent:
+                    continue
+                out.append(event)
+                self._recent[key] = None
+                if len(self._recent) > self._remember:
+                    self._recent.popitem(last=False)
+        return out
+
+    def handle(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | str
+    ) -> tuple[int, int]:
+        """Handle one webhook request; return (HTTP status for HubSpot, events processed).
+
+        * 401: the signature or timestamp is not acceptable (nothing is processed).
+        * 400: the body is not a JSON array of events.
+        * 503: the sync is disabled, or HubSpot or the app is unavailable; HubSpot will
+          retry.
+        * 500: anything else went wrong; HubSpot will retry.
+        * 200: the events were processed (duplicates of recent deliveries are skipped).
+        """
+        try:
+            verify_request(
+                method,
+                url,
+                headers,
+                body,
+                self._secret,
+                now=self._clock() if self._clock is not None else None,
+                legacy=self._legacy,
+            )
+        except WebhookError as exc:
+            logger.warning("refused a webhook request (%s): %s", exc.reason, exc)
+            return 401, 0
+        try:
+            events = self._fresh(parse_events(body))
+        except WebhookError as exc:
+            logger.warning("refused a webhook request (%s): %s", exc.reason, exc)
+            return 400, 0
+        if not events:
+            return 200, 0
+        try:
+            self._engine.handle_events(Side.HUB, events)
+        except SyncDisabledError:
+            self._forget(events)
+            return 503, 0
+        except AdapterError as exc:
+            self._forget(events)
+            logger.warning("webhook events not processed: %s", exc)
+            return (503 if exc.category.is_transient else 500), 0
+        except Exception:
+            self._forget(events)
+            logger.exception("webhook events not processed")
+            return 500, 0
+        return 200, len(events)
+
+    def _forget(self, events: list[ChangeEvent]) -> None:
+        """Let a retried delivery of these events through again."""
+        with self._lock:
+            for event in events:
+                self._recent.pop(
+                    (event.object_type, event.record_id, event.kind, event.occurred_at), None
+                )
