@@ -57,6 +57,7 @@ ENTRY_POINT_GROUP: Final = "syncengine.adapters"
 _BUILTIN: Final[Mapping[str, str]] = {
     "memory": "syncengine.plugins:memory_adapter_from_config",
     "sqlite": "syncengine.adapters.sqlite:SQLiteAdapter",
+    "hubspot": "syncengine.plugins:hubspot_adapter_from_config",
 }
 
 _MISSING: Final[Any] = object()
@@ -270,6 +271,41 @@ def memory_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) ->
     )
     opts.finish()
     return adapter
+
+
+def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -> Adapter:
+    """Build a :class:`~syncengine.adapters.hubspot.HubSpotAdapter` (kind ``hubspot``).
+
+    Options: ``token_env`` (the environment variable holding the private-app token;
+    default ``HUBSPOT_TOKEN`` — tokens never go in config files, SPEC X4), ``base_url``,
+    ``requests_per_10s``, ``associations`` (``{contacts = ["companies"]}``), ``name``.
+    """
+    import os
+
+    from syncengine.adapters.hubspot import HubSpotAdapter
+
+    opts = AdapterOptions(options, base_dir=base_dir)
+    env = opts.get_str("token_env", "HUBSPOT_TOKEN")
+    base_url = opts.get_str("base_url", "https://api.hubapi.com")
+    per_10s = opts.get_int("requests_per_10s", 100, minimum=1)
+    links = opts.get_any("associations", None)
+    name = opts.get_str("name", "hubspot")
+    opts.finish()
+    token = os.environ.get(env)
+    if not token:
+        raise ConfigError("token_env", f"environment variable {env!r} holds no HubSpot token")
+    if links is not None and not (
+        isinstance(links, Mapping)
+        and all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in links.values())
+    ):
+        raise ConfigError("associations", "expected a table of lists of object type names")
+    return HubSpotAdapter(
+        token,
+        base_url=base_url,
+        rate_limit=(per_10s, 10.0),
+        associations={str(k): list(v) for k, v in links.items()} if links else None,
+        name=name,
+    )
 
 
 def pipelines_from_options(value: Any) -> dict[str, list[Pipeline]] | None:
