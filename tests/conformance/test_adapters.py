@@ -57,6 +57,9 @@ class TestInMemoryAdapter(AdapterTests):
     def object_type(self):
         return "contacts"
 
+    def new_adapter(self):
+        return make_adapter()
+
     def remove_record(self, adapter, object_type, record_id):
         adapter.remove(object_type, record_id)
 
