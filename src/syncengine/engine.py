@@ -28,6 +28,7 @@ an app, ever (X3).
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import time
 import uuid
@@ -139,6 +140,9 @@ class _Pass:
     totals: dict[tuple[str, Side], int] = attrs.field(factory=dict)
     leased: set[str] = attrs.field(factory=set)
     queued: set[str] = attrs.field(factory=set)
+    #: Whether the next batch of a phase that skips marked records reads the index
+    #: before leasing (cheaper while most records are marked; see _process).
+    prefilter: bool = True
 
 
 @attrs.define(slots=True)
@@ -158,6 +162,8 @@ class _Item:
     queued: bool = False
     counterpart: Record | None = None
     settled: bool = False
+    #: (the entry paired with, that entry with this record's id set), made by _match.
+    claim: tuple[Entry, Entry] | None = None
 
 
 class _Queued(Decision):
@@ -627,7 +633,7 @@ class SyncEngine:
                 entry = entries.get(item.entry_id)
                 if entry is None or entry.deleted is not destination:
                     continue  # restored meanwhile, or changed: skip
-                cleared = _with_id(attrs.evolve(entry, deleted=None), destination, None)
+                cleared = _with_id(_evolve(entry, deleted=None), destination, None)
                 source_id = entry.id_on(destination.other) or ""
                 values = dict(item.properties)
                 copies = (
@@ -769,6 +775,7 @@ class SyncEngine:
         """One scan of the initial sync, resumable page by page (S3, S8)."""
         ctx.phase = phase
         ctx.processed = 0
+        ctx.prefilter = True
         self._emit(ctx, "phase_started", plan.name)
         sid = self.sync_id
         since = ctx.store.cursor(sid, side, plan.name, "initial_scan")
@@ -780,9 +787,13 @@ class SyncEngine:
                 last = page.cursor
                 cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
             if index_only:
-                self._index_hub(ctx, plan, page.records, cursors)
+                self._index_side(ctx, plan, side, page.records, cursors)
             else:
-                self._process(ctx, plan, side, page.records, (), cursors, skip_marked=True)
+                # A phase resumed from the last page's cursor reads only what changed since:
+                # deletions included (S8, R6).
+                self._process(
+                    ctx, plan, side, page.records, page.deleted, cursors, skip_marked=True
+                )
             ctx.processed += len(page.records)
             self._emit(ctx, "phase_progress", plan.name)
         if remember_poll and last is not None:
@@ -821,6 +832,11 @@ class SyncEngine:
         for plan in self._order:
             self._settle_pending(ctx, plan)
         for plan in self._order:
+            # Index the app's new records first, so a record added to both apps since the
+            # last pass pairs instead of being created twice (M1, as S3's phase 1 does).
+            ctx.phase = "index_app"
+            for page in self._scan(Side.APP, plan, ctx.store.cursor(sid, Side.APP, plan.name)):
+                self._index_side(ctx, plan, Side.APP, page.records, ())
             for side in Side:
                 ctx.phase = f"poll_{side.value}"
                 ctx.processed = 0
@@ -853,6 +869,15 @@ class SyncEngine:
         side = Side(side)
         if not self.enabled:
             raise SyncDisabledError(f"sync {self.sync_id!r} is disabled; events not processed")
+        if self.initial_sync_running:
+            # The initial sync reads every record and its poll cursors cover changes made
+            # meanwhile; processing an event now would bypass its matching (S3).
+            return self._skipped(
+                "events",
+                False,
+                "the initial sync is running; it and the next incremental "
+                "pass pick these changes up",
+            )
         ctx = self._begin("events", dry_run=False)
         ctx.guarded = not allow_mass_changes
         ctx.phase = "events"
@@ -865,6 +890,9 @@ class SyncEngine:
                 ctx.report.errors.append(f"{side.value} type {type_name!r} is not synced")
                 continue
             plan = self._plans[obj.hub_type]
+            # Creates a crash or a lost reply left in flight are settled first, as every
+            # pass does: an event for their record must not create it again (S8).
+            self._settle_pending(ctx, plan)
             adapter = self._adapters[side]
             for chunk in _chunks(list(ids), adapter.max_batch_size):
                 try:
@@ -898,6 +926,9 @@ class SyncEngine:
         for plan in self._order:
             self._settle_pending(ctx, plan)
         for plan in self._order:
+            ctx.phase = "index_app"  # as in incremental_sync: new app records pair (M1)
+            for page in self._scan(Side.APP, plan, None):
+                self._index_side(ctx, plan, Side.APP, page.records, ())
             for side in Side:
                 ctx.phase = f"reconcile_{side.value}"
                 ctx.processed = 0
@@ -1003,7 +1034,7 @@ class SyncEngine:
         counts = ctx.report.side(entry.object_type, side)
         if isinstance(result, WriteResult) and result.succeeded and result.record_id:
             counts.created += 1
-            return attrs.evolve(
+            return _evolve(
                 _with_id(entry, side, result.record_id),
                 state=RecordState.SYNCED,
                 pending=None,
@@ -1017,7 +1048,7 @@ class SyncEngine:
             )
         counts.failed += 1
         if isinstance(result, AdapterError):
-            return attrs.evolve(
+            return _evolve(
                 entry,
                 state=RecordState.FAILED,
                 category=result.category,
@@ -1025,7 +1056,7 @@ class SyncEngine:
                 attempts=entry.attempts + 1,
                 updated_at=now,
             )
-        return attrs.evolve(
+        return _evolve(
             entry,
             state=RecordState.FAILED,
             pending=None,
@@ -1038,19 +1069,30 @@ class SyncEngine:
         )
 
     # ---- phase 1: index the hub (S3.1) --------------------------------------------------
-    def _index_hub(
+    def _index_side(
         self,
         ctx: _Pass,
         plan: ObjectPlan,
+        side: Side,
         records: Sequence[Record],
         cursors: Sequence[CursorUpdate],
     ) -> None:
-        """Store each hub record's id and identifiers; later duplicates are excluded (M3)."""
+        """Store each record's id and identifiers without syncing it (S3 phase 1).
+
+        The initial sync indexes the hub this way; incremental passes and reconcile index
+        the app's new records this way before they process the hub, so that a record
+        added to both apps between two passes is paired, not created twice (M1). Later
+        records with an identifier already held on this side are duplicates (M3).
+        """
         sid = self.sync_id
         store = ctx.store
         now = self._clock()
-        known = store.by_record_ids(sid, plan.name, Side.HUB, [r.id for r in records])
-        keyed = [(r, identify(plan, Side.HUB, r.properties)) for r in records]
+        known = store.by_record_ids(sid, plan.name, side, [r.id for r in records])
+        keyed = [
+            (r, identify(plan, side, r.properties))
+            for r in records
+            if (e := known.get(r.id)) is None or e.id_on(side.other) is None
+        ]
         wanted = {k for _, keys in keyed for k in keys}
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         local: dict[str, list[Entry]] = {}
@@ -1058,30 +1100,34 @@ class SyncEngine:
         for record, keys in keyed:
             entry = known.get(record.id)
             if entry is not None:
-                if entry.app_id is None and frozenset(keys) != entry.keys:
-                    out.append(attrs.evolve(entry, keys=frozenset(keys), updated_at=now))
+                if frozenset(keys) != entry.keys:
+                    out.append(_evolve(entry, keys=frozenset(keys), updated_at=now))
                 continue
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
-            match = choose_match(Side.HUB, record.id, keys, pool)
-            new = Entry(
-                sync_id=sid,
-                object_type=plan.name,
-                entry_id=f"h:{record.id}",
-                updated_at=now,
-                hub_id=record.id,
-                keys=frozenset(keys),
-                history=(HistoryItem(now, "indexed", "hub"),),
+            match = choose_match(side, record.id, keys, pool)
+            new = _with_id(
+                Entry(
+                    sync_id=sid,
+                    object_type=plan.name,
+                    entry_id=f"{'h' if side is Side.HUB else 'a'}:{record.id}",
+                    updated_at=now,
+                    keys=frozenset(keys),
+                    history=(HistoryItem(now, "indexed", side.value),),
+                ),
+                side,
+                record.id,
             )
             if match.duplicate_of is not None:
                 new = self._excluded(
-                    new, ExcludeReason.DUPLICATE, self._dup_message(plan, Side.HUB, match), now
+                    new, ExcludeReason.DUPLICATE, self._dup_message(plan, side, match), now
                 )
-                ctx.report.side(plan.name, Side.HUB).excluded += 1
+                ctx.report.side(plan.name, side).excluded += 1
             else:
                 for k in keys:
                     local.setdefault(k, []).append(new)
             out.append(new)
-        store.write(out, cursors=cursors)
+        if out or cursors:
+            store.write(out, cursors=cursors)
 
     # ---- the one step every pass is built from -----------------------------------------
     def _process(
@@ -1102,6 +1148,16 @@ class SyncEngine:
         for record in records:
             unique[record.id] = record
         gone = [i for i in dict.fromkeys(deleted) if i not in unique]
+        if skip_marked and ctx.mark is not None and ctx.prefilter and unique:
+            # Records this run already processed are skipped without a lease: their mark
+            # cannot change back within the run. Reading first pays while most records
+            # are marked (the hub rescan after a matched app, S3.3); otherwise leasing
+            # first saves a read, so the share of the last batch decides for the next.
+            known = store.by_record_ids(self.sync_id, plan.name, side, list(unique))
+            marked = [i for i, e in known.items() if e.mark == ctx.mark]
+            ctx.prefilter = 2 * len(marked) >= len(unique)
+            for record_id in marked:
+                del unique[record_id]
         if not unique and not gone:
             if cursors:
                 store.write((), cursors=cursors)
@@ -1158,7 +1214,10 @@ class SyncEngine:
 
     def _unlease(self, ctx: _Pass, plan: ObjectPlan) -> None:
         if ctx.leased:
-            ctx.store.release(self.sync_id, ctx.owner, list(ctx.leased), plan.name)
+            # ctx.leased is every lease this pass holds (leases never outlive a batch),
+            # so releasing all of the owner's leases of the type is the same, in one
+            # statement instead of one per name.
+            ctx.store.release(self.sync_id, ctx.owner, None, plan.name)
             ctx.leased.clear()
 
     def _process_leased(
@@ -1188,6 +1247,7 @@ class SyncEngine:
                 continue
             items.append(_Item(side, None, entry, record_id))
         wanted: set[str] = set()
+        skipped = 0
         for record in unique.values():
             entry = known.get(record.id)
             if (
@@ -1196,6 +1256,7 @@ class SyncEngine:
                 and ctx.mark is not None
                 and entry.mark == ctx.mark
             ):
+                skipped += 1
                 continue
             item = _Item(side, record, entry, record.id)
             if (
@@ -1204,7 +1265,9 @@ class SyncEngine:
                 and entry.pending is None
                 and entry.id_on(other) is not None
                 and not plan.sync.associations
-                and ctx.kind != "initial"  # the initial sync recomputes every pair (S2)
+                # The initial sync recomputes every pair (S2); reconcile compares both apps
+                # in full, so it reads the counterpart too: it may be gone (S6, R6).
+                and ctx.kind not in ("initial", "reconcile")
                 and unchanged_since_sync(plan, side, record, entry)
             ):
                 item.settled = True  # our own write coming back, or no mapped change (S6)
@@ -1214,6 +1277,8 @@ class SyncEngine:
                 item.keys = identify(plan, side, record.properties)
                 wanted.update(item.keys)
             items.append(item)
+        if skip_marked and unique and not ctx.prefilter:
+            ctx.prefilter = 2 * skipped >= len(unique)  # see _process
         if not items:
             if deletes or cursors:
                 store.write((), delete=deletes, cursors=cursors)
@@ -1290,12 +1355,15 @@ class SyncEngine:
                 item.matched_by = match.key
                 item.other_id = target.id_on(side.other)
                 claim = _with_id(target, side, item.record_id)
+                item.claim = (target, claim)
                 if item.entry is not None and item.entry.entry_id != target.entry_id:
                     # The record's own unpaired entry is merged into the pair.
                     deletes.append((self.sync_id, plan.name, item.entry.entry_id))
             else:
                 claim = item.entry or self._new_entry(plan, side, item.record_id, item.keys)
-                claim = attrs.evolve(claim, keys=frozenset(item.keys))
+                keys = frozenset(item.keys)
+                if claim.keys != keys:
+                    claim = _evolve(claim, keys=keys)
             if claim is not None:
                 taken[claim.entry_id] = claim
                 for key in item.keys:
@@ -1353,10 +1421,19 @@ class SyncEngine:
         if item.other_id is not None:
             counterpart = fetched.get(item.other_id)
             if counterpart is None:
+                if item.pair_with is not None and item.pair_with.pending is side:
+                    # This record is the one a create in flight made (S8): it settles that
+                    # create, and the record it was made from is gone (R6, X3).
+                    return decide(plan, item.pair_with, *self._alone(side, item.record))
                 if item.pair_with is not None:
                     # The index knew a record that is gone on the other side: forget that
                     # entry and treat this record as new.
                     deletes.append((self.sync_id, plan.name, item.pair_with.entry_id))
+                    if item.entry is not None:
+                        # _match merged the record's own entry into the pair: it stays.
+                        own = (self.sync_id, plan.name, item.entry.entry_id)
+                        if own in deletes:
+                            deletes.remove(own)
                     item.pair_with = None
                     item.other_id = None
                     item.matched_by = None
@@ -1401,25 +1478,39 @@ class SyncEngine:
             base = item.pair_with or item.entry
             if base is None:
                 base = self._new_entry(plan, item.side, item.record_id, item.keys)
-            else:
-                if base.id_on(item.side) != item.record_id:
+            elif base.id_on(item.side) != item.record_id:
+                claim = item.claim
+                # _match made this very entry already when it paired the record.
+                if claim is not None and claim[0] is base:
+                    base = claim[1]
+                else:
                     base = _with_id(base, item.side, item.record_id)
+                if base.pending is item.side and item.pair_with is not None:
+                    # The record a create in flight made was found: the create is settled.
+                    base = _evolve(base, pending=None, pending_key=None)
             bases.append(base)
 
         # Announce creates as pending before making them (S8).
         creates: dict[Side, list[tuple[int, CreateIn, str]]] = {Side.HUB: [], Side.APP: []}
         updates: dict[Side, list[tuple[int, UpdateIn]]] = {Side.HUB: [], Side.APP: []}
         pending: list[Entry] = []
+        sent_keys: dict[int, str] = {}  # the idempotency key of each create, by item
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
             if not isinstance(decision, Apply):
                 continue
             for write in decision.writes:
                 if isinstance(write, CreateIn):
-                    key = f"{sid}:{plan.name}:{base.entry_id}:{uuid.uuid4().hex[:12]}"
+                    if base.pending is write.side and base.pending_key is not None:
+                        # A create of this record may be in flight already: the same key
+                        # makes an idempotent app answer with that record (S8).
+                        key = base.pending_key
+                    else:
+                        key = f"{sid}:{plan.name}:{base.entry_id}:{os.urandom(6).hex()}"
                     creates[write.side].append((n, write, key))
+                    sent_keys[n] = key
                     keys = base.keys | frozenset(item.keys)
                     pending.append(
-                        attrs.evolve(
+                        _evolve(
                             base,
                             keys=keys,
                             pending=write.side,
@@ -1454,9 +1545,14 @@ class SyncEngine:
 
         out: list[Entry] = []
         linked: list[tuple[Entry, Record | None, Record | None]] = []
+        freed: set[str] = set()  # identifiers entries no longer hold
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
-            entry = self._outcome(ctx, plan, item, decision, base, results.get(n, []), now)
+            entry = self._outcome(
+                ctx, plan, item, decision, base, results.get(n, []), now, sent_keys.get(n)
+            )
             current = entry if entry is not None else base
+            if entry is not None and item.entry is not None and entry.keys != item.entry.keys:
+                freed.update(k for k in item.entry.keys - entry.keys if not k.startswith("~"))
             if (
                 plan.sync.associations
                 and item.record is not None
@@ -1478,6 +1574,24 @@ class SyncEngine:
         ctx.store.write(out, delete=deletes, cursors=cursors)
         if self._linked_from.get(plan.name) and not ctx.dry_run:
             self._complete_waiting(ctx, plan, out, now)
+        if freed:
+            self._free_duplicates(ctx, plan, freed)
+
+    def _free_duplicates(self, ctx: _Pass, plan: ObjectPlan, freed: set[str]) -> None:
+        """Recheck duplicates of identifiers their owner no longer holds (M3).
+
+        The first record with an identifier syncs and later ones are excluded; when the
+        first one changes its identifier, the next in line may sync now.
+        """
+        found = ctx.store.by_keys(self.sync_id, plan.name, sorted(freed))
+        waiting = {
+            e.entry_id: e
+            for entries in found.values()
+            for e in entries
+            if e.state is RecordState.EXCLUDED and e.reason is ExcludeReason.DUPLICATE
+        }
+        if waiting:
+            self._recheck(ctx, plan, list(waiting.values()))
 
     # ---- associations (A1, A2) ---------------------------------------------------------
     def _sync_links(
@@ -1575,7 +1689,7 @@ class SyncEngine:
             history = entry.history
             for note in notes[n]:
                 history = self._append(history, now, "linked", note)
-            updated = attrs.evolve(entry, links=links[n], keys=keys, history=history)
+            updated = _evolve(entry, links=links[n], keys=keys, history=history)
             if n in failures:
                 category, message = failures[n]
                 updated = self._failed(updated, category, message, now, updated.mark, keys)
@@ -1745,19 +1859,24 @@ class SyncEngine:
         base: Entry,
         results: Sequence[tuple[Side, str, WriteResult | AdapterError]],
         now: datetime,
+        sent_key: str | None = None,
     ) -> Entry | None:
-        """The entry after a decision and its writes; counts what happened."""
+        """The entry after a decision and its writes; counts what happened.
+
+        ``sent_key`` is the idempotency key of the create this decision made, if any: a
+        create whose reply was lost stays pending with it, to be settled by it (S8).
+        """
         report = ctx.report
         side = item.side
         mark = ctx.mark if ctx.mark is not None else base.mark
-        keys = base.keys | frozenset(item.keys) if item.keys else base.keys
+        keys = self._current_keys(plan, item, base)
         if isinstance(decision, _Queued):
             if base.entry_id not in ctx.queued:  # count each record once per pass
                 ctx.queued.add(base.entry_id)
                 report.side(plan.name, side).queued += 1
             if base.state is RecordState.QUEUED and item.entry is base:
                 return None
-            return attrs.evolve(
+            return _evolve(
                 base,
                 state=RecordState.QUEUED,
                 updated_at=now,
@@ -1767,7 +1886,7 @@ class SyncEngine:
             report.side(plan.name, side).unchanged += 1
             if base.state is RecordState.SYNCED and base.mark == mark and item.entry is base:
                 return None
-            return attrs.evolve(
+            return _evolve(
                 base,
                 state=RecordState.SYNCED,
                 category=None,
@@ -1776,11 +1895,12 @@ class SyncEngine:
                 attempts=0,
                 mark=mark,
                 keys=keys,
+                deleted=None,
                 updated_at=now if base.state is not RecordState.SYNCED else base.updated_at,
             )
         if isinstance(decision, Exclude):
             report.side(plan.name, side).excluded += 1
-            return attrs.evolve(
+            return _evolve(
                 self._excluded(base, decision.reason, decision.message, now), mark=mark, keys=keys
             )
         if isinstance(decision, Fail):
@@ -1788,7 +1908,13 @@ class SyncEngine:
             entry = self._failed(base, decision.category, decision.message, now, mark, keys)
             if decision.category is ErrorCategory.DELETED:
                 # R6: remember which side lost its record, for restore.
-                entry = attrs.evolve(entry, deleted=side if item.record is None else side.other)
+                lost = side if item.record is None else side.other
+                if base.deleted is not None and base.deleted is not lost:
+                    # Both records are gone: the entry keeps the index copy for a restore,
+                    # but no longer owns their identifiers (M3).
+                    entry = _evolve(entry, keys=frozenset(), deleted=base.deleted)
+                else:
+                    entry = _evolve(entry, deleted=lost)
             return entry
         assert isinstance(decision, Apply)
         failure: tuple[ErrorCategory, str, Side] | None = None
@@ -1821,18 +1947,22 @@ class SyncEngine:
             if lost_create:
                 # The create may have happened remotely: keep it pending for settlement.
                 write = next(w for w in decision.writes if isinstance(w, CreateIn))
-                return attrs.evolve(
+                return _evolve(
                     entry,
                     pending=write.side,
-                    pending_key=entry.pending_key,
+                    pending_key=sent_key or entry.pending_key,
                     hub_values=decision.hub_values,
                     app_values=decision.app_values,
                 )
-            return attrs.evolve(entry, pending=None, pending_key=None)
+            return _evolve(entry, pending=None, pending_key=None)
         if not results:
             report.side(plan.name, side).unchanged += 1
+        hub_id, app_id = base.hub_id, base.app_id
         if created_id is not None and created_side is not None:
-            base = _with_id(base, created_side, created_id)
+            if created_side is Side.HUB:
+                hub_id = created_id
+            else:
+                app_id = created_id
         history = base.history
         if item.matched_by is not None and item.pair_with is not None:
             history = self._append(history, now, "matched", f"by {plan.key_name(item.matched_by)}")
@@ -1840,23 +1970,33 @@ class SyncEngine:
             history = self._append(history, now, "synced", text)
         if not written and base.state is not RecordState.SYNCED:
             history = self._append(history, now, "synced", "already in sync")
-        return attrs.evolve(
+        return _synced(
             base,
-            state=RecordState.SYNCED,
-            hub_values=decision.hub_values,
-            app_values=decision.app_values,
-            category=None,
-            reason=None,
-            message="",
-            attempts=0,
-            pending=None,
-            pending_key=None,
-            mark=mark,
+            hub_id=hub_id,
+            app_id=app_id,
             keys=keys,
             matched_by=item.matched_by if item.pair_with is not None else base.matched_by,
+            hub_values=decision.hub_values,
+            app_values=decision.app_values,
+            mark=mark,
             updated_at=now,
             history=history,
         )
+
+    def _current_keys(self, plan: ObjectPlan, item: _Item, base: Entry) -> frozenset[str]:
+        """The entry's identifier keys as its records hold them now (M3, M7).
+
+        Pairs stay paired whatever their identifiers become, but their keys follow the
+        records, so a new record with a pair's new e-mail is seen as its duplicate and an
+        old e-mail is free again. Waiting-link keys (``~…``) are kept.
+        """
+        if item.record is None or item.settled or item.queued:
+            return base.keys
+        keys = set(item.keys or identify(plan, item.side, item.record.properties))
+        if item.counterpart is not None:
+            keys.update(identify(plan, item.side.other, item.counterpart.properties))
+        keys.update(k for k in base.keys if k.startswith("~"))
+        return frozenset(keys)
 
     def _failed(
         self,
@@ -1872,7 +2012,7 @@ class SyncEngine:
             and base.category is category
             and base.message == message
         )
-        return attrs.evolve(
+        return _evolve(
             base,
             state=RecordState.FAILED,
             category=category,
@@ -1887,7 +2027,7 @@ class SyncEngine:
 
     def _excluded(self, base: Entry, reason: ExcludeReason, message: str, now: datetime) -> Entry:
         same = base.state is RecordState.EXCLUDED and base.reason is reason
-        return attrs.evolve(
+        return _evolve(
             base,
             state=RecordState.EXCLUDED,
             reason=reason,
@@ -1930,5 +2070,111 @@ def _describe(decision: Decision) -> str:
 def _with_id(entry: Entry, side: Side, record_id: str | None) -> Entry:
     """The entry with its record id on ``side`` set (or cleared)."""
     if side is Side.HUB:
-        return attrs.evolve(entry, hub_id=record_id)
-    return attrs.evolve(entry, app_id=record_id)
+        return _evolve(entry, hub_id=record_id)
+    return _evolve(entry, app_id=record_id)
+
+
+_ENTRY_FIELDS: Final = tuple(field.name for field in attrs.fields(Entry))
+_ENTRY_INDEX: Final = {name: i for i, name in enumerate(_ENTRY_FIELDS)}
+_entry_values: Final = operator.attrgetter(*_ENTRY_FIELDS)
+# Entry's __init__ takes its fields positionally, in order (no private names, no
+# init=False fields): then a changed copy can skip attrs.evolve's per-field work.
+_POSITIONAL: Final = all(field.init and field.alias == field.name for field in attrs.fields(Entry))
+
+
+def _synced(
+    base: Entry,
+    *,
+    hub_id: str | None,
+    app_id: str | None,
+    keys: frozenset[str],
+    matched_by: str | None,
+    hub_values: Mapping[str, Any],
+    app_values: Mapping[str, Any],
+    mark: str | None,
+    updated_at: datetime,
+    history: tuple[HistoryItem, ...],
+) -> Entry:
+    """``base`` synced with these copies: no failure, reason, message or pending create."""
+    if not _POSITIONAL or _ENTRY_FIELDS != _SYNCED_ORDER:  # pragma: no cover
+        return _evolve(
+            base,
+            hub_id=hub_id,
+            app_id=app_id,
+            state=RecordState.SYNCED,
+            keys=keys,
+            matched_by=matched_by,
+            hub_values=hub_values,
+            app_values=app_values,
+            category=None,
+            reason=None,
+            message="",
+            pending=None,
+            pending_key=None,
+            attempts=0,
+            mark=mark,
+            deleted=None,
+            updated_at=updated_at,
+            history=history,
+        )
+    return Entry(
+        base.sync_id,
+        base.object_type,
+        base.entry_id,
+        updated_at,
+        hub_id,
+        app_id,
+        RecordState.SYNCED,
+        keys,
+        matched_by,
+        hub_values,
+        app_values,
+        None,
+        None,
+        "",
+        None,
+        None,
+        0,
+        mark,
+        base.links,
+        None,  # synced: neither record is deleted (R6)
+        history,
+    )
+
+
+# The field order _synced builds entries in.
+_SYNCED_ORDER: Final = (
+    "sync_id",
+    "object_type",
+    "entry_id",
+    "updated_at",
+    "hub_id",
+    "app_id",
+    "state",
+    "keys",
+    "matched_by",
+    "hub_values",
+    "app_values",
+    "category",
+    "reason",
+    "message",
+    "pending",
+    "pending_key",
+    "attempts",
+    "mark",
+    "links",
+    "deleted",
+    "history",
+)
+
+
+def _evolve(entry: Entry, **changes: Any) -> Entry:
+    """``attrs.evolve(entry, **changes)``, faster: entries are copied several times per
+    record on the hot path of every pass."""
+    if not _POSITIONAL:  # pragma: no cover - Entry's fields are all plain
+        return attrs.evolve(entry, **changes)
+    values = list(_entry_values(entry))
+    index = _ENTRY_INDEX
+    for name, value in changes.items():
+        values[index[name]] = value
+    return Entry(*values)

@@ -523,6 +523,8 @@ def choose_match(
                 continue
             mine = entry.hub_id if side is Side.HUB else entry.app_id
             theirs = entry.app_id if side is Side.HUB else entry.hub_id
+            if mine is not None and mine != record_id and entry.deleted is side:
+                mine = None  # that record was deleted (R6): its place in the pair is free
             if mine is not None:
                 if mine != record_id:
                     return Match(duplicate_of=entry, key=key)
@@ -549,12 +551,17 @@ def _qualified(side: Side, spec: PropertySpec) -> str:
     return f"{_side_name(side)}.{spec.name}"
 
 
+#: The longest text a string property holds (mapping.coerce refuses longer, SPEC X1); the
+#: fast path of _read must not let longer text through.
+_MAX_TEXT: Final = 65_536
+
+
 def _read(side: Side, spec: PropertySpec, properties: Mapping[str, Any], strict: bool) -> Any:
     """A record's value in canonical form; a bad value fails the record when ``strict``."""
     raw = properties.get(spec.name)
     if raw is None:
         return None
-    if spec.type is PropertyType.STRING and type(raw) is str:
+    if spec.type is PropertyType.STRING and type(raw) is str and len(raw) <= _MAX_TEXT:
         return raw if raw.strip() else None
     try:
         return coerce(raw, spec)
@@ -737,7 +744,12 @@ def unchanged_since_sync(plan: ObjectPlan, side: Side, record: Record, entry: En
     properties = record.properties
     for field in plan.fields:
         spec = field.spec(side)
-        value = _read(side, spec, properties, strict=False)
+        value = properties.get(spec.name)
+        if field.plain and type(value) is str and len(value) <= _MAX_TEXT:  # _read, inlined
+            if not value.strip():
+                value = None
+        elif value is not None:
+            value = _read(side, spec, properties, strict=False)
         if not _same(field, side, value, copy.get(spec.name)):
             return False
     return True
@@ -772,6 +784,7 @@ def _decide_alone(
     source_values: dict[str, Any] = {}
     target_values: dict[str, Any] = {}
     create: dict[str, Any] = {}
+    properties = record.properties
     try:
         for field in plan.fields:
             src, dst = field.spec(side), field.spec(other)
@@ -780,8 +793,16 @@ def _decide_alone(
                 if checks
                 else flows(src.type, dst.type) and not dst.read_only
             )
+            if carry and field.plain:
+                value = properties.get(src.name)
+                if type(value) is str and value.strip() and len(value) <= _MAX_TEXT:
+                    # The common case, inlined: _read and _carry of plain text.
+                    source_values[src.name] = value
+                    create[dst.name] = value
+                    target_values[dst.name] = value
+                    continue
             if carry:
-                value = _read(side, src, record.properties, strict=True)
+                value = _read(side, src, properties, strict=True)
                 out = _carry(field, side, value)
                 if out is None:
                     default = (
@@ -796,7 +817,7 @@ def _decide_alone(
                     create[dst.name] = out
                 target_values[dst.name] = out
             else:
-                value = _read(side, src, record.properties, strict=False)
+                value = _read(side, src, properties, strict=False)
                 source_values[src.name] = None if value is _UNREADABLE else value
                 target_values[dst.name] = None
     except _FieldError as exc:
@@ -844,15 +865,35 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     to_hub: dict[str, Any] = {}
     to_app: dict[str, Any] = {}
     outcomes: list[FieldOutcome] = []
+    hub_props, app_props = hub.properties, app.properties
     try:
         for field in plan.fields:
             hub_name, app_name = field.hub.name, field.app.name
             f_to_app = field.to_app and hub_flows
             f_to_hub = field.to_hub and app_flows
-            # The destination of a one-way field is never read for values (D5), so a bad
-            # value there is overwritten rather than failing the record.
-            hub_cur = _read(Side.HUB, field.hub, hub.properties, strict=f_to_app)
-            app_cur = _read(Side.APP, field.app, app.properties, strict=f_to_hub)
+            hub_cur = hub_props.get(hub_name)
+            app_cur = app_props.get(app_name)
+            if (
+                field.plain
+                and (hub_cur is None or (type(hub_cur) is str and len(hub_cur) <= _MAX_TEXT))
+                and (app_cur is None or (type(app_cur) is str and len(app_cur) <= _MAX_TEXT))
+            ):
+                # The common case, inlined for speed: _read and _in_sync of plain text.
+                if hub_cur is not None and not hub_cur.strip():
+                    hub_cur = None
+                if app_cur is not None and not app_cur.strip():
+                    app_cur = None
+                if hub_cur == app_cur:  # in sync: the values are the copies
+                    hub_values[hub_name] = hub_cur
+                    app_values[app_name] = app_cur
+                    continue
+                in_sync = False
+            else:
+                # The destination of a one-way field is never read for values (D5), so a
+                # bad value there is overwritten rather than failing the record.
+                hub_cur = _read(Side.HUB, field.hub, hub_props, strict=f_to_app)
+                app_cur = _read(Side.APP, field.app, app_props, strict=f_to_hub)
+                in_sync = _in_sync(field, hub_cur, app_cur)
             if initial:
                 hub_changed = app_changed = True
             else:
@@ -860,7 +901,6 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
                 assert app_old is not None
                 hub_changed = not _same(field, Side.HUB, hub_cur, hub_old.get(hub_name))
                 app_changed = not _same(field, Side.APP, app_cur, app_old.get(app_name))
-            in_sync = _in_sync(field, hub_cur, app_cur)
             if in_sync:
                 resolution: Resolution = Resolution(None, Why.IN_SYNC)
             else:
@@ -876,7 +916,10 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
                     winner=sync.winner,
                     policy=field.mapping.policy,
                     propagate_clears=field.mapping.propagate_clears,
-                    conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner),
+                    # Only a callable policy is handed the conflict (D6).
+                    conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner)
+                    if callable(field.mapping.policy)
+                    else None,
                     hub_updated_at=hub.updated_at,
                     app_updated_at=app.updated_at,
                 )

@@ -296,7 +296,7 @@ class TestErrors:
             parsed.open()
         message = str(caught.value)
         assert "hub.kind: unknown adapter kind 'sqlight'; did you mean 'sqlite'?" in message
-        assert "known kinds: memory, sqlite" in message
+        assert "known kinds: hubspot, memory, sqlite" in message
 
 
 class TestPlugins:

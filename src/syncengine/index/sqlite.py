@@ -178,6 +178,26 @@ _COLUMNS: Final = (
 _MAX_PARAMS: Final = 900  # per statement: SQLite < 3.32 allows 999
 _CHUNK: Final = 500  # rows per page of entries()
 _MAX_SHAPES: Final = 10_000  # beyond this, value mappings are stored with their names
+_RECENT: Final = 4096  # entries kept decoded (see SQLiteIndexStore._recent)
+_SHARED: Final = 4096  # decoded times kept for reuse (see SQLiteIndexStore._decode)
+_ROWS: Final = 16_384  # rows whose hot columns are kept (see SQLiteIndexStore._rows)
+#: (rowid, state, keys, hub_id, app_id, updated_at, pending) of a stored entry.
+_Row = tuple[int, int, str | None, str | None, str | None, int, int | None]
+#: The hot columns an UPDATE may leave out when they did not change, by bit.
+_HOT: Final = ("hub_id", "app_id", "state", "updated_at", "pending", "keys")
+_UPDATES: dict[int, str] = {}  # SQL of an UPDATE by the bits of the columns it sets
+
+
+def _update_sql(mask: int) -> str:
+    """``UPDATE entries SET <the hot columns of mask>, data = ? WHERE id = ?``."""
+    sql = _UPDATES.get(mask)
+    if sql is None:
+        columns = [f"{name} = ?" for bit, name in enumerate(_HOT) if mask >> bit & 1]
+        sql = _UPDATES[mask] = (
+            f"UPDATE entries SET {', '.join([*columns, 'data = ?'])} WHERE id = ?"
+        )
+    return sql
+
 
 _dumps = _codec.to_json
 _loads = json.JSONDecoder().decode
@@ -193,6 +213,11 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+def _rows(count: int) -> str:
+    """``(?),(?),…``: the rows of a one-column ``VALUES`` list."""
+    return ",".join(("(?)",) * count)
 
 
 def _keys_text(keys: frozenset[str]) -> str | None:
@@ -251,6 +276,18 @@ class SQLiteIndexStore(IndexStore):
         self._ot_names: dict[int, str] = {}
         self._shape_ids: dict[tuple[str, ...], int] = {}
         self._shape_fields: dict[int, tuple[str, ...]] = {}
+        # Entries decoded by by_record_ids and get, by rowid, with the row they came from:
+        # the engine reads an entry by record id and then (by key) again in one step, and
+        # an unchanged row decodes to an equal entry (rows are compared whole).
+        self._recent: dict[int, tuple[tuple[Any, ...], Entry]] = {}
+        # The hot columns of rows this connection read or wrote, by (sync, ot, entry_id):
+        # (rowid, state, keys, hub_id, app_id, updated_at, pending). Valid while no other
+        # connection commits: PRAGMA data_version tells (checked in each write).
+        self._rows: dict[tuple[int, int, str], _Row] = {}
+        self._version: int | None = None
+        # Decoded times and history items by value (see _decode).
+        self._times: dict[int, datetime] = {}
+        self._items: dict[tuple[int, str, str], HistoryItem] = {}
         try:
             conn = sqlite3.connect(
                 self._path,
@@ -571,20 +608,28 @@ class SQLiteIndexStore(IndexStore):
                 app_values = None if hub_values is None else dict(hub_values)
             else:
                 app_values = decode(app_raw) if tagged else app_raw
-        updated_at = _EPOCH + timedelta(microseconds=updated)  # _codec.from_micros
-        if history:  # _codec.decode_history, inlined
-            history = tuple(
-                [
-                    HistoryItem(
-                        updated_at
-                        if item[0] == 0
-                        else _EPOCH + timedelta(microseconds=updated - item[0]),
-                        item[1],
-                        item[2] if len(item) > 2 else "",
-                    )
-                    for item in history
-                ]
-            )
+        # Times and history items are values, and the engine stamps a whole batch with
+        # one time: equal ones are made once and shared (_codec.decode_history, inlined).
+        times = self._times
+        updated_at = times.get(updated)
+        if updated_at is None:
+            if len(times) > _SHARED:
+                times.clear()
+                self._items.clear()
+            updated_at = times[updated] = _EPOCH + timedelta(microseconds=updated)
+        if history:
+            items = self._items
+            if len(items) > 4 * _SHARED:
+                items.clear()
+            made = []
+            for item in history:
+                key = (updated - item[0], item[1], item[2] if len(item) > 2 else "")
+                found = items.get(key)
+                if found is None:
+                    at = updated_at if item[0] == 0 else _EPOCH + timedelta(microseconds=key[0])
+                    found = items[key] = HistoryItem(at, key[1], key[2])
+                made.append(found)
+            history = tuple(made)
         else:
             history = ()
         return _make_entry(
@@ -629,6 +674,12 @@ class SQLiteIndexStore(IndexStore):
             if sync is None or ot is None:
                 return
             found: list[tuple[str, Entry]] = []
+            recent = self._recent
+            if len(recent) > _RECENT:
+                recent.clear()
+            rows = self._rows
+            if len(rows) > _ROWS:
+                rows.clear()
             for chunk in _chunks(values, _MAX_PARAMS - 2):
                 sql = (
                     f"SELECT {_COLUMNS} FROM entries e "
@@ -636,7 +687,10 @@ class SQLiteIndexStore(IndexStore):
                 )
                 index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
                 for row in conn.execute(sql, (sync, ot, *chunk)):
-                    found.append((row[index], self._decode(conn, sync_id, object_type, row)))
+                    entry = self._decode(conn, sync_id, object_type, row)
+                    recent[row[0]] = (row, entry)
+                    rows[(sync, ot, row[2])] = (*row[:1], row[5], row[8], *row[3:5], *row[6:8])
+                    found.append((row[index], entry))
         yield from found
 
     @override
@@ -665,6 +719,10 @@ class SQLiteIndexStore(IndexStore):
             if sync is None or ot is None:
                 return found
             decode = self._decode
+            recent = self._recent
+            rows = self._rows
+            if len(rows) > _ROWS:
+                rows.clear()
             decoded: dict[int, Entry] = {}
             for chunk in _chunks(wanted, _MAX_PARAMS - 2):
                 sql = (
@@ -675,7 +733,17 @@ class SQLiteIndexStore(IndexStore):
                     rowid = row[0]
                     entry = decoded.get(rowid)
                     if entry is None:
-                        entry = decoded[rowid] = decode(conn, sync_id, object_type, row)
+                        seen = recent.get(rowid)
+                        if (
+                            seen is not None
+                            and seen[0] == row[:10]
+                            and seen[1].sync_id == sync_id
+                            and seen[1].object_type == object_type
+                        ):
+                            entry = decoded[rowid] = seen[1]
+                        else:
+                            entry = decoded[rowid] = decode(conn, sync_id, object_type, row)
+                        rows[(sync, ot, row[2])] = (rowid, row[5], row[8], *row[3:5], *row[6:8])
                     key = row[10]
                     holders = found.get(key)
                     if holders is None:
@@ -835,10 +903,34 @@ class SQLiteIndexStore(IndexStore):
             _check_cursor(update)
         if not (batch or removals or cursors):
             return
+        written: dict[tuple[int, int, str], _Row] = {}
+        try:
+            self._write(batch, removals, cursors, written)
+        except BaseException:
+            self._rows.clear()
+            raise
+        self._rows.update(written)
+
+    def _write(
+        self,
+        batch: dict[tuple[str, str, str], Entry],
+        removals: dict[tuple[str, str], dict[str, None]],
+        cursors: Sequence[CursorUpdate],
+        written: dict[tuple[int, int, str], _Row],
+    ) -> None:
         with self._transaction() as conn:
+            # Another connection committed since the last write: what is known of rows
+            # may be stale (the write lock is held from here on, so it stays valid).
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._rows.clear()
+                self._version = version
             deltas: Counter[tuple[int, int, int]] = Counter()
             if batch:
-                self._upsert(conn, batch, deltas)
+                self._upsert(conn, batch, deltas, written)
+            if removals:  # rows go away: forget what is known of rows
+                self._rows.clear()
+                written.clear()
             for (sync_id, object_type), ids in removals.items():
                 self._delete(conn, sync_id, object_type, list(ids), deltas)
             self._set_cursors(conn, cursors)
@@ -856,17 +948,17 @@ class SQLiteIndexStore(IndexStore):
 
     def _existing(
         self, conn: sqlite3.Connection, sync: int, ot: int, entry_ids: Sequence[str]
-    ) -> dict[str, tuple[int, int, str | None]]:
-        """(rowid, state, keys) of the stored entries among ``entry_ids``."""
-        existing: dict[str, tuple[int, int, str | None]] = {}
+    ) -> dict[str, _Row]:
+        """The hot columns (see ``_Row``) of the stored entries among ``entry_ids``."""
+        existing: dict[str, _Row] = {}
         for chunk in _chunks(entry_ids, _MAX_PARAMS - 2):
             rows = conn.execute(
-                f"SELECT entry_id, id, state, keys FROM entries "
-                f"WHERE sync = ? AND ot = ? AND entry_id IN ({_marks(len(chunk))})",
+                f"SELECT entry_id, id, state, keys, hub_id, app_id, updated_at, pending "
+                f"FROM entries WHERE sync = ? AND ot = ? AND entry_id IN ({_marks(len(chunk))})",
                 (sync, ot, *chunk),
             )
-            for entry_id, rowid, state, keys in rows:
-                existing[entry_id] = (rowid, state, keys)
+            for entry_id, *stored in rows:
+                existing[entry_id] = tuple(stored)
         return existing
 
     def _upsert(
@@ -874,6 +966,7 @@ class SQLiteIndexStore(IndexStore):
         conn: sqlite3.Connection,
         batch: dict[tuple[str, str, str], Entry],
         deltas: Counter[tuple[int, int, int]],
+        written: dict[tuple[int, int, str], _Row],
     ) -> None:
         # Look up what exists, per (sync, object type); then write in the batch's order,
         # so that new entries get rowids (their place in iteration order) in that order.
@@ -881,17 +974,25 @@ class SQLiteIndexStore(IndexStore):
         for sync_id, object_type, entry_id in batch:
             groups.setdefault((sync_id, object_type), []).append(entry_id)
         names: dict[tuple[str, str], tuple[int, int]] = {}
-        existing: dict[tuple[int, int, str], tuple[int, int, str | None]] = {}
+        existing: dict[tuple[int, int, str], _Row] = {}
+        known = self._rows
         for (sync_id, object_type), entry_ids in groups.items():
             sync = self._sync(conn, sync_id, create=True)
             ot = self._ot(conn, object_type, create=True)
             assert sync is not None
             assert ot is not None
             names[(sync_id, object_type)] = (sync, ot)
-            for entry_id, stored in self._existing(conn, sync, ot, entry_ids).items():
+            unknown = []
+            for entry_id in entry_ids:
+                row = known.get((sync, ot, entry_id))
+                if row is None:
+                    unknown.append(entry_id)
+                else:
+                    existing[(sync, ot, entry_id)] = row
+            for entry_id, stored in self._existing(conn, sync, ot, unknown).items():
                 existing[(sync, ot, entry_id)] = stored
         inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
+        updates: dict[int, list[tuple[Any, ...]]] = {}
         key_rows: list[tuple[int, int, str, int]] = []
         stale_keys: list[tuple[int, int, str, int]] = []
         inserted: list[tuple[int, int, int]] = []
@@ -932,10 +1033,31 @@ class SQLiteIndexStore(IndexStore):
                     key_rows.append((sync, ot, key, rowid))
                 inserted.append((sync, ot, state))
             else:
-                rowid, old_state, old_keys = old
-                updates.append(
-                    (entry.hub_id, entry.app_id, state, updated, pending, keys_text, data, rowid)
-                )
+                rowid, old_state, old_keys, old_hub, old_app, old_updated, old_pending = old
+                # Only the hot columns that changed: each one is in an index.
+                mask = 0
+                values: list[Any] = []
+                if entry.hub_id != old_hub:
+                    mask |= 1
+                    values.append(entry.hub_id)
+                if entry.app_id != old_app:
+                    mask |= 2
+                    values.append(entry.app_id)
+                if state != old_state:
+                    mask |= 4
+                    values.append(state)
+                if updated != old_updated:
+                    mask |= 8
+                    values.append(updated)
+                if pending != old_pending:
+                    mask |= 16
+                    values.append(pending)
+                if keys_text != old_keys:
+                    mask |= 32
+                    values.append(keys_text)
+                values.append(data)
+                values.append(rowid)
+                updates.setdefault(mask, []).append(tuple(values))
                 if old_keys != keys_text:
                     before = _keys_of(old_keys)
                     stale_keys.extend((sync, ot, key, rowid) for key in before - keys)
@@ -943,6 +1065,15 @@ class SQLiteIndexStore(IndexStore):
                 if old_state != state:
                     deltas[(sync, ot, old_state)] -= 1
                     deltas[(sync, ot, state)] += 1
+            written[(sync, ot, entry_id)] = (
+                rowid,
+                state,
+                keys_text,
+                entry.hub_id,
+                entry.app_id,
+                updated,
+                pending,
+            )
         deltas.update(inserted)
         if inserts:
             conn.executemany(
@@ -950,12 +1081,8 @@ class SQLiteIndexStore(IndexStore):
                 "updated_at, pending, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 inserts,
             )
-        if updates:
-            conn.executemany(
-                "UPDATE entries SET hub_id = ?, app_id = ?, state = ?, updated_at = ?, "
-                "pending = ?, keys = ?, data = ? WHERE id = ?",
-                updates,
-            )
+        for mask, rows in updates.items():
+            conn.executemany(_update_sql(mask), rows)
         if stale_keys:
             conn.executemany(
                 "DELETE FROM keys WHERE sync = ? AND ot = ? AND key = ? AND entry = ?",
@@ -982,7 +1109,7 @@ class SQLiteIndexStore(IndexStore):
         if not existing:
             return
         stale_keys: list[tuple[int, int, str, int]] = []
-        for rowid, state, keys in existing.values():
+        for rowid, state, keys, *_ in existing.values():
             deltas[(sync, ot, state)] -= 1
             if keys:
                 stale_keys.extend((sync, ot, key, rowid) for key in _keys_of(keys))
@@ -990,7 +1117,7 @@ class SQLiteIndexStore(IndexStore):
             "DELETE FROM keys WHERE sync = ? AND ot = ? AND key = ? AND entry = ?", stale_keys
         )
         conn.executemany(
-            "DELETE FROM entries WHERE id = ?", [(rowid,) for rowid, _, _ in existing.values()]
+            "DELETE FROM entries WHERE id = ?", [(row[0],) for row in existing.values()]
         )
 
     def _set_cursors(self, conn: sqlite3.Connection, cursors: Sequence[CursorUpdate]) -> None:
@@ -1087,16 +1214,22 @@ class SQLiteIndexStore(IndexStore):
                 )
                 for name, holder, expires in rows:
                     held[name] = (holder, expires)
+            claim: list[str] = []
             for name in wanted:
                 lease = held.get(name)
                 if lease is None or lease[1] <= now_us or lease[0] == owner:
-                    granted.add(name)
-            conn.executemany(
-                "INSERT INTO leases (sync, ot, name, owner, expires) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (sync, ot, name) DO UPDATE SET "
-                "owner = excluded.owner, expires = excluded.expires",
-                [(sync, ot, name, owner, until_us) for name in granted],
-            )
+                    claim.append(name)
+            # One statement per chunk, one parameter per name: a page of leases costs
+            # about half what one INSERT per name does.
+            for chunk in _chunks(claim, _MAX_PARAMS - 4):
+                conn.execute(
+                    "INSERT INTO leases (sync, ot, name, owner, expires) "
+                    f"SELECT ?1, ?2, column1, ?3, ?4 FROM (VALUES {_rows(len(chunk))}) "
+                    "WHERE true ON CONFLICT (sync, ot, name) DO UPDATE SET "
+                    "owner = excluded.owner, expires = excluded.expires",
+                    (sync, ot, owner, until_us, *chunk),
+                )
+            granted.update(claim)
         return granted
 
     @override
@@ -1137,6 +1270,7 @@ class SQLiteIndexStore(IndexStore):
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:
+        self._rows.clear()
         with self._transaction() as conn:
             sync = self._sync(conn, sync_id)
             if sync is None:
