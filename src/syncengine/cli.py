@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -327,13 +330,72 @@ def demo(directory: Path, contacts: int, seed: int) -> None:
 
 
 def _pass(
-    engine: SyncEngine, *, dry_run: bool, reconcile: bool, allow_mass_changes: bool
+    engine: SyncEngine,
+    *,
+    dry_run: bool,
+    reconcile: bool,
+    allow_mass_changes: bool,
+    partition: tuple[int, int] | None = None,
 ) -> SyncReport:
+    if partition is not None and partition[0] > 0 and not engine.initial_sync_running:
+        # Scale-out splits the initial sync; the passes after it are proportional to the
+        # changes and run in worker 0 alone (docs/scale-out.md).
+        now = datetime.now(UTC)
+        kind = "reconcile" if reconcile else "incremental"
+        why = f"worker {partition[0]}/{partition[1]}: passes after the initial sync run in worker 0"
+        return SyncReport(kind, engine.sync_id, now, now, dry_run=dry_run, skipped=why)
     if reconcile:
         return engine.reconcile(dry_run)
     if engine.initial_sync_running:
         return engine.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
     return engine.incremental_sync(dry_run, allow_mass_changes=allow_mass_changes)
+
+
+def _parse_partition(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, int] | None:
+    """``K/N`` as ``(k, n)``, with ``0 <= k < n``."""
+    if value is None:
+        return None
+    part, _, parts = value.partition("/")
+    if not (part.isdigit() and parts.isdigit() and int(part) < int(parts)):
+        raise click.BadParameter(f"expected K/N with 0 <= K < N, such as 0/4; got {value!r}")
+    return int(part), int(parts)
+
+
+def _run_workers(count: int, arguments: list[str]) -> int:
+    """Run ``syncengine run … --partition k/count`` in ``count`` processes; the worst exit code.
+
+    Each worker's output lines are relayed prefixed with ``[k/count]``.
+    """
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "syncengine", "run", *arguments, "--partition", f"{k}/{count}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k in range(count)
+    ]
+
+    def relay(k: int, child: subprocess.Popen[str]) -> None:
+        assert child.stdout is not None
+        for line in child.stdout:
+            click.echo(f"[{k}/{count}] {line}", nl=False)
+
+    threads = [
+        threading.Thread(target=relay, args=(k, child), daemon=True)
+        for k, child in enumerate(children)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        codes = [child.wait() for child in children]
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them finish a batch
+        codes = [child.wait() for child in children]
+    for thread in threads:
+        thread.join()
+    return max(codes, key=abs)
 
 
 @main.command()
@@ -349,6 +411,19 @@ def _pass(
 @click.option("--dry-run", is_flag=True, help="Decide and list the writes; write nothing.")
 @click.option("--reconcile", is_flag=True, help="Compare everything (recovers lost changes).")
 @click.option("--allow-mass-changes", is_flag=True, help="Pass the max_change_ratio safety stop.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Split the initial sync between N worker processes on this machine.",
+)
+@click.option(
+    "--partition",
+    metavar="K/N",
+    callback=_parse_partition,
+    help="Run as worker K of N sharing the index (one per machine or process).",
+)
 @_errors
 def run(
     config: Path,
@@ -358,12 +433,30 @@ def run(
     dry_run: bool,
     reconcile: bool,
     allow_mass_changes: bool,
+    workers: int,
+    partition: tuple[int, int] | None,
 ) -> None:
     """Sync once (the initial sync first, then what changed), or keep syncing with --watch.
 
     A pass before the initial sync has finished runs (or resumes) the initial sync; later
     passes process only what changed since the last one.
+
+    Scale-out (docs/scale-out.md): --workers N starts N worker processes that split the
+    initial sync; --partition K/N runs one such worker, so N machines sharing a PostgreSQL
+    index can each run one. Passes after the initial sync run in worker 0.
     """
+    if workers > 1:
+        if partition is not None:
+            _fail(
+                "--workers and --partition cannot be combined: --workers starts the partitions", 2
+            )
+        if dry_run:
+            _fail("a dry run is not split between workers: drop --workers", 2)
+        arguments = [str(config), f"--{mode}", "--interval", str(interval)]
+        arguments += ["--passes", str(passes)] if passes is not None else []
+        arguments += ["--reconcile"] if reconcile else []
+        arguments += ["--allow-mass-changes"] if allow_mass_changes else []
+        raise SystemExit(_run_workers(workers, arguments))
     console = _console()
     with _opened(config) as setup:
         progress = ProgressDisplay(console)
@@ -371,7 +464,7 @@ def run(
         def on_event(event: SyncEvent) -> None:
             progress(event)
 
-        engine = setup.engine(on_event=on_event)
+        engine = setup.engine(on_event=on_event, partition=partition)
         done = 0
         while True:
             progress = ProgressDisplay(console)  # fresh bars for every pass
@@ -382,6 +475,7 @@ def run(
                         dry_run=dry_run,
                         reconcile=reconcile and done == 0,
                         allow_mass_changes=allow_mass_changes,
+                        partition=partition,
                     )
             except KeyboardInterrupt:
                 # Every finished batch is committed (S8): the next run resumes from there.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -59,6 +59,20 @@ class Direction(enum.StrEnum):
         if self is Direction.TWO_WAY:
             return other
         return None
+
+
+def _items(value: Any, path: str, what: str) -> tuple[Any, ...]:
+    """``value`` as a tuple, or a ConfigError naming ``path`` when it is not a list (X2)."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ConfigError(path, f"expected {what}, got {value!r:.80}")
+    return tuple(value)
+
+
+def _as_dict(value: Any, path: str, what: str) -> dict[Any, Any]:
+    """``value`` as a dict, or a ConfigError naming ``path`` when it is no mapping (X2)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, f"expected {what}, got {value!r:.80}")
+    return dict(value)
 
 
 def _direction(value: Direction | str) -> Direction:
@@ -130,7 +144,7 @@ class FieldMapping:
         if self.required and not self.enabled:
             raise ConfigError("enabled", f"mapping {self.hub!r} is required and cannot be off")
         if self.options is not None:
-            options = dict(self.options)
+            options = _as_dict(self.options, "options", "a mapping of hub option → app option")
             for hub_value, app_value in options.items():
                 if not isinstance(hub_value, str) or not isinstance(app_value, str):
                     raise ConfigError(
@@ -152,7 +166,11 @@ class FieldMapping:
         for name in ("to_hub", "to_app"):
             if getattr(self, name) is not None and not callable(getattr(self, name)):
                 raise ConfigError(name, "a transform must be callable")
-        if self.policy is not None and not callable(self.policy) and self.policy not in _POLICIES:
+        if (
+            self.policy is not None
+            and not callable(self.policy)
+            and (not isinstance(self.policy, str) or self.policy not in _POLICIES)
+        ):
             raise ConfigError(
                 "policy",
                 f"unknown policy {self.policy!r}; expected 'winner', 'newest' or a callable",
@@ -171,17 +189,16 @@ MATCH_KINDS: Final = frozenset({"email", "domain", "company_name", "phone", "tex
 
 
 def _keys(value: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    if isinstance(value, (str, bytes)):
-        raise ConfigError("keys", "expected a list of (hub property, app property) pairs")
     keys = []
-    for i, key in enumerate(value):
-        if (
-            isinstance(key, (str, bytes))
-            or len(tuple(key)) != 2
-            or not all(isinstance(p, str) and p for p in key)
-        ):
+    for i, key in enumerate(_items(value, "keys", "a list of (hub property, app property) pairs")):
+        pair = (
+            ()
+            if isinstance(key, str | bytes | Mapping) or not isinstance(key, Iterable)
+            else tuple(key)
+        )
+        if len(pair) != 2 or not all(isinstance(p, str) and p for p in pair):
             raise ConfigError(f"keys[{i}]", f"expected (hub property, app property), got {key!r}")
-        keys.append((key[0], key[1]))
+        keys.append((pair[0], pair[1]))
     if not keys:
         raise ConfigError("keys", "a match rule needs at least one key")
     if len(set(keys)) != len(keys):
@@ -218,7 +235,7 @@ class MatchRule:
     def __attrs_post_init__(self) -> None:
         if self.kinds is None:
             return
-        kinds = tuple(self.kinds)
+        kinds = _items(self.kinds, "kinds", "one normalizer kind per key")
         if len(kinds) != len(self.keys):
             raise ConfigError(
                 "kinds", f"expected one kind per key ({len(self.keys)}), got {len(kinds)}"
@@ -275,7 +292,7 @@ def _label_key(label: str) -> str:
 def _stage_map(value: Mapping[str, str] | None) -> Mapping[str, str] | None:
     if value is None:
         return None
-    stages = dict(value)
+    stages = _as_dict(value, "stages", "a mapping of hub stage id → app stage id")
     seen: dict[str, str] = {}
     for hub_stage, app_stage in stages.items():
         if not isinstance(hub_stage, str) or not isinstance(app_stage, str):
@@ -359,24 +376,32 @@ class PipelineMap:
 def _mappings(value: Sequence[FieldMapping]) -> tuple[FieldMapping, ...]:
     if isinstance(value, FieldMapping):
         raise ConfigError("mappings", "expected a list of FieldMapping, got one")
-    return tuple(value)
+    return _items(value, "mappings", "a list of FieldMapping")
 
 
 def _pipelines(value: Sequence[PipelineMap]) -> tuple[PipelineMap, ...]:
-    return tuple(value)
+    return _items(value, "pipelines", "a list of PipelineMap")
 
 
 def _names(value: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    return tuple(value)
+    return _items(value, "associations", "a list of hub types")
 
 
-def _pair(value: tuple[str, str]) -> tuple[str, str]:
-    pair = tuple(value)
+def _pair(value: tuple[str, str], name: str) -> tuple[str, str]:
+    pair = _items(value, name, "(hub property, app property)")
     if len(pair) != 2 or not all(isinstance(p, str) and p for p in pair):
-        raise ConfigError("fields", f"expected (hub property, app property), got {value!r}")
+        raise ConfigError(name, f"expected (hub property, app property), got {value!r:.80}")
     return (pair[0], pair[1])
+
+
+def _pipeline_fields(value: tuple[str, str]) -> tuple[str, str]:
+    return _pair(value, "pipeline_fields")
+
+
+def _stage_fields(value: tuple[str, str]) -> tuple[str, str]:
+    return _pair(value, "stage_fields")
 
 
 @attrs.frozen(slots=True)
@@ -415,9 +440,11 @@ class ObjectSync:
     pipelines: tuple[PipelineMap, ...] = attrs.field(default=(), converter=_pipelines)
     associations: tuple[str, ...] = attrs.field(default=(), converter=_names)
     pipeline_fields: tuple[str, str] = attrs.field(
-        default=("pipeline", "pipeline"), converter=_pair
+        default=("pipeline", "pipeline"), converter=_pipeline_fields
     )
-    stage_fields: tuple[str, str] = attrs.field(default=("dealstage", "stage"), converter=_pair)
+    stage_fields: tuple[str, str] = attrs.field(
+        default=("dealstage", "stage"), converter=_stage_fields
+    )
     filter_lifetime: bool = False
 
     def __attrs_post_init__(self) -> None:
@@ -468,7 +495,7 @@ class ObjectSync:
 def _objects(value: Sequence[ObjectSync]) -> tuple[ObjectSync, ...]:
     if isinstance(value, ObjectSync):
         raise ConfigError("objects", "expected a list of ObjectSync, got one")
-    return tuple(value)
+    return _items(value, "objects", "a list of ObjectSync")
 
 
 @attrs.frozen(slots=True)
@@ -527,7 +554,10 @@ class SyncConfig:
                     raise ConfigError(
                         f"objects[{i}].associations[{j}]", "an object cannot link to itself"
                     )
-        if self.max_change_ratio is not None and not 0 < self.max_change_ratio <= 1:
+        ratio = self.max_change_ratio
+        if ratio is not None and (
+            not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 < ratio <= 1
+        ):
             raise ConfigError(
                 "max_change_ratio", f"expected a share in (0, 1], got {self.max_change_ratio!r}"
             )

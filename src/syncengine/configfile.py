@@ -108,7 +108,7 @@ _MATCH_KEYS: Final = ("keys", "require", "kinds")
 _FILTER_KEYS: Final = ("where", "groups")
 _CONDITION_KEYS: Final = ("property", "op", "value")
 _PIPELINE_KEYS: Final = ("hub_pipeline", "app_pipeline", "stages")
-_INDEX_KINDS: Final = ("sqlite", "memory")
+_INDEX_KINDS: Final = ("sqlite", "memory", "postgres")
 _INDEX_INDEX: Final = re.compile(r"^objects\[(\d+)\]")
 
 
@@ -421,21 +421,43 @@ class AdapterSpec:
 
 @attrs.frozen
 class IndexSpec:
-    """How to build the index store: ``"sqlite"`` with a path, or ``"memory"``.
+    """How to build the index store: ``"sqlite"`` with a path, ``"memory"``, or
+    ``"postgres"`` with a DSN (or the environment variable holding it) and a schema.
 
     .. versionadded:: 0.1
     """
 
     kind: str
     path: Path | None = None
+    dsn: str | None = None
+    dsn_env: str | None = None
+    schema: str = "syncengine"
 
     def open(self) -> IndexStore:
-        """Build the store."""
+        """Build the store.
+
+        Raises:
+            IndexStoreError: The DSN's environment variable is unset, or the database
+                cannot be opened.
+        """
         from syncengine.index.memory import MemoryIndexStore
         from syncengine.index.sqlite import SQLiteIndexStore
 
         if self.kind == "memory":
             return MemoryIndexStore()
+        if self.kind == "postgres":
+            from syncengine.errors import IndexStoreError
+            from syncengine.index.postgres import PostgresIndexStore
+
+            dsn = self.dsn
+            if self.dsn_env is not None:
+                dsn = os.environ.get(self.dsn_env)
+                if not dsn:
+                    raise IndexStoreError(
+                        f"index.dsn_env: the environment variable {self.dsn_env} is not set"
+                    )
+            assert dsn is not None
+            return PostgresIndexStore(dsn, schema=self.schema)
         assert self.path is not None
         return SQLiteIndexStore(self.path)
 
@@ -457,12 +479,26 @@ def _adapter_spec(value: Any, path: str) -> AdapterSpec:
 def _index_spec(value: Any, base_dir: Path) -> IndexSpec:
     if value is None:
         return IndexSpec("sqlite", base_dir / "index.db")
-    reader = _Reader.of(value, "index", ("kind", "path"))
-    kind = reader.typed("kind", str, "'sqlite' or 'memory'", "sqlite")
+    reader = _Reader.of(value, "index", ("kind", "path", "dsn", "dsn_env", "schema"))
+    kind = reader.typed("kind", str, "'sqlite', 'memory' or 'postgres'", "sqlite")
     if kind not in _INDEX_KINDS:
         raise ConfigError(
-            reader.at("kind"), f"unknown index store kind {kind!r}; expected 'sqlite' or 'memory'"
+            reader.at("kind"),
+            f"unknown index store kind {kind!r}; expected 'sqlite', 'memory' or 'postgres'",
         )
+    if kind == "postgres":
+        # The DSN may hold a password: name the environment variable holding it (X4).
+        dsn = reader.typed("dsn", str, "a PostgreSQL connection string")
+        dsn_env = reader.typed("dsn_env", str, "the name of an environment variable")
+        if (dsn is None) == (dsn_env is None):
+            raise ConfigError(
+                "index", "a postgres index store needs one of dsn or dsn_env (not both)"
+            )
+        schema = reader.typed("schema", str, "a PostgreSQL schema name", "syncengine")
+        return IndexSpec("postgres", dsn=dsn, dsn_env=dsn_env, schema=schema)
+    for key in ("dsn", "dsn_env", "schema"):
+        if reader.has(key):
+            raise ConfigError(reader.at(key), f"only a postgres index store has {key}")
     if kind == "memory":
         if reader.has("path"):
             raise ConfigError(reader.at("path"), "a memory index store has no path")

@@ -27,11 +27,13 @@ an app, ever (X3).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
 import os
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Final, Literal, Protocol, final
@@ -93,6 +95,10 @@ __all__ = ["Clock", "ObjectStatus", "SyncEngine"]
 
 _RETRY_STATES: Final = frozenset({RecordState.FAILED, RecordState.QUEUED})
 _CHUNK: Final = 100
+#: Scale-out (docs/scale-out.md): the lease "object type" of the workers' coordination
+#: leases, and how long a worker waiting for the others sleeps between looks.
+_WORKERS: Final = "~workers"
+_WAIT: Final = 0.2
 
 
 class Clock(Protocol):
@@ -175,6 +181,31 @@ class _Queued(Decision):
 _QUEUED: Final = _Queued()
 
 
+@attrs.frozen(slots=True)
+class _Unit:
+    """A worker's unit of work in a phase of a scaled-out initial sync (docs/scale-out.md).
+
+    The records of ``plan`` whose partition (:func:`_in_unit`) is ``part`` of ``parts``;
+    a worker holds the coordination lease ``lease`` while it works on them, its scan
+    resumes from the cursor named ``cursor``, and the setting ``done`` marks it finished.
+    """
+
+    plan: str
+    part: int
+    parts: int
+    lease: str
+    cursor: str
+    done: str
+
+
+def _in_unit(side: Side, record_id: str, unit: _Unit) -> bool:
+    """Whether a record belongs to ``unit``: a stable hash of (side, id), modulo ``parts``."""
+    if unit.parts == 1:
+        return True
+    key = f"{side.value}:{record_id}".encode("utf-8", "surrogatepass")
+    return zlib.crc32(key) % unit.parts == unit.part
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), max(1, size)):
         yield items[start : start + size]
@@ -244,10 +275,15 @@ class SyncEngine:
         queue_wait: How long a pass waits for records another pass holds before leaving
             them queued for a later pass (S9).
         sleep: How to wait (injected, so tests never really sleep).
+        partition: ``(k, n)``: this engine is worker ``k`` of ``n`` sharing one index
+            (``0 <= k < n``). Its initial sync then processes the records whose stable
+            hash falls in partition ``k``, takes over the partitions of workers that
+            died, and waits for the others between phases (docs/scale-out.md).
 
     Raises:
         ConfigError: when the config does not fit the apps' schemas (X2), naming the field
-            path (``objects[0].mappings[2].app``).
+            path (``objects[0].mappings[2].app``), or ``partition`` is not ``(k, n)`` with
+            ``0 <= k < n``.
         AdapterError: when a schema cannot be read.
 
     .. versionadded:: 0.1
@@ -266,9 +302,18 @@ class SyncEngine:
         lease_seconds: float = 300.0,
         queue_wait: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        partition: tuple[int, int] | None = None,
     ) -> None:
         if not isinstance(config, SyncConfig):
             raise ConfigError("config", f"expected a SyncConfig, got {type(config).__name__}")
+        if partition is not None and not (
+            isinstance(partition, tuple)
+            and len(partition) == 2
+            and all(type(n) is int for n in partition)
+            and 0 <= partition[0] < partition[1]
+        ):
+            raise ConfigError("partition", f"expected (k, n) with 0 <= k < n, got {partition!r}")
+        self._partition = partition
         self._adapters: dict[Side, Adapter] = {Side.HUB: hub, Side.APP: app}
         self._index = index
         self._on_event = on_event
@@ -702,27 +747,36 @@ class SyncEngine:
         ctx = self._begin("initial", dry_run)
         store = ctx.store
         sid = self.sync_id
-        run_text = store.get_meta(sid, "initial_run")
-        in_progress = (
-            run_text is not None
-            and store.get_meta(sid, "initial_done") != run_text
-            and store.get_meta(sid, "initial_restart") != "1"
-        )
-        if in_progress:
-            assert run_text is not None
-            run = int(run_text)
-        else:
-            run = int(run_text or 0) + 1
-            store.write(
-                cursors=[
-                    CursorUpdate(sid, side, plan.name, None, name)
-                    for plan in self._order
-                    for side in Side
-                    for name in ("initial_phase", "initial_scan", "initial_poll")
-                ]
+        workers = None if dry_run else self._partition
+        # Scale-out: workers decide one at a time whether to join the running initial sync
+        # or start one, so that they all run the same one (docs/scale-out.md).
+        with self._exclusive(ctx, workers, "initial_start"):
+            run_text = store.get_meta(sid, "initial_run")
+            in_progress = (
+                run_text is not None
+                and store.get_meta(sid, "initial_done") != run_text
+                and store.get_meta(sid, "initial_restart") != "1"
             )
-            store.set_meta(sid, "initial_run", str(run))
-            store.set_meta(sid, "initial_restart", None)
+            if in_progress:
+                assert run_text is not None
+                run = int(run_text)
+            elif workers is not None and run_text is not None and not self.initial_sync_running:
+                # A worker never starts a finished initial sync again on its own: the
+                # other workers may have finished it a moment ago.
+                ctx.report.skipped = "the initial sync has completed"
+                return self._end(ctx)
+            else:
+                run = int(run_text or 0) + 1
+                store.write(
+                    cursors=[
+                        CursorUpdate(sid, side, plan.name, None, name)
+                        for plan in self._order
+                        for side in Side
+                        for name in ("initial_phase", "initial_scan", "initial_poll")
+                    ]
+                )
+                store.set_meta(sid, "initial_run", str(run))
+                store.set_meta(sid, "initial_restart", None)
         ctx.mark = f"i{run}"
         # A restarted initial sync (changed settings, S2) is guarded: a bad mapping must not
         # overwrite everything. The first one merges by design and is not.
@@ -731,6 +785,9 @@ class SyncEngine:
             self._settle_pending(ctx, plan)
         for plan in self._order:
             phase = int(store.cursor(sid, Side.HUB, plan.name, "initial_phase") or 1)
+            if workers is not None:
+                self._run_units(ctx, plan, run, phase, workers)
+                continue
             if phase <= 1:
                 self._run_phase(ctx, plan, Side.HUB, "index_hub", index_only=True)
                 self._set_phase(ctx, plan, 2)
@@ -740,25 +797,202 @@ class SyncEngine:
             if phase <= 3:
                 self._run_phase(ctx, plan, Side.HUB, "sync_hub")
                 self._set_phase(ctx, plan, 4)
-        # The poll cursors were taken when each side's first scan started, so changes made
-        # during the initial sync are picked up by the first incremental pass.
-        store.write(
-            cursors=[
-                c
-                for plan in self._order
-                for side in Side
-                for c in (
-                    CursorUpdate(
-                        sid, side, plan.name, store.cursor(sid, side, plan.name, "initial_poll")
-                    ),
-                    CursorUpdate(sid, side, plan.name, None, "initial_poll"),
-                )
-            ]
-        )
-        store.set_meta(sid, "initial_done", str(run))
+        with self._exclusive(ctx, workers, "initial_finish"):
+            if workers is not None and store.get_meta(sid, "initial_done") == str(run):
+                ctx.phase = None  # another worker completed it
+                return self._end(ctx)
+            # The poll cursors were taken when each side's first scan started, so changes
+            # made during the initial sync are picked up by the first incremental pass.
+            store.write(
+                cursors=[
+                    c
+                    for plan in self._order
+                    for side in Side
+                    for c in (
+                        CursorUpdate(
+                            sid, side, plan.name, store.cursor(sid, side, plan.name, "initial_poll")
+                        ),
+                        CursorUpdate(sid, side, plan.name, None, "initial_poll"),
+                    )
+                ]
+            )
+            if workers is not None:
+                self._forget_units(ctx, run, workers)
+            store.set_meta(sid, "initial_done", str(run))
         ctx.phase = None
         self._emit(ctx, "initial_sync_completed")
         return self._end(ctx)
+
+    # ---- scale-out: workers sharing one initial sync (docs/scale-out.md) -----------------
+    def _worker(self, ctx: _Pass) -> str:
+        """The owner of this pass's coordination leases (never released with a batch's)."""
+        return f"{ctx.owner}/worker"
+
+    def _claim(self, ctx: _Pass, name: str) -> bool:
+        """Take (or renew) a coordination lease for ``lease_seconds``; whether it is held."""
+        now = self._clock()
+        until = now + timedelta(seconds=self._lease_seconds)
+        held = ctx.store.acquire(
+            self.sync_id, _WORKERS, [name], self._worker(ctx), until=until, now=now
+        )
+        return name in held
+
+    @contextlib.contextmanager
+    def _exclusive(self, ctx: _Pass, workers: tuple[int, int] | None, name: str) -> Iterator[None]:
+        """Run the block while no other worker runs it (nothing to do without workers).
+
+        The lock is a lease in the index: a worker that dies holding it blocks the others
+        for ``lease_seconds`` at most.
+        """
+        if workers is None:
+            yield
+            return
+        while not self._claim(ctx, name):
+            self._sleep(_WAIT)
+        try:
+            yield
+        finally:
+            ctx.store.release(self.sync_id, self._worker(ctx), [name], _WORKERS)
+
+    def _unit(self, run: int, plan: ObjectPlan, phase: int, part: int, parts: int) -> _Unit:
+        tag = f"{plan.name}.{phase}.{part}/{parts}@{run}"
+        cursor = f"initial_scan.{phase}.{part}/{parts}@{run}"
+        return _Unit(plan.name, part, parts, tag, cursor, f"unit:{tag}")
+
+    def _run_units(
+        self, ctx: _Pass, plan: ObjectPlan, run: int, phase: int, workers: tuple[int, int]
+    ) -> None:
+        """The phases of one object sync, shared by the workers of a scaled-out sync.
+
+        Phase 1 is one unit of work (indexing the hub writes only the index, and M3's
+        "first record wins" needs one order); phases 2 and 3 are one unit per partition
+        of the records. A worker works on its own unit first, then on any unit no worker
+        holds (one that is not started yet, or whose worker died: its lease expired), and
+        waits until every unit of a phase is done before the next phase starts: phase 2
+        matches app records against the whole hub index (S3).
+        """
+        own, count = workers
+        store = ctx.store
+        sid = self.sync_id
+        steps = (
+            (1, Side.HUB, "index_hub", 1),
+            (2, Side.APP, "index_app_and_sync", count),
+            (3, Side.HUB, "sync_hub", count),
+        )
+        for number, side, name, parts in steps:
+            if phase > number:
+                continue
+            units = [self._unit(run, plan, number, (own + i) % parts, parts) for i in range(parts)]
+            while True:
+                todo = [unit for unit in units if store.get_meta(sid, unit.done) is None]
+                if not todo:
+                    break
+                worked = False
+                for unit in todo:
+                    if not self._claim(ctx, unit.lease):
+                        continue  # another worker is on it
+                    worked = True
+                    try:
+                        if store.get_meta(sid, unit.done) is None and self._run_unit(
+                            ctx, plan, side, name, unit, index_only=number == 1
+                        ):
+                            store.set_meta(sid, unit.done, "1")
+                    finally:
+                        store.release(sid, self._worker(ctx), [unit.lease], _WORKERS)
+                if not worked:
+                    self._sleep(_WAIT)  # the barrier: others are still at this phase
+            if int(store.cursor(sid, Side.HUB, plan.name, "initial_phase") or 1) <= number:
+                self._set_phase(ctx, plan, number + 1)
+
+    def _run_unit(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, phase: str, unit: _Unit, *, index_only: bool
+    ) -> bool:
+        """One worker's unit of a phase: scan everything, process the unit's records.
+
+        The unit's records are gathered over pages into batches as large as a page, so a
+        worker makes as few adapter calls per record as a lone engine does (the calls are
+        what a latency-bound pass waits for). The unit's lease is renewed before each
+        batch; returns ``False`` when another worker took the unit over meanwhile (this
+        one was slower than ``lease_seconds``), ``True`` when the unit is done.
+        """
+        ctx.phase = phase
+        ctx.processed = 0
+        ctx.prefilter = True
+        self._emit(ctx, "phase_started", plan.name)
+        sid = self.sync_id
+        store = ctx.store
+        remember_poll = store.cursor(sid, side, plan.name, "initial_poll") is None
+        last: str | None = None
+        size = 1
+        records: list[Record] = []
+        deleted: list[str] = []
+        for page in self._scan(side, plan, store.cursor(sid, side, plan.name, unit.cursor)):
+            size = max(size, len(page.records) + len(page.deleted))
+            records.extend(r for r in page.records if _in_unit(side, r.id, unit))
+            deleted.extend(i for i in page.deleted if _in_unit(side, i, unit))
+            last = page.cursor or last
+            ctx.processed += len(page.records)
+            if len(records) + len(deleted) >= size:
+                if not self._unit_batch(ctx, plan, side, unit, records, deleted, last, index_only):
+                    return False
+                records, deleted = [], []
+            self._emit(ctx, "phase_progress", plan.name)
+        if not self._unit_batch(ctx, plan, side, unit, records, deleted, last, index_only):
+            return False
+        # The first worker to finish a scan of this side keeps its cursor for polling.
+        if (
+            remember_poll
+            and last is not None
+            and store.cursor(sid, side, plan.name, "initial_poll") is None
+        ):
+            store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
+        self._emit(ctx, "phase_finished", plan.name)
+        return True
+
+    def _unit_batch(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        unit: _Unit,
+        records: Sequence[Record],
+        deleted: Sequence[str],
+        cursor: str | None,
+        index_only: bool,
+    ) -> bool:
+        if not self._claim(ctx, unit.lease):
+            return False
+        cursors = (
+            []
+            if cursor is None
+            else [CursorUpdate(self.sync_id, side, plan.name, cursor, unit.cursor)]
+        )
+        if index_only:
+            self._index_side(ctx, plan, side, records, cursors)
+        else:
+            self._process(ctx, plan, side, records, deleted, cursors, skip_marked=True)
+        return True
+
+    def _forget_units(self, ctx: _Pass, run: int, workers: tuple[int, int]) -> None:
+        """Remove the finished initial sync's unit cursors and markers from the index."""
+        units = [
+            (side, self._unit(run, plan, number, part, parts))
+            for plan in self._order
+            for number, side, parts in (
+                (1, Side.HUB, 1),
+                (2, Side.APP, workers[1]),
+                (3, Side.HUB, workers[1]),
+            )
+            for part in range(parts)
+        ]
+        ctx.store.write(
+            cursors=[
+                CursorUpdate(self.sync_id, side, unit.plan, None, unit.cursor)
+                for side, unit in units
+            ]
+        )
+        for _, unit in units:
+            ctx.store.set_meta(self.sync_id, unit.done, None)
 
     def _set_phase(self, ctx: _Pass, plan: ObjectPlan, phase: int) -> None:
         ctx.store.write(
@@ -1105,17 +1339,16 @@ class SyncEngine:
                 continue
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             match = choose_match(side, record.id, keys, pool)
-            new = _with_id(
-                Entry(
-                    sync_id=sid,
-                    object_type=plan.name,
-                    entry_id=f"{'h' if side is Side.HUB else 'a'}:{record.id}",
-                    updated_at=now,
-                    keys=frozenset(keys),
-                    history=(HistoryItem(now, "indexed", side.value),),
-                ),
-                side,
-                record.id,
+            hub = side is Side.HUB
+            new = Entry(
+                sync_id=sid,
+                object_type=plan.name,
+                entry_id=f"{'h' if hub else 'a'}:{record.id}",
+                updated_at=now,
+                hub_id=record.id if hub else None,
+                app_id=None if hub else record.id,
+                keys=frozenset(keys),
+                history=(HistoryItem(now, "indexed", side.value),),
             )
             if match.duplicate_of is not None:
                 new = self._excluded(
@@ -1283,14 +1516,23 @@ class SyncEngine:
             if deletes or cursors:
                 store.write((), delete=deletes, cursors=cursors)
             return set()
+        workers = self._partition is not None and not ctx.dry_run
+        if workers and wanted:
+            # Scale-out: workers lease the identifiers they look up too, so that two of
+            # them never both create a record for one identifier (M1, M3, S9).
+            held |= self._lease(ctx, plan, [f"key:{key}" for key in sorted(wanted)])
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         self._match(plan, side, items, candidates, deletes)
         # Claim the counterparts too, so a pass from the other side cannot work on the pair.
         others = [f"{other.value}:{i.other_id}" for i in items if i.other_id is not None]
         held |= self._lease(ctx, plan, others)
+        stale = self._stale_pairs(ctx, plan, items) if workers else set()
         for item in items:
-            if f"{side.value}:{item.record_id}" not in held or (
-                item.other_id is not None and f"{other.value}:{item.other_id}" not in held
+            if (
+                f"{side.value}:{item.record_id}" not in held
+                or (item.other_id is not None and f"{other.value}:{item.other_id}" not in held)
+                or (workers and not held.issuperset([f"key:{key}" for key in item.keys]))
+                or (item.pair_with is not None and item.pair_with.entry_id in stale)
             ):
                 item.queued = True
                 if item.pair_with is not None:  # the pairing waits too
@@ -1319,6 +1561,25 @@ class SyncEngine:
                 ctx.report.side(plan.name, side).queued += 1
         self._execute(ctx, plan, decided, deletes, cursors, now)
         return waiting
+
+    def _stale_pairs(self, ctx: _Pass, plan: ObjectPlan, items: Sequence[_Item]) -> set[str]:
+        """Entries a batch pairs with that another pass changed since they were read.
+
+        A worker reads its candidates, then leases the counterparts; another worker may
+        have paired the same entry in between (matched by another identifier). Those
+        items wait and are matched again from a fresh read (S9, M1).
+        """
+        seen = {i.pair_with.entry_id: i.pair_with for i in items if i.pair_with is not None}
+        if not seen:
+            return set()
+        now = ctx.store.get(self.sync_id, plan.name, list(seen))
+        return {
+            entry_id
+            for entry_id, entry in seen.items()
+            if (fresh := now.get(entry_id)) is None
+            or (fresh.hub_id, fresh.app_id, fresh.pending, fresh.updated_at)
+            != (entry.hub_id, entry.app_id, entry.pending, entry.updated_at)
+        }
 
     def _match(
         self,
@@ -1355,6 +1616,11 @@ class SyncEngine:
                 item.matched_by = match.key
                 item.other_id = target.id_on(side.other)
                 claim = _with_id(target, side, item.record_id)
+                if claim.deleted is side:
+                    # This record takes the deleted one's place (M3, R6): the pair's record
+                    # on this side is live again, so later records of the batch are its
+                    # duplicates instead of taking the same place too.
+                    claim = _evolve(claim, deleted=None)
                 item.claim = (target, claim)
                 if item.entry is not None and item.entry.entry_id != target.entry_id:
                     # The record's own unpaired entry is merged into the pair.

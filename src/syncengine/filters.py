@@ -199,7 +199,7 @@ class Condition:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.property, str) or not self.property:
             raise ConfigError("property", "a condition needs a property name")
-        if self.op not in OPERATORS:
+        if not isinstance(self.op, str) or self.op not in OPERATORS:
             raise ConfigError(
                 "op", f"unknown operator {self.op!r}; expected one of {sorted(OPERATORS)}"
             )
@@ -214,7 +214,7 @@ class Condition:
 
 
 def _groups(value: Sequence[Sequence[Condition]]) -> tuple[tuple[Condition, ...], ...]:
-    if isinstance(value, Condition):
+    if isinstance(value, Condition | str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ConfigError("groups", "expected a list of groups (lists of conditions)")
     groups = []
     for i, group in enumerate(value):
@@ -222,6 +222,8 @@ def _groups(value: Sequence[Sequence[Condition]]) -> tuple[tuple[Condition, ...]
             raise ConfigError(
                 f"groups[{i}]", "expected a group (a list of conditions), got one condition"
             )
+        if isinstance(group, str | bytes | Mapping) or not isinstance(group, Iterable):
+            raise ConfigError(f"groups[{i}]", f"expected a list of conditions, got {group!r:.80}")
         conditions = tuple(group)
         if not conditions:
             raise ConfigError(f"groups[{i}]", "a group needs at least one condition")

@@ -277,8 +277,9 @@ class SQLiteIndexStore(IndexStore):
         self._shape_ids: dict[tuple[str, ...], int] = {}
         self._shape_fields: dict[int, tuple[str, ...]] = {}
         # Entries decoded by by_record_ids and get, by rowid, with the row they came from:
-        # the engine reads an entry by record id and then (by key) again in one step, and
-        # an unchanged row decodes to an equal entry (rows are compared whole).
+        # the engine reads an entry by record id and then again (by key, or in the next
+        # phase of a pass), and an unchanged row decodes to an equal entry (rows are
+        # compared whole).
         self._recent: dict[int, tuple[tuple[Any, ...], Entry]] = {}
         # The hot columns of rows this connection read or wrote, by (sync, ot, entry_id):
         # (rowid, state, keys, hub_id, app_id, updated_at, pending). Valid while no other
@@ -288,6 +289,7 @@ class SQLiteIndexStore(IndexStore):
         # Decoded times and history items by value (see _decode).
         self._times: dict[int, datetime] = {}
         self._items: dict[tuple[int, str, str], HistoryItem] = {}
+        self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
         try:
             conn = sqlite3.connect(
                 self._path,
@@ -475,20 +477,34 @@ class SQLiteIndexStore(IndexStore):
             return [-shape]
         return [-shape, mask, *rest]
 
-    @staticmethod
-    def _history(entry: Entry, updated: int) -> list[list[Any]]:
-        """``_codec.encode_history(entry.history, base=updated)``, faster for items made
-        at ``updated_at`` itself (the common case: the change that updated the entry)."""
+    def _history(self, entry: Entry, updated: int) -> list[list[Any]]:
+        """``_codec.encode_history(entry.history, base=updated)``, faster: items made at
+        ``updated_at`` itself are the common case, and the engine stamps a batch with one
+        time, so the microseconds of other times are looked up (``_micros_of``)."""
         out: list[list[Any]] = []
+        micros_of = self._micros_of
+        if len(micros_of) > _SHARED:
+            micros_of.clear()
         for item in entry.history:
             if (
                 type(item) is not HistoryItem
-                or item.at is not entry.updated_at
                 or type(item.action) is not str
                 or type(item.detail) is not str
+                or not updated
             ):
                 return _codec.encode_history(entry.history, base=updated)  # checks, raises
-            out.append([0, item.action, item.detail] if item.detail else [0, item.action])
+            at = item.at
+            if at is entry.updated_at:
+                offset = 0
+            else:
+                utc = type(at) is datetime and at.tzinfo is UTC  # hashing cannot fail
+                micros = micros_of.get(at) if utc else None
+                if micros is None:
+                    micros = _codec.to_micros(at)  # checks, raises
+                    if utc:
+                        micros_of[at] = micros
+                offset = updated - micros
+            out.append([offset, item.action, item.detail] if item.detail else [offset, item.action])
         return out
 
     def _encode(self, conn: sqlite3.Connection, entry: Entry, updated: int) -> str:
@@ -687,10 +703,25 @@ class SQLiteIndexStore(IndexStore):
                 )
                 index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
                 for row in conn.execute(sql, (sync, ot, *chunk)):
-                    entry = self._decode(conn, sync_id, object_type, row)
-                    recent[row[0]] = (row, entry)
+                    seen = recent.get(row[0])
+                    if (
+                        seen is not None
+                        and seen[0] == row
+                        and seen[1].sync_id == sync_id
+                        and seen[1].object_type == object_type
+                    ):
+                        entry = seen[1]
+                    else:
+                        entry = self._decode(conn, sync_id, object_type, row)
+                        recent[row[0]] = (row, entry)
                     rows[(sync, ot, row[2])] = (*row[:1], row[5], row[8], *row[3:5], *row[6:8])
                     found.append((row[index], entry))
+            # A read of more than the caches hold: keep them bounded (at most twice their
+            # size: a page's entries stay for the reads that follow it).
+            if len(recent) > 2 * _RECENT:
+                recent.clear()
+            if len(rows) > 2 * _ROWS:
+                rows.clear()
         yield from found
 
     @override
@@ -751,6 +782,8 @@ class SQLiteIndexStore(IndexStore):
                     else:
                         holders.append(entry)
                         shared.add(key)
+            if len(rows) > 2 * _ROWS:  # a read larger than the cache: keep it bounded
+                rows.clear()
             if shared:
                 rowids = {id(entry): rowid for rowid, entry in decoded.items()}
                 for key in shared:
@@ -909,7 +942,11 @@ class SQLiteIndexStore(IndexStore):
         except BaseException:
             self._rows.clear()
             raise
-        self._rows.update(written)
+        rows = self._rows
+        if len(rows) + len(written) > _ROWS:  # bounded, like every cache here
+            rows.clear()
+        if len(written) <= _ROWS:
+            rows.update(written)
 
     def _write(
         self,

@@ -134,7 +134,8 @@ class FaultyAdapter(Adapter):
         inner: The wrapped adapter.
         injected: How many faults were injected so far (every kind counts).
         calls: How many times each method was called through the wrapper, faults
-            included (``calls["create"]``).
+            included (``calls["create"]``), and how many scan pages were delivered
+            (``calls["page"]``).
         created: ``(object_type, record_id, properties)`` of each record the inner adapter
             created through the wrapper, including creates whose confirmation was lost;
             a create replayed with a known idempotency key is listed once.
@@ -338,6 +339,10 @@ class FaultyAdapter(Adapter):
         lost-confirmation fault is raised), which is the moment between a remote write
         and the engine's index commit. A hook may raise (``Crash``) or end the process.
 
+        Scans also call hooks once per page, with the method ``"page"``: before the page
+        is handed to the engine, and (``after=True``) when the engine asks for the next
+        one, that is once it has processed and committed this page.
+
         Example::
 
             # die after the third create call, as a SIGKILL would
@@ -531,15 +536,24 @@ class FaultyAdapter(Adapter):
     def _limited(self, pages: Iterator[Page]) -> Iterator[Page]:
         n = 0
         while True:
-            if n:
-                self._wait("scan")
             if self._page_limit is not None and n >= self._page_limit:
                 self.injected += 1
                 raise AdapterError(ErrorCategory.UNAVAILABLE, "scan ended early (injected)")
             page = next(pages, None)
             if page is None:
                 return
+            if n:
+                self._wait("scan")  # the first page waited with the call
+            self.calls["page"] += 1
+            number = self.calls["page"]
+            for hook, after in self._hooks:
+                if not after:
+                    hook("page", number)
             yield page
+            # The engine asks for the next page once it has processed (and committed) this one.
+            for hook, after in self._hooks:
+                if after:
+                    hook("page", number)
             n += 1
 
     @override

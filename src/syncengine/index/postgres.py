@@ -1,0 +1,1121 @@
+"""PostgresIndexStore: the index in PostgreSQL, shared by many processes and machines.
+
+Install the extra (``pip install syncengine[postgres]``, psycopg 3). It is what several
+workers of one sync share when they split a pass between them (``docs/scale-out.md``).
+
+Theory of operation:
+
+* **Connections.** One connection per thread (created on first use, all closed by
+  :meth:`PostgresIndexStore.close`), in autocommit mode: a read is one statement and sees
+  what was committed before it; a write is one explicit transaction, rolled back on any
+  error, which is raised as :class:`~syncengine.IndexStoreError` with the cause chained.
+  A broken connection is dropped and the next call opens a new one.
+* **Round trips per batch, not per entry.** Lookups send all ids of a batch as one array
+  (``entry_id = ANY(%s)``); a write sends each kind of change as arrays that one
+  statement ``unnest``s (``INSERT … SELECT FROM unnest(…)``, ``UPDATE … FROM
+  unnest(…)``). Every lookup and every row a write touches goes through a b-tree index,
+  so a batch costs the same with ten entries in the index or ten million.
+* **Concurrency.** A write first locks the stored rows it replaces (``SELECT … ORDER BY
+  id FOR UPDATE``, always in the same order), then writes. Two writers inserting the
+  same new entry, or deadlocking on rows of a different order, make PostgreSQL abort one
+  transaction (unique violation, deadlock, serialization failure); the store retries it
+  from the start (nothing of it was stored), a few times, with a short random pause.
+* **Leases** are one statement: ``INSERT … ON CONFLICT (sync, ot, name) DO UPDATE …
+  WHERE leases.expires <= now OR leases.owner = owner RETURNING name``. PostgreSQL locks
+  the conflicting row and re-checks the condition on its latest version, so a name is
+  never granted to two owners, across threads, processes and machines (S9).
+* **Counts** per (sync, object type, state) are kept in ``counts``, adjusted in the write
+  transaction from the states it read under its row locks. Each store writes its own
+  shard of the counters (a random one of :data:`_SHARDS`), so concurrent writers rarely
+  wait for each other; :meth:`PostgresIndexStore.counts` sums the shards.
+* **Compact rows.** ``sync_id`` and ``object_type`` are interned into small integers
+  (table ``names``; interned in their own committed statement, never removed, so the
+  ids cached by every process stay valid). Hot columns (entry id, record ids, state,
+  ``updated_at`` in microseconds, pending, keys) are columns; the rest is one compact
+  JSON array (:mod:`syncengine.index._codec`, layout in :meth:`PostgresIndexStore._encode`).
+* **Order.** An entry's ``id`` (from the sequence ``entry_order``, taken in batch order
+  when the entry is first written and kept when it is replaced) is its place in
+  iteration order; :meth:`PostgresIndexStore.entries` pages with ``id > %s ORDER BY id
+  LIMIT 500`` (keyset pagination), each page one statement.
+* **Text.** PostgreSQL text cannot hold NUL characters: identifiers, cursors and
+  settings containing ``"\\x00"`` (or the escape character ``"\\x01"``) are stored
+  escaped, and read back exactly (:func:`_esc`). JSON text escapes NUL itself.
+* **Statistics.** PostgreSQL plans a batch lookup by the statistics autovacuum last
+  gathered; while a table grows from empty, they say "tiny" and the planner walks the
+  whole table instead of the b-tree, once per batch. So a store runs ``ANALYZE`` itself
+  each time the entries it inserted reach the number the statistics knew (and 2,000 at
+  least): ``log2(N)`` times while a table grows to N rows, a fraction of a second each.
+* **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
+  steps in order. Opening a store takes an advisory transaction lock first, so that
+  processes opening a new database at once apply the migrations once. A database of a
+  newer version is refused.
+* **Schema.** All tables live in one PostgreSQL schema (``"syncengine"`` by default;
+  pass ``schema=`` to keep several indexes in one database, as the tests do).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar, final
+
+from typing_extensions import override
+
+from syncengine.errors import IndexStoreError
+from syncengine.index import _codec
+from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index.base import IndexStore
+from syncengine.records import Side
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg import sql
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "PostgresIndexStore needs psycopg 3: install the extra with "
+        "`pip install 'syncengine[postgres]'`"
+    ) from error
+
+__all__ = ["PostgresIndexStore"]
+
+_T = TypeVar("_T")
+
+#: The schema, one tuple of statements per version, applied in order. Never edit a
+#: released step: append a new one. Identifiers and keys use the "C" collation: they are
+#: only ever compared for equality, and byte comparison is the fastest.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the initial schema.
+    (
+        """CREATE TABLE names (
+            id serial PRIMARY KEY,
+            kind smallint NOT NULL,
+            name text COLLATE "C" NOT NULL,
+            UNIQUE (kind, name)
+        )""",
+        "CREATE SEQUENCE entry_order",
+        """CREATE TABLE entries (
+            id bigint PRIMARY KEY,
+            sync integer NOT NULL,
+            ot integer NOT NULL,
+            entry_id text COLLATE "C" NOT NULL,
+            hub_id text COLLATE "C",
+            app_id text COLLATE "C",
+            state smallint NOT NULL,
+            updated_at bigint NOT NULL,
+            pending smallint,
+            keys text,
+            data text NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX entries_by_entry_id ON entries (sync, ot, entry_id)",
+        "CREATE INDEX entries_by_hub_id ON entries (sync, ot, hub_id) WHERE hub_id IS NOT NULL",
+        "CREATE INDEX entries_by_app_id ON entries (sync, ot, app_id) WHERE app_id IS NOT NULL",
+        "CREATE INDEX entries_in_order ON entries (sync, ot, id)",
+        "CREATE INDEX entries_by_state ON entries (sync, ot, state, id)",
+        "CREATE INDEX entries_pending ON entries (sync, ot, id) WHERE pending IS NOT NULL",
+        """CREATE TABLE keys (
+            sync integer NOT NULL, ot integer NOT NULL, key text COLLATE "C" NOT NULL,
+            entry bigint NOT NULL,
+            PRIMARY KEY (sync, ot, key, entry)
+        )""",
+        """CREATE TABLE counts (
+            sync integer NOT NULL, ot integer NOT NULL, state smallint NOT NULL,
+            shard smallint NOT NULL, n bigint NOT NULL,
+            PRIMARY KEY (sync, ot, state, shard)
+        )""",
+        """CREATE TABLE cursors (
+            sync integer NOT NULL, side smallint NOT NULL, ot integer NOT NULL,
+            name text COLLATE "C" NOT NULL, value text NOT NULL,
+            PRIMARY KEY (sync, side, ot, name)
+        )""",
+        """CREATE TABLE meta (
+            sync integer NOT NULL, key text COLLATE "C" NOT NULL, value text NOT NULL,
+            PRIMARY KEY (sync, key)
+        )""",
+        """CREATE TABLE leases (
+            sync integer NOT NULL, ot integer NOT NULL, name text COLLATE "C" NOT NULL,
+            owner text COLLATE "C" NOT NULL, expires bigint NOT NULL,
+            PRIMARY KEY (sync, ot, name)
+        )""",
+        "CREATE INDEX leases_by_owner ON leases (sync, owner)",
+    ),
+)
+
+#: Stored codes of states and sides: part of the format, never renumber (the same as
+#: SQLiteIndexStore's).
+_STATE_CODES: Final[Mapping[RecordState, int]] = {
+    RecordState.INITIAL: 0,
+    RecordState.SYNCED: 1,
+    RecordState.FAILED: 2,
+    RecordState.EXCLUDED: 3,
+    RecordState.QUEUED: 4,
+}
+_STATES: Final = tuple(sorted(_STATE_CODES, key=_STATE_CODES.__getitem__))
+_SIDE_CODES: Final[Mapping[Side, int]] = {Side.HUB: 0, Side.APP: 1}
+_SIDES: Final = (Side.HUB, Side.APP)
+_SYNC: Final = 0  # kinds of interned names
+_OBJECT_TYPE: Final = 1
+
+#: The ``data`` JSON array: hub_values, app_values, matched_by, history, mark, attempts,
+#: message, category, reason, pending_key, links, deleted; trailing defaults are cut.
+_DEFAULTS: Final[tuple[Any, ...]] = (None, None, None, [], None, 0, "", None, None, None, {}, None)
+_DEFAULT_TEXTS: Final = tuple(_codec.to_json(value) for value in _DEFAULTS)
+_FIELDS: Final = len(_DEFAULTS)
+_SAME_AS_HUB: Final = "1"  # app_values equals hub_values exactly
+
+_COLUMNS: Final = "id, ot, entry_id, hub_id, app_id, state, updated_at, pending, keys, data"
+_CHUNK: Final = 500  # rows per page of entries()
+_SHARDS: Final = 16  # counter shards (see the module docstring)
+_RETRIES: Final = 8  # attempts of a transaction PostgreSQL aborted for concurrency
+_ANALYZE_AFTER: Final = 2000  # inserted rows before a store first refreshes statistics
+_SCHEMA_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: What PostgreSQL aborts for concurrency, and a retry may get past.
+_RETRYABLE: Final = (
+    pg_errors.DeadlockDetected,
+    pg_errors.SerializationFailure,
+    pg_errors.UniqueViolation,
+    pg_errors.LockNotAvailable,
+)
+
+_loads = json.JSONDecoder().decode
+_dumps = _codec.to_json
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_ESCAPED: Final = re.compile("\x01(\x01|\x02|\x03[0-9a-f]{4})")
+
+
+def _esc(text: str) -> str:
+    """``text`` as PostgreSQL can store it, reversibly: NUL and lone surrogates (which are
+    not UTF-8) escaped, with ``\\x01`` as the escape character."""
+    if "\x00" in text or "\x01" in text:
+        text = text.replace("\x01", "\x01\x02").replace("\x00", "\x01\x01")
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _SURROGATE.sub(lambda found: f"\x01\x03{ord(found[0]):04x}", text)
+    return text
+
+
+def _unescaped(found: re.Match[str]) -> str:
+    token = found[1]
+    if token == "\x01":
+        return "\x00"
+    if token == "\x02":
+        return "\x01"
+    return chr(int(token[1:], 16))
+
+
+def _unesc(text: str) -> str:
+    """The text :func:`_esc` escaped."""
+    if "\x01" in text:
+        return _ESCAPED.sub(_unescaped, text)
+    return text
+
+
+def _json_text(text: str) -> str:
+    """JSON text with lone surrogates written as ``\\uXXXX`` escapes (valid UTF-8)."""
+    if not text.isascii() and _SURROGATE.search(text):
+        return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+    return text
+
+
+def _opt_esc(text: str | None) -> str | None:
+    return None if text is None else _esc(text)
+
+
+def _opt_unesc(text: str | None) -> str | None:
+    return None if text is None else _unesc(text)
+
+
+def _micros(name: str, value: datetime) -> int:
+    try:
+        return _codec.to_micros(value)
+    except _codec.CodecError as error:
+        raise IndexStoreError(f"{name}: {error}") from None
+
+
+def _keys_text(keys: frozenset[str]) -> str | None:
+    """The ``keys`` column: ``NULL`` or a JSON array (JSON escapes NUL)."""
+    return _json_text(_dumps(sorted(keys))) if keys else None
+
+
+def _keys_of(text: str | None) -> frozenset[str]:
+    return frozenset(_loads(text)) if text else frozenset()
+
+
+def _check_cursor(update: object) -> None:
+    """Refuse a cursor update a store could not keep (:class:`IndexStoreError`)."""
+    if (
+        type(update) is not CursorUpdate
+        or type(update.sync_id) is not str
+        or not isinstance(update.side, Side)
+        or type(update.object_type) is not str
+        or type(update.name) is not str
+        or (update.value is not None and type(update.value) is not str)
+    ):
+        raise IndexStoreError(f"not a valid CursorUpdate: {update!r:.120}")
+
+
+def _redacted(dsn: str) -> str:
+    """The DSN without its password (X4), for reprs and messages."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "<dsn>"
+    params.pop("password", None)
+    return " ".join(f"{key}={value}" for key, value in sorted(params.items()))
+
+
+class _Row:
+    """What a write needs to know of one stored entry it replaces or deletes."""
+
+    __slots__ = ("id", "keys", "state")
+
+    def __init__(self, id: int, state: int, keys: str | None) -> None:
+        self.id = id
+        self.state = state
+        self.keys = keys
+
+
+@final
+class PostgresIndexStore(IndexStore):
+    """An index store in PostgreSQL, shared safely by threads, processes and machines.
+
+    Args:
+        dsn: A libpq connection string or URI (``"host=/run/postgresql dbname=sync"``,
+            ``"postgresql://sync@db.internal/sync"``). The password is never shown in
+            reprs or errors.
+        schema: The PostgreSQL schema holding the tables (created if missing); several
+            indexes can share one database under different schemas.
+        connect_timeout: Seconds to wait for a connection.
+
+    Raises:
+        IndexStoreError: The server cannot be reached, or the database was written by a
+            newer syncengine (its schema version is unknown here).
+
+    Example::
+
+        with PostgresIndexStore("host=/run/postgresql dbname=sync") as index:
+            engine = SyncEngine(hub, app, index, config)
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self, dsn: str, *, schema: str = "syncengine", connect_timeout: float = 30.0
+    ) -> None:
+        if not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"schema must be a plain identifier, got {schema!r}")
+        self._dsn = dsn
+        self._schema = schema
+        self._timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[Any]] = []
+        self._closed = False
+        self._shard = random.randrange(_SHARDS)
+        self._ids: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self._ot_names: dict[int, str] = {}
+        self._known_rows = 0  # rows of `entries` in the statistics (see _refresh_statistics)
+        self._inserted = 0  # rows this store inserted since
+        conn = self._connection()
+        try:
+            self._migrate(conn)
+            self._known_rows = self._statistics_rows(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    @override
+    def __repr__(self) -> str:
+        return f"PostgresIndexStore({_redacted(self._dsn)!r}, schema={self._schema!r})"
+
+    # ---- connections ----------------------------------------------------------------
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        if self._closed:
+            raise IndexStoreError(f"{self!r} is closed")
+        try:
+            conn = psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                connect_timeout=max(1, round(self._timeout)),
+                application_name="syncengine",
+            )
+        except psycopg.Error as error:
+            raise IndexStoreError(
+                f"cannot connect to PostgreSQL ({_redacted(self._dsn)}): {error}"
+            ) from error
+        try:
+            # The schema is checked to be a plain identifier; quoted all the same.
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+        except BaseException:
+            conn.close()
+            raise
+        self._local.conn = conn
+        with self._lock:
+            self._connections = [c for c in self._connections if not c.closed]
+            self._connections.append(conn)
+        return conn
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            with conn.transaction():
+                # One process migrates at a time; the others then find the schema ready.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncengine:migrate'))")
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
+                )
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                current = (row[0] if row else None) or 0
+                known = len(_MIGRATIONS)
+                if current > known:
+                    raise IndexStoreError(
+                        f"the index has schema version {current}, but this syncengine knows "
+                        f"versions up to {known}: upgrade syncengine to open it"
+                    )
+                for steps in _MIGRATIONS[current:]:
+                    for statement in steps:
+                        conn.execute(statement)
+                if current < known:
+                    conn.execute("DELETE FROM schema_version")
+                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (known,))
+        except psycopg.Error as error:
+            raise IndexStoreError(f"cannot prepare the index schema: {error}") from error
+
+    @staticmethod
+    def _statistics_rows(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'entries'::regclass"
+        ).fetchone()
+        return max(0, int(row[0])) if row is not None else 0
+
+    def _refresh_statistics(self, inserted: int) -> None:
+        """ANALYZE once the table grew past what the statistics know (module docstring)."""
+        self._inserted += inserted
+        if self._inserted < max(_ANALYZE_AFTER, self._known_rows):
+            return
+        self._inserted = 0
+        try:
+            conn = self._connection()
+            conn.execute("ANALYZE entries, keys")
+            self._known_rows = self._statistics_rows(conn)
+        except psycopg.Error:  # only a plan at stake (a permission, a busy table): go on
+            self._known_rows = max(self._known_rows * 2, _ANALYZE_AFTER)
+
+    def _read(self, work: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """Run ``work`` on this thread's connection (autocommit: one snapshot per statement)."""
+        conn = self._connection()
+        try:
+            return work(conn)
+        except psycopg.Error as error:
+            raise IndexStoreError(f"reading the index failed: {error}") from error
+
+    def _transact(self, work: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """Run ``work`` in one transaction, retried when PostgreSQL aborts it for concurrency."""
+        for attempt in range(_RETRIES):
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    return work(conn)
+            except _RETRYABLE as error:
+                if attempt == _RETRIES - 1:
+                    raise IndexStoreError(
+                        f"the write was rolled back, nothing was stored (gave up after "
+                        f"{_RETRIES} attempts): {error}"
+                    ) from error
+                time.sleep(random.uniform(0, 0.005 * 2**attempt))
+            except IndexStoreError:
+                raise
+            except psycopg.Error as error:
+                raise IndexStoreError(
+                    f"the write was rolled back, nothing was stored: {error}"
+                ) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ---- interned names ---------------------------------------------------------------
+    def _name_id(self, kind: int, name: str, create: bool) -> int | None:
+        """The id of a sync (``kind=_SYNC``) or object type name; interned if ``create``."""
+        cache = self._ids[kind]
+        found = cache.get(name)
+        if found is not None:
+            return found
+        stored = _esc(name)
+
+        def look(conn: psycopg.Connection[Any]) -> int | None:
+            if create:
+                row = conn.execute(
+                    "INSERT INTO names (kind, name) VALUES (%s, %s) "
+                    "ON CONFLICT (kind, name) DO NOTHING RETURNING id",
+                    (kind, stored),
+                ).fetchone()
+                if row is not None:
+                    return int(row[0])
+            row = conn.execute(
+                "SELECT id FROM names WHERE kind = %s AND name = %s", (kind, stored)
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        # Outside any transaction: an interned name stays even if the write that needed
+        # it fails, so every cached id is valid for good.
+        found = self._read(look)
+        if found is not None:
+            cache[name] = found
+            if kind == _OBJECT_TYPE:
+                self._ot_names[found] = name
+        return found
+
+    def _sync(self, name: str, create: bool = False) -> int | None:
+        return self._name_id(_SYNC, name, create)
+
+    def _ot(self, name: str, create: bool = False) -> int | None:
+        return self._name_id(_OBJECT_TYPE, name, create)
+
+    def _ot_name(self, ot: int) -> str:
+        name = self._ot_names.get(ot)
+        if name is None:
+            row = self._read(
+                lambda conn: conn.execute(
+                    "SELECT name FROM names WHERE kind = %s AND id = %s", (_OBJECT_TYPE, ot)
+                ).fetchone()
+            )
+            if row is None:
+                raise IndexStoreError(f"the index is corrupt: unknown object type id {ot}")
+            name = self._ot_names[ot] = _unesc(row[0])
+        return name
+
+    # ---- encoding -------------------------------------------------------------------
+    @staticmethod
+    def _encode(entry: Entry, updated: int) -> str:
+        """The ``data`` column: everything but the hot columns, as one JSON array.
+
+        Value mappings are JSON objects (:func:`~syncengine.index._codec.encode_value`);
+        ``app_values`` is ``1`` when it encodes exactly as ``hub_values`` does (the
+        engine keeps both sides' copies of the same synced values). History times are
+        microseconds before ``updated_at``.
+
+        Raises:
+            CodecError: A value cannot be stored exactly.
+        """
+        encode = _codec.encode_value
+        hub_text = "null" if entry.hub_values is None else _dumps(encode(dict(entry.hub_values)))
+        if entry.app_values is None:
+            app_text = "null"
+        else:
+            app_text = _dumps(encode(dict(entry.app_values)))
+            if app_text == hub_text:
+                app_text = _SAME_AS_HUB
+        category = entry.category
+        reason = entry.reason
+        deleted = entry.deleted
+        parts = [
+            hub_text,
+            app_text,
+            _dumps(entry.matched_by),
+            _dumps(_codec.encode_history(entry.history, base=updated)) if entry.history else "[]",
+            _dumps(entry.mark),
+            _dumps(entry.attempts),
+            _dumps(entry.message),
+            "null" if category is None else _dumps(category.value),
+            "null" if reason is None else _dumps(reason.value),
+            _dumps(entry.pending_key),
+            _dumps(_codec.encode_links(entry.links)) if entry.links else "{}",
+            "null" if deleted is None else str(_SIDE_CODES[deleted]),
+        ]
+        size = len(parts)
+        while size and parts[size - 1] == _DEFAULT_TEXTS[size - 1]:
+            size -= 1
+        return _json_text("[" + ",".join(parts[:size]) + "]")
+
+    @staticmethod
+    def _decode(sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
+        _, _, entry_id, hub_id, app_id, state, updated, pending, keys, data = row[:10]
+        record = _loads(data)
+        if len(record) < _FIELDS:
+            record += _DEFAULTS[len(record) :]
+        (
+            hub_raw,
+            app_raw,
+            matched_by,
+            history,
+            mark,
+            attempts,
+            message,
+            category,
+            reason,
+            pending_key,
+            links,
+            deleted,
+        ) = record
+        decode = _codec.decode_value if _codec.may_have_tags(data) else None
+        hub_values = hub_raw if decode is None or hub_raw is None else decode(hub_raw)
+        if type(app_raw) is int:  # _SAME_AS_HUB
+            app_values = None if hub_values is None else dict(hub_values)
+        else:
+            app_values = app_raw if decode is None or app_raw is None else decode(app_raw)
+        return Entry(
+            sync_id=sync_id,
+            object_type=object_type,
+            entry_id=_unesc(entry_id),
+            updated_at=_codec.from_micros(updated),
+            hub_id=_opt_unesc(hub_id),
+            app_id=_opt_unesc(app_id),
+            state=_STATES[state],
+            keys=_keys_of(keys),
+            matched_by=matched_by,
+            hub_values=hub_values,
+            app_values=app_values,
+            category=None if category is None else ErrorCategory(category),
+            reason=None if reason is None else ExcludeReason(reason),
+            message=message,
+            pending=None if pending is None else _SIDES[pending],
+            pending_key=pending_key,
+            attempts=attempts,
+            mark=mark,
+            links=_codec.decode_links(links) if links else {},
+            deleted=None if deleted is None else _SIDES[deleted],
+            history=_codec.decode_history(history, base=updated) if history else (),
+        )
+
+    # ---- lookups ------------------------------------------------------------------
+    def _select(
+        self, sync_id: str, object_type: str, column: str, wanted: Iterable[str]
+    ) -> dict[str, Entry]:
+        values = [_esc(value) for value in dict.fromkeys(wanted)]
+        if not values:
+            return {}
+        sync = self._sync(sync_id)
+        ot = self._ot(object_type)
+        if sync is None or ot is None:
+            return {}
+        index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
+        query = (
+            f"SELECT {_COLUMNS} FROM entries "
+            f"WHERE sync = %s AND ot = %s AND {column} = ANY(%s::text[])"
+        )
+        rows = self._read(lambda conn: conn.execute(query, (sync, ot, values)).fetchall())
+        decode = self._decode
+        return {_unesc(row[index]): decode(sync_id, object_type, row) for row in rows}
+
+    @override
+    def get(self, sync_id: str, object_type: str, entry_ids: Iterable[str]) -> dict[str, Entry]:
+        return self._select(sync_id, object_type, "entry_id", entry_ids)
+
+    @override
+    def by_record_ids(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, Entry]:
+        column = "hub_id" if side is Side.HUB else "app_id"
+        return self._select(sync_id, object_type, column, record_ids)
+
+    @override
+    def by_keys(
+        self, sync_id: str, object_type: str, keys: Iterable[str]
+    ) -> dict[str, list[Entry]]:
+        wanted = [_esc(key) for key in dict.fromkeys(keys)]
+        found: dict[str, list[Entry]] = {}
+        if not wanted:
+            return found
+        sync = self._sync(sync_id)
+        ot = self._ot(object_type)
+        if sync is None or ot is None:
+            return found
+        query = (
+            "SELECT e.id, e.ot, e.entry_id, e.hub_id, e.app_id, e.state, e.updated_at, "
+            "e.pending, e.keys, e.data, k.key FROM keys k JOIN entries e ON e.id = k.entry "
+            "WHERE k.sync = %s AND k.ot = %s AND k.key = ANY(%s::text[]) ORDER BY e.id"
+        )
+        rows = self._read(lambda conn: conn.execute(query, (sync, ot, wanted)).fetchall())
+        decoded: dict[int, Entry] = {}
+        for row in rows:
+            entry = decoded.get(row[0])
+            if entry is None:
+                entry = decoded[row[0]] = self._decode(sync_id, object_type, row)
+            found.setdefault(_unesc(row[10]), []).append(entry)
+        return found
+
+    @override
+    def entries(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        pending: bool | None = None,
+    ) -> Iterator[Entry]:
+        # Arguments are checked now, not at the first next().
+        since_us = None if since is None else _micros("since", since)
+        until_us = None if until is None else _micros("until", until)
+        codes = None
+        if states is not None:
+            codes = sorted({_STATE_CODES[RecordState(state)] for state in states})
+        return self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+
+    def _entries(
+        self,
+        sync_id: str,
+        object_type: str | None,
+        codes: list[int] | None,
+        since: int | None,
+        until: int | None,
+        pending: bool | None,
+    ) -> Iterator[Entry]:
+        if codes is not None and not codes:
+            return
+        sync = self._sync(sync_id)
+        ot = None if object_type is None else self._ot(object_type)
+        if sync is None or (object_type is not None and ot is None):
+            return
+        where = ["sync = %s"]
+        params: list[Any] = [sync]
+        if ot is not None:
+            where.append("ot = %s")
+            params.append(ot)
+        if codes is not None:
+            where.append("state = ANY(%s::smallint[])")
+            params.append(codes)
+        if since is not None:
+            where.append("updated_at >= %s")
+            params.append(since)
+        if until is not None:
+            where.append("updated_at < %s")
+            params.append(until)
+        if pending is not None:
+            where.append("pending IS NOT NULL" if pending else "pending IS NULL")
+        query = (
+            f"SELECT {_COLUMNS} FROM entries WHERE {' AND '.join(where)} "
+            f"AND id > %s ORDER BY id LIMIT {_CHUNK}"
+        )
+        last = 0
+        while True:
+            after = last
+            rows = self._read(
+                lambda conn: conn.execute(query, (*params, after)).fetchall()  # noqa: B023 - used at once
+            )
+            names = object_type
+            chunk = [
+                self._decode(sync_id, names if names is not None else self._ot_name(row[1]), row)
+                for row in rows
+            ]
+            yield from chunk
+            if len(rows) < _CHUNK:
+                return
+            last = rows[-1][0]
+
+    @override
+    def counts(self, sync_id: str) -> dict[str, dict[RecordState, int]]:
+        found: dict[str, dict[RecordState, int]] = {}
+        sync = self._sync(sync_id)
+        if sync is None:
+            return found
+        rows = self._read(
+            lambda conn: conn.execute(
+                "SELECT ot, state, sum(n) FROM counts WHERE sync = %s "
+                "GROUP BY ot, state HAVING sum(n) > 0",
+                (sync,),
+            ).fetchall()
+        )
+        for ot, state, n in rows:
+            found.setdefault(self._ot_name(ot), {})[_STATES[state]] = int(n)
+        return found
+
+    # ---- writes -------------------------------------------------------------------
+    @override
+    def write(
+        self,
+        entries: Sequence[Entry] = (),
+        *,
+        delete: Sequence[tuple[str, str, str]] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # The last of several writes of one entry wins; it keeps the first one's place.
+        batch: dict[tuple[str, str, str], Entry] = {}
+        try:
+            for entry in entries:
+                _codec.check_entry(entry, deep=False)
+                batch[(entry.sync_id, entry.object_type, entry.entry_id)] = entry
+        except _codec.CodecError as error:
+            raise IndexStoreError(str(error)) from error
+        removals: dict[tuple[str, str], dict[str, None]] = {}
+        for triple in delete:
+            if (
+                type(triple) is not tuple
+                or len(triple) != 3
+                or not all(type(part) is str for part in triple)
+            ):
+                raise IndexStoreError(
+                    f"delete takes (sync_id, object_type, entry_id) str triples, got {triple!r:.80}"
+                )
+            removals.setdefault((triple[0], triple[1]), {})[triple[2]] = None
+        cursors = list(cursors)
+        for update in cursors:
+            _check_cursor(update)
+        if not (batch or removals or cursors):
+            return
+        # Encode everything before the transaction: an unstorable value fails the call
+        # before anything is sent.
+        groups: dict[tuple[int, int], list[tuple[Any, ...]]] = {}
+        try:
+            for position, ((sync_id, object_type, entry_id), entry) in enumerate(batch.items()):
+                sync = self._sync(sync_id, create=True)
+                ot = self._ot(object_type, create=True)
+                assert sync is not None
+                assert ot is not None
+                updated = _codec.to_micros(entry.updated_at)
+                side = entry.pending
+                groups.setdefault((sync, ot), []).append(
+                    (
+                        _esc(entry_id),
+                        _opt_esc(entry.hub_id),
+                        _opt_esc(entry.app_id),
+                        _STATE_CODES[entry.state],
+                        updated,
+                        None if side is None else _SIDE_CODES[side],
+                        _keys_text(entry.keys),
+                        self._encode(entry, updated),
+                        [_esc(key) for key in entry.keys],
+                        position,
+                    )
+                )
+        except _codec.CodecError as error:
+            raise IndexStoreError(str(error)) from error
+        doomed: dict[tuple[int, int], list[str]] = {}
+        for (sync_id, object_type), ids in removals.items():
+            sync = self._sync(sync_id)
+            ot = self._ot(object_type)
+            if sync is not None and ot is not None:
+                doomed.setdefault((sync, ot), []).extend(_esc(i) for i in ids)
+        # The last update of a cursor in the call wins.
+        final: dict[tuple[int, int, int, str], str | None] = {}
+        for update in cursors:
+            create = update.value is not None
+            sync = self._sync(update.sync_id, create=create)
+            ot = self._ot(update.object_type, create=create)
+            if sync is None or ot is None:
+                continue
+            where = (sync, _SIDE_CODES[update.side], ot, _esc(update.name))
+            final[where] = None if update.value is None else _esc(update.value)
+        inserted = self._transact(lambda conn: self._write(conn, groups, doomed, final))
+        if inserted:
+            self._refresh_statistics(inserted)
+
+    def _write(
+        self,
+        conn: psycopg.Connection[Any],
+        groups: Mapping[tuple[int, int], list[tuple[Any, ...]]],
+        doomed: Mapping[tuple[int, int], list[str]],
+        cursors: Mapping[tuple[int, int, int, str], str | None],
+    ) -> int:
+        """Write the prepared call in the open transaction; return how many rows it inserted."""
+        deltas: Counter[tuple[int, int, int]] = Counter()
+        # Groups in a fixed order, rows locked in id order: concurrent writers lock in
+        # the same order, which keeps deadlocks rare (and they are retried).
+        existing = {where: self._lock_rows(conn, where, groups[where]) for where in sorted(groups)}
+        # New entries take their places in the order of the whole batch.
+        new = sorted(
+            item[9]
+            for where, items in groups.items()
+            for item in items
+            if item[0] not in existing[where]
+        )
+        places: dict[int, int] = {}
+        if new:
+            ids = sorted(
+                row[0]
+                for row in conn.execute(
+                    "SELECT nextval('entry_order') FROM generate_series(1, %s)", (len(new),)
+                )
+            )
+            places = dict(zip(new, ids, strict=True))
+        for where in sorted(groups):
+            self._upsert(conn, where, groups[where], existing[where], places, deltas)
+        for where in sorted(doomed):
+            self._delete(conn, where, doomed[where], deltas)
+        if cursors:
+            gone = [where for where, value in cursors.items() if value is None]
+            kept = sorted((where, value) for where, value in cursors.items() if value is not None)
+            if gone:
+                conn.execute(
+                    "DELETE FROM cursors c USING unnest(%s::int[], %s::smallint[], %s::int[], "
+                    "%s::text[]) AS u(sync, side, ot, name) WHERE c.sync = u.sync "
+                    "AND c.side = u.side AND c.ot = u.ot AND c.name = u.name",
+                    [list(column) for column in zip(*gone, strict=True)],
+                )
+            if kept:
+                conn.execute(
+                    "INSERT INTO cursors (sync, side, ot, name, value) SELECT * FROM "
+                    "unnest(%s::int[], %s::smallint[], %s::int[], %s::text[], %s::text[]) "
+                    "ON CONFLICT (sync, side, ot, name) DO UPDATE SET value = EXCLUDED.value",
+                    [
+                        *[list(column) for column in zip(*(w for w, _ in kept), strict=True)],
+                        [value for _, value in kept],
+                    ],
+                )
+        changed = sorted((*where, n) for where, n in deltas.items() if n)
+        if changed:
+            conn.execute(
+                "INSERT INTO counts (sync, ot, state, shard, n) "
+                "SELECT u.sync, u.ot, u.state, %s, u.n FROM "
+                "unnest(%s::int[], %s::int[], %s::smallint[], %s::bigint[]) "
+                "AS u(sync, ot, state, n) "
+                "ON CONFLICT (sync, ot, state, shard) DO UPDATE SET n = counts.n + EXCLUDED.n",
+                [self._shard, *[list(column) for column in zip(*changed, strict=True)]],
+            )
+        return len(new)
+
+    @staticmethod
+    def _lock_rows(
+        conn: psycopg.Connection[Any], where: tuple[int, int], items: list[tuple[Any, ...]]
+    ) -> dict[str, _Row]:
+        """Lock and return the stored rows the batch replaces, by (escaped) entry id."""
+        return {
+            entry_id: _Row(rowid, state, keys)
+            for entry_id, rowid, state, keys in conn.execute(
+                "SELECT entry_id, id, state, keys FROM entries WHERE sync = %s AND ot = %s "
+                "AND entry_id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
+                (*where, [item[0] for item in items]),
+            )
+        }
+
+    def _upsert(
+        self,
+        conn: psycopg.Connection[Any],
+        where: tuple[int, int],
+        items: list[tuple[Any, ...]],
+        existing: Mapping[str, _Row],
+        places: Mapping[int, int],
+        deltas: Counter[tuple[int, int, int]],
+    ) -> None:
+        sync, ot = where
+        rows: list[tuple[Any, ...]] = []  # (id, *columns) of every written entry
+        stale_keys: list[tuple[str, int]] = []
+        fresh_keys: list[tuple[str, int]] = []
+        inserted: list[tuple[Any, ...]] = []
+        for item in items:
+            entry_id, _, _, state, _, _, keys_text, _, keys, position = item
+            old = existing.get(entry_id)
+            if old is None:
+                rowid = places[position]
+                inserted.append((rowid, *item[:8]))
+                fresh_keys.extend((key, rowid) for key in keys)
+                deltas[(sync, ot, state)] += 1
+                continue
+            rows.append((old.id, *item[1:8]))
+            if old.keys != keys_text:
+                before = {_esc(key) for key in _keys_of(old.keys)}
+                after = set(keys)
+                stale_keys.extend((key, old.id) for key in before - after)
+                fresh_keys.extend((key, old.id) for key in after - before)
+            if old.state != state:
+                deltas[(sync, ot, old.state)] -= 1
+                deltas[(sync, ot, state)] += 1
+        if inserted:
+            conn.execute(
+                "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, updated_at, "
+                "pending, keys, data) SELECT u.id, %s, %s, u.entry_id, u.hub_id, u.app_id, "
+                "u.state, u.updated_at, u.pending, u.keys, u.data FROM unnest(%s::bigint[], "
+                "%s::text[], %s::text[], %s::text[], %s::smallint[], %s::bigint[], "
+                "%s::smallint[], %s::text[], %s::text[]) AS u(id, entry_id, hub_id, app_id, "
+                "state, updated_at, pending, keys, data)",
+                [sync, ot, *[list(column) for column in zip(*inserted, strict=True)]],
+            )
+        if rows:
+            conn.execute(
+                "UPDATE entries e SET hub_id = u.hub_id, app_id = u.app_id, state = u.state, "
+                "updated_at = u.updated_at, pending = u.pending, keys = u.keys, data = u.data "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::smallint[], "
+                "%s::bigint[], %s::smallint[], %s::text[], %s::text[]) AS u(id, hub_id, "
+                "app_id, state, updated_at, pending, keys, data) WHERE e.id = u.id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        if stale_keys:
+            self._drop_keys(conn, sync, ot, stale_keys)
+        if fresh_keys:
+            conn.execute(
+                "INSERT INTO keys (sync, ot, key, entry) SELECT %s, %s, u.key, u.entry "
+                "FROM unnest(%s::text[], %s::bigint[]) AS u(key, entry)",
+                [sync, ot, *[list(column) for column in zip(*fresh_keys, strict=True)]],
+            )
+
+    @staticmethod
+    def _drop_keys(
+        conn: psycopg.Connection[Any], sync: int, ot: int, keys: list[tuple[str, int]]
+    ) -> None:
+        conn.execute(
+            "DELETE FROM keys k USING unnest(%s::text[], %s::bigint[]) AS u(key, entry) "
+            "WHERE k.sync = %s AND k.ot = %s AND k.key = u.key AND k.entry = u.entry",
+            [*[list(column) for column in zip(*keys, strict=True)], sync, ot],
+        )
+
+    def _delete(
+        self,
+        conn: psycopg.Connection[Any],
+        where: tuple[int, int],
+        entry_ids: list[str],
+        deltas: Counter[tuple[int, int, int]],
+    ) -> None:
+        sync, ot = where
+        gone = conn.execute(
+            "DELETE FROM entries WHERE id IN (SELECT id FROM entries WHERE sync = %s "
+            "AND ot = %s AND entry_id = ANY(%s::text[]) ORDER BY id FOR UPDATE) "
+            "RETURNING id, state, keys",
+            (sync, ot, entry_ids),
+        ).fetchall()
+        stale: list[tuple[str, int]] = []
+        for rowid, state, keys in gone:
+            deltas[(sync, ot, state)] -= 1
+            stale.extend((_esc(key), rowid) for key in _keys_of(keys))
+        if stale:
+            self._drop_keys(conn, sync, ot, stale)
+
+    # ---- cursors and settings -------------------------------------------------------
+    @override
+    def cursor(self, sync_id: str, side: Side, object_type: str, name: str = "poll") -> str | None:
+        sync = self._sync(sync_id)
+        ot = self._ot(object_type)
+        if sync is None or ot is None:
+            return None
+        code = _SIDE_CODES[Side(side)]
+        row = self._read(
+            lambda conn: conn.execute(
+                "SELECT value FROM cursors WHERE sync = %s AND side = %s AND ot = %s AND name = %s",
+                (sync, code, ot, _esc(name)),
+            ).fetchone()
+        )
+        return None if row is None else _unesc(row[0])
+
+    @override
+    def get_meta(self, sync_id: str, key: str) -> str | None:
+        sync = self._sync(sync_id)
+        if sync is None:
+            return None
+        row = self._read(
+            lambda conn: conn.execute(
+                "SELECT value FROM meta WHERE sync = %s AND key = %s", (sync, _esc(key))
+            ).fetchone()
+        )
+        return None if row is None else _unesc(row[0])
+
+    @override
+    def set_meta(self, sync_id: str, key: str, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise IndexStoreError(f"meta values are str or None, got {value!r:.80}")
+        sync = self._sync(sync_id, create=value is not None)
+        if sync is None:
+            return
+        if value is None:
+            self._transact(
+                lambda conn: conn.execute(
+                    "DELETE FROM meta WHERE sync = %s AND key = %s", (sync, _esc(key))
+                )
+            )
+        else:
+            self._transact(
+                lambda conn: conn.execute(
+                    "INSERT INTO meta (sync, key, value) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (sync, key) DO UPDATE SET value = EXCLUDED.value",
+                    (sync, _esc(key), _esc(str(value))),
+                )
+            )
+
+    # ---- leases -------------------------------------------------------------------
+    @override
+    def acquire(
+        self,
+        sync_id: str,
+        object_type: str,
+        names: Iterable[str],
+        owner: str,
+        *,
+        until: datetime,
+        now: datetime,
+    ) -> set[str]:
+        until_us = _micros("until", until)
+        now_us = _micros("now", now)
+        wanted = sorted({_esc(name) for name in names})
+        if not wanted:
+            return set()
+        sync = self._sync(sync_id, create=True)
+        ot = self._ot(object_type, create=True)
+        # One statement: PostgreSQL locks each conflicting row and re-checks the WHERE
+        # on its latest version, so no name is granted to two owners (S9). Names go in
+        # sorted order, so that concurrent calls lock rows in the same order.
+        rows = self._transact(
+            lambda conn: conn.execute(
+                "INSERT INTO leases AS l (sync, ot, name, owner, expires) "
+                "SELECT %s, %s, u.name, %s, %s FROM unnest(%s::text[]) AS u(name) "
+                "ORDER BY u.name "
+                "ON CONFLICT (sync, ot, name) DO UPDATE "
+                "SET owner = EXCLUDED.owner, expires = EXCLUDED.expires "
+                "WHERE l.expires <= %s OR l.owner = EXCLUDED.owner RETURNING l.name",
+                (sync, ot, _esc(owner), until_us, wanted, now_us),
+            ).fetchall()
+        )
+        return {_unesc(row[0]) for row in rows}
+
+    @override
+    def release(
+        self,
+        sync_id: str,
+        owner: str,
+        names: Iterable[str] | None = None,
+        object_type: str | None = None,
+    ) -> None:
+        wanted = None if names is None else sorted({_esc(name) for name in names})
+        if wanted is not None and not wanted:
+            return
+        sync = self._sync(sync_id)
+        ot = None if object_type is None else self._ot(object_type)
+        if sync is None or (object_type is not None and ot is None):
+            return
+        where = ["sync = %s", "owner = %s"]
+        params: list[Any] = [sync, _esc(owner)]
+        if ot is not None:
+            where.append("ot = %s")
+            params.append(ot)
+        if wanted is not None:
+            where.append("name = ANY(%s::text[])")
+            params.append(wanted)
+        query = f"DELETE FROM leases WHERE {' AND '.join(where)}"
+        self._transact(lambda conn: conn.execute(query, params))
+
+    # ---- lifecycle ----------------------------------------------------------------
+    @override
+    def delete_sync(self, sync_id: str) -> None:
+        sync = self._sync(sync_id)
+        if sync is None:
+            return
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            # The interned name stays: other processes may hold its id in their caches.
+            for table in ("keys", "entries", "counts", "cursors", "meta", "leases"):
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE sync = %s").format(sql.Identifier(table)),
+                    (sync,),
+                )
+
+        self._transact(work)
+
+    @override
+    def close(self) -> None:
+        """Close every connection of the store; it cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
