@@ -207,7 +207,8 @@ def _in_unit(side: Side, record_id: str, unit: _Unit) -> bool:
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), max(1, size)):
+    size = max(1, size)
+    for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
@@ -1973,16 +1974,7 @@ class SyncEngine:
             return [
                 AdapterError(ErrorCategory.ASSOCIATION, f"adapter {adapter.name!r} cannot link")
             ] * len(pairs)
-        out: list[WriteResult | AdapterError] = []
-        for chunk in _chunks(pairs, adapter.max_batch_size):
-            try:
-                results = list(adapter.associate(chunk))
-                if len(results) != len(chunk):
-                    raise AdapterError(ErrorCategory.UNKNOWN, "wrong number of link results")
-                out.extend(results)
-            except Exception as exc:
-                out.extend([_as_adapter_error(exc)] * len(chunk))
-        return out
+        return _batched(adapter, pairs, adapter.associate)
 
     def _complete_waiting(
         self, ctx: _Pass, plan: ObjectPlan, written: Sequence[Entry], now: datetime
@@ -2076,20 +2068,7 @@ class SyncEngine:
                 )
             return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
         adapter = self._adapters[side]
-        out: list[WriteResult | AdapterError] = []
-        for chunk in _chunks(items, adapter.max_batch_size):
-            try:
-                results = list(adapter.create(plan.type_on(side), chunk))
-                if len(results) != len(chunk):
-                    raise AdapterError(
-                        ErrorCategory.UNKNOWN,
-                        f"adapter {adapter.name!r} returned {len(results)} results for "
-                        f"{len(chunk)} creates",
-                    )
-                out.extend(results)
-            except Exception as exc:
-                out.extend([_as_adapter_error(exc)] * len(chunk))
-        return out
+        return _batched(adapter, items, lambda chunk: adapter.create(plan.type_on(side), chunk))
 
     def _call_update(
         self, ctx: _Pass, side: Side, plan: ObjectPlan, items: Sequence[RecordUpdate]
@@ -2101,20 +2080,7 @@ class SyncEngine:
                 )
             return [WriteResult.ok(item.id) for item in items]
         adapter = self._adapters[side]
-        out: list[WriteResult | AdapterError] = []
-        for chunk in _chunks(items, adapter.max_batch_size):
-            try:
-                results = list(adapter.update(plan.type_on(side), chunk))
-                if len(results) != len(chunk):
-                    raise AdapterError(
-                        ErrorCategory.UNKNOWN,
-                        f"adapter {adapter.name!r} returned {len(results)} results for "
-                        f"{len(chunk)} updates",
-                    )
-                out.extend(results)
-            except Exception as exc:
-                out.extend([_as_adapter_error(exc)] * len(chunk))
-        return out
+        return _batched(adapter, items, lambda chunk: adapter.update(plan.type_on(side), chunk))
 
     def _outcome(
         self,
@@ -2444,3 +2410,29 @@ def _evolve(entry: Entry, **changes: Any) -> Entry:
     for name, value in changes.items():
         values[index[name]] = value
     return Entry(*values)
+
+
+def _batched(
+    adapter: Adapter,
+    items: Sequence[Any],
+    call: Callable[[Sequence[Any]], Sequence[WriteResult]],
+) -> list[WriteResult | AdapterError]:
+    """Call a write method in ``max_batch_size`` chunks; one result per item, in order.
+
+    A whole-call failure (or a wrong number of results) fails every item of its chunk
+    with the mapped :class:`AdapterError`; the other chunks go on.
+    """
+    out: list[WriteResult | AdapterError] = []
+    for chunk in _chunks(items, adapter.max_batch_size):
+        try:
+            results = list(call(chunk))
+            if len(results) != len(chunk):
+                raise AdapterError(
+                    ErrorCategory.UNKNOWN,
+                    f"adapter {adapter.name!r} returned {len(results)} results for "
+                    f"{len(chunk)} items",
+                )
+            out.extend(results)
+        except Exception as exc:
+            out.extend([_as_adapter_error(exc)] * len(chunk))
+    return out
