@@ -68,6 +68,7 @@ from syncengine.plan import (
     decide,
     decide_restore,
     identify,
+    is_owner,
     unchanged_since_sync,
 )
 from syncengine.records import (
@@ -170,6 +171,8 @@ class _Item:
     settled: bool = False
     #: (the entry paired with, that entry with this record's id set), made by _match.
     claim: tuple[Entry, Entry] | None = None
+    #: The entries holding each of the record's keys when _match paired it (M3).
+    pool: Mapping[str, Sequence[Entry]] | None = None
 
 
 class _Queued(Decision):
@@ -204,6 +207,14 @@ def _in_unit(side: Side, record_id: str, unit: _Unit) -> bool:
         return True
     key = f"{side.value}:{record_id}".encode("utf-8", "surrogatepass")
     return zlib.crc32(key) % unit.parts == unit.part
+
+
+def _read_sides(entry: Entry, both: bool) -> tuple[Side, ...]:
+    """The sides whose record a recheck of ``entry`` fetches (see ``_recheck``)."""
+    present = tuple(side for side in Side if entry.id_on(side) is not None)
+    if both or len(present) < 2:
+        return present
+    return (Side.APP,) if entry.deleted is Side.HUB else (Side.HUB,)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -1128,6 +1139,15 @@ class SyncEngine:
             # Creates a crash or a lost reply left in flight are settled first, as every
             # pass does: an event for their record must not create it again (S8).
             self._settle_pending(ctx, plan)
+            # The other app's records added since its last poll are indexed first (as an
+            # incremental pass does), so an event for a record added to both apps pairs
+            # it instead of creating it a second time (M1). The cursor is not moved: the
+            # next poll still processes those records.
+            ctx.phase = f"index_{side.other.value}"
+            since = ctx.store.cursor(self.sync_id, side.other, plan.name)
+            for page in self._scan(side.other, plan, since):
+                self._index_side(ctx, plan, side.other, page.records, ())
+            ctx.phase = "events"
             adapter = self._adapters[side]
             for chunk in _chunks(list(ids), adapter.max_batch_size):
                 try:
@@ -1178,7 +1198,7 @@ class SyncEngine:
                 for e in ctx.store.entries(sid, plan.name)
                 if e.mark != ctx.mark and e.pending is None
             )
-            self._recheck(ctx, plan, unseen)
+            self._recheck(ctx, plan, unseen, both=True)
         return self._end(ctx)
 
     # ---- retries and pending creates -------------------------------------------------
@@ -1196,24 +1216,29 @@ class SyncEngine:
         )
         self._recheck(ctx, plan, due)
 
-    def _recheck(self, ctx: _Pass, plan: ObjectPlan, entries: Iterable[Entry]) -> None:
-        """Fetch the records of some entries and process them as if a scan returned them."""
+    def _recheck(
+        self, ctx: _Pass, plan: ObjectPlan, entries: Iterable[Entry], *, both: bool = False
+    ) -> None:
+        """Fetch the records of some entries and process them as if a scan returned them.
+
+        A pair is read from its hub record (processing it fetches the app's), unless the
+        hub record is known to be gone; with ``both``, each side's record is read, so one
+        pass learns that both are gone (the reconcile sweep, S6, R6).
+        """
         batch: list[Entry] = []
         for entry in entries:
             batch.append(entry)
             if len(batch) >= _CHUNK:
-                self._recheck_batch(ctx, plan, batch)
+                self._recheck_batch(ctx, plan, batch, both)
                 batch = []
         if batch:
-            self._recheck_batch(ctx, plan, batch)
+            self._recheck_batch(ctx, plan, batch, both)
 
-    def _recheck_batch(self, ctx: _Pass, plan: ObjectPlan, entries: Sequence[Entry]) -> None:
+    def _recheck_batch(
+        self, ctx: _Pass, plan: ObjectPlan, entries: Sequence[Entry], both: bool = False
+    ) -> None:
         for side in Side:
-            ids = [
-                e.id_on(side)
-                for e in entries
-                if e.id_on(side) is not None and (side is Side.HUB or e.hub_id is None)
-            ]
+            ids = [e.id_on(side) for e in entries if side in _read_sides(e, both)]
             if not ids:
                 continue
             adapter = self._adapters[side]
@@ -1607,6 +1632,7 @@ class SyncEngine:
                     merged.append(taken.get(entry.entry_id, entry))
                 pool[key] = merged
             match = choose_match(side, item.record_id, item.keys, pool)
+            item.pool = pool
             claim: Entry | None = None
             if match.duplicate_of is not None:
                 item.duplicate_of = match.duplicate_of
@@ -1629,8 +1655,12 @@ class SyncEngine:
             else:
                 claim = item.entry or self._new_entry(plan, side, item.record_id, item.keys)
                 keys = frozenset(item.keys)
-                if claim.keys != keys:
-                    claim = _evolve(claim, keys=keys)
+                if claim.keys != keys or not is_owner(claim):
+                    # A duplicate whose identifier is free now syncs: later records of
+                    # the batch with that identifier are its duplicates (M3).
+                    claim = _evolve(
+                        claim, keys=keys, state=RecordState.SYNCED, reason=None, category=None
+                    )
             if claim is not None:
                 taken[claim.entry_id] = claim
                 for key in item.keys:
@@ -1695,12 +1725,36 @@ class SyncEngine:
                 if item.pair_with is not None:
                     # The index knew a record that is gone on the other side: forget that
                     # entry and treat this record as new.
-                    deletes.append((self.sync_id, plan.name, item.pair_with.entry_id))
-                    if item.entry is not None:
+                    forgotten = item.pair_with
+                    deletes.append((self.sync_id, plan.name, forgotten.entry_id))
+                    own = (
+                        None
+                        if item.entry is None
+                        else (self.sync_id, plan.name, item.entry.entry_id)
+                    )
+                    if own is not None and own in deletes:
                         # _match merged the record's own entry into the pair: it stays.
-                        own = (self.sync_id, plan.name, item.entry.entry_id)
-                        if own in deletes:
-                            deletes.remove(own)
+                        deletes.remove(own)
+                    heir = self._heir(plan, item, forgotten)
+                    if isinstance(heir, AdapterError):
+                        return Fail(heir.category, heir.message)
+                    if heir is not None:
+                        # A record of the other side waited as the forgotten record's
+                        # duplicate: it is next in line (M3), and pairs with this one.
+                        entry, counterpart, key = heir
+                        item.pair_with = entry
+                        item.other_id = entry.id_on(side.other)
+                        item.matched_by = key
+                        item.claim = None
+                        item.counterpart = counterpart
+                        if own is not None and own[2] != entry.entry_id:
+                            deletes.append(own)
+                        hub, app = (
+                            (item.record, counterpart)
+                            if side is Side.HUB
+                            else (counterpart, item.record)
+                        )
+                        return decide(plan, entry, hub, app)
                     item.pair_with = None
                     item.other_id = None
                     item.matched_by = None
@@ -1713,6 +1767,34 @@ class SyncEngine:
             )
             return decide(plan, item.pair_with or item.entry, hub, app)
         return decide(plan, item.entry, *self._alone(side, item.record), keys=item.keys)
+
+    def _heir(
+        self, plan: ObjectPlan, item: _Item, forgotten: Entry
+    ) -> tuple[Entry, Record, str] | AdapterError | None:
+        """The other side's oldest live duplicate of a forgotten pair, for ``item`` (M3).
+
+        When the pair a record matched turns out to have lost its counterpart, a record of
+        the other side that was excluded as a duplicate of that counterpart takes its
+        place, instead of the record being created a second time.
+        """
+        side, other = item.side, item.side.other
+        seen: set[str] = {forgotten.entry_id}
+        adapter = self._adapters[other]
+        for key in item.keys:
+            for entry in (item.pool or {}).get(key, ()):
+                if entry.entry_id in seen:
+                    continue
+                seen.add(entry.entry_id)
+                other_id = entry.id_on(other)
+                if is_owner(entry) or entry.id_on(side) is not None or other_id is None:
+                    continue
+                try:
+                    found = adapter.fetch(plan.type_on(other), [other_id]).get(other_id)
+                except Exception as exc:
+                    return _as_adapter_error(exc)
+                if found is not None:
+                    return entry, found, key
+        return None
 
     @staticmethod
     def _alone(side: Side, record: Record) -> tuple[Record | None, Record | None]:

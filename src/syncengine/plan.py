@@ -68,6 +68,7 @@ __all__ = [
     "decide",
     "decide_restore",
     "identify",
+    "is_owner",
     "unchanged_since_sync",
 ]
 
@@ -498,7 +499,7 @@ class Match:
 NO_MATCH: Final = Match()
 
 
-def _is_owner(entry: Entry) -> bool:
+def is_owner(entry: Entry) -> bool:
     """Whether an entry may claim its keys (duplicates never do, M3)."""
     return not (entry.state is RecordState.EXCLUDED and entry.reason is ExcludeReason.DUPLICATE)
 
@@ -519,7 +520,7 @@ def choose_match(
     """
     for key in keys:
         for entry in candidates.get(key, ()):
-            if not _is_owner(entry):
+            if not is_owner(entry):
                 continue
             mine = entry.hub_id if side is Side.HUB else entry.app_id
             theirs = entry.app_id if side is Side.HUB else entry.hub_id

@@ -293,7 +293,6 @@ def check(planted: list[Planted], apps: dict[Side, InMemoryAdapter], index: Inde
     max_examples=settings.default.max_examples,
 )
 @given(data=st.data())
-@pytest.mark.xfail(reason="SQLiteIndexStore cannot store lone surrogates yet", strict=False)
 def test_bad_records_fail_alone_and_good_records_still_sync(store, data):
     """X1, R2, R3: initial and incremental passes survive hostile records of either app."""
     with tempfile.TemporaryDirectory() as folder:

@@ -353,12 +353,6 @@ class TestOversizedValues:
 class TestTextThatIsNotUnicode:
     """X1: a value no app can encode never stops a pass."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="SQLiteIndexStore encodes the index copy as UTF-8 and cannot store a lone "
-        "surrogate: the write raises IndexStoreError and the whole pass stops, good records "
-        "included (the store should round-trip every str, or the core fail the record)",
-    )
     def test_a_lone_surrogate_in_a_name_does_not_stop_the_pass(self, hub, app, tmp_path, clock):
         """X1: the record syncs or fails naming the field; the other records sync."""
         hub.put("contacts", email="ada@x.io", firstname="A\ud800")
@@ -420,12 +414,6 @@ class TestRecreatedAfterBothWereDeleted:
 class TestWebhooksForRecordsAddedToBothApps:
     """M1, S5: a webhook for a new record does not bypass the other app's new records."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="handle_events does not index the other app's new records first (incremental "
-        "and reconcile now do, in their 'index_app' step), so the hub's event creates the "
-        "contact in the app next to the app's own new record",
-    )
     def test_a_contact_added_to_both_apps_is_paired_when_the_hub_webhook_comes_first(
         self, hub, app, make_engine
     ):
@@ -442,13 +430,6 @@ class TestWebhooksForRecordsAddedToBothApps:
 class TestNamesakesOfDeletedPairs:
     """M3, R6, S6: records that take the e-mail of a pair whose records are gone."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="reconcile's sweep fetches only the hub record of a pair (engine._recheck_batch "
-        "skips the app id when there is a hub id), so once the hub record is known gone the "
-        "app record's deletion is never seen: the entry keeps the e-mail, and a new app "
-        "record with it stays excluded as a duplicate of the deleted one",
-    )
     def test_reconcile_alone_lets_a_new_record_take_the_place_of_a_deleted_pair(
         self, hub, app, index, make_engine
     ):
@@ -464,13 +445,6 @@ class TestNamesakesOfDeletedPairs:
         assert ["ada@x.io"] == [r.properties["email"] for r in hub.records("contacts")]
         assert RecordState.SYNCED is entry_of(index, Side.APP, again.id).state
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="a restarted initial sync's full hub scan cannot report a deleted hub record, "
-        "so its new namesake is indexed as a duplicate of it; the app's new namesake then "
-        "finds the pair gone, is treated as new and created in the hub, next to the "
-        "excluded one (a duplicate of a record that no longer exists)",
-    )
     def test_records_added_to_both_apps_after_a_pair_was_deleted_pair_up(
         self, hub, app, index, make_engine
     ):
@@ -487,12 +461,6 @@ class TestNamesakesOfDeletedPairs:
         assert [again.id] == [r.id for r in hub.records("contacts")]
         assert ["ada@x.io"] == mails(app)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="two hub records indexed as duplicates of a pair whose e-mail then moves away "
-        "are both created in the app by the restarted initial sync's last phase: the second "
-        "does not see the first as the new holder of the e-mail",
-    )
     def test_two_hub_duplicates_left_without_their_holder_create_one_app_record(
         self, hub, app, make_engine
     ):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Set
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -56,6 +57,7 @@ __all__ = [
     "may_have_tags",
     "to_json",
     "to_micros",
+    "utf8_json",
 ]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -91,6 +93,20 @@ else:  # pragma: no cover - Python builds without the C accelerator
 
 
 _dumps = to_json
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_json(text: str) -> str:
+    """JSON text with lone surrogates written as ``\\uXXXX`` escapes.
+
+    ``to_json`` keeps non-ASCII text as it is; a lone surrogate (a ``str`` can hold one,
+    UTF-8 cannot) would make the store's UTF-8 encoding fail. Escaped, the text is valid
+    UTF-8 and decodes back to the same ``str`` (X1).
+    """
+    if not text.isascii() and _SURROGATE.search(text):
+        return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
+    return text
 
 
 class CodecError(ValueError):

@@ -221,13 +221,6 @@ def _unesc(text: str) -> str:
     return text
 
 
-def _json_text(text: str) -> str:
-    """JSON text with lone surrogates written as ``\\uXXXX`` escapes (valid UTF-8)."""
-    if not text.isascii() and _SURROGATE.search(text):
-        return _SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", text)
-    return text
-
-
 def _opt_esc(text: str | None) -> str | None:
     return None if text is None else _esc(text)
 
@@ -245,7 +238,7 @@ def _micros(name: str, value: datetime) -> int:
 
 def _keys_text(keys: frozenset[str]) -> str | None:
     """The ``keys`` column: ``NULL`` or a JSON array (JSON escapes NUL)."""
-    return _json_text(_dumps(sorted(keys))) if keys else None
+    return _codec.utf8_json(_dumps(sorted(keys))) if keys else None
 
 
 def _keys_of(text: str | None) -> frozenset[str]:
@@ -537,7 +530,7 @@ class PostgresIndexStore(IndexStore):
         size = len(parts)
         while size and parts[size - 1] == _DEFAULT_TEXTS[size - 1]:
             size -= 1
-        return _json_text("[" + ",".join(parts[:size]) + "]")
+        return _codec.utf8_json("[" + ",".join(parts[:size]) + "]")
 
     @staticmethod
     def _decode(sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:

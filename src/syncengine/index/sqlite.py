@@ -228,7 +228,7 @@ def _keys_text(keys: frozenset[str]) -> str | None:
         (key,) = keys
         if key[:1] not in ("[", ""):
             return key
-    return _dumps(sorted(keys))
+    return _codec.utf8_json(_dumps(sorted(keys)))
 
 
 def _keys_of(text: str | None) -> frozenset[str]:
@@ -565,7 +565,7 @@ class SQLiteIndexStore(IndexStore):
         size = len(record)
         while size and record[size - 1] == _DEFAULTS[size - 1]:
             size -= 1
-        return _dumps(record[:size] if size < len(record) else record)
+        return _codec.utf8_json(_dumps(record[:size] if size < len(record) else record))
 
     def _decode(self, conn: sqlite3.Connection, sync_id: str, object_type: str, row: Any) -> Entry:
         # The hot path of every read: written for speed, one function, few calls.
