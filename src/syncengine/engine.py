@@ -150,6 +150,12 @@ class _Pass:
     #: Whether the next batch of a phase that skips marked records reads the index
     #: before leasing (cheaper while most records are marked; see _process).
     prefilter: bool = True
+    #: (object type, side) pairs whose changes since their initial scan this initial
+    #: sync has indexed (see SyncEngine._catch_up).
+    caught_up: set[tuple[str, Side]] = attrs.field(factory=set)
+    #: (object type, side) pairs with creates in flight whose settlement failed in this
+    #: pass: the side's new records are not created elsewhere yet (see _settle_pending).
+    unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
 
 
 @attrs.define(slots=True)
@@ -173,6 +179,8 @@ class _Item:
     claim: tuple[Entry, Entry] | None = None
     #: The entries holding each of the record's keys when _match paired it (M3).
     pool: Mapping[str, Sequence[Entry]] | None = None
+    #: Identifiers of entries the batch forgets because of this item (M3).
+    freed: frozenset[str] = frozenset()
 
 
 class _Queued(Decision):
@@ -215,6 +223,23 @@ def _read_sides(entry: Entry, both: bool) -> tuple[Side, ...]:
     if both or len(present) < 2:
         return present
     return (Side.APP,) if entry.deleted is Side.HUB else (Side.HUB,)
+
+
+def _made_by(side: Side, entry: Entry, namesakes: Sequence[Record], keyed: bool) -> Record | None:
+    """The record that settles ``entry``'s create in flight by identifier, if one does.
+
+    One namesake: that one (the create's record, perhaps edited since, or one added
+    meanwhile: pairing it makes no second record either way). Several: the one holding
+    exactly what was sent, if only one does; otherwise, when the app takes idempotency
+    keys, none (sending the create again names the record it made).
+    """
+    if not namesakes:
+        return None
+    if len(namesakes) == 1 or not keyed:
+        return namesakes[0]
+    sent = {k: v for k, v in (entry.values_on(side) or {}).items() if v is not None}
+    same = [r for r in namesakes if all(r.properties.get(k) == v for k, v in sent.items())]
+    return same[0] if len(same) == 1 else None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -1255,33 +1280,133 @@ class SyncEngine:
             self._process(ctx, plan, side, records, deleted, ())
 
     def _settle_pending(self, ctx: _Pass, plan: ObjectPlan) -> None:
-        """Finish creates a crash interrupted, by idempotency key (S8).
+        """Finish creates a crash or a lost reply left in flight (S8).
 
-        Adapters without idempotency keys are settled by identifier instead: the created
-        record is found by its keys when a scan returns it, and pairs with the pending entry.
+        A create in flight either happened (its reply was lost) or not (a crash came
+        first). The side's records changed since its last scan are read first: a pending
+        entry with one record sharing its identifiers (or one of several that holds what
+        was sent) pairs with it (M1), whether the create made it or someone added it
+        meanwhile, so no second record is made next to it. The other creates are sent
+        again with their idempotency keys: an app that made the record answers with it,
+        one that did not makes it now. Adapters without idempotency keys are settled by
+        identifier only (here, or by a later scan).
         """
         pending = list(
             itertools.islice(ctx.store.entries(self.sync_id, plan.name, pending=True), 10_000)
         )
+        settled: list[Entry] = []
         for side in Side:
-            adapter = self._adapters[side]
-            if not adapter.supports_idempotency_keys:
+            mine = [e for e in pending if e.pending is side]
+            if not mine:
                 continue
-            mine = [e for e in pending if e.pending is side and e.pending_key is not None]
-            for chunk in _chunks(mine, adapter.max_batch_size):
-                items = [
-                    NewRecord(
-                        {k: v for k, v in (e.values_on(side) or {}).items() if v is not None},
-                        e.pending_key or "",
-                    )
-                    for e in chunk
-                ]
-                results = self._call_create(ctx, side, plan, items)
-                now = self._clock()
-                updated = []
-                for entry, result in zip(chunk, results, strict=True):
-                    updated.append(self._after_create(entry, side, result, now, ctx))
-                ctx.store.write(updated)
+            adapter = self._adapters[side]
+            keyed = adapter.supports_idempotency_keys
+            found = self._namesakes(ctx, plan, side, mine)
+            pair: dict[str, Record] = {}  # the records that pair with a pending entry
+            resend: list[Entry] = []
+            for entry in mine:
+                chosen = _made_by(side, entry, found.get(entry.entry_id, ()), keyed)
+                if chosen is not None:
+                    pair[chosen.id] = chosen
+                elif keyed and entry.pending_key is not None:
+                    resend.append(entry)
+            returned: set[str] = set()
+            if resend:
+                made = self._resend(ctx, plan, side, resend)
+                settled.extend(made)
+                returned = {rid for e in made if (rid := e.id_on(side)) is not None}
+            if returned.intersection(pair):
+                # A record a re-sent create returned is that create's: the entries that
+                # would have paired with it choose again, or send their create again.
+                pair = {}
+                again: list[Entry] = []
+                sent = {e.entry_id for e in resend}
+                for entry in mine:
+                    if entry.entry_id in sent:
+                        continue
+                    left = [r for r in found.get(entry.entry_id, ()) if r.id not in returned]
+                    chosen = _made_by(side, entry, left, keyed)
+                    if chosen is not None:
+                        pair[chosen.id] = chosen
+                    elif keyed and entry.pending_key is not None:
+                        again.append(entry)
+                settled.extend(self._resend(ctx, plan, side, again))
+            if pair:
+                self._process(ctx, plan, side, list(pair.values()), (), ())
+        if settled:
+            # A settled record may have changed since its create was sent (and been seen
+            # then as a new record): compare both records with the copy now.
+            self._recheck(ctx, plan, settled, both=True)
+
+    def _resend(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, entries: Sequence[Entry]
+    ) -> list[Entry]:
+        """Send pending creates again with their idempotency keys; the settled entries."""
+        settled: list[Entry] = []
+        for chunk in _chunks(entries, self._adapters[side].max_batch_size):
+            items = [
+                NewRecord(
+                    {k: v for k, v in (e.values_on(side) or {}).items() if v is not None},
+                    e.pending_key or "",
+                )
+                for e in chunk
+            ]
+            results = self._call_create(ctx, side, plan, items)
+            now = self._clock()
+            updated = []
+            for entry, result in zip(chunk, results, strict=True):
+                updated.append(self._after_create(entry, side, result, now, ctx))
+                if isinstance(result, AdapterError):
+                    ctx.unsettled.setdefault((plan.name, side), result)
+            ctx.store.write(updated, delete=self._absorb(ctx, plan, side, updated))
+            settled.extend(
+                e for e in updated if e.pending is None and e.state is RecordState.SYNCED
+            )
+        return settled
+
+    def _namesakes(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]
+    ) -> dict[str, list[Record]]:
+        """``side``'s records changed since its last scan that share identifiers with each
+        pending entry, by entry id (in scan order)."""
+        sid = self.sync_id
+        since = None
+        if self.initial_sync_running:
+            since = ctx.store.cursor(sid, side, plan.name, "initial_poll")
+        since = since or ctx.store.cursor(sid, side, plan.name)
+        if since is None:
+            return {}  # the side was never scanned: its scan pairs them
+        by_key: dict[str, list[str]] = {}
+        for entry in pending:
+            for key in entry.keys:
+                if not key.startswith("~"):
+                    by_key.setdefault(key, []).append(entry.entry_id)
+        found: dict[str, dict[str, Record]] = {}
+        for page in self._scan(side, plan, since):
+            for record in page.records:
+                for key in identify(plan, side, record.properties):
+                    for entry_id in by_key.get(key, ()):
+                        found.setdefault(entry_id, {})[record.id] = record
+        return {entry_id: list(records.values()) for entry_id, records in found.items()}
+
+    def _absorb(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, made: Sequence[Entry]
+    ) -> list[tuple[str, str, str]]:
+        """The other entries of records a re-sent create returned, to delete (S8).
+
+        A create sent again with the key of one whose reply was lost answers with the
+        record made then, which a scan may have indexed meanwhile as a new, unpaired
+        record; that entry is merged into the pair (its identifiers are the pair's).
+        """
+        ids = {rid: e.entry_id for e in made if (rid := e.id_on(side)) is not None}
+        if not ids:
+            return []
+        known = ctx.store.by_record_ids(self.sync_id, plan.name, side, list(ids))
+        return [
+            (self.sync_id, plan.name, e.entry_id)
+            for record_id, e in known.items()
+            if e.entry_id != ids[record_id] and e.id_on(side.other) is None and e.pending is None
+        ]
 
     def _after_create(
         self,
@@ -1348,23 +1473,29 @@ class SyncEngine:
         store = ctx.store
         now = self._clock()
         known = store.by_record_ids(sid, plan.name, side, [r.id for r in records])
-        keyed = [
-            (r, identify(plan, side, r.properties))
-            for r in records
-            if (e := known.get(r.id)) is None or e.id_on(side.other) is None
-        ]
-        wanted = {k for _, keys in keyed for k in keys}
+        keyed = [(r, identify(plan, side, r.properties)) for r in records]
+        wanted = {k for r, keys in keyed if r.id not in known for k in keys}
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         local: dict[str, list[Entry]] = {}
         out: list[Entry] = []
         for record, keys in keyed:
             entry = known.get(record.id)
             if entry is not None:
-                if frozenset(keys) != entry.keys:
+                if entry.id_on(side.other) is not None:
+                    # A pair: its keys are both records'. New ones are added now, so a new
+                    # record with them is the pair's duplicate; processing the pair drops
+                    # the ones its records no longer hold (M3, M7).
+                    if not entry.keys.issuperset(keys):
+                        out.append(_evolve(entry, keys=entry.keys.union(keys), updated_at=now))
+                elif frozenset(keys) != entry.keys:
                     out.append(_evolve(entry, keys=frozenset(keys), updated_at=now))
                 continue
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             match = choose_match(side, record.id, keys, pool)
+            if match.entry is not None and match.entry.pending is side:
+                # Perhaps the record a create in flight made (or one about to be recorded
+                # by another worker): its settlement or its processing pairs it (S8).
+                continue
             hub = side is Side.HUB
             new = Entry(
                 sync_id=sid,
@@ -1497,12 +1628,15 @@ class SyncEngine:
         known = store.by_record_ids(sid, plan.name, side, [*unique, *gone])
         deletes: list[tuple[str, str, str]] = []
         items: list[_Item] = []
+        freed: set[str] = set()  # identifiers of the entries forgotten here
         for record_id in gone:
             entry = known.get(record_id)
             if entry is None:
                 continue
             if entry.id_on(other) is None and entry.pending is None:
                 deletes.append((sid, plan.name, entry.entry_id))  # forget a gone, unpaired record
+                if is_owner(entry):
+                    freed.update(entry.keys)
                 continue
             items.append(_Item(side, None, entry, record_id))
         wanted: set[str] = set()
@@ -1541,6 +1675,8 @@ class SyncEngine:
         if not items:
             if deletes or cursors:
                 store.write((), delete=deletes, cursors=cursors)
+            if freed:
+                self._free_duplicates(ctx, plan, freed)
             return set()
         workers = self._partition is not None and not ctx.dry_run
         if workers and wanted:
@@ -1585,8 +1721,62 @@ class SyncEngine:
                 # A new record the other pass is creating an entry for: writing one here
                 # could overwrite its result, so only count it.
                 ctx.report.side(plan.name, side).queued += 1
-        self._execute(ctx, plan, decided, deletes, cursors, now)
+        unsettled = ctx.unsettled.get((plan.name, side))
+        if unsettled is not None:
+            decided = [(item, self._defer(side, unsettled, decision)) for item, decision in decided]
+        if self._catch_up(ctx, plan, other, decided):
+            # Records added to the other app since its scan are indexed now: decide the
+            # batch again, so that this batch's new records pair with them (M1).
+            return self._process_leased(
+                ctx, plan, side, unique, gone, cursors, held, skip_marked, final
+            )
+        self._execute(ctx, plan, decided, deletes, cursors, now, freed)
         return waiting
+
+    @staticmethod
+    def _defer(side: Side, error: AdapterError, decision: Decision) -> Decision:
+        """A create into the other side, postponed while ``side`` has unsettled creates.
+
+        A record a create in flight made, changed since so that it matches nothing, would
+        otherwise be created back in the other app (S8). It fails with the settlement's
+        transient error and is retried on the next pass, once the creates are settled.
+        """
+        if isinstance(decision, Apply) and isinstance(decision.write_on(side.other), CreateIn):
+            return Fail(
+                error.category,
+                f"waits for the creates in flight on the {side.value} side to settle "
+                f"(S8): {error.message}",
+            )
+        return decision
+
+    def _catch_up(
+        self, ctx: _Pass, plan: ObjectPlan, other: Side, decided: Sequence[tuple[_Item, Decision]]
+    ) -> bool:
+        """Index the other app's records added since the initial sync scanned it (S3, M1).
+
+        Phases 2 and 3 of the initial sync pair records with the other side's index,
+        which its scan built; a record added to both apps after that scan would be created
+        a second time. Before the first create into ``other`` in the phase, the changes
+        made there since its scan started are indexed (once per phase: that change scan
+        includes the echoes of this sync's own writes). Whether it did so.
+        """
+        if ctx.kind != "initial" or (plan.name, other) in ctx.caught_up:
+            return False
+        if not any(
+            isinstance(decision, Apply) and isinstance(decision.write_on(other), CreateIn)
+            for _, decision in decided
+        ):
+            return False
+        ctx.caught_up.add((plan.name, other))
+        since = ctx.store.cursor(self.sync_id, other, plan.name, "initial_poll")
+        if since is None:
+            return False
+        indexed = False
+        for page in self._scan(other, plan, since):
+            if page.records:
+                self._index_side(ctx, plan, other, page.records, ())
+                indexed = True
+        return indexed
 
     def _stale_pairs(self, ctx: _Pass, plan: ObjectPlan, items: Sequence[_Item]) -> set[str]:
         """Entries a batch pairs with that another pass changed since they were read.
@@ -1727,6 +1917,7 @@ class SyncEngine:
                     # entry and treat this record as new.
                     forgotten = item.pair_with
                     deletes.append((self.sync_id, plan.name, forgotten.entry_id))
+                    item.freed = forgotten.keys
                     own = (
                         None
                         if item.entry is None
@@ -1819,6 +2010,7 @@ class SyncEngine:
         deletes: list[tuple[str, str, str]],
         cursors: Sequence[CursorUpdate],
         now: datetime,
+        forgotten: Iterable[str] = (),
     ) -> None:
         sid = self.sync_id
         # Base entry per item: the pair it joins, its own entry, or a new one.
@@ -1844,6 +2036,7 @@ class SyncEngine:
         updates: dict[Side, list[tuple[int, UpdateIn]]] = {Side.HUB: [], Side.APP: []}
         pending: list[Entry] = []
         sent_keys: dict[int, str] = {}  # the idempotency key of each create, by item
+        resent: set[int] = set()  # the items whose create re-sends a key (S8)
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
             if not isinstance(decision, Apply):
                 continue
@@ -1853,6 +2046,7 @@ class SyncEngine:
                         # A create of this record may be in flight already: the same key
                         # makes an idempotent app answer with that record (S8).
                         key = base.pending_key
+                        resent.add(n)
                     else:
                         key = f"{sid}:{plan.name}:{base.entry_id}:{os.urandom(6).hex()}"
                     creates[write.side].append((n, write, key))
@@ -1894,14 +2088,18 @@ class SyncEngine:
 
         out: list[Entry] = []
         linked: list[tuple[Entry, Record | None, Record | None]] = []
-        freed: set[str] = set()  # identifiers entries no longer hold
+        freed: set[str] = set(forgotten)  # identifiers entries no longer hold
+        returned: dict[Side, list[Entry]] = {}  # entries of records re-sent creates returned
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
             entry = self._outcome(
                 ctx, plan, item, decision, base, results.get(n, []), now, sent_keys.get(n)
             )
+            if n in resent and entry is not None and entry.pending is None:
+                returned.setdefault(item.side.other, []).append(entry)
             current = entry if entry is not None else base
             if entry is not None and item.entry is not None and entry.keys != item.entry.keys:
                 freed.update(k for k in item.entry.keys - entry.keys if not k.startswith("~"))
+            freed.update(item.freed)
             if (
                 plan.sync.associations
                 and item.record is not None
@@ -1920,6 +2118,8 @@ class SyncEngine:
                 out.append(entry)
         if linked:
             out.extend(self._sync_links(ctx, plan, linked, now))
+        for made_on, entries in returned.items():
+            deletes.extend(self._absorb(ctx, plan, made_on, entries))
         ctx.store.write(out, delete=deletes, cursors=cursors)
         if self._linked_from.get(plan.name) and not ctx.dry_run:
             self._complete_waiting(ctx, plan, out, now)
@@ -1930,17 +2130,44 @@ class SyncEngine:
         """Recheck duplicates of identifiers their owner no longer holds (M3).
 
         The first record with an identifier syncs and later ones are excluded; when the
-        first one changes its identifier, the next in line may sync now.
+        first one changes its identifier or is forgotten, the next in line syncs now: on
+        each side where no record holds the identifier any more, the oldest duplicate is
+        made an owner again (queued, until the recheck here processes it), so that a
+        duplicate on one side pairs with one on the other instead of both being created.
         """
+        freed = {k for k in freed if not k.startswith("~")}
+        if not freed:
+            return
         found = ctx.store.by_keys(self.sync_id, plan.name, sorted(freed))
-        waiting = {
-            e.entry_id: e
-            for entries in found.values()
-            for e in entries
-            if e.state is RecordState.EXCLUDED and e.reason is ExcludeReason.DUPLICATE
-        }
+        waiting: dict[str, Entry] = {}
+        promoted: dict[str, Entry] = {}
+        now = self._clock()
+        for entries in found.values():
+            held = {
+                side
+                for e in entries
+                if is_owner(e)
+                for side in Side
+                if e.id_on(side) is not None and e.deleted is not side
+            }
+            for e in entries:
+                if is_owner(e) or e.entry_id in waiting:
+                    continue
+                waiting[e.entry_id] = e
+                side = Side.HUB if e.hub_id is not None else Side.APP
+                if side not in held:
+                    held.add(side)  # the first in line only
+                    promoted[e.entry_id] = _evolve(
+                        e,
+                        state=RecordState.QUEUED,
+                        reason=None,
+                        message="its identifier is free again: it syncs next (M3)",
+                        updated_at=now,
+                    )
+        if promoted:
+            ctx.store.write(list(promoted.values()))
         if waiting:
-            self._recheck(ctx, plan, list(waiting.values()))
+            self._recheck(ctx, plan, [promoted.get(i, e) for i, e in waiting.items()])
 
     # ---- associations (A1, A2) ---------------------------------------------------------
     def _sync_links(

@@ -681,8 +681,5 @@ def _settings(share: float) -> settings:
 # and 10,000 runs.
 MemoryIndexMachine.TestCase.settings = _settings(10.0)
 SQLiteIndexMachine.TestCase.settings = _settings(5.0)
-# Open engine bugs this machine finds are pinned as strict xfails in test_regressions.py;
-# until they are fixed the machine itself is allowed to fail.
-_open_bugs = pytest.mark.xfail(reason="open bugs: see test_regressions.py", strict=False)
-TestConvergenceWithMemoryIndex = _open_bugs(MemoryIndexMachine.TestCase)
-TestConvergenceWithSQLiteIndex = _open_bugs(SQLiteIndexMachine.TestCase)
+TestConvergenceWithMemoryIndex = MemoryIndexMachine.TestCase
+TestConvergenceWithSQLiteIndex = SQLiteIndexMachine.TestCase

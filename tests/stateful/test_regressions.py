@@ -99,14 +99,6 @@ class TestEventsBeforeTheInitialSync:
 class TestCreatesInFlightAndChangedMeanwhile:
     """S8, M7: a record made by a create in flight belongs to that create's entry."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="when a create's reply was lost, its settlement fails again, and the user "
-        "changes the created record's e-mail meanwhile, the pass indexes that record as a "
-        "new app record (it matches no pending entry by identifier) and creates it in the "
-        "hub; the later settlement by key pairs it again: one record in two entries, and "
-        "a duplicate in the hub",
-    )
     def test_a_record_made_by_an_unsettled_create_is_not_synced_as_a_new_one(
         self, hub, app, faulty_app, index, make_engine
     ):
