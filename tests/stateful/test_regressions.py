@@ -466,3 +466,139 @@ class TestNamesakesOfDeletedPairs:
         hub.patch("contacts", ada.id, email="bob@x.io")
         engine.initial_sync()  # a restarted initial sync (S2)
         assert ["ada@x.io"] == mails(app)
+
+
+class TestInitialSyncResumedAfterRecordsWereAdded:
+    """S3, M1: records added to both apps while an initial sync was stopped pair up."""
+
+    def test_a_contact_added_to_both_apps_before_phase_3_resumes_is_created_nowhere(
+        self, hub, app, faulty_hub, make_engine
+    ):
+        """S3: phase 3 indexes the app's records added since phase 2 before creating."""
+
+        def stop_in_phase_3(method, n):
+            if method == "scan" and n == 2:  # phase 1 scanned the hub; phase 3 starts
+                raise AdapterError(ErrorCategory.UNAVAILABLE, "down")
+
+        faulty_hub.on_call(stop_in_phase_3)
+        engine = make_engine()
+        with pytest.raises(AdapterError):
+            engine.initial_sync()
+        assert engine.initial_sync_running
+        faulty_hub.clear()
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        engine.initial_sync()
+        assert ["ada@x.io"] == mails(app)
+        assert 1 == len(hub.records("contacts"))
+
+
+class TestCreatesInFlightWithNamesakes:
+    """S8, M1: a create in flight settles against records that share its identifier."""
+
+    def test_a_create_that_never_happened_pairs_with_a_namesake_added_meanwhile(
+        self, hub, app, faulty_hub, make_engine
+    ):
+        """S8: the crash came before the create; the hub's new Ada pairs, none is made."""
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        faulty_hub.fail_next("create", Crash())
+        with pytest.raises(Crash):
+            make_engine().initial_sync()
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        make_engine().initial_sync()
+        assert ["ada@x.io"] == [r.properties["email"] for r in hub.records("contacts")]
+
+    def test_a_namesake_whose_fetch_fails_is_not_created_next_to(
+        self, hub, app, faulty_hub, make_engine
+    ):
+        """S8: the create is not re-sent while its namesake could not be paired yet."""
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        bob = hub.put("contacts", email="bob@x.io", firstname="Bob")
+        faulty_hub.fail_next("create", Crash())
+        with pytest.raises(Crash):
+            make_engine().initial_sync()
+        hub.patch("contacts", bob.id, email="ada@x.io")
+        faulty_hub.fail_next("fetch")
+        engine = make_engine()
+        engine.initial_sync()
+        engine.incremental_sync()
+        assert [bob.id] == [r.id for r in hub.records("contacts")]
+
+    def test_the_record_a_resent_create_returns_is_that_creates_not_a_namesakes(
+        self, hub, app, faulty_app, index, make_engine
+    ):
+        """S8: Bob's create made a2; a2 took Ada's e-mail; Ada's own record is gone."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        hub.put("contacts", email="bob@x.io", firstname="Bob")
+        faulty_app.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        engine = make_engine()
+        engine.initial_sync()
+        first, second = app.records("people")
+        app.remove("people", first.id)
+        app.patch("people", second.id, mail="ada@x.io")
+        engine.incremental_sync()
+        engine.reconcile()
+        holders = [e.entry_id for e in index.entries("s") if e.app_id == second.id]
+        assert 1 == len(holders)
+        assert 2 == len(hub.records("contacts"))
+
+    def test_of_two_identical_namesakes_the_resent_create_names_its_own(
+        self, hub, app, faulty_app, index, make_engine
+    ):
+        """S8: the user's copy of the created record stays the duplicate (M3)."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        faulty_app.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        engine = make_engine()
+        engine.initial_sync()
+        (made,) = app.records("people")
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        engine.incremental_sync()
+        engine.incremental_sync()
+        assert made.id == entry_of(index, Side.HUB, ada.id).app_id
+
+    def test_a_record_indexed_while_its_create_was_unsettled_is_in_one_entry(
+        self, hub, app, faulty_app, index, make_engine
+    ):
+        """S8: the create's record is not indexed as a new one next to its pending entry."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        faulty_app.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        engine = make_engine()
+        engine.initial_sync()
+        faulty_app.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        engine.incremental_sync()
+        engine.incremental_sync()
+        engine.initial_sync()  # a restarted initial sync (S2)
+        (person,) = app.records("people")
+        holders = [e.entry_id for e in index.entries("s") if e.app_id == person.id]
+        assert 1 == len(holders)
+
+
+class TestIdentifiersThatMoveBetweenRecords:
+    """M3, M7: a pair's new identifier is held before a new record can take it."""
+
+    def test_a_new_app_record_with_a_pairs_new_email_is_its_duplicate_after_a_restart(
+        self, hub, app, make_engine
+    ):
+        """M3: the restarted initial sync learns the hub record's new e-mail first."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        app.put("people", mail="bob@x.io", first_name="Bob")
+        hub.patch("contacts", ada.id, email="bob@x.io")
+        engine.initial_sync()  # a restarted initial sync (S2)
+        assert [ada.id] == [r.id for r in hub.records("contacts")]
+
+    def test_duplicates_on_both_sides_of_a_freed_email_pair_with_each_other(
+        self, hub, app, make_engine
+    ):
+        """M3: the first in line on each side syncs, as a pair, once the holder moves."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        app.remove("people", app.records("people")[0].id)
+        second = hub.put("contacts", email="ada@x.io", firstname="Second")
+        app.put("people", mail="ada@x.io", first_name="Other")
+        hub.patch("contacts", ada.id, email="bob@x.io")
+        engine.initial_sync()  # a restarted initial sync (S2)
+        assert {ada.id, second.id} == {r.id for r in hub.records("contacts")}
+        assert ["ada@x.io"] == mails(app)
