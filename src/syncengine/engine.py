@@ -354,6 +354,8 @@ class SyncEngine:
         self._adapters: dict[Side, Adapter] = {Side.HUB: hub, Side.APP: app}
         self._index = index
         self._on_event = on_event
+        #: Whether a preflight dry run is running (see _preflight): silent, lists nothing.
+        self._preflighting = False
         self._clock: Callable[[], datetime] = clock or _utcnow
         self._history_size = max(1, history_size)
         self._lease_seconds = lease_seconds
@@ -746,7 +748,7 @@ class SyncEngine:
         return ctx.report
 
     def _emit(self, ctx: _Pass, kind: str, object_type: str | None = None) -> None:
-        if self._on_event is not None:
+        if self._on_event is not None and not self._preflighting:
             self._on_event(
                 SyncEvent(
                     kind=kind,
@@ -781,6 +783,10 @@ class SyncEngine:
         """
         if not self.enabled:
             return self._skipped("initial", dry_run, "the sync is disabled")
+        if not dry_run and not allow_mass_changes and self._restart_pending():
+            # A restarted initial sync is guarded (a bad mapping must not overwrite
+            # everything); the first one merges by design and is not.
+            self._preflight(lambda: self.initial_sync(dry_run=True), "initial")
         ctx = self._begin("initial", dry_run)
         store = ctx.store
         sid = self.sync_id
@@ -1097,6 +1103,8 @@ class SyncEngine:
             return self._skipped("incremental", dry_run, "the sync is disabled")
         if self.initial_sync_running:
             return self.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
+        if not dry_run and not allow_mass_changes:
+            self._preflight(lambda: self.incremental_sync(dry_run=True), "incremental")
         ctx = self._begin("incremental", dry_run)
         ctx.guarded = not allow_mass_changes
         sid = self.sync_id
@@ -1196,6 +1204,8 @@ class SyncEngine:
             return self._skipped("reconcile", dry_run, "the sync is disabled")
         if self.initial_sync_running:
             return self.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
+        if not dry_run and not allow_mass_changes:
+            self._preflight(lambda: self.reconcile(dry_run=True), "reconcile")
         ctx = self._begin("reconcile", dry_run)
         ctx.guarded = not allow_mass_changes
         sid = self.sync_id
@@ -2327,6 +2337,58 @@ class SyncEngine:
                 ]
                 ctx.store.write(self._sync_links(ctx, splan, work, now))
 
+    def _restart_pending(self) -> bool:
+        """Whether the next initial_sync() call runs a restarted (guarded) initial sync."""
+        if self._partition is not None:
+            return False  # workers are guarded batch by batch only
+        sid = self.sync_id
+        run = self._index.get_meta(sid, "initial_run")
+        if run is None:
+            return False
+        running = (
+            self._index.get_meta(sid, "initial_done") != run
+            and self._index.get_meta(sid, "initial_restart") != "1"
+        )
+        return int(run) > 1 if running else True
+
+    def _preflight(self, dry_pass: Callable[[], SyncReport], kind: str) -> None:
+        """Plan a guarded pass as a dry run first; stop it before it writes anything.
+
+        With ``SyncConfig.max_change_ratio`` set, a pass is decided in full without
+        writing (as ``dry_run=True`` does, silently and without listing the writes), and
+        when it would update more than that share of one side's records (and at least
+        10), :class:`~syncengine.SafetyStop` is raised before the real pass starts. The
+        guard in :meth:`_guard` stays as a backstop for changes made in between.
+        """
+        ratio = self._config.max_change_ratio
+        if ratio is None:
+            return
+        self._preflighting = True
+        try:
+            report = dry_pass()
+        finally:
+            self._preflighting = False
+        totals: dict[str, int] = {}
+        for (object_type, side), counts in sorted(report.counts.items()):
+            planned = counts.updated
+            if planned < 10:
+                continue
+            if object_type not in totals:
+                totals[object_type] = self._index.count(self.sync_id, object_type)
+            total = totals[object_type]
+            if planned > ratio * total:
+                raise SafetyStop(
+                    f"the {kind} pass would update {planned} of {total} {object_type} "
+                    f"records in the {side.value} (more than {ratio:.0%}); nothing was "
+                    "written. Check the apps (was one emptied, or is its API returning "
+                    "blanks?), then run the pass with allow_mass_changes=True if the "
+                    "changes are intended",
+                    object_type=object_type,
+                    side=side.value,
+                    planned=planned,
+                    total=total,
+                )
+
     def _guard(self, ctx: _Pass, plan: ObjectPlan, side: Side, updates: int) -> None:
         """Stop a pass before it updates too large a share of one side (the mass-change
         guard; vdirsyncer's StorageEmpty idea).
@@ -2364,7 +2426,7 @@ class SyncEngine:
         source_ids: Sequence[str] | None = None,
     ) -> list[WriteResult | AdapterError]:
         if ctx.dry_run:
-            for i, item in enumerate(items):
+            for i, item in enumerate(() if self._preflighting else items):
                 ctx.report.planned.append(
                     PlannedWrite(
                         plan.name,
@@ -2383,7 +2445,7 @@ class SyncEngine:
         self, ctx: _Pass, side: Side, plan: ObjectPlan, items: Sequence[RecordUpdate]
     ) -> list[WriteResult | AdapterError]:
         if ctx.dry_run:
-            for item in items:
+            for item in () if self._preflighting else items:
                 ctx.report.planned.append(
                     PlannedWrite(plan.name, side, "update", item.id, item.properties)
                 )

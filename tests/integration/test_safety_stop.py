@@ -84,12 +84,6 @@ class TestSafetyStop:
         assert stop.value.planned > RATIO * N
         assert "allow_mass_changes" in str(stop.value)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the guard counts planned updates batch by batch and stops at the batch that "
-        "crosses the share, so the batches before it are written (up to max_change_ratio "
-        "of the side): the pass does not stop before writing anything",
-    )
     def test_a_stopped_pass_overwrites_nothing(self, synced, hub, app):
         """The contract: a pass that would update too much stops before writing."""
         before = first_names(hub, "contacts", "firstname")
