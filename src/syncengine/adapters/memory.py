@@ -121,13 +121,20 @@ def _is_blank(spec: PropertySpec | None, value: Any) -> bool:
 
 
 def _normalize(spec: PropertySpec | None, value: Any) -> Any:
-    """Multi-select values are stored as frozensets, whatever collection they came in."""
+    """Multi-select values are stored as frozensets, whatever collection they came in.
+
+    A collection that cannot be one (it holds lists or dicts) is kept as it came: only
+    ``put()`` stores such values, to play an app that returns malformed data.
+    """
     if (
         spec is not None
         and spec.type is PropertyType.MULTI_ENUM
         and isinstance(value, _MULTI_TYPES)
     ):
-        return frozenset(value)
+        try:
+            return frozenset(value)
+        except TypeError:
+            return value
     return value
 
 

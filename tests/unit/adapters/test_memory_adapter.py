@@ -527,6 +527,12 @@ class TestHelpers:
         record = app.put("contacts", created_by="import", score="not a number")
         assert dict(record.properties) == {"created_by": "import", "score": "not a number"}
 
+    def test_put_stores_a_malformed_multi_select_as_it_came(self, app):
+        """Nested lists cannot be a set of options: kept as given, for hostile-input tests."""
+        record = app.put("contacts", tags=[["a"], {"b": 1}])
+        assert [["a"], {"b": 1}] == record.properties["tags"]
+        assert record.id in {r.id for r in app.records("contacts")}
+
     def test_put_brings_a_removed_id_back(self, app):
         """Putting a removed id revives it and it leaves Page.deleted."""
         a = create(app, email="a@x")
