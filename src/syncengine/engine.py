@@ -228,18 +228,14 @@ def _read_sides(entry: Entry, both: bool) -> tuple[Side, ...]:
 def _made_by(side: Side, entry: Entry, namesakes: Sequence[Record], keyed: bool) -> Record | None:
     """The record that settles ``entry``'s create in flight by identifier, if one does.
 
-    One namesake: that one (the create's record, perhaps edited since, or one added
-    meanwhile: pairing it makes no second record either way). Several: the one holding
-    exactly what was sent, if only one does; otherwise, when the app takes idempotency
-    keys, none (sending the create again names the record it made).
+    One namesake: that one (the create's record, or one added meanwhile while the create
+    never happened: pairing it makes no second record either way). Several: when the app
+    takes idempotency keys, none (sending the create again names the record it made, and
+    the others are duplicates, M3); otherwise the first.
     """
-    if not namesakes:
+    if not namesakes or (keyed and len(namesakes) > 1):
         return None
-    if len(namesakes) == 1 or not keyed:
-        return namesakes[0]
-    sent = {k: v for k, v in (entry.values_on(side) or {}).items() if v is not None}
-    same = [r for r in namesakes if all(r.properties.get(k) == v for k, v in sent.items())]
-    return same[0] if len(same) == 1 else None
+    return namesakes[0]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
