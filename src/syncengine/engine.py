@@ -1137,6 +1137,11 @@ class SyncEngine:
         events are fine: each record is fetched as it is now. Events of types that no
         object sync covers are ignored (noted in ``report.errors``).
 
+        Before the records are processed, the other app's records changed since its last
+        poll are indexed (one change scan per object type, cursor unmoved), so that a
+        record added to both apps pairs instead of being created twice (M1). Batch
+        events, and keep incremental passes running so that this scan stays short.
+
         Raises:
             SyncDisabledError: when the sync is off, so a webhook receiver can answer with a
                 retryable status and lose nothing.
@@ -1174,7 +1179,7 @@ class SyncEngine:
             # next poll still processes those records.
             ctx.phase = f"index_{side.other.value}"
             since = ctx.store.cursor(self.sync_id, side.other, plan.name)
-            for page in self._scan(side.other, plan, since):
+            for page in self._scan(side.other, plan, since) if since is not None else ():
                 self._index_side(ctx, plan, side.other, page.records, ())
             ctx.phase = "events"
             adapter = self._adapters[side]
