@@ -1472,8 +1472,13 @@ class SyncEngine:
         side: Side,
         records: Sequence[Record],
         cursors: Sequence[CursorUpdate],
+        *,
+        keyed_only: bool = False,
     ) -> None:
         """Store each record's id and identifiers without syncing it (S3 phase 1).
+
+        With ``keyed_only``, records without identifiers are left out: they match
+        nothing, and their own processing (or another worker's) indexes them.
 
         The initial sync indexes the hub this way; incremental passes and reconcile index
         the app's new records this way before they process the hub, so that a record
@@ -1485,6 +1490,8 @@ class SyncEngine:
         now = self._clock()
         known = store.by_record_ids(sid, plan.name, side, [r.id for r in records])
         keyed = [(r, identify(plan, side, r.properties)) for r in records]
+        if keyed_only:
+            keyed = [(r, keys) for r, keys in keyed if keys]
         wanted = {k for r, keys in keyed if r.id not in known for k in keys}
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         local: dict[str, list[Entry]] = {}
@@ -1785,7 +1792,9 @@ class SyncEngine:
         indexed = False
         for page in self._scan(other, plan, since):
             if page.records:
-                self._index_side(ctx, plan, other, page.records, ())
+                # Records other workers are creating right now show up here too; those
+                # without identifiers are left to them (they could pair with nothing).
+                self._index_side(ctx, plan, other, page.records, (), keyed_only=True)
                 indexed = True
         return indexed
 
