@@ -15,18 +15,18 @@ user of that app; the engine never calls them.
 from __future__ import annotations
 
 import bisect
-import math
 import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, final
 
 import attrs
 from typing_extensions import override
 
+from syncengine.adapters._values import check_values, is_blank, merged
 from syncengine.adapters.base import Adapter
 from syncengine.errors import AdapterError
 from syncengine.records import (
@@ -38,7 +38,7 @@ from syncengine.records import (
     RecordUpdate,
     WriteResult,
 )
-from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
+from syncengine.schema import ObjectSchema, PropertySpec
 from syncengine.states import ErrorCategory
 
 __all__ = ["InMemoryAdapter"]
@@ -48,8 +48,6 @@ __all__ = ["InMemoryAdapter"]
 #   "f:<pos>:<seq>"  resume a full scan at slot <pos>; the full scan started when the change
 #                    sequence stood at <seq>, so it ends with the change cursor "c:<seq>".
 _CURSOR: Final = re.compile(r"c:(?P<seq>\d+)|f:(?P<pos>\d+):(?P<fseq>\d+)")
-
-_MULTI_TYPES: Final = (frozenset, set, list, tuple)
 
 _EMPTY_ASSOCIATIONS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
@@ -85,7 +83,7 @@ class _Table:
             if not spec.unique:
                 continue
             value = record.properties.get(spec.name)
-            if _is_blank(spec, value):
+            if is_blank(spec, value):
                 continue
             try:
                 holders = self.unique.setdefault(spec.name, {}).setdefault(value, set())
@@ -106,86 +104,6 @@ class _Table:
         self.unique = {}
         for record in self.rows.values():
             self.index_unique(record, add=True)
-
-
-def _is_blank(spec: PropertySpec | None, value: Any) -> bool:
-    """Whether ``value`` is blank: ``None``, ``""``, or an empty multi-select."""
-    if value is None or (isinstance(value, str) and value == ""):
-        return True
-    return (
-        spec is not None
-        and spec.type is PropertyType.MULTI_ENUM
-        and isinstance(value, _MULTI_TYPES)
-        and len(value) == 0
-    )
-
-
-def _normalize(spec: PropertySpec | None, value: Any) -> Any:
-    """Multi-select values are stored as frozensets, whatever collection they came in.
-
-    A collection that cannot be one (it holds lists or dicts) is kept as it came: only
-    ``put()`` stores such values, to play an app that returns malformed data.
-    """
-    if (
-        spec is not None
-        and spec.type is PropertyType.MULTI_ENUM
-        and isinstance(value, _MULTI_TYPES)
-    ):
-        try:
-            return frozenset(value)
-        except TypeError:
-            return value
-    return value
-
-
-def _options_text(options: Sequence[str]) -> str:
-    return ", ".join(repr(o) for o in options)
-
-
-def _type_problem(spec: PropertySpec, value: Any) -> str | None:
-    """Why ``value`` is not a non-blank value of ``spec``'s type, or None if it is."""
-    kind = spec.type
-    if kind is PropertyType.STRING:
-        if isinstance(value, str):
-            return None
-        expected = "a str"
-    elif kind is PropertyType.NUMBER:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return None
-            expected = "a finite number"
-        else:
-            expected = "an int or float (not bool)"
-    elif kind is PropertyType.BOOL:
-        if isinstance(value, bool):
-            return None
-        expected = "a bool"
-    elif kind is PropertyType.DATE:
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return None
-        expected = "a datetime.date (not a datetime)"
-    elif kind is PropertyType.DATETIME:
-        if isinstance(value, datetime) and value.utcoffset() is not None:
-            return None
-        expected = "a timezone-aware datetime.datetime"
-    elif kind is PropertyType.ENUM:
-        if isinstance(value, str) and (not spec.options or value in spec.options):
-            return None
-        expected = f"one of {_options_text(spec.options)}" if spec.options else "a str option"
-    else:  # PropertyType.MULTI_ENUM
-        if isinstance(value, _MULTI_TYPES) and all(
-            isinstance(v, str) and (not spec.options or v in spec.options) for v in value
-        ):
-            return None
-        expected = (
-            f"a set of options among {_options_text(spec.options)}"
-            if spec.options
-            else "a set of str options"
-        )
-    return (
-        f"property {spec.name!r} expects {expected} ({spec.type.value}), "
-        f"got {value!r} ({type(value).__name__})"
-    )
 
 
 @final
@@ -407,7 +325,7 @@ class InMemoryAdapter(Adapter):
                     continue
                 record = Record(
                     self._new_id(table),
-                    MappingProxyType(self._merged({}, table.schema, item.properties)),
+                    MappingProxyType(merged({}, table.schema, item.properties)),
                     self._now(),
                     _EMPTY_ASSOCIATIONS,
                 )
@@ -439,12 +357,12 @@ class InMemoryAdapter(Adapter):
                 if failure is not None:
                     results.append(failure)
                     continue
-                merged = self._merged(current.properties, table.schema, item.properties)
-                if merged != dict(current.properties):
+                values = merged(current.properties, table.schema, item.properties)
+                if values != dict(current.properties):
                     self._store(
                         table,
                         attrs.evolve(
-                            current, properties=MappingProxyType(merged), updated_at=self._now()
+                            current, properties=MappingProxyType(values), updated_at=self._now()
                         ),
                     )
                 results.append(WriteResult.ok(item.id))
@@ -527,7 +445,7 @@ class InMemoryAdapter(Adapter):
         """
         with self._lock:
             table = self._table(object_type)
-            values = self._merged({}, table.schema, {**(properties or {}), **props})
+            values = merged({}, table.schema, {**(properties or {}), **props})
             record_id = id if id is not None else self._new_id(table)
             existing = table.rows.get(record_id)
             if associations is not None:
@@ -559,9 +477,9 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             table = self._table(object_type)
             current = self._live(table, object_type, id)
-            merged = self._merged(current.properties, table.schema, props)
+            values = merged(current.properties, table.schema, props)
             record = attrs.evolve(
-                current, properties=MappingProxyType(merged), updated_at=self._now()
+                current, properties=MappingProxyType(values), updated_at=self._now()
             )
             self._store(table, record)
             return record
@@ -685,18 +603,6 @@ class InMemoryAdapter(Adapter):
         table.index_unique(record, add=True)
         self._bump(table, record.id)
 
-    @staticmethod
-    def _merged(
-        current: Mapping[str, Any], schema: ObjectSchema, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        merged = dict(current)
-        for name, value in changes.items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = _normalize(schema.get(name), value)
-        return merged
-
     def _missing(self, table: _Table, object_type: str, record_id: str) -> WriteResult:
         if record_id in table.tombstones:
             return WriteResult.failed(
@@ -710,47 +616,12 @@ class InMemoryAdapter(Adapter):
         self, table: _Table, values: Mapping[str, Any], *, record_id: str | None
     ) -> WriteResult | None:
         """The failure of one create (``record_id=None``) or update item, or None."""
-        schema = table.schema
-        for name, value in values.items():
-            spec = schema.get(name)
-            if spec is None:
-                known = ", ".join(repr(p.name) for p in schema.properties)
-                return WriteResult.failed(
-                    ErrorCategory.VALIDATION,
-                    f"unknown property {name!r} of {schema.name!r} (known: {known})",
-                )
-            if spec.read_only:
-                return WriteResult.failed(
-                    ErrorCategory.VALIDATION, f"property {name!r} is read-only"
-                )
-            if _is_blank(spec, value):
-                if spec.required:
-                    return WriteResult.failed(
-                        ErrorCategory.REQUIRED_FIELD_MISSING,
-                        f"required property {name!r} may not be blank",
-                    )
-                continue
-            problem = _type_problem(spec, value)
-            if problem is not None:
-                return WriteResult.failed(ErrorCategory.VALIDATION, problem)
-        if record_id is None:
-            for name in schema.required:
-                if name not in values:
-                    return WriteResult.failed(
-                        ErrorCategory.REQUIRED_FIELD_MISSING,
-                        f"required property {name!r} is missing",
-                    )
-        for name, value in values.items():
-            spec = schema[name]
-            if not spec.unique or _is_blank(spec, value):
-                continue
-            others = table.holders(name, _normalize(spec, value)) - {record_id}
-            if others:
-                return WriteResult.failed(
-                    ErrorCategory.DUPLICATE,
-                    f"property {name!r}: value {value!r} is already held by record {min(others)!r}",
-                )
-        return None
+
+        def holder(spec: PropertySpec, value: Any) -> str | None:
+            others = table.holders(spec.name, value) - {record_id}
+            return min(others) if others else None
+
+        return check_values(table.schema, values, creating=record_id is None, holder=holder)
 
     def _check_link_ends(self, pair: AssociationChange) -> WriteResult | None:
         for object_type, record_id, must_be_declared in (

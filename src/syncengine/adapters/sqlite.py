@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import sqlite3
@@ -62,10 +61,9 @@ from typing import Any, ClassVar, Final, Self, final
 import attrs
 from typing_extensions import override
 
-from syncengine.adapters.base import Adapter
-
 # The value rules are shared with the reference adapter, so both apps validate alike.
-from syncengine.adapters.memory import _is_blank, _normalize, _type_problem
+from syncengine.adapters._values import MULTI_TYPES, check_values, merged, unknown_property
+from syncengine.adapters.base import Adapter
 from syncengine.errors import AdapterError, ConfigError
 from syncengine.records import (
     AssociationChange,
@@ -104,7 +102,6 @@ _SETUP: Final = (
         label TEXT NOT NULL, stages TEXT NOT NULL, PRIMARY KEY (object_type, position))""",
 )
 _INTERNAL: Final = ("__id", "__pos", "__seq", "__updated_at")
-_MULTI: Final = (frozenset, set, list, tuple)
 _INT64: Final = 2**63
 _EMPTY_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
@@ -131,7 +128,7 @@ def _encode(value: Any) -> Any:
         return value  # bool is an int: SQLite stores 0/1
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, _MULTI):
+    if isinstance(value, MULTI_TYPES):
         return json.dumps(sorted(value, key=str), ensure_ascii=False)
     raise TypeError(f"cannot store a {type(value).__name__} in SQLite: {value!r}")
 
@@ -156,6 +153,17 @@ def _decode(spec: PropertySpec, stored: Any) -> Any:
     except ValueError:
         pass
     return stored
+
+
+def _too_large(spec: PropertySpec, value: Any) -> str | None:
+    """Why a well-typed value cannot be stored in SQLite (its integers have 64 bits), or None.
+
+    Non-finite floats never get here: :func:`~syncengine.adapters._values.type_problem`
+    refuses them (SPEC X1).
+    """
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return f"property {spec.name!r}: {value} is too large for SQLite (64-bit integers)"
+    return None
 
 
 def _schema_json(schema: ObjectSchema) -> str:
@@ -535,7 +543,7 @@ class SQLiteAdapter(Adapter):
                         results.append(failure)
                         continue
                     record_id = self._new_id(tx, schema.name)
-                    values = self._merged({}, schema, item.properties)
+                    values = merged({}, schema, item.properties)
                     self._insert(tx, schema, record_id, values)
                     if key:
                         self._conn.execute(
@@ -567,9 +575,9 @@ class SQLiteAdapter(Adapter):
                     if failure is not None:
                         results.append(failure)
                         continue
-                    merged = self._merged(current.properties, schema, item.properties)
-                    if merged != dict(current.properties):
-                        self._replace(tx, schema, item.id, merged)
+                    values = merged(current.properties, schema, item.properties)
+                    if values != dict(current.properties):
+                        self._replace(tx, schema, item.id, values)
                     results.append(WriteResult.ok(item.id))
             return results
 
@@ -661,7 +669,7 @@ class SQLiteAdapter(Adapter):
         """
         with self._lock, self._writing() as tx:
             schema = self._schema(object_type)
-            values = self._merged({}, schema, {**(properties or {}), **props})
+            values = merged({}, schema, {**(properties or {}), **props})
             self._check_declared(schema, values)
             record_id = id if id is not None else self._new_id(tx, object_type)
             if self._get(schema, record_id) is not None:
@@ -698,8 +706,8 @@ class SQLiteAdapter(Adapter):
             schema = self._schema(object_type)
             current = self._live(schema, id)
             self._check_declared(schema, props)
-            merged = self._merged(current.properties, schema, props)
-            self._replace(tx, schema, id, merged)
+            values = merged(current.properties, schema, props)
+            self._replace(tx, schema, id, values)
             record = self._get(schema, id)
             assert record is not None
             return record
@@ -1031,25 +1039,11 @@ class SQLiteAdapter(Adapter):
                 return record_id
 
     @staticmethod
-    def _merged(
-        current: Mapping[str, Any], schema: ObjectSchema, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        merged = dict(current)
-        for name, value in changes.items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = _normalize(schema.get(name), value)
-        return merged
-
-    @staticmethod
     def _check_declared(schema: ObjectSchema, values: Mapping[str, Any]) -> None:
         for name in values:
             if name not in schema:
-                known = ", ".join(repr(p.name) for p in schema.properties)
                 raise KeyError(
-                    f"unknown property {name!r} of {schema.name!r} (known: {known}); "
-                    "declare it with add_schema() first"
+                    f"{unknown_property(schema, name)}; declare it with add_schema() first"
                 )
 
     # ---- internals: validation --------------------------------------------------------
@@ -1082,54 +1076,18 @@ class SQLiteAdapter(Adapter):
         self, schema: ObjectSchema, values: Mapping[str, Any], *, record_id: str | None
     ) -> WriteResult | None:
         """The failure of one create (``record_id=None``) or update item, or None."""
-        for name, value in values.items():
-            spec = schema.get(name)
-            if spec is None:
-                known = ", ".join(repr(p.name) for p in schema.properties)
-                return WriteResult.failed(
-                    ErrorCategory.VALIDATION,
-                    f"unknown property {name!r} of {schema.name!r} (known: {known})",
-                )
-            if spec.read_only:
-                return WriteResult.failed(
-                    ErrorCategory.VALIDATION, f"property {name!r} is read-only"
-                )
-            if _is_blank(spec, value):
-                if spec.required:
-                    return WriteResult.failed(
-                        ErrorCategory.REQUIRED_FIELD_MISSING,
-                        f"required property {name!r} may not be blank",
-                    )
-                continue
-            problem = _type_problem(spec, value)
-            if problem is None and isinstance(value, int) and not -_INT64 <= value < _INT64:
-                problem = f"property {name!r}: {value} is too large for SQLite (64-bit integers)"
-            if problem is None and isinstance(value, float) and not math.isfinite(value):
-                problem = f"property {name!r}: {value} is not a finite number"
-            if problem is not None:
-                return WriteResult.failed(ErrorCategory.VALIDATION, problem)
-        if record_id is None:
-            for name in schema.required:
-                if name not in values:
-                    return WriteResult.failed(
-                        ErrorCategory.REQUIRED_FIELD_MISSING,
-                        f"required property {name!r} is missing",
-                    )
-        for name, value in values.items():
-            spec = schema[name]
-            if not spec.unique or _is_blank(spec, value):
-                continue
+
+        def holder(spec: PropertySpec, value: Any) -> str | None:
             row = self._conn.execute(
-                f"SELECT __id FROM {_q(schema.name)} WHERE {_q(name)} = ? AND __id IS NOT ? "
+                f"SELECT __id FROM {_q(schema.name)} WHERE {_q(spec.name)} = ? AND __id IS NOT ? "
                 "ORDER BY __id LIMIT 1",
-                (_encode(_normalize(spec, value)), record_id),
+                (_encode(value), record_id),
             ).fetchone()
-            if row is not None:
-                return WriteResult.failed(
-                    ErrorCategory.DUPLICATE,
-                    f"property {name!r}: value {value!r} is already held by record {row[0]!r}",
-                )
-        return None
+            return None if row is None else str(row[0])
+
+        return check_values(
+            schema, values, creating=record_id is None, holder=holder, extra_problem=_too_large
+        )
 
     # ---- internals: links -------------------------------------------------------------
 
