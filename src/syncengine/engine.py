@@ -1387,8 +1387,8 @@ class SyncEngine:
             # cannot change back within the run. Reading first pays while most records
             # are marked (the hub rescan after a matched app, S3.3); otherwise leasing
             # first saves a read, so the share of the last batch decides for the next.
-            known = store.by_record_ids(self.sync_id, plan.name, side, list(unique))
-            marked = [i for i, e in known.items() if e.mark == ctx.mark]
+            # Only the marks are read: no entry is built for a record that is done.
+            marked = store.marked(self.sync_id, plan.name, side, list(unique), ctx.mark)
             ctx.prefilter = 2 * len(marked) >= len(unique)
             for record_id in marked:
                 del unique[record_id]

@@ -290,6 +290,8 @@ class SQLiteIndexStore(IndexStore):
         self._times: dict[int, datetime] = {}
         self._items: dict[tuple[int, str, str], HistoryItem] = {}
         self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
+        # Whether this SQLite has its JSON functions (None: not tried yet; see marked).
+        self._json: bool | None = None
         try:
             conn = sqlite3.connect(
                 self._path,
@@ -734,6 +736,47 @@ class SQLiteIndexStore(IndexStore):
     ) -> dict[str, Entry]:
         column = "hub_id" if side is Side.HUB else "app_id"
         return dict(self._select(sync_id, object_type, column, record_ids))
+
+    @override
+    def marked(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str], mark: str
+    ) -> set[str]:
+        # The mark is item 4 of the data array: read by SQLite's JSON functions where it
+        # has them (no entry is built, nothing is decoded in Python), else parsed here.
+        column = "hub_id" if side is Side.HUB else "app_id"
+        values = list(dict.fromkeys(record_ids))
+        found: set[str] = set()
+        if not values or type(mark) is not str:
+            return found
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return found
+            for chunk in _chunks(values, _MAX_PARAMS - 3):
+                where = f"sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})"
+                if self._json is not False:
+                    try:
+                        rows = conn.execute(
+                            f"SELECT {column} FROM entries WHERE {where} "
+                            "AND json_extract(data, '$[4]') = ?",
+                            (sync, ot, *chunk, mark),
+                        ).fetchall()
+                    except sqlite3.OperationalError:
+                        self._json = False  # built without JSON: parse in Python
+                    else:
+                        self._json = True
+                        found.update(row[0] for row in rows)
+                        continue
+                needle = _dumps(mark)
+                for record_id, data in conn.execute(
+                    f"SELECT {column}, data FROM entries WHERE {where}", (sync, ot, *chunk)
+                ):
+                    if needle in data:
+                        record = _scan_once(data, 0)[0]
+                        if len(record) > 4 and record[4] == mark:
+                            found.add(record_id)
+        return found
 
     @override
     def by_keys(

@@ -291,6 +291,7 @@ class TestQueries:
                 lambda: store.by_record_ids("s", "contacts", Side.HUB, [entry.hub_id]),
                 lambda: store.by_record_ids("s", "contacts", Side.APP, [entry.app_id]),
                 lambda: store.by_keys("s", "contacts", entry.keys),
+                lambda: store.marked("s", "contacts", Side.HUB, [entry.hub_id], "i1"),
                 lambda: store.entries("s", "contacts", pending=True),
                 lambda: list(store.entries("s", "contacts", states=[RecordState.FAILED])),
                 lambda: store.cursor("s", Side.HUB, "contacts"),
@@ -306,6 +307,33 @@ class TestQueries:
                     assert "SCAN keys" not in details, (sql, details)
             for sql in self.statements(store, lambda: store.counts("s")):
                 assert "entries" not in sql
+
+    @pytest.mark.parametrize("json_functions", [True, False])
+    def test_marked_reads_only_marks(self, tmp_path, json_functions):
+        """marked() names the records whose entry carries the mark, on either side, with
+        SQLite's JSON functions or without them, and agrees with the base class's
+        default (built on by_record_ids)."""
+        with SQLiteIndexStore(tmp_path / "index.db") as store:
+            store.write([contact(i, mark="i2" if i % 3 else "i1") for i in range(30)])
+            store.write([contact(30, mark=None), contact(31, mark='i1"')])
+            if not json_functions:
+                store._json = False
+            entries = [contact(i) for i in range(32)]
+            hub_ids = [e.hub_id for e in entries] + ["nobody"]
+            app_ids = [e.app_id for e in entries]
+            expected = {e.hub_id for e in entries[:30:3]}
+            assert expected == store.marked("s", "contacts", Side.HUB, hub_ids, "i1")
+            assert {e.app_id for e in entries[:30:3]} == store.marked(
+                "s", "contacts", Side.APP, app_ids, "i1"
+            )
+            assert set() == store.marked("s", "contacts", Side.HUB, hub_ids, "i9")
+            assert set() == store.marked("other", "contacts", Side.HUB, hub_ids, "i1")
+            assert set() == store.marked("s", "contacts", Side.HUB, [], "i1")
+            default = super(SQLiteIndexStore, store).marked
+            for mark in ("i1", "i2", 'i1"'):
+                assert default("s", "contacts", Side.HUB, hub_ids, mark) == store.marked(
+                    "s", "contacts", Side.HUB, hub_ids, mark
+                )
 
     def test_entries_reads_in_bounded_pages(self, tmp_path):
         """Iterating 1,200 entries runs several LIMIT-ed keyset queries, not one."""
