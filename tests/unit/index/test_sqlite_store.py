@@ -92,7 +92,7 @@ class TestMigrations:
             SQLiteIndexStore(path)
 
     def test_new_migrations_apply_in_order_to_an_existing_file(self, tmp_path, monkeypatch):
-        """A file of version 1 is brought to version 2 by the next step; data stays."""
+        """A file of the current version is brought to the next by a new step; data stays."""
         path = tmp_path / "index.db"
         with SQLiteIndexStore(path) as store:
             store.write([contact(1)])
@@ -100,13 +100,42 @@ class TestMigrations:
             "CREATE TABLE added_in_v2 (x INTEGER)",
             "INSERT INTO added_in_v2 (x) SELECT count(*) FROM entries",
         )
+        current = len(sqlite_module._MIGRATIONS)
+        assert current == schema_version(path)
         monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, steps))
         with SQLiteIndexStore(path) as store:
             assert 1 == store.count("s")
-        assert 2 == schema_version(path)
+        assert current + 1 == schema_version(path)
         with sqlite3.connect(path) as conn:
             assert (1,) == conn.execute("SELECT x FROM added_in_v2").fetchone()
         conn.close()
+
+    def test_a_version_1_file_is_migrated_and_keeps_working(self, tmp_path, monkeypatch):
+        """A file made by the first schema gets the current one: lookups, state queries
+        and leases behave the same, and the indexes dropped by version 2 are gone."""
+        path = tmp_path / "index.db"
+        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:1])
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1), contact(2, state=RecordState.FAILED)])
+            store.acquire("s", "contacts", ["r1"], "pass-1", until=T0 + HOUR, now=T0)
+        assert 1 == schema_version(path)
+        monkeypatch.undo()
+        with SQLiteIndexStore(path) as store:
+            failed = store.entries("s", "contacts", states=[RecordState.FAILED])
+            assert [contact(2, state=RecordState.FAILED)] == list(failed)
+            assert set() == store.acquire(
+                "s", "contacts", ["r1"], "pass-2", until=T0 + HOUR, now=T0
+            )
+            store.release("s", "pass-1", None, "contacts")
+            assert {"r1"} == store.acquire(
+                "s", "contacts", ["r1"], "pass-2", until=T0 + HOUR, now=T0
+            )
+        assert len(sqlite_module._MIGRATIONS) == schema_version(path)
+        conn = sqlite3.connect(path)
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        conn.close()
+        assert "leases_by_owner" not in names
+        assert "entries_by_state" in names
 
     def test_a_file_that_is_not_a_database_is_refused(self, tmp_path):
         """Opening garbage raises IndexStoreError with the cause chained."""
