@@ -31,7 +31,9 @@ Theory of operation:
   ``max(rowid) + 1`` inside the write transaction, in the order of the batch, and kept
   when the entry is replaced. :meth:`SQLiteIndexStore.entries` pages with
   ``rowid > ? ORDER BY rowid LIMIT 500`` (keyset pagination), through the state or
-  pending index when few entries match, else along the table (see ``_plan``).
+  pending index when few entries match, else along the table (see ``_plan``). The state
+  index holds only failed, excluded and queued entries (the states that stay few), so
+  indexing and syncing entries write no state index entry.
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order (version 1 is the initial schema). A file of a newer version is refused.
 """
@@ -113,12 +115,14 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX leases_by_owner ON leases (sync, owner)",
     ),
     # 2: fewer index writes on the hot path. The state index leaves out updated_at, which
-    # every write of an entry changes (its pages of entries() sort by rowid, which the
-    # index holds anyway); leases lose their index by owner: the table only holds the
-    # leases of running batches, and a release by owner reads those of one object type.
+    # every write of an entry changes (pages of entries() sort by rowid, which the index
+    # holds anyway), and holds only the states that stay few (failed, excluded, queued:
+    # _PARTIAL), so syncing an entry writes no index entry for its state; leases lose
+    # their index by owner: the table only holds the leases of running batches, and a
+    # release by owner reads those of one object type.
     (
         "DROP INDEX entries_by_state",
-        "CREATE INDEX entries_by_state ON entries (sync, ot, state)",
+        "CREATE INDEX entries_by_state ON entries (sync, ot, state) WHERE state >= 2",
         "DROP INDEX leases_by_owner",
     ),
 )
@@ -132,6 +136,9 @@ _STATE_CODES: Final[Mapping[RecordState, int]] = {
     RecordState.QUEUED: 4,
 }
 _STATES: Final = tuple(sorted(_STATE_CODES, key=_STATE_CODES.__getitem__))
+#: The state codes the state index holds (its WHERE clause, repeated in queries using it).
+_PARTIAL: Final = 2
+_IN_STATE_INDEX: Final = f"e.state >= {_PARTIAL}"
 _SIDE_CODES: Final[Mapping[Side, int]] = {Side.HUB: 0, Side.APP: 1}
 _SIDES: Final = (Side.HUB, Side.APP)
 
@@ -894,6 +901,8 @@ class SQLiteIndexStore(IndexStore):
             params.append(until)
         if pending is not None:
             where.append("e.pending IS NOT NULL" if pending else "e.pending IS NULL")
+        if "entries_by_state" in hint:
+            where.append(_IN_STATE_INDEX)  # a partial index needs its WHERE in the query
         sql = (
             f"SELECT {_COLUMNS} FROM entries e {hint} WHERE {' AND '.join(where)} "
             f"AND e.id > ? ORDER BY e.id LIMIT {_CHUNK}"
@@ -929,8 +938,8 @@ class SQLiteIndexStore(IndexStore):
         if pending:
             # Small, and in rowid order within (sync, ot): no sort at all.
             return "INDEXED BY entries_pending"
-        if codes is None:
-            return "NOT INDEXED"
+        if codes is None or min(codes) < _PARTIAL:
+            return "NOT INDEXED"  # the state index holds only the states that stay few
         matching = conn.execute(
             f"SELECT coalesce(sum(n), 0) FROM counts "
             f"WHERE sync = ? AND ot = ? AND state IN ({_marks(len(codes))})",
