@@ -1427,7 +1427,8 @@ class SyncEngine:
         final: bool,
     ) -> set[str]:
         """Process what this pass can claim; return the ids another pass holds."""
-        names = [f"{side.value}:{i}" for i in (*unique, *gone)]
+        prefix = f"{side.value}:"  # Side.value is a property: read it once per batch
+        names = [f"{prefix}{i}" for i in (*unique, *gone)]
         held = self._lease(ctx, plan, names)
         try:
             return self._process_leased(
@@ -1525,13 +1526,14 @@ class SyncEngine:
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         self._match(plan, side, items, candidates, deletes)
         # Claim the counterparts too, so a pass from the other side cannot work on the pair.
-        others = [f"{other.value}:{i.other_id}" for i in items if i.other_id is not None]
+        mine, theirs = f"{side.value}:", f"{other.value}:"
+        others = [f"{theirs}{i.other_id}" for i in items if i.other_id is not None]
         held |= self._lease(ctx, plan, others)
         stale = self._stale_pairs(ctx, plan, items) if workers else set()
         for item in items:
             if (
-                f"{side.value}:{item.record_id}" not in held
-                or (item.other_id is not None and f"{other.value}:{item.other_id}" not in held)
+                f"{mine}{item.record_id}" not in held
+                or (item.other_id is not None and f"{theirs}{item.other_id}" not in held)
                 or (workers and not held.issuperset([f"key:{key}" for key in item.keys]))
                 or (item.pair_with is not None and item.pair_with.entry_id in stale)
             ):

@@ -378,7 +378,9 @@ def _problem(entry: Entry, deep: bool) -> str:
     if type(entry.attempts) is not int:
         return f"attempts must be int, got {entry.attempts!r:.40}"
     at = entry.updated_at
-    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+    if (type(at) is not datetime or at.tzinfo is not UTC) and (  # UTC: the common case
+        not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None
+    ):
         return f"updated_at must be a timezone-aware datetime, got {at!r:.60}"
     if not isinstance(entry.state, RecordState):
         return f"state must be a RecordState, got {entry.state!r:.40}"

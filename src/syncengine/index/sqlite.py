@@ -1097,6 +1097,9 @@ class SQLiteIndexStore(IndexStore):
         next_id = 0
         encode = self._encode
         state_codes = _STATE_CODES
+        # The engine stamps a batch with one time: its microseconds are worked out once.
+        last_at: datetime | None = None
+        updated = 0
         for (sync_id, object_type, entry_id), entry in batch.items():
             sync, ot = names[(sync_id, object_type)]
             state = state_codes[entry.state]
@@ -1104,7 +1107,10 @@ class SQLiteIndexStore(IndexStore):
             keys_text = _keys_text(keys)
             side = entry.pending
             pending = None if side is None else _SIDE_CODES[side]
-            updated = (entry.updated_at - _EPOCH) // _MICRO  # aware: checked in write()
+            at = entry.updated_at
+            if at is not last_at:
+                updated = (at - _EPOCH) // _MICRO  # aware: checked in write()
+                last_at = at
             data = encode(conn, entry, updated)
             old = existing.get((sync, ot, entry_id))
             if old is None:
