@@ -563,23 +563,38 @@ class SQLiteIndexStore(IndexStore):
                     app_enc = _SAME_AS_HUB if shape == hub_enc[0] else [-shape]
                 else:
                     app_enc = self._delta(shape, app_list, hub_list)
-        category = entry.category
-        reason = entry.reason
-        deleted = entry.deleted
-        record = [
+        record: list[Any] = [
             hub_enc,
             app_enc,
             entry.matched_by,
             self._history(entry, updated) if entry.history else [],
             entry.mark,
-            entry.attempts,
-            entry.message,
-            None if category is None else category.value,
-            None if reason is None else reason.value,
-            entry.pending_key,
-            _codec.encode_links(entry.links) if entry.links else {},
-            None if deleted is None else _SIDE_CODES[deleted],
         ]
+        # The fields after mark are their defaults in most entries: only the ones up to
+        # the last that is not are stored (the reader pads with _DEFAULTS).
+        category = entry.category
+        reason = entry.reason
+        deleted = entry.deleted
+        links = entry.links
+        pending_key = entry.pending_key
+        if (
+            deleted is not None
+            or links
+            or pending_key is not None
+            or reason is not None
+            or category is not None
+            or entry.message != ""
+            or entry.attempts != 0
+        ):
+            record += (
+                entry.attempts,
+                entry.message,
+                None if category is None else category.value,
+                None if reason is None else reason.value,
+                pending_key,
+                _codec.encode_links(links) if links else {},
+                None if deleted is None else _SIDE_CODES[deleted],
+            )
         size = len(record)
         while size and record[size - 1] == _DEFAULTS[size - 1]:
             size -= 1
