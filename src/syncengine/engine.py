@@ -1561,8 +1561,8 @@ class SyncEngine:
             # cannot change back within the run. Reading first pays while most records
             # are marked (the hub rescan after a matched app, S3.3); otherwise leasing
             # first saves a read, so the share of the last batch decides for the next.
-            known = store.by_record_ids(self.sync_id, plan.name, side, list(unique))
-            marked = [i for i, e in known.items() if e.mark == ctx.mark]
+            # Only the marks are read: no entry is built for a record that is done.
+            marked = store.marked(self.sync_id, plan.name, side, list(unique), ctx.mark)
             ctx.prefilter = 2 * len(marked) >= len(unique)
             for record_id in marked:
                 del unique[record_id]
@@ -1601,7 +1601,8 @@ class SyncEngine:
         final: bool,
     ) -> set[str]:
         """Process what this pass can claim; return the ids another pass holds."""
-        names = [f"{side.value}:{i}" for i in (*unique, *gone)]
+        prefix = f"{side.value}:"  # Side.value is a property: read it once per batch
+        names = [f"{prefix}{i}" for i in (*unique, *gone)]
         held = self._lease(ctx, plan, names)
         try:
             return self._process_leased(
@@ -1704,13 +1705,14 @@ class SyncEngine:
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         self._match(plan, side, items, candidates, deletes)
         # Claim the counterparts too, so a pass from the other side cannot work on the pair.
-        others = [f"{other.value}:{i.other_id}" for i in items if i.other_id is not None]
+        mine, theirs = f"{side.value}:", f"{other.value}:"
+        others = [f"{theirs}{i.other_id}" for i in items if i.other_id is not None]
         held |= self._lease(ctx, plan, others)
         stale = self._stale_pairs(ctx, plan, items) if workers else set()
         for item in items:
             if (
-                f"{side.value}:{item.record_id}" not in held
-                or (item.other_id is not None and f"{other.value}:{item.other_id}" not in held)
+                f"{mine}{item.record_id}" not in held
+                or (item.other_id is not None and f"{theirs}{item.other_id}" not in held)
                 or (workers and not held.issuperset([f"key:{key}" for key in item.keys]))
                 or (item.pair_with is not None and item.pair_with.entry_id in stale)
             ):

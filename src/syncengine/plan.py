@@ -786,11 +786,13 @@ def _decide_alone(
     target_values: dict[str, Any] = {}
     create: dict[str, Any] = {}
     properties = record.properties
+    from_hub = side is Side.HUB
     try:
         for field in plan.fields:
-            src, dst = field.spec(side), field.spec(other)
+            # field.spec(side), field.spec(other) and field.flows_from(side), inlined.
+            src, dst = (field.hub, field.app) if from_hub else (field.app, field.hub)
             carry = (
-                field.flows_from(side)
+                (field.to_app if from_hub else field.to_hub)
                 if checks
                 else flows(src.type, dst.type) and not dst.read_only
             )

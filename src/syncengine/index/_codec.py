@@ -380,21 +380,23 @@ def _problem(entry: Entry, deep: bool) -> str:
         return "sync_id and object_type must be str"
     if type(entry.entry_id) is not str:
         return f"entry_id must be str, got {entry.entry_id!r:.40}"
-    optional = {
-        type(entry.hub_id),
-        type(entry.app_id),
-        type(entry.matched_by),
-        type(entry.pending_key),
-        type(entry.mark),
-    }
-    if not optional <= _STR_OR_NONE:
+    ok = _STR_OR_NONE
+    if not (
+        type(entry.hub_id) in ok
+        and type(entry.app_id) in ok
+        and type(entry.matched_by) in ok
+        and type(entry.pending_key) in ok
+        and type(entry.mark) in ok
+    ):
         return "hub_id, app_id, matched_by, pending_key and mark must be str or None"
     if type(entry.message) is not str:
         return f"message must be str, got {entry.message!r:.40}"
     if type(entry.attempts) is not int:
         return f"attempts must be int, got {entry.attempts!r:.40}"
     at = entry.updated_at
-    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+    if (type(at) is not datetime or at.tzinfo is not UTC) and (  # UTC: the common case
+        not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None
+    ):
         return f"updated_at must be a timezone-aware datetime, got {at!r:.60}"
     if not isinstance(entry.state, RecordState):
         return f"state must be a RecordState, got {entry.state!r:.40}"

@@ -20,7 +20,8 @@ Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
 :meth:`~IndexStore.delete_sync`.
 
 Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta`
-(defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.close`.
+(defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` (built on
+:meth:`~IndexStore.by_record_ids`), :meth:`~IndexStore.close`.
 
 Every store passes the conformance kit in :mod:`syncengine.testing`.
 """
@@ -63,6 +64,20 @@ class IndexStore(abc.ABC):
         If (against the engine's own rules) several entries hold one record id, any one
         of them is returned.
         """
+
+    def marked(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str], mark: str
+    ) -> set[str]:
+        """The record ids on ``side`` whose entry's ``mark`` is ``mark``.
+
+        The engine asks this of every page of a phase that skips what the running pass
+        already processed; a store may answer without building the entries. The default
+        reads them with :meth:`by_record_ids`.
+
+        .. versionadded:: 0.1
+        """
+        found = self.by_record_ids(sync_id, object_type, side, record_ids)
+        return {record_id for record_id, entry in found.items() if entry.mark == mark}
 
     @abc.abstractmethod
     def by_keys(

@@ -31,7 +31,9 @@ Theory of operation:
   ``max(rowid) + 1`` inside the write transaction, in the order of the batch, and kept
   when the entry is replaced. :meth:`SQLiteIndexStore.entries` pages with
   ``rowid > ? ORDER BY rowid LIMIT 500`` (keyset pagination), through the state or
-  pending index when few entries match, else along the table (see ``_plan``).
+  pending index when few entries match, else along the table (see ``_plan``). The state
+  index holds only failed, excluded and queued entries (the states that stay few), so
+  indexing and syncing entries write no state index entry.
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order (version 1 is the initial schema). A file of a newer version is refused.
 """
@@ -112,6 +114,17 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX leases_by_owner ON leases (sync, owner)",
     ),
+    # 2: fewer index writes on the hot path. The state index leaves out updated_at, which
+    # every write of an entry changes (pages of entries() sort by rowid, which the index
+    # holds anyway), and holds only the states that stay few (failed, excluded, queued:
+    # _PARTIAL), so syncing an entry writes no index entry for its state; leases lose
+    # their index by owner: the table only holds the leases of running batches, and a
+    # release by owner reads those of one object type.
+    (
+        "DROP INDEX entries_by_state",
+        "CREATE INDEX entries_by_state ON entries (sync, ot, state) WHERE state >= 2",
+        "DROP INDEX leases_by_owner",
+    ),
 )
 
 #: Stored codes of states and sides: part of the file format, never renumber.
@@ -123,6 +136,9 @@ _STATE_CODES: Final[Mapping[RecordState, int]] = {
     RecordState.QUEUED: 4,
 }
 _STATES: Final = tuple(sorted(_STATE_CODES, key=_STATE_CODES.__getitem__))
+#: The state codes the state index holds (its WHERE clause, repeated in queries using it).
+_PARTIAL: Final = 2
+_IN_STATE_INDEX: Final = f"e.state >= {_PARTIAL}"
 _SIDE_CODES: Final[Mapping[Side, int]] = {Side.HUB: 0, Side.APP: 1}
 _SIDES: Final = (Side.HUB, Side.APP)
 
@@ -290,6 +306,8 @@ class SQLiteIndexStore(IndexStore):
         self._times: dict[int, datetime] = {}
         self._items: dict[tuple[int, str, str], HistoryItem] = {}
         self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
+        # Whether this SQLite has its JSON functions (None: not tried yet; see marked).
+        self._json: bool | None = None
         try:
             conn = sqlite3.connect(
                 self._path,
@@ -545,23 +563,38 @@ class SQLiteIndexStore(IndexStore):
                     app_enc = _SAME_AS_HUB if shape == hub_enc[0] else [-shape]
                 else:
                     app_enc = self._delta(shape, app_list, hub_list)
-        category = entry.category
-        reason = entry.reason
-        deleted = entry.deleted
-        record = [
+        record: list[Any] = [
             hub_enc,
             app_enc,
             entry.matched_by,
             self._history(entry, updated) if entry.history else [],
             entry.mark,
-            entry.attempts,
-            entry.message,
-            None if category is None else category.value,
-            None if reason is None else reason.value,
-            entry.pending_key,
-            _codec.encode_links(entry.links) if entry.links else {},
-            None if deleted is None else _SIDE_CODES[deleted],
         ]
+        # The fields after mark are their defaults in most entries: only the ones up to
+        # the last that is not are stored (the reader pads with _DEFAULTS).
+        category = entry.category
+        reason = entry.reason
+        deleted = entry.deleted
+        links = entry.links
+        pending_key = entry.pending_key
+        if (
+            deleted is not None
+            or links
+            or pending_key is not None
+            or reason is not None
+            or category is not None
+            or entry.message != ""
+            or entry.attempts != 0
+        ):
+            record += (
+                entry.attempts,
+                entry.message,
+                None if category is None else category.value,
+                None if reason is None else reason.value,
+                pending_key,
+                _codec.encode_links(links) if links else {},
+                None if deleted is None else _SIDE_CODES[deleted],
+            )
         size = len(record)
         while size and record[size - 1] == _DEFAULTS[size - 1]:
             size -= 1
@@ -736,6 +769,47 @@ class SQLiteIndexStore(IndexStore):
         return dict(self._select(sync_id, object_type, column, record_ids))
 
     @override
+    def marked(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str], mark: str
+    ) -> set[str]:
+        # The mark is item 4 of the data array: read by SQLite's JSON functions where it
+        # has them (no entry is built, nothing is decoded in Python), else parsed here.
+        column = "hub_id" if side is Side.HUB else "app_id"
+        values = list(dict.fromkeys(record_ids))
+        found: set[str] = set()
+        if not values or type(mark) is not str:
+            return found
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return found
+            for chunk in _chunks(values, _MAX_PARAMS - 3):
+                where = f"sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})"
+                if self._json is not False:
+                    try:
+                        rows = conn.execute(
+                            f"SELECT {column} FROM entries WHERE {where} "
+                            "AND json_extract(data, '$[4]') = ?",
+                            (sync, ot, *chunk, mark),
+                        ).fetchall()
+                    except sqlite3.OperationalError:
+                        self._json = False  # built without JSON: parse in Python
+                    else:
+                        self._json = True
+                        found.update(row[0] for row in rows)
+                        continue
+                needle = _dumps(mark)
+                for record_id, data in conn.execute(
+                    f"SELECT {column}, data FROM entries WHERE {where}", (sync, ot, *chunk)
+                ):
+                    if needle in data:
+                        record = _scan_once(data, 0)[0]
+                        if len(record) > 4 and record[4] == mark:
+                            found.add(record_id)
+        return found
+
+    @override
     def by_keys(
         self, sync_id: str, object_type: str, keys: Iterable[str]
     ) -> dict[str, list[Entry]]:
@@ -842,6 +916,8 @@ class SQLiteIndexStore(IndexStore):
             params.append(until)
         if pending is not None:
             where.append("e.pending IS NOT NULL" if pending else "e.pending IS NULL")
+        if "entries_by_state" in hint:
+            where.append(_IN_STATE_INDEX)  # a partial index needs its WHERE in the query
         sql = (
             f"SELECT {_COLUMNS} FROM entries e {hint} WHERE {' AND '.join(where)} "
             f"AND e.id > ? ORDER BY e.id LIMIT {_CHUNK}"
@@ -877,8 +953,8 @@ class SQLiteIndexStore(IndexStore):
         if pending:
             # Small, and in rowid order within (sync, ot): no sort at all.
             return "INDEXED BY entries_pending"
-        if codes is None:
-            return "NOT INDEXED"
+        if codes is None or min(codes) < _PARTIAL:
+            return "NOT INDEXED"  # the state index holds only the states that stay few
         matching = conn.execute(
             f"SELECT coalesce(sum(n), 0) FROM counts "
             f"WHERE sync = ? AND ot = ? AND state IN ({_marks(len(codes))})",
@@ -1036,6 +1112,9 @@ class SQLiteIndexStore(IndexStore):
         next_id = 0
         encode = self._encode
         state_codes = _STATE_CODES
+        # The engine stamps a batch with one time: its microseconds are worked out once.
+        last_at: datetime | None = None
+        updated = 0
         for (sync_id, object_type, entry_id), entry in batch.items():
             sync, ot = names[(sync_id, object_type)]
             state = state_codes[entry.state]
@@ -1043,7 +1122,10 @@ class SQLiteIndexStore(IndexStore):
             keys_text = _keys_text(keys)
             side = entry.pending
             pending = None if side is None else _SIDE_CODES[side]
-            updated = (entry.updated_at - _EPOCH) // _MICRO  # aware: checked in write()
+            at = entry.updated_at
+            if at is not last_at:
+                updated = (at - _EPOCH) // _MICRO  # aware: checked in write()
+                last_at = at
             data = encode(conn, entry, updated)
             old = existing.get((sync, ot, entry_id))
             if old is None:

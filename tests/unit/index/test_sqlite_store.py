@@ -92,7 +92,7 @@ class TestMigrations:
             SQLiteIndexStore(path)
 
     def test_new_migrations_apply_in_order_to_an_existing_file(self, tmp_path, monkeypatch):
-        """A file of version 1 is brought to version 2 by the next step; data stays."""
+        """A file of the current version is brought to the next by a new step; data stays."""
         path = tmp_path / "index.db"
         with SQLiteIndexStore(path) as store:
             store.write([contact(1)])
@@ -100,13 +100,42 @@ class TestMigrations:
             "CREATE TABLE added_in_v2 (x INTEGER)",
             "INSERT INTO added_in_v2 (x) SELECT count(*) FROM entries",
         )
+        current = len(sqlite_module._MIGRATIONS)
+        assert current == schema_version(path)
         monkeypatch.setattr(sqlite_module, "_MIGRATIONS", (*sqlite_module._MIGRATIONS, steps))
         with SQLiteIndexStore(path) as store:
             assert 1 == store.count("s")
-        assert 2 == schema_version(path)
+        assert current + 1 == schema_version(path)
         with sqlite3.connect(path) as conn:
             assert (1,) == conn.execute("SELECT x FROM added_in_v2").fetchone()
         conn.close()
+
+    def test_a_version_1_file_is_migrated_and_keeps_working(self, tmp_path, monkeypatch):
+        """A file made by the first schema gets the current one: lookups, state queries
+        and leases behave the same, and the indexes dropped by version 2 are gone."""
+        path = tmp_path / "index.db"
+        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:1])
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1), contact(2, state=RecordState.FAILED)])
+            store.acquire("s", "contacts", ["r1"], "pass-1", until=T0 + HOUR, now=T0)
+        assert 1 == schema_version(path)
+        monkeypatch.undo()
+        with SQLiteIndexStore(path) as store:
+            failed = store.entries("s", "contacts", states=[RecordState.FAILED])
+            assert [contact(2, state=RecordState.FAILED)] == list(failed)
+            assert set() == store.acquire(
+                "s", "contacts", ["r1"], "pass-2", until=T0 + HOUR, now=T0
+            )
+            store.release("s", "pass-1", None, "contacts")
+            assert {"r1"} == store.acquire(
+                "s", "contacts", ["r1"], "pass-2", until=T0 + HOUR, now=T0
+            )
+        assert len(sqlite_module._MIGRATIONS) == schema_version(path)
+        conn = sqlite3.connect(path)
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        conn.close()
+        assert "leases_by_owner" not in names
+        assert "entries_by_state" in names
 
     def test_a_file_that_is_not_a_database_is_refused(self, tmp_path):
         """Opening garbage raises IndexStoreError with the cause chained."""
@@ -291,6 +320,7 @@ class TestQueries:
                 lambda: store.by_record_ids("s", "contacts", Side.HUB, [entry.hub_id]),
                 lambda: store.by_record_ids("s", "contacts", Side.APP, [entry.app_id]),
                 lambda: store.by_keys("s", "contacts", entry.keys),
+                lambda: store.marked("s", "contacts", Side.HUB, [entry.hub_id], "i1"),
                 lambda: store.entries("s", "contacts", pending=True),
                 lambda: list(store.entries("s", "contacts", states=[RecordState.FAILED])),
                 lambda: store.cursor("s", Side.HUB, "contacts"),
@@ -306,6 +336,33 @@ class TestQueries:
                     assert "SCAN keys" not in details, (sql, details)
             for sql in self.statements(store, lambda: store.counts("s")):
                 assert "entries" not in sql
+
+    @pytest.mark.parametrize("json_functions", [True, False])
+    def test_marked_reads_only_marks(self, tmp_path, json_functions):
+        """marked() names the records whose entry carries the mark, on either side, with
+        SQLite's JSON functions or without them, and agrees with the base class's
+        default (built on by_record_ids)."""
+        with SQLiteIndexStore(tmp_path / "index.db") as store:
+            store.write([contact(i, mark="i2" if i % 3 else "i1") for i in range(30)])
+            store.write([contact(30, mark=None), contact(31, mark='i1"')])
+            if not json_functions:
+                store._json = False
+            entries = [contact(i) for i in range(32)]
+            hub_ids = [e.hub_id for e in entries] + ["nobody"]
+            app_ids = [e.app_id for e in entries]
+            expected = {e.hub_id for e in entries[:30:3]}
+            assert expected == store.marked("s", "contacts", Side.HUB, hub_ids, "i1")
+            assert {e.app_id for e in entries[:30:3]} == store.marked(
+                "s", "contacts", Side.APP, app_ids, "i1"
+            )
+            assert set() == store.marked("s", "contacts", Side.HUB, hub_ids, "i9")
+            assert set() == store.marked("other", "contacts", Side.HUB, hub_ids, "i1")
+            assert set() == store.marked("s", "contacts", Side.HUB, [], "i1")
+            default = super(SQLiteIndexStore, store).marked
+            for mark in ("i1", "i2", 'i1"'):
+                assert default("s", "contacts", Side.HUB, hub_ids, mark) == store.marked(
+                    "s", "contacts", Side.HUB, hub_ids, mark
+                )
 
     def test_entries_reads_in_bounded_pages(self, tmp_path):
         """Iterating 1,200 entries runs several LIMIT-ed keyset queries, not one."""
