@@ -1307,47 +1307,74 @@ class SyncEngine:
         )
         settled: list[Entry] = []
         for side in Side:
-            mine = [e for e in pending if e.pending is side]
+            mine = self._unclaimed(ctx, plan, side, [e for e in pending if e.pending is side])
             if not mine:
+                self._unlease(ctx, plan)
                 continue
-            adapter = self._adapters[side]
-            keyed = adapter.supports_idempotency_keys
-            found = self._namesakes(ctx, plan, side, mine)
             pair: dict[str, Record] = {}  # the records that pair with a pending entry
-            resend: list[Entry] = []
-            for entry in mine:
-                chosen = _made_by(side, entry, found.get(entry.entry_id, ()), keyed)
-                if chosen is not None:
-                    pair[chosen.id] = chosen
-                elif keyed and entry.pending_key is not None:
-                    resend.append(entry)
-            returned: set[str] = set()
-            if resend:
-                made = self._resend(ctx, plan, side, resend)
-                settled.extend(made)
-                returned = {rid for e in made if (rid := e.id_on(side)) is not None}
-            if returned.intersection(pair):
-                # A record a re-sent create returned is that create's: the entries that
-                # would have paired with it choose again, or send their create again.
-                pair = {}
-                again: list[Entry] = []
-                sent = {e.entry_id for e in resend}
+            try:
+                adapter = self._adapters[side]
+                keyed = adapter.supports_idempotency_keys
+                found = self._namesakes(ctx, plan, side, mine)
+                resend: list[Entry] = []
                 for entry in mine:
-                    if entry.entry_id in sent:
-                        continue
-                    left = [r for r in found.get(entry.entry_id, ()) if r.id not in returned]
-                    chosen = _made_by(side, entry, left, keyed)
+                    chosen = _made_by(side, entry, found.get(entry.entry_id, ()), keyed)
                     if chosen is not None:
                         pair[chosen.id] = chosen
                     elif keyed and entry.pending_key is not None:
-                        again.append(entry)
-                settled.extend(self._resend(ctx, plan, side, again))
+                        resend.append(entry)
+                returned: set[str] = set()
+                if resend:
+                    made = self._resend(ctx, plan, side, resend)
+                    settled.extend(made)
+                    returned = {rid for e in made if (rid := e.id_on(side)) is not None}
+                if returned.intersection(pair):
+                    # A record a re-sent create returned is that create's: the entries that
+                    # would have paired with it choose again, or send their create again.
+                    pair = {}
+                    again: list[Entry] = []
+                    sent = {e.entry_id for e in resend}
+                    for entry in mine:
+                        if entry.entry_id in sent:
+                            continue
+                        left = [r for r in found.get(entry.entry_id, ()) if r.id not in returned]
+                        chosen = _made_by(side, entry, left, keyed)
+                        if chosen is not None:
+                            pair[chosen.id] = chosen
+                        elif keyed and entry.pending_key is not None:
+                            again.append(entry)
+                    settled.extend(self._resend(ctx, plan, side, again))
+            finally:
+                self._unlease(ctx, plan)
             if pair:
                 self._process(ctx, plan, side, list(pair.values()), (), ())
         if settled:
             # A settled record may have changed since its create was sent (and been seen
             # then as a new record): compare both records with the copy now.
             self._recheck(ctx, plan, settled, both=True)
+
+    def _unclaimed(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]
+    ) -> list[Entry]:
+        """The pending entries no other pass is working on, leased for this one (S9).
+
+        A create is in flight while the pass that sent it holds its record's lease; only
+        creates whose pass is gone (a crash, or a lost reply in a finished pass) are
+        settled here. The others are that pass's to finish.
+        """
+        if not pending:
+            return []
+        names = {
+            f"{side.other.value}:{source}": e
+            for e in pending
+            if (source := e.id_on(side.other)) is not None
+        }
+        held = self._lease(ctx, plan, list(names))
+        return [
+            e
+            for e in pending
+            if (s := e.id_on(side.other)) is None or f"{side.other.value}:{s}" in held
+        ]
 
     def _resend(
         self, ctx: _Pass, plan: ObjectPlan, side: Side, entries: Sequence[Entry]
