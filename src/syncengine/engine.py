@@ -50,7 +50,7 @@ from syncengine.errors import (
     SyncDisabledError,
     UnsupportedCapability,
 )
-from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
+from syncengine.index._entry import FIELD_ORDER, POSITIONAL, CursorUpdate, Entry, HistoryItem
 from syncengine.index._overlay import OverlayIndexStore
 from syncengine.index.base import IndexStore
 from syncengine.plan import (
@@ -2716,12 +2716,8 @@ def _with_id(entry: Entry, side: Side, record_id: str | None) -> Entry:
     return _evolve(entry, app_id=record_id)
 
 
-_ENTRY_FIELDS: Final = tuple(field.name for field in attrs.fields(Entry))
-_ENTRY_INDEX: Final = {name: i for i, name in enumerate(_ENTRY_FIELDS)}
-_entry_values: Final = operator.attrgetter(*_ENTRY_FIELDS)
-# Entry's __init__ takes its fields positionally, in order (no private names, no
-# init=False fields): then a changed copy can skip attrs.evolve's per-field work.
-_POSITIONAL: Final = all(field.init and field.alias == field.name for field in attrs.fields(Entry))
+_ENTRY_INDEX: Final = {name: i for i, name in enumerate(FIELD_ORDER)}
+_entry_values: Final = operator.attrgetter(*FIELD_ORDER)
 
 
 def _synced(
@@ -2738,7 +2734,7 @@ def _synced(
     history: tuple[HistoryItem, ...],
 ) -> Entry:
     """``base`` synced with these copies: no failure, reason, message or pending create."""
-    if not _POSITIONAL or _ENTRY_FIELDS != _SYNCED_ORDER:  # pragma: no cover
+    if not POSITIONAL:  # pragma: no cover - Entry takes FIELD_ORDER positionally
         return _evolve(
             base,
             hub_id=hub_id,
@@ -2784,36 +2780,10 @@ def _synced(
     )
 
 
-# The field order _synced builds entries in.
-_SYNCED_ORDER: Final = (
-    "sync_id",
-    "object_type",
-    "entry_id",
-    "updated_at",
-    "hub_id",
-    "app_id",
-    "state",
-    "keys",
-    "matched_by",
-    "hub_values",
-    "app_values",
-    "category",
-    "reason",
-    "message",
-    "pending",
-    "pending_key",
-    "attempts",
-    "mark",
-    "links",
-    "deleted",
-    "history",
-)
-
-
 def _evolve(entry: Entry, **changes: Any) -> Entry:
     """``attrs.evolve(entry, **changes)``, faster: entries are copied several times per
     record on the hot path of every pass."""
-    if not _POSITIONAL:  # pragma: no cover - Entry's fields are all plain
+    if not POSITIONAL:  # pragma: no cover - Entry takes FIELD_ORDER positionally
         return attrs.evolve(entry, **changes)
     values = list(_entry_values(entry))
     index = _ENTRY_INDEX

@@ -107,6 +107,40 @@ class Entry:
         return self.hub_values if side is Side.HUB else self.app_values
 
 
+#: Entry's fields in the order of its ``__init__``. The hot paths (the engine's entry
+#: copies, the stores' row decoding) build entries positionally in this order, which skips
+#: attrs's per-keyword work; they check :data:`POSITIONAL` and fall back to keywords.
+FIELD_ORDER: Final = (
+    "sync_id",
+    "object_type",
+    "entry_id",
+    "updated_at",
+    "hub_id",
+    "app_id",
+    "state",
+    "keys",
+    "matched_by",
+    "hub_values",
+    "app_values",
+    "category",
+    "reason",
+    "message",
+    "pending",
+    "pending_key",
+    "attempts",
+    "mark",
+    "links",
+    "deleted",
+    "history",
+)
+#: Entry takes exactly :data:`FIELD_ORDER` positionally (no private names, no
+#: ``init=False`` fields). A test keeps this true.
+POSITIONAL: Final = (
+    all(field.init and field.alias == field.name for field in attrs.fields(Entry))
+    and tuple(field.name for field in attrs.fields(Entry)) == FIELD_ORDER
+)
+
+
 @attrs.frozen(slots=True)
 class CursorUpdate:
     """A cursor to store together with a batch of entries (one transaction).

@@ -50,12 +50,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, final
 
-import attrs
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
-from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
+from syncengine.index._entry import FIELD_ORDER, POSITIONAL, CursorUpdate, Entry, HistoryItem
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -151,39 +150,12 @@ _SAME_AS_HUB: Final = 1  # app_values equals hub_values exactly
 _SCALARS: Final = frozenset({str, int, bool, type(None)})
 _ONLY_STR: Final = {str}
 
-#: The fields of Entry in the order this module builds them positionally (faster than
-#: keywords); if Entry's fields ever differ, it falls back to keywords.
-_ENTRY_FIELDS: Final = (
-    "sync_id",
-    "object_type",
-    "entry_id",
-    "updated_at",
-    "hub_id",
-    "app_id",
-    "state",
-    "keys",
-    "matched_by",
-    "hub_values",
-    "app_values",
-    "category",
-    "reason",
-    "message",
-    "pending",
-    "pending_key",
-    "attempts",
-    "mark",
-    "links",
-    "deleted",
-    "history",
-)
-_POSITIONAL: Final = tuple(field.name for field in attrs.fields(Entry)) == _ENTRY_FIELDS
-
 
 def _entry_by_keywords(*values: Any) -> Entry:
-    return Entry(**dict(zip(_ENTRY_FIELDS, values, strict=True)))
+    return Entry(**dict(zip(FIELD_ORDER, values, strict=True)))
 
 
-_make_entry: Final[Callable[..., Entry]] = Entry if _POSITIONAL else _entry_by_keywords
+_make_entry: Final[Callable[..., Entry]] = Entry if POSITIONAL else _entry_by_keywords
 _EMPTY_KEYS: Final[frozenset[str]] = frozenset()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO: Final = timedelta(microseconds=1)
