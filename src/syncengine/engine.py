@@ -1858,6 +1858,14 @@ class SyncEngine:
         taken: dict[str, Entry] = {}  # entry_id -> the entry as this batch has changed it
         local: dict[str, list[Entry]] = {}  # key -> entries claimed earlier in the batch
         for item in items:
+            if item.record is not None and item.entry is not None and item.other_id is not None:
+                # A pair whose record took a new identifier holds it from this batch on
+                # (M3, M7): a new record of the batch with it is the pair's duplicate,
+                # not a record to create beside it.
+                for key in identify(plan, side, item.record.properties):
+                    if key not in item.entry.keys:
+                        local.setdefault(key, []).append(item.entry)
+        for item in items:
             if item.record is None or item.other_id is not None:
                 continue
             pool: dict[str, list[Entry]] = {}
@@ -2599,6 +2607,8 @@ class SyncEngine:
             return _evolve(entry, pending=None, pending_key=None)
         if not results:
             report.side(plan.name, side).unchanged += 1
+        if written and _rewrites_keys(plan, decision):
+            keys = self._current_keys(plan, item, base, decision)
         hub_id, app_id = base.hub_id, base.app_id
         if created_id is not None and created_side is not None:
             if created_side is Side.HUB:
@@ -2625,18 +2635,29 @@ class SyncEngine:
             history=history,
         )
 
-    def _current_keys(self, plan: ObjectPlan, item: _Item, base: Entry) -> frozenset[str]:
+    def _current_keys(
+        self, plan: ObjectPlan, item: _Item, base: Entry, written: Apply | None = None
+    ) -> frozenset[str]:
         """The entry's identifier keys as its records hold them now (M3, M7).
 
         Pairs stay paired whatever their identifiers become, but their keys follow the
         records, so a new record with a pair's new e-mail is seen as its duplicate and an
-        old e-mail is free again. Waiting-link keys (``~…``) are kept.
+        old e-mail is free again. Waiting-link keys (``~…``) are kept. ``written``: a
+        decision whose writes succeeded, so the counterpart holds what it wrote.
         """
         if item.record is None or item.settled or item.queued:
             return base.keys
-        keys = set(item.keys or identify(plan, item.side, item.record.properties))
+        if written is None:
+            keys = set(item.keys or identify(plan, item.side, item.record.properties))
+        else:
+            keys = set(identify(plan, item.side, _after(written, item.side, item.record)))
         if item.counterpart is not None:
-            keys.update(identify(plan, item.side.other, item.counterpart.properties))
+            other = item.side.other
+            keys.update(identify(plan, other, _after(written, other, item.counterpart)))
+        elif item.other_error is not None:
+            # The counterpart could not be read: it still holds what it held, as far as
+            # anyone knows, so a new record with its identifier stays its duplicate.
+            keys.update(base.keys)
         keys.update(k for k in base.keys if k.startswith("~"))
         return frozenset(keys)
 
@@ -2707,6 +2728,24 @@ def _describe(decision: Decision) -> str:
     if isinstance(decision, Fail):
         return f"fail ({decision.category.value}): {decision.message}"
     return "nothing to do: both sides and the index agree"
+
+
+def _rewrites_keys(plan: ObjectPlan, decision: Apply) -> bool:
+    """Whether the decision updates an identifier property of a record."""
+    for write in decision.writes:
+        if isinstance(write, UpdateIn):
+            hub = write.side is Side.HUB
+            if any((key.hub if hub else key.app) in write.properties for key in plan.keys):
+                return True
+    return False
+
+
+def _after(written: Apply | None, side: Side, record: Record) -> Mapping[str, Any]:
+    """A record's properties once a decision's successful update of it is applied."""
+    update = written.write_on(side) if written is not None else None
+    if isinstance(update, UpdateIn) and update.properties:
+        return {**record.properties, **update.properties}
+    return record.properties
 
 
 def _with_id(entry: Entry, side: Side, record_id: str | None) -> Entry:

@@ -602,3 +602,22 @@ class TestIdentifiersThatMoveBetweenRecords:
         engine.initial_sync()  # a restarted initial sync (S2)
         assert {ada.id, second.id} == {r.id for r in hub.records("contacts")}
         assert ["ada@x.io"] == mails(app)
+
+    def test_a_pair_whose_app_record_was_not_read_keeps_its_old_email(
+        self, hub, app, faulty_app, make_engine
+    ):
+        """M3: the app record still holds the old e-mail, so a new hub record with it is
+        the pair's duplicate until the update that moves it lands."""
+        ada = hub.put("contacts", email="bob@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        second = hub.put("contacts", email="ada@x.io", firstname="Second")
+        hub.put("contacts", email="ada@x.io", firstname="Third")
+        faulty_app.fail_next("fetch", AdapterError(ErrorCategory.UNAVAILABLE, "down"))
+        hub.patch("contacts", ada.id, email="ada@x.io")
+        hub.patch("contacts", second.id, email="bob@x.io")
+        engine.incremental_sync()
+        assert len(set(mails(app))) == len(mails(app))
+        for _ in range(3):
+            engine.incremental_sync()
+        assert ["ada@x.io", "bob@x.io"] == mails(app)
