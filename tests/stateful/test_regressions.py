@@ -621,3 +621,17 @@ class TestIdentifiersThatMoveBetweenRecords:
         for _ in range(3):
             engine.incremental_sync()
         assert ["ada@x.io", "bob@x.io"] == mails(app)
+
+    def test_a_duplicate_syncs_once_the_pair_it_waited_for_moves_away(
+        self, hub, app, make_engine
+    ):
+        """M3, M7: the pair's app record takes the hub record's new e-mail in the same
+        pass that frees the old one for the duplicate: one record per e-mail."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        hub.put("contacts", email="ada@x.io", firstname="Second")
+        hub.patch("contacts", ada.id, email="bob@x.io")
+        engine.initial_sync()  # a restarted initial sync (S2)
+        engine.incremental_sync()
+        assert ["ada@x.io", "bob@x.io"] == mails(app)
