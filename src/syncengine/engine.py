@@ -1537,9 +1537,12 @@ class SyncEngine:
                 continue
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             match = choose_match(side, record.id, keys, pool)
-            if match.entry is not None and match.entry.pending is side:
+            if match.entry is not None and (
+                match.entry.pending is side or match.entry.id_on(side) == record.id
+            ):
                 # Perhaps the record a create in flight made (or one about to be recorded
-                # by another worker): its settlement or its processing pairs it (S8).
+                # by another worker): its settlement or its processing pairs it (S8). Or
+                # another worker recorded it between this batch's two reads (S9).
                 continue
             hub = side is Side.HUB
             new = Entry(

@@ -622,9 +622,7 @@ class TestIdentifiersThatMoveBetweenRecords:
             engine.incremental_sync()
         assert ["ada@x.io", "bob@x.io"] == mails(app)
 
-    def test_a_duplicate_syncs_once_the_pair_it_waited_for_moves_away(
-        self, hub, app, make_engine
-    ):
+    def test_a_duplicate_syncs_once_the_pair_it_waited_for_moves_away(self, hub, app, make_engine):
         """M3, M7: the pair's app record takes the hub record's new e-mail in the same
         pass that frees the old one for the duplicate: one record per e-mail."""
         ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
@@ -635,3 +633,41 @@ class TestIdentifiersThatMoveBetweenRecords:
         engine.initial_sync()  # a restarted initial sync (S2)
         engine.incremental_sync()
         assert ["ada@x.io", "bob@x.io"] == mails(app)
+
+
+class TestReadsRacingAnotherWorker:
+    """S9: a worker's two reads of a batch may straddle another worker's commit."""
+
+    def test_a_record_recorded_between_the_id_read_and_the_key_read_is_not_indexed_again(
+        self, hub, app, clock
+    ):
+        """A record an entry already names gets no second entry (no record is named by
+        two entries), though the read by record id came before that entry was written."""
+        from syncengine.index import MemoryIndexStore
+
+        class Stale(MemoryIndexStore):
+            """Answers one read by app record id as it was before a worker's commit."""
+
+            stale_once = False
+
+            def by_record_ids(self, sync_id, object_type, side, record_ids):
+                if self.stale_once and side is Side.APP:
+                    self.stale_once = False
+                    return {}
+                return super().by_record_ids(sync_id, object_type, side, record_ids)
+
+        index = Stale()
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("firstname", "first_name")],
+            match=MatchRule.email("email", "mail"),
+        )
+        engine = SyncEngine(hub, app, index, SyncConfig("s", [obj]), clock=clock)
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine.initial_sync()
+        (person,) = app.records("people")
+        index.stale_once = True  # the app's change scan returns the create's echo
+        engine.incremental_sync()
+        assert [person.id] == [e.app_id for e in index.entries("s") if e.app_id is not None]
+        assert 1 == len(list(index.entries("s")))
