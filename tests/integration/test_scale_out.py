@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -151,15 +150,12 @@ def start_worker(dsn, folder, schema, part, parts, **options) -> subprocess.Pope
     )
 
 
-def run_workers(dsn, folder, schema, parts, **options) -> tuple[float, int]:
-    """Run ``parts`` workers at once; return (seconds until the last exits, records created)."""
-    started = time.perf_counter()
+def run_workers(dsn, folder, schema, parts, **options) -> list[int]:
+    """Run ``parts`` workers at once; return the records each one created."""
     workers = [start_worker(dsn, folder, schema, k, parts, **options) for k in range(parts)]
     outputs = [worker.communicate(timeout=120)[0] for worker in workers]
-    seconds = time.perf_counter() - started
     assert [0] * parts == [worker.returncode for worker in workers]
-    created = sum(json.loads(out.strip().splitlines()[-1])["created"] for out in outputs)
-    return seconds, created
+    return [json.loads(out.strip().splitlines()[-1])["created"] for out in outputs]
 
 
 def assert_synced_exactly_once(folder: Path, dsn: str, schema: str, distinct: int) -> None:
@@ -185,24 +181,22 @@ def assert_synced_exactly_once(folder: Path, dsn: str, schema: str, distinct: in
     app.close()
 
 
-def test_four_workers_sync_every_record_once_and_faster_than_one(tmp_path, dsn):
-    """2,000 records: 4 workers create each missing record once, in well under 1's time."""
-    timings = {}
-    for parts in (1, 4):
-        folder = tmp_path / f"workers-{parts}"
-        folder.mkdir()
-        distinct = make_apps(folder, hub_count=1200, app_count=800, shared=200)
-        schema = pg.fresh_schema()
-        try:
-            seconds, created = run_workers(dsn, folder, schema, parts, latency=0.05)
-            # Each record missing on a side was created there once, by one worker.
-            assert (1200 - 200) + (800 - 200) == created
-            assert_synced_exactly_once(folder, dsn, schema, distinct)
-        finally:
-            pg.drop_schema(dsn, schema)
-        timings[parts] = seconds
-    print(f"initial sync of 2,000 records: {timings}")
-    assert timings[4] < 0.7 * timings[1], timings
+def test_four_workers_share_the_initial_sync_and_create_every_record_once(tmp_path, dsn):
+    """2,000 records: each of 4 workers does part of the work; each missing record is
+    created once. (How much faster 4 workers are is measured by
+    ``benchmarks/scale_out.py``, not asserted here: timings are not tests.)"""
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    distinct = make_apps(folder, hub_count=1200, app_count=800, shared=200)
+    schema = pg.fresh_schema()
+    try:
+        created = run_workers(dsn, folder, schema, 4, latency=0.01)
+        # Each record missing on a side was created there once, by one worker.
+        assert (1200 - 200) + (800 - 200) == sum(created)
+        assert all(count > 0 for count in created), created  # the work was split
+        assert_synced_exactly_once(folder, dsn, schema, distinct)
+    finally:
+        pg.drop_schema(dsn, schema)
 
 
 def test_a_worker_killed_mid_pass_has_its_partition_taken_over(tmp_path, dsn, schema):
