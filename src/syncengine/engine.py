@@ -1860,7 +1860,8 @@ class SyncEngine:
         """Pair new records with index entries, in batch order (M1–M3, M7)."""
         taken: dict[str, Entry] = {}  # entry_id -> the entry as this batch has changed it
         local: dict[str, list[Entry]] = {}  # key -> entries claimed earlier in the batch
-        for item in items:
+        contested = any(item.keys for item in items)  # a new record with identifiers
+        for item in items if contested else ():
             if item.record is not None and item.entry is not None and item.other_id is not None:
                 # A pair whose record took a new identifier holds it from this batch on
                 # (M3, M7): a new record of the batch with it is the pair's duplicate,
