@@ -156,6 +156,9 @@ class _Pass:
     #: (object type, side) pairs with creates in flight whose settlement failed in this
     #: pass: the side's new records are not created elsewhere yet (see _settle_pending).
     unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
+    #: Duplicates whose identifier was freed, by object type: rechecked once the pass
+    #: has scanned what it scans (see SyncEngine._free_duplicates).
+    freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
 
 
 @attrs.define(slots=True)
@@ -739,6 +742,8 @@ class SyncEngine:
         return ctx
 
     def _end(self, ctx: _Pass) -> SyncReport:
+        for plan in self._order:
+            self._recheck_freed(ctx, plan)
         ctx.report.finished_at = self._clock()
         self._emit(ctx, "pass_finished")
         return ctx.report
@@ -1125,6 +1130,7 @@ class SyncEngine:
                     self._process(ctx, plan, side, page.records, page.deleted, cursors)
                     ctx.processed += len(page.records) + len(page.deleted)
                     self._emit(ctx, "phase_progress", plan.name)
+            self._recheck_freed(ctx, plan)
             self._retry(ctx, plan)
         return self._end(ctx)
 
@@ -1519,23 +1525,35 @@ class SyncEngine:
         keyed = [(r, identify(plan, side, r.properties)) for r in records]
         if keyed_only:
             keyed = [(r, keys) for r, keys in keyed if keys]
-        wanted = {k for r, keys in keyed if r.id not in known for k in keys}
+        wanted = {
+            k
+            for r, keys in keyed
+            if (e := known.get(r.id)) is None or (not is_owner(e) and e.keys != frozenset(keys))
+            for k in keys
+        }
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
         local: dict[str, list[Entry]] = {}
         out: list[Entry] = []
         for record, keys in keyed:
             entry = known.get(record.id)
+            pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             if entry is not None:
-                if entry.id_on(side.other) is not None:
-                    # A pair: its keys are both records'. New ones are added now, so a new
-                    # record with them is the pair's duplicate; processing the pair drops
-                    # the ones its records no longer hold (M3, M7).
+                if is_owner(entry):
+                    # Its keys are its records'. New ones are added now, so a new record
+                    # with them is its duplicate; processing it drops the ones its records
+                    # no longer hold, and frees them for their duplicates (M3, M7).
                     if not entry.keys.issuperset(keys):
                         out.append(_evolve(entry, keys=entry.keys.union(keys), updated_at=now))
                 elif frozenset(keys) != entry.keys:
-                    out.append(_evolve(entry, keys=frozenset(keys), updated_at=now))
+                    # A duplicate with another identifier: still one, or the first with it.
+                    entry = _evolve(entry, keys=frozenset(keys), updated_at=now)
+                    match = choose_match(side, record.id, keys, pool)
+                    if match.duplicate_of is None:
+                        entry = _evolve(entry, state=RecordState.INITIAL, reason=None, message="")
+                        for k in keys:
+                            local.setdefault(k, []).append(entry)
+                    out.append(entry)
                 continue
-            pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             match = choose_match(side, record.id, keys, pool)
             if match.entry is not None and (
                 match.entry.pending is side or match.entry.id_on(side) == record.id
@@ -2113,6 +2131,8 @@ class SyncEngine:
                     creates[write.side].append((n, write, key))
                     sent_keys[n] = key
                     keys = base.keys | frozenset(item.keys)
+                    if not is_owner(base):  # a duplicate whose identifier is free now (M3)
+                        base = _evolve(base, state=RecordState.INITIAL, reason=None, message="")
                     pending.append(
                         _evolve(
                             base,
@@ -2193,8 +2213,13 @@ class SyncEngine:
         The first record with an identifier syncs and later ones are excluded; when the
         first one changes its identifier or is forgotten, the next in line syncs now: on
         each side where no record holds the identifier any more, the oldest duplicate is
-        made an owner again (queued, until the recheck here processes it), so that a
-        duplicate on one side pairs with one on the other instead of both being created.
+        made an owner again (queued, until a recheck processes it), so that a duplicate
+        on one side pairs with one on the other instead of both being created.
+
+        The recheck waits until the pass has done its scans (:meth:`_recheck_freed`):
+        a record with the identifier on a page not read yet would otherwise find no
+        owner on its side, and the duplicate of the other side would be created there
+        next to it. Until then, the queued owner is what such a record pairs with (M1).
         """
         freed = {k for k in freed if not k.startswith("~")}
         if not freed:
@@ -2227,8 +2252,14 @@ class SyncEngine:
                     )
         if promoted:
             ctx.store.write(list(promoted.values()))
-        if waiting:
-            self._recheck(ctx, plan, [promoted.get(i, e) for i, e in waiting.items()])
+        ctx.freed.setdefault(plan.name, {}).update(dict.fromkeys(waiting))
+
+    def _recheck_freed(self, ctx: _Pass, plan: ObjectPlan) -> None:
+        """Recheck the duplicates :meth:`_free_duplicates` found, as they are now (M3);
+        rechecks that free more identifiers are followed up too."""
+        while waiting := ctx.freed.pop(plan.name, None):
+            found = ctx.store.get(self.sync_id, plan.name, list(waiting))
+            self._recheck(ctx, plan, [found[i] for i in waiting if i in found])
 
     # ---- associations (A1, A2) ---------------------------------------------------------
     def _sync_links(

@@ -500,8 +500,11 @@ NO_MATCH: Final = Match()
 
 
 def is_owner(entry: Entry) -> bool:
-    """Whether an entry may claim its keys (duplicates never do, M3)."""
-    return not (entry.state is RecordState.EXCLUDED and entry.reason is ExcludeReason.DUPLICATE)
+    """Whether an entry may claim its keys: duplicates never do (M3), unless a create of
+    theirs is in flight, whose record holds them once it is made (S8)."""
+    return entry.pending is not None or not (
+        entry.state is RecordState.EXCLUDED and entry.reason is ExcludeReason.DUPLICATE
+    )
 
 
 def choose_match(

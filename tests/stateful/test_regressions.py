@@ -634,6 +634,79 @@ class TestIdentifiersThatMoveBetweenRecords:
         engine.incremental_sync()
         assert ["ada@x.io", "bob@x.io"] == mails(app)
 
+    def test_a_freed_duplicate_waits_for_the_rest_of_the_scan_before_it_is_created(self, clock):
+        """M1, M3: the app's duplicate whose e-mail a pair frees pairs with the hub's new
+        record with that e-mail on a later page of the same scan, not created beside it."""
+        from syncengine import ObjectSchema, PropertySpec
+        from syncengine.adapters import InMemoryAdapter
+        from syncengine.index import MemoryIndexStore
+
+        def person(name, field):
+            return ObjectSchema(name, [PropertySpec(field, "string")])
+
+        hub = InMemoryAdapter([person("contacts", "email")], clock=clock, page_size=2)
+        app = InMemoryAdapter([person("people", "mail")], clock=clock, page_size=2)
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail")],
+            match=MatchRule.email("email", "mail"),
+        )
+        engine = SyncEngine(hub, app, MemoryIndexStore(), SyncConfig("s", [obj]), clock=clock)
+        ada = hub.put("contacts", email="ada@x.io")
+        engine.initial_sync()
+        app.put("people", mail="ada@x.io")  # a duplicate of the pair's app record
+        clock.advance()
+        hub.put("contacts", email="bob@x.io")
+        hub.patch("contacts", ada.id, email="bob@x.io")  # frees ada@x.io
+        hub.put("contacts", email="ada@x.io")  # on the scan's second page
+        engine.incremental_sync()
+        assert ["ada@x.io", "bob@x.io", "bob@x.io"] == sorted(
+            r.properties["email"] for r in hub.records("contacts")
+        )
+        assert ["ada@x.io", "bob@x.io"] == sorted(
+            r.properties["mail"] for r in app.records("people")
+        )
+
+    def test_a_duplicate_that_takes_a_free_email_pairs_with_the_app_record_holding_it(
+        self, hub, app, make_engine
+    ):
+        """M1, M3: re-indexed with its new e-mail, a duplicate is the first with it."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        second = hub.put("contacts", email="ada@x.io", firstname="Second")
+        engine.incremental_sync()  # the second is a duplicate
+        app.put("people", mail="bob@x.io", first_name="Bob")
+        hub.patch("contacts", second.id, email="bob@x.io")
+        engine.initial_sync()  # a restarted initial sync (S2)
+        assert ["ada@x.io", "bob@x.io"] == sorted(
+            r.properties["email"] for r in hub.records("contacts")
+        )
+        assert ["ada@x.io", "bob@x.io"] == mails(app)
+
+    def test_a_duplicate_whose_create_was_interrupted_keeps_the_record_it_made(
+        self, hub, app, faulty_app, index, make_engine
+    ):
+        """S8, M3: a create in flight holds its e-mail, so the record it made is not
+        paired with another hub record that took the e-mail meanwhile."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        make_engine().initial_sync()
+        second = hub.put("contacts", email="ada@x.io", firstname="Second")
+        make_engine().incremental_sync()  # the second is a duplicate
+        hub.patch("contacts", second.id, email="bob@x.io")
+        faulty_app.lose_confirmation("create", Crash())
+        with pytest.raises(Crash):
+            make_engine().initial_sync()  # a restarted initial sync (S2), killed
+        hub.put("contacts", email="bob@x.io", firstname="Third")
+        engine = make_engine()
+        engine.incremental_sync()  # resumes the initial sync
+        engine.reconcile()
+        assert ["ada@x.io", "bob@x.io"] == mails(app)
+        (made,) = [r for r in app.records("people") if r.properties["mail"] == "bob@x.io"]
+        assert second.id == entry_of(index, Side.APP, made.id).hub_id
+        assert all(e.pending is None for e in index.entries("s"))
+
 
 class TestReadsRacingAnotherWorker:
     """S9: a worker's two reads of a batch may straddle another worker's commit."""
