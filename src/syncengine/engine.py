@@ -1521,14 +1521,29 @@ class SyncEngine:
         sid = self.sync_id
         store = ctx.store
         now = self._clock()
-        known = store.by_record_ids(sid, plan.name, side, [r.id for r in records])
         keyed = [(r, identify(plan, side, r.properties)) for r in records]
         if keyed_only:
             keyed = [(r, keys) for r, keys in keyed if keys]
+        # Most records have an entry with the same keys, which is left alone: the entries
+        # are read (built) only for records whose keys differ from their entry's.
+        hot = store.record_keys(sid, plan.name, side, [r.id for r in records])
+        done: set[str] = set()  # records whose entry stays as it is
+        stale: set[str] = set()  # records whose entry's keys change
+        for record, keys in keyed:
+            seen = hot.get(record.id)
+            if seen is None:
+                continue
+            if seen[1].issuperset(keys) if seen[0] is not None else seen[1] == frozenset(keys):
+                done.add(record.id)
+            else:
+                stale.add(record.id)
+        done -= stale  # a record listed twice, with different keys
+        known = store.by_record_ids(sid, plan.name, side, stale) if stale else {}
         wanted = {
             k
             for r, keys in keyed
-            if (e := known.get(r.id)) is None or (not is_owner(e) and e.keys != frozenset(keys))
+            if r.id not in done
+            and ((e := known.get(r.id)) is None or (not is_owner(e) and e.keys != frozenset(keys)))
             for k in keys
         }
         candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
@@ -1536,6 +1551,8 @@ class SyncEngine:
         out: list[Entry] = []
         for record, keys in keyed:
             entry = known.get(record.id)
+            if record.id in done:
+                continue  # its entry holds the record's keys already: nothing to index
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             if entry is not None:
                 if is_owner(entry):

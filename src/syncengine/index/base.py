@@ -20,8 +20,9 @@ Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
 :meth:`~IndexStore.delete_sync`.
 
 Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta`
-(defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` (built on
-:meth:`~IndexStore.by_record_ids`), :meth:`~IndexStore.close`.
+(defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` and
+:meth:`~IndexStore.record_keys` (built on :meth:`~IndexStore.by_record_ids`),
+:meth:`~IndexStore.close`.
 
 Every store passes the conformance kit in :mod:`syncengine.testing`.
 """
@@ -78,6 +79,23 @@ class IndexStore(abc.ABC):
         """
         found = self.by_record_ids(sync_id, object_type, side, record_ids)
         return {record_id for record_id, entry in found.items() if entry.mark == mark}
+
+    def record_keys(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, tuple[str | None, frozenset[str]]]:
+        """For each record id on ``side`` that has an entry: that entry's record id on the
+        other side (``None`` if it has none) and its keys, keyed by the record id.
+
+        The engine asks this of every page of records it indexes before processing them
+        (incremental passes index the app's new records first); most of them have an
+        entry whose keys are unchanged, so a store may answer from its hot columns
+        without building the entries. The default reads them with :meth:`by_record_ids`.
+
+        .. versionadded:: 0.1
+        """
+        found = self.by_record_ids(sync_id, object_type, side, record_ids)
+        other = side.other
+        return {record_id: (entry.id_on(other), entry.keys) for record_id, entry in found.items()}
 
     @abc.abstractmethod
     def by_keys(

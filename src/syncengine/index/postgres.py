@@ -614,6 +614,26 @@ class PostgresIndexStore(IndexStore):
         return self._select(sync_id, object_type, column, record_ids)
 
     @override
+    def record_keys(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, tuple[str | None, frozenset[str]]]:
+        # Hot columns only: no entry is built, the data column is not read.
+        column, other = ("hub_id", "app_id") if side is Side.HUB else ("app_id", "hub_id")
+        values = [_esc(value) for value in dict.fromkeys(record_ids)]
+        if not values:
+            return {}
+        sync = self._sync(sync_id)
+        ot = self._ot(object_type)
+        if sync is None or ot is None:
+            return {}
+        query = (
+            f"SELECT {column}, {other}, keys FROM entries "
+            f"WHERE sync = %s AND ot = %s AND {column} = ANY(%s::text[])"
+        )
+        rows = self._read(lambda conn: conn.execute(query, (sync, ot, values)).fetchall())
+        return {_unesc(row[0]): (_opt_unesc(row[1]), _keys_of(row[2])) for row in rows}
+
+    @override
     def by_keys(
         self, sync_id: str, object_type: str, keys: Iterable[str]
     ) -> dict[str, list[Entry]]:

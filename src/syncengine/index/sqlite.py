@@ -782,6 +782,30 @@ class SQLiteIndexStore(IndexStore):
         return found
 
     @override
+    def record_keys(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, tuple[str | None, frozenset[str]]]:
+        # Hot columns only: no entry is built, the data column is not read.
+        column, other = ("hub_id", "app_id") if side is Side.HUB else ("app_id", "hub_id")
+        values = list(dict.fromkeys(record_ids))
+        found: dict[str, tuple[str | None, frozenset[str]]] = {}
+        if not values:
+            return found
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return found
+            for chunk in _chunks(values, _MAX_PARAMS - 2):
+                for record_id, other_id, keys in conn.execute(
+                    f"SELECT {column}, {other}, keys FROM entries "
+                    f"WHERE sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})",
+                    (sync, ot, *chunk),
+                ):
+                    found[record_id] = (other_id, _EMPTY_KEYS if keys is None else _keys_of(keys))
+        return found
+
+    @override
     def by_keys(
         self, sync_id: str, object_type: str, keys: Iterable[str]
     ) -> dict[str, list[Entry]]:

@@ -495,6 +495,42 @@ def check_lookups_by_id_record_id_and_key_agree_with_writes(store: IndexStore) -
 
 
 @_check
+def check_record_keys_agree_with_by_record_ids(store: IndexStore) -> None:
+    """record_keys gives each found record's counterpart id and keys, as the entries hold."""
+    entries = _lookup_population()
+    odd_keys: tuple[frozenset[str], ...] = (
+        frozenset(),
+        frozenset({"[not json"}),
+        frozenset({""}),
+        frozenset({'0:"quoted"@example.com'}),
+        frozenset({"0:ærø@example.com", "~link"}),
+    )
+    entries += [
+        _entry(f"odd{i}", hub_id=f"odd-h{i}", app_id=f"odd-a{i}" if i % 2 else None, keys=keys)
+        for i, keys in enumerate(odd_keys)
+    ]
+    store.write(entries)
+    for side in Side:
+        ids = [e.id_on(side) or "none" for e in entries] + ["missing", entries[4].hub_id or ""]
+        expected = {
+            record_id: (entry.id_on(side.other), frozenset(entry.keys))
+            for record_id, entry in store.by_record_ids(A, CONTACTS, side, ids).items()
+        }
+        got = store.record_keys(A, CONTACTS, side, iter(ids))  # any iterable, repeats
+        if got != expected:
+            wrong = sorted(set(got.items()) ^ set(expected.items()))[:5]
+            raise AssertionError(f"record_keys({side}) disagrees with by_record_ids: {wrong}")
+    for empty in (
+        store.record_keys(A, CONTACTS, Side.HUB, []),
+        store.record_keys(A, DEALS, Side.HUB, ["h1"]),
+        store.record_keys("kit-unknown-sync", CONTACTS, Side.HUB, ["h1"]),
+        store.record_keys(A, CONTACTS, Side.APP, ["h1"]),
+    ):
+        if empty:
+            raise AssertionError(f"a lookup that should find nothing returned {empty!r:.200}")
+
+
+@_check
 def check_changed_keys_and_record_ids_move_the_entry(store: IndexStore) -> None:
     """Keys and record ids an entry no longer holds no longer find it."""
     before = _entry("e1", hub_id="h1", app_id="a1", keys=frozenset({"k1", "k2"}))
@@ -1384,6 +1420,14 @@ class IndexStoreMachine(RuleBasedStateMachine):
         for record_id, entry in got.items():
             if all(entry_difference(e, entry) for e in holders[record_id]):
                 raise AssertionError(f"by_record_ids({record_id!r}) returned {entry!r:.300}")
+        hot = self.store.record_keys(sync_id, object_type, side, ids)
+        if set(hot) != want:
+            raise AssertionError(
+                f"record_keys({side}, {ids}) found {sorted(hot)}, expected {sorted(want)}"
+            )
+        for record_id, found in hot.items():
+            if found not in [(e.id_on(side.other), e.keys) for e in holders[record_id]]:
+                raise AssertionError(f"record_keys({record_id!r}) returned {found!r:.300}")
 
     @rule(data=st.data())
     def by_keys(self, data: st.DataObject) -> None:
@@ -1566,6 +1610,10 @@ class IndexStoreTests:
     def test_lookups_by_id_record_id_and_key_agree_with_writes(self, store: IndexStore) -> None:
         """get, by_record_ids and by_keys find what was written, in batches of any size."""
         check_lookups_by_id_record_id_and_key_agree_with_writes(store)
+
+    def test_record_keys_agree_with_by_record_ids(self, store: IndexStore) -> None:
+        """record_keys gives each found record's counterpart id and keys, as the entries hold."""
+        check_record_keys_agree_with_by_record_ids(store)
 
     def test_changed_keys_and_record_ids_move_the_entry(self, store: IndexStore) -> None:
         """Keys and record ids an entry no longer holds no longer find it."""
