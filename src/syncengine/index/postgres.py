@@ -583,16 +583,27 @@ class PostgresIndexStore(IndexStore):
         )
 
     # ---- lookups ------------------------------------------------------------------
-    def _select(
-        self, sync_id: str, object_type: str, column: str, wanted: Iterable[str]
-    ) -> dict[str, Entry]:
+    def _scope(
+        self, sync_id: str, object_type: str, wanted: Iterable[str]
+    ) -> tuple[int, int, list[str]] | None:
+        """The ids of a sync and object type, and the escaped values to look up; ``None``
+        when there is nothing to find."""
         values = [_esc(value) for value in dict.fromkeys(wanted)]
         if not values:
-            return {}
+            return None
         sync = self._sync(sync_id)
         ot = self._ot(object_type)
         if sync is None or ot is None:
+            return None
+        return sync, ot, values
+
+    def _select(
+        self, sync_id: str, object_type: str, column: str, wanted: Iterable[str]
+    ) -> dict[str, Entry]:
+        scope = self._scope(sync_id, object_type, wanted)
+        if scope is None:
             return {}
+        sync, ot, values = scope
         index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
         query = (
             f"SELECT {_COLUMNS} FROM entries "
@@ -619,13 +630,10 @@ class PostgresIndexStore(IndexStore):
     ) -> dict[str, tuple[str | None, frozenset[str]]]:
         # Hot columns only: no entry is built, the data column is not read.
         column, other = ("hub_id", "app_id") if side is Side.HUB else ("app_id", "hub_id")
-        values = [_esc(value) for value in dict.fromkeys(record_ids)]
-        if not values:
+        scope = self._scope(sync_id, object_type, record_ids)
+        if scope is None:
             return {}
-        sync = self._sync(sync_id)
-        ot = self._ot(object_type)
-        if sync is None or ot is None:
-            return {}
+        sync, ot, values = scope
         query = (
             f"SELECT {column}, {other}, keys FROM entries "
             f"WHERE sync = %s AND ot = %s AND {column} = ANY(%s::text[])"
