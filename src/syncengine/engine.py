@@ -2571,7 +2571,8 @@ class SyncEngine:
         report = ctx.report
         side = item.side
         mark = ctx.mark if ctx.mark is not None else base.mark
-        keys = self._current_keys(plan, item, base)
+        # An Apply's keys depend on whether its writes land: computed below, once.
+        keys = base.keys if isinstance(decision, Apply) else self._current_keys(plan, item, base)
         if isinstance(decision, _Queued):
             if base.entry_id not in ctx.queued:  # count each record once per pass
                 ctx.queued.add(base.entry_id)
@@ -2645,6 +2646,7 @@ class SyncEngine:
                 written.append(f"updated {write_side.value}: {fields}")
         if failure is not None:
             category, message, _ = failure
+            keys = self._current_keys(plan, item, base)
             entry = self._failed(base, category, message, now, mark, keys)
             if lost_create:
                 # The create may have happened remotely: keep it pending for settlement.
@@ -2659,8 +2661,8 @@ class SyncEngine:
             return _evolve(entry, pending=None, pending_key=None)
         if not results:
             report.side(plan.name, side).unchanged += 1
-        if written and _rewrites_keys(plan, decision):
-            keys = self._current_keys(plan, item, base, decision)
+        rewritten = bool(written) and _rewrites_keys(plan, decision)
+        keys = self._current_keys(plan, item, base, decision if rewritten else None)
         hub_id, app_id = base.hub_id, base.app_id
         if created_id is not None and created_side is not None:
             if created_side is Side.HUB:
@@ -2699,7 +2701,7 @@ class SyncEngine:
         """
         if item.record is None or item.settled or item.queued:
             return base.keys
-        if written is None:
+        if written is None or not isinstance(written.write_on(item.side), UpdateIn):
             keys = set(item.keys or identify(plan, item.side, item.record.properties))
         else:
             keys = set(identify(plan, item.side, _after(written, item.side, item.record)))
