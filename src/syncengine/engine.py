@@ -2053,6 +2053,14 @@ class SyncEngine:
                 (item.record, counterpart) if side is Side.HUB else (counterpart, item.record)
             )
             return decide(plan, item.pair_with or item.entry, hub, app)
+        if item.pair_with is not None and item.pair_with.pending is side.other:
+            # It takes the place of a deleted record whose create is in flight (M3, R6):
+            # the record that create makes is its counterpart, once settled (S8).
+            return Fail(
+                ErrorCategory.UNAVAILABLE,
+                f"waits for the create in flight from {side.value} record "
+                f"{item.pair_with.id_on(side)} (deleted), whose place it takes, to settle (S8)",
+            )
         return decide(plan, item.entry, *self._alone(side, item.record), keys=item.keys)
 
     def _heir(

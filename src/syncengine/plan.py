@@ -529,6 +529,10 @@ def choose_match(
             theirs = entry.app_id if side is Side.HUB else entry.hub_id
             if mine is not None and mine != record_id and entry.deleted is side:
                 mine = None  # that record was deleted (R6): its place in the pair is free
+                if entry.pending is side.other:
+                    # ... and its create is in flight: this record takes its place, and
+                    # the record the create makes is its counterpart (S8).
+                    return Match(entry=entry, key=key)
             if mine is not None:
                 if mine != record_id:
                     return Match(duplicate_of=entry, key=key)

@@ -707,6 +707,49 @@ class TestIdentifiersThatMoveBetweenRecords:
         assert second.id == entry_of(index, Side.APP, made.id).hub_id
         assert all(e.pending is None for e in index.entries("s"))
 
+    def test_a_record_taking_a_deleted_ones_place_waits_for_its_create_in_flight(self, clock):
+        """M3, R6, S8: the create of a deleted hub record is still in flight when a new
+        hub record with its e-mail arrives (on a later page): the new record takes its
+        place, and the record that create made is its counterpart, not a reason to create
+        a second one."""
+        from syncengine import ObjectSchema, PropertySpec
+        from syncengine.adapters import InMemoryAdapter
+        from syncengine.index import MemoryIndexStore
+        from syncengine.testing import FaultyAdapter
+
+        def person(name, *fields):
+            return ObjectSchema(name, [PropertySpec(field, "string") for field in fields])
+
+        hub = InMemoryAdapter([person("contacts", "email", "name")], clock=clock, page_size=1)
+        app = InMemoryAdapter([person("people", "mail", "nm")], clock=clock, id_prefix="a")
+        faulty = FaultyAdapter(app, seed=0)
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("name", "nm")],
+            match=MatchRule.email("email", "mail"),
+        )
+        index = MemoryIndexStore()
+
+        def engine():
+            return SyncEngine(hub, faulty, index, SyncConfig("s", [obj]), clock=clock)
+
+        engine().initial_sync()
+        ada = hub.put("contacts", email="ada@x.io", name="Ada")
+        faulty.fail_next("create", Crash())  # before the create: nothing made
+        with pytest.raises(Crash):
+            engine().incremental_sync()
+        faulty.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        hub.remove("contacts", ada.id)
+        clock.advance()
+        newer = hub.put("contacts", email="ada@x.io", name="Newer")
+        engine().incremental_sync()
+        assert ["ada@x.io"] == [r.properties["mail"] for r in app.records("people")]
+        engine().reconcile()
+        (made,) = app.records("people")
+        (entry,) = [e for e in index.entries("s") if e.app_id == made.id]
+        assert newer.id == entry.hub_id
+
 
 class TestReadsRacingAnotherWorker:
     """S9: a worker's two reads of a batch may straddle another worker's commit."""
