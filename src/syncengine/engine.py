@@ -1550,9 +1550,9 @@ class SyncEngine:
         local: dict[str, list[Entry]] = {}
         out: list[Entry] = []
         for record, keys in keyed:
-            entry = known.get(record.id)
             if record.id in done:
                 continue  # its entry holds the record's keys already: nothing to index
+            entry = known.get(record.id)
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             if entry is not None:
                 if is_owner(entry):
@@ -1563,13 +1563,20 @@ class SyncEngine:
                         out.append(_evolve(entry, keys=entry.keys.union(keys), updated_at=now))
                 elif frozenset(keys) != entry.keys:
                     # A duplicate with another identifier: still one, or the first with it.
-                    entry = _evolve(entry, keys=frozenset(keys), updated_at=now)
-                    match = choose_match(side, record.id, keys, pool)
-                    if match.duplicate_of is None:
-                        entry = _evolve(entry, state=RecordState.INITIAL, reason=None, message="")
+                    if choose_match(side, record.id, keys, pool).duplicate_of is not None:
+                        out.append(_evolve(entry, keys=frozenset(keys), updated_at=now))
+                    else:
+                        first = _evolve(
+                            entry,
+                            keys=frozenset(keys),
+                            state=RecordState.INITIAL,
+                            reason=None,
+                            message="",
+                            updated_at=now,
+                        )
                         for k in keys:
-                            local.setdefault(k, []).append(entry)
-                    out.append(entry)
+                            local.setdefault(k, []).append(first)
+                        out.append(first)
                 continue
             match = choose_match(side, record.id, keys, pool)
             if match.entry is not None and (

@@ -408,6 +408,15 @@ class SQLiteIndexStore(IndexStore):
             self._ot_names[found] = name
         return found
 
+    def _scope(
+        self, conn: sqlite3.Connection, sync_id: str, object_type: str
+    ) -> tuple[int, int] | None:
+        """The ids of a sync and an object type; ``None`` if either was never stored
+        (then nothing of theirs is either)."""
+        sync = self._sync(conn, sync_id)
+        ot = self._ot(conn, object_type)
+        return None if sync is None or ot is None else (sync, ot)
+
     def _ot_name(self, conn: sqlite3.Connection, ot: int) -> str:
         name = self._ot_names.get(ot)
         if name is None:
@@ -690,10 +699,10 @@ class SQLiteIndexStore(IndexStore):
         if not values:
             return
         with self._reading() as conn:
-            sync = self._sync(conn, sync_id)
-            ot = self._ot(conn, object_type)
-            if sync is None or ot is None:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
                 return
+            sync, ot = scope
             found: list[tuple[str, Entry]] = []
             recent = self._recent
             if len(recent) > _RECENT:
@@ -752,10 +761,10 @@ class SQLiteIndexStore(IndexStore):
         if not values or type(mark) is not str:
             return found
         with self._reading() as conn:
-            sync = self._sync(conn, sync_id)
-            ot = self._ot(conn, object_type)
-            if sync is None or ot is None:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
                 return found
+            sync, ot = scope
             for chunk in _chunks(values, _MAX_PARAMS - 3):
                 where = f"sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})"
                 if self._json is not False:
@@ -792,10 +801,10 @@ class SQLiteIndexStore(IndexStore):
         if not values:
             return found
         with self._reading() as conn:
-            sync = self._sync(conn, sync_id)
-            ot = self._ot(conn, object_type)
-            if sync is None or ot is None:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
                 return found
+            sync, ot = scope
             for chunk in _chunks(values, _MAX_PARAMS - 2):
                 for record_id, other_id, keys in conn.execute(
                     f"SELECT {column}, {other}, keys FROM entries "
@@ -815,10 +824,10 @@ class SQLiteIndexStore(IndexStore):
             return found
         shared: set[str] = set()  # keys held by several entries: sorted by rowid at the end
         with self._reading() as conn:
-            sync = self._sync(conn, sync_id)
-            ot = self._ot(conn, object_type)
-            if sync is None or ot is None:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
                 return found
+            sync, ot = scope
             decode = self._decode
             recent = self._recent
             rows = self._rows
@@ -1216,10 +1225,10 @@ class SQLiteIndexStore(IndexStore):
         entry_ids: list[str],
         deltas: Counter[tuple[int, int, int]],
     ) -> None:
-        sync = self._sync(conn, sync_id)
-        ot = self._ot(conn, object_type)
-        if sync is None or ot is None:
+        scope = self._scope(conn, sync_id, object_type)
+        if scope is None:
             return
+        sync, ot = scope
         existing = self._existing(conn, sync, ot, entry_ids)
         if not existing:
             return
@@ -1259,10 +1268,10 @@ class SQLiteIndexStore(IndexStore):
     @override
     def cursor(self, sync_id: str, side: Side, object_type: str, name: str = "poll") -> str | None:
         with self._reading() as conn:
-            sync = self._sync(conn, sync_id)
-            ot = self._ot(conn, object_type)
-            if sync is None or ot is None:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
                 return None
+            sync, ot = scope
             row = conn.execute(
                 "SELECT value FROM cursors WHERE sync = ? AND side = ? AND ot = ? AND name = ?",
                 (sync, _SIDE_CODES[Side(side)], ot, name),
