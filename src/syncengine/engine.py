@@ -2804,8 +2804,10 @@ def _rewrites_keys(plan: ObjectPlan, decision: Apply) -> bool:
     for write in decision.writes:
         if isinstance(write, UpdateIn):
             hub = write.side is Side.HUB
-            if any((key.hub if hub else key.app) in write.properties for key in plan.keys):
-                return True
+            properties = write.properties
+            for key in plan.keys:
+                if (key.hub if hub else key.app) in properties:
+                    return True
     return False
 
 

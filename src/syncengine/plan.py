@@ -225,6 +225,8 @@ class KeyPlan:
     app: str
     kind: str
     normalize: Callable[[object], str | None]
+    #: Keys made from recent string values, for :func:`identify` (bounded, see there).
+    memo: dict[str, str | None] = attrs.field(factory=dict, eq=False, repr=False)
 
     def prop(self, side: Side) -> str:
         """The property holding this key on ``side``."""
@@ -471,13 +473,35 @@ def identify(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> tup
 
     A key whose value is blank or invalid (an e-mail that is not one) is left out (M4,
     M6). With no match rule there are no keys (M7, "no matching").
+
+    The normalizers are pure functions, and a pass identifies most values several times
+    (a record when it is read, again with its counterpart once a write landed): the keys
+    of recent string values are remembered per key (at most :data:`_MEMO` values; the
+    memo is emptied when full, so a long pass costs no more memory than a short one).
     """
     keys = []
+    hub = side is Side.HUB
     for key in plan.keys:
-        value = key.normalize(properties.get(key.hub if side is Side.HUB else key.app))
-        if value is not None:
-            keys.append(f"{key.index}:{value}")
+        value = properties.get(key.hub if hub else key.app)
+        if type(value) is str:
+            memo = key.memo
+            made = memo.get(value, _UNSEEN)
+            if made is _UNSEEN:
+                if len(memo) >= _MEMO:
+                    memo.clear()
+                normal = key.normalize(value)
+                made = memo[value] = None if normal is None else f"{key.index}:{normal}"
+        else:
+            normal = key.normalize(value)
+            made = None if normal is None else f"{key.index}:{normal}"
+        if made is not None:
+            keys.append(made)
     return tuple(keys)
+
+
+_UNSEEN: Final[Any] = object()
+#: Values whose keys :func:`identify` remembers, per key of a match rule.
+_MEMO: Final = 8192
 
 
 @attrs.frozen(slots=True)

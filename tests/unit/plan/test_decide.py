@@ -680,3 +680,41 @@ def test_entry_fields_used_here_exist():
     """The tests' entries are real Entry values (guards the helpers above)."""
     entry = paired_entry({}, {})
     assert attrs.has(type(entry))
+
+
+@given(
+    values=st.lists(
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=12),
+            st.sampled_from(["ada@example.com", " ADA@Example.COM ", "ada@", "", "  "]),
+        ),
+        max_size=40,
+    )
+)
+def test_identify_remembers_nothing_wrong(values):
+    """M6: the keys identify remembers for recent values (plan._MEMO of them, emptied
+    when full) are the keys the normalizer gives, whatever came before."""
+    from syncengine import plan as plan_module
+
+    plan = plan_for()
+    (key,) = plan.keys
+    for value in values:
+        normal = key.normalize(value)
+        expected = () if normal is None else (f"0:{normal}",)
+        assert expected == identify(plan, Side.HUB, {"email": value})
+        assert expected == identify(plan, Side.APP, {"mail": value})
+        assert len(key.memo) <= plan_module._MEMO
+
+
+def test_identify_memo_stays_bounded(monkeypatch):
+    """A long pass identifies many values: the memo is emptied when full, not grown."""
+    from syncengine import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "_MEMO", 4)
+    plan = plan_for()
+    (key,) = plan.keys
+    for i in range(10):
+        assert (f"0:p{i}@example.com",) == identify(plan, Side.HUB, {"email": f"P{i}@example.com"})
+        assert len(key.memo) <= 4
