@@ -832,6 +832,12 @@ class SyncEngine:
             if workers is not None:
                 self._run_units(ctx, plan, run, phase, workers)
                 continue
+            if phase <= 1 and self._app_is_empty(ctx, plan):
+                # Nothing in the app could pair with a hub record: the hub index of phase 1
+                # would never be read. Phase 3 matches the hub's records among themselves
+                # as it goes (M3), and indexes what the app gains meanwhile (_catch_up).
+                self._set_phase(ctx, plan, 3)
+                phase = 3
             if phase <= 1:
                 self._run_phase(ctx, plan, Side.HUB, "index_hub", index_only=True)
                 self._set_phase(ctx, plan, 2)
@@ -1077,6 +1083,30 @@ class SyncEngine:
         if remember_poll and last is not None:
             ctx.store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
         self._emit(ctx, "phase_finished", plan.name)
+
+    def _app_is_empty(self, ctx: _Pass, plan: ObjectPlan) -> bool:
+        """Whether a full scan of the app finds no record of the type (S3, phase 2 early).
+
+        Run before phase 1, when phase 2 has not begun. An empty scan is phase 2 done:
+        its cursor becomes the app's poll cursor, as phase 2's would, and the phase is
+        reported (started and finished, nothing processed). A scan that finds a record
+        stops at its first page, and the phases run in their order.
+        """
+        sid = self.sync_id
+        store = ctx.store
+        last: str | None = None
+        for page in self._scan(Side.APP, plan, None):
+            if page.records or page.deleted:
+                return False
+            if page.cursor is not None:
+                last = page.cursor
+        ctx.phase = "index_app_and_sync"
+        ctx.processed = 0
+        self._emit(ctx, "phase_started", plan.name)
+        if last is not None and store.cursor(sid, Side.APP, plan.name, "initial_poll") is None:
+            store.write(cursors=[CursorUpdate(sid, Side.APP, plan.name, last, "initial_poll")])
+        self._emit(ctx, "phase_finished", plan.name)
+        return True
 
     def _scan(self, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Any]:
         try:

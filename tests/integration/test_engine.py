@@ -57,9 +57,10 @@ class TestInitialSync:
         assert {RecordState.SYNCED} == {e.state for e in entries(index)}
         assert 3 == len(entries(index))
 
-    def test_completion_event_is_emitted_once(self, hub, make_engine):
+    def test_completion_event_is_emitted_once(self, hub, app, make_engine):
         """S4: the engine announces the end of the initial sync, with progress before."""
         hub.put("contacts", email="a@example.com", lastname="A")
+        app.put("people", mail="b@example.com", last_name="B")
         seen = []
         engine = make_engine(on_event=seen.append)
         engine.initial_sync()
@@ -69,6 +70,24 @@ class TestInitialSync:
         assert ["index_hub", "index_app_and_sync", "sync_hub"] == phases
         engine.incremental_sync()
         assert 1 == [e.kind for e in seen].count("initial_sync_completed")
+
+    def test_empty_app_skips_the_hub_index(self, hub, app, index, make_engine):
+        """S3: with nothing in the app to pair with, the hub is not indexed first; the
+        app phase is the empty scan, and the hub phase creates and matches (M3)."""
+        hub.put("contacts", email="a@example.com", lastname="A")
+        hub.put("contacts", email=" A@Example.com", lastname="Twin")
+        hub.put("contacts", email="b@example.com", lastname="B")
+        seen = []
+        report = make_engine(on_event=seen.append).initial_sync()
+        started = [e.phase for e in seen if e.kind == "phase_started"]
+        finished = [(e.phase, e.processed) for e in seen if e.kind == "phase_finished"]
+        assert ["index_app_and_sync", "sync_hub"] == started
+        assert [("index_app_and_sync", 0), ("sync_hub", 3)] == finished
+        assert 2 == report.side("contacts", Side.APP).created
+        assert 1 == report.excluded  # the later record with a's e-mail (M3)
+        assert {"a@example.com", "b@example.com"} == set(by_email(app, "people", "mail"))
+        states = sorted(e.state.value for e in entries(index))
+        assert ["excluded", "synced", "synced"] == states
 
     def test_one_way_to_app_copies_hub_values_and_never_the_app_only_records(
         self, hub, app, index, make_engine, contacts_sync

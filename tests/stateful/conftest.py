@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import MemoryIndexStore, SQLiteIndexStore
+from syncengine.report import SyncEvent
 from syncengine.testing import FaultyAdapter
 
 
@@ -81,7 +83,7 @@ def faulty_hub(hub):
 def make_engine(faulty_hub, faulty_app, index, clock):
     """Build an engine (a new process, each call) over both faulty apps and the index."""
 
-    def make() -> SyncEngine:
+    def make(on_event: Callable[[SyncEvent], None] | None = None) -> SyncEngine:
         obj = ObjectSync(
             "contacts",
             "people",
@@ -89,6 +91,14 @@ def make_engine(faulty_hub, faulty_app, index, clock):
             match=MatchRule.email("email", "mail"),
         )
         config = SyncConfig("s", [obj])
-        return SyncEngine(faulty_hub, faulty_app, index, config, clock=clock, sleep=clock.advance)
+        return SyncEngine(
+            faulty_hub,
+            faulty_app,
+            index,
+            config,
+            clock=clock,
+            sleep=clock.advance,
+            on_event=on_event,
+        )
 
     return make

@@ -471,26 +471,36 @@ class TestNamesakesOfDeletedPairs:
 class TestInitialSyncResumedAfterRecordsWereAdded:
     """S3, M1: records added to both apps while an initial sync was stopped pair up."""
 
+    @pytest.mark.parametrize("app_empty", [True, False], ids=["app-empty", "app-not-empty"])
     def test_a_contact_added_to_both_apps_before_phase_3_resumes_is_created_nowhere(
-        self, hub, app, faulty_hub, make_engine
+        self, hub, app, faulty_hub, make_engine, app_empty
     ):
-        """S3: phase 3 indexes the app's records added since phase 2 before creating."""
+        """S3: phase 3 indexes the app's records added since phase 2 before creating.
+
+        With an empty app, phase 2 is the empty scan and phase 1 is skipped: the same
+        holds, from the cursor of that scan."""
+        if not app_empty:
+            app.put("people", mail="zed@x.io", first_name="Zed")
+        started: list[str | None] = []
 
         def stop_in_phase_3(method, n):
-            if method == "scan" and n == 2:  # phase 1 scanned the hub; phase 3 starts
+            if method == "scan" and started.count("sync_hub") == 1:  # the first run's
                 raise AdapterError(ErrorCategory.UNAVAILABLE, "down")
 
         faulty_hub.on_call(stop_in_phase_3)
-        engine = make_engine()
+        engine = make_engine(
+            on_event=lambda e: started.append(e.phase) if e.kind == "phase_started" else None
+        )
         with pytest.raises(AdapterError):
             engine.initial_sync()
         assert engine.initial_sync_running
+        assert "index_hub" not in started if app_empty else "index_hub" in started
         faulty_hub.clear()
         hub.put("contacts", email="ada@x.io", firstname="Ada")
         app.put("people", mail="ada@x.io", first_name="Ada")
         engine.initial_sync()
-        assert ["ada@x.io"] == mails(app)
-        assert 1 == len(hub.records("contacts"))
+        assert ["ada@x.io"] + ([] if app_empty else ["zed@x.io"]) == mails(app)
+        assert 1 + (not app_empty) == len(hub.records("contacts"))
 
 
 class TestCreatesInFlightWithNamesakes:
