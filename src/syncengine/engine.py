@@ -184,6 +184,8 @@ class _Item:
     pool: Mapping[str, Sequence[Entry]] | None = None
     #: Identifiers of entries the batch forgets because of this item (M3).
     freed: frozenset[str] = frozenset()
+    #: The new entry _match made for a record without one: its base in _execute.
+    new: Entry | None = None
 
 
 class _Queued(Decision):
@@ -1976,7 +1978,9 @@ class SyncEngine:
                     # The record's own unpaired entry is merged into the pair.
                     deletes.append((self.sync_id, plan.name, item.entry.entry_id))
             else:
-                claim = item.entry or self._new_entry(plan, side, item.record_id, item.keys)
+                claim = item.entry
+                if claim is None:
+                    claim = item.new = self._new_entry(plan, side, item.record_id, item.keys)
                 keys = frozenset(item.keys)
                 if claim.keys != keys or not is_owner(claim):
                     # A duplicate whose identifier is free now syncs: later records of
@@ -1992,15 +1996,16 @@ class SyncEngine:
     def _new_entry(
         self, plan: ObjectPlan, side: Side, record_id: str, keys: Iterable[str]
     ) -> Entry:
-        prefix = "h" if side is Side.HUB else "a"
-        entry = Entry(
+        hub = side is Side.HUB
+        return Entry(
             sync_id=self.sync_id,
             object_type=plan.name,
-            entry_id=f"{prefix}:{record_id}",
+            entry_id=f"{'h' if hub else 'a'}:{record_id}",
             updated_at=self._clock(),
+            hub_id=record_id if hub else None,
+            app_id=None if hub else record_id,
             keys=frozenset(keys),
         )
-        return _with_id(entry, side, record_id)
 
     def _fetch_others(
         self, ctx: _Pass, plan: ObjectPlan, other: Side, items: Sequence[_Item]
@@ -2159,7 +2164,7 @@ class SyncEngine:
         for item, _ in decided:
             base = item.pair_with or item.entry
             if base is None:
-                base = self._new_entry(plan, item.side, item.record_id, item.keys)
+                base = item.new or self._new_entry(plan, item.side, item.record_id, item.keys)
             elif base.id_on(item.side) != item.record_id:
                 claim = item.claim
                 # _match made this very entry already when it paired the record.
