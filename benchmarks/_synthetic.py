@@ -499,11 +499,18 @@ class SyntheticAdapter(Adapter):
             if failure is not None:
                 results.append(failure)
                 continue
-            email = item.properties.get(self._names[0])
+            properties = item.properties
+            email = properties.get(self._names[0])
             found = _PERSON.match(email.strip().casefold()) if isinstance(email, str) else None
-            slot = self._grow(int(found[1]) if found else 0)
-            if found:
-                self._set(slot, int(found[1]), item.properties)
+            person = int(found[1]) if found else 0
+            slot = self._grow(person)
+            if found and [*map(properties.get, self._names)] == _hub_values(person):
+                # The hub's rendering of the person, field for field (a one-sided initial
+                # sync creates nothing else): what _set would store, without comparing.
+                for f in range(FIELDS):
+                    self._codes_of(f)[slot] = HUB
+            elif found:
+                self._set(slot, person, properties)
             else:
                 self._overlay[slot] = {
                     self._field_of[k]: v for k, v in item.properties.items() if v
