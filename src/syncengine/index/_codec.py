@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Mapping, Set
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final
 
 from syncengine.index._entry import Entry, HistoryItem
@@ -372,6 +373,7 @@ def check_entry(entry: object, *, deep: bool = True) -> Entry:
 
 
 _STR_OR_NONE: Final = frozenset({str, type(None)})
+_PLAIN_MAPPINGS: Final = frozenset({dict, MappingProxyType})
 
 
 def _problem(entry: Entry, deep: bool) -> str:
@@ -420,7 +422,8 @@ def _problem(entry: Entry, deep: bool) -> str:
         if mapping is not None and type(mapping) is not dict and not isinstance(mapping, Mapping):
             return f"{name} must be a mapping or None, got {mapping!r:.40}"
     links = entry.links
-    if type(links) is not dict and not isinstance(links, Mapping):
+    # dict and the empty default (a MappingProxyType) first: an ABC isinstance is slow.
+    if type(links) not in _PLAIN_MAPPINGS and not isinstance(links, Mapping):
         return f"links must be a mapping, got {type(links).__qualname__}"
     if deep:
         try:
