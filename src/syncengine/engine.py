@@ -1585,30 +1585,32 @@ class SyncEngine:
             if record.id in done:
                 continue  # its entry holds the record's keys already: nothing to index
             entry = known.get(record.id)
+            if entry is not None and is_owner(entry):
+                # Its keys are its records'. New ones are added now, so a new record with
+                # them is its duplicate; processing it drops the ones its records no
+                # longer hold, and frees them for their duplicates (M3, M7).
+                if not entry.keys.issuperset(keys):
+                    out.append(_evolve(entry, keys=entry.keys.union(keys), updated_at=now))
+                continue
             pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
             if entry is not None:
-                if is_owner(entry):
-                    # Its keys are its records'. New ones are added now, so a new record
-                    # with them is its duplicate; processing it drops the ones its records
-                    # no longer hold, and frees them for their duplicates (M3, M7).
-                    if not entry.keys.issuperset(keys):
-                        out.append(_evolve(entry, keys=entry.keys.union(keys), updated_at=now))
-                elif frozenset(keys) != entry.keys:
-                    # A duplicate with another identifier: still one, or the first with it.
-                    if choose_match(side, record.id, keys, pool).duplicate_of is not None:
-                        out.append(_evolve(entry, keys=frozenset(keys), updated_at=now))
-                    else:
-                        first = _evolve(
-                            entry,
-                            keys=frozenset(keys),
-                            state=RecordState.INITIAL,
-                            reason=None,
-                            message="",
-                            updated_at=now,
-                        )
-                        for k in keys:
-                            local.setdefault(k, []).append(first)
-                        out.append(first)
+                if frozenset(keys) == entry.keys:
+                    continue
+                # A duplicate with another identifier: still one, or the first with it.
+                if choose_match(side, record.id, keys, pool).duplicate_of is not None:
+                    out.append(_evolve(entry, keys=frozenset(keys), updated_at=now))
+                    continue
+                first = _evolve(
+                    entry,
+                    keys=frozenset(keys),
+                    state=RecordState.INITIAL,
+                    reason=None,
+                    message="",
+                    updated_at=now,
+                )
+                for k in keys:
+                    local.setdefault(k, []).append(first)
+                out.append(first)
                 continue
             match = choose_match(side, record.id, keys, pool)
             if match.entry is not None and (

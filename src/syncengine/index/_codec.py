@@ -373,6 +373,8 @@ def check_entry(entry: object, *, deep: bool = True) -> Entry:
 
 
 _STR_OR_NONE: Final = frozenset({str, type(None)})
+#: Mapping types told apart without an ABC isinstance, which is slow on every write (the
+#: empty links default is a MappingProxyType).
 _PLAIN_MAPPINGS: Final = frozenset({dict, MappingProxyType})
 
 
@@ -419,10 +421,13 @@ def _problem(entry: Entry, deep: bool) -> str:
     if type(entry.history) is not tuple:
         return f"history must be a tuple, got {type(entry.history).__qualname__}"
     for name, mapping in (("hub_values", entry.hub_values), ("app_values", entry.app_values)):
-        if mapping is not None and type(mapping) is not dict and not isinstance(mapping, Mapping):
+        if (
+            mapping is not None
+            and type(mapping) not in _PLAIN_MAPPINGS
+            and not isinstance(mapping, Mapping)
+        ):
             return f"{name} must be a mapping or None, got {mapping!r:.40}"
     links = entry.links
-    # dict and the empty default (a MappingProxyType) first: an ABC isinstance is slow.
     if type(links) not in _PLAIN_MAPPINGS and not isinstance(links, Mapping):
         return f"links must be a mapping, got {type(links).__qualname__}"
     if deep:

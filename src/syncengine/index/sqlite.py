@@ -695,41 +695,37 @@ class SQLiteIndexStore(IndexStore):
         wanted: Iterable[str],
     ) -> Iterator[tuple[str, Entry]]:
         """(value of ``column``, entry) for entries whose ``column`` is in ``wanted``."""
-        values = list(dict.fromkeys(wanted))
-        if not values:
-            return
-        with self._reading() as conn:
-            scope = self._scope(conn, sync_id, object_type)
-            if scope is None:
-                return
-            sync, ot = scope
-            found: list[tuple[str, Entry]] = []
-            recent = self._recent
+        found: list[tuple[str, Entry]] = []
+        index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
+        recent = self._recent
+        rows = self._rows
+
+        def read(conn: sqlite3.Connection, sync: int, ot: int, chunk: Sequence[str]) -> None:
+            sql = (
+                f"SELECT {_COLUMNS} FROM entries e "
+                f"WHERE e.sync = ? AND e.ot = ? AND e.{column} IN ({_marks(len(chunk))})"
+            )
+            for row in conn.execute(sql, (sync, ot, *chunk)):
+                seen = recent.get(row[0])
+                if (
+                    seen is not None
+                    and seen[0] == row
+                    and seen[1].sync_id == sync_id
+                    and seen[1].object_type == object_type
+                ):
+                    entry = seen[1]
+                else:
+                    entry = self._decode(conn, sync_id, object_type, row)
+                    recent[row[0]] = (row, entry)
+                rows[(sync, ot, row[2])] = (*row[:1], row[5], row[8], *row[3:5], *row[6:8])
+                found.append((row[index], entry))
+
+        with self._lock:  # the caches are trimmed around the read, under the same lock
             if len(recent) > _RECENT:
                 recent.clear()
-            rows = self._rows
             if len(rows) > _ROWS:
                 rows.clear()
-            for chunk in _chunks(values, _MAX_PARAMS - 2):
-                sql = (
-                    f"SELECT {_COLUMNS} FROM entries e "
-                    f"WHERE e.sync = ? AND e.ot = ? AND e.{column} IN ({_marks(len(chunk))})"
-                )
-                index = {"entry_id": 2, "hub_id": 3, "app_id": 4}[column]
-                for row in conn.execute(sql, (sync, ot, *chunk)):
-                    seen = recent.get(row[0])
-                    if (
-                        seen is not None
-                        and seen[0] == row
-                        and seen[1].sync_id == sync_id
-                        and seen[1].object_type == object_type
-                    ):
-                        entry = seen[1]
-                    else:
-                        entry = self._decode(conn, sync_id, object_type, row)
-                        recent[row[0]] = (row, entry)
-                    rows[(sync, ot, row[2])] = (*row[:1], row[5], row[8], *row[3:5], *row[6:8])
-                    found.append((row[index], entry))
+            self._by_chunks(sync_id, object_type, wanted, 2, read)
             # A read of more than the caches hold: keep them bounded (at most twice their
             # size: a page's entries stay for the reads that follow it).
             if len(recent) > 2 * _RECENT:
@@ -756,38 +752,35 @@ class SQLiteIndexStore(IndexStore):
         # The mark is item 4 of the data array: read by SQLite's JSON functions where it
         # has them (no entry is built, nothing is decoded in Python), else parsed here.
         column = "hub_id" if side is Side.HUB else "app_id"
-        values = list(dict.fromkeys(record_ids))
         found: set[str] = set()
-        if not values or type(mark) is not str:
+        if type(mark) is not str:
             return found
-        with self._reading() as conn:
-            scope = self._scope(conn, sync_id, object_type)
-            if scope is None:
-                return found
-            sync, ot = scope
-            for chunk in _chunks(values, _MAX_PARAMS - 3):
-                where = f"sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})"
-                if self._json is not False:
-                    try:
-                        rows = conn.execute(
-                            f"SELECT {column} FROM entries WHERE {where} "
-                            "AND json_extract(data, '$[4]') = ?",
-                            (sync, ot, *chunk, mark),
-                        ).fetchall()
-                    except sqlite3.OperationalError:
-                        self._json = False  # built without JSON: parse in Python
-                    else:
-                        self._json = True
-                        found.update(row[0] for row in rows)
-                        continue
-                needle = _dumps(mark)
-                for record_id, data in conn.execute(
-                    f"SELECT {column}, data FROM entries WHERE {where}", (sync, ot, *chunk)
-                ):
-                    if needle in data:
-                        record = _scan_once(data, 0)[0]
-                        if len(record) > 4 and record[4] == mark:
-                            found.add(record_id)
+
+        def read(conn: sqlite3.Connection, sync: int, ot: int, chunk: Sequence[str]) -> None:
+            where = f"sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})"
+            if self._json is not False:
+                try:
+                    rows = conn.execute(
+                        f"SELECT {column} FROM entries WHERE {where} "
+                        "AND json_extract(data, '$[4]') = ?",
+                        (sync, ot, *chunk, mark),
+                    ).fetchall()
+                except sqlite3.OperationalError:
+                    self._json = False  # built without JSON: parse in Python
+                else:
+                    self._json = True
+                    found.update(row[0] for row in rows)
+                    return
+            needle = _dumps(mark)
+            for record_id, data in conn.execute(
+                f"SELECT {column}, data FROM entries WHERE {where}", (sync, ot, *chunk)
+            ):
+                if needle in data:
+                    record = _scan_once(data, 0)[0]
+                    if len(record) > 4 and record[4] == mark:
+                        found.add(record_id)
+
+        self._by_chunks(sync_id, object_type, record_ids, 3, read)
         return found
 
     @override
@@ -796,23 +789,40 @@ class SQLiteIndexStore(IndexStore):
     ) -> dict[str, tuple[str | None, frozenset[str]]]:
         # Hot columns only: no entry is built, the data column is not read.
         column, other = ("hub_id", "app_id") if side is Side.HUB else ("app_id", "hub_id")
-        values = list(dict.fromkeys(record_ids))
         found: dict[str, tuple[str | None, frozenset[str]]] = {}
+
+        def read(conn: sqlite3.Connection, sync: int, ot: int, chunk: Sequence[str]) -> None:
+            for record_id, other_id, keys in conn.execute(
+                f"SELECT {column}, {other}, keys FROM entries "
+                f"WHERE sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})",
+                (sync, ot, *chunk),
+            ):
+                found[record_id] = (other_id, _EMPTY_KEYS if keys is None else _keys_of(keys))
+
+        self._by_chunks(sync_id, object_type, record_ids, 2, read)
+        return found
+
+    def _by_chunks(
+        self,
+        sync_id: str,
+        object_type: str,
+        wanted: Iterable[str],
+        fixed: int,
+        read: Callable[[sqlite3.Connection, int, int, Sequence[str]], None],
+    ) -> None:
+        """Call ``read(connection, sync, ot, chunk)`` for each chunk of the distinct
+        ``wanted`` values that fits one statement beside ``fixed`` other parameters, all
+        within one read (its errors raised as IndexStoreError); not at all when the sync
+        or type has no entries."""
+        values = list(dict.fromkeys(wanted))
         if not values:
-            return found
+            return
         with self._reading() as conn:
             scope = self._scope(conn, sync_id, object_type)
             if scope is None:
-                return found
-            sync, ot = scope
-            for chunk in _chunks(values, _MAX_PARAMS - 2):
-                for record_id, other_id, keys in conn.execute(
-                    f"SELECT {column}, {other}, keys FROM entries "
-                    f"WHERE sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})",
-                    (sync, ot, *chunk),
-                ):
-                    found[record_id] = (other_id, _EMPTY_KEYS if keys is None else _keys_of(keys))
-        return found
+                return
+            for chunk in _chunks(values, _MAX_PARAMS - fixed):
+                read(conn, *scope, chunk)
 
     @override
     def by_keys(
