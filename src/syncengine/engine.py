@@ -1946,8 +1946,8 @@ class SyncEngine:
                     if key not in item.entry.keys:
                         local.setdefault(key, []).append(item.entry)
         for item in items:
-            if item.record is None or item.other_id is not None:
-                continue
+            if item.record is None or item.other_id is not None or item.settled:
+                continue  # deleted, paired, or a pair unchanged since its sync (S6)
             pool: dict[str, list[Entry]] = {}
             for key in item.keys:
                 seen: set[str] = set()
