@@ -774,13 +774,18 @@ def unchanged_since_sync(plan: ObjectPlan, side: Side, record: Record, entry: En
     if copy is None:
         return False
     properties = record.properties
+    hub = side is Side.HUB
     for field in plan.fields:
-        spec = field.spec(side)
+        spec = field.hub if hub else field.app
         value = properties.get(spec.name)
-        if field.plain and type(value) is str and len(value) <= _MAX_TEXT:  # _read, inlined
-            if not value.strip():
-                value = None
-        elif value is not None:
+        if field.plain and type(value) is str and len(value) <= _MAX_TEXT:
+            # _read and _same, inlined (the echo check of every changed record): a plain
+            # text is compared as it is, a blank one as None.
+            stored = copy.get(spec.name)
+            if (value == stored) if value.strip() else (stored is None):
+                continue
+            return False
+        if value is not None:
             value = _read(side, spec, properties, strict=False)
         if not _same(field, side, value, copy.get(spec.name)):
             return False

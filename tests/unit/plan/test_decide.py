@@ -718,3 +718,44 @@ def test_identify_memo_stays_bounded(monkeypatch):
     for i in range(10):
         assert (f"0:p{i}@example.com",) == identify(plan, Side.HUB, {"email": f"P{i}@example.com"})
         assert len(key.memo) <= 4
+
+
+_ECHO_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "  ", "Ada", " Ada ", "ada@example.com", "lead", "Lead", "42"]),
+    st.text(max_size=6),
+    st.integers(-3, 3),
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2000, 1, 3)),
+)
+
+
+@given(
+    side=st.sampled_from(Side),
+    values=st.dictionaries(
+        st.sampled_from([s.name for s in (*HUB_SCHEMA, *APP_SCHEMA)]), _ECHO_VALUES, max_size=8
+    ),
+    copy=st.dictionaries(
+        st.sampled_from([s.name for s in (*HUB_SCHEMA, *APP_SCHEMA)]), _ECHO_VALUES, max_size=8
+    ),
+)
+def test_the_echo_check_compares_every_field_as_the_merge_reads_it(side, values, copy):
+    """S6: unchanged_since_sync (its plain-text fast path inlined) says a record equals
+    its side's index copy exactly when each mapped field, read as the merge reads it
+    (blanks as None, values converted to the property's type), is the copy's value."""
+    from syncengine.plan import _read, _same, unchanged_since_sync
+
+    plan = plan_for()
+    record = Record("r1", values)
+    entry = paired_entry(copy, copy)
+    expected = all(
+        _same(
+            field,
+            side,
+            None
+            if values.get(field.spec(side).name) is None
+            else _read(side, field.spec(side), values, strict=False),
+            copy.get(field.spec(side).name),
+        )
+        for field in plan.fields
+    )
+    assert unchanged_since_sync(plan, side, record, entry) is expected
