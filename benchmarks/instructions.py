@@ -6,6 +6,7 @@ Usage::
     python benchmarks/instructions.py                         # both initial scenarios
     python benchmarks/instructions.py --scenario initial_matched --n 3000
     PYTHONPATH=/path/to/other/checkout/src python benchmarks/instructions.py   # the B side
+    python benchmarks/instructions.py --floor                 # floor.py's loops instead
 
 Wall and CPU times on a shared 2-core machine vary by 10-30 % from run to run, which hides
 any change smaller than that. The number of instructions a run executes does not vary:
@@ -46,23 +47,17 @@ class BenchmarkError(Exception):
     """A worker failed or Valgrind printed no count."""
 
 
-def count(scenario: str, n: int) -> int:
-    """The instructions of one ``run.py`` worker of ``scenario`` at ``n`` records."""
+def count(scenario: str, n: int, *, floor: bool = False) -> int:
+    """The instructions of one ``run.py`` worker of ``scenario`` at ``n`` records (of
+    ``floor.py``'s loop for it, with ``floor``)."""
     here = os.path.dirname(os.path.abspath(__file__))
     with tempfile.TemporaryDirectory(prefix="syncengine-instr-") as workdir:
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            os.path.join(here, "run.py"),
-            "--worker",
-            scenario,
-            "--n",
-            str(n),
-            "--dir",
-            workdir,
-        ]
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        if floor:
+            script = ["floor.py", "--worker", scenario, "--n", str(n), "--dir", workdir]
+        else:
+            script = ["run.py", "--worker", scenario, "--n", str(n), "--dir", workdir]
+        command += [sys.executable, os.path.join(here, script[0]), *script[1:]]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         done = subprocess.run(
             command, capture_output=True, text=True, env=env, check=False, cwd=here
@@ -75,14 +70,17 @@ def count(scenario: str, n: int) -> int:
     return int(found[1])
 
 
-def measure(scenario: str, n: int) -> dict[str, object]:
+def measure(scenario: str, n: int, *, floor: bool = False) -> dict[str, object]:
     """Instructions per record of ``scenario``: the counts at ``n`` and ``n // 3``."""
     small = max(n // 3, 1)
     with ThreadPoolExecutor(max_workers=2) as pool:  # two processes, one per core
-        large_count, small_count = pool.map(lambda size: count(scenario, size), (n, small))
+        large_count, small_count = pool.map(
+            lambda size: count(scenario, size, floor=floor), (n, small)
+        )
     return {
         "scenario": scenario,
         "n": n,
+        **({"floor": True} if floor else {}),
         "instructions": large_count,
         "instructions_small": small_count,
         "per_record": round((large_count - small_count) / (n - small)),
@@ -95,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario", action="append", choices=SCENARIOS, help="a scenario (repeatable)"
     )
+    parser.add_argument("--floor", action="store_true", help="count floor.py, not the engine")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (CI)")
     args = parser.parse_args(argv)
     if args.n < 2:
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     n = 30 if args.smoke else args.n
     try:
         for scenario in scenarios:
-            print(json.dumps(measure(scenario, n)), flush=True)
+            print(json.dumps(measure(scenario, n, floor=args.floor)), flush=True)
     except BenchmarkError as error:
         print(error, file=sys.stderr)
         return 1

@@ -1,0 +1,534 @@
+"""The floor of a sync: the least work the SPEC asks per record, without the engine.
+
+Usage::
+
+    python benchmarks/floor.py [--n N] [--scenario NAME ...] [--smoke] [--dir DIR]
+
+Runs ``run.py``'s scenarios ``initial_one_sided``, ``initial_matched``,
+``incremental_1pct`` and ``conflict_1pct`` on the same synthetic apps, through the same
+Adapter calls, with the same changes and the same checks of the counts, as one
+hand-written loop each, with none of the engine: no plan, no entries as objects, no
+conversions or validation, no events, no report, no retry queue, no associations. What
+it keeps is what the SPEC makes every record cost:
+
+* S3: the three phases, in order (the hub indexed, the app matched against it, the hub
+  scanned again for what is not synced), or, with an empty app, one pass over the hub;
+* M1, M6: each e-mail normalized (``normalize_email``), one key row per record;
+* M3: a new hub record's key looked up before it is created (duplicates are excluded);
+* S9: a lease per record processed (taken before, released after);
+* S8: a created record's entry is committed as pending before the create, and synced
+  after it; a page is one transaction;
+* D2-D4, S6: a matched pair is merged field by field (a blank never overwrites, the hub
+  wins a conflict), the app record updated with what differs, and the synced values kept
+  as the index copy, with one history item;
+* S5, S6, D6: an incremental pass reads each side's changes since its cursor, finds each
+  changed record's entry by its id (two indexes), tells the echoes of its own writes by
+  the index copy, fetches the counterpart of a real change and merges three-way.
+
+Its SQLite schema is the least that holds this, not ``SQLiteIndexStore``'s: one table of
+entries (a JSON column of keys, one copy of the values and history), one of keys, one of
+leases. Each scenario runs in a fresh process and prints one JSON line like ``run.py``'s,
+with ``"floor": true`` (the incremental scenarios' ``setup`` line goes to stderr). The
+figures are a lower bound for any engine built from per-record index entries in CPython,
+not a target: see "The floor" in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _synthetic import APP, APP_EDIT, APP_NAMES, HUB, HUB_EDIT, HUB_NAMES, TYPE, SyntheticAdapter
+
+from syncengine.adapters import NewRecord, RecordUpdate
+from syncengine.matching import normalize_email
+
+__all__ = ["main"]
+
+SCENARIOS: Final = ("initial_one_sided", "initial_matched", "incremental_1pct", "conflict_1pct")
+INCREMENTAL: Final = frozenset(SCENARIOS[2:])
+CITY: Final = HUB_NAMES.index("city")
+TITLE: Final = HUB_NAMES.index("jobtitle")
+SMOKE_N: Final = 2_000
+BATCH: Final = 100
+PAGE: Final = 1_000
+PENDING, SYNCED = 1, 2
+FIELDS: Final = tuple(zip(HUB_NAMES, APP_NAMES, strict=True))
+
+SCHEMA: Final = (
+    "CREATE TABLE entries (id INTEGER PRIMARY KEY, entry_id TEXT NOT NULL UNIQUE, "
+    "hub_id TEXT, app_id TEXT, state INTEGER NOT NULL, data TEXT NOT NULL)",
+    "CREATE INDEX entries_by_hub_id ON entries (hub_id) WHERE hub_id IS NOT NULL",
+    "CREATE INDEX entries_by_app_id ON entries (app_id) WHERE app_id IS NOT NULL",
+    "CREATE TABLE keys (key TEXT PRIMARY KEY, entry INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE leases (name TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID",
+)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection with ``SQLiteIndexStore``'s settings (WAL, 64 MiB of page cache)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")
+    for statement in SCHEMA:
+        conn.execute(statement)
+    return conn
+
+
+def marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
+
+
+def lease(conn: sqlite3.Connection, names: list[tuple[str]]) -> None:
+    """S9: refuse names another pass holds, then take the rest (one statement each)."""
+    held = conn.execute(
+        f"SELECT name FROM leases WHERE name IN ({marks(len(names))})", [n for (n,) in names]
+    ).fetchall()
+    if held:
+        raise AssertionError("nothing else runs: no lease can be held")
+    expires = time.time() + 300
+    conn.executemany("INSERT INTO leases VALUES (?, ?)", [(n, expires) for (n,) in names])
+
+
+def release(conn: sqlite3.Connection, names: list[tuple[str]]) -> None:
+    conn.executemany("DELETE FROM leases WHERE name = ?", names)
+
+
+def key_of(properties: Any, field: str) -> str | None:
+    email = normalize_email(properties.get(field))
+    return None if email is None else f"email:{email}"
+
+
+def one_sided(hub: SyntheticAdapter, app: SyntheticAdapter, conn: sqlite3.Connection) -> int:
+    """An empty app: one pass over the hub, each record created in the app (S3, S8, M3)."""
+    if any(page.records for page in app.scan(TYPE)):
+        raise AssertionError("the app is not empty")
+    next_id = 1
+    created = 0
+    for page in hub.scan(TYPE):
+        records = [(r, key_of(r.properties, "email")) for r in page.records]
+        keys = [k for _, k in records if k is not None]
+        taken = {
+            k
+            for (k,) in conn.execute(
+                f"SELECT key FROM keys WHERE key IN ({marks(len(keys))})", keys
+            )
+        }
+        todo = []
+        for record, key in records:
+            if key is None or key in taken:
+                continue  # M3: excluded (none in this data set)
+            taken.add(key)
+            todo.append((next_id, record, key))
+            next_id += 1
+        names = [(f"h:{r.id}",) for _, r, _ in todo]
+        conn.execute("BEGIN")
+        lease(conn, names)
+        conn.executemany(
+            "INSERT INTO entries VALUES (?, ?, ?, NULL, ?, ?)",
+            [(i, f"h:{r.id}", r.id, PENDING, json.dumps([[k], "create"])) for i, r, k in todo],
+        )
+        conn.executemany("INSERT INTO keys VALUES (?, ?)", [(k, i) for i, _, k in todo])
+        conn.execute("COMMIT")  # S8: the pending entries are durable before the creates
+        synced = []
+        for batch in batches(todo):
+            results = app.create(
+                TYPE,
+                [
+                    NewRecord(
+                        {a: r.properties.get(h) for h, a in FIELDS}, idempotency_key=f"h:{r.id}"
+                    )
+                    for _, r, _ in batch
+                ],
+            )
+            for (i, record, key), result in zip(batch, results, strict=True):
+                values = [record.properties.get(h) for h, _ in FIELDS]
+                history = [[0, "created on app"]]
+                data = json.dumps([[key], values, 1, history])
+                synced.append((result.record_id, SYNCED, data, i))
+        conn.execute("BEGIN")
+        conn.executemany("UPDATE entries SET app_id = ?, state = ?, data = ? WHERE id = ?", synced)
+        release(conn, names)
+        conn.execute("COMMIT")
+        created += len(synced)
+    return created
+
+
+def matched(
+    hub: SyntheticAdapter, app: SyntheticAdapter, conn: sqlite3.Connection
+) -> tuple[int, dict[str, str]]:
+    """The three phases of S3, each app record merged with its hub counterpart; the
+    count of app updates and the poll cursors of the next pass (S5)."""
+    next_id = 1
+    cursors: dict[str, str] = {}
+    for page in hub.scan(TYPE):  # phase 1: index the hub
+        cursors["hub"] = page.cursor or ""
+        rows, key_rows = [], []
+        for record in page.records:
+            key = key_of(record.properties, "email")
+            rows.append((next_id, f"h:{record.id}", record.id, 0, json.dumps([[key]])))
+            if key is not None:
+                key_rows.append((key, next_id))
+            next_id += 1
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO entries VALUES (?, ?, ?, NULL, ?, ?)", rows)
+        conn.executemany("INSERT INTO keys VALUES (?, ?)", key_rows)
+        conn.execute("COMMIT")
+    updated = 0
+    for page in app.scan(TYPE):  # phase 2: index the app and sync each pair
+        cursors["app"] = page.cursor or ""
+        keyed = [(r, key_of(r.properties, "Email")) for r in page.records]
+        keys = [k for _, k in keyed if k is not None]
+        found = {
+            key: (entry, hub_id)
+            for key, entry, hub_id in conn.execute(
+                f"SELECT key, entry, hub_id FROM keys JOIN entries ON entries.id = keys.entry "
+                f"WHERE key IN ({marks(len(keys))})",
+                keys,
+            )
+        }
+        pairs = [(r, k, *found[k]) for r, k in keyed if k in found]  # all pair here
+        names = [(f"a:{r.id}",) for r, *_ in pairs] + [(f"h:{h}",) for *_, h in pairs]
+        conn.execute("BEGIN")
+        lease(conn, names)
+        conn.execute("COMMIT")
+        writes = []
+        for batch in batches(pairs):
+            counterparts = hub.fetch(TYPE, [hub_id for *_, hub_id in batch])
+            updates, rows = [], []
+            for record, key, entry, hub_id in batch:
+                hub_properties = counterparts[hub_id].properties
+                app_properties = record.properties
+                changes, values = {}, []
+                for h, a in FIELDS:  # D2-D4: blanks filled, the hub wins a conflict
+                    hv = hub_properties.get(h)
+                    av = app_properties.get(a)
+                    if hv is not None and not hv.strip():
+                        hv = None
+                    if hv is None:
+                        values.append(av)  # (no app value is blank in this data set)
+                    else:
+                        values.append(hv)
+                        if hv != av:
+                            changes[a] = hv
+                if changes:
+                    updates.append(RecordUpdate(record.id, changes))
+                history = [[0, "updated app", ",".join(changes)]]
+                rows.append((record.id, SYNCED, json.dumps([[key], values, 1, history]), entry))
+            if updates:
+                results = app.update(TYPE, updates)
+                if not all(result.ok for result in results):
+                    raise AssertionError("an update failed")
+                updated += len(updates)
+            writes.extend(rows)
+        conn.execute("BEGIN")
+        conn.executemany("UPDATE entries SET app_id = ?, state = ?, data = ? WHERE id = ?", writes)
+        release(conn, names)
+        conn.execute("COMMIT")
+    for page in hub.scan(TYPE):  # phase 3: the hub records not synced yet (none here)
+        ids = [r.id for r in page.records]
+        states = conn.execute(
+            f"SELECT hub_id, state FROM entries WHERE hub_id IN ({marks(len(ids))})", ids
+        ).fetchall()
+        if len(states) != len(ids) or any(state != SYNCED for _, state in states):
+            raise AssertionError("a hub record was not synced in phase 2")
+    return updated, cursors
+
+
+def current(properties: Any, names: Sequence[str]) -> list[Any]:
+    """A record's mapped values in field order, blanks as ``None`` (S6's comparison)."""
+    values = []
+    for name in names:
+        value = properties.get(name)
+        values.append(value if value is None or value.strip() else None)
+    return values
+
+
+def poll(
+    side: str,
+    adapters: dict[str, SyntheticAdapter],
+    conn: sqlite3.Connection,
+    cursor: str,
+) -> tuple[dict[str, int], str]:
+    """One side's changes since ``cursor`` (S5): each changed record compared with its
+    index copy (S6: an echo of the engine's own write, equal to it, costs no write), the
+    counterpart fetched, fields merged three-way (D6: a field changed on one side flows
+    to the other; changed on both, the hub wins), both sides and the entry updated."""
+    other = "app" if side == "hub" else "hub"
+    names = {"hub": HUB_NAMES, "app": APP_NAMES}
+    counts = {"echoes": 0, "hub": 0, "app": 0}
+    for page in adapters[side].scan(TYPE, since=cursor):
+        cursor = page.cursor or cursor
+        ids = [r.id for r in page.records]
+        if not ids:
+            continue
+        found = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                f"SELECT {side}_id, id, {other}_id, data FROM entries "
+                f"WHERE {side}_id IN ({marks(len(ids))})",
+                ids,
+            )
+        }
+        todo = []
+        for record in page.records:
+            entry, other_id, data = found[record.id]  # (every record is indexed here)
+            stored = json.loads(data)
+            values = current(record.properties, names[side])
+            if values == stored[1]:
+                counts["echoes"] += 1
+                continue
+            todo.append((record.id, values, entry, other_id, stored))
+        if not todo:
+            continue
+        leased = [(f"{side[0]}:{t[0]}",) for t in todo] + [(f"{other[0]}:{t[3]}",) for t in todo]
+        conn.execute("BEGIN")
+        lease(conn, leased)
+        conn.execute("COMMIT")
+        rows = []
+        for batch in batches(todo):
+            counterparts = adapters[other].fetch(TYPE, [t[3] for t in batch])
+            writes: dict[str, list[RecordUpdate]] = {"hub": [], "app": []}
+            for record_id, values, entry, other_id, stored in batch:
+                theirs = current(counterparts[other_id].properties, names[other])
+                copy = stored[1]
+                merged = list(copy)
+                to_side: dict[str, Any] = {}
+                to_other: dict[str, Any] = {}
+                for i, (mine, their, was) in enumerate(zip(values, theirs, copy, strict=True)):
+                    if mine == their:
+                        merged[i] = mine
+                        continue
+                    if (mine != was) != (their != was):  # changed on one side: it flows
+                        first, second = (mine, their) if mine != was else (their, mine)
+                    else:  # D3: the hub wins
+                        first, second = (mine, their) if side == "hub" else (their, mine)
+                    winner = first if first is not None else second  # D4: a blank never wins
+                    merged[i] = winner
+                    if winner != mine:
+                        to_side[names[side][i]] = winner
+                    if winner != their:
+                        to_other[names[other][i]] = winner
+                if to_other:
+                    writes[other].append(RecordUpdate(other_id, to_other))
+                if to_side:
+                    writes[side].append(RecordUpdate(record_id, to_side))
+                history = [[0, f"updated {other}", ",".join(to_other)]]
+                rows.append((json.dumps([stored[0], merged, 1, history]), entry))
+            for target, updates in writes.items():
+                if updates:
+                    if not all(r.ok for r in adapters[target].update(TYPE, updates)):
+                        raise AssertionError("an update failed")
+                    counts[target] += len(updates)
+        conn.execute("BEGIN")
+        conn.executemany("UPDATE entries SET data = ? WHERE id = ?", rows)
+        release(conn, leased)
+        conn.execute("COMMIT")
+    return counts, cursor
+
+
+def incremental(
+    hub: SyntheticAdapter,
+    app: SyntheticAdapter,
+    conn: sqlite3.Connection,
+    cursors: dict[str, str],
+) -> dict[str, int]:
+    """One incremental pass (S5): the hub's changes, then the app's (which include the
+    echoes of what the hub's changes wrote there); ``cursors`` move on."""
+    adapters = {"hub": hub, "app": app}
+    totals = {"echoes": 0, "hub": 0, "app": 0}
+    for side in ("hub", "app"):
+        counts, cursors[side] = poll(side, adapters, conn, cursors[side])
+        for what, n in counts.items():
+            totals[what] += n
+    return totals
+
+
+def adapters(n: int, app_records: int) -> tuple[SyntheticAdapter, SyntheticAdapter]:
+    hub = SyntheticAdapter(HUB, n, name="hub", id_prefix="h", page_size=PAGE)
+    app = SyntheticAdapter(APP, app_records, name="app", id_prefix="a", page_size=PAGE)
+    return hub, app
+
+
+def remove_db(path: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
+def expect(what: str, expected: int, actual: int) -> None:
+    if expected != actual:
+        raise AssertionError(f"{what}: expected {expected}, got {actual}")
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def initial(scenario: str, n: int, directory: str) -> dict[str, Any]:
+    both = scenario == "initial_matched"
+    hub, app = adapters(n, n if both else 0)
+    path = os.path.join(directory, f"floor-{scenario}-{n}.db")
+    remove_db(path)
+    conn = connect(path)
+    started, cpu = time.perf_counter(), time.process_time()
+    done = matched(hub, app, conn)[0] if both else one_sided(hub, app, conn)
+    seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu
+    conn.close()
+    size = os.path.getsize(path)
+    remove_db(path)
+    expect(f"{scenario}: records written", n, done)
+    return {
+        "scenario": scenario,
+        "n": n,
+        "floor": True,
+        "seconds": round(seconds, 3),
+        "per_record_us": round(seconds / n * 1e6, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "index_bytes_per_entry": round(size / n, 1),
+        "cpu_seconds": round(cpu_seconds, 3),
+    }
+
+
+def setup(n: int, directory: str) -> dict[str, Any]:
+    """The incremental scenarios' starting state, as ``run.py`` builds it: the initial
+    matched sync, then one pass that takes in the echoes of its N app updates."""
+    hub, app = adapters(n, n)
+    path = os.path.join(directory, f"floor-base-{n}.db")
+    remove_db(path)
+    conn = connect(path)
+    started = time.perf_counter()
+    done, cursors = matched(hub, app, conn)
+    initial_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    echo = incremental(hub, app, conn, cursors)
+    echo_seconds = time.perf_counter() - started
+    conn.close()
+    expect("setup: app updates", n, done)
+    expect("echo pass: echoes", n, echo["echoes"])
+    expect("echo pass: writes", 0, echo["hub"] + echo["app"])
+    hub.save(os.path.join(directory, f"floor-hub-{n}"))
+    app.save(os.path.join(directory, f"floor-app-{n}"))
+    with open(os.path.join(directory, f"floor-cursors-{n}.json"), "w") as out:
+        json.dump(cursors, out)
+    return {
+        "scenario": "setup",
+        "n": n,
+        "floor": True,
+        "initial_seconds": round(initial_seconds, 3),
+        "echo_pass_seconds": round(echo_seconds, 3),
+    }
+
+
+def make_changes(
+    scenario: str, hub: SyntheticAdapter, app: SyntheticAdapter, n: int
+) -> tuple[range, range]:
+    """``run.py``'s changes of an incremental scenario: the records changed on each side."""
+    if scenario == "incremental_1pct":  # different records on each side
+        hub_changes, app_changes = range(0, n, 100), range(50, n, 100)
+        for i in hub_changes:
+            hub.edit(i, CITY, HUB_EDIT)
+        for i in app_changes:
+            app.edit(i, TITLE, APP_EDIT)
+    else:  # conflict_1pct: the same records and field on both sides
+        hub_changes = app_changes = range(0, n, 100)
+        for i in hub_changes:
+            hub.edit(i, CITY, HUB_EDIT)
+            app.edit(i, CITY, APP_EDIT)
+    return hub_changes, app_changes
+
+
+def changed(scenario: str, n: int, directory: str) -> dict[str, Any]:
+    """One incremental pass after the setup state, with ``run.py``'s changes."""
+    hub, app = adapters(n, n)
+    hub.load(os.path.join(directory, f"floor-hub-{n}"))
+    app.load(os.path.join(directory, f"floor-app-{n}"))
+    with open(os.path.join(directory, f"floor-cursors-{n}.json")) as source:
+        cursors = json.load(source)
+    path = os.path.join(directory, f"floor-{scenario}-{n}.db")
+    remove_db(path)
+    shutil.copyfile(os.path.join(directory, f"floor-base-{n}.db"), path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")
+    hub_changes, app_changes = make_changes(scenario, hub, app, n)
+    started, cpu = time.perf_counter(), time.process_time()
+    counts = incremental(hub, app, conn, cursors)
+    seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu
+    conn.close()
+    remove_db(path)
+    expect("app updates", len(hub_changes), counts["app"])
+    conflict = scenario == "conflict_1pct"
+    expect("hub updates", 0 if conflict else len(app_changes), counts["hub"])
+    total = len(hub_changes) + len(app_changes)
+    return {
+        "scenario": scenario,
+        "n": n,
+        "floor": True,
+        "changed": total,
+        "seconds": round(seconds, 4),
+        "per_record_us": round(seconds / total * 1e6, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "cpu_seconds": round(cpu_seconds, 4),
+    }
+
+
+def worker(scenario: str, n: int, directory: str) -> dict[str, Any]:
+    if scenario == "setup":
+        return setup(n, directory)
+    if scenario in INCREMENTAL:
+        return changed(scenario, n, directory)
+    return initial(scenario, n, directory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="records (default 100,000)")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable")
+    parser.add_argument("--smoke", action="store_true", help=f"every scenario once, N={SMOKE_N}")
+    parser.add_argument("--dir", help="where the index files go (default: a temporary dir)")
+    parser.add_argument("--worker", choices=(*SCENARIOS, "setup"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    n = SMOKE_N if args.smoke else args.n
+    if args.worker:  # one scenario, in this process
+        print(json.dumps(worker(args.worker, n, args.dir)), flush=True)
+        return 0
+    scenarios = args.scenario or list(SCENARIOS)
+    with tempfile.TemporaryDirectory(prefix="syncengine-floor-") as temporary:
+        directory = args.dir or temporary
+        if INCREMENTAL.intersection(scenarios):
+            scenarios.insert(0, "setup")  # reported on stderr, as in run.py
+        for scenario in scenarios:  # each in a fresh process, as in run.py
+            command = [sys.executable, os.path.abspath(__file__), "--worker", scenario]
+            command += ["--n", str(n), "--dir", directory]
+            done = subprocess.run(command, check=False, capture_output=True, text=True)
+            sys.stderr.write(done.stderr)
+            if done.returncode != 0:
+                return 1
+            out = sys.stderr if scenario == "setup" else sys.stdout
+            print(done.stdout.strip(), file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
