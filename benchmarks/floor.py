@@ -457,7 +457,7 @@ def make_changes(
     return hub_changes, app_changes
 
 
-def changed(scenario: str, n: int, directory: str) -> dict[str, Any]:
+def changed(scenario: str, n: int, directory: str, *, no_pass: bool = False) -> dict[str, Any]:
     """One incremental pass after the setup state, with ``run.py``'s changes."""
     hub, app = adapters(n, n)
     hub.load(os.path.join(directory, f"floor-hub-{n}"))
@@ -471,6 +471,11 @@ def changed(scenario: str, n: int, directory: str) -> dict[str, Any]:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")
     hub_changes, app_changes = make_changes(scenario, hub, app, n)
+    total = len(hub_changes) + len(app_changes)
+    if no_pass:  # instructions.py: everything but the pass, to subtract
+        conn.close()
+        remove_db(path)
+        return {"scenario": scenario, "n": n, "floor": True, "changed": total}
     started, cpu = time.perf_counter(), time.process_time()
     counts = incremental(hub, app, conn, cursors)
     seconds = time.perf_counter() - started
@@ -480,7 +485,6 @@ def changed(scenario: str, n: int, directory: str) -> dict[str, Any]:
     expect("app updates", len(hub_changes), counts["app"])
     conflict = scenario == "conflict_1pct"
     expect("hub updates", 0 if conflict else len(app_changes), counts["hub"])
-    total = len(hub_changes) + len(app_changes)
     return {
         "scenario": scenario,
         "n": n,
@@ -493,11 +497,11 @@ def changed(scenario: str, n: int, directory: str) -> dict[str, Any]:
     }
 
 
-def worker(scenario: str, n: int, directory: str) -> dict[str, Any]:
+def worker(scenario: str, n: int, directory: str, *, no_pass: bool = False) -> dict[str, Any]:
     if scenario == "setup":
         return setup(n, directory)
     if scenario in INCREMENTAL:
-        return changed(scenario, n, directory)
+        return changed(scenario, n, directory, no_pass=no_pass)
     return initial(scenario, n, directory)
 
 
@@ -508,10 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help=f"every scenario once, N={SMOKE_N}")
     parser.add_argument("--dir", help="where the index files go (default: a temporary dir)")
     parser.add_argument("--worker", choices=(*SCENARIOS, "setup"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-pass", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     n = SMOKE_N if args.smoke else args.n
     if args.worker:  # one scenario, in this process
-        print(json.dumps(worker(args.worker, n, args.dir)), flush=True)
+        print(json.dumps(worker(args.worker, n, args.dir, no_pass=args.no_pass)), flush=True)
         return 0
     scenarios = args.scenario or list(SCENARIOS)
     with tempfile.TemporaryDirectory(prefix="syncengine-floor-") as temporary:

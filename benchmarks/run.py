@@ -142,6 +142,7 @@ class Worker:
         self.page_size: int = args.page_size
         self.batch_size: int = args.batch_size
         self.profile: bool = args.profile
+        self.no_pass: bool = args.no_pass
         self.scenario: str = args.worker
         self.cpu_seconds = 0.0
 
@@ -283,6 +284,10 @@ class Worker:
                 hub.edit(i, CITY, HUB_EDIT)
                 app.edit(i, CITY, APP_EDIT)
         changed_hub, changed_app = len(hub_changes), len(app_changes)
+        if self.no_pass:  # instructions.py: everything but the pass, to subtract
+            store.close()
+            remove_db(db)
+            return {"scenario": self.scenario, "n": n, "changed": changed_hub + changed_app}
         seconds, report = self.timed(engine.incremental_sync)
         store.close()
         remove_db(db)
@@ -375,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100, help="adapters' max_batch_size")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed pass")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--no-pass", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         try:
