@@ -61,6 +61,7 @@ __all__ = [
     "HUB_NAMES",
     "TYPE",
     "SyntheticAdapter",
+    "scenario_changes",
     "values_of",
 ]
 
@@ -540,3 +541,33 @@ class SyntheticAdapter(Adapter):
 
 if __name__ == "__main__":  # CI runs every benchmarks/*.py with --smoke: nothing to do
     pass
+
+
+def scenario_changes(
+    scenario: str, hub: SyntheticAdapter, app: SyntheticAdapter, n: int
+) -> tuple[range, range]:
+    """Make the changes of an incremental benchmark scenario (``run.py``, ``floor.py``)
+    to a state of ``n`` people; return the person slots changed in the hub and in the app.
+
+    ``incremental_1pct``: 1 % of the hub records change their city, 1 % other app records
+    their title. ``conflict_1pct``: 1 % of the records change their city on both sides,
+    to different values. ``incremental_noop``: nothing. Every 100th record: spread over
+    the whole index.
+    """
+    city, title = HUB_NAMES.index("city"), HUB_NAMES.index("jobtitle")
+    if scenario == "incremental_1pct":  # different records on each side
+        hub_changes, app_changes = range(0, n, 100), range(50, n, 100)
+        for i in hub_changes:
+            hub.edit(i, city, HUB_EDIT)
+        for i in app_changes:
+            app.edit(i, title, APP_EDIT)
+        return hub_changes, app_changes
+    if scenario == "conflict_1pct":  # the same records and field on both sides
+        changes = range(0, n, 100)
+        for i in changes:
+            hub.edit(i, city, HUB_EDIT)
+            app.edit(i, city, APP_EDIT)
+        return changes, changes
+    if scenario == "incremental_noop":
+        return range(0), range(0)
+    raise ValueError(f"not an incremental scenario: {scenario!r}")

@@ -61,13 +61,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _synthetic import (
     APP,
-    APP_EDIT,
     APP_NAMES,
     HUB,
-    HUB_EDIT,
     HUB_NAMES,
     TYPE,
     SyntheticAdapter,
+    scenario_changes,
     values_of,
 )
 
@@ -84,8 +83,6 @@ SCENARIOS: Final = (
     "conflict_1pct",
 )
 INCREMENTAL: Final = frozenset(SCENARIOS[3:])
-CITY: Final = HUB_NAMES.index("city")
-TITLE: Final = HUB_NAMES.index("jobtitle")
 SMOKE_N: Final = 2_000
 BATCH: Final = 100
 PAGE: Final = 1_000
@@ -512,24 +509,6 @@ def setup(n: int, directory: str) -> dict[str, Any]:
     }
 
 
-def make_changes(
-    scenario: str, hub: SyntheticAdapter, app: SyntheticAdapter, n: int
-) -> tuple[range, range]:
-    """``run.py``'s changes of an incremental scenario: the records changed on each side."""
-    if scenario == "incremental_1pct":  # different records on each side
-        hub_changes, app_changes = range(0, n, 100), range(50, n, 100)
-        for i in hub_changes:
-            hub.edit(i, CITY, HUB_EDIT)
-        for i in app_changes:
-            app.edit(i, TITLE, APP_EDIT)
-    else:  # conflict_1pct: the same records and field on both sides
-        hub_changes = app_changes = range(0, n, 100)
-        for i in hub_changes:
-            hub.edit(i, CITY, HUB_EDIT)
-            app.edit(i, CITY, APP_EDIT)
-    return hub_changes, app_changes
-
-
 def changed(scenario: str, n: int, directory: str, *, no_pass: bool = False) -> dict[str, Any]:
     """One incremental pass after the setup state, with ``run.py``'s changes."""
     hub, app = adapters(n, n)
@@ -543,7 +522,7 @@ def changed(scenario: str, n: int, directory: str, *, no_pass: bool = False) -> 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")
-    hub_changes, app_changes = make_changes(scenario, hub, app, n)
+    hub_changes, app_changes = scenario_changes(scenario, hub, app, n)
     total = len(hub_changes) + len(app_changes)
     if no_pass:  # instructions.py: everything but the pass, to subtract
         conn.close()

@@ -46,13 +46,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _synthetic import (
     APP,
-    APP_EDIT,
     APP_NAMES,
     HUB,
-    HUB_EDIT,
     HUB_NAMES,
     TYPE,
     SyntheticAdapter,
+    scenario_changes,
 )
 
 from syncengine import FieldMapping, MatchRule, ObjectSync, Side, SyncConfig, SyncEngine
@@ -71,8 +70,6 @@ SCENARIOS: Final = (
 INCREMENTAL: Final = frozenset(SCENARIOS[2:])
 SMOKE_N: Final = 2_000
 SYNC_ID: Final = "bench"
-CITY: Final = HUB_NAMES.index("city")
-TITLE: Final = HUB_NAMES.index("jobtitle")
 
 
 class BenchmarkError(Exception):
@@ -270,19 +267,7 @@ class Worker:
         shutil.copyfile(self.path("base.db"), db)
         store = SQLiteIndexStore(db)
         engine = SyncEngine(hub, app, store, config())
-        # 1 % of the records: every 100th, spread over the whole index.
-        hub_changes, app_changes = range(0), range(0)
-        if self.scenario == "incremental_1pct":  # different records on each side
-            hub_changes, app_changes = range(0, n, 100), range(50, n, 100)
-            for i in hub_changes:
-                hub.edit(i, CITY, HUB_EDIT)
-            for i in app_changes:
-                app.edit(i, TITLE, APP_EDIT)
-        elif self.scenario == "conflict_1pct":  # the same records and field on both sides
-            hub_changes = app_changes = range(0, n, 100)
-            for i in hub_changes:
-                hub.edit(i, CITY, HUB_EDIT)
-                app.edit(i, CITY, APP_EDIT)
+        hub_changes, app_changes = scenario_changes(self.scenario, hub, app, n)
         changed_hub, changed_app = len(hub_changes), len(app_changes)
         if self.no_pass:  # instructions.py: everything but the pass, to subtract
             store.close()

@@ -95,8 +95,8 @@ def test_the_floor_passes_write_what_the_engine_writes(tmp_path, scenario):
     engine.incremental_sync()
 
     assert echoes == {"echoes": n, "hub": 0, "app": 0}
-    hub_changes, app_changes = floor.make_changes(scenario, *by_floor, n)
-    floor.make_changes(scenario, *by_engine, n)
+    hub_changes, app_changes = _synthetic.scenario_changes(scenario, *by_floor, n)
+    _synthetic.scenario_changes(scenario, *by_engine, n)
     counts = floor.incremental(*by_floor, conn, cursors)
     report = engine.incremental_sync()
 
