@@ -1444,7 +1444,11 @@ class SyncEngine:
         self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]
     ) -> dict[str, list[Record]]:
         """``side``'s records changed since its last scan that share identifiers with each
-        pending entry, by entry id (in scan order)."""
+        pending entry, by entry id (in scan order).
+
+        A record another entry pairs with is left out: it is that pair's record, not one
+        this create made, even when it took the create's identifier meanwhile (S8, M3).
+        """
         sid = self.sync_id
         since = None
         if self.initial_sync_running:
@@ -1463,7 +1467,19 @@ class SyncEngine:
                 for key in identify(plan, side, record.properties):
                     for entry_id in by_key.get(key, ()):
                         found.setdefault(entry_id, {})[record.id] = record
-        return {entry_id: list(records.values()) for entry_id, records in found.items()}
+        ids = {record_id for records in found.values() for record_id in records}
+        known = ctx.store.by_record_ids(sid, plan.name, side, list(ids)) if ids else {}
+        other = side.other
+        return {
+            entry_id: [
+                record
+                for record_id, record in records.items()
+                if (held := known.get(record_id)) is None
+                or held.entry_id == entry_id
+                or held.id_on(other) is None
+            ]
+            for entry_id, records in found.items()
+        }
 
     def _absorb(
         self, ctx: _Pass, plan: ObjectPlan, side: Side, made: Sequence[Entry]

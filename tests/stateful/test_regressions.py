@@ -582,6 +582,32 @@ class TestCreatesInFlightWithNamesakes:
         holders = [e.entry_id for e in index.entries("s") if e.app_id == person.id]
         assert 1 == len(holders)
 
+    def test_a_pairs_record_that_took_the_email_of_a_create_in_flight_does_not_settle_it(
+        self, hub, app, faulty_app, index, make_engine, clock
+    ):
+        """S8, M3: Cy's create failed (it may have happened); then the user gave Ada's app
+        record Cy's e-mail. That record is Ada's pair's, not what Cy's create made: the
+        create is sent again with its key, and the sync ends as it would have without the
+        failure. (It used to settle with Ada's record, so Cy's entry stayed pending for
+        ever; convergence seed 333.)"""
+        ada_hub = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        cy = hub.put("contacts", email="cy@x.io", firstname="Ada")
+        faulty_app.fail_next("create", AdapterError(ErrorCategory.UNAVAILABLE, "refused"))
+        engine.initial_sync()  # a restarted initial sync (S2): Cy's create fails
+        (ada,) = app.records("people")
+        app.patch("people", ada.id, mail="cy@x.io")
+        clock.advance()
+        engine.reconcile()
+        engine.reconcile()
+        assert all(e.pending is None for e in index.entries("s"))
+        assert ["cy@x.io", "cy@x.io"] == mails(app)
+        made = entry_of(index, Side.HUB, cy.id).app_id
+        assert made is not None
+        assert made != ada.id
+        assert ada_hub.id == entry_of(index, Side.APP, ada.id).hub_id
+
 
 class TestIdentifiersThatMoveBetweenRecords:
     """M3, M7: a pair's new identifier is held before a new record can take it."""
