@@ -156,6 +156,10 @@ class _Pass:
     #: (object type, side) pairs with creates in flight whose settlement failed in this
     #: pass: the side's new records are not created elsewhere yet (see _settle_pending).
     unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
+    #: Entries with a create in flight into an app without idempotency keys for which
+    #: this pass's settlement found no record sharing their identifiers: their create
+    #: made nothing that can be found (see _settle_pending and _outcome).
+    unmade: set[str] = attrs.field(factory=set)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (see SyncEngine._free_duplicates).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
@@ -1270,7 +1274,7 @@ class SyncEngine:
             unseen = (
                 e
                 for e in ctx.store.entries(sid, plan.name)
-                if e.mark != ctx.mark and e.pending is None
+                if e.mark != ctx.mark and (e.pending is None or e.entry_id in ctx.unmade)
             )
             self._recheck(ctx, plan, unseen, both=True)
         return self._end(ctx)
@@ -1353,7 +1357,8 @@ class SyncEngine:
             try:
                 adapter = self._adapters[side]
                 keyed = adapter.supports_idempotency_keys
-                found = self._namesakes(ctx, plan, side, mine)
+                scanned = self._namesakes(ctx, plan, side, mine)
+                found = scanned or {}
                 resend: list[Entry] = []
                 for entry in mine:
                     chosen = _made_by(side, entry, found.get(entry.entry_id, ()), keyed)
@@ -1361,6 +1366,8 @@ class SyncEngine:
                         pair[chosen.id] = chosen
                     elif keyed and entry.pending_key is not None:
                         resend.append(entry)
+                    elif not keyed and scanned is not None and not found.get(entry.entry_id):
+                        ctx.unmade.add(entry.entry_id)
                 returned: set[str] = set()
                 if resend:
                     made = self._resend(ctx, plan, side, resend)
@@ -1442,9 +1449,10 @@ class SyncEngine:
 
     def _namesakes(
         self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]
-    ) -> dict[str, list[Record]]:
+    ) -> dict[str, list[Record]] | None:
         """``side``'s records changed since its last scan that share identifiers with each
-        pending entry, by entry id (in scan order).
+        pending entry, by entry id (in scan order); ``None`` when the side was never
+        scanned (its first scan pairs them).
 
         A record another entry pairs with is left out: it is that pair's record, not one
         this create made, even when it took the create's identifier meanwhile (S8, M3).
@@ -1455,7 +1463,7 @@ class SyncEngine:
             since = ctx.store.cursor(sid, side, plan.name, "initial_poll")
         since = since or ctx.store.cursor(sid, side, plan.name)
         if since is None:
-            return {}  # the side was never scanned: its scan pairs them
+            return None  # the side was never scanned: its scan pairs them
         by_key: dict[str, list[str]] = {}
         for entry in pending:
             for key in entry.keys:
@@ -1774,7 +1782,9 @@ class SyncEngine:
             entry = known.get(record_id)
             if entry is None:
                 continue
-            if entry.id_on(other) is None and entry.pending is None:
+            if entry.id_on(other) is None and (
+                entry.pending is None or entry.entry_id in ctx.unmade  # made nothing (S8)
+            ):
                 deletes.append((sid, plan.name, entry.entry_id))  # forget a gone, unpaired record
                 if is_owner(entry):
                     freed.update(entry.keys)
@@ -2671,9 +2681,16 @@ class SyncEngine:
             )
         if isinstance(decision, Exclude):
             report.side(plan.name, side).excluded += 1
-            return _evolve(
+            excluded = _evolve(
                 self._excluded(base, decision.reason, decision.message, now), mark=mark, keys=keys
             )
+            if excluded.pending is not None and base.entry_id in ctx.unmade:
+                # S8: a create in flight into an app without idempotency keys is settled by
+                # identifier only, and this pass's settlement found no record sharing its
+                # identifiers: it made nothing. Its record now takes no part (a duplicate,
+                # M3; filtered; no identifier), so the create is not sent again either.
+                excluded = _evolve(excluded, pending=None, pending_key=None)
+            return excluded
         if isinstance(decision, Fail):
             report.side(plan.name, side).failed += 1
             entry = self._failed(base, decision.category, decision.message, now, mark, keys)

@@ -352,6 +352,9 @@ MAX_QUIESCE_PASSES = 6
 class ConvergenceMachine(RuleBasedStateMachine):
     """Two in-memory apps behind FaultyAdapters, one index store, one engine at a time."""
 
+    #: The apps' class: in-memory apps take idempotency keys (S8's re-sent creates).
+    app_class: type[InMemoryAdapter] = InMemoryAdapter
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
@@ -365,7 +368,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.busy = False  # a step or check is running; teardown skips after a failure
         # Small pages and batches, so that passes span several of each.
         for side, prefix, page in ((Side.HUB, "h", 2), (Side.APP, "a", 3)):
-            inner = InMemoryAdapter(
+            inner = self.app_class(
                 [HUB_SCHEMA if side is Side.HUB else APP_SCHEMA],
                 name=side.value,
                 clock=self.clock,
@@ -679,6 +682,19 @@ class SQLiteIndexMachine(ConvergenceMachine):
         return self.open_index()
 
 
+class _AppWithoutKeys(InMemoryAdapter):
+    """An in-memory app whose creates take no idempotency keys, as HubSpot's."""
+
+    supports_idempotency_keys = False
+
+
+class AppsWithoutKeysMachine(MemoryIndexMachine):
+    """The machine over apps without idempotency keys: creates in flight are settled by
+    identifier only (S8), as with HubSpot and every adapter that does not claim keys."""
+
+    app_class = _AppWithoutKeys
+
+
 def _settings(share: float) -> settings:
     """The profile's settings, with ``share`` of its examples and 30 steps per example."""
     profile = settings.default
@@ -697,4 +713,6 @@ def _settings(share: float) -> settings:
 MemoryIndexMachine.TestCase.settings = _settings(10.0)
 SQLiteIndexMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithMemoryIndex = MemoryIndexMachine.TestCase
+AppsWithoutKeysMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithSQLiteIndex = SQLiteIndexMachine.TestCase
+TestConvergenceWithAppsWithoutKeys = AppsWithoutKeysMachine.TestCase
