@@ -99,13 +99,14 @@ SCHEMA: Final = (
 )
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """A connection with ``SQLiteIndexStore``'s settings (WAL, 64 MiB of page cache)."""
+def connect(path: str, *, new: bool = True) -> sqlite3.Connection:
+    """A connection with ``SQLiteIndexStore``'s settings (WAL, 64 MiB of page cache), to
+    a new index (the schema is made) or, with ``new=False``, to an existing one."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")
-    for statement in SCHEMA:
+    for statement in SCHEMA if new else ():
         conn.execute(statement)
     return conn
 
@@ -519,9 +520,7 @@ def changed(scenario: str, n: int, directory: str, *, no_pass: bool = False) -> 
     path = os.path.join(directory, f"floor-{scenario}-{n}.db")
     remove_db(path)
     shutil.copyfile(os.path.join(directory, f"floor-base-{n}.db"), path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA cache_size = -65536")
+    conn = connect(path, new=False)
     hub_changes, app_changes = scenario_changes(scenario, hub, app, n)
     total = len(hub_changes) + len(app_changes)
     if no_pass:  # instructions.py: everything but the pass, to subtract

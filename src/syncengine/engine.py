@@ -156,10 +156,6 @@ class _Pass:
     #: (object type, side) pairs with creates in flight whose settlement failed in this
     #: pass: the side's new records are not created elsewhere yet (see _settle_pending).
     unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
-    #: Entries with a create in flight into an app without idempotency keys for which
-    #: this pass's settlement found no record sharing their identifiers: their create
-    #: made nothing that can be found (see _settle_pending and _outcome).
-    unmade: set[str] = attrs.field(factory=set)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (see SyncEngine._free_duplicates).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
@@ -1274,7 +1270,7 @@ class SyncEngine:
             unseen = (
                 e
                 for e in ctx.store.entries(sid, plan.name)
-                if e.mark != ctx.mark and (e.pending is None or e.entry_id in ctx.unmade)
+                if e.mark != ctx.mark and e.pending is None
             )
             self._recheck(ctx, plan, unseen, both=True)
         return self._end(ctx)
@@ -1342,7 +1338,8 @@ class SyncEngine:
         meanwhile, so no second record is made next to it. The other creates are sent
         again with their idempotency keys: an app that made the record answers with it,
         one that did not makes it now. Adapters without idempotency keys are settled by
-        identifier only (here, or by a later scan).
+        identifier only: a create none of whose identifiers the side's changed records
+        hold made nothing, and its entry is plain again (its record is decided anew).
         """
         pending = list(
             itertools.islice(ctx.store.entries(self.sync_id, plan.name, pending=True), 10_000)
@@ -1360,14 +1357,35 @@ class SyncEngine:
                 scanned = self._namesakes(ctx, plan, side, mine)
                 found = scanned or {}
                 resend: list[Entry] = []
+                unmade: list[Entry] = []
                 for entry in mine:
                     chosen = _made_by(side, entry, found.get(entry.entry_id, ()), keyed)
                     if chosen is not None:
                         pair[chosen.id] = chosen
                     elif keyed and entry.pending_key is not None:
                         resend.append(entry)
-                    elif not keyed and scanned is not None and not found.get(entry.entry_id):
-                        ctx.unmade.add(entry.entry_id)
+                    elif not keyed and scanned is not None:
+                        unmade.append(entry)
+                if unmade:
+                    # No record of an app without idempotency keys shares their identifiers:
+                    # their creates made nothing. The entries are plain again: a record that
+                    # still needs its create gets a new one, one that is deleted or now a
+                    # duplicate (M3) is forgotten or excluded like any other (S8, R6).
+                    now = self._clock()
+                    ctx.store.write(
+                        [
+                            _evolve(
+                                e,
+                                pending=None,
+                                pending_key=None,
+                                updated_at=now,
+                                history=self._history(
+                                    e, now, "settled", f"nothing made on {side.value}"
+                                ),
+                            )
+                            for e in unmade
+                        ]
+                    )
                 returned: set[str] = set()
                 if resend:
                     made = self._resend(ctx, plan, side, resend)
@@ -1782,9 +1800,7 @@ class SyncEngine:
             entry = known.get(record_id)
             if entry is None:
                 continue
-            if entry.id_on(other) is None and (
-                entry.pending is None or entry.entry_id in ctx.unmade  # made nothing (S8)
-            ):
+            if entry.id_on(other) is None and entry.pending is None:
                 deletes.append((sid, plan.name, entry.entry_id))  # forget a gone, unpaired record
                 if is_owner(entry):
                     freed.update(entry.keys)
@@ -2681,16 +2697,9 @@ class SyncEngine:
             )
         if isinstance(decision, Exclude):
             report.side(plan.name, side).excluded += 1
-            excluded = _evolve(
+            return _evolve(
                 self._excluded(base, decision.reason, decision.message, now), mark=mark, keys=keys
             )
-            if excluded.pending is not None and base.entry_id in ctx.unmade:
-                # S8: a create in flight into an app without idempotency keys is settled by
-                # identifier only, and this pass's settlement found no record sharing its
-                # identifiers: it made nothing. Its record now takes no part (a duplicate,
-                # M3; filtered; no identifier), so the create is not sent again either.
-                excluded = _evolve(excluded, pending=None, pending_key=None)
-            return excluded
         if isinstance(decision, Fail):
             report.side(plan.name, side).failed += 1
             entry = self._failed(base, decision.category, decision.message, now, mark, keys)
