@@ -688,6 +688,28 @@ class TestCreatesInFlightWithNamesakes:
         entry = entry_of(index, Side.HUB, cy.id)
         assert (RecordState.EXCLUDED, ExcludeReason.DUPLICATE) == (entry.state, entry.reason)
 
+    def test_without_idempotency_keys_a_failed_create_is_retried_by_the_next_pass(
+        self, hub, index, clock
+    ):
+        """S8, R7: Cy's create into an app without keys failed; no record with Cy's e-mail
+        turned up, so it made nothing, and the next incremental pass retries it (it used to
+        wait, in flight, for a reconcile)."""
+        app, faulty_app, make_engine = _without_keys(hub, index, clock)
+        engine = make_engine()
+        cy = hub.put("contacts", email="cy@x.io", firstname="Cy")
+        engine.initial_sync()
+        engine.incremental_sync()
+        faulty_app.fail_next("create", AdapterError(ErrorCategory.UNAVAILABLE, "refused"))
+        hub.put("contacts", email="dee@x.io", firstname="Dee")
+        clock.advance()
+        engine.incremental_sync()
+        assert ["cy@x.io"] == mails(app)
+        clock.advance()
+        engine.incremental_sync()
+        assert ["cy@x.io", "dee@x.io"] == mails(app)
+        assert all(e.pending is None for e in index.entries("s"))
+        assert entry_of(index, Side.HUB, cy.id).state is RecordState.SYNCED
+
     def test_without_idempotency_keys_a_create_that_never_happened_is_forgotten_with_its_source(
         self, hub, index, clock
     ):
