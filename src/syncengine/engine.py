@@ -40,7 +40,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 
 import attrs
 
-from syncengine.adapters.base import Adapter
+from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
 from syncengine.conflicts import Why
 from syncengine.errors import (
@@ -159,6 +159,10 @@ class _Pass:
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (see SyncEngine._free_duplicates).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
+    #: Entries whose refused links this pass counted as failed (see _sync_links): an
+    #: entry read twice in one pass (a hub poll, then its echo in the app poll) is
+    #: counted once.
+    link_failed: set[str] = attrs.field(factory=set)
 
 
 @attrs.define(slots=True)
@@ -280,12 +284,21 @@ def _linked_from(plans: Mapping[str, ObjectPlan]) -> dict[str, list[str]]:
     return result
 
 
-def _with_defaults(obj: ObjectSync, config: SyncConfig) -> ObjectSync:
-    """Invoices link to contacts by default; links to companies are the user's call (A2)."""
+def _with_defaults(obj: ObjectSync, config: SyncConfig, links: bool) -> ObjectSync:
+    """Invoices link to contacts by default; links to companies are the user's call (A2).
+
+    The default applies when both adapters can link (``links``): it is not something the
+    user configured, so it is never a reason to refuse a config (X6).
+    """
     hub_types = {o.hub_type for o in config.objects}
-    if obj.hub_type == "invoices" and not obj.associations and "contacts" in hub_types:
+    if obj.hub_type == "invoices" and not obj.associations and "contacts" in hub_types and links:
         return attrs.evolve(obj, associations=("contacts",))
     return obj
+
+
+def _implements(adapter: Adapter, method: str) -> bool:
+    """Whether ``adapter``'s class overrides the base class's ``method``."""
+    return getattr(type(adapter), method, None) is not getattr(Adapter, method)
 
 
 def _as_adapter_error(exc: Exception) -> AdapterError:
@@ -366,19 +379,130 @@ class SyncEngine:
         self._plans = self._compile(config)
         self._order = [self._plans[o.hub_type] for o in _order_objects(self._plans.values())]
         self._linked_from = _linked_from(self._plans)
+        self._announce_links()
 
     # ---- configuration ------------------------------------------------------------
     def _compile(self, config: SyncConfig) -> dict[str, ObjectPlan]:
+        self._check_adapters(config.sync_id)
         plans: dict[str, ObjectPlan] = {}
         for i, obj in enumerate(config.objects):
             try:
                 hub_schema = self._adapters[Side.HUB].schema(obj.hub_type)
                 app_schema = self._adapters[Side.APP].schema(obj.app_type)
-                resolved = self._resolve_pipelines(_with_defaults(obj, config))
+                defaulted = _with_defaults(obj, config, self._links_supported())
+                self._check_capabilities(config.sync_id, defaulted)
+                resolved = self._resolve_pipelines(defaulted)
                 plans[obj.hub_type] = compile_object(resolved, hub_schema, app_schema)
             except ConfigError as exc:
                 raise exc.within(f"objects[{i}]") from None
         return plans
+
+    # ---- capabilities (SPEC X6): what is configured works, or is refused here ----------
+    def _check_adapters(self, sync_id: str) -> None:
+        """Refuse adapters whose capability flags or batch size are not what they say.
+
+        Raises:
+            ConfigError: naming the sync, the side and the attribute.
+        """
+        for side in Side:
+            adapter = self._adapters[side]
+            who = f"sync {sync_id!r}: the {side.value} adapter {adapter.name!r}"
+            for flag in CAPABILITY_FLAGS:
+                value = getattr(adapter, flag, False)
+                if type(value) is not bool:
+                    raise ConfigError(
+                        f"{side.value}.{flag}",
+                        f"{who} has {flag} = {value!r:.60}; expected True or False",
+                    )
+            size = adapter.max_batch_size
+            if type(size) is not int or size < 1:
+                raise ConfigError(
+                    f"{side.value}.max_batch_size",
+                    f"{who} has max_batch_size = {size!r:.60}; expected a whole number >= 1",
+                )
+
+    def _links_supported(self) -> bool:
+        """Whether both adapters declare links, and implement them."""
+        return all(
+            self._adapters[side].supports_associations
+            and _implements(self._adapters[side], "associate")
+            for side in Side
+        )
+
+    def _check_capabilities(self, sync_id: str, obj: ObjectSync) -> None:
+        """Refuse an object sync that needs a capability an adapter does not declare (X6).
+
+        An adapter says what it can do with its ``supports_*`` flags; the flag, not the
+        presence of a method, is what counts, and the two must agree for what the config
+        uses: links (``associations``) need ``supports_associations`` and
+        :meth:`~syncengine.adapters.Adapter.associate` on both sides; auto-mapped stages
+        (a ``PipelineMap`` without ``stages``) need ``supports_pipelines`` and
+        :meth:`~syncengine.adapters.Adapter.pipelines` on both sides.
+
+        Raises:
+            ConfigError: naming the sync id, the object type, the side and the flag.
+        """
+        needs: list[tuple[str, str, str, str, str]] = []
+        if obj.associations:
+            needs.append(
+                (
+                    "associations",
+                    "supports_associations",
+                    "associate",
+                    "keeps links to " + ", ".join(repr(t) for t in obj.associations),
+                    "leave 'associations' out of this object sync",
+                )
+            )
+        if any(p.stages is None for p in obj.pipelines):
+            needs.append(
+                (
+                    "pipelines",
+                    "supports_pipelines",
+                    "pipelines",
+                    "auto-maps pipeline stages",
+                    "map the stages explicitly (PipelineMap(..., stages={...}))",
+                )
+            )
+        for path, flag, method, what, otherwise in needs:
+            for side in Side:
+                adapter = self._adapters[side]
+                declared = bool(getattr(adapter, flag, False))
+                implemented = _implements(adapter, method)
+                if declared and implemented:
+                    continue
+                cls = type(adapter).__name__
+                if implemented:
+                    why = (
+                        f"{cls} defines {method}() but leaves {flag} = False; if {method}() "
+                        f"works, set {flag} = True on the class"
+                    )
+                elif declared:
+                    why = (
+                        f"{cls} sets {flag} = True but does not implement {method}(); "
+                        f"implement it, or set {flag} = False and {otherwise}"
+                    )
+                else:
+                    why = f"{cls} has {flag} = False; {otherwise}"
+                raise ConfigError(
+                    path,
+                    f"sync {sync_id!r}, object {obj.hub_type!r} {what}, which the "
+                    f"{side.value} adapter {adapter.name!r} does not support: {why}",
+                )
+
+    def _announce_links(self) -> None:
+        """Tell each adapter which links its records must carry (SPEC A1).
+
+        One declaration, ``ObjectSync(associations=...)``, is enough: the engine passes it
+        on through :meth:`~syncengine.adapters.Adapter.include_associations`.
+        """
+        for plan in self._plans.values():
+            targets = plan.sync.associations
+            if not targets:
+                continue
+            for side in Side:
+                self._adapters[side].include_associations(
+                    plan.type_on(side), [self._plans[t].type_on(side) for t in targets]
+                )
 
     def _resolve_pipelines(self, obj: ObjectSync) -> ObjectSync:
         """Auto-map the stages of pipeline maps that leave them out (SPEC A3–A5).
@@ -485,6 +609,7 @@ class SyncEngine:
         self._plans = plans
         self._order = [plans[o.hub_type] for o in _order_objects(plans.values())]
         self._linked_from = _linked_from(plans)
+        self._announce_links()
         self._index.set_meta(self.sync_id, "initial_restart", "1")
 
     # ---- on / off / delete (S7) ---------------------------------------------------------
@@ -2280,6 +2405,7 @@ class SyncEngine:
 
         out: list[Entry] = []
         linked: list[tuple[Entry, Record | None, Record | None]] = []
+        counted: list[Side | None] = []  # where _outcome counted a linked entry unchanged
         freed: set[str] = set(forgotten)  # identifiers entries no longer hold
         returned: dict[Side, list[Entry]] = {}  # entries of records re-sent creates returned
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
@@ -2306,10 +2432,12 @@ class SyncEngine:
                         other = Record(current.id_on(item.side.other) or "", made.properties)
                 pair = (item.record, other) if item.side is Side.HUB else (other, item.record)
                 linked.append((current, *pair))
+                quiet = isinstance(decision, NoChange) or not results.get(n)
+                counted.append(item.side if quiet else None)
             elif entry is not None:
                 out.append(entry)
         if linked:
-            out.extend(self._sync_links(ctx, plan, linked, now))
+            out.extend(self._sync_links(ctx, plan, linked, now, counted))
         for made_on, entries in returned.items():
             deletes.extend(self._absorb(ctx, plan, made_on, entries))
         ctx.store.write(out, delete=deletes, cursors=cursors)
@@ -2379,8 +2507,14 @@ class SyncEngine:
         plan: ObjectPlan,
         work: Sequence[tuple[Entry, Record | None, Record | None]],
         now: datetime,
+        counted: Sequence[Side | None] = (),
     ) -> list[Entry]:
         """Keep the links of synced pairs the same on both sides (SPEC A1, X3).
+
+        A link the app refuses fails its entry, and the pass's report counts that failure
+        on the side that refused, so that the report and :meth:`status` agree.
+        ``counted[n]`` is the side where this pass counted entry ``n`` as unchanged, if
+        it did: a record is counted once, in its final outcome.
 
         A link present on one side whose other end is synced is created on the other side.
         A link whose other end is not synced yet waits: the entry gets a key
@@ -2443,7 +2577,7 @@ class SyncEngine:
                 # Remember links removed on one side only, so they are never re-created.
                 kept = {h for h in old if (h in hub_side) != (h in app_side)}
                 links[n][target] = frozenset(in_sync | kept)
-        failures: dict[int, tuple[ErrorCategory, str]] = {}
+        failures: dict[int, tuple[ErrorCategory, str, Side]] = {}
         for side in Side:
             if not changes[side]:
                 continue
@@ -2460,7 +2594,13 @@ class SyncEngine:
                     )
                     message = result.message
                     failures.setdefault(
-                        n, (category, f"link to {change.to_type} {change.to_id}: {message}")
+                        n,
+                        (
+                            category,
+                            f"link to {change.to_type} {change.to_id} in the {side.value}: "
+                            f"{message}",
+                            side,
+                        ),
                     )
         out = []
         for n, entry in enumerate(entries):
@@ -2470,8 +2610,14 @@ class SyncEngine:
                 history = self._append(history, now, "linked", note)
             updated = _evolve(entry, links=links[n], keys=keys, history=history)
             if n in failures:
-                category, message = failures[n]
+                category, message, refused_by = failures[n]
                 updated = self._failed(updated, category, message, now, updated.mark, keys)
+                if updated.entry_id not in ctx.link_failed:
+                    ctx.link_failed.add(updated.entry_id)
+                    ctx.report.side(plan.name, refused_by).failed += 1
+                was = counted[n] if n < len(counted) else None
+                if was is not None:
+                    ctx.report.side(plan.name, was).unchanged -= 1
             if updated != entry or n in failures:
                 out.append(updated)
         return out
@@ -2482,9 +2628,13 @@ class SyncEngine:
         adapter = self._adapters[side]
         if ctx.dry_run:
             return [WriteResult.ok(p.from_id) for p in pairs]
-        if not adapter.supports_associations:
+        if not adapter.supports_associations:  # refused when built; a flag changed since
             return [
-                AdapterError(ErrorCategory.ASSOCIATION, f"adapter {adapter.name!r} cannot link")
+                AdapterError(
+                    ErrorCategory.ASSOCIATION,
+                    f"the {side.value} adapter {adapter.name!r} has supports_associations = "
+                    "False, so the link was not made",
+                )
             ] * len(pairs)
         return _batched(adapter, pairs, adapter.associate)
 

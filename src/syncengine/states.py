@@ -38,7 +38,8 @@ _HINTS: dict[str, str] = {
     "duplicate": "Another record already holds this unique value; merge the two or change one.",
     "rate_limited": "The app asked us to slow down; the record is retried on the next pass.",
     "unavailable": "The app was unreachable; the record is retried on the next pass.",
-    "association": "An associated record is not synced yet; it syncs once that record does.",
+    "association": "The app refused a link to an associated record (see the message); "
+    "fix it in the app, then resync.",
     "conflict": "The app rejected the write as conflicting; check the record in both apps.",
     "unknown": "An unexpected error; the record is retried on the next pass.",
 }

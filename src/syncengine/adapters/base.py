@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from syncengine.errors import UnsupportedCapability
 from syncengine.records import (
@@ -22,7 +22,14 @@ from syncengine.records import (
 )
 from syncengine.schema import ObjectSchema
 
-__all__ = ["Adapter"]
+__all__ = ["CAPABILITY_FLAGS", "Adapter"]
+
+#: The capability flags of :class:`Adapter`, each ``True`` or ``False``.
+CAPABILITY_FLAGS: Final = (
+    "supports_idempotency_keys",
+    "supports_pipelines",
+    "supports_associations",
+)
 
 
 class Adapter(abc.ABC):
@@ -41,7 +48,16 @@ class Adapter(abc.ABC):
 
     Optional methods, with defaults that say "not supported" and a ``supports_*`` flag the
     engine reads up front: :meth:`pipelines` (``supports_pipelines``), :meth:`associate`
-    (``supports_associations``).
+    (``supports_associations``). The flag is what counts, and it must agree with the
+    method: when a config uses a capability (``ObjectSync(associations=...)``, a
+    ``PipelineMap`` without ``stages``), building the :class:`~syncengine.SyncEngine`
+    raises :class:`~syncengine.ConfigError` naming the sync, the object type and the flag
+    unless both adapters set the flag to ``True`` *and* implement the method (SPEC X6).
+    An adapter that implements :meth:`associate` but forgets ``supports_associations =
+    True`` is therefore refused, with a message that says so, instead of syncing no links.
+    ``supports_idempotency_keys`` is not tied to a method and never refuses a config: it
+    says how the engine settles interrupted creates. Every flag must be ``True`` or
+    ``False``, and ``max_batch_size`` a whole number >= 1, or the engine is refused too.
 
     Errors. A failure of one item of a batch is a ``WriteResult.failed(category,
     message)``; name the field in the message. A failure of a whole call (the app is down,
@@ -83,7 +99,8 @@ class Adapter(abc.ABC):
     supports_idempotency_keys: ClassVar[bool] = False
     #: Whether :meth:`pipelines` is implemented.
     supports_pipelines: ClassVar[bool] = False
-    #: Whether :meth:`associate` is implemented and records carry ``associations``.
+    #: Whether :meth:`associate` is implemented and records carry ``associations`` (to
+    #: the types :meth:`include_associations` names).
     supports_associations: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -150,6 +167,22 @@ class Adapter(abc.ABC):
         Creating a link that already exists succeeds.
         """
         raise UnsupportedCapability(f"adapter {self.name!r} does not support associations")
+
+    def include_associations(  # noqa: B027 - optional hook, a no-op by default
+        self, object_type: str, to_types: Sequence[str]
+    ) -> None:
+        """Make the records of ``object_type`` carry their links to ``to_types`` (A1).
+
+        Called when a :class:`~syncengine.SyncEngine` is built (and on ``update_config``)
+        for each object sync with ``associations``, with this app's names of the types:
+        from then on, the records :meth:`scan` and :meth:`fetch` return for
+        ``object_type`` must list in ``Record.associations`` their links to each of
+        ``to_types``. Calls add up (an adapter shared by several engines reads what any of
+        them needs). The default does nothing, which is right for an adapter whose records
+        always carry all their links; override it when reading links costs something, as
+        :class:`~syncengine.adapters.hubspot.HubSpotAdapter` does (one request per linked
+        type and page).
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections. Optional."""
