@@ -304,6 +304,89 @@ class TestContactsAndCompanies:
         assert {hub_grace} == fake.links("companies", company_ids["Globex"], "contacts")
 
 
+class TestOneDeclarationOfLinks:
+    """A1: ``ObjectSync(associations=...)`` is enough; HubSpotAdapter reads what the
+    engine asks for, without its own ``associations=`` repeating it."""
+
+    def test_links_reach_both_sides_without_the_adapters_own_list(self, fake, app, index):
+        """Today's main: the contact's link to its company never reaches the app."""
+        hub = HubSpotAdapter(
+            fake.token,
+            transport=httpx.MockTransport(fake.handle),
+            rate_limit=FAST,
+            search_rate=FAST,
+            consistency_window=0.0,
+        )
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        acme = fake.put("companies", name="Acme", domain="acme.example")
+        fake.link("contacts", ada, "companies", acme)
+        globex = app.put("accounts", company="Globex", website="globex.example")
+        app.put("people", mail="grace@example.com", associations={"accounts": [globex.id]})
+        engine = make_engine(
+            hub, app, index, companies_sync(), contacts_sync(associations=("companies",))
+        )
+
+        report = engine.initial_sync()
+
+        assert 0 == report.failed
+        app_ada = by(app.records("people"), "mail")["ada@example.com"]
+        app_acme = by(app.records("accounts"), "company")["acme"]
+        assert {app_acme.id} == set(app_ada.associations.get("accounts", ()))
+        contact_ids = {p["email"]: i for i, p in fake.records("contacts").items()}
+        company_ids = {p["name"]: i for i, p in fake.records("companies").items()}
+        grace = contact_ids["grace@example.com"]
+        assert {company_ids["Globex"]} == fake.links("contacts", grace, "companies")
+        # A link made later in HubSpot is read by an incremental pass too.
+        fake.link("contacts", grace, "companies", acme)
+        assert 0 == engine.incremental_sync().failed
+        app_grace = by(app.records("people"), "mail")["grace@example.com"]
+        assert {globex.id, app_acme.id} == set(app_grace.associations["accounts"])
+        hub.close()
+
+    def test_the_hubspot_kind_of_a_config_file_needs_no_associations_option(
+        self, fake, tmp_path, monkeypatch
+    ):
+        """The ``hubspot`` kind, served over HTTP: only the object sync names the link."""
+        from syncengine.configfile import load
+
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        acme = fake.put("companies", name="Acme", domain="acme.example")
+        fake.link("contacts", ada, "companies", acme)
+        monkeypatch.setenv("FAKE_HUBSPOT_TOKEN", fake.token)
+        with fake.serve() as url:
+            path = tmp_path / "crm-shop.toml"
+            path.write_text(
+                f"""
+sync_id = "crm-shop"
+[hub]
+kind = "hubspot"
+token_env = "FAKE_HUBSPOT_TOKEN"
+base_url = "{url}"
+[app]
+kind = "memory"
+schemas.people.properties = [{{ name = "mail" }}, {{ name = "first_name" }}]
+schemas.accounts.properties = [{{ name = "company" }}, {{ name = "website" }}]
+[index]
+kind = "memory"
+[objects.companies]
+app_type = "accounts"
+match = {{ keys = [["name", "company"], ["domain", "website"]] }}
+mappings = [["name", "company"], ["domain", "website"]]
+[objects.contacts]
+app_type = "people"
+match = {{ keys = [["email", "mail"]] }}
+mappings = [["email", "mail"], ["firstname", "first_name"]]
+associations = ["companies"]
+""",
+                encoding="utf-8",
+            )
+            with load(path) as setup:
+                assert 0 == setup.engine().initial_sync().failed
+                (app_ada,) = setup.app.records("people")
+                (app_acme,) = setup.app.records("accounts")
+        assert {app_acme.id} == set(app_ada.associations.get("accounts", ()))
+
+
 class TestDeals:
     """A3–A5 against HubSpot's pipelines API."""
 

@@ -334,8 +334,10 @@ class HubSpotAdapter(Adapter):
       :class:`~syncengine.AdapterError` ``PERMISSION`` naming the type, never an empty list
       (A5). A type without pipelines has none (``()``).
     * :meth:`associate` creates links with the v4 batch endpoint and the HubSpot-defined
-      type ids of :data:`ASSOCIATION_TYPE_IDS`. Records carry the links to the types named
-      for their type in ``associations`` (read with the v4 batch read endpoint).
+      type ids of :data:`ASSOCIATION_TYPE_IDS`. Records carry the links to the types the
+      engine asks for (:meth:`include_associations`, from ``ObjectSync.associations``)
+      and to those named for their type in ``associations``, read with the v4 batch read
+      endpoint.
 
     Requests are paced under ``rate_limit`` (HubSpot's ten-second burst limit; adopt your
     tier's: 100 per 10 s on Free/Starter, 190 on Professional/Enterprise) and search's own
@@ -362,10 +364,11 @@ class HubSpotAdapter(Adapter):
         properties: Per object type, the properties to read and write (all by default).
             Restricting them keeps list requests short on accounts with many properties;
             the schema then lists only these.
-        associations: Per object type, the types whose links its records carry, e.g.
-            ``{"contacts": ["companies"], "deals": ["companies", "contacts"]}``. Name the
-            links your object syncs keep (``ObjectSync.associations``); each costs one
-            request per page read.
+        associations: Per object type, more types whose links its records carry, e.g.
+            ``{"contacts": ["companies"]}``. Not needed for a sync: the engine asks for
+            the links its object syncs keep (``ObjectSync.associations``) through
+            :meth:`include_associations`. Each linked type costs one request per page
+            read.
         consistency_window: Seconds of search lag that incremental scans allow for.
         read_ahead: Fetch a scan's next page in a thread while the engine works on the
             current one (at most three pages in memory), so HubSpot's response time
@@ -456,6 +459,20 @@ class HubSpotAdapter(Adapter):
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
+
+    @override
+    def include_associations(self, object_type: str, to_types: Sequence[str]) -> None:
+        """Read the links of ``object_type``'s records to ``to_types`` from now on (A1).
+
+        The engine calls this for each object sync with ``associations``, so
+        ``ObjectSync(associations=...)`` is the one declaration needed; the types add to
+        those of the ``associations`` argument.
+        """
+        with self._lock:
+            known = self._associations.get(object_type, ())
+            self._associations[object_type] = known + tuple(
+                t for t in dict.fromkeys(to_types) if t not in known
+            )
 
     # ---- schema ---------------------------------------------------------------------
 
@@ -566,7 +583,8 @@ class HubSpotAdapter(Adapter):
 
     def _linked(self, object_type: str, records: list[Record]) -> list[Record]:
         """``records`` with their links to the types configured in ``associations``."""
-        targets = self._associations.get(object_type, ())
+        with self._lock:
+            targets = self._associations.get(object_type, ())
         if not targets or not records:
             return records
         links: dict[str, dict[str, set[str]]] = {r.id: {} for r in records}

@@ -591,5 +591,9 @@ class FaultyAdapter(Adapter):
         )
 
     @override
+    def include_associations(self, object_type: str, to_types: Sequence[str]) -> None:
+        self.inner.include_associations(object_type, to_types)
+
+    @override
     def close(self) -> None:
         self.inner.close()
