@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
+from typing_extensions import override
 
 from syncengine.errors import ConfigError
 from syncengine.filters import Filter
@@ -199,14 +200,12 @@ def _keys(value: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         if len(pair) != 2 or not all(isinstance(p, str) and p for p in pair):
             raise ConfigError(f"keys[{i}]", f"expected (hub property, app property), got {key!r}")
         keys.append((pair[0], pair[1]))
-    if not keys:
-        raise ConfigError("keys", "a match rule needs at least one key")
     if len(set(keys)) != len(keys):
         raise ConfigError("keys", "the same key is listed twice")
     return tuple(keys)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, repr=False)
 class MatchRule:
     """How records are matched across the two apps (SPEC M1–M7).
 
@@ -222,8 +221,10 @@ class MatchRule:
             ``url`` → domain, ``name`` of a company → company name, ``phone`` → phone,
             otherwise ``text``: trimmed and case-folded).
 
-    ``ObjectSync(match=None)`` means no matching at all: every record is created on the
-    other side (M7).
+    No matching at all (every record is created on the other side, M7) is asked for
+    explicitly with :meth:`MatchRule.none`. An ``ObjectSync`` without ``match`` uses the
+    usual rule of its object type (:meth:`default_for`), and is refused when its type has
+    none, so that a forgotten ``match`` never duplicates every record.
 
     .. versionadded:: 0.1
     """
@@ -231,8 +232,16 @@ class MatchRule:
     keys: tuple[tuple[str, str], ...] = attrs.field(converter=_keys)
     require: bool = True
     kinds: tuple[str, ...] | None = attrs.field(default=None)
+    _none: bool = attrs.field(default=False, kw_only=True, alias="_none")
 
     def __attrs_post_init__(self) -> None:
+        if self._none and self.keys:
+            raise ConfigError("keys", "MatchRule.none() has no keys")
+        if not self._none and not self.keys:
+            raise ConfigError(
+                "keys",
+                "a match rule needs at least one key; MatchRule.none() means no matching",
+            )
         if self.kinds is None:
             return
         kinds = _items(self.kinds, "kinds", "one normalizer kind per key")
@@ -246,6 +255,50 @@ class MatchRule:
                     f"kinds[{i}]", f"unknown kind {kind!r}; expected one of {sorted(MATCH_KINDS)}"
                 )
         object.__setattr__(self, "kinds", kinds)
+
+    @override
+    def __repr__(self) -> str:
+        if self._none:
+            return "MatchRule.none()"
+        return f"MatchRule(keys={self.keys!r}, require={self.require!r}, kinds={self.kinds!r})"
+
+    @classmethod
+    def none(cls) -> MatchRule:
+        """No matching at all: every record is created on the other side (M7).
+
+        Records are never paired by identifier, so a record that exists on both sides
+        before the first sync ends up twice on each. Use it when the two apps share no
+        records yet, or for types without identifiers.
+
+        .. versionadded:: 0.2
+        """
+        return cls((), require=False, _none=True)
+
+    @property
+    def is_none(self) -> bool:
+        """Whether this is :meth:`MatchRule.none`: no matching at all."""
+        return self._none
+
+    @classmethod
+    def default_for(cls, hub_type: str, mappings: Sequence[FieldMapping]) -> MatchRule | None:
+        """The usual rule of an object type, from its mappings, or ``None`` (M1, M2).
+
+        ``contacts`` match by e-mail: the hub's ``email`` and the app property it is
+        mapped to. ``companies`` match by name or domain: the hub's ``name`` and
+        ``domain``, whichever are mapped. Other types, or these without those mappings,
+        have no usual rule. It is what ``ObjectSync`` uses when ``match`` is left out.
+
+        .. versionadded:: 0.2
+        """
+        mapped = {m.hub: m.app for m in mappings if isinstance(m, FieldMapping)}
+        if hub_type == "contacts" and "email" in mapped:
+            return cls.email("email", mapped["email"])
+        if hub_type == "companies":
+            keys = [(p, mapped[p]) for p in ("name", "domain") if p in mapped]
+            kinds = tuple({"name": "company_name", "domain": "domain"}[p] for p, _ in keys)
+            if keys:
+                return cls(keys, kinds=kinds)
+        return None
 
     @classmethod
     def email(cls, hub: str = "email", app: str = "email", *, require: bool = True) -> MatchRule:
@@ -413,7 +466,10 @@ class ObjectSync:
             engine reports it under.
         app_type: Its name in the app.
         mappings: The field mappings (F1). A property may be mapped once per side.
-        match: How records are matched (M1–M7); ``None`` means no matching.
+        match: How records are matched (M1–M7). Left out (``None``), the usual rule of
+            the type is used (:meth:`MatchRule.default_for`: contacts by e-mail,
+            companies by name or domain) and stored here; a type without one is refused.
+            ``MatchRule.none()`` asks for no matching at all.
         direction: Two-way or one-way (D1).
         winner: The default app whose value wins a conflict (D3).
         hub_filter: Which hub records flow to the app (L1).
@@ -464,8 +520,21 @@ class ObjectSync:
                         f"mappings[{seen[side][name]}]; a property is mapped once",
                     )
                 seen[side][name] = i
-        if self.match is not None and not isinstance(self.match, MatchRule):
-            raise ConfigError("match", f"expected a MatchRule or None, got {self.match!r}")
+        if self.match is None:
+            # SPEC M7, X6: a forgotten match must not silently mean "no matching".
+            guessed = MatchRule.default_for(self.hub_type, self.mappings)
+            if guessed is None:
+                raise ConfigError(
+                    "match",
+                    f"missing: say how {self.hub_type!r} records are matched, e.g. "
+                    "match=MatchRule([(hub property, app property)]), or "
+                    "match=MatchRule.none() to create every record on the other side "
+                    "without matching; only contacts (mapped 'email') and companies "
+                    "(mapped 'name' or 'domain') have a default",
+                )
+            object.__setattr__(self, "match", guessed)
+        elif not isinstance(self.match, MatchRule):
+            raise ConfigError("match", f"expected a MatchRule, got {self.match!r:.80}")
         for name in ("hub_filter", "app_filter"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Filter):

@@ -263,9 +263,9 @@ def _filter(value: Any, path: str) -> Filter:
     return Filter(built)
 
 
-def _match(value: Any, path: str) -> MatchRule | None:
+def _match(value: Any, path: str) -> MatchRule:
     if value == "none":
-        return None
+        return MatchRule.none()
     if isinstance(value, str):
         raise ConfigError(path, f'expected a table or "none", got {value!r}')
     reader = _Reader.of(value, path, _MATCH_KEYS)
@@ -348,12 +348,6 @@ def _object(value: Any, path: str, hub_type: str | None) -> ObjectSync:
     if hub_type is None or reader.has("hub_type"):
         hub_type = reader.required_str("hub_type", "the object type's name in the hub")
     app_type = reader.required_str("app_type", "the object type's name in the app")
-    if not reader.has("match"):
-        raise ConfigError(
-            reader.at("match"),
-            'missing; expected {keys = [["hub property", "app property"], …]}, or "none" '
-            "to create every record on the other side without matching (SPEC M7)",
-        )
     raw_mappings = reader.get("mappings")
     if not isinstance(raw_mappings, list) or not raw_mappings:
         raise ConfigError(
@@ -361,7 +355,21 @@ def _object(value: Any, path: str, hub_type: str | None) -> ObjectSync:
             'expected an array of mappings ({hub = "…", app = "…"} or ["hub", "app"])',
         )
     mappings = [_mapping(m, reader.at("mappings") + f"[{i}]") for i, m in enumerate(raw_mappings)]
-    match = _match(reader.get("match"), reader.at("match"))
+    # Left out, match is the type's usual rule, as in Python (MatchRule.default_for);
+    # a type without one is refused: a forgotten match never means "no matching" (M7).
+    match = (
+        _match(reader.get("match"), reader.at("match"))
+        if reader.has("match")
+        else MatchRule.default_for(hub_type, mappings)
+    )
+    if match is None:
+        raise ConfigError(
+            reader.at("match"),
+            f"missing; {hub_type!r} has no default rule (only contacts, by a mapped "
+            "'email', and companies, by a mapped 'name' or 'domain', do): expected "
+            '{keys = [["hub property", "app property"], …]}, or "none" to create every '
+            "record on the other side without matching",
+        )
     filters = {
         side: _filter(reader.get(side), reader.at(side)) if reader.has(side) else None
         for side in ("hub_filter", "app_filter")

@@ -211,9 +211,9 @@ BAD_CONFIGS = [
         """
         [objects.contacts]
         app_type = "people"
-        mappings = [["email", "mail"]]
+        mappings = [["name", "mail"]]
         """,
-        "objects.contacts.match: missing",
+        "objects.contacts.match: missing",  # no 'email' mapping: no default rule
     ),
 ]
 

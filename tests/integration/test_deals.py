@@ -288,7 +288,9 @@ class TestAssociations:
         """A2: an invoice sync keeps its contact links without being told to."""
         hub.add_schema(ObjectSchema("invoices", [PropertySpec("number", "string")]))
         app.add_schema(ObjectSchema("bills", [PropertySpec("no", "string")]))
-        invoices = ObjectSync("invoices", "bills", [FieldMapping("number", "no")])
+        invoices = ObjectSync(
+            "invoices", "bills", [FieldMapping("number", "no")], match=MatchRule([("number", "no")])
+        )
         engine = SyncEngine(
             hub, app, index, SyncConfig("s", [invoices, contacts_sync()]), clock=clock
         )

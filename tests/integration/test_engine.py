@@ -149,7 +149,7 @@ class TestInitialSync:
         """M7: with no match rule, records are never paired, only created."""
         hub.put("contacts", email="a@example.com", lastname="A")
         app.put("people", mail="a@example.com", last_name="A")
-        make_engine(contacts_sync(match=None)).initial_sync()
+        make_engine(contacts_sync(match=MatchRule.none())).initial_sync()
         assert 2 == hub.count("contacts")
         assert 2 == app.count("people")
 

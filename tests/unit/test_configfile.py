@@ -98,7 +98,7 @@ class TestParsing:
             """
         )
         (obj,) = parsed.config.objects
-        assert ("contacts", None) == (obj.hub_type, obj.match)
+        assert ("contacts", MatchRule.none()) == (obj.hub_type, obj.match)
         assert ("objects.contacts",) == parsed.object_paths
 
     def test_groups_filter_is_an_or_of_ands_and_datetimes_keep_their_offset(self):

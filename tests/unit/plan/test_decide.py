@@ -131,7 +131,10 @@ class TestCompile:
     def test_incompatible_types_name_both_fields(self):
         """F4: a string cannot flow into a number, and a number-to-date mapping is rejected."""
         obj = ObjectSync(
-            "contacts", "people", [FieldMapping("lastname", "last"), FieldMapping("age", "born")]
+            "contacts",
+            "people",
+            [FieldMapping("lastname", "last"), FieldMapping("age", "born")],
+            match=MatchRule.none(),
         )
         with pytest.raises(ConfigError, match=r"mappings\[1\].*'age'.*'born'"):
             compile_object(obj, HUB_SCHEMA, APP_SCHEMA)
@@ -154,6 +157,7 @@ class TestCompile:
                         FieldMapping("firstname", "first", direction=Direction.TO_HUB),
                     ],
                     direction=Direction.TO_APP,
+                    match=MatchRule.none(),
                 ),
                 HUB_SCHEMA,
                 APP_SCHEMA,
@@ -541,7 +545,7 @@ class TestMatching:
 
     def test_no_match_rule_means_no_keys(self):
         """M7: 'no matching' — every record is created on the other side."""
-        plan = plan_for(match=None)
+        plan = plan_for(match=MatchRule.none())
         assert () == identify(plan, Side.HUB, HUB_BASE)
 
 
