@@ -432,6 +432,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """
         before = self.identifiers()
         created_before = {s: len(self.faulty[s].created) for s in Side}
+        tries = {e.entry_id: e.attempts for e in self.index.entries(SYNC_ID)}
         report = None
         try:
             report = action(self.engine)
@@ -439,6 +440,18 @@ class ConvergenceMachine(RuleBasedStateMachine):
             pass
         except Crash:
             self.restart()
+        if report is not None and not report.dry_run:
+            # R4: a record this pass failed is counted as failed by its report, as
+            # status() counts it (a failure can only add attempts).
+            failed_now = [
+                e.entry_id
+                for e in self.index.entries(SYNC_ID, states={RecordState.FAILED})
+                if e.attempts > tries.get(e.entry_id, 0)
+            ]
+            assert len(failed_now) <= report.failed, (
+                f"R4: the pass failed {len(failed_now)} records but its report says "
+                f"{report.failed} failed: {report.summary()}"
+            )
         after = self.identifiers()
         for side in Side:
             new = self.faulty[side].created[created_before[side] :]
