@@ -472,7 +472,7 @@ def identify(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> tup
     """The record's normalized identifier keys, in key order (``"0:ada@example.com"``).
 
     A key whose value is blank or invalid (an e-mail that is not one) is left out (M4,
-    M6). With no match rule there are no keys (M7, "no matching").
+    M6). With ``MatchRule.none()`` there are no keys (M7, "no matching").
 
     The normalizers are pure functions, and a pass identifies most values several times
     (a record when it is read, again with its counterpart once a write landed): the keys

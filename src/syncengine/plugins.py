@@ -278,7 +278,8 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
 
     Options: ``token_env`` (the environment variable holding the private-app token;
     default ``HUBSPOT_TOKEN`` — tokens never go in config files, SPEC X4), ``base_url``,
-    ``requests_per_10s``, ``associations`` (``{contacts = ["companies"]}``), ``name``.
+    ``requests_per_10s``, ``associations`` (``{contacts = ["companies"]}``: more links to
+    read; not needed for those the object syncs keep, which the engine asks for), ``name``.
     """
     import os
 

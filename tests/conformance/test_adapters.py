@@ -178,3 +178,26 @@ def test_the_mixin_skips_deletion_checks_without_a_removal_hook():
     """The default remove_record hook skips the test that needs it."""
     with pytest.raises(pytest.skip.Exception, match="cannot remove records"):
         AdapterTests().remove_record(make_adapter(), "contacts", "1")
+
+
+class _QuietCapabilities(InMemoryAdapter):
+    """Implements associate() and pipelines() but claims neither."""
+
+    supports_pipelines = False
+    supports_associations = False
+
+
+@pytest.mark.parametrize(
+    ("check", "flag"),
+    [
+        ("test_associate_links_records", "supports_associations"),
+        ("test_pipelines_have_stages", "supports_pipelines"),
+    ],
+)
+def test_a_skipped_capability_check_says_when_the_method_is_defined(check, flag):
+    """A connector author who forgot a flag learns it from the skip, not from a sync
+    that refuses to start."""
+    adapter = _QuietCapabilities([CONTACTS], pipelines=PIPELINES)
+    with pytest.raises(pytest.skip.Exception) as caught:
+        getattr(AdapterTests(), check)(adapter, "contacts")
+    assert f"set {flag} = True" in str(caught.value)

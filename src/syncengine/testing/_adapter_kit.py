@@ -623,9 +623,20 @@ def _check_idempotency_key_replays_the_first_create(kit: _Kit) -> None:
     )
 
 
+def _defined(kit: _Kit, method: str) -> str:
+    """A note for a skip: the class defines ``method`` although its flag is False."""
+    if getattr(type(kit.adapter), method, None) is getattr(Adapter, method):
+        return ""
+    flag = "supports_pipelines" if method == "pipelines" else "supports_associations"
+    return (
+        f" ({type(kit.adapter).__name__} defines {method}() but {flag} is False: if it "
+        f"works, set {flag} = True, or engines with this capability configured refuse it)"
+    )
+
+
 def _check_pipelines_have_stages(kit: _Kit) -> None:
     if not kit.adapter.supports_pipelines:
-        raise _Skip("adapter does not support pipelines")
+        raise _Skip("adapter does not support pipelines" + _defined(kit, "pipelines"))
     pipelines = kit.adapter.pipelines(kit.object_type)
     assert not isinstance(pipelines, str | bytes), f"pipelines() returned {pipelines!r}"
     pipeline_ids: set[str] = set()
@@ -645,7 +656,7 @@ def _check_pipelines_have_stages(kit: _Kit) -> None:
 
 def _check_associate_links_records(kit: _Kit) -> None:
     if not kit.adapter.supports_associations:
-        raise _Skip("adapter does not support associations")
+        raise _Skip("adapter does not support associations" + _defined(kit, "associate"))
     to_type = kit.association_type or kit.object_type
     (source,) = kit.create(1)
     (target,) = kit.create(1, to_type)
