@@ -29,6 +29,36 @@ Theory of operation
   ``__seq`` and each tombstone the number of the deletion. A record's ``__pos`` is the
   number of the change that inserted it, never moved by later changes, so full scans page
   by ``__pos > ?`` (keyset pagination) and incremental scans by ``__seq`` ranges.
+* **Outside writers.** Any program may write the record tables (the ``sqlite3`` shell, an
+  app of the user's own): triggers on every record table number its inserts, updates and
+  deletes from the same counter (a delete leaves a tombstone, a change of the link table
+  touches the linked record), so incremental scans see them like the adapter's own
+  changes. The adapter numbers its own writes itself, faster: while one of its write
+  transactions is open it holds a marker row (``meta.writer``) that the triggers skip on;
+  the row is deleted before the commit, so no other connection ever sees it. A row
+  inserted without ``__id`` gets the next id of the id counter (prefixed with the
+  file's ``id_prefix``, kept in ``meta``), and an outside change sets
+  ``__updated_at`` to SQLite's clock. A trigger on ``meta`` refuses to move the counter
+  back (a writer that would reuse numbers, such as a format-1 adapter still running).
+* **Why no change is skipped** (the cursor of a scan is the counter when it starts): a
+  change takes its number inside its write transaction, and SQLite lets one write
+  transaction run at a time per file, across connections and processes. So numbers are
+  handed out in commit order: when a reader sees the counter at ``n``, the transactions
+  that took the numbers up to ``n`` have all committed (the counter is committed with
+  them) and are in the reader's snapshot, and a transaction still open (even one that
+  has numbered rows already) holds numbers above ``n`` that nobody can see yet; if it
+  rolls back, its numbers are handed out again, still above ``n``. A cursor ``"c:<n>"``
+  is thus never taken in the middle of a transaction, unlike a cursor by timestamp or by
+  a sequence that is assigned outside the transaction. The one way to break it is to
+  scan inside an open write transaction of the same connection, where the counter
+  includes uncommitted numbers: :meth:`SQLiteAdapter.scan` refuses that.
+* **Formats.** The file's ``meta.format`` is ``"2"``. A format-1 file (written before
+  outside writers were seen) is upgraded in place when it is opened, in one transaction:
+  each record table is rebuilt without ``NOT NULL`` on its bookkeeping columns (so an
+  ``INSERT`` may leave them out) and gets its triggers; values, ids, positions, change
+  numbers, tombstones and the counter are kept, so a cursor issued before the upgrade
+  means the same after it. Changes outside writers made *before* the upgrade were never
+  numbered: a reconcile finds them.
 * **Cursors** follow :class:`~syncengine.adapters.InMemoryAdapter`: ``"f:<pos>:<seq>"``
   resumes a full scan after position ``<pos>`` (the scan started at change ``<seq>``);
   its last page carries ``"c:<seq>"``; ``"c:<n>"`` yields what changed after change
@@ -81,7 +111,7 @@ from syncengine.states import ErrorCategory
 __all__ = ["SQLiteAdapter"]
 
 _CURSOR: Final = re.compile(r"c:(?P<seq>\d+)|f:(?P<pos>\d+):(?P<fseq>\d+)")
-_FORMAT_VERSION: Final = "1"
+_FORMAT_VERSION: Final = "2"
 _P: Final = "_syncengine_"
 _SETUP: Final = (
     f"CREATE TABLE IF NOT EXISTS {_P}meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -102,6 +132,100 @@ _SETUP: Final = (
         label TEXT NOT NULL, stages TEXT NOT NULL, PRIMARY KEY (object_type, position))""",
 )
 _INTERNAL: Final = ("__id", "__pos", "__seq", "__updated_at")
+# No NOT NULL: a row an outside writer inserts without them gets them from its trigger.
+_BOOKKEEPING: Final = "__id TEXT PRIMARY KEY, __pos INTEGER, __seq INTEGER, __updated_at TEXT"
+_UPGRADING: Final = f"{_P}upgrading"
+
+# ---- the triggers that number outside writers' changes (see the module docstring) ------
+#
+# They fire for every connection, but do nothing while the adapter's own write
+# transaction holds its marker row (the adapter numbers its changes itself). Each one
+# takes a new number from ``meta.seq`` per row, so no two changes share a number (scans
+# page by number). ``rowid`` identifies the row: record tables are rowid tables.
+_OUTSIDE: Final = f"NOT EXISTS (SELECT 1 FROM {_P}meta WHERE key = 'writer')"
+_SEQ: Final = f"(SELECT CAST(value AS INTEGER) FROM {_P}meta WHERE key = 'seq')"
+_BUMP: Final = f"UPDATE {_P}meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'"
+_NOW: Final = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '+00:00')"
+_GUARDS: Final = (
+    f"""CREATE TRIGGER IF NOT EXISTS {_P}meta_seq_insert BEFORE INSERT ON {_P}meta
+    WHEN NEW.key = 'seq' AND CAST(NEW.value AS INTEGER) < coalesce({_SEQ}, 0)
+    BEGIN SELECT RAISE(ABORT, 'SQLiteAdapter: the change counter (meta.seq) never goes back; is
+    an older syncengine writing this file?'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {_P}meta_seq_update BEFORE UPDATE ON {_P}meta
+    WHEN OLD.key = 'seq' AND (NEW.key IS NOT 'seq'
+        OR CAST(NEW.value AS INTEGER) < CAST(OLD.value AS INTEGER))
+    BEGIN SELECT RAISE(ABORT, 'SQLiteAdapter: the change counter (meta.seq) never goes back; is
+    an older syncengine writing this file?'); END""",
+)
+
+
+def _literal(text: str) -> str:
+    """Quote an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _triggers(object_type: str) -> list[str]:
+    """The statements that create ``object_type``'s triggers (when missing)."""
+    table, kind = _q(object_type), _literal(object_type)
+
+    def name(event: str) -> str:
+        return _q(f"{_P}{object_type}_{event}")
+
+    touch = f"UPDATE {table} SET __seq = __seq WHERE __id ="  # fires the update trigger
+    renamed = "OLD.__id IS NOT NEW.__id"
+    return [
+        # An insert: a new number for its position and its change, an id if it has none,
+        # and its id's tombstone (if it had been deleted) goes.
+        f"""CREATE TRIGGER IF NOT EXISTS {name("insert")} AFTER INSERT ON {table}
+        WHEN {_OUTSIDE} BEGIN
+            {_BUMP};
+            UPDATE {_P}meta SET value = CAST(value AS INTEGER) + 1
+                WHERE key = 'next_id' AND NEW.__id IS NULL;
+            UPDATE {table} SET
+                __id = coalesce(__id, coalesce((SELECT value FROM {_P}meta
+                    WHERE key = 'id_prefix'), '') || (SELECT value FROM {_P}meta
+                    WHERE key = 'next_id')),
+                __pos = {_SEQ}, __seq = {_SEQ}, __updated_at = {_NOW}
+                WHERE rowid = NEW.rowid;
+            DELETE FROM {_P}tombstones WHERE object_type = {kind}
+                AND id = (SELECT __id FROM {table} WHERE rowid = NEW.rowid);
+        END""",
+        # An update: a new number. Its own UPDATE would fire it again (with recursive
+        # triggers on): a row whose number was just taken is skipped. A changed id
+        # deletes the old one (a tombstone, with a number of its own).
+        f"""CREATE TRIGGER IF NOT EXISTS {name("update")} AFTER UPDATE ON {table}
+        WHEN {_OUTSIDE} AND NOT (NEW.__seq IS {_SEQ} AND NEW.__seq IS NOT OLD.__seq) BEGIN
+            {_BUMP} AND {renamed};
+            INSERT OR REPLACE INTO {_P}tombstones
+                SELECT {kind}, OLD.__id, {_SEQ} WHERE {renamed} AND OLD.__id IS NOT NULL;
+            DELETE FROM {_P}links WHERE from_type = {kind} AND from_id = OLD.__id
+                AND {renamed};
+            {_BUMP};
+            UPDATE {table} SET __seq = {_SEQ}, __updated_at = {_NOW} WHERE rowid = NEW.rowid;
+            DELETE FROM {_P}tombstones WHERE object_type = {kind} AND id = NEW.__id
+                AND {renamed};
+        END""",
+        # A delete: a tombstone with a new number; the record's own links go with it.
+        f"""CREATE TRIGGER IF NOT EXISTS {name("delete")} AFTER DELETE ON {table}
+        WHEN {_OUTSIDE} AND OLD.__id IS NOT NULL BEGIN
+            {_BUMP};
+            INSERT OR REPLACE INTO {_P}tombstones VALUES ({kind}, OLD.__id, {_SEQ});
+            DELETE FROM {_P}links WHERE from_type = {kind} AND from_id = OLD.__id;
+        END""",
+        # A link added, changed or removed changes the record it is a link of.
+        f"""CREATE TRIGGER IF NOT EXISTS {name("link_insert")} AFTER INSERT ON {_P}links
+        WHEN {_OUTSIDE} AND NEW.from_type = {kind} BEGIN {touch} NEW.from_id; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {name("link_update")} AFTER UPDATE ON {_P}links
+        WHEN {_OUTSIDE} AND (OLD.from_type = {kind} OR NEW.from_type = {kind}) BEGIN
+            UPDATE {table} SET __seq = __seq
+                WHERE (__id = OLD.from_id AND OLD.from_type = {kind})
+                   OR (__id = NEW.from_id AND NEW.from_type = {kind});
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {name("link_delete")} AFTER DELETE ON {_P}links
+        WHEN {_OUTSIDE} AND OLD.from_type = {kind} BEGIN {touch} OLD.from_id; END""",
+    ]
+
+
 _INT64: Final = 2**63
 _EMPTY_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
@@ -260,7 +384,9 @@ class SQLiteAdapter(Adapter):
         page_size: The most records (plus deleted ids) in one page of a scan.
         pipelines: Pipelines to store, per object type (replacing stored ones) (SPEC A3).
         clock: Returns the current time, timezone-aware; ``datetime.now(UTC)`` by default.
-        id_prefix: Put in front of every generated id.
+        id_prefix: Put in front of every generated id, the adapter's and those of rows
+            another program inserts without an ``__id``. The file keeps it: when omitted,
+            the prefix stored in the file (``""`` for a new file).
         timeout: Seconds a write waits for another process's write to finish.
 
     Raises:
@@ -283,7 +409,7 @@ class SQLiteAdapter(Adapter):
         page_size: int = 100,
         pipelines: Mapping[str, Sequence[Pipeline]] | None = None,
         clock: Callable[[], datetime] | None = None,
-        id_prefix: str = "",
+        id_prefix: str | None = None,
         timeout: float = 30.0,
     ) -> None:
         """Open (or create) the database; see the class docstring for the arguments."""
@@ -298,7 +424,7 @@ class SQLiteAdapter(Adapter):
         #: Returns the current time; replace it to move time in a test.
         self.clock: Callable[[], datetime] = clock if clock is not None else _utc_now
         #: Put in front of every generated id.
-        self.id_prefix = id_prefix
+        self.id_prefix = id_prefix or ""
         #: The database file.
         self.path = str(path)
         #: How often each engine-facing method was called (as InMemoryAdapter.calls).
@@ -325,13 +451,26 @@ class SQLiteAdapter(Adapter):
                 version = self._meta("format")
                 if version is None:
                     conn.execute(f"INSERT INTO {_P}meta VALUES ('format', ?)", (_FORMAT_VERSION,))
+                elif version == "1":
+                    self._upgrade_from_1()
                 elif version != _FORMAT_VERSION:
                     raise ValueError(
                         f"{self.path}: SQLiteAdapter database format {version!r} is not "
-                        f"supported (this version reads {_FORMAT_VERSION!r})"
+                        f"supported (this version reads {_FORMAT_VERSION!r} and upgrades '1')"
                     )
+                for statement in _GUARDS:
+                    conn.execute(statement)
+                if id_prefix is None:
+                    self.id_prefix = self._meta("id_prefix") or ""
+                conn.execute(
+                    f"INSERT OR REPLACE INTO {_P}meta VALUES ('id_prefix', ?)", (self.id_prefix,)
+                )
                 for schema in schemas:
                     self._declare(schema)
+                # Every declared type has its triggers, even if someone dropped them.
+                for (declared,) in conn.execute(f"SELECT name FROM {_P}types").fetchall():
+                    for statement in _triggers(declared):
+                        conn.execute(statement)
                 for object_type, found in (pipelines or {}).items():
                     self._store_pipelines(object_type, found)
             self._load_schemas()
@@ -364,7 +503,7 @@ class SQLiteAdapter(Adapter):
         name = opts.get_str("name", "sqlite")
         page_size = opts.get_int("page_size", 100, minimum=1)
         max_batch_size = opts.get_int("max_batch_size", 100, minimum=1)
-        id_prefix = opts.get_str("id_prefix", "")
+        id_prefix = opts.get_str("id_prefix", "") if "id_prefix" in options else None
         schemas = schemas_from_options(opts.get_any("schemas", None), "schemas")
         pipelines = pipelines_from_options(opts.get_any("pipelines", None))
         opts.finish()
@@ -476,6 +615,12 @@ class SQLiteAdapter(Adapter):
                 database cannot be read (``UNAVAILABLE``).
         """
         with self._lock, self._guard():
+            if self._tx is not None:
+                # Its counter would include numbers that a rollback hands out again.
+                raise RuntimeError(
+                    f"{self.name}: scan() inside an open transaction(): a cursor taken there "
+                    "could skip changes; scan after the transaction"
+                )
             schema = self._schema(object_type)
             current = self._current_seq()
             if since is None:
@@ -788,6 +933,9 @@ class SQLiteAdapter(Adapter):
                 return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                # The marker that tells the triggers this adapter numbers its changes
+                # itself; deleted before the commit, so no other connection sees it.
+                self._conn.execute(f"INSERT OR REPLACE INTO {_P}meta VALUES ('writer', 'adapter')")
                 tx = _Tx(int(self._meta("seq") or 0), int(self._meta("next_id") or 0))
                 self._tx = tx
                 yield tx
@@ -795,6 +943,7 @@ class SQLiteAdapter(Adapter):
                     f"INSERT OR REPLACE INTO {_P}meta VALUES (?, ?)",
                     [("seq", str(tx.seq)), ("next_id", str(tx.next_id))],
                 )
+                self._conn.execute(f"DELETE FROM {_P}meta WHERE key = 'writer'")
                 self._conn.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
@@ -845,10 +994,9 @@ class SQLiteAdapter(Adapter):
         exists = conn.execute(f"SELECT 1 FROM {_P}types WHERE name = ?", (schema.name,)).fetchone()
         if exists is None:
             (position,) = conn.execute(f"SELECT count(*) FROM {_P}types").fetchone()
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (__id TEXT PRIMARY KEY, "
-                "__pos INTEGER NOT NULL, __seq INTEGER NOT NULL, __updated_at TEXT NOT NULL)"
-            )
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_BOOKKEEPING})")
+            for statement in _triggers(schema.name):
+                conn.execute(statement)
             conn.execute(
                 f"CREATE UNIQUE INDEX IF NOT EXISTS {_q(schema.name + '__pos')} ON {table} (__pos)"
             )
@@ -873,6 +1021,42 @@ class SQLiteAdapter(Adapter):
                     f"CREATE INDEX IF NOT EXISTS {_q(schema.name + '__u_' + spec.name)} "
                     f"ON {table} ({_q(spec.name)})"
                 )
+
+    def _upgrade_from_1(self) -> None:
+        """Upgrade a format-1 file in place (in the open write transaction).
+
+        Each record table is rebuilt as format 2 declares it (no ``NOT NULL`` on the
+        bookkeeping columns, which format 1 had), rows copied as they are, indexes
+        re-created; :meth:`__init__` then adds the triggers. Nothing is renumbered, so
+        the counter, ``__pos``, ``__seq`` and tombstones mean what they meant: a cursor
+        issued before the upgrade resumes where it was, and the first scan from it yields
+        only what changed after it.
+        """
+        conn = self._conn
+        temp = _q(_UPGRADING)
+        for (name,) in conn.execute(f"SELECT name FROM {_P}types ORDER BY position").fetchall():
+            table = _q(name)
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+            indexes = [
+                sql
+                for (sql,) in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                    "AND sql IS NOT NULL",
+                    (name,),
+                )
+            ]
+            properties = [_q(c) for c in columns if c not in _INTERNAL]
+            conn.execute(f"DROP TABLE IF EXISTS {temp}")
+            conn.execute(f"CREATE TABLE {temp} ({', '.join([_BOOKKEEPING, *properties])})")
+            listed = ", ".join(_q(c) for c in columns)
+            conn.execute(
+                f"INSERT INTO {temp} ({listed}) SELECT {listed} FROM {table} ORDER BY rowid"
+            )
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"ALTER TABLE {temp} RENAME TO {table}")
+            for sql in indexes:
+                conn.execute(sql)
+        conn.execute(f"UPDATE {_P}meta SET value = ? WHERE key = 'format'", (_FORMAT_VERSION,))
 
     def _load_schemas(self) -> None:
         with self._lock:
