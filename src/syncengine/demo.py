@@ -867,14 +867,20 @@ def run_demo(directory: Path, console: Console, *, contacts: int = 2000, seed: i
 
     config = directory / "syncengine.toml"
     shown = _shown(config)
+    edit = (
+        f"sqlite3 crm.db \"UPDATE contacts SET jobtitle = 'CTO' WHERE email = '{conflict}'\""
+        if conflict
+        else "sqlite3 crm.db 'select * from contacts limit 5'"
+    )
     console.print("\n[bold]Files[/]")
     for name, what in (
         ("syncengine.toml", "the config file: apps, index, mappings, filters, pipelines"),
         (
             "crm.db",
-            "the hub, a SQLite database (try: sqlite3 crm.db 'select * from contacts limit 5')",
+            "the hub, a SQLite database; changes any program makes to it (inserts, updates, "
+            f"deletes) are synced by the next `syncengine run` (try: {edit})",
         ),
-        ("sales.db", "the app, a SQLite database"),
+        ("sales.db", "the app, a SQLite database, just as open to edits"),
         ("index.db", "syncengine's index: pairs, last synced values, states, history"),
     ):
         console.print(f"  {directory / name}  [dim]{what}[/]")

@@ -9,6 +9,7 @@ see them. Format-1 files, written before the triggers existed, are upgraded when
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -521,3 +522,53 @@ def test_the_file_keeps_its_id_prefix(tmp_path):
         assert again.put("contacts", email="a@x.io").id.startswith("x")
     with SQLiteAdapter(tmp_path / "a.db", id_prefix="y") as other:
         assert other.put("contacts", email="b@x.io").id.startswith("y")
+
+
+def test_the_demo_apps_edited_with_sqlite3_are_synced_by_syncengine_run(tmp_path):
+    """The user story: build the demo, edit crm.db as its output suggests (and insert and
+    delete a contact), run `syncengine run`: the sales app has the changes."""
+    from click.testing import CliRunner
+
+    from syncengine.cli import main
+
+    folder = tmp_path / "demo"
+    built = CliRunner().invoke(main, ["demo", "--dir", str(folder), "--contacts", "120"])
+    assert 0 == built.exit_code, built.output
+    flat = " ".join(built.output.split())
+    assert "changes any program makes to it (inserts, updates, deletes) are synced" in flat
+    (email,) = re.findall(r"UPDATE contacts SET jobtitle = 'CTO' WHERE email = '([^']+)'", flat)
+    crm = sqlite3.connect(folder / "crm.db")
+    sales = sqlite3.connect(folder / "sales.db")
+    (person,) = sales.execute(  # another person, paired with a contact
+        "SELECT __id FROM people WHERE lower(trim(mail)) != ? AND __id LIKE 's%' "
+        "ORDER BY __pos LIMIT 1",
+        (email,),
+    ).fetchone()
+    with crm:
+        crm.execute("UPDATE contacts SET jobtitle = 'CTO' WHERE email = ?", (email,))
+        crm.execute(
+            "INSERT INTO contacts (email, firstname, lastname, lifecyclestage) "
+            "VALUES ('new.person@example.com', 'Newton', 'Person', 'lead')"
+        )
+    with sales:
+        sales.execute("DELETE FROM people WHERE __id = ?", (person,))
+
+    ran = CliRunner().invoke(main, ["run", str(folder / "syncengine.toml")])
+    assert 0 == ran.exit_code, ran.output
+    rows = sales.execute(
+        "SELECT first_name FROM people WHERE mail = 'new.person@example.com'"
+    ).fetchall()
+    assert [("Newton",)] == rows, ran.output
+    (title,) = sales.execute(
+        "SELECT title FROM people WHERE lower(trim(mail)) = ?", (email,)
+    ).fetchone()
+    assert "CTO" == title
+    assert "incremental: 1 created, 1 updated" in ran.output
+    # The person deleted in the sales app is a pair failed as deleted, not re-created.
+    assert [] == sales.execute("SELECT 1 FROM people WHERE __id = ?", (person,)).fetchall()
+    listed = CliRunner().invoke(
+        main, ["records", str(folder / "syncengine.toml"), "--state", "failed"]
+    )
+    assert person in listed.output
+    crm.close()
+    sales.close()
