@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 
 import pytest
 
@@ -49,6 +50,21 @@ class TestSQLiteAdapter(AdapterTests):
 
     def remove_record(self, adapter, object_type, record_id):
         adapter.remove(object_type, record_id)
+
+
+class TestSQLiteAdapterDeletedByAnotherProgram(TestSQLiteAdapter):
+    """The kit again, with its deletions made by another program: a plain ``sqlite3``
+    connection's ``DELETE``, which the database's triggers turn into tombstones."""
+
+    def remove_record(self, adapter, object_type, record_id):
+        outside = sqlite3.connect(adapter.path)
+        with outside:
+            deleted = outside.execute(
+                f'DELETE FROM "{object_type}" WHERE __id = ?', (record_id,)
+            ).rowcount
+        outside.close()
+        if not deleted:
+            raise KeyError(record_id)  # as SQLiteAdapter.remove does
 
 
 def test_check_adapter_passes_for_the_sqlite_adapter(tmp_path):

@@ -466,14 +466,28 @@ def test_a_future_format_is_refused(tmp_path):
 
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(["raw_insert", "raw_update", "raw_delete", "create", "update", "scan"]),
+        st.sampled_from(
+            [
+                "raw_insert",
+                "raw_update",
+                "raw_delete",
+                "raw_replace",
+                "raw_upsert",
+                "raw_delete_all",
+                "raw_transaction",
+                "create",
+                "update",
+                "remove",
+                "scan",
+            ]
+        ),
         st.integers(0, 20),
     ),
     max_size=25,
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(OPS)
 def test_an_incremental_reader_ends_with_the_database_as_it_is(ops):
     """Whatever mix of raw and adapter writes happens between scans, a reader that keeps a
@@ -502,6 +516,26 @@ def test_an_incremental_reader_ends_with_the_database_as_it_is(ops):
                 outside.execute("UPDATE contacts SET name = ? WHERE __id = ?", (f"u{n}", target))
             elif op == "raw_delete" and target:
                 outside.execute("DELETE FROM contacts WHERE __id = ?", (target,))
+            elif op == "raw_replace" and target:  # deletes the old row without a trigger
+                outside.execute(
+                    "INSERT OR REPLACE INTO contacts (__id, email, name) VALUES (?, ?, ?)",
+                    (target, f"x{n}", f"p{n}"),
+                )
+            elif op == "raw_upsert":
+                outside.execute(
+                    "INSERT INTO contacts (__id, email, name) VALUES (?, ?, ?) "
+                    "ON CONFLICT (__id) DO UPDATE SET name = excluded.name",
+                    (target or f"up{n}", f"y{n}", f"s{n}"),
+                )
+            elif op == "raw_delete_all":  # no WHERE: SQLite's truncate shortcut
+                outside.execute("DELETE FROM contacts")
+            elif op == "raw_transaction":  # several changes, one commit
+                outside.execute("BEGIN")
+                outside.execute("INSERT INTO contacts (email, name) VALUES (?, ?)", (n, f"t{n}"))
+                outside.execute("UPDATE contacts SET name = ? WHERE __id = ?", (f"t{n}", target))
+                outside.execute("COMMIT")
+            elif op == "remove" and target:
+                hub.remove("contacts", target)
             elif op == "create":
                 hub.create("contacts", [NewRecord({"email": f"e{n}", "name": f"c{n}"}, "")])
             elif op == "update" and target:
