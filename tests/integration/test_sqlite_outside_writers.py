@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from syncengine import (
@@ -487,7 +487,6 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
 @given(OPS)
 def test_an_incremental_reader_ends_with_the_database_as_it_is(ops):
     """Whatever mix of raw and adapter writes happens between scans, a reader that keeps a

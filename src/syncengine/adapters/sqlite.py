@@ -359,6 +359,11 @@ class SQLiteAdapter(Adapter):
       ``DUPLICATE``. More than :attr:`max_batch_size` items raise
       :class:`~syncengine.AdapterError` (``VALIDATION``); an undeclared object type raises
       it with ``NOT_FOUND``.
+    * Other programs may write the file (the ``sqlite3`` shell, another app): their
+      inserts, updates and deletes on a type's table, and their changes to links, are
+      numbered by triggers in the file and seen by incremental scans like the adapter's
+      own. A row inserted without ``__id`` gets the next id. A format-1 file (written
+      before this) is upgraded when opened, keeping its cursors valid.
     * Several adapters (threads, processes) may share one file. Each reads the declared
       schemas when it opens (and again when asked for a type it does not know): reopen it
       to see properties another process added.
@@ -622,6 +627,10 @@ class SQLiteAdapter(Adapter):
                     "could skip changes; scan after the transaction"
                 )
             schema = self._schema(object_type)
+            # Every change numbered up to ``current`` is committed: numbers are taken
+            # inside write transactions, one at a time per file, so in commit order (see
+            # "Why no change is skipped" in the module docstring). Outside writers too:
+            # their triggers number in their transaction.
             current = self._current_seq()
             if since is None:
                 self.calls["scan_full"] += 1
