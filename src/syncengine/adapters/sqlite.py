@@ -146,16 +146,18 @@ _OUTSIDE: Final = f"NOT EXISTS (SELECT 1 FROM {_P}meta WHERE key = 'writer')"
 _SEQ: Final = f"(SELECT CAST(value AS INTEGER) FROM {_P}meta WHERE key = 'seq')"
 _BUMP: Final = f"UPDATE {_P}meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq'"
 _NOW: Final = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '+00:00')"
+_GONE_BACK: Final = (
+    "'SQLiteAdapter: the change counter (meta.seq) never goes back: "
+    "is an older syncengine writing this file?'"
+)
 _GUARDS: Final = (
     f"""CREATE TRIGGER IF NOT EXISTS {_P}meta_seq_insert BEFORE INSERT ON {_P}meta
     WHEN NEW.key = 'seq' AND CAST(NEW.value AS INTEGER) < coalesce({_SEQ}, 0)
-    BEGIN SELECT RAISE(ABORT, 'SQLiteAdapter: the change counter (meta.seq) never goes back; is
-    an older syncengine writing this file?'); END""",
+    BEGIN SELECT RAISE(ABORT, {_GONE_BACK}); END""",
     f"""CREATE TRIGGER IF NOT EXISTS {_P}meta_seq_update BEFORE UPDATE ON {_P}meta
     WHEN OLD.key = 'seq' AND (NEW.key IS NOT 'seq'
         OR CAST(NEW.value AS INTEGER) < CAST(OLD.value AS INTEGER))
-    BEGIN SELECT RAISE(ABORT, 'SQLiteAdapter: the change counter (meta.seq) never goes back; is
-    an older syncengine writing this file?'); END""",
+    BEGIN SELECT RAISE(ABORT, {_GONE_BACK}); END""",
 )
 
 
@@ -620,12 +622,7 @@ class SQLiteAdapter(Adapter):
                 database cannot be read (``UNAVAILABLE``).
         """
         with self._lock, self._guard():
-            if self._tx is not None:
-                # Its counter would include numbers that a rollback hands out again.
-                raise RuntimeError(
-                    f"{self.name}: scan() inside an open transaction(): a cursor taken there "
-                    "could skip changes; scan after the transaction"
-                )
+            self._refuse_in_transaction()
             schema = self._schema(object_type)
             # Every change numbered up to ``current`` is committed: numbers are taken
             # inside write transactions, one at a time per file, so in commit order (see
@@ -985,6 +982,18 @@ class SQLiteAdapter(Adapter):
                 ErrorCategory.UNAVAILABLE, f"{self.name}: database error: {exc}"
             ) from exc
 
+    def _refuse_in_transaction(self) -> None:
+        """Refuse to scan inside this adapter's open :meth:`transaction`.
+
+        Its counter and rows include uncommitted changes, whose numbers a rollback hands
+        out again: a cursor taken there could skip the changes that get them next.
+        """
+        if self._tx is not None:
+            raise RuntimeError(
+                f"{self.name}: scan() inside an open transaction(): a cursor taken there "
+                "could skip changes; scan after the transaction"
+            )
+
     def _meta(self, key: str) -> str | None:
         row = self._conn.execute(f"SELECT value FROM {_P}meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -1331,6 +1340,7 @@ class SQLiteAdapter(Adapter):
         table = _q(schema.name)
         while True:
             with self._lock, self._guard(), self._reading():
+                self._refuse_in_transaction()
                 rows = self._conn.execute(
                     f"SELECT {self._select(schema)} FROM {table} WHERE __pos > ? "
                     "ORDER BY __pos LIMIT ?",
@@ -1353,6 +1363,7 @@ class SQLiteAdapter(Adapter):
         done = since
         while True:
             with self._lock, self._guard(), self._reading():
+                self._refuse_in_transaction()
                 changes = self._conn.execute(
                     f"SELECT __seq, __id, 1 FROM {table} WHERE __seq > ? AND __seq <= ? "
                     f"UNION ALL SELECT seq, id, 0 FROM {_P}tombstones "
