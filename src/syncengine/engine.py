@@ -42,7 +42,6 @@ import attrs
 
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
-from syncengine.conflicts import Why
 from syncengine.errors import (
     AdapterError,
     ConfigError,
@@ -86,9 +85,9 @@ from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 from syncengine.status import (
     EntryView,
     Explanation,
-    FieldExplanation,
     RestoreItem,
     RestorePlan,
+    explain_entry,
     write_export,
 )
 
@@ -668,8 +667,13 @@ class SyncEngine:
         obj = None
         for s in (side,) if side is not None else (Side.HUB, Side.APP):
             obj = obj or self._config.object_for(s, object_type)
+        if obj is None and object_type in self._plans:
+            return object_type  # the hub type names the object sync on either side
         if obj is None:
-            known = ", ".join(sorted(self._plans))
+            known = ", ".join(
+                name if plan.sync.app_type == name else f"{name} (in the app: {plan.sync.app_type})"
+                for name, plan in sorted(self._plans.items())
+            )
             raise KeyError(f"{object_type!r} is not a synced object type (known: {known})")
         return obj.hub_type
 
@@ -754,32 +758,7 @@ class SyncEngine:
             if alone is not None:
                 keys = identify(plan, Side.HUB if hub else Side.APP, alone.properties)
         decision = decide(plan, entry, hub, app, keys=keys)
-        outcomes = (
-            {(o.hub, o.app): o for o in decision.fields} if isinstance(decision, Apply) else {}
-        )
-        fields = []
-        for f in plan.fields:
-            outcome = outcomes.get((f.hub.name, f.app.name))
-            fields.append(
-                FieldExplanation(
-                    hub=f.hub.name,
-                    app=f.app.name,
-                    hub_value=hub.properties.get(f.hub.name) if hub else None,
-                    app_value=app.properties.get(f.app.name) if app else None,
-                    hub_copy=(entry.hub_values or {}).get(f.hub.name),
-                    app_copy=(entry.app_values or {}).get(f.app.name),
-                    why=outcome.why if outcome else Why.IN_SYNC,
-                    source=outcome.source if outcome else None,
-                )
-            )
-        matched = plan.key_name(entry.matched_by) if entry.matched_by else None
-        return Explanation(
-            entry=EntryView.of(entry, matched),
-            matched_by=matched,
-            decision=_describe(decision),
-            fields=tuple(fields),
-            history=entry.history,
-        )
+        return explain_entry(plan, entry, hub, app, decision, _describe(decision))
 
     # ---- restore (R6) -------------------------------------------------------------
     def plan_restore(self, object_type: str, destination: Side) -> RestorePlan:
@@ -2815,6 +2794,16 @@ class SyncEngine:
         report = ctx.report
         side = item.side
         mark = ctx.mark if ctx.mark is not None else base.mark
+        if item.matched_by is not None and item.pair_with is not None:
+            # The pair is made whatever the decision: a pair that fails (or is excluded) on
+            # its first sync still says how it matched, for explain (R8).
+            base = _evolve(
+                base,
+                matched_by=item.matched_by,
+                history=self._append(
+                    base.history, now, "matched", f"by {plan.key_name(item.matched_by)}"
+                ),
+            )
         # An Apply's keys depend on whether its writes land: computed below, once.
         keys = base.keys if isinstance(decision, Apply) else self._current_keys(plan, item, base)
         if isinstance(decision, _Queued):
@@ -2914,8 +2903,6 @@ class SyncEngine:
             else:
                 app_id = created_id
         history = base.history
-        if item.matched_by is not None and item.pair_with is not None:
-            history = self._append(history, now, "matched", f"by {plan.key_name(item.matched_by)}")
         for text in written:
             history = self._append(history, now, "synced", text)
         if not written and base.state is not RecordState.SYNCED:
@@ -2925,7 +2912,7 @@ class SyncEngine:
             hub_id=hub_id,
             app_id=app_id,
             keys=keys,
-            matched_by=item.matched_by if item.pair_with is not None else base.matched_by,
+            matched_by=base.matched_by,
             hub_values=decision.hub_values,
             app_values=decision.app_values,
             mark=mark,

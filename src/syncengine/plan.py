@@ -55,6 +55,7 @@ __all__ = [
     "Decision",
     "Exclude",
     "Fail",
+    "FieldCheck",
     "FieldOutcome",
     "FieldPlan",
     "KeyPlan",
@@ -63,6 +64,7 @@ __all__ = [
     "ObjectPlan",
     "UpdateIn",
     "Write",
+    "check_fields",
     "choose_match",
     "compile_object",
     "decide",
@@ -1003,6 +1005,125 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     ):
         return NO_CHANGE
     return Apply(tuple(writes), hub_values, app_values, tuple(outcomes))
+
+
+@attrs.frozen(slots=True)
+class FieldCheck:
+    """What is true of one mapped field of an entry now, for ``explain`` (SPEC R8).
+
+    Attributes:
+        agree: Both records are there and their current values agree (after conversion).
+        hub_is_copy: The hub's current value equals the hub's index copy (``None``: no
+            copy yet, or no hub record).
+        app_is_copy: The same for the app.
+        why: How the three-way merge decides the field for the pair now (``KEPT`` when
+            there is no pair).
+        source: The side whose value wins, if any.
+        problem: Why a value cannot be read or carried to the other side, if it cannot.
+    """
+
+    agree: bool
+    hub_is_copy: bool | None
+    app_is_copy: bool | None
+    why: Why
+    source: Side | None
+    problem: str = ""
+
+
+def check_fields(
+    plan: ObjectPlan,
+    entry: Entry | None,
+    hub: Record | None,
+    app: Record | None,
+    decision: Decision,
+) -> tuple[FieldCheck, ...]:
+    """Each mapped field of an entry checked against the current records (for explain).
+
+    The same reads, conversions and merge as :func:`decide`, field by field, with nothing
+    skipped: a record that fails on one field still has its other fields checked. Where
+    ``decision`` (what :func:`decide` returned for the same records) is an :class:`Apply`,
+    its field outcomes are used, so a callable policy is not asked twice.
+    """
+    hub_old = entry.hub_values if entry is not None else None
+    app_old = entry.app_values if entry is not None else None
+    initial = hub_old is None or app_old is None
+    sync = plan.sync
+    hub_flows = sync.direction.flows_from(Side.HUB)
+    app_flows = sync.direction.flows_from(Side.APP)
+    if hub is not None and app is not None and _filters_apply(plan, entry):
+        hub_flows = hub_flows and _passes(plan, Side.HUB, hub.properties)
+        app_flows = app_flows and _passes(plan, Side.APP, app.properties)
+    decided = {(o.hub, o.app): o for o in decision.fields} if isinstance(decision, Apply) else None
+    checks: list[FieldCheck] = []
+    for field in plan.fields:
+        problems: list[str] = []
+        current: dict[Side, Any] = {}
+        is_copy: dict[Side, bool | None] = {}
+        for side, record, old in ((Side.HUB, hub, hub_old), (Side.APP, app, app_old)):
+            spec = field.spec(side)
+            value = _read(side, spec, record.properties, strict=False) if record else None
+            if value is _UNREADABLE:
+                assert record is not None
+                try:
+                    _read(side, spec, record.properties, strict=True)
+                except _FieldError as exc:
+                    problems.append(exc.message)
+            current[side] = value
+            is_copy[side] = (
+                _same(field, side, value, old.get(spec.name))
+                if record is not None and old is not None
+                else None
+            )
+        hub_cur, app_cur = current[Side.HUB], current[Side.APP]
+        if hub is None or app is None:
+            checks.append(
+                FieldCheck(
+                    False, is_copy[Side.HUB], is_copy[Side.APP], Why.KEPT, None, "; ".join(problems)
+                )
+            )
+            continue
+        agree = _in_sync(field, hub_cur, app_cur)
+        outcome = decided.get((field.hub.name, field.app.name)) if decided is not None else None
+        if agree:
+            resolution = Resolution(None, Why.IN_SYNC)
+        elif outcome is not None:
+            resolution = Resolution(outcome.source, outcome.why)
+        else:
+            resolution = resolve_field(
+                in_sync=False,
+                hub_blank=hub_cur is None,
+                app_blank=app_cur is None,
+                hub_changed=initial or not is_copy[Side.HUB],
+                app_changed=initial or not is_copy[Side.APP],
+                initial=initial,
+                to_app=field.to_app and hub_flows,
+                to_hub=field.to_hub and app_flows,
+                winner=sync.winner,
+                policy=field.mapping.policy,
+                propagate_clears=field.mapping.propagate_clears,
+                conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner)
+                if callable(field.mapping.policy)
+                else None,
+                hub_updated_at=hub.updated_at,
+                app_updated_at=app.updated_at,
+            )
+        source = resolution.source
+        if source is not None and not resolution.clear and not problems:
+            try:
+                _carry(field, source, current[source])
+            except _FieldError as exc:
+                problems.append(exc.message)
+        checks.append(
+            FieldCheck(
+                agree,
+                is_copy[Side.HUB],
+                is_copy[Side.APP],
+                resolution.why,
+                source,
+                "; ".join(problems),
+            )
+        )
+    return tuple(checks)
 
 
 def _copies_equal(

@@ -18,7 +18,18 @@ from typing_extensions import override
 
 from syncengine.conflicts import Why
 from syncengine.index._entry import Entry, HistoryItem
-from syncengine.records import Side
+from syncengine.plan import (
+    Apply,
+    CreateIn,
+    Decision,
+    Exclude,
+    Fail,
+    FieldCheck,
+    FieldPlan,
+    ObjectPlan,
+    check_fields,
+)
+from syncengine.records import Record, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = [
@@ -28,6 +39,10 @@ __all__ = [
     "FieldExplanation",
     "RestoreItem",
     "RestorePlan",
+    "explain_entry",
+    "shown",
+    "shown_properties",
+    "why_text",
     "write_export",
 ]
 
@@ -149,6 +164,39 @@ def write_export(
     return count
 
 
+def shown(value: Any) -> str:
+    """A value as a user reads it: text in quotes, dates in ISO 8601, blanks as ``(blank)``.
+
+    No Python reprs: ``2024-04-08T09:00:00+00:00``, not ``datetime.datetime(2024, 4, 8, …)``.
+
+    .. versionadded:: 0.2
+    """
+    if value is None:
+        return "(blank)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return "[" + ", ".join(sorted(shown(v) for v in value)) + "]"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {shown(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def shown_properties(properties: Mapping[str, Any]) -> str:
+    """Properties as ``name=value`` pairs, values as :func:`shown` writes them."""
+    return ", ".join(f"{name}={shown(value)}" for name, value in properties.items())
+
+
 @attrs.frozen(slots=True)
 class FieldExplanation:
     """One mapped field of an explained entry (SPEC R8).
@@ -160,8 +208,19 @@ class FieldExplanation:
         app_value: The app's current value.
         hub_copy: The hub value in the index copy (what was last synced).
         app_copy: The app value in the index copy.
-        why: How the engine decides this field now.
+        why: How the engine decides this field now (for a record without a counterpart:
+            ``KEPT``; what happens to it is in ``text``).
         source: The side whose value wins now, if any.
+        agree: Both records are there and their current values agree, after conversion.
+        in_sync: ``agree``, and both current values are still those of the index copy.
+        text: The decision for this field in words, as ``str()`` of the explanation
+            prints it.
+        hub_is_copy: The hub's current value is the one in the index copy (``None``: no
+            copy yet, or no hub record).
+        app_is_copy: The same for the app.
+
+    .. versionchanged:: 0.2
+       ``agree``, ``in_sync``, ``text``, ``hub_is_copy`` and ``app_is_copy``.
     """
 
     hub: str
@@ -172,29 +231,83 @@ class FieldExplanation:
     app_copy: Any
     why: Why
     source: Side | None
+    agree: bool = False
+    in_sync: bool = False
+    text: str = ""
+    hub_is_copy: bool | None = None
+    app_is_copy: bool | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The field as plain JSON-able data."""
+        return {
+            "hub": self.hub,
+            "app": self.app,
+            "hub_value": _plain(self.hub_value),
+            "app_value": _plain(self.app_value),
+            "hub_copy": _plain(self.hub_copy),
+            "app_copy": _plain(self.app_copy),
+            "why": self.why.value,
+            "source": self.source.value if self.source else None,
+            "agree": self.agree,
+            "in_sync": self.in_sync,
+            "hub_is_copy": self.hub_is_copy,
+            "app_is_copy": self.app_is_copy,
+            "text": self.text or self.describe(),
+        }
+
+    def describe(self) -> str:
+        """The decision in words: ``text`` if set, else from ``why`` and ``source``."""
+        if self.text:
+            return self.text
+        if self.why is Why.IN_SYNC:
+            return "in sync" if self.in_sync else "same value on both sides"
+        return why_text(self.why, self.source)
 
 
 _WHY_TEXT: Final[Mapping[Why, str]] = {
-    Why.IN_SYNC: "in sync",
-    Why.CHANGED: "changed on {source} only → flows to {other} (D6)",
-    Why.FILL_BLANK: "blank on {other} → filled from {source} (D2)",
-    Why.REFILL: "cleared on {other} → refilled from {source} (D4)",
-    Why.CLEARED: "cleared on {source} → clear propagates (D4)",
-    Why.WINNER: "conflict → {source} wins as the default app (D3)",
-    Why.NEWEST: "conflict → {source} changed last (D6 newest)",
-    Why.POLICY: "conflict → the field's policy chose {source} (D6)",
-    Why.DIRECTION: "one-way → {source} always wins (D5)",
-    Why.KEPT: "nothing flows",
+    Why.IN_SYNC: "same value on both sides",
+    Why.CHANGED: "changed in the {source} only → the {source}'s value goes to the {other} (D6)",
+    Why.FILL_BLANK: "blank in the {other} → filled from the {source} (D2)",
+    Why.REFILL: "cleared in the {other} → refilled from the {source}: a blank never "
+    "overwrites a value (D4)",
+    Why.CLEARED: "cleared in the {source} → the {other} is cleared too (D4, propagate_clears)",
+    Why.WINNER: "values differ → the {source} wins as the sync's default app (D3)",
+    Why.NEWEST: "values differ → the {source} wins: it changed last (D6)",
+    Why.POLICY: "values differ → the {source} wins: the field's conflict policy chose it (D6)",
+    Why.DIRECTION: "one-way → the {source}'s value goes to the {other} (D5)",
+    Why.KEPT: "values differ, but nothing flows (one-way, read-only or a blank source): "
+    "both stay as they are",
 }
+
+
+def why_text(why: Why, source: Side | None) -> str:
+    """How one field is decided, in words."""
+    return _WHY_TEXT[why].format(
+        source=source.value if source else "-",
+        other=source.other.value if source else "-",
+    )
 
 
 @attrs.frozen(slots=True)
 class Explanation:
-    """Why an entry is as it is: matching, fields, failure, history (SPEC R8).
+    """Why an entry is as it is: pairing, fields, failure, history (SPEC R8).
 
     Render it with ``str()`` for humans or :meth:`as_dict` for tools.
 
+    Attributes:
+        entry: The entry's listing row.
+        matched_by: The identifier that paired the records (``"email"``, or
+            ``"email/mail"`` when the two apps name it differently), if they were matched.
+        decision: What the engine would do with the entry now, in words.
+        fields: Each mapped field.
+        history: The entry's recent history, oldest first.
+        pairing: How the entry's records are paired, in words.
+        hub_found: Whether the hub record could be read now.
+        app_found: Whether the app record could be read now.
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``pairing``, ``hub_found`` and ``app_found``.
     """
 
     entry: EntryView
@@ -202,26 +315,20 @@ class Explanation:
     decision: str
     fields: tuple[FieldExplanation, ...]
     history: tuple[HistoryItem, ...]
+    pairing: str = ""
+    hub_found: bool = True
+    app_found: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The explanation as plain JSON-able data."""
         return {
             "entry": self.entry.as_dict(),
             "matched_by": self.matched_by,
+            "pairing": self.pairing,
+            "hub_found": self.hub_found,
+            "app_found": self.app_found,
             "decision": self.decision,
-            "fields": [
-                {
-                    "hub": f.hub,
-                    "app": f.app,
-                    "hub_value": _plain(f.hub_value),
-                    "app_value": _plain(f.app_value),
-                    "hub_copy": _plain(f.hub_copy),
-                    "app_copy": _plain(f.app_copy),
-                    "why": f.why.value,
-                    "source": f.source.value if f.source else None,
-                }
-                for f in self.fields
-            ],
+            "fields": [f.as_dict() for f in self.fields],
             "history": [
                 {"at": h.at.isoformat(), "action": h.action, "detail": h.detail}
                 for h in self.history
@@ -239,21 +346,174 @@ class Explanation:
             lines.append(f"  hint: {e.hint}")
         if e.reason is not None:
             lines.append(f"  excluded ({e.reason.value}): {e.message}")
-        lines.append(
-            f"  matched by: {self.matched_by}" if self.matched_by else "  matched by: (not matched)"
-        )
+        if self.pairing:
+            lines.append(f"  pair: {self.pairing}")
+        if self.matched_by:
+            lines.append(f"  matched by: {self.matched_by}")
         lines.append(f"  now: {self.decision}")
+        if self.fields:
+            lines.append("  fields:")
         for f in self.fields:
-            text = _WHY_TEXT[f.why].format(
-                source=f.source.value if f.source else "-",
-                other=f.source.other.value if f.source else "-",
-            )
-            lines.append(f"  {f.hub} ↔ {f.app}: hub={f.hub_value!r} app={f.app_value!r} — {text}")
+            hub = shown(f.hub_value) if self.hub_found else "(no record)"
+            app = shown(f.app_value) if self.app_found else "(no record)"
+            lines.append(f"    {f.hub} ↔ {f.app}: {f.describe()}")
+            lines.append(f"      values:      hub {hub} · app {app}")
+            if f.hub_is_copy is False or f.app_is_copy is False:
+                lines.append(
+                    f"      last synced: hub {shown(f.hub_copy)} · app {shown(f.app_copy)}"
+                )
         if self.history:
             lines.append("  history:")
             for h in self.history:
-                lines.append(f"    {h.at.isoformat()} {h.action}: {h.detail}")
+                lines.append(f"    {h.at.isoformat(timespec='seconds')} {h.action}: {h.detail}")
         return "\n".join(lines)
+
+
+def _pairing(entry: Entry, hub: Record | None, app: Record | None, matched: str | None) -> str:
+    """How the entry's records are paired, in words (the ids are in the heading)."""
+    hub_id, app_id = entry.hub_id, entry.app_id
+    if hub_id is not None and app_id is not None:
+        gone = [
+            f"the {side.value} record {rid} was deleted"
+            for side, rid, record in ((Side.HUB, hub_id, hub), (Side.APP, app_id, app))
+            if record is None
+        ]
+        if matched:
+            how = "paired"
+        else:
+            created = next(
+                (
+                    h
+                    for h in reversed(entry.history)
+                    if h.action in ("synced", "restored") and h.detail.startswith("created on ")
+                ),
+                None,
+            )
+            if created is not None:
+                made = Side(created.detail.removeprefix("created on ").split()[0])
+                how = (
+                    f"paired: syncengine created the {made.value} record from the "
+                    f"{made.other.value} record"
+                )
+            else:
+                how = "paired (how they were paired is no longer in the history)"
+        return how + (f"; {' and '.join(gone)}" if gone else "")
+    only = Side.HUB if hub_id is not None else Side.APP
+    rid = hub_id if hub_id is not None else app_id
+    if rid is None:
+        return "no record on either side"
+    text = f"not paired: only the {only.value} record {rid} is known"
+    if entry.pending is not None:
+        text += f"; a create in the {entry.pending.value} is in flight"
+    elif (hub if only is Side.HUB else app) is None:
+        text += " (and it cannot be read now)"
+    return text
+
+
+def _field_text(
+    plan: ObjectPlan,
+    check: FieldCheck,
+    field: FieldPlan,
+    hub: Record | None,
+    app: Record | None,
+    decision: Decision,
+) -> str:
+    """The decision for one field, in words, true of the records as they are now."""
+    if hub is not None and app is not None:
+        if check.agree:
+            if check.hub_is_copy and check.app_is_copy:
+                return "in sync"
+            if check.hub_is_copy is None or check.app_is_copy is None:
+                return "same value on both sides (not synced yet)"
+            refreshed = (
+                "; the copy is refreshed when the record syncs"
+                if isinstance(decision, Apply)
+                else ""
+            )
+            return "same value on both sides, but the index copy differs" + refreshed
+        text = why_text(check.why, check.source)
+        if check.problem:
+            return f"values differ and cannot sync: {check.problem}"
+        if isinstance(decision, Fail):
+            return f"{text} — not yet: nothing is written while the record fails"
+        if isinstance(decision, Exclude):
+            return f"{text} — not done: the pair is excluded"
+        return text
+    if hub is None and app is None:
+        return "no record on either side"
+    side = Side.HUB if hub is not None else Side.APP
+    other = side.other
+    record = hub if hub is not None else app
+    assert record is not None
+    if check.problem:
+        return f"cannot be copied to the {other.value}: {check.problem}"
+    if isinstance(decision, Apply):
+        create = decision.write_on(other)
+        if isinstance(create, CreateIn):
+            name = field.spec(other).name
+            if name in create.properties:
+                return f"copied to the new {other.value} record as {shown(create.properties[name])}"
+            if record.properties.get(field.spec(side).name) in (None, ""):
+                return "blank: nothing to copy"
+            return f"not copied: this field does not take values from the {side.value}"
+    if isinstance(decision, Fail):
+        if decision.category is ErrorCategory.DELETED:
+            return f"not synced: the {other.value} record was deleted"
+        return f"not copied to the {other.value} while the record fails"
+    if isinstance(decision, Exclude):
+        return f"not copied to the {other.value}: the record is excluded"
+    return f"not copied to the {other.value}"
+
+
+def explain_entry(
+    plan: ObjectPlan,
+    entry: Entry,
+    hub: Record | None,
+    app: Record | None,
+    decision: Decision,
+    described: str,
+) -> Explanation:
+    """The explanation of an entry, from its current records and the engine's decision.
+
+    Args:
+        plan: The compiled object sync.
+        entry: The index entry.
+        hub: The hub record as it is now (``None``: none, or deleted).
+        app: The app record likewise.
+        decision: What the decision core decides for them now.
+        described: That decision in a few words.
+    """
+    checks = check_fields(plan, entry, hub, app, decision)
+    fields = []
+    for field, check in zip(plan.fields, checks, strict=True):
+        fields.append(
+            FieldExplanation(
+                hub=field.hub.name,
+                app=field.app.name,
+                hub_value=hub.properties.get(field.hub.name) if hub else None,
+                app_value=app.properties.get(field.app.name) if app else None,
+                hub_copy=(entry.hub_values or {}).get(field.hub.name),
+                app_copy=(entry.app_values or {}).get(field.app.name),
+                why=check.why,
+                source=check.source,
+                agree=check.agree,
+                in_sync=bool(check.agree and check.hub_is_copy and check.app_is_copy),
+                text=_field_text(plan, check, field, hub, app, decision),
+                hub_is_copy=check.hub_is_copy,
+                app_is_copy=check.app_is_copy,
+            )
+        )
+    matched = plan.key_name(entry.matched_by) if entry.matched_by else None
+    return Explanation(
+        entry=EntryView.of(entry, matched),
+        matched_by=matched,
+        decision=described,
+        fields=tuple(fields),
+        history=entry.history,
+        pairing=_pairing(entry, hub, app, matched),
+        hub_found=hub is not None,
+        app_found=app is not None,
+    )
 
 
 @attrs.frozen(slots=True)
@@ -308,5 +568,5 @@ class RestorePlan:
                 if item.from_index_copy
                 else f"{item.source.value} record {item.source_id}"
             )
-            lines.append(f"  {item.entry_id}: from {origin}: {dict(item.properties)}")
+            lines.append(f"  {item.entry_id}: from {origin}: {shown_properties(item.properties)}")
         return "\n".join(lines)
