@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -49,6 +50,7 @@ from syncengine.errors import ConfigError, SafetyStop, SyncEngineError
 from syncengine.records import Side
 from syncengine.report import SyncEvent, SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+from syncengine.status import shown_properties
 
 __all__ = ["ProgressDisplay", "main", "print_report", "print_status"]
 
@@ -93,6 +95,12 @@ def _errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
             _fail(str(exc), 1)
         except KeyError as exc:
             _fail(str(exc.args[0]) if exc.args else "not found", 1)
+        except OSError as exc:  # a file the command was told to read or write
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}", 1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise SystemExit(130) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
@@ -203,7 +211,7 @@ def print_report(console: Console, report: SyncReport) -> None:
             target = write.record_id or "(new)"
             console.print(
                 f"  {write.action} {write.object_type} in the {write.side.value} {target}: "
-                f"{dict(write.properties)}",
+                f"{shown_properties(write.properties)}",
                 markup=False,
             )
         if len(report.planned) > 10:
@@ -310,19 +318,21 @@ def main() -> None:
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("syncengine-demo"),
-    show_default=True,
-    help="Where to build the demo's apps, index and config file.",
+    default=None,
+    help="Where to build the demo's apps, index and config file "
+    "[default: syncengine/demo in your user cache folder, such as ~/.cache/syncengine/demo].",
 )
 @click.option("--contacts", default=2000, show_default=True, help="Contacts in the CRM.")
 @click.option("--seed", default=7, show_default=True, help="Random seed (the demo is repeatable).")
 @_errors
-def demo(directory: Path, contacts: int, seed: int) -> None:
+def demo(directory: Path | None, contacts: int, seed: int) -> None:
     """Build two apps on disk, sync them, change both, sync again, show the status.
 
     The apps are SQLite databases: a CRM (the hub) and a sales app, with overlapping
     people spelt differently, duplicates, contacts without e-mail, conflicting values and
-    deals in unmapped stages. Files of an earlier demo in the folder are replaced.
+    deals in unmapped stages. Files of an earlier demo in the folder are replaced, other
+    files are left alone. The folder is printed first, and the commands to try next name
+    its config file.
     """
     from syncengine.demo import run_demo
 
@@ -608,7 +618,8 @@ def export(
 def restore(config: Path, object_type: str, destination: str, yes: bool) -> None:
     """Re-create records deleted on one side from the surviving copy (SPEC R6).
 
-    Shows the list first and asks before restoring, unless --yes.
+    Shows the list first and asks before restoring, unless --yes. Answering no (or
+    giving no answer, as without a terminal) restores nothing and exits with code 1.
     """
     console = _console()
     with _opened(config) as setup:
@@ -627,7 +638,7 @@ def restore(config: Path, object_type: str, destination: str, yes: bool) -> None
             origin = (
                 "index copy" if item.from_index_copy else f"{item.source.value} {item.source_id}"
             )
-            table.add_row(item.entry_id, origin, json.dumps(dict(item.properties), default=str))
+            table.add_row(item.entry_id, origin, escape(shown_properties(item.properties)))
         console.print(
             f"[bold]restore {len(plan):,} {plan.object_type} record(s) into the "
             f"{plan.destination.value}[/]"
@@ -636,10 +647,37 @@ def restore(config: Path, object_type: str, destination: str, yes: bool) -> None
         if len(plan) > 20:
             console.print(f"… and {len(plan) - 20:,} more")
         if not yes:
-            click.confirm(f"Restore these {len(plan):,} records?", abort=True)
-        with progress:
-            report = engine.restore(plan)
+            _confirm_restore(plan.object_type, plan.destination.value, len(plan))
+        try:
+            with progress:
+                report = engine.restore(plan)
+        except KeyboardInterrupt:
+            # Each finished batch is committed: what was restored stays restored.
+            click.echo(
+                "interrupted: the records restored before the stop stay restored; "
+                "run the same command again to list (and restore) the rest",
+                err=True,
+            )
+            raise SystemExit(130) from None
         print_report(console, report)
+
+
+def _confirm_restore(object_type: str, destination: str, count: int) -> None:
+    """Ask before a restore; on no (or no answer), say what was not done and exit 1."""
+    try:
+        agreed = click.confirm(f"Restore these {count:,} records?", default=False)
+        why = "you answered no"
+    except click.Abort:  # end of input (no terminal, nothing piped) or Ctrl-C at the prompt
+        click.echo(err=True)  # end the prompt's line
+        agreed, why = False, "no answer"
+    if not agreed:
+        click.echo(
+            f"nothing restored ({why}): the {count:,} {object_type} record(s) listed above "
+            f"were not re-created in the {destination}. Run the command again and answer y, "
+            "or add --yes to restore without asking.",
+            err=True,
+        )
+        raise SystemExit(1)
 
 
 @main.command()

@@ -23,13 +23,18 @@ This module builds files and prints; the library never imports it.
 
 from __future__ import annotations
 
+import os
 import random
+import shlex
+import shutil
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 from rich.console import Console
+from rich.markup import escape
 
 from syncengine.adapters.sqlite import SQLiteAdapter
 from syncengine.configfile import SyncSetup, load
@@ -37,7 +42,7 @@ from syncengine.records import Pipeline, Record, Stage
 from syncengine.report import SyncEvent
 from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
 
-__all__ = ["CONFIG", "DemoApps", "build_apps", "run_demo", "write_config"]
+__all__ = ["CONFIG", "DemoApps", "build_apps", "default_directory", "run_demo", "write_config"]
 
 _S, _N, _B = PropertyType.STRING, PropertyType.NUMBER, PropertyType.BOOL
 _E, _M = PropertyType.ENUM, PropertyType.MULTI_ENUM
@@ -505,6 +510,28 @@ class DemoApps:
         self.sales.close()
 
 
+def default_directory() -> Path:
+    """Where ``syncengine demo`` builds its files without ``--dir``: the user's cache folder.
+
+    ``$XDG_CACHE_HOME/syncengine/demo`` when ``XDG_CACHE_HOME`` is set, else
+    ``~/.cache/syncengine/demo`` (Linux and other Unix systems),
+    ``~/Library/Caches/syncengine/demo`` (macOS) or
+    ``%LOCALAPPDATA%\\syncengine\\demo`` (Windows). Outside any working tree, so a demo
+    run from a clone never shows up in ``git status``, and the same folder for every run,
+    so the commands the demo suggests keep working from anywhere.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if cache and Path(cache).is_absolute():
+        return Path(cache) / "syncengine" / "demo"
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA", "").strip()
+        base = Path(local) if local else Path.home() / "AppData" / "Local"
+        return base / "syncengine" / "demo"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "syncengine" / "demo"
+    return Path.home() / ".cache" / "syncengine" / "demo"
+
+
 def _clean(directory: Path) -> None:
     """Remove the files of an earlier demo (and nothing else) from ``directory``."""
     for name in _FILES:
@@ -804,19 +831,26 @@ def _make_changes(apps: DemoApps, rng: random.Random) -> _Changes:
     return changes
 
 
-def run_demo(directory: Path, console: Console, *, contacts: int = 2000, seed: int = 7) -> None:
+def run_demo(
+    directory: Path | None, console: Console, *, contacts: int = 2000, seed: int = 7
+) -> None:
     """Build the demo, sync it, change both apps, sync again, and show the status.
 
     Args:
-        directory: Where the demo's files go (created if missing).
+        directory: Where the demo's files go (created if missing); ``None``: the
+            :func:`default_directory`, outside any working tree.
         console: Where to print.
         contacts: How many contacts the CRM gets.
         seed: The random seed.
     """
     from syncengine.cli import ProgressDisplay, print_report, print_status
 
+    chosen = directory is not None
+    directory = default_directory() if directory is None else directory
     directory = directory.resolve() if not directory.is_absolute() else directory
-    console.print(f"[bold]syncengine demo[/] — building two apps in {directory}")
+    console.print(f"[bold]syncengine demo[/] — building two apps in {escape(str(directory))}")
+    if not chosen:
+        console.print("  (the default folder; choose another with --dir DIR)")
     apps = build_apps(directory, contacts=contacts, seed=seed)
     crm_counts = {t: apps.crm.count(t) for t in ("contacts", "companies", "deals")}
     sales_counts = {t: apps.sales.count(t) for t in ("people", "accounts", "opportunities")}
@@ -866,11 +900,12 @@ def run_demo(directory: Path, console: Console, *, contacts: int = 2000, seed: i
         setup.close()
 
     config = directory / "syncengine.toml"
-    shown = _shown(config)
+    shown = shlex.quote(_shown(config))
+    crm_db = shlex.quote(_shown(directory / "crm.db"))
     edit = (
-        f"sqlite3 crm.db \"UPDATE contacts SET jobtitle = 'CTO' WHERE email = '{conflict}'\""
+        f"sqlite3 {crm_db} \"UPDATE contacts SET jobtitle = 'CTO' WHERE email = '{conflict}'\""
         if conflict
-        else "sqlite3 crm.db 'select * from contacts limit 5'"
+        else f"sqlite3 {crm_db} 'select * from contacts limit 5'"
     )
     console.print("\n[bold]Files[/]")
     for name, what in (
@@ -883,15 +918,16 @@ def run_demo(directory: Path, console: Console, *, contacts: int = 2000, seed: i
         ("sales.db", "the app, a SQLite database, just as open to edits"),
         ("index.db", "syncengine's index: pairs, last synced values, states, history"),
     ):
-        console.print(f"  {directory / name}  [dim]{what}[/]")
+        console.print(f"  {directory / name}  [dim]{escape(what)}[/]")
     console.print("\n[bold]Try next[/]")
+    program = _program()
     for command in (
-        f"syncengine status {shown}",
-        f"syncengine records {shown} --state failed",
-        f"syncengine explain {shown} app people {example}" if example else "",
-        f"syncengine restore {shown} --object contacts --to app",
-        f"syncengine export {shown} failed.csv --state failed",
-        f"syncengine run {shown} --watch --interval 10",
+        f"{program} status {shown}",
+        f"{program} records {shown} --state failed",
+        f"{program} explain {shown} app people {example}" if example else "",
+        f"{program} restore {shown} --object contacts --to app",
+        f"{program} export {shown} failed.csv --state failed",
+        f"{program} run {shown} --watch --interval 10",
     ):
         if command:
             console.print(f"  {command}", markup=False)
@@ -907,6 +943,25 @@ def _paired_id(engine: Any, email: str) -> str | None:
         if isinstance(mail, str) and mail.strip().casefold() == email:
             return record.id
     return None
+
+
+def _program() -> str:
+    """How to run the ``syncengine`` command again, as this shell can type it.
+
+    ``syncengine`` when that name finds this very command (or, when the demo was not started
+    through a ``syncengine`` script, any ``syncengine`` on the ``PATH``); else the script as it
+    was typed (``.venv/bin/syncengine`` in the quick start, where the virtual environment is
+    not activated); else ``python -m syncengine`` with this interpreter.
+    """
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("syncengine")
+    if started is not None and started.stem == "syncengine":
+        if on_path is not None and Path(on_path).resolve() == started.resolve():
+            return "syncengine"
+        return shlex.quote(sys.argv[0])
+    if on_path is not None:
+        return "syncengine"
+    return f"{shlex.quote(sys.executable)} -m syncengine"
 
 
 def _shown(path: Path) -> str:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -87,6 +91,62 @@ class TestDemo:
             assert 0 == result.exit_code, result.output
         assert "mine" == (tmp_path / "notes.txt").read_text()
 
+    def test_demo_without_dir_builds_outside_the_working_folder(self, tmp_path, monkeypatch):
+        """From a clone, the default folder is the user's cache, never the working tree."""
+        clone = tmp_path / "clone"
+        clone.mkdir()
+        (clone / "README.md").write_text("a clone")
+        monkeypatch.chdir(clone)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        result = invoke("demo", "--contacts", "80")
+        assert 0 == result.exit_code, result.output
+        assert ["README.md"] == [p.name for p in clone.iterdir()]  # git status stays clean
+        folder = tmp_path / "cache" / "syncengine" / "demo"
+        assert {"crm.db", "sales.db", "index.db", "syncengine.toml"} <= {
+            p.name for p in folder.iterdir()
+        }
+        assert f"building two apps in {folder}" in result.output
+        assert "--dir" in result.output  # how to choose another folder
+        # What the demo tells the user to do next is true from where they are.
+        assert f"sqlite3 {folder / 'crm.db'} " in result.output
+        tried = 0
+        for line in result.output.split("Try next", 1)[1].splitlines():
+            words = shlex.split(line)
+            command = next((w for w in words if w in ("status", "records", "explain")), None)
+            if command is None:
+                continue
+            args = words[words.index(command) :]
+            assert str(folder / "syncengine.toml") == args[1]
+            again = invoke(*args)
+            assert 0 == again.exit_code, (line, again.output)
+            tried += 1
+        assert 3 == tried
+
+    def test_the_quick_start_script_prints_commands_that_run(self, tmp_path):
+        """The installed script, run without an activated environment, suggests itself."""
+        script = shutil.which("syncengine", path=str(Path(sys.executable).parent))
+        if script is None:
+            pytest.skip("the syncengine script is not installed next to this Python")
+        env = {**os.environ, "PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "c")}
+        env.pop("NO_COLOR", None)
+        built = subprocess.run(
+            [script, "demo", "--contacts", "60"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert 0 == built.returncode, built.stderr
+        line = next(x for x in built.stdout.splitlines() if " status " in x)
+        words = shlex.split(line)
+        assert script == words[0]
+        ran = subprocess.run(
+            words, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert 0 == ran.returncode, ran.stderr
+        assert "sync 'crm-sales'" in ran.stdout
+
 
 class TestRunAndInspect:
     """run, status, records, export and explain against the demo's config."""
@@ -143,6 +203,15 @@ class TestRunAndInspect:
         assert [r["entry_id"] for r in rows] == [line["entry_id"] for line in lines]
         assert {"failed"} == {r["state"] for r in rows}
 
+    def test_export_into_a_missing_folder_is_one_error_line(self, demo, tmp_path):
+        """A file that cannot be written: exit 1 and one line naming it, no traceback."""
+        target = tmp_path / "no-such-folder" / "x.csv"
+        result = invoke("export", demo, str(target))
+        assert 1 == result.exit_code
+        assert isinstance(result.exception, SystemExit)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: {target}: ")
+
     def test_export_with_an_unknown_column_is_a_usage_error(self, demo, tmp_path):
         """--columns names only known columns."""
         result = invoke("export", demo, str(tmp_path / "x.csv"), "--columns", "colour")
@@ -158,6 +227,26 @@ class TestRunAndInspect:
         assert "matched by: email/mail" in result.output
         as_json = json.loads(invoke("explain", demo, side, object_type, record_id, "--json").output)
         assert record_id == as_json["entry"]["app_id"]
+
+    def test_explain_of_a_failed_pair_is_readable_and_true(self, demo, tmp_path):
+        """A pair failing validation: paired and matched, ISO dates, no false "in sync"."""
+        listing = tmp_path / "failed.jsonl"
+        assert 0 == invoke("export", demo, str(listing), "--state", "failed").exit_code
+        rows = [json.loads(x) for x in listing.read_text().splitlines()]
+        (row, *_) = [r for r in rows if r["category"] == "validation" and r["app_id"]]
+        result = invoke("explain", demo, "hub", "contacts", row["hub_id"])
+        assert 0 == result.exit_code, result.output
+        text = result.output
+        assert "datetime.datetime(" not in text
+        assert "tzinfo" not in text
+        assert "(not matched)" not in text
+        assert "matched by: email/mail" in text
+        assert re.search(r"hub \d{4}-\d\d-\d\dT09:00:00\+00:00 · app ", text)
+        for line in text.splitlines():
+            if line.endswith(": in sync"):
+                values = text.splitlines()[text.splitlines().index(line) + 1]
+                hub_value, app_value = values.split("hub ", 1)[1].split(" · app ")
+                assert hub_value.strip().casefold() == app_value.strip().casefold(), values
 
     def test_explain_of_an_unknown_record_is_one_error_line(self, demo):
         """No entry: exit 1 and one line on standard error."""
@@ -177,6 +266,28 @@ class TestRestore:
         assert "restore 2 contacts record(s) into the app" in result.output
         again = invoke("restore", demo, "--object", "contacts", "--to", "app", input="n\n")
         assert "restore 2 contacts" in again.output
+
+    @pytest.mark.parametrize(("answer", "why"), [("n\n", "you answered no"), ("", "no answer")])
+    def test_declining_a_restore_says_what_was_not_done(self, demo, answer, why):
+        """No (or no answer at all): exit 1 and a line saying nothing was restored."""
+        result = invoke("restore", demo, "--object", "contacts", "--to", "app", input=answer)
+        assert 1 == result.exit_code
+        assert "Aborted" not in result.output
+        (line,) = [x for x in result.stderr.splitlines() if x.strip()]
+        assert line.startswith(f"nothing restored ({why}): the 2 contacts record(s) listed")
+        assert "were not re-created in the app" in line
+        assert "--yes" in line
+        assert (
+            "restore 2 contacts"
+            in invoke("restore", demo, "--object", "contacts", "--to", "app", input="n\n").output
+        )
+
+    def test_restore_values_are_shown_as_users_read_them(self, demo):
+        """The plan's values: name=value, text in quotes, times in ISO 8601."""
+        result = invoke("restore", demo, "--object", "contacts", "--to", "app", input="n\n")
+        assert 'mail="' in result.output
+        assert "{" not in result.output
+        assert re.search(r"last_touch=\d{4}-\d\d-\d\dT\d\d:\d\d", result.output)
 
     def test_restore_yes_recreates_the_records_and_clears_the_failures(self, demo):
         """With --yes the records are re-created; a second plan is empty."""
