@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from syncengine import SyncEngine
 from syncengine.adapters import SQLiteAdapter
 from syncengine.cli import ProgressDisplay, main
 from syncengine.report import SyncEvent
@@ -281,6 +282,31 @@ class TestRestore:
             "restore 2 contacts"
             in invoke("restore", demo, "--object", "contacts", "--to", "app", input="n\n").output
         )
+
+    def test_ctrl_c_during_a_restore_says_what_stays_restored(self, demo, monkeypatch):
+        """Interrupted: exit 130 and one line, not click's bare "Aborted!"."""
+
+        def interrupted(self, plan):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(SyncEngine, "restore", interrupted)
+        result = invoke("restore", demo, "--object", "contacts", "--to", "app", "--yes")
+        assert 130 == result.exit_code
+        assert "Aborted" not in result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("interrupted: the records restored before the stop stay restored")
+
+    def test_ctrl_c_in_any_command_is_one_line(self, demo, monkeypatch):
+        """status, records, explain…: exit 130 and "interrupted", not "Aborted!"."""
+
+        def interrupted(self):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(SyncEngine, "status", interrupted)
+        result = invoke("status", demo)
+        assert 130 == result.exit_code
+        assert "Aborted" not in result.output
+        assert "interrupted" == result.stderr.strip()
 
     def test_restore_values_are_shown_as_users_read_them(self, demo):
         """The plan's values: name=value, text in quotes, times in ISO 8601."""
