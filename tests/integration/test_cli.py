@@ -439,3 +439,24 @@ def test_progress_bars_draw_only_on_a_terminal():
         assert "contacts · indexing the hub" in text
         assert ("\x1b[" in text) is terminal
         assert ("250 records" in text) is not terminal
+
+
+def test_the_explain_example_in_docs_cli_md_is_what_the_demo_prints(tmp_path):
+    """docs/cli.md shows explain's output for the default demo: it is the real output."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = docs.split("## Explain", 1)[1]
+    command = re.search(r"`syncengine explain CONFIG (hub|app) (\w+) (\w+)`", section)
+    assert command is not None
+    example = re.search(r"```text\n(.*?)```", section, re.S)
+    assert example is not None
+    built = invoke("demo", "--dir", str(tmp_path))  # the defaults, as the docs say
+    assert 0 == built.exit_code, built.output
+    result = invoke("explain", str(tmp_path / "syncengine.toml"), *command.groups())
+    assert 0 == result.exit_code, result.output
+    stamp = re.compile(r"^(\s+)\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 ")
+    printed = [stamp.sub(r"\1TIME ", line) for line in result.output.splitlines()]
+    shown = [stamp.sub(r"\1TIME ", line) for line in example.group(1).splitlines()]
+    at = 0
+    for line in shown:  # every documented line is printed, in the same order
+        assert line in printed[at:], line
+        at = printed.index(line, at) + 1
