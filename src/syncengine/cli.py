@@ -167,11 +167,11 @@ class ProgressDisplay:
         label = f"{event.object_type} · {_PHASES.get(event.phase or '', event.phase or '')}"
         task = self._tasks.get(key)
         if task is None:
-            task = self._tasks[key] = self._progress.add_task(label, total=None)
+            task = self._tasks[key] = self._progress.add_task(escape(label), total=None)
         if event.kind == "phase_finished":
             self._progress.update(task, completed=event.processed, total=event.processed)
             if not self._live:
-                self._console.print(f"  {label}: {event.processed:,} records")
+                self._console.print(f"  {label}: {event.processed:,} records", markup=False)
         else:
             self._progress.update(task, completed=event.processed)
 
@@ -185,7 +185,7 @@ def _report_table(report: SyncReport) -> Table:
     for object_type, side, counts in report:
         values = counts.as_dict()
         table.add_row(
-            object_type,
+            escape(object_type),
             side.value,
             *(f"{values[n]:,}" if values[n] else "[dim]0[/]" for n in _COUNTERS),
         )
@@ -195,16 +195,16 @@ def _report_table(report: SyncReport) -> Table:
 def print_report(console: Console, report: SyncReport) -> None:
     """Print what a pass did: counts per object type and side, then its one-line summary."""
     if report.skipped:
-        console.print(f"[yellow]{report.kind} skipped:[/] {report.skipped}")
+        console.print(f"[yellow]{report.kind} skipped:[/] {escape(report.skipped)}")
         return
     if report.counts:
         console.print(_report_table(report))
     took = ""
     if report.finished_at is not None:
         took = f" in {(report.finished_at - report.started_at).total_seconds():.1f}s"
-    console.print(f"[bold]{report.summary()}[/]{took}")
+    console.print(f"[bold]{escape(report.summary())}[/]{took}")
     for error in report.errors:
-        console.print(f"[red]problem:[/] {error}")
+        console.print(f"[red]problem:[/] {escape(str(error))}")
     if report.dry_run:
         console.print(f"[yellow]dry run:[/] nothing was written; {len(report.planned):,} planned")
         for write in report.planned[:10]:
@@ -232,7 +232,7 @@ def print_status(console: Console, engine: SyncEngine) -> None:
             value = getattr(status, column)
             colour = style.get(column) if value else None
             cells.append(f"[{colour}]{value:,}[/]" if colour else f"{value:,}")
-        table.add_row(name, *cells)
+        table.add_row(escape(name), *cells)
     console.print(table)
     running = any(s.initial_running for s in overview.values())
     console.print("initial sync: " + ("[yellow]not finished[/]" if running else "[green]done[/]"))
@@ -248,14 +248,17 @@ def print_status(console: Console, engine: SyncEngine) -> None:
         fail_table = Table(show_edge=False, show_header=False, box=None, padding=(0, 2))
         for (object_type, category), count in sorted(failed.items()):
             fail_table.add_row(
-                object_type, f"[red]{category.value}[/]", f"{count:,}", f"[dim]{category.hint}[/]"
+                escape(object_type),
+                f"[red]{category.value}[/]",
+                f"{count:,}",
+                f"[dim]{escape(category.hint)}[/]",
             )
         console.print(fail_table)
     if excluded:
         console.print("\n[bold]Exclusions by reason[/]")
         excl_table = Table(show_edge=False, show_header=False, box=None, padding=(0, 2))
         for (object_type, reason), count in sorted(excluded.items()):
-            excl_table.add_row(object_type, f"[yellow]{reason.value}[/]", f"{count:,}")
+            excl_table.add_row(escape(object_type), f"[yellow]{reason.value}[/]", f"{count:,}")
         console.print(excl_table)
 
 
@@ -493,7 +496,7 @@ def run(
                 raise SystemExit(130) from None
             if mode == "watch":
                 stamp = datetime.now(UTC).strftime("%H:%M:%S")
-                console.print(f"[dim]{stamp}[/] {report.summary()}")
+                console.print(f"[dim]{stamp}[/] {escape(report.summary())}")
             else:
                 print_report(console, report)
             done += 1
@@ -515,7 +518,8 @@ def status(config: Path) -> None:
     with _opened(config) as setup:
         engine = setup.engine()
         console.print(
-            f"[bold]sync {engine.sync_id!r}[/]: hub {engine.hub.name!r} ↔ app {engine.app.name!r}"
+            f"[bold]sync {escape(repr(engine.sync_id))}[/]: hub {escape(repr(engine.hub.name))} "
+            f"↔ app {escape(repr(engine.app.name))}"
             + ("" if engine.enabled else " [yellow](disabled)[/]")
         )
         print_status(console, engine)
@@ -548,12 +552,12 @@ def records(
                 continue
             why = row.category or row.reason
             table.add_row(
-                row.object_type,
-                row.hub_id or "-",
-                row.app_id or "-",
+                escape(row.object_type),
+                escape(row.hub_id or "-"),
+                escape(row.app_id or "-"),
                 row.state.value,
                 why.value if why is not None else "",
-                row.message,
+                escape(row.message),
                 row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
             )
             shown += 1
@@ -604,7 +608,7 @@ def export(
             )
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--columns") from None
-    _console().print(f"wrote {count:,} rows to {file}")
+    _console().print(f"wrote {count:,} rows to {file}", markup=False)
 
 
 @main.command()
@@ -628,7 +632,7 @@ def restore(config: Path, object_type: str, destination: str, yes: bool) -> None
         plan = engine.plan_restore(object_type, Side(destination))
         if not len(plan):
             console.print(
-                f"nothing to restore: no {object_type} record deleted in the {destination}"
+                f"nothing to restore: no {escape(object_type)} record deleted in the {destination}"
             )
             return
         table = Table(show_edge=False, header_style="bold")
@@ -638,9 +642,11 @@ def restore(config: Path, object_type: str, destination: str, yes: bool) -> None
             origin = (
                 "index copy" if item.from_index_copy else f"{item.source.value} {item.source_id}"
             )
-            table.add_row(item.entry_id, origin, escape(shown_properties(item.properties)))
+            table.add_row(
+                escape(item.entry_id), escape(origin), escape(shown_properties(item.properties))
+            )
         console.print(
-            f"[bold]restore {len(plan):,} {plan.object_type} record(s) into the "
+            f"[bold]restore {len(plan):,} {escape(plan.object_type)} record(s) into the "
             f"{plan.destination.value}[/]"
         )
         console.print(table)

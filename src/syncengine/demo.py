@@ -885,7 +885,7 @@ def run_demo(
         changes = _make_changes(DemoApps(hub, app, apps.config), random.Random(seed + 1))
         console.print("\n[bold]2. A day of work in both apps[/]")
         for line in changes.lines:
-            console.print(f"  {line}")
+            console.print(f"  {line}", markup=False)
 
         console.print("\n[bold]3. Incremental sync[/] (only what changed since the first pass)")
         progress = ProgressDisplay(console)
@@ -918,7 +918,7 @@ def run_demo(
         ("sales.db", "the app, a SQLite database, just as open to edits"),
         ("index.db", "syncengine's index: pairs, last synced values, states, history"),
     ):
-        console.print(f"  {directory / name}  [dim]{escape(what)}[/]")
+        console.print(f"  {escape(str(directory / name))}  [dim]{escape(what)}[/]")
     console.print("\n[bold]Try next[/]")
     program = _program()
     for command in (

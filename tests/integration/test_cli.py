@@ -249,6 +249,24 @@ class TestRunAndInspect:
                 hub_value, app_value = values.split("hub ", 1)[1].split(" · app ")
                 assert hub_value.strip().casefold() == app_value.strip().casefold(), values
 
+    def test_values_that_look_like_markup_are_printed_as_they_are(self, demo):
+        """An app value such as "[/oops]" in a message is text, not a rich markup error."""
+        with SQLiteAdapter(Path(demo).parent / "crm.db") as crm:
+            hub_id = next(
+                r.id
+                for r in crm.records("contacts")
+                if r.properties.get("email") and r.properties.get("lastname")
+            )
+            crm.patch("contacts", hub_id, lead_score="[/oops] [bold]")
+        ran = invoke("run", demo)
+        assert 0 == ran.exit_code, ran.output
+        listed = invoke("records", demo, "--state", "failed", "--limit", "0")
+        assert 0 == listed.exit_code, listed.output
+        assert "[/oops] [bold]" in listed.output
+        explained = invoke("explain", demo, "hub", "contacts", hub_id)
+        assert 0 == explained.exit_code, explained.output
+        assert '"[/oops] [bold]"' in explained.output
+
     def test_explain_of_an_unknown_record_is_one_error_line(self, demo):
         """No entry: exit 1 and one line on standard error."""
         result = invoke("explain", demo, "app", "people", "no-such-id")
