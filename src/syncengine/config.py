@@ -216,10 +216,12 @@ class MatchRule:
             without one is excluded (``no_identifier``, M5); with ``False`` it syncs
             unmatched, which means it is created on the other side (M4).
         kinds: How each key's values are normalized before comparison (M6), one of
-            ``email, domain, company_name, phone, text, exact`` per key. By default it is
-            guessed from the property names (``email`` → email, ``domain``/``website``/
-            ``url`` → domain, ``name`` of a company → company name, ``phone`` → phone,
-            otherwise ``text``: trimmed and case-folded).
+            ``email, domain, company_name, phone, text, exact`` per key. By default each
+            is guessed from both property names and the object types (:meth:`kind_of`):
+            ``email`` → email, ``domain``/``website``/``url`` → domain, ``phone`` →
+            phone, the ``name`` (or ``title``) of a companies object → company name,
+            otherwise ``text`` (trimmed and case-folded). ``engine.explain`` shows the
+            kind each key got.
 
     No matching at all (every record is created on the other side, M7) is asked for
     explicitly with :meth:`MatchRule.none`. An ``ObjectSync`` without ``match`` uses the
@@ -316,21 +318,74 @@ class MatchRule:
         """The default company rule: match on name or domain (M1, M2)."""
         return cls([name, domain], require=require, kinds=("company_name", "domain"))
 
-    def kind_of(self, index: int) -> str:
-        """The normalizer kind of key ``index``, given or guessed (M6)."""
+    def kind_of(
+        self, index: int, *, hub_type: str | None = None, app_type: str | None = None
+    ) -> str:
+        """The normalizer kind of key ``index``: the one given in ``kinds``, or a guess (M6).
+
+        The guess reads both properties' names and, when given, the object types:
+        ``mail`` → ``email``; ``domain``, ``website``, ``url``, ``web``, ``site``,
+        ``homepage`` → ``domain``; ``phone``, ``mobile`` → ``phone``; ``company`` →
+        ``company_name``; on a companies object (either type is named like ``companies``,
+        ``organizations``, ``accounts``, ``businesses`` or HubSpot's ``0-2``), a ``name``
+        or ``title`` property → ``company_name``; anything else → ``text``. Without object
+        types, only a key of two properties called ``name`` is taken for a company name.
+        """
         if self.kinds is not None:
             return self.kinds[index]
-        hub, app = self.keys[index]
-        names = f"{hub} {app}".casefold()
-        if "mail" in names:
-            return "email"
-        if any(word in names for word in ("domain", "website", "url")):
-            return "domain"
-        if "phone" in names or "mobile" in names:
-            return "phone"
-        if "company" in names or names.split() == ["name", "name"]:
-            return "company_name"
-        return "text"
+        return _guess_kind(*self.keys[index], hub_type=hub_type, app_type=app_type)
+
+
+_CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NON_WORD: Final = re.compile(r"[\W_]+")
+#: Words of an object type's name that make it a companies object (M1).
+_COMPANY_TYPE_WORDS: Final = frozenset(
+    {"account", "accounts", "business", "businesses", "firm", "firms", "org", "orgs"}
+)
+#: Whole property names that hold a company's name on a companies object.
+_COMPANY_NAME_PROPS: Final = frozenset(
+    {"title", "organization", "organisation", "account", "business", "firm"}
+)
+#: Whole property names that hold a domain or a website.
+_DOMAIN_PROPS: Final = frozenset({"web", "site", "homepage", "www"})
+
+
+def _words(name: str) -> list[str]:
+    """``name`` cut into lowercase words (``companyName`` / ``company_name`` → company, name)."""
+    return [w for w in _NON_WORD.split(_CAMEL.sub(" ", name).casefold()) if w]
+
+
+def _is_company_type(type_name: str) -> bool:
+    """Whether an object type's name says it holds companies (``companies``, ``Accounts``, …).
+
+    Also true of HubSpot's object type id for companies, ``0-2``.
+    """
+    if type_name.strip() == "0-2":
+        return True
+    return any(
+        w.startswith(("compan", "organi")) or w in _COMPANY_TYPE_WORDS for w in _words(type_name)
+    )
+
+
+def _guess_kind(
+    hub: str, app: str, *, hub_type: str | None = None, app_type: str | None = None
+) -> str:
+    """The normalizer kind guessed for a match key (see :meth:`MatchRule.kind_of`)."""
+    names = f"{hub} {app}".casefold()
+    whole = {hub.strip().casefold(), app.strip().casefold()}
+    if "mail" in names:
+        return "email"
+    if any(word in names for word in ("domain", "website", "url")) or whole & _DOMAIN_PROPS:
+        return "domain"
+    if "phone" in names or "mobile" in names:
+        return "phone"
+    if "company" in names:
+        return "company_name"
+    if hub_type is None and app_type is None:
+        return "company_name" if names.split() == ["name", "name"] else "text"
+    company = any(_is_company_type(t) for t in (hub_type, app_type) if t is not None)
+    named = "name" in {*_words(hub), *_words(app)} or whole & _COMPANY_NAME_PROPS
+    return "company_name" if company and named else "text"
 
 
 _LABEL_JUNK = re.compile(r"[\W_]+", re.UNICODE)

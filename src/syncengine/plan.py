@@ -368,7 +368,7 @@ def compile_object(
                         f"{_side_name(side)} property {prop!r} does not exist in "
                         f"{_side_name(side)} type {schemas[side].name!r}",
                     )
-            kind = obj.match.kind_of(i)
+            kind = obj.match.kind_of(i, hub_type=obj.hub_type, app_type=obj.app_type)
             keys.append(KeyPlan(i, hub_prop, app_prop, kind, NORMALIZERS[kind]))
 
     for side in Side:

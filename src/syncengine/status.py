@@ -37,6 +37,7 @@ __all__ = [
     "EntryView",
     "Explanation",
     "FieldExplanation",
+    "MatchKeyExplanation",
     "RestoreItem",
     "RestorePlan",
     "explain_entry",
@@ -264,6 +265,25 @@ class FieldExplanation:
         return why_text(self.why, self.source)
 
 
+@attrs.frozen(slots=True)
+class MatchKeyExplanation:
+    """One identifier key of an explained entry's match rule (SPEC M6, R8).
+
+    Attributes:
+        hub: The hub property.
+        app: The app property.
+        kind: How its values are normalized before comparison: ``email``, ``domain``,
+            ``company_name``, ``phone``, ``text`` or ``exact`` — given in
+            ``MatchRule(kinds=...)`` or guessed from the names and the object type.
+
+    .. versionadded:: 0.1
+    """
+
+    hub: str
+    app: str
+    kind: str
+
+
 _WHY_TEXT: Final[Mapping[Why, str]] = {
     Why.IN_SYNC: "same value on both sides",
     Why.CHANGED: "changed in the {source} only → the {source}'s value goes to the {other} (D6)",
@@ -318,6 +338,8 @@ class Explanation:
     pairing: str = ""
     hub_found: bool = True
     app_found: bool = True
+    #: The match rule's keys and the kind each is normalized as (empty: no matching).
+    match_keys: tuple[MatchKeyExplanation, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The explanation as plain JSON-able data."""
@@ -333,6 +355,7 @@ class Explanation:
                 {"at": h.at.isoformat(), "action": h.action, "detail": h.detail}
                 for h in self.history
             ],
+            "match_keys": [{"hub": k.hub, "app": k.app, "kind": k.kind} for k in self.match_keys],
         }
 
     @override
@@ -350,6 +373,7 @@ class Explanation:
             lines.append(f"  pair: {self.pairing}")
         if self.matched_by:
             lines.append(f"  matched by: {self.matched_by}")
+        lines.append(f"  match keys: {_match_keys_text(self.match_keys)}")
         lines.append(f"  now: {self.decision}")
         if self.fields:
             lines.append("  fields:")
@@ -513,6 +537,16 @@ def explain_entry(
         pairing=_pairing(entry, hub, app, matched),
         hub_found=hub is not None,
         app_found=app is not None,
+        match_keys=tuple(MatchKeyExplanation(k.hub, k.app, k.kind) for k in plan.keys),
+    )
+
+
+def _match_keys_text(keys: Sequence[MatchKeyExplanation]) -> str:
+    """``name ↔ title as company_name, domain ↔ web as domain``, or ``none``."""
+    if not keys:
+        return "none (no matching)"
+    return ", ".join(
+        f"{k.hub} as {k.kind}" if k.hub == k.app else f"{k.hub} ↔ {k.app} as {k.kind}" for k in keys
     )
 
 
