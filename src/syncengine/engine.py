@@ -81,6 +81,7 @@ from syncengine.records import (
     WriteResult,
 )
 from syncengine.report import EventHandler, PlannedWrite, SyncEvent, SyncReport
+from syncengine.schema import ObjectSchema
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 from syncengine.status import (
     EntryView,
@@ -300,6 +301,17 @@ def _implements(adapter: Adapter, method: str) -> bool:
     return getattr(type(adapter), method, None) is not getattr(Adapter, method)
 
 
+def _in_object(exc: ConfigError, i: int, sync_id: str, obj: ObjectSync) -> ConfigError:
+    """``exc`` (found checking object sync ``i`` against the schemas) naming the sync and it."""
+    where = exc.within(f"objects[{i}]")
+    if where.problem.startswith(f"sync {sync_id!r}"):  # it says so already
+        return where
+    return ConfigError(
+        where.path,
+        f"{where.problem} (sync {sync_id!r}, object sync {obj.hub_type} ↔ {obj.app_type})",
+    )
+
+
 def _as_adapter_error(exc: Exception) -> AdapterError:
     """Map anything an adapter raised to an AdapterError (the one place that does it)."""
     if isinstance(exc, AdapterError):
@@ -386,15 +398,34 @@ class SyncEngine:
         plans: dict[str, ObjectPlan] = {}
         for i, obj in enumerate(config.objects):
             try:
-                hub_schema = self._adapters[Side.HUB].schema(obj.hub_type)
-                app_schema = self._adapters[Side.APP].schema(obj.app_type)
+                hub_schema = self._schema_of(Side.HUB, obj.hub_type)
+                app_schema = self._schema_of(Side.APP, obj.app_type)
                 defaulted = _with_defaults(obj, config, self._links_supported())
                 self._check_capabilities(config.sync_id, defaulted)
                 resolved = self._resolve_pipelines(defaulted)
                 plans[obj.hub_type] = compile_object(resolved, hub_schema, app_schema)
             except ConfigError as exc:
-                raise exc.within(f"objects[{i}]") from None
+                raise _in_object(exc, i, config.sync_id, obj) from None
         return plans
+
+    def _schema_of(self, side: Side, type_name: str) -> ObjectSchema:
+        """The schema of ``type_name`` on ``side``; a type the app lacks is a ConfigError (X2).
+
+        Raises:
+            ConfigError: at ``hub_type``/``app_type`` when the adapter says ``NOT_FOUND``.
+            AdapterError: when the schema cannot be read for another reason.
+        """
+        adapter = self._adapters[side]
+        try:
+            return adapter.schema(type_name)
+        except AdapterError as exc:
+            if exc.category is not ErrorCategory.NOT_FOUND:
+                raise
+            raise ConfigError(
+                f"{side.value}_type",
+                f"the {side.value} ({adapter.name!r}) has no object type {type_name!r}: "
+                f"{exc.message}",
+            ) from None
 
     # ---- capabilities (SPEC X6): what is configured works, or is refused here ----------
     def _check_adapters(self, sync_id: str) -> None:

@@ -38,7 +38,7 @@ from typing import Any, Final
 import attrs
 from typing_extensions import override
 
-from syncengine.config import FieldMapping, ObjectSync
+from syncengine.config import Direction, FieldMapping, ObjectSync
 from syncengine.conflicts import Conflict, Resolution, Why, resolve_field
 from syncengine.errors import ConfigError
 from syncengine.filters import Filter, is_blank
@@ -316,6 +316,7 @@ def compile_object(
                 f"hub property {hub.name!r} ({hub.type.value}) and app property {app.name!r} "
                 f"({app.type.value}) are incompatible {direction.value.replace('_', ' ')}",
             )
+        _check_one_way_types(i, direction, hub, app, to_app, to_hub)
         to_app = to_app and not app.read_only
         to_hub = to_hub and not hub.read_only
         if not to_app and not to_hub:
@@ -328,6 +329,7 @@ def compile_object(
             raise ConfigError(
                 f"mappings[{i}].options", "options map enumeration values; both sides must be enums"
             )
+        _check_options(i, mapping, hub, app)
         plain = (
             hub.type is PropertyType.STRING
             and app.type is PropertyType.STRING
@@ -383,6 +385,49 @@ def compile_object(
                     f"{schemas[side].name!r}",
                 )
     return ObjectPlan(obj, hub_schema, app_schema, tuple(fields), tuple(keys), tuple(gates))
+
+
+def _check_one_way_types(
+    i: int, direction: Direction, hub: PropertySpec, app: PropertySpec, to_app: bool, to_hub: bool
+) -> None:
+    """Refuse a two-way mapping whose types convert one way only (SPEC F4, X6).
+
+    Text never converts into a typed property (hubspot.md §3), so a two-way mapping of a
+    number, bool, date or option to text would silently carry values one way only; the
+    user must say so with the mapping's direction.
+    """
+    if direction is not Direction.TWO_WAY or (to_app and to_hub):
+        return
+    source, target = (hub, app) if to_app else (app, hub)
+    src, dst = ("hub", "app") if to_app else ("app", "hub")
+    one_way = "to_app" if to_app else "to_hub"
+    raise ConfigError(
+        f"mappings[{i}]",
+        f"{dst} property {target.name!r} ({target.type.value}) cannot convert into {src} "
+        f"property {source.name!r} ({source.type.value}), so this two-way mapping could only "
+        f"carry {src} values to the {dst}; set its direction to {one_way!r}, or map "
+        "properties of compatible types",
+    )
+
+
+def _check_options(i: int, mapping: FieldMapping, hub: PropertySpec, app: PropertySpec) -> None:
+    """Refuse option values a mapping names that their property does not have (SPEC F4, X6).
+
+    Checked only against a property that declares its options (an empty list means the
+    app did not say).
+    """
+    if not mapping.options:
+        return
+    for hub_value, app_value in mapping.options.items():
+        for side, spec, value in (("hub", hub, hub_value), ("app", app, app_value)):
+            if spec.options and value not in spec.options:
+                shown = ", ".join(repr(o) for o in spec.options[:10])
+                more = f", … ({len(spec.options)} in all)" if len(spec.options) > 10 else ""
+                raise ConfigError(
+                    f"mappings[{i}].options[{hub_value!r}]",
+                    f"{value!r} is not an option of {side} property {spec.name!r} "
+                    f"(its options: {shown}{more})",
+                )
 
 
 def _pipeline_fields(

@@ -69,7 +69,7 @@ MAPPINGS = [
     FieldMapping("email", "mail"),
     FieldMapping("firstname", "first"),
     FieldMapping("lastname", "last"),
-    FieldMapping("age", "age"),  # number → string: one-way to the app (F4)
+    FieldMapping("age", "age", direction="to_app"),  # number → string: one way only (F4)
     FieldMapping("birthday", "born"),
     FieldMapping("stage", "status", options={"lead": "Lead", "customer": "Customer"}),
 ]
@@ -139,11 +139,20 @@ class TestCompile:
         with pytest.raises(ConfigError, match=r"mappings\[1\].*'age'.*'born'"):
             compile_object(obj, HUB_SCHEMA, APP_SCHEMA)
 
-    def test_number_to_text_is_narrowed_to_one_way(self):
+    def test_number_to_text_flows_one_way_when_the_mapping_says_so(self):
         """F4: hub number → app text flows one way only (hubspot.md §3)."""
         plan = plan_for()
         age = next(f for f in plan.fields if f.hub.name == "age")
         assert (True, False) == (age.to_app, age.to_hub)
+
+    def test_two_way_number_to_text_is_refused_naming_the_direction_to_set(self):
+        """F4, X6: text cannot flow back into a number, so two-way is refused, not narrowed."""
+        mappings = [*MAPPINGS[:3], FieldMapping("age", "age"), *MAPPINGS[4:]]
+        with pytest.raises(ConfigError) as caught:
+            plan_for(mappings=mappings)
+        assert "mappings[3]" == caught.value.path
+        assert "'age' (string) cannot convert into hub property 'age' (number)" in str(caught.value)
+        assert "set its direction to 'to_app'" in str(caught.value)
 
     def test_mapping_direction_against_object_direction_is_rejected(self):
         """F3: a to_hub mapping in a to_app object sync can never flow."""

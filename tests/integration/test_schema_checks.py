@@ -1,0 +1,188 @@
+"""A config that does not fit the apps' schemas is refused when the engine is built (F4, X2, X6).
+
+Issue 16: a two-way mapping of a text property to a boolean one was built and then carried
+values one way only; an option map naming an option the target does not have failed each
+record at run time; an object type the app does not have was an ``AdapterError``
+(exit 1 from the command) naming neither the object sync nor the key.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from syncengine import (
+    AdapterError,
+    ConfigError,
+    Direction,
+    ErrorCategory,
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    PropertyType,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter
+from syncengine.index import MemoryIndexStore
+from syncengine.mapping import flows
+
+
+def _adapters(hub_extra=(), app_extra=()):
+    hub = InMemoryAdapter(
+        [ObjectSchema("contacts", [PropertySpec("email", "string"), *hub_extra])], name="crm"
+    )
+    app = InMemoryAdapter(
+        [ObjectSchema("people", [PropertySpec("mail", "string"), *app_extra])], name="shop"
+    )
+    return hub, app
+
+
+def _config(*mappings, app_type="people", hub_type="contacts"):
+    return SyncConfig(
+        "crm-shop",
+        [
+            ObjectSync(
+                hub_type,
+                app_type,
+                [FieldMapping("email", "mail"), *mappings],
+                match=MatchRule.email("email", "mail"),
+            )
+        ],
+    )
+
+
+def _refusal(hub, app, config) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        SyncEngine(hub, app, MemoryIndexStore(), config)
+    return caught.value
+
+
+class TestTypes:
+    """F4: mapped properties' types must convert in every direction the mapping flows."""
+
+    def test_two_way_text_to_boolean_is_refused_naming_sync_object_and_field(self):
+        """The error names the mapping's path, both properties, the sync and the object sync."""
+        hub, app = _adapters([PropertySpec("vip", "string")], [PropertySpec("vip", "bool")])
+        error = _refusal(hub, app, _config(FieldMapping("vip", "vip")))
+        assert "objects[0].mappings[1]" == error.path
+        message = str(error)
+        assert (
+            "hub property 'vip' (string) cannot convert into app property 'vip' (bool)" in message
+        )
+        assert "set its direction to 'to_hub'" in message
+        assert "sync 'crm-shop'" in message
+        assert "contacts ↔ people" in message
+
+    def test_the_one_way_it_can_flow_is_accepted_and_flows(self):
+        """Said one-way, the same mapping is built, and app booleans reach the hub as text."""
+        hub, app = _adapters([PropertySpec("vip", "string")], [PropertySpec("vip", "bool")])
+        config = _config(FieldMapping("vip", "vip", direction=Direction.TO_HUB))
+        engine = SyncEngine(hub, app, MemoryIndexStore(), config)
+        app.put("people", mail="ada@example.com", vip=True)
+        engine.initial_sync()
+        assert "true" == hub.records("contacts")[0].properties["vip"]
+
+    def test_update_config_refuses_the_same(self):
+        """S2: a new config goes through the same checks."""
+        hub, app = _adapters([PropertySpec("vip", "string")], [PropertySpec("vip", "bool")])
+        engine = SyncEngine(hub, app, MemoryIndexStore(), _config())
+        with pytest.raises(ConfigError, match=r"^objects\[0\]\.mappings\[1\]: "):
+            engine.update_config(_config(FieldMapping("vip", "vip")))
+
+
+_TYPES = st.sampled_from(list(PropertyType))
+
+
+@given(hub_type=_TYPES, app_type=_TYPES, direction=st.sampled_from(list(Direction)))
+def test_every_built_mapping_flows_as_configured(hub_type, app_type, direction):
+    """X6: a mapping is refused, or every flow its direction asks for converts its types."""
+    options = ("a", "b") if hub_type in ("enum", "multi_enum") else ()
+    app_options = ("a", "b") if app_type in ("enum", "multi_enum") else ()
+    hub, app = _adapters(
+        [PropertySpec("x", hub_type, options=options)],
+        [PropertySpec("y", app_type, options=app_options)],
+    )
+    config = _config(FieldMapping("x", "y", direction=direction))
+    wants_app = direction is not Direction.TO_HUB
+    wants_hub = direction is not Direction.TO_APP
+    convertible = (not wants_app or flows(hub_type, app_type)) and (
+        not wants_hub or flows(app_type, hub_type)
+    )
+    if not convertible:
+        with pytest.raises(ConfigError) as caught:
+            SyncEngine(hub, app, MemoryIndexStore(), config)
+        assert "objects[0].mappings[1]" == caught.value.path
+        return
+    engine = SyncEngine(hub, app, MemoryIndexStore(), config)
+    field = engine.plan_for("contacts").fields[1]
+    assert (wants_app, wants_hub) == (field.to_app, field.to_hub)
+
+
+class TestOptions:
+    """F4: option values a mapping names must be options of their properties."""
+
+    HUB = (PropertySpec("stage", "enum", options=("lead", "customer")),)
+    APP = (PropertySpec("status", "enum", options=("Lead", "Customer")),)
+
+    def test_an_app_option_the_app_lacks_is_refused(self):
+        """The target side: 'Custmer' is no option of the app's status."""
+        hub, app = _adapters(self.HUB, self.APP)
+        mapping = FieldMapping("stage", "status", options={"lead": "Lead", "customer": "Custmer"})
+        error = _refusal(hub, app, _config(mapping))
+        assert "objects[0].mappings[1].options['customer']" == error.path
+        assert "'Custmer' is not an option of app property 'status'" in str(error)
+        assert "'Lead', 'Customer'" in str(error)
+
+    def test_a_hub_option_the_hub_lacks_is_refused_even_one_way(self):
+        """A hub value that is no hub option could never be read: a typo, refused."""
+        hub, app = _adapters(self.HUB, self.APP)
+        mapping = FieldMapping(
+            "stage", "status", direction=Direction.TO_APP, options={"leed": "Lead"}
+        )
+        error = _refusal(hub, app, _config(mapping))
+        assert "objects[0].mappings[1].options['leed']" == error.path
+        assert "'leed' is not an option of hub property 'stage'" in str(error)
+
+    def test_options_are_not_checked_against_a_property_that_declares_none(self):
+        """An enum without declared options accepts any value (the app did not say)."""
+        hub, app = _adapters(self.HUB, [PropertySpec("status", "enum")])
+        mapping = FieldMapping("stage", "status", options={"lead": "anything"})
+        engine = SyncEngine(hub, app, MemoryIndexStore(), _config(mapping))
+        hub.put("contacts", email="ada@example.com", stage="lead")
+        engine.initial_sync()
+        assert "anything" == app.records("people")[0].properties["status"]
+
+
+class TestObjectTypes:
+    """X2: an object type an app does not have is a ConfigError naming it."""
+
+    def test_unknown_app_type_names_the_key(self):
+        """The app has no 'peeple': objects[0].app_type, with the adapter's word on it."""
+        hub, app = _adapters()
+        error = _refusal(hub, app, _config(app_type="peeple"))
+        assert "objects[0].app_type" == error.path
+        assert "the app ('shop') has no object type 'peeple'" in str(error)
+
+    def test_unknown_hub_type_names_the_key(self):
+        """The same for the hub."""
+        hub, app = _adapters()
+        error = _refusal(hub, app, _config(hub_type="contatcs"))
+        assert "objects[0].hub_type" == error.path
+        assert "the hub ('crm') has no object type 'contatcs'" in str(error)
+
+    def test_a_schema_that_cannot_be_read_for_another_reason_stays_an_adapter_error(self):
+        """Only NOT_FOUND is a config mistake; a permission problem is the app's."""
+
+        class Locked(InMemoryAdapter):
+            def schema(self, object_type):
+                raise AdapterError(ErrorCategory.PERMISSION, "no scope")
+
+        hub, _ = _adapters()
+        app = Locked([ObjectSchema("people", [PropertySpec("mail", "string")])])
+        with pytest.raises(AdapterError) as caught:
+            SyncEngine(hub, app, MemoryIndexStore(), _config())
+        assert ErrorCategory.PERMISSION == caught.value.category
