@@ -445,8 +445,9 @@ class IndexSpec:
         """Build the store.
 
         Raises:
-            IndexStoreError: The DSN's environment variable is unset, or the database
-                cannot be opened.
+            ConfigError: The DSN's environment variable is unset (``index.dsn_env``), or
+                the SQLite file's folder does not exist (``index.path``).
+            IndexStoreError: The database cannot be opened.
         """
         from syncengine.index.memory import MemoryIndexStore
         from syncengine.index.sqlite import SQLiteIndexStore
@@ -454,19 +455,26 @@ class IndexSpec:
         if self.kind == "memory":
             return MemoryIndexStore()
         if self.kind == "postgres":
-            from syncengine.errors import IndexStoreError
             from syncengine.index.postgres import PostgresIndexStore
 
             dsn = self.dsn
             if self.dsn_env is not None:
                 dsn = os.environ.get(self.dsn_env)
                 if not dsn:
-                    raise IndexStoreError(
-                        f"index.dsn_env: the environment variable {self.dsn_env} is not set"
+                    raise ConfigError(
+                        "index.dsn_env",
+                        f"the environment variable {self.dsn_env} is not set; it must hold "
+                        "the index database's connection string",
                     )
             assert dsn is not None
             return PostgresIndexStore(dsn, schema=self.schema)
         assert self.path is not None
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise ConfigError(
+                "index.path",
+                f"the folder {str(folder)!r} of the index file {self.path.name!r} does not exist",
+            )
         return SQLiteIndexStore(self.path)
 
 
@@ -553,7 +561,8 @@ class ConfigFile:
         """Build both adapters and the index store.
 
         Raises:
-            ConfigFileError: An adapter's kind is unknown or an option is wrong.
+            ConfigFileError: An adapter's kind is unknown or an option is wrong, or the
+                index store's options are (an unset ``dsn_env``, a missing folder).
         """
         built: list[Adapter] = []
         try:
@@ -562,7 +571,10 @@ class ConfigFile:
                     built.append(load_adapter(spec.kind, spec.options, base_dir=self.base_dir))
                 except ConfigError as exc:
                     raise self.error(exc.within(side)) from None
-            index = self.index.open()
+            try:
+                index = self.index.open()
+            except ConfigError as exc:
+                raise self.error(exc) from None
         except BaseException:
             for adapter in built:
                 adapter.close()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, final
 
 from syncengine.adapters.base import Adapter
-from syncengine.errors import ConfigError
+from syncengine.errors import ConfigError, SyncEngineError
 from syncengine.records import Pipeline
 from syncengine.schema import ObjectSchema, PropertySpec
 
@@ -205,6 +205,17 @@ def _schema_from(name: str, value: Any, path: str) -> ObjectSchema:
                 raise ConfigError(f"{where}.{key}", unknown_key_problem(key, _PROPERTY_KEYS))
         if not isinstance(prop.get("name"), str):
             raise ConfigError(f"{where}.name", "expected a property name")
+        for flag in ("required", "read_only", "unique"):
+            if flag in prop and not isinstance(prop[flag], bool):
+                raise ConfigError(
+                    f"{where}.{flag}", f"expected true or false, got {_type_name(prop[flag])}"
+                )
+        options = prop.get("options", [])
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ConfigError(
+                f"{where}.options",
+                f"expected an array of option values (strings), got {_type_name(options)}",
+            )
         kind = prop.get("type", "string")
         try:
             specs.append(PropertySpec(**{"type": "string", **prop}))
@@ -419,7 +430,16 @@ def load_adapter(kind: str, options: Mapping[str, Any], *, base_dir: Path | None
                 "has no from_config(options, *, base_dir) classmethod",
             )
         factory = found
-    adapter = factory(options, base_dir=base_dir if base_dir is not None else Path.cwd())
+    try:
+        adapter = factory(options, base_dir=base_dir if base_dir is not None else Path.cwd())
+    except SyncEngineError:
+        raise
+    except Exception as exc:  # a factory's bug or a refused option, never a traceback
+        raise ConfigError(
+            "",
+            f"adapter kind {kind!r} ({target}) could not be built from these options: "
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+        ) from exc
     if not isinstance(adapter, Adapter):
         raise ConfigError(
             "kind",
