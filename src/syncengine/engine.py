@@ -403,6 +403,7 @@ class SyncEngine:
                 defaulted = _with_defaults(obj, config, self._links_supported())
                 self._check_capabilities(config.sync_id, defaulted)
                 resolved = self._resolve_pipelines(defaulted)
+                self._check_stage_maps(resolved)
                 plans[obj.hub_type] = compile_object(resolved, hub_schema, app_schema)
             except ConfigError as exc:
                 raise _in_object(exc, i, config.sync_id, obj) from None
@@ -533,6 +534,45 @@ class SyncEngine:
                 self._adapters[side].include_associations(
                     plan.type_on(side), [self._plans[t].type_on(side) for t in targets]
                 )
+
+    def _check_stage_maps(self, obj: ObjectSync) -> None:
+        """Refuse pipeline and stage ids a pipeline map names that an app lacks (A3, X6).
+
+        Checked against each app that lists its pipelines; an app that cannot (it does not
+        declare ``supports_pipelines``, or may not read them, A5) is taken at its word.
+
+        Raises:
+            ConfigError: at ``pipelines[i].hub_pipeline``/``app_pipeline`` or
+                ``pipelines[i].stages[...]``, naming the id and the ones there are.
+        """
+        if not obj.pipelines:
+            return
+        for side in Side:
+            type_name = obj.hub_type if side is Side.HUB else obj.app_type
+            if not self._adapters[side].supports_pipelines:
+                continue
+            try:
+                known = {p.id: p for p in self._adapters[side].pipelines(type_name)}
+            except (UnsupportedCapability, AdapterError):
+                continue
+            for i, pipeline_map in enumerate(obj.pipelines):
+                pid = pipeline_map.hub_pipeline if side is Side.HUB else pipeline_map.app_pipeline
+                pipeline = known.get(pid)
+                if pipeline is None:
+                    raise ConfigError(
+                        f"pipelines[{i}].{side.value}_pipeline",
+                        f"the {side.value} has no pipeline {pid!r} of {type_name!r} "
+                        f"(known: {', '.join(sorted(known)) or 'none'})",
+                    )
+                stage_ids = [s.id for s in pipeline.stages]
+                for hub_stage, app_stage in (pipeline_map.stages or {}).items():
+                    stage = hub_stage if side is Side.HUB else app_stage
+                    if stage_ids and stage not in stage_ids:
+                        raise ConfigError(
+                            f"pipelines[{i}].stages[{hub_stage!r}]",
+                            f"the {side.value} pipeline {pid!r} has no stage {stage!r} "
+                            f"(its stages: {', '.join(stage_ids)})",
+                        )
 
     def _resolve_pipelines(self, obj: ObjectSync) -> ObjectSync:
         """Auto-map the stages of pipeline maps that leave them out (SPEC A3–A5).

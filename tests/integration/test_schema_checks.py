@@ -21,12 +21,13 @@ from syncengine import (
     MatchRule,
     ObjectSchema,
     ObjectSync,
+    PipelineMap,
     PropertySpec,
     PropertyType,
     SyncConfig,
     SyncEngine,
 )
-from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters import InMemoryAdapter, Pipeline, Stage
 from syncengine.index import MemoryIndexStore
 from syncengine.mapping import flows
 
@@ -186,3 +187,72 @@ class TestObjectTypes:
         with pytest.raises(AdapterError) as caught:
             SyncEngine(hub, app, MemoryIndexStore(), _config())
         assert ErrorCategory.PERMISSION == caught.value.category
+
+
+_HUB_DEAL_PROPS = ("dealname", "pipeline", "dealstage")
+_APP_DEAL_PROPS = ("title", "pipeline", "stage")
+
+
+class TestStageMaps:
+    """A3, X6: the pipelines and stages an explicit map names must exist in the apps."""
+
+    @staticmethod
+    def _deals(pipelines=True):
+        hub = InMemoryAdapter(
+            [ObjectSchema("deals", [PropertySpec(n, "string") for n in _HUB_DEAL_PROPS])]
+        )
+        app = InMemoryAdapter(
+            [ObjectSchema("opps", [PropertySpec(n, "string") for n in _APP_DEAL_PROPS])]
+        )
+        if pipelines:
+            hub.set_pipelines("deals", [Pipeline("default", "Sales", [Stage("won", "Won")])])
+            app.set_pipelines("opps", [Pipeline("main", "Main", [Stage("s5", "Won")])])
+        return hub, app
+
+    @staticmethod
+    def _config(pipeline_map):
+        return SyncConfig(
+            "s",
+            [
+                ObjectSync(
+                    "deals",
+                    "opps",
+                    [FieldMapping("dealname", "title")],
+                    match=MatchRule([("dealname", "title")], kinds=("text",)),
+                    pipelines=[pipeline_map],
+                )
+            ],
+        )
+
+    def test_an_app_stage_the_app_pipeline_lacks_is_refused(self):
+        """'s9' is no stage of the app's pipeline 'main': named with the stages there are."""
+        hub, app = self._deals()
+        error = _refusal(hub, app, self._config(PipelineMap("default", "main", {"won": "s9"})))
+        assert "objects[0].pipelines[0].stages['won']" == error.path
+        assert "the app pipeline 'main' has no stage 's9' (its stages: s5)" in str(error)
+
+    def test_an_unknown_hub_pipeline_is_refused(self):
+        """A pipeline id the hub does not have is named with the ones it has."""
+        hub, app = self._deals()
+        error = _refusal(hub, app, self._config(PipelineMap("sales", "main", {"won": "s5"})))
+        assert "objects[0].pipelines[0].hub_pipeline" == error.path
+        assert "no pipeline 'sales'" in str(error)
+        assert "known: default" in str(error)
+
+    def test_an_app_that_cannot_list_pipelines_is_taken_at_its_word(self):
+        """Without pipelines to check against (A5), an explicit map is the user's to make."""
+
+        class NoPipelines(InMemoryAdapter):
+            def pipelines(self, object_type):
+                raise AdapterError(ErrorCategory.PERMISSION, "no scope")
+
+        hub, _ = self._deals()
+        app = NoPipelines(
+            [ObjectSchema("opps", [PropertySpec(n, "string") for n in _APP_DEAL_PROPS])]
+        )
+        SyncEngine(
+            hub,
+            app,
+            MemoryIndexStore(),
+            self._config(PipelineMap("default", "main", {"won": "s9"})),
+        )
