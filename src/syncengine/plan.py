@@ -33,6 +33,7 @@ rest.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any, Final
 
 import attrs
@@ -330,6 +331,7 @@ def compile_object(
                 f"mappings[{i}].options", "options map enumeration values; both sides must be enums"
             )
         _check_options(i, mapping, hub, app)
+        _check_defaults(i, mapping, hub, app)
         plain = (
             hub.type is PropertyType.STRING
             and app.type is PropertyType.STRING
@@ -384,6 +386,7 @@ def compile_object(
                     f"property {prop!r} does not exist in {_side_name(side)} type "
                     f"{schemas[side].name!r}",
                 )
+        _check_filter(f"{_side_name(side)}_filter", where, schemas[side])
     return ObjectPlan(obj, hub_schema, app_schema, tuple(fields), tuple(keys), tuple(gates))
 
 
@@ -428,6 +431,102 @@ def _check_options(i: int, mapping: FieldMapping, hub: PropertySpec, app: Proper
                     f"{value!r} is not an option of {side} property {spec.name!r} "
                     f"(its options: {shown}{more})",
                 )
+
+
+def _check_defaults(i: int, mapping: FieldMapping, hub: PropertySpec, app: PropertySpec) -> None:
+    """Refuse a default its property cannot hold (SPEC F5, X6): it would fail every create."""
+    for side, spec, default in (
+        ("hub", hub, mapping.hub_default),
+        ("app", app, mapping.app_default),
+    ):
+        if default is None:
+            continue
+        try:
+            coerce(default, spec)
+        except ConversionError as exc:
+            raise ConfigError(
+                f"mappings[{i}].{side}_default",
+                f"{side} property {spec.name!r} ({spec.type.value}) cannot hold this "
+                f"default: {exc}",
+            ) from None
+
+
+_TEXT_TYPES: Final = (PropertyType.STRING, PropertyType.ENUM, PropertyType.MULTI_ENUM)
+#: What a filter value is compared with, per property type (a record holds canonical values).
+_FILTER_VALUE: Final[Mapping[PropertyType, tuple[type, ...]]] = {
+    PropertyType.STRING: (str,),
+    PropertyType.NUMBER: (int, float),
+    PropertyType.BOOL: (bool,),
+    PropertyType.DATE: (date,),
+    PropertyType.DATETIME: (datetime,),
+    PropertyType.ENUM: (str,),
+    PropertyType.MULTI_ENUM: (str,),
+}
+
+
+def _filter_value_problem(spec: PropertySpec, op: str, value: Any) -> str | None:
+    """Why ``value`` can never satisfy ``op`` on ``spec``'s values, or ``None``."""
+    kind = spec.type
+    if op in ("contains", "starts_with"):
+        if kind not in _TEXT_TYPES:
+            return f"{op!r} compares text, and {spec.name!r} is a {kind.value} property"
+        return None
+    if op in ("gt", "gte", "lt", "lte", "between") and kind in (
+        PropertyType.BOOL,
+        PropertyType.MULTI_ENUM,
+    ):
+        return f"{op!r} orders values, and {kind.value} values have no order"
+    allowed = _FILTER_VALUE[kind]
+    wrong_type = not isinstance(value, allowed) or (
+        isinstance(value, bool) and kind is not PropertyType.BOOL
+    )
+    if kind is PropertyType.DATE and isinstance(value, datetime):
+        wrong_type = True
+    if kind is PropertyType.DATETIME and isinstance(value, datetime) and value.tzinfo is None:
+        return f"the datetime {value.isoformat()} has no time zone; the property's values do"
+    if wrong_type:
+        return (
+            f"{spec.name!r} is a {kind.value} property, so {_show_value(value)} can never "
+            f"{'equal' if op in ('eq', 'neq', 'in', 'not_in') else 'be compared with'} its values"
+        )
+    if kind in (PropertyType.ENUM, PropertyType.MULTI_ENUM) and spec.options:
+        folded = {o.casefold() for o in spec.options}
+        if op in ("eq", "neq", "in", "not_in") and value.casefold() not in folded:
+            return (
+                f"{value!r} is not an option of {spec.name!r} (its options: "
+                + ", ".join(repr(o) for o in spec.options[:10])
+                + (", …)" if len(spec.options) > 10 else ")")
+            )
+    return None
+
+
+def _show_value(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _check_filter(path: str, where: Filter, schema: ObjectSchema) -> None:
+    """Refuse conditions no value of their property can satisfy (SPEC L1, X6).
+
+    A condition over a value of the wrong type is false for every record (filters never
+    raise on a bad record), so such a filter would silently let nothing in.
+    """
+    for g, group in enumerate(where.groups):
+        for c, condition in enumerate(group):
+            spec = schema.get(condition.property)
+            if spec is None or condition.value is None:
+                continue
+            values: tuple[Any, ...] = (
+                tuple(condition.value)
+                if condition.op in ("in", "not_in", "between")
+                else (condition.value,)
+            )
+            for value in values:
+                problem = _filter_value_problem(spec, condition.op, value)
+                if problem is not None:
+                    # Filter.where(...) / `where = [...]` is the one-group filter.
+                    at = f"where[{c}]" if len(where.groups) == 1 else f"groups[{g}][{c}]"
+                    raise ConfigError(f"{path}.{at}", problem)
 
 
 def _pipeline_fields(

@@ -76,6 +76,31 @@ CASES = [
         id="option the target lacks",
     ),
     pytest.param(
+        HUB + APP + INDEX + OBJECTS + "hub_filter = { where = [{ property = 'vip', op = 'gt', "
+        "value = 3 }] }\n",
+        "objects.contacts.hub_filter.where[0]: 'vip' is a string property, so int 3 can never "
+        "be compared with its values",
+        id="filter value of the wrong type",
+    ),
+    pytest.param(
+        HUB + APP + INDEX + OBJECTS + "app_filter = { groups = [[{ property = 'status', "
+        "op = 'neq', value = 'Churned' }], [{ property = 'vip', op = 'eq', value = true }]] }\n",
+        "objects.contacts.app_filter.groups[0][0]: 'Churned' is not an option of 'status'",
+        id="filter option the property lacks",
+    ),
+    pytest.param(
+        HUB
+        + APP
+        + INDEX
+        + OBJECTS.replace(
+            "mappings = [",
+            "mappings = [{ hub = 'stage', app = 'status', app_default = 'Prospect' }, ",
+        ),
+        "objects.contacts.mappings[0].app_default: app property 'status' (enum) cannot hold "
+        "this default",
+        id="default the property cannot hold",
+    ),
+    pytest.param(
         HUB + APP + '[index]\nkind = "postgres"\ndsn_env = "SYNCENGINE_NO_SUCH_DSN"\n' + OBJECTS,
         "index.dsn_env: the environment variable SYNCENGINE_NO_SUCH_DSN is not set",
         id="unset dsn_env",
@@ -133,8 +158,11 @@ def test_the_fixed_configs_run(tmp_path):
             "mappings = [",
             "mappings = [{ hub = 'vip', app = 'vip', direction = 'to_hub' }, "
             "{ hub = 'stage', app = 'status', "
-            "options = { lead = 'Lead', customer = 'Customer' } }, ",
+            "options = { lead = 'Lead', customer = 'Customer' }, app_default = 'Lead' }, ",
         )
+        + "hub_filter = { where = [{ property = 'vip', op = 'eq', value = 'yes' }] }\n"
+        + "app_filter = { groups = [[{ property = 'status', op = 'neq', value = 'customer' }], "
+        "[{ property = 'vip', op = 'eq', value = true }]] }\n"
     )
     path = tmp_path / "sync.toml"
     path.write_text('sync_id = "s"\n' + body)

@@ -8,16 +8,20 @@ record at run time; an object type the app does not have was an ``AdapterError``
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from syncengine import (
     AdapterError,
+    Condition,
     ConfigError,
     Direction,
     ErrorCategory,
     FieldMapping,
+    Filter,
     MatchRule,
     ObjectSchema,
     ObjectSync,
@@ -29,7 +33,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter, Pipeline, Stage
 from syncengine.index import MemoryIndexStore
-from syncengine.mapping import flows
+from syncengine.mapping import coerce, flows
 
 
 def _adapters(hub_extra=(), app_extra=()):
@@ -256,3 +260,73 @@ class TestStageMaps:
             MemoryIndexStore(),
             self._config(PipelineMap("default", "main", {"won": "s9"})),
         )
+
+
+class TestDefaults:
+    """F5, X6: a default its property cannot hold would fail every create; refused."""
+
+    def test_a_default_that_does_not_fit_its_property_is_refused(self):
+        """'soon' is no number: the path names app_default."""
+        hub, app = _adapters([PropertySpec("score", "number")], [PropertySpec("score", "number")])
+        error = _refusal(hub, app, _config(FieldMapping("score", "score", app_default="soon")))
+        assert "objects[0].mappings[1].app_default" == error.path
+        assert "app property 'score' (number) cannot hold this default" in str(error)
+
+    def test_a_default_option_the_property_lacks_is_refused(self):
+        """A default option must be one of the options."""
+        hub, app = _adapters(TestOptions.HUB, TestOptions.APP)
+        mapping = FieldMapping("stage", "status", options={"lead": "Lead"}, hub_default="prospect")
+        error = _refusal(hub, app, _config(mapping))
+        assert "objects[0].mappings[1].hub_default" == error.path
+
+
+_NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+#: Canonical values of each property type, as records hold them.
+_SAMPLES = {
+    "string": ["x", "3", "true", "2024-05-01"],
+    "number": [3, 2.5, 0],
+    "bool": [True, False],
+    "date": [date(2024, 5, 1)],
+    "datetime": [_NOW],
+    "enum": ["a", "b"],
+    "multi_enum": [frozenset({"a"}), frozenset({"a", "b"})],
+}
+_FILTER_VALUES = st.sampled_from(
+    ["x", "a", "A", "c", 3, 2.5, True, date(2024, 5, 1), _NOW, datetime(2024, 5, 1, 12)]
+)
+
+
+@given(
+    kind=st.sampled_from(sorted(_SAMPLES)), value=_FILTER_VALUES, op=st.sampled_from(["eq", "gt"])
+)
+def test_a_built_filter_condition_can_hold_and_a_refused_one_never_could(kind, value, op):
+    """L1, X6: a condition no value of its property satisfies is refused; one that is built
+    is satisfied by a record holding the condition's own value."""
+    options = ("a", "b") if kind in ("enum", "multi_enum") else ()
+    hub, app = _adapters([PropertySpec("x", kind, options=options)])
+    config = SyncConfig(
+        "s",
+        [
+            ObjectSync(
+                "contacts",
+                "people",
+                [FieldMapping("email", "mail")],
+                match=MatchRule.email("email", "mail"),
+                hub_filter=Filter.where(Condition("x", op, value)),
+            )
+        ],
+    )
+    where = Filter.where(Condition("x", op, value))
+    refused: ConfigError | None = None
+    try:
+        SyncEngine(hub, app, MemoryIndexStore(), config)
+    except ConfigError as exc:
+        refused = exc
+    if refused is not None:
+        assert "objects[0].hub_filter.where[0]" == refused.path
+        assert not any(where.matches({"x": sample}) for sample in _SAMPLES[kind])
+        return
+    if op == "eq":  # a record can hold the value (in canonical form), and then passes
+        held = frozenset({value}) if kind == "multi_enum" else value
+        canonical = coerce(held, PropertySpec("x", kind, options=options))
+        assert where.matches({"x": canonical})
