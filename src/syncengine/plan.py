@@ -373,6 +373,7 @@ def compile_object(
                         f"{_side_name(side)} type {schemas[side].name!r}",
                     )
             kind = obj.match.kind_of(i, hub_type=obj.hub_type, app_type=obj.app_type)
+            _check_key_types(i, kind, schemas[Side.HUB][hub_prop], schemas[Side.APP][app_prop])
             keys.append(KeyPlan(i, hub_prop, app_prop, kind, NORMALIZERS[kind]))
 
     for side in Side:
@@ -431,6 +432,34 @@ def _check_options(i: int, mapping: FieldMapping, hub: PropertySpec, app: Proper
                     f"{value!r} is not an option of {side} property {spec.name!r} "
                     f"(its options: {shown}{more})",
                 )
+
+
+_T = PropertyType
+#: The property types whose values a match key kind can make identifiers of (M6).
+_KEY_TYPES: Final[Mapping[str, tuple[PropertyType, ...]]] = {
+    "email": (_T.STRING, _T.ENUM),
+    "domain": (_T.STRING, _T.ENUM),
+    "company_name": (_T.STRING, _T.ENUM),
+    "phone": (_T.STRING, _T.NUMBER),
+    "text": (_T.STRING, _T.NUMBER, _T.ENUM),
+    "exact": (_T.STRING, _T.NUMBER, _T.ENUM),
+}
+
+
+def _check_key_types(i: int, kind: str, hub: PropertySpec, app: PropertySpec) -> None:
+    """Refuse a match key whose kind makes no identifier of its properties' values (M6, X6).
+
+    Its normalizer would return nothing for every record: none would ever match.
+    """
+    for side, spec in (("hub", hub), ("app", app)):
+        if spec.type not in _KEY_TYPES[kind]:
+            raise ConfigError(
+                f"match.keys[{i}]",
+                f"{side} property {spec.name!r} is a {spec.type.value} property, whose values "
+                f"are never {kind.replace('_', ' ')} identifiers (a {kind} key takes "
+                f"{' or '.join(t.value for t in _KEY_TYPES[kind])} properties); match on "
+                "another property, or state the key's kind in MatchRule(kinds=...)",
+            )
 
 
 def _check_defaults(i: int, mapping: FieldMapping, hub: PropertySpec, app: PropertySpec) -> None:

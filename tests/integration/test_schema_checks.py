@@ -8,6 +8,7 @@ record at run time; an object type the app does not have was an ``AdapterError``
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 
 import pytest
@@ -33,7 +34,8 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter, Pipeline, Stage
 from syncengine.index import MemoryIndexStore
-from syncengine.mapping import coerce, flows
+from syncengine.mapping import ConversionError, coerce, flows
+from syncengine.matching import NORMALIZERS
 
 
 def _adapters(hub_extra=(), app_extra=()):
@@ -326,7 +328,77 @@ def test_a_built_filter_condition_can_hold_and_a_refused_one_never_could(kind, v
         assert "objects[0].hub_filter.where[0]" == refused.path
         assert not any(where.matches({"x": sample}) for sample in _SAMPLES[kind])
         return
-    if op == "eq":  # a record can hold the value (in canonical form), and then passes
+    if op == "eq":  # some value a record can hold passes: the condition's own, or another
         held = frozenset({value}) if kind == "multi_enum" else value
-        canonical = coerce(held, PropertySpec("x", kind, options=options))
-        assert where.matches({"x": canonical})
+        candidates = list(_SAMPLES[kind])
+        with contextlib.suppress(ConversionError):
+            candidates.append(coerce(held, PropertySpec("x", kind, options=options)))
+        assert any(where.matches({"x": c}) for c in candidates)
+
+
+class TestMatchKeyTypes:
+    """M6, X6: a match key whose kind can make no identifier of its properties is refused."""
+
+    def test_a_key_on_a_boolean_property_is_refused(self):
+        """A bool is never an identifier: every record would go unmatched."""
+        hub, app = _adapters([PropertySpec("vip", "bool")], [PropertySpec("vip", "bool")])
+        config = SyncConfig(
+            "s",
+            [
+                ObjectSync(
+                    "contacts",
+                    "people",
+                    [FieldMapping("email", "mail")],
+                    match=MatchRule([("vip", "vip")]),
+                )
+            ],
+        )
+        error = _refusal(hub, app, config)
+        assert "objects[0].match.keys[0]" == error.path
+        assert "hub property 'vip' is a bool property" in str(error)
+
+    def test_a_stated_kind_is_checked_too(self):
+        """kinds=("email",) on a number property is refused; ("phone",) is built."""
+        hub, app = _adapters([PropertySpec("tel", "number")], [PropertySpec("tel", "string")])
+
+        def config(kind):
+            return SyncConfig(
+                "s",
+                [
+                    ObjectSync(
+                        "contacts",
+                        "people",
+                        [FieldMapping("email", "mail")],
+                        match=MatchRule([("tel", "tel")], kinds=(kind,)),
+                    )
+                ],
+            )
+
+        assert "objects[0].match.keys[0]" == _refusal(hub, app, config("email")).path
+        SyncEngine(hub, app, MemoryIndexStore(), config("phone"))
+
+
+@given(kind=st.sampled_from(sorted(_SAMPLES)), key_kind=st.sampled_from(sorted(NORMALIZERS)))
+def test_a_refused_match_key_could_never_identify_a_record(kind, key_kind):
+    """M6, X6: a key is refused only when no value of its property makes an identifier."""
+    options = ("a", "b") if kind in ("enum", "multi_enum") else ()
+    hub, app = _adapters([PropertySpec("x", kind, options=options)], [PropertySpec("y", "string")])
+    config = SyncConfig(
+        "s",
+        [
+            ObjectSync(
+                "contacts",
+                "people",
+                [FieldMapping("email", "mail")],
+                match=MatchRule([("x", "y")], kinds=(key_kind,)),
+            )
+        ],
+    )
+    refused: ConfigError | None = None
+    try:
+        SyncEngine(hub, app, MemoryIndexStore(), config)
+    except ConfigError as exc:
+        refused = exc
+    if refused is not None:
+        assert "objects[0].match.keys[0]" == refused.path
+        assert all(NORMALIZERS[key_kind](v) is None for v in _SAMPLES[kind])
