@@ -57,9 +57,6 @@ class TestInMemoryAdapter(AdapterTests):
     def object_type(self):
         return "contacts"
 
-    def new_adapter(self):
-        return make_adapter()
-
     def remove_record(self, adapter, object_type, record_id):
         adapter.remove(object_type, record_id)
 
@@ -201,3 +198,108 @@ def test_a_skipped_capability_check_says_when_the_method_is_defined(check, flag)
     with pytest.raises(pytest.skip.Exception) as caught:
         getattr(AdapterTests(), check)(adapter, "contacts")
     assert f"set {flag} = True" in str(caught.value)
+
+
+# ---- issue 16: the state machine shares the fixture's adapter across its examples --------
+
+
+class _SharedAcrossExamples(_Wrapper):
+    """One adapter for every example (as the mixin's fixture is), already holding records.
+
+    It fails the kit's write to any record the current example did not create: a machine
+    that drew such a record drew from state an earlier example left, so Hypothesis would
+    replay its examples differently (FlakyStrategyDefinition).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        for n in range(6):  # what earlier examples (or tests) left behind
+            self.inner.put("contacts", {"email": f"earlier{n}@example.com", "name": "left"})
+        self.mine: set[str] = set()
+        self.examples = 0
+
+    def start_example(self) -> _SharedAcrossExamples:
+        self.examples += 1
+        self.mine = set()
+        return self
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        results = self.inner.create(object_type, items)
+        self.mine.update(r.record_id for r in results if r.record_id is not None)
+        return results
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        foreign = sorted(item.id for item in items if item.id not in self.mine)
+        assert not foreign, f"the kit updated records {foreign} this example did not create"
+        return self.inner.update(object_type, items)
+
+    def remove(self, adapter: Adapter, object_type: str, record_id: str) -> None:
+        assert record_id in self.mine, f"the kit removed record {record_id!r} it did not create"
+        self.inner.remove(object_type, record_id)
+
+
+def _run_shared(shared: _SharedAcrossExamples, max_examples: int = 20) -> None:
+    from syncengine.testing._adapter_kit import _run_state_machine
+
+    _run_state_machine(
+        shared.start_example,
+        "contacts",
+        probe=shared,
+        remove=shared.remove,
+        max_examples=max_examples,
+        step_count=12,
+        close_each=False,
+    )
+
+
+def test_the_state_machine_writes_only_records_its_own_example_created():
+    """What the machine draws never depends on what the shared adapter kept (issue 16)."""
+    shared = _SharedAcrossExamples()
+    _run_shared(shared)
+    assert shared.examples > 1
+    # Every example left its records: the next one found them and left them alone.
+    assert shared.inner.count("contacts") > 6
+
+
+class _LosesOldRecords(_SharedAcrossExamples):
+    """A capped table: a create past 8 records silently evicts the oldest one."""
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        results = super().create(object_type, items)
+        while self.inner.count("contacts") > 8:
+            self.inner.remove("contacts", self.inner.records("contacts")[0].id)
+        return results
+
+
+class _UpdatesAnOldRecordToo(_SharedAcrossExamples):
+    """An update that also writes its values to the oldest record (a wrong-id bug)."""
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        results = super().update(object_type, items)
+        oldest = next(iter(self.inner.records("contacts")))
+        name = {k: v for k, v in items[0].properties.items() if k == "name"}
+        if name and oldest.id not in self.mine:
+            self.inner.patch("contacts", oldest.id, **name)
+        return results
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (_LosesOldRecords, "that were there when this example started"),
+        (_UpdatesAnOldRecordToo, "property 'name' is"),
+    ],
+)
+def test_the_state_machine_still_checks_the_records_earlier_examples_left(broken, message):
+    """Records the machine does not draw from must still scan whole and unchanged."""
+    with pytest.raises(AssertionError, match=message):
+        _run_shared(broken())
+
+
+def test_a_mixin_with_the_removed_new_adapter_hook_is_refused():
+    """new_adapter is no longer called; a subclass that defines it is told so, not ignored."""
+    with pytest.raises(TypeError, match=r"TestOld\.new_adapter is no longer called"):
+
+        class TestOld(AdapterTests):
+            def new_adapter(self):
+                return make_adapter()

@@ -7,7 +7,6 @@ import pytest
 
 from syncengine.adapters.hubspot import HubSpotAdapter
 from syncengine.testing import AdapterTests, check_adapter
-from syncengine.testing._adapter_kit import _run_state_machine
 from syncengine.testing.hubspot import FakeHubSpot, property_definition
 
 FAST = (100_000, 1.0)
@@ -75,33 +74,6 @@ class TestHubSpotContacts(AdapterTests):
 
     def remove_record(self, adapter, object_type, record_id):
         self._fake.archive(object_type, record_id)
-
-    def test_state_machine(self, adapter, object_type):
-        """Random creates, updates and deletions agree with full and incremental scans.
-
-        Each example gets a fresh local HubSpot: the kit's default reuses one adapter,
-        whose growing contents change which rules apply between Hypothesis' replays.
-        """
-        fakes: dict[int, FakeHubSpot] = {}
-
-        def fresh() -> HubSpotAdapter:
-            fake = make_fake()
-            made = make_adapter(fake)
-            fakes[id(made)] = fake
-            return made
-
-        def remove(made, type_name, record_id):
-            fakes[id(made)].archive(type_name, record_id)
-
-        _run_state_machine(
-            fresh,
-            object_type,
-            probe=adapter,
-            remove=remove,
-            max_examples=self.max_examples,
-            step_count=self.record_count + 8,
-            close_each=True,
-        )
 
 
 class TestHubSpotCustomObject(TestHubSpotContacts):

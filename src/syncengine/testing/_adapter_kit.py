@@ -24,6 +24,7 @@ This module must not import pytest at import time: :func:`check_adapter` works w
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import string
@@ -36,6 +37,7 @@ from typing import Any, ClassVar, Final, NoReturn, TypeVar
 import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky, HypothesisException
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -67,6 +69,7 @@ __all__ = ["AdapterTests", "check_adapter"]
 RemoveHook = Callable[[Adapter, str, str], None]
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _UNKNOWN_PROPERTY: Final = "syncengine_kit_no_such_property"
 #: An id no app should hold; numeric so that apps with numeric ids accept its shape.
@@ -747,9 +750,19 @@ def _run_state_machine(
     """Drive adapters from ``get_adapter`` against a model with Hypothesis.
 
     ``get_adapter`` is called once per example; it may return the same adapter each time
-    (the model starts from the adapter's contents, and unique values never repeat), in
-    which case ``close_each`` must be false. ``probe`` is an adapter of the same kind,
-    read for its schema and capabilities only.
+    (pytest builds the ``adapter`` fixture once for all the examples), in which case
+    ``close_each`` must be false. ``probe`` is an adapter of the same kind, read for its
+    schema and capabilities only.
+
+    Each example draws only from what it made itself: Hypothesis replays an example by
+    its choices, so what the machine draws (the rules it may run, the records it picks)
+    must not depend on records an earlier example left in a shared adapter. Those are
+    kept apart, in ``found``, and checked to stay as they were; unique values never
+    repeat across examples.
+
+    A failure that depends on what earlier examples left does not happen again when
+    Hypothesis replays its example to shrink it, and Hypothesis then reports its replay as
+    flaky; the kit reports the failure itself instead, with the steps of its example.
     """
     schema = probe.schema(object_type)
     idempotent = probe.supports_idempotency_keys
@@ -784,18 +797,43 @@ def _run_state_machine(
                 values[spec.name] = _example_value(spec, 10**6 + next(numbers))
         return values
 
+    # The first failure of the run and the steps of its example, reported in place of a
+    # Flaky error of Hypothesis (see above).
+    first_failure: list[tuple[Exception, list[str]]] = []
+
+    def noted(method: _F) -> _F:
+        """``method``, noting the first failure of the run."""
+
+        @functools.wraps(method)
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not first_failure and not isinstance(exc, HypothesisException):
+                    first_failure.append((exc, list(self.steps)))
+                raise
+
+        return run  # type: ignore[return-value]
+
     class AdapterMachine(RuleBasedStateMachine):
         """Creates and updates records; the model is what every scan must agree with."""
 
         def __init__(self) -> None:
             super().__init__()
             self.adapter = get_adapter()
+            # The live records this example created, in the order it created them: the
+            # only records it draws from (their ids differ from run to run, their order
+            # does not).
             self.model: dict[str, dict[str, Any]] = {}
+            # What earlier examples left in a shared adapter: never drawn from, never
+            # written; every full scan must still hold it as it was.
+            self.found: dict[str, Record] = {}
             self.cursor = ""
             self.at_cursor: set[str] = set()
             self.changed: set[str] = set()
             self.removed: set[str] = set()
             self.sent: list[tuple[NewRecord, str]] = []
+            self.steps: list[str] = []  # what this example did, for a failure report
 
         @override
         def teardown(self) -> None:
@@ -813,36 +851,40 @@ def _run_state_machine(
             self.removed.clear()
 
         @initialize()
-        def load_the_adapter_contents(self) -> None:
+        @noted
+        def note_what_earlier_examples_left(self) -> None:
+            self.steps.append("a full scan")
             pages = self._scan(None)
-            for record in (r for page in pages for r in page.records):
-                self.model[record.id] = {
-                    spec.name: record.properties.get(spec.name) for spec in writable
-                }
+            self.found = {record.id: record for page in pages for record in page.records}
+            self.steps[-1] += f": {len(self.found)} records left by earlier examples"
             self._save(pages[-1].cursor)
 
         @rule(batch=st.lists(new_values, min_size=1, max_size=min(3, batch_limit)))
+        @noted
         def create(self, batch: list[dict[str, Any]]) -> None:
             items = [
                 NewRecord(uniquify(dict(values)), f"syncengine-kit-{token}-{next(numbers)}")
                 for values in batch
             ]
+            self.steps.append(f"create {[dict(item.properties) for item in items]!r}")
             results = self.adapter.create(object_type, items)
             _assert_results(results, items, "create")
             for item, result in zip(items, results, strict=True):
                 record_id = _ok_id(result, f"a valid create ({dict(item.properties)!r})")
-                assert record_id not in self.model, (
-                    f"create returned the id {record_id!r} of an existing record"
-                )
+                existing = record_id in self.model or record_id in self.found
+                assert not existing, f"create returned the id {record_id!r} of an existing record"
                 self.model[record_id] = dict(item.properties)
                 self.changed.add(record_id)
                 self.sent.append((item, record_id))
+            self.steps[-1] += f": ids {[r.record_id for r in results]!r}"
 
         @precondition(lambda self: bool(self.model) and bool(writable))
         @rule(data=st.data())
+        @noted
         def update(self, data: st.DataObject) -> None:
-            record_id = data.draw(st.sampled_from(sorted(self.model)), label="record id")
+            record_id = data.draw(st.sampled_from(list(self.model)), label="record id")
             values = uniquify(data.draw(changes, label="changes"))
+            self.steps.append(f"update {record_id!r} with {values!r}")
             current = self.adapter.fetch(object_type, [record_id]).get(record_id)
             assert current is not None, f"fetch lost live record {record_id!r}"
             (result,) = self.adapter.update(object_type, [RecordUpdate(record_id, values)])
@@ -862,8 +904,10 @@ def _run_state_machine(
 
             @precondition(lambda self: bool(self.model))
             @rule(data=st.data())
+            @noted
             def remove_a_record(self, data: st.DataObject) -> None:
-                record_id = data.draw(st.sampled_from(sorted(self.model)), label="record id")
+                record_id = data.draw(st.sampled_from(list(self.model)), label="record id")
+                self.steps.append(f"remove_record {record_id!r}")
                 assert remove is not None
                 remove(self.adapter, object_type, record_id)
                 del self.model[record_id]
@@ -875,9 +919,11 @@ def _run_state_machine(
 
             @precondition(lambda self: any(rid in self.model for _, rid in self.sent))
             @rule(data=st.data())
+            @noted
             def replay_a_create(self, data: st.DataObject) -> None:
                 live = [(item, rid) for item, rid in self.sent if rid in self.model]
                 item, record_id = data.draw(st.sampled_from(live), label="create")
+                self.steps.append(f"create again with key {item.idempotency_key!r}")
                 (result,) = self.adapter.create(object_type, [item])
                 assert result.record_id == record_id, (
                     f"repeating a create with key {item.idempotency_key!r} returned "
@@ -885,14 +931,19 @@ def _run_state_machine(
                 )
 
         @rule()
+        @noted
         def save_the_cursor_of_a_full_scan(self) -> None:
+            self.steps.append("save the cursor of a full scan")
             self._save(self._scan(None)[-1].cursor)
 
         @rule()
+        @noted
         def save_the_cursor_of_an_incremental_scan(self) -> None:
+            self.steps.append(f"save the cursor of scan(since={self.cursor!r})")
             self._save(self._scan(self.cursor)[-1].cursor)
 
         @invariant()
+        @noted
         def a_full_scan_equals_the_model(self) -> None:
             pages = self._scan(None)
             ids = _ids(pages)
@@ -900,12 +951,26 @@ def _run_state_machine(
             assert not repeated, f"a full scan yielded records {repeated} more than once"
             missing = sorted(set(self.model) - set(ids))
             assert not missing, f"a full scan left out records {missing}"
-            extra = sorted(set(ids) - set(self.model))
+            lost = sorted(set(self.found) - set(ids))
+            assert not lost, (
+                f"a full scan left out records {lost} that were there when this example "
+                f"started (created by an earlier one; nothing has written them since)"
+            )
+            extra = sorted(set(ids) - set(self.model) - set(self.found))
             assert not extra, f"a full scan yielded records {extra} that are not live"
             for record in (r for page in pages for r in page.records):
-                _assert_values(schema, self.model[record.id], record)
+                if record.id in self.model:
+                    _assert_values(schema, self.model[record.id], record)
+                else:
+                    found = self.found[record.id]
+                    _assert_values(
+                        schema,
+                        {spec.name: found.properties.get(spec.name) for spec in writable},
+                        record,
+                    )
 
         @invariant()
+        @noted
         def an_incremental_scan_holds_every_change_since_the_cursor(self) -> None:
             pages = self._scan(self.cursor)
             latest = _latest(pages)
@@ -925,15 +990,34 @@ def _run_state_machine(
                 f"scan(since={self.cursor!r}) yields removed records {resurrected}"
             )
 
-    run_state_machine_as_test(
-        AdapterMachine,
-        settings=settings(
-            max_examples=max_examples,
-            stateful_step_count=step_count,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    try:
+        run_state_machine_as_test(
+            AdapterMachine,
+            settings=settings(
+                max_examples=max_examples,
+                stateful_step_count=step_count,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            ),
+        )
+    except Flaky as flaky:
+        if not first_failure:
+            raise
+        failure, steps = first_failure[0]
+        what = (
+            str(failure)
+            if isinstance(failure, AssertionError)
+            else f"the adapter raised {type(failure).__name__}: {failure}"
+        )
+        listing = "\n".join(f"  {n}. {step}" for n, step in enumerate(steps, 1))
+        raise AssertionError(
+            f"{what}\n\nThe same steps did not fail again when Hypothesis replayed them "
+            f"(it reported {type(flaky).__name__}), so it could not shrink this example: "
+            f"the adapter answered differently the second time. The records earlier "
+            f"examples left in it (every example of the state machine runs on the one "
+            f"adapter of the 'adapter' fixture) are the usual cause, or an app that "
+            f"changes on its own. The steps of the example that failed:\n{listing}"
+        ) from failure
 
 
 # ---- the two ways in --------------------------------------------------------------------
@@ -1046,6 +1130,16 @@ class AdapterTests:
     #: The type to link records to in the association test (the object type by default).
     association_type: ClassVar[str | None] = None
 
+    @override
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if hasattr(cls, "new_adapter"):
+            raise TypeError(
+                f"{cls.__qualname__}.new_adapter is no longer called: test_state_machine "
+                f"runs every example on the adapter of the 'adapter' fixture, and each "
+                f"example works only on the records it creates; delete the method"
+            )
+
     def remove_record(self, adapter: Adapter, object_type: str, record_id: str) -> None:
         """Delete a record as the app's users would; override to enable deletion tests."""
         _pytest_skip("adapter cannot remove records in tests")
@@ -1138,40 +1232,13 @@ class AdapterTests:
         """Associate links two records and the link shows in fetched associations."""
         self._run("associate_links_records", adapter, object_type)
 
-    def new_adapter(self) -> Adapter | None:
-        """A fresh, empty adapter for each state-machine example, or ``None``.
-
-        Override it when you can build one cheaply (recommended): each Hypothesis example
-        then starts from an empty app. By default the ``adapter`` fixture is reused and
-        the machine's model is rebuilt from its contents.
-        """
-        return None
-
     def test_state_machine(self, adapter: Adapter, object_type: str) -> None:
-        """Random creates and updates always agree with full and incremental scans."""
+        """Random creates and updates always agree with full and incremental scans.
+
+        Every example runs on the one ``adapter`` of the fixture and works only on the
+        records it creates; the records earlier examples left must stay as they are.
+        """
         kit = self._kit(adapter, object_type)
-        fresh = self.new_adapter()
-        if fresh is not None:
-            made = iter([fresh])
-
-            def factory() -> Adapter:
-                made_adapter = next(made, None)
-                if made_adapter is not None:
-                    return made_adapter
-                other = self.new_adapter()
-                assert other is not None
-                return other
-
-            _run_state_machine(
-                factory,
-                object_type,
-                probe=adapter,
-                remove=kit.remove,
-                max_examples=self.max_examples,
-                step_count=self.record_count + 8,
-                close_each=True,
-            )
-            return
         _run_state_machine(
             lambda: adapter,
             object_type,
