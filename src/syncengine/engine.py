@@ -2456,6 +2456,7 @@ class SyncEngine:
         out: list[Entry] = []
         linked: list[tuple[Entry, Record | None, Record | None]] = []
         counted: list[Side | None] = []  # where _outcome counted a linked entry unchanged
+        changed: dict[str, Entry] = {}  # linked entries to store, by entry id
         freed: set[str] = set(forgotten)  # identifiers entries no longer hold
         returned: dict[Side, list[Entry]] = {}  # entries of records re-sent creates returned
         for n, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
@@ -2484,10 +2485,16 @@ class SyncEngine:
                 linked.append((current, *pair))
                 quiet = isinstance(decision, NoChange) or not results.get(n)
                 counted.append(item.side if quiet else None)
+                if entry is not None:
+                    # The outcome (copies, history, state) is stored whether or not its
+                    # links change: _sync_links returns only the entries it changed.
+                    changed[current.entry_id] = current
             elif entry is not None:
                 out.append(entry)
         if linked:
-            out.extend(self._sync_links(ctx, plan, linked, now, counted))
+            for linked_entry in self._sync_links(ctx, plan, linked, now, counted):
+                changed[linked_entry.entry_id] = linked_entry
+            out.extend(changed.values())
         for made_on, entries in returned.items():
             deletes.extend(self._absorb(ctx, plan, made_on, entries))
         ctx.store.write(out, delete=deletes, cursors=cursors)
