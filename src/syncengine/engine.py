@@ -95,6 +95,10 @@ from syncengine.status import (
 __all__ = ["Clock", "ObjectStatus", "SyncEngine"]
 
 _RETRY_STATES: Final = frozenset({RecordState.FAILED, RecordState.QUEUED})
+#: Report counters of writes (see SyncEngine._count).
+_WRITES: Final = frozenset({"created", "updated"})
+#: An entry a pass with a mark counted earlier, and that ended synced (see _count).
+_SYNCED_EARLIER: Final[tuple[tuple[Side, str], ...]] = ((Side.HUB, "synced"),)
 _CHUNK: Final = 100
 #: Scale-out (docs/scale-out.md): the lease "object type" of the workers' coordination
 #: leases, and how long a worker waiting for the others sleeps between looks.
@@ -159,10 +163,14 @@ class _Pass:
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (see SyncEngine._free_duplicates).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
-    #: Entries whose refused links this pass counted as failed (see _sync_links): an
-    #: entry read twice in one pass (a hub poll, then its echo in the app poll) is
-    #: counted once.
-    link_failed: set[str] = attrs.field(factory=set)
+    #: What the report counts for each entry this pass counted, by (object type, entry
+    #: id): a record is counted once, in its final outcome (see SyncEngine._count). In
+    #: a pass with a mark, entries whose mark and state tell what was counted (synced,
+    #: or a lone record excluded) are dropped after their batch, so this holds a batch
+    #: and the pass's failures and queued records, not every record of a full scan.
+    counted: dict[tuple[str, str], tuple[tuple[Side, str], ...]] = attrs.field(factory=dict)
+    #: The keys ``counted`` got in the batch being executed: whether each may be dropped.
+    batch_counted: dict[tuple[str, str], bool] = attrs.field(factory=dict)
 
 
 @attrs.define(slots=True)
@@ -1437,7 +1445,10 @@ class SyncEngine:
                 ctx.phase = f"reconcile_{side.value}"
                 ctx.processed = 0
                 for page in self._scan(side, plan, None):
-                    self._process(ctx, plan, side, page.records, (), (), skip_marked=False)
+                    # A pair processed from the hub's scan was compared in full (both
+                    # records read): its app record is skipped, so it is decided, written
+                    # and counted once.
+                    self._process(ctx, plan, side, page.records, (), (), skip_marked=True)
                     ctx.processed += len(page.records)
                     self._emit(ctx, "phase_progress", plan.name)
             # Entries neither scan saw: their records are gone on a side.
@@ -1486,8 +1497,16 @@ class SyncEngine:
     def _recheck_batch(
         self, ctx: _Pass, plan: ObjectPlan, entries: Sequence[Entry], both: bool = False
     ) -> None:
+        # A pair decided from its hub record was compared in full (deciding it reads the
+        # app record too): it is not decided again from its app record, so it is written
+        # and counted once. A gone hub record is no such decision: the app's is read.
+        decided: set[str] = set()
         for side in Side:
-            ids = [e.id_on(side) for e in entries if side in _read_sides(e, both)]
+            ids = [
+                e.id_on(side)
+                for e in entries
+                if side in _read_sides(e, both) and e.id_on(side.other) not in decided
+            ]
             if not ids:
                 continue
             adapter = self._adapters[side]
@@ -1502,6 +1521,8 @@ class SyncEngine:
                 records.extend(fetched[i] for i in chunk if i in fetched)
                 deleted.extend(i for i in chunk if i not in fetched)
             self._process(ctx, plan, side, records, deleted, ())
+            if side is Side.HUB:
+                decided.update(r.id for r in records)
 
     def _settle_pending(self, ctx: _Pass, plan: ObjectPlan) -> None:
         """Finish creates a crash or a lost reply left in flight (S8).
@@ -1709,9 +1730,8 @@ class SyncEngine:
         now: datetime,
         ctx: _Pass,
     ) -> Entry:
-        counts = ctx.report.side(entry.object_type, side)
         if isinstance(result, WriteResult) and result.succeeded and result.record_id:
-            counts.created += 1
+            self._count(ctx, entry.object_type, entry, ((side, "created"),))
             return _evolve(
                 _with_id(entry, side, result.record_id),
                 state=RecordState.SYNCED,
@@ -1724,7 +1744,7 @@ class SyncEngine:
                 updated_at=now,
                 history=self._history(entry, now, "created", f"on {side.value} (settled)"),
             )
-        counts.failed += 1
+        self._count(ctx, entry.object_type, entry, ((side, "failed"),))
         if isinstance(result, AdapterError):
             return _evolve(
                 entry,
@@ -1849,10 +1869,10 @@ class SyncEngine:
                 history=(HistoryItem(now, "indexed", side.value),),
             )
             if match.duplicate_of is not None:
+                # Counted when the pass processes the record (indexing is not an outcome).
                 new = self._excluded(
                     new, ExcludeReason.DUPLICATE, self._dup_message(plan, side, match), now
                 )
-                ctx.report.side(plan.name, side).excluded += 1
             else:
                 for k in keys:
                     local.setdefault(k, []).append(new)
@@ -2442,20 +2462,17 @@ class SyncEngine:
         for side in Side:
             if creates[side]:
                 items = [NewRecord(dict(w.properties), key) for _, w, key in creates[side]]
-                outcome = self._call_create(
-                    ctx, side, plan, items, [decided[n][0].record_id for n, _, _ in creates[side]]
-                )
+                outcome = self._call_create(ctx, side, plan, items, planned=False)
                 for (n, _, _), result in zip(creates[side], outcome, strict=True):
                     results.setdefault(n, []).append((side, "create", result))
             if updates[side]:
                 ups = [RecordUpdate(w.record_id, dict(w.properties)) for _, w in updates[side]]
-                outcome = self._call_update(ctx, side, plan, ups)
+                outcome = self._call_update(ctx, side, plan, ups, planned=False)
                 for (n, _), result in zip(updates[side], outcome, strict=True):
                     results.setdefault(n, []).append((side, "update", result))
 
         out: list[Entry] = []
         linked: list[tuple[Entry, Record | None, Record | None]] = []
-        counted: list[Side | None] = []  # where _outcome counted a linked entry unchanged
         changed: dict[str, Entry] = {}  # linked entries to store, by entry id
         freed: set[str] = set(forgotten)  # identifiers entries no longer hold
         returned: dict[Side, list[Entry]] = {}  # entries of records re-sent creates returned
@@ -2483,8 +2500,6 @@ class SyncEngine:
                         other = Record(current.id_on(item.side.other) or "", made.properties)
                 pair = (item.record, other) if item.side is Side.HUB else (other, item.record)
                 linked.append((current, *pair))
-                quiet = isinstance(decision, NoChange) or not results.get(n)
-                counted.append(item.side if quiet else None)
                 if entry is not None:
                     # The outcome (copies, history, state) is stored whether or not its
                     # links change: _sync_links returns only the entries it changed.
@@ -2492,12 +2507,13 @@ class SyncEngine:
             elif entry is not None:
                 out.append(entry)
         if linked:
-            for linked_entry in self._sync_links(ctx, plan, linked, now, counted):
+            for linked_entry in self._sync_links(ctx, plan, linked, now):
                 changed[linked_entry.entry_id] = linked_entry
             out.extend(changed.values())
         for made_on, entries in returned.items():
             deletes.extend(self._absorb(ctx, plan, made_on, entries))
         ctx.store.write(out, delete=deletes, cursors=cursors)
+        self._settle_counts(ctx)
         if self._linked_from.get(plan.name) and not ctx.dry_run:
             self._complete_waiting(ctx, plan, out, now)
         if freed:
@@ -2564,14 +2580,12 @@ class SyncEngine:
         plan: ObjectPlan,
         work: Sequence[tuple[Entry, Record | None, Record | None]],
         now: datetime,
-        counted: Sequence[Side | None] = (),
     ) -> list[Entry]:
         """Keep the links of synced pairs the same on both sides (SPEC A1, X3).
 
         A link the app refuses fails its entry, and the pass's report counts that failure
-        on the side that refused, so that the report and :meth:`status` agree.
-        ``counted[n]`` is the side where this pass counted entry ``n`` as unchanged, if
-        it did: a record is counted once, in its final outcome.
+        on the side that refused, in place of what the pass counted for the record before
+        (see :meth:`_count`), so that the report and :meth:`status` agree.
 
         A link present on one side whose other end is synced is created on the other side.
         A link whose other end is not synced yet waits: the entry gets a key
@@ -2669,12 +2683,8 @@ class SyncEngine:
             if n in failures:
                 category, message, refused_by = failures[n]
                 updated = self._failed(updated, category, message, now, updated.mark, keys)
-                if updated.entry_id not in ctx.link_failed:
-                    ctx.link_failed.add(updated.entry_id)
-                    ctx.report.side(plan.name, refused_by).failed += 1
-                was = counted[n] if n < len(counted) else None
-                if was is not None:
-                    ctx.report.side(plan.name, was).unchanged -= 1
+                # The record fails: the report says so, as status() does.
+                self._count(ctx, plan.name, entry, ((refused_by, "failed"),))
             if updated != entry or n in failures:
                 out.append(updated)
         return out
@@ -2823,29 +2833,31 @@ class SyncEngine:
         side: Side,
         plan: ObjectPlan,
         items: Sequence[NewRecord],
-        source_ids: Sequence[str] | None = None,
+        *,
+        planned: bool = True,
     ) -> list[WriteResult | AdapterError]:
+        """Create records; a dry run lists them (``planned``) unless the caller does."""
         if ctx.dry_run:
-            for i, item in enumerate(() if self._preflighting else items):
+            for item in () if self._preflighting or not planned else items:
                 ctx.report.planned.append(
-                    PlannedWrite(
-                        plan.name,
-                        side,
-                        "create",
-                        None,
-                        item.properties,
-                        source_ids[i] if source_ids else None,
-                    )
+                    PlannedWrite(plan.name, side, "create", None, item.properties)
                 )
             return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
         adapter = self._adapters[side]
         return _batched(adapter, items, lambda chunk: adapter.create(plan.type_on(side), chunk))
 
     def _call_update(
-        self, ctx: _Pass, side: Side, plan: ObjectPlan, items: Sequence[RecordUpdate]
+        self,
+        ctx: _Pass,
+        side: Side,
+        plan: ObjectPlan,
+        items: Sequence[RecordUpdate],
+        *,
+        planned: bool = True,
     ) -> list[WriteResult | AdapterError]:
+        """Update records; a dry run lists them (``planned``) unless the caller does."""
         if ctx.dry_run:
-            for item in () if self._preflighting else items:
+            for item in () if self._preflighting or not planned else items:
                 ctx.report.planned.append(
                     PlannedWrite(plan.name, side, "update", item.id, item.properties)
                 )
@@ -2869,8 +2881,8 @@ class SyncEngine:
         ``sent_key`` is the idempotency key of the create this decision made, if any: a
         create whose reply was lost stays pending with it, to be settled by it (S8).
         """
-        report = ctx.report
         side = item.side
+        stored = item.pair_with or item.entry  # as the batch read it (see _count)
         mark = ctx.mark if ctx.mark is not None else base.mark
         if item.matched_by is not None and item.pair_with is not None:
             # The pair is made whatever the decision: a pair that fails (or is excluded) on
@@ -2885,9 +2897,8 @@ class SyncEngine:
         # An Apply's keys depend on whether its writes land: computed below, once.
         keys = base.keys if isinstance(decision, Apply) else self._current_keys(plan, item, base)
         if isinstance(decision, _Queued):
-            if base.entry_id not in ctx.queued:  # count each record once per pass
-                ctx.queued.add(base.entry_id)
-                report.side(plan.name, side).queued += 1
+            ctx.queued.add(base.entry_id)
+            self._count(ctx, plan.name, base, ((side, "queued"),), stored=stored)
             if base.state is RecordState.QUEUED and item.entry is base:
                 return None
             return _evolve(
@@ -2897,7 +2908,7 @@ class SyncEngine:
                 history=self._append(base.history, now, "queued", "another pass held it (S9)"),
             )
         if isinstance(decision, NoChange):
-            report.side(plan.name, side).unchanged += 1
+            self._count(ctx, plan.name, base, ((side, "unchanged"),), stored=stored)
             if base.state is RecordState.SYNCED and base.mark == mark and item.entry is base:
                 return None
             return _evolve(
@@ -2913,12 +2924,12 @@ class SyncEngine:
                 updated_at=now if base.state is not RecordState.SYNCED else base.updated_at,
             )
         if isinstance(decision, Exclude):
-            report.side(plan.name, side).excluded += 1
+            self._count(ctx, plan.name, base, ((side, "excluded"),), stored=stored)
             return _evolve(
                 self._excluded(base, decision.reason, decision.message, now), mark=mark, keys=keys
             )
         if isinstance(decision, Fail):
-            report.side(plan.name, side).failed += 1
+            self._count(ctx, plan.name, base, ((side, "failed"),), stored=stored)
             entry = self._failed(base, decision.category, decision.message, now, mark, keys)
             if decision.category is ErrorCategory.DELETED:
                 # R6: remember which side lost its record, for restore.
@@ -2936,25 +2947,36 @@ class SyncEngine:
         created_side: Side | None = None
         lost_create = False
         written: list[str] = []
+        counted: list[tuple[Side, str]] = []
+        planned: dict[Side, PlannedWrite] = {}
         for write_side, action, result in results:
-            counts = report.side(plan.name, write_side)
+            write = decision.write_on(write_side)
             if isinstance(result, AdapterError):
                 failure = failure or (result.category, result.message, write_side)
                 lost_create = lost_create or action == "create"
-                counts.failed += 1
+                counted.append((write_side, "failed"))
             elif not result.succeeded:
                 assert result.category is not None
                 failure = failure or (result.category, result.message, write_side)
-                counts.failed += 1
+                counted.append((write_side, "failed"))
             elif action == "create":
-                counts.created += 1
+                counted.append((write_side, "created"))
                 created_id, created_side = result.record_id, write_side
                 written.append(f"created on {write_side.value}")
             else:
-                counts.updated += 1
-                write = decision.write_on(write_side)
+                counted.append((write_side, "updated"))
                 fields = ", ".join(sorted(write.properties)) if write is not None else ""
                 written.append(f"updated {write_side.value}: {fields}")
+            if ctx.dry_run and write is not None:
+                planned[write_side] = PlannedWrite(
+                    plan.name,
+                    write_side,
+                    "create" if isinstance(write, CreateIn) else "update",
+                    write.record_id if isinstance(write, UpdateIn) else None,
+                    dict(write.properties),
+                    item.record_id if isinstance(write, CreateIn) else None,
+                )
+        self._count(ctx, plan.name, base, tuple(counted) or ((side, "unchanged"),), planned, stored)
         if failure is not None:
             category, message, _ = failure
             keys = self._current_keys(plan, item, base)
@@ -2970,8 +2992,6 @@ class SyncEngine:
                     app_values=decision.app_values,
                 )
             return _evolve(entry, pending=None, pending_key=None)
-        if not results:
-            report.side(plan.name, side).unchanged += 1
         rewritten = bool(written) and _rewrites_keys(plan, decision)
         keys = self._current_keys(plan, item, base, decision if rewritten else None)
         hub_id, app_id = base.hub_id, base.app_id
@@ -2997,6 +3017,79 @@ class SyncEngine:
             updated_at=now,
             history=history,
         )
+
+    def _count(
+        self,
+        ctx: _Pass,
+        object_type: str,
+        base: Entry,
+        outcome: tuple[tuple[Side, str], ...],
+        planned: Mapping[Side, PlannedWrite] | None = None,
+        stored: Entry | None = None,
+    ) -> None:
+        """Count an entry's outcome in the report: each record once, in its final outcome.
+
+        ``outcome`` is what happened, as (side, counter) pairs: one write per side written
+        (``created``, ``updated``, or ``failed`` for a write that failed), or one status
+        (``unchanged``, ``failed``, ``excluded``, ``queued``). A record a pass decides
+        again (a retry of this pass's failure, a pair both of whose records changed, a
+        settled create compared again) replaces its earlier status: a write that failed
+        and then succeeded is one update. Writes that happened stay counted, once per
+        side, and nothing that follows them in the pass is counted as unchanged. A dry
+        run lists each planned write once (``planned``, by side). ``stored``: the entry
+        as the index held it when the batch read it (``base`` by default).
+        """
+        key = (object_type, base.entry_id)
+        before = ctx.counted.pop(key, None)
+        earlier = stored if stored is not None else base
+        if before is None and ctx.mark is not None and earlier.mark == ctx.mark:
+            # Counted earlier in this pass and dropped from the ledger after its batch:
+            # its state tells what it was counted as.
+            lone = [s for s in Side if earlier.id_on(s) is not None]
+            if earlier.state is RecordState.EXCLUDED and len(lone) == 1:
+                before = ((lone[0], "excluded"),)
+            else:
+                before = _SYNCED_EARLIER
+        report = ctx.report
+        kept: list[tuple[Side, str]] = []
+        if before is not None:
+            writes = [c for c in before if c[1] in _WRITES]
+            if outcome[0][1] == "unchanged" and (writes or before is _SYNCED_EARLIER):
+                if before is not _SYNCED_EARLIER:
+                    ctx.counted[key] = before  # the writes stand
+                return
+            for side, counter in before:
+                if counter in _WRITES:
+                    kept.append((side, counter))
+                elif counter != "synced":
+                    counts = report.side(object_type, side)
+                    setattr(counts, counter, getattr(counts, counter) - 1)
+        written = {side for side, counter in kept if counter in _WRITES}
+        for side, counter in outcome:
+            if counter in _WRITES and side in written:
+                continue  # the record was written already in this pass: counted
+            counts = report.side(object_type, side)
+            setattr(counts, counter, getattr(counts, counter) + 1)
+            kept.append((side, counter))
+            if planned and counter in _WRITES and not self._preflighting:
+                write = planned.get(side)
+                if write is not None:
+                    report.planned.append(write)
+        ctx.counted[key] = result = tuple(kept)
+        lone = [s for s in Side if base.id_on(s) is not None]
+        ctx.batch_counted[key] = all(c in _WRITES or c == "unchanged" for _, c in result) or (
+            len(lone) == 1 and result == ((lone[0], "excluded"),)
+        )
+
+    def _settle_counts(self, ctx: _Pass) -> None:
+        """After a batch: in a pass with a mark, drop from the ledger the entries whose
+        mark and state tell what was counted (see ``_Pass.counted``)."""
+        if ctx.mark is not None:
+            counted = ctx.counted
+            for key, droppable in ctx.batch_counted.items():
+                if droppable:
+                    counted.pop(key, None)
+        ctx.batch_counted.clear()
 
     def _current_keys(
         self, plan: ObjectPlan, item: _Item, base: Entry, written: Apply | None = None

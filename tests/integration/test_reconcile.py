@@ -9,9 +9,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from syncengine import RecordState, Side
+from syncengine import AdapterError, ErrorCategory, RecordState, Side
 from syncengine.cli import main
 from syncengine.index import SQLiteIndexStore
+from syncengine.testing import FaultyAdapter
 
 
 def by_email(adapter, object_type, field):
@@ -148,3 +149,108 @@ def test_the_command_reconciles_a_drifted_field_and_keeps_a_revert(tmp_path):
     assert 0 == result.exit_code, result.output
     assert before == title("sales.db", "people", "title", app_id)
     assert before == title("crm.db", "contacts", "jobtitle", hub_id)
+
+
+def totals(report) -> int:
+    """Every counter of a report added up: the records it counted."""
+    return sum(getattr(report, name) for name in _COUNTERS)
+
+
+_COUNTERS = ("created", "updated", "unchanged", "failed", "excluded", "queued")
+
+
+class TestReportsCountEachRecordOnce:
+    """A report counts each record once, in its final outcome (issue 16 §3)."""
+
+    @pytest.fixture
+    def five(self, make_engine, contacts_sync, companies_sync, hub, clock):
+        """Five synced pairs, with links kept (the path that dropped outcomes)."""
+        engine = make_engine(companies_sync(), contacts_sync(associations=("companies",)))
+        for i in range(5):
+            hub.put("contacts", email=f"p{i}@example.com", firstname=f"P{i}")
+        engine.initial_sync()
+        clock.advance()
+        engine.incremental_sync()  # the initial sync's creates come back once: read them
+        clock.advance()
+        return engine
+
+    def test_reconcile_and_its_dry_run_count_each_pair_once_and_list_a_write_once(
+        self, five, app, index
+    ):
+        person = by_email(app, "people", "mail")["p0@example.com"]
+        drift(index, app, Side.APP, "people", record_id=person.id, first_name="Drift")
+        dry = five.reconcile(dry_run=True)
+        assert [("hub", "update", {"firstname": "Drift"})] == [
+            (w.side.value, w.action, dict(w.properties)) for w in dry.planned
+        ]
+        real = five.reconcile()
+        for report in (dry, real):
+            assert (1, 4, 5) == (report.updated, report.unchanged, totals(report)), report.summary()
+        assert (0, 5, 5) == (
+            (again := five.reconcile()).updated,
+            again.unchanged,
+            totals(again),
+        )
+
+    def test_a_write_that_failed_then_succeeded_on_the_pass_retry_is_one_update(
+        self, hub, app, index, make_engine, clock
+    ):
+        """The poll's update fails transiently, the retry at the end of the pass lands."""
+        faulty = FaultyAdapter(hub)
+        engine = make_engine(hub=faulty)
+        app.put("people", mail="ada@example.com", first_name="Ada")
+        engine.initial_sync()
+        clock.advance()
+        person = by_email(app, "people", "mail")["ada@example.com"]
+        app.patch("people", person.id, tel="+45 1")
+        faulty.fail_next("update", AdapterError(ErrorCategory.UNAVAILABLE, "down"))
+        report = engine.incremental_sync()
+        assert "+45 1" == by_email(hub, "contacts", "email")["ada@example.com"].properties["phone"]
+        assert (1, 0, 1) == (report.updated, report.failed, totals(report)), report.summary()
+        assert 0 == engine.status()["contacts"].failed
+
+    def test_an_echo_of_the_pass_own_write_is_not_counted_again(self, five, hub, app, clock):
+        """Both records of a pair changed: the pair is decided once from each change feed,
+        and the second look (our own write coming back) adds nothing to the counts."""
+        ada_hub = by_email(hub, "contacts", "email")["p0@example.com"]
+        ada_app = by_email(app, "people", "mail")["p0@example.com"]
+        hub.patch("contacts", ada_hub.id, firstname="Ada")
+        app.patch("people", ada_app.id, tel="+45 1")
+        report = five.incremental_sync()
+        assert (2, 0, 2) == (report.updated, report.unchanged, totals(report)), report.summary()
+
+    def test_a_duplicate_is_counted_once_by_every_pass(self, hub, app, make_engine, clock):
+        """Indexing a duplicate is not an outcome: processing it counts it, once."""
+        engine = make_engine()
+        hub.put("contacts", email="ada@example.com", firstname="Ada")
+        hub.put("contacts", email="ADA@example.com", firstname="Ada 2")
+        app.put("people", mail="bob@example.com", first_name="Bob")
+        app.put("people", mail="bob@example.com", first_name="Bob 2")
+        initial = engine.initial_sync()
+        assert (2, 2, 4) == (initial.created, initial.excluded, totals(initial)), initial.summary()
+        clock.advance()
+        engine.incremental_sync()  # the initial sync's creates come back once: read them
+        clock.advance()
+        app.put("people", mail="ada@example.com", first_name="Ada 3")
+        incremental = engine.incremental_sync()
+        assert (1, 1) == (incremental.excluded, totals(incremental)), incremental.summary()
+        clock.advance()
+        reconcile = engine.reconcile()
+        assert (2, 3, 5) == (reconcile.unchanged, reconcile.excluded, totals(reconcile)), (
+            reconcile.summary()
+        )
+
+    def test_a_settled_create_is_counted_once(self, hub, app, index, make_engine, clock):
+        """A create whose reply was lost is settled by the next pass: one record, counted
+        once (the pass finds it made, and has nothing more to do)."""
+        faulty = FaultyAdapter(app)
+        engine = make_engine(app=faulty)
+        hub.put("contacts", email="ada@example.com", firstname="Ada")
+        faulty.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        first = engine.initial_sync()
+        assert (0, 1) == (first.created, first.failed), first.summary()
+        clock.advance()
+        second = engine.incremental_sync()
+        assert 1 == app.count("people")
+        assert (0, 1) == (second.failed, totals(second)), second.summary()
+        assert 0 == engine.status()["contacts"].failed
