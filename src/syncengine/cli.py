@@ -358,7 +358,7 @@ def _pass(
         why = f"worker {partition[0]}/{partition[1]}: passes after the initial sync run in worker 0"
         return SyncReport(kind, engine.sync_id, now, now, dry_run=dry_run, skipped=why)
     if reconcile:
-        return engine.reconcile(dry_run)
+        return engine.reconcile(dry_run, allow_mass_changes=allow_mass_changes)
     if engine.initial_sync_running:
         return engine.initial_sync(dry_run, allow_mass_changes=allow_mass_changes)
     return engine.incremental_sync(dry_run, allow_mass_changes=allow_mass_changes)

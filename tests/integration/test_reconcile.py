@@ -254,3 +254,26 @@ class TestReportsCountEachRecordOnce:
         assert 1 == app.count("people")
         assert (0, 1) == (second.failed, totals(second)), second.summary()
         assert 0 == engine.status()["contacts"].failed
+
+
+def test_the_command_passes_allow_mass_changes_to_reconcile(tmp_path):
+    """``run --reconcile --allow-mass-changes`` lets an intended mass repair through; the
+    flag was dropped for reconcile, so the safety stop refused it every time."""
+    folder = tmp_path / "demo"
+    config = folder / "syncengine.toml"
+    runner = CliRunner()
+    built = runner.invoke(main, ["demo", "--dir", str(folder), "--contacts", "60"])
+    assert 0 == built.exit_code, built.output
+    config.write_text("max_change_ratio = 0.1\n" + config.read_text())
+    with contextlib.closing(sqlite3.connect(folder / "sales.db")) as db, db:
+        db.execute("UPDATE people SET title = 'Renamed'")
+    stopped = runner.invoke(main, ["run", str(config), "--reconcile"])
+    assert 0 != stopped.exit_code
+    assert "allow_mass_changes" in stopped.output + str(stopped.exception)
+    allowed = runner.invoke(main, ["run", str(config), "--reconcile", "--allow-mass-changes"])
+    assert 0 == allowed.exit_code, allowed.output
+    with contextlib.closing(sqlite3.connect(folder / "crm.db")) as db:
+        titles = {
+            row[0] for row in db.execute("SELECT jobtitle FROM contacts WHERE email LIKE '%@%'")
+        }
+    assert "Renamed" in titles
