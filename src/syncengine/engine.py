@@ -2951,14 +2951,13 @@ class SyncEngine:
         planned: dict[Side, PlannedWrite] = {}
         for write_side, action, result in results:
             write = decision.write_on(write_side)
-            if isinstance(result, AdapterError):
-                failure = failure or (result.category, result.message, write_side)
-                lost_create = lost_create or action == "create"
-                counted.append((write_side, "failed"))
-            elif not result.succeeded:
-                assert result.category is not None
-                failure = failure or (result.category, result.message, write_side)
-                counted.append((write_side, "failed"))
+            if isinstance(result, AdapterError) or not result.succeeded:
+                if failure is None:  # the record fails once, as status() counts it
+                    counted.append((write_side, "failed"))
+                category = result.category or ErrorCategory.UNKNOWN
+                failure = failure or (category, result.message, write_side)
+                if isinstance(result, AdapterError):
+                    lost_create = lost_create or action == "create"
             elif action == "create":
                 counted.append((write_side, "created"))
                 created_id, created_side = result.record_id, write_side
@@ -3044,9 +3043,10 @@ class SyncEngine:
         earlier = stored if stored is not None else base
         if before is None and ctx.mark is not None and earlier.mark == ctx.mark:
             # Counted earlier in this pass and dropped from the ledger after its batch:
-            # its state tells what it was counted as.
+            # its state tells what it was counted as (a lone record excluded, perhaps
+            # queued since as the next in line for a freed identifier, M3; or synced).
             lone = [s for s in Side if earlier.id_on(s) is not None]
-            if earlier.state is RecordState.EXCLUDED and len(lone) == 1:
+            if earlier.state in (RecordState.EXCLUDED, RecordState.QUEUED) and len(lone) == 1:
                 before = ((lone[0], "excluded"),)
             else:
                 before = _SYNCED_EARLIER

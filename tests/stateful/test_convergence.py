@@ -80,17 +80,37 @@ APP_SCHEMA = ObjectSchema(
 FIELDS = (("email", "mail"), ("firstname", "first_name"), ("phone", "tel"))
 EMAIL = {Side.HUB: "email", Side.APP: "mail"}
 TYPES = {Side.HUB: HUB_TYPE, Side.APP: APP_TYPE}
+#: Companies, for the variant whose contacts keep links to them (no company records: the
+#: contacts take the engine's path for object syncs that keep links).
+COMPANY_SCHEMAS = {
+    Side.HUB: ObjectSchema(
+        "companies", [PropertySpec("name", "string"), PropertySpec("domain", "string")]
+    ),
+    Side.APP: ObjectSchema(
+        "accounts", [PropertySpec("company", "string"), PropertySpec("website", "string")]
+    ),
+}
 
 
-def make_config(**changes: Any) -> SyncConfig:
-    """Two-way contacts ↔ people, matched by e-mail, default settings."""
+def make_config(*, linked: bool = False, **changes: Any) -> SyncConfig:
+    """Two-way contacts ↔ people, matched by e-mail, default settings; with ``linked``,
+    the contacts keep their links to companies (``associations``)."""
     obj = ObjectSync(
         HUB_TYPE,
         APP_TYPE,
         [FieldMapping(h, a) for h, a in FIELDS],
         match=MatchRule.email("email", "mail"),
+        associations=("companies",) if linked else (),
     )
-    return SyncConfig(SYNC_ID, [obj], **changes)
+    if not linked:
+        return SyncConfig(SYNC_ID, [obj], **changes)
+    companies = ObjectSync(
+        "companies",
+        "accounts",
+        [FieldMapping("name", "company"), FieldMapping("domain", "website")],
+        match=MatchRule.company(("name", "company"), ("domain", "website")),
+    )
+    return SyncConfig(SYNC_ID, [companies, obj], **changes)
 
 
 class FakeClock:
@@ -354,6 +374,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     #: The apps' class: in-memory apps take idempotency keys (S8's re-sent creates).
     app_class: type[InMemoryAdapter] = InMemoryAdapter
+    #: Whether the contacts keep links to companies (the engine's other path for pairs).
+    linked: bool = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -365,11 +387,17 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.ever: dict[Side, set[str]] = {s: set() for s in Side}
         self.events: dict[Side, list[ChangeEvent]] = {s: [] for s in Side}
         self.restarts = 0
+        #: Mapped fields the users changed since the last quiescence, by (side, record id):
+        #: field index -> the value last written (see :meth:`check_no_lost_update`).
+        self.edits: dict[tuple[Side, str], dict[int, Any]] = {}
+        #: The synced pairs at the last quiescence.
+        self.pairs: set[tuple[str, str]] = set()
         self.busy = False  # a step or check is running; teardown skips after a failure
         # Small pages and batches, so that passes span several of each.
         for side, prefix, page in ((Side.HUB, "h", 2), (Side.APP, "a", 3)):
             inner = self.app_class(
-                [HUB_SCHEMA if side is Side.HUB else APP_SCHEMA],
+                [HUB_SCHEMA if side is Side.HUB else APP_SCHEMA]
+                + ([COMPANY_SCHEMAS[side]] if self.linked else []),
                 name=side.value,
                 clock=self.clock,
                 id_prefix=prefix,
@@ -397,7 +425,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             self.faulty[Side.HUB],
             self.faulty[Side.APP],
             self.index,
-            make_config(),
+            make_config(linked=self.linked),
             clock=self.clock,
             sleep=self.clock.advance,
         )
@@ -453,6 +481,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 f"{report.failed} failed: {report.summary()}"
             )
         after = self.identifiers()
+        if report is not None:
+            self.check_counts(report)
         for side in Side:
             new = self.faulty[side].created[created_before[side] :]
             made_now: dict[str, str] = {}
@@ -477,6 +507,43 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 made_now[email] = rid
         return report
 
+    def check_counts(self, report: SyncReport) -> None:
+        """A report counts each record once, in its final outcome (issue 16).
+
+        After any pass, its failures and exclusions are entries that now fail or are
+        excluded (no more: a record counted twice, or a failure a retry of the pass
+        repaired, would exceed them). After a complete reconcile (no call failed as a
+        whole), which decides every entry once: the pass's failed and excluded counts
+        equal status()'s, and each synced entry is counted once, as unchanged or by its
+        writes (one per side written).
+        """
+        if report.dry_run or report.skipped is not None:
+            return
+        states = self.index.counts(SYNC_ID).get(HUB_TYPE, {})
+        synced, failed, excluded, queued = (
+            states.get(s, 0)
+            for s in (
+                RecordState.SYNCED,
+                RecordState.FAILED,
+                RecordState.EXCLUDED,
+                RecordState.QUEUED,
+            )
+        )
+        summary = f"{report.summary()}; status: {dict(states)}"
+        got = {n: report.get(n, HUB_TYPE) for n in ("failed", "excluded", "unchanged", "queued")}
+        writes = report.get("created", HUB_TYPE) + report.get("updated", HUB_TYPE)
+        assert got["failed"] <= failed, f"more failures counted than entries fail: {summary}"
+        assert got["excluded"] <= excluded, f"more exclusions counted than exist: {summary}"
+        assert got["unchanged"] <= synced, f"more unchanged counted than synced: {summary}"
+        if report.kind != "reconcile" or report.errors:
+            return
+        assert (got["failed"], got["excluded"], got["queued"]) == (failed, excluded, queued), (
+            f"a complete reconcile counts every failed, excluded, queued entry once: {summary}"
+        )
+        assert got["unchanged"] <= synced <= got["unchanged"] + writes, (
+            f"a complete reconcile counts every synced entry once: {summary}"
+        )
+
     # ---- the apps' users ---------------------------------------------------------------
     @rule(
         side=sides,
@@ -498,9 +565,36 @@ class ConvergenceMachine(RuleBasedStateMachine):
     @rule(side=sides, pick=st.integers(0, 99), field=st.integers(0, 2), data=st.data())
     def update(self, side: Side, pick: int, field: int, data: st.DataObject) -> None:
         """A user changes (or clears) one mapped field of a record, the e-mail included."""
+        rid = self.edit(side, pick, field, data)
+        if rid is not None:
+            self.events[side].append(ChangeEvent(TYPES[side], rid, "updated"))
+
+    @precondition(lambda self: any(self.inner[s].count(TYPES[s]) for s in self.inner))
+    @rule(side=sides, pick=st.integers(0, 99), field=st.integers(1, 2), data=st.data())
+    def drift(self, side: Side, pick: int, field: int, data: st.DataObject) -> None:
+        """A field changes behind the engine's back: no webhook, and the change feed never
+        reports it (the poll cursor moves past it, as after a lost page of changes). Only
+        a reconcile finds it, and its repair must leave the index copy true (S6).
+
+        Not the e-mail: a record that took another's e-mail unseen is a duplicate no
+        pass but a reconcile can know of (M3). Not while a create is in flight: an app
+        without idempotency keys is settled by the changes since the cursor (S8), which
+        this hides.
+        """
+        cursor = self.index.cursor(SYNC_ID, side, HUB_TYPE)
+        if cursor is None or any(e.pending is not None for e in self.index.entries(SYNC_ID)):
+            return
+        if self.edit(side, pick, field, data) is None:
+            return
+        for page in self.inner[side].scan(TYPES[side], cursor):
+            cursor = page.cursor or cursor
+        self.index.set_cursor(SYNC_ID, side, HUB_TYPE, cursor)
+
+    def edit(self, side: Side, pick: int, field: int, data: st.DataObject) -> str | None:
+        """Change one mapped field of a record as its app's user; the record's id."""
         ids = self.live_ids(side)
         if not ids:
-            return
+            return None
         self.clock.advance()
         rid = ids[pick % len(ids)]
         name = FIELDS[field][0 if side is Side.HUB else 1]
@@ -514,7 +608,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 # contact to sync, not an engine duplicate.
                 self.made[side].add(rid)
         self.inner[side].patch(TYPES[side], rid, **{name: value})
-        self.events[side].append(ChangeEvent(TYPES[side], rid, "updated"))
+        self.edits.setdefault((side, rid), {})[field] = value
+        return rid
 
     @precondition(lambda self: any(self.inner[s].count(TYPES[s]) for s in self.inner))
     @rule(side=sides, pick=st.integers(0, 99))
@@ -619,13 +714,22 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.clock.advance()
         before = (self.live(), list(self.index.entries(SYNC_ID)))
         if kind == "initial":
-            self.run(lambda engine: engine.initial_sync(dry_run=True))
+            report = self.run(lambda engine: engine.initial_sync(dry_run=True))
         elif kind == "incremental":
-            self.run(lambda engine: engine.incremental_sync(dry_run=True))
+            report = self.run(lambda engine: engine.incremental_sync(dry_run=True))
         else:
-            self.run(lambda engine: engine.reconcile(dry_run=True))
+            report = self.run(lambda engine: engine.reconcile(dry_run=True))
         after = (self.live(), list(self.index.entries(SYNC_ID)))
         assert before == after, "R9: a dry run wrote something"
+        if report is not None:
+            # Each planned write is listed once: one update per record, one create per
+            # source record (issue 16: reconcile listed the same write four times).
+            targets = [
+                (w.side, w.action, w.record_id if w.action == "update" else w.source_id)
+                for w in report.planned
+            ]
+            repeated = sorted({t for t in targets if targets.count(t) > 1}, key=repr)
+            assert not repeated, f"R9: a dry run listed a write more than once: {repeated}"
 
     @rule()
     def quiesce(self) -> None:
@@ -653,6 +757,40 @@ class ConvergenceMachine(RuleBasedStateMachine):
         live = self.live()
         entries = always(self.index, live, self.ever, self.deleted, self.made)
         converged(entries, live, self.deleted, self.made)
+        self.check_no_lost_update(entries, live)
+
+    def check_no_lost_update(self, entries: list[Entry], live: Mapping[Side, Any]) -> None:
+        """A field one side's users changed since the last quiescence ends with their
+        value on both sides (D2; issue 16: a reconcile's repair left the old index copy,
+        so a user's revert of the repaired field was overwritten).
+
+        Checked for the pairs synced at both quiescences, and fields changed on exactly
+        one side to a value that is not blank (a blank may be filled from the other side).
+        """
+        pairs = {
+            (e.hub_id, e.app_id)
+            for e in entries
+            if e.state is RecordState.SYNCED and e.hub_id is not None and e.app_id is not None
+        }
+        for hub_id, app_id in sorted(pairs & self.pairs):
+            hub, app = live[Side.HUB][hub_id], live[Side.APP][app_id]
+            hub_edits = self.edits.get((Side.HUB, hub_id), {})
+            app_edits = self.edits.get((Side.APP, app_id), {})
+            for n, (hub_name, _) in enumerate(FIELDS):
+                if (n in hub_edits) == (n in app_edits):
+                    continue  # untouched, or a conflict (the winner decides)
+                side, edits = (Side.HUB, hub_edits) if n in hub_edits else (Side.APP, app_edits)
+                wanted = blank_to_none(edits[n])
+                if wanted is None:
+                    continue
+                final = blank_to_none(hub.properties.get(hub_name))
+                assert final == wanted, (
+                    f"lost update: {side} user set {FIELDS[n]} of pair {hub_id} ↔ {app_id} "
+                    f"to {wanted!r}, the only change since the last quiescence; both now "
+                    f"hold {final!r} (hub {dict(hub.properties)}, app {dict(app.properties)})"
+                )
+        self.pairs = pairs
+        self.edits = {}
 
     # ---- invariants ---------------------------------------------------------------------
     @invariant()
@@ -695,6 +833,13 @@ class SQLiteIndexMachine(ConvergenceMachine):
         return self.open_index()
 
 
+class LinkedContactsMachine(MemoryIndexMachine):
+    """The machine with contacts that keep links to companies (``associations``): pairs
+    take the engine's path for links, which once dropped a pass's new copies (issue 16)."""
+
+    linked = True
+
+
 class _AppWithoutKeys(InMemoryAdapter):
     """An in-memory app whose creates take no idempotency keys, as HubSpot's."""
 
@@ -729,3 +874,5 @@ TestConvergenceWithMemoryIndex = MemoryIndexMachine.TestCase
 AppsWithoutKeysMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithSQLiteIndex = SQLiteIndexMachine.TestCase
 TestConvergenceWithAppsWithoutKeys = AppsWithoutKeysMachine.TestCase
+LinkedContactsMachine.TestCase.settings = _settings(5.0)
+TestConvergenceWithLinkedContacts = LinkedContactsMachine.TestCase
