@@ -1655,7 +1655,9 @@ class SyncEngine:
                 updated.append(self._after_create(entry, side, result, now, ctx))
                 if isinstance(result, AdapterError):
                     ctx.unsettled.setdefault((plan.name, side), result)
-            ctx.store.write(updated, delete=self._absorb(ctx, plan, side, updated))
+            absorbed = self._absorb(ctx, plan, side, updated)
+            self._uncount(ctx, plan.name, absorbed)
+            ctx.store.write(updated, delete=absorbed)
             settled.extend(
                 e for e in updated if e.pending is None and e.state is RecordState.SYNCED
             )
@@ -2036,6 +2038,7 @@ class SyncEngine:
             ctx.prefilter = 2 * skipped >= len(unique)  # see _process
         if not items:
             if deletes or cursors:
+                self._uncount(ctx, plan.name, deletes)
                 store.write((), delete=deletes, cursors=cursors)
             if freed:
                 self._free_duplicates(ctx, plan, freed)
@@ -2512,6 +2515,7 @@ class SyncEngine:
             out.extend(changed.values())
         for made_on, entries in returned.items():
             deletes.extend(self._absorb(ctx, plan, made_on, entries))
+        self._uncount(ctx, plan.name, deletes)
         ctx.store.write(out, delete=deletes, cursors=cursors)
         self._settle_counts(ctx)
         if self._linked_from.get(plan.name) and not ctx.dry_run:
@@ -2563,6 +2567,12 @@ class SyncEngine:
                         updated_at=now,
                     )
         if promoted:
+            for entry in promoted.values():
+                # Queued until the recheck decides it (its final outcome replaces this).
+                side = Side.HUB if entry.hub_id is not None else Side.APP
+                self._count(
+                    ctx, plan.name, entry, ((side, "queued"),), stored=waiting[entry.entry_id]
+                )
             ctx.store.write(list(promoted.values()))
         ctx.freed.setdefault(plan.name, {}).update(dict.fromkeys(waiting))
 
@@ -3040,16 +3050,8 @@ class SyncEngine:
         """
         key = (object_type, base.entry_id)
         before = ctx.counted.pop(key, None)
-        earlier = stored if stored is not None else base
-        if before is None and ctx.mark is not None and earlier.mark == ctx.mark:
-            # Counted earlier in this pass and dropped from the ledger after its batch:
-            # its state tells what it was counted as (a lone record excluded, perhaps
-            # queued since as the next in line for a freed identifier, M3; or synced).
-            lone = [s for s in Side if earlier.id_on(s) is not None]
-            if earlier.state in (RecordState.EXCLUDED, RecordState.QUEUED) and len(lone) == 1:
-                before = ((lone[0], "excluded"),)
-            else:
-                before = _SYNCED_EARLIER
+        if before is None:
+            before = self._counted_earlier(ctx, stored if stored is not None else base)
         report = ctx.report
         kept: list[tuple[Side, str]] = []
         if before is not None:
@@ -3058,12 +3060,8 @@ class SyncEngine:
                 if before is not _SYNCED_EARLIER:
                     ctx.counted[key] = before  # the writes stand
                 return
-            for side, counter in before:
-                if counter in _WRITES:
-                    kept.append((side, counter))
-                elif counter != "synced":
-                    counts = report.side(object_type, side)
-                    setattr(counts, counter, getattr(counts, counter) - 1)
+            kept.extend(c for c in before if c[1] in _WRITES)
+            self._take_back(ctx, object_type, before)
         written = {side for side, counter in kept if counter in _WRITES}
         for side, counter in outcome:
             if counter in _WRITES and side in written:
@@ -3080,6 +3078,51 @@ class SyncEngine:
         ctx.batch_counted[key] = all(c in _WRITES or c == "unchanged" for _, c in result) or (
             len(lone) == 1 and result == ((lone[0], "excluded"),)
         )
+
+    @staticmethod
+    def _counted_earlier(ctx: _Pass, stored: Entry) -> tuple[tuple[Side, str], ...] | None:
+        """What a pass with a mark counted for an entry it dropped from its ledger.
+
+        Its mark says whether this pass counted it; its state what as: a lone record
+        excluded (perhaps queued since as the next in line for a freed identifier, M3),
+        or synced (unchanged or written: :data:`_SYNCED_EARLIER`).
+        """
+        if ctx.mark is None or stored.mark != ctx.mark:
+            return None
+        lone = [s for s in Side if stored.id_on(s) is not None]
+        if stored.state in (RecordState.EXCLUDED, RecordState.QUEUED) and len(lone) == 1:
+            return ((lone[0], "excluded"),)
+        return _SYNCED_EARLIER
+
+    def _uncount(
+        self, ctx: _Pass, object_type: str, deletes: Sequence[tuple[str, str, str]]
+    ) -> None:
+        """Take back what the pass counted for entries it now deletes (forgotten, or merged
+        into a pair): they have no outcome of their own. Writes that happened stay."""
+        if not deletes:
+            return
+        unknown: list[str] = []
+        for _, type_name, entry_id in deletes:
+            key = (type_name, entry_id)
+            ctx.batch_counted.pop(key, None)
+            before = ctx.counted.pop(key, None)
+            if before is not None:
+                self._take_back(ctx, type_name, before)
+            elif ctx.mark is not None:
+                unknown.append(entry_id)
+        if unknown:
+            for entry in ctx.store.get(self.sync_id, object_type, unknown).values():
+                before = self._counted_earlier(ctx, entry)
+                if before is not None:
+                    self._take_back(ctx, object_type, before)
+
+    @staticmethod
+    def _take_back(ctx: _Pass, object_type: str, counted: tuple[tuple[Side, str], ...]) -> None:
+        """Subtract the statuses (not the writes) of an earlier count from the report."""
+        for side, counter in counted:
+            if counter not in _WRITES and counter != "synced":
+                counts = ctx.report.side(object_type, side)
+                setattr(counts, counter, getattr(counts, counter) - 1)
 
     def _settle_counts(self, ctx: _Pass) -> None:
         """After a batch: in a pass with a mark, drop from the ledger the entries whose

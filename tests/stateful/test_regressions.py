@@ -945,3 +945,65 @@ class TestReadsRacingAnotherWorker:
         engine.incremental_sync()
         assert [person.id] == [e.app_id for e in index.entries("s") if e.app_id is not None]
         assert 1 == len(list(index.entries("s")))
+
+
+def _states(engine):
+    """status() of the contacts, as (synced, failed, excluded, queued)."""
+    s = engine.status()["contacts"]
+    return s.synced, s.failed, s.excluded, s.queued
+
+
+class TestReportsCountFinalOutcomes:
+    """Issue 16: a report counts each record once, in its final outcome (found by the
+    machine's count check, in the variant whose contacts keep links)."""
+
+    def test_entries_the_pass_counted_then_forgot_are_not_counted(
+        self, hub, app, faulty_hub, index, make_engine, clock
+    ):
+        """Both records of a pair are deleted and namesakes take their place: the pass
+        counts the pair and the duplicates, then forgets or merges their entries; the
+        report kept counting them (more exclusions than status() shows)."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.reconcile()
+        hub.remove("contacts", ada.id)
+        for _ in range(3):
+            app.put("people", mail="ada@x.io", first_name="Ada")
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        faulty_hub.fail_items(
+            "create",
+            lambda item: "ada@x.io" in item.properties.values(),
+            ErrorCategory.VALIDATION,
+            "refused (injected)",
+        )
+        app.remove("people", app.records("people")[0].id)
+        clock.advance()
+        report = engine.incremental_sync()
+        _, failed, excluded, _ = _states(engine)
+        assert report.failed <= failed, (report.summary(), _states(engine))
+        assert report.excluded <= excluded, (report.summary(), _states(engine))
+
+    def test_a_duplicate_made_next_in_line_and_not_rechecked_counts_as_queued(
+        self, hub, app, faulty_hub, index, make_engine, clock
+    ):
+        """A duplicate whose identifier is freed waits, queued, for a recheck; when the
+        recheck cannot read it, the report says queued, as status() does, not excluded."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.reconcile()
+        clock.advance()
+        dup = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine.incremental_sync()
+        assert (1, 0, 1, 0) == _states(engine)
+        clock.advance()
+        (first,) = [r for r in hub.records("contacts") if r.id != dup.id]
+        hub.patch("contacts", first.id, email="bob@x.io")
+        # The recheck of the freed duplicate (and the retry after it) cannot read it.
+        faulty_hub.fail_next("fetch", AdapterError(ErrorCategory.UNAVAILABLE, "down"), times=5)
+        report = engine.incremental_sync()
+        _, _, excluded, queued = _states(engine)
+        assert (report.excluded, report.queued) == (excluded, queued), (
+            report.summary(),
+            _states(engine),
+        )
