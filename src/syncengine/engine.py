@@ -3118,11 +3118,15 @@ class SyncEngine:
 
     @staticmethod
     def _take_back(ctx: _Pass, object_type: str, counted: tuple[tuple[Side, str], ...]) -> None:
-        """Subtract the statuses (not the writes) of an earlier count from the report."""
+        """Subtract the statuses (not the writes) of an earlier count from the report.
+
+        Never below zero: a resumed initial sync shares its mark with the process that
+        crashed, whose counts are in that process's report, not this one's.
+        """
         for side, counter in counted:
             if counter not in _WRITES and counter != "synced":
                 counts = ctx.report.side(object_type, side)
-                setattr(counts, counter, getattr(counts, counter) - 1)
+                setattr(counts, counter, max(0, getattr(counts, counter) - 1))
 
     def _settle_counts(self, ctx: _Pass) -> None:
         """After a batch: in a pass with a mark, drop from the ledger the entries whose
