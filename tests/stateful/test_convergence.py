@@ -576,13 +576,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
         reports it (the poll cursor moves past it, as after a lost page of changes). Only
         a reconcile finds it, and its repair must leave the index copy true (S6).
 
-        Not the e-mail: a record that took another's e-mail unseen is a duplicate no
-        pass but a reconcile can know of (M3). Not while a create is in flight: an app
-        without idempotency keys is settled by the changes since the cursor (S8), which
-        this hides.
+        Only that change is hidden: not while the side has changes the engine has not
+        read (a record added unseen is one a pass may create again, M1). Not the e-mail:
+        a record that took another's e-mail unseen is a duplicate no pass but a
+        reconcile can know of (M3). Not while a create is in flight: an app without
+        idempotency keys is settled by the changes since the cursor (S8).
         """
         cursor = self.index.cursor(SYNC_ID, side, HUB_TYPE)
         if cursor is None or any(e.pending is not None for e in self.index.entries(SYNC_ID)):
+            return
+        if any(p.records or p.deleted for p in self.inner[side].scan(TYPES[side], cursor)):
             return
         if self.edit(side, pick, field, data) is None:
             return
