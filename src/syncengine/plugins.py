@@ -294,6 +294,7 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     """
     import os
 
+    from syncengine.adapters._hubspot_http import Secret
     from syncengine.adapters.hubspot import HubSpotAdapter
 
     opts = AdapterOptions(options, base_dir=base_dir)
@@ -303,9 +304,13 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     links = opts.get_any("associations", None)
     name = opts.get_str("name", "hubspot")
     opts.finish()
-    token = os.environ.get(env)
+    token = (os.environ.get(env) or "").strip()  # the newline of `export X=$(cat file)`
     if not token:
         raise ConfigError("token_env", f"environment variable {env!r} holds no HubSpot token")
+    try:
+        Secret(token)
+    except ValueError as exc:  # the message names no part of the token
+        raise ConfigError("token_env", f"environment variable {env!r}: {exc}") from None
     if links is not None and not (
         isinstance(links, Mapping)
         and all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in links.values())

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -62,6 +63,8 @@ _RETRIED_STATUSES: Final = frozenset({423, 477})
 _LOCK_WAIT: Final = 2.0
 _EPSILON: Final = 1e-9
 _REQUIRED_CODES: Final = frozenset({"REQUIRED_PROPERTY", "MISSING_REQUIRED_PROPERTY"})
+# h11/httpx quote an illegal header's name or value in their messages: never show it.
+_HEADER_IN_TEXT: Final = re.compile(r"(header (?:name|value))\b.*", re.IGNORECASE | re.DOTALL)
 
 
 @final
@@ -70,15 +73,31 @@ class Secret:
 
     Call :meth:`reveal` at the one place that must send it.
 
+    Surrounding whitespace (the newline of a token read from a file) is stripped. A
+    token that is not visible ASCII (a space, a control or non-ASCII character inside
+    it) cannot travel in an HTTP header: it is refused with a message that names the
+    position and kind of the character, and the token's length, but never the token.
+
+    Raises:
+        ValueError: The token is empty or holds a character a header cannot carry.
+
     .. versionadded:: 0.1
     """
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
-        """Wrap ``value``."""
+        """Wrap ``value``, stripped of surrounding whitespace."""
+        value = value.strip()
         if not value:
             raise ValueError("a HubSpot token must not be empty")
+        for position, char in enumerate(value, start=1):
+            if not "!" <= char <= "~":
+                kind = f"the {'whitespace ' if char.isspace() else ''}character U+{ord(char):04X}"
+                raise ValueError(
+                    f"the HubSpot token ({len(value)} characters) holds {kind} at position "
+                    f"{position}; a token is visible ASCII only: check how it was copied"
+                )
         self._value = value
 
     def reveal(self) -> str:
@@ -86,8 +105,16 @@ class Secret:
         return self._value
 
     def scrub(self, text: str) -> str:
-        """``text`` with every occurrence of the secret replaced by ``[redacted]``."""
-        return text.replace(self._value, _REDACTED) if self._value in text else text
+        """``text`` with every occurrence of the secret replaced by ``[redacted]``.
+
+        Also the forms ``repr()`` gives it as ``str`` and as ``bytes`` (a quote or a
+        backslash in the token is escaped there), as an error quoting a header shows it.
+        """
+        value = self._value
+        for form in (value, repr(value)[1:-1], repr(value.encode())[2:-1]):
+            if form in text:
+                text = text.replace(form, _REDACTED)
+        return text
 
     @override
     def __repr__(self) -> str:
@@ -482,11 +509,18 @@ class HttpClient:
                 response = self._client.request(method, path, params=params, json=json_body)
             except httpx.TransportError as exc:
                 window.release()
+                text = f"{label}: {type(exc).__name__}: {exc}"
+                message = self._scrub(_HEADER_IN_TEXT.sub(r"\1 [redacted]", text))
+                if isinstance(exc, httpx.LocalProtocolError):
+                    # The request itself is malformed: sending it again cannot help, and
+                    # the exception's text may quote a header (the token): not chained.
+                    raise AdapterError(ErrorCategory.VALIDATION, message) from None
                 not_sent = isinstance(
                     exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
                 )
-                message = self._scrub(f"{label}: {type(exc).__name__}: {exc}")
                 if (not idempotent and not not_sent) or attempt >= self.max_retries:
+                    if message != text:  # the cause's text carries what was redacted
+                        raise AdapterError(ErrorCategory.UNAVAILABLE, message) from None
                     raise AdapterError(ErrorCategory.UNAVAILABLE, message) from exc
                 delay = self._delay(attempt)
                 logger.warning(
