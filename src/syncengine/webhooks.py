@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_AGE",
+    "MAX_BODY",
     "WebhookError",
     "WebhookReceiver",
     "parse_events",
@@ -56,7 +57,12 @@ logger = logging.getLogger("syncengine.webhooks")
 
 #: How old a v3 request's timestamp may be (reference §5: five minutes).
 MAX_AGE: Final = _dt.timedelta(minutes=5)
+#: The largest body :class:`WebhookReceiver` reads by default, in bytes (1 MiB). HubSpot
+#: sends at most 100 events a request, a few hundred bytes each.
+MAX_BODY: Final = 1 << 20
 _UTC: Final = _dt.UTC
+# A timestamp is ASCII digits; more than this many is no time HubSpot can send.
+_STAMP: Final = re.compile(r"[0-9]{1,20}")
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
 # The only escapes HubSpot decodes in the URI it signs (reference §5, step 3).
@@ -116,8 +122,8 @@ class WebhookError(SyncEngineError, ValueError):
 
     Attributes:
         reason: A short code: ``missing_signature``, ``bad_signature``,
-            ``missing_timestamp``, ``stale_timestamp``, ``legacy_signature`` or
-            ``bad_body``.
+            ``missing_timestamp`` (absent, or not ASCII digits), ``stale_timestamp``,
+            ``legacy_signature`` or ``bad_body``.
 
     .. versionadded:: 0.1
     """
@@ -127,12 +133,34 @@ class WebhookError(SyncEngineError, ValueError):
         super().__init__(message)
 
 
+def _text(value: object) -> str | None:
+    """A header's name or value as text; bytes (as some frameworks hand them) as latin-1."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    return None
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     lowered = name.lower()
     for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
+        text = _text(key)
+        if text is not None and text.lower() == lowered:
+            return _text(value)
     return None
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (text decoded with ``surrogateescape``, or
+    garbage) keeps its bytes instead of raising, so it is compared, not crashed on."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass")
 
 
 def _signed_uri(url: str) -> str:
@@ -140,7 +168,11 @@ def _signed_uri(url: str) -> str:
 
 
 def _as_bytes(body: bytes | str) -> bytes:
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        return _utf8(body)
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    raise WebhookError("bad_body", f"the webhook body must be bytes, got {type(body).__name__}")
 
 
 def signature_v3(method: str, url: str, body: bytes | str, timestamp: str, secret: str) -> str:
@@ -149,16 +181,16 @@ def signature_v3(method: str, url: str, body: bytes | str, timestamp: str, secre
     Useful to sign requests in tests. ``timestamp`` is the
     ``X-HubSpot-Request-Timestamp`` header (epoch milliseconds, as text).
     """
-    source = method.upper().encode() + _signed_uri(url).encode() + _as_bytes(body)
-    source += timestamp.encode()
-    digest = hmac.new(secret.encode("utf-8"), source, hashlib.sha256).digest()
+    source = _utf8(method.upper()) + _utf8(_signed_uri(url)) + _as_bytes(body)
+    source += _utf8(timestamp)
+    digest = hmac.new(_utf8(secret), source, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
 def _signature_legacy(version: str, method: str, url: str, body: bytes, secret: str) -> str:
-    source = secret.encode("utf-8")
+    source = _utf8(secret)
     if version == "v2":
-        source += method.upper().encode() + url.encode()
+        source += _utf8(method.upper()) + _utf8(url)
     return hashlib.sha256(source + body).hexdigest()
 
 
@@ -201,29 +233,31 @@ def verify_request(
     raw = _as_bytes(body)
     signature = _header(headers, "X-HubSpot-Signature-v3")
     if signature is not None:
-        stamp = _header(headers, "X-HubSpot-Request-Timestamp")
-        if stamp is None or not stamp.strip().isdigit():
+        stamp = (_header(headers, "X-HubSpot-Request-Timestamp") or "").strip()
+        # ASCII digits only: str.isdigit() also admits "²" and "٣", which int() refuses.
+        if not _STAMP.fullmatch(stamp):
             raise WebhookError(
                 "missing_timestamp",
-                "a v3-signed request needs an X-HubSpot-Request-Timestamp header (epoch ms)",
+                "a v3-signed request needs an X-HubSpot-Request-Timestamp header (epoch ms, "
+                "at most 20 ASCII digits)",
             )
-        stamp = stamp.strip()
-        sent = _EPOCH + _dt.timedelta(milliseconds=int(stamp))
-        age = _now(now) - sent
-        if age > MAX_AGE:
+        # Whole milliseconds as integers: no datetime overflow, whatever the digits say.
+        age_ms = (_now(now) - _EPOCH) // _dt.timedelta(milliseconds=1) - int(stamp)
+        limit_ms = MAX_AGE // _dt.timedelta(milliseconds=1)
+        if age_ms > limit_ms:
             raise WebhookError(
                 "stale_timestamp",
-                f"the request's timestamp is {age.total_seconds():.0f}s old; HubSpot "
-                f"requests older than {MAX_AGE.total_seconds():.0f}s are refused (replay?)",
+                f"the request's timestamp is {age_ms // 1000}s old; HubSpot "
+                f"requests older than {limit_ms // 1000}s are refused (replay?)",
             )
-        if -age > MAX_AGE:
+        if -age_ms > limit_ms:
             raise WebhookError(
                 "stale_timestamp",
-                f"the request's timestamp is {-age.total_seconds():.0f}s in the future; "
+                f"the request's timestamp is {-age_ms // 1000}s in the future; "
                 f"check the server's clock",
             )
         expected = signature_v3(method, url, raw, stamp, secret)
-        if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+        if not hmac.compare_digest(expected.encode(), _utf8(signature.strip())):
             raise WebhookError(
                 "bad_signature",
                 "the X-HubSpot-Signature-v3 does not match the request: check the client "
@@ -246,16 +280,29 @@ def verify_request(
             f"legacy=True to accept it",
         )
     expected = _signature_legacy(version, method, url, raw, secret)
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+    if not hmac.compare_digest(expected.encode(), _utf8(signature.strip().lower())):
         raise WebhookError(
             "bad_signature", f"the {version} X-HubSpot-Signature does not match the request"
         )
 
 
+def _scalar(value: Any) -> str | None:
+    """An id or name from the body as text: strings and integers only.
+
+    Anything else (a list, an object, a float, a boolean) names no record, and turning it
+    into text could recurse as deep as the body nests.
+    """
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def _object_type(event: Mapping[str, Any], prefix: str) -> str | None:
     if prefix == "object":
-        type_id = str(event.get("objectTypeId") or "")
-        return _TYPE_IDS.get(type_id, type_id or None)
+        type_id = _scalar(event.get("objectTypeId"))
+        return _TYPE_IDS.get(type_id, type_id) if type_id is not None else None
     return _OBJECT_TYPES.get(prefix)
 
 
@@ -264,19 +311,18 @@ def _occurred(event: Mapping[str, Any]) -> _dt.datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return _EPOCH + _dt.timedelta(milliseconds=int(value))
-        except OverflowError:
+        except (OverflowError, ValueError):  # huge, or NaN / Infinity (json accepts them)
             return None
     return None
 
 
 def _ids(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value if v is not None]
-    return [] if value is None else [str(value)]
+    values = value if isinstance(value, list) else [value]
+    return [i for i in map(_scalar, values) if i is not None]
 
 
 def _events_of(event: Mapping[str, Any]) -> list[ChangeEvent]:
-    kind_text = str(event.get("subscriptionType") or event.get("eventType") or "")
+    kind_text = _scalar(event.get("subscriptionType")) or _scalar(event.get("eventType")) or ""
     prefix, _, action = kind_text.partition(".")
     kind = _KINDS.get(action)
     object_type = _object_type(event, prefix)
@@ -285,7 +331,7 @@ def _events_of(event: Mapping[str, Any]) -> list[ChangeEvent]:
     occurred = _occurred(event)
     found: list[tuple[str, str]] = []
     if action == "associationChange":
-        sides = _ASSOCIATION_SIDES.fullmatch(str(event.get("associationType") or ""))
+        sides = _ASSOCIATION_SIDES.fullmatch(_scalar(event.get("associationType")) or "")
         from_type = _OBJECT_TYPES.get(sides.group(1).lower()) if sides else object_type
         to_type = _OBJECT_TYPES.get(sides.group(2).lower()) if sides else None
         found += [(from_type or object_type, i) for i in _ids(event.get("fromObjectId"))]
@@ -319,22 +365,28 @@ def parse_events(body: bytes | str) -> list[ChangeEvent]:
       same ``eventId`` for the same subscription and object (a retried delivery).
       ``eventId`` alone is not unique at HubSpot, so it is never used alone.
 
+    Values that cannot name a record (an id that is a list of lists, a float or an
+    object; a time that is NaN or out of range) are ignored.
+
     Raises:
-        WebhookError: The body is not a JSON array of objects (reason ``bad_body``).
+        WebhookError: The body is not UTF-8 JSON, nests too deeply, or is not an array of
+            objects (reason ``bad_body``).
     """
     try:
         data = json.loads(_as_bytes(body))
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError is one
         raise WebhookError("bad_body", f"the webhook body is not JSON: {exc}") from None
+    except RecursionError:
+        raise WebhookError("bad_body", "the webhook body nests too deeply") from None
     if not isinstance(data, list) or not all(isinstance(e, Mapping) for e in data):
         raise WebhookError("bad_body", "the webhook body must be a JSON array of event objects")
     events: list[ChangeEvent] = []
     seen: set[tuple[Any, ...]] = set()
     for raw in data:
         delivery = (
-            raw.get("eventId"),
-            raw.get("subscriptionType") or raw.get("eventType"),
-            raw.get("objectId"),
+            _scalar(raw.get("eventId")),
+            _scalar(raw.get("subscriptionType")) or _scalar(raw.get("eventType")),
+            _scalar(raw.get("objectId")),
         )
         if delivery[0] is not None:
             if delivery in seen:
@@ -363,6 +415,14 @@ class WebhookReceiver:
         legacy: Also accept v1/v2 signatures (see :func:`verify_request`).
         clock: Returns now, timezone-aware (injected in tests).
         remember: How many recent events to remember, to drop deliveries seen already.
+        max_body: The largest body accepted, in bytes (:data:`MAX_BODY`, 1 MiB, by
+            default); a larger one is answered 413 before its signature is computed.
+            Limit the size in the web server too: :meth:`handle` only sees bodies that
+            were read.
+
+    Raises:
+        ValueError: The secret is empty or has whitespace inside, or ``max_body`` is
+            not positive.
 
     .. versionadded:: 0.1
     """
@@ -375,10 +435,22 @@ class WebhookReceiver:
         legacy: bool = False,
         clock: Callable[[], _dt.datetime] | None = None,
         remember: int = 10_000,
+        max_body: int = MAX_BODY,
     ) -> None:
         """Set up the receiver; see the class docstring for the arguments."""
+        # A secret read from a file ends with a newline, which would make every
+        # signature mismatch: strip it; one with whitespace inside is a copying mistake.
+        secret = secret.strip()
         if not secret:
             raise ValueError("a webhook secret must not be empty")
+        if any(c.isspace() or not c.isprintable() for c in secret):
+            raise ValueError(
+                f"the webhook secret ({len(secret)} characters) has whitespace or control "
+                "characters inside: check how it was copied"
+            )
+        if max_body < 1:
+            raise ValueError(f"max_body must be >= 1, got {max_body}")
+        self._max_body = max_body
         self._engine = engine
         self._secret = secret
         self._legacy = legacy
@@ -409,19 +481,38 @@ class WebhookReceiver:
     ) -> tuple[int, int]:
         """Handle one webhook request; return (HTTP status for HubSpot, events processed).
 
-        * 401: the signature or timestamp is not acceptable (nothing is processed).
-        * 400: the body is not a JSON array of events.
+        Every request gets a status, whatever its headers and body hold; it never raises.
+        The checks run in this order, and nothing reaches the engine before all pass:
+
+        * 413: the body is larger than ``max_body`` (checked first, before hashing it).
+        * 401: the signature or timestamp is missing or not acceptable (checked on the
+          raw bytes, before the body is parsed).
+        * 400: the signature is valid but the body is not a JSON array of events (not
+          UTF-8, not JSON, nested too deeply, not an array of objects).
         * 503: the sync is disabled, or HubSpot or the app is unavailable; HubSpot will
           retry.
         * 500: anything else went wrong; HubSpot will retry.
         * 200: the events were processed (duplicates of recent deliveries are skipped).
         """
         try:
+            raw = _as_bytes(body)
+        except WebhookError as exc:
+            logger.warning("refused a webhook request (%s): %s", exc.reason, exc)
+            return 400, 0
+        if len(raw) > self._max_body:
+            logger.warning(
+                "refused a webhook request (too_large): its body has %d bytes; at most %d "
+                "are accepted (max_body)",
+                len(raw),
+                self._max_body,
+            )
+            return 413, 0
+        try:
             verify_request(
-                method,
-                url,
+                str(method),
+                str(url),
                 headers,
-                body,
+                raw,
                 self._secret,
                 now=self._clock() if self._clock is not None else None,
                 legacy=self._legacy,
@@ -429,11 +520,17 @@ class WebhookReceiver:
         except WebhookError as exc:
             logger.warning("refused a webhook request (%s): %s", exc.reason, exc)
             return 401, 0
+        except Exception:  # a bug here must still answer, and must not let it through
+            logger.exception("refused a webhook request: its signature could not be checked")
+            return 500, 0
         try:
-            events = self._fresh(parse_events(body))
+            events = self._fresh(parse_events(raw))
         except WebhookError as exc:
             logger.warning("refused a webhook request (%s): %s", exc.reason, exc)
             return 400, 0
+        except Exception:
+            logger.exception("webhook body not processed")
+            return 500, 0
         if not events:
             return 200, 0
         try:
