@@ -33,6 +33,7 @@ from typing import Any, Final, Self, TypeVar, final
 import attrs
 from typing_extensions import override
 
+from syncengine._redact import redact_dsn, redact_options
 from syncengine.adapters.base import Adapter
 from syncengine.config import FieldMapping, MatchRule, ObjectSync, PipelineMap, SyncConfig
 from syncengine.engine import SyncEngine
@@ -424,7 +425,7 @@ class AdapterSpec:
     """
 
     kind: str
-    options: Mapping[str, Any]
+    options: Mapping[str, Any] = attrs.field(repr=lambda o: repr(redact_options(o)))
 
 
 @attrs.frozen
@@ -437,7 +438,8 @@ class IndexSpec:
 
     kind: str
     path: Path | None = None
-    dsn: str | None = None
+    # The DSN may hold a password: shown redacted (X4).
+    dsn: str | None = attrs.field(default=None, repr=lambda d: repr(d and redact_dsn(d)))
     dsn_env: str | None = None
     schema: str = "syncengine"
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, final
 
+from syncengine._redact import REDACTED, is_secret_name
 from syncengine.adapters.base import Adapter
 from syncengine.errors import ConfigError, SyncEngineError
 from syncengine.records import Pipeline
@@ -126,7 +127,8 @@ class AdapterOptions:
                 raise ConfigError(key, f"missing; expected {expected}")
             return default
         if not check(value):
-            raise ConfigError(key, f"expected {expected}, got {_type_name(value)} {value!r}")
+            shown = REDACTED if is_secret_name(key) else repr(value)  # X4
+            raise ConfigError(key, f"expected {expected}, got {_type_name(value)} {shown}")
         return value
 
     def get_str(self, key: str, default: str | Any = _MISSING) -> str:

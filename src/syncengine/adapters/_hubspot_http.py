@@ -36,6 +36,7 @@ import attrs
 import httpx
 from typing_extensions import override
 
+from syncengine._redact import redact_dsn
 from syncengine.errors import AdapterError
 from syncengine.states import ErrorCategory
 
@@ -451,7 +452,7 @@ class HttpClient:
 
     @override
     def __repr__(self) -> str:
-        return f"<HttpClient {self.base_url!r}>"
+        return f"<HttpClient {redact_dsn(self.base_url)!r}>"
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -41,6 +41,7 @@ import attrs
 import httpx
 from typing_extensions import override
 
+from syncengine._redact import redact_dsn
 from syncengine.adapters._hubspot_http import (
     ErrorBody,
     HttpClient,
@@ -448,7 +449,7 @@ class HubSpotAdapter(Adapter):
 
     @override
     def __repr__(self) -> str:
-        return f"<HubSpotAdapter {self.name!r} {self._http.base_url}>"
+        return f"<HubSpotAdapter {self.name!r} {redact_dsn(self._http.base_url)}>"
 
     @property
     def requests(self) -> int:

@@ -70,6 +70,7 @@ from typing import Any, Final, TypeVar, final
 
 from typing_extensions import override
 
+from syncengine._redact import REDACTED, redact_dsn, scrub_dsn
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
 from syncengine.index._entry import CursorUpdate, Entry
@@ -259,12 +260,14 @@ def _check_cursor(update: object) -> None:
 
 
 def _redacted(dsn: str) -> str:
-    """The DSN without its password (X4), for reprs and messages."""
+    """The DSN without its passwords (X4), for reprs and messages."""
     try:
         params = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "<dsn>"
-    params.pop("password", None)
+    except (psycopg.Error, ValueError):  # malformed: redacted without libpq's help
+        return redact_dsn(dsn)
+    for key in ("password", "sslpassword"):
+        if key in params:
+            params[key] = REDACTED
     return " ".join(f"{key}={value}" for key, value in sorted(params.items()))
 
 
@@ -346,10 +349,13 @@ class PostgresIndexStore(IndexStore):
                 connect_timeout=max(1, round(self._timeout)),
                 application_name="syncengine",
             )
-        except psycopg.Error as error:
+        except (psycopg.Error, ValueError) as error:
+            # libpq quotes what it cannot parse, the password included: scrubbed, and
+            # not chained (the cause's text would show it).
+            detail = scrub_dsn(str(error).strip(), self._dsn)
             raise IndexStoreError(
-                f"cannot connect to PostgreSQL ({_redacted(self._dsn)}): {error}"
-            ) from error
+                f"cannot connect to PostgreSQL ({_redacted(self._dsn)}): {detail}"
+            ) from None
         try:
             # The schema is checked to be a plain identifier; quoted all the same.
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
