@@ -258,3 +258,75 @@ def test_any_request_gets_a_status_and_only_signed_ones_reach_the_engine(
         assert 0 == count
     else:
         assert count == sum(len(events) for _side, events in engine.calls)
+
+
+# ---- through a real engine ------------------------------------------------------------
+def _real_sync():
+    from syncengine import (
+        FieldMapping,
+        MatchRule,
+        ObjectSchema,
+        ObjectSync,
+        PropertySpec,
+        SyncConfig,
+        SyncEngine,
+    )
+    from syncengine.adapters import InMemoryAdapter
+    from syncengine.index import MemoryIndexStore
+
+    hub = InMemoryAdapter(
+        [ObjectSchema("contacts", [PropertySpec("email", "string"), PropertySpec("n", "string")])],
+        name="hub",
+    )
+    app = InMemoryAdapter(
+        [ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("n", "string")])],
+        name="app",
+    )
+    config = SyncConfig(
+        "hooks",
+        [
+            ObjectSync(
+                "contacts",
+                "people",
+                [FieldMapping("email", "mail"), FieldMapping("n", "n")],
+                match=MatchRule([("email", "mail")]),
+            )
+        ],
+    )
+    engine = SyncEngine(hub, app, MemoryIndexStore(), config)
+    ada = hub.put("contacts", email="ada@example.com", n="1")
+    engine.initial_sync()
+    return engine, hub, app, ada.id
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    stamp=_stamps,
+    signing=_signing,
+    garbage=st.text(max_size=40),
+    tail=_json | _events,
+)
+def test_an_engine_behind_the_receiver_changes_only_on_a_valid_signature(
+    stamp, signing, garbage, tail
+):
+    """A real sync: a change in the hub reaches the app only through a signed request."""
+    engine, hub, app, ada = _real_sync()
+    hub.patch("contacts", ada, n="2")
+    body = json.dumps([contact(object_id=ada), tail], allow_nan=True).encode()
+    headers: dict[str, str] = {}
+    if signing == "valid":
+        headers.update(signed(body, stamp))
+    elif signing == "wrong_secret":
+        headers.update(signed(body, stamp, "not-the-secret"))
+    elif signing == "garbage":
+        headers.update({"X-HubSpot-Signature-v3": garbage, "X-HubSpot-Request-Timestamp": stamp})
+    hook = WebhookReceiver(engine, SECRET, clock=lambda: NOW)
+    status, _count = hook.handle("POST", HOOK, headers, body)
+    fresh = _ASCII_STAMP.fullmatch(stamp.strip()) and abs(int(stamp) - int(STAMP)) <= 300_000
+    (copy,) = app.records("people")
+    if signing == "valid" and fresh:
+        assert status in (200, 400)
+        assert ("2" if status == 200 else "1") == copy.properties["n"]
+    else:
+        assert 401 == status
+        assert "1" == copy.properties["n"]
