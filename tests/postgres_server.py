@@ -54,7 +54,7 @@ def dsn_or_skip_reason() -> tuple[str | None, str]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        return None, "psycopg is not installed (pip install 'syncengine[postgres]')"
+        return None, "psycopg is not installed (pip install 'psycopg[binary]>=3.1')"
     if binaries() is None:
         return None, (
             f"no PostgreSQL server: {ENV} is unset and no PostgreSQL binaries "

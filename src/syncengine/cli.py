@@ -308,7 +308,7 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="syncengine", prog_name="syncengine")
+@click.version_option(package_name="syncengine-hub", prog_name="syncengine")
 def main() -> None:
     """Keep the records of two apps in sync.
 

@@ -1,7 +1,7 @@
 """Index stores: where syncengine keeps its index (DESIGN §3).
 
 :class:`PostgresIndexStore` (``syncengine.index.postgres``) needs the extra
-``syncengine[postgres]`` (psycopg 3). It is imported on first use, so importing this
+``syncengine-hub[postgres]`` (psycopg 3). It is imported on first use, so importing this
 package never needs psycopg, and it is left out of ``__all__`` so that
 ``from syncengine.index import *`` does not either.
 """

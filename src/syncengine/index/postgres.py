@@ -1,6 +1,6 @@
 """PostgresIndexStore: the index in PostgreSQL, shared by many processes and machines.
 
-Install the extra (``pip install syncengine[postgres]``, psycopg 3). It is what several
+Install the extra (``pip install syncengine-hub[postgres]``, psycopg 3). It is what several
 workers of one sync share when they split a pass between them (``docs/scale-out.md``).
 
 Theory of operation:
@@ -84,8 +84,8 @@ try:
     from psycopg import sql
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "PostgresIndexStore needs psycopg 3: install the extra with "
-        "`pip install 'syncengine[postgres]'`"
+        "PostgresIndexStore needs psycopg 3: `pip install 'psycopg[binary]>=3.1'` "
+        "(or install syncengine-hub with its `postgres` extra)"
     ) from error
 
 __all__ = ["PostgresIndexStore"]
