@@ -313,6 +313,7 @@ def main() -> None:
     """Keep the records of two apps in sync.
 
     Start with `syncengine demo`; then point the other commands at its config file.
+    Messages cite the rules they follow (rule D6); docs/rules.md explains each rule.
     """
 
 
@@ -538,7 +539,7 @@ def records(
     until: datetime | None,
     limit: int,
 ) -> None:
-    """List index entries: each record or pair, its state and why (SPEC R5)."""
+    """List index entries: each record or pair, its state and why."""
     console = _console()
     with _opened(config) as setup:
         engine = setup.engine()
@@ -590,7 +591,7 @@ def export(
     since: datetime | None,
     until: datetime | None,
 ) -> None:
-    """Write the record listing to FILE as CSV or JSON lines (SPEC R5)."""
+    """Write the record listing to FILE as CSV or JSON lines."""
     chosen: Literal["csv", "jsonl"] = fmt or (
         "jsonl" if file.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
     )
@@ -620,7 +621,7 @@ def export(
 @click.option("--yes", is_flag=True, help="Restore without asking.")
 @_errors
 def restore(config: Path, object_type: str, destination: str, yes: bool) -> None:
-    """Re-create records deleted on one side from the surviving copy (SPEC R6).
+    """Re-create records deleted on one side from the surviving copy.
 
     Shows the list first and asks before restoring, unless --yes. Answering no (or
     giving no answer, as without a terminal) restores nothing and exits with code 1.
@@ -694,7 +695,10 @@ def _confirm_restore(object_type: str, destination: str, count: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @_errors
 def explain(config: Path, side: str, object_type: str, record_id: str, as_json: bool) -> None:
-    """Explain one record: how it matched, how each field is decided, its history (R8)."""
+    """Explain one record: how it matched, how each field is decided, its history.
+
+    Reasons cite the rules they follow (rule D6); docs/rules.md explains each rule.
+    """
     with _opened(config) as setup:
         explanation = setup.engine().explain(Side(side), object_type, record_id)
     if as_json:

@@ -168,6 +168,7 @@ SALES_PIPELINES: Final = {
 CONFIG: Final = """\
 # syncengine demo: a CRM (the hub) synced with a sales app.
 # Run it again with `syncengine run syncengine.toml`; see `syncengine --help`.
+# Rule ids in comments, such as (M2), are explained in docs/rules.md.
 sync_id = "crm-sales"
 
 [hub]

@@ -2111,7 +2111,7 @@ class SyncEngine:
             return Fail(
                 error.category,
                 f"waits for the creates in flight on the {side.value} side to settle "
-                f"(S8): {error.message}",
+                f"(rule S8): {error.message}",
             )
         return decision
 
@@ -2343,7 +2343,8 @@ class SyncEngine:
             return Fail(
                 ErrorCategory.UNAVAILABLE,
                 f"waits for the create in flight from {side.value} record "
-                f"{item.pair_with.id_on(side)} (deleted), whose place it takes, to settle (S8)",
+                f"{item.pair_with.id_on(side)} (deleted), whose place it takes, to settle "
+                "(rule S8)",
             )
         return decide(plan, item.entry, *self._alone(side, item.record), keys=item.keys)
 
@@ -2387,7 +2388,7 @@ class SyncEngine:
         if holder_id is None and holder is not None:
             holder_id = holder.id_on(side.other)
             return f"same {what} as {side.other.value} record {holder_id}, already paired"
-        return f"same {what} as {side.value} record {holder_id}, which syncs instead (M3)"
+        return f"same {what} as {side.value} record {holder_id}, which syncs instead (rule M3)"
 
     # ---- executing decisions ------------------------------------------------------------
     def _execute(
@@ -2563,7 +2564,7 @@ class SyncEngine:
                         e,
                         state=RecordState.QUEUED,
                         reason=None,
-                        message="its identifier is free again: it syncs next (M3)",
+                        message="its identifier is free again: it syncs next (rule M3)",
                         updated_at=now,
                     )
         if promoted:
@@ -2646,7 +2647,7 @@ class SyncEngine:
                         )
                         changes[Side.APP].append((n, change, h, target))
                     elif h not in app_side:
-                        notes[n].append(f"{target} {h} unlinked in app; kept in hub (X3)")
+                        notes[n].append(f"{target} {h} unlinked in app; kept in hub (rule X3)")
                 for h in app_side:
                     if h not in hub_side and h not in old:
                         change = AssociationChange(
@@ -2654,7 +2655,7 @@ class SyncEngine:
                         )
                         changes[Side.HUB].append((n, change, h, target))
                     elif h not in hub_side:
-                        notes[n].append(f"{target} {h} unlinked in hub; kept in app (X3)")
+                        notes[n].append(f"{target} {h} unlinked in hub; kept in app (rule X3)")
                 # Remember links removed on one side only, so they are never re-created.
                 kept = {h for h in old if (h in hub_side) != (h in app_side)}
                 links[n][target] = frozenset(in_sync | kept)
@@ -2915,7 +2916,7 @@ class SyncEngine:
                 base,
                 state=RecordState.QUEUED,
                 updated_at=now,
-                history=self._append(base.history, now, "queued", "another pass held it (S9)"),
+                history=self._append(base.history, now, "queued", "another pass held it (rule S9)"),
             )
         if isinstance(decision, NoChange):
             self._count(ctx, plan.name, base, ((side, "unchanged"),), stored=stored)

@@ -286,15 +286,18 @@ class MatchKeyExplanation:
 
 _WHY_TEXT: Final[Mapping[Why, str]] = {
     Why.IN_SYNC: "same value on both sides",
-    Why.CHANGED: "changed in the {source} only → the {source}'s value goes to the {other} (D6)",
-    Why.FILL_BLANK: "blank in the {other} → filled from the {source} (D2)",
+    Why.CHANGED: "changed in the {source} only → the {source}'s value goes to the {other} "
+    "(rule D6)",
+    Why.FILL_BLANK: "blank in the {other} → filled from the {source} (rule D2)",
     Why.REFILL: "cleared in the {other} → refilled from the {source}: a blank never "
-    "overwrites a value (D4)",
-    Why.CLEARED: "cleared in the {source} → the {other} is cleared too (D4, propagate_clears)",
-    Why.WINNER: "values differ → the {source} wins as the sync's default app (D3)",
-    Why.NEWEST: "values differ → the {source} wins: it changed last (D6)",
-    Why.POLICY: "values differ → the {source} wins: the field's conflict policy chose it (D6)",
-    Why.DIRECTION: "one-way → the {source}'s value goes to the {other} (D5)",
+    "overwrites a value (rule D4)",
+    Why.CLEARED: "cleared in the {source} → the {other} is cleared too "
+    "(rule D4, propagate_clears)",
+    Why.WINNER: "values differ → the {source} wins as the sync's default app (rule D3)",
+    Why.NEWEST: "values differ → the {source} wins: it changed last (rule D6)",
+    Why.POLICY: "values differ → the {source} wins: the field's conflict policy chose it "
+    "(rule D6)",
+    Why.DIRECTION: "one-way → the {source}'s value goes to the {other} (rule D5)",
     Why.KEPT: "values differ, but nothing flows (one-way, read-only or a blank source): "
     "both stay as they are",
 }
