@@ -544,20 +544,20 @@ def records(
     with _opened(config) as setup:
         engine = setup.engine()
         table = Table(show_edge=False, header_style="bold")
-        for column in ("object", "hub id", "app id", "state", "why", "message", "updated"):
+        # The headings are the column names `export --columns` takes.
+        for column in ("object_type", "hub_id", "app_id", "state", "why", "message", "updated_at"):
             table.add_column(column, overflow="fold")
         shown = more = 0
         for row in engine.records(object_type, states or None, since, until):
             if limit and shown >= limit:
                 more += 1
                 continue
-            why = row.category or row.reason
             table.add_row(
                 escape(row.object_type),
                 escape(row.hub_id or "-"),
                 escape(row.app_id or "-"),
                 row.state.value,
-                why.value if why is not None else "",
+                row.why,
                 escape(row.message),
                 row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
             )
@@ -578,7 +578,10 @@ def records(
     default=None,
     help="Default: from FILE's suffix (.jsonl), else csv.",
 )
-@click.option("--columns", help="Comma-separated columns, in order (default: all).")
+@click.option(
+    "--columns",
+    help="Comma-separated columns, in order, named as `records` heads them (default: all).",
+)
 @_filters
 @_errors
 def export(

@@ -89,6 +89,7 @@ from syncengine.status import (
     RestoreItem,
     RestorePlan,
     explain_entry,
+    export_columns,
     write_export,
 )
 
@@ -793,9 +794,16 @@ class SyncEngine:
         """Write the listing to a CSV or JSON-lines file, streaming; return the row count.
 
         Columns default to :data:`syncengine.status.COLUMNS`; pass ``columns`` to choose
-        a set and order. CSV cells a spreadsheet would run as formulas are neutralized.
-        Secrets never appear: entries hold none (X4).
+        a set and order, by the names ``syncengine records`` shows (``object_type``,
+        ``why``, …; :func:`syncengine.status.export_columns`). CSV cells a spreadsheet
+        would run as formulas are neutralized. Secrets never appear: entries hold none (X4).
+
+        Raises:
+            ValueError: for an unknown column or format, before the file is opened.
         """
+        export_columns(columns)  # an unknown column fails before the file is created
+        if format not in ("csv", "jsonl"):
+            raise ValueError(f"unknown export format {format!r}; expected 'csv' or 'jsonl'")
         rows = self.records(object_type, state, since, until)
         if isinstance(file_or_path, str | os.PathLike):
             with open(file_or_path, "w", encoding="utf-8", newline="") as out:

@@ -11,6 +11,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import IO, Any, Final, Literal
 
 import attrs
@@ -34,6 +35,7 @@ from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = [
     "COLUMNS",
+    "COLUMN_ALIASES",
     "EntryView",
     "Explanation",
     "FieldExplanation",
@@ -41,6 +43,7 @@ __all__ = [
     "RestoreItem",
     "RestorePlan",
     "explain_entry",
+    "export_columns",
     "shown",
     "shown_properties",
     "why_text",
@@ -86,6 +89,15 @@ class EntryView:
             entry_id=entry.entry_id,
         )
 
+    @property
+    def why(self) -> str:
+        """Why the entry is in its state: its failure category or exclusion reason, or ``""``.
+
+        The ``why`` column of ``syncengine records``; exports may ask for it by name.
+        """
+        why = self.category or self.reason
+        return why.value if why is not None else ""
+
     def as_dict(self) -> dict[str, Any]:
         """The row as plain JSON-able values."""
         return {name: _plain(getattr(self, name)) for name in COLUMNS}
@@ -106,6 +118,36 @@ COLUMNS: Final = (
     "attempts",
     "entry_id",
 )
+
+#: Columns an export may ask for besides :data:`COLUMNS`: the ``why`` of ``syncengine records``.
+_EXTRA_COLUMNS: Final = ("why",)
+
+#: Other names of columns, accepted by exports: the record listing's earlier headings.
+COLUMN_ALIASES: Final[Mapping[str, str]] = MappingProxyType(
+    {"object": "object_type", "updated": "updated_at"}
+)
+
+
+def export_columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    """The columns of an export, by their names; ``None`` gives :data:`COLUMNS`.
+
+    A name is taken without case, with spaces as underscores (``"hub id"`` is ``hub_id``),
+    and :data:`COLUMN_ALIASES` apply (``object`` is ``object_type``).
+
+    Raises:
+        ValueError: naming the unknown columns and the known ones.
+    """
+    if columns is None:
+        return COLUMNS
+    chosen = []
+    for name in columns:
+        key = str(name).strip().lower().replace(" ", "_")
+        chosen.append(COLUMN_ALIASES.get(key, key))
+    known = (*COLUMNS, *_EXTRA_COLUMNS)
+    unknown = [name for name, key in zip(columns, chosen, strict=True) if key not in known]
+    if unknown:
+        raise ValueError(f"unknown column(s) {unknown}; expected some of {list(known)}")
+    return tuple(chosen)
 
 
 def _plain(value: Any) -> Any:
@@ -144,10 +186,7 @@ def write_export(
     Raises:
         ValueError: for an unknown format or column.
     """
-    cols = tuple(columns) if columns is not None else COLUMNS
-    unknown = [c for c in cols if c not in COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown column(s) {unknown}; expected some of {list(COLUMNS)}")
+    cols = export_columns(columns)
     count = 0
     if format == "csv":
         writer = csv.writer(out)
@@ -291,12 +330,10 @@ _WHY_TEXT: Final[Mapping[Why, str]] = {
     Why.FILL_BLANK: "blank in the {other} → filled from the {source} (rule D2)",
     Why.REFILL: "cleared in the {other} → refilled from the {source}: a blank never "
     "overwrites a value (rule D4)",
-    Why.CLEARED: "cleared in the {source} → the {other} is cleared too "
-    "(rule D4, propagate_clears)",
+    Why.CLEARED: "cleared in the {source} → the {other} is cleared too (rule D4, propagate_clears)",
     Why.WINNER: "values differ → the {source} wins as the sync's default app (rule D3)",
     Why.NEWEST: "values differ → the {source} wins: it changed last (rule D6)",
-    Why.POLICY: "values differ → the {source} wins: the field's conflict policy chose it "
-    "(rule D6)",
+    Why.POLICY: "values differ → the {source} wins: the field's conflict policy chose it (rule D6)",
     Why.DIRECTION: "one-way → the {source}'s value goes to the {other} (rule D5)",
     Why.KEPT: "values differ, but nothing flows (one-way, read-only or a blank source): "
     "both stay as they are",
