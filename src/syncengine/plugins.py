@@ -14,7 +14,7 @@ is the adapter's table of the config file without ``kind``; ``base_dir`` is the 
 file's folder, against which relative paths are resolved. Read options with
 :class:`AdapterOptions`, which names the offending key in every error.
 
-syncengine's own kinds (``memory``, ``sqlite``) are registered the same way, with a
+syncengine's own kinds (``memory``, ``sqlite``, ``hubspot``) are registered the same way, with a
 built-in fallback so they work even when the package metadata is missing (a vendored
 copy). A kind may also be written ``"package.module:Name"`` to use an adapter class that
 is not packaged.
@@ -289,10 +289,11 @@ def memory_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) ->
 def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -> Adapter:
     """Build a :class:`~syncengine.adapters.hubspot.HubSpotAdapter` (kind ``hubspot``).
 
-    Options: ``token_env`` (the environment variable holding the private-app token;
-    default ``HUBSPOT_TOKEN`` — tokens never go in config files, SPEC X4), ``base_url``,
-    ``requests_per_10s``, ``associations`` (``{contacts = ["companies"]}``: more links to
-    read; not needed for those the object syncs keep, which the engine asks for), ``name``.
+    Options (documented for users in ``docs/how-to/config-files.md``): ``token_env`` (the
+    environment variable holding the private-app token; default ``HUBSPOT_TOKEN`` — tokens
+    never go in config files, rule X4), ``base_url``, ``requests_per_10s``,
+    ``associations`` (``{contacts = ["companies"]}``: more links to read; not needed for
+    those the object syncs keep, which the engine asks for), ``name``.
     """
     import os
 
