@@ -63,8 +63,12 @@ class Record:
             ``datetime``, and a ``frozenset``/``list`` of option values for multi-selects).
             ``None`` and ``""`` mean blank.
         updated_at: When the app last modified the record, timezone-aware, if it knows.
-        associations: Linked records, by the linked object type: ``{"companies":
-            frozenset({"17"})}``.
+        associations: The record's links to other records of the same app: a mapping from
+            the linked object type, named as this app names it, to a ``frozenset`` of the
+            linked records' ids in this app, e.g. ``{"companies": frozenset({"17"})}``. A
+            type with no links may be left out; an adapter without associations leaves the
+            mapping empty. The engine reads the links of the types an object sync lists in
+            ``associations`` (a contact's ``"companies"``), from the records of that sync.
 
     .. versionadded:: 0.1
     """
@@ -170,7 +174,13 @@ class WriteResult:
 
     @classmethod
     def ok(cls, record_id: str) -> WriteResult:
-        """The item succeeded; ``record_id`` is the id of the created or updated record."""
+        """The item succeeded; ``record_id`` is the id of the record it wrote.
+
+        For ``create``, the id of the new record (or, for a repeated idempotency key, of
+        the record made the first time); for ``update``, the id of the updated record. For
+        ``associate``, the ``from_id`` of the :class:`AssociationChange`: the engine reads
+        only whether a link succeeded, so ``WriteResult.ok(pair.from_id)`` is the rule.
+        """
         return cls(record_id, None, "")
 
     @classmethod
@@ -210,6 +220,13 @@ class Pipeline:
 @attrs.frozen(slots=True)
 class AssociationChange:
     """A link from one record to another, to be created in one app (SPEC A1).
+
+    Types and ids are those of the app that gets the link: ``from_type``/``from_id`` is
+    the record of the object sync that lists ``to_type`` in its ``associations`` (a
+    contact), ``to_type``/``to_id`` the record it links to (its company). After the link
+    is made, the from-record's :attr:`Record.associations` holds ``to_id`` under
+    ``to_type``. The result of each change is ``WriteResult.ok(from_id)`` or
+    :meth:`WriteResult.failed`.
 
     .. versionadded:: 0.1
     """

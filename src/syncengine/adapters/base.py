@@ -164,7 +164,11 @@ class Adapter(abc.ABC):
     def associate(self, pairs: Sequence[AssociationChange]) -> Sequence[WriteResult]:
         """Create links between records (A1); one result per pair, in order.
 
-        Creating a link that already exists succeeds.
+        Creating a link that already exists succeeds. A made link is
+        ``WriteResult.ok(pair.from_id)``, and from then on the from-record, fetched or
+        scanned, carries ``pair.to_id`` in ``associations[pair.to_type]`` (see
+        :class:`~syncengine.Record`). A link that cannot be made is
+        ``WriteResult.failed(category, message)`` (``NOT_FOUND`` when an end is missing).
         """
         raise UnsupportedCapability(f"adapter {self.name!r} does not support associations")
 
