@@ -334,3 +334,20 @@ def test_cli_help_points_to_the_rules_page():
         assert "SPEC" not in text, where
     assert "docs/rules.md" in CliRunner().invoke(main, ["--help"]).output
     assert "docs/rules.md" in CliRunner().invoke(main, ["explain", "--help"]).output
+
+
+def _config_blocks() -> list[Block]:
+    return [
+        b for page in PAGES for b in blocks(page) if b.lang == "toml" and "sync_id" in b.code
+    ]
+
+
+@pytest.mark.parametrize("block", _config_blocks(), ids=lambda b: b.where)
+def test_every_config_file_example_parses(block):
+    """A complete config file shown in the docs is one `syncengine` accepts."""
+    from syncengine.configfile import ConfigFileError, parse_config
+
+    try:
+        parse_config(block.code, file=block.where)
+    except ConfigFileError as exc:
+        pytest.fail(f"{block.where}: {exc}")
