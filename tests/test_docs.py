@@ -337,9 +337,7 @@ def test_cli_help_points_to_the_rules_page():
 
 
 def _config_blocks() -> list[Block]:
-    return [
-        b for page in PAGES for b in blocks(page) if b.lang == "toml" and "sync_id" in b.code
-    ]
+    return [b for page in PAGES for b in blocks(page) if b.lang == "toml" and "sync_id" in b.code]
 
 
 @pytest.mark.parametrize("block", _config_blocks(), ids=lambda b: b.where)
@@ -351,3 +349,53 @@ def test_every_config_file_example_parses(block):
         parse_config(block.code, file=block.where)
     except ConfigFileError as exc:
         pytest.fail(f"{block.where}: {exc}")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = page.read_text(encoding="utf-8")
+    found = set(re.findall(r'<a id="([^"]+)"></a>', text))
+    for _, line in _code_free(page):
+        heading = re.match(r"^#+\s+(.*)$", line)
+        if heading:
+            found.add(_slug(re.sub(r"``", "", heading.group(1))))
+    return found
+
+
+def test_every_relative_link_of_the_docs_leads_somewhere():
+    """Links to other pages and files exist, and so do their #anchors."""
+    for page in PAGES:
+        for number, line in _code_free(page):
+            for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                if re.match(r"^[a-z]+:", target):
+                    continue  # https:, mailto:
+                path, _, anchor = target.partition("#")
+                goal = (page.parent / path).resolve() if path else page
+                assert goal.exists(), f"{_page_id(page)}:{number}: no file {path}"
+                if anchor and goal.suffix == ".md":
+                    assert anchor in _anchors(goal), f"{_page_id(page)}:{number}: no #{anchor}"
+
+
+def test_every_dotted_syncengine_name_in_the_docs_exists():
+    """`syncengine.x.Y` in the docs' text names a module or attribute that exists."""
+    import importlib
+
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for name in sorted(set(re.findall(r"`(syncengine(?:\.\w+)+)`", text))):
+            parts = name.split(".")
+            for cut in range(len(parts), 0, -1):
+                try:
+                    found: object = importlib.import_module(".".join(parts[:cut]))
+                except ImportError:
+                    continue
+                for attribute in parts[cut:]:
+                    assert hasattr(found, attribute), f"{_page_id(page)}: {name} does not exist"
+                    found = getattr(found, attribute)
+                break
