@@ -52,3 +52,13 @@ def test_every_option_of_every_shipped_kind_is_documented(kind, tmp_path):
         f"docs/how-to/config-files.md, kind {kind!r}: undocumented {accepted - documented}, "
         f"documented but not accepted {documented - accepted}"
     )
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_mistyped_option_is_named_with_the_option_meant(kind, tmp_path):
+    """A near miss of an option is answered with it (sqlite's id_prefix was not suggested)."""
+    options: dict[str, object] = {"path": "x.db"} if kind == "sqlite" else {}
+    with pytest.raises(ConfigError) as caught:
+        load_adapter(kind, {**options, "id_prefx": "s"}, base_dir=tmp_path)
+    assert "id_prefx" == caught.value.path
+    assert "did you mean 'id_prefix'?" in caught.value.problem, caught.value

@@ -510,7 +510,11 @@ class SQLiteAdapter(Adapter):
         name = opts.get_str("name", "sqlite")
         page_size = opts.get_int("page_size", 100, minimum=1)
         max_batch_size = opts.get_int("max_batch_size", 100, minimum=1)
+        # Left out, the file keeps its own prefix (None); asked for either way, so that the
+        # message of a mistyped key lists it and suggests it.
         id_prefix = opts.get_str("id_prefix", "") if "id_prefix" in options else None
+        if id_prefix is None:
+            opts.get_any("id_prefix", None)
         schemas = schemas_from_options(opts.get_any("schemas", None), "schemas")
         pipelines = pipelines_from_options(opts.get_any("pipelines", None))
         opts.finish()
