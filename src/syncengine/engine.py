@@ -3053,7 +3053,9 @@ class SyncEngine:
         again (a retry of this pass's failure, a pair both of whose records changed, a
         settled create compared again) replaces its earlier status: a write that failed
         and then succeeded is one update. Writes that happened stay counted, once per
-        side, and nothing that follows them in the pass is counted as unchanged. A dry
+        side, and nothing that follows them in the pass is counted as unchanged (a record
+        that ends unchanged after a write is counted by the write alone: a failure counted
+        in between, by a retry that could not read the record, is taken back). A dry
         run lists each planned write once (``planned``, by side). ``stored``: the entry
         as the index held it when the batch read it (``base`` by default).
         """
@@ -3064,12 +3066,15 @@ class SyncEngine:
         report = ctx.report
         kept: list[tuple[Side, str]] = []
         if before is not None:
-            writes = [c for c in before if c[1] in _WRITES]
+            writes = tuple(c for c in before if c[1] in _WRITES)
             if outcome[0][1] == "unchanged" and (writes or before is _SYNCED_EARLIER):
                 if before is not _SYNCED_EARLIER:
-                    ctx.counted[key] = before  # the writes stand
+                    # The writes stand and nothing since is counted as unchanged; a status
+                    # counted between them and this outcome (a failed retry) is replaced.
+                    self._take_back(ctx, object_type, before)
+                    ctx.counted[key] = writes
                 return
-            kept.extend(c for c in before if c[1] in _WRITES)
+            kept.extend(writes)
             self._take_back(ctx, object_type, before)
         written = {side for side, counter in kept if counter in _WRITES}
         for side, counter in outcome:

@@ -1007,3 +1007,62 @@ class TestReportsCountFinalOutcomes:
             report.summary(),
             _states(engine),
         )
+
+    def test_a_failure_retried_to_no_change_after_a_write_is_not_counted(self, index, clock):
+        """A new hub record and a new app record with one e-mail pair up in an incremental
+        pass: the app's record is updated, the hub's update happens but its reply is lost,
+        and the retry that reads the hub record back fails once; the next retry finds
+        nothing left to write. The pair ends synced, but the report counted it as updated
+        and failed: a final "unchanged" kept the pass's earlier failure next to its write
+        (the convergence machine's count check, SQLite variant)."""
+        fields = (("email", "mail"), ("firstname", "first_name"), ("phone", "tel"))
+        schemas = {
+            Side.HUB: ObjectSchema("contacts", [PropertySpec(h, "string") for h, _ in fields]),
+            Side.APP: ObjectSchema("people", [PropertySpec(a, "string") for _, a in fields]),
+        }
+        inner = {
+            side: InMemoryAdapter(
+                [schemas[side]],
+                name=side.value,
+                clock=clock,
+                id_prefix=side.value[0],
+                page_size=2 if side is Side.HUB else 3,
+                max_batch_size=2,
+            )
+            for side in Side
+        }
+        faulty = {side: FaultyAdapter(inner[side], seed=7, sleep=clock.advance) for side in Side}
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping(h, a) for h, a in fields],
+            match=MatchRule.email("email", "mail"),
+        )
+        engine = SyncEngine(
+            faulty[Side.HUB],
+            faulty[Side.APP],
+            index,
+            SyncConfig("s", [obj]),
+            clock=clock,
+            sleep=clock.advance,
+        )
+        engine.reconcile()
+        clock.advance()
+        faulty[Side.HUB].lose_confirmation(
+            "update", AdapterError(ErrorCategory.UNAVAILABLE, "timeout after write")
+        )
+        clock.advance()
+        inner[Side.HUB].put("contacts", {"email": "ada@x.io", "firstname": "", "phone": "1"})
+        faulty[Side.HUB].fail_items(
+            "create",
+            lambda item: "ada@x.io" in item.properties.values(),
+            ErrorCategory.VALIDATION,
+            "refused (injected)",
+        )
+        faulty[Side.HUB].fail_next("fetch", AdapterError(ErrorCategory.UNAVAILABLE, "down"))
+        clock.advance()
+        inner[Side.APP].put("people", {"mail": "ada@x.io", "first_name": "Ada", "tel": "2"})
+        clock.advance()
+        report = engine.incremental_sync()
+        assert (1, 0, 0, 0) == _states(engine)
+        assert (report.updated, report.failed, report.unchanged) == (1, 0, 0), report.summary()
