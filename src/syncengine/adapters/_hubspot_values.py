@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from syncengine.adapters._values import lone_surrogate
 from syncengine.mapping import ConversionError, coerce
 from syncengine.schema import PropertySpec, PropertyType
 
@@ -237,8 +238,19 @@ def to_hubspot(value: Any, spec: PropertySpec | None) -> str:
 
     Raises:
         ConversionError: ``value`` is not a value of ``spec``'s type (or not one of its
-            options); the message says what was expected, without the property's name.
+            options), or its text holds a lone surrogate (not valid Unicode); the message
+            says what was expected, without the property's name.
     """
+    text = _to_text(value, spec)
+    problem = lone_surrogate(text)
+    if problem is not None:
+        # HubSpot's API takes JSON in UTF-8, which cannot carry it (the request would fail
+        # as a whole, for every record of the batch).
+        raise ConversionError(f"{problem}: {text!r}")
+    return text
+
+
+def _to_text(value: Any, spec: PropertySpec | None) -> str:
     if spec is None:
         if value is None:
             return ""

@@ -18,6 +18,7 @@ This module is private; nothing outside ``syncengine.adapters`` may import it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
@@ -30,6 +31,7 @@ __all__ = [
     "MULTI_TYPES",
     "check_values",
     "is_blank",
+    "lone_surrogate",
     "merged",
     "normalize",
     "type_problem",
@@ -38,6 +40,28 @@ __all__ = [
 
 #: The Python collections a multi-select value may come in.
 MULTI_TYPES: Final = (frozenset, set, list, tuple)
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode text, or None if it is.
+
+    A Python ``str`` may hold a lone surrogate (U+D800 to U+DFFF: half of a UTF-16 pair,
+    as left by text cut in the middle of an emoji, or by bytes that were not UTF-8 read
+    with ``surrogateescape``). No UTF-8 app can store one, so a value holding one is a
+    validation failure of its record (SPEC X1), the same in every adapter.
+    """
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    return (
+        f"holds a lone surrogate (U+{ord(found[0]):04X} at position {found.start()}), "
+        "which is not valid Unicode text: half of an emoji or of another character "
+        "outside the Basic Multilingual Plane, or bytes that were not UTF-8"
+    )
 
 
 def is_blank(spec: PropertySpec | None, value: Any) -> bool:
@@ -93,12 +117,21 @@ def _options_text(options: Sequence[str]) -> str:
 def type_problem(spec: PropertySpec, value: Any) -> str | None:
     """Why ``value`` is not a non-blank value of ``spec``'s type, or None if it is.
 
+    Text (a ``str``, or an option of a multi-select) must be valid Unicode: one that
+    holds a lone surrogate is refused whatever the type (:func:`lone_surrogate`).
     The Python types of SPEC F4's property types: ``str``; a finite ``int`` or ``float``
     (not ``bool``); ``bool``; a ``date`` (not a ``datetime``); a timezone-aware
     ``datetime``; one of the options; a collection of options (any option when a
     property declares none).
     """
     kind = spec.type
+    if isinstance(value, str) or (
+        kind is PropertyType.MULTI_ENUM and isinstance(value, MULTI_TYPES)
+    ):
+        for text in (value,) if isinstance(value, str) else value:
+            problem = lone_surrogate(text) if isinstance(text, str) else None
+            if problem is not None:
+                return f"property {spec.name!r} {problem}: {text!r}"
     if kind is PropertyType.STRING:
         if isinstance(value, str):
             return None

@@ -413,6 +413,69 @@ def _check_bad_item_fails_alone_with_the_right_category(kit: _Kit) -> None:
     )
 
 
+def _check_lone_surrogate_fails_its_item_alone(kit: _Kit) -> None:
+    """A text value holding a lone surrogate (no valid Unicode) fails its item alone.
+
+    It is a ``VALIDATION`` failure naming the property, on create and on update, and the
+    valid items of the same batch are written: no UTF-8 app can store the value, and an
+    adapter that lets its encoder raise fails the whole batch instead (SPEC X1).
+    """
+    texts = [
+        spec
+        for spec in kit.writable()
+        if spec.type is PropertyType.STRING and not spec.unique and not spec.options
+    ]
+    if not texts:
+        raise _Skip("the object type has no writable, non-unique string property")
+    spec = texts[0]
+    bad_text = "cut mid-emoji \ud83d"
+    bad = {**kit.values(), spec.name: bad_text}
+    items = [
+        NewRecord(kit.values(), kit.key()),
+        NewRecord(bad, kit.key()),
+        NewRecord(kit.values(), kit.key()),
+    ]
+    what = f"a create item whose {spec.name!r} holds a lone surrogate"
+    results = kit.create_items(items)
+    assert not results[1].succeeded, f"{what} succeeded; it must fail (VALIDATION)"
+    assert results[1].category is ErrorCategory.VALIDATION, (
+        f"{what} failed with {results[1].category}, expected validation"
+    )
+    assert spec.name in results[1].message, (
+        f"the failure message of {what} does not name the property: {results[1].message!r}"
+    )
+    results[1].message.encode("utf-8")  # the message itself must be storable text
+    good_ids = []
+    for neighbour in (results[0], results[2]):
+        assert neighbour.succeeded, (
+            f"a valid item next to {what} failed too ({neighbour.category}: "
+            f"{neighbour.message}); a bad item must fail only itself"
+        )
+        good_ids.append(_ok_id(neighbour, "a valid create next to a bad one"))
+    assert set(kit.fetch(good_ids)) == set(good_ids), (
+        f"the valid items next to {what} cannot be fetched"
+    )
+    changes = [{spec.name: f"changed {n}"} for n in range(2)]
+    updates = [
+        RecordUpdate(good_ids[0], changes[0]),
+        RecordUpdate(good_ids[1], {spec.name: bad_text}),
+    ]
+    results = kit.adapter.update(kit.object_type, updates)
+    _assert_results(results, updates, "update")
+    what = f"an update item setting {spec.name!r} to text with a lone surrogate"
+    assert not results[1].succeeded, f"{what} succeeded; it must fail (VALIDATION)"
+    assert results[1].category is ErrorCategory.VALIDATION, (
+        f"{what} failed with {results[1].category}, expected validation"
+    )
+    assert results[0].succeeded, (
+        f"a valid update next to {what} failed too ({results[0].category}: "
+        f"{results[0].message}); a bad item must fail only itself"
+    )
+    found = kit.fetch(good_ids)
+    assert found[good_ids[0]].properties.get(spec.name) == "changed 0"
+    assert found[good_ids[1]].properties.get(spec.name) != bad_text
+
+
 def _check_update_changes_only_the_named_properties(kit: _Kit) -> None:
     created = kit.create(3)
     ids = list(created)
@@ -690,6 +753,7 @@ _CHECKS: Final[dict[str, _Check]] = {
     "bad_item_fails_alone_with_the_right_category": (
         _check_bad_item_fails_alone_with_the_right_category
     ),
+    "lone_surrogate_fails_its_item_alone": _check_lone_surrogate_fails_its_item_alone,
     "update_changes_only_the_named_properties": _check_update_changes_only_the_named_properties,
     "full_scan_is_stable_and_complete": _check_full_scan_is_stable_and_complete,
     "incremental_scan_right_after_a_full_scan_is_empty": (
@@ -1177,6 +1241,10 @@ class AdapterTests:
     ) -> None:
         """An unknown or missing required property fails only its item, naming the field."""
         self._run("bad_item_fails_alone_with_the_right_category", adapter, object_type)
+
+    def test_lone_surrogate_fails_its_item_alone(self, adapter: Adapter, object_type: str) -> None:
+        """Text with a lone surrogate fails only its item, as validation naming the property."""
+        self._run("lone_surrogate_fails_its_item_alone", adapter, object_type)
 
     def test_update_changes_only_the_named_properties(
         self, adapter: Adapter, object_type: str

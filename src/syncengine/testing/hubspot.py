@@ -500,6 +500,10 @@ class _Problem(Exception):
         return data
 
 
+#: Half of a UTF-16 surrogate pair: text that is not valid Unicode.
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
 def _invalid(errors: list[tuple[str, str, str]]) -> _Problem:
     """A VALIDATION_ERROR for property problems: (name, code, message) each."""
     listed = json.dumps(
@@ -1566,6 +1570,13 @@ class FakeHubSpot:
                 continue
             if text == "":
                 values[name] = ""
+                continue
+            if not text.isascii() and _SURROGATE.search(text):
+                # JSON may escape one ("\\ud83d"), but it is no character: refused, as
+                # text that is not UTF-8 would be.
+                problems.append(
+                    (name, "INVALID_STRING", f"{text!r} is not valid Unicode (a lone surrogate)")
+                )
                 continue
             try:
                 values[name] = self._normalize(kind, definition, text, existing)
