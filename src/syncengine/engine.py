@@ -40,6 +40,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 
 import attrs
 
+from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
 from syncengine.errors import (
@@ -254,6 +255,14 @@ def _made_by(side: Side, entry: Entry, namesakes: Sequence[Record], keyed: bool)
     if not namesakes or (keyed and len(namesakes) > 1):
         return None
     return namesakes[0]
+
+
+def _bad_id(record_id: Any) -> str | None:
+    """Why ``record_id`` cannot be stored as a record id, or None (it is valid text)."""
+    if type(record_id) is not str or record_id.isascii():
+        return None  # the common case, at C speed
+    problem = lone_surrogate(record_id)
+    return None if problem is None else f"its id {problem}"
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -1909,6 +1918,18 @@ class SyncEngine:
         for record in records:
             unique[record.id] = record
         gone = [i for i in dict.fromkeys(deleted) if i not in unique]
+        bad = [i for i in (*unique, *gone) if _bad_id(i)]
+        if bad:
+            # An id that is no valid text cannot be stored or written back (X1): that
+            # record fails alone, named in the report; the rest of the batch goes on.
+            counts = ctx.report.side(plan.name, side)
+            for record_id in bad:
+                counts.failed += 1
+                ctx.report.errors.append(
+                    f"{plan.name}: {side.value} record {record_id!r} failed: {_bad_id(record_id)}"
+                )
+                unique.pop(record_id, None)
+            gone = [i for i in gone if i not in bad]
         if skip_marked and ctx.mark is not None and ctx.prefilter and unique:
             # Records this run already processed are skipped without a lease: their mark
             # cannot change back within the run. Reading first pays while most records
@@ -2863,7 +2884,12 @@ class SyncEngine:
                 )
             return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
         adapter = self._adapters[side]
-        return _batched(adapter, items, lambda chunk: adapter.create(plan.type_on(side), chunk))
+        return _batched(
+            adapter,
+            items,
+            lambda chunk: adapter.create(plan.type_on(side), chunk),
+            resend_unknown=adapter.supports_idempotency_keys is True,
+        )
 
     def _call_update(
         self,
@@ -3350,27 +3376,83 @@ def _evolve(entry: Entry, **changes: Any) -> Entry:
     return Entry(*values)
 
 
+#: Whole-call failures that say nothing about the items of the call (the app is down,
+#: throttled, or refuses the credentials): never narrowed down, retried on a later pass.
+_ABOUT_THE_APP: Final = frozenset(
+    {ErrorCategory.RATE_LIMITED, ErrorCategory.UNAVAILABLE, ErrorCategory.PERMISSION}
+)
+
+
 def _batched(
     adapter: Adapter,
     items: Sequence[Any],
     call: Callable[[Sequence[Any]], Sequence[WriteResult]],
+    *,
+    resend_unknown: bool = True,
 ) -> list[WriteResult | AdapterError]:
     """Call a write method in ``max_batch_size`` chunks; one result per item, in order.
 
-    A whole-call failure (or a wrong number of results) fails every item of its chunk
-    with the mapped :class:`AdapterError`; the other chunks go on.
+    A chunk the adapter rejects as a whole (it raises, or returns a wrong number of
+    results) is narrowed down by halves (X1): each half is sent again, and the halves of
+    a half that fails, until the items that make the call fail are alone. So one bad
+    record fails itself and its neighbours are written, for about ``2 * log2(n)`` extra
+    calls per bad record (a budget bounds them when many items fail). Failures that are
+    about the app, not the items (``RATE_LIMITED``, ``UNAVAILABLE``, ``PERMISSION``),
+    fail the whole chunk at once and are retried on a later pass; so are ``UNKNOWN``
+    failures when ``resend_unknown`` is false (a create on an app without idempotency
+    keys: an unknown failure may have created records, and a re-send would duplicate
+    them; the engine settles such creates by identifier instead, S8).
     """
     out: list[WriteResult | AdapterError] = []
     for chunk in _chunks(items, adapter.max_batch_size):
-        try:
-            results = list(call(chunk))
-            if len(results) != len(chunk):
-                raise AdapterError(
-                    ErrorCategory.UNKNOWN,
-                    f"adapter {adapter.name!r} returned {len(results)} results for "
-                    f"{len(chunk)} items",
-                )
-            out.extend(results)
-        except Exception as exc:
-            out.extend([_as_adapter_error(exc)] * len(chunk))
+        # Extra calls allowed for narrowing this chunk down: enough for a few bad items.
+        budget = [8 * max(1, len(chunk).bit_length())]
+        out.extend(_narrowed(adapter, chunk, call, resend_unknown, budget, None))
+    return out
+
+
+def _call_once(
+    adapter: Adapter, chunk: Sequence[Any], call: Callable[[Sequence[Any]], Sequence[WriteResult]]
+) -> list[WriteResult] | AdapterError:
+    try:
+        results = list(call(chunk))
+    except Exception as exc:
+        return _as_adapter_error(exc)
+    if len(results) != len(chunk):
+        return AdapterError(
+            ErrorCategory.UNKNOWN,
+            f"adapter {adapter.name!r} returned {len(results)} results for {len(chunk)} items",
+        )
+    return results
+
+
+def _narrowed(
+    adapter: Adapter,
+    chunk: Sequence[Any],
+    call: Callable[[Sequence[Any]], Sequence[WriteResult]],
+    resend_unknown: bool,
+    budget: list[int],
+    known: AdapterError | None,
+) -> list[WriteResult | AdapterError]:
+    """The results of ``chunk`` (``known``: how a call of it failed already), narrowed."""
+    outcome = known if known is not None else _call_once(adapter, chunk, call)
+    if not isinstance(outcome, AdapterError):
+        return list(outcome)
+    if (
+        len(chunk) == 1
+        or outcome.category in _ABOUT_THE_APP
+        or (outcome.category is ErrorCategory.UNKNOWN and not resend_unknown)
+        or budget[0] < 2
+    ):
+        return [outcome] * len(chunk)
+    budget[0] -= 2
+    middle = len(chunk) // 2
+    halves = (chunk[:middle], chunk[middle:])
+    tried = [_call_once(adapter, half, call) for half in halves]
+    out: list[WriteResult | AdapterError] = []
+    for half, result in zip(halves, tried, strict=True):
+        if isinstance(result, AdapterError):
+            out.extend(_narrowed(adapter, half, call, resend_unknown, budget, result))
+        else:
+            out.extend(result)
     return out

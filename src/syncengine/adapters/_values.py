@@ -18,11 +18,11 @@ This module is private; nothing outside ``syncengine.adapters`` may import it.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
+from syncengine._text import lone_surrogate
 from syncengine.records import WriteResult
 from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
 from syncengine.states import ErrorCategory
@@ -40,28 +40,6 @@ __all__ = [
 
 #: The Python collections a multi-select value may come in.
 MULTI_TYPES: Final = (frozenset, set, list, tuple)
-
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-
-
-def lone_surrogate(text: str) -> str | None:
-    """Why ``text`` is not valid Unicode text, or None if it is.
-
-    A Python ``str`` may hold a lone surrogate (U+D800 to U+DFFF: half of a UTF-16 pair,
-    as left by text cut in the middle of an emoji, or by bytes that were not UTF-8 read
-    with ``surrogateescape``). No UTF-8 app can store one, so a value holding one is a
-    validation failure of its record (SPEC X1), the same in every adapter.
-    """
-    if text.isascii():
-        return None
-    found = _SURROGATE.search(text)
-    if found is None:
-        return None
-    return (
-        f"holds a lone surrogate (U+{ord(found[0]):04X} at position {found.start()}), "
-        "which is not valid Unicode text: half of an emoji or of another character "
-        "outside the Basic Multilingual Plane, or bytes that were not UTF-8"
-    )
 
 
 def is_blank(spec: PropertySpec | None, value: Any) -> bool:

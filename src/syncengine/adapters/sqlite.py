@@ -24,6 +24,9 @@ Theory of operation
   as ISO 8601 text (the offset kept), multi-selects as a sorted JSON array. ``None`` is
   never stored (NULL means absent). A value that does not fit its property's type (put
   there by :meth:`~SQLiteAdapter.put`, or by another program) is read back as stored.
+  Text that is not valid UTF-8 (which another program can store) is read with each bad
+  byte as a lone surrogate (Python's ``surrogateescape``), so one bad row never fails a
+  scan: the engine fails that record alone when it cannot be written elsewhere.
 * **One change counter** (``meta.seq``) numbers every change of every type, inside the
   write transaction that makes it; each row keeps the number of its latest change in
   ``__seq`` and each tombstone the number of the deletion. A record's ``__pos`` is the
@@ -248,6 +251,11 @@ def _marks(count: int) -> str:
 # ---- values ---------------------------------------------------------------------------
 
 
+def _text(data: bytes) -> str:
+    """A TEXT value as read: UTF-8, with bytes that are not read as lone surrogates."""
+    return str(data, "utf-8", "surrogateescape")
+
+
 def _encode(value: Any) -> Any:
     """The SQLite value that stores ``value`` (``None`` for blank-as-absent)."""
     if value is None or isinstance(value, str | int | float):
@@ -444,6 +452,11 @@ class SQLiteAdapter(Adapter):
         conn = sqlite3.connect(
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
+        # Text another program stored that is not UTF-8 is read with its bad bytes as lone
+        # surrogates (U+DC80 to U+DCFF) instead of failing the whole read: the record it
+        # is in fails alone when written elsewhere, named, as a value no UTF-8 app can
+        # store (X1).
+        conn.text_factory = _text
         self._conn = conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")

@@ -460,7 +460,7 @@ def _check_lone_surrogate_fails_its_item_alone(kit: _Kit) -> None:
         RecordUpdate(good_ids[0], changes[0]),
         RecordUpdate(good_ids[1], {spec.name: bad_text}),
     ]
-    results = kit.adapter.update(kit.object_type, updates)
+    results = list(kit.adapter.update(kit.object_type, updates))
     _assert_results(results, updates, "update")
     what = f"an update item setting {spec.name!r} to text with a lone surrogate"
     assert not results[1].succeeded, f"{what} succeeded; it must fail (VALIDATION)"

@@ -1,0 +1,254 @@
+"""A bad record never fails its neighbours (issue 17 §1, SPEC X1).
+
+Lone surrogates in values and ids, rows that are not UTF-8 in a SQLite app, adapters that
+reject a whole batch for one record: each fails that record alone, named, and the rest
+syncs.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import pytest
+
+from syncengine import (
+    AdapterError,
+    ErrorCategory,
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    PropertyType,
+    RecordState,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter, NewRecord, RecordUpdate, SQLiteAdapter
+from syncengine.index import MemoryIndexStore, SQLiteIndexStore
+
+CONTACTS = ObjectSchema(
+    "contacts",
+    [
+        PropertySpec("email", PropertyType.STRING, unique=True),
+        PropertySpec("name", PropertyType.STRING),
+    ],
+)
+
+
+def config() -> SyncConfig:
+    return SyncConfig(
+        "s",
+        [
+            ObjectSync(
+                "contacts",
+                "contacts",
+                mappings=[FieldMapping("email", "email"), FieldMapping("name", "name")],
+                match=MatchRule([("email", "email")]),
+            )
+        ],
+    )
+
+
+class PickyApp(InMemoryAdapter):
+    """An app whose client fails a whole call when one value is bad, as many do.
+
+    Its encoder raises for the whole batch (like a JSON encoder meeting a lone surrogate):
+    the call writes nothing and names no item.
+    """
+
+    def __init__(self, *args, idempotent: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.idempotent = idempotent
+        self.write_calls = 0
+
+    @property
+    def supports_idempotency_keys(self):  # type: ignore[override]
+        return self.idempotent
+
+    def _refuse(self, values_list):
+        self.write_calls += 1
+        for values in values_list:
+            if "BAD" in str(values.get("name", "")):
+                raise ValueError("the request could not be encoded")
+
+    def create(self, object_type, items):
+        self._refuse([i.properties for i in items])
+        return super().create(object_type, items)
+
+    def update(self, object_type, items):
+        self._refuse([i.properties for i in items])
+        return super().update(object_type, items)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def index(request, tmp_path):
+    store = MemoryIndexStore() if request.param == "memory" else SQLiteIndexStore(tmp_path / "i.db")
+    yield store
+    store.close()
+
+
+class TestBatchesRejectedAsAWhole:
+    def test_one_bad_record_among_100_fails_alone_for_about_2_log2_n_extra_calls(self, index):
+        """A batch of 100 the app rejects for one record: 99 are written, 1 fails."""
+        hub = InMemoryAdapter([CONTACTS])
+        app = PickyApp([CONTACTS])
+        for n in range(100):
+            hub.put("contacts", email=f"u{n}@x.io", name="BAD" if n == 37 else f"n{n}")
+        engine = SyncEngine(hub, app, index, config())
+        report = engine.initial_sync()
+        assert 99 == report.created
+        assert 1 == report.failed
+        extra = app.write_calls - 1
+        assert extra <= 2 * math.ceil(math.log2(100)), extra
+        (failed,) = list(engine.records("contacts", RecordState.FAILED))
+        assert failed.hub_id is not None
+        assert "BAD" == hub.get("contacts", failed.hub_id).properties["name"]
+        assert failed.category is ErrorCategory.UNKNOWN
+        assert "could not be encoded" in failed.message
+        assert 99 == sum(len(p.records) for p in app.scan("contacts"))
+
+    def test_updates_are_narrowed_down_too(self, index):
+        hub = InMemoryAdapter([CONTACTS])
+        app = PickyApp([CONTACTS])
+        ids = [hub.put("contacts", email=f"u{n}@x.io", name=f"n{n}").id for n in range(40)]
+        engine = SyncEngine(hub, app, index, config())
+        engine.initial_sync()
+        for n, record_id in enumerate(ids):
+            hub.update(
+                "contacts", [RecordUpdate(record_id, {"name": "BAD" if n in (3, 30) else f"m{n}"})]
+            )
+        report = engine.incremental_sync()
+        assert 38 == report.updated
+        failed = {e.hub_id for e in engine.records("contacts", RecordState.FAILED)}
+        assert {ids[3], ids[30]} == failed
+
+    def test_creates_without_idempotency_keys_are_not_resent_after_an_unknown_failure(self, index):
+        """An unknown failure may have created records: re-sending could duplicate them."""
+        hub = InMemoryAdapter([CONTACTS])
+        app = PickyApp([CONTACTS], idempotent=False)
+        for n in range(10):
+            hub.put("contacts", email=f"u{n}@x.io", name="BAD" if n == 4 else f"n{n}")
+        report = SyncEngine(hub, app, index, config()).initial_sync()
+        assert 1 == app.write_calls
+        assert 10 == report.failed
+
+    def test_a_validation_error_for_the_whole_batch_is_narrowed_down_without_keys(self, index):
+        """An app that says the request is invalid wrote nothing: parts may be re-sent."""
+
+        class Strict(PickyApp):
+            def _refuse(self, values_list):
+                try:
+                    super()._refuse(values_list)
+                except ValueError:
+                    raise AdapterError(ErrorCategory.VALIDATION, "name: invalid") from None
+
+        hub = InMemoryAdapter([CONTACTS])
+        app = Strict([CONTACTS], idempotent=False)
+        for n in range(10):
+            hub.put("contacts", email=f"u{n}@x.io", name="BAD" if n == 4 else f"n{n}")
+        report = SyncEngine(hub, app, index, config()).initial_sync()
+        assert (9, 1) == (report.created, report.failed)
+
+    def test_the_app_being_down_is_not_narrowed_down(self, index):
+        class Down(PickyApp):
+            def _refuse(self, values_list):
+                self.write_calls += 1
+                raise AdapterError(ErrorCategory.UNAVAILABLE, "503")
+
+        hub = InMemoryAdapter([CONTACTS])
+        app = Down([CONTACTS])
+        for n in range(10):
+            hub.put("contacts", email=f"u{n}@x.io", name=f"n{n}")
+        report = SyncEngine(hub, app, index, config()).initial_sync()
+        assert 1 == app.write_calls
+        assert 10 == report.failed
+
+
+class TestLoneSurrogateValues:
+    """A value cut mid-emoji fails its record (validation, naming the property), alone."""
+
+    def test_sqlite_app_writes_the_neighbours(self, index, tmp_path):
+        hub = InMemoryAdapter([CONTACTS])
+        app = SQLiteAdapter(tmp_path / "app.db", [CONTACTS])
+        for n in range(30):
+            hub.put("contacts", email=f"u{n}@x.io", name="Jo \ud83d" if n == 7 else f"n{n}")
+        engine = SyncEngine(hub, app, index, config())
+        report = engine.initial_sync()
+        assert (29, 1) == (report.created, report.failed)
+        (failed,) = list(engine.records("contacts", RecordState.FAILED))
+        assert failed.category is ErrorCategory.VALIDATION
+        assert "'name'" in failed.message and "lone surrogate" in failed.message
+        again = engine.incremental_sync()
+        assert 0 == again.created
+        app.close()
+
+
+class TestTextThatIsNotUtf8InASQLiteApp:
+    """A row another program wrote with bytes that are not UTF-8 fails alone (X1)."""
+
+    def _app(self, tmp_path, count=6):
+        app = SQLiteAdapter(tmp_path / "app.db", [CONTACTS])
+        ids = [
+            app.create("contacts", [NewRecord({"email": f"u{n}@x.io", "name": f"n{n}"}, f"k{n}")])[
+                0
+            ].record_id
+            for n in range(count)
+        ]
+        return app, ids
+
+    def _spoil(self, tmp_path, record_id):
+        outside = sqlite3.connect(tmp_path / "app.db")
+        outside.execute(
+            "UPDATE contacts SET name = CAST(x'4a6fff' AS TEXT) WHERE __id = ?", (record_id,)
+        )
+        outside.commit()
+        outside.close()
+
+    def test_initial_sync_and_reconcile_fail_that_record_alone_named_by_id(self, index, tmp_path):
+        app, ids = self._app(tmp_path)
+        self._spoil(tmp_path, ids[2])
+        hub = InMemoryAdapter([CONTACTS])
+        engine = SyncEngine(hub, app, index, config())
+        report = engine.initial_sync()
+        assert (5, 1) == (report.created, report.failed)
+        (failed,) = list(engine.records("contacts", RecordState.FAILED))
+        assert ids[2] == failed.app_id
+        assert failed.category is ErrorCategory.VALIDATION
+        assert "'name'" in failed.message
+        assert "not UTF-8" in failed.message
+        report = engine.reconcile()
+        assert 0 == report.created
+        assert [ids[2]] == [e.app_id for e in engine.records("contacts", RecordState.FAILED)]
+        app.close()
+
+    def test_an_incremental_pass_goes_on_past_the_row(self, index, tmp_path):
+        app, ids = self._app(tmp_path)
+        hub = InMemoryAdapter([CONTACTS])
+        engine = SyncEngine(hub, app, index, config())
+        engine.initial_sync()
+        self._spoil(tmp_path, ids[4])
+        app.update("contacts", [RecordUpdate(ids[0], {"name": "changed"})])
+        engine.incremental_sync()
+        names = {r.properties["name"] for p in hub.scan("contacts") for r in p.records}
+        assert "changed" in names
+        assert [ids[4]] == [e.app_id for e in engine.records("contacts", RecordState.FAILED)]
+        app.close()
+
+
+class TestLoneSurrogateIds:
+    """A record id that is no valid text fails that record alone, named (X1)."""
+
+    def test_initial_sync_goes_on_and_names_the_id(self, index):
+        hub = InMemoryAdapter([CONTACTS])
+        app = InMemoryAdapter([CONTACTS])
+        hub.put("contacts", id="cut\udcff", email="s@x.io", name="s")
+        for n in range(5):
+            hub.put("contacts", id=f"good{n}", email=f"g{n}@x.io", name="g")
+        engine = SyncEngine(hub, app, index, config())
+        report = engine.initial_sync()
+        assert (5, 1) == (report.created, report.failed)
+        assert any("'cut\\udcff'" in e and "lone surrogate" in e for e in report.errors)
+        again = engine.incremental_sync()
+        assert 0 == again.created
