@@ -252,3 +252,31 @@ class TestLoneSurrogateIds:
         assert any("'cut\\udcff'" in e and "lone surrogate" in e for e in report.errors)
         again = engine.incremental_sync()
         assert 0 == again.created
+
+
+def test_the_command_syncs_past_a_row_that_is_not_utf8_and_names_it(tmp_path):
+    """`syncengine run` and `run --reconcile` over such a row: exit 0, the record named."""
+    from click.testing import CliRunner
+
+    from syncengine.cli import main
+
+    folder = tmp_path / "demo"
+    runner = CliRunner()
+    built = runner.invoke(main, ["demo", "--dir", str(folder), "--contacts", "60"])
+    assert 0 == built.exit_code, built.output
+    outside = sqlite3.connect(folder / "sales.db")
+    (record_id,) = outside.execute("SELECT __id FROM people ORDER BY __pos LIMIT 1").fetchone()
+    outside.execute(
+        "UPDATE people SET first_name = CAST(x'4bff' AS TEXT) WHERE __id = ?", (record_id,)
+    )
+    outside.commit()
+    outside.close()
+    config_file = str(folder / "syncengine.toml")
+    for args in (["run", config_file], ["run", "--reconcile", config_file]):
+        result = runner.invoke(main, args)
+        assert 0 == result.exit_code, result.output
+        assert "Traceback" not in result.output
+    listed = runner.invoke(main, ["records", config_file, "--state", "failed"])
+    assert 0 == listed.exit_code, listed.output
+    (line,) = [line for line in listed.output.splitlines() if f" {record_id} " in line]
+    assert "validation" in line and "lone" in line
