@@ -280,3 +280,25 @@ def test_the_command_syncs_past_a_row_that_is_not_utf8_and_names_it(tmp_path):
     assert 0 == listed.exit_code, listed.output
     (line,) = [line for line in listed.output.splitlines() if f" {record_id} " in line]
     assert "validation" in line and "lone" in line
+
+
+@pytest.mark.parametrize(
+    ("hub_email", "app_email"),
+    [
+        ("jörg@bücher.de", "jörg@xn--bcher-kva.de"),
+        ("ａｂ@example.com", "ab@example.com"),
+        ("ＪÖＲＧ＠ＢÜＣＨＥＲ．ＤＥ", "Jörg@XN--BCHER-KVA.de"),
+    ],
+)
+def test_unicode_spellings_of_one_email_pair_instead_of_duplicating(index, hub_email, app_email):
+    """IDNA domains and full-width local parts match their plain spelling (issue 17, M6)."""
+    hub = InMemoryAdapter([CONTACTS])
+    app = InMemoryAdapter([CONTACTS])
+    hub.put("contacts", email=hub_email, name="Jörg")
+    app.put("contacts", email=app_email, name="Jörg")
+    engine = SyncEngine(hub, app, index, config())
+    report = engine.initial_sync()
+    assert 0 == report.created
+    (entry,) = list(engine.records("contacts"))
+    assert entry.state is RecordState.SYNCED
+    assert entry.hub_id is not None and entry.app_id is not None

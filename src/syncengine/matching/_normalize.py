@@ -107,13 +107,19 @@ def _valid_ascii_domain(host: str) -> bool:
 
 
 def normalize_email(value: object) -> str | None:
-    """An e-mail address trimmed, NFC-normalized and case-folded, or ``None`` (SPEC M6, M4).
+    """An e-mail address in one canonical form, or ``None`` when it is not one (SPEC M6, M4).
+
+    The canonical form: trimmed; the local part (before the ``@``) NFKC-normalized and
+    case-folded, so full-width ``ａｂ`` is ``ab`` and ``Jörg`` is ``jörg`` (``ß`` folds to
+    ``ss``); the domain in lowercase ASCII, IDNA-encoded (punycode), so ``bücher.de`` and
+    ``xn--bcher-kva.de`` are the same domain. Addresses that differ only in those ways
+    are the same identifier and match.
 
     The check is pragmatic, not RFC 5322: exactly one ``@``; a local part of 1–64
     characters without whitespace or control characters, not starting or ending with a dot
     and without ``..``; a domain of at least two labels made of letters, digits and
     hyphens (not at either end of a label) that IDNA can encode; at most 254 characters in
-    all. The domain keeps its unicode form (case-folded); only validity is checked in IDNA.
+    all. Text that is not valid Unicode (a lone surrogate) is no address.
     """
     if not isinstance(value, str):
         return None
@@ -124,13 +130,19 @@ def normalize_email(value: object) -> str | None:
         return _ascii_email(text)
     if _has_bad_char(text, spaces=True):
         return None
-    text = _fold(text, "NFC")
-    if len(text) > _MAX_EMAIL or text.count("@") != 1:
+    text = _fold(text, "NFKC")
+    if text.count("@") != 1:
         return None
     local, domain = text.split("@")
-    if not _valid_local(local):
+    if not _valid_local(local) or _has_bad_char(local, spaces=True):
         return None
     if not _valid_email_domain(domain):
+        return None
+    ascii_domain = _idna(domain)
+    if ascii_domain is None:
+        return None
+    text = f"{local}@{ascii_domain.lower()}"
+    if len(text) > _MAX_EMAIL:
         return None
     return text
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from syncengine.config import MATCH_KINDS
@@ -54,13 +55,36 @@ class TestNormalizeEmail:
     """normalize_email: trimmed, case-folded, pragmatically validated (M4, M6)."""
 
     @pytest.mark.parametrize(
+        ("one", "other"),
+        [
+            ("jörg@bücher.de", "jörg@xn--bcher-kva.de"),
+            ("Jörg@BÜCHER.de", "JÖRG@XN--BCHER-KVA.DE"),
+            ("ａｂ@example.com", "ab@example.com"),
+            ("ＡＢ＠ｅｘａｍｐｌｅ．ｃｏｍ", "ab@example.com"),
+            ("ab@ｅｘａｍｐｌｅ.com", "AB@example.com"),
+            ("ﬁ@example.com", "fi@example.com"),
+            ("jörg@bücher.de", "jo\u0308rg@bu\u0308cher.de"),
+        ],
+    )
+    def test_unicode_forms_of_one_address_are_one_identifier(self, one: str, other: str) -> None:
+        """IDNA for the domain, NFKC and case-folding for the local part (issue 17, M6)."""
+        normalized = normalize_email(one)
+        assert normalized is not None
+        assert normalized == normalize_email(other)
+        assert normalized.split("@")[1].isascii()
+
+    @pytest.mark.parametrize("value", ["x\ud800@example.com", "ab@exa\udcffmple.com"])
+    def test_text_with_a_lone_surrogate_is_no_address(self, value: str) -> None:
+        assert normalize_email(value) is None
+
+    @pytest.mark.parametrize(
         ("value", "expected"),
         [
             ("john@example.com", "john@example.com"),
             ("  John.Doe@Example.COM \n", "john.doe@example.com"),
             ("JOHN+tag@sub.example.co.uk", "john+tag@sub.example.co.uk"),
             ("Straße@example.de", "strasse@example.de"),
-            ("ÅSE@bücher.de", "åse@bücher.de"),
+            ("ÅSE@bücher.de", "åse@xn--bcher-kva.de"),  # the domain in IDNA (issue 17)
             ("a@b-c.de", "a@b-c.de"),
             ("o'brien@example.ie", "o'brien@example.ie"),
         ],
@@ -388,3 +412,37 @@ def test_datetime_values_are_not_identifiers() -> None:
     """Dates and datetimes are not text: no normalizer turns them into an identifier."""
     for normalize in NORMALIZERS.values():
         assert None is normalize(dt.date(2024, 1, 1))
+
+
+def _full_width(text: str) -> str:
+    """ASCII letters and digits as their full-width forms (U+FF01…), as East Asian input gives."""
+    return "".join(chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() else ch for ch in text)
+
+
+@given(
+    local=st.text(st.characters(categories=("Ll", "Lu", "Nd")), min_size=1, max_size=12),
+    labels=st.lists(
+        st.text(st.characters(categories=("Ll", "Lu", "Nd")), min_size=1, max_size=12),
+        min_size=1,
+        max_size=2,
+    ),
+    tld=st.sampled_from(["de", "com", "dk", "xn--p1ai"]),
+)
+def test_unicode_spellings_of_one_address_match(local: str, labels: list[str], tld: str) -> None:
+    """IDNA and full-width spellings of an address normalize alike (issue 17, M6)."""
+    domain = ".".join([*labels, tld])
+    # The stdlib IDNA codec (the reference here) knows Unicode 3.2: newer letters map
+    # only in the current tables (UTS 46), which the normalizer's case-folding follows.
+    assume(all(unicodedata.ucd_3_2_0.category(ch) != "Cn" for ch in domain))
+    address = f"{local}@{domain}"
+    normalized = normalize_email(address)
+    if normalized is None:
+        return
+    assert normalized.split("@")[1].isascii()
+    ascii_domain = domain.encode("idna").decode("ascii")
+    for other in (
+        f"{local}@{ascii_domain}",
+        f"{_full_width(local)}@{domain}",
+        f"{_full_width(local)}@{_full_width(domain)}",
+    ):
+        assert normalized == normalize_email(other), other
