@@ -14,6 +14,7 @@ import pytest
 
 from syncengine import (
     AdapterError,
+    ConfigError,
     ErrorCategory,
     FieldMapping,
     MatchRule,
@@ -179,7 +180,8 @@ class TestLoneSurrogateValues:
         assert (29, 1) == (report.created, report.failed)
         (failed,) = list(engine.records("contacts", RecordState.FAILED))
         assert failed.category is ErrorCategory.VALIDATION
-        assert "'name'" in failed.message and "lone surrogate" in failed.message
+        assert "'name'" in failed.message
+        assert "lone surrogate" in failed.message
         again = engine.incremental_sync()
         assert 0 == again.created
         app.close()
@@ -279,7 +281,8 @@ def test_the_command_syncs_past_a_row_that_is_not_utf8_and_names_it(tmp_path):
     listed = runner.invoke(main, ["records", config_file, "--state", "failed"])
     assert 0 == listed.exit_code, listed.output
     (line,) = [line for line in listed.output.splitlines() if f" {record_id} " in line]
-    assert "validation" in line and "lone" in line
+    assert "validation" in line
+    assert "lone" in line
 
 
 @pytest.mark.parametrize(
@@ -301,4 +304,31 @@ def test_unicode_spellings_of_one_email_pair_instead_of_duplicating(index, hub_e
     assert 0 == report.created
     (entry,) = list(engine.records("contacts"))
     assert entry.state is RecordState.SYNCED
-    assert entry.hub_id is not None and entry.app_id is not None
+    assert entry.hub_id is not None
+    assert entry.app_id is not None
+
+
+class TestTooManyPropertiesForSQLite:
+    """More properties than SQLite has columns: refused when declared, clearly (issue 17)."""
+
+    def test_refused_naming_the_type_the_count_and_the_limit(self, tmp_path):
+        wide = ObjectSchema(
+            "wide", [PropertySpec(f"p{n}", PropertyType.STRING) for n in range(2500)]
+        )
+        with pytest.raises(ConfigError) as caught:
+            SQLiteAdapter(tmp_path / "app.db", [wide])
+        message = str(caught.value)
+        assert "'wide'" in message
+        assert "2500 properties" in message
+        assert "1996" in message
+        assert "2000" in message
+
+    def test_the_limit_itself_works_and_columns_declared_before_count(self, tmp_path):
+        widest = [PropertySpec(f"p{n}", PropertyType.STRING) for n in range(1996)]
+        app = SQLiteAdapter(tmp_path / "app.db", [ObjectSchema("wide", widest)])
+        (result,) = app.create("wide", [NewRecord({s.name: "x" for s in widest}, "k")])
+        assert 1996 == len(app.fetch("wide", [result.record_id])[result.record_id].properties)
+        app.close()
+        others = [PropertySpec(f"q{n}", PropertyType.STRING) for n in range(10)]
+        with pytest.raises(ConfigError, match="1996 columns of properties declared before"):
+            SQLiteAdapter(tmp_path / "app.db", [ObjectSchema("wide", others)])

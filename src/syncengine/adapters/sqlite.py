@@ -1027,9 +1027,13 @@ class SQLiteAdapter(Adapter):
         conn = self._conn
         table = _q(schema.name)
         exists = conn.execute(f"SELECT 1 FROM {_P}types WHERE name = ?", (schema.name,)).fetchone()
+        self._check_width(schema, exists is not None)
         if exists is None:
             (position,) = conn.execute(f"SELECT count(*) FROM {_P}types").fetchone()
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({_BOOKKEEPING})")
+            # All columns at once: one ALTER TABLE per property rewrites the schema each
+            # time (minutes for a thousand properties).
+            columns = [_BOOKKEEPING, *(_q(spec.name) for spec in schema.properties)]
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
             for statement in _triggers(schema.name):
                 conn.execute(statement)
             conn.execute(
@@ -1056,6 +1060,35 @@ class SQLiteAdapter(Adapter):
                     f"CREATE INDEX IF NOT EXISTS {_q(schema.name + '__u_' + spec.name)} "
                     f"ON {table} ({_q(spec.name)})"
                 )
+
+    def _check_width(self, schema: ObjectSchema, exists: bool) -> None:
+        """Refuse a schema whose table would have more columns than SQLite allows.
+
+        SQLite's own error ("too many columns on sqlite_altertab_…") names neither the
+        object type nor the limit; this one does, before anything is changed.
+        """
+        limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        columns = {"__id", "__pos", "__seq", "__updated_at"}
+        if exists:
+            columns.update(
+                row[1] for row in self._conn.execute(f"PRAGMA table_info({_q(schema.name)})")
+            )
+        kept = len(columns) - 4
+        columns.update(spec.name for spec in schema.properties)
+        if len(columns) > limit:
+            room = limit - 4
+            earlier = (
+                f" (with {kept} columns of properties declared before, which are kept)"
+                if exists and kept
+                else ""
+            )
+            raise ConfigError(
+                schema.name,
+                f"object type {schema.name!r} declares {len(schema.properties)} properties"
+                f"{earlier}: a SQLite app holds at most {room} properties per object type "
+                f"(SQLite's column limit is {limit}, and the adapter keeps 4 columns of its "
+                "own); split the type or declare fewer properties",
+            )
 
     def _upgrade_from_1(self) -> None:
         """Upgrade a format-1 file in place (in the open write transaction).
