@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +49,7 @@ from syncengine import (
     SyncConfig,
     SyncEngine,
 )
-from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters import InMemoryAdapter, SQLiteAdapter
 from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
 
 # --------------------------------------------------------------------------------------
@@ -331,6 +332,118 @@ def test_bad_records_fail_alone_and_good_records_still_sync(store, data):
                 errors += report.errors
                 check(planted, apps, index, errors)
         finally:
+            index.close()
+
+
+# --------------------------------------------------------------------------------------
+# Rows other programs write into a SQLite app, and unicode e-mails (issue 17)
+# --------------------------------------------------------------------------------------
+PEOPLE = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("name", "string")])
+CONTACTS = ObjectSchema(
+    "contacts", [PropertySpec("email", "string"), PropertySpec("firstname", "string")]
+)
+
+
+def _not_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+#: Bytes another program may store as TEXT that are not UTF-8: a cut multi-byte sequence,
+#: Latin-1, an encoded surrogate, random bytes.
+bad_bytes = st.sampled_from(
+    [b"J\xc3", b"J\xf6rg", b"\xed\xa0\x80", b"\xff", b"ok\xe2\x82"]
+) | st.binary(min_size=1, max_size=12).filter(_not_utf8)
+#: Spellings of one address: (the local part, the domain), each as one app may store it.
+_LOCALS = {"jörg": ["jörg", "JÖRG", "ｊöｒｇ"], "ab": ["ab", "ＡＢ", "ａｂ"], "åse": ["åse", "ÅSE"]}
+_DOMAINS = {
+    "bücher.de": ["bücher.de", "xn--bcher-kva.de", "BÜCHER.de", "XN--BCHER-KVA.DE"],
+    "x.io": ["x.io", "ｘ．ｉｏ", "X.IO"],
+    "münchen.de": ["münchen.de", "xn--mnchen-3ya.de"],
+}
+
+
+@st.composite
+def spelling(draw: st.DrawFn, local: str, domain: str) -> str:
+    return f"{draw(st.sampled_from(_LOCALS[local]))}@{draw(st.sampled_from(_DOMAINS[domain]))}"
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=settings.default.max_examples)
+@given(data=st.data())
+def test_rows_that_are_not_utf8_fail_alone_and_unicode_emails_pair(store, data):
+    """X1, M6: a SQLite app whose rows another program wrote with bytes that are not
+    UTF-8, and both apps holding addresses spelled differently (IDNA, full-width, case).
+
+    Each such row fails alone (validation, naming the field, its id on the entry) on
+    every pass, initial and incremental, while the others sync; every address pairs with
+    its other spellings instead of being created again.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        hub = InMemoryAdapter([CONTACTS], name="hub", page_size=3)
+        app = SQLiteAdapter(Path(folder) / "app.db", [PEOPLE], name="app", page_size=3)
+        index: IndexStore = (
+            MemoryIndexStore() if store == "memory" else SQLiteIndexStore(Path(folder) / "i.db")
+        )
+        mappings = [FieldMapping("email", "mail"), FieldMapping("firstname", "name")]
+        sync = ObjectSync("contacts", "people", mappings, match=MatchRule.email("email", "mail"))
+        engine = SyncEngine(hub, app, index, SyncConfig("hostile", [sync]))
+        outside = sqlite3.connect(Path(folder) / "app.db")
+        spoiled: set[str] = set()  # app ids whose name is not UTF-8
+        try:
+            pairs = data.draw(
+                st.lists(
+                    st.tuples(st.sampled_from(sorted(_LOCALS)), st.sampled_from(sorted(_DOMAINS))),
+                    unique=True,
+                    max_size=4,
+                ),
+                label="addresses",
+            )
+            for local, domain in pairs:
+                hub.put("contacts", email=data.draw(spelling(local, domain)), firstname=local)
+                app.put("people", mail=data.draw(spelling(local, domain)), name=local)
+            for round_ in range(2):
+                for n in range(data.draw(st.integers(1, 4), label="rows")):
+                    mail = f"row{round_}-{n}@plain.io"
+                    if data.draw(st.booleans(), label="not utf-8"):
+                        raw = data.draw(bad_bytes, label="bytes")
+                        cursor = outside.execute(
+                            "INSERT INTO people (mail, name) VALUES (?, CAST(? AS TEXT))",
+                            (mail, raw),
+                        )
+                        (record_id,) = outside.execute(
+                            "SELECT __id FROM people WHERE rowid = ?", (cursor.lastrowid,)
+                        ).fetchone()
+                        spoiled.add(record_id)
+                    else:
+                        outside.execute(
+                            "INSERT INTO people (mail, name) VALUES (?, ?)", (mail, f"r{n}")
+                        )
+                    outside.commit()
+                if round_ == 0:
+                    engine.initial_sync()
+                else:
+                    engine.incremental_sync()
+                entries = list(index.entries("hostile"))
+                failed = {e.app_id for e in entries if e.state is RecordState.FAILED}
+                assert spoiled == failed, f"X1: failed {failed}, not UTF-8 {spoiled}"
+                for entry in entries:
+                    if entry.state is RecordState.FAILED:
+                        assert ErrorCategory.VALIDATION is entry.category
+                        assert "'firstname'" in entry.message, entry.message
+                    else:
+                        assert RecordState.SYNCED is entry.state, entry
+                # One pair per address, however it is spelled on either side (M6).
+                hub_count = sum(len(p.records) for p in hub.scan("contacts"))
+                app_count = sum(len(p.records) for p in app.scan("people"))
+                assert hub_count == app_count - len(spoiled), "M6: an address was duplicated"
+                assert len(entries) == app_count
+        finally:
+            outside.close()
+            app.close()
             index.close()
 
 
