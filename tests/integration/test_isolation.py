@@ -332,3 +332,27 @@ class TestTooManyPropertiesForSQLite:
         others = [PropertySpec(f"q{n}", PropertyType.STRING) for n in range(10)]
         with pytest.raises(ConfigError, match="1996 columns of properties declared before"):
             SQLiteAdapter(tmp_path / "app.db", [ObjectSchema("wide", others)])
+
+
+@pytest.mark.parametrize("kind", ["text", "exact", "company_name", "domain"])
+def test_a_match_key_with_a_lone_surrogate_is_no_identifier(index, kind):
+    """It stopped the pass with a raw UnicodeEncodeError from SQLiteIndexStore (issue 17)."""
+    codes = ObjectSchema(
+        "things",
+        [PropertySpec("code", PropertyType.STRING), PropertySpec("name", PropertyType.STRING)],
+    )
+    hub = InMemoryAdapter([codes])
+    app = InMemoryAdapter([codes])
+    hub.put("things", code="acme\ud800.com", name="x")
+    hub.put("things", code="acme.com", name="y")
+    sync = ObjectSync(
+        "things",
+        "things",
+        mappings=[FieldMapping("code", "code"), FieldMapping("name", "name")],
+        match=MatchRule([("code", "code")], kinds=(kind,)),
+    )
+    engine = SyncEngine(hub, app, index, SyncConfig("s", [sync]))
+    report = engine.initial_sync()
+    assert 1 == report.created
+    (excluded,) = list(engine.records("things", RecordState.EXCLUDED))
+    assert "'code'" in excluded.message

@@ -1032,8 +1032,8 @@ class SQLiteAdapter(Adapter):
             (position,) = conn.execute(f"SELECT count(*) FROM {_P}types").fetchone()
             # All columns at once: one ALTER TABLE per property rewrites the schema each
             # time (minutes for a thousand properties).
-            columns = [_BOOKKEEPING, *(_q(spec.name) for spec in schema.properties)]
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})")
+            definitions = [_BOOKKEEPING, *(_q(spec.name) for spec in schema.properties)]
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(definitions)})")
             for statement in _triggers(schema.name):
                 conn.execute(statement)
             conn.execute(

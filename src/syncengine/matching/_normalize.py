@@ -3,8 +3,9 @@
 Every normalizer takes *any* value, because a record property may hold anything an app
 sends (SPEC X1): ints, ``None``, lists, huge strings, control characters, odd unicode. It
 returns the normalized identifier as a ``str``, or ``None`` when the value is blank or not a
-valid identifier of its kind. A normalizer never raises, and it is idempotent: normalizing a
-normalized identifier returns it unchanged.
+valid identifier of its kind. Text that is not valid Unicode (a lone surrogate, which no
+app or index can store) is never an identifier. A normalizer never raises, and it is
+idempotent: normalizing a normalized identifier returns it unchanged.
 
 This module is pure: no I/O, no logging, no clock. Which normalizer a match key uses is
 chosen by :meth:`syncengine.MatchRule.kind_of`; :data:`NORMALIZERS` maps each kind of
@@ -18,6 +19,8 @@ import types
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Final, Literal
+
+from syncengine._text import lone_surrogate
 
 __all__ = [
     "NORMALIZERS",
@@ -212,7 +215,7 @@ def normalize_domain(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text or len(text) > _MAX_URL:
+    if not text or len(text) > _MAX_URL or lone_surrogate(text):
         return None
     text = _SCHEME.sub("", text, count=1)
     text = text.removeprefix("//")
@@ -349,7 +352,7 @@ def normalize_company_name(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text or len(text) > _MAX_NAME:
+    if not text or len(text) > _MAX_NAME or lone_surrogate(text):
         return None
     words = _name_words(text)
     # Normalizing can join characters (Hangul jamo) once punctuation between them is gone;
@@ -428,7 +431,7 @@ def normalize_text(value: object) -> str | None:
         text = value
     else:
         return None
-    if text is None or len(text) > _MAX_TEXT:
+    if text is None or len(text) > _MAX_TEXT or lone_surrogate(text):
         return None
     for _ in range(4):
         again = " ".join(_fold(text, "NFC").split())
@@ -445,7 +448,7 @@ def normalize_exact(value: object) -> str | None:
     if isinstance(value, int):
         return _int_text(value)
     if isinstance(value, str):
-        return value if value.strip() else None
+        return value if value.strip() and not lone_surrogate(value) else None
     return None
 
 

@@ -446,3 +446,16 @@ def test_unicode_spellings_of_one_address_match(local: str, labels: list[str], t
         f"{_full_width(local)}@{_full_width(domain)}",
     ):
         assert normalized == normalize_email(other), other
+
+
+@pytest.mark.parametrize("kind", sorted(MATCH_KINDS))
+@given(
+    before=st.text(max_size=8),
+    surrogate=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    after=st.text(max_size=8),
+)
+def test_text_with_a_lone_surrogate_is_never_an_identifier(
+    kind: str, before: str, surrogate: str, after: str
+) -> None:
+    """No index can store it: a key holding one stopped the pass (issue 17, X1)."""
+    assert None is NORMALIZERS[kind](f"{before}{surrogate}{after}")
