@@ -431,7 +431,7 @@ class SQLiteIndexStore(IndexStore):
         for field in fields:
             if type(field) is not str:
                 raise _codec.CodecError(f"cannot store a dict with a non-str key: {field!r:.80}")
-        text = _dumps(fields)
+        text = _codec.utf8_json(_dumps(fields))  # a name may hold a lone surrogate
         row = conn.execute("SELECT id FROM shapes WHERE fields = ?", (text,)).fetchone()
         if row is None:
             if (conn.execute("SELECT max(id) FROM shapes").fetchone()[0] or 0) >= _MAX_SHAPES:

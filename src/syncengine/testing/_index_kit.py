@@ -396,6 +396,35 @@ def check_values_keep_their_python_types(store: IndexStore) -> None:
 
 
 @_check
+def check_text_that_is_not_valid_unicode_round_trips(store: IndexStore) -> None:
+    """Values, messages and history holding lone surrogates come back as written.
+
+    A record fails *because* one of its values holds a lone surrogate (text no app can
+    store, such as a name cut mid-emoji, or bytes that were not UTF-8 read with
+    ``surrogateescape``): its entry keeps the copy of its values and the failure, so a
+    store must keep such text, though it is not valid UTF-8 (issue 17).
+    """
+    cut = "Jo \ud83d"
+    escaped = "K\udcff"
+    entry = _entry(
+        "surrogates-1",
+        state=RecordState.FAILED,
+        hub_values={"name": cut, "tags": frozenset({escaped, "a"}), cut: 1},
+        app_values={"name": escaped, "list": [cut, {"k": escaped}]},
+        category=ErrorCategory.VALIDATION,
+        message=f"property 'name' holds a lone surrogate: {cut}",
+        history=(HistoryItem(T0, "failed", f"name: {escaped}"),),
+    )
+    store.write([entry])
+    found = store.get(A, CONTACTS, ["surrogates-1"]).get("surrogates-1")
+    if found is None:
+        raise AssertionError("an entry whose values hold lone surrogates was not stored")
+    assert_same_entry(entry, found, "get of an entry holding lone surrogates")
+    for read in store.entries(A):
+        assert_same_entry(entry, read, "entries() of an entry holding lone surrogates")
+
+
+@_check
 def check_upsert_replaces_and_keeps_iteration_order(store: IndexStore) -> None:
     """A rewritten entry replaces the old one and keeps its place in iteration order."""
     e1, e2, e3 = (_entry(f"e{i}", keys=frozenset({f"k{i}"})) for i in (1, 2, 3))
@@ -1602,6 +1631,10 @@ class IndexStoreTests:
     def test_values_keep_their_python_types(self, store: IndexStore) -> None:
         """Each value type (int vs float vs bool, tuple, frozenset, offsets, NaN) survives."""
         check_values_keep_their_python_types(store)
+
+    def test_text_that_is_not_valid_unicode_round_trips(self, store: IndexStore) -> None:
+        """Values, messages and history holding lone surrogates come back as written."""
+        check_text_that_is_not_valid_unicode_round_trips(store)
 
     def test_upsert_replaces_and_keeps_iteration_order(self, store: IndexStore) -> None:
         """A rewritten entry replaces the old one and keeps its place in iteration order."""
