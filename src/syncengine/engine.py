@@ -3401,7 +3401,8 @@ def _batched(
     results) is narrowed down by halves (X1): each half is sent again, and the halves of
     a half that fails, until the items that make the call fail are alone. So one bad
     record fails itself and its neighbours are written, for about ``2 * log2(n)`` extra
-    calls per bad record (a budget bounds them when many items fail). Failures that are
+    calls per bad record, and never more than ``2 * n - 2`` (when every item fails; as
+    many as writing them one by one, twice). Failures that are
     about the app, not the items (``RATE_LIMITED``, ``UNAVAILABLE``, ``PERMISSION``),
     fail the whole chunk at once and are retried on a later pass; so are ``UNKNOWN``
     failures when ``resend_unknown`` is false (a create on an app without idempotency
@@ -3410,9 +3411,7 @@ def _batched(
     """
     out: list[WriteResult | AdapterError] = []
     for chunk in _chunks(items, adapter.max_batch_size):
-        # Extra calls allowed for narrowing this chunk down: enough for a few bad items.
-        budget = [8 * max(1, len(chunk).bit_length())]
-        out.extend(_narrowed(adapter, chunk, call, resend_unknown, budget, None))
+        out.extend(_narrowed(adapter, chunk, call, resend_unknown, None))
     return out
 
 
@@ -3436,7 +3435,6 @@ def _narrowed(
     chunk: Sequence[Any],
     call: Callable[[Sequence[Any]], Sequence[WriteResult]],
     resend_unknown: bool,
-    budget: list[int],
     known: AdapterError | None,
 ) -> list[WriteResult | AdapterError]:
     """The results of ``chunk`` (``known``: how a call of it failed already), narrowed."""
@@ -3447,17 +3445,15 @@ def _narrowed(
         len(chunk) == 1
         or outcome.category in _ABOUT_THE_APP
         or (outcome.category is ErrorCategory.UNKNOWN and not resend_unknown)
-        or budget[0] < 2
     ):
         return [outcome] * len(chunk)
-    budget[0] -= 2
     middle = len(chunk) // 2
     halves = (chunk[:middle], chunk[middle:])
     tried = [_call_once(adapter, half, call) for half in halves]
     out: list[WriteResult | AdapterError] = []
     for half, result in zip(halves, tried, strict=True):
         if isinstance(result, AdapterError):
-            out.extend(_narrowed(adapter, half, call, resend_unknown, budget, result))
+            out.extend(_narrowed(adapter, half, call, resend_unknown, result))
         else:
             out.extend(result)
     return out

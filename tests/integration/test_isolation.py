@@ -110,6 +110,18 @@ class TestBatchesRejectedAsAWhole:
         assert "could not be encoded" in failed.message
         assert 99 == sum(len(p.records) for p in app.scan("contacts"))
 
+    def test_many_bad_records_each_fail_alone_for_at_most_2n_calls(self, index):
+        """Ten bad records spread over a batch of 100: 90 are written, each bad one fails."""
+        hub = InMemoryAdapter([CONTACTS])
+        app = PickyApp([CONTACTS])
+        bad = set(range(0, 100, 10))
+        for n in range(100):
+            hub.put("contacts", email=f"u{n}@x.io", name="BAD" if n in bad else f"n{n}")
+        engine = SyncEngine(hub, app, index, config())
+        report = engine.initial_sync()
+        assert (90, 10) == (report.created, report.failed)
+        assert app.write_calls <= 2 * 100 - 1
+
     def test_updates_are_narrowed_down_too(self, index):
         hub = InMemoryAdapter([CONTACTS])
         app = PickyApp([CONTACTS])
