@@ -96,6 +96,8 @@ APP_EDIT: Final = 3
 _VARIANTS: Final = (HUB, APP, HUB_EDIT, APP_EDIT)
 _CLEARED: Final = 254  # the field is blank (absent from the record)
 _OVERLAY: Final = 255  # the value is in the overlay dict
+#: Half of a UTF-16 surrogate pair: text that is not valid Unicode (issue 17).
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 _FIRST: Final = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Joan")
 _LAST: Final = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Clarke")
@@ -408,6 +410,11 @@ class SyntheticAdapter(Adapter):
             if value is not None and type(value) is not str:
                 return WriteResult.failed(
                     ErrorCategory.VALIDATION, f"property {name!r} expects a str, got {value!r}"
+                )
+            if value is not None and not value.isascii() and _SURROGATE.search(value):
+                return WriteResult.failed(
+                    ErrorCategory.VALIDATION,
+                    f"property {name!r} holds a lone surrogate (not valid Unicode): {value!r}",
                 )
         return None
 

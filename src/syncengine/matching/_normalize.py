@@ -392,7 +392,7 @@ def normalize_phone(value: object) -> str | None:
         text = str(value)
     elif isinstance(value, str):
         text = value.strip()
-        if len(text) > _MAX_PHONE:
+        if len(text) > _MAX_PHONE or lone_surrogate(text):
             return None
     else:
         return None
