@@ -44,9 +44,9 @@ from rich.progress import (
 from rich.table import Table
 from typing_extensions import override
 
-from syncengine.configfile import SyncSetup, load
+from syncengine.configfile import INDEX_RECOVERY, SyncSetup, load
 from syncengine.engine import SyncEngine
-from syncengine.errors import ConfigError, SafetyStop, SyncEngineError
+from syncengine.errors import ConfigError, IndexStoreError, SafetyStop, SyncEngineError
 from syncengine.records import Side
 from syncengine.report import SyncEvent, SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -91,6 +91,8 @@ def _errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
             _fail(str(exc), 2)
         except SafetyStop as exc:
             _fail(f"{exc} (run again with --allow-mass-changes if it is intended)", 1)
+        except IndexStoreError as exc:
+            _fail(f"the index failed: {exc}. {INDEX_RECOVERY}", 1)
         except SyncEngineError as exc:
             _fail(str(exc), 1)
         except KeyError as exc:
@@ -119,8 +121,9 @@ def _console() -> Console:
 
 
 @contextmanager
-def _opened(config: Path) -> Iterator[SyncSetup]:
-    setup = load(config)
+def _opened(config: Path, *, new: bool = False) -> Iterator[SyncSetup]:
+    """The config's adapters and index; a missing index file is refused unless ``new``."""
+    setup = load(config, create_index=new)
     try:
         yield setup
     finally:
@@ -426,6 +429,11 @@ def _run_workers(count: int, arguments: list[str]) -> int:
 @click.option("--reconcile", is_flag=True, help="Compare everything (recovers lost changes).")
 @click.option("--allow-mass-changes", is_flag=True, help="Pass the max_change_ratio safety stop.")
 @click.option(
+    "--new",
+    is_flag=True,
+    help="Start a new sync: its first run, when the index holds nothing of it yet.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -447,13 +455,16 @@ def run(
     dry_run: bool,
     reconcile: bool,
     allow_mass_changes: bool,
+    new: bool,
     workers: int,
     partition: tuple[int, int] | None,
 ) -> None:
     """Sync once (the initial sync first, then what changed), or keep syncing with --watch.
 
     A pass before the initial sync has finished runs (or resumes) the initial sync; later
-    passes process only what changed since the last one.
+    passes process only what changed since the last one. The first run of a sync needs
+    --new: without it, an index that holds nothing of the sync (a missing file, a mistyped
+    path or sync_id) is an error, never a new initial sync over apps already in sync.
 
     Scale-out (docs/scale-out.md): --workers N starts N worker processes that split the
     initial sync; --partition K/N runs one such worker, so N machines sharing a PostgreSQL
@@ -470,15 +481,27 @@ def run(
         arguments += ["--passes", str(passes)] if passes is not None else []
         arguments += ["--reconcile"] if reconcile else []
         arguments += ["--allow-mass-changes"] if allow_mass_changes else []
+        arguments += ["--new"] if new else []
         raise SystemExit(_run_workers(workers, arguments))
     console = _console()
-    with _opened(config) as setup:
+    with _opened(config, new=new) as setup:
         progress = ProgressDisplay(console)
 
         def on_event(event: SyncEvent) -> None:
             progress(event)
 
         engine = setup.engine(on_event=on_event, partition=partition)
+        if not new and not engine.started and setup.file.index.kind != "memory":
+            spec = setup.file.index
+            where = f"the index file {str(spec.path)!r}" if spec.path else "the index database"
+            _fail(
+                f"{config}: index: {where} holds no sync {engine.sync_id!r}: a run would start "
+                "a new initial sync, which overwrites the edits of whichever side loses. If "
+                "the index was replaced or the path or sync_id mistyped, restore it (from a "
+                "backup) or fix the config; if this is the first run of this sync, start it "
+                "with --new",
+                2,
+            )
         done = 0
         while True:
             progress = ProgressDisplay(console)  # fresh bars for every pass

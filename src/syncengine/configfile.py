@@ -37,7 +37,7 @@ from syncengine._redact import redact_dsn, redact_options
 from syncengine.adapters.base import Adapter
 from syncengine.config import FieldMapping, MatchRule, ObjectSync, PipelineMap, SyncConfig
 from syncengine.engine import SyncEngine
-from syncengine.errors import ConfigError
+from syncengine.errors import ConfigError, IndexStoreError
 from syncengine.filters import Condition, Filter
 from syncengine.index.base import IndexStore
 from syncengine.plugins import load_adapter, unknown_key_problem
@@ -111,6 +111,15 @@ _CONDITION_KEYS: Final = ("property", "op", "value")
 _PIPELINE_KEYS: Final = ("hub_pipeline", "app_pipeline", "stages")
 _INDEX_KINDS: Final = ("sqlite", "memory", "postgres")
 _INDEX_INDEX: Final = re.compile(r"^objects\[(\d+)\]")
+
+#: How to recover from an index that cannot be read or written, for error messages.
+INDEX_RECOVERY: Final = (
+    "To recover: restore the index from a backup (and run `syncengine run CONFIG "
+    "--reconcile` to catch up with what changed since), or move the file away and run "
+    "`syncengine run CONFIG --new` to rebuild it from the apps (a new initial sync, which "
+    "pairs records by their identifiers; set max_change_ratio so that it stops before "
+    "overwriting many records)"
+)
 
 
 def _type_name(value: object) -> str:
@@ -443,13 +452,22 @@ class IndexSpec:
     dsn_env: str | None = None
     schema: str = "syncengine"
 
-    def open(self) -> IndexStore:
+    def open(self, *, create: bool = True) -> IndexStore:
         """Build the store.
 
+        Args:
+            create: Whether a missing SQLite index file may be created (a new sync).
+                ``False`` refuses it: a lost or mistyped index must not start a new
+                initial sync over apps that are already in sync.
+
+                .. versionadded:: 0.2
+
         Raises:
-            ConfigError: The DSN's environment variable is unset (``index.dsn_env``), or
-                the SQLite file's folder does not exist (``index.path``).
-            IndexStoreError: The database cannot be opened.
+            ConfigError: The DSN's environment variable is unset (``index.dsn_env``), the
+                SQLite file's folder does not exist, the file does not exist and
+                ``create`` is false, or the file cannot be opened (damaged, read-only, not
+                an index; ``index.path``).
+            IndexStoreError: The PostgreSQL database cannot be opened.
         """
         from syncengine.index.memory import MemoryIndexStore
         from syncengine.index.sqlite import SQLiteIndexStore
@@ -477,7 +495,22 @@ class IndexSpec:
                 "index.path",
                 f"the folder {str(folder)!r} of the index file {self.path.name!r} does not exist",
             )
-        return SQLiteIndexStore(self.path)
+        if not create and not self.path.exists():
+            raise ConfigError(
+                "index.path",
+                f"the index file {str(self.path)!r} does not exist. Without it, a run would "
+                "start a new initial sync, which overwrites the edits of whichever side "
+                "loses. If the index was moved, lost or its path mistyped, restore it (from "
+                "a backup) or fix index.path; if this is the first run of this sync, start "
+                "it with `syncengine run CONFIG --new`",
+            )
+        try:
+            return SQLiteIndexStore(self.path)
+        except IndexStoreError as exc:
+            raise ConfigError(
+                "index.path",
+                f"cannot open the index file {str(self.path)!r}: {exc}. {INDEX_RECOVERY}",
+            ) from None
 
 
 def _adapter_spec(value: Any, path: str) -> AdapterSpec:
@@ -559,8 +592,14 @@ class ConfigFile:
         """``exc`` as an error of this file, with ``objects[i]`` spelt as the file does."""
         return _file_error(str(self.file), self.object_paths, exc)
 
-    def open(self) -> SyncSetup:
+    def open(self, *, create_index: bool = True) -> SyncSetup:
         """Build both adapters and the index store.
+
+        Args:
+            create_index: Whether a missing SQLite index file may be created (see
+                :meth:`IndexSpec.open`).
+
+                .. versionadded:: 0.2
 
         Raises:
             ConfigFileError: An adapter's kind is unknown or an option is wrong, or the
@@ -574,7 +613,7 @@ class ConfigFile:
                 except ConfigError as exc:
                     raise self.error(exc.within(side)) from None
             try:
-                index = self.index.open()
+                index = self.index.open(create=create_index)
             except ConfigError as exc:
                 raise self.error(exc) from None
         except BaseException:
@@ -714,12 +753,14 @@ class SyncSetup:
         self.close()
 
 
-def load(path: str | os.PathLike[str]) -> SyncSetup:
+def load(path: str | os.PathLike[str], *, create_index: bool = True) -> SyncSetup:
     """Read a config file and open what it describes: ``read_config(path).open()``.
+
+    ``create_index=False`` refuses a missing SQLite index file (see :meth:`IndexSpec.open`).
 
     Raises:
         ConfigFileError: naming the file, the key path and what was expected.
 
     .. versionadded:: 0.1
     """
-    return read_config(path).open()
+    return read_config(path).open(create_index=create_index)

@@ -399,6 +399,10 @@ class SyncEngine:
         self._on_event = on_event
         #: Whether a preflight dry run is running (see _preflight): silent, lists nothing.
         self._preflighting = False
+        #: The index the last preflight's dry pass ended with, and the record counts per
+        #: (object type, side) the next real pass measures its guard against.
+        self._preflight_store: IndexStore | None = None
+        self._preflight_totals: dict[tuple[str, Side], int] = {}
         self._clock: Callable[[], datetime] = clock or _utcnow
         self._history_size = max(1, history_size)
         self._lease_seconds = lease_seconds
@@ -748,6 +752,18 @@ class SyncEngine:
             or store.get_meta(self.sync_id, "initial_restart") == "1"
         )
 
+    @property
+    def started(self) -> bool:
+        """Whether this sync's initial sync has ever started in this index.
+
+        ``False`` for a new sync, and for an index that lost it (a deleted or replaced
+        file, a mistyped path or ``sync_id``): ``syncengine run`` then refuses to start a
+        new initial sync unless asked to (``--new``).
+
+        .. versionadded:: 0.2
+        """
+        return self._index.get_meta(self.sync_id, "initial_run") is not None
+
     # ---- listings, export, explain (R5, R8) ------------------------------------------
     def _object_name(self, object_type: str | None, side: Side | None = None) -> str | None:
         """Accept an object sync by its hub type, or by its name on ``side`` (or either)."""
@@ -940,6 +956,10 @@ class SyncEngine:
         )
         store: IndexStore = OverlayIndexStore(self._index) if dry_run else self._index
         ctx = _Pass(kind=kind, report=report, store=store, dry_run=dry_run)
+        if self._preflighting:
+            self._preflight_store = store
+        elif not dry_run:
+            ctx.totals, self._preflight_totals = self._preflight_totals, {}
         self._emit(ctx, "pass_started")
         return ctx
 
@@ -986,9 +1006,10 @@ class SyncEngine:
         """
         if not self.enabled:
             return self._skipped("initial", dry_run, "the sync is disabled")
-        if not dry_run and not allow_mass_changes and self._restart_pending():
-            # A restarted initial sync is guarded (a bad mapping must not overwrite
-            # everything); the first one merges by design and is not.
+        if not dry_run and not allow_mass_changes and self._partition is None:
+            # An initial sync is guarded: a restarted one (a bad mapping must not overwrite
+            # everything), and a first one over an app that holds records (a lost index or
+            # a mistyped sync must not overwrite the user's edits, S2).
             self._preflight(lambda: self.initial_sync(dry_run=True), "initial")
         ctx = self._begin("initial", dry_run)
         store = ctx.store
@@ -1024,9 +1045,10 @@ class SyncEngine:
                 store.set_meta(sid, "initial_run", str(run))
                 store.set_meta(sid, "initial_restart", None)
         ctx.mark = f"i{run}"
-        # A restarted initial sync (changed settings, S2) is guarded: a bad mapping must not
-        # overwrite everything. The first one merges by design and is not.
-        ctx.guarded = run > 1 and not allow_mass_changes
+        # An initial sync is guarded (S2): updates of existing records are measured against
+        # the records of the app they change (the preflight counted them). Workers of a
+        # first initial sync are not: no worker sees the whole of it.
+        ctx.guarded = not allow_mass_changes and (workers is None or run > 1)
         for plan in self._order:
             self._settle_pending(ctx, plan)
         for plan in self._order:
@@ -2823,44 +2845,57 @@ class SyncEngine:
             report = dry_pass()
         finally:
             self._preflighting = False
-        totals: dict[str, int] = {}
+        # The share is of the records of the app being changed: the entries holding one of
+        # its records once the dry pass has indexed everything it read.
+        store = self._preflight_store or self._index
+        self._preflight_store = None
+        totals = {
+            (plan.name, side): store.count_on(self.sync_id, plan.name, side)
+            for plan in self._order
+            for side in Side
+        }
         for (object_type, side), counts in sorted(report.counts.items()):
             planned = counts.updated
-            if planned < 10:
+            total = totals.get((object_type, side), 0)
+            if planned < 10 or planned <= ratio * total:
                 continue
-            if object_type not in totals:
-                totals[object_type] = self._index.count(self.sync_id, object_type)
-            total = totals[object_type]
-            if planned > ratio * total:
-                raise SafetyStop(
-                    f"the {kind} pass would update {planned} of {total} {object_type} "
-                    f"records in the {side.value} (more than {ratio:.0%}); nothing was "
-                    "written. Check the apps (was one emptied, or is its API returning "
-                    "blanks?), then run the pass with allow_mass_changes=True if the "
-                    "changes are intended",
-                    object_type=object_type,
-                    side=side.value,
-                    planned=planned,
-                    total=total,
-                )
+            why = (
+                "Check the apps (was one emptied, or is its API returning blanks?)"
+                if kind != "initial"
+                else "An initial sync over an app that holds records overwrites what the "
+                "other side wins: if the index file was lost, restore it from a backup "
+                "instead; if this sync is meant to merge the two apps"
+            )
+            raise SafetyStop(
+                f"the {kind} pass would update {planned} of the {total} {object_type} "
+                f"records in the {side.value} (more than {ratio:.0%}); nothing was "
+                f"written. {why}, then run the pass with allow_mass_changes=True if the "
+                "changes are intended",
+                object_type=object_type,
+                side=side.value,
+                planned=planned,
+                total=total,
+            )
+        self._preflight_totals = totals
 
     def _guard(self, ctx: _Pass, plan: ObjectPlan, side: Side, updates: int) -> None:
         """Stop a pass before it updates too large a share of one side (the mass-change
         guard; vdirsyncer's StorageEmpty idea).
 
         Counts the updates a pass has planned for one object type and side so far; when
-        they pass ``SyncConfig.max_change_ratio`` of the entries the index holds for that
-        type (and at least 10 records), the pass stops before writing this batch.
+        they pass ``SyncConfig.max_change_ratio`` of that side's records (the entries
+        holding one, as the preflight counted them, else as the index holds them now; and
+        at least 10 records), the pass stops before writing this batch.
         """
         ratio = self._config.max_change_ratio
         key = (plan.name, side)
         ctx.planned_updates[key] = ctx.planned_updates.get(key, 0) + updates
-        if ratio is None or not ctx.guarded or ctx.dry_run:
+        if ratio is None or not ctx.guarded or ctx.dry_run or ctx.planned_updates[key] < 10:
             return
         if key not in ctx.totals:
-            ctx.totals[key] = self._index.count(self.sync_id, plan.name)
+            ctx.totals[key] = self._index.count_on(self.sync_id, plan.name, side)
         planned, total = ctx.planned_updates[key], ctx.totals[key]
-        if planned >= 10 and planned > ratio * total:
+        if planned > ratio * total:
             raise SafetyStop(
                 f"the {ctx.kind} pass would update {planned} of {total} {plan.name} records "
                 f"in the {side.value} (more than {ratio:.0%}); nothing more was written. "

@@ -170,15 +170,29 @@ class TestSafetyStop:
         garble_app(app, first_name="N/A")
         assert N == engine.incremental_sync().updated
 
-    def test_the_first_initial_sync_merges_freely_and_a_restarted_one_is_guarded(
+    def test_the_first_initial_sync_over_a_full_app_is_guarded_and_a_restarted_one_too(
         self, hub, app, guarded, contacts_sync
     ):
-        """S2: the first merge is exempt; a restart after a settings change is guarded."""
+        """S2: an initial sync (first or restarted) that would overwrite most of an app
+        holding records stops before writing (issue 17: a lost index let a first sync
+        overwrite thousands of app edits); allowed, the first merge goes through."""
         for i in range(N):
             hub.put("contacts", email=f"p{i}@example.com", firstname=f"Hub{i}", lastname="L")
             app.put("people", mail=f"p{i}@example.com", first_name=f"App{i}", last_name="L")
         engine = guarded()
-        engine.initial_sync()  # the hub wins every first name: N updates in the app
+        with pytest.raises(SafetyStop) as stop:
+            engine.initial_sync()  # the hub would win every first name: N updates in the app
+        assert ("contacts", "app", N, N) == (
+            stop.value.object_type,
+            stop.value.side,
+            stop.value.planned,
+            stop.value.total,
+        )
+        assert "restore it from a backup" in str(stop.value)
+        assert {f"App{i}" for i in range(N)} == set(
+            first_names(app, "people", "first_name").values()
+        )
+        engine.initial_sync(allow_mass_changes=True)  # the merge is intended
         assert {f"Hub{i}" for i in range(N)} == set(
             first_names(app, "people", "first_name").values()
         )
@@ -188,3 +202,43 @@ class TestSafetyStop:
         garble_app(app, first_name="N/A")
         with pytest.raises(SafetyStop):
             engine.initial_sync()
+
+    def test_a_first_initial_sync_with_few_differences_is_not_stopped(self, hub, app, guarded):
+        """The guard counts updates only: pairing equal records and filling an empty
+        app are not changes of the app's records."""
+        for i in range(N):
+            hub.put("contacts", email=f"p{i}@example.com", firstname=f"Hub{i}", lastname="L")
+            first = "Other" if i < 5 else f"Hub{i}"
+            app.put("people", mail=f"p{i}@example.com", first_name=first, last_name="L")
+        report = guarded().initial_sync()
+        assert 5 == report.updated
+
+    @pytest.mark.parametrize("through", ["pass", "events"])
+    def test_the_share_is_of_the_records_of_the_app_being_changed(
+        self, hub, app, index, guarded, through
+    ):
+        """Issue 17: the ratio is measured against the records of the side being written,
+        not every index entry (0.5 used to trip only at 64 % of the app)."""
+        for i in range(N):
+            hub.put("contacts", email=f"p{i}@example.com", firstname=f"Hub{i}", lastname="L")
+        for i in range(2 * N):  # entries the app holds no record of (no e-mail: excluded)
+            hub.put("contacts", firstname=f"NoMail{i}", lastname="L")
+        engine = guarded(ratio=0.5)
+        engine.initial_sync()
+        assert N == app.count("people")
+        assert 3 * N == index.count("sync-1", "contacts")
+        before = first_names(app, "people", "first_name")
+        changed = [c for c in hub.records("contacts") if c.properties.get("email")]
+        changed = changed[: int(0.6 * N)]  # 60 % of the app's records, 20 % of the entries
+        for contact in changed:
+            hub.patch("contacts", contact.id, firstname="Renamed")
+        events = [ChangeEvent("contacts", c.id) for c in changed]
+        with pytest.raises(SafetyStop) as stop:
+            _ = (
+                engine.incremental_sync()
+                if through == "pass"
+                else engine.handle_events(Side.HUB, events)
+            )
+        assert ("app", N) == (stop.value.side, stop.value.total)
+        after = first_names(app, "people", "first_name")
+        assert sum(before[e] != after[e] for e in before) <= 0.5 * N

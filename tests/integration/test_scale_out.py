@@ -270,7 +270,7 @@ def test_run_with_workers_splits_the_initial_sync_between_processes(tmp_path, ds
     config = tmp_path / "sync.toml"
     config.write_text(CONFIG_FILE.format(schema=schema), encoding="utf-8")
     env = {"SYNCENGINE_TEST_INDEX_DSN": dsn}
-    result = syncengine("run", str(config), "--workers", "3", env=env)
+    result = syncengine("run", str(config), "--workers", "3", "--new", env=env)
     assert 0 == result.returncode, result.stdout + result.stderr
     assert {"[0/3]", "[1/3]", "[2/3]"} == {line[:5] for line in result.stdout.splitlines()}
     assert_synced_exactly_once(tmp_path, dsn, schema, distinct)

@@ -38,6 +38,7 @@ class OverlayIndexStore(IndexStore):
         self._cursors: dict[tuple[str, Side, str, str], str | None] = {}
         self._meta: dict[tuple[str, str], str | None] = {}
         self._deltas: dict[tuple[str, str, RecordState], int] = {}
+        self._side_deltas: dict[tuple[str, str, Side], int] = {}
 
     def _lookup(self, key: _Key) -> Entry | None:
         if key in self._entries:
@@ -141,9 +142,18 @@ class OverlayIndexStore(IndexStore):
                 by_state[state] = by_state.get(state, 0) + delta
         return {t: {s: n for s, n in by_state.items() if n} for t, by_state in counts.items()}
 
+    @override
+    def count_on(self, sync_id: str, object_type: str, side: Side) -> int:
+        delta = self._side_deltas.get((sync_id, object_type, side), 0)
+        return self._base.count_on(sync_id, object_type, side) + delta
+
     def _count(self, entry: Entry, delta: int) -> None:
         key = (entry.sync_id, entry.object_type, entry.state)
         self._deltas[key] = self._deltas.get(key, 0) + delta
+        for side in Side:
+            if entry.id_on(side) is not None:
+                on = (entry.sync_id, entry.object_type, side)
+                self._side_deltas[on] = self._side_deltas.get(on, 0) + delta
 
     @override
     def write(

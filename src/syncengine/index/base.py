@@ -231,3 +231,16 @@ class IndexStore(abc.ABC):
         if object_type is not None:
             return sum(counts.get(object_type, {}).values())
         return sum(sum(by_state.values()) for by_state in counts.values())
+
+    def count_on(self, sync_id: str, object_type: str, side: Side) -> int:
+        """The number of entries of one object type holding a record of ``side``: how
+        many of that app's records the index knows (the mass-change guard's measure).
+
+        This default reads every entry of the type; stores override it with a count.
+
+        .. versionadded:: 0.2
+        """
+        column = "hub_id" if side is Side.HUB else "app_id"
+        return sum(
+            1 for entry in self.entries(sync_id, object_type) if getattr(entry, column) is not None
+        )

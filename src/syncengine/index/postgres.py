@@ -760,6 +760,21 @@ class PostgresIndexStore(IndexStore):
             found.setdefault(self._ot_name(ot), {})[_STATES[state]] = int(n)
         return found
 
+    @override
+    def count_on(self, sync_id: str, object_type: str, side: Side) -> int:
+        column = "hub_id" if side is Side.HUB else "app_id"
+        sync, ot = self._sync(sync_id), self._ot(object_type)
+        if sync is None or ot is None:
+            return 0
+        row = self._read(
+            lambda conn: conn.execute(
+                f"SELECT count(*) FROM entries WHERE sync = %s AND ot = %s "
+                f"AND {column} IS NOT NULL",
+                (sync, ot),
+            ).fetchone()
+        )
+        return int(row[0]) if row is not None else 0
+
     # ---- writes -------------------------------------------------------------------
     @override
     def write(

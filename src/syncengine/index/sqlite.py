@@ -994,6 +994,19 @@ class SQLiteIndexStore(IndexStore):
                 found.setdefault(self._ot_name(conn, ot), {})[_STATES[state]] = n
         return found
 
+    @override
+    def count_on(self, sync_id: str, object_type: str, side: Side) -> int:
+        column = "hub_id" if side is Side.HUB else "app_id"
+        with self._reading() as conn:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
+                return 0
+            row = conn.execute(
+                f"SELECT count(*) FROM entries WHERE sync = ? AND ot = ? AND {column} IS NOT NULL",
+                scope,
+            ).fetchone()
+        return int(row[0])
+
     # ---- writes -------------------------------------------------------------------
     @override
     def write(

@@ -875,6 +875,14 @@ def check_counts_agree_with_entries(store: IndexStore) -> None:
             raise AssertionError(f"{where}: count() is {store.count(A)}")
         if store.count(A, DEALS) != sum(want.get(DEALS, {}).values()):
             raise AssertionError(f"{where}: count(deals) is {store.count(A, DEALS)}")
+        for object_type in (CONTACTS, DEALS):
+            for side in Side:
+                held = sum(e.id_on(side) is not None for e in store.entries(A, object_type))
+                if store.count_on(A, object_type, side) != held:
+                    raise AssertionError(
+                        f"{where}: count_on({object_type}, {side.value}) is "
+                        f"{store.count_on(A, object_type, side)}, iterating gives {held}"
+                    )
 
     if _normal_counts(store.counts(A)) or store.count(A):
         raise AssertionError(f"a fresh store counts {store.counts(A)}")

@@ -1,0 +1,166 @@
+"""A lost index is not a fresh start (issue 17 §3).
+
+Without its index, a run would start a new initial sync over two apps already in sync, and
+the side that loses would have its edits overwritten. ``syncengine run`` refuses a missing
+index file, an index that holds nothing of the sync (a mistyped path or ``sync_id``), and a
+damaged one, naming the file and how to recover; ``--new`` starts a sync on purpose. The
+new initial sync itself is guarded by ``max_change_ratio`` over an app holding records.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from syncengine.cli import main
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The demo, built once: two SQLite apps in sync, their index and config file."""
+    folder = tmp_path_factory.mktemp("built") / "demo"
+    result = CliRunner().invoke(main, ["demo", "--dir", str(folder), "--contacts", "120"])
+    assert 0 == result.exit_code, result.output
+    return folder
+
+
+@pytest.fixture
+def demo(built, tmp_path) -> Path:
+    """A fresh copy of the built demo."""
+    folder = tmp_path / "demo"
+    shutil.copytree(built, folder)
+    return folder
+
+
+def run(*args: str):
+    """``syncengine ARGS``: the result, with stderr apart."""
+    return CliRunner().invoke(main, list(args))
+
+
+def people(folder: Path) -> list[tuple[object, ...]]:
+    """Every row of the sales app's people, in a stable order."""
+    with sqlite3.connect(folder / "sales.db") as sales:
+        return sales.execute("SELECT * FROM people ORDER BY __id").fetchall()
+
+
+def lose_index(folder: Path) -> None:
+    """Delete the index file (and its WAL files), as a careless user would."""
+    for name in ("index.db", "index.db-wal", "index.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def edit_the_app(folder: Path) -> int:
+    """The user edits most of the sales app's people (not synced yet); how many."""
+    with sqlite3.connect(folder / "sales.db") as sales:
+        return sales.execute(
+            "UPDATE people SET title = 'Edited by hand' WHERE mail IS NOT NULL"
+        ).rowcount
+
+
+def test_a_deleted_index_file_is_an_error_naming_it_not_a_new_initial_sync(demo):
+    """The file is gone: exit 2 naming the file and key; nothing written, nothing created."""
+    edit_the_app(demo)
+    before = people(demo)
+    lose_index(demo)
+    result = run("run", str(demo / "syncengine.toml"))
+    assert 2 == result.exit_code, result.output
+    flat = " ".join(result.output.split())
+    assert f"{demo / 'syncengine.toml'}: index.path:" in flat
+    assert str(demo / "index.db") in flat
+    assert "--new" in flat
+    assert "backup" in flat
+    assert "Traceback" not in result.output
+    assert not (demo / "index.db").exists()
+    assert before == people(demo)
+
+
+@pytest.mark.parametrize("command", ["status", "records", "export"])
+def test_other_commands_refuse_a_missing_index_and_create_no_file(demo, command):
+    """status, records, export on a lost index: the same error, no empty index left."""
+    lose_index(demo)
+    extra = [str(demo / "out.csv")] if command == "export" else []
+    result = run(command, str(demo / "syncengine.toml"), *extra)
+    assert 2 == result.exit_code, result.output
+    assert "index.path" in result.output
+    assert not (demo / "index.db").exists()
+
+
+def test_a_mistyped_index_path_is_an_error(demo):
+    """index.path points at a file that is not there: the same error, naming that path."""
+    config = demo / "syncengine.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('path = "index.db"', 'path = "indx.db"'),
+        encoding="utf-8",
+    )
+    result = run("run", str(config))
+    assert 2 == result.exit_code, result.output
+    assert str(demo / "indx.db") in " ".join(result.output.split())
+    assert not (demo / "indx.db").exists()
+
+
+def test_an_index_that_holds_nothing_of_the_sync_is_an_error(demo):
+    """A mistyped sync_id (or another sync's index): exit 2, nothing synced."""
+    config = demo / "syncengine.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('sync_id = "crm-sales"', 'sync_id = "crm-sale"'),
+        encoding="utf-8",
+    )
+    edit_the_app(demo)
+    before = people(demo)
+    result = run("run", str(config))
+    assert 2 == result.exit_code, result.output
+    flat = " ".join(result.output.split())
+    assert "holds no sync 'crm-sale'" in flat
+    assert "--new" in flat
+    assert before == people(demo)
+
+
+def test_new_starts_a_sync_and_a_later_run_needs_no_flag(demo):
+    """--new is how a first run is asked for; afterwards the index holds the sync."""
+    lose_index(demo)
+    first = run("run", str(demo / "syncengine.toml"), "--new")
+    assert 0 == first.exit_code, first.output
+    assert "initial:" in first.output
+    again = run("run", str(demo / "syncengine.toml"))
+    assert 0 == again.exit_code, again.output
+    assert "incremental:" in again.output
+
+
+def test_a_new_initial_sync_over_edited_apps_is_stopped_by_the_ratio(demo):
+    """Issue 17: with the hub winning, --new over an app full of edits would overwrite
+    them; max_change_ratio stops it before writing, measured against the app's records."""
+    config = demo / "syncengine.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'sync_id = "crm-sales"', 'sync_id = "crm-sales"\nmax_change_ratio = 0.5'
+        ),
+        encoding="utf-8",
+    )
+    edited = edit_the_app(demo)
+    assert edited >= 20
+    before = people(demo)
+    lose_index(demo)
+    result = run("run", str(config), "--new")
+    assert 1 == result.exit_code, result.output
+    flat = " ".join(result.output.split())
+    assert "records in the app" in flat
+    assert "--allow-mass-changes" in flat
+    assert before == people(demo)
+
+
+def test_a_damaged_index_names_the_file_and_how_to_recover(demo):
+    """Not a database any more: exit 2 naming the file and key, with the way back."""
+    lose_index(demo)
+    (demo / "index.db").write_bytes(b"this is not an index\n" * 100)
+    for command in ("run", "status"):
+        result = run(command, str(demo / "syncengine.toml"))
+        assert 2 == result.exit_code, result.output
+        flat = " ".join(result.output.split())
+        assert f"index.path: cannot open the index file '{demo / 'index.db'}'" in flat
+        assert "restore the index from a backup" in flat
+        assert "--new" in flat
+        assert "Traceback" not in result.output
