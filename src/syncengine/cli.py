@@ -338,8 +338,9 @@ def demo(directory: Path | None, contacts: int, seed: int) -> None:
     The apps are SQLite databases: a CRM (the hub) and a sales app, with overlapping
     people spelt differently, duplicates, contacts without e-mail, conflicting values and
     deals in unmapped stages. Files of an earlier demo in the folder are replaced, other
-    files are left alone. The folder is printed first, and the commands to try next name
-    its config file.
+    files are left alone; a folder holding a syncengine.toml, index.db, crm.db or
+    sales.db the demo did not make is refused (exit code 2), nothing removed. The folder
+    is printed first, and the commands to try next name its config file.
     """
     from syncengine.demo import run_demo
 

@@ -38,6 +38,7 @@ from rich.markup import escape
 
 from syncengine.adapters.sqlite import SQLiteAdapter
 from syncengine.configfile import SyncSetup, load
+from syncengine.errors import ConfigError
 from syncengine.records import Pipeline, Record, Stage
 from syncengine.report import SyncEvent
 from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
@@ -534,7 +535,33 @@ def default_directory() -> Path:
 
 
 def _clean(directory: Path) -> None:
-    """Remove the files of an earlier demo (and nothing else) from ``directory``."""
+    """Remove the files of an earlier demo (and nothing else) from ``directory``.
+
+    The demo's files are known by its config file, which the demo writes first: files with
+    the demo's names next to another ``syncengine.toml`` (or none) are someone else's.
+
+    Raises:
+        ConfigError: ``directory`` holds files with the demo's names that the demo did
+            not make (``--dir``); nothing was removed.
+    """
+    present = [
+        name
+        for name in _FILES
+        if any((directory / f"{name}{suffix}").exists() for suffix in ("", "-wal", "-shm"))
+    ]
+    if not present:
+        return
+    try:
+        ours = (directory / "syncengine.toml").read_text(encoding="utf-8") == CONFIG
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise ConfigError(
+            "--dir",
+            f"the folder {str(directory)!r} holds {', '.join(present)}, which the demo did "
+            "not make (its syncengine.toml is not the demo's); the demo would replace "
+            "them. Choose another folder with --dir, or move those files away",
+        )
     for name in _FILES:
         for suffix in ("", "-wal", "-shm"):
             (directory / f"{name}{suffix}").unlink(missing_ok=True)
@@ -582,6 +609,7 @@ def build_apps(directory: Path, *, contacts: int = 2000, seed: int = 7) -> DemoA
     """
     directory.mkdir(parents=True, exist_ok=True)
     _clean(directory)
+    write_config(directory)  # first: it marks the folder's demo files as the demo's
     rng = random.Random(seed)
     now = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
     crm = SQLiteAdapter(
@@ -761,7 +789,6 @@ def build_apps(directory: Path, *, contacts: int = 2000, seed: int = 7) -> DemoA
                     stage=_SALES_STAGE_OF[stage],
                     close_date=closes,
                 )
-    write_config(directory)
     return apps
 
 

@@ -821,7 +821,14 @@ class SyncEngine:
         Columns default to :data:`syncengine.status.COLUMNS`; pass ``columns`` to choose
         a set and order, by the names ``syncengine records`` shows (``object_type``,
         ``why``, …; :func:`syncengine.status.export_columns`). CSV cells a spreadsheet
-        would run as formulas are neutralized. Secrets never appear: entries hold none (X4).
+        would run as formulas are neutralized (:func:`~syncengine.status.write_export`).
+        Secrets never appear: entries hold none (X4).
+
+        Given a path, the export is written to a temporary file in the same folder and
+        renamed over ``file_or_path`` only when complete: an export that fails half-way
+        (an index error, Ctrl-C) leaves the earlier file as it was, and no partial one.
+        Text that is not valid Unicode (a lone surrogate in an id) is written escaped
+        (``\\ud800``), never stopping the export.
 
         Raises:
             ValueError: for an unknown column or format, before the file is opened.
@@ -830,10 +837,24 @@ class SyncEngine:
         if format not in ("csv", "jsonl"):
             raise ValueError(f"unknown export format {format!r}; expected 'csv' or 'jsonl'")
         rows = self.records(object_type, state, since, until)
-        if isinstance(file_or_path, str | os.PathLike):
-            with open(file_or_path, "w", encoding="utf-8", newline="") as out:
-                return write_export(rows, out, format, columns)
-        return write_export(rows, file_or_path, format, columns)
+        if not isinstance(file_or_path, str | os.PathLike):
+            return write_export(rows, file_or_path, format, columns)
+        target = os.fspath(file_or_path)
+        folder, name = os.path.split(target)
+        if folder and not os.path.isdir(folder):
+            raise FileNotFoundError(2, "no such folder", target)
+        temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with open(
+                temporary, "x", encoding="utf-8", errors="backslashreplace", newline=""
+            ) as out:
+                count = write_export(rows, out, format, columns)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        return count
 
     def _entry_of(self, side: Side, object_type: str, record_id: str) -> tuple[ObjectPlan, Entry]:
         side = Side(side)

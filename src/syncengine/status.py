@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from types import MappingProxyType
@@ -164,15 +166,47 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+#: What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): a first
+#: character (after any blanks: spreadsheets skip leading spaces and line breaks) that is,
+#: or normalizes (NFKC) to, one of ``= + - @``, or a tab, CR or LF; or ``=``, ``+`` or
+#: ``@`` after a separator some spreadsheets split cells on (``a;=cmd()``).
+_FORMULA_CHARS: Final = frozenset("=+-@")
+_BREAKS: Final = frozenset("\t\r\n")
+_FORMULA_INSIDE: Final = re.compile(r"[;,|\t\r\n]\s*[=+@]")
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell that no spreadsheet runs as a formula (CSV injection)."""
+    """A CSV cell that no spreadsheet runs as a formula (OWASP's CSV injection guidance).
+
+    A cell whose first character could start a formula (``=``, ``+``, ``-``, ``@``, also
+    after leading blanks or line breaks, and in their full-width forms such as ``＝``;
+    a tab, CR or LF), or that holds ``=``, ``+`` or ``@`` after a separator
+    (``a;=cmd()``), is prefixed with ``'``; the csv module quotes cells holding
+    separators, quotes or line breaks.
+    """
     text = "" if value is None else str(_plain(value))
-    if text.startswith(_FORMULA_START):
+    if not text:
+        return text
+    stripped = text.lstrip()
+    if (
+        text[0] in _BREAKS
+        or (stripped and unicodedata.normalize("NFKC", stripped[0])[:1] in _FORMULA_CHARS)
+        or _FORMULA_INSIDE.search(unicodedata.normalize("NFKC", text)) is not None
+    ):
         return "'" + text
     return text
+
+
+#: Characters ``json.dumps(ensure_ascii=False)`` writes raw that ``str.splitlines`` (and
+#: JavaScript before ES2019) treat as line ends: escaped so that a line is a record.
+_LINE_BREAKS: Final = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_LINE_BREAK: Final = re.compile("[\x85\u2028\u2029]")
+
+
+def _json_line(value: Any) -> str:
+    """One JSON-lines record: JSON text holding no character that splits lines."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _LINE_BREAK.sub(lambda m: _LINE_BREAKS[m.group()], text)
 
 
 def write_export(
@@ -196,7 +230,7 @@ def write_export(
             count += 1
     elif format == "jsonl":
         for row in rows:
-            out.write(json.dumps({c: _plain(getattr(row, c)) for c in cols}, ensure_ascii=False))
+            out.write(_json_line({c: _plain(getattr(row, c)) for c in cols}))
             out.write("\n")
             count += 1
     else:

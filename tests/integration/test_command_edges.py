@@ -1,0 +1,195 @@
+"""Config and command edges (issue 17 §5): the demo never deletes someone else's files;
+exports are safe for spreadsheets and line readers, and never left half-written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from syncengine import RecordState, SyncConfig, SyncEngine
+from syncengine.adapters import InMemoryAdapter
+from syncengine.errors import IndexStoreError
+from syncengine.index import Entry, MemoryIndexStore
+
+from .conftest import CONTACTS_APP, CONTACTS_HUB, contacts_sync
+
+# ---- the demo ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"syncengine.toml": 'sync_id = "mine"\n', "index.db": "my index"},
+        {"index.db": "my index"},
+        {"crm.db": "my crm", "notes.txt": "mine"},
+    ],
+)
+def test_the_demo_refuses_a_folder_holding_files_it_did_not_make(tmp_path, files):
+    """`syncengine demo --dir .` in a folder with the user's own syncengine.toml or
+    index.db: exit 2 naming the folder and the files, and every file left as it was."""
+    from syncengine.cli import main
+
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path), "--contacts", "60"])
+    assert 2 == result.exit_code, result.output
+    flat = " ".join(result.output.split())
+    assert "--dir" in flat
+    assert str(tmp_path) in flat
+    for name in files:
+        if name != "notes.txt":
+            assert name in flat
+    assert files == {p.name: p.read_text() for p in tmp_path.iterdir()}
+
+
+# ---- exports ----------------------------------------------------------------------------
+
+NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def engine_over(index: MemoryIndexStore) -> SyncEngine:
+    """An engine whose index is ``index`` (filled by the test, as entries)."""
+    hub = InMemoryAdapter([CONTACTS_HUB], name="hub")
+    app = InMemoryAdapter([CONTACTS_APP], name="app")
+    return SyncEngine(hub, app, index, SyncConfig("s", [contacts_sync()]))
+
+
+def put_entries(index: MemoryIndexStore, texts: list[tuple[str, str]]) -> None:
+    """Failed entries whose app id and message are the given texts."""
+    index.write(
+        [
+            Entry(
+                "s",
+                "contacts",
+                f"e{i}",
+                NOW,
+                hub_id=f"h{i}",
+                app_id=app_id,
+                state=RecordState.FAILED,
+                message=message,
+            )
+            for i, (app_id, message) in enumerate(texts)
+        ]
+    )
+
+
+def runs_as_formula(cell: str) -> bool:
+    """What a spreadsheet may run as a formula (OWASP CSV injection), checked on its own:
+    after blanks, a character that normalizes to = + - @; a leading tab or line break;
+    or = + @ after a separator."""
+    stripped = cell.lstrip()
+    if cell[:1] in ("\t", "\r", "\n"):
+        return True
+    if stripped and unicodedata.normalize("NFKC", stripped[0])[:1] in "=+-@":
+        return True
+    return re.search(r"[;,|\t\r\n]\s*[=+@]", unicodedata.normalize("NFKC", cell)) is not None
+
+
+HOSTILE = st.one_of(
+    st.sampled_from(
+        [
+            "=HYPERLINK(1)",
+            "\n=1+1",
+            " =1+1",
+            "\t=1",
+            "\r=1",
+            "＝1+1",
+            "﹢1",
+            "a;=cmd()",
+            "x,@SUM(1)",
+            "-2+3",
+            "@x",
+            "+1",
+            "plain",
+            "a, b",
+            "x@y.com",
+            "line\u2028break",
+            "para\u2029graph",
+            "next\x85line",
+        ]
+    ),
+    st.text(alphabet=st.sampled_from("=+-@;, \t\r\n\u3000＝＋－＠﹦\u2028\u2029\x85ab1")),
+    st.text(),
+).filter(lambda text: "\x00" not in text)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(st.tuples(HOSTILE, HOSTILE), min_size=1, max_size=8))
+def test_csv_export_neutralizes_every_cell_a_spreadsheet_would_run(texts):
+    """Issue 17: cells starting with \\n=, ' =', ＝, or holding ;= were written raw. Every
+    cell that could run as a formula starts with ', and nothing else is changed."""
+    index = MemoryIndexStore()
+    put_entries(index, texts)
+    out = io.StringIO()
+    count = engine_over(index).export(out, "csv", columns=["app_id", "message"])
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert len(texts) == count == len(rows) - 1
+    for (app_id, message), row in zip(texts, rows[1:], strict=True):
+        for original, cell in zip((app_id, message), row, strict=True):
+            if runs_as_formula(original):
+                assert "'" + original == cell
+            else:
+                assert original == cell
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(st.tuples(HOSTILE, HOSTILE), min_size=1, max_size=8))
+def test_jsonl_export_is_one_line_per_row_for_every_line_reader(texts):
+    """Issue 17: U+2028, U+2029 and NEL were written raw, and str.splitlines split a
+    record in two. Each row is one line by any reader's rule, and reads back exactly."""
+    index = MemoryIndexStore()
+    put_entries(index, texts)
+    out = io.StringIO()
+    count = engine_over(index).export(out, "jsonl", columns=["app_id", "message"])
+    lines = out.getvalue().splitlines()
+    assert len(texts) == count == len(lines)
+    assert [{"app_id": a, "message": m} for a, m in texts] == [json.loads(x) for x in lines]
+
+
+class _BreaksAfter(MemoryIndexStore):
+    """An index whose listing fails after ``good`` entries (a disk error, a lost server)."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+
+    def entries(self, *args, **kwargs):
+        for n, entry in enumerate(super().entries(*args, **kwargs)):
+            if n == self.good:
+                raise IndexStoreError("reading the index failed: disk I/O error")
+            yield entry
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_that_fails_half_way_leaves_the_earlier_file_and_no_partial_one(tmp_path, fmt):
+    """Issue 17: the file was truncated, then half-written. Now it is written to a
+    temporary file beside it and renamed only when complete."""
+    index = _BreaksAfter(good=3)
+    put_entries(index, [(f"a{i}", "ok") for i in range(10)])
+    target = tmp_path / f"listing.{fmt}"
+    target.write_text("the export of yesterday\n")
+    with pytest.raises(IndexStoreError):
+        engine_over(index).export(target, fmt)
+    assert "the export of yesterday\n" == target.read_text()
+    assert [target.name] == [p.name for p in tmp_path.iterdir()]
+    index.good = 100
+    assert 10 == engine_over(index).export(target, fmt)
+    assert [target.name] == [p.name for p in tmp_path.iterdir()]
+
+
+def test_an_id_that_is_not_valid_unicode_does_not_stop_the_export(tmp_path):
+    """A lone surrogate in one id stopped the export half-way; it is written escaped."""
+    index = MemoryIndexStore()
+    put_entries(index, [("a1", "ok"), ("bad\ud800id", "ok"), ("a3", "ok")])
+    target = tmp_path / "listing.csv"
+    assert 3 == engine_over(index).export(target, "csv", columns=["app_id"])
+    assert ["app_id", "a1", "bad\\ud800id", "a3"] == target.read_text("utf-8").split()
