@@ -92,7 +92,7 @@ def _errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
         except SafetyStop as exc:
             _fail(f"{exc} (run again with --allow-mass-changes if it is intended)", 1)
         except IndexStoreError as exc:
-            _fail(f"the index failed: {exc}. {INDEX_RECOVERY}", 1)
+            _fail(f"the index failed: {exc}; if the index is damaged, {INDEX_RECOVERY}", 1)
         except SyncEngineError as exc:
             _fail(str(exc), 1)
         except KeyError as exc:
@@ -329,7 +329,13 @@ def main() -> None:
     help="Where to build the demo's apps, index and config file "
     "[default: syncengine/demo in your user cache folder, such as ~/.cache/syncengine/demo].",
 )
-@click.option("--contacts", default=2000, show_default=True, help="Contacts in the CRM.")
+@click.option(
+    "--contacts",
+    type=click.IntRange(min=1, max=200_000),
+    default=2000,
+    show_default=True,
+    help="Contacts in the CRM (1 to 200,000).",
+)
 @click.option("--seed", default=7, show_default=True, help="Random seed (the demo is repeatable).")
 @_errors
 def demo(directory: Path | None, contacts: int, seed: int) -> None:
@@ -369,6 +375,24 @@ def _pass(
     return engine.incremental_sync(dry_run, allow_mass_changes=allow_mass_changes)
 
 
+#: The longest wait between two --watch passes: a week (time.sleep refuses far less than
+#: 1e308, and a longer wait is a mistake, not a schedule).
+MAX_INTERVAL: Final = 7 * 24 * 3600
+#: The most worker processes --workers starts on one machine.
+MAX_WORKERS: Final = 64
+#: The most partitions of --partition K/N (each is a worker's share of the initial sync).
+MAX_PARTITIONS: Final = 4096
+
+
+def _check_interval(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A finite number of seconds from 0 to a week: not nan, inf or 1e308."""
+    if not (0 <= value <= MAX_INTERVAL):  # also false for nan
+        raise click.BadParameter(
+            f"expected seconds from 0 to {MAX_INTERVAL:,} (a week), got {value!r}"
+        )
+    return value
+
+
 def _parse_partition(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> tuple[int, int] | None:
@@ -376,8 +400,16 @@ def _parse_partition(
     if value is None:
         return None
     part, _, parts = value.partition("/")
-    if not (part.isdigit() and parts.isdigit() and int(part) < int(parts)):
-        raise click.BadParameter(f"expected K/N with 0 <= K < N, such as 0/4; got {value!r}")
+    if not (
+        part.isascii()
+        and parts.isascii()
+        and part.isdigit()
+        and parts.isdigit()
+        and int(part) < int(parts) <= MAX_PARTITIONS
+    ):
+        raise click.BadParameter(
+            f"expected K/N with 0 <= K < N <= {MAX_PARTITIONS}, such as 0/4; got {value!r}"
+        )
     return int(part), int(parts)
 
 
@@ -421,7 +453,13 @@ def _run_workers(count: int, arguments: list[str]) -> int:
 @click.option("--once", "mode", flag_value="once", default=True, help="Run one pass (default).")
 @click.option("--watch", "mode", flag_value="watch", help="Run a pass every --interval seconds.")
 @click.option(
-    "--interval", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS"
+    "--interval",
+    type=float,
+    callback=_check_interval,
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help=f"With --watch: seconds between passes (0 to {MAX_INTERVAL:,}).",
 )
 @click.option(
     "--passes", type=click.IntRange(min=1), default=None, help="With --watch: stop after N passes."
@@ -436,10 +474,10 @@ def _run_workers(count: int, arguments: list[str]) -> int:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_WORKERS),
     default=1,
     show_default=True,
-    help="Split the initial sync between N worker processes on this machine.",
+    help=f"Split the initial sync between N worker processes on this machine (1 to {MAX_WORKERS}).",
 )
 @click.option(
     "--partition",

@@ -114,7 +114,7 @@ _INDEX_INDEX: Final = re.compile(r"^objects\[(\d+)\]")
 
 #: How to recover from an index that cannot be read or written, for error messages.
 INDEX_RECOVERY: Final = (
-    "To recover: restore the index from a backup (and run `syncengine run CONFIG "
+    "to recover, restore the index from a backup (and run `syncengine run CONFIG "
     "--reconcile` to catch up with what changed since), or move the file away and run "
     "`syncengine run CONFIG --new` to rebuild it from the apps (a new initial sync, which "
     "pairs records by their identifiers; set max_change_ratio so that it stops before "
@@ -466,8 +466,8 @@ class IndexSpec:
             ConfigError: The DSN's environment variable is unset (``index.dsn_env``), the
                 SQLite file's folder does not exist, the file does not exist and
                 ``create`` is false, or the file cannot be opened (damaged, read-only, not
-                an index; ``index.path``).
-            IndexStoreError: The PostgreSQL database cannot be opened.
+                an index; ``index.path``), or the PostgreSQL database cannot be opened
+                (``index.dsn``, ``index.dsn_env``, ``index.schema``).
         """
         from syncengine.index.memory import MemoryIndexStore
         from syncengine.index.sqlite import SQLiteIndexStore
@@ -487,7 +487,13 @@ class IndexSpec:
                         "the index database's connection string",
                     )
             assert dsn is not None
-            return PostgresIndexStore(dsn, schema=self.schema)
+            key = "index.dsn_env" if self.dsn_env is not None else "index.dsn"
+            try:
+                return PostgresIndexStore(dsn, schema=self.schema)
+            except IndexStoreError as exc:
+                raise ConfigError(key, f"cannot open the index database: {exc}") from None
+            except ValueError as exc:
+                raise ConfigError("index.schema", str(exc)) from None
         assert self.path is not None
         folder = self.path.parent
         if not folder.is_dir():
@@ -509,7 +515,7 @@ class IndexSpec:
         except IndexStoreError as exc:
             raise ConfigError(
                 "index.path",
-                f"cannot open the index file {str(self.path)!r}: {exc}. {INDEX_RECOVERY}",
+                f"cannot open the index file {str(self.path)!r}: {exc}; {INDEX_RECOVERY}",
             ) from None
 
 

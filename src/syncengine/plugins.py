@@ -17,7 +17,9 @@ file's folder, against which relative paths are resolved. Read options with
 syncengine's own kinds (``memory``, ``sqlite``, ``hubspot``) are registered the same way, with a
 built-in fallback so they work even when the package metadata is missing (a vendored
 copy). A kind may also be written ``"package.module:Name"`` to use an adapter class that
-is not packaged.
+is not packaged: ``Name`` must then be a subclass of :class:`~syncengine.adapters.Adapter`
+(a plain function is accepted only through an entry point, which its package declared), so
+a config file cannot make syncengine call an arbitrary function (``"os:system"``).
 
 This module must not import an adapter until its kind is asked for.
 
@@ -62,6 +64,9 @@ _BUILTIN: Final[Mapping[str, str]] = {
 }
 
 _MISSING: Final[Any] = object()
+#: The largest integer an option may hold unless its reader says less (SQLite's, and most
+#: stores' and APIs', largest integer).
+_MAX_INT: Final = 2**63 - 1
 
 
 class AdapterFactory(Protocol):
@@ -137,9 +142,15 @@ class AdapterOptions:
         return value
 
     def get_int(
-        self, key: str, default: int | Any = _MISSING, *, minimum: int | None = None
+        self,
+        key: str,
+        default: int | Any = _MISSING,
+        *,
+        minimum: int | None = None,
+        maximum: int = _MAX_INT,
     ) -> int:
-        """An integer option (not a boolean), at least ``minimum`` if given."""
+        """An integer option (not a boolean), at least ``minimum`` if given and at most
+        ``maximum`` (by default the largest 64-bit integer, which any store can hold)."""
         value: int = self._get(
             key,
             default,
@@ -148,6 +159,8 @@ class AdapterOptions:
                 isinstance(v, int) and not isinstance(v, bool) and (minimum is None or v >= minimum)
             ),
         )
+        if value > maximum:
+            raise ConfigError(key, f"expected an integer ≤ {maximum:,}, got {value:,}")
         return value
 
     def get_float(self, key: str, default: float | Any = _MISSING) -> float:
@@ -413,6 +426,7 @@ def load_adapter(kind: str, options: Mapping[str, Any], *, base_dir: Path | None
     """
     kinds = adapter_kinds()
     target = kinds.get(kind)
+    registered = target is not None
     if target is None and ":" in kind:
         target = kind
     if target is None:
@@ -429,6 +443,19 @@ def load_adapter(kind: str, options: Mapping[str, Any], *, base_dir: Path | None
         raise ConfigError(
             "kind", f"adapter kind {kind!r} ({target}) cannot be imported: {exc}"
         ) from exc
+    except (Exception, SystemExit) as exc:  # a broken module: one line, no traceback
+        raise ConfigError(
+            "kind",
+            f"adapter kind {kind!r} ({target}) failed while it was imported: "
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+        ) from exc
+    if not registered and not (isinstance(found, type) and issubclass(found, Adapter)):
+        raise ConfigError(
+            "kind",
+            f"{target!r} is a {type(found).__name__}, not an adapter class: a kind written "
+            "'module:Name' must name a subclass of syncengine.adapters.Adapter (a factory "
+            f"function must be registered as an entry point of {ENTRY_POINT_GROUP!r})",
+        )
     factory = getattr(found, "from_config", None)
     if factory is None:
         if isinstance(found, type) or not callable(found):

@@ -193,3 +193,143 @@ def test_an_id_that_is_not_valid_unicode_does_not_stop_the_export(tmp_path):
     target = tmp_path / "listing.csv"
     assert 3 == engine_over(index).export(target, "csv", columns=["app_id"])
     assert ["app_id", "a1", "bad\\ud800id", "a3"] == target.read_text("utf-8").split()
+
+
+# ---- config and flag edges: exit 2 naming the file and key (or flag), no traceback --------
+
+CONFIG = """\
+sync_id = "s"
+
+[hub]
+kind = "{hub_kind}"
+path = "crm.db"
+{hub_extra}
+schemas.contacts.properties = [{{name = "email", unique = true}}, {{name = "firstname"}}]
+
+[app]
+kind = "sqlite"
+path = "sales.db"
+schemas.people.properties = [{{name = "mail", unique = true}}, {{name = "first_name"}}]
+
+[index]
+{index}
+
+[[objects]]
+hub_type = "contacts"
+app_type = "people"
+mappings = [["email", "mail"], ["firstname", "first_name"]]
+"""
+
+
+def write_config(folder, *, hub_kind="sqlite", hub_extra="", index='kind = "memory"'):
+    """A config file of two SQLite apps; its path."""
+    path = folder / "sync.toml"
+    path.write_text(
+        CONFIG.format(hub_kind=hub_kind, hub_extra=hub_extra, index=index), encoding="utf-8"
+    )
+    return path
+
+
+def command(*args: str):
+    """``syncengine ARGS`` in this process; its result."""
+    from syncengine.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def one_error_line(result, code: int = 2) -> str:
+    """The command failed with ``code`` and one line on standard error, no traceback."""
+    assert code == result.exit_code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
+def test_the_config_works_as_written(tmp_path):
+    """The baseline the edges below change one thing of."""
+    result = command("run", str(write_config(tmp_path)))
+    assert 0 == result.exit_code, result.output
+
+
+def test_a_plugin_module_that_raises_at_import_is_one_line(tmp_path, monkeypatch):
+    """Issue 17: a 55-line traceback and exit 1. Now exit 2 naming hub.kind."""
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('half-installed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    line = one_error_line(
+        command("run", str(write_config(tmp_path, hub_kind="broken_plugin:NotesAdapter")))
+    )
+    assert f"{tmp_path / 'sync.toml'}: hub.kind:" in line
+    assert "RuntimeError: half-installed" in line
+
+
+@pytest.mark.parametrize("target", ["os:system", "recorder:record", "recorder:NOT_A_CLASS"])
+def test_a_module_path_kind_must_name_an_adapter_class(tmp_path, monkeypatch, target):
+    """Issue 17: `kind = "os:system"` imported os and called system(options). A kind
+    written module:Name is loaded only if Name is an Adapter subclass; nothing is called."""
+    (tmp_path / "recorder.py").write_text(
+        "import pathlib\nNOT_A_CLASS = 3\n"
+        "def record(options, *, base_dir):\n"
+        "    pathlib.Path(base_dir, 'called').write_text('yes')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    line = one_error_line(command("run", str(write_config(tmp_path, hub_kind=target))))
+    assert "hub.kind:" in line
+    assert "not an adapter class" in line
+    assert not (tmp_path / "called").exists()
+
+
+@pytest.mark.parametrize(
+    ("hub_extra", "key"),
+    [
+        ("page_size = 99999999999999999999", "hub.page_size"),
+        ("max_batch_size = 99999999999999999999", "hub.max_batch_size"),
+    ],
+)
+def test_an_integer_option_beyond_any_store_is_refused(tmp_path, hub_extra, key):
+    """Issue 17: page_size = 99999999999999999999 was accepted, then failed in a pass."""
+    line = one_error_line(command("run", str(write_config(tmp_path, hub_extra=hub_extra))))
+    assert f"{tmp_path / 'sync.toml'}: {key}: expected an integer ≤" in line
+
+
+def test_an_index_path_that_cannot_be_opened_names_the_file_and_key(tmp_path):
+    """A folder where the index file should be: exit 2 naming index.path."""
+    (tmp_path / "index.db").mkdir()
+    config = write_config(tmp_path, index='kind = "sqlite"\npath = "index.db"')
+    line = one_error_line(command("run", str(config), "--new"))
+    assert f"{config}: index.path: cannot open the index file" in line
+
+
+@pytest.mark.parametrize(
+    "dsn", ["host=x password=hunter2 port", "postgresql://me:hunter2@localhost:notaport/db"]
+)
+def test_a_bad_dsn_names_the_file_and_key(tmp_path, dsn):
+    """A malformed DSN: exit 2 naming index.dsn (and never the password)."""
+    pytest.importorskip("psycopg")
+    config = write_config(tmp_path, index=f'kind = "postgres"\ndsn = "{dsn}"')
+    line = one_error_line(command("status", str(config)))
+    assert f"{config}: index.dsn: cannot open the index database" in line
+    assert "hunter2" not in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--interval", "1e308"),
+        ("--interval", "inf"),
+        ("--interval", "nan"),
+        ("--interval", "-1"),
+        ("--workers", "100000"),
+        ("--partition", "0/99999999999999999999"),
+    ],
+)
+def test_a_flag_value_out_of_range_is_a_usage_error(tmp_path, flag, value):
+    """Issue 17: --interval 1e308, inf or nan crashed time.sleep with a traceback, and
+    --workers started as many processes as asked. Exit 2 naming the flag, before anything
+    runs."""
+    config = write_config(tmp_path)
+    result = command("run", str(config), "--watch", "--passes", "2", flag, value)
+    assert 2 == result.exit_code, result.output
+    assert flag in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "crm.db").exists()

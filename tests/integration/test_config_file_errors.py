@@ -125,9 +125,8 @@ CASES = [
     ),
     pytest.param(
         HUB + '[app]\nkind = "os.path:join"\n' + INDEX + OBJECTS,
-        "app: adapter kind 'os.path:join' (os.path:join) could not be built from these "
-        "options: TypeError",
-        id="factory raising TypeError",
+        "app.kind: 'os.path:join' is a function, not an adapter class",
+        id="module path naming a function, not an adapter class",
     ),
 ]
 
