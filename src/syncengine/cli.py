@@ -331,10 +331,10 @@ def main() -> None:
 )
 @click.option(
     "--contacts",
-    type=click.IntRange(min=1, max=200_000),
+    type=click.IntRange(min=20, max=200_000),
     default=2000,
     show_default=True,
-    help="Contacts in the CRM (1 to 200,000).",
+    help="Contacts in the CRM (20 to 200,000).",
 )
 @click.option("--seed", default=7, show_default=True, help="Random seed (the demo is repeatable).")
 @_errors

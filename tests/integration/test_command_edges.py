@@ -333,3 +333,13 @@ def test_a_flag_value_out_of_range_is_a_usage_error(tmp_path, flag, value):
     assert flag in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "crm.db").exists()
+
+
+@pytest.mark.parametrize("contacts", ["5", "19", "100000000"])
+def test_the_demo_refuses_a_contact_count_it_cannot_build(tmp_path, contacts):
+    """Fewer than 20 contacts crashed the demo half-way with a traceback; a huge count
+    would run for hours. Exit 2 naming --contacts, nothing built."""
+    result = command("demo", "--dir", str(tmp_path / "demo"), "--contacts", contacts)
+    assert 2 == result.exit_code, result.output
+    assert "--contacts" in result.output
+    assert not (tmp_path / "demo").exists()
