@@ -10,6 +10,8 @@ that was emptied, or an API that returns blanks or garbage for every record.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from syncengine import (
     ChangeEvent,
@@ -242,3 +244,49 @@ class TestSafetyStop:
         assert ("app", N) == (stop.value.side, stop.value.total)
         after = first_names(app, "people", "first_name")
         assert sum(before[e] != after[e] for e in before) <= 0.5 * N
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    app_only=st.integers(0, 30),
+    edited=st.integers(0, 40),
+    ratio=st.sampled_from([0.1, 0.25, 0.5, 0.75]),
+)
+def test_a_lost_index_never_lets_an_initial_sync_overwrite_more_than_the_share(
+    app_only, edited, ratio
+):
+    """Issue 17, as a property: apps in sync, the user edits ``edited`` of the app's
+    records, the index is lost and a new initial sync runs with the hub winning. It either
+    stops before writing (more than ``ratio`` of the app's records, and at least 10, would
+    be overwritten) or overwrites exactly the edits, never more than the share."""
+    from syncengine.adapters import InMemoryAdapter
+    from syncengine.index import MemoryIndexStore
+
+    from .conftest import CONTACTS_APP, CONTACTS_HUB, contacts_sync
+
+    hub = InMemoryAdapter([CONTACTS_HUB], name="hub", id_prefix="h")
+    app = InMemoryAdapter([CONTACTS_APP], name="app", id_prefix="a")
+    for i in range(N):
+        hub.put("contacts", email=f"p{i}@example.com", firstname=f"Hub{i}", lastname="L")
+    for i in range(app_only):  # records only the app has: part of the app, not edits
+        app.put("people", mail=f"q{i}@example.com", first_name=f"App{i}", last_name="L")
+    config = SyncConfig("sync-1", [contacts_sync()], max_change_ratio=ratio)
+    SyncEngine(hub, app, MemoryIndexStore(), config).initial_sync(allow_mass_changes=True)
+    garble_app(app, count=edited, first_name="Edited")
+    before = first_names(app, "people", "first_name")
+    records = len(before)
+    lost = SyncEngine(hub, app, MemoryIndexStore(), config)  # the index file is gone
+    if edited >= 10 and edited > ratio * records:
+        with pytest.raises(SafetyStop) as stop:
+            lost.initial_sync()
+        assert ("app", edited, records) == (
+            stop.value.side,
+            stop.value.planned,
+            stop.value.total,
+        )
+        assert before == first_names(app, "people", "first_name")
+    else:
+        report = lost.initial_sync()
+        after = first_names(app, "people", "first_name")
+        overwritten = sum(before[e] != after[e] for e in before)
+        assert edited == overwritten == report.updated
