@@ -45,7 +45,7 @@ def config(tmp_path):
         setup.hub.put("contacts", email="ada@example.com", firstname="Ada")
         setup.hub.put("contacts", email="bob@example.com")  # the shop requires `first`
         setup.app.put("people", mail="not an address", first="Cy")
-    result = CliRunner().invoke(main, ["run", str(path)])
+    result = CliRunner().invoke(main, ["run", str(path), "--new"])
     assert 0 == result.exit_code, result.output
     return path
 
