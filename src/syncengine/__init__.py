@@ -1,6 +1,6 @@
 """syncengine: keep the records of two apps in sync, two-way or one-way.
 
-This module holds only re-exports: the public names of DESIGN.md §3.
+This module holds only re-exports: the public API.
 """
 
 from syncengine.config import Direction as Direction

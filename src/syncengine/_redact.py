@@ -1,4 +1,4 @@
-"""Credentials out of reprs and messages (SPEC X4): connection strings, URLs, option tables.
+"""Credentials out of reprs and messages (rule X4): connection strings, URLs, option tables.
 
 Pure Python, so a config can be shown without psycopg installed, and tolerant: a
 connection string too malformed for libpq to parse is still redacted, erring on hiding

@@ -19,7 +19,7 @@ def lone_surrogate(text: str) -> str | None:
     A Python ``str`` may hold a lone surrogate (U+D800 to U+DFFF: half of a UTF-16 pair,
     as left by text cut in the middle of an emoji, or by bytes that were not UTF-8 read
     with ``surrogateescape``). No UTF-8 app can store one, so a value holding one is a
-    validation failure of its record (SPEC X1), the same in every adapter.
+    validation failure of its record (rule X1), the same in every adapter.
     """
     if text.isascii():
         return None

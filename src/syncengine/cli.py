@@ -296,7 +296,7 @@ _STATES = click.Choice([s.value for s in RecordState])
 
 
 def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The listing filters shared by ``records`` and ``export`` (SPEC R5)."""
+    """The listing filters shared by ``records`` and ``export`` (rule R5)."""
     func = click.option("--until", type=_IsoTime(), help="Only entries changed before this.")(func)
     func = click.option("--since", type=_IsoTime(), help="Only entries changed at or after this.")(
         func

@@ -1,7 +1,7 @@
 """Sync configuration: what syncs, in which direction, matched and mapped how.
 
 Every class here validates what it can on its own when it is built and raises
-:class:`~syncengine.ConfigError` naming the offending field (SPEC X2). What needs the
+:class:`~syncengine.ConfigError` naming the offending field (rule X2). What needs the
 adapters' schemas (do the properties exist, are their types compatible) is checked when a
 :class:`~syncengine.SyncEngine` is built.
 """
@@ -33,7 +33,7 @@ __all__ = [
 
 
 class Direction(enum.StrEnum):
-    """Which way values flow (SPEC D1).
+    """Which way values flow (rule D1).
 
     .. versionadded:: 0.1
     """
@@ -54,7 +54,7 @@ class Direction(enum.StrEnum):
         return cls.TO_APP if source is Side.HUB else cls.TO_HUB
 
     def narrow(self, other: Direction) -> Direction | None:
-        """The flows both directions allow, or ``None`` when they allow none (SPEC F3)."""
+        """The flows both directions allow, or ``None`` when they allow none (rule F3)."""
         if self is other or other is Direction.TWO_WAY:
             return self
         if self is Direction.TWO_WAY:
@@ -99,7 +99,7 @@ _POLICIES: Final = frozenset({"winner", "newest"})
 
 @attrs.frozen(slots=True)
 class FieldMapping:
-    """A hub property mapped to an app property (SPEC F1–F5).
+    """A hub property mapped to an app property (rule F1–F5).
 
     Args:
         hub: The hub property's name.
@@ -185,7 +185,7 @@ class FieldMapping:
         return {app: hub for hub, app in self.options.items()}
 
 
-#: The identifier normalizers a :class:`MatchRule` key can use (SPEC M6).
+#: The identifier normalizers a :class:`MatchRule` key can use (rule M6).
 MATCH_KINDS: Final = frozenset({"email", "domain", "company_name", "phone", "text", "exact"})
 
 
@@ -207,7 +207,7 @@ def _keys(value: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
 
 @attrs.frozen(slots=True, repr=False)
 class MatchRule:
-    """How records are matched across the two apps (SPEC M1–M7).
+    """How records are matched across the two apps (rule M1–M7).
 
     Args:
         keys: Pairs of (hub property, app property). Two records match when **any** key
@@ -416,7 +416,7 @@ def _stage_map(value: Mapping[str, str] | None) -> Mapping[str, str] | None:
 
 @attrs.frozen(slots=True)
 class PipelineMap:
-    """A hub pipeline mapped to an app pipeline, stage by stage (SPEC A3, A4).
+    """A hub pipeline mapped to an app pipeline, stage by stage (rule A3, A4).
 
     Args:
         hub_pipeline: The hub pipeline's id.
@@ -444,7 +444,7 @@ class PipelineMap:
         hub_stages: Sequence[Stage],
         app_stages: Sequence[Stage],
     ) -> PipelineMap:
-        """Pair stages by label and return the explicit map (SPEC A4).
+        """Pair stages by label and return the explicit map (rule A4).
 
         Labels are compared first exactly, then with case, spacing and punctuation
         ignored ("Closed won" pairs with "CLOSED WON", "Appointment scheduled" with
@@ -576,7 +576,7 @@ class ObjectSync:
                     )
                 seen[side][name] = i
         if self.match is None:
-            # SPEC M7, X6: a forgotten match must not silently mean "no matching".
+            # rule M7, X6: a forgotten match must not silently mean "no matching".
             guessed = MatchRule.default_for(self.hub_type, self.mappings)
             if guessed is None:
                 raise ConfigError(
@@ -624,7 +624,7 @@ def _objects(value: Sequence[ObjectSync]) -> tuple[ObjectSync, ...]:
 
 @attrs.frozen(slots=True)
 class SyncConfig:
-    """Everything one sync between a hub and an app does (SPEC S1).
+    """Everything one sync between a hub and an app does (rule S1).
 
     Args:
         sync_id: Names this sync in the index; several syncs may share one index store

@@ -225,7 +225,7 @@ def _within(path: str, build: Callable[[], _T]) -> _T:
 
 
 def _value(value: Any, path: str) -> Any:
-    """A TOML value as a property value: local datetimes are refused (SPEC: UTC-aware)."""
+    """A TOML value as a property value: local datetimes are refused (times must be UTC-aware)."""
     if isinstance(value, datetime) and value.utcoffset() is None:
         raise ConfigError(
             path, f"datetime {value.isoformat()} has no offset; write it with Z or +hh:mm"

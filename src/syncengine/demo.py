@@ -10,7 +10,7 @@ The demo builds, in one folder:
 
 The data is made to show what real syncs meet: people in both apps under different
 spellings of their e-mail (case, spaces), companies whose names and web addresses differ
-(matched by name *or* domain, SPEC M2, M6), duplicates in the sales app (M3), contacts
+(matched by name *or* domain, rule M2, M6), duplicates in the sales app (M3), contacts
 without e-mail (M5), conflicting values (D3), a hub filter and an app filter (L1), values
 the other app refuses (F5, R2), deals in a stage the app has no match for (A3) and links
 between all three types (A1). Everything comes from a seeded random generator, so two
@@ -147,7 +147,7 @@ CRM_PIPELINES: Final = {
     ]
 }
 # The sales app spells stages its own way and has no "decision maker" stage: deals there
-# stay in the CRM, excluded as unmapped_stage (SPEC A3), until they move on.
+# stay in the CRM, excluded as unmapped_stage (rule A3), until they move on.
 SALES_PIPELINES: Final = {
     "opportunities": [
         Pipeline(
@@ -573,7 +573,7 @@ def _phone(rng: random.Random) -> str:
 
 
 def _respell_email(rng: random.Random, email: str) -> str:
-    """The same address as another app holds it: other case, stray spaces (SPEC M6)."""
+    """The same address as another app holds it: other case, stray spaces (rule M6)."""
     local, _, domain = email.partition("@")
     choice = rng.randrange(4)
     if choice == 0:

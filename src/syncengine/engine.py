@@ -1,4 +1,4 @@
-"""The driver: runs passes, streams pages, batches lookups and writes (DESIGN §1).
+"""The driver: runs passes, streams pages, batches lookups and writes.
 
 Theory of operation
 -------------------
@@ -121,7 +121,7 @@ def _utcnow() -> datetime:
 
 @attrs.frozen(slots=True)
 class ObjectStatus:
-    """The status overview of one object type (SPEC R4).
+    """The status overview of one object type (rule R4).
 
     .. versionadded:: 0.1
     """
@@ -339,7 +339,7 @@ def _as_adapter_error(exc: Exception) -> AdapterError:
 
 @final
 class SyncEngine:
-    """Keeps the records of a hub and an app in sync (DESIGN §3).
+    """Keeps the records of a hub and an app in sync.
 
     Args:
         hub: The hub's adapter.
@@ -450,7 +450,7 @@ class SyncEngine:
                 f"{exc.message}",
             ) from None
 
-    # ---- capabilities (SPEC X6): what is configured works, or is refused here ----------
+    # ---- capabilities (rule X6): what is configured works, or is refused here ----------
     def _check_adapters(self, sync_id: str) -> None:
         """Refuse adapters whose capability flags or batch size are not what they say.
 
@@ -543,7 +543,7 @@ class SyncEngine:
                 )
 
     def _announce_links(self) -> None:
-        """Tell each adapter which links its records must carry (SPEC A1).
+        """Tell each adapter which links its records must carry (rule A1).
 
         One declaration, ``ObjectSync(associations=...)``, is enough: the engine passes it
         on through :meth:`~syncengine.adapters.Adapter.include_associations`.
@@ -597,7 +597,7 @@ class SyncEngine:
                         )
 
     def _resolve_pipelines(self, obj: ObjectSync) -> ObjectSync:
-        """Auto-map the stages of pipeline maps that leave them out (SPEC A3–A5).
+        """Auto-map the stages of pipeline maps that leave them out (rule A3–A5).
 
         Raises:
             ConfigError: naming the pipeline when an app cannot say its stages: it lacks
@@ -688,7 +688,7 @@ class SyncEngine:
         return self._plans[object_type]
 
     def update_config(self, config: SyncConfig) -> None:
-        """Change the settings; the next pass restarts the initial sync (SPEC S2).
+        """Change the settings; the next pass restarts the initial sync (rule S2).
 
         The new config is checked first; on error nothing changes. Entries and pairs stay;
         the restarted initial sync recomputes every entry under the new mappings, filters
@@ -724,7 +724,7 @@ class SyncEngine:
 
     # ---- status -------------------------------------------------------------------
     def status(self) -> dict[str, ObjectStatus]:
-        """Counts per object type from the index, without reading entries (SPEC R4)."""
+        """Counts per object type from the index, without reading entries (rule R4)."""
         counts = self._index.counts(self.sync_id)
         running = self.initial_sync_running
         result = {}
@@ -2669,7 +2669,7 @@ class SyncEngine:
         work: Sequence[tuple[Entry, Record | None, Record | None]],
         now: datetime,
     ) -> list[Entry]:
-        """Keep the links of synced pairs the same on both sides (SPEC A1, X3).
+        """Keep the links of synced pairs the same on both sides (rule A1, X3).
 
         A link the app refuses fails its entry, and the pass's report counts that failure
         on the side that refused, in place of what the pass counted for the record before

@@ -2,7 +2,7 @@
 
 Exceptions are only for what stops a pass or a call. A record that fails inside a pass is
 data (an entry in state ``failed`` with an :class:`~syncengine.ErrorCategory`), never an
-exception (DESIGN §4).
+exception.
 
 The tree::
 
@@ -41,7 +41,7 @@ class SyncEngineError(Exception):
 
 
 class ConfigError(SyncEngineError, ValueError):
-    """A configuration is invalid (SPEC X2).
+    """A configuration is invalid (rule X2).
 
     Raised when a config object is built, or when an engine checks a config against the
     adapters' schemas. The message starts with the path of the offending field, such as
@@ -77,8 +77,8 @@ class AdapterError(SyncEngineError):
     batch is reported with ``WriteResult.failed`` instead.
 
     Attributes:
-        category: What kind of failure; transient categories are retried (SPEC R7).
-        message: A message for humans. It must not contain secrets (SPEC X4).
+        category: What kind of failure; transient categories are retried (rule R7).
+        message: A message for humans. It must not contain secrets (rule X4).
         retry_after: Seconds the app asked us to wait, if it said.
 
     .. versionadded:: 0.1
@@ -101,7 +101,7 @@ class IndexStoreError(SyncEngineError):
 
 
 class SyncDisabledError(SyncEngineError):
-    """A pass that must write was asked of a sync that is turned off (SPEC S7).
+    """A pass that must write was asked of a sync that is turned off (rule S7).
 
     .. versionadded:: 0.1
     """

@@ -1,11 +1,11 @@
-"""The filter language (SPEC L1–L3).
+"""The filter language (rule L1–L3).
 
 A :class:`Filter` is a list of groups of :class:`Condition`\\ s: every condition of a group
 must hold (AND), and at least one group must hold (OR). Conditions name a property of the
 record being filtered, in its own app's names.
 
 Evaluation is pure and total: a condition over a value of the wrong type is simply false,
-never an exception, so a bad record can never stop a pass (SPEC X1).
+never an exception, so a bad record can never stop a pass (rule X1).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def _normalize_value(op: str, value: Any) -> Any:
 
 @attrs.frozen(slots=True)
 class Condition:
-    """One test on one property (SPEC L3).
+    """One test on one property (rule L3).
 
     Args:
         property: The property's name in the filtered record's own app.
@@ -238,7 +238,7 @@ def _groups(value: Sequence[Sequence[Condition]]) -> tuple[tuple[Condition, ...]
 
 @attrs.frozen(slots=True)
 class Filter:
-    """Conditions in groups: AND inside a group, OR across groups (SPEC L3).
+    """Conditions in groups: AND inside a group, OR across groups (rule L3).
 
     .. versionadded:: 0.1
     """

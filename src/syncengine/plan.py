@@ -8,9 +8,9 @@ inert :class:`Decision` value:
 
 * :class:`Apply` — write these fields (``UpdateIn``) or create this record
   (``CreateIn``) on a side, then store these copies in the index;
-* :class:`Exclude` — the record does not take part, with a reason (SPEC R3);
+* :class:`Exclude` — the record does not take part, with a reason (rule R3);
 * :class:`Fail` — the record cannot sync, with a category and a message naming the field
-  (SPEC R2, X1);
+  (rule R2, X1);
 * :class:`NoChange` — both sides and the index already agree.
 
 Rules of this module:
@@ -24,7 +24,7 @@ Rules of this module:
    there is no decision that could.
 
 :func:`compile_object` binds an :class:`~syncengine.ObjectSync` to both apps' schemas once,
-when an engine is built, and rejects what cannot work (SPEC F4, X2). :func:`identify`
+when an engine is built, and rejects what cannot work (rule F4, X2). :func:`identify`
 computes a record's normalized identifier keys (M1, M6); :func:`choose_match` picks the
 entry a new record pairs with, or finds it a duplicate (M2, M3, M7); :func:`decide` is the
 rest.
@@ -101,7 +101,7 @@ Write = CreateIn | UpdateIn
 
 @attrs.frozen(slots=True)
 class FieldOutcome:
-    """How one field was decided, for ``explain`` (SPEC R8).
+    """How one field was decided, for ``explain`` (rule R8).
 
     Attributes:
         hub: The hub property.
@@ -148,7 +148,7 @@ class Apply(Decision):
 
 @attrs.frozen(slots=True)
 class Exclude(Decision):
-    """The record does not take part in the sync (SPEC R3)."""
+    """The record does not take part in the sync (rule R3)."""
 
     reason: ExcludeReason
     message: str = ""
@@ -156,7 +156,7 @@ class Exclude(Decision):
 
 @attrs.frozen(slots=True)
 class Fail(Decision):
-    """The record cannot sync as it is (SPEC R2, X1).
+    """The record cannot sync as it is (rule R2, X1).
 
     Attributes:
         category: The error category.
@@ -221,7 +221,7 @@ class FieldPlan:
 
 @attrs.frozen(slots=True)
 class KeyPlan:
-    """One identifier key of a match rule, with its normalizer (SPEC M1, M6)."""
+    """One identifier key of a match rule, with its normalizer (rule M1, M6)."""
 
     index: int
     hub: str
@@ -277,7 +277,7 @@ def _side_name(side: Side) -> str:
 def compile_object(
     obj: ObjectSync, hub_schema: ObjectSchema, app_schema: ObjectSchema
 ) -> ObjectPlan:
-    """Bind an object sync to both schemas, rejecting what cannot work (SPEC F2–F4, X2).
+    """Bind an object sync to both schemas, rejecting what cannot work (rule F2–F4, X2).
 
     Raises:
         ConfigError: naming the field path relative to the object sync
@@ -394,7 +394,7 @@ def compile_object(
 def _check_one_way_types(
     i: int, direction: Direction, hub: PropertySpec, app: PropertySpec, to_app: bool, to_hub: bool
 ) -> None:
-    """Refuse a two-way mapping whose types convert one way only (SPEC F4, X6).
+    """Refuse a two-way mapping whose types convert one way only (rule F4, X6).
 
     Text never converts into a typed property (hubspot.md §3), so a two-way mapping of a
     number, bool, date or option to text would silently carry values one way only; the
@@ -415,7 +415,7 @@ def _check_one_way_types(
 
 
 def _check_options(i: int, mapping: FieldMapping, hub: PropertySpec, app: PropertySpec) -> None:
-    """Refuse option values a mapping names that their property does not have (SPEC F4, X6).
+    """Refuse option values a mapping names that their property does not have (rule F4, X6).
 
     Checked only against a property that declares its options (an empty list means the
     app did not say).
@@ -463,7 +463,7 @@ def _check_key_types(i: int, kind: str, hub: PropertySpec, app: PropertySpec) ->
 
 
 def _check_defaults(i: int, mapping: FieldMapping, hub: PropertySpec, app: PropertySpec) -> None:
-    """Refuse a default its property cannot hold (SPEC F5, X6): it would fail every create."""
+    """Refuse a default its property cannot hold (rule F5, X6): it would fail every create."""
     for side, spec, default in (
         ("hub", hub, mapping.hub_default),
         ("app", app, mapping.app_default),
@@ -535,7 +535,7 @@ def _show_value(value: Any) -> str:
 
 
 def _check_filter(path: str, where: Filter, schema: ObjectSchema) -> None:
-    """Refuse conditions no value of their property can satisfy (SPEC L1, X6).
+    """Refuse conditions no value of their property can satisfy (rule L1, X6).
 
     A condition over a value of the wrong type is false for every record (filters never
     raise on a bad record), so such a filter would silently let nothing in.
@@ -561,7 +561,7 @@ def _check_filter(path: str, where: Filter, schema: ObjectSchema) -> None:
 def _pipeline_fields(
     obj: ObjectSync, schemas: Mapping[Side, ObjectSchema], fields: list[FieldPlan]
 ) -> tuple[list[FieldPlan], list[FieldPlan]]:
-    """Bind the pipeline and stage properties to their translation tables (SPEC A3).
+    """Bind the pipeline and stage properties to their translation tables (rule A3).
 
     Stage maps must be explicit here (the engine auto-maps ``stages=None`` against the
     adapters' pipelines before compiling, A4).
@@ -627,7 +627,7 @@ def _pipeline_fields(
 
 
 def _unmapped(plan: ObjectPlan, side: Side, record: Record) -> Exclude | None:
-    """A deal in a pipeline or stage that is not mapped is excluded (SPEC A3)."""
+    """A deal in a pipeline or stage that is not mapped is excluded (rule A3)."""
     for gate in plan.gates:
         table = gate.table_from(side)
         assert table is not None
@@ -641,7 +641,7 @@ def _unmapped(plan: ObjectPlan, side: Side, record: Record) -> Exclude | None:
 
 
 # --------------------------------------------------------------------------------------
-# Matching (SPEC M1–M7)
+# Matching (rule M1–M7)
 # --------------------------------------------------------------------------------------
 def identify(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> tuple[str, ...]:
     """The record's normalized identifier keys, in key order (``"0:ada@example.com"``).
@@ -712,7 +712,7 @@ def choose_match(
     keys: Sequence[str],
     candidates: Mapping[str, Sequence[Entry]],
 ) -> Match:
-    """Pick the entry a record pairs with, or find it a duplicate (SPEC M1–M3, M7).
+    """Pick the entry a record pairs with, or find it a duplicate (rule M1–M3, M7).
 
     Keys are tried in order; for each, the candidates are the entries holding that key,
     oldest first. An entry that already holds another record of ``side`` makes this record
@@ -758,7 +758,7 @@ def _qualified(side: Side, spec: PropertySpec) -> str:
     return f"{_side_name(side)}.{spec.name}"
 
 
-#: The longest text a string property holds (mapping.coerce refuses longer, SPEC X1); the
+#: The longest text a string property holds (mapping.coerce refuses longer, rule X1); the
 #: fast path of _read must not let longer text through.
 _MAX_TEXT: Final = 65_536
 
@@ -880,7 +880,7 @@ def _passes(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> bool
 
 
 def _filters_apply(plan: ObjectPlan, entry: Entry | None) -> bool:
-    """Filters limit the initial entry only, unless they hold for life (SPEC L2)."""
+    """Filters limit the initial entry only, unless they hold for life (rule L2)."""
     if plan.sync.filter_lifetime:
         return True
     return entry is None or entry.hub_values is None or entry.app_values is None
@@ -916,7 +916,7 @@ def decide(
     if entry is not None:
         for side, record in ((Side.HUB, hub), (Side.APP, app)):
             if record is None and entry.id_on(side) is not None:
-                # SPEC R6, X3: a record deleted on one side is never deleted on the other.
+                # rule R6, X3: a record deleted on one side is never deleted on the other.
                 return Fail(
                     ErrorCategory.DELETED,
                     f"the {_side_name(side)} record {entry.id_on(side)} was deleted; "
@@ -930,7 +930,7 @@ def decide(
 
 
 def decide_restore(plan: ObjectPlan, source: Side, record: Record) -> Decision:
-    """Re-create a deleted record on ``source.other`` from the surviving one (SPEC R6).
+    """Re-create a deleted record on ``source.other`` from the surviving one (rule R6).
 
     A restore is what the user asked for explicitly, so direction, filters and identifier
     requirements do not apply; conversions and required fields still do.
@@ -1182,7 +1182,7 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
 
 @attrs.frozen(slots=True)
 class FieldCheck:
-    """What is true of one mapped field of an entry now, for ``explain`` (SPEC R8).
+    """What is true of one mapped field of an entry now, for ``explain`` (rule R8).
 
     Attributes:
         agree: Both records are there and their current values agree (after conversion).

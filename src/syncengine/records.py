@@ -87,7 +87,7 @@ _EVENT_KINDS: Final = frozenset({"created", "updated", "deleted"})
 
 @attrs.frozen(slots=True)
 class ChangeEvent:
-    """A change pushed to the engine, typically from a webhook (SPEC S5).
+    """A change pushed to the engine, typically from a webhook (rule S5).
 
     Args:
         object_type: The type's name in the app that sent the event.
@@ -196,7 +196,7 @@ class WriteResult:
 
 @attrs.frozen(slots=True)
 class Stage:
-    """A stage of a pipeline (SPEC A3).
+    """A stage of a pipeline (rule A3).
 
     .. versionadded:: 0.1
     """
@@ -207,7 +207,7 @@ class Stage:
 
 @attrs.frozen(slots=True)
 class Pipeline:
-    """A pipeline of deals (or tickets) with its ordered stages (SPEC A3).
+    """A pipeline of deals (or tickets) with its ordered stages (rule A3).
 
     .. versionadded:: 0.1
     """
@@ -219,7 +219,7 @@ class Pipeline:
 
 @attrs.frozen(slots=True)
 class AssociationChange:
-    """A link from one record to another, to be created in one app (SPEC A1).
+    """A link from one record to another, to be created in one app (rule A1).
 
     Types and ids are those of the app that gets the link: ``from_type``/``from_id`` is
     the record of the object sync that lists ``to_type`` in its ``associations`` (a

@@ -42,7 +42,7 @@ class SideCounts:
 
 @attrs.frozen(slots=True)
 class PlannedWrite:
-    """A write a pass performed, or would perform in a dry run (SPEC R9).
+    """A write a pass performed, or would perform in a dry run (rule R9).
 
     Attributes:
         object_type: The object sync (its ``hub_type``).
@@ -67,7 +67,7 @@ class SyncReport:
 
     Counters are kept per (object type, side); the properties :attr:`created`,
     :attr:`updated`, … add them up, and :meth:`get` reads one. ``planned`` lists the writes
-    of a dry run (SPEC R9). ``errors`` lists problems that stopped part of the pass (a scan
+    of a dry run (rule R9). ``errors`` lists problems that stopped part of the pass (a scan
     that failed), as messages.
 
     .. versionadded:: 0.1
@@ -163,7 +163,7 @@ class SyncReport:
 
 @attrs.frozen(slots=True)
 class SyncEvent:
-    """A progress event handed to ``on_event`` (SPEC S4, S8).
+    """A progress event handed to ``on_event`` (rule S4, S8).
 
     Attributes:
         kind: ``"pass_started"``, ``"phase_started"``, ``"phase_progress"``,

@@ -1,4 +1,4 @@
-"""Property types and object schemas, as adapters describe them (SPEC F4).
+"""Property types and object schemas, as adapters describe them (rule F4).
 
 .. versionadded:: 0.1
 """

@@ -1,4 +1,4 @@
-"""Entry states, error categories and exclude reasons (SPEC R1–R3, R7).
+"""Entry states, error categories and exclude reasons (rule R1–R3, R7).
 
 These are plain string enums, so they serialise as their values in the index, in exports
 and in JSON, and compare equal to those strings.
@@ -12,7 +12,7 @@ __all__ = ["ErrorCategory", "ExcludeReason", "RecordState"]
 
 
 class RecordState(enum.StrEnum):
-    """The state of one index entry (SPEC R1).
+    """The state of one index entry (rule R1).
 
     .. versionadded:: 0.1
     """
@@ -48,11 +48,11 @@ _TRANSIENT = frozenset({"rate_limited", "unavailable", "unknown"})
 
 
 class ErrorCategory(enum.StrEnum):
-    """Why a record failed (SPEC R2), with a one-line resolution hint.
+    """Why a record failed (rule R2), with a one-line resolution hint.
 
     Transient categories (:attr:`is_transient`) are retried on every pass, even when
     nothing changed; the others wait for a change to the record or an explicit resync
-    instead of being retried in a loop (SPEC R7).
+    instead of being retried in a loop (rule R7).
 
     .. versionadded:: 0.1
     """
@@ -71,17 +71,17 @@ class ErrorCategory(enum.StrEnum):
 
     @property
     def hint(self) -> str:
-        """A one-line resolution hint for users (the tooltip of SPEC R2)."""
+        """A one-line resolution hint for users (the tooltip of rule R2)."""
         return _HINTS[self.value]
 
     @property
     def is_transient(self) -> bool:
-        """Whether a failure of this category is retried without a change (SPEC R7)."""
+        """Whether a failure of this category is retried without a change (rule R7)."""
         return self.value in _TRANSIENT
 
 
 class ExcludeReason(enum.StrEnum):
-    """Why a record is excluded from the sync (SPEC R3).
+    """Why a record is excluded from the sync (rule R3).
 
     .. versionadded:: 0.1
     """

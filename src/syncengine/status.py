@@ -1,6 +1,6 @@
 """What a user sees of a sync: listings, exports, explanations and restore plans.
 
-Views here are read-only values built from index entries (SPEC R4, R5, R6, R8). They
+Views here are read-only values built from index entries (rule R4, R5, R6, R8). They
 perform no I/O of their own, except :func:`write_export`, which writes to the file it is
 given, row by row.
 """
@@ -55,7 +55,7 @@ __all__ = [
 
 @attrs.frozen(slots=True)
 class EntryView:
-    """One row of the record listing (SPEC R5).
+    """One row of the record listing (rule R5).
 
     .. versionadded:: 0.1
     """
@@ -273,7 +273,7 @@ def shown_properties(properties: Mapping[str, Any]) -> str:
 
 @attrs.frozen(slots=True)
 class FieldExplanation:
-    """One mapped field of an explained entry (SPEC R8).
+    """One mapped field of an explained entry (rule R8).
 
     Attributes:
         hub: The hub property.
@@ -340,7 +340,7 @@ class FieldExplanation:
 
 @attrs.frozen(slots=True)
 class MatchKeyExplanation:
-    """One identifier key of an explained entry's match rule (SPEC M6, R8).
+    """One identifier key of an explained entry's match rule (rule M6, R8).
 
     Attributes:
         hub: The hub property.
@@ -384,7 +384,7 @@ def why_text(why: Why, source: Side | None) -> str:
 
 @attrs.frozen(slots=True)
 class Explanation:
-    """Why an entry is as it is: pairing, fields, failure, history (SPEC R8).
+    """Why an entry is as it is: pairing, fields, failure, history (rule R8).
 
     Render it with ``str()`` for humans or :meth:`as_dict` for tools.
 
@@ -626,7 +626,7 @@ def _match_keys_text(keys: Sequence[MatchKeyExplanation]) -> str:
 
 @attrs.frozen(slots=True)
 class RestoreItem:
-    """One record a restore re-creates (SPEC R6).
+    """One record a restore re-creates (rule R6).
 
     Attributes:
         entry_id: The index entry.
@@ -647,7 +647,7 @@ class RestoreItem:
 
 @attrs.frozen(slots=True)
 class RestorePlan:
-    """A reviewable list of records to re-create in ``destination`` (SPEC R6).
+    """A reviewable list of records to re-create in ``destination`` (rule R6).
 
     Iterate it, take its ``len()``, then pass it to ``engine.restore(plan)``.
 

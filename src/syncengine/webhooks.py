@@ -4,7 +4,7 @@ Framework-free: callers hand in what any web framework has (method, the public U
 headers, the raw body bytes) and get events out. Nothing here performs I/O besides what
 :class:`WebhookReceiver` asks of the engine.
 
-* :func:`verify_request` accepts a request only with a valid signature (SPEC X5):
+* :func:`verify_request` accepts a request only with a valid signature (rule X5):
   ``X-HubSpot-Signature-v3`` is HMAC-SHA256 of ``method + uri + body + timestamp`` with
   the app's client secret, base64-encoded, with ``X-HubSpot-Request-Timestamp`` (epoch
   ms) no older than five minutes (reference §5). The legacy ``X-HubSpot-Signature``
@@ -212,7 +212,7 @@ def verify_request(
     now: _dt.datetime | None = None,
     legacy: bool = False,
 ) -> None:
-    """Check that a webhook request comes from HubSpot (SPEC X5); raise if not.
+    """Check that a webhook request comes from HubSpot (rule X5); raise if not.
 
     Args:
         method: The request's method (``POST``).

@@ -1,4 +1,4 @@
-"""Adapters: how syncengine talks to apps (DESIGN §3)."""
+"""Adapters: how syncengine talks to apps."""
 
 from syncengine.adapters.base import Adapter as Adapter
 from syncengine.adapters.memory import InMemoryAdapter as InMemoryAdapter

@@ -16,7 +16,7 @@ Rules it keeps:
   safe to repeat (creates) are retried only when HubSpot cannot have processed them.
   Giving up raises :class:`~syncengine.AdapterError` (``RATE_LIMITED``/``UNAVAILABLE``).
 * **Secrets.** The token lives in a :class:`Secret` whose ``repr`` and ``str`` hide it;
-  messages are scrubbed of it before they leave this module (SPEC X4).
+  messages are scrubbed of it before they leave this module (rule X4).
 * **Time** (clock and sleep) and randomness are injected, so tests never sleep.
 """
 
@@ -70,7 +70,7 @@ _HEADER_IN_TEXT: Final = re.compile(r"(header (?:name|value))\b.*", re.IGNORECAS
 
 @final
 class Secret:
-    """A secret string (a token) whose ``repr`` and ``str`` never show it (SPEC X4).
+    """A secret string (a token) whose ``repr`` and ``str`` never show it (rule X4).
 
     Call :meth:`reveal` at the one place that must send it.
 

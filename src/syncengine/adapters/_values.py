@@ -2,7 +2,7 @@
 
 :class:`~syncengine.adapters.InMemoryAdapter` (the reference adapter) and
 :class:`~syncengine.adapters.SQLiteAdapter` validate writes alike, the way a strict app
-would (SPEC X1: wrong types, unknown properties and the like fail the record with a
+would (rule X1: wrong types, unknown properties and the like fail the record with a
 category, never the pass). This module holds those rules once: the blank test, the
 normalization of multi-selects, the type check of one value against its
 :class:`~syncengine.schema.PropertySpec`, and the checks of one create or update item.
@@ -45,7 +45,7 @@ MULTI_TYPES: Final = (frozenset, set, list, tuple)
 def is_blank(spec: PropertySpec | None, value: Any) -> bool:
     """Whether ``value`` is blank: ``None``, ``""``, or an empty multi-select.
 
-    A blank is "no value" (SPEC D2, D4): it is never stored, and a required property may
+    A blank is "no value" (rule D2, D4): it is never stored, and a required property may
     not be set to one.
     """
     if value is None or (isinstance(value, str) and value == ""):
@@ -97,7 +97,7 @@ def type_problem(spec: PropertySpec, value: Any) -> str | None:
 
     Text (a ``str``, or an option of a multi-select) must be valid Unicode: one that
     holds a lone surrogate is refused whatever the type (:func:`lone_surrogate`).
-    The Python types of SPEC F4's property types: ``str``; a finite ``int`` or ``float``
+    The Python types of rule F4's property types: ``str``; a finite ``int`` or ``float``
     (not ``bool``); ``bool``; a ``date`` (not a ``datetime``); a timezone-aware
     ``datetime``; one of the options; a collection of options (any option when a
     property declares none).
@@ -154,7 +154,7 @@ def type_problem(spec: PropertySpec, value: Any) -> str | None:
 
 
 def unknown_property(schema: ObjectSchema, name: str) -> str:
-    """The message for a property ``name`` that ``schema`` does not declare (SPEC X1)."""
+    """The message for a property ``name`` that ``schema`` does not declare (rule X1)."""
     known = ", ".join(repr(p.name) for p in schema.properties)
     return f"unknown property {name!r} of {schema.name!r} (known: {known})"
 
@@ -169,7 +169,7 @@ def check_values(
 ) -> WriteResult | None:
     """The failure of one create (``creating=True``) or update item, or None if it is valid.
 
-    The checks, in order; the first failure is returned (SPEC X1, R7):
+    The checks, in order; the first failure is returned (rule X1, R7):
 
     1. Per property, in the item's order: an unknown or read-only property fails with
        ``VALIDATION``; a blank value of a required property with

@@ -52,7 +52,7 @@ class Adapter(abc.ABC):
     method: when a config uses a capability (``ObjectSync(associations=...)``, a
     ``PipelineMap`` without ``stages``), building the :class:`~syncengine.SyncEngine`
     raises :class:`~syncengine.ConfigError` naming the sync, the object type and the flag
-    unless both adapters set the flag to ``True`` *and* implement the method (SPEC X6).
+    unless both adapters set the flag to ``True`` *and* implement the method (rule X6).
     An adapter that implements :meth:`associate` but forgets ``supports_associations =
     True`` is therefore refused, with a message that says so, instead of syncing no links.
     ``supports_idempotency_keys`` is not tied to a method and never refuses a config: it
@@ -66,7 +66,7 @@ class Adapter(abc.ABC):
     ``UNAVAILABLE`` (5xx, timeouts, connection errors), ``PERMISSION`` (auth, scopes).
     The engine retries transient categories on the next pass and goes on with the rest of
     the pass meanwhile. Any other exception is treated as ``UNKNOWN``. Never put secrets
-    in a message (SPEC X4).
+    in a message (rule X4).
 
     What the engine promises in return: it never asks for more than
     :attr:`max_batch_size` items in one call, never deletes anything, and passes only

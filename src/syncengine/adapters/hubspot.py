@@ -349,7 +349,7 @@ class HubSpotAdapter(Adapter):
     ``UNAVAILABLE``) is raised. 401 and missing scopes raise ``PERMISSION`` at once.
 
     The adapter is thread-safe: the engine may keep several batches in flight. The token
-    never appears in ``repr``, logs or messages (SPEC X4).
+    never appears in ``repr``, logs or messages (rule X4).
 
     Args:
         token: A private app's access token (or an OAuth access token).
@@ -703,7 +703,7 @@ class HubSpotAdapter(Adapter):
             yield Page(tuple(records), attrs.evolve(end, full=True, after=after).encode())
 
     def _incremental_scan(self, object_type: str, cursor: _Cursor) -> Generator[Page, None, None]:
-        # SPEC S5: only what changed since the cursor. Each request is a new search from
+        # rule S5: only what changed since the cursor. Each request is a new search from
         # the last time seen (see the class docstring for why).
         schema = self._schema(object_type)
         lastmod = lastmod_property(object_type)

@@ -2,11 +2,11 @@
 
 This module owns an app that lives in a Python dict: records per object type, a change
 sequence for cursors, tombstones for deleted ids, idempotency keys, pipelines and
-associations. It validates writes the way a strict app would (SPEC F4, X1), so engine bugs
+associations. It validates writes the way a strict app would (rule F4, X1), so engine bugs
 show up as failed records instead of silently stored garbage.
 
-It must not know anything about syncing: it is an app, like any other adapter
-(DESIGN §1). The test-side helpers (:meth:`InMemoryAdapter.put` and friends) play the
+It must not know anything about syncing: it is an app, like any other adapter.
+The test-side helpers (:meth:`InMemoryAdapter.put` and friends) play the
 user of that app; the engine never calls them.
 
 .. versionadded:: 0.1
@@ -157,7 +157,7 @@ class InMemoryAdapter(Adapter):
         name: A short name for logs and reports.
         max_batch_size: The most items one fetch/create/update/associate call accepts.
         page_size: The most records (plus deleted ids) in one page of a scan.
-        pipelines: The pipelines of each object type that has any (SPEC A3).
+        pipelines: The pipelines of each object type that has any (rule A3).
         clock: Returns the current time, timezone-aware; ``datetime.now(UTC)`` by default.
         id_prefix: Put in front of every generated id (``"h"`` gives ``"h1"``, ``"h2"``…).
 
@@ -237,7 +237,7 @@ class InMemoryAdapter(Adapter):
             self._pipelines[object_type] = tuple(pipelines)
 
     def deny_pipelines(self, object_type: str, denied: bool = True) -> None:
-        """Simulate an account without permission to read pipelines (SPEC A5).
+        """Simulate an account without permission to read pipelines (rule A5).
 
         While denied, :meth:`pipelines` raises :class:`~syncengine.AdapterError` with
         ``PERMISSION`` for ``object_type``. Pass ``denied=False`` to allow it again.
@@ -373,7 +373,7 @@ class InMemoryAdapter(Adapter):
         """The configured pipelines of ``object_type``; ``()`` if it has none.
 
         Raises:
-            AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (SPEC A5).
+            AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (rule A5).
         """
         with self._lock:
             self.calls["pipelines"] += 1
@@ -658,7 +658,7 @@ class InMemoryAdapter(Adapter):
         )
 
     def _full_scan(self, table: _Table, position: int, start_seq: int) -> Iterator[Page]:
-        # SPEC S8: pages are computed one at a time under the lock, so a scan streams and
+        # rule S8: pages are computed one at a time under the lock, so a scan streams and
         # writes may happen between pages. Slots never move, so every record present
         # during the whole scan is yielded exactly once; the last cursor is the change
         # cursor of the moment the scan started, so changes made during it are not lost.

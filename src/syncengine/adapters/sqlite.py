@@ -6,8 +6,8 @@ idempotency keys, pipelines and associations. It is how the demo's two apps live
 and how a user syncs a local database with any other adapter. Its semantics are those of
 :class:`~syncengine.adapters.InMemoryAdapter` (the reference adapter), kept on disk.
 
-It must not know anything about syncing: it is an app, like any other adapter
-(DESIGN §1). The test-side helpers (:meth:`SQLiteAdapter.put` and friends) play the
+It must not know anything about syncing: it is an app, like any other adapter.
+The test-side helpers (:meth:`SQLiteAdapter.put` and friends) play the
 users of that app; the engine never calls them.
 
 Theory of operation
@@ -293,7 +293,7 @@ def _too_large(spec: PropertySpec, value: Any) -> str | None:
     """Why a well-typed value cannot be stored in SQLite (its integers have 64 bits), or None.
 
     Non-finite floats never get here: :func:`~syncengine.adapters._values.type_problem`
-    refuses them (SPEC X1).
+    refuses them (rule X1).
     """
     if isinstance(value, int) and not -_INT64 <= value < _INT64:
         return f"property {spec.name!r}: {value} is too large for SQLite (64-bit integers)"
@@ -397,7 +397,7 @@ class SQLiteAdapter(Adapter):
         name: A short name for logs and reports.
         max_batch_size: The most items one fetch/create/update/associate call accepts.
         page_size: The most records (plus deleted ids) in one page of a scan.
-        pipelines: Pipelines to store, per object type (replacing stored ones) (SPEC A3).
+        pipelines: Pipelines to store, per object type (replacing stored ones) (rule A3).
         clock: Returns the current time, timezone-aware; ``datetime.now(UTC)`` by default.
         id_prefix: Put in front of every generated id, the adapter's and those of rows
             another program inserts without an ``__id``. The file keeps it: when omitted,
@@ -597,7 +597,7 @@ class SQLiteAdapter(Adapter):
             self._store_pipelines(object_type, pipelines)
 
     def deny_pipelines(self, object_type: str, denied: bool = True) -> None:
-        """Simulate an account without permission to read pipelines (SPEC A5).
+        """Simulate an account without permission to read pipelines (rule A5).
 
         While denied (in this adapter object only), :meth:`pipelines` raises
         :class:`~syncengine.AdapterError` with ``PERMISSION`` for ``object_type``.
@@ -754,7 +754,7 @@ class SQLiteAdapter(Adapter):
         """The stored pipelines of ``object_type``; ``()`` if it has none.
 
         Raises:
-            AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (SPEC A5).
+            AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (rule A5).
         """
         with self._lock, self._guard():
             self.calls["pipelines"] += 1
@@ -1383,7 +1383,7 @@ class SQLiteAdapter(Adapter):
     # ---- internals: scans -------------------------------------------------------------
 
     def _full_scan(self, schema: ObjectSchema, position: int, start_seq: int) -> Iterator[Page]:
-        # SPEC S8: pages are read one at a time, so a scan streams and writes may happen
+        # rule S8: pages are read one at a time, so a scan streams and writes may happen
         # between pages. Positions never move, so every record present during the whole
         # scan is yielded exactly once; the last cursor is the change cursor of the moment
         # the scan started, so changes made during it are left to the next scan.

@@ -1,4 +1,4 @@
-"""Conflict resolution: the three-way per-field merge and its policies (SPEC D2–D6)."""
+"""Conflict resolution: the three-way per-field merge and its policies (rule D2–D6)."""
 
 from syncengine.conflicts._merge import Conflict as Conflict
 from syncengine.conflicts._merge import Resolution as Resolution

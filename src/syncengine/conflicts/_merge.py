@@ -1,4 +1,4 @@
-"""The three-way, per-field merge (SPEC D2–D6).
+"""The three-way, per-field merge (rule D2–D6).
 
 Theory of operation
 -------------------
@@ -44,7 +44,7 @@ __all__ = ["Conflict", "Resolution", "Why", "resolve_field"]
 
 
 class Why(enum.StrEnum):
-    """Why a field ended up with the value it has (shown by ``explain``, SPEC R8)."""
+    """Why a field ended up with the value it has (shown by ``explain``, rule R8)."""
 
     IN_SYNC = "in_sync"
     CHANGED = "changed"  # changed on one side only (D6)
@@ -60,7 +60,7 @@ class Why(enum.StrEnum):
 
 @attrs.frozen(slots=True)
 class Conflict:
-    """What a callable conflict policy is given (SPEC D6).
+    """What a callable conflict policy is given (rule D6).
 
     Attributes:
         field: The hub property's name of the mapping.

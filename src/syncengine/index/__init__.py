@@ -1,4 +1,4 @@
-"""Index stores: where syncengine keeps its index (DESIGN §3).
+"""Index stores: where syncengine keeps its index.
 
 :class:`PostgresIndexStore` (``syncengine.index.postgres``) needs the extra
 ``syncengine-hub[postgres]`` (psycopg 3). It is imported on first use, so importing this

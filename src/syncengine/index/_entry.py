@@ -19,7 +19,7 @@ _NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
 @attrs.frozen(slots=True)
 class HistoryItem:
-    """One thing the engine did to an entry, and why (SPEC R8).
+    """One thing the engine did to an entry, and why (rule R8).
 
     Args:
         at: When, timezone-aware UTC.

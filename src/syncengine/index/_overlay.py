@@ -1,4 +1,4 @@
-"""A copy-on-write view of an index store, for dry runs (SPEC R9).
+"""A copy-on-write view of an index store, for dry runs (rule R9).
 
 A dry run decides exactly as a real pass would, and a pass reads back what it wrote
 earlier in the same pass (phase 2 of the initial sync reads the hub index phase 1 wrote).

@@ -6,12 +6,12 @@ cursors of each side's scans, a few settings, and leases. The engine is its only
 Terminology:
 
 * **sync_id**: every call names the sync; entries, cursors, settings and leases of
-  different syncs never mix (SPEC S1).
+  different syncs never mix (rule S1).
 * **object_type**: the object sync's ``hub_type``.
 * **entry_id**: the engine's name for an entry, unique within (sync_id, object_type).
 * **key**: a normalized identifier (``"0:ada@example.com"``); an entry has a few.
 * **lease**: a claim by one pass (``owner``) on a name until a time, so that two passes
-  never work on the same record at once (SPEC S9).
+  never work on the same record at once (rule S9).
 
 Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
 :meth:`~IndexStore.by_keys`, :meth:`~IndexStore.write`, :meth:`~IndexStore.entries`,
@@ -42,7 +42,7 @@ __all__ = ["IndexStore"]
 
 
 class IndexStore(abc.ABC):
-    """Where syncengine keeps its index (DESIGN §3).
+    """Where syncengine keeps its index.
 
     Implementations must be safe to call from several threads (one lock is enough), and a
     store on a shared database must be usable by several processes at once.
@@ -208,7 +208,7 @@ class IndexStore(abc.ABC):
     # ---- lifecycle ----------------------------------------------------------------
     @abc.abstractmethod
     def delete_sync(self, sync_id: str) -> None:
-        """Remove every entry, cursor, setting and lease of one sync (SPEC S7)."""
+        """Remove every entry, cursor, setting and lease of one sync (rule S7)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (connections, files). Optional."""

@@ -1,4 +1,4 @@
-"""Field mappings: converting values between property types (SPEC F1–F5).
+"""Field mappings: converting values between property types (rule F1–F5).
 
 This package holds only re-exports; the implementation lives in underscore modules.
 """

@@ -1,4 +1,4 @@
-"""Property values: canonical forms, type compatibility and conversion (SPEC F4, F5, X1).
+"""Property values: canonical forms, type compatibility and conversion (rule F4, F5, X1).
 
 Every :class:`~syncengine.PropertyType` has one *canonical* Python form, and the decision
 core only ever compares and writes canonical values:
@@ -70,7 +70,7 @@ _FLOWS: Final = frozenset(
 
 
 class ConversionError(ValueError):
-    """A value cannot be coerced or converted to the property type it must have (SPEC F5).
+    """A value cannot be coerced or converted to the property type it must have (rule F5).
 
     The message says what was wrong with the value and what was expected, without the
     field's name: the caller prefixes it. Values in the message are shortened.
@@ -245,7 +245,7 @@ def _string(value: Any) -> str:
 
 
 def coerce(value: Any, spec: PropertySpec) -> Any:
-    """The canonical value of ``spec.type`` for a ``value`` read from an adapter (SPEC X1).
+    """The canonical value of ``spec.type`` for a ``value`` read from an adapter (rule X1).
 
     Lenient only where the meaning is unambiguous:
 
@@ -295,7 +295,7 @@ def coerce(value: Any, spec: PropertySpec) -> Any:
 
 
 def flows(source: PropertyType, target: PropertyType) -> bool:
-    """Whether values of a ``source`` property may flow into a ``target`` property (SPEC F4).
+    """Whether values of a ``source`` property may flow into a ``target`` property (rule F4).
 
     From the compatibility table of reference §3: every type flows into itself; dates and
     datetimes into each other; anything into text (one way: text never flows back into a
@@ -351,7 +351,7 @@ def convert(
     target: PropertySpec,
     options: Mapping[str, str] | None = None,
 ) -> Any:
-    """Carry a value of a ``source`` property into a ``target`` property (SPEC F4, F5).
+    """Carry a value of a ``source`` property into a ``target`` property (rule F4, F5).
 
     Same type: the same value; enumeration options go through ``options`` (a value without
     an entry passes unchanged when the target declares it or declares no options).

@@ -1,4 +1,4 @@
-"""Matching records across the two apps (SPEC M1–M7).
+"""Matching records across the two apps (rule M1–M7).
 
 This package holds only re-exports; the implementation lives in underscore modules.
 """

@@ -1,7 +1,7 @@
-"""Identifier normalizers: turn a property value into the key records are matched on (SPEC M6).
+"""Identifier normalizers: turn a property value into the key records are matched on (rule M6).
 
 Every normalizer takes *any* value, because a record property may hold anything an app
-sends (SPEC X1): ints, ``None``, lists, huge strings, control characters, odd unicode. It
+sends (rule X1): ints, ``None``, lists, huge strings, control characters, odd unicode. It
 returns the normalized identifier as a ``str``, or ``None`` when the value is blank or not a
 valid identifier of its kind. Text that is not valid Unicode (a lone surrogate, which no
 app or index can store) is never an identifier. A normalizer never raises, and it is
@@ -110,7 +110,7 @@ def _valid_ascii_domain(host: str) -> bool:
 
 
 def normalize_email(value: object) -> str | None:
-    """An e-mail address in one canonical form, or ``None`` when it is not one (SPEC M6, M4).
+    """An e-mail address in one canonical form, or ``None`` when it is not one (rule M6, M4).
 
     The canonical form: trimmed; the local part (before the ``@``) NFKC-normalized and
     case-folded, so full-width ``ａｂ`` is ``ab`` and ``Jörg`` is ``jörg`` (``ß`` folds to
@@ -197,7 +197,7 @@ def _valid_email_domain(domain: str) -> bool:
 
 
 def is_valid_email(value: object) -> bool:
-    """Whether ``value`` is an e-mail address :func:`normalize_email` accepts (SPEC M4)."""
+    """Whether ``value`` is an e-mail address :func:`normalize_email` accepts (rule M4)."""
     return normalize_email(value) is not None
 
 
@@ -205,7 +205,7 @@ def is_valid_email(value: object) -> bool:
 
 
 def normalize_domain(value: object) -> str | None:
-    """A company domain in lowercase ASCII, from a bare domain or a URL, or ``None`` (SPEC M6).
+    """A company domain in lowercase ASCII, from a bare domain or a URL, or ``None`` (rule M6).
 
     Drops the scheme, user info, port, path, query, fragment, a trailing dot and leading
     ``www`` labels; encodes unicode labels with IDNA (``bücher.de`` → ``xn--bcher-kva.de``).
@@ -342,7 +342,7 @@ def _strip_suffix(words: list[str]) -> int:
 
 
 def normalize_company_name(value: object) -> str | None:
-    """A company name without case, punctuation or legal suffixes, or ``None`` (SPEC M2, M6).
+    """A company name without case, punctuation or legal suffixes, or ``None`` (rule M2, M6).
 
     NFKC-normalized and case-folded; ``&`` reads as ``and``; punctuation is dropped;
     whitespace collapsed; then trailing legal suffixes (Inc, Ltd, GmbH, ApS, A/S, …) are
@@ -378,7 +378,7 @@ def normalize_company_name(value: object) -> str | None:
 
 
 def normalize_phone(value: object) -> str | None:
-    """A phone number as digits with an optional leading ``+``, or ``None`` (SPEC M6).
+    """A phone number as digits with an optional leading ``+``, or ``None`` (rule M6).
 
     Formatting (spaces, dashes, dots, parentheses) and a trailing extension (``ext. 12``,
     ``x12``) are dropped; an international ``00`` prefix becomes ``+``. Fewer than five
@@ -418,7 +418,7 @@ def _int_text(value: int) -> str | None:
 
 
 def normalize_text(value: object) -> str | None:
-    """Text trimmed, NFC-normalized, case-folded, inner whitespace collapsed (SPEC M6).
+    """Text trimmed, NFC-normalized, case-folded, inner whitespace collapsed (rule M6).
 
     For identifiers without a kind of their own. Ints count as their decimal text; a blank
     value, another type, or text over 65,536 characters gives ``None``.

@@ -418,7 +418,7 @@ def _check_lone_surrogate_fails_its_item_alone(kit: _Kit) -> None:
 
     It is a ``VALIDATION`` failure naming the property, on create and on update, and the
     valid items of the same batch are written: no UTF-8 app can store the value, and an
-    adapter that lets its encoder raise fails the whole batch instead (SPEC X1).
+    adapter that lets its encoder raise fails the whole batch instead (rule X1).
     """
     texts = [
         spec

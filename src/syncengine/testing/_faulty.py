@@ -40,7 +40,7 @@ Example::
     engine.initial_sync()                              # settles the lost create
     assert no_duplicates(app.inner)
 
-It must not know anything about syncing: it only wraps an adapter (DESIGN §1).
+It must not know anything about syncing: it only wraps an adapter.
 
 .. versionadded:: 0.1
 """
