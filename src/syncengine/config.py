@@ -337,7 +337,6 @@ class MatchRule:
 
 
 _CAMEL: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_NON_WORD: Final = re.compile(r"[\W_]+")
 #: Words of an object type's name that make it a companies object (M1).
 _COMPANY_TYPE_WORDS: Final = frozenset(
     {"account", "accounts", "business", "businesses", "firm", "firms", "org", "orgs"}
@@ -352,7 +351,7 @@ _DOMAIN_PROPS: Final = frozenset({"web", "site", "homepage", "www"})
 
 def _words(name: str) -> list[str]:
     """``name`` cut into lowercase words (``companyName`` / ``company_name`` → company, name)."""
-    return [w for w in _NON_WORD.split(_CAMEL.sub(" ", name).casefold()) if w]
+    return [w for w in _LABEL_JUNK.split(_CAMEL.sub(" ", name).casefold()) if w]
 
 
 def _is_company_type(type_name: str) -> bool:

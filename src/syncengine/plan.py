@@ -1118,24 +1118,18 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
             if in_sync:
                 resolution: Resolution = Resolution(None, Why.IN_SYNC)
             else:
-                resolution = resolve_field(
-                    in_sync=False,
-                    hub_blank=hub_cur is None,
-                    app_blank=app_cur is None,
+                resolution = _resolve(
+                    field,
+                    sync,
+                    hub,
+                    app,
+                    hub_cur,
+                    app_cur,
                     hub_changed=hub_changed,
                     app_changed=app_changed,
                     initial=initial,
                     to_app=f_to_app,
                     to_hub=f_to_hub,
-                    winner=sync.winner,
-                    policy=field.mapping.policy,
-                    propagate_clears=field.mapping.propagate_clears,
-                    # Only a callable policy is handed the conflict (D6).
-                    conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner)
-                    if callable(field.mapping.policy)
-                    else None,
-                    hub_updated_at=hub.updated_at,
-                    app_updated_at=app.updated_at,
                 )
                 outcomes.append(FieldOutcome(hub_name, app_name, resolution.why, resolution.source))
             if resolution.source is Side.HUB:
@@ -1178,6 +1172,42 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     ):
         return NO_CHANGE
     return Apply(tuple(writes), hub_values, app_values, tuple(outcomes))
+
+
+def _resolve(
+    field: FieldPlan,
+    sync: ObjectSync,
+    hub: Record,
+    app: Record,
+    hub_cur: Any,
+    app_cur: Any,
+    *,
+    hub_changed: bool,
+    app_changed: bool,
+    initial: bool,
+    to_app: bool,
+    to_hub: bool,
+) -> Resolution:
+    """The three-way merge of one field whose current values differ (D2-D6)."""
+    return resolve_field(
+        in_sync=False,
+        hub_blank=hub_cur is None,
+        app_blank=app_cur is None,
+        hub_changed=hub_changed,
+        app_changed=app_changed,
+        initial=initial,
+        to_app=to_app,
+        to_hub=to_hub,
+        winner=sync.winner,
+        policy=field.mapping.policy,
+        propagate_clears=field.mapping.propagate_clears,
+        # Only a callable policy is handed the conflict (D6).
+        conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner)
+        if callable(field.mapping.policy)
+        else None,
+        hub_updated_at=hub.updated_at,
+        app_updated_at=app.updated_at,
+    )
 
 
 @attrs.frozen(slots=True)
@@ -1234,13 +1264,11 @@ def check_fields(
         is_copy: dict[Side, bool | None] = {}
         for side, record, old in ((Side.HUB, hub, hub_old), (Side.APP, app, app_old)):
             spec = field.spec(side)
-            value = _read(side, spec, record.properties, strict=False) if record else None
-            if value is _UNREADABLE:
-                assert record is not None
-                try:
-                    _read(side, spec, record.properties, strict=True)
-                except _FieldError as exc:
-                    problems.append(exc.message)
+            try:
+                value = _read(side, spec, record.properties, strict=True) if record else None
+            except _FieldError as exc:  # what strict=False reads as _UNREADABLE
+                problems.append(exc.message)
+                value = _UNREADABLE
             current[side] = value
             is_copy[side] = (
                 _same(field, side, value, old.get(spec.name))
@@ -1262,23 +1290,18 @@ def check_fields(
         elif outcome is not None:
             resolution = Resolution(outcome.source, outcome.why)
         else:
-            resolution = resolve_field(
-                in_sync=False,
-                hub_blank=hub_cur is None,
-                app_blank=app_cur is None,
+            resolution = _resolve(
+                field,
+                sync,
+                hub,
+                app,
+                hub_cur,
+                app_cur,
                 hub_changed=initial or not is_copy[Side.HUB],
                 app_changed=initial or not is_copy[Side.APP],
                 initial=initial,
                 to_app=field.to_app and hub_flows,
                 to_hub=field.to_hub and app_flows,
-                winner=sync.winner,
-                policy=field.mapping.policy,
-                propagate_clears=field.mapping.propagate_clears,
-                conflict=_conflict_builder(field, hub, app, hub_cur, app_cur, sync.winner)
-                if callable(field.mapping.policy)
-                else None,
-                hub_updated_at=hub.updated_at,
-                app_updated_at=app.updated_at,
             )
         source = resolution.source
         if source is not None and not resolution.clear and not problems:

@@ -306,10 +306,14 @@ class FieldExplanation:
     why: Why
     source: Side | None
     agree: bool = False
-    in_sync: bool = False
     text: str = ""
     hub_is_copy: bool | None = None
     app_is_copy: bool | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        """``agree``, and both current values are still those of the index copy."""
+        return bool(self.agree and self.hub_is_copy and self.app_is_copy)
 
     def as_dict(self) -> dict[str, Any]:
         """The field as plain JSON-able data."""
@@ -326,7 +330,7 @@ class FieldExplanation:
             "in_sync": self.in_sync,
             "hub_is_copy": self.hub_is_copy,
             "app_is_copy": self.app_is_copy,
-            "text": self.text or self.describe(),
+            "text": self.describe(),
         }
 
     def describe(self) -> str:
@@ -509,7 +513,6 @@ def _pairing(entry: Entry, hub: Record | None, app: Record | None, matched: str 
 
 
 def _field_text(
-    plan: ObjectPlan,
     check: FieldCheck,
     field: FieldPlan,
     hub: Record | None,
@@ -595,8 +598,7 @@ def explain_entry(
                 why=check.why,
                 source=check.source,
                 agree=check.agree,
-                in_sync=bool(check.agree and check.hub_is_copy and check.app_is_copy),
-                text=_field_text(plan, check, field, hub, app, decision),
+                text=_field_text(check, field, hub, app, decision),
                 hub_is_copy=check.hub_is_copy,
                 app_is_copy=check.app_is_copy,
             )

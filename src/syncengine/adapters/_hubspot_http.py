@@ -36,6 +36,7 @@ import attrs
 import httpx
 from typing_extensions import override
 
+from syncengine._redact import REDACTED as _REDACTED
 from syncengine._redact import redact_dsn
 from syncengine.errors import AdapterError
 from syncengine.states import ErrorCategory
@@ -51,7 +52,6 @@ __all__ = [
 
 logger = logging.getLogger("syncengine.adapters.hubspot")
 
-_REDACTED: Final = "[redacted]"
 # How long a DAILY 429 asks the engine to wait when HubSpot does not say: the daily
 # budget resets at midnight in the account's time zone, which the API does not tell.
 _DAILY_RETRY_AFTER: Final = 3600.0

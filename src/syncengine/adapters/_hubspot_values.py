@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from syncengine.adapters._values import lone_surrogate
+from syncengine._text import lone_surrogate
 from syncengine.mapping import ConversionError, coerce
 from syncengine.schema import PropertySpec, PropertyType
 

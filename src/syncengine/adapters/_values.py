@@ -31,7 +31,6 @@ __all__ = [
     "MULTI_TYPES",
     "check_values",
     "is_blank",
-    "lone_surrogate",
     "merged",
     "normalize",
     "type_problem",
@@ -103,13 +102,10 @@ def type_problem(spec: PropertySpec, value: Any) -> str | None:
     property declares none).
     """
     kind = spec.type
-    if isinstance(value, str) or (
-        kind is PropertyType.MULTI_ENUM and isinstance(value, MULTI_TYPES)
-    ):
-        for text in (value,) if isinstance(value, str) else value:
-            problem = lone_surrogate(text) if isinstance(text, str) else None
-            if problem is not None:
-                return f"property {spec.name!r} {problem}: {text!r}"
+    multi = kind is PropertyType.MULTI_ENUM and isinstance(value, MULTI_TYPES)
+    for text in (value,) if isinstance(value, str) else value if multi else ():
+        if isinstance(text, str) and (problem := lone_surrogate(text)) is not None:
+            return f"property {spec.name!r} {problem}: {text!r}"
     if kind is PropertyType.STRING:
         if isinstance(value, str):
             return None

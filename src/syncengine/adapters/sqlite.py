@@ -523,11 +523,8 @@ class SQLiteAdapter(Adapter):
         name = opts.get_str("name", "sqlite")
         page_size = opts.get_int("page_size", 100, minimum=1)
         max_batch_size = opts.get_int("max_batch_size", 100, minimum=1)
-        # Left out, the file keeps its own prefix (None); asked for either way, so that the
-        # message of a mistyped key lists it and suggests it.
-        id_prefix = opts.get_str("id_prefix", "") if "id_prefix" in options else None
-        if id_prefix is None:
-            opts.get_any("id_prefix", None)
+        # Left out, the file keeps its own prefix (None).
+        id_prefix: str | None = opts.get_str("id_prefix", None)
         schemas = schemas_from_options(opts.get_any("schemas", None), "schemas")
         pipelines = pipelines_from_options(opts.get_any("pipelines", None))
         opts.finish()
@@ -1068,15 +1065,15 @@ class SQLiteAdapter(Adapter):
         object type nor the limit; this one does, before anything is changed.
         """
         limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
-        columns = {"__id", "__pos", "__seq", "__updated_at"}
+        columns = set(_INTERNAL)
         if exists:
             columns.update(
                 row[1] for row in self._conn.execute(f"PRAGMA table_info({_q(schema.name)})")
             )
-        kept = len(columns) - 4
+        kept = len(columns) - len(_INTERNAL)
         columns.update(spec.name for spec in schema.properties)
         if len(columns) > limit:
-            room = limit - 4
+            room = limit - len(_INTERNAL)
             earlier = (
                 f" (with {kept} columns of properties declared before, which are kept)"
                 if exists and kept
@@ -1086,7 +1083,8 @@ class SQLiteAdapter(Adapter):
                 schema.name,
                 f"object type {schema.name!r} declares {len(schema.properties)} properties"
                 f"{earlier}: a SQLite app holds at most {room} properties per object type "
-                f"(SQLite's column limit is {limit}, and the adapter keeps 4 columns of its "
+                f"(SQLite's column limit is {limit}, and the adapter keeps {len(_INTERNAL)} "
+                "columns of its "
                 "own); split the type or declare fewer properties",
             )
 
