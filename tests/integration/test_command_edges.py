@@ -1,5 +1,5 @@
-"""Config and command edges (issue 17 §5): the demo never deletes someone else's files;
-exports are safe for spreadsheets and line readers, and never left half-written."""
+"""Config and command edges (rules R5, X2; issue 17 §5): the demo never deletes someone
+else's files; exports are safe for spreadsheets and line readers, and never left half-written."""
 
 from __future__ import annotations
 

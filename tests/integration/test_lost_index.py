@@ -1,4 +1,4 @@
-"""A lost index is not a fresh start (issue 17 §3).
+"""A lost index is not a fresh start (rules S2, X2; issue 17 §3).
 
 Without its index, a run would start a new initial sync over two apps already in sync, and
 the side that loses would have its edits overwritten. ``syncengine run`` refuses a missing

@@ -1,4 +1,5 @@
-"""Reconcile leaves the index true, and every report counts each record once (issue 16 §3)."""
+"""Reconcile leaves the index true (rule S6), and every report counts each record once, as
+status does (rule R4) (issue 16 §3)."""
 
 from __future__ import annotations
 

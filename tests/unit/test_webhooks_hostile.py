@@ -1,5 +1,7 @@
 """Hostile webhook requests: every one gets a status, none reaches the engine unsigned.
 
+Rules X1 (bad input fails alone, never the receiver) and X4 (no secret in a message).
+
 Issue 17 §4: ``WebhookReceiver.handle()`` raised ValueError / OverflowError on a
 timestamp like ``²`` or thirty digits (before any signature check) and RecursionError /
 TypeError on deeply nested or odd bodies. It now answers every request with a status:

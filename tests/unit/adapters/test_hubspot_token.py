@@ -1,4 +1,6 @@
-"""A HubSpot token as users hand it in: stripped, or refused without being shown (issue 17 §4).
+"""A HubSpot token as users hand it in: stripped, or refused without being shown.
+
+Rule X4 (secrets never appear in reprs, logs or messages); issue 17 §4.
 
 A token read from a file or an environment variable often ends with a newline. httpx's
 real transport refuses such a header value and quotes it in its error, which the adapter
