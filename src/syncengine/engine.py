@@ -40,6 +40,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 
 import attrs
 
+from syncengine import _inbox
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
@@ -1367,8 +1368,9 @@ class SyncEngine:
         """Process what changed since the last pass, from each app's cursor (S5, S6, R7).
 
         Only changed records are read; entries whose last attempt failed transiently (or
-        that were queued) are retried. Before the initial sync has completed, this resumes
-        the initial sync instead.
+        that were queued) are retried; then the webhook events kept in the index's inbox
+        are processed and removed (see :meth:`drain_inbox`). Before the initial sync has
+        completed, this resumes the initial sync instead.
 
         Args:
             dry_run: Decide, write nothing, and list the planned writes (R9).
@@ -1407,6 +1409,7 @@ class SyncEngine:
                     self._emit(ctx, "phase_progress", plan.name)
             self._recheck_freed(ctx, plan)
             self._retry(ctx, plan)
+        self._drain(ctx)  # webhook events kept since the last pass (docs/how-to/hubspot.md)
         return self._end(ctx)
 
     def handle_events(
@@ -1441,6 +1444,40 @@ class SyncEngine:
             )
         ctx = self._begin("events", dry_run=False)
         ctx.guarded = not allow_mass_changes
+        self._handle(ctx, side, events)
+        return self._end(ctx)
+
+    def drain_inbox(self, *, allow_mass_changes: bool = False) -> SyncReport:
+        """Process the webhook events kept in the index's inbox, without scanning (S5).
+
+        Incremental passes drain the inbox too; call this between them (a worker loop,
+        every few seconds) for changes to sync within seconds of the webhook. Events are
+        removed only once processed; a crash or an unavailable app leaves them for the
+        next drain (at least once). While the sync is off, or its initial sync runs,
+        nothing is drained and the events stay.
+
+        .. versionadded:: 0.2
+        """
+        if not self.enabled:
+            return self._skipped("events", False, "the sync is disabled")
+        if self.initial_sync_running:
+            return self._skipped("events", False, "the initial sync is running")
+        ctx = self._begin("events", dry_run=False)
+        ctx.guarded = not allow_mass_changes
+        self._drain(ctx)
+        return self._end(ctx)
+
+    def _drain(self, ctx: _Pass) -> None:
+        """Process the inbox's events in this pass; remove them once processed."""
+        _inbox.drain(
+            ctx.store,
+            self.sync_id,
+            lambda side, events: self._handle(ctx, side, events),
+            remove=not ctx.dry_run,
+            errors=ctx.report.errors,
+        )
+
+    def _handle(self, ctx: _Pass, side: Side, events: Sequence[ChangeEvent]) -> None:
         ctx.phase = "events"
         by_type: dict[str, dict[str, None]] = {}
         for event in events:
@@ -1474,7 +1511,6 @@ class SyncEngine:
                 deleted = [i for i in chunk if i not in fetched]
                 self._process(ctx, plan, side, records, deleted, ())
                 ctx.processed += len(chunk)
-        return self._end(ctx)
 
     def reconcile(self, dry_run: bool = False, *, allow_mass_changes: bool = False) -> SyncReport:
         """Compare both apps in full against the index and repair what differs (S6).

@@ -15,14 +15,18 @@ headers, the raw body bytes) and get events out. Nothing here performs I/O besid
 * :func:`parse_events` turns HubSpot's JSON array of events into
   :class:`~syncengine.ChangeEvent` values, dropping duplicates (HubSpot delivers at least
   once, and out of order).
-* :class:`WebhookReceiver` does both and hands the events to
-  :meth:`SyncEngine.handle_events <syncengine.SyncEngine.handle_events>` for the hub.
+* :class:`WebhookReceiver` does both and keeps the events in the index's inbox, where
+  the next pass (or :meth:`SyncEngine.drain_inbox <syncengine.SyncEngine.drain_inbox>`)
+  processes them; the request is answered without reading any app (rule X5: accepted
+  events are kept durably before the answer).
+* :func:`asgi_app` serves a receiver as an ASGI application (any ASGI server).
 
 .. versionadded:: 0.1
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import datetime as _dt
@@ -32,12 +36,15 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
 from typing_extensions import override
 
-from syncengine.errors import AdapterError, SyncDisabledError, SyncEngineError
+from syncengine import _inbox
+from syncengine.errors import AdapterError, IndexStoreError, SyncDisabledError, SyncEngineError
+from syncengine.index.base import keeps_inbox
 from syncengine.records import ChangeEvent, Side
 
 if TYPE_CHECKING:
@@ -46,8 +53,10 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_AGE",
     "MAX_BODY",
+    "ASGIApp",
     "WebhookError",
     "WebhookReceiver",
+    "asgi_app",
     "parse_events",
     "signature_v3",
     "verify_request",
@@ -402,29 +411,48 @@ def parse_events(body: bytes | str) -> list[ChangeEvent]:
 
 @final
 class WebhookReceiver:
-    """Receives HubSpot's webhook requests for one sync: verify, parse, hand to the engine.
+    """Receives HubSpot's webhook requests for one sync: verify, parse, keep.
 
-    Wire :meth:`handle` into any web framework (see ``docs/how-to/hubspot.md``); answer
-    HubSpot with the status it returns. HubSpot retries any non-2xx answer (up to 10
-    times in 24 hours), so a refused or failed request loses nothing that a retry or the
-    next incremental pass does not bring back.
+    Wire :meth:`handle` into any web framework, or serve :func:`asgi_app` (see
+    ``docs/how-to/hubspot.md``); answer HubSpot with the status it returns.
+
+    By default the verified events go into the inbox of the engine's index store, in one
+    transaction, and the request is answered at once: no app is read and no pass runs
+    in the request, so it takes milliseconds, far inside HubSpot's 5-second timeout.
+    The next :meth:`~syncengine.SyncEngine.incremental_sync` (or
+    :meth:`~syncengine.SyncEngine.drain_inbox`) processes them, and removes them only
+    once processed. A delivery already waiting in the inbox is dropped (HubSpot delivers
+    at least once). Events are kept while the sync is off, and processed once it is on.
+
+    With ``inline=True`` the receiver instead processes the events in the request
+    (:meth:`SyncEngine.handle_events <syncengine.SyncEngine.handle_events>`), as
+    before 0.2: only for small volumes, or an index store without an inbox.
+
+    HubSpot retries any non-2xx answer (up to 10 times in 24 hours), so a refused or
+    failed request loses nothing that a retry or the next incremental pass does not
+    bring back.
 
     Args:
         engine: The sync whose hub is the HubSpot account.
         secret: The app's client secret.
         legacy: Also accept v1/v2 signatures (see :func:`verify_request`).
         clock: Returns now, timezone-aware (injected in tests).
-        remember: How many recent events to remember, to drop deliveries seen already.
+        remember: How many recent events to remember, to drop deliveries seen already
+            without touching the store.
         max_body: The largest body accepted, in bytes (:data:`MAX_BODY`, 1 MiB, by
             default); a larger one is answered 413 before its signature is computed.
             Limit the size in the web server too: :meth:`handle` only sees bodies that
             were read.
+        inline: Process the events in the request instead of keeping them.
 
     Raises:
-        ValueError: The secret is empty or has whitespace inside, or ``max_body`` is
-            not positive.
+        ValueError: The secret is empty or has whitespace inside, ``max_body`` is not
+            positive, or the engine's index store keeps no inbox (and ``inline`` is
+            false).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       Events are kept in the index's inbox and processed by the next pass; ``inline``.
     """
 
     def __init__(
@@ -436,6 +464,7 @@ class WebhookReceiver:
         clock: Callable[[], _dt.datetime] | None = None,
         remember: int = 10_000,
         max_body: int = MAX_BODY,
+        inline: bool = False,
     ) -> None:
         """Set up the receiver; see the class docstring for the arguments."""
         # A secret read from a file ends with a newline, which would make every
@@ -450,18 +479,31 @@ class WebhookReceiver:
             )
         if max_body < 1:
             raise ValueError(f"max_body must be >= 1, got {max_body}")
+        if not inline and not keeps_inbox(engine.index):
+            raise ValueError(
+                f"the index store {type(engine.index).__name__} keeps no webhook inbox "
+                "(inbox_add, inbox, inbox_remove, inbox_count): implement them, or pass "
+                "inline=True to process events in the request"
+            )
         self._max_body = max_body
         self._engine = engine
         self._secret = secret
         self._legacy = legacy
         self._clock = clock
+        self._inline = inline
         self._lock = threading.Lock()
         self._recent: collections.OrderedDict[tuple[Any, ...], None] = collections.OrderedDict()
         self._remember = remember
 
+    @property
+    def max_body(self) -> int:
+        """The largest body accepted, in bytes."""
+        return self._max_body
+
     @override
     def __repr__(self) -> str:
-        return f"<WebhookReceiver secret=[redacted] legacy={self._legacy}>"
+        mode = " inline" if self._inline else ""
+        return f"<WebhookReceiver secret=[redacted] legacy={self._legacy}{mode}>"
 
     def _fresh(self, events: list[ChangeEvent]) -> list[ChangeEvent]:
         out = []
@@ -476,23 +518,27 @@ class WebhookReceiver:
                     self._recent.popitem(last=False)
         return out
 
+    def _now(self) -> _dt.datetime:
+        return _now(self._clock() if self._clock is not None else None)
+
     def handle(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | str
     ) -> tuple[int, int]:
-        """Handle one webhook request; return (HTTP status for HubSpot, events processed).
+        """Handle one webhook request; return (HTTP status for HubSpot, events kept).
 
         Every request gets a status, whatever its headers and body hold; it never raises.
-        The checks run in this order, and nothing reaches the engine before all pass:
+        The checks run in this order, and nothing is kept before all pass:
 
         * 413: the body is larger than ``max_body`` (checked first, before hashing it).
         * 401: the signature or timestamp is missing or not acceptable (checked on the
           raw bytes, before the body is parsed).
         * 400: the signature is valid but the body is not a JSON array of events (not
           UTF-8, not JSON, nested too deeply, not an array of objects).
-        * 503: the sync is disabled, or HubSpot or the app is unavailable; HubSpot will
-          retry.
+        * 503: the index store could not keep the events (with ``inline=True``: the
+          sync is disabled, or HubSpot or the app is unavailable); HubSpot will retry.
         * 500: anything else went wrong; HubSpot will retry.
-        * 200: the events were processed (duplicates of recent deliveries are skipped).
+        * 200: the events are kept (with ``inline=True``: processed). The count leaves
+          out deliveries kept already.
         """
         try:
             raw = _as_bytes(body)
@@ -533,6 +579,8 @@ class WebhookReceiver:
             return 500, 0
         if not events:
             return 200, 0
+        if not self._inline:
+            return self._keep(events)
         try:
             self._engine.handle_events(Side.HUB, events)
         except SyncDisabledError:
@@ -548,6 +596,23 @@ class WebhookReceiver:
             return 500, 0
         return 200, len(events)
 
+    def _keep(self, events: list[ChangeEvent]) -> tuple[int, int]:
+        """Add the events to the inbox in one transaction (rule X5)."""
+        try:
+            now = self._now()
+            sync_id = self._engine.sync_id
+            items = [_inbox.item_of(sync_id, Side.HUB, event, now) for event in events]
+            added = self._engine.index.inbox_add(items)
+        except IndexStoreError as exc:
+            self._forget(events)
+            logger.warning("webhook events not kept (HubSpot will retry): %s", exc)
+            return 503, 0
+        except Exception:
+            self._forget(events)
+            logger.exception("webhook events not kept (HubSpot will retry)")
+            return 500, 0
+        return 200, added
+
     def _forget(self, events: list[ChangeEvent]) -> None:
         """Let a retried delivery of these events through again."""
         with self._lock:
@@ -555,3 +620,139 @@ class WebhookReceiver:
                 self._recent.pop(
                     (event.object_type, event.record_id, event.kind, event.occurred_at), None
                 )
+
+
+#: An ASGI application: ``await app(scope, receive, send)``.
+ASGIApp = Callable[
+    [
+        dict[str, Any],
+        Callable[[], Awaitable[dict[str, Any]]],
+        Callable[[dict[str, Any]], Awaitable[None]],
+    ],
+    Awaitable[None],
+]
+
+
+def _scope_url(scope: Mapping[str, Any], public_url: str | None) -> str:
+    """The URL HubSpot called, as it signed it."""
+    query = scope.get("query_string") or b""
+    tail = "?" + bytes(query).decode("latin-1") if query else ""
+    if public_url is not None:
+        return public_url + tail
+    raw_path = scope.get("raw_path")
+    path = (
+        bytes(raw_path).decode("latin-1")
+        if raw_path
+        else urllib.parse.quote(str(scope.get("root_path", "")) + str(scope.get("path", "/")))
+    )
+    host = ""
+    for name, value in scope.get("headers") or ():
+        if bytes(name).lower() == b"host":
+            host = bytes(value).decode("latin-1")
+            break
+    if not host and scope.get("server"):
+        server_host, server_port = scope["server"]
+        host = f"{server_host}:{server_port}" if server_port else str(server_host)
+    return f"{scope.get('scheme', 'http')}://{host}{path}{tail}"
+
+
+def asgi_app(
+    receiver: WebhookReceiver, *, public_url: str | None = None, path: str | None = None
+) -> ASGIApp:
+    """An ASGI application that answers HubSpot's webhook requests with ``receiver``.
+
+    Pure ASGI (no web framework): serve it with any asyncio ASGI server, e.g.
+    ``uvicorn module:app``, or mount it in an application that speaks ASGI (Starlette,
+    FastAPI, Django's ASGI handler). Each ``POST`` is verified and its events kept (see
+    :meth:`WebhookReceiver.handle`); the answer is the status, with an empty body. The
+    receiver's work (one index write) runs in a worker thread, off the event loop.
+
+    * Bodies are read up to ``max_body`` and no further: a larger one (or a
+      ``Content-Length`` that says so) is answered 413 without reading the rest.
+    * Methods other than ``POST`` get 405; with ``path``, other paths get 404.
+    * ``lifespan`` events are acknowledged, so servers that send them start cleanly.
+
+    Args:
+        receiver: The receiver of one sync.
+        public_url: The target URL configured in HubSpot (``https://sync.example.com/
+            hubspot/webhook``). HubSpot signs the URL it called; behind a proxy or a load
+            balancer, the URL the server sees differs, and signatures only match with
+            this set. Without it the URL is rebuilt from the request (scheme, ``Host``
+            header, path and query as received).
+        path: Only answer requests to this path (e.g. ``"/hubspot/webhook"``).
+
+    Raises:
+        ValueError: ``public_url`` is not an ``http(s)`` URL, or has a query.
+
+    .. versionadded:: 0.2
+    """
+    if public_url is not None:
+        parts = urllib.parse.urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                f"public_url must be the http(s) URL HubSpot calls, without a query; got "
+                f"{public_url[:100]!r}"
+            )
+
+    async def respond(send: Callable[[dict[str, Any]], Awaitable[None]], status: int) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def app(
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        kind = scope.get("type")
+        if kind == "lifespan":
+            while True:
+                message = await receive()
+                if message.get("type") == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message.get("type") == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if kind != "http":
+            return  # websockets: not ours; the server closes the connection
+        if path is not None and scope.get("path") != path:
+            await respond(send, 404)
+            return
+        method = str(scope.get("method", "")).upper()
+        if method != "POST":
+            await respond(send, 405)
+            return
+        limit = receiver.max_body
+        headers: dict[str, str] = {}
+        for name, value in scope.get("headers") or ():
+            headers[bytes(name).decode("latin-1")] = bytes(value).decode("latin-1")
+        declared = _header(headers, "Content-Length") or ""
+        if declared.strip().isascii() and declared.strip().isdigit() and int(declared) > limit:
+            await respond(send, 413)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                return
+            chunk = bytes(message.get("body") or b"")
+            size += len(chunk)
+            if size > limit:
+                await respond(send, 413)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        url = _scope_url(scope, public_url)
+        status, _kept = await asyncio.to_thread(
+            receiver.handle, method, url, headers, b"".join(chunks)
+        )
+        await respond(send, status)
+
+    return app

@@ -463,6 +463,7 @@ class TestWebhooks:
         receiver = WebhookReceiver(engine, SECRET, clock=lambda: now)
 
         assert (200, 1) == receiver.handle("POST", url, headers, body)
+        engine.drain_inbox()  # what the next pass does
         assert (
             "Augusta"
             == by(app.records("people"), "mail")["ada@example.com"].properties["first_name"]

@@ -8,7 +8,16 @@ import logging
 
 import pytest
 
-from syncengine import AdapterError, ChangeEvent, ErrorCategory, Side, SyncDisabledError
+from syncengine import (
+    AdapterError,
+    ChangeEvent,
+    ErrorCategory,
+    IndexStoreError,
+    Side,
+    SyncDisabledError,
+    _inbox,
+)
+from syncengine.index import IndexStore, MemoryIndexStore
 from syncengine.webhooks import (
     WebhookError,
     WebhookReceiver,
@@ -290,11 +299,22 @@ class TestParseEvents:
 
 
 class FakeEngine:
-    """Records handle_events calls; can be told to fail."""
+    """Records handle_events calls (inline receivers); can be told to fail. Its index's
+    inbox holds what other receivers keep."""
+
+    sync_id = "hooks"
 
     def __init__(self, error=None):
         self.calls = []
         self.error = error
+        self.index = MemoryIndexStore()
+
+    def kept(self):
+        """The events kept in the inbox, as (side, event)."""
+        return [
+            (item.side, _inbox.decode(item.payload))
+            for item in self.index.inbox(self.sync_id, limit=10_000)
+        ]
 
     def handle_events(self, side, events):
         self.calls.append((side, list(events)))
@@ -316,35 +336,53 @@ def signed(body, secret="s3cret", now=NOW):
 
 
 class TestWebhookReceiver:
-    """verify → parse → engine.handle_events(Side.HUB, …), with HubSpot-friendly statuses."""
+    """verify → parse → keep in the inbox (or, inline, engine.handle_events), with
+    HubSpot-friendly statuses."""
 
-    def test_a_signed_delivery_reaches_the_engine_for_the_hub(self):
-        """200 and the number of events; the engine hears about the hub's contacts."""
+    def test_a_signed_delivery_is_kept_for_the_hub(self):
+        """200 and the number of events; the hub's contacts wait in the inbox, and the
+        engine is not called in the request (X5: kept durably before the answer)."""
         engine = FakeEngine()
         receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW)
+        body = payload(event(objectId=1), event(objectId=2))
+        assert (200, 2) == receiver.handle("POST", HOOK, signed(body), body)
+        assert [] == engine.calls
+        kept = engine.kept()
+        assert [Side.HUB, Side.HUB] == [side for side, _ in kept]
+        assert ["1", "2"] == [e.record_id for _, e in kept]
+        assert all(e.occurred_at is not None for _, e in kept)
+
+    def test_a_signed_delivery_reaches_the_engine_inline(self):
+        """inline=True: processed in the request, as before."""
+        engine = FakeEngine()
+        receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW, inline=True)
         body = payload(event(objectId=1), event(objectId=2))
         assert (200, 2) == receiver.handle("POST", HOOK, signed(body), body)
         ((side, events),) = engine.calls
         assert Side.HUB == side
         assert ["1", "2"] == [e.record_id for e in events]
+        assert [] == engine.kept()
 
-    def test_a_redelivery_is_not_processed_twice(self):
-        """HubSpot retries deliveries; the receiver remembers recent events."""
+    def test_a_redelivery_is_not_kept_twice(self):
+        """HubSpot retries deliveries; the receiver remembers recent events, and the
+        inbox drops a delivery it holds already, even for a receiver started anew."""
         engine = FakeEngine()
         receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW)
         body = payload(event(objectId=1))
         receiver.handle("POST", HOOK, signed(body), body)
         assert (200, 0) == receiver.handle("POST", HOOK, signed(body), body)
-        assert 1 == len(engine.calls)
+        restarted = WebhookReceiver(engine, "s3cret", clock=lambda: NOW)
+        assert (200, 0) == restarted.handle("POST", HOOK, signed(body), body)
+        assert 1 == len(engine.kept())
 
     def test_a_bad_signature_is_401_and_logs_no_secret(self, caplog):
-        """X5: nothing reaches the engine; the log says why without the secret."""
+        """X5: nothing is kept; the log says why without the secret."""
         engine = FakeEngine()
         receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW)
         body = payload(event())
         with caplog.at_level(logging.WARNING):
             assert (401, 0) == receiver.handle("POST", HOOK, signed(body, "wrong"), body)
-        assert [] == engine.calls
+        assert [] == engine.kept()
         assert "bad_signature" in caplog.text
         assert "s3cret" not in caplog.text
         assert "s3cret" not in repr(receiver)
@@ -354,6 +392,33 @@ class TestWebhookReceiver:
         receiver = WebhookReceiver(FakeEngine(), "s3cret", clock=lambda: NOW)
         body = b'{"not": "an array"}'
         assert (400, 0) == receiver.handle("POST", HOOK, signed(body), body)
+
+    def test_a_store_that_cannot_keep_the_events_answers_503(self):
+        """The index is down: 503, nothing kept, and HubSpot's retry is kept later."""
+        engine = FakeEngine()
+        receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW)
+        body = payload(event())
+        add = engine.index.inbox_add
+
+        def broken(items):
+            raise IndexStoreError("disk full")
+
+        engine.index.inbox_add = broken
+        assert (503, 0) == receiver.handle("POST", HOOK, signed(body), body)
+        engine.index.inbox_add = add
+        assert (200, 1) == receiver.handle("POST", HOOK, signed(body), body)
+
+    def test_a_store_without_an_inbox_is_refused_when_built(self):
+        """A custom index store without the inbox: a clear error, unless inline."""
+
+        class NoInbox(FakeEngine):
+            def __init__(self):
+                super().__init__()
+                self.index = _StoreWithoutInbox()
+
+        with pytest.raises(ValueError, match="keeps no webhook inbox.*inline=True"):
+            WebhookReceiver(NoInbox(), "s3cret")
+        WebhookReceiver(NoInbox(), "s3cret", inline=True)
 
     @pytest.mark.parametrize(
         ("error", "status"),
@@ -365,10 +430,18 @@ class TestWebhookReceiver:
         ],
     )
     def test_failures_answer_a_status_that_makes_hubspot_retry(self, error, status):
-        """Disabled or unavailable: 503; other failures 500; the delivery may come again."""
+        """Inline: disabled or unavailable: 503; other failures 500; the delivery may
+        come again."""
         engine = FakeEngine(error)
-        receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW)
+        receiver = WebhookReceiver(engine, "s3cret", clock=lambda: NOW, inline=True)
         body = payload(event())
         assert (status, 0) == receiver.handle("POST", HOOK, signed(body), body)
         engine.error = None
         assert (200, 1) == receiver.handle("POST", HOOK, signed(body), body)
+
+
+class _StoreWithoutInbox(IndexStore):
+    """An index store written before the inbox existed (its other methods are unused)."""
+
+    get = by_record_ids = by_keys = entries = counts = write = cursor = None
+    get_meta = set_meta = acquire = release = delete_sync = None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from syncengine.index._entry import CursorUpdate as CursorUpdate
 from syncengine.index._entry import Entry as Entry
 from syncengine.index._entry import HistoryItem as HistoryItem
+from syncengine.index._entry import InboxItem as InboxItem
 from syncengine.index.base import IndexStore as IndexStore
 from syncengine.index.memory import MemoryIndexStore as MemoryIndexStore
 from syncengine.index.sqlite import SQLiteIndexStore as SQLiteIndexStore
@@ -22,6 +23,7 @@ __all__ = [
     "CursorUpdate",
     "Entry",
     "HistoryItem",
+    "InboxItem",
     "IndexStore",
     "MemoryIndexStore",
     "SQLiteIndexStore",

@@ -12,7 +12,7 @@ import attrs
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
-__all__ = ["CursorUpdate", "Entry", "HistoryItem"]
+__all__ = ["CursorUpdate", "Entry", "HistoryItem", "InboxItem"]
 
 _NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
@@ -155,3 +155,59 @@ class CursorUpdate:
     object_type: str
     value: str | None
     name: str = "poll"
+
+
+@attrs.frozen(slots=True)
+class InboxItem:
+    """One change event kept in a sync's inbox until a pass has processed it.
+
+    A webhook receiver adds items the moment a request is verified, and the next pass
+    (:meth:`SyncEngine.incremental_sync <syncengine.SyncEngine.incremental_sync>` or
+    :meth:`SyncEngine.drain_inbox <syncengine.SyncEngine.drain_inbox>`) processes them and
+    only then removes them: a crash in between delivers them again (at least once).
+
+    Args:
+        sync_id: The sync the event is for.
+        side: The app that sent it.
+        key: What makes two deliveries the same event: an item whose key the inbox
+            holds already is dropped (HubSpot delivers at least once).
+        payload: The event, as text the store keeps as it is (ASCII JSON).
+        received_at: When it was received, timezone-aware.
+        seq: Its place in arrival order, assigned by the store (``0`` until then);
+            never reused, so removing by ``seq`` never removes a later event.
+
+    .. versionadded:: 0.2
+    """
+
+    sync_id: str
+    side: Side
+    key: str
+    payload: str
+    received_at: datetime
+    seq: int = 0
+
+
+def check_inbox_items(items: object) -> list[InboxItem]:
+    """``items`` as a list of inbox items a store can keep; raise
+    :class:`~syncengine.IndexStoreError` naming the first one it cannot."""
+    from syncengine.errors import IndexStoreError
+
+    if isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
+        raise IndexStoreError(f"inbox_add takes a sequence of InboxItem, got {items!r:.80}")
+    out = list(items)
+    for item in out:
+        if (
+            type(item) is not InboxItem
+            or type(item.sync_id) is not str
+            or not isinstance(item.side, Side)
+            or type(item.key) is not str
+            or not item.key
+            or type(item.payload) is not str
+            or not isinstance(item.received_at, datetime)
+            or item.received_at.utcoffset() is None
+        ):
+            raise IndexStoreError(
+                f"an inbox item needs str sync_id, key (not empty) and payload, a Side and "
+                f"an aware received_at; got {item!r:.200}"
+            )
+    return out

@@ -15,8 +15,8 @@ from typing import final
 
 from typing_extensions import override
 
-from syncengine.index._entry import CursorUpdate, Entry
-from syncengine.index.base import IndexStore
+from syncengine.index._entry import CursorUpdate, Entry, InboxItem
+from syncengine.index.base import IndexStore, keeps_inbox
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -227,6 +227,26 @@ class OverlayIndexStore(IndexStore):
         object_type: str | None = None,
     ) -> None:
         self._base.release(sync_id, owner, names, object_type)
+
+    # A dry run reads the inbox and removes nothing from it: the real pass processes the
+    # same events after it.
+    @override
+    def inbox_add(self, items: Sequence[InboxItem]) -> int:
+        raise NotImplementedError("a dry run never adds webhook events")
+
+    @override
+    def inbox(self, sync_id: str, *, after: int = 0, limit: int = 500) -> list[InboxItem]:
+        if not keeps_inbox(self._base):
+            return []
+        return self._base.inbox(sync_id, after=after, limit=limit)
+
+    @override
+    def inbox_remove(self, sync_id: str, seqs: Iterable[int]) -> None:
+        return None
+
+    @override
+    def inbox_count(self, sync_id: str) -> int:
+        return self._base.inbox_count(sync_id) if keeps_inbox(self._base) else 0
 
     @override
     def delete_sync(self, sync_id: str) -> None:

@@ -22,7 +22,10 @@ Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
 Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta`
 (defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` and
 :meth:`~IndexStore.record_keys` (built on :meth:`~IndexStore.by_record_ids`),
-:meth:`~IndexStore.close`.
+:meth:`~IndexStore.close`; the webhook inbox (:meth:`~IndexStore.inbox_add`,
+:meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
+:meth:`~IndexStore.inbox_count`): a store without it cannot back a webhook receiver
+(:func:`keeps_inbox` tells), and is refused when one is built.
 
 Every store passes the conformance kit in :mod:`syncengine.testing`.
 """
@@ -34,11 +37,11 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 
-from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index._entry import CursorUpdate, Entry, InboxItem
 from syncengine.records import Side
 from syncengine.states import RecordState
 
-__all__ = ["IndexStore"]
+__all__ = ["IndexStore", "keeps_inbox"]
 
 
 class IndexStore(abc.ABC):
@@ -205,10 +208,45 @@ class IndexStore(abc.ABC):
     ) -> None:
         """Give up leases held by ``owner``: the given names (of ``object_type``), or all."""
 
+    # ---- the webhook inbox ------------------------------------------------------------
+    def inbox_add(self, items: Sequence[InboxItem]) -> int:
+        """Keep events until a pass processed them, in **one transaction**; return how
+        many were added.
+
+        Items whose ``(sync_id, key)`` the inbox holds already (a redelivery) are dropped,
+        and so is a later item of the same call with a key seen earlier in it. Each added
+        item gets the next ``seq`` (never reused, even after removals). Raise
+        :class:`~syncengine.IndexStoreError` when they cannot be stored (then none is).
+
+        .. versionadded:: 0.2
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no webhook inbox")
+
+    def inbox(self, sync_id: str, *, after: int = 0, limit: int = 500) -> list[InboxItem]:
+        """At most ``limit`` of a sync's kept events with ``seq > after``, oldest first.
+
+        .. versionadded:: 0.2
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no webhook inbox")
+
+    def inbox_remove(self, sync_id: str, seqs: Iterable[int]) -> None:
+        """Remove processed events by ``seq``; seqs no longer kept are ignored.
+
+        .. versionadded:: 0.2
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no webhook inbox")
+
+    def inbox_count(self, sync_id: str) -> int:
+        """How many events a sync's inbox holds.
+
+        .. versionadded:: 0.2
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no webhook inbox")
+
     # ---- lifecycle ----------------------------------------------------------------
     @abc.abstractmethod
     def delete_sync(self, sync_id: str) -> None:
-        """Remove every entry, cursor, setting and lease of one sync (rule S7)."""
+        """Remove every entry, cursor, setting, lease and inbox event of one sync (rule S7)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (connections, files). Optional."""
@@ -244,3 +282,12 @@ class IndexStore(abc.ABC):
         return sum(
             1 for entry in self.entries(sync_id, object_type) if getattr(entry, column) is not None
         )
+
+
+def keeps_inbox(store: IndexStore) -> bool:
+    """Whether ``store`` implements the webhook inbox (every store syncengine ships does).
+
+    .. versionadded:: 0.2
+    """
+    names = ("inbox_add", "inbox", "inbox_remove", "inbox_count")
+    return all(getattr(type(store), n) is not getattr(IndexStore, n) for n in names)

@@ -11,6 +11,7 @@ Every lookup costs O(batch) through secondary indexes (by hub id, by app id, by 
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
-from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
 from syncengine.states import RecordState
@@ -65,6 +66,9 @@ class _Sync:
     cursors: dict[tuple[Side, str, str], str] = attrs.Factory(dict)
     meta: dict[str, str] = attrs.Factory(dict)
     leases: dict[_Name, tuple[str, datetime]] = attrs.Factory(dict)
+    #: The webhook inbox: items by seq (in arrival order), and the keys held.
+    inbox: dict[int, InboxItem] = attrs.Factory(dict)
+    inbox_keys: dict[str, int] = attrs.Factory(dict)
 
     def index(self, entry: Entry, sign: int) -> None:
         """Add (``sign=1``) or remove (``sign=-1``) ``entry`` from indexes and counters."""
@@ -123,6 +127,7 @@ class MemoryIndexStore(IndexStore):
         self._lock = threading.RLock()
         self._syncs: dict[str, _Sync] = {}
         self._seq = 0
+        self._inbox_seq = 0
 
     def _sync(self, sync_id: str) -> _Sync:
         sync = self._syncs.get(sync_id)
@@ -375,6 +380,48 @@ class MemoryIndexStore(IndexStore):
                     and (wanted is None or where[1] in wanted)
                 ):
                     del sync.leases[where]
+
+    # ---- the webhook inbox ------------------------------------------------------------
+    @override
+    def inbox_add(self, items: Sequence[InboxItem]) -> int:
+        checked = check_inbox_items(items)
+        added = 0
+        with self._lock:
+            for item in checked:
+                sync = self._sync(item.sync_id)
+                if item.key in sync.inbox_keys:
+                    continue
+                self._inbox_seq += 1
+                sync.inbox[self._inbox_seq] = attrs.evolve(item, seq=self._inbox_seq)
+                sync.inbox_keys[item.key] = self._inbox_seq
+                added += 1
+        return added
+
+    @override
+    def inbox(self, sync_id: str, *, after: int = 0, limit: int = 500) -> list[InboxItem]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None or limit < 1:
+                return []
+            # Seqs are added in increasing order and dicts keep insertion order.
+            return list(itertools.islice((i for s, i in sync.inbox.items() if s > after), limit))
+
+    @override
+    def inbox_remove(self, sync_id: str, seqs: Iterable[int]) -> None:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return
+            for seq in seqs:
+                item = sync.inbox.pop(seq, None)
+                if item is not None:
+                    del sync.inbox_keys[item.key]
+
+    @override
+    def inbox_count(self, sync_id: str) -> int:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            return 0 if sync is None else len(sync.inbox)
 
     # ---- lifecycle ----------------------------------------------------------------
     @override

@@ -73,7 +73,7 @@ from typing_extensions import override
 from syncengine._redact import REDACTED, redact_dsn, scrub_dsn
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
-from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -149,6 +149,20 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (sync, ot, name)
         )""",
         "CREATE INDEX leases_by_owner ON leases (sync, owner)",
+    ),
+    # 2: the webhook inbox (InboxItem): events kept from the moment a request is
+    # verified until a pass processed them; seq comes from an identity, never reused.
+    (
+        """CREATE TABLE inbox (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            sync integer NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            side smallint NOT NULL,
+            received bigint NOT NULL,
+            payload text NOT NULL,
+            UNIQUE (sync, key)
+        )""",
+        "CREATE INDEX inbox_in_order ON inbox (sync, seq)",
     ),
 )
 
@@ -1135,6 +1149,87 @@ class PostgresIndexStore(IndexStore):
         query = f"DELETE FROM leases WHERE {' AND '.join(where)}"
         self._transact(lambda conn: conn.execute(query, params))
 
+    # ---- the webhook inbox ------------------------------------------------------------
+    @override
+    def inbox_add(self, items: Sequence[InboxItem]) -> int:
+        checked = check_inbox_items(items)
+        if not checked:
+            return 0
+        syncs = [self._sync(i.sync_id, create=True) for i in checked]
+        columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        for sync, item in zip(syncs, checked, strict=True):
+            columns[0].append(sync)
+            columns[1].append(_esc(item.key))
+            columns[2].append(_SIDE_CODES[item.side])
+            columns[3].append(_micros("received_at", item.received_at))
+            columns[4].append(_esc(item.payload))
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            # WITH ORDINALITY keeps the call's order (seqs in arrival order); a key
+            # repeated inside the call is added once (ON CONFLICT cannot touch a row the
+            # same statement inserted).
+            cursor = conn.execute(
+                "INSERT INTO inbox (sync, key, side, received, payload) "
+                "SELECT d.sync, d.key, d.side, d.received, d.payload FROM ("
+                "SELECT DISTINCT ON (u.sync, u.key) u.* FROM unnest(%s::integer[], "
+                "%s::text[], %s::smallint[], %s::bigint[], %s::text[]) WITH ORDINALITY "
+                "AS u(sync, key, side, received, payload, n) ORDER BY u.sync, u.key, u.n"
+                ") AS d ORDER BY d.n "
+                "ON CONFLICT (sync, key) DO NOTHING",
+                columns,
+            )
+            return cursor.rowcount
+
+        return self._transact(work)
+
+    @override
+    def inbox(self, sync_id: str, *, after: int = 0, limit: int = 500) -> list[InboxItem]:
+        sync = self._sync(sync_id)
+        if sync is None or limit < 1:
+            return []
+        rows = self._read(
+            lambda conn: conn.execute(
+                "SELECT seq, key, side, received, payload FROM inbox "
+                "WHERE sync = %s AND seq > %s ORDER BY seq LIMIT %s",
+                (sync, int(after), int(limit)),
+            ).fetchall()
+        )
+        return [
+            InboxItem(
+                sync_id,
+                _SIDES[side],
+                _unesc(key),
+                _unesc(payload),
+                _codec.from_micros(received),
+                seq,
+            )
+            for seq, key, side, received, payload in rows
+        ]
+
+    @override
+    def inbox_remove(self, sync_id: str, seqs: Iterable[int]) -> None:
+        wanted = sorted({int(seq) for seq in seqs})
+        sync = self._sync(sync_id)
+        if not wanted or sync is None:
+            return
+        self._transact(
+            lambda conn: conn.execute(
+                "DELETE FROM inbox WHERE sync = %s AND seq = ANY(%s::bigint[])", (sync, wanted)
+            )
+        )
+
+    @override
+    def inbox_count(self, sync_id: str) -> int:
+        sync = self._sync(sync_id)
+        if sync is None:
+            return 0
+        row = self._read(
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM inbox WHERE sync = %s", (sync,)
+            ).fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:
@@ -1144,7 +1239,7 @@ class PostgresIndexStore(IndexStore):
 
         def work(conn: psycopg.Connection[Any]) -> None:
             # The interned name stays: other processes may hold its id in their caches.
-            for table in ("keys", "entries", "counts", "cursors", "meta", "leases"):
+            for table in ("keys", "entries", "counts", "cursors", "meta", "leases", "inbox"):
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE sync = %s").format(sql.Identifier(table)),
                     (sync,),

@@ -34,8 +34,11 @@ Theory of operation:
   pending index when few entries match, else along the table (see ``_plan``). The state
   index holds only failed, excluded and queued entries (the states that stay few), so
   indexing and syncing entries write no state index entry.
+* **Inbox.** Webhook events wait in ``inbox`` (one row per event, unique per sync and
+  key, in ``seq`` order) until a pass processed them (:class:`~syncengine.index.InboxItem`).
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
-  steps in order (version 1 is the initial schema). A file of a newer version is refused.
+  steps in order (version 1 is the initial schema). A file of a newer version is refused;
+  an older one is migrated when it is opened (version 3 added the inbox).
 """
 
 from __future__ import annotations
@@ -54,7 +57,15 @@ from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
-from syncengine.index._entry import FIELD_ORDER, POSITIONAL, CursorUpdate, Entry, HistoryItem
+from syncengine.index._entry import (
+    FIELD_ORDER,
+    POSITIONAL,
+    CursorUpdate,
+    Entry,
+    HistoryItem,
+    InboxItem,
+    check_inbox_items,
+)
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -123,6 +134,21 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "DROP INDEX entries_by_state",
         "CREATE INDEX entries_by_state ON entries (sync, ot, state) WHERE state >= 2",
         "DROP INDEX leases_by_owner",
+    ),
+    # 3: the webhook inbox (InboxItem): events kept from the moment a request is
+    # verified until a pass processed them. AUTOINCREMENT: a seq is never reused, so a
+    # removal by seq never removes a later event.
+    (
+        """CREATE TABLE inbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            sync INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            side INTEGER NOT NULL,
+            received INTEGER NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX inbox_by_key ON inbox (sync, key)",
+        "CREATE INDEX inbox_in_order ON inbox (sync, seq)",
     ),
 )
 
@@ -1414,6 +1440,74 @@ class SQLiteIndexStore(IndexStore):
                     [(sync, ot, name, owner) for name in wanted],
                 )
 
+    # ---- the webhook inbox ------------------------------------------------------------
+    @override
+    def inbox_add(self, items: Sequence[InboxItem]) -> int:
+        checked = check_inbox_items(items)
+        rows = [
+            (
+                i.sync_id,
+                i.key,
+                _SIDE_CODES[i.side],
+                _micros("received_at", i.received_at),
+                i.payload,
+            )
+            for i in checked
+        ]
+        if not rows:
+            return 0
+        added = 0
+        with self._transaction() as conn:
+            for sync_id, key, side, received, payload in rows:
+                sync = self._sync(conn, sync_id, create=True)
+                added += conn.execute(
+                    "INSERT INTO inbox (sync, key, side, received, payload) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sync, key) DO NOTHING",
+                    (sync, key, side, received, payload),
+                ).rowcount
+        return added
+
+    @override
+    def inbox(self, sync_id: str, *, after: int = 0, limit: int = 500) -> list[InboxItem]:
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None or limit < 1:
+                return []
+            rows = conn.execute(
+                "SELECT seq, key, side, received, payload FROM inbox "
+                "WHERE sync = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (sync, int(after), int(limit)),
+            ).fetchall()
+        return [
+            InboxItem(sync_id, _SIDES[side], key, payload, _codec.from_micros(received), seq)
+            for seq, key, side, received, payload in rows
+        ]
+
+    @override
+    def inbox_remove(self, sync_id: str, seqs: Iterable[int]) -> None:
+        wanted = sorted({int(seq) for seq in seqs})
+        if not wanted:
+            return
+        with self._transaction() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None:
+                return
+            for chunk in _chunks(wanted, 900):
+                conn.execute(
+                    f"DELETE FROM inbox WHERE sync = ? AND seq IN ({_marks(len(chunk))})",
+                    (sync, *chunk),
+                )
+
+    @override
+    def inbox_count(self, sync_id: str) -> int:
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None:
+                return 0
+            return int(
+                conn.execute("SELECT count(*) FROM inbox WHERE sync = ?", (sync,)).fetchone()[0]
+            )
+
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:
@@ -1423,7 +1517,7 @@ class SQLiteIndexStore(IndexStore):
             if sync is None:
                 return
             # The interned name stays: other processes may hold its id in their caches.
-            for table in ("keys", "entries", "counts", "cursors", "meta", "leases"):
+            for table in ("keys", "entries", "counts", "cursors", "meta", "leases", "inbox"):
                 conn.execute(f"DELETE FROM {table} WHERE sync = ?", (sync,))
 
     @override

@@ -74,8 +74,8 @@ from hypothesis.stateful import (
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
-from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
-from syncengine.index.base import IndexStore
+from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
+from syncengine.index.base import IndexStore, keeps_inbox
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -991,6 +991,67 @@ def check_concurrent_acquires_grant_each_name_once(store: IndexStore) -> None:
 
 
 @_check
+def check_inbox_keeps_events_in_order_once_until_removed(store: IndexStore) -> None:
+    """The webhook inbox (optional: skipped for a store without it): items come back as
+    added, oldest first, paged by ``after``/``limit``; a key held already is dropped; a
+    removal removes only the seqs named, of that sync; seqs are never reused; a bad item
+    stores nothing of its call; ``delete_sync`` empties a sync's inbox only."""
+    if not keeps_inbox(store):
+        return
+    at = T0.astimezone(_PLUS_0530)
+
+    def item(key: str, sync_id: str = A, side: Side = Side.HUB, payload: str = "{}") -> InboxItem:
+        return InboxItem(sync_id, side, key, payload, at)
+
+    def keys(sync_id: str, **page: int) -> list[str]:
+        return [i.key for i in store.inbox(sync_id, **page)]
+
+    odd = '{"name":"Zoë \\u0000","tab":"\t"}' + "\x00\x01é"
+    added = store.inbox_add(
+        [item("k1"), item("k2", side=Side.APP, payload=odd), item("k1"), item("k1", B)]
+    )
+    if added != 3:
+        raise AssertionError(f"inbox_add of 3 new keys (and a repeat) returned {added}")
+    first, second = store.inbox(A)
+    if (first.key, second.key) != ("k1", "k2") or not 0 < first.seq < second.seq:
+        raise AssertionError(f"inbox returned {first!r}, {second!r}: expected k1 then k2")
+    if second.side is not Side.APP or second.payload != odd or second.sync_id != A:
+        raise AssertionError(f"an inbox item came back changed: {second!r}")
+    if not _same_instant(at, second.received_at):
+        raise AssertionError(f"received_at came back as {second.received_at!r}, not {at!r}")
+    if keys(A, after=first.seq) != ["k2"] or keys(A, limit=1) != ["k1"]:
+        raise AssertionError("inbox(after=…, limit=…) does not page in seq order")
+    if store.inbox_add([item("k1")]) != 0 or store.inbox_count(A) != 2:
+        raise AssertionError("a key the inbox holds was added again")
+    store.inbox_remove(B, [first.seq, second.seq])  # seqs of another sync: no effect
+    if store.inbox_count(A) != 2 or store.inbox_count(B) != 1:
+        raise AssertionError("inbox_remove removed another sync's events")
+    store.inbox_remove(A, [first.seq, 10**12])
+    if keys(A) != ["k2"]:
+        raise AssertionError(f"after removing k1 the inbox holds {keys(A)}")
+    store.inbox_add([item("k3")])
+    (k3,) = store.inbox(A, after=second.seq)
+    store.inbox_remove(A, [k3.seq])
+    store.inbox_add([item("k1")])  # removed once: a later delivery is new
+    (again,) = store.inbox(A, after=second.seq)
+    if again.key != "k1" or again.seq <= k3.seq:
+        raise AssertionError(f"a seq was reused: {again.seq} after {k3.seq} was removed")
+    before = store.inbox_count(A)
+    _expect_refusal(lambda: store.inbox_add([item("k9"), "not an item"]), "a bad inbox item")  # type: ignore[list-item]
+    _expect_refusal(
+        lambda: store.inbox_add(
+            [item("k9"), attrs.evolve(item("k8"), received_at=T0.replace(tzinfo=None))]
+        ),
+        "a naive received_at",
+    )
+    if store.inbox_count(A) != before:
+        raise AssertionError("a refused inbox_add stored part of its items")
+    store.delete_sync(A)
+    if store.inbox_count(A) != 0 or keys(B) != ["k1"]:
+        raise AssertionError("delete_sync did not empty exactly that sync's inbox")
+
+
+@_check
 def check_sync_ids_are_isolated(store: IndexStore) -> None:
     """Two syncs with the same ids, keys, cursors, settings, leases never mix (S1, S7)."""
 
@@ -1695,6 +1756,10 @@ class IndexStoreTests:
     def test_concurrent_acquires_grant_each_name_once(self, store: IndexStore) -> None:
         """Threads racing for the same names: every name goes to exactly one owner."""
         check_concurrent_acquires_grant_each_name_once(store)
+
+    def test_inbox_keeps_events_in_order_once_until_removed(self, store: IndexStore) -> None:
+        """The webhook inbox: in order, duplicates dropped, removed by seq, never reused."""
+        check_inbox_keeps_events_in_order_once_until_removed(store)
 
     def test_sync_ids_are_isolated(self, store: IndexStore) -> None:
         """Two syncs with the same ids, keys, cursors, settings, leases never mix (S1, S7)."""

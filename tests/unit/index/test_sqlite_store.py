@@ -10,10 +10,11 @@ import sqlite3
 import textwrap
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from syncengine import IndexStoreError, RecordState, Side
-from syncengine.index import CursorUpdate, Entry, HistoryItem, SQLiteIndexStore
+from syncengine.index import CursorUpdate, Entry, HistoryItem, InboxItem, SQLiteIndexStore
 from syncengine.index import sqlite as sqlite_module
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -136,6 +137,25 @@ class TestMigrations:
         conn.close()
         assert "leases_by_owner" not in names
         assert "entries_by_state" in names
+
+    def test_a_version_2_file_gets_the_webhook_inbox(self, tmp_path, monkeypatch):
+        """Issue 19 item 7: a file made before the inbox (version 2) is migrated when it
+        is opened; its entries stay and its inbox works (keeps, drops repeats, removes)."""
+        path = tmp_path / "index.db"
+        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:2])
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1)])
+        assert 2 == schema_version(path)
+        monkeypatch.undo()
+        with SQLiteIndexStore(path) as store:
+            assert [contact(1)] == list(store.entries("s"))
+            item = InboxItem("s", Side.HUB, "e:1", '{"record_id":"1"}', T0)
+            assert 1 == store.inbox_add([item, item])
+            (kept,) = store.inbox("s")
+            assert attrs.evolve(item, seq=kept.seq) == kept
+            store.inbox_remove("s", [kept.seq])
+            assert 0 == store.inbox_count("s")
+        assert 3 <= schema_version(path)
 
     def test_a_file_that_is_not_a_database_is_refused(self, tmp_path):
         """Opening garbage raises IndexStoreError with the cause chained."""
