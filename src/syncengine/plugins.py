@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, final
@@ -306,7 +307,8 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     environment variable holding the private-app token; default ``HUBSPOT_TOKEN`` — tokens
     never go in config files, rule X4), ``base_url``, ``requests_per_10s``,
     ``associations`` (``{contacts = ["companies"]}``: more links to read; not needed for
-    those the object syncs keep, which the engine asks for), ``name``.
+    those the object syncs keep, which the engine asks for), ``name``,
+    ``archived_sweep_every`` (a duration: ``"24h"``, ``"30m"``, ``"0"`` for every scan).
     """
     import os
 
@@ -319,7 +321,14 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     per_10s = opts.get_int("requests_per_10s", 100, minimum=1)
     links = opts.get_any("associations", None)
     name = opts.get_str("name", "hubspot")
+    sweep = duration_option(opts.get_any("archived_sweep_every", "24h"), "archived_sweep_every")
     opts.finish()
+    if sweep > 30 * 86400:
+        raise ConfigError(
+            "archived_sweep_every",
+            "at most 30 days (HubSpot keeps archived records 90 days, and a deletion is "
+            f"seen only by a sweep that still lists it); got {sweep:g} s",
+        )
     token = (os.environ.get(env) or "").strip()  # the newline of `export X=$(cat file)`
     if not token:
         raise ConfigError("token_env", f"environment variable {env!r} holds no HubSpot token")
@@ -337,8 +346,30 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
         base_url=base_url,
         rate_limit=(per_10s, 10.0),
         associations={str(k): list(v) for k, v in links.items()} if links else None,
+        archived_sweep_every=sweep,
         name=name,
     )
+
+
+_DURATION: Final = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?\s*")
+_UNITS: Final[Mapping[str, float]] = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def duration_option(value: Any, key: str) -> float:
+    """Seconds from a config value: a number of seconds, or text like ``"90s"``,
+    ``"30m"``, ``"24h"``, ``"7d"`` (``"0"``: none).
+
+    Raises:
+        ConfigError: naming ``key``.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    found = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise ConfigError(
+            key, f'expected a duration such as "24h", "30m", "90s" or 0, got {value!r:.60}'
+        )
+    return float(found.group(1)) * _UNITS[found.group(2) or "s"]
 
 
 def pipelines_from_options(value: Any) -> dict[str, list[Pipeline]] | None:

@@ -37,7 +37,13 @@ def make_fake() -> FakeHubSpot:
 
 
 def make_adapter(fake: FakeHubSpot) -> HubSpotAdapter:
-    """An adapter on the fake with small pages, so the kit crosses page boundaries."""
+    """An adapter on the fake with small pages, so the kit crosses page boundaries.
+
+    The kit holds every incremental scan to listing the deletions after its cursor, so
+    the archived listing is swept on every scan here; with the default cadence a scan
+    between sweeps leaves deletions to webhooks and the next sweep (tested in
+    tests/integration/test_hubspot_deletions.py).
+    """
     return HubSpotAdapter(
         fake.token,
         base_url="https://api.hubapi.com",
@@ -47,6 +53,7 @@ def make_adapter(fake: FakeHubSpot) -> HubSpotAdapter:
         page_size=5,
         search_page_size=7,
         associations={"contacts": ["companies"], "p_cars": ["contacts"]},
+        archived_sweep_every=0,
     )
 
 

@@ -416,7 +416,7 @@ class TestWebhookReceiver:
                 super().__init__()
                 self.index = _StoreWithoutInbox()
 
-        with pytest.raises(ValueError, match="keeps no webhook inbox.*inline=True"):
+        with pytest.raises(ValueError, match=r"keeps no webhook inbox.*inline=True"):
             WebhookReceiver(NoInbox(), "s3cret")
         WebhookReceiver(NoInbox(), "s3cret", inline=True)
 

@@ -15,6 +15,7 @@ Endpoints, by adapter method:
                       ``GET /crm/v3/objects/{type}?limit=100&after=…``
 ``scan(since=…)``     ``POST /crm/v3/objects/{type}/search`` on the last-modified
                       property, then ``GET /crm/v3/objects/{type}?archived=true``
+                      (once every ``archived_sweep_every``)
 ``fetch``             ``POST /crm/v3/objects/{type}/batch/read``
 ``create``/``update`` ``POST /crm/v3/objects/{type}/batch/create|update``
 ``pipelines``         ``GET /crm/v3/pipelines/{type}``
@@ -34,6 +35,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, final
 
@@ -129,6 +131,9 @@ _MAX_SEARCH_PAGE: Final = 200
 _CURSOR_PREFIX: Final = "hs1."
 # The most ids a cursor remembers inside the consistency window (see _bounded).
 _MAX_SEEN: Final = 2000
+#: How often an incremental scan reads the archived listing by default, and at most.
+DEFAULT_SWEEP: Final = timedelta(hours=24)
+MAX_SWEEP: Final = timedelta(days=30)
 
 
 @attrs.frozen
@@ -138,8 +143,9 @@ class _Cursor:
     A *change cursor* (``full=False``) means: every record whose last-modified time is at
     or after ``since`` (epoch ms) has changed, except the ``seen`` ids at the times
     given; every record archived at or after ``deleted_since`` is deleted, except the
-    ``deleted_seen`` ids. A *full-scan cursor* (``full=True``) resumes the list endpoint
-    at ``after`` and carries the change cursor the full scan ends with.
+    ``deleted_seen`` ids, reported by the next sweep of the archived listing (the last
+    one read at ``swept``). A *full-scan cursor* (``full=True``) resumes the list
+    endpoint at ``after`` and carries the change cursor the full scan ends with.
     """
 
     full: bool
@@ -148,6 +154,9 @@ class _Cursor:
     deleted_since: int
     deleted_seen: frozenset[str]
     after: str | None = None
+    #: When the archived listing was last read (epoch ms), ``None`` if never: the
+    #: deletions from ``deleted_since`` on are reported by the next sweep.
+    swept: int | None = None
 
     def encode(self) -> str:
         data: dict[str, Any] = {
@@ -158,6 +167,8 @@ class _Cursor:
         }
         if self.full:
             data["f"] = self.after
+        if self.swept is not None:
+            data["a"] = self.swept
         return _CURSOR_PREFIX + json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -175,6 +186,7 @@ class _Cursor:
                 deleted_since=int(data["d"]),
                 deleted_seen=frozenset(str(i) for i in data["x"]),
                 after=None if data.get("f") is None else str(data["f"]),
+                swept=None if data.get("a") is None else int(data["a"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(problem) from exc
@@ -316,7 +328,11 @@ class HubSpotAdapter(Adapter):
       ``consistency_window`` stay inside the next cursor's range (with their ids, so they
       are not yielded twice): search results are eventually consistent, and a change the
       index showed late is still found. Deleted ids come from the archived listing
-      (``archivedAt`` after the cursor), in the last page.
+      (``archivedAt`` after the cursor), in the last page. HubSpot cannot filter that
+      listing, so it is read whole (5,000 archived records: 50 requests) only once every
+      ``archived_sweep_every`` (a *sweep*, 24 hours by default); between sweeps, deletions
+      reach the engine through HubSpot's deletion webhooks (:mod:`syncengine.webhooks`),
+      and a deletion whose webhook was lost is reported by the next sweep.
     * :meth:`fetch`, :meth:`create` and :meth:`update` use the batch endpoints (at most
       100 items). Every create and update input carries an ``objectWriteTraceId``, so
       HubSpot answers 207 with per-item errors and one bad item fails only itself. If
@@ -371,10 +387,16 @@ class HubSpotAdapter(Adapter):
             :meth:`include_associations`. Each linked type costs one request per page
             read.
         consistency_window: Seconds of search lag that incremental scans allow for.
+        archived_sweep_every: How often incremental scans read the archived listing
+            for deletions, in seconds or as a ``timedelta`` (24 hours by default; at most
+            30 days, as HubSpot keeps archived records 90 days). ``0`` reads it on every
+            scan: use that without deletion webhooks, or deletions reach the engine up to
+            this long after they happen.
         read_ahead: Fetch a scan's next page in a thread while the engine works on the
             current one (at most three pages in memory), so HubSpot's response time
             overlaps the engine's work.
         clock: Monotonic seconds, for pacing.
+        now: Epoch seconds, for the archived sweep's cadence (kept in the cursor).
         sleep: How to wait (injected, so tests never sleep).
         rng: The random source of the back-off's jitter.
         name: A short name for logs and reports.
@@ -407,8 +429,10 @@ class HubSpotAdapter(Adapter):
         properties: Mapping[str, Sequence[str]] | None = None,
         associations: Mapping[str, Sequence[str]] | None = None,
         consistency_window: float = 30.0,
+        archived_sweep_every: float | timedelta = DEFAULT_SWEEP,
         read_ahead: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         name: str = "hubspot",
@@ -422,6 +446,17 @@ class HubSpotAdapter(Adapter):
             )
         if consistency_window < 0:
             raise ValueError(f"consistency_window must be >= 0, got {consistency_window}")
+        sweep = (
+            archived_sweep_every.total_seconds()
+            if isinstance(archived_sweep_every, timedelta)
+            else float(archived_sweep_every)
+        )
+        if not 0 <= sweep <= MAX_SWEEP.total_seconds():
+            raise ValueError(
+                f"archived_sweep_every must be within 0 s..30 days, got {archived_sweep_every}"
+            )
+        self._sweep_ms = round(sweep * 1000)
+        self._now = now
         self.name = name
         self.max_batch_size = _MAX_BATCH
         self.page_size = page_size
@@ -756,9 +791,17 @@ class HubSpotAdapter(Adapter):
             floor = low - self._lag_ms
             for record_id in [i for i, ms in seen.items() if ms < floor]:
                 del seen[record_id]
-        deleted, deleted_since, deleted_seen = self._deletions(object_type, cursor)
+        now = round(self._now() * 1000)
+        deleted: list[str] = []
+        deleted_since, deleted_seen, swept = cursor.deleted_since, cursor.deleted_seen, cursor.swept
+        # rule S5: the archived listing is read whole (HubSpot cannot filter it), so only
+        # every archived_sweep_every; deletion webhooks cover the time between (the
+        # engine drains them from its inbox). A clock that went back sweeps at once.
+        if swept is None or not 0 <= now - swept < self._sweep_ms:
+            deleted, deleted_since, deleted_seen = self._deletions(object_type, cursor)
+            swept = now
         since, kept = _bounded(max(cursor.since, top - self._lag_ms), seen, top + 1)
-        final = _Cursor(False, since, kept, deleted_since, deleted_seen)
+        final = _Cursor(False, since, kept, deleted_since, deleted_seen, swept=swept)
         yield Page((), final.encode(), tuple(deleted))
 
     def _same_time(

@@ -21,6 +21,10 @@ them, so adapter tests run against the API's behaviour instead of mocks of it:
 * rate limits with HubSpot's 429 bodies (``policyName``) and ``X-HubSpot-RateLimit-*``
   headers, search's own limit, a daily limit; bearer-token auth (401), scopes (403
   ``MISSING_SCOPES``); configurable latency and injected faults (5xx, 423, 477, …).
+* webhooks: with :meth:`FakeHubSpot.subscribe`, every creation, property change,
+  deletion and restore (by the test's users or through the API) becomes the event HubSpot
+  would send, and :meth:`FakeHubSpot.webhook_requests` hands them out as v3-signed
+  requests of at most 100 events, ready for a receiver.
 
 Use it as a transport or as a server::
 
@@ -63,7 +67,7 @@ from typing_extensions import override
 
 from syncengine.records import Pipeline, Stage
 
-__all__ = ["FakeHubSpot", "Fault", "ManualClock", "property_definition"]
+__all__ = ["FakeHubSpot", "Fault", "ManualClock", "WebhookRequest", "property_definition"]
 
 _UTC: Final = _dt.UTC
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -388,6 +392,43 @@ class ManualClock:
             self._now += seconds
 
 
+#: Legacy webhook prefixes (``contact.deletion``) of the types that have them; every type
+#: has the generic ``object.*`` events, which name it by ``objectTypeId``
+#: (developers.hubspot.com/changelog/public-beta-generic-webhook-subscriptions).
+_WEBHOOK_PREFIXES: Final[Mapping[str, str]] = {
+    "contacts": "contact",
+    "companies": "company",
+    "deals": "deal",
+    "tickets": "ticket",
+    "products": "product",
+    "line_items": "line_item",
+}
+_WEBHOOK_ACTIONS: Final = frozenset({"creation", "deletion", "propertyChange", "restore"})
+_WEBHOOK_BATCH: Final = 100  # HubSpot sends at most 100 events a request
+
+
+@attrs.frozen
+class WebhookRequest:
+    """A webhook request as HubSpot sends it: hand it to a receiver's ``handle``::
+
+        for request in fake.webhook_requests(url, secret):
+            receiver.handle(request.method, request.url, request.headers, request.body)
+
+    .. versionadded:: 0.2
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The events the body holds."""
+        events: list[dict[str, Any]] = json.loads(self.body)
+        return events
+
+
 @attrs.define(eq=False)
 class _Object:
     id: str
@@ -594,6 +635,10 @@ class FakeHubSpot:
         self._daily = 0
         #: Every request served or refused, as (method, path, status), for assertions.
         self.log: list[tuple[str, str, int]] = []
+        self._subscriptions: set[str] = set()
+        self._webhook_events: list[dict[str, Any]] = []
+        self._next_event = 0
+        self._creating = False
         for name, type_id, singular, defaults in _STANDARD:
             kind = _Type(name, type_id, singular, {}, defaults)
             kind.properties = {
@@ -741,6 +786,89 @@ class FakeHubSpot:
             self._faults.append(fault)
         return fault
 
+    # ---- webhooks -----------------------------------------------------------------------
+
+    def subscribe(self, *subscription_types: str) -> None:
+        """Record the events of these subscriptions from now on, as HubSpot would send
+        them (developers.hubspot.com/docs/api/webhooks: the event fields,
+        ``occurredAt`` in epoch ms, one event per changed property).
+
+        Types are legacy (``"contact.deletion"``, ``"company.propertyChange"``) or
+        generic (``"object.deletion"``: every object type, named by ``objectTypeId``);
+        actions are ``creation``, ``deletion``, ``propertyChange`` and ``restore``.
+        Changes made through the API are events too, as at HubSpot.
+
+        Raises:
+            ValueError: An unknown subscription type.
+        """
+        for name in subscription_types:
+            prefix, _, action = name.partition(".")
+            known = prefix == "object" or prefix in _WEBHOOK_PREFIXES.values()
+            if not known or action not in _WEBHOOK_ACTIONS:
+                raise ValueError(f"unknown webhook subscription type {name!r}")
+        with self._lock:
+            self._subscriptions.update(subscription_types)
+
+    def webhook_events(self) -> list[dict[str, Any]]:
+        """The events recorded and not handed out yet, oldest first."""
+        with self._lock:
+            return [dict(e) for e in self._webhook_events]
+
+    def webhook_requests(
+        self, url: str, secret: str, *, batch: int = _WEBHOOK_BATCH
+    ) -> list[WebhookRequest]:
+        """Hand out the recorded events as HubSpot's webhook requests, oldest first: at
+        most ``batch`` (100) events each, a JSON array signed with v3 (HMAC-SHA256 of
+        ``POST`` + ``url`` + body + timestamp with the app's ``secret``, the timestamp
+        the fake's clock in epoch ms). The events are handed out once: drop a request
+        to play a lost delivery.
+        """
+        from syncengine.webhooks import signature_v3
+
+        if not 1 <= batch <= _WEBHOOK_BATCH:
+            raise ValueError(f"batch must be within 1..{_WEBHOOK_BATCH}, got {batch}")
+        with self._lock:
+            events, self._webhook_events = self._webhook_events, []
+            stamp = str(self._now())
+        requests = []
+        for start in range(0, len(events), batch):
+            body = json.dumps(events[start : start + batch]).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-HubSpot-Request-Timestamp": stamp,
+                "X-HubSpot-Signature-v3": signature_v3("POST", url, body, stamp, secret),
+            }
+            requests.append(WebhookRequest("POST", url, headers, body))
+        return requests
+
+    def _event(self, kind: _Type, action: str, record_id: str, **fields: Any) -> None:
+        """Record the events of one change for the subscriptions that cover it."""
+        if not self._subscriptions:
+            return
+        legacy = _WEBHOOK_PREFIXES.get(kind.name)
+        types = [
+            (name, {"objectTypeId": kind.type_id} if name.startswith("object.") else {})
+            for name in (f"{legacy}.{action}" if legacy else None, f"object.{action}")
+            if name is not None and name in self._subscriptions
+        ]
+        for name, extra in types:
+            self._next_event += 1
+            self._webhook_events.append(
+                {
+                    "eventId": self._next_event,
+                    "subscriptionId": sorted(self._subscriptions).index(name) + 1,
+                    "portalId": self.portal_id,
+                    "appId": 1160452,
+                    "occurredAt": self._now(),
+                    "subscriptionType": name,
+                    "attemptNumber": 0,
+                    "objectId": _int(record_id, 0),
+                    "changeSource": "CRM",
+                    **extra,
+                    **fields,
+                }
+            )
+
     # ---- the account's users (test side: no validation, limits or faults) ------------
 
     def _type(self, object_type: str) -> _Type:
@@ -851,16 +979,24 @@ class FakeHubSpot:
 
     def _store_new(self, kind: _Type, record_id: str, values: Mapping[str, str]) -> _Object:
         now = self._now()
-        if kind.archived.pop(record_id, None) is not None:  # put again: a restore
+        restored = kind.archived.pop(record_id, None) is not None  # put again: a restore
+        if restored:
             kind.archived_order.remove(int(record_id))
         obj = kind.live.get(record_id)
+        created = obj is None
         if obj is None:
             obj = _Object(record_id, {}, now, now - 1)
             kind.live[record_id] = obj
             bisect.insort(kind.order, int(record_id))
         else:
             self._apply(kind, obj, dict.fromkeys(obj.properties, ""), touch=False)
-        self._apply(kind, obj, values, touch=True)
+        self._creating = created
+        try:
+            self._apply(kind, obj, values, touch=True)
+        finally:
+            self._creating = False
+        if created:
+            self._event(kind, "restore" if restored else "creation", record_id)
         return obj
 
     def _apply(self, kind: _Type, obj: _Object, changes: Mapping[str, str], *, touch: bool) -> bool:
@@ -884,6 +1020,8 @@ class FakeHubSpot:
                 obj.properties[name] = value
                 if unique:
                     kind.unique[(name, value.lower())] = obj.id
+            if not self._creating:
+                self._event(kind, "propertyChange", obj.id, propertyName=name, propertyValue=value)
         if changed or touch:
             obj.updated_ms = max(self._now(), obj.updated_ms + 1)
             self._system(kind, obj)
@@ -925,6 +1063,7 @@ class FakeHubSpot:
         kind.archived[obj.id] = obj
         bisect.insort(kind.archived_order, int(obj.id))
         self._reindex(kind, None, obj.id)
+        self._event(kind, "deletion", obj.id)
 
     def _searchable(self, kind: _Type) -> Iterable[_Object]:
         """What search shows now: the writes whose indexing time has come."""

@@ -1,0 +1,226 @@
+"""Deletions without the whole archived listing on every pass (issue 19, item 4).
+
+HubSpot's archived listing cannot be filtered: every incremental scan read it whole, so
+5,000 archived contacts cost 50 requests per scan. Now the adapter sweeps it once every
+``archived_sweep_every`` (24 hours by default) and deletions in between come from
+HubSpot's deletion webhooks, kept in the index's inbox and drained by the next pass; a
+deletion whose webhook was lost is reported by the next sweep (rules S5, S6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from syncengine import (
+    ConfigError,
+    ErrorCategory,
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    RecordState,
+    Side,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters.hubspot import HubSpotAdapter
+from syncengine.index import MemoryIndexStore
+from syncengine.plugins import hubspot_adapter_from_config
+from syncengine.testing.hubspot import FakeHubSpot, ManualClock
+from syncengine.webhooks import WebhookReceiver
+
+FAST = (100_000, 1.0)
+SECRET = "client-secret-for-tests"
+URL = "https://sync.example.com/hubspot/webhook"
+SYNC = "deletions"
+PEOPLE = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("first", "string")])
+
+
+class World:
+    """A local HubSpot with live and archived contacts, an app, and a synced engine; every
+    request the adapter sends is recorded."""
+
+    def __init__(self, *, live: int, archived: int, **adapter_options: object) -> None:
+        self.clock = ManualClock()
+        self.fake = FakeHubSpot(clock=self.clock, sleep=self.clock.sleep)
+        self.sent: list[httpx.Request] = []
+        for n in range(archived):
+            self.fake.archive("contacts", self.fake.put("contacts", email=f"gone{n}@example.com"))
+        self.ids = [
+            self.fake.put("contacts", email=f"p{n}@example.com", firstname=f"P{n}")
+            for n in range(live)
+        ]
+        self.clock.advance(60)
+
+        def record(request: httpx.Request) -> httpx.Response:
+            self.sent.append(request)
+            return self.fake.handle(request)
+
+        self.hub = HubSpotAdapter(
+            self.fake.token,
+            transport=httpx.MockTransport(record),
+            rate_limit=FAST,
+            search_rate=FAST,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            now=self.clock,
+            read_ahead=False,
+            **adapter_options,  # type: ignore[arg-type]
+        )
+        self.app = InMemoryAdapter([PEOPLE], name="shop")
+        self.index = MemoryIndexStore()
+        config = SyncConfig(
+            SYNC,
+            [
+                ObjectSync(
+                    "contacts",
+                    "people",
+                    [FieldMapping("email", "mail"), FieldMapping("firstname", "first")],
+                    match=MatchRule.email("email", "mail"),
+                )
+            ],
+        )
+        self.engine = SyncEngine(self.hub, self.app, self.index, config, clock=self.now)
+        self.engine.initial_sync()
+        self.receiver = WebhookReceiver(self.engine, SECRET, clock=self.now)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+
+    def archived_listings(self) -> int:
+        """Requests for the archived listing so far."""
+        return sum(1 for r in self.sent if r.url.params.get("archived") == "true")
+
+    def deliver(self, *, lose: int | None = None) -> None:
+        """Send HubSpot's pending webhooks to the receiver (all but request ``lose``)."""
+        for n, request in enumerate(self.fake.webhook_requests(URL, SECRET)):
+            if n != lose:
+                status, _ = self.receiver.handle(
+                    request.method, request.url, request.headers, request.body
+                )
+                assert 200 == status
+
+    def deleted(self, record_id: str) -> bool:
+        """Whether the engine took the hub record for deleted."""
+        (entry,) = self.index.by_record_ids(SYNC, "contacts", Side.HUB, [record_id]).values()
+        return entry.state is RecordState.FAILED and entry.category is ErrorCategory.DELETED
+
+
+def test_incremental_passes_read_the_archived_listing_once_a_day_not_every_pass():
+    """5,000 archived contacts, twelve passes five minutes apart: one sweep (50
+    requests), where every pass read all 50 pages before; the next day, one more."""
+    world = World(live=20, archived=5_000)
+    before = world.archived_listings()
+    for n in range(12):
+        world.clock.advance(300)
+        world.fake.patch("contacts", world.ids[n], firstname=f"Changed {n}")
+        world.engine.incremental_sync()
+    assert world.archived_listings() - before <= 50  # before: 12 x 50 = 600
+    firsts = {p.properties["mail"]: p.properties["first"] for p in world.app.records("people")}
+    assert all(firsts[f"p{n}@example.com"] == f"Changed {n}" for n in range(12))
+    world.clock.advance(24 * 3600)
+    world.engine.incremental_sync()
+    assert world.archived_listings() - before <= 100
+
+
+def test_a_deletion_webhook_is_applied_on_the_next_pass_without_a_sweep():
+    """HubSpot's contact.deletion webhook, kept in the inbox, is applied by the next
+    pass, which does not read the archived listing."""
+    world = World(live=3, archived=0)
+    world.engine.incremental_sync()  # the first scan after the initial sync sweeps
+    world.fake.subscribe("contact.deletion")
+    world.clock.advance(300)
+    world.fake.archive("contacts", world.ids[0])
+    world.deliver()
+    swept = world.archived_listings()
+    world.clock.advance(60)
+
+    world.engine.incremental_sync()
+
+    assert world.archived_listings() == swept
+    assert world.deleted(world.ids[0])
+    assert not world.deleted(world.ids[1])
+    assert 0 == world.index.inbox_count(SYNC)
+    assert 3 == world.app.count("people")  # X3: nothing is deleted in the app
+
+
+def test_a_generic_object_deletion_webhook_works_too():
+    """object.deletion (objectTypeId 0-1) is a contact's deletion as well."""
+    world = World(live=2, archived=0)
+    world.engine.incremental_sync()
+    world.fake.subscribe("object.deletion")
+    world.fake.archive("contacts", world.ids[1])
+    (request,) = world.fake.webhook_requests(URL, SECRET)
+    assert [("object.deletion", "0-1")] == [
+        (e["subscriptionType"], e["objectTypeId"]) for e in request.events
+    ]
+    world.deliver()  # nothing left to send: the request above was taken
+    world.receiver.handle(request.method, request.url, request.headers, request.body)
+    world.clock.advance(60)
+    world.engine.incremental_sync()
+    assert world.deleted(world.ids[1])
+
+
+def test_a_lost_deletion_webhook_is_caught_by_the_next_sweep():
+    """Two deletions, one webhook lost: the other is applied at once; the lost one by
+    the next sweep, a day later."""
+    world = World(live=4, archived=0)
+    world.engine.incremental_sync()
+    world.fake.subscribe("contact.deletion")
+    world.clock.advance(300)
+    world.fake.archive("contacts", world.ids[0])
+    lost = world.fake.webhook_requests(URL, SECRET)  # never delivered
+    assert 1 == len(lost)
+    world.fake.archive("contacts", world.ids[1])
+    world.deliver()
+    for _ in range(5):
+        world.clock.advance(600)
+        world.engine.incremental_sync()
+    assert world.deleted(world.ids[1])
+    assert not world.deleted(world.ids[0])  # nothing told the engine yet
+    world.clock.advance(24 * 3600)
+    world.engine.incremental_sync()
+    assert world.deleted(world.ids[0])
+    assert world.deleted(world.ids[1])
+    assert not world.deleted(world.ids[2])
+    assert 4 == world.app.count("people")
+
+
+def test_sweeping_every_pass_is_still_available():
+    """archived_sweep_every=0: every incremental scan reads the archived listing and
+    reports deletions without webhooks, as before."""
+    world = World(live=2, archived=150, archived_sweep_every=0)
+    before = world.archived_listings()
+    for _ in range(3):
+        world.clock.advance(300)
+        world.engine.incremental_sync()
+    assert 3 * 2 == world.archived_listings() - before  # 150 archived: 2 pages a pass
+    world.fake.archive("contacts", world.ids[0])
+    world.clock.advance(300)
+    world.engine.incremental_sync()
+    assert world.deleted(world.ids[0])
+
+
+@pytest.mark.parametrize("bad", [-1, dt.timedelta(days=31)])
+def test_a_sweep_cadence_out_of_range_is_refused(bad):
+    """X2: negative, or longer than 30 days (HubSpot keeps archived records 90 days)."""
+    with pytest.raises(ValueError, match="archived_sweep_every"):
+        HubSpotAdapter("token", archived_sweep_every=bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("24h", 86400.0), ("30m", 1800.0), ("90s", 90.0), (0, 0.0)]
+)
+def test_config_files_set_the_sweep_cadence(value, seconds, monkeypatch, tmp_path):
+    """A config file's archived_sweep_every is a duration; a bad one names the key."""
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-test")
+    adapter = hubspot_adapter_from_config({"archived_sweep_every": value}, base_dir=tmp_path)
+    assert round(seconds * 1000) == adapter._sweep_ms  # type: ignore[attr-defined]
+    for bad in ("daily", "31d", True):
+        with pytest.raises(ConfigError, match="archived_sweep_every"):
+            hubspot_adapter_from_config({"archived_sweep_every": bad}, base_dir=tmp_path)
