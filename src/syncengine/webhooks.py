@@ -40,6 +40,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
+import attrs
 from typing_extensions import override
 
 from syncengine import _inbox
@@ -409,6 +410,22 @@ def parse_events(body: bytes | str) -> list[ChangeEvent]:
     return events
 
 
+def _type_aliases(engine: SyncEngine) -> dict[str, str]:
+    """HubSpot's type ids of the sync's hub types that are named otherwise (custom
+    objects: ``2-1234567`` -> ``p_cars``), from the hub adapter's schemas; read when the
+    engine was built, so no request is sent."""
+    hub, config = getattr(engine, "hub", None), getattr(engine, "config", None)
+    type_id = getattr(hub, "object_type_id", None)
+    if type_id is None or config is None:
+        return {}
+    aliases: dict[str, str] = {}
+    for obj in config.objects:
+        found = type_id(obj.hub_type)
+        if isinstance(found, str) and found != obj.hub_type:
+            aliases[found] = obj.hub_type
+    return aliases
+
+
 @final
 class WebhookReceiver:
     """Receives HubSpot's webhook requests for one sync: verify, parse, keep.
@@ -494,6 +511,7 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self._recent: collections.OrderedDict[tuple[Any, ...], None] = collections.OrderedDict()
         self._remember = remember
+        self._aliases = _type_aliases(engine)
 
     @property
     def max_body(self) -> int:
@@ -570,7 +588,7 @@ class WebhookReceiver:
             logger.exception("refused a webhook request: its signature could not be checked")
             return 500, 0
         try:
-            events = self._fresh(parse_events(raw))
+            events = self._fresh([self._named(e) for e in parse_events(raw)])
         except WebhookError as exc:
             logger.warning("refused a webhook request (%s): %s", exc.reason, exc)
             return 400, 0
@@ -595,6 +613,12 @@ class WebhookReceiver:
             logger.exception("webhook events not processed")
             return 500, 0
         return 200, len(events)
+
+    def _named(self, event: ChangeEvent) -> ChangeEvent:
+        """A generic event (``object.*``) of a custom object names its type by id
+        (``2-1234567``); the sync names it ``p_cars``."""
+        name = self._aliases.get(event.object_type)
+        return event if name is None else attrs.evolve(event, object_type=name)
 
     def _keep(self, events: list[ChangeEvent]) -> tuple[int, int]:
         """Add the events to the inbox in one transaction (rule X5)."""

@@ -224,3 +224,45 @@ def test_config_files_set_the_sweep_cadence(value, seconds, monkeypatch, tmp_pat
     for bad in ("daily", "31d", True):
         with pytest.raises(ConfigError, match="archived_sweep_every"):
             hubspot_adapter_from_config({"archived_sweep_every": bad}, base_dir=tmp_path)
+
+
+def test_a_custom_objects_generic_deletion_webhook_reaches_its_object_sync():
+    """object.deletion names a custom object by its type id (2-…), the sync by its name
+    (p_cars): the receiver translates, so the deletion is applied by the next pass, not
+    a day later by the sweep (before: "hub type '2-…' is not synced")."""
+    from syncengine.testing.hubspot import property_definition
+
+    clock = ManualClock()
+    fake = FakeHubSpot(clock=clock, sleep=clock.sleep)
+    fake.add_object_type("p_cars", [property_definition("vin", unique=True)], required=["vin"])
+    car = fake.put("p_cars", vin="VIN1")
+    hub = HubSpotAdapter(
+        fake.token,
+        transport=httpx.MockTransport(fake.handle),
+        rate_limit=FAST,
+        search_rate=FAST,
+        clock=clock,
+        sleep=clock.sleep,
+        now=clock,
+        read_ahead=False,
+    )
+    app = InMemoryAdapter([ObjectSchema("cars", [PropertySpec("vin", "string")])], name="app")
+    index = MemoryIndexStore()
+    config = SyncConfig(
+        SYNC, [ObjectSync("p_cars", "cars", [FieldMapping("vin", "vin")], match=MatchRule.none())]
+    )
+    now = lambda: dt.datetime.fromtimestamp(clock(), dt.UTC)  # noqa: E731
+    engine = SyncEngine(hub, app, index, config, clock=now)
+    engine.initial_sync()
+    engine.incremental_sync()
+    receiver = WebhookReceiver(engine, SECRET, clock=now)
+    fake.subscribe("object.deletion")
+    fake.archive("p_cars", car)
+    (request,) = fake.webhook_requests(URL, SECRET)
+    assert request.events[0]["objectTypeId"].startswith("2-")
+    assert (200, 1) == receiver.handle(request.method, request.url, request.headers, request.body)
+    clock.advance(60)
+    report = engine.incremental_sync()
+    assert [] == report.errors
+    (entry,) = index.by_record_ids(SYNC, "p_cars", Side.HUB, [car]).values()
+    assert ErrorCategory.DELETED is entry.category

@@ -125,6 +125,19 @@ _STANDARD_TYPES: Final = frozenset(
         "users",
     }
 )
+#: HubSpot's ids of its own object types (``objectTypeId`` in generic webhooks).
+_STANDARD_TYPE_IDS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "contacts": "0-1",
+        "companies": "0-2",
+        "deals": "0-3",
+        "tickets": "0-5",
+        "products": "0-7",
+        "line_items": "0-8",
+        "quotes": "0-14",
+        "invoices": "0-53",
+    }
+)
 _MAX_BATCH: Final = 100
 _MAX_LIST_PAGE: Final = 100
 _MAX_SEARCH_PAGE: Final = 200
@@ -480,6 +493,7 @@ class HubSpotAdapter(Adapter):
         self._read_ahead = read_ahead
         self._lock = threading.Lock()
         self._schemas: dict[str, ObjectSchema] = {}
+        self._type_ids: dict[str, str] = {}  # custom object types' ids (see object_type_id)
         self._reader_cache: dict[str, tuple[ObjectSchema, Mapping[str, Callable[[str], Any]]]] = {}
 
     @override
@@ -565,7 +579,23 @@ class HubSpotAdapter(Adapter):
             what=f"read the schema of {object_type!r}",
         )
         data = reply.data if isinstance(reply.data, Mapping) and reply.status < 300 else {}
+        type_id = data.get("objectTypeId")
+        if isinstance(type_id, str) and type_id:
+            with self._lock:
+                self._type_ids[object_type] = type_id
         return frozenset(str(p) for p in data.get("requiredProperties") or ())
+
+    def object_type_id(self, object_type: str) -> str | None:
+        """HubSpot's id of an object type (``contacts``: ``0-1``; a custom object's
+        ``2-1234567``, known once its schema was read), or ``None`` if not known.
+
+        Generic webhooks (``object.deletion``) name types by these ids.
+
+        .. versionadded:: 0.2
+        """
+        with self._lock:
+            found = self._type_ids.get(object_type)
+        return found if found is not None else _STANDARD_TYPE_IDS.get(object_type)
 
     def _schema(self, object_type: str) -> ObjectSchema:
         with self._lock:
