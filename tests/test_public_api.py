@@ -66,7 +66,7 @@ EXTRAS = {
         "UnsupportedCapability",
     },
     "syncengine.adapters": set(),
-    "syncengine.index": {"CursorUpdate", "Entry", "HistoryItem"},
+    "syncengine.index": {"CursorUpdate", "Entry", "HistoryItem", "InboxItem"},
     "syncengine.testing": {"Crash"},
 }
 
