@@ -41,6 +41,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 import attrs
 
 from syncengine import _inbox
+from syncengine._reads import announce_reads
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
@@ -320,6 +321,10 @@ def _implements(adapter: Adapter, method: str) -> bool:
     return getattr(type(adapter), method, None) is not getattr(Adapter, method)
 
 
+#: Paths of errors in an adapter's own options (``hub.properties``), not an object sync's.
+_ADAPTER_PATHS: Final = tuple(f"{side.value}." for side in Side)
+
+
 def _in_object(exc: ConfigError, i: int, sync_id: str, obj: ObjectSync) -> ConfigError:
     """``exc`` (found checking object sync ``i`` against the schemas) naming the sync and it."""
     where = exc.within(f"objects[{i}]")
@@ -414,6 +419,7 @@ class SyncEngine:
         self._order = [self._plans[o.hub_type] for o in _order_objects(self._plans.values())]
         self._linked_from = _linked_from(self._plans)
         self._announce_links()
+        announce_reads(self._adapters, self._plans.values())
 
     # ---- configuration ------------------------------------------------------------
     def _compile(self, config: SyncConfig) -> dict[str, ObjectPlan]:
@@ -429,6 +435,8 @@ class SyncEngine:
                 self._check_stage_maps(resolved)
                 plans[obj.hub_type] = compile_object(resolved, hub_schema, app_schema)
             except ConfigError as exc:
+                if exc.path.startswith(_ADAPTER_PATHS):  # an adapter's option, not the object's
+                    raise
                 raise _in_object(exc, i, config.sync_id, obj) from None
         return plans
 
@@ -442,6 +450,11 @@ class SyncEngine:
         adapter = self._adapters[side]
         try:
             return adapter.schema(type_name)
+        except ConfigError as exc:  # an adapter option the app refuses (HubSpot's properties)
+            raise ConfigError(
+                f"{side.value}.{exc.path}" if exc.path else side.value,
+                f"the {side.value} adapter {adapter.name!r}: {exc.problem}",
+            ) from None
         except AdapterError as exc:
             if exc.category is not ErrorCategory.NOT_FOUND:
                 raise
@@ -703,6 +716,7 @@ class SyncEngine:
         self._order = [plans[o.hub_type] for o in _order_objects(plans.values())]
         self._linked_from = _linked_from(plans)
         self._announce_links()
+        announce_reads(self._adapters, plans.values())
         self._index.set_meta(self.sync_id, "initial_restart", "1")
 
     # ---- on / off / delete (S7) ---------------------------------------------------------

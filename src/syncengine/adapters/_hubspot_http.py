@@ -16,7 +16,11 @@ Rules it keeps:
   safe to repeat (creates) are retried only when HubSpot cannot have processed them.
   Giving up raises :class:`~syncengine.AdapterError` (``RATE_LIMITED``/``UNAVAILABLE``).
 * **Secrets.** The token lives in a :class:`Secret` whose ``repr`` and ``str`` hide it;
-  messages are scrubbed of it before they leave this module (rule X4).
+  messages are scrubbed of it before they leave this module (rule X4). So do an OAuth
+  app's client secret, refresh token and every access token it was given.
+* **Tokens that expire.** With OAuth (:class:`HubSpotOAuth`) the access token is
+  refreshed before it expires (``expires_in``) and once after a 401; a private app's
+  token is sent as it is.
 * **Time** (clock and sleep) and randomness are injected, so tests never sleep.
 """
 
@@ -44,9 +48,11 @@ from syncengine.states import ErrorCategory
 __all__ = [
     "ErrorBody",
     "HttpClient",
+    "HubSpotOAuth",
     "RateWindow",
     "Reply",
     "Secret",
+    "TokenProvider",
     "category_of",
 ]
 
@@ -87,17 +93,19 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
-        """Wrap ``value``, stripped of surrounding whitespace."""
+    def __init__(self, value: str, what: str = "HubSpot token") -> None:
+        """Wrap ``value``, stripped of surrounding whitespace; ``what`` names it in errors."""
+        if not isinstance(value, str):
+            raise TypeError(f"a {what} must be a string, got {type(value).__name__}")
         value = value.strip()
         if not value:
-            raise ValueError("a HubSpot token must not be empty")
+            raise ValueError(f"a {what} must not be empty")
         for position, char in enumerate(value, start=1):
             if not "!" <= char <= "~":
                 kind = f"the {'whitespace ' if char.isspace() else ''}character U+{ord(char):04X}"
                 raise ValueError(
-                    f"the HubSpot token ({len(value)} characters) holds {kind} at position "
-                    f"{position}; a token is visible ASCII only: check how it was copied"
+                    f"the {what} ({len(value)} characters) holds {kind} at position "
+                    f"{position}; it is visible ASCII only: check how it was copied"
                 )
         self._value = value
 
@@ -126,6 +134,81 @@ class Secret:
     @override
     def __reduce__(self) -> Any:
         raise TypeError("a Secret cannot be pickled")
+
+
+#: HubSpot's OAuth token endpoint (v1; reference: developers.hubspot.com "Refresh an
+#: access token"), relative to the API's base URL.
+OAUTH_TOKEN_PATH: Final = "/oauth/v1/token"
+# Refresh this share of an access token's lifetime before it expires (at most 5 min).
+_EARLY_SHARE: Final = 0.1
+_EARLY_MAX: Final = 300.0
+
+#: A callable that returns a current access token (from your own secret store or OAuth
+#: code); called for the first request and again, once, after HubSpot answers 401.
+TokenProvider = Callable[[], str]
+
+
+@final
+class HubSpotOAuth:
+    """An OAuth app's credentials for one HubSpot account, for :class:`HubSpotAdapter`.
+
+    The adapter exchanges the refresh token for an access token (``POST
+    /oauth/v1/token`` with ``grant_type=refresh_token``, ``client_id``,
+    ``client_secret`` and ``refresh_token``, form-encoded), refreshes it shortly before
+    HubSpot's ``expires_in`` runs out (access tokens live 30 minutes), and once more when
+    HubSpot answers 401 (an expired or revoked token). If HubSpot hands out a new refresh
+    token, the adapter uses it from then on.
+
+    Neither the client secret, the refresh token nor any access token appears in
+    ``repr``, logs or messages (rule X4); the client id (public: it is in the app's
+    install URL) does.
+
+    Args:
+        client_id: The app's client id.
+        client_secret: The app's client secret.
+        refresh_token: The refresh token the account's installation gave.
+        access_token: An access token you have already (used until HubSpot refuses it).
+        token_path: The token endpoint, relative to the adapter's ``base_url``.
+
+    Raises:
+        ValueError: A secret is empty or holds a character a form cannot carry as is
+            (the message names the secret and the position, never the value).
+
+    .. versionadded:: 0.3
+    """
+
+    __slots__ = ("access_token", "client_id", "client_secret", "refresh_token", "token_path")
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        access_token: str | None = None,
+        token_path: str = OAUTH_TOKEN_PATH,
+    ) -> None:
+        """Hold the credentials; see the class docstring."""
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ValueError("a HubSpot OAuth client id must be a non-empty string")
+        self.client_id = client_id.strip()
+        self.client_secret = Secret(client_secret, "HubSpot client secret")
+        self.refresh_token = Secret(refresh_token, "HubSpot refresh token")
+        self.access_token = None if access_token is None else Secret(access_token)
+        self.token_path = token_path
+
+    @override
+    def __repr__(self) -> str:
+        return (
+            f"HubSpotOAuth(client_id={self.client_id!r}, client_secret={_REDACTED!r}, "
+            f"refresh_token={_REDACTED!r})"
+        )
+
+    __str__ = __repr__
+
+    @override
+    def __reduce__(self) -> Any:
+        raise TypeError("HubSpotOAuth holds secrets and cannot be pickled")
 
 
 class RateWindow:
@@ -377,13 +460,14 @@ class Reply:
         return ErrorBody.parse(self.status, self.data, self.correlation_id)
 
 
-def _decode(response: httpx.Response, secret: Secret) -> Any:
+def _decode(response: httpx.Response, secrets: Iterable[Secret]) -> Any:
     content = response.content
     if not content:
         return None
-    token = secret.reveal().encode()
-    if token in content:  # an error that quotes the request: never let it travel on
-        content = content.replace(token, _REDACTED.encode())
+    for secret in secrets:
+        token = secret.reveal().encode()
+        if token in content:  # an error that quotes the request: never let it travel on
+            content = content.replace(token, _REDACTED.encode())
     try:
         return json.loads(content)
     except ValueError:
@@ -396,7 +480,9 @@ class HttpClient:
     Thread-safe: ``httpx.Client`` is, and so are the rate windows.
 
     Args:
-        token: The private-app or OAuth access token.
+        token: A private app's (or a fixed OAuth) access token; an OAuth app's
+            credentials (refreshed as they expire); or a callable returning the current
+            token (called again once after a 401).
         base_url: ``https://api.hubapi.com``, or a local fake.
         transport: An ``httpx`` transport (``httpx.MockTransport`` in tests).
         timeout: Seconds before a request times out.
@@ -411,7 +497,7 @@ class HttpClient:
 
     def __init__(
         self,
-        token: Secret,
+        token: Secret | HubSpotOAuth | TokenProvider,
         *,
         base_url: str,
         transport: httpx.BaseTransport | None,
@@ -427,7 +513,28 @@ class HttpClient:
         """Build the client; see the class docstring for the arguments."""
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        self._token = token
+        self._credentials = token
+        #: The access token sent now; ``None`` until the first is obtained.
+        self._access: Secret | None = None
+        #: Monotonic time after which the access token is renewed before use.
+        self._renew_at: float | None = None
+        #: Every secret seen (old access tokens too): scrubbed from every message.
+        self._secrets: list[Secret] = []
+        self._auth_lock = threading.RLock()
+        if isinstance(token, Secret):
+            self._access = token
+            self._secrets.append(token)
+        elif isinstance(token, HubSpotOAuth):
+            self._secrets += [token.client_secret, token.refresh_token]
+            if token.access_token is not None:
+                self._access = token.access_token
+                self._secrets.append(token.access_token)
+        elif not callable(token):
+            raise TypeError(
+                "token must be a string, a HubSpotOAuth or a callable returning a token, "
+                f"got {type(token).__name__}"
+            )
+        self._clock = clock
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self._backoff = backoff
@@ -440,11 +547,7 @@ class HttpClient:
             base_url=self.base_url,
             transport=transport,
             timeout=timeout,
-            headers={
-                "Authorization": f"Bearer {token.reveal()}",
-                "Accept": "application/json",
-                "User-Agent": "syncengine-hubspot",
-            },
+            headers={"Accept": "application/json", "User-Agent": "syncengine-hubspot"},
         )
         #: Requests sent, including retries (for tests and benchmarks).
         self.requests = 0
@@ -465,7 +568,148 @@ class HttpClient:
             return float(ceiling * (0.5 + self._rng.random() / 2))
 
     def _scrub(self, text: str) -> str:
-        return self._token.scrub(text)
+        for secret in self._secrets:
+            text = secret.scrub(text)
+        return text
+
+    # ---- the access token ------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        """The access token to send now, renewed first when it is missing or due."""
+        with self._auth_lock:
+            due = self._renew_at is not None and self._clock() >= self._renew_at
+            if self._access is None or due:
+                self._renew()
+            assert self._access is not None
+            return self._access.reveal()
+
+    def _reauthorize(self, sent: str) -> bool:
+        """HubSpot answered 401 to ``sent``: renew the token once; whether to resend."""
+        with self._auth_lock:
+            if self._access is not None and self._access.reveal() != sent:
+                return True  # another thread renewed it meanwhile
+            if isinstance(self._credentials, Secret):
+                return False  # a private app's token: nothing to renew
+            self._renew()
+            return True
+
+    def _adopt(self, value: str, what: str) -> Secret:
+        try:
+            secret = Secret(value, what)
+        except (TypeError, ValueError) as exc:
+            raise AdapterError(
+                ErrorCategory.PERMISSION, f"renew the HubSpot access token: {exc}"
+            ) from None
+        self._secrets.append(secret)
+        return secret
+
+    def _renew(self) -> None:
+        """Obtain a new access token (caller holds the auth lock)."""
+        credentials = self._credentials
+        if isinstance(credentials, HubSpotOAuth):
+            self._refresh(credentials)
+        elif not isinstance(credentials, Secret):
+            try:
+                value = credentials()
+            except AdapterError as exc:
+                raise AdapterError(exc.category, self._scrub(exc.message)) from None
+            except Exception as exc:  # the provider's own failure, shown without secrets
+                raise AdapterError(
+                    ErrorCategory.PERMISSION,
+                    self._scrub(f"the HubSpot token provider failed: {type(exc).__name__}: {exc}"),
+                ) from None
+            self._access = self._adopt(value, "HubSpot token")
+            self._renew_at = None
+
+    def _refresh(self, oauth: HubSpotOAuth) -> None:
+        """Exchange the refresh token for an access token (``POST /oauth/v1/token``)."""
+        label = "refresh the HubSpot access token"
+        attempt = 0
+        while True:
+            form = {
+                "grant_type": "refresh_token",
+                "client_id": oauth.client_id,
+                "client_secret": oauth.client_secret.reveal(),
+                "refresh_token": oauth.refresh_token.reveal(),
+            }
+            with self._count_lock:
+                self.requests += 1
+            try:
+                response = self._client.post(oauth.token_path, data=form)
+            except httpx.TransportError as exc:
+                message = self._scrub(
+                    _HEADER_IN_TEXT.sub(r"\1 [redacted]", f"{label}: {type(exc).__name__}: {exc}")
+                )
+                if attempt >= self.max_retries or isinstance(exc, httpx.LocalProtocolError):
+                    raise AdapterError(ErrorCategory.UNAVAILABLE, message) from None
+                logger.warning(
+                    "%s; retrying (retry %d of %d)", message, attempt + 1, self.max_retries
+                )
+                self._sleep(self._delay(attempt))
+                attempt += 1
+                continue
+            data = _decode(response, self._secrets)
+            status = response.status_code
+            if status == 429 or status >= 500:
+                error = ErrorBody.parse(status, data)
+                message = self._scrub(f"{label}: {error.describe()}")
+                if attempt >= self.max_retries:
+                    raise AdapterError(category_of(error), message)
+                logger.warning(
+                    "%s; retrying (retry %d of %d)", message, attempt + 1, self.max_retries
+                )
+                self._sleep(self._delay(attempt))
+                attempt += 1
+                continue
+            if status >= 300 or not isinstance(data, Mapping):
+                word = str(data.get("status") or "") if isinstance(data, Mapping) else ""
+                said = (
+                    str(data.get("message") or "") if isinstance(data, Mapping) else str(data or "")
+                )
+                correlation = (
+                    str(data.get("correlationId") or "") if isinstance(data, Mapping) else ""
+                )
+                text = f"{label}: HubSpot {status}"
+                text += f" {word}" if word and word != "error" else ""
+                text += f": {said}" if said else ""
+                text += f" (correlationId {correlation})" if correlation else ""
+                raise AdapterError(
+                    ErrorCategory.PERMISSION,
+                    self._scrub(
+                        f"{text}. Check the app's client id and client secret, and that the "
+                        "refresh token belongs to them; if the app was uninstalled, install "
+                        "it again for a new refresh token"
+                    ),
+                )
+            access = data.get("access_token")
+            if not isinstance(access, str) or not access.strip():
+                raise AdapterError(
+                    ErrorCategory.UNAVAILABLE, f"{label}: HubSpot's answer holds no access_token"
+                )
+            self._access = self._adopt(access, "HubSpot access token")
+            renewed = data.get("refresh_token")
+            if (
+                isinstance(renewed, str)
+                and renewed.strip()
+                and renewed.strip() != oauth.refresh_token.reveal()
+            ):
+                oauth.refresh_token = self._adopt(renewed, "HubSpot refresh token")
+            lifetime = data.get("expires_in")
+            if (
+                isinstance(lifetime, int | float)
+                and not isinstance(lifetime, bool)
+                and lifetime > 0
+            ):
+                early = min(_EARLY_MAX, float(lifetime) * _EARLY_SHARE)
+                self._renew_at = self._clock() + float(lifetime) - early
+            else:
+                self._renew_at = None  # until HubSpot says 401
+            logger.info(
+                "renewed the HubSpot access token of OAuth app %s (expires in %ss)",
+                oauth.client_id,
+                lifetime,
+            )
+            return
 
     def request(
         self,
@@ -502,12 +746,20 @@ class HttpClient:
         window = self.search_window if search else self.window
         label = what or f"{method} {path}"
         attempt = 0
+        reauthorized = False
         while True:
+            bearer = self._bearer()
             window.acquire()
             try:
                 with self._count_lock:
                     self.requests += 1
-                response = self._client.request(method, path, params=params, json=json_body)
+                response = self._client.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json_body,
+                    headers={"Authorization": f"Bearer {bearer}"},
+                )
             except httpx.TransportError as exc:
                 window.release()
                 text = f"{label}: {type(exc).__name__}: {exc}"
@@ -539,10 +791,19 @@ class HttpClient:
             if not search:
                 window.observe(response.headers)
             correlation = response.headers.get("x-hubspot-correlation-id", "")
+            if status == 401 and not reauthorized and self._reauthorize(bearer):
+                # An expired (or revoked) OAuth token: HubSpot did nothing; once more.
+                reauthorized = True
+                continue
             if 200 <= status < 300 or status in accepted:
-                return Reply(status, _decode(response, self._token), correlation)
-            error = ErrorBody.parse(status, _decode(response, self._token), correlation)
+                return Reply(status, _decode(response, self._secrets), correlation)
+            error = ErrorBody.parse(status, _decode(response, self._secrets), correlation)
             message = self._scrub(f"{label}: {error.describe()}")
+            if error.category.upper() == "EXPIRED_AUTHENTICATION" and not reauthorized:
+                message += (
+                    "; an OAuth access token expires after 30 minutes: give HubSpotAdapter "
+                    "a HubSpotOAuth (client id, client secret, refresh token) to renew it"
+                )
             retry_after = _float_header(response.headers, "retry-after")
             if status == 429:
                 if error.policy.upper() == "DAILY":

@@ -188,5 +188,22 @@ class Adapter(abc.ABC):
         type and page).
         """
 
+    def include_properties(  # noqa: B027 - optional hook, a no-op by default
+        self, object_type: str, names: Sequence[str]
+    ) -> None:
+        """The properties of ``object_type`` a sync reads: an adapter may read only these.
+
+        Called when a :class:`~syncengine.SyncEngine` is built (and on ``update_config``)
+        for each object sync, with this app's names of the properties its mappings, match
+        keys, filters and pipeline fields need. Calls add up (an adapter shared by several
+        engines reads what any of them needs). Records may still carry more properties;
+        the engine ignores them. The default does nothing; override it when reading every
+        property costs something, as
+        :class:`~syncengine.adapters.hubspot.HubSpotAdapter` does (a wide account's list
+        requests grow with each property).
+
+        .. versionadded:: 0.3
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections. Optional."""

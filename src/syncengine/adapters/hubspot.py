@@ -12,7 +12,9 @@ Endpoints, by adapter method:
 ``schema``            ``GET /crm/v3/properties/{type}`` (+ ``GET /crm/v3/schemas/{type}``
                       for custom objects' required properties)
 ``scan(since=None)``  one search to find the newest change, then
-                      ``GET /crm/v3/objects/{type}?limit=100&after=…``
+                      ``GET /crm/v3/objects/{type}?limit=100&after=…`` (when the
+                      property list would make that URL too long: the same listing of
+                      ids only, and ``POST …/batch/read`` with the properties in the body)
 ``scan(since=…)``     ``POST /crm/v3/objects/{type}/search`` on the last-modified
                       property, then ``GET /crm/v3/objects/{type}?archived=true``
                       (once every ``archived_sweep_every``)
@@ -29,6 +31,7 @@ associations          ``POST /crm/v4/associations/{from}/{to}/batch/read``
 
 from __future__ import annotations
 
+import difflib
 import json
 import queue
 import random
@@ -47,8 +50,10 @@ from syncengine._redact import redact_dsn
 from syncengine.adapters._hubspot_http import (
     ErrorBody,
     HttpClient,
+    HubSpotOAuth,
     Reply,
     Secret,
+    TokenProvider,
     category_of,
 )
 from syncengine.adapters._hubspot_values import (
@@ -61,7 +66,7 @@ from syncengine.adapters._hubspot_values import (
     to_hubspot,
 )
 from syncengine.adapters.base import Adapter
-from syncengine.errors import AdapterError
+from syncengine.errors import AdapterError, ConfigError
 from syncengine.records import (
     AssociationChange,
     NewRecord,
@@ -75,7 +80,7 @@ from syncengine.records import (
 from syncengine.schema import ObjectSchema
 from syncengine.states import ErrorCategory
 
-__all__ = ["ASSOCIATION_TYPE_IDS", "HubSpotAdapter"]
+__all__ = ["ASSOCIATION_TYPE_IDS", "HubSpotAdapter", "HubSpotOAuth", "TokenProvider"]
 
 #: HubSpot-defined unlabeled association type ids, by (from type, to type) (reference §4).
 #: Pairs not listed (custom objects) are linked with the v4 "default" association.
@@ -142,6 +147,10 @@ _MAX_BATCH: Final = 100
 _MAX_LIST_PAGE: Final = 100
 _MAX_SEARCH_PAGE: Final = 200
 _CURSOR_PREFIX: Final = "hs1."
+# The longest GET request line the adapter sends; a longer property list goes in a body.
+# HubSpot's front end has answered 414 from about 8 KB (see syncengine.testing.hubspot):
+# half of that leaves room for proxies in between.
+_MAX_REQUEST_LINE: Final = 4096
 # The most ids a cursor remembers inside the consistency window (see _bounded).
 _MAX_SEEN: Final = 2000
 #: How often an incremental scan reads the archived listing by default, and at most.
@@ -380,8 +389,22 @@ class HubSpotAdapter(Adapter):
     The adapter is thread-safe: the engine may keep several batches in flight. The token
     never appears in ``repr``, logs or messages (rule X4).
 
+    Tokens: a private app's token is sent as it is. An OAuth app's access token expires
+    after 30 minutes; pass a :class:`HubSpotOAuth` (client id, client secret, refresh
+    token) and the adapter renews it before ``expires_in`` runs out and once when HubSpot
+    answers 401, so a sync that outlives a token goes on. A callable ``token`` (your own
+    token source) is called for the first request and again once after a 401.
+
+    Properties read: every property of the schema, unless the engine announces the ones
+    its mappings, match keys, filters and pipeline fields need
+    (:meth:`include_properties`, called when a :class:`~syncengine.SyncEngine` is built),
+    or ``properties`` restricts them. When the list would make a list request's URL
+    longer than 4 KB (portals with hundreds of properties), the listing asks for ids only
+    and the records are read with ``batch/read``, the properties in the request body.
+
     Args:
-        token: A private app's access token (or an OAuth access token).
+        token: A private app's access token; a :class:`HubSpotOAuth`; or a callable
+            returning the current access token.
         base_url: HubSpot's API, or a local fake (:mod:`syncengine.testing.hubspot`).
         transport: An ``httpx`` transport, e.g. ``httpx.MockTransport(fake.handle)``.
         rate_limit: (requests, seconds) of the burst limit.
@@ -391,9 +414,11 @@ class HubSpotAdapter(Adapter):
         backoff: (first, longest) delay of the exponential back-off, in seconds.
         page_size: Records per page of a full scan (at most 100).
         search_page_size: Records per search request (at most 200).
-        properties: Per object type, the properties to read and write (all by default).
-            Restricting them keeps list requests short on accounts with many properties;
-            the schema then lists only these.
+        properties: Per object type, the properties to read and write (all by default),
+            e.g. ``{"contacts": ["email", "firstname"]}``; the schema then lists only
+            these (and the type's required ones). A name the account lacks is a
+            :class:`~syncengine.ConfigError` naming ``properties`` when the schema is first
+            read (the engine reads it when it is built).
         associations: Per object type, more types whose links its records carry, e.g.
             ``{"contacts": ["companies"]}``. Not needed for a sync: the engine asks for
             the links its object syncs keep (``ObjectSync.associations``) through
@@ -428,7 +453,7 @@ class HubSpotAdapter(Adapter):
 
     def __init__(
         self,
-        token: str,
+        token: str | HubSpotOAuth | TokenProvider,
         *,
         base_url: str = "https://api.hubapi.com",
         transport: httpx.BaseTransport | None = None,
@@ -475,7 +500,7 @@ class HubSpotAdapter(Adapter):
         self.page_size = page_size
         self.search_page_size = search_page_size
         self._http = HttpClient(
-            Secret(token),
+            Secret(token) if isinstance(token, str) else token,
             base_url=base_url,
             transport=transport,
             timeout=timeout,
@@ -487,7 +512,9 @@ class HubSpotAdapter(Adapter):
             sleep=sleep,
             rng=rng if rng is not None else random.Random(),
         )
-        self._properties = {t: tuple(p) for t, p in (properties or {}).items()}
+        self._properties = _property_option(properties)
+        #: Per object type, the properties the engine reads (include_properties).
+        self._reads: dict[str, frozenset[str]] = {}
         self._associations = {t: tuple(p) for t, p in (associations or {}).items()}
         self._lag_ms = round(consistency_window * 1000)
         self._read_ahead = read_ahead
@@ -524,6 +551,22 @@ class HubSpotAdapter(Adapter):
                 t for t in dict.fromkeys(to_types) if t not in known
             )
 
+    @override
+    def include_properties(self, object_type: str, names: Sequence[str]) -> None:
+        """Read only ``names`` of ``object_type``'s properties (and the modification time).
+
+        The engine calls this when it is built, with the properties its object syncs
+        need (mappings, match keys, filters, pipeline fields); calls add up, so an
+        adapter shared by several engines reads what any of them needs. Without a call
+        every property of the schema is read.
+
+        .. versionadded:: 0.3
+        """
+        with self._lock:
+            self._reads[object_type] = self._reads.get(object_type, frozenset()) | frozenset(
+                str(n) for n in names
+            )
+
     # ---- schema ---------------------------------------------------------------------
 
     @override
@@ -532,8 +575,9 @@ class HubSpotAdapter(Adapter):
 
         Raises:
             AdapterError: ``NOT_FOUND`` for an unknown type, ``PERMISSION`` without the
-                schema scope, or ``VALIDATION`` when ``properties`` names a property the
-                type does not have.
+                schema scope.
+            ConfigError: at ``properties`` when the ``properties`` argument names a
+                property the type does not have (all such names, with suggestions).
         """
         reply = self._http.request(
             "GET",
@@ -560,9 +604,19 @@ class HubSpotAdapter(Adapter):
             known = {s.name for s in specs}
             unknown = [p for p in wanted if p not in known]
             if unknown:
-                raise AdapterError(
-                    ErrorCategory.VALIDATION,
-                    f"{object_type!r} has no properties {unknown!r} (HubSpotAdapter(properties=…))",
+                hints = []
+                for name in unknown:
+                    close = difflib.get_close_matches(name, sorted(known), n=1)
+                    if close:
+                        hints.append(f"{name!r}: did you mean {close[0]!r}?")
+                raise ConfigError(
+                    "properties",
+                    f"the HubSpot account's {object_type!r} has no "
+                    f"propert{'y' if len(unknown) == 1 else 'ies'} "
+                    f"{', '.join(repr(n) for n in unknown)}"
+                    + (f" ({'; '.join(hints)})" if hints else "")
+                    + f"; properties[{object_type!r}] may name only properties the account "
+                    "has (the properties API lists them)",
                 )
             keep = set(wanted) | {s.name for s in specs if s.required}
             specs = [s for s in specs if s.name in keep]
@@ -603,7 +657,10 @@ class HubSpotAdapter(Adapter):
         return schema if schema is not None else self.schema(object_type)
 
     def _names(self, schema: ObjectSchema) -> list[str]:
-        names = [s.name for s in schema]
+        """The properties to read: what the engine needs, or all of the schema."""
+        with self._lock:
+            reads = self._reads.get(schema.name)
+        names = [s.name for s in schema if reads is None or s.name in reads]
         lastmod = lastmod_property(schema.name)
         if lastmod not in names:
             names.append(lastmod)
@@ -749,23 +806,56 @@ class HubSpotAdapter(Adapter):
         schema = self._schema(object_type)
         end = resume.changes() if resume is not None else self._start(object_type)
         after = resume.after if resume is not None else None
+        path = f"/crm/v3/objects/{object_type}"
+        names = self._names(schema)
         params = {
             "limit": str(self.page_size),
-            "properties": ",".join(self._names(schema)),
+            "properties": ",".join(names),
             "archived": "false",
         }
+        # A wide list (hundreds of long names) would make the URL too long (414): list
+        # ids only, and read each page's records with the properties in a body.
+        in_body = self._request_line("GET", path, {**params, "after": "9" * 20}) > (
+            _MAX_REQUEST_LINE
+        )
+        if in_body:
+            params["properties"] = "hs_object_id"
         while True:
             if after is not None:
                 params["after"] = after
-            reply = self._http.request(
-                "GET", f"/crm/v3/objects/{object_type}", params=params, what=f"list {object_type}"
-            )
-            records = self._linked(object_type, [self._record(schema, r) for r in _results(reply)])
+            reply = self._http.request("GET", path, params=params, what=f"list {object_type}")
+            results = _results(reply)
+            if in_body:
+                results = self._read(object_type, [str(r["id"]) for r in results], names)
+            records = self._linked(object_type, [self._record(schema, r) for r in results])
             after = _next_after(reply)
             if after is None:
                 yield Page(tuple(records), end.encode())
                 return
             yield Page(tuple(records), attrs.evolve(end, full=True, after=after).encode())
+
+    def _request_line(self, method: str, path: str, params: Mapping[str, str]) -> int:
+        """The length of the request line a GET with ``params`` would have."""
+        url = httpx.URL(self._http.base_url + path, params=dict(params))
+        return len(method) + 1 + len(url.raw_path) + len(" HTTP/1.1")
+
+    def _read(
+        self, object_type: str, ids: Sequence[str], names: list[str]
+    ) -> list[Mapping[str, Any]]:
+        """Batch-read ``ids`` (at most 100) with ``names``; in ``ids`` order, live ones only."""
+        if not ids:
+            return []
+        reply = self._http.request(
+            "POST",
+            f"/crm/v3/objects/{object_type}/batch/read",
+            json_body={"inputs": [{"id": i} for i in ids], "properties": names},
+            accept=(404,),
+            what=f"read {object_type}",
+        )
+        if reply.status == 404 and reply.error().category not in ("", "OBJECT_NOT_FOUND"):
+            raise AdapterError(category_of(reply.error()), reply.error().describe())
+        found = {str(r.get("id")): r for r in _results(reply)}
+        return [found[i] for i in ids if i in found]
 
     def _incremental_scan(self, object_type: str, cursor: _Cursor) -> Generator[Page, None, None]:
         # rule S5: only what changed since the cursor. Each request is a new search from
@@ -909,17 +999,8 @@ class HubSpotAdapter(Adapter):
         if not wanted:
             return {}
         schema = self._schema(object_type)
-        reply = self._http.request(
-            "POST",
-            f"/crm/v3/objects/{object_type}/batch/read",
-            json_body={"inputs": [{"id": i} for i in wanted], "properties": self._names(schema)},
-            accept=(404,),
-            what=f"read {object_type}",
-        )
-        if reply.status == 404 and reply.error().category not in ("", "OBJECT_NOT_FOUND"):
-            raise AdapterError(category_of(reply.error()), reply.error().describe())
-        asked = set(wanted)
-        records = [self._record(schema, r) for r in _results(reply) if str(r.get("id")) in asked]
+        results = self._read(object_type, wanted, self._names(schema))
+        records = [self._record(schema, r) for r in results]
         return {r.id: r for r in self._linked(object_type, records)}
 
     def _inputs(
@@ -1171,6 +1252,39 @@ class HubSpotAdapter(Adapter):
             if mine:
                 out[n] = WriteResult.failed(_link_category(mine[0]), mine[0].describe())
         return out
+
+
+def _property_option(
+    properties: Mapping[str, Sequence[str]] | None,
+) -> dict[str, tuple[str, ...]]:
+    """The ``properties`` argument, checked: per object type, a list of property names.
+
+    Raises:
+        ConfigError: at ``properties`` (a bare string would be read letter by letter).
+    """
+    if properties is None:
+        return {}
+    if not isinstance(properties, Mapping):
+        raise ConfigError(
+            "properties",
+            "expected a mapping of object type to property names, such as "
+            f"{{'contacts': ['email', 'firstname']}}, got {type(properties).__name__}",
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for object_type, names in properties.items():
+        if (
+            not isinstance(object_type, str)
+            or isinstance(names, str | bytes)
+            or not isinstance(names, Sequence | frozenset | set)
+            or not all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            raise ConfigError(
+                f"properties[{object_type!r}]",
+                "expected a list of property names (non-empty strings), got "
+                f"{type(names).__name__} {names!r:.80}",
+            )
+        out[object_type] = tuple(dict.fromkeys(n.strip() for n in names))
+    return out
 
 
 def _context_ids(error: ErrorBody) -> set[str]:

@@ -595,5 +595,9 @@ class FaultyAdapter(Adapter):
         self.inner.include_associations(object_type, to_types)
 
     @override
+    def include_properties(self, object_type: str, names: Sequence[str]) -> None:
+        self.inner.include_properties(object_type, names)
+
+    @override
     def close(self) -> None:
         self.inner.close()

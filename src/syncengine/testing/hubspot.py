@@ -20,7 +20,12 @@ them, so adapter tests run against the API's behaviour instead of mocks of it:
   archive, default associations) with HubSpot's association type ids;
 * rate limits with HubSpot's 429 bodies (``policyName``) and ``X-HubSpot-RateLimit-*``
   headers, search's own limit, a daily limit; bearer-token auth (401), scopes (403
-  ``MISSING_SCOPES``); configurable latency and injected faults (5xx, 423, 477, …).
+  ``MISSING_SCOPES``); configurable latency and injected faults (5xx, 423, 477, …);
+* a limit on the request line (414 past ``max_request_line``, 8 KB by default), as real
+  portals with hundreds of properties hit when every property travels in a GET's query;
+* OAuth apps (:meth:`FakeHubSpot.add_oauth_app`): ``POST /oauth/v1/token`` with a refresh
+  token issues access tokens that expire (30 minutes by default), and a request with an
+  expired one gets HubSpot's 401 ``EXPIRED_AUTHENTICATION``;
 * webhooks: with :meth:`FakeHubSpot.subscribe`, every creation, property change,
   deletion and restore (by the test's users or through the API) becomes the event HubSpot
   would send, and :meth:`FakeHubSpot.webhook_requests` hands them out as v3-signed
@@ -81,6 +86,31 @@ _MAX_GROUPS: Final = 5
 _MAX_FILTERS_PER_GROUP: Final = 6
 _MAX_FILTERS: Final = 18
 _ASSOCIATION_PAGE: Final = 500
+# The longest request line ("GET /crm/v3/objects/contacts?properties=… HTTP/1.1") served.
+# Public reports of HubSpot answering 414 "Request-URI Too Large" (an nginx page) when
+# every property of a wide portal is listed in a GET's query: dlt-hub/verified-sources
+# #305 and #311 (a property list longer than ~8,000 characters), airweave-ai/airweave
+# #1064 ("exceeding the ~8KB URL length limit", 1,000+ properties), airbytehq/airbyte
+# #33976 (~900 deal properties; nginx's 414 page quoted below) and PostHog/posthog#31617
+# (~16.2k characters in their tests). nginx's default (large_client_header_buffers 4 8k)
+# is the lowest of these: 8 KB.
+_MAX_REQUEST_LINE: Final = 8192
+_URI_TOO_LONG: Final = (
+    b"<html>\r\n<head><title>414 Request-URI Too Large</title></head>\r\n<body>\r\n"
+    b"<center><h1>414 Request-URI Too Large</h1></center>\r\n</body>\r\n</html>\r\n"
+)
+# OAuth (developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/
+# refresh-oauth-token; HubSpot/hubspot-api-python hubspot/oauth/models/token_response_if.py):
+# POST /oauth/v1/token, form-encoded grant_type=refresh_token, client_id, client_secret,
+# refresh_token; the answer is {access_token, refresh_token, token_type, expires_in}.
+# Access tokens live 30 minutes (expires_in 1800; airbytehq/airbyte#74726: "HubSpot OAuth
+# tokens expire after 30 minutes"). A call with an expired one answers 401 with category
+# EXPIRED_AUTHENTICATION, "The OAuth token used to make this call expired N second(s)
+# ago." and context {"expire time": [...]} (the body quoted in airbytehq/airbyte#74726 and
+# ToolJet/ToolJet#17192). A refresh token HubSpot does not know answers 400 with status
+# BAD_REFRESH_TOKEN (secondary: client code that handles it, e.g. "missing or unknown
+# refresh token").
+_OAUTH_LIFETIME: Final = 1800.0
 _OPERATORS: Final = frozenset(
     {
         "EQ",
@@ -589,8 +619,13 @@ class FakeHubSpot:
         search_delay: Seconds before a write shows in search results (eventual
             consistency); 0 shows it at once.
         latency: Seconds every request takes before it is served.
-        clock: Epoch seconds; drives timestamps and rate windows.
+        clock: Epoch seconds; drives timestamps, rate windows and token expiry.
         sleep: How latency waits.
+        max_request_line: The longest request line (method, path and query) served;
+            longer ones get 414 "Request-URI Too Large" (8 KB, the lowest limit public
+            reports of HubSpot show); ``None`` for none.
+
+            .. versionadded:: 0.3
 
     .. versionadded:: 0.1
     """
@@ -608,9 +643,17 @@ class FakeHubSpot:
         latency: float = 0.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        max_request_line: int | None = _MAX_REQUEST_LINE,
     ) -> None:
         """Create an empty account with HubSpot's standard objects and a sales pipeline."""
         self.token = token
+        self.max_request_line = max_request_line
+        #: OAuth apps: client id -> (client secret, refresh tokens, access-token lifetime).
+        self._oauth_apps: dict[str, tuple[str, set[str], float]] = {}
+        #: Access tokens issued: token -> epoch seconds it expires at.
+        self._access_tokens: dict[str, float] = {}
+        #: How many access tokens the token endpoint has issued.
+        self.tokens_issued = 0
         self.portal_id = portal_id
         self.rate_limit = rate_limit
         self.daily_limit = daily_limit
@@ -778,6 +821,36 @@ class FakeHubSpot:
         """Give a revoked scope back."""
         with self._lock:
             self._revoked.discard(scope)
+
+    def add_oauth_app(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        refresh_token: str | None = None,
+        lifetime: float = _OAUTH_LIFETIME,
+    ) -> str:
+        """Install an OAuth app in the account; return a refresh token for it.
+
+        ``POST /oauth/v1/token`` then exchanges the refresh token (with the app's client
+        id and secret) for an access token that expires after ``lifetime`` seconds.
+
+        .. versionadded:: 0.3
+        """
+        with self._lock:
+            token = refresh_token or f"rt-{uuid.uuid4()}"
+            known = self._oauth_apps.get(client_id, (client_secret, set(), lifetime))[1]
+            self._oauth_apps[client_id] = (client_secret, {*known, token}, lifetime)
+            return token
+
+    def expire_tokens(self) -> None:
+        """Expire every OAuth access token issued so far, now (e.g. a clock skew).
+
+        .. versionadded:: 0.3
+        """
+        with self._lock:
+            now = self._clock()
+            self._access_tokens = {t: min(at, now) for t, at in self._access_tokens.items()}
 
     def fail(self, status: int, **options: Any) -> Fault:
         """Answer the next matching request(s) with ``status`` (see :class:`Fault`)."""
@@ -1106,9 +1179,54 @@ class FakeHubSpot:
             self._sleep(self.latency)
         method = request.method.upper()
         with self._lock:
-            response = self._serve_one(request, method, str(uuid.uuid4()))
+            line = len(method) + len(request.url.raw_path) + len(" HTTP/1.1") + 1
+            if self.max_request_line is not None and line > self.max_request_line:
+                # The front end refuses it before HubSpot's API sees it: an HTML page.
+                response = httpx.Response(
+                    414, content=_URI_TOO_LONG, headers={"Content-Type": "text/html"}
+                )
+            elif method == "POST" and request.url.path == "/oauth/v1/token":
+                response = self._token(request, str(uuid.uuid4()))
+            else:
+                response = self._serve_one(request, method, str(uuid.uuid4()))
             self.log.append((method, request.url.path, response.status_code))
         return response
+
+    def _token(self, request: httpx.Request, correlation: str) -> httpx.Response:
+        """``POST /oauth/v1/token``: a refresh token (and the app's credentials) for an
+        access token (see ``_OAUTH_LIFETIME`` for the public sources)."""
+        form = {k: v[-1] for k, v in parse_qs(request.content.decode("utf-8", "replace")).items()}
+
+        def refused(status: str, message: str) -> httpx.Response:
+            data = {"status": status, "message": message, "correlationId": correlation}
+            return _reply(400, data, {"X-HubSpot-Correlation-Id": correlation})
+
+        if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+            return refused("BAD_REQUEST", "the request body must be form-encoded")
+        if form.get("grant_type") != "refresh_token":
+            return refused("BAD_GRANT_TYPE", "grant_type must be refresh_token")
+        app = self._oauth_apps.get(form.get("client_id", ""))
+        if app is None:
+            return refused("BAD_CLIENT_ID", "missing or unknown client id")
+        secret, refresh_tokens, lifetime = app
+        if form.get("client_secret") != secret:
+            return refused("BAD_CLIENT_SECRET", "missing or invalid client secret")
+        refresh_token = form.get("refresh_token", "")
+        if refresh_token not in refresh_tokens:
+            return refused("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+        access = f"oauth-{uuid.uuid4().hex}"
+        self._access_tokens[access] = self._clock() + lifetime
+        self.tokens_issued += 1
+        return _reply(
+            200,
+            {
+                "token_type": "bearer",
+                "refresh_token": refresh_token,
+                "access_token": access,
+                "expires_in": int(lifetime),
+            },
+            {"X-HubSpot-Correlation-Id": correlation},
+        )
 
     def statuses(self, path: str | None = None) -> list[int]:
         """The statuses of the requests served so far (whose path contains ``path``)."""
@@ -1118,7 +1236,23 @@ class FakeHubSpot:
     def _serve_one(self, request: httpx.Request, method: str, correlation: str) -> httpx.Response:
         path = request.url.path
         auth = request.headers.get("authorization", "")
-        if auth != f"Bearer {self.token}":
+        bearer = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+        expires_at = self._access_tokens.get(bearer)
+        if expires_at is not None and self._clock() >= expires_at:
+            ago = int(self._clock() - expires_at)
+            return _reply(
+                401,
+                {
+                    "status": "error",
+                    "message": f"The OAuth token used to make this call expired {ago} "
+                    "second(s) ago.",
+                    "correlationId": correlation,
+                    "category": "EXPIRED_AUTHENTICATION",
+                    "context": {"expire time": [_now_text(int(expires_at * 1000))]},
+                },
+                {"X-HubSpot-Correlation-Id": correlation},
+            )
+        if auth != f"Bearer {self.token}" and expires_at is None:
             return _reply(
                 401,
                 {

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from syncengine import AdapterError, ErrorCategory, PropertyType
+from syncengine import AdapterError, ConfigError, ErrorCategory, PropertyType
 from syncengine.adapters import AssociationChange, NewRecord, Pipeline, RecordUpdate, Stage
 from syncengine.adapters.hubspot import HubSpotAdapter
 from syncengine.testing.hubspot import FakeHubSpot, ManualClock, property_definition
@@ -135,8 +135,9 @@ class TestSchema:
         fake.put("contacts", email="a@example.com", firstname="Ada", lastname="L")
         (record,) = [r for p in pages_of(adapter) for r in p.records]
         assert {"email": "a@example.com", "firstname": "Ada"} == dict(record.properties)
-        with pytest.raises(AdapterError, match="nope"):
+        with pytest.raises(ConfigError, match="^properties: .*'nope'") as caught:
             make_adapter(properties={"contacts": ["nope"]}).schema("contacts")
+        assert "properties" == caught.value.path
 
 
 class TestValues:

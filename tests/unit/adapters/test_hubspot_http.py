@@ -342,7 +342,7 @@ class TestSecrets:
     def test_the_token_is_not_in_the_adapters_repr_or_str(self, make_adapter):
         """repr() and str() of the adapter, its HTTP client and the Secret hide the token."""
         adapter = make_adapter()
-        shown = [repr(adapter), str(adapter), repr(adapter._http), repr(adapter._http._token)]
+        shown = [repr(adapter), str(adapter), repr(adapter._http), repr(adapter._http._credentials)]
         shown.append(repr(vars(adapter)))
         assert [s for s in shown if TOKEN in s] == []
 
