@@ -303,23 +303,55 @@ def memory_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) ->
 def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -> Adapter:
     """Build a :class:`~syncengine.adapters.hubspot.HubSpotAdapter` (kind ``hubspot``).
 
-    Options (documented for users in ``docs/how-to/config-files.md``): ``token_env`` (the
-    environment variable holding the private-app token; default ``HUBSPOT_TOKEN`` — tokens
-    never go in config files, rule X4), ``base_url``, ``requests_per_10s``,
-    ``associations`` (``{contacts = ["companies"]}``: more links to read; not needed for
-    those the object syncs keep, which the engine asks for), ``name``,
-    ``archived_sweep_every`` (a duration: ``"24h"``, ``"30m"``, ``"0"`` for every scan).
-    """
-    import os
+    Options (documented for users in ``docs/how-to/config-files.md`` and
+    ``docs/how-to/hubspot.md``):
 
-    from syncengine.adapters._hubspot_http import Secret
+    * a private app's token: ``token_env`` (the environment variable holding it; default
+      ``HUBSPOT_TOKEN``) or ``token_file`` (a file holding it);
+    * or an OAuth app: ``client_id`` (or ``client_id_env``), ``client_secret_env`` or
+      ``client_secret_file``, ``refresh_token_env`` or ``refresh_token_file``;
+    * ``base_url``, ``requests_per_10s``, ``name``, ``archived_sweep_every`` (a
+      duration: ``"24h"``, ``"30m"``, ``"0"`` for every scan);
+    * ``properties`` (``{contacts = ["email", "firstname"]}``: the only properties read
+      and written of each type);
+    * ``associations`` (``{contacts = ["companies"]}``: more links to read; not needed
+      for those the object syncs keep, which the engine asks for).
+
+    Secrets never go in config files (rule X4): ``token``, ``client_secret``,
+    ``refresh_token`` and ``access_token`` are refused, without echoing their value.
+    """
+    from syncengine.adapters._hubspot_http import HubSpotOAuth
     from syncengine.adapters.hubspot import HubSpotAdapter
 
+    for key in ("token", "client_secret", "refresh_token", "access_token"):
+        if key in options:
+            raise ConfigError(
+                key,
+                "a secret never goes in a config file (whoever reads the file would have "
+                f"it): put it in an environment variable named by {key}_env, or in a file "
+                f"only this service can read, named by {key}_file"
+                if key != "access_token"
+                else "an OAuth access token expires after 30 minutes: give the app's "
+                "client_id, client_secret_env (or _file) and refresh_token_env (or _file) "
+                "instead, and the adapter renews it",
+            )
     opts = AdapterOptions(options, base_dir=base_dir)
-    env = opts.get_str("token_env", "HUBSPOT_TOKEN")
+    oauth_keys = (
+        "client_id",
+        "client_id_env",
+        "client_id_file",
+        "client_secret_env",
+        "client_secret_file",
+        "refresh_token_env",
+        "refresh_token_file",
+    )
+    # Every option is read (and so known) before finish() rejects the unknown ones;
+    # the secrets are fetched afterwards.
+    given = {key: opts.get_str(key, None) for key in ("token_env", "token_file", *oauth_keys)}
     base_url = opts.get_str("base_url", "https://api.hubapi.com")
     per_10s = opts.get_int("requests_per_10s", 100, minimum=1)
     links = opts.get_any("associations", None)
+    properties = opts.get_any("properties", None)
     name = opts.get_str("name", "hubspot")
     sweep = duration_option(opts.get_any("archived_sweep_every", "24h"), "archived_sweep_every")
     opts.finish()
@@ -329,26 +361,110 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
             "at most 30 days (HubSpot keeps archived records 90 days, and a deletion is "
             f"seen only by a sweep that still lists it); got {sweep:g} s",
         )
-    token = (os.environ.get(env) or "").strip()  # the newline of `export X=$(cat file)`
-    if not token:
-        raise ConfigError("token_env", f"environment variable {env!r} holds no HubSpot token")
-    try:
-        Secret(token)
-    except ValueError as exc:  # the message names no part of the token
-        raise ConfigError("token_env", f"environment variable {env!r}: {exc}") from None
+    oauth = any(given[key] is not None for key in oauth_keys)
+    private = any(given[key] is not None for key in ("token_env", "token_file"))
+    if oauth and private:
+        raise ConfigError(
+            "token_env" if given["token_env"] is not None else "token_file",
+            "give either a private app's token (token_env or token_file) or an OAuth "
+            "app's credentials (client_id, client_secret_env or client_secret_file, "
+            "refresh_token_env or refresh_token_file), not both",
+        )
+    credentials: str | HubSpotOAuth
+    if oauth:
+        client_id = _hubspot_secret(given, base_dir, "client_id", "OAuth client id", inline=True)
+        client_secret = _hubspot_secret(given, base_dir, "client_secret", "OAuth client secret")
+        refresh_token = _hubspot_secret(given, base_dir, "refresh_token", "OAuth refresh token")
+        credentials = HubSpotOAuth(client_id, client_secret, refresh_token)
+    else:
+        credentials = _hubspot_secret(
+            given, base_dir, "token", "HubSpot private app token", default_env="HUBSPOT_TOKEN"
+        )
     if links is not None and not (
         isinstance(links, Mapping)
         and all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in links.values())
     ):
         raise ConfigError("associations", "expected a table of lists of object type names")
+    if properties is not None:
+        if not isinstance(properties, Mapping) or not properties:
+            raise ConfigError(
+                "properties",
+                "expected a table of object type = [property names], such as "
+                f'properties = {{contacts = ["email", "firstname"]}}, got {_type_name(properties)}',
+            )
+        for object_type, names in properties.items():
+            if (
+                not isinstance(names, list)
+                or not names
+                or not all(isinstance(n, str) and n.strip() for n in names)
+            ):
+                raise ConfigError(
+                    f"properties.{object_type}",
+                    "expected a non-empty array of property names (strings), got "
+                    f"{_type_name(names)} {names!r:.80}",
+                )
     return HubSpotAdapter(
-        token,
+        credentials,
         base_url=base_url,
         rate_limit=(per_10s, 10.0),
         associations={str(k): list(v) for k, v in links.items()} if links else None,
+        properties={str(k): list(v) for k, v in properties.items()} if properties else None,
         archived_sweep_every=sweep,
         name=name,
     )
+
+
+def _hubspot_secret(
+    given: Mapping[str, str | None],
+    base_dir: Path,
+    key: str,
+    what: str,
+    *,
+    default_env: str | None = None,
+    inline: bool = False,
+) -> str:
+    """A credential from ``{key}_env`` or ``{key}_file`` (or ``key`` itself if ``inline``).
+
+    Raises:
+        ConfigError: naming the key; never the value (rule X4).
+    """
+    import os
+
+    from syncengine.adapters._hubspot_http import Secret
+
+    keys = [k for k in (key, f"{key}_env", f"{key}_file") if k != key or inline]
+    named = [k for k in keys if given.get(k) is not None]
+    if len(named) > 1:
+        raise ConfigError(named[1], f"give the {what} once: one of {' or '.join(named)}")
+    if not named and default_env is None:
+        raise ConfigError(f"{key}_env", f"missing; the {what} is needed: give {' or '.join(keys)}")
+    where = named[0] if named else f"{key}_env"
+    option = given.get(where) or default_env or ""
+    if where == key:
+        value, origin = option, key
+    elif where.endswith("_file"):
+        path = Path(option).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            value = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigError(
+                where, f"cannot read the {what} from {str(path)!r}: {reason}"
+            ) from None
+        if not value.strip():
+            raise ConfigError(where, f"the file {str(path)!r} holds no {what}")
+        origin = f"the file {str(path)!r}"
+    else:
+        value = os.environ.get(option) or ""
+        if not value.strip():
+            raise ConfigError(where, f"environment variable {option!r} holds no {what}")
+        origin = f"environment variable {option!r}"
+    try:
+        Secret(value, what)
+    except ValueError as exc:  # the message names no part of the secret
+        raise ConfigError(where, f"{origin}: {exc}") from None
+    return value.strip()
 
 
 _DURATION: Final = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?\s*")
