@@ -324,6 +324,8 @@ mappings = [["email", "mail"]]
         """``properties={"contacts": "email"}`` would be read letter by letter: refused."""
         with pytest.raises(ConfigError, match=r"properties\['contacts'\]"):
             HubSpotAdapter(TOKEN, properties={"contacts": "email"})  # type: ignore[dict-item]
+        with pytest.raises(ConfigError, match=r"associations\['contacts'\]"):
+            HubSpotAdapter(TOKEN, associations={"contacts": "companies"})  # type: ignore[dict-item]
 
 
 def test_the_schema_still_lists_every_property_so_mappings_are_checked():

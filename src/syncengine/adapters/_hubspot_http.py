@@ -648,8 +648,10 @@ class HttpClient:
                 self._sleep(self._delay(attempt))
                 attempt += 1
                 continue
-            data = _decode(response, self._secrets)
             status = response.status_code
+            # A good answer holds the new tokens themselves: read as it is. Any other
+            # answer is read scrubbed (it may quote the request).
+            data = _decode(response, () if status < 300 else self._secrets)
             if status == 429 or status >= 500:
                 error = ErrorBody.parse(status, data)
                 message = self._scrub(f"{label}: {error.describe()}")

@@ -512,10 +512,10 @@ class HubSpotAdapter(Adapter):
             sleep=sleep,
             rng=rng if rng is not None else random.Random(),
         )
-        self._properties = _property_option(properties)
+        self._properties = _names_option("properties", properties, "property names")
         #: Per object type, the properties the engine reads (include_properties).
         self._reads: dict[str, frozenset[str]] = {}
-        self._associations = {t: tuple(p) for t, p in (associations or {}).items()}
+        self._associations = _names_option("associations", associations, "object type names")
         self._lag_ms = round(consistency_window * 1000)
         self._read_ahead = read_ahead
         self._lock = threading.Lock()
@@ -1254,24 +1254,24 @@ class HubSpotAdapter(Adapter):
         return out
 
 
-def _property_option(
-    properties: Mapping[str, Sequence[str]] | None,
+def _names_option(
+    option: str, value: Mapping[str, Sequence[str]] | None, what: str
 ) -> dict[str, tuple[str, ...]]:
-    """The ``properties`` argument, checked: per object type, a list of property names.
+    """``properties`` or ``associations``, checked: per object type, a list of names.
 
     Raises:
-        ConfigError: at ``properties`` (a bare string would be read letter by letter).
+        ConfigError: at ``option`` (a bare string would be read letter by letter).
     """
-    if properties is None:
+    if value is None:
         return {}
-    if not isinstance(properties, Mapping):
+    if not isinstance(value, Mapping):
         raise ConfigError(
-            "properties",
-            "expected a mapping of object type to property names, such as "
-            f"{{'contacts': ['email', 'firstname']}}, got {type(properties).__name__}",
+            option,
+            f"expected a mapping of object type to {what}, such as "
+            f"{{'contacts': [...]}}, got {type(value).__name__}",
         )
     out: dict[str, tuple[str, ...]] = {}
-    for object_type, names in properties.items():
+    for object_type, names in value.items():
         if (
             not isinstance(object_type, str)
             or isinstance(names, str | bytes)
@@ -1279,8 +1279,8 @@ def _property_option(
             or not all(isinstance(n, str) and n.strip() for n in names)
         ):
             raise ConfigError(
-                f"properties[{object_type!r}]",
-                "expected a list of property names (non-empty strings), got "
+                f"{option}[{object_type!r}]",
+                f"expected a list of {what} (non-empty strings), got "
                 f"{type(names).__name__} {names!r:.80}",
             )
         out[object_type] = tuple(dict.fromkeys(n.strip() for n in names))
