@@ -135,7 +135,7 @@ class TestSchema:
         fake.put("contacts", email="a@example.com", firstname="Ada", lastname="L")
         (record,) = [r for p in pages_of(adapter) for r in p.records]
         assert {"email": "a@example.com", "firstname": "Ada"} == dict(record.properties)
-        with pytest.raises(ConfigError, match="^properties: .*'nope'") as caught:
+        with pytest.raises(ConfigError, match=r"^properties: .*'nope'") as caught:
             make_adapter(properties={"contacts": ["nope"]}).schema("contacts")
         assert "properties" == caught.value.path
 
