@@ -442,7 +442,7 @@ def category_of(error: ErrorBody) -> ErrorCategory:
         return ErrorCategory.CONFLICT
     if category == "OBJECT_NOT_FOUND" or error.status == 404:
         return ErrorCategory.NOT_FOUND
-    if error.status == 400:
+    if error.status in (400, 414):  # 414: a request line too long for HubSpot's front end
         return ErrorCategory.VALIDATION
     return ErrorCategory.UNKNOWN
 
