@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from syncengine.adapters.hubspot import HubSpotAdapter
+from syncengine.adapters.hubspot import HubSpotAdapter, HubSpotOAuth
 from syncengine.testing import AdapterTests, check_adapter
-from syncengine.testing.hubspot import FakeHubSpot, property_definition
+from syncengine.testing.hubspot import FakeHubSpot, ManualClock, property_definition
 
 FAST = (100_000, 1.0)
 
@@ -107,3 +107,41 @@ def test_check_adapter_passes_for_the_hubspot_adapter_on_the_local_hubspot():
     check_adapter(
         factory, "contacts", max_examples=5, remove_record=remove, association_type="companies"
     )
+
+
+class TestHubSpotOAuthOnAWidePortal(TestHubSpotContacts):
+    """The whole kit with OAuth tokens that expire every 30 requests, on a portal whose
+    120 long property names make every full scan read its pages with ``batch/read``
+    (issue 19 §2, §3). Time is a ManualClock: each request takes 0.1 s, deterministically.
+    """
+
+    @pytest.fixture
+    def fake(self):
+        fake = make_fake()
+        clock = ManualClock()
+        fake._clock, fake._sleep, fake.latency = clock, clock.sleep, 0.1
+        for i in range(120):  # 5.5 KB of names: more than a list URL may carry
+            fake.add_property(
+                "contacts", property_definition(f"wide_custom_property_with_long_name_{i:04d}")
+            )
+        self._clock = clock
+        return fake
+
+    @pytest.fixture
+    def adapter(self, fake):
+        fake.add_oauth_app("kit-client", "kit-secret", refresh_token="kit-refresh", lifetime=3)
+        adapter = HubSpotAdapter(
+            HubSpotOAuth("kit-client", "kit-secret", "kit-refresh"),
+            base_url="https://api.hubapi.com",
+            transport=httpx.MockTransport(fake.handle),
+            rate_limit=FAST,
+            search_rate=FAST,
+            page_size=5,
+            search_page_size=7,
+            associations={"contacts": ["companies"], "p_cars": ["contacts"]},
+            clock=self._clock,
+            sleep=self._clock.sleep,
+        )
+        yield adapter
+        adapter.close()
+        assert 414 not in fake.statuses()

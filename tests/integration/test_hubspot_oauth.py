@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import threading
 import traceback
 from collections.abc import Iterator
 
@@ -161,6 +162,31 @@ class TestRenewal:
         assert 3 == len(hub.fetch("contacts", list(fake.records("contacts"))))
         assert issued + 1 == fake.tokens_issued
         assert 1 == fake.statuses().count(401)
+        hub.close()
+
+    def test_threads_that_meet_an_expired_token_renew_it_once(self, fake, clock):
+        """Eight threads in flight when the token dies: one renewal, every read succeeds."""
+        fill(fake, 8)
+        ids = list(fake.records("contacts"))
+        fake.latency = 0.0
+        hub = oauth_adapter(fake, clock)
+        hub.fetch("contacts", ids)
+        issued = fake.tokens_issued
+        fake.expire_tokens()
+        barrier = threading.Barrier(8)
+        found: list[int] = []
+
+        def read(record_id: str) -> None:
+            barrier.wait()
+            found.append(len(hub.fetch("contacts", [record_id])))
+
+        threads = [threading.Thread(target=read, args=(i,)) for i in ids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [1] * 8 == found
+        assert issued + 1 == fake.tokens_issued
         hub.close()
 
     def test_a_creation_refused_with_401_is_sent_again_once(self, fake, clock):
