@@ -142,6 +142,8 @@ OAUTH_TOKEN_PATH: Final = "/oauth/v1/token"
 # Refresh this share of an access token's lifetime before it expires (at most 5 min).
 _EARLY_SHARE: Final = 0.1
 _EARLY_MAX: Final = 300.0
+# How many of the latest access tokens are scrubbed from messages.
+_RECENT_TOKENS: Final = 8
 
 #: A callable that returns a current access token (from your own secret store or OAuth
 #: code); called for the first request and again, once, after HubSpot answers 401.
@@ -518,17 +520,20 @@ class HttpClient:
         self._access: Secret | None = None
         #: Monotonic time after which the access token is renewed before use.
         self._renew_at: float | None = None
-        #: Every secret seen (old access tokens too): scrubbed from every message.
-        self._secrets: list[Secret] = []
+        #: The credentials, and the access tokens of late (a bounded number: an old one
+        #: can still be quoted by an answer to a request sent with it): scrubbed from
+        #: every message.
+        self._fixed: list[Secret] = []
+        self._recent: deque[Secret] = deque(maxlen=_RECENT_TOKENS)
         self._auth_lock = threading.RLock()
         if isinstance(token, Secret):
             self._access = token
-            self._secrets.append(token)
+            self._fixed.append(token)
         elif isinstance(token, HubSpotOAuth):
-            self._secrets += [token.client_secret, token.refresh_token]
+            self._fixed += [token.client_secret, token.refresh_token]
             if token.access_token is not None:
                 self._access = token.access_token
-                self._secrets.append(token.access_token)
+                self._recent.append(token.access_token)
         elif not callable(token):
             raise TypeError(
                 "token must be a string, a HubSpotOAuth or a callable returning a token, "
@@ -567,6 +572,10 @@ class HttpClient:
         with self._rng_lock:
             return float(ceiling * (0.5 + self._rng.random() / 2))
 
+    @property
+    def _secrets(self) -> list[Secret]:
+        return [*self._fixed, *self._recent]
+
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = secret.scrub(text)
@@ -593,14 +602,14 @@ class HttpClient:
             self._renew()
             return True
 
-    def _adopt(self, value: str, what: str) -> Secret:
+    def _adopt(self, value: str, what: str, *, fixed: bool = False) -> Secret:
         try:
             secret = Secret(value, what)
         except (TypeError, ValueError) as exc:
             raise AdapterError(
                 ErrorCategory.PERMISSION, f"renew the HubSpot access token: {exc}"
             ) from None
-        self._secrets.append(secret)
+        (self._fixed.append if fixed else self._recent.append)(secret)
         return secret
 
     def _renew(self) -> None:
@@ -695,7 +704,7 @@ class HttpClient:
                 and renewed.strip()
                 and renewed.strip() != oauth.refresh_token.reveal()
             ):
-                oauth.refresh_token = self._adopt(renewed, "HubSpot refresh token")
+                oauth.refresh_token = self._adopt(renewed, "HubSpot refresh token", fixed=True)
             lifetime = data.get("expires_in")
             if (
                 isinstance(lifetime, int | float)
