@@ -139,6 +139,7 @@ class TestHubSpotOAuthOnAWidePortal(TestHubSpotContacts):
             page_size=5,
             search_page_size=7,
             associations={"contacts": ["companies"], "p_cars": ["contacts"]},
+            archived_sweep_every=0,  # the kit wants deletions on every scan (make_adapter)
             clock=self._clock,
             sleep=self._clock.sleep,
         )
