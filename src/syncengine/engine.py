@@ -41,6 +41,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 import attrs
 
 from syncengine import _inbox
+from syncengine._merges import redirects, repair
 from syncengine._reads import announce_reads
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
@@ -899,13 +900,21 @@ class SyncEngine:
                 if rid is not None
                 else None
             )
+        for s in Side:
+            found = current[s]
+            if found is not None and found.id != entry.id_on(s):
+                current[s] = None  # merged into another record: not this entry's any more
         hub, app = current[Side.HUB], current[Side.APP]
         keys: tuple[str, ...] = ()
         if hub is None or app is None:
             alone = hub or app
             if alone is not None:
                 keys = identify(plan, Side.HUB if hub else Side.APP, alone.properties)
-        decision = decide(plan, entry, hub, app, keys=keys)
+        decision: Decision = (
+            Exclude(ExcludeReason.MERGED, entry.message)
+            if entry.reason is ExcludeReason.MERGED
+            else decide(plan, entry, hub, app, keys=keys)
+        )
         return explain_entry(plan, entry, hub, app, decision, _describe(decision))
 
     # ---- restore (R6) -------------------------------------------------------------
@@ -932,6 +941,8 @@ class SyncEngine:
             for entry in batch:
                 sid = entry.id_on(source)
                 record = found.get(sid) if sid is not None else None
+                if record is not None and record.id != sid:
+                    continue  # merged into another record: the next pass re-pairs it
                 if record is not None:
                     decision = decide_restore(plan, source, record)
                     props = (
@@ -1326,6 +1337,7 @@ class SyncEngine:
         remember_poll = ctx.store.cursor(sid, side, plan.name, "initial_poll") is None
         last: str | None = None
         for page in self._scan(side, plan, since):
+            self._apply_merges(ctx, plan, side, page.merged, page.records)
             cursors = []
             if page.cursor is not None:
                 last = page.cursor
@@ -1407,12 +1419,14 @@ class SyncEngine:
             # last pass pairs instead of being created twice (M1, as S3's phase 1 does).
             ctx.phase = "index_app"
             for page in self._scan(Side.APP, plan, ctx.store.cursor(sid, Side.APP, plan.name)):
+                self._apply_merges(ctx, plan, Side.APP, page.merged, page.records)
                 self._index_side(ctx, plan, Side.APP, page.records, ())
             for side in Side:
                 ctx.phase = f"poll_{side.value}"
                 ctx.processed = 0
                 since = ctx.store.cursor(sid, side, plan.name)
                 for page in self._scan(side, plan, since):
+                    self._apply_merges(ctx, plan, side, page.merged, page.records)
                     cursors = (
                         [CursorUpdate(sid, side, plan.name, page.cursor)]
                         if page.cursor is not None
@@ -1521,7 +1535,9 @@ class SyncEngine:
                 except Exception as exc:
                     ctx.report.errors.append(str(_as_adapter_error(exc)))
                     raise _as_adapter_error(exc) from exc
-                records = [fetched[i] for i in chunk if i in fetched]
+                # An id merged into another record reads as that record: re-pair first.
+                self._apply_merges(ctx, plan, side, redirects(chunk, fetched), fetched.values())
+                records = list({fetched[i].id: fetched[i] for i in chunk if i in fetched}.values())
                 deleted = [i for i in chunk if i not in fetched]
                 self._process(ctx, plan, side, records, deleted, ())
                 ctx.processed += len(chunk)
@@ -1550,11 +1566,13 @@ class SyncEngine:
         for plan in self._order:
             ctx.phase = "index_app"  # as in incremental_sync: new app records pair (M1)
             for page in self._scan(Side.APP, plan, None):
+                self._apply_merges(ctx, plan, Side.APP, page.merged, page.records)
                 self._index_side(ctx, plan, Side.APP, page.records, ())
             for side in Side:
                 ctx.phase = f"reconcile_{side.value}"
                 ctx.processed = 0
                 for page in self._scan(side, plan, None):
+                    self._apply_merges(ctx, plan, side, page.merged, page.records)
                     # A pair processed from the hub's scan was compared in full (both
                     # records read): its app record is skipped, so it is decided, written
                     # and counted once.
@@ -1570,6 +1588,52 @@ class SyncEngine:
             )
             self._recheck(ctx, plan, unseen, both=True)
         return self._end(ctx)
+
+    def _apply_merges(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        moves: Mapping[str, str],
+        records: Iterable[Record] = (),
+    ) -> None:
+        """Re-pair the entries of records that ``side`` merged into others (_merges)."""
+        moves = {
+            str(o): str(n)
+            for o, n in (moves or {}).items()
+            if o != n and _bad_id(o) is None and _bad_id(n) is None
+        }
+        if not moves:
+            return
+        prefix = f"{side.value}:"
+        held = self._lease(ctx, plan, [f"{prefix}{i}" for i in {*moves, *moves.values()}])
+        try:
+            # A record another pass works on is left for later: its old id still reads
+            # as the merged record, so the move is found again.
+            moves = {o: n for o, n in moves.items() if {prefix + o, prefix + n} <= held}
+            if not moves:
+                return
+            by_id = ctx.store.by_record_ids(
+                self.sync_id, plan.name, side, list({*moves, *moves.values()})
+            )
+            now = self._clock()
+            changes = repair(
+                plan,
+                side,
+                moves,
+                by_id,
+                {r.id: r for r in records},
+                now,
+                lambda e, action, detail: _evolve(
+                    e, history=self._append(e.history, now, action, detail)
+                ),
+            )
+            if changes.write or changes.forget:
+                ctx.store.write(
+                    changes.write, delete=[(self.sync_id, plan.name, i) for i in changes.forget]
+                )
+        finally:
+            self._unlease(ctx, plan)
 
     # ---- retries and pending creates -------------------------------------------------
     def _retry(self, ctx: _Pass, plan: ObjectPlan) -> None:
@@ -1620,7 +1684,7 @@ class SyncEngine:
             if not ids:
                 continue
             adapter = self._adapters[side]
-            records: list[Record] = []
+            records: dict[str, Record] = {}
             deleted: list[str] = []
             for chunk in _chunks([i for i in ids if i is not None], adapter.max_batch_size):
                 try:
@@ -1628,11 +1692,12 @@ class SyncEngine:
                 except Exception as exc:
                     ctx.report.errors.append(str(_as_adapter_error(exc)))
                     continue
-                records.extend(fetched[i] for i in chunk if i in fetched)
+                self._apply_merges(ctx, plan, side, redirects(chunk, fetched), fetched.values())
+                records.update((fetched[i].id, fetched[i]) for i in chunk if i in fetched)
                 deleted.extend(i for i in chunk if i not in fetched)
-            self._process(ctx, plan, side, records, deleted, ())
+            self._process(ctx, plan, side, list(records.values()), deleted, ())
             if side is Side.HUB:
-                decided.update(r.id for r in records)
+                decided.update(records)
 
     def _settle_pending(self, ctx: _Pass, plan: ObjectPlan) -> None:
         """Finish creates a crash or a lost reply left in flight (S8).
@@ -2385,13 +2450,25 @@ class SyncEngine:
         fetched: dict[str, Record] = {}
         for chunk in _chunks(ids, adapter.max_batch_size):
             try:
-                fetched.update(adapter.fetch(plan.type_on(other), chunk))
+                got = adapter.fetch(plan.type_on(other), chunk)
             except Exception as exc:
                 error = _as_adapter_error(exc)
                 failed = set(chunk)
                 for item in items:
                     if item.other_id in failed:
                         item.other_error = error
+                continue
+            moved = redirects(chunk, got)
+            fetched.update((i, r) for i, r in got.items() if i not in moved)
+            for item in items:
+                if item.other_id in moved:
+                    # Merged into another record: not this pair's counterpart as it
+                    # stands. The entry is re-paired when its record is read (retried).
+                    item.other_error = AdapterError(
+                        ErrorCategory.UNAVAILABLE,
+                        f"the {other.value} record {item.other_id} was merged into "
+                        f"{moved[item.other_id]}; the pair follows it on the next pass",
+                    )
         return fetched
 
     def _decide(
@@ -2402,6 +2479,11 @@ class SyncEngine:
         deletes: list[tuple[str, str, str]],
     ) -> Decision:
         side = item.side
+        entry = item.entry
+        if entry is not None and entry.reason is ExcludeReason.MERGED:
+            # Its counterpart was merged into a record that syncs with another: this
+            # record stays as it is, out of the sync (X3), and is never created again.
+            return Exclude(ExcludeReason.MERGED, entry.message)
         if item.record is None:
             return Fail(
                 ErrorCategory.DELETED,
@@ -2499,7 +2581,7 @@ class SyncEngine:
                     found = adapter.fetch(plan.type_on(other), [other_id]).get(other_id)
                 except Exception as exc:
                     return _as_adapter_error(exc)
-                if found is not None:
+                if found is not None and found.id == other_id:  # not merged into another
                     return entry, found, key
         return None
 
@@ -2870,7 +2952,12 @@ class SyncEngine:
                     got: dict[str, Record] = {}
                     try:
                         for part in _chunks(ids, adapter.max_batch_size):
-                            got.update(adapter.fetch(splan.type_on(side), part))
+                            # A record merged into another is re-paired by its next read.
+                            got.update(
+                                (i, r)
+                                for i, r in adapter.fetch(splan.type_on(side), part).items()
+                                if r.id == i
+                            )
                     except Exception as exc:
                         ctx.report.errors.append(str(_as_adapter_error(exc)))
                         return

@@ -122,13 +122,21 @@ class Page:
             app can only resume after the last page. The last page always carries one;
             it is the ``since`` of the next incremental scan.
         deleted: Ids deleted after the ``since`` cursor (incremental scans only).
+        merged: Ids that no longer exist as themselves because the app merged them
+            into another record: old id -> the id of the record it lives on in. An
+            adapter may report a record's merged ids with every page that holds it; the
+            engine re-pairs the index entries of old ids before it processes the page
+            (an id listed here is not a deletion).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``merged``.
     """
 
     records: Sequence[Record]
     cursor: str | None
     deleted: Sequence[str] = ()
+    merged: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(slots=True)

@@ -96,3 +96,9 @@ class ExcludeReason(enum.StrEnum):
     """A deal whose pipeline stage is not mapped (A3)."""
     DIRECTION = "direction"
     """The record exists only on a side that the sync's direction never reads from (D1)."""
+    MERGED = "merged"
+    """The other app merged this record's counterpart into a record that syncs with
+    another record of this app; this record is kept (X3) and no longer syncs.
+
+    .. versionadded:: 0.2
+    """

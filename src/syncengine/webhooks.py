@@ -58,6 +58,9 @@ __all__ = [
     "WebhookError",
     "WebhookReceiver",
     "asgi_app",
+    "association_events",
+    "events_of",
+    "merge_events",
     "parse_events",
     "signature_v3",
     "verify_request",
@@ -122,7 +125,6 @@ _KINDS: Final[Mapping[str, str]] = {
     "merge": "updated",
     "associationChange": "updated",
 }
-_ASSOCIATION_SIDES: Final = re.compile(r"([A-Z_]+?)_TO_([A-Z_]+)")
 
 
 class WebhookError(SyncEngineError, ValueError):
@@ -331,7 +333,91 @@ def _ids(value: Any) -> list[str]:
     return [i for i in map(_scalar, values) if i is not None]
 
 
-def _events_of(event: Mapping[str, Any]) -> list[ChangeEvent]:
+def _type_named(text: str) -> str | None:
+    """The object type an association type's end names: ``COMPANY``, ``LINE_ITEM``, or
+    the leading or trailing words of a longer name (``COMPANY_UNLABELED``,
+    ``CHILD_COMPANY``); ``None`` when it names none (``PARENT``)."""
+    words = text.lower().split("_")
+    for n in range(len(words), 0, -1):
+        for part in (words[:n], words[len(words) - n :]):
+            found = _OBJECT_TYPES.get("_".join(part))
+            if found is not None:
+                return found
+    return None
+
+
+def _association_ends(event: Mapping[str, Any], object_type: str) -> tuple[str, str | None]:
+    """The object types of an association change's ``fromObjectId`` and ``toObjectId``.
+
+    The generic ``object.associationChange`` names them by ``fromObjectTypeId`` and
+    ``toObjectTypeId``; the legacy events by ``associationType``, such as
+    ``CONTACT_TO_COMPANY``, ``LINE_ITEM_TO_DEAL``. The event's own type is the from
+    side when nothing else says.
+    """
+    ids = [_scalar(event.get(k)) for k in ("fromObjectTypeId", "toObjectTypeId")]
+    ends: list[str | None] = [_TYPE_IDS.get(i, i) if i is not None else None for i in ids]
+    text = (_scalar(event.get("associationType")) or "").upper()
+    marker = text.find("_TO_")
+    while marker > 0 and (ends[0] is None or ends[1] is None):
+        left, right = _type_named(text[:marker]), _type_named(text[marker + 4 :])
+        if right is not None:
+            # An end naming no type (PARENT_TO_CHILD_COMPANY) is the event's own record.
+            ends = [ends[0] or left or object_type, ends[1] or right]
+            break
+        marker = text.find("_TO_", marker + 1)
+    return ends[0] or object_type, ends[1]
+
+
+def association_events(
+    event: Mapping[str, Any], object_type: str, occurred: _dt.datetime | None
+) -> list[ChangeEvent]:
+    """The records an ``associationChange`` event names, as ``"updated"`` changes.
+
+    Re-linking records does not change their last-modified time, so no change scan
+    (poll) finds it: the event is how an incremental sync learns of it. Both linked
+    records are named; processing them re-reads their links (rule A1). A removed link
+    (``associationRemoved``) is read the same way: the engine never removes the link
+    in the other app (rule X3) and notes the difference in the entry's history.
+
+    .. versionadded:: 0.2
+    """
+    from_type, to_type = _association_ends(event, object_type)
+    found = [(from_type, i) for i in _ids(event.get("fromObjectId"))]
+    if to_type is not None:
+        found += [(to_type, i) for i in _ids(event.get("toObjectId"))]
+    if not found:
+        found = [(object_type, i) for i in _ids(event.get("objectId"))]
+    return [ChangeEvent(t, i, "updated", occurred) for t, i in found]
+
+
+def merge_events(
+    event: Mapping[str, Any], object_type: str, occurred: _dt.datetime | None
+) -> list[ChangeEvent]:
+    """The records a ``merge`` event names (``objectId``, ``primaryObjectId``,
+    ``newObjectId``, ``mergedObjectIds``), as ``"updated"`` changes.
+
+    Since HubSpot's merge change, a merge makes a new record (``newObjectId``) and both
+    old ids read as it. Fetching the old ids returns the merged record under its new id,
+    which is how the engine learns the move and re-pairs the index (the merged-away
+    records are not deletions).
+
+    .. versionadded:: 0.2
+    """
+    found = [(object_type, i) for i in _ids(event.get("objectId"))]
+    for key in ("newObjectId", "primaryObjectId", "mergedObjectIds"):
+        found += [(object_type, i) for i in _ids(event.get(key))]
+    return [ChangeEvent(t, i, "updated", occurred) for t, i in dict.fromkeys(found)]
+
+
+def events_of(event: Mapping[str, Any]) -> list[ChangeEvent]:
+    """One HubSpot webhook event (a decoded JSON object) as :class:`ChangeEvent` values.
+
+    What :func:`parse_events` does for each event of a request, without the duplicate
+    check across events: a store of verified events can keep them raw and turn them
+    into changes when it hands them to the engine.
+
+    .. versionadded:: 0.2
+    """
     kind_text = _scalar(event.get("subscriptionType")) or _scalar(event.get("eventType")) or ""
     prefix, _, action = kind_text.partition(".")
     kind = _KINDS.get(action)
@@ -339,23 +425,11 @@ def _events_of(event: Mapping[str, Any]) -> list[ChangeEvent]:
     if kind is None or object_type is None:
         return []  # conversation.*, unknown types: not records the engine syncs
     occurred = _occurred(event)
-    found: list[tuple[str, str]] = []
     if action == "associationChange":
-        sides = _ASSOCIATION_SIDES.fullmatch(_scalar(event.get("associationType")) or "")
-        from_type = _OBJECT_TYPES.get(sides.group(1).lower()) if sides else object_type
-        to_type = _OBJECT_TYPES.get(sides.group(2).lower()) if sides else None
-        found += [(from_type or object_type, i) for i in _ids(event.get("fromObjectId"))]
-        if to_type is not None:
-            found += [(to_type, i) for i in _ids(event.get("toObjectId"))]
-        if not found:
-            found = [(object_type, i) for i in _ids(event.get("objectId"))]
-    else:
-        found = [(object_type, i) for i in _ids(event.get("objectId"))]
-        if action == "merge":
-            # The merged-away records no longer exist as themselves; fetching them tells.
-            for key in ("primaryObjectId", "newObjectId", "mergedObjectIds"):
-                found += [(object_type, i) for i in _ids(event.get(key))]
-    return [ChangeEvent(t, i, kind, occurred) for t, i in found]
+        return association_events(event, object_type, occurred)
+    if action == "merge":
+        return merge_events(event, object_type, occurred)
+    return [ChangeEvent(object_type, i, kind, occurred) for i in _ids(event.get("objectId"))]
 
 
 def parse_events(body: bytes | str) -> list[ChangeEvent]:
@@ -402,7 +476,7 @@ def parse_events(body: bytes | str) -> list[ChangeEvent]:
             if delivery in seen:
                 continue
             seen.add(delivery)
-        for event in _events_of(raw):
+        for event in events_of(raw):
             key = (event.object_type, event.record_id, event.kind, event.occurred_at)
             if key not in seen:
                 seen.add(key)

@@ -156,6 +156,8 @@ _MAX_SEEN: Final = 2000
 #: How often an incremental scan reads the archived listing by default, and at most.
 DEFAULT_SWEEP: Final = timedelta(hours=24)
 MAX_SWEEP: Final = timedelta(days=30)
+# The ids merged into a record, ";"-separated (HubSpot's "Merged record IDs").
+_MERGED_IDS: Final = "hs_merged_object_ids"
 
 
 @attrs.frozen
@@ -308,6 +310,26 @@ def _errors(reply: Reply) -> list[ErrorBody]:
         else:
             code = _ITEM_STATUS.get(str(item.get("category") or "").upper(), 400)
         out.append(ErrorBody.parse(code, item, reply.correlation_id, item=True))
+    return out
+
+
+def _merged_ids(data: Mapping[str, Any]) -> list[str]:
+    """The ids HubSpot merged into a record (``hs_merged_object_ids``), oldest first."""
+    raw = data.get("properties")
+    text = raw.get(_MERGED_IDS) if isinstance(raw, Mapping) else None
+    if not isinstance(text, str):
+        return []
+    return [i.strip() for i in text.split(";") if i.strip()]
+
+
+def _merges(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Old id -> merged record's id, for every id merged into one of ``results``."""
+    out: dict[str, str] = {}
+    for result in results:
+        record_id = str(result.get("id"))
+        for old in _merged_ids(result):
+            if old != record_id:
+                out[old] = record_id
     return out
 
 
@@ -657,13 +679,17 @@ class HubSpotAdapter(Adapter):
         return schema if schema is not None else self.schema(object_type)
 
     def _names(self, schema: ObjectSchema) -> list[str]:
-        """The properties to read: what the engine needs, or all of the schema."""
+        """The properties to read: what the engine needs, or all of the schema.
+
+        The merged ids are always read: they tell a merged record's old ids (HubSpot
+        ignores a property a type does not have).
+        """
         with self._lock:
             reads = self._reads.get(schema.name)
         names = [s.name for s in schema if reads is None or s.name in reads]
-        lastmod = lastmod_property(schema.name)
-        if lastmod not in names:
-            names.append(lastmod)
+        for extra in (lastmod_property(schema.name), _MERGED_IDS):
+            if extra not in names:
+                names.append(extra)
         return names
 
     # ---- records --------------------------------------------------------------------
@@ -828,11 +854,14 @@ class HubSpotAdapter(Adapter):
             if in_body:
                 results = self._read(object_type, [str(r["id"]) for r in results], names)
             records = self._linked(object_type, [self._record(schema, r) for r in results])
+            merged = _merges(results)
             after = _next_after(reply)
             if after is None:
-                yield Page(tuple(records), end.encode())
+                yield Page(tuple(records), end.encode(), merged=merged)
                 return
-            yield Page(tuple(records), attrs.evolve(end, full=True, after=after).encode())
+            yield Page(
+                tuple(records), attrs.evolve(end, full=True, after=after).encode(), merged=merged
+            )
 
     def _request_line(self, method: str, path: str, params: Mapping[str, str]) -> int:
         """The length of the request line a GET with ``params`` would have."""
@@ -843,6 +872,14 @@ class HubSpotAdapter(Adapter):
         self, object_type: str, ids: Sequence[str], names: list[str]
     ) -> list[Mapping[str, Any]]:
         """Batch-read ``ids`` (at most 100) with ``names``; in ``ids`` order, live ones only."""
+        found = {str(r.get("id")): r for r in self._read_all(object_type, ids, names)}
+        return [found[i] for i in ids if i in found]
+
+    def _read_all(
+        self, object_type: str, ids: Sequence[str], names: list[str]
+    ) -> list[Mapping[str, Any]]:
+        """Batch-read ``ids`` (at most 100): every result, merged records under an old
+        id included (their ids are new)."""
         if not ids:
             return []
         reply = self._http.request(
@@ -854,8 +891,7 @@ class HubSpotAdapter(Adapter):
         )
         if reply.status == 404 and reply.error().category not in ("", "OBJECT_NOT_FOUND"):
             raise AdapterError(category_of(reply.error()), reply.error().describe())
-        found = {str(r.get("id")): r for r in _results(reply)}
-        return [found[i] for i in ids if i in found]
+        return _results(reply)
 
     def _incremental_scan(self, object_type: str, cursor: _Cursor) -> Generator[Page, None, None]:
         # rule S5: only what changed since the cursor. Each request is a new search from
@@ -872,16 +908,25 @@ class HubSpotAdapter(Adapter):
             since, kept = _bounded(max(cursor.since, edge - self._lag_ms), seen, edge)
             return attrs.evolve(cursor, since=since, seen=kept).encode()
 
+        merged: dict[str, str] = {}
+
         def fresh(results: list[Mapping[str, Any]]) -> list[Record]:
             nonlocal top
-            out = []
+            out, raw = [], []
             for result in results:
                 record_id, ms = str(result["id"]), self._stamp(object_type, result)
                 top = max(top, ms)
                 if seen.get(record_id) != ms:
                     seen[record_id] = ms
                     out.append(self._record(schema, result))
+                    raw.append(result)
+            # A merged record names the ids it replaces: the page says so (Page.merged).
+            merged.clear()
+            merged.update(_merges(raw))
             return self._linked(object_type, out)
+
+        def page(records: list[Record], cursor_text: str) -> Page:
+            return Page(tuple(records), cursor_text, merged=dict(merged))
 
         while True:
             results = self._search(
@@ -895,18 +940,18 @@ class HubSpotAdapter(Adapter):
             newest = max((self._stamp(object_type, r) for r in results), default=low)
             if len(results) < size:
                 if records:
-                    yield Page(tuple(records), page_cursor(low))
+                    yield page(records, page_cursor(low))
                 break
             if newest <= low:
                 # A full page at one millisecond: page through it by id, then go past it.
                 if records:
-                    yield Page(tuple(records), page_cursor(low))
-                yield from self._same_time(object_type, low, names, fresh, page_cursor)
+                    yield page(records, page_cursor(low))
+                yield from self._same_time(object_type, low, names, fresh, page_cursor, page)
                 low += 1
             else:
                 low = newest
                 if records:
-                    yield Page(tuple(records), page_cursor(low))
+                    yield page(records, page_cursor(low))
             # Forget what no later search can return again.
             floor = low - self._lag_ms
             for record_id in [i for i, ms in seen.items() if ms < floor]:
@@ -920,9 +965,11 @@ class HubSpotAdapter(Adapter):
         if swept is None or not 0 <= now - swept < self._sweep_ms:
             deleted, deleted_since, deleted_seen = self._deletions(object_type, cursor)
             swept = now
+        # HubSpot archives the records a merge replaces: those are no deletions.
+        deleted, moved = self._merged_away(object_type, deleted)
         since, kept = _bounded(max(cursor.since, top - self._lag_ms), seen, top + 1)
         final = _Cursor(False, since, kept, deleted_since, deleted_seen, swept=swept)
-        yield Page((), final.encode(), tuple(deleted))
+        yield Page((), final.encode(), tuple(deleted), merged=moved)
 
     def _same_time(
         self,
@@ -931,6 +978,7 @@ class HubSpotAdapter(Adapter):
         names: list[str],
         fresh: Callable[[list[Mapping[str, Any]]], list[Record]],
         page_cursor: Callable[[int], str],
+        page: Callable[[list[Record], str], Page],
     ) -> Iterator[Page]:
         lastmod = lastmod_property(object_type)
         last_id: str | None = None
@@ -945,7 +993,7 @@ class HubSpotAdapter(Adapter):
             )
             records = fresh(results)
             if records:
-                yield Page(tuple(records), page_cursor(ms))
+                yield page(records, page_cursor(ms))
             if len(results) < self.search_page_size:
                 return
             last_id = str(results[-1]["id"])
@@ -981,6 +1029,33 @@ class HubSpotAdapter(Adapter):
         edge = max(since, max(recent.values(), default=since) - self._lag_ms)
         return deleted, edge, frozenset(i for i, ms in recent.items() if ms >= edge)
 
+    def _merged_away(self, object_type: str, ids: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Split archived ids into deletions and merges (old id -> merged record's id).
+
+        HubSpot archives both records of a merge and makes a new one; a read of an old id
+        returns the merged record. Each archived id is read once (batch read), so a merge
+        never looks like a deletion.
+        """
+        if not ids:
+            return ids, {}
+        moved: dict[str, str] = {}
+        for start in range(0, len(ids), _MAX_BATCH):
+            chunk = ids[start : start + _MAX_BATCH]
+            reply = self._http.request(
+                "POST",
+                f"/crm/v3/objects/{object_type}/batch/read",
+                json_body={"inputs": [{"id": i} for i in chunk], "properties": [_MERGED_IDS]},
+                accept=(404,),
+                what=f"read archived {object_type}",
+            )
+            asked = set(chunk)
+            for result in _results(reply):
+                record_id = str(result.get("id"))
+                for old in _merged_ids(result):
+                    if old in asked and old != record_id:
+                        moved[old] = record_id
+        return [i for i in ids if i not in moved], moved
+
     # ---- fetch and writes -------------------------------------------------------------
 
     def _check_batch(self, method: str, size: int) -> None:
@@ -993,15 +1068,33 @@ class HubSpotAdapter(Adapter):
 
     @override
     def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
-        """The live records among ``ids`` (batch read); archived and unknown ids are absent."""
+        """The live records among ``ids`` (batch read); archived and unknown ids are absent.
+
+        An id HubSpot merged into another record (since HubSpot's merge change the merged
+        record has a new id, and a read of an old id returns it) maps to that record,
+        whose ``id`` is the new one; its ``hs_merged_object_ids`` tells which asked ids
+        it answers for.
+        """
         self._check_batch("fetch", len(ids))
         wanted = list(dict.fromkeys(str(i) for i in ids))
         if not wanted:
             return {}
         schema = self._schema(object_type)
-        results = self._read(object_type, wanted, self._names(schema))
-        records = [self._record(schema, r) for r in results]
-        return {r.id: r for r in self._linked(object_type, records)}
+        asked = set(wanted)
+        answers: list[tuple[list[str], Mapping[str, Any]]] = []
+        answered: set[str] = set()
+        for result in self._read_all(object_type, wanted, self._names(schema)):
+            record_id = str(result.get("id"))
+            names = [record_id] if record_id in asked else []
+            names += [i for i in _merged_ids(result) if i in asked and i != record_id]
+            names = [i for i in names if i not in answered]
+            if names:
+                answered.update(names)
+                answers.append((names, result))
+        records = self._linked(object_type, [self._record(schema, r) for _, r in answers])
+        return {
+            i: record for (names, _), record in zip(answers, records, strict=True) for i in names
+        }
 
     def _inputs(
         self, schema: ObjectSchema, values: Mapping[str, Any]

@@ -18,6 +18,11 @@ them, so adapter tests run against the API's behaviour instead of mocks of it:
   when paging past it), optional eventual consistency (``search_delay``);
 * the properties and schemas APIs, pipelines, associations v4 (batch create, read,
   archive, default associations) with HubSpot's association type ids;
+* merges as HubSpot makes them since its merge change: a new record with a new id, the
+  old ids archived and read as the merged record (``hs_merged_object_ids``), links moved,
+  a ``<type>.merge`` webhook event (:meth:`FakeHubSpot.merge`);
+* links that never move a record's last-modified time, with ``associationChange``
+  webhook events (:meth:`FakeHubSpot.subscribe`);
 * rate limits with HubSpot's 429 bodies (``policyName``) and ``X-HubSpot-RateLimit-*``
   headers, search's own limit, a daily limit; bearer-token auth (401), scopes (403
   ``MISSING_SCOPES``); configurable latency and injected faults (5xx, 423, 477, …);
@@ -72,7 +77,14 @@ from typing_extensions import override
 
 from syncengine.records import Pipeline, Stage
 
-__all__ = ["FakeHubSpot", "Fault", "ManualClock", "WebhookRequest", "property_definition"]
+__all__ = [
+    "MERGED_IDS",
+    "FakeHubSpot",
+    "Fault",
+    "ManualClock",
+    "WebhookRequest",
+    "property_definition",
+]
 
 _UTC: Final = _dt.UTC
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -111,6 +123,8 @@ _URI_TOO_LONG: Final = (
 # BAD_REFRESH_TOKEN (secondary: client code that handles it, e.g. "missing or unknown
 # refresh token").
 _OAUTH_LIFETIME: Final = 1800.0
+#: The property listing the ids merged into a record.
+MERGED_IDS: Final = "hs_merged_object_ids"
 _OPERATORS: Final = frozenset(
     {
         "EQ",
@@ -264,11 +278,7 @@ _LIFECYCLE: Final = (
 
 
 def _standard_properties(object_type: str, lastmod: str, created: str) -> list[dict[str, Any]]:
-    common = [
-        _P("hs_object_id", "number", read_only=True, hubspot_defined=True, label="Record ID"),
-        _P(created, "datetime", read_only=True, hubspot_defined=True, label="Create Date"),
-        _P(lastmod, "datetime", read_only=True, hubspot_defined=True, label="Last Modified Date"),
-    ]
+    common = _standard_properties_common(lastmod, created)
     own: dict[str, list[dict[str, Any]]] = {
         "contacts": [
             _P("email", hubspot_defined=True, label="Email"),
@@ -291,6 +301,9 @@ def _standard_properties(object_type: str, lastmod: str, created: str) -> list[d
             ),
             _P("hs_email_optout", "bool", hubspot_defined=True, label="Unsubscribed"),
             _P("num_associated_deals", "number", calculated=True, hubspot_defined=True),
+            # A merge keeps the secondary contact's address here (knowledge.hubspot.com
+            # "Merge records"; Insycle's HubSpot merge notes).
+            _P("hs_additional_emails", read_only=True, hubspot_defined=True),
         ],
         "companies": [
             _P("name", hubspot_defined=True, group="companyinformation"),
@@ -309,6 +322,7 @@ def _standard_properties(object_type: str, lastmod: str, created: str) -> list[d
             _P("is_public", "bool", hubspot_defined=True),
             _P("description", "string", "textarea", hubspot_defined=True),
             _P("num_associated_contacts", "number", calculated=True, hubspot_defined=True),
+            _P("hs_additional_domains", read_only=True, hubspot_defined=True),
         ],
         "deals": [
             _P("dealname", hubspot_defined=True, group="dealinformation"),
@@ -433,7 +447,9 @@ _WEBHOOK_PREFIXES: Final[Mapping[str, str]] = {
     "products": "product",
     "line_items": "line_item",
 }
-_WEBHOOK_ACTIONS: Final = frozenset({"creation", "deletion", "propertyChange", "restore"})
+_WEBHOOK_ACTIONS: Final = frozenset(
+    {"creation", "deletion", "propertyChange", "restore", "merge", "associationChange"}
+)
 _WEBHOOK_BATCH: Final = 100  # HubSpot sends at most 100 events a request
 
 
@@ -492,6 +508,16 @@ class _Type:
     #: The write number search shows, per record id.
     shown: dict[str, int] = attrs.Factory(dict)
     pipelines: list[dict[str, Any]] | None = None
+    #: Merged-away id -> the id of the record it was merged into (see FakeHubSpot.merge).
+    merged_into: dict[str, str] = attrs.Factory(dict)
+
+    def resolve(self, record_id: str) -> _Object | None:
+        """The live record ``record_id`` names: itself, or the record it was merged into."""
+        seen = 0
+        while record_id not in self.live and record_id in self.merged_into and seen < 1000:
+            record_id = self.merged_into[record_id]
+            seen += 1
+        return self.live.get(record_id)
 
     @property
     def lastmod(self) -> str:
@@ -682,6 +708,7 @@ class FakeHubSpot:
         self._webhook_events: list[dict[str, Any]] = []
         self._next_event = 0
         self._creating = False
+        self._merging = False
         for name, type_id, singular, defaults in _STANDARD:
             kind = _Type(name, type_id, singular, {}, defaults)
             kind.properties = {
@@ -868,8 +895,12 @@ class FakeHubSpot:
 
         Types are legacy (``"contact.deletion"``, ``"company.propertyChange"``) or
         generic (``"object.deletion"``: every object type, named by ``objectTypeId``);
-        actions are ``creation``, ``deletion``, ``propertyChange`` and ``restore``.
-        Changes made through the API are events too, as at HubSpot.
+        actions are ``creation``, ``deletion``, ``propertyChange``, ``restore``,
+        ``merge`` (see :meth:`merge`) and ``associationChange`` (one event per linked
+        record for each link made or removed, with ``associationType`` such as
+        ``CONTACT_TO_COMPANY``, ``fromObjectId``, ``toObjectId``,
+        ``associationRemoved``; a link moves no record's last-modified time). Changes
+        made through the API are events too, as at HubSpot.
 
         Raises:
             ValueError: An unknown subscription type.
@@ -916,7 +947,7 @@ class FakeHubSpot:
 
     def _event(self, kind: _Type, action: str, record_id: str, **fields: Any) -> None:
         """Record the events of one change for the subscriptions that cover it."""
-        if not self._subscriptions:
+        if not self._subscriptions or (self._merging and action != "merge"):
             return
         legacy = _WEBHOOK_PREFIXES.get(kind.name)
         types = [
@@ -1044,6 +1075,38 @@ class FakeHubSpot:
             source, target = self._type(object_type), self._type(to_type)
             return set(self._links.get((source.name, id, target.name), {}))
 
+    def unlink(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """Remove the link between two records (both ways) as a user would."""
+        with self._lock:
+            source, target = self._type(from_type), self._type(to_type)
+            self._unlink(source, from_id, target, to_id)
+
+    def merge(self, object_type: str, primary_id: str, merged_id: str, /) -> str:
+        """Merge two live records as a HubSpot user would; return the merged record's id.
+
+        As HubSpot does since its merge change (developers.hubspot.com/changelog
+        "Updated merge functionality for contacts and companies"): the result is a *new*
+        record with a new id; it takes the primary's values and keeps the other's where
+        the primary has none; both old records are archived (they are listed with
+        ``archived=true``, as third-party reports say: "both originals are archived",
+        cleanupcrm.com; Whalesync's HubSpot notes), and a read of either old id (single
+        or batch) returns the merged record under its new id, whose
+        ``hs_merged_object_ids`` lists the old ids. Search shows only the new record.
+        Links of both records move to the new one. The merged-away contact's e-mail
+        moves to ``hs_additional_emails`` (a company's domain to
+        ``hs_additional_domains``). For a ``<type>.merge`` subscription (see
+        :meth:`subscribe`) one event is recorded, with ``primaryObjectId``,
+        ``mergedObjectIds``, ``newObjectId`` and ``numberOfPropertiesMoved``
+        (developers.hubspot.com changelog "New subscription types for Webhooks"), not
+        the deletions and the creation the merge is made of.
+
+        Raises:
+            KeyError: A record is not live, or both ids are the same.
+        """
+        with self._lock:
+            kind = self._type(object_type)
+            return self._merge(kind, primary_id, merged_id).id
+
     # ---- storage ----------------------------------------------------------------------
 
     def _new_id(self) -> str:
@@ -1158,18 +1221,113 @@ class FakeHubSpot:
         return self._custom_association_types[pair]
 
     def _link(self, source: _Type, from_id: str, target: _Type, to_id: str, type_id: int) -> None:
+        # A link does not touch either record: their last-modified time stays, so a
+        # change scan never sees an association-only change. HubSpot's association
+        # writes go through the separate v4 associations API and do not count as a
+        # property change (airbytehq/airbyte issues 14390, 27199: incremental syncs
+        # miss association changes); associationChange webhooks report them.
         if from_id not in source.live:
             raise KeyError(f"{source.name} record {from_id!r} does not exist")
         if to_id not in target.live:
             raise KeyError(f"{target.name} record {to_id!r} does not exist")
         forward, backward = self._types_for(source, target)
         chosen_back = backward if type_id == forward else _inverse_primary(source, target, type_id)
+        known = to_id in self._links.get((source.name, from_id, target.name), {})
         self._links.setdefault((source.name, from_id, target.name), {}).setdefault(
             to_id, set()
         ).add(type_id)
         self._links.setdefault((target.name, to_id, source.name), {}).setdefault(
             from_id, set()
         ).add(chosen_back)
+        if not known:
+            self._association_events(source, from_id, target, to_id, removed=False)
+
+    def _unlink(self, source: _Type, from_id: str, target: _Type, to_id: str) -> None:
+        found = self._links.get((source.name, from_id, target.name), {}).pop(to_id, None)
+        self._links.get((target.name, to_id, source.name), {}).pop(from_id, None)
+        if found is not None:
+            self._association_events(source, from_id, target, to_id, removed=True)
+
+    def _association_events(
+        self, source: _Type, from_id: str, target: _Type, to_id: str, *, removed: bool
+    ) -> None:
+        for kind, other, one, two in (
+            (source, target, from_id, to_id),
+            (target, source, to_id, from_id),
+        ):
+            extra: dict[str, Any] = {
+                "fromObjectId": _int(one, 0),
+                "toObjectId": _int(two, 0),
+                "associationRemoved": removed,
+                "isPrimaryAssociation": False,
+                # The generic object.associationChange names the ends by type id
+                # (changelog "Public Beta: Generic Webhook Subscriptions").
+                "fromObjectTypeId": kind.type_id,
+                "toObjectTypeId": other.type_id,
+            }
+            if not (kind.custom or other.custom):
+                extra["associationType"] = f"{kind.singular}_TO_{other.singular}"
+            self._event(kind, "associationChange", one, **extra)
+
+    def _merge(self, kind: _Type, primary_id: str, merged_id: str) -> _Object:
+        primary, merged = kind.live.get(primary_id), kind.live.get(merged_id)
+        if primary is None or merged is None or primary is merged:
+            raise KeyError(
+                f"cannot merge {kind.name} {primary_id!r} and {merged_id!r}: both must be "
+                "live, and different"
+            )
+        system = {"hs_object_id", kind.created, kind.lastmod, MERGED_IDS}
+        values = {k: v for k, v in merged.properties.items() if k not in system}
+        moved = sum(1 for k in values if not primary.properties.get(k))
+        values.update({k: v for k, v in primary.properties.items() if k not in system and v})
+        extra = {
+            "contacts": ("email", "hs_additional_emails"),
+            "companies": ("domain", "hs_additional_domains"),
+        }
+        if kind.name in extra:
+            name, more = extra[kind.name]
+            kept = [v for v in values.get(more, "").split(";") if v]
+            lost = merged.properties.get(name, "")
+            if lost and lost.lower() != values.get(name, "").lower() and lost not in kept:
+                kept.append(lost)
+            if kept:
+                values[more] = ";".join(kept)
+        ids: list[str] = []
+        for obj in (primary, merged):
+            ids += [i for i in obj.properties.get(MERGED_IDS, "").split(";") if i]
+            ids.append(obj.id)
+        values[MERGED_IDS] = ";".join(dict.fromkeys(ids))
+        # One merge event, not the deletions and the creation it is made of.
+        self._merging = True
+        try:
+            self._archive(kind, primary)
+            self._archive(kind, merged)
+            new = self._store_new(kind, self._new_id(), values)
+        finally:
+            self._merging = False
+        for old in (primary.id, merged.id):
+            kind.merged_into[old] = new.id
+        # The links of both records move to the merged one (the primary's first).
+        for (name, record_id, target_name), linked in list(self._links.items()):
+            if name != kind.name or record_id not in (primary.id, merged.id):
+                continue
+            del self._links[(name, record_id, target_name)]
+            mine = self._links.setdefault((name, new.id, target_name), {})
+            for to_id, types in linked.items():
+                mine.setdefault(to_id, set()).update(types)
+                back = self._links.get((target_name, to_id, name), {})
+                if record_id in back:
+                    back.setdefault(new.id, set()).update(back.pop(record_id))
+        self._event(
+            kind,
+            "merge",
+            new.id,
+            primaryObjectId=_int(primary.id, 0),
+            mergedObjectIds=[_int(merged.id, 0)],
+            newObjectId=_int(new.id, 0),
+            numberOfPropertiesMoved=moved,
+        )
+        return new
 
     # ---- HTTP -------------------------------------------------------------------------
 
@@ -1439,6 +1597,9 @@ class FakeHubSpot:
                 if method == "POST":
                     self._need(f"crm.objects.{kind.scope}.write")
                     return self._create_one(kind, body, correlation)
+            elif rest == ["merge"] and method == "POST":
+                self._need(f"crm.objects.{kind.scope}.write")
+                return 200, self._merge_api(kind, body)
             elif rest == ["search"] and method == "POST":
                 self._need(f"crm.objects.{kind.scope}.read")
                 return 200, self._search(kind, body)
@@ -1585,7 +1746,8 @@ class FakeHubSpot:
         if method == "GET":
             self._need(f"crm.objects.{kind.scope}.read")
             archived = query.get("archived", "false").lower() == "true"
-            obj = (kind.archived if archived else kind.live).get(record_id)
+            # A merged-away id reads as the record it was merged into (see merge()).
+            obj = kind.archived.get(record_id) if archived else kind.resolve(record_id)
             if obj is None:
                 raise _Problem(
                     404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric."
@@ -1615,6 +1777,26 @@ class FakeHubSpot:
                 } | {"status": "error"}
             return 200, data["results"][0]
         raise _Problem(405, "VALIDATION_ERROR", f"{method} is not allowed here")
+
+    def _merge_api(self, kind: _Type, body: Any) -> dict[str, Any]:
+        """``POST /crm/v3/objects/{type}/merge``: see :meth:`merge`."""
+        data = body if isinstance(body, dict) else {}
+        primary, other = data.get("primaryObjectId"), data.get("objectIdToMerge")
+        if primary in (None, "") or other in (None, ""):
+            raise _Problem(
+                400,
+                "VALIDATION_ERROR",
+                "Invalid input JSON: primaryObjectId and objectIdToMerge are required",
+            )
+        primary, other = str(primary), str(other)
+        for record_id in (primary, other):
+            if record_id not in kind.live:
+                raise _Problem(
+                    404, "OBJECT_NOT_FOUND", f"{kind.singular.title()} {record_id} does not exist."
+                )
+        if primary == other:
+            raise _Problem(400, "VALIDATION_ERROR", "Cannot merge a record with itself.")
+        return self._json(kind, self._merge(kind, primary, other), None)
 
     def _create_one(self, kind: _Type, body: Any, correlation: str) -> tuple[int, Any]:
         status, data = self._batch(
@@ -1652,15 +1834,18 @@ class FakeHubSpot:
         started = _now_text(self._now())
         if operation == "read":
             archived = query.get("archived", "false").lower() == "true"
-            table = kind.archived if archived else kind.live
             names = body.get("properties") or None
             found, missing = [], []
+            shown: set[str] = set()
             for item in inputs:
                 record_id = str(item.get("id"))
-                obj = table.get(record_id)
+                # A merged-away id reads as the merged record, under its new id; a record
+                # two inputs name is returned once.
+                obj = kind.archived.get(record_id) if archived else kind.resolve(record_id)
                 if obj is None:
                     missing.append(record_id)
-                else:
+                elif obj.id not in shown:
+                    shown.add(obj.id)
                     found.append(self._json(kind, obj, names))
             data: dict[str, Any] = {
                 "status": "COMPLETE",
@@ -1758,7 +1943,7 @@ class FakeHubSpot:
         existing: _Object | None = None
         if operation == "update":
             record_id = str(item.get("id"))
-            existing = kind.live.get(record_id)
+            existing = kind.resolve(record_id)  # a merged-away id names the merged record
             if existing is None:
                 raise _Problem(
                     404,
@@ -2150,9 +2335,7 @@ class FakeHubSpot:
             for item in inputs:
                 from_id = str((item.get("from") or {}).get("id"))
                 for to in item.get("to") or ():
-                    to_id = str(to.get("id"))
-                    self._links.get((source.name, from_id, target.name), {}).pop(to_id, None)
-                    self._links.get((target.name, to_id, source.name), {}).pop(from_id, None)
+                    self._unlink(source, from_id, target, str(to.get("id")))
             return 204, None
         else:
             raise _Problem(404, "OBJECT_NOT_FOUND", f"No association operation {operation!r}")
@@ -2236,6 +2419,15 @@ def _standard_properties_common(lastmod: str, created: str) -> list[dict[str, An
         _P("hs_object_id", "number", read_only=True, hubspot_defined=True, label="Record ID"),
         _P(created, "datetime", read_only=True, hubspot_defined=True, label="Create Date"),
         _P(lastmod, "datetime", read_only=True, hubspot_defined=True, label="Last Modified Date"),
+        # The ids merged into a record, ";"-separated ("Merged [record] IDs" in
+        # knowledge.hubspot.com "Merge records"; hubspot-api-nodejs issue 6).
+        _P(
+            MERGED_IDS,
+            read_only=True,
+            calculated=True,
+            hubspot_defined=True,
+            label="Merged record IDs",
+        ),
     ]
 
 

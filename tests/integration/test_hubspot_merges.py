@@ -1,0 +1,395 @@
+"""Merges and association-only changes in HubSpot reach the app (issue 19, items 5, 6).
+
+The hub is the real :class:`HubSpotAdapter` over HTTP to :class:`FakeHubSpot`, which
+merges as HubSpot does since its merge change (a new record with a new id) and moves no
+last-modified time when records are re-linked. The app is an :class:`InMemoryAdapter`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from syncengine import (
+    ExcludeReason,
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    RecordState,
+    Side,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters.hubspot import HubSpotAdapter
+from syncengine.index import MemoryIndexStore
+from syncengine.testing.hubspot import FakeHubSpot
+from syncengine.webhooks import WebhookReceiver
+
+FAST = (100_000, 1.0)
+SECRET = "client-secret-for-merges"
+URL = "https://sync.example.com/hubspot/webhook"
+SYNC = "merges"
+
+PEOPLE = ObjectSchema(
+    "people",
+    [
+        PropertySpec("mail", "string", unique=True),
+        PropertySpec("first_name", "string"),
+        PropertySpec("last_name", "string"),
+        PropertySpec("phone", "string"),
+    ],
+)
+ACCOUNTS = ObjectSchema(
+    "accounts", [PropertySpec("company", "string"), PropertySpec("website", "string")]
+)
+
+
+def contacts(**changes) -> ObjectSync:
+    """contacts <-> people, matched by e-mail."""
+    return ObjectSync(
+        "contacts",
+        "people",
+        [
+            FieldMapping("email", "mail"),
+            FieldMapping("firstname", "first_name"),
+            FieldMapping("lastname", "last_name"),
+            FieldMapping("phone", "phone"),
+        ],
+        match=MatchRule.email("email", "mail"),
+        **changes,
+    )
+
+
+def companies() -> ObjectSync:
+    """companies <-> accounts, matched by name or domain."""
+    return ObjectSync(
+        "companies",
+        "accounts",
+        [FieldMapping("name", "company"), FieldMapping("domain", "website")],
+        match=MatchRule.company(("name", "company"), ("domain", "website")),
+    )
+
+
+@pytest.fixture
+def fake():
+    """An empty local HubSpot, recording merge and association webhook events."""
+    made = FakeHubSpot()
+    made.subscribe(*SUBSCRIPTIONS)
+    return made
+
+
+@pytest.fixture
+def hub(fake):
+    """The HubSpot adapter on the local HubSpot."""
+    adapter = HubSpotAdapter(
+        fake.token,
+        transport=httpx.MockTransport(fake.handle),
+        rate_limit=FAST,
+        search_rate=FAST,
+        consistency_window=0.0,
+    )
+    yield adapter
+    adapter.close()
+
+
+@pytest.fixture
+def app():
+    """The connected app."""
+    return InMemoryAdapter([PEOPLE, ACCOUNTS], name="app", id_prefix="a")
+
+
+@pytest.fixture
+def index():
+    """The index."""
+    return MemoryIndexStore()
+
+
+def engine_for(hub, app, index, *objects) -> SyncEngine:
+    """An engine over the local HubSpot and the app."""
+    return SyncEngine(hub, app, index, SyncConfig(SYNC, list(objects)))
+
+
+SUBSCRIPTIONS = (
+    "contact.merge",
+    "company.merge",
+    "contact.associationChange",
+    "company.associationChange",
+)
+
+
+def deliver(engine, fake, *, drain: bool = True) -> int:
+    """POST the fake's recorded webhook events to a receiver as HubSpot does, then (with
+    ``drain``) let the engine drain its inbox; return how many events the receiver kept."""
+    now = dt.datetime.now(dt.UTC)
+    receiver = WebhookReceiver(engine, SECRET, clock=lambda: now)
+    kept = 0
+    for request in fake.webhook_requests(URL, SECRET):
+        status, count = receiver.handle(request.method, request.url, request.headers, request.body)
+        assert 200 == status
+        kept += count
+    if drain:
+        report = engine.drain_inbox()
+        assert 0 == report.failed, report
+    return kept
+
+
+def people(app) -> dict[str, dict]:
+    """The app's people by id, as plain dicts."""
+    return {r.id: dict(r.properties) for r in app.records("people")}
+
+
+def synced_pair(index, app_id):
+    """The entry of an app record."""
+    (entry,) = [e for e in index.entries(SYNC) if e.app_id == app_id]
+    return entry
+
+
+class TestAMergeInHubSpot:
+    """Item 5: a merge re-pairs the primary's entry; nothing is deleted or re-created."""
+
+    @pytest.fixture
+    def merged(self, fake, hub, app, index):
+        """Two synced contacts, then merged in HubSpot (Ada is the primary)."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put(
+            "contacts",
+            email="lovelace@example.com",
+            firstname="Augusta",
+            lastname="Lovelace",
+            phone="+45 1",
+        )
+        engine = engine_for(hub, app, index, contacts())
+        engine.initial_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+        new = fake.merge("contacts", ada, other)
+        return engine, new, ids["ada@example.com"], ids["lovelace@example.com"]
+
+    @pytest.mark.parametrize("learn", ["poll", "webhook", "reconcile"])
+    def test_the_pair_follows_the_merged_record_and_values_converge(
+        self, merged, fake, app, index, learn
+    ):
+        """Today's main: both entries fail as deleted and the merged record is a duplicate."""
+        engine, new, ada_app, other_app = merged
+        if learn == "poll":
+            report = engine.incremental_sync()
+        elif learn == "webhook":
+            assert 3 == deliver(engine, fake)  # the new id and both old ones
+            report = engine.incremental_sync()
+        else:
+            report = engine.reconcile()
+
+        assert 0 == report.failed
+        assert 2 == app.count("people")  # nothing deleted (X3)
+        assert [new] == list(fake.records("contacts"))  # nothing re-created in HubSpot
+        entry = synced_pair(index, ada_app)
+        assert (new, RecordState.SYNCED) == (entry.hub_id, entry.state)
+        ada = people(app)[ada_app]
+        assert ("Ada", "Lovelace", "+45 1") == (
+            ada["first_name"],
+            ada["last_name"],
+            ada["phone"],
+        )
+        left = synced_pair(index, other_app)
+        assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (left.state, left.reason)
+        assert new in left.message
+        assert "Augusta" == people(app)[other_app]["first_name"]  # kept as it was
+        again = engine.incremental_sync()
+        assert 0 == again.created + again.updated + again.failed
+
+    def test_the_left_out_record_is_never_created_again_nor_restorable(
+        self, merged, fake, app, index
+    ):
+        """A change to the merged-away contact's app record creates nothing (M3, X3)."""
+        engine, new, _, other_app = merged
+        engine.incremental_sync()
+
+        app.patch("people", other_app, first_name="Augusta Ada")
+        report = engine.incremental_sync()
+
+        assert 0 == report.created + report.failed
+        assert [new] == list(fake.records("contacts"))
+        assert ExcludeReason.MERGED == synced_pair(index, other_app).reason
+        assert 0 == len(engine.plan_restore("contacts", Side.HUB))
+        assert 0 == engine.reconcile().created
+
+    def test_explain_says_why_the_other_record_is_out(self, merged, fake, app, index):
+        """R8: the left-out record's explanation is the merge, not a planned update
+        against the merged record its old id reads as."""
+        engine, new, _, other_app = merged
+        engine.incremental_sync()
+
+        explained = engine.explain(Side.APP, "people", other_app)
+
+        assert not explained.hub_found
+        assert "merged" in explained.decision
+        assert new in explained.decision
+
+    def test_the_merged_records_identifier_picks_the_pair_that_continues(
+        self, fake, hub, app, index
+    ):
+        """The secondary named first: the entry sharing the merged e-mail still wins."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", lastname="Lovelace")
+        engine = engine_for(hub, app, index, contacts())
+        engine.initial_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+
+        new = fake.merge("contacts", other, ada)  # the primary is "other" this time
+        engine.incremental_sync()
+
+        assert new == synced_pair(index, ids["lovelace@example.com"]).hub_id
+        assert ExcludeReason.MERGED == synced_pair(index, ids["ada@example.com"]).reason
+        assert "Ada" == people(app)[ids["lovelace@example.com"]]["first_name"]
+
+    def test_a_change_in_the_app_meanwhile_reaches_the_merged_record(
+        self, merged, fake, app, index
+    ):
+        """D6 across the merge: the app's edit and the merge's values both survive."""
+        engine, new, ada_app, _ = merged
+        app.patch("people", ada_app, first_name="Augusta Ada")
+
+        engine.incremental_sync()
+
+        assert "Augusta Ada" == fake.get("contacts", new)["firstname"]
+        assert "+45 1" == people(app)[ada_app]["phone"]
+
+    def test_a_restore_never_brings_back_a_record_from_a_merged_id(self, fake, hub, app, index):
+        """R6 sibling: the surviving HubSpot record of a deleted pair was merged away
+        since; the restore plan leaves it to the next pass instead of copying the merged
+        record into the app."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", lastname="Lovelace")
+        engine = engine_for(hub, app, index, contacts())
+        engine.initial_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+        app.remove("people", ids["ada@example.com"])
+        engine.incremental_sync()
+        assert 1 == len(engine.plan_restore("contacts", Side.APP))
+
+        fake.merge("contacts", ada, other)
+
+        assert 0 == len(engine.plan_restore("contacts", Side.APP))
+
+    def test_the_pair_whose_app_record_lives_on_continues(self, fake, hub, app, index):
+        """The primary's app record was deleted: the other pair follows the merge, and
+        nothing is left out or failed."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", lastname="Lovelace")
+        engine = engine_for(hub, app, index, contacts())
+        engine.initial_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+        app.remove("people", ids["ada@example.com"])
+        engine.incremental_sync()
+
+        new = fake.merge("contacts", ada, other)
+        report = engine.incremental_sync()
+
+        assert 0 == report.failed + report.created
+        (entry,) = index.entries(SYNC)
+        assert (new, ids["lovelace@example.com"], RecordState.SYNCED) == (
+            entry.hub_id,
+            entry.app_id,
+            entry.state,
+        )
+        assert "ada@example.com" == people(app)[ids["lovelace@example.com"]]["mail"]
+
+    def test_a_merge_during_the_initial_sync_is_followed_by_it(self, fake, hub, app, index):
+        """S3: HubSpot merges after phase 1 indexed both contacts; phase 3 meets the
+        merged record and the initial sync ends with it in the app, nothing excluded."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", phone="+45 1")
+        app.put("people", mail="alan@example.com", first_name="Alan")
+        merged: list[str] = []
+
+        def merge_once(event) -> None:
+            if event.kind == "phase_started" and event.phase == "sync_hub" and not merged:
+                merged.append(fake.merge("contacts", ada, other))
+
+        engine = SyncEngine(hub, app, index, SyncConfig(SYNC, [contacts()]), on_event=merge_once)
+        report = engine.initial_sync()
+
+        assert merged
+        assert 0 == report.excluded + report.failed
+        (ada_app,) = [i for i, p in people(app).items() if p["mail"] == "ada@example.com"]
+        assert "+45 1" == people(app)[ada_app]["phone"]
+        assert merged[0] == synced_pair(index, ada_app).hub_id
+        assert 2 == len(list(index.entries(SYNC)))
+
+    def test_companies_merge_the_same_way(self, fake, hub, app, index):
+        """company.merge: the primary's account follows the new company."""
+        acme = fake.put("companies", name="Acme", domain="acme.example")
+        twin = fake.put("companies", name="Acme Europe", domain="acme.eu")
+        engine = engine_for(hub, app, index, companies())
+        engine.initial_sync()
+        accounts = {r.properties["company"]: r.id for r in app.records("accounts")}
+
+        new = fake.merge("companies", acme, twin)
+        assert 3 == deliver(engine, fake)
+
+        assert new == synced_pair(index, accounts["Acme"]).hub_id
+        assert ExcludeReason.MERGED == synced_pair(index, accounts["Acme Europe"]).reason
+        assert 2 == app.count("accounts")
+        assert [new] == list(fake.records("companies"))
+
+
+class TestAnAssociationOnlyChange:
+    """Item 6: re-linking moves no last-modified time; webhooks or reconcile carry it."""
+
+    @pytest.fixture
+    def relinked(self, fake, hub, app, index):
+        """A synced contact and two companies; then, in HubSpot only, a second link."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        acme = fake.put("companies", name="Acme", domain="acme.example")
+        globex = fake.put("companies", name="Globex", domain="globex.example")
+        fake.link("contacts", ada, "companies", acme)
+        engine = engine_for(hub, app, index, companies(), contacts(associations=("companies",)))
+        engine.initial_sync()
+        engine.incremental_sync()  # the initial sync's own writes come back once
+        fake.webhook_requests(URL, SECRET)  # delivered before: the links made so far
+        fake.link("contacts", ada, "companies", globex)
+        (person,) = app.records("people")
+        accounts = {r.properties["company"]: r.id for r in app.records("accounts")}
+        return engine, person.id, accounts
+
+    def linked(self, app, person_id):
+        """The accounts an app person is linked to."""
+        (person,) = [p for p in app.records("people") if p.id == person_id]
+        return set(person.associations.get("accounts", ()))
+
+    def test_polling_alone_cannot_see_it(self, relinked, app):
+        """The fake is faithful: no property changed, so no change scan finds the link."""
+        engine, person_id, accounts = relinked
+        engine.incremental_sync()
+        assert {accounts["Acme"]} == self.linked(app, person_id)
+
+    def test_the_association_change_webhook_syncs_the_link(self, relinked, fake, app):
+        """contact.associationChange + company.associationChange reach the engine."""
+        engine, person_id, accounts = relinked
+        assert 2 == deliver(engine, fake, drain=False)  # kept in the inbox
+        assert 0 == engine.incremental_sync().failed  # the next pass drains it
+        assert {accounts["Acme"], accounts["Globex"]} == self.linked(app, person_id)
+
+    def test_a_reconcile_syncs_the_link_without_the_webhook(self, relinked, app):
+        """S6: the full comparison re-reads every record's links."""
+        engine, person_id, accounts = relinked
+        assert 0 == engine.reconcile().failed
+        assert {accounts["Acme"], accounts["Globex"]} == self.linked(app, person_id)
+
+    def test_an_unlink_in_hubspot_is_kept_out_of_the_app(self, relinked, fake, app, index):
+        """X3: the webhook of a removed link re-reads it; the app keeps its link."""
+        engine, person_id, accounts = relinked
+        deliver(engine, fake)
+        (contact,) = fake.records("contacts")
+        (acme,) = [i for i, p in fake.records("companies").items() if p["name"] == "Acme"]
+
+        fake.unlink("contacts", contact, "companies", acme)
+        assert 2 == deliver(engine, fake)
+
+        assert {accounts["Acme"], accounts["Globex"]} == self.linked(app, person_id)
+        entry = synced_pair(index, person_id)
+        assert any("unlinked in hub" in h.detail for h in entry.history)

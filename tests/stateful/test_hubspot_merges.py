@@ -1,0 +1,232 @@
+"""Stateful: merges, edits and re-links in HubSpot never cost the app a record (issue 19).
+
+A rule-based machine drives the local HubSpot (which merges into new ids as HubSpot does
+since its merge change, and re-links without moving last-modified times) and the app,
+and runs incremental passes (with or without the webhook events), and reconciles. After
+every pass: no app record is lost, no merged-away contact is created again, every live
+contact syncs with exactly one app record and its values agree; after a reconcile every
+HubSpot link is in the app too (A1). Item 5's bug (merged ids taken for deletions, the
+merged record taken for a duplicate) breaks these at the first merge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from syncengine import (
+    ExcludeReason,
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    RecordState,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters.hubspot import HubSpotAdapter
+from syncengine.index import MemoryIndexStore
+from syncengine.testing.hubspot import FakeHubSpot
+from syncengine.webhooks import WebhookReceiver
+
+SECRET = "stateful-merge-secret"
+URL = "https://sync.example.com/hook"
+SYNC = "merge-machine"
+FAST = (1_000_000, 1.0)
+NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald")
+
+PEOPLE = ObjectSchema(
+    "people",
+    [
+        PropertySpec("mail", "string", unique=True),
+        PropertySpec("first_name", "string"),
+        PropertySpec("city", "string"),
+    ],
+)
+ACCOUNTS = ObjectSchema("accounts", [PropertySpec("company", "string")])
+CONFIG = SyncConfig(
+    SYNC,
+    [
+        ObjectSync(
+            "companies",
+            "accounts",
+            [FieldMapping("name", "company")],
+            match=MatchRule([("name", "company")], kinds=("text",)),
+        ),
+        ObjectSync(
+            "contacts",
+            "people",
+            [
+                FieldMapping("email", "mail"),
+                FieldMapping("firstname", "first_name"),
+                FieldMapping("city", "city"),
+            ],
+            match=MatchRule.email("email", "mail"),
+            associations=("companies",),
+        ),
+    ],
+)
+
+
+class HubSpotMerges(RuleBasedStateMachine):
+    """HubSpot users merge, edit and re-link; the app edits; the engine keeps up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fake = FakeHubSpot()
+        self.hub = HubSpotAdapter(
+            self.fake.token,
+            transport=httpx.MockTransport(self.fake.handle),
+            rate_limit=FAST,
+            search_rate=FAST,
+            consistency_window=0.0,
+            read_ahead=False,
+        )
+        self.app = InMemoryAdapter([PEOPLE, ACCOUNTS], name="app", id_prefix="a")
+        self.index = MemoryIndexStore()
+        for n, name in enumerate(NAMES[:4]):
+            self.fake.put("contacts", email=f"{name.lower()}@example.com", firstname=name)
+            if n < 3:
+                self.fake.put("companies", name=f"Company {n}")
+        self.engine = SyncEngine(self.hub, self.app, self.index, CONFIG)
+        self.engine.initial_sync()
+        self.engine.incremental_sync()
+        self.fake.subscribe(
+            "contact.merge",
+            "company.merge",
+            "contact.associationChange",
+            "company.associationChange",
+        )
+        self.app_people = self.app.count("people")
+        self.merged_away: set[str] = set()
+
+    def teardown(self) -> None:
+        self.hub.close()
+
+    def contacts(self) -> list[str]:
+        return sorted(self.fake.records("contacts"), key=int)
+
+    # ---- what users do --------------------------------------------------------------
+
+    @precondition(lambda self: len(self.fake.records("contacts")) >= 2)
+    @rule(data=st.data())
+    def merge_two_contacts(self, data: st.DataObject) -> None:
+        """A HubSpot user merges two contacts (either may be the primary)."""
+        ids = self.contacts()
+        primary = data.draw(st.sampled_from(ids), label="primary")
+        other = data.draw(st.sampled_from([i for i in ids if i != primary]), label="other")
+        self.fake.merge("contacts", primary, other)
+        self.merged_away |= {primary, other}
+
+    @precondition(lambda self: len(self.fake.records("companies")) >= 2)
+    @rule(data=st.data())
+    def merge_two_companies(self, data: st.DataObject) -> None:
+        """A HubSpot user merges two companies; their links move to the new one."""
+        ids = sorted(self.fake.records("companies"), key=int)
+        primary = data.draw(st.sampled_from(ids), label="primary company")
+        other = data.draw(st.sampled_from([i for i in ids if i != primary]), label="other")
+        self.fake.merge("companies", primary, other)
+
+    @rule(data=st.data(), city=st.sampled_from(["Aarhus", "Odense", "Oslo"]))
+    def edit_a_contact(self, data: st.DataObject, city: str) -> None:
+        """A HubSpot user edits a contact."""
+        self.fake.patch("contacts", data.draw(st.sampled_from(self.contacts())), city=city)
+
+    @rule(data=st.data(), name=st.sampled_from(NAMES))
+    def edit_a_person(self, data: st.DataObject, name: str) -> None:
+        """An app user edits a person (the merged-away ones too)."""
+        ids = sorted(r.id for r in self.app.records("people"))
+        self.app.patch("people", data.draw(st.sampled_from(ids)), first_name=name)
+
+    @rule(data=st.data(), linked=st.booleans())
+    def relink(self, data: st.DataObject, linked: bool) -> None:
+        """A HubSpot user links or unlinks a contact and a company."""
+        contact = data.draw(st.sampled_from(self.contacts()))
+        company = data.draw(st.sampled_from(sorted(self.fake.records("companies"))))
+        if linked:
+            self.fake.link("contacts", contact, "companies", company)
+        else:
+            self.fake.unlink("contacts", contact, "companies", company)
+
+    # ---- what the sync does ---------------------------------------------------------
+
+    @rule(webhooks=st.booleans())
+    def incremental_pass(self, webhooks: bool) -> None:
+        """Webhook events (or none: lost), then a poll."""
+        requests = self.fake.webhook_requests(URL, SECRET)
+        if webhooks:
+            now = (
+                dt.datetime.fromtimestamp(
+                    int(requests[0].headers["X-HubSpot-Request-Timestamp"]) / 1000, dt.UTC
+                )
+                if requests
+                else dt.datetime.now(dt.UTC)
+            )
+            receiver = WebhookReceiver(self.engine, SECRET, clock=lambda: now)
+            for request in requests:
+                status, _ = receiver.handle(
+                    request.method, request.url, request.headers, request.body
+                )
+                assert 200 == status
+        report = self.engine.incremental_sync()  # drains the inbox after its scans
+        assert 0 == report.failed, report
+        self.check_pairs()
+
+    @rule()
+    def reconcile(self) -> None:
+        """A full comparison: links too (S6, A1)."""
+        self.fake.webhook_requests(URL, SECRET)  # lost deliveries
+        report = self.engine.reconcile()
+        assert 0 == report.failed, report
+        self.check_pairs()
+        self.check_links()
+
+    # ---- what must hold -------------------------------------------------------------
+
+    @invariant()
+    def nothing_is_lost_or_made_again(self) -> None:
+        """X3: the app keeps every person; merged-away contacts never come back."""
+        assert self.app_people == self.app.count("people")
+        assert 3 == self.app.count("accounts")
+        assert not self.merged_away & set(self.fake.records("contacts"))
+
+    def check_pairs(self) -> None:
+        """Every live contact syncs with one person, and their values agree."""
+        live = self.fake.records("contacts")
+        by_hub = {}
+        for entry in self.index.entries(SYNC, "contacts"):
+            if entry.hub_id in live:
+                assert entry.hub_id not in by_hub, f"two entries for contact {entry.hub_id}"
+                by_hub[entry.hub_id] = entry
+            elif entry.hub_id in self.merged_away:
+                assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (
+                    entry.state,
+                    entry.reason,
+                ), entry
+        assert set(live) == set(by_hub)
+        people = {r.id: r.properties for r in self.app.records("people")}
+        for contact_id, entry in by_hub.items():
+            assert RecordState.SYNCED == entry.state, entry
+            person, contact = people[entry.app_id or ""], live[contact_id]
+            assert contact["email"] == person["mail"]
+            assert contact.get("firstname") == person.get("first_name")
+            assert contact.get("city") == person.get("city")
+
+    def check_links(self) -> None:
+        """A1: every HubSpot link of a synced contact is in the app."""
+        accounts = {e.hub_id: e.app_id for e in self.index.entries(SYNC, "companies") if e.hub_id}
+        people = {r.id: r for r in self.app.records("people")}
+        for entry in self.index.entries(SYNC, "contacts"):
+            if entry.state is not RecordState.SYNCED:
+                continue
+            hub_links = self.fake.links("contacts", entry.hub_id or "", "companies")
+            app_links = set(people[entry.app_id or ""].associations.get("accounts", ()))
+            assert {accounts[c] for c in hub_links} <= app_links
+
+
+TestHubSpotMerges = HubSpotMerges.TestCase
