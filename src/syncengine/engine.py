@@ -43,6 +43,7 @@ import attrs
 from syncengine import _inbox
 from syncengine._merges import redirects, repair
 from syncengine._reads import announce_reads
+from syncengine._settle import created_records
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
@@ -482,6 +483,14 @@ class SyncEngine:
                         f"{side.value}.{flag}",
                         f"{who} has {flag} = {value!r:.60}; expected True or False",
                     )
+            if adapter.supports_idempotency_lookup and not _implements(
+                adapter, "lookup_idempotency_keys"
+            ):
+                raise ConfigError(
+                    f"{side.value}.supports_idempotency_lookup",
+                    f"{who} has supports_idempotency_lookup = True but does not implement "
+                    f"lookup_idempotency_keys(); implement it or set the flag to False",
+                )
             size = adapter.max_batch_size
             if type(size) is not int or size < 1:
                 raise ConfigError(
@@ -1723,6 +1732,10 @@ class SyncEngine:
                 continue
             pair: dict[str, Record] = {}  # the records that pair with a pending entry
             try:
+                looked_up = self._settle_by_lookup(ctx, plan, side, mine)
+                if looked_up is not None:  # the app said which creates happened
+                    settled.extend(looked_up)
+                    continue
                 adapter = self._adapters[side]
                 keyed = adapter.supports_idempotency_keys
                 scanned = self._namesakes(ctx, plan, side, mine)
@@ -1739,24 +1752,8 @@ class SyncEngine:
                         unmade.append(entry)
                 if unmade:
                     # No record of an app without idempotency keys shares their identifiers:
-                    # their creates made nothing. The entries are plain again: a record that
-                    # still needs its create gets a new one, one that is deleted or now a
-                    # duplicate (M3) is forgotten or excluded like any other (S8, R6).
-                    now = self._clock()
-                    ctx.store.write(
-                        [
-                            _evolve(
-                                e,
-                                pending=None,
-                                pending_key=None,
-                                updated_at=now,
-                                history=self._history(
-                                    e, now, "settled", f"nothing made on {side.value}"
-                                ),
-                            )
-                            for e in unmade
-                        ]
-                    )
+                    # their creates made nothing.
+                    self._made_nothing(ctx, side, unmade)
                 returned: set[str] = set()
                 if resend:
                     made = self._resend(ctx, plan, side, resend)
@@ -1786,6 +1783,75 @@ class SyncEngine:
             # A settled record may have changed since its create was sent (and been seen
             # then as a new record): compare both records with the copy now.
             self._recheck(ctx, plan, settled, both=True)
+
+    def _made_nothing(self, ctx: _Pass, side: Side, entries: Sequence[Entry]) -> None:
+        """Creates in flight that made nothing: their entries are plain again.
+
+        A record that still needs its create gets a new one, one that is deleted or now a
+        duplicate (M3) is forgotten or excluded like any other (S8, R6).
+        """
+        now = self._clock()
+        ctx.store.write(
+            [
+                _evolve(
+                    e,
+                    pending=None,
+                    pending_key=None,
+                    updated_at=now,
+                    history=self._history(e, now, "settled", f"nothing made on {side.value}"),
+                )
+                for e in entries
+            ]
+        )
+
+    def _settle_by_lookup(
+        self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]
+    ) -> list[Entry] | None:
+        """Settle creates in flight by asking the app which of them happened (S8).
+
+        The settled entries; ``None`` when the adapter cannot tell (see
+        :mod:`syncengine._settle`). A create that made a record is created, with that
+        record, unless another pair holds it (that pair's record, M3); the others made
+        nothing, for sure: their entries are plain again, so no create is re-sent next to
+        namesakes added meanwhile. A failed lookup leaves them in flight, and the side's
+        new records wait for them (``ctx.unsettled``).
+        """
+        try:
+            made = created_records(self._adapters[side], plan.type_on(side), side, pending)
+        except Exception as exc:  # any adapter failure defers the settlement
+            ctx.unsettled.setdefault((plan.name, side), _as_adapter_error(exc))
+            return []
+        if made is None:
+            return None
+        held = ctx.store.by_record_ids(self.sync_id, plan.name, side, list(set(made.values())))
+        now = self._clock()
+        created: list[Entry] = []
+        unmade: list[Entry] = []
+        taken: set[str] = set()
+        for entry in pending:
+            record_id = made.get(entry.entry_id)
+            holder = held.get(record_id) if record_id is not None else None
+            if (
+                record_id is None
+                or record_id in taken
+                or _bad_id(record_id)
+                or (
+                    holder is not None
+                    and holder.entry_id != entry.entry_id
+                    and holder.id_on(side.other) is not None
+                )
+            ):
+                unmade.append(entry)
+                continue
+            taken.add(record_id)
+            created.append(self._after_create(entry, side, WriteResult.ok(record_id), now, ctx))
+        if unmade:
+            self._made_nothing(ctx, side, unmade)
+        if created:
+            absorbed = self._absorb(ctx, plan, side, created)
+            self._uncount(ctx, plan.name, absorbed)
+            ctx.store.write(created, delete=absorbed)
+        return created
 
     def _unclaimed(
         self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]

@@ -112,6 +112,26 @@ class _IgnoresIdempotencyKeys(_Wrapper):
         return self.inner.create(object_type, fresh)
 
 
+class _LooksUpThroughALaggingIndex(_Wrapper):
+    """Looks creates up where they show only later (a search index): misses fresh ones."""
+
+    supports_idempotency_lookup = True
+
+    def lookup_idempotency_keys(self, object_type, items):
+        return {}
+
+
+class _LooksUpKeysItNeverSaw(_Wrapper):
+    """Names a record for every key, made or not."""
+
+    supports_idempotency_lookup = True
+
+    def lookup_idempotency_keys(self, object_type, items):
+        found = self.inner.lookup_idempotency_keys(object_type, items)
+        anyone = next(iter(self.inner.records(object_type))).id
+        return {i.idempotency_key: found.get(i.idempotency_key, anyone) for i in items}
+
+
 class _ForgetsUpdatesInIncrementalScans(_Wrapper):
     def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
         for page in self.inner.scan(object_type, since):
@@ -127,6 +147,8 @@ class _ForgetsUpdatesInIncrementalScans(_Wrapper):
         (_SkipsLastRecordOfLaterPages, "full_scan_is_stable_and_complete"),
         (_IgnoresIdempotencyKeys, "idempotency_key_replays_the_first_create"),
         (_ForgetsUpdatesInIncrementalScans, "incremental_scan_yields_updated_and_created_records"),
+        (_LooksUpThroughALaggingIndex, "idempotency_lookup_finds_committed_creates"),
+        (_LooksUpKeysItNeverSaw, "idempotency_lookup_finds_committed_creates"),
     ],
 )
 def test_check_adapter_names_the_rule_a_broken_adapter_breaks(broken, check):

@@ -149,6 +149,7 @@ class TestFlagsAgreeWithTheConfig:
             ("supports_associations", "yes"),
             ("supports_idempotency_keys", 1),
             ("supports_pipelines", None),
+            ("supports_idempotency_lookup", "true"),
             ("max_batch_size", 0),
             ("max_batch_size", 2.5),
         ],
@@ -162,6 +163,21 @@ class TestFlagsAgreeWithTheConfig:
             SyncEngine(hub, app, MemoryIndexStore(), config)
         assert caught.value.path == f"app.{attribute}"
         assert "'shop'" in str(caught.value)
+
+    def test_a_lookup_claimed_without_the_method_is_refused(self):
+        """S8, X6: supports_idempotency_lookup without lookup_idempotency_keys() would
+        fail every settlement of a lost create; it is refused when the engine is built."""
+
+        class LooksUpNothing(InMemoryAdapter):
+            lookup_idempotency_keys = Adapter.lookup_idempotency_keys
+
+        hub, app = apps(LooksUpNothing)
+        with pytest.raises(ConfigError) as caught:
+            SyncEngine(hub, app, MemoryIndexStore(), SyncConfig("s", [contacts_sync()]))
+        assert caught.value.path == "app.supports_idempotency_lookup"
+        assert "lookup_idempotency_keys()" in str(caught.value)
+        LooksUpNothing.supports_idempotency_lookup = False
+        SyncEngine(hub, app, MemoryIndexStore(), SyncConfig("s", [contacts_sync()]))  # builds
 
 
 @pytest.fixture

@@ -358,7 +358,8 @@ PHONES = ("1", "2", None)
 POOLS = (EMAILS, NAMES, PHONES)
 sides = st.sampled_from(Side)
 WRITE_METHODS = ("create", "update")
-CALL_METHODS = ("scan", "fetch", "create", "update")
+#: Lookups of creates in flight (S8) fail and crash like any call.
+CALL_METHODS = ("scan", "fetch", "create", "update", "lookup_idempotency_keys")
 CALL_CATEGORIES = (
     ErrorCategory.UNAVAILABLE,
     ErrorCategory.RATE_LIMITED,
@@ -844,9 +845,11 @@ class LinkedContactsMachine(MemoryIndexMachine):
 
 
 class _AppWithoutKeys(InMemoryAdapter):
-    """An in-memory app whose creates take no idempotency keys, as HubSpot's."""
+    """An in-memory app whose creates take no idempotency keys and that cannot look them
+    up, as HubSpot's companies without a unique property."""
 
     supports_idempotency_keys = False
+    supports_idempotency_lookup = False
 
 
 class AppsWithoutKeysMachine(MemoryIndexMachine):
@@ -854,6 +857,20 @@ class AppsWithoutKeysMachine(MemoryIndexMachine):
     identifier only (S8), as with HubSpot and every adapter that does not claim keys."""
 
     app_class = _AppWithoutKeys
+
+
+class _AppThatLooksUpCreates(InMemoryAdapter):
+    """An in-memory app whose creates take no idempotency keys, but that can say which
+    creates happened: HubSpot's contacts (by e-mail) and the types with an idempotency
+    property."""
+
+    supports_idempotency_keys = False
+
+
+class AppsThatLookUpCreatesMachine(MemoryIndexMachine):
+    """The machine over apps that settle creates in flight by lookup only (S8)."""
+
+    app_class = _AppThatLooksUpCreates
 
 
 def _settings(share: float) -> settings:
@@ -877,5 +894,7 @@ TestConvergenceWithMemoryIndex = MemoryIndexMachine.TestCase
 AppsWithoutKeysMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithSQLiteIndex = SQLiteIndexMachine.TestCase
 TestConvergenceWithAppsWithoutKeys = AppsWithoutKeysMachine.TestCase
+AppsThatLookUpCreatesMachine.TestCase.settings = _settings(5.0)
+TestConvergenceWithAppsThatLookUpCreates = AppsThatLookUpCreatesMachine.TestCase
 LinkedContactsMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithLinkedContacts = LinkedContactsMachine.TestCase

@@ -507,18 +507,27 @@ class TestInitialSyncResumedAfterRecordsWereAdded:
 
 
 class _AppWithoutKeys(InMemoryAdapter):
-    """An app whose creates take no idempotency keys (as HubSpot's)."""
+    """An app whose creates take no idempotency keys (as HubSpot's companies without a
+    unique property): no lookup either."""
 
     supports_idempotency_keys = False
+    supports_idempotency_lookup = False
 
 
-def _without_keys(hub, index, clock):
-    """The fixtures' sync with an app that takes no idempotency keys: the app, its
-    FaultyAdapter, and a function that starts an engine (a new process, each call)."""
+class _AppWithoutLookup(InMemoryAdapter):
+    """An app whose creates take idempotency keys, but that cannot look them up."""
+
+    supports_idempotency_lookup = False
+
+
+def _without_keys(hub, index, clock, app_class=_AppWithoutKeys):
+    """The fixtures' sync with an app that takes no idempotency keys (or another
+    ``app_class``): the app, its FaultyAdapter, and a function that starts an engine (a
+    new process, each call)."""
     schema = ObjectSchema(
         "people", [PropertySpec("mail", "string"), PropertySpec("first_name", "string")]
     )
-    app = _AppWithoutKeys([schema], name="app", clock=clock, id_prefix="a")
+    app = app_class([schema], name="app", clock=clock, id_prefix="a")
     faulty_app = FaultyAdapter(app, seed=0)
     contacts = ObjectSync(
         "contacts",
@@ -597,21 +606,15 @@ class TestCreatesInFlightWithNamesakes:
         engine.incremental_sync()
         assert made.id == entry_of(index, Side.HUB, ada.id).app_id
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "S8, M3: a create that failed as a whole may have happened, so it is sent again "
-            "with its key when several namesakes appeared meanwhile; an app that never made "
-            "it makes it now, next to the namesakes (convergence seed 555). The Adapter "
-            "contract has no way to ask whether a key was used without using it."
-        ),
-    )
     def test_a_create_that_never_happened_is_not_made_next_to_two_namesakes_added_meanwhile(
         self, hub, app, faulty_hub, make_engine, clock
     ):
         """S8, M3: Bob's create into the hub failed; the user then added Bob twice to the
         hub. Without the failure, Bob's record would have been made first; with it, the
-        engine must not make a third Bob next to the two."""
+        engine must not make a third Bob next to the two. The hub's adapter looks the
+        create's key up (``lookup_idempotency_keys``): it made nothing, so Bob is decided
+        anew and pairs with the first of the namesakes. (It was sent again with its key,
+        and an app that never made it made it then; convergence seed 555.)"""
         app.put("people", mail="bob@x.io", first_name="Bob")
         faulty_hub.fail_next("create", AdapterError(ErrorCategory.UNAVAILABLE, "refused"))
         engine = make_engine()
@@ -639,13 +642,14 @@ class TestCreatesInFlightWithNamesakes:
         assert 1 == len(holders)
 
     def test_a_pairs_record_that_took_the_email_of_a_create_in_flight_does_not_settle_it(
-        self, hub, app, faulty_app, index, make_engine, clock
+        self, hub, index, clock
     ):
         """S8, M3: Cy's create failed (it may have happened); then the user gave Ada's app
-        record Cy's e-mail. That record is Ada's pair's, not what Cy's create made: the
-        create is sent again with its key, and the sync ends as it would have without the
-        failure. (It used to settle with Ada's record, so Cy's entry stayed pending for
-        ever; convergence seed 333.)"""
+        record Cy's e-mail. That record is Ada's pair's, not what Cy's create made: on an
+        app that takes keys but cannot look them up, the create is sent again with its
+        key, and the sync ends as it would have without the failure. (It used to settle
+        with Ada's record, so Cy's entry stayed pending for ever; convergence seed 333.)"""
+        app, faulty_app, make_engine = _without_keys(hub, index, clock, _AppWithoutLookup)
         ada_hub = hub.put("contacts", email="ada@x.io", firstname="Ada")
         engine = make_engine()
         engine.initial_sync()
@@ -663,6 +667,30 @@ class TestCreatesInFlightWithNamesakes:
         assert made is not None
         assert made != ada.id
         assert ada_hub.id == entry_of(index, Side.APP, ada.id).hub_id
+
+    def test_a_create_the_app_says_never_happened_is_dropped_for_the_duplicate(
+        self, hub, app, faulty_app, index, make_engine, clock
+    ):
+        """S8, M3: the same story on an app that looks keys up: Cy's create made nothing
+        (the app says so), so Cy is decided anew against the apps as they are now: a
+        duplicate of Ada's pair, which holds Cy's e-mail. Nothing is sent again."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        cy = hub.put("contacts", email="cy@x.io", firstname="Ada")
+        faulty_app.fail_next("create", AdapterError(ErrorCategory.UNAVAILABLE, "refused"))
+        engine.initial_sync()
+        (ada,) = app.records("people")
+        app.patch("people", ada.id, mail="cy@x.io")
+        clock.advance()
+        creates = app.calls["create"]
+        engine.reconcile()
+        engine.reconcile()
+        assert app.calls["create"] == creates
+        assert all(e.pending is None for e in index.entries("s"))
+        assert ["cy@x.io"] == mails(app)
+        entry = entry_of(index, Side.HUB, cy.id)
+        assert (RecordState.EXCLUDED, ExcludeReason.DUPLICATE) == (entry.state, entry.reason)
 
     def test_without_idempotency_keys_such_a_create_is_dropped_for_the_duplicate(
         self, hub, index, clock

@@ -29,6 +29,7 @@ CAPABILITY_FLAGS: Final = (
     "supports_idempotency_keys",
     "supports_pipelines",
     "supports_associations",
+    "supports_idempotency_lookup",
 )
 
 
@@ -56,7 +57,10 @@ class Adapter(abc.ABC):
     An adapter that implements :meth:`associate` but forgets ``supports_associations =
     True`` is therefore refused, with a message that says so, instead of syncing no links.
     ``supports_idempotency_keys`` is not tied to a method and never refuses a config: it
-    says how the engine settles interrupted creates. Every flag must be ``True`` or
+    says how the engine settles interrupted creates. ``supports_idempotency_lookup``
+    says that :meth:`lookup_idempotency_keys` is implemented (an adapter that sets it
+    without the method is refused); the engine then settles creates whose reply it never
+    saw by asking the app instead of scanning it (rule S8). Every flag must be ``True`` or
     ``False``, and ``max_batch_size`` a whole number >= 1, or the engine is refused too.
 
     Errors. A failure of one item of a batch is a ``WriteResult.failed(category,
@@ -97,6 +101,11 @@ class Adapter(abc.ABC):
     #: a key it has seen returns the record it made then instead of making another.
     #: Without it, the engine settles interrupted creates by identifier (S8).
     supports_idempotency_keys: ClassVar[bool] = False
+    #: Whether :meth:`lookup_idempotency_keys` is implemented: the app can say, strongly
+    #: consistently, which creates happened. The engine then settles a create whose reply
+    #: was lost (a timeout, a 5xx after the commit, a crash) by that lookup before it
+    #: sends anything again (S8).
+    supports_idempotency_lookup: ClassVar[bool] = False
     #: Whether :meth:`pipelines` is implemented.
     supports_pipelines: ClassVar[bool] = False
     #: Whether :meth:`associate` is implemented and records carry ``associations`` (to
@@ -152,6 +161,33 @@ class Adapter(abc.ABC):
         was deleted). Properties not named are left as they are; a value of ``None``
         clears a property.
         """
+
+    def lookup_idempotency_keys(
+        self, object_type: str, items: Sequence[NewRecord]
+    ) -> Mapping[str, str] | None:
+        """Which of these creates happened: the record each made, by idempotency key (S8).
+
+        ``items`` are creates as the engine sent them (``create`` got the same properties
+        and ``idempotency_key``), but their replies were lost. Return, for each item whose
+        create made a record, ``{item.idempotency_key: record id}``; leave out the items
+        whose create made nothing. The answer must be *strongly consistent*: a create the
+        app committed is found the instant after it committed, however its reply was lost
+        (so no search index that lags behind writes). Return ``None`` when the app cannot
+        tell for ``object_type``: the engine then settles those creates by identifier,
+        from the records the side's change scan shows.
+
+        A record made by one of these creates and deleted since may be named (the engine
+        then sees it deleted) or left out. An app that keys creates by a unique property
+        instead of keeping idempotency keys (HubSpot's contacts by e-mail) may name the
+        record holding the item's value: a create of that item made it or could not make
+        another. The engine pairs a named record with its create unless another pair holds
+        it. At most :attr:`max_batch_size` items per call. Raise
+        :class:`~syncengine.AdapterError` as for a fetch; the creates stay in flight and
+        are looked up again by the next pass.
+        """
+        raise UnsupportedCapability(
+            f"adapter {self.name!r} does not support idempotency key lookups"
+        )
 
     def pipelines(self, object_type: str) -> Sequence[Pipeline]:
         """The pipelines (with their stages) of ``object_type``, if the app has any (A3).

@@ -165,6 +165,7 @@ class InMemoryAdapter(Adapter):
     """
 
     supports_idempotency_keys: ClassVar[bool] = True
+    supports_idempotency_lookup: ClassVar[bool] = True
     supports_pipelines: ClassVar[bool] = True
     supports_associations: ClassVar[bool] = True
 
@@ -195,8 +196,9 @@ class InMemoryAdapter(Adapter):
         #: How often each engine-facing method was called, for assertions in tests.
         #: Keys: ``"schema"``, ``"scan_full"`` (``since=None`` or a full-scan page cursor),
         #: ``"scan_since"`` (a change cursor), ``"fetch"``, ``"create"``, ``"update"``,
-        #: ``"associate"``, ``"pipelines"``, and ``"items_written"``: the number of items
-        #: passed to create, update and associate (failed and no-op ones included).
+        #: ``"associate"``, ``"pipelines"``, ``"lookup"`` (idempotency key lookups), and
+        #: ``"items_written"``: the number of items passed to create, update and
+        #: associate (failed and no-op ones included).
         #: Missing keys read as 0. Test-side helpers are not counted.
         self.calls: Counter[str] = Counter()
         self._lock = threading.RLock()
@@ -334,6 +336,21 @@ class InMemoryAdapter(Adapter):
                     table.keys[key] = record.id
                 results.append(WriteResult.ok(record.id))
             return results
+
+    @override
+    def lookup_idempotency_keys(
+        self, object_type: str, items: Sequence[NewRecord]
+    ) -> Mapping[str, str]:
+        """The id of the record each key's create made (even if removed since), by key."""
+        with self._lock:
+            table = self._table(object_type)
+            self._check_batch("lookup_idempotency_keys", len(items))
+            self.calls["lookup"] += 1
+            return {
+                key: table.keys[key]
+                for item in items
+                if (key := item.idempotency_key) and key in table.keys
+            }
 
     @override
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:

@@ -411,6 +411,7 @@ class SQLiteAdapter(Adapter):
     """
 
     supports_idempotency_keys: ClassVar[bool] = True
+    supports_idempotency_lookup: ClassVar[bool] = True
     supports_pipelines: ClassVar[bool] = True
     supports_associations: ClassVar[bool] = True
 
@@ -716,6 +717,30 @@ class SQLiteAdapter(Adapter):
                         )
                     results.append(WriteResult.ok(record_id))
             return results
+
+    @override
+    def lookup_idempotency_keys(
+        self, object_type: str, items: Sequence[NewRecord]
+    ) -> Mapping[str, str]:
+        """The id of the record each key's create made (even if removed since), by key.
+
+        Read in one transaction from the table ``create`` writes the keys to with its
+        records, so a committed create is always found.
+        """
+        with self._lock, self._guard():
+            self._schema(object_type)
+            self._check_batch("lookup_idempotency_keys", len(items))
+            self.calls["lookup"] += 1
+            keys = list({k for item in items if (k := item.idempotency_key)})
+            if not keys:
+                return {}
+            with self._reading():
+                rows = self._conn.execute(
+                    f"SELECT key, record_id FROM {_P}keys "
+                    f"WHERE object_type = ? AND key IN ({_marks(len(keys))})",
+                    [object_type, *keys],
+                ).fetchall()
+            return {str(key): str(record_id) for key, record_id in rows}
 
     @override
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:

@@ -689,6 +689,56 @@ def _check_idempotency_key_replays_the_first_create(kit: _Kit) -> None:
     )
 
 
+def _check_idempotency_lookup_finds_committed_creates(kit: _Kit) -> None:
+    """S8: ``lookup_idempotency_keys`` names the record each committed create made, at
+    once (strongly consistent), and nothing for a key never used or a create that failed.
+
+    The kit plays a lost reply: it creates records and ignores the answers, then asks
+    which of those creates happened, as the engine does after a timeout.
+    """
+    adapter = kit.adapter
+    if not adapter.supports_idempotency_lookup:
+        note = ""
+        own = getattr(type(adapter), "lookup_idempotency_keys", None)
+        if own is not Adapter.lookup_idempotency_keys:
+            note = (
+                f" ({type(adapter).__name__} defines lookup_idempotency_keys() but "
+                f"supports_idempotency_lookup is False: if it works, set it to True, or the "
+                f"engine settles lost creates from the change scan instead)"
+            )
+        raise _Skip("adapter does not support idempotency key lookups" + note)
+    made = [NewRecord(kit.values(), kit.key()) for _ in range(2)]
+    never = NewRecord(kit.values(), kit.key())
+    failed = NewRecord({**kit.values(), _UNKNOWN_PROPERTY: "x"}, kit.key())
+    results = kit.create_items([*made, failed])  # the replies are "lost": only ids kept
+    ids = [_ok_id(r, "a valid create") for r in results[:2]]
+    assert not results[2].succeeded, "a create with an unknown property succeeded"
+    asked = [*made, never, failed]
+    answer = adapter.lookup_idempotency_keys(kit.object_type, asked)
+    if answer is None:
+        raise _Skip(f"adapter cannot look up creates of {kit.object_type!r} (it answers None)")
+    assert isinstance(answer, Mapping), (
+        f"lookup_idempotency_keys returned {answer!r:.80}; expected a mapping (key -> id) or None"
+    )
+    for item, record_id in zip(made, ids, strict=True):
+        assert answer.get(item.idempotency_key) == record_id, (
+            f"lookup_idempotency_keys right after a committed create answered "
+            f"{answer.get(item.idempotency_key)!r} for its key, expected {record_id!r}: the "
+            f"lookup must be strongly consistent (no search index that lags behind writes)"
+        )
+    for item, what in ((never, "a key no create used"), (failed, "the key of a failed create")):
+        assert item.idempotency_key not in answer, (
+            f"lookup_idempotency_keys named {answer[item.idempotency_key]!r} for {what}; "
+            f"a create that made nothing must be left out"
+        )
+    again = adapter.lookup_idempotency_keys(kit.object_type, [never])
+    assert again is not None, "lookup_idempotency_keys answered None for a key never used"
+    assert not again, (
+        f"lookup_idempotency_keys of {never.idempotency_key!r} alone (never used) answered "
+        f"{again!r}; expected an empty mapping"
+    )
+
+
 def _defined(kit: _Kit, method: str) -> str:
     """A note for a skip: the class defines ``method`` although its flag is False."""
     if getattr(type(kit.adapter), method, None) is getattr(Adapter, method):
@@ -767,6 +817,9 @@ _CHECKS: Final[dict[str, _Check]] = {
     "removed_records_are_reported_deleted": _check_removed_records_are_reported_deleted,
     "batches_of_max_batch_size_work": _check_batches_of_max_batch_size_work,
     "idempotency_key_replays_the_first_create": _check_idempotency_key_replays_the_first_create,
+    "idempotency_lookup_finds_committed_creates": (
+        _check_idempotency_lookup_finds_committed_creates
+    ),
     "pipelines_have_stages": _check_pipelines_have_stages,
     "associate_links_records": _check_associate_links_records,
 }
@@ -1291,6 +1344,12 @@ class AdapterTests:
     ) -> None:
         """A create repeated with the same key returns the first id and creates nothing."""
         self._run("idempotency_key_replays_the_first_create", adapter, object_type)
+
+    def test_idempotency_lookup_finds_committed_creates(
+        self, adapter: Adapter, object_type: str
+    ) -> None:
+        """The lookup names the record a create made at once, and nothing for other keys."""
+        self._run("idempotency_lookup_finds_committed_creates", adapter, object_type)
 
     def test_pipelines_have_stages(self, adapter: Adapter, object_type: str) -> None:
         """Every pipeline has distinct stages."""

@@ -103,7 +103,16 @@ class _ItemFault:
 
 #: The adapter methods faults can be scheduled on.
 _METHODS: Final = frozenset(
-    {"scan", "fetch", "create", "update", "associate", "pipelines", "schema"}
+    {
+        "scan",
+        "fetch",
+        "create",
+        "update",
+        "associate",
+        "pipelines",
+        "schema",
+        "lookup_idempotency_keys",
+    }
 )
 _WRITES: Final = frozenset({"create", "update", "associate"})
 #: The kinds of fault :meth:`FaultyAdapter.random_faults` draws from.
@@ -187,7 +196,12 @@ class FaultyAdapter(Adapter):
         self._keys: set[tuple[str, str]] = set()
         self._made_keys: set[str] = set()
         # Capabilities are those of the wrapped adapter.
-        for flag in ("supports_idempotency_keys", "supports_pipelines", "supports_associations"):
+        for flag in (
+            "supports_idempotency_keys",
+            "supports_idempotency_lookup",
+            "supports_pipelines",
+            "supports_associations",
+        ):
             setattr(self, flag, getattr(inner, flag))
 
     @override
@@ -570,6 +584,15 @@ class FaultyAdapter(Adapter):
             return results
 
         return self._call("create", call)  # type: ignore[no-any-return]
+
+    @override
+    def lookup_idempotency_keys(
+        self, object_type: str, items: Sequence[NewRecord]
+    ) -> Mapping[str, str] | None:
+        return self._call(  # type: ignore[no-any-return]
+            "lookup_idempotency_keys",
+            lambda _: self.inner.lookup_idempotency_keys(object_type, items),
+        )
 
     @override
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
