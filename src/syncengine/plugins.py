@@ -315,7 +315,9 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     * ``properties`` (``{contacts = ["email", "firstname"]}``: the only properties read
       and written of each type);
     * ``associations`` (``{contacts = ["companies"]}``: more links to read; not needed
-      for those the object syncs keep, which the engine asks for).
+      for those the object syncs keep, which the engine asks for);
+    * ``idempotency_properties`` (``{companies = "syncengine_key"}``: per object type, a
+      unique text property that makes creates idempotent, rule S8).
 
     Secrets never go in config files (rule X4): ``token``, ``client_secret``,
     ``refresh_token`` and ``access_token`` are refused, without echoing their value.
@@ -352,6 +354,7 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     per_10s = opts.get_int("requests_per_10s", 100, minimum=1)
     links = opts.get_any("associations", None)
     properties = opts.get_any("properties", None)
+    keys = opts.get_any("idempotency_properties", None)
     name = opts.get_str("name", "hubspot")
     sweep = duration_option(opts.get_any("archived_sweep_every", "24h"), "archived_sweep_every")
     opts.finish()
@@ -403,6 +406,13 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
                     "expected a non-empty array of property names (strings), got "
                     f"{_type_name(names)} {names!r:.80}",
                 )
+    if keys is not None and not (
+        isinstance(keys, Mapping) and all(isinstance(v, str) and v for v in keys.values())
+    ):
+        raise ConfigError(
+            "idempotency_properties",
+            'expected a table of object type = property name, e.g. {companies = "syncengine_key"}',
+        )
     return HubSpotAdapter(
         credentials,
         base_url=base_url,
@@ -410,6 +420,7 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
         associations={str(k): list(v) for k, v in links.items()} if links else None,
         properties={str(k): list(v) for k, v in properties.items()} if properties else None,
         archived_sweep_every=sweep,
+        idempotency_properties={str(k): str(v) for k, v in keys.items()} if keys else None,
         name=name,
     )
 

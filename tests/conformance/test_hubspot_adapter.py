@@ -30,6 +30,7 @@ def make_fake() -> FakeHubSpot:
             property_definition("vin", unique=True),
             property_definition("year", "number"),
             property_definition("color", "enumeration", "radio", options=("red", "blue")),
+            property_definition("syncengine_key", unique=True),
         ],
         required=["name"],
     )
@@ -54,6 +55,7 @@ def make_adapter(fake: FakeHubSpot) -> HubSpotAdapter:
         search_page_size=7,
         associations={"contacts": ["companies"], "p_cars": ["contacts"]},
         archived_sweep_every=0,
+        idempotency_properties={"p_cars": "syncengine_key"},
     )
 
 

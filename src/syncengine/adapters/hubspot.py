@@ -19,7 +19,9 @@ Endpoints, by adapter method:
                       property, then ``GET /crm/v3/objects/{type}?archived=true``
                       (once every ``archived_sweep_every``)
 ``fetch``             ``POST /crm/v3/objects/{type}/batch/read``
-``create``/``update`` ``POST /crm/v3/objects/{type}/batch/create|update``
+``create``/``update`` ``POST /crm/v3/objects/{type}/batch/create|update`` (``batch/upsert``
+                      for types with an idempotency property)
+lookups (S8)          ``POST /crm/v3/objects/{type}/batch/read`` with ``idProperty``
 ``pipelines``         ``GET /crm/v3/pipelines/{type}``
 ``associate``         ``POST /crm/v4/associations/{from}/{to}/batch/create`` (or
                       ``batch/associate/default`` for pairs without a known type id)
@@ -385,12 +387,24 @@ class HubSpotAdapter(Adapter):
     * A contact create whose e-mail address exists already fails with ``DUPLICATE`` and
       HubSpot's message, which names the existing id ("Contact already exists. Existing
       ID: 123"). It is *not* reported as a success with that id: the existing contact
-      may be another record the sync must not take over (M3), and the engine pairs an
-      interrupted create by identifier on its next scan anyway (S8).
-    * HubSpot has no idempotency keys (``supports_idempotency_keys`` is false). A create
-      is therefore retried only when HubSpot cannot have processed it (429, 423, 477,
-      503, connection refused); after a timeout or another 5xx it fails with
-      ``UNAVAILABLE`` and the engine settles it by identifier.
+      may be another record the sync must not take over (M3); a create whose reply was
+      lost is settled by the lookup below instead (S8).
+    * HubSpot has no idempotency keys (``supports_idempotency_keys`` is false). A plain
+      create is therefore retried only when HubSpot cannot have processed it (429, 423,
+      477, 503, connection refused); after a timeout or another 5xx it fails with
+      ``UNAVAILABLE``: HubSpot may have committed it, and the engine settles it on its
+      next pass with :meth:`lookup_idempotency_keys` (S8), a batch read by a unique
+      property, which is strongly consistent (search lags behind writes, so the change
+      scan may not show the record yet). Contacts are looked up by e-mail
+      (``idProperty=email``). Other types need an *idempotency property*
+      (``idempotency_properties``): a single-line text property with unique values
+      (``hasUniqueValue``) that you create in HubSpot, which holds each created record's
+      idempotency key. Creates of such a type go through ``batch/upsert`` keyed by it,
+      so a create sent twice makes one record (and is retried after a timeout or a
+      5xx like any idempotent request), and lookups read it back. Without one, a
+      create of a company, deal or custom object whose reply was lost is settled by
+      identifier from the change scan, and search lag can make it look unmade: it is
+      then made again (a duplicate).
     * :meth:`pipelines` reads ``/crm/v3/pipelines/{type}``; a 403 raises
       :class:`~syncengine.AdapterError` ``PERMISSION`` naming the type, never an empty list
       (A5). A type without pipelines has none (``()``).
@@ -452,6 +466,14 @@ class HubSpotAdapter(Adapter):
             30 days, as HubSpot keeps archived records 90 days). ``0`` reads it on every
             scan: use that without deletion webhooks, or deletions reach the engine up to
             this long after they happen.
+        idempotency_properties: Per object type, the name of a unique text property
+            (``hasUniqueValue``) that holds each created record's idempotency key, e.g.
+            ``{"companies": "syncengine_key", "deals": "syncengine_key"}``; create the
+            property in HubSpot first. Creates of these types become idempotent
+            (``batch/upsert``) and a create whose reply was lost is found by it (S8).
+            The property is the adapter's own: it is left out of :meth:`schema`, so no
+            mapping can write it. Building an engine refuses a property that is missing,
+            not unique or not text.
         read_ahead: Fetch a scan's next page in a thread while the engine works on the
             current one (at most three pages in memory), so HubSpot's response time
             overlaps the engine's work.
@@ -470,6 +492,7 @@ class HubSpotAdapter(Adapter):
     """
 
     supports_idempotency_keys: ClassVar[bool] = False
+    supports_idempotency_lookup: ClassVar[bool] = True
     supports_pipelines: ClassVar[bool] = True
     supports_associations: ClassVar[bool] = True
 
@@ -490,6 +513,7 @@ class HubSpotAdapter(Adapter):
         associations: Mapping[str, Sequence[str]] | None = None,
         consistency_window: float = 30.0,
         archived_sweep_every: float | timedelta = DEFAULT_SWEEP,
+        idempotency_properties: Mapping[str, str] | None = None,
         read_ahead: bool = True,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
@@ -539,6 +563,13 @@ class HubSpotAdapter(Adapter):
         self._reads: dict[str, frozenset[str]] = {}
         self._associations = _names_option("associations", associations, "object type names")
         self._lag_ms = round(consistency_window * 1000)
+        self._idempotency = dict(idempotency_properties or {})
+        for object_type, name in self._idempotency.items():
+            if not isinstance(object_type, str) or not isinstance(name, str) or not name:
+                raise ValueError(
+                    f"idempotency_properties maps object types to property names; got "
+                    f"{object_type!r:.40}: {name!r:.40}"
+                )
         self._read_ahead = read_ahead
         self._lock = threading.Lock()
         self._schemas: dict[str, ObjectSchema] = {}
@@ -621,6 +652,10 @@ class HubSpotAdapter(Adapter):
             for d in _results(reply)
             if d.get("name") and not d.get("archived")
         ]
+        key_property = self._idempotency.get(object_type)
+        if key_property is not None:
+            self._check_key_property(object_type, key_property, _results(reply))
+            specs = [s for s in specs if s.name != key_property]
         wanted = self._properties.get(object_type)
         if wanted is not None:
             known = {s.name for s in specs}
@@ -646,6 +681,27 @@ class HubSpotAdapter(Adapter):
         with self._lock:
             self._schemas[object_type] = schema
         return schema
+
+    @staticmethod
+    def _check_key_property(
+        object_type: str, name: str, definitions: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Refuse an idempotency property HubSpot does not have as unique text."""
+        found = [d for d in definitions if d.get("name") == name and not d.get("archived")]
+        problem = ""
+        if not found:
+            problem = "does not exist"
+        elif not found[0].get("hasUniqueValue"):
+            problem = "does not require unique values (hasUniqueValue)"
+        elif found[0].get("type") != "string":
+            problem = f"is of type {found[0].get('type')!r}, not a text ('string') property"
+        if problem:
+            raise AdapterError(
+                ErrorCategory.VALIDATION,
+                f"{object_type!r}: the idempotency property {name!r} "
+                f"(HubSpotAdapter(idempotency_properties=…)) {problem}; create it in HubSpot "
+                f"as a single-line text property that requires unique values",
+            )
 
     def _required(self, object_type: str) -> frozenset[str]:
         reply = self._http.request(
@@ -1114,23 +1170,88 @@ class HubSpotAdapter(Adapter):
     def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
         """Create records with one batch create; one result per item, in order.
 
-        ``idempotency_key`` is not sent: HubSpot has no such thing (see the class
-        docstring for what happens to interrupted creates).
+        HubSpot keeps no idempotency keys. For a type with an idempotency property
+        (``idempotency_properties``), items with a key are upserted by it instead
+        (``batch/upsert`` with ``idProperty``): a create sent again answers with the
+        record it made. Elsewhere the key is not sent (see the class docstring for what
+        happens to interrupted creates).
         """
         self._check_batch("create", len(items))
         schema = self._schema(object_type)
+        key_property = self._idempotency.get(object_type)
         results: list[WriteResult | None] = [None] * len(items)
         inputs: dict[int, dict[str, Any]] = {}
+        upserts: dict[int, dict[str, Any]] = {}
         for n, item in enumerate(items):
             properties, failure = self._inputs(schema, item.properties)
-            if failure is not None:
+            if failure is not None or properties is None:
                 results[n] = failure
+            elif key_property is not None and item.idempotency_key:
+                key = item.idempotency_key
+                upserts[n] = {
+                    "idProperty": key_property,
+                    "id": key,
+                    "properties": {**properties, key_property: key},
+                    "objectWriteTraceId": str(n),
+                }
             else:
                 inputs[n] = {"properties": properties, "objectWriteTraceId": str(n)}
-        if inputs:
-            for n, result in self._write(object_type, "create", inputs).items():
-                results[n] = result
+        for operation, batch in (("create", inputs), ("upsert", upserts)):
+            if batch:
+                for n, result in self._write(object_type, operation, batch).items():
+                    results[n] = result
         return [r if r is not None else _no_answer() for r in results]
+
+    @override
+    def lookup_idempotency_keys(
+        self, object_type: str, items: Sequence[NewRecord]
+    ) -> Mapping[str, str] | None:
+        """The records these creates made, by idempotency key, read by a unique property.
+
+        A type with an idempotency property is read by it; contacts without one by
+        e-mail (the contact holding the item's address: the create made it, or could
+        not make another). Batch reads by ``idProperty`` are strongly consistent, unlike
+        search. ``None`` (cannot tell) for other types, and for contacts when an item
+        has no e-mail address.
+        """
+        self._check_batch("lookup_idempotency_keys", len(items))
+        key_property = self._idempotency.get(object_type)
+        by_key: dict[str, str] = {}  # idempotency key -> the unique value to read
+        if key_property is not None:
+            by_key = {i.idempotency_key: i.idempotency_key for i in items if i.idempotency_key}
+        elif object_type == "contacts":
+            key_property = "email"
+            for item in items:
+                email = item.properties.get("email")
+                if not isinstance(email, str) or not email.strip():
+                    return None
+                if item.idempotency_key:
+                    by_key[item.idempotency_key] = email.strip()
+        else:
+            return None
+        values = list(dict.fromkeys(v.lower() for v in by_key.values()))
+        if not values:
+            return {}
+        reply = self._http.request(
+            "POST",
+            f"/crm/v3/objects/{object_type}/batch/read",
+            json_body={
+                "idProperty": key_property,
+                "inputs": [{"id": v} for v in values],
+                "properties": [key_property],
+            },
+            accept=(404,),
+            what=f"look up created {object_type} by {key_property}",
+        )
+        if reply.status == 404 and reply.error().category not in ("", "OBJECT_NOT_FOUND"):
+            raise AdapterError(category_of(reply.error()), reply.error().describe())
+        found: dict[str, str] = {}
+        for result in _results(reply):
+            props = result.get("properties")
+            value = props.get(key_property) if isinstance(props, Mapping) else None
+            if isinstance(value, str) and value and result.get("id") is not None:
+                found[value.lower()] = str(result["id"])
+        return {key: found[v.lower()] for key, v in by_key.items() if v.lower() in found}
 
     @override
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:

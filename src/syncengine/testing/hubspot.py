@@ -6,8 +6,9 @@ them, so adapter tests run against the API's behaviour instead of mocks of it:
 
 * objects: list with ``limit``/``after`` paging by id (``archived=true`` lists only
   archived records), single read/create/update/archive, and batch read/create/update/
-  archive (at most 100 inputs) with 207 partial results where every input carries a
-  unique ``objectWriteTraceId`` (without them one bad input fails the whole batch);
+  upsert/archive (at most 100 inputs) with 207 partial results where every input carries
+  a unique ``objectWriteTraceId`` (without them one bad input fails the whole batch);
+  batch read and upsert by a unique property (``idProperty``), strongly consistent;
 * property validation like HubSpot's: unknown and read-only properties, numbers, bools,
   dates at midnight UTC, datetimes, enumeration *values*, ``;``-joined multi-selects, e-mail
   format, custom objects' required properties; unique values, and contacts' unique e-mail
@@ -25,7 +26,8 @@ them, so adapter tests run against the API's behaviour instead of mocks of it:
   webhook events (:meth:`FakeHubSpot.subscribe`);
 * rate limits with HubSpot's 429 bodies (``policyName``) and ``X-HubSpot-RateLimit-*``
   headers, search's own limit, a daily limit; bearer-token auth (401), scopes (403
-  ``MISSING_SCOPES``); configurable latency and injected faults (5xx, 423, 477, …);
+  ``MISSING_SCOPES``); configurable latency and injected faults (5xx, 423, 477, …),
+  before the request is served or after it committed (a lost reply: a 502 or a timeout);
 * a limit on the request line (414 past ``max_request_line``, 8 KB by default), as real
   portals with hundreds of properties hit when every property travels in a GET's query;
 * OAuth apps (:meth:`FakeHubSpot.add_oauth_app`): ``POST /oauth/v1/token`` with a refresh
@@ -544,6 +546,15 @@ class Fault:
         retry_after: A ``Retry-After`` header, in seconds.
         body: The JSON body; a HubSpot-like error body when omitted.
         policy: For a 429: the ``policyName`` (``TEN_SECONDLY_ROLLING``, ``DAILY``, …).
+        after: Serve the request first (its writes are committed), then lose its reply:
+            answer the fault instead. HubSpot documents that a request which timed out or
+            failed with a 5xx may still have been processed, and asks integrations to
+            make retried writes idempotent (developers.hubspot.com "Error handling":
+            retry 5xx with back-off; the batch ``upsert`` endpoints keyed by a unique
+            ``idProperty`` exist for that). A 502 or 504 from HubSpot's load balancers
+            after the CRM committed a batch is the common case.
+        timeout: Answer with no reply at all: the client's read times out
+            (``httpx.ReadTimeout``; on the loopback server the connection is closed).
     """
 
     status: int
@@ -553,6 +564,8 @@ class Fault:
     retry_after: float | None = None
     body: Any = None
     policy: str | None = None
+    after: bool = False
+    timeout: bool = False
 
 
 class _Problem(Exception):
@@ -702,7 +715,8 @@ class FakeHubSpot:
         self._window: deque[float] = deque()
         self._search_window: deque[float] = deque()
         self._daily = 0
-        #: Every request served or refused, as (method, path, status), for assertions.
+        #: Every request served or refused, as (method, path, status), for assertions; a
+        #: request answered by a timeout (``Fault(timeout=True)``) has status 0.
         self.log: list[tuple[str, str, int]] = []
         self._subscriptions: set[str] = set()
         self._webhook_events: list[dict[str, Any]] = []
@@ -1346,7 +1360,11 @@ class FakeHubSpot:
             elif method == "POST" and request.url.path == "/oauth/v1/token":
                 response = self._token(request, str(uuid.uuid4()))
             else:
-                response = self._serve_one(request, method, str(uuid.uuid4()))
+                try:
+                    response = self._serve_one(request, method, str(uuid.uuid4()))
+                except httpx.TimeoutException:
+                    self.log.append((method, request.url.path, 0))
+                    raise
             self.log.append((method, request.url.path, response.status_code))
         return response
 
@@ -1429,12 +1447,14 @@ class FakeHubSpot:
             return limited
         headers = {"X-HubSpot-Correlation-Id": correlation, **self._rate_headers(search)}
         fault = self._fault(method, path)
-        if fault is not None:
-            return self._fault_reply(fault, correlation, headers)
+        if fault is not None and not fault.after:
+            return self._fault_reply(fault, correlation, headers, request)
         try:
             status, data = self._route(request, method, path, correlation)
         except _Problem as problem:
             status, data = problem.status, problem.body(correlation)
+        if fault is not None:  # served and committed; the reply is lost
+            return self._fault_reply(fault, correlation, headers, request)
         return _reply(status, data, headers)
 
     def _limits(self, search: bool, correlation: str) -> httpx.Response | None:
@@ -1523,8 +1543,10 @@ class FakeHubSpot:
         return None
 
     def _fault_reply(
-        self, fault: Fault, correlation: str, headers: Mapping[str, str]
+        self, fault: Fault, correlation: str, headers: Mapping[str, str], request: httpx.Request
     ) -> httpx.Response:
+        if fault.timeout:
+            raise httpx.ReadTimeout("timed out (injected by FakeHubSpot)", request=request)
         extra = dict(headers)
         if fault.retry_after is not None:
             extra["Retry-After"] = f"{fault.retry_after:g}"
@@ -1835,13 +1857,23 @@ class FakeHubSpot:
         if operation == "read":
             archived = query.get("archived", "false").lower() == "true"
             names = body.get("properties") or None
+            # idProperty: read by a unique property's value instead of the record id
+            # (BatchReadInputSimplePublicObjectId.id_property in HubSpot's Python client).
+            # Strongly consistent, unlike search: a record is found the moment it is made.
+            id_property = body.get("idProperty") or None
+            if id_property is not None:
+                self._check_id_property(kind, id_property)
             found, missing = [], []
             shown: set[str] = set()
             for item in inputs:
                 record_id = str(item.get("id"))
-                # A merged-away id reads as the merged record, under its new id; a record
-                # two inputs name is returned once.
-                obj = kind.archived.get(record_id) if archived else kind.resolve(record_id)
+                if id_property is not None:
+                    holder = self._holder(kind, id_property, record_id) or ""
+                    obj = kind.archived.get(holder) if archived else kind.live.get(holder)
+                else:
+                    # A merged-away id reads as the merged record, under its new id; a
+                    # record two inputs name is returned once.
+                    obj = kind.archived.get(record_id) if archived else kind.resolve(record_id)
                 if obj is None:
                     missing.append(record_id)
                 elif obj.id not in shown:
@@ -1872,10 +1904,17 @@ class FakeHubSpot:
                 if obj is not None:
                     self._archive(kind, obj)
             return 204, None
-        if operation not in ("create", "update"):
+        if operation not in ("create", "update", "upsert"):
             raise _Problem(404, "OBJECT_NOT_FOUND", f"No batch operation {operation!r}")
         traces = [i.get("objectWriteTraceId") for i in inputs]
         traced = all(isinstance(t, str) and t for t in traces) and len(set(traces)) == len(traces)
+        # Upsert (POST …/batch/upsert, SimplePublicObjectBatchInputUpsert): each input
+        # names a unique property (idProperty) and its value (id); the record holding the
+        # value is updated, or one is created with it. Each result carries "new". So a
+        # create sent again after a lost reply finds the record it made.
+        operations = [operation] * len(inputs)
+        if operation == "upsert":
+            inputs, operations = self._upserts(kind, inputs)
         if operation == "update":
             ids = [str(i.get("id")) for i in inputs]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -1888,7 +1927,7 @@ class FakeHubSpot:
         taken: dict[tuple[str, str], str] = {}
         for n, item in enumerate(inputs):
             try:
-                plan = self._plan(kind, operation, item, taken)
+                plan = self._plan(kind, operations[n], item, taken)
             except _Problem as problem:
                 plans.append(problem)
                 continue
@@ -1913,8 +1952,11 @@ class FakeHubSpot:
             else:
                 obj = existing
                 self._apply(kind, obj, values, touch=False)
-            names = list(values) if operation == "update" else list(values) or None
-            results.append(self._json(kind, obj, names, trace=trace))
+            names = list(values) if operations[n] == "update" else list(values) or None
+            result = self._json(kind, obj, names, trace=trace)
+            if operation == "upsert":
+                result["new"] = existing is None
+            results.append(result)
         data = {
             "status": "COMPLETE",
             "results": results,
@@ -1926,6 +1968,47 @@ class FakeHubSpot:
             data["errors"] = errors
             return 207, data
         return (201 if operation == "create" else 200), data
+
+    def _check_id_property(self, kind: _Type, name: Any) -> None:
+        """Refuse an ``idProperty`` that is not a unique property of ``kind`` (400)."""
+        if not isinstance(name, str) or name not in kind.properties or not self._unique(kind, name):
+            raise _Problem(
+                400,
+                "VALIDATION_ERROR",
+                f"{name!r} is not a unique value property of {kind.singular.lower()}s; "
+                f"idProperty must name a property with hasUniqueValue",
+            )
+
+    def _upserts(
+        self, kind: _Type, inputs: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Each upsert input as the update or the create it is, with its operation."""
+        values = [str(i.get("id")).lower() for i in inputs]
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise _Problem(
+                400, "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {repeated}"
+            )
+        items: list[dict[str, Any]] = []
+        operations: list[str] = []
+        for item in inputs:
+            name = item.get("idProperty")
+            self._check_id_property(kind, name)
+            value = item.get("id")
+            if not isinstance(value, str) or not value:
+                raise _Problem(400, "VALIDATION_ERROR", "Invalid input JSON: 'id' is required")
+            raw = item.get("properties")
+            properties = dict(raw) if isinstance(raw, dict) else raw
+            holder = self._holder(kind, str(name), value)
+            if holder is None:
+                if isinstance(properties, dict):
+                    properties.setdefault(str(name), value)
+                items.append({**item, "properties": properties})
+                operations.append("create")
+            else:
+                items.append({**item, "id": holder, "properties": properties})
+                operations.append("update")
+        return items, operations
 
     def _unique(self, kind: _Type, name: str) -> bool:
         definition = kind.properties.get(name) or {}
@@ -2382,7 +2465,11 @@ class FakeHubSpot:
                     headers=list(self.headers.items()),
                     content=content,
                 )
-                response = fake.handle(request)
+                try:
+                    response = fake.handle(request)
+                except httpx.TimeoutException:
+                    self.close_connection = True  # no reply: the client's read fails
+                    return
                 payload = response.content
                 self.send_response(response.status_code)
                 for key, value in response.headers.items():

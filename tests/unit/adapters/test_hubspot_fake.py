@@ -136,6 +136,44 @@ class TestTheOfficialClient:
         assert f"Contact already exists. Existing ID: {existing}" == body["message"]
         assert "CONFLICT" == body["category"]
 
+    def test_it_upserts_and_reads_companies_by_a_unique_property(self, fake, client):
+        """S8: batch/upsert by idProperty creates once, then updates (``new``); batch/read
+        by idProperty finds the record at once, as HubSpot's client sends and reads them."""
+        from hubspot.crm.companies import (
+            BatchInputSimplePublicObjectBatchInputUpsert,
+            BatchReadInputSimplePublicObjectId,
+            SimplePublicObjectBatchInputUpsert,
+            SimplePublicObjectId,
+        )
+
+        fake.search_delay = 60.0  # search lags; reads by idProperty do not
+        fake.add_property("companies", property_definition("sync_key", unique=True))
+
+        def upsert(name):
+            item = SimplePublicObjectBatchInputUpsert(
+                id_property="sync_key", id="k-1", properties={"name": name}
+            )
+            batch = BatchInputSimplePublicObjectBatchInputUpsert(inputs=[item])
+            answer = client.crm.companies.batch_api.upsert(
+                batch_input_simple_public_object_batch_input_upsert=batch
+            )
+            (result,) = answer.results
+            return result
+
+        first, again = upsert("Initech"), upsert("Initech Corp")
+        assert (True, False, first.id) == (first.new, again.new, again.id)
+        assert {"name": "Initech Corp", "sync_key": "k-1"}.items() <= fake.get(
+            "companies", first.id
+        ).items()
+        read = client.crm.companies.batch_api.read(
+            batch_read_input_simple_public_object_id=BatchReadInputSimplePublicObjectId(
+                id_property="sync_key",
+                inputs=[SimplePublicObjectId(id="k-1"), SimplePublicObjectId(id="k-2")],
+                properties=["sync_key"],
+            )
+        )
+        assert [(first.id, "k-1")] == [(r.id, r.properties["sync_key"]) for r in read.results]
+
 
 def request(fake, method, path, body=None, token=TOKEN, **params):
     """Send one request to the fake in process; return the status and the JSON body."""
@@ -446,6 +484,36 @@ class TestFakeBehaviour:
         fake.fail(503, path="/objects/contacts")
         assert 503 == request(fake, "GET", "/crm/v3/objects/contacts")[0]
         assert 200 == request(fake, "GET", "/crm/v3/objects/contacts")[0]
+
+    def test_a_fault_after_the_request_commits_it_and_loses_the_reply(self, fake):
+        """Fault(after=True): HubSpot served the create, the client sees a 502 (or, with
+        timeout=True, no reply at all)."""
+        body = {"inputs": [{"properties": {"name": "Initech"}}]}
+        fake.fail(502, path="/companies/batch/create", after=True)
+        assert 502 == request(fake, "POST", "/crm/v3/objects/companies/batch/create", body)[0]
+        fake.fail(0, path="/companies/batch/create", after=True, timeout=True)
+        with pytest.raises(httpx.ReadTimeout):
+            request(fake, "POST", "/crm/v3/objects/companies/batch/create", body)
+        assert 2 == fake.count("companies")
+        assert [502, 0] == fake.statuses("/companies/batch/create")
+
+    def test_reads_and_upserts_by_a_property_that_is_not_unique_are_refused(self, fake):
+        for path, body in (
+            ("read", {"idProperty": "name", "inputs": [{"id": "Initech"}], "properties": []}),
+            ("upsert", {"inputs": [{"idProperty": "name", "id": "Initech", "properties": {}}]}),
+        ):
+            status, data, _ = request(fake, "POST", f"/crm/v3/objects/companies/batch/{path}", body)
+            assert 400 == status
+            assert "hasUniqueValue" in data["message"]
+        assert 0 == fake.count("companies")
+
+    def test_contacts_are_read_by_email_at_once_while_search_lags(self, fake):
+        fake.search_delay = 60.0
+        ada = fake.put("contacts", email="ada@x.io")
+        body = {"idProperty": "email", "inputs": [{"id": "ADA@x.io"}, {"id": "bob@x.io"}]}
+        status, data, _ = request(fake, "POST", "/crm/v3/objects/contacts/batch/read", body)
+        assert (207, [ada]) == (status, [r["id"] for r in data["results"]])
+        assert ["bob@x.io"] == data["errors"][0]["context"]["ids"]
 
 
 def test_putting_an_archived_id_again_restores_it_from_the_archived_listing():
