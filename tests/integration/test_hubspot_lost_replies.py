@@ -278,3 +278,34 @@ class TestContacts:
         assert all(e.pending is None for e in index.entries("s"))
         (cy_entry,) = [e for e in index.entries("s") if e.app_id == cy.id]
         assert cy_entry.hub_id is None
+
+
+class TestCustomObjectsWithAUniqueProperty:
+    """A custom object with a mapped unique property needs no idempotency property."""
+
+    def test_a_car_whose_create_reply_was_lost_is_found_by_its_vin(self, fake, make_hub, clock):
+        fake.add_object_type(
+            "p_cars",
+            [property_definition("name"), property_definition("vin", unique=True)],
+            required=["name"],
+        )
+        cars = ObjectSchema("cars", [PropertySpec("name", "string"), PropertySpec("vin", "string")])
+        app = InMemoryAdapter([cars], name="app", id_prefix="a")
+        sync = ObjectSync(
+            "p_cars",
+            "cars",
+            [FieldMapping("name", "name"), FieldMapping("vin", "vin")],
+            match=MatchRule([("vin", "vin")], kinds=("text",)),
+        )
+        hub = make_hub(max_retries=0)
+        index = MemoryIndexStore()
+        engine = running(hub, app, index, clock, sync)
+        app.put("cars", name="Beetle", vin="WVWZZZ1JZXW000001")
+        lose_the_reply(fake, "timeout", "p_cars")
+        engine.incremental_sync()
+        clock.advance(1)
+        engine.incremental_sync()
+
+        (car_id,) = fake.records("p_cars")
+        (entry,) = index.entries("s")
+        assert (RecordState.SYNCED, car_id, None) == (entry.state, entry.hub_id, entry.pending)

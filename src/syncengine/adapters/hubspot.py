@@ -79,7 +79,7 @@ from syncengine.records import (
     Stage,
     WriteResult,
 )
-from syncengine.schema import ObjectSchema
+from syncengine.schema import ObjectSchema, PropertyType
 from syncengine.states import ErrorCategory
 
 __all__ = ["ASSOCIATION_TYPE_IDS", "HubSpotAdapter", "HubSpotOAuth", "TokenProvider"]
@@ -396,7 +396,8 @@ class HubSpotAdapter(Adapter):
       next pass with :meth:`lookup_idempotency_keys` (S8), a batch read by a unique
       property, which is strongly consistent (search lags behind writes, so the change
       scan may not show the record yet). Contacts are looked up by e-mail
-      (``idProperty=email``). Other types need an *idempotency property*
+      (``idProperty=email``), records of other types by a unique text property they
+      carry (``hasUniqueValue``), if any. Types without one need an *idempotency property*
       (``idempotency_properties``): a single-line text property with unique values
       (``hasUniqueValue``) that you create in HubSpot, which holds each created record's
       idempotency key. Creates of such a type go through ``batch/upsert`` keyed by it,
@@ -1208,27 +1209,27 @@ class HubSpotAdapter(Adapter):
     ) -> Mapping[str, str] | None:
         """The records these creates made, by idempotency key, read by a unique property.
 
-        A type with an idempotency property is read by it; contacts without one by
-        e-mail (the contact holding the item's address: the create made it, or could
-        not make another). Batch reads by ``idProperty`` are strongly consistent, unlike
-        search. ``None`` (cannot tell) for other types, and for contacts when an item
-        has no e-mail address.
+        A type with an idempotency property is read by it. Otherwise, by a unique text
+        property every item carries (a contact's ``email``, a custom object's property
+        with ``hasUniqueValue``): the record holding the item's value was made by the
+        create, or made the create fail, since HubSpot refuses a second record with the
+        value. Batch reads by ``idProperty`` are strongly consistent, unlike search.
+        ``None`` (cannot tell) when there is no such property.
         """
         self._check_batch("lookup_idempotency_keys", len(items))
         key_property = self._idempotency.get(object_type)
         by_key: dict[str, str] = {}  # idempotency key -> the unique value to read
         if key_property is not None:
             by_key = {i.idempotency_key: i.idempotency_key for i in items if i.idempotency_key}
-        elif object_type == "contacts":
-            key_property = "email"
-            for item in items:
-                email = item.properties.get("email")
-                if not isinstance(email, str) or not email.strip():
-                    return None
-                if item.idempotency_key:
-                    by_key[item.idempotency_key] = email.strip()
         else:
-            return None
+            key_property = self._carried_unique(object_type, items)
+            if key_property is None:
+                return None
+            by_key = {
+                i.idempotency_key: str(i.properties[key_property]).strip()
+                for i in items
+                if i.idempotency_key
+            }
         values = list(dict.fromkeys(v.lower() for v in by_key.values()))
         if not values:
             return {}
@@ -1252,6 +1253,19 @@ class HubSpotAdapter(Adapter):
             if isinstance(value, str) and value and result.get("id") is not None:
                 found[value.lower()] = str(result["id"])
         return {key: found[v.lower()] for key, v in by_key.items() if v.lower() in found}
+
+    def _carried_unique(self, object_type: str, items: Sequence[NewRecord]) -> str | None:
+        """A unique text property every item holds a value of (``email`` first), or None."""
+        schema = self._schema(object_type)
+        names = sorted(
+            (s.name for s in schema if s.unique and s.type is PropertyType.STRING),
+            key=lambda name: name != "email",
+        )
+        for name in names:
+            values = [i.properties.get(name) for i in items]
+            if all(isinstance(v, str) and v.strip() for v in values):
+                return name
+        return None
 
     @override
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
