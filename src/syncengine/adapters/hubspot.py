@@ -1230,7 +1230,9 @@ class HubSpotAdapter(Adapter):
                 for i in items
                 if i.idempotency_key
             }
-        values = list(dict.fromkeys(v.lower() for v in by_key.values()))
+        # Sent as they were written (whether HubSpot compares a custom unique property
+        # with case is not documented); answers are matched without case (e-mails).
+        values = list({v.lower(): v for v in by_key.values()}.values())
         if not values:
             return {}
         reply = self._http.request(

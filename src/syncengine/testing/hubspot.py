@@ -547,12 +547,14 @@ class Fault:
         body: The JSON body; a HubSpot-like error body when omitted.
         policy: For a 429: the ``policyName`` (``TEN_SECONDLY_ROLLING``, ``DAILY``, …).
         after: Serve the request first (its writes are committed), then lose its reply:
-            answer the fault instead. HubSpot documents that a request which timed out or
-            failed with a 5xx may still have been processed, and asks integrations to
-            make retried writes idempotent (developers.hubspot.com "Error handling":
-            retry 5xx with back-off; the batch ``upsert`` endpoints keyed by a unique
-            ``idProperty`` exist for that). A 502 or 504 from HubSpot's load balancers
-            after the CRM committed a batch is the common case.
+            answer the fault instead. HubSpot's "Error handling" page
+            (developers.hubspot.com/docs/api-reference/error-handling) lists 502, 504 and
+            the Cloudflare 52x timeouts as transient errors to retry; a gateway that
+            times out (RFC 9110 §15.6.5, 504) or a client whose read times out cannot
+            know whether the CRM behind it committed the write, and often it did. Only
+            writes keyed by a unique property (``batch/upsert`` with ``idProperty``:
+            ".../crm/objects/companies/batch/upsert-companies" in HubSpot's API
+            reference) can be retried without making a second record.
         timeout: Answer with no reply at all: the client's read times out
             (``httpx.ReadTimeout``; on the loopback server the connection is closed).
     """
@@ -656,7 +658,9 @@ class FakeHubSpot:
             ``None`` for none.
         search_cap: The most results one search query pages through (HubSpot: 10,000).
         search_delay: Seconds before a write shows in search results (eventual
-            consistency); 0 shows it at once.
+            consistency; HubSpot's "Search the CRM" guide warns that new and changed
+            records take a few moments to appear); 0 shows it at once. Reads by id or
+            by ``idProperty`` never lag.
         latency: Seconds every request takes before it is served.
         clock: Epoch seconds; drives timestamps, rate windows and token expiry.
         sleep: How latency waits.
