@@ -12,6 +12,7 @@ the record yet.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import httpx
 import pytest
@@ -309,3 +310,25 @@ class TestCustomObjectsWithAUniqueProperty:
         (car_id,) = fake.records("p_cars")
         (entry,) = index.entries("s")
         assert (RecordState.SYNCED, car_id, None) == (entry.state, entry.hub_id, entry.pending)
+
+
+class TestTheLimitIsNotSilent:
+    """A type whose lost creates can only be settled from search says so, once."""
+
+    def test_a_type_without_an_idempotency_property_is_warned_about_once(self, clock, caplog):
+        fake = FakeHubSpot(clock=clock, sleep=clock.sleep)  # no unique company property
+        hub = HubSpotAdapter(fake.token, transport=httpx.MockTransport(fake.handle))
+        with caplog.at_level(logging.WARNING, logger="syncengine.adapters.hubspot"):
+            hub.schema("companies")
+            hub.schema("companies")
+            hub.schema("contacts")  # looked up by e-mail
+        hub.close()
+        (warning,) = [r.getMessage() for r in caplog.records]
+        assert "'companies'" in warning
+        assert "idempotency_properties" in warning
+
+    def test_no_warning_with_the_property(self, make_hub, caplog):
+        hub = make_hub(idempotency_properties={"companies": "syncengine_key"})
+        with caplog.at_level(logging.WARNING, logger="syncengine.adapters.hubspot"):
+            hub.schema("companies")
+        assert [] == caplog.records

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import queue
 import random
 import threading
@@ -146,6 +147,7 @@ _STANDARD_TYPE_IDS: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 _MAX_BATCH: Final = 100
+logger = logging.getLogger("syncengine.adapters.hubspot")
 _MAX_LIST_PAGE: Final = 100
 _MAX_SEARCH_PAGE: Final = 200
 _CURSOR_PREFIX: Final = "hs1."
@@ -565,6 +567,7 @@ class HubSpotAdapter(Adapter):
         self._associations = _names_option("associations", associations, "object type names")
         self._lag_ms = round(consistency_window * 1000)
         self._idempotency = dict(idempotency_properties or {})
+        self._warned: set[str] = set()
         for object_type, name in self._idempotency.items():
             if not isinstance(object_type, str) or not isinstance(name, str) or not name:
                 raise ValueError(
@@ -657,6 +660,8 @@ class HubSpotAdapter(Adapter):
         if key_property is not None:
             self._check_key_property(object_type, key_property, _results(reply))
             specs = [s for s in specs if s.name != key_property]
+        elif not any(s.unique and s.type is PropertyType.STRING for s in specs):
+            self._warn_unsettled(object_type)
         wanted = self._properties.get(object_type)
         if wanted is not None:
             known = {s.name for s in specs}
@@ -682,6 +687,23 @@ class HubSpotAdapter(Adapter):
         with self._lock:
             self._schemas[object_type] = schema
         return schema
+
+    def _warn_unsettled(self, object_type: str) -> None:
+        """Say once that lost create replies of ``object_type`` can make duplicates (S8)."""
+        with self._lock:
+            if object_type in self._warned:
+                return
+            self._warned.add(object_type)
+        logger.warning(
+            "%s: %r has no idempotency property: a create whose reply is lost (a timeout, "
+            "a 5xx after HubSpot committed it) is settled from search results, which lag, "
+            "and may be made twice; create a unique single-line text property in HubSpot "
+            "and pass idempotency_properties={%r: <its name>} (see 'Idempotency properties' "
+            "in the HubSpot how-to)",
+            self.name,
+            object_type,
+            object_type,
+        )
 
     @staticmethod
     def _check_key_property(
