@@ -660,8 +660,10 @@ class HubSpotAdapter(Adapter):
         if key_property is not None:
             self._check_key_property(object_type, key_property, _results(reply))
             specs = [s for s in specs if s.name != key_property]
-        elif not any(s.unique and s.type is PropertyType.STRING for s in specs):
-            self._warn_unsettled(object_type)
+        elif object_type != "contacts" and not any(
+            s.unique and s.type is PropertyType.STRING for s in specs
+        ):
+            self._warn_unsettled(object_type)  # contacts are looked up by e-mail
         wanted = self._properties.get(object_type)
         if wanted is not None:
             known = {s.name for s in specs}
