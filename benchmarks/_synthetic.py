@@ -49,7 +49,14 @@ from typing import Any, Final
 from typing_extensions import override
 
 from syncengine import AdapterError, ErrorCategory, PropertySpec, PropertyType, Record
-from syncengine.adapters import Adapter, NewRecord, Page, RecordUpdate, WriteResult
+from syncengine.adapters import (
+    Adapter,
+    AdapterStats,
+    NewRecord,
+    Page,
+    RecordUpdate,
+    WriteResult,
+)
 from syncengine.schema import ObjectSchema
 
 __all__ = [
@@ -241,6 +248,9 @@ class SyntheticAdapter(Adapter):
         self._log = array("I")  # the slot of change number k + 1 at index k
         #: Calls and items, for the benchmark's sanity checks.
         self.calls: dict[str, int] = {}
+        # Scan pages, and records read (scans, fetches) or written, per method: stats().
+        self._pages: dict[str, int] = {}
+        self._records: dict[str, int] = {}
 
     # ---- state -------------------------------------------------------------------
     def save(self, path: str) -> None:
@@ -281,9 +291,22 @@ class SyntheticAdapter(Adapter):
         """How many changes the app has seen (its change sequence)."""
         return len(self._log)
 
+    def stats(self) -> AdapterStats:
+        """Calls, scan pages and records per method, as ``InMemoryAdapter.stats()``."""
+        return AdapterStats(
+            {(method, TYPE): n for method, n in self.calls.items()},
+            {(method, TYPE): n for method, n in self._pages.items()},
+            {(method, TYPE): n for method, n in self._records.items()},
+        )
+
     # ---- rendering ----------------------------------------------------------------
     def _count(self, what: str, n: int = 1) -> None:
         self.calls[what] = self.calls.get(what, 0) + n
+
+    def _tally(self, what: str, records: int, *, page: bool = False) -> None:
+        self._records[what] = self._records.get(what, 0) + records
+        if page:
+            self._pages[what] = self._pages.get(what, 0) + 1
 
     def _person_of(self, slot: int) -> int:
         return slot if slot < self._native else self._person[slot - self._native]
@@ -471,6 +494,7 @@ class SyntheticAdapter(Adapter):
         while True:
             end = min(slot + self.page_size, self._slots)
             records = [self._record(s) for s in range(slot, end)]
+            self._tally("scan_full", len(records), page=True)
             slot = end
             if slot >= self._slots:
                 yield Page(records, f"c:{start_seq}")
@@ -483,6 +507,7 @@ class SyntheticAdapter(Adapter):
             stop = min(seq + self.page_size, end)
             slots = dict.fromkeys(self._log[seq:stop])
             records = [self._record(s) for s in slots]
+            self._tally("scan_since", len(records), page=True)
             seq = stop
             yield Page(records, f"c:{seq}")
             if seq >= end:
@@ -496,11 +521,13 @@ class SyntheticAdapter(Adapter):
             slot = self._slot(record_id)
             if slot is not None:
                 found[record_id] = Record(record_id, self._values(slot))
+        self._tally("fetch", len(found))
         return found
 
     @override
     def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
         self._check(object_type, "create", len(items))
+        self._tally("create", len(items))
         results: list[WriteResult] = []
         for item in items:
             failure = self._problem(item.properties)
@@ -530,6 +557,7 @@ class SyntheticAdapter(Adapter):
     @override
     def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
         self._check(object_type, "update", len(items))
+        self._tally("update", len(items))
         results: list[WriteResult] = []
         for item in items:
             slot = self._slot(item.id)

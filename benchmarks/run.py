@@ -55,6 +55,7 @@ from _synthetic import (
 )
 
 from syncengine import FieldMapping, MatchRule, ObjectSync, Side, SyncConfig, SyncEngine
+from syncengine.adapters import AdapterStats
 from syncengine.index import SQLiteIndexStore
 from syncengine.report import SyncEvent
 
@@ -102,6 +103,20 @@ def index_bytes_per_entry(path: str) -> float:
     finally:
         conn.close()
     return round((pages - free) * size / max(1, entries), 1)
+
+
+def reads(used: AdapterStats, per: int, minimum: float) -> dict[str, int | float | None]:
+    """One side's adapter use during a pass: ``calls`` (every method), ``read_requests``
+    (scan pages and fetch calls), ``records_read`` (by scans and fetches), and
+    ``per_record``, records read over ``per`` records, beside its ``minimum``."""
+    read = used.records_read()
+    return {
+        "calls": used.count_calls(),
+        "read_requests": used.reads(),
+        "records_read": read,
+        "per_record": round(read / per, 3) if per else None,
+        "minimum": minimum if per else None,
+    }
 
 
 def expect(what: str, expected: int, actual: int) -> None:
@@ -197,8 +212,14 @@ class Worker:
         store = SQLiteIndexStore(db)
         phases = PhaseTimer()
         engine = SyncEngine(hub, app, store, config(), on_event=phases)
+        hub_before, app_before = hub.stats(), app.stats()
         seconds, report = self.timed(engine.initial_sync)
         store.close()
+        # Each side's records read once; an empty app's scan reads nothing.
+        used = {
+            "hub": reads(hub.stats() - hub_before, n, 1.0),
+            "app": reads(app.stats() - app_before, n, 1.0 if matched else 0.0),
+        }
         expect("failed", 0, report.failed)
         expect("excluded", 0, report.excluded)
         if matched:
@@ -219,6 +240,7 @@ class Worker:
             "index_bytes_per_entry": index_bytes_per_entry(db),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "phase_seconds": phases.rounded(),
+            "reads": used,
             "page_size": self.page_size,
             "batch_size": self.batch_size,
         }
@@ -273,9 +295,15 @@ class Worker:
             store.close()
             remove_db(db)
             return {"scenario": self.scenario, "n": n, "changed": changed_hub + changed_app}
+        hub_before, app_before = hub.stats(), app.stats()
         seconds, report = self.timed(engine.incremental_sync)
         store.close()
         remove_db(db)
+        # Per record changed on that side; its minimum: each changed record read once.
+        used = {
+            "hub": reads(hub.stats() - hub_before, changed_hub, 1.0),
+            "app": reads(app.stats() - app_before, changed_app, 1.0),
+        }
         expect("failed", 0, report.failed)
         if self.scenario == "incremental_noop":
             expect("writes", 0, report.writes)
@@ -294,6 +322,7 @@ class Worker:
             "per_record_us": round(seconds / changed * 1e6, 2) if changed else None,
             "peak_rss_mb": peak_rss_mb(),
             "cpu_seconds": round(self.cpu_seconds, 4),
+            "reads": used,
             "page_size": self.page_size,
             "batch_size": self.batch_size,
         }

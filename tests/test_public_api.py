@@ -65,7 +65,7 @@ EXTRAS = {
         "SyncDisabledError",
         "UnsupportedCapability",
     },
-    "syncengine.adapters": set(),
+    "syncengine.adapters": {"AdapterStats"},
     "syncengine.index": {"CursorUpdate", "Entry", "HistoryItem", "InboxItem"},
     "syncengine.testing": {"Crash"},
 }

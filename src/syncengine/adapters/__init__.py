@@ -1,5 +1,6 @@
 """Adapters: how syncengine talks to apps."""
 
+from syncengine.adapters._stats import AdapterStats as AdapterStats
 from syncengine.adapters.base import Adapter as Adapter
 from syncengine.adapters.memory import InMemoryAdapter as InMemoryAdapter
 from syncengine.adapters.sqlite import SQLiteAdapter as SQLiteAdapter
@@ -13,6 +14,7 @@ from syncengine.records import WriteResult as WriteResult
 
 __all__ = [
     "Adapter",
+    "AdapterStats",
     "AssociationChange",
     "InMemoryAdapter",
     "NewRecord",

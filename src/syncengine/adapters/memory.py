@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Final, final
 import attrs
 from typing_extensions import override
 
+from syncengine.adapters._stats import AdapterStats
 from syncengine.adapters._values import check_values, is_blank, merged
 from syncengine.adapters.base import Adapter
 from syncengine.errors import AdapterError
@@ -41,7 +42,7 @@ from syncengine.records import (
 from syncengine.schema import ObjectSchema, PropertySpec
 from syncengine.states import ErrorCategory
 
-__all__ = ["InMemoryAdapter"]
+__all__ = ["AdapterStats", "InMemoryAdapter"]
 
 # Cursor grammar (opaque to the engine, documented for tests and for readers):
 #   "c:<seq>"        a change cursor: everything changed after change number <seq>.
@@ -113,7 +114,8 @@ class InMemoryAdapter(Adapter):
     It is what :class:`httpx.MockTransport` is to httpx: a complete, strict implementation
     of the :class:`~syncengine.adapters.Adapter` contract to build and test syncs against,
     with helpers that play the app's users (:meth:`put`, :meth:`patch`, :meth:`remove`,
-    :meth:`link`) and counters that show what the engine asked of it (:attr:`calls`).
+    :meth:`link`) and counters that show what the engine asked of it (:attr:`calls`, and
+    per object type with the records read and written: :meth:`stats`).
 
     Behaviour, per engine-facing method:
 
@@ -201,6 +203,10 @@ class InMemoryAdapter(Adapter):
         #: associate (failed and no-op ones included).
         #: Missing keys read as 0. Test-side helpers are not counted.
         self.calls: Counter[str] = Counter()
+        # The counts behind stats(), keyed by (method, object type).
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._pages: Counter[tuple[str, str]] = Counter()
+        self._records: Counter[tuple[str, str]] = Counter()
         self._lock = threading.RLock()
         self._tables: dict[str, _Table] = {}
         self._pipelines: dict[str, tuple[Pipeline, ...]] = {
@@ -256,7 +262,7 @@ class InMemoryAdapter(Adapter):
     def schema(self, object_type: str) -> ObjectSchema:
         """The schema declared for ``object_type``; ``NOT_FOUND`` if there is none."""
         with self._lock:
-            self.calls["schema"] += 1
+            self._count("schema", object_type)
             return self._table(object_type).schema
 
     @override
@@ -272,8 +278,8 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             table = self._table(object_type)
             if since is None:
-                self.calls["scan_full"] += 1
-                return self._full_scan(table, 0, self._seq)
+                self._count("scan_full", object_type)
+                return self._full_scan(table, object_type, 0, self._seq)
             match = _CURSOR.fullmatch(since)
             if match is None:
                 raise ValueError(
@@ -282,8 +288,8 @@ class InMemoryAdapter(Adapter):
                 )
             if match["seq"] is not None:
                 seq = self._check_seq(since, int(match["seq"]))
-                self.calls["scan_since"] += 1
-                return self._incremental_scan(table, seq)
+                self._count("scan_since", object_type)
+                return self._incremental_scan(table, object_type, seq)
             seq = self._check_seq(since, int(match["fseq"]))
             position = int(match["pos"])
             if position > len(table.slots):
@@ -291,8 +297,8 @@ class InMemoryAdapter(Adapter):
                     f"{self.name}: unknown cursor {since!r}: {object_type!r} has only "
                     f"{len(table.slots)} positions (a cursor of another adapter or type?)"
                 )
-            self.calls["scan_full"] += 1
-            return self._full_scan(table, position, seq)
+            self._count("scan_full", object_type)
+            return self._full_scan(table, object_type, position, seq)
 
     @override
     def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
@@ -300,8 +306,10 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             table = self._table(object_type)
             self._check_batch("fetch", len(ids))
-            self.calls["fetch"] += 1
-            return {i: table.rows[i] for i in ids if i in table.rows}
+            self._count("fetch", object_type)
+            found = {i: table.rows[i] for i in ids if i in table.rows}
+            self._records["fetch", object_type] += len(found)
+            return found
 
     @override
     def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
@@ -313,8 +321,7 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             table = self._table(object_type)
             self._check_batch("create", len(items))
-            self.calls["create"] += 1
-            self.calls["items_written"] += len(items)
+            self._count("create", object_type, len(items))
             results: list[WriteResult] = []
             for item in items:
                 key = item.idempotency_key
@@ -362,8 +369,7 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             table = self._table(object_type)
             self._check_batch("update", len(items))
-            self.calls["update"] += 1
-            self.calls["items_written"] += len(items)
+            self._count("update", object_type, len(items))
             results: list[WriteResult] = []
             for item in items:
                 current = table.rows.get(item.id)
@@ -393,7 +399,7 @@ class InMemoryAdapter(Adapter):
             AdapterError: ``PERMISSION`` after :meth:`deny_pipelines` (rule A5).
         """
         with self._lock:
-            self.calls["pipelines"] += 1
+            self._count("pipelines", object_type)
             if object_type in self._denied_pipelines:
                 raise AdapterError(
                     ErrorCategory.PERMISSION,
@@ -413,6 +419,9 @@ class InMemoryAdapter(Adapter):
             self._check_batch("associate", len(pairs))
             self.calls["associate"] += 1
             self.calls["items_written"] += len(pairs)
+            for from_type, n in Counter(pair.from_type for pair in pairs).items():
+                self._calls["associate", from_type] += 1
+                self._records["associate", from_type] += n
             results: list[WriteResult] = []
             for pair in pairs:
                 failure = self._check_link_ends(pair)
@@ -550,10 +559,31 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             return len(self._table(object_type).rows)
 
+    def stats(self) -> AdapterStats:
+        """What the engine asked of this app so far: calls, scan pages and records, per
+        method and object type (see :class:`~syncengine.adapters.AdapterStats`).
+
+        A snapshot: subtract an earlier one to measure one pass::
+
+            before = app.stats()
+            engine.initial_sync()
+            used = app.stats() - before
+            used.records_read("contacts")   # records its scans and fetches returned
+
+        Test-side helpers are not counted; :meth:`reset_calls` starts the counts over.
+
+        .. versionadded:: 0.1
+        """
+        with self._lock:
+            return AdapterStats(self._calls, self._pages, self._records)
+
     def reset_calls(self) -> None:
-        """For tests: set every :attr:`calls` counter back to zero."""
+        """For tests: set every :attr:`calls` counter and the :meth:`stats` back to zero."""
         with self._lock:
             self.calls.clear()
+            self._calls.clear()
+            self._pages.clear()
+            self._records.clear()
 
     # ---- internals --------------------------------------------------------------------
 
@@ -577,6 +607,19 @@ class InMemoryAdapter(Adapter):
 
     def _now(self) -> datetime:
         return self.clock()
+
+    def _count(self, method: str, object_type: str, items: int = 0) -> None:
+        """Count a call of ``method``, with ``items`` written (create and update)."""
+        self.calls[method] += 1
+        self._calls[method, object_type] += 1
+        if items:
+            self.calls["items_written"] += items
+            self._records[method, object_type] += items
+
+    def _page(self, method: str, object_type: str, records: int) -> None:
+        with self._lock:
+            self._pages[method, object_type] += 1
+            self._records[method, object_type] += records
 
     def _check_seq(self, cursor: str, seq: int) -> int:
         if seq > self._seq:
@@ -674,7 +717,9 @@ class InMemoryAdapter(Adapter):
             attrs.evolve(record, associations=MappingProxyType(links), updated_at=self._now()),
         )
 
-    def _full_scan(self, table: _Table, position: int, start_seq: int) -> Iterator[Page]:
+    def _full_scan(
+        self, table: _Table, object_type: str, position: int, start_seq: int
+    ) -> Iterator[Page]:
         # rule S8: pages are computed one at a time under the lock, so a scan streams and
         # writes may happen between pages. Slots never move, so every record present
         # during the whole scan is yielded exactly once; the last cursor is the change
@@ -691,12 +736,13 @@ class InMemoryAdapter(Adapter):
                 while position < len(slots) and slots[position] is None:
                     position += 1
                 last = position >= len(slots)
+            self._page("scan_full", object_type, len(records))
             if last:
                 yield Page(tuple(records), f"c:{start_seq}")
                 return
             yield Page(tuple(records), f"f:{position}:{start_seq}")
 
-    def _incremental_scan(self, table: _Table, since: int) -> Iterator[Page]:
+    def _incremental_scan(self, table: _Table, object_type: str, since: int) -> Iterator[Page]:
         # Changes up to the sequence number at scan start; a record changed again during
         # the scan moves past ``end`` and is left to the next scan (whose ``since`` is
         # ``end``), so nothing is skipped and the scan always terminates.
@@ -726,6 +772,7 @@ class InMemoryAdapter(Adapter):
                 ):
                     i += 1
                 last = i >= len(log) or log[i][0] > end
+            self._page("scan_since", object_type, len(records))
             if last:
                 yield Page(tuple(records), f"c:{end}", tuple(deleted))
                 return

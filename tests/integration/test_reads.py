@@ -1,0 +1,155 @@
+"""Records read per side and per record: what a pass costs a rate-limited app (S3, S6).
+
+Apps charge by the call and by the record, so each pass's reads are pinned here through
+``InMemoryAdapter.stats()``. The minimum is one read of each record per side per pass:
+an initial sync scans each app once (phase 3 works from what phase 1 kept, a matched
+pair is not fetched again), and an incremental pass or a reconcile scans each side once.
+
+The engine reads more than that today (issue 18). Each bound below is today's count, with
+the minimum beside it: a pass that reads more than today fails, and so does one that
+reads fewer records than the minimum (it skipped some). When the engine reads less,
+lower the bound to the new count, toward the minimum.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from syncengine import Side, SyncConfig, SyncEngine
+from syncengine.adapters import AdapterStats, InMemoryAdapter
+
+from .conftest import CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
+
+N = 40  # records per app
+PAGE = 10  # records per scan page
+HUB_CHANGES = 3  # hub records changed before the incremental pass
+APP_CHANGES = 2  # other app records changed before it
+
+
+class Bound(NamedTuple):
+    """Records read on one side in one pass: today's count and the least possible."""
+
+    today: int
+    minimum: int
+
+
+#: scenario -> side -> Bound, in records read (scans and fetches). Per record: over N,
+#: and for ``incremental`` over the records changed on that side.
+EXPECTED = {
+    # Both apps hold the same N people. Hub: read 3 times per record today (phase 1's
+    # scan, the fetch of each matched counterpart in phase 2, phase 3's rescan); app:
+    # once, plus the first page read by the probe that tells an empty app (1.25 per
+    # record). Minimum: 1 per side.
+    "initial_matched": {Side.HUB: Bound(3 * N, N), Side.APP: Bound(N + PAGE, N)},
+    # An empty app: the probe finds it empty, phase 3 creates every hub record as it
+    # reads it. Already at the minimum.
+    "initial_hub_only": {Side.HUB: Bound(N, N), Side.APP: Bound(0, 0)},
+    # An empty hub: phase 1 reads nothing, phase 2 reads the app (plus the probe's
+    # page: 1.25 per record) and creates each record in the hub, and phase 3's scan
+    # reads those N creates back (1 per record). Minimum: 1 per record on the app, 0 on
+    # the hub (the engine made those records; it need not read them).
+    "initial_app_only": {Side.HUB: Bound(N, 0), Side.APP: Bound(N + PAGE, N)},
+    # After the pass that takes in the echoes of the initial sync's writes, a few
+    # records change on each side. Hub: its changes, plus a fetch of the counterpart of
+    # each app change (5 for 3 changes); app: two change scans (the step that indexes
+    # the app's changes first, then the app's poll, which also reads the echoes of the
+    # hub poll's writes) and a fetch of each hub change's counterpart (10 for 2
+    # changes). Minimum: each side's changed records, once.
+    "incremental": {
+        Side.HUB: Bound(HUB_CHANGES + APP_CHANGES, HUB_CHANGES),
+        Side.APP: Bound(2 * APP_CHANGES + (APP_CHANGES + HUB_CHANGES) + HUB_CHANGES, APP_CHANGES),
+    },
+    # A reconcile of N synced pairs: the hub is scanned once; the app twice, and each
+    # pair's app record fetched once more (3 per record). Minimum: 1 per side.
+    "reconcile": {Side.HUB: Bound(N, N), Side.APP: Bound(3 * N, N)},
+}
+
+
+def _build(hub_records: int, app_records: int) -> tuple[InMemoryAdapter, InMemoryAdapter]:
+    clock = FakeClock()
+    hub = InMemoryAdapter([CONTACTS_HUB], name="hub", clock=clock, id_prefix="h", page_size=PAGE)
+    app = InMemoryAdapter([CONTACTS_APP], name="app", clock=clock, id_prefix="a", page_size=PAGE)
+    for i in range(hub_records):
+        hub.put("contacts", email=f"p{i}@example.com", firstname=f"F{i}", lastname="L")
+    for i in range(app_records):  # the same people, spelled the app's way, with a phone
+        app.put("people", mail=f" P{i}@Example.com", first_name=f"F{i}", last_name="L", tel=f"{i}")
+    return hub, app
+
+
+def _engine(hub: InMemoryAdapter, app: InMemoryAdapter, index) -> SyncEngine:
+    return SyncEngine(hub, app, index, SyncConfig("reads", [contacts_sync()]))
+
+
+def _used(adapter: InMemoryAdapter, before: AdapterStats, object_type: str) -> tuple[int, int]:
+    used = adapter.stats() - before
+    return used.records_read(object_type), used.count_calls(object_type=object_type)
+
+
+def _measure(scenario: str, index) -> dict[Side, int]:
+    """Run ``scenario``; return the records each side read during its pass."""
+    sizes = {"initial_hub_only": (N, 0), "initial_app_only": (0, N)}
+    hub, app = _build(*sizes.get(scenario, (N, N)))
+    engine = _engine(hub, app, index)
+    if scenario in ("incremental", "reconcile"):
+        engine.initial_sync()
+        echo = engine.incremental_sync()  # takes in the echoes of the initial writes
+        assert 0 == echo.writes
+        if scenario == "incremental":
+            for record in hub.records("contacts")[:HUB_CHANGES]:
+                hub.patch("contacts", record.id, lastname="Hub edit")
+            for record in app.records("people")[-APP_CHANGES:]:
+                app.patch("people", record.id, last_name="App edit")
+    hub_before, app_before = hub.stats(), app.stats()
+    if scenario == "reconcile":
+        report = engine.reconcile()
+    elif scenario == "incremental":
+        report = engine.incremental_sync()
+        assert HUB_CHANGES == report.side("contacts", Side.APP).updated
+        assert APP_CHANGES == report.side("contacts", Side.HUB).updated
+    else:
+        report = engine.initial_sync()
+    assert 0 == report.failed
+    return {
+        Side.HUB: _used(hub, hub_before, "contacts")[0],
+        Side.APP: _used(app, app_before, "people")[0],
+    }
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_records_read_per_side_stay_within_todays_count(scenario, index):
+    """S3, S6: no pass reads more records of a side than today, nor fewer than each
+    record once (see EXPECTED for the per-record figures and the minimum)."""
+    read = _measure(scenario, index)
+    for side, bound in EXPECTED[scenario].items():
+        assert bound.minimum <= read[side], f"{scenario}, {side}: skipped records"
+        assert read[side] <= bound.today, f"{scenario}, {side}: reads grew ({read[side]})"
+
+
+def test_stats_count_calls_pages_and_records_per_method_and_type():
+    """InMemoryAdapter.stats(): calls, scan pages and records per (method, type);
+    snapshots subtract, and test-side helpers are not counted."""
+    hub, app = _build(N, 0)
+    before = hub.stats()
+    pages = list(hub.scan("contacts"))
+    hub.fetch("contacts", ["h1", "h2", "missing"])
+    hub.update("contacts", [])
+    hub.put("contacts", email="helper@example.com")  # a test-side helper: not counted
+    used = hub.stats() - before
+    assert N // PAGE == len(pages) == used.count_pages("scan_full", "contacts")
+    assert 1 == used.count_calls("scan_full") == used.count_calls("fetch", "contacts")
+    assert N == used.count_records("scan_full")
+    assert 2 == used.count_records("fetch")  # the records returned, not the ids asked
+    assert N + 2 == used.records_read("contacts") == used.records_read()
+    assert N // PAGE + 1 == used.reads()
+    assert 0 == used.records_read("companies") == app.stats().count_calls()
+    assert {
+        "contacts": {
+            "scan_full": {"calls": 1, "pages": N // PAGE, "records": N},
+            "fetch": {"calls": 1, "records": 2},
+            "update": {"calls": 1},
+        }
+    } == used.as_dict()
+    hub.reset_calls()
+    assert AdapterStats() == hub.stats()
