@@ -70,7 +70,7 @@ from _synthetic import (
     values_of,
 )
 
-from syncengine.adapters import NewRecord, RecordUpdate
+from syncengine.adapters import NewRecord, RecordUpdate, WriteResult
 from syncengine.matching import normalize_email
 
 __all__ = ["main"]
@@ -96,7 +96,14 @@ SCHEMA: Final = (
     "CREATE INDEX entries_by_app_id ON entries (app_id) WHERE app_id IS NOT NULL",
     "CREATE TABLE keys (key TEXT PRIMARY KEY, entry INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE TABLE leases (name TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE pending (page INTEGER PRIMARY KEY, data TEXT NOT NULL)",
 )
+INDEXED: Final = 0  # phase 1: the hub record's id, key and values, not synced yet
+
+
+class FloorError(AssertionError):
+    """The floor did not do what the engine does (a write failed, a count is wrong): its
+    figures would mean nothing."""
 
 
 def connect(path: str, *, new: bool = True) -> sqlite3.Connection:
@@ -120,19 +127,32 @@ def batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + BATCH]
 
 
-def lease(conn: sqlite3.Connection, names: list[tuple[str]]) -> None:
-    """S9: refuse names another pass holds, then take the rest (one statement each)."""
-    held = conn.execute(
-        f"SELECT name FROM leases WHERE name IN ({marks(len(names))})", [n for (n,) in names]
-    ).fetchall()
-    if held:
-        raise AssertionError("nothing else runs: no lease can be held")
-    expires = time.time() + 300
-    conn.executemany("INSERT INTO leases VALUES (?, ?)", [(n, expires) for (n,) in names])
+def lease(conn: sqlite3.Connection, names: list[str]) -> str:
+    """S9: take a batch's leases, one per record, in one statement; a name another pass
+    holds fails the insert (nothing else runs here, so none may). Returns the names as
+    the JSON list :func:`release` takes."""
+    batch = json.dumps(names)
+    try:
+        conn.execute(
+            "INSERT INTO leases SELECT value, ? FROM json_each(?)", (time.time() + 300, batch)
+        )
+    except sqlite3.IntegrityError:
+        raise FloorError("a lease is held: nothing else runs here") from None
+    return batch
 
 
-def release(conn: sqlite3.Connection, names: list[tuple[str]]) -> None:
-    conn.executemany("DELETE FROM leases WHERE name = ?", names)
+def release(conn: sqlite3.Connection, batch: str) -> None:
+    """S9: release the leases :func:`lease` took, in one statement."""
+    conn.execute("DELETE FROM leases WHERE name IN (SELECT value FROM json_each(?))", (batch,))
+
+
+def check_writes(what: str, results: Sequence[WriteResult], size: int) -> None:
+    """Every item of a create or update succeeded (one result per item)."""
+    if len(results) != size:
+        raise FloorError(f"{what}: {len(results)} results for {size} items")
+    failed = [result for result in results if not result.succeeded or not result.record_id]
+    if failed:
+        raise FloorError(f"{what}: {len(failed)} of {size} items failed: {failed[0]!r}")
 
 
 def key_of(properties: Any, field: str) -> str | None:
@@ -140,13 +160,27 @@ def key_of(properties: Any, field: str) -> str | None:
     return None if email is None else f"email:{email}"
 
 
+def mapped(properties: Any, names: Sequence[str]) -> list[Any]:
+    """A record's mapped values in field order, blanks as ``None`` (S6's comparison)."""
+    values = []
+    for name in names:
+        value = properties.get(name)
+        values.append(value if value is None or value.strip() else None)
+    return values
+
+
 def one_sided(hub: SyntheticAdapter, app: SyntheticAdapter, conn: sqlite3.Connection) -> int:
-    """An empty app: one pass over the hub, each record created in the app (S3, S8, M3)."""
+    """An empty app: one pass over the hub, each record created in the app (S3, M3).
+
+    S8: one pending row per page, naming the page's creates by their idempotency keys,
+    is committed before the creates; after them each entry is written once, synced, with
+    its key row (M3: a later record with the same key is a duplicate), and the pending
+    row goes."""
     if any(page.records for page in app.scan(TYPE)):
-        raise AssertionError("the app is not empty")
+        raise FloorError("the app is not empty")
     next_id = 1
     created = 0
-    for page in hub.scan(TYPE):
+    for number, page in enumerate(hub.scan(TYPE)):
         records = [(r, key_of(r.properties, "email")) for r in page.records]
         keys = [k for _, k in records if k is not None]
         taken = {
@@ -160,46 +194,64 @@ def one_sided(hub: SyntheticAdapter, app: SyntheticAdapter, conn: sqlite3.Connec
             if key is None or key in taken:
                 continue  # M3: excluded (none in this data set)
             taken.add(key)
-            todo.append((next_id, record, key))
-            next_id += 1
-        names = [(f"h:{r.id}",) for _, r, _ in todo]
+            todo.append((record, key))
+        if len(todo) != len(records):
+            raise FloorError("a hub record without a key or with a taken one (none here)")
         conn.execute("BEGIN")
-        lease(conn, names)
-        conn.executemany(
-            "INSERT INTO entries VALUES (?, ?, ?, NULL, ?, ?)",
-            [(i, f"h:{r.id}", r.id, PENDING, json.dumps([[k], "create"])) for i, r, k in todo],
+        leased = lease(conn, [f"h:{r.id}" for r, _ in todo])
+        conn.execute(
+            "INSERT INTO pending VALUES (?, ?)", (number, json.dumps([r.id for r, _ in todo]))
         )
-        conn.executemany("INSERT INTO keys VALUES (?, ?)", [(k, i) for i, _, k in todo])
-        conn.execute("COMMIT")  # S8: the pending entries are durable before the creates
-        synced = []
+        conn.execute("COMMIT")  # S8: the intent is durable before the creates
+        rows, key_rows = [], []
         for batch in batches(todo):
-            results = app.create(
-                TYPE,
-                [
-                    NewRecord(
-                        {a: r.properties.get(h) for h, a in FIELDS}, idempotency_key=f"h:{r.id}"
-                    )
-                    for _, r, _ in batch
-                ],
-            )
-            for (i, record, key), result in zip(batch, results, strict=True):
+            news = [
+                NewRecord({a: r.properties.get(h) for h, a in FIELDS}, idempotency_key=f"h:{r.id}")
+                for r, _ in batch
+            ]
+            results = app.create(TYPE, news)
+            check_writes("create", results, len(batch))
+            for (record, key), result in zip(batch, results, strict=True):
                 values = [record.properties.get(h) for h, _ in FIELDS]
-                history = [[0, "created on app"]]
-                data = json.dumps([[key], values, 1, history])
-                synced.append((result.record_id, SYNCED, data, i))
+                data = json.dumps([[key], values, 1, [[0, "created on app"]]])
+                rows.append((next_id, f"h:{record.id}", record.id, result.record_id, SYNCED, data))
+                key_rows.append((key, next_id))
+                next_id += 1
         conn.execute("BEGIN")
-        conn.executemany("UPDATE entries SET app_id = ?, state = ?, data = ? WHERE id = ?", synced)
-        release(conn, names)
+        conn.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO keys VALUES (?, ?)", key_rows)
+        conn.execute("DELETE FROM pending WHERE page = ?", (number,))
+        release(conn, leased)
         conn.execute("COMMIT")
-        created += len(synced)
+        created += len(rows)
     return created
+
+
+def merge(mine: list[Any], theirs: list[Any]) -> tuple[list[Any], dict[int, Any]]:
+    """D2-D4 for a pair met for the first time, ``mine`` the hub's values: a blank is
+    filled from the other side, the hub wins a conflict. Returns the merged values and
+    the fields (by position) the app must be given."""
+    merged, to_app = [], {}
+    for i, (hv, av) in enumerate(zip(mine, theirs, strict=True)):
+        if hv is None:
+            merged.append(av)  # (no hub value is blank in this data set)
+        else:
+            merged.append(hv)
+            if hv != av:
+                to_app[i] = hv
+    return merged, to_app
 
 
 def matched(
     hub: SyntheticAdapter, app: SyntheticAdapter, conn: sqlite3.Connection
 ) -> tuple[int, dict[str, str]]:
-    """The three phases of S3, each app record merged with its hub counterpart; the
-    count of app updates and the poll cursors of the next pass (S5)."""
+    """The three phases of S3, each side read once: the count of app updates and the
+    poll cursors of the next pass (S5).
+
+    Phase 1 keeps each hub record's id, key and mapped values in its entry; phase 2
+    merges each app record with the hub values phase 1 kept (no fetch of the
+    counterpart) and writes the entry once, synced; phase 3 takes the hub records not
+    synced yet from the index (no rescan of the hub)."""
     next_id = 1
     cursors: dict[str, str] = {}
     for page in hub.scan(TYPE):  # phase 1: index the hub
@@ -207,7 +259,8 @@ def matched(
         rows, key_rows = [], []
         for record in page.records:
             key = key_of(record.properties, "email")
-            rows.append((next_id, f"h:{record.id}", record.id, 0, json.dumps([[key]])))
+            values = mapped(record.properties, HUB_NAMES)
+            rows.append((next_id, f"h:{record.id}", record.id, INDEXED, json.dumps([key, values])))
             if key is not None:
                 key_rows.append((key, next_id))
             next_id += 1
@@ -221,68 +274,42 @@ def matched(
         keyed = [(r, key_of(r.properties, "Email")) for r in page.records]
         keys = [k for _, k in keyed if k is not None]
         found = {
-            key: (entry, hub_id)
-            for key, entry, hub_id in conn.execute(
-                f"SELECT key, entry, hub_id FROM keys JOIN entries ON entries.id = keys.entry "
-                f"WHERE key IN ({marks(len(keys))})",
+            key: (entry, hub_id, data)
+            for key, entry, hub_id, data in conn.execute(
+                f"SELECT key, entry, hub_id, data FROM keys JOIN entries ON entries.id = "
+                f"keys.entry WHERE key IN ({marks(len(keys))})",
                 keys,
             )
         }
-        pairs = [(r, k, *found[k]) for r, k in keyed if k in found]  # all pair here
-        names = [(f"a:{r.id}",) for r, *_ in pairs] + [(f"h:{h}",) for *_, h in pairs]
+        pairs = [(r, k, *found[k]) for r, k in keyed if k in found]
+        if len(pairs) != len(keyed):
+            raise FloorError("an app record found no hub record (none here)")
         conn.execute("BEGIN")
-        lease(conn, names)
+        leased = lease(conn, [f"a:{r.id}" for r, *_ in pairs] + [f"h:{p[3]}" for p in pairs])
         conn.execute("COMMIT")
         writes = []
         for batch in batches(pairs):
-            counterparts = hub.fetch(TYPE, [hub_id for *_, hub_id in batch])
-            updates, rows = [], []
-            for record, key, entry, hub_id in batch:
-                hub_properties = counterparts[hub_id].properties
-                app_properties = record.properties
-                changes, values = {}, []
-                for h, a in FIELDS:  # D2-D4: blanks filled, the hub wins a conflict
-                    hv = hub_properties.get(h)
-                    av = app_properties.get(a)
-                    if hv is not None and not hv.strip():
-                        hv = None
-                    if hv is None:
-                        values.append(av)  # (no app value is blank in this data set)
-                    else:
-                        values.append(hv)
-                        if hv != av:
-                            changes[a] = hv
-                if changes:
+            updates = []
+            for record, key, entry, _hub_id, data in batch:
+                values, to_app = merge(json.loads(data)[1], mapped(record.properties, APP_NAMES))
+                if to_app:
+                    changes = {APP_NAMES[i]: value for i, value in to_app.items()}
                     updates.append(RecordUpdate(record.id, changes))
-                history = [[0, "updated app", ",".join(changes)]]
-                rows.append((record.id, SYNCED, json.dumps([[key], values, 1, history]), entry))
+                history = [[0, "updated app", ",".join(APP_NAMES[i] for i in to_app)]]
+                data = json.dumps([[key], values, 1, history])
+                writes.append((record.id, SYNCED, data, entry))
             if updates:
-                results = app.update(TYPE, updates)
-                if not all(result.ok for result in results):
-                    raise AssertionError("an update failed")
+                check_writes("update", app.update(TYPE, updates), len(updates))
                 updated += len(updates)
-            writes.extend(rows)
         conn.execute("BEGIN")
         conn.executemany("UPDATE entries SET app_id = ?, state = ?, data = ? WHERE id = ?", writes)
-        release(conn, names)
+        release(conn, leased)
         conn.execute("COMMIT")
-    for page in hub.scan(TYPE):  # phase 3: the hub records not synced yet (none here)
-        ids = [r.id for r in page.records]
-        states = conn.execute(
-            f"SELECT hub_id, state FROM entries WHERE hub_id IN ({marks(len(ids))})", ids
-        ).fetchall()
-        if len(states) != len(ids) or any(state != SYNCED for _, state in states):
-            raise AssertionError("a hub record was not synced in phase 2")
+    # Phase 3: the hub records not synced yet, from the index (none in this data set).
+    left = conn.execute("SELECT count(*) FROM entries WHERE state != ?", (SYNCED,)).fetchone()
+    if left[0]:
+        raise FloorError(f"{left[0]} hub records were not synced in phase 2 (none here)")
     return updated, cursors
-
-
-def current(properties: Any, names: Sequence[str]) -> list[Any]:
-    """A record's mapped values in field order, blanks as ``None`` (S6's comparison)."""
-    values = []
-    for name in names:
-        value = properties.get(name)
-        values.append(value if value is None or value.strip() else None)
-    return values
 
 
 def poll(
@@ -291,10 +318,14 @@ def poll(
     conn: sqlite3.Connection,
     cursor: str,
 ) -> tuple[dict[str, int], str]:
-    """One side's changes since ``cursor`` (S5): each changed record compared with its
-    index copy (S6: an echo of the engine's own write, equal to it, costs no write), the
-    counterpart fetched, fields merged three-way (D6: a field changed on one side flows
-    to the other; changed on both, the hub wins), both sides and the entry updated."""
+    """One side's changes since ``cursor`` (S5), each side read once: each changed record
+    compared with its index copy (S6: an echo of the engine's own write, equal to it,
+    costs no write); a field changed since the copy flows to the other side (D6).
+
+    No counterpart is fetched: the hub's poll runs first and the hub wins conflicts
+    (D3), so a field the hub changed is written to the app whatever the app holds; the
+    app's poll then reads the app's own changes (a field the hub also changed now holds
+    the hub's value, an echo) and the other side's values are its index copy."""
     other = "app" if side == "hub" else "hub"
     names = {"hub": HUB_NAMES, "app": APP_NAMES}
     counts = {"echoes": 0, "hub": 0, "app": 0}
@@ -311,44 +342,40 @@ def poll(
                 ids,
             )
         }
+        if len(found) != len(ids):
+            raise FloorError(f"a changed {side} record is not indexed (none here)")
         todo = []
         for record in page.records:
-            entry, other_id, data = found[record.id]  # (every record is indexed here)
+            entry, other_id, data = found[record.id]
             stored = json.loads(data)
-            values = current(record.properties, names[side])
+            values = mapped(record.properties, names[side])
             if values == stored[1]:
                 counts["echoes"] += 1
                 continue
             todo.append((record.id, values, entry, other_id, stored))
         if not todo:
             continue
-        leased = [(f"{side[0]}:{t[0]}",) for t in todo] + [(f"{other[0]}:{t[3]}",) for t in todo]
         conn.execute("BEGIN")
-        lease(conn, leased)
+        leased = lease(
+            conn, [f"{side[0]}:{t[0]}" for t in todo] + [f"{other[0]}:{t[3]}" for t in todo]
+        )
         conn.execute("COMMIT")
         rows = []
         for batch in batches(todo):
-            counterparts = adapters[other].fetch(TYPE, [t[3] for t in batch])
             writes: dict[str, list[RecordUpdate]] = {"hub": [], "app": []}
             for record_id, values, entry, other_id, stored in batch:
-                theirs = current(counterparts[other_id].properties, names[other])
                 copy = stored[1]
                 merged = list(copy)
                 to_side: dict[str, Any] = {}
                 to_other: dict[str, Any] = {}
-                for i, (mine, their, was) in enumerate(zip(values, theirs, copy, strict=True)):
-                    if mine == their:
-                        merged[i] = mine
+                for i, (mine, was) in enumerate(zip(values, copy, strict=True)):
+                    if mine == was:
                         continue
-                    if (mine != was) != (their != was):  # changed on one side: it flows
-                        first, second = (mine, their) if mine != was else (their, mine)
-                    else:  # D3: the hub wins
-                        first, second = (mine, their) if side == "hub" else (their, mine)
-                    winner = first if first is not None else second  # D4: a blank never wins
+                    winner = mine if mine is not None else was  # D4: a blank never wins
                     merged[i] = winner
                     if winner != mine:
                         to_side[names[side][i]] = winner
-                    if winner != their:
+                    if winner != was:
                         to_other[names[other][i]] = winner
                 if to_other:
                     writes[other].append(RecordUpdate(other_id, to_other))
@@ -358,8 +385,7 @@ def poll(
                 rows.append((json.dumps([stored[0], merged, 1, history]), entry))
             for target, updates in writes.items():
                 if updates:
-                    if not all(r.ok for r in adapters[target].update(TYPE, updates)):
-                        raise AssertionError("an update failed")
+                    check_writes("update", adapters[target].update(TYPE, updates), len(updates))
                     counts[target] += len(updates)
         conn.execute("BEGIN")
         conn.executemany("UPDATE entries SET data = ? WHERE id = ?", rows)
@@ -399,7 +425,7 @@ def remove_db(path: str) -> None:
 
 def expect(what: str, expected: int, actual: int) -> None:
     if expected != actual:
-        raise AssertionError(f"{what}: expected {expected}, got {actual}")
+        raise FloorError(f"{what}: expected {expected}, got {actual}")
 
 
 def peak_rss_mb() -> float:

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from syncengine import FieldMapping, MatchRule, ObjectSync, Side, SyncConfig, SyncEngine
+from syncengine import (
+    ErrorCategory,
+    FieldMapping,
+    MatchRule,
+    ObjectSync,
+    Side,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import WriteResult
 from syncengine.index import MemoryIndexStore
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -105,3 +114,52 @@ def test_the_floor_passes_write_what_the_engine_writes(tmp_path, scenario):
     assert counts["hub"] == (0 if scenario == "conflict_1pct" else len(app_changes))
     for side in (0, 1):
         assert _contents(by_floor[side]) == _contents(by_engine[side])
+
+
+def _refusing(adapter, method: str):
+    """Make ``adapter``'s ``method`` refuse every item, as an app that rejects a batch."""
+
+    def refuse(object_type, items):
+        return [WriteResult.failed(ErrorCategory.VALIDATION, "refused") for _ in items]
+
+    setattr(adapter, method, refuse)
+
+
+@pytest.mark.parametrize("matched", [False, True], ids=["one_sided", "matched"])
+def test_the_floor_fails_when_an_app_refuses_its_writes(tmp_path, matched):
+    """The floor's checks can fail: a refused create or update stops it, so a broken
+    floor cannot print a figure (its check used to read ``result.ok``, a classmethod,
+    which is always true)."""
+    hub, app = floor.adapters(50, 50 if matched else 0)
+    _refusing(app, "update" if matched else "create")
+    conn = _connect(tmp_path, "floor")
+    with pytest.raises(AssertionError, match="items failed"):
+        floor.matched(hub, app, conn) if matched else floor.one_sided(hub, app, conn)
+
+
+def test_the_floor_incremental_pass_fails_when_an_app_refuses_its_writes(tmp_path):
+    """The same for an incremental pass's updates."""
+    n = 200
+    hub, app = floor.adapters(n, n)
+    conn = _connect(tmp_path, "floor")
+    cursors = floor.matched(hub, app, conn)[1]
+    floor.incremental(hub, app, conn, cursors)
+    _synthetic.scenario_changes("incremental_1pct", hub, app, n)
+    _refusing(app, "update")
+    with pytest.raises(AssertionError, match="items failed"):
+        floor.incremental(hub, app, conn, cursors)
+
+
+@pytest.mark.parametrize("matched", [False, True], ids=["one_sided", "matched"])
+def test_the_floor_reads_each_record_once_per_side(tmp_path, matched):
+    """No re-reads (S3): the floor's initial sync reads each app's records once: no fetch
+    of a matched counterpart, no rescan of the hub."""
+    n = 240
+    hub, app = floor.adapters(n, n if matched else 0)
+    if matched:
+        floor.matched(hub, app, _connect(tmp_path, "floor"))
+    else:
+        floor.one_sided(hub, app, _connect(tmp_path, "floor"))
+    assert n == hub.stats().records_read()
+    assert (n if matched else 0) == app.stats().records_read()
+    assert 0 == hub.stats().count_calls("fetch") + app.stats().count_calls("fetch")
