@@ -36,6 +36,7 @@ import attrs
 from rich.console import Console
 from rich.markup import escape
 
+from syncengine._console import ProgressDisplay, print_report, print_status
 from syncengine.adapters.sqlite import SQLiteAdapter
 from syncengine.configfile import SyncSetup, load
 from syncengine.errors import ConfigError
@@ -871,8 +872,6 @@ def run_demo(
         contacts: How many contacts the CRM gets.
         seed: The random seed.
     """
-    from syncengine.cli import ProgressDisplay, print_report, print_status
-
     chosen = directory is not None
     directory = default_directory() if directory is None else directory
     directory = directory.resolve() if not directory.is_absolute() else directory

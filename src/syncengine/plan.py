@@ -41,9 +41,9 @@ from typing_extensions import override
 
 from syncengine.config import Direction, FieldMapping, ObjectSync
 from syncengine.conflicts import Conflict, Resolution, Why, resolve_field
+from syncengine.entry import Entry
 from syncengine.errors import ConfigError
 from syncengine.filters import Filter, is_blank
-from syncengine.index._entry import Entry
 from syncengine.mapping import ConversionError, coerce, convert, flows, same_value
 from syncengine.matching import NORMALIZERS
 from syncengine.records import Record, Side

@@ -1,0 +1,147 @@
+"""The package's import graph: no cycles, and a pure core that reaches no I/O.
+
+Read statically from the source (every ``import`` statement, also those inside functions
+and ``if TYPE_CHECKING:`` blocks), so an import hidden in a function counts too.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "syncengine"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(SRC.rglob("*.py"))}
+
+
+def _imports(name: str) -> Iterator[str]:
+    """Every module named by an import statement of module ``name`` (``from p import x``
+    names ``p.x`` when that is a module, else ``p``)."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                yield f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+
+
+GRAPH = {name: sorted({m for m in _imports(name) if m in MODULES} - {name}) for name in MODULES}
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """The import cycles of ``graph``: its strongly connected components of more than
+    one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(graph[nxt])))
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    """The check can fail: a made-up graph with a cycle is reported."""
+    graph = {"a": ["b"], "b": ["c", "e"], "c": ["a"], "d": ["a"], "e": []}
+    assert [["a", "b", "c"]] == _cycles(graph)
+    assert [] == _cycles({"a": ["b"], "b": [], "c": ["a", "b"]})
+
+
+def test_no_module_imports_itself_through_others():
+    """No import cycles in src/syncengine (dependencies point one way): the command
+    runs the demo, the demo prints with syncengine._console, never the other way."""
+    assert [] == _cycles(GRAPH)
+
+
+PURE_CORE = (
+    "syncengine.plan",
+    "syncengine.filters",
+    "syncengine.conflicts",
+    "syncengine.mapping",
+    "syncengine.matching",
+)
+#: What the pure core may not reach, directly or through the modules it imports.
+NO_IO = (
+    "syncengine.adapters",
+    "syncengine.index",
+    "syncengine.engine",
+    "syncengine.status",
+    "syncengine.cli",
+    "syncengine.configfile",
+    "syncengine.webhooks",
+)
+NO_IO_LIBRARIES = ("httpx", "sqlite3", "psycopg", "time", "logging", "socket", "os", "click")
+
+
+def _reached(start: str) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for nxt in GRAPH[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+@pytest.mark.parametrize("core", PURE_CORE)
+def test_the_pure_core_reaches_no_io(core):
+    """The decision core (plan, filters, conflicts, mapping, matching) and every module it
+    imports, transitively, import no adapter, no store, no engine, and no I/O library."""
+    reached = _reached(core)
+    assert [] == sorted(m for m in reached if m.startswith(NO_IO))
+    libraries = {
+        (name, imported)
+        for name in reached
+        for imported in _imports(name)
+        if imported.split(".")[0] in NO_IO_LIBRARIES
+    }
+    assert set() == libraries
