@@ -22,7 +22,7 @@ import attrs
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
-from syncengine.index import _codec
+from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
@@ -263,17 +263,8 @@ class MemoryIndexStore(IndexStore):
                 _codec.check_entry(entry)
         except _codec.CodecError as error:
             raise IndexStoreError(str(error)) from error
-        for triple in delete:
-            if (
-                type(triple) is not tuple
-                or len(triple) != 3
-                or not all(type(part) is str for part in triple)
-            ):
-                raise IndexStoreError(
-                    f"delete takes (sync_id, object_type, entry_id) str triples, got {triple!r:.80}"
-                )
-        for update in cursors:
-            _check_cursor(update)
+        _rowformat.check_deletes(delete)
+        _rowformat.check_cursors(cursors)
         with self._lock:
             for entry in entries:
                 self._put(entry)
@@ -428,16 +419,3 @@ class MemoryIndexStore(IndexStore):
     def delete_sync(self, sync_id: str) -> None:
         with self._lock:
             self._syncs.pop(sync_id, None)
-
-
-def _check_cursor(update: object) -> None:
-    """Refuse a cursor update a store could not keep (:class:`IndexStoreError`)."""
-    if (
-        type(update) is not CursorUpdate
-        or type(update.sync_id) is not str
-        or not isinstance(update.side, Side)
-        or type(update.object_type) is not str
-        or type(update.name) is not str
-        or (update.value is not None and type(update.value) is not str)
-    ):
-        raise IndexStoreError(f"not a valid CursorUpdate: {update!r:.120}")

@@ -72,7 +72,7 @@ from typing_extensions import override
 
 from syncengine._redact import REDACTED, redact_dsn, scrub_dsn
 from syncengine.errors import IndexStoreError
-from syncengine.index import _codec
+from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore
 from syncengine.records import Side
@@ -166,26 +166,18 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
 )
 
-#: Stored codes of states and sides: part of the format, never renumber (the same as
-#: SQLiteIndexStore's).
-_STATE_CODES: Final[Mapping[RecordState, int]] = {
-    RecordState.INITIAL: 0,
-    RecordState.SYNCED: 1,
-    RecordState.FAILED: 2,
-    RecordState.EXCLUDED: 3,
-    RecordState.QUEUED: 4,
-}
-_STATES: Final = tuple(sorted(_STATE_CODES, key=_STATE_CODES.__getitem__))
-_SIDE_CODES: Final[Mapping[Side, int]] = {Side.HUB: 0, Side.APP: 1}
-_SIDES: Final = (Side.HUB, Side.APP)
+#: Stored codes of states and sides, shared with the other SQL store (index._rowformat).
+_STATE_CODES: Final = _rowformat.STATE_CODES
+_STATES: Final = _rowformat.STATES
+_SIDE_CODES: Final = _rowformat.SIDE_CODES
+_SIDES: Final = _rowformat.SIDES
 _SYNC: Final = 0  # kinds of interned names
 _OBJECT_TYPE: Final = 1
 
-#: The ``data`` JSON array: hub_values, app_values, matched_by, history, mark, attempts,
-#: message, category, reason, pending_key, links, deleted; trailing defaults are cut.
-_DEFAULTS: Final[tuple[Any, ...]] = (None, None, None, [], None, 0, "", None, None, None, {}, None)
+#: The ``data`` JSON array (index._rowformat.DEFAULTS): trailing defaults are cut.
+_DEFAULTS: Final = _rowformat.DEFAULTS
 _DEFAULT_TEXTS: Final = tuple(_codec.to_json(value) for value in _DEFAULTS)
-_FIELDS: Final = len(_DEFAULTS)
+_FIELDS: Final = _rowformat.FIELDS
 _SAME_AS_HUB: Final = "1"  # app_values equals hub_values exactly
 
 _COLUMNS: Final = "id, ot, entry_id, hub_id, app_id, state, updated_at, pending, keys, data"
@@ -244,11 +236,7 @@ def _opt_unesc(text: str | None) -> str | None:
     return None if text is None else _unesc(text)
 
 
-def _micros(name: str, value: datetime) -> int:
-    try:
-        return _codec.to_micros(value)
-    except _codec.CodecError as error:
-        raise IndexStoreError(f"{name}: {error}") from None
+_micros: Final = _rowformat.micros
 
 
 def _keys_text(keys: frozenset[str]) -> str | None:
@@ -258,19 +246,6 @@ def _keys_text(keys: frozenset[str]) -> str | None:
 
 def _keys_of(text: str | None) -> frozenset[str]:
     return frozenset(_loads(text)) if text else frozenset()
-
-
-def _check_cursor(update: object) -> None:
-    """Refuse a cursor update a store could not keep (:class:`IndexStoreError`)."""
-    if (
-        type(update) is not CursorUpdate
-        or type(update.sync_id) is not str
-        or not isinstance(update.side, Side)
-        or type(update.object_type) is not str
-        or type(update.name) is not str
-        or (update.value is not None and type(update.value) is not str)
-    ):
-        raise IndexStoreError(f"not a valid CursorUpdate: {update!r:.120}")
 
 
 def _redacted(dsn: str) -> str:
@@ -394,11 +369,7 @@ class PostgresIndexStore(IndexStore):
                 row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
                 current = (row[0] if row else None) or 0
                 known = len(_MIGRATIONS)
-                if current > known:
-                    raise IndexStoreError(
-                        f"the index has schema version {current}, but this syncengine knows "
-                        f"versions up to {known}: upgrade syncengine to open it"
-                    )
+                _rowformat.check_schema_version(current, known)
                 for steps in _MIGRATIONS[current:]:
                     for statement in steps:
                         conn.execute(statement)
@@ -699,11 +670,7 @@ class PostgresIndexStore(IndexStore):
         pending: bool | None = None,
     ) -> Iterator[Entry]:
         # Arguments are checked now, not at the first next().
-        since_us = None if since is None else _micros("since", since)
-        until_us = None if until is None else _micros("until", until)
-        codes = None
-        if states is not None:
-            codes = sorted({_STATE_CODES[RecordState(state)] for state in states})
+        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
         return self._entries(sync_id, object_type, codes, since_us, until_us, pending)
 
     def _entries(
@@ -799,27 +766,9 @@ class PostgresIndexStore(IndexStore):
         cursors: Sequence[CursorUpdate] = (),
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
-        batch: dict[tuple[str, str, str], Entry] = {}
-        try:
-            for entry in entries:
-                _codec.check_entry(entry, deep=False)
-                batch[(entry.sync_id, entry.object_type, entry.entry_id)] = entry
-        except _codec.CodecError as error:
-            raise IndexStoreError(str(error)) from error
-        removals: dict[tuple[str, str], dict[str, None]] = {}
-        for triple in delete:
-            if (
-                type(triple) is not tuple
-                or len(triple) != 3
-                or not all(type(part) is str for part in triple)
-            ):
-                raise IndexStoreError(
-                    f"delete takes (sync_id, object_type, entry_id) str triples, got {triple!r:.80}"
-                )
-            removals.setdefault((triple[0], triple[1]), {})[triple[2]] = None
-        cursors = list(cursors)
-        for update in cursors:
-            _check_cursor(update)
+        batch = _rowformat.check_entries(entries)
+        removals = _rowformat.check_deletes(delete)
+        cursors = _rowformat.check_cursors(cursors)
         if not (batch or removals or cursors):
             return
         # Encode everything before the transaction: an unstorable value fails the call
