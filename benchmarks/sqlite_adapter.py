@@ -114,7 +114,7 @@ def create(directory: Path, n: int) -> Callable[[], None]:
     def run() -> None:
         for start in range(0, n, 100):
             items = [NewRecord(values(i), "") for i in range(start, min(n, start + 100))]
-            assert all(r.ok for r in hub.create("contacts", items))
+            assert all(r.succeeded for r in hub.create("contacts", items))
         assert n == hub.count("contacts")
         hub.close()
 
