@@ -2,8 +2,8 @@
 
 A value module, no I/O: the pure core (plan, matching, merging) reads entries, the index
 stores keep them, and neither side imports the other's package for it.
-:mod:`syncengine.index` re-exports :class:`Entry`, :class:`HistoryItem` and
-:class:`CursorUpdate`, their public home.
+:mod:`syncengine.index` re-exports :class:`Entry`, :class:`HistoryItem`,
+:class:`CursorUpdate` and :class:`InboxItem`, their public home.
 """
 
 from __future__ import annotations
