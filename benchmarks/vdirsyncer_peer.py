@@ -26,7 +26,8 @@ directory (``$XDG_CACHE_HOME`` or ``~/.cache``, then ``syncengine-bench/vdirsync
 which it makes with ``pip install 'vdirsyncer==0.21.*'`` on first use (``--no-install``
 forbids that). Each run is a fresh process. ``--smoke`` (CI: N = 2,000, one run) never
 installs anything: when no vdirsyncer is at hand it says that the peer is skipped, and
-why, and still runs the engine's side; any failure of a side that ran exits non-zero.
+why, and still runs the engine's side. Otherwise a vdirsyncer that cannot be found or
+installed is an error (exit 1), as is any failure of a side that ran.
 """
 
 from __future__ import annotations
@@ -247,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         python, why = find_peer(args)
         if python is None:
+            if not args.smoke:  # asked for the comparison: no figure without the peer
+                print(f"vdirsyncer is not available: {why}", file=sys.stderr)
+                return 1
             print(json.dumps({"side": "vdirsyncer", "skipped": why}), flush=True)
         sides: dict[str, list[str]] = {
             "engine": [sys.executable, str(HERE / "run.py"), "--worker", SCENARIO],
