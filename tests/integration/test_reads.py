@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pytest
 
 from syncengine import Side, SyncConfig, SyncEngine
-from syncengine.adapters import AdapterStats, InMemoryAdapter
+from syncengine.adapters import AdapterStats, InMemoryAdapter, NewRecord
 
 from .conftest import CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
 
@@ -135,6 +135,7 @@ def test_stats_count_calls_pages_and_records_per_method_and_type():
     pages = list(hub.scan("contacts"))
     hub.fetch("contacts", ["h1", "h2", "missing"])
     hub.update("contacts", [])
+    hub.lookup_idempotency_keys("contacts", [NewRecord({}, "k1"), NewRecord({}, "k2")])
     hub.put("contacts", email="helper@example.com")  # a test-side helper: not counted
     used = hub.stats() - before
     assert N // PAGE == len(pages) == used.count_pages("scan_full", "contacts")
@@ -149,6 +150,7 @@ def test_stats_count_calls_pages_and_records_per_method_and_type():
             "scan_full": {"calls": 1, "pages": N // PAGE, "records": N},
             "fetch": {"calls": 1, "records": 2},
             "update": {"calls": 1},
+            "lookup": {"calls": 1, "records": 2},
         }
     } == used.as_dict()
     hub.reset_calls()

@@ -44,8 +44,9 @@ class AdapterStats:
     Every count is keyed by ``(method, object_type)``. Methods are the adapter's
     engine-facing ones, with scans split by kind: ``"schema"``, ``"scan_full"`` (``since``
     is ``None`` or resumes a full scan), ``"scan_since"`` (a change cursor), ``"fetch"``,
-    ``"create"``, ``"update"``, ``"associate"`` (counted under each pair's ``from_type``)
-    and ``"pipelines"``. Missing keys count 0; zero counts are dropped.
+    ``"create"``, ``"update"``, ``"associate"`` (counted under each pair's ``from_type``),
+    ``"lookup"`` (``lookup_idempotency_keys``) and ``"pipelines"``. Missing keys count 0;
+    zero counts are dropped.
 
     Snapshots subtract: ``after - before`` is what happened in between, so a test can
     measure one pass without resetting anything::
@@ -60,8 +61,9 @@ class AdapterStats:
             pages it yields (resuming a full scan from a page cursor is a new call).
         pages: How many pages each scan yielded (the requests an HTTP app would answer).
         records: For scans, the records the pages carried (deleted ids not included);
-            for ``fetch``, the records returned; for ``create``, ``update`` and
-            ``associate``, the items passed in (failed and no-op ones included).
+            for ``fetch``, the records returned; for ``create``, ``update``,
+            ``associate`` and ``lookup``, the items passed in (failed and no-op ones
+            included).
 
     .. versionadded:: 0.1
     """

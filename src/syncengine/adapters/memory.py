@@ -352,7 +352,8 @@ class InMemoryAdapter(Adapter):
         with self._lock:
             table = self._table(object_type)
             self._check_batch("lookup_idempotency_keys", len(items))
-            self.calls["lookup"] += 1
+            self._count("lookup", object_type)
+            self._records["lookup", object_type] += len(items)
             return {
                 key: table.keys[key]
                 for item in items
