@@ -44,6 +44,7 @@ from syncengine import _inbox
 from syncengine._merges import redirects, repair
 from syncengine._reads import announce_reads
 from syncengine._settle import created_records
+from syncengine._owner import finished, is_orphaned, new_owner
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
@@ -151,7 +152,8 @@ class _Pass:
     phase: str | None = None
     processed: int = 0
     fake_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
-    owner: str = attrs.field(factory=lambda: uuid.uuid4().hex)
+    #: Names this pass's process, so a later pass can tell it is gone (see _owner).
+    owner: str = attrs.field(default=attrs.Factory(new_owner, takes_self=True))
     guarded: bool = False
     planned_updates: dict[tuple[str, Side], int] = attrs.field(factory=dict)
     totals: dict[tuple[str, Side], int] = attrs.field(factory=dict)
@@ -1022,6 +1024,7 @@ class SyncEngine:
     def _end(self, ctx: _Pass) -> SyncReport:
         for plan in self._order:
             self._recheck_freed(ctx, plan)
+        finished(ctx.owner)
         ctx.report.finished_at = self._clock()
         self._emit(ctx, "pass_finished")
         return ctx.report
@@ -1127,6 +1130,11 @@ class SyncEngine:
             if phase <= 3:
                 self._run_phase(ctx, plan, Side.HUB, "sync_hub")
                 self._set_phase(ctx, plan, 4)
+        for plan in self._order:
+            # Entries left queued, by this run or a killed one, are retried now that the
+            # scans are done: the scans may have passed them (S8, S9).
+            self._recheck_freed(ctx, plan)
+            self._retry(ctx, plan, queued_only=True)
         with self._exclusive(ctx, workers, "initial_finish"):
             if workers is not None and store.get_meta(sid, "initial_done") == str(run):
                 ctx.phase = None  # another worker completed it
@@ -1160,12 +1168,31 @@ class SyncEngine:
 
     def _claim(self, ctx: _Pass, name: str) -> bool:
         """Take (or renew) a coordination lease for ``lease_seconds``; whether it is held."""
+        return name in self._acquire(ctx, _WORKERS, [name], self._worker(ctx))
+
+    def _acquire(self, ctx: _Pass, object_type: str, names: Sequence[str], owner: str) -> set[str]:
+        """Claim names for ``owner`` for ``lease_seconds``; return those it holds (S9).
+
+        A name held by a pass whose process is gone (killed, crashed: see
+        :func:`~syncengine._owner.is_orphaned`) is taken over at once, with every other
+        lease of that pass, instead of when the lease expires (S8): the new pass redoes
+        its work (its cursors were not moved past it, its creates are pending). A live
+        holder, or one this process cannot judge (another machine), keeps its leases.
+        """
+        sid = self.sync_id
         now = self._clock()
         until = now + timedelta(seconds=self._lease_seconds)
-        held = ctx.store.acquire(
-            self.sync_id, _WORKERS, [name], self._worker(ctx), until=until, now=now
-        )
-        return name in held
+        held = ctx.store.acquire(sid, object_type, names, owner, until=until, now=now)
+        missing = [name for name in names if name not in held]
+        if missing:
+            holders = set(ctx.store.holders(sid, object_type, missing).values())
+            dead = {h.split("/", 1)[0] for h in holders if h != owner and is_orphaned(h)}
+            for gone in sorted(dead):
+                ctx.store.release(sid, gone)
+                ctx.store.release(sid, f"{gone}/worker")
+            if dead:
+                held |= ctx.store.acquire(sid, object_type, missing, owner, until=until, now=now)
+        return held
 
     @contextlib.contextmanager
     def _exclusive(self, ctx: _Pass, workers: tuple[int, int] | None, name: str) -> Iterator[None]:
@@ -1645,12 +1672,17 @@ class SyncEngine:
             self._unlease(ctx, plan)
 
     # ---- retries and pending creates -------------------------------------------------
-    def _retry(self, ctx: _Pass, plan: ObjectPlan) -> None:
-        """Retry transient failures and queued entries even if nothing changed (R7, S9)."""
+    def _retry(self, ctx: _Pass, plan: ObjectPlan, *, queued_only: bool = False) -> None:
+        """Retry transient failures and queued entries even if nothing changed (R7, S9).
+
+        With ``queued_only``, only queued entries (the end of an initial sync, whose scans
+        may have passed them: a queued entry is never left for good).
+        """
         ctx.phase = "retry"
+        states = (RecordState.QUEUED,) if queued_only else _RETRY_STATES
         due = (
             e
-            for e in ctx.store.entries(self.sync_id, plan.name, states=_RETRY_STATES, pending=False)
+            for e in ctx.store.entries(self.sync_id, plan.name, states=states, pending=False)
             if e.entry_id not in ctx.queued
             and (
                 e.state is RecordState.QUEUED
@@ -2218,9 +2250,7 @@ class SyncEngine:
         """Claim names for this pass; return those it holds (S9)."""
         if ctx.dry_run or not names:
             return set(names)
-        now = self._clock()
-        until = now + timedelta(seconds=self._lease_seconds)
-        held = ctx.store.acquire(self.sync_id, plan.name, names, ctx.owner, until=until, now=now)
+        held = self._acquire(ctx, plan.name, names, ctx.owner)
         ctx.leased.update(held)
         return held
 

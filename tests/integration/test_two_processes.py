@@ -6,6 +6,7 @@ opens its own connections, exactly as two deployments of a worker would.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -133,3 +134,114 @@ def test_two_processes_syncing_at_once_create_each_record_once(tmp_path):
     assert 300 == len(app_emails) == len(set(app_emails))
     assert 300 == engine.status()["contacts"].synced
     assert engine.index.cursor("two-procs", Side.HUB, "contacts") is not None
+
+
+# A pass in a child process that stops at its first create in the hub, the records of its
+# batch leased: it prints "holding", then dies (SIGKILL) or waits for a line on stdin.
+STOPPED = (
+    OPEN
+    + """
+import os, signal, sys
+from syncengine.testing import FaultyAdapter
+hub = FaultyAdapter(SQLiteAdapter(folder / "hub.db", [HUB], id_prefix="h"))
+app = SQLiteAdapter(folder / "app.db", [APP], id_prefix="a", page_size=100)
+def stop(method, n):
+    if method == "create" and n == 1:
+        print("holding", flush=True)
+        if {die!r}:
+            os.kill(os.getpid(), signal.SIGKILL)
+        sys.stdin.readline()
+hub.on_call(stop)
+engine = SyncEngine(hub, app, index, CONFIG)
+engine.{method}()
+"""
+)
+
+
+def fill(folder: Path) -> tuple[SQLiteAdapter, SQLiteAdapter]:
+    """Hub: p0..p19; app: p10..p29, three people without e-mail and one duplicate."""
+    hub = SQLiteAdapter(folder / "hub.db", [HUB], id_prefix="h")
+    app = SQLiteAdapter(folder / "app.db", [APP], id_prefix="a", page_size=100)
+    with hub.transaction():
+        for i in range(20):
+            hub.put("contacts", email=f"p{i}@example.com", name=f"Hub {i}")
+    with app.transaction():
+        for i in range(10, 30):
+            app.put("people", mail=f"p{i}@example.com", nm=f"App {i}")
+        for i in range(3):
+            app.put("people", mail=None, nm=f"Nobody {i}")  # no identifier (M5)
+        app.put("people", mail="P12@example.com", nm="App 12 again")  # a duplicate (M3)
+    return hub, app
+
+
+def assert_all_synced(hub: SQLiteAdapter, app: SQLiteAdapter, engine: SyncEngine) -> None:
+    """p0..p29 once on each side; the app's four excluded people are excluded, none queued."""
+    wanted = {f"p{i}@example.com" for i in range(30)}
+    hub_mails = [r.properties["email"] for r in hub.records("contacts")]
+    app_mails = [
+        m.casefold() for r in app.records("people") if (m := r.properties.get("mail")) is not None
+    ]
+    assert wanted == set(hub_mails)
+    assert 30 == len(hub_mails)
+    assert wanted == set(app_mails)
+    assert 31 == len(app_mails)  # with the duplicate
+    status = engine.status()["contacts"]
+    assert (30, 0, 4, 0, False) == (
+        status.synced,
+        status.failed,
+        status.excluded,
+        status.queued,
+        status.initial_running,
+    )
+
+
+def test_a_killed_pass_is_taken_over_at_once_not_when_its_leases_expire(tmp_path):
+    """S8, S9: a pass SIGKILLed with a batch leased (default lease_seconds, 300 s). The
+    next pass takes its leases over at once: it never waits, queues nothing, and ends
+    with every record synced or excluded, as an uninterrupted run does."""
+    hub, app = fill(tmp_path)
+    killed = child(
+        STOPPED.format(folder=str(tmp_path), die=True, method="initial_sync"),
+        stdout=subprocess.PIPE,
+    )
+    out, _ = killed.communicate(timeout=120)
+    assert "holding" == out.strip()
+    assert -signal.SIGKILL == killed.returncode
+    index = SQLiteIndexStore(tmp_path / "index.db")
+    waited: list[float] = []
+    engine = SyncEngine(hub, app, index, CONFIG, sleep=waited.append)
+    assert engine.initial_sync_running
+    report = engine.initial_sync()
+    assert (0, [], "") == (report.queued, waited, report.skipped or "")
+    assert not engine.initial_sync_running
+    assert_all_synced(hub, app, engine)
+    assert 0 == engine.incremental_sync().writes
+
+
+def test_a_live_pass_keeps_its_leases(tmp_path):
+    """S9: a pass stopped mid-batch in a process that still runs keeps its records: the
+    other pass queues them (it never takes a live pass's leases), and they sync once the
+    stopped pass has finished."""
+    hub, app = fill(tmp_path)
+    index = SQLiteIndexStore(tmp_path / "index.db")
+    engine = SyncEngine(hub, app, index, CONFIG, queue_wait=0.0)
+    engine.initial_sync()
+    app.put("people", mail="new@example.com", nm="New")
+    stopped = child(
+        STOPPED.format(folder=str(tmp_path), die=False, method="incremental_sync"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert "holding" == stopped.stdout.readline().strip()
+        report = engine.incremental_sync()
+        # Queued, not created a second time next to the stopped pass's create.
+        assert 1 == report.queued
+        assert "new@example.com" not in [r.properties["email"] for r in hub.records("contacts")]
+    finally:
+        stopped.communicate("go\n", timeout=120)
+    assert 0 == stopped.returncode
+    engine.incremental_sync()
+    mails = [r.properties["email"] for r in hub.records("contacts")]
+    assert 1 == mails.count("new@example.com")
+    assert 0 == engine.status()["contacts"].queued

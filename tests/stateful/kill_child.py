@@ -10,7 +10,10 @@ progress file says:
 3. ``incremental``: an incremental pass;
 4. ``settle``: reconcile and incremental passes until one writes nothing;
 
-then prints the final state as one JSON line. ``KILL`` is ``<when>:<method>:<n>``: the
+then prints the final state as one JSON line, with the state after each step it ran
+(``steps``): the test compares those too, so a record left queued, or an excluded
+entry missing, after the resumed step is found without the settling passes' reconcile.
+``KILL`` is ``<when>:<method>:<n>``: the
 process sends itself SIGKILL before or after (``<when>``) the ``n``-th call of
 ``<method>`` that the engine makes to either app (``any`` counts every call and every
 scan page), so a kill after a ``create`` lands between the remote create and the index
@@ -174,11 +177,11 @@ def main(folder: Path, kill: str | None) -> None:
         adapter.on_call(count)
         if hook is not None:
             adapter.on_call(hook, after=after)
-    # Short leases: a killed process holds its records for half a second at most (S9).
-    engine = SyncEngine(
-        faulty[Side.HUB], faulty[Side.APP], index, CONFIG, lease_seconds=0.5, queue_wait=1.0
-    )
+    # The default leases (300 s): the run after a kill takes the killed one's leases
+    # over at once (S8, S9); queue_wait is short so that a failure to do so is quick.
+    engine = SyncEngine(faulty[Side.HUB], faulty[Side.APP], index, CONFIG, queue_wait=1.0)
     counts: dict[str, dict[str, int]] = {}
+    steps: dict[str, dict[str, object]] = {}
     for step in STEPS:
         if step in done:
             continue
@@ -196,9 +199,11 @@ def main(folder: Path, kill: str | None) -> None:
             else:
                 raise SystemExit("no convergence after 6 rounds")
         counts[step] = dict(calls - before)
+        steps[step] = state(hub, app, index)
         with progress.open("a") as out:
             out.write(step + "\n")
-    print(json.dumps({"state": state(hub, app, index), "calls": counts}), flush=True)
+    report = {"state": state(hub, app, index), "calls": counts, "steps": steps}
+    print(json.dumps(report), flush=True)
 
 
 if __name__ == "__main__":

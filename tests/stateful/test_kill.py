@@ -7,7 +7,11 @@ trial kills it with SIGKILL at one adapter call of the initial or incremental pa
 or after the call; after a ``create`` is the moment between the remote create and the
 index commit), runs it again to the end, and compares the end state with an uninterrupted
 run: the same records in both apps (so no duplicate and no record lost), the same values
-(no lost update), the same entry states, and no create left in flight.
+(no lost update), the same entry states, and no create left in flight. The state after
+the step the kill interrupted, run again, is compared too (before any reconcile): no
+entry is left queued, every excluded entry is there (S8, S9). The child uses the
+default ``lease_seconds`` (300 s): the run after the kill takes the killed process's
+leases over at once.
 
 ``SYNCENGINE_KILL_TRIALS`` sets the number of trials (20 by default, 200 with the ``long``
 Hypothesis profile).
@@ -93,6 +97,8 @@ def test_the_uninterrupted_run_syncs_everything_once(reference):
         assert {"both@x.io", "new-app@x.io", "new-hub@x.io", "p0@x.io", "p35@x.io"} <= set(emails)
     assert 0 == state["pending"]
     assert {"synced", "failed", "excluded"} == set(state["states"])
+    for step, after in reference["steps"].items():
+        assert "queued" not in after["states"], f"queued after {step}: {after['states']}"
 
 
 @pytest.mark.parametrize("trial", range(TRIALS))
@@ -103,4 +109,9 @@ def test_a_killed_sync_run_again_ends_as_an_uninterrupted_one(trial, template, r
     killed = child(str(folder), point)
     assert -signal.SIGKILL == killed.returncode, f"not killed at {point}: {killed.stderr[-500:]}"
     again = finished(child(str(folder)))
+    # The steps the second run ran, the interrupted one first: the same states as the
+    # uninterrupted run's after each (no entry queued, no excluded entry missing).
+    assert again["steps"], f"killed at {point}: the second run ran no step"
+    for step, after in again["steps"].items():
+        assert reference["steps"][step] == after, f"killed at {point}: after {step}"
     assert reference["state"] == again["state"], f"killed at {point}"

@@ -249,5 +249,9 @@ class OverlayIndexStore(IndexStore):
         return self._base.inbox_count(sync_id) if keeps_inbox(self._base) else 0
 
     @override
+    def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:
+        return self._base.holders(sync_id, object_type, names)
+
+    @override
     def delete_sync(self, sync_id: str) -> None:
         raise NotImplementedError("a dry run never deletes a sync")

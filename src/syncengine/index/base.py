@@ -22,8 +22,9 @@ Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
 Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta`
 (defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` and
 :meth:`~IndexStore.record_keys` (built on :meth:`~IndexStore.by_record_ids`),
-:meth:`~IndexStore.close`; the webhook inbox (:meth:`~IndexStore.inbox_add`,
-:meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
+:meth:`~IndexStore.holders` (without it, the leases of a pass that died are taken over
+only when they expire), :meth:`~IndexStore.close`; the webhook inbox
+(:meth:`~IndexStore.inbox_add`, :meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
 :meth:`~IndexStore.inbox_count`): a store without it cannot back a webhook receiver
 (:func:`keeps_inbox` tells), and is refused when one is built.
 
@@ -242,6 +243,18 @@ class IndexStore(abc.ABC):
         .. versionadded:: 0.2
         """
         raise NotImplementedError(f"{type(self).__name__} keeps no webhook inbox")
+
+    def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:
+        """The owner of each of ``names`` that has a lease (expired or not), by name.
+
+        The engine asks this about names another owner holds, to take over at once the
+        leases of a pass whose process is gone (a crash, ``kill -9``) instead of waiting
+        for them to expire (rules S8, S9). The default knows no holder: such leases are
+        then taken over when they expire.
+
+        .. versionadded:: 0.2
+        """
+        return {}
 
     # ---- lifecycle ----------------------------------------------------------------
     @abc.abstractmethod

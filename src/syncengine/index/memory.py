@@ -414,6 +414,18 @@ class MemoryIndexStore(IndexStore):
             sync = self._syncs.get(sync_id)
             return 0 if sync is None else len(sync.inbox)
 
+    @override
+    def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None:
+                return {}
+            return {
+                name: held[0]
+                for name in names
+                if (held := sync.leases.get((object_type, name))) is not None
+            }
+
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:

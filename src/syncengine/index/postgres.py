@@ -1073,6 +1073,22 @@ class PostgresIndexStore(IndexStore):
         return {_unesc(row[0]) for row in rows}
 
     @override
+    def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:
+        wanted = sorted({_esc(name) for name in names})
+        sync = self._sync(sync_id)
+        ot = self._ot(object_type)
+        if not wanted or sync is None or ot is None:
+            return {}
+        rows = self._read(
+            lambda conn: conn.execute(
+                "SELECT name, owner FROM leases "
+                "WHERE sync = %s AND ot = %s AND name = ANY(%s::text[])",
+                (sync, ot, wanted),
+            ).fetchall()
+        )
+        return {_unesc(name): _unesc(holder) for name, holder in rows}
+
+    @override
     def release(
         self,
         sync_id: str,

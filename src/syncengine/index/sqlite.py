@@ -1368,6 +1368,26 @@ class SQLiteIndexStore(IndexStore):
         return granted
 
     @override
+    def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            ot = self._ot(conn, object_type)
+            if sync is None or ot is None:
+                return found
+            for chunk in _chunks(wanted, _MAX_PARAMS - 2):
+                rows = conn.execute(
+                    f"SELECT name, owner FROM leases "
+                    f"WHERE sync = ? AND ot = ? AND name IN ({_marks(len(chunk))})",
+                    (sync, ot, *chunk),
+                )
+                found.update((str(name), str(holder)) for name, holder in rows)
+        return found
+
+    @override
     def release(
         self,
         sync_id: str,

@@ -44,7 +44,8 @@ silent, these are the choices syncengine made):
   it goes to the end of the order.
 * **Leases.** Extending sets the lease to the new ``until``. ``release(names=…)``
   without an object type frees those names in every object type. ``acquire`` returns
-  only names it was asked for.
+  only names it was asked for. ``holders`` (optional) names the owner of each leased
+  name asked about, expired or not.
 * **Counts.** A state or object type without entries may be absent or 0.
 * **Iteration during writes.** Entries present for the whole iteration are yielded
   exactly once; none is yielded twice; each yielded entry is a version that was
@@ -953,6 +954,38 @@ def check_leases_grant_refuse_extend_expire_release(store: IndexStore) -> None:
 
 
 @_check
+def check_lease_holders_name_each_owner(store: IndexStore) -> None:
+    """``holders`` names the owner of each leased name asked about, expired leases too,
+    per sync and object type (a store that keeps the default knows none: skipped)."""
+    if type(store).holders is IndexStore.holders:
+        return
+    minute = timedelta(minutes=1)
+    store.acquire(A, CONTACTS, ["r1", "r2"], "o1", until=T0 + 10 * minute, now=T0)
+    store.acquire(A, CONTACTS, ["r2", "r3"], "o2@host:1", until=T0 + 2 * minute, now=T0)
+    store.acquire(A, DEALS, ["r4"], "o3", until=T0 + 10 * minute, now=T0)
+    store.acquire(B, CONTACTS, ["r5"], "o4", until=T0 + 10 * minute, now=T0)
+    cases: list[tuple[dict[str, str], dict[str, str], str]] = [
+        (
+            store.holders(A, CONTACTS, ["r1", "r2", "r3", "r4", "r5", "nobody"]),
+            {"r1": "o1", "r2": "o1", "r3": "o2@host:1"},
+            "holders of contacts in sync A (r4 is a deal, r5 sync B's)",
+        ),
+        (store.holders(A, DEALS, ["r4", "r1"]), {"r4": "o3"}, "holders of deals"),
+        (store.holders(B, CONTACTS, ["r5", "r1"]), {"r5": "o4"}, "holders in sync B"),
+        (store.holders(A, CONTACTS, []), {}, "no names"),
+        (store.holders("no-such-sync", CONTACTS, ["r1"]), {}, "an unknown sync"),
+        (store.holders(A, "no-such-type", ["r1"]), {}, "an unknown object type"),
+    ]
+    # An expired lease still has its holder, until someone takes it.
+    cases.append((store.holders(A, CONTACTS, ["r3"]), {"r3": "o2@host:1"}, "an expired lease"))
+    store.release(A, "o1")
+    cases.append((store.holders(A, CONTACTS, ["r1", "r2"]), {}, "after release"))
+    for got, want, what in cases:
+        if got != want:
+            raise AssertionError(f"holders, {what}: got {got}, expected {want}")
+
+
+@_check
 def check_concurrent_acquires_grant_each_name_once(store: IndexStore) -> None:
     """Threads racing for the same names: every name goes to exactly one owner."""
     names = [f"r{i}" for i in range(40)]
@@ -1752,6 +1785,10 @@ class IndexStoreTests:
     def test_leases_grant_refuse_extend_expire_release(self, store: IndexStore) -> None:
         """Leases: granted when free, refused to others, extended, taken over, released."""
         check_leases_grant_refuse_extend_expire_release(store)
+
+    def test_lease_holders_name_each_owner(self, store: IndexStore) -> None:
+        """``holders`` names the owner of each leased name asked about (S8, S9)."""
+        check_lease_holders_name_each_owner(store)
 
     def test_concurrent_acquires_grant_each_name_once(self, store: IndexStore) -> None:
         """Threads racing for the same names: every name goes to exactly one owner."""

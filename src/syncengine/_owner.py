@@ -1,0 +1,146 @@
+"""Who holds a lease, and whether that holder is gone (rules S8, S9).
+
+Every pass takes its leases as a new **owner** whose name says where it runs::
+
+    <nonce>@<machine>:<boot>:<pid>:<start>
+
+``nonce`` is random per pass; ``machine`` is a digest of the host name, the network
+address (:func:`uuid.getnode`) and the process-id namespace, so that two containers, or
+two hosts with one name, never look like one machine; ``boot`` tells the machine's boots
+apart (Linux's boot id); ``pid`` and ``start`` (the process's start time in clock ticks
+since boot, where ``/proc`` tells it) name the process.
+
+A holder is **orphaned** when it is certain that it no longer runs: it ran on this
+machine, and either the machine has booted since, or no process with its pid is running,
+or the process with that pid started at another time (the pid was reused), or it is a
+zombie (killed, not yet reaped); or it ran in this process and its pass is over (it
+ended, or raised and was dropped, without releasing every lease). Anything else counts
+as alive: a holder on another machine, one whose name is in another (older) format. Its leases
+are then taken over only when they expire (``lease_seconds``). Judging a live holder
+dead would let two passes work on one record, so every doubt counts as alive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import uuid
+import weakref
+from typing import Final
+
+__all__ = ["finished", "is_orphaned", "new_owner"]
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _machine() -> str:
+    try:
+        pidns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pidns = ""
+    parts = (socket.gethostname(), str(uuid.getnode()), pidns)
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _boot() -> str:
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    return boot.replace("-", "")[:16] if boot else "-"
+
+
+def _stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a process from ``/proc``; ``None`` if it cannot be read."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text or ")" not in text:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: fields after the last
+    # ")" are the state (field 3) onwards, the start time is field 22.
+    fields = text.rsplit(")", 1)[1].split()
+    if len(fields) < 20:
+        return None
+    return fields[0], fields[19]
+
+
+_MACHINE: Final = _machine()
+_BOOT: Final = _boot()
+_PROC: Final = os.path.isdir("/proc/self")
+
+
+def _process() -> str:
+    pid = os.getpid()
+    stat = _stat(pid) if _PROC else None
+    return f"{_MACHINE}:{_BOOT}:{pid}:{stat[1] if stat else '-'}"
+
+
+#: The owners of this process's passes that are running (see :func:`new_owner`).
+_RUNNING: set[str] = set()
+_LOCK: Final = threading.Lock()
+
+
+def new_owner(holder: object | None = None) -> str:
+    """A new owner name for one pass, naming this process (see the module doc).
+
+    The owner runs until :func:`finished` is called, or until ``holder`` (the pass's
+    state) is garbage: a pass that raised is over once nothing refers to it.
+    """
+    owner = f"{uuid.uuid4().hex[:16]}@{_process()}"
+    with _LOCK:
+        _RUNNING.add(owner)
+    if holder is not None:
+        weakref.finalize(holder, finished, owner)
+    return owner
+
+
+def finished(owner: str) -> None:
+    """The pass named ``owner`` is over: leases it still holds are orphaned."""
+    with _LOCK:
+        _RUNNING.discard(owner)
+
+
+def _gone(pid: int, start: str) -> bool:
+    """Whether the process ``pid`` (started at ``start``) certainly no longer runs."""
+    if pid <= 0:
+        return False
+    if _PROC:
+        stat = _stat(pid)
+        if stat is None:
+            # No /proc entry: gone, unless /proc could not be read for another reason.
+            return not os.path.exists(f"/proc/{pid}")
+        state, started = stat
+        return state in ("Z", "X", "x") or (start != "-" and started != start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # e.g. PermissionError: a process of another user runs with this pid
+    return False
+
+
+def is_orphaned(owner: str) -> bool:
+    """Whether the pass named ``owner`` (a name from :func:`new_owner`, perhaps with a
+    ``/suffix``) certainly no longer runs; ``False`` whenever that cannot be told."""
+    _, at, where = owner.split("/", 1)[0].partition("@")
+    if not at:
+        return False
+    parts = where.split(":")
+    if len(parts) != 4 or parts[0] != _MACHINE:
+        return False  # another machine (or another format): only its expiry tells
+    _, boot, pid_text, start = parts
+    if boot != _BOOT:
+        return boot != "-" and _BOOT != "-"  # the machine booted since it ran
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid() and start == _process().rsplit(":", 1)[1]:
+        with _LOCK:
+            return owner.split("/", 1)[0] not in _RUNNING
+    return _gone(pid, start)
