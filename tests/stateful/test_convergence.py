@@ -3,10 +3,11 @@
 Like vdirsyncer's ``SyncMachine`` (STYLE §8): rules play the apps' users (create, update and
 delete contacts on either side, with e-mails that collide across and within apps, vanish
 and change), inject faults through :class:`~syncengine.testing.FaultyAdapter` (whole calls
-that fail, items that fail, lost confirmations, processes that die mid-pass, scans that
-end early, random faults), and run initial, incremental, event-driven, reconcile and dry
-passes in any order. A ``Crash`` (the process dying) is caught and a new engine is built
-on the same apps and index, like a restarted process.
+that fail, items that fail, lost confirmations, processes that die mid-pass, processes
+killed mid-pass with their leases held, scans that end early, random faults), and run
+initial, incremental, event-driven, reconcile and dry passes in any order. A ``Crash``
+(the process dying) is caught and a new engine is built on the same apps and index, like
+a restarted process.
 
 What must hold after every step is checked by :func:`always` (as an ``@invariant``); what
 must hold once the faults stop and passes run until one writes nothing is checked by
@@ -18,6 +19,7 @@ the soak run (see ``tests/stateful/README.md``).
 
 from __future__ import annotations
 
+import gc
 import re
 import shutil
 import tempfile
@@ -370,6 +372,27 @@ CALL_CATEGORIES = (
 MAX_QUIESCE_PASSES = 6
 
 
+class _Killable:
+    """The index as one process reaches it. Once the process is killed (``SIGKILL``),
+    nothing it does reaches the index: it releases no lease and writes nothing more."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+        self.dead = False
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.store, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self.dead:
+                raise Crash
+            return found(*args, **kwargs)
+
+        return call
+
+
 class ConvergenceMachine(RuleBasedStateMachine):
     """Two in-memory apps behind FaultyAdapters, one index store, one engine at a time."""
 
@@ -407,6 +430,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
             )
             self.inner[side] = inner
             self.faulty[side] = FaultyAdapter(inner, seed=7, sleep=self.clock.advance)
+            self.faulty[side].on_call(self.killer(side))
+        #: (side, method) of the call before which the process is killed (see ``kill``).
+        self.kill_at: tuple[Side, str] | None = None
+        self.process: _Killable | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="syncengine-convergence-"))
         self.index = self.open_index()
         self.engine = self.new_engine()
@@ -422,18 +449,32 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     def new_engine(self) -> SyncEngine:
         """An engine over the apps and the index, as a (re)started process builds it."""
+        self.process = _Killable(self.index)
         return SyncEngine(
             self.faulty[Side.HUB],
             self.faulty[Side.APP],
-            self.index,
+            self.process,  # type: ignore[arg-type]
             make_config(linked=self.linked),
             clock=self.clock,
             sleep=self.clock.advance,
         )
 
+    def killer(self, side: Side) -> Callable[[str, int], None]:
+        """A hook that kills the process before the call ``kill`` chose, leases held."""
+
+        def hook(method: str, _: int) -> None:
+            if self.kill_at == (side, method) and self.process is not None:
+                self.kill_at = None
+                self.process.dead = True
+                raise Crash
+
+        return hook
+
     def restart(self) -> None:
         """The process died: a new one opens the index and builds a new engine."""
         self.restarts += 1
+        # The killed process's passes are over (nothing of it runs any more).
+        gc.collect()
         self.index = self.reopen_index()
         self.engine = self.new_engine()
 
@@ -671,6 +712,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """The process dies just before a call."""
         self.faulty[side].fail_next(method, Crash())
 
+    @rule(side=sides, method=st.sampled_from(CALL_METHODS))
+    def kill(self, side: Side, method: str) -> None:
+        """The process is killed (SIGKILL) just before a call: its leases stay in the index
+        (S8, S9: the next pass takes them over at once, and leaves nothing queued)."""
+        self.kill_at = (side, method)
+
     @rule(side=sides, pages=st.sampled_from([0, 1, 2, None]))
     def truncate_scans(self, side: Side, pages: int | None) -> None:
         """Scans of an app die after a few pages (or work again)."""
@@ -745,6 +792,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def settle_and_check(self) -> None:
         for faulty in self.faulty.values():
             faulty.clear()
+        self.kill_at = None
+        # S8, S9: once the faults stop, one pass leaves no entry queued (a killed pass's
+        # leases are taken over at once; a queued entry is retried), before any reconcile.
+        self.clock.advance()
+        first = self.engine.incremental_sync()
+        queued = [
+            (e.hub_id, e.app_id, e.history[-2:])
+            for e in self.index.entries(SYNC_ID, states={RecordState.QUEUED})
+        ]
+        assert not queued, f"S9: queued after the faults stopped: {queued} ({first.summary()})"
         reports = []
         for _ in range(MAX_QUIESCE_PASSES):
             self.clock.advance()
