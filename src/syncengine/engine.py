@@ -2821,6 +2821,7 @@ class SyncEngine:
             out.extend(changed.values())
         for made_on, entries in returned.items():
             deletes.extend(self._absorb(ctx, plan, made_on, entries))
+        out = self._queue_fresh(ctx, plan, decided, out, now)
         self._uncount(ctx, plan.name, deletes)
         ctx.store.write(out, delete=deletes, cursors=cursors)
         self._settle_counts(ctx)
@@ -2828,6 +2829,50 @@ class SyncEngine:
             self._complete_waiting(ctx, plan, out, now)
         if freed:
             self._free_duplicates(ctx, plan, freed)
+
+    def _queue_fresh(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        decided: Sequence[tuple[_Item, Decision]],
+        out: list[Entry],
+        now: datetime,
+    ) -> list[Entry]:
+        """Put the queued marks on the queued records' entries as they are now (S9).
+
+        Their entries were read while another pass held them; that pass may have stored
+        its outcome since (a pair, a record it created). The mark is set on that outcome,
+        which it would otherwise overwrite with the copy read before; an entry the other
+        pass forgot is not written back.
+        """
+        read = {
+            item.entry.entry_id: item.entry
+            for item, decision in decided
+            if isinstance(decision, _Queued) and item.entry is not None
+        }
+        if not read or ctx.dry_run:
+            return out
+        fresh = ctx.store.get(self.sync_id, plan.name, list(read))
+        kept: list[Entry] = []
+        for entry in out:
+            before = read.get(entry.entry_id)
+            if before is None or entry.state is not RecordState.QUEUED:
+                kept.append(entry)
+                continue
+            current = fresh.get(entry.entry_id)
+            if current is None:
+                continue
+            if current != before:
+                entry = _evolve(
+                    current,
+                    state=RecordState.QUEUED,
+                    updated_at=now,
+                    history=self._append(
+                        current.history, now, "queued", "another pass held it (rule S9)"
+                    ),
+                )
+            kept.append(entry)
+        return kept
 
     def _free_duplicates(self, ctx: _Pass, plan: ObjectPlan, freed: set[str]) -> None:
         """Recheck duplicates of identifiers their owner no longer holds (M3).

@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from syncengine import (
@@ -257,6 +258,65 @@ class TestQueuedAndExplain:
         assert 0 == synced.status()["contacts"].queued
         assert (
             "Adah" == app.get("people", app_id_of(app, "ada@example.com")).properties["first_name"]
+        )
+
+    def test_a_queued_mark_keeps_what_the_holder_stored_meanwhile(
+        self, synced, hub, app, index, clock
+    ):
+        """S9: a pass reads the entry of a record another pass holds, and queues it; if the
+        holder stores its outcome in between, the queued mark goes on that outcome. It
+        used to be written on the copy read before, undoing the holder's work (a pair it
+        made, a record it created: created again by the next pass)."""
+        grace = next(
+            r for r in hub.records("contacts") if r.properties["email"] == "grace@example.com"
+        )
+        hub.patch("contacts", grace.id, firstname="Gracie")
+        until = clock.now + timedelta(minutes=5)
+        index.acquire(
+            "sync-1", "contacts", [f"hub:{grace.id}"], "other", until=until, now=clock.now
+        )
+        reads: list[list[str]] = []
+        marks: list[object] = []
+
+        def holder_stores_its_outcome() -> None:
+            # What the other pass stores once done with Grace: its new copy.
+            entry = index.by_record_ids("sync-1", "contacts", Side.HUB, [grace.id])[grace.id]
+            done = attrs.evolve(
+                entry,
+                hub_values={**(entry.hub_values or {}), "firstname": "Gracie"},
+                app_values={**(entry.app_values or {}), "first_name": "Gracie"},
+            )
+            index.write([done])
+            index.release("sync-1", "other")
+
+        class Store:
+            """The index; the other pass finishes right after this pass's last read of
+            Grace, and this pass's queued marks are noted."""
+
+            def __getattr__(self, attribute):
+                return getattr(index, attribute)
+
+            def by_record_ids(self, sync_id, object_type, side, record_ids):
+                ids = list(record_ids)
+                found = index.by_record_ids(sync_id, object_type, side, ids)
+                if side is Side.HUB and grace.id in ids:
+                    reads.append(ids)
+                    if len(reads) == 2:  # the final attempt (queue_wait=0)
+                        holder_stores_its_outcome()
+                return found
+
+            def write(self, entries=(), **changes):
+                marks.extend(e for e in entries if e.state is RecordState.QUEUED)
+                return index.write(entries, **changes)
+
+        engine = SyncEngine(hub, app, Store(), synced.config, clock=clock, queue_wait=0.0)
+        # (No preflight dry run: its reads would count.)
+        engine.incremental_sync(allow_mass_changes=True)
+        assert [grace.id] == [m.hub_id for m in marks]
+        # The mark is on the holder's outcome, not on the copy read before it.
+        assert ("Gracie", "Gracie") == (
+            marks[0].hub_values["firstname"],
+            marks[0].app_values["first_name"],
         )
 
     def test_concurrent_passes_never_duplicate(self, hub, app, index, make_engine):

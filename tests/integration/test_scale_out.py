@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,27 @@ def test_a_worker_killed_mid_pass_has_its_partition_taken_over(tmp_path, dsn, sc
     output = survivor.communicate(timeout=120)[0]
     assert 0 == survivor.returncode
     assert -signal.SIGKILL == victim.returncode
+    assert json.loads(output.strip().splitlines()[-1])["skipped"] is None
+    assert_synced_exactly_once(tmp_path, dsn, schema, distinct)
+
+
+def test_a_worker_killed_on_this_machine_is_taken_over_at_once(tmp_path, dsn, schema):
+    """S8, S9: with the default leases (300 s), a worker SIGKILLed mid-pass on the same
+    machine is taken over at once: the survivor finishes long before the leases expire,
+    nothing twice, nothing left queued."""
+    distinct = make_apps(tmp_path, hub_count=300, app_count=200, shared=40)
+    victim = start_worker(dsn, tmp_path, schema, 1, 2, stall_after=2)
+    try:
+        assert "mid-pass" == victim.stdout.readline().strip()
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=60)
+    assert -signal.SIGKILL == victim.returncode
+    started = time.monotonic()
+    survivor = start_worker(dsn, tmp_path, schema, 0, 2)
+    output = survivor.communicate(timeout=240)[0]
+    assert 0 == survivor.returncode
+    assert time.monotonic() - started < 120, "the survivor waited for the leases to expire"
     assert json.loads(output.strip().splitlines()[-1])["skipped"] is None
     assert_synced_exactly_once(tmp_path, dsn, schema, distinct)
 
