@@ -1,0 +1,63 @@
+"""Who holds a lease, and whether it is gone (S8, S9): only a holder certainly gone is.
+
+A lease's owner names its pass's process (machine, boot, pid, start time). A pass takes
+over at once the leases of an owner that is orphaned; every doubt counts as alive, since
+taking a live pass's leases would let two passes work on one record.
+"""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+from syncengine import _owner
+
+
+def owner_of(pid: int, start: str, *, machine: str | None = None, boot: str | None = None) -> str:
+    return f"0123456789abcdef@{machine or _owner._MACHINE}:{boot or _owner._BOOT}:{pid}:{start}"
+
+
+def test_a_process_that_no_longer_runs_is_orphaned_a_running_one_is_not():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+    try:
+        stat = _owner._stat(child.pid)
+        start = stat[1] if stat else "-"
+        owner = owner_of(child.pid, start)
+        assert not _owner.is_orphaned(owner)
+        assert not _owner.is_orphaned(owner + "/worker")
+        # Another process that got the same pid later (another start time) is not it.
+        assert _owner.is_orphaned(owner_of(child.pid, "1")) is (start != "-")
+    finally:
+        child.communicate(b"", timeout=30)
+    assert _owner.is_orphaned(owner)
+    assert _owner.is_orphaned(owner + "/worker")
+
+
+def test_a_pass_of_this_machine_before_it_rebooted_is_orphaned():
+    assert _owner.is_orphaned(owner_of(1, "-", boot="0" * 16)) is (_owner._BOOT != "-")
+
+
+def test_another_machine_or_an_owner_named_otherwise_is_alive():
+    assert not _owner.is_orphaned(owner_of(1, "-", machine="another-machine"))
+    assert not _owner.is_orphaned("e14b911ea98b450491fde469413c1a93")  # an older name
+    assert not _owner.is_orphaned("someone-else")
+    assert not _owner.is_orphaned("x@a:b")
+
+
+def test_a_pass_of_this_process_is_orphaned_once_it_is_over():
+    class Pass:
+        pass
+
+    running = Pass()
+    owner = _owner.new_owner(running)
+    assert not _owner.is_orphaned(owner)
+    assert not _owner.is_orphaned(owner + "/worker")
+    _owner.finished(owner)
+    assert _owner.is_orphaned(owner)
+    dropped = Pass()
+    other = _owner.new_owner(dropped)
+    assert not _owner.is_orphaned(other)
+    del dropped  # a pass that raised and was dropped is over
+    gc.collect()
+    assert _owner.is_orphaned(other)
