@@ -309,6 +309,19 @@ class TestQueuedAndExplain:
                 marks.extend(e for e in entries if e.state is RecordState.QUEUED)
                 return index.write(entries, **changes)
 
+            # The webhook inbox is looked up on the class (keeps_inbox).
+            def inbox_add(self, items):
+                return index.inbox_add(items)
+
+            def inbox(self, sync_id, **options):
+                return index.inbox(sync_id, **options)
+
+            def inbox_remove(self, sync_id, seqs):
+                return index.inbox_remove(sync_id, seqs)
+
+            def inbox_count(self, sync_id):
+                return index.inbox_count(sync_id)
+
         engine = SyncEngine(hub, app, Store(), synced.config, clock=clock, queue_wait=0.0)
         # (No preflight dry run: its reads would count.)
         engine.incremental_sync(allow_mass_changes=True)

@@ -392,6 +392,19 @@ class _Killable:
 
         return call
 
+    # The webhook inbox is looked up on the class (``keeps_inbox``): passed through too.
+    def inbox_add(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("inbox_add")(*args, **kwargs)
+
+    def inbox(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("inbox")(*args, **kwargs)
+
+    def inbox_remove(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("inbox_remove")(*args, **kwargs)
+
+    def inbox_count(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("inbox_count")(*args, **kwargs)
+
 
 class ConvergenceMachine(RuleBasedStateMachine):
     """Two in-memory apps behind FaultyAdapters, one index store, one engine at a time."""
