@@ -1094,3 +1094,43 @@ class TestReportsCountFinalOutcomes:
         report = engine.incremental_sync()
         assert (1, 0, 0, 0) == _states(engine)
         assert (report.updated, report.failed, report.unchanged) == (1, 0, 0), report.summary()
+
+
+class TestARevertAfterALostUpdateReply:
+    """D2, S8: a user's value after an update whose reply was lost (found by the convergence
+    machine over SQLite, ``ci`` profile, seed 141448314947710150145259419522958161460)."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason=(
+            "D2, S8: an update a restarted initial sync made into the hub, whose reply was "
+            "lost, leaves the index copy with the old value; the app's user then sets the "
+            "field back to that old value, so the app looks unchanged and the engine's own "
+            "lost write looks like a hub change: the next passes write it over the user's "
+            "value (a lost update)."
+        ),
+    )
+    def test_an_app_value_set_back_after_a_lost_update_reply_is_kept(
+        self, hub, app, faulty_hub, index, make_engine, clock
+    ):
+        """The app's user set Ada, then Bob again; the engine's write of Ada into the hub
+        lost its reply. The user's last value, Bob, must end on both sides."""
+        hub.put("contacts", email="ada@x.io", firstname="Bob")
+        engine = make_engine()
+        engine.initial_sync()
+        (person,) = app.records("people")
+        clock.advance()
+        app.patch("people", person.id, first_name="Ada")
+        faulty_hub.lose_confirmation("update", AdapterError(ErrorCategory.UNAVAILABLE, "timeout"))
+        engine.initial_sync()  # restarted (S2): Ada written into the hub, its reply lost
+        assert "Ada" == hub.records("contacts")[0].properties["firstname"]
+        clock.advance()
+        app.patch("people", person.id, first_name="Bob")
+        for _ in range(3):
+            clock.advance()
+            engine.incremental_sync()
+        engine.reconcile()
+        assert ["Bob", "Bob"] == [
+            hub.records("contacts")[0].properties["firstname"],
+            app.records("people")[0].properties["first_name"],
+        ]
