@@ -42,9 +42,9 @@ import attrs
 
 from syncengine import _inbox
 from syncengine._merges import redirects, repair
+from syncengine._owner import finished, is_orphaned, new_owner
 from syncengine._reads import announce_reads
 from syncengine._settle import created_records
-from syncengine._owner import finished, is_orphaned, new_owner
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
