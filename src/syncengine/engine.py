@@ -1902,11 +1902,19 @@ class SyncEngine:
             if (source := e.id_on(side.other)) is not None
         }
         held = self._lease(ctx, plan, list(names))
-        return [
+        leased = [
             e
             for e in pending
             if (s := e.id_on(side.other)) is None or f"{side.other.value}:{s}" in held
         ]
+        if not leased:
+            return []
+        # The pass that sent a create may have finished it between the read of the pending
+        # entries and this lease (it released the lease after storing the outcome): only
+        # what is still in flight now, as stored now, is this pass's to settle. A stale
+        # copy would settle a finished create again and count it twice (R4).
+        fresh = ctx.store.get(self.sync_id, plan.name, [e.entry_id for e in leased])
+        return [f for e in leased if (f := fresh.get(e.entry_id)) is not None and f.pending is side]
 
     def _resend(
         self, ctx: _Pass, plan: ObjectPlan, side: Side, entries: Sequence[Entry]
