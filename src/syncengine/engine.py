@@ -41,6 +41,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 import attrs
 
 from syncengine import _inbox
+from syncengine._landed import landed, landed_copies
 from syncengine._merges import redirects, repair
 from syncengine._owner import finished, is_orphaned, new_owner
 from syncengine._reads import announce_reads
@@ -2777,6 +2778,10 @@ class SyncEngine:
 
         results: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
         for side in Side:
+            if side is Side.APP and (creates[side] or updates[side]) and not ctx.dry_run:
+                # The hub's updates landed: recorded before the app's writes, so a process
+                # that dies in between leaves true copies (S6, D6).
+                self._store_landed(ctx, plan, decided, bases, updates[Side.HUB], results, now)
             if creates[side]:
                 items = [NewRecord(dict(w.properties), key) for _, w, key in creates[side]]
                 outcome = self._call_create(ctx, side, plan, items, planned=False)
@@ -2881,6 +2886,39 @@ class SyncEngine:
                 )
             kept.append(entry)
         return kept
+
+    def _store_landed(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        decided: Sequence[tuple[_Item, Decision]],
+        bases: Sequence[Entry],
+        written: Sequence[tuple[int, UpdateIn]],
+        results: Mapping[int, list[tuple[Side, str, WriteResult | AdapterError]]],
+        now: datetime,
+    ) -> None:
+        """Store the copies of the pairs whose hub update landed, before the app's writes."""
+        out: list[Entry] = []
+        for n, _ in written:
+            ((_, _, result),) = results[n]
+            if isinstance(result, AdapterError) or not result.succeeded:
+                continue
+            item, decision = decided[n]
+            assert isinstance(decision, Apply)
+            copies = landed_copies(plan, decision, bases[n], (Side.APP,))
+            if copies is not None:
+                keys = self._current_keys(plan, item, bases[n], landed(decision, (Side.HUB,)))
+                out.append(
+                    _evolve(
+                        bases[n],
+                        hub_values=copies[0],
+                        app_values=copies[1],
+                        keys=keys | bases[n].keys,  # frees nothing until the outcome
+                        updated_at=now,
+                    )
+                )
+        if out:
+            ctx.store.write(out)
 
     def _free_duplicates(self, ctx: _Pass, plan: ObjectPlan, freed: set[str]) -> None:
         """Recheck duplicates of identifiers their owner no longer holds (M3).
@@ -3382,6 +3420,11 @@ class SyncEngine:
                     hub_values=decision.hub_values,
                     app_values=decision.app_values,
                 )
+            wrote = {s for s, counter in counted if counter == "updated"}
+            copies = landed_copies(plan, decision, base, set(Side) - wrote) if wrote else None
+            if copies is not None:  # what did land is in the copies (S6, D6)
+                keys = self._current_keys(plan, item, base, landed(decision, wrote))
+                entry = _evolve(entry, hub_values=copies[0], app_values=copies[1], keys=keys)
             return _evolve(entry, pending=None, pending_key=None)
         rewritten = bool(written) and _rewrites_keys(plan, decision)
         keys = self._current_keys(plan, item, base, decision if rewritten else None)

@@ -196,6 +196,55 @@ class TestDeletionsAreNeverMissed:
         assert (RecordState.FAILED, ErrorCategory.DELETED) == (entry.state, entry.category)
 
 
+class TestWritesOfAPassThatStoppedHalfway:
+    """S6, D6: a pass that wrote one app and stopped before the other's write keeps what
+    it wrote in the index copy, so a user's later edit is not taken for the old value."""
+
+    @pytest.mark.parametrize("crash", [True, False], ids=["crash", "error"])
+    @pytest.mark.parametrize(
+        ("edit", "back", "hub_change"),
+        [
+            (("mail", " ADA@x.io "), ("mail", "ada@x.io"), ("firstname", "Bob")),
+            (("first_name", "Eve"), ("first_name", "Ada"), ("email", "ada2@x.io")),
+        ],
+        ids=["email-case", "name"],
+    )
+    def test_a_users_edit_after_a_half_written_pass_is_not_reverted(
+        self, hub, app, faulty_app, index, make_engine, clock, crash, edit, back, hub_change
+    ):
+        """D6: the app user edits a field, the pass writes it to the hub and stops before
+        the app's own update (the hub's change); the user then sets the field back. The
+        index copy still held the value before the first edit, so the user's last edit
+        looked like no change and the hub's copy of the first edit was written back over
+        it (convergence seed 14: an e-mail re-typed with other case and spaces)."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        make_engine().initial_sync()
+        (person,) = app.records("people")
+        clock.advance()
+        hub.patch("contacts", ada.id, **dict([hub_change]))
+        app.patch("people", person.id, **dict([edit]))
+        clock.advance()
+        if crash:  # the process dies before the app's update
+            faulty_app.fail_next("update", Crash())
+            with pytest.raises(Crash):
+                make_engine().reconcile()
+        else:  # the app's update fails: the record fails, the pass goes on
+            faulty_app.fail_next("update", AdapterError(ErrorCategory.UNAVAILABLE, "down"))
+            assert 1 == make_engine().reconcile().failed
+        to_hub = {"mail": "email", "first_name": "firstname"}
+        assert edit[1] == hub.get("contacts", ada.id).properties[to_hub[edit[0]]]
+        clock.advance()
+        app.patch("people", person.id, **dict([back]))  # the user's last edit
+        engine = make_engine()
+        for _ in range(2):
+            clock.advance()
+            engine.reconcile()
+        assert back[1] == hub.get("contacts", ada.id).properties[to_hub[back[0]]]
+        assert back[1] == app.get("people", person.id).properties[back[0]]
+        to_app = {h: a for a, h in to_hub.items()}
+        assert hub_change[1] == app.get("people", person.id).properties[to_app[hub_change[0]]]
+
+
 class TestIdentifiersThatChange:
     """M3, M7: a pair keeps its records, and its identifiers as they are now count."""
 
