@@ -1771,7 +1771,8 @@ class SyncEngine:
                     continue
                 adapter = self._adapters[side]
                 keyed = adapter.supports_idempotency_keys
-                scanned = self._namesakes(ctx, plan, side, mine)
+                taken: set[str] = set()  # entries whose identifier a pair's record holds
+                scanned = self._namesakes(ctx, plan, side, mine, taken)
                 found = scanned or {}
                 resend: list[Entry] = []
                 unmade: list[Entry] = []
@@ -1779,6 +1780,10 @@ class SyncEngine:
                     chosen = _made_by(side, entry, found.get(entry.entry_id, ()), keyed)
                     if chosen is not None:
                         pair[chosen.id] = chosen
+                    elif keyed and entry.entry_id in taken and not found.get(entry.entry_id):
+                        # Re-sent, a create that never happened would be made next to a
+                        # pair that took its identifier meanwhile (M3): decided anew.
+                        unmade.append(entry)
                     elif keyed and entry.pending_key is not None:
                         resend.append(entry)
                     elif not keyed and scanned is not None:
@@ -1805,6 +1810,8 @@ class SyncEngine:
                         chosen = _made_by(side, entry, left, keyed)
                         if chosen is not None:
                             pair[chosen.id] = chosen
+                        elif entry.entry_id in taken and not left:
+                            self._made_nothing(ctx, side, [entry])  # as above (M3)
                         elif keyed and entry.pending_key is not None:
                             again.append(entry)
                     settled.extend(self._resend(ctx, plan, side, again))
@@ -1946,7 +1953,12 @@ class SyncEngine:
         return settled
 
     def _namesakes(
-        self, ctx: _Pass, plan: ObjectPlan, side: Side, pending: Sequence[Entry]
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        pending: Sequence[Entry],
+        taken: set[str] | None = None,
     ) -> dict[str, list[Record]] | None:
         """``side``'s records changed since its last scan that share identifiers with each
         pending entry, by entry id (in scan order); ``None`` when the side was never
@@ -1954,6 +1966,8 @@ class SyncEngine:
 
         A record another entry pairs with is left out: it is that pair's record, not one
         this create made, even when it took the create's identifier meanwhile (S8, M3).
+        The ids of the entries such a record shares identifiers with are added to
+        ``taken``.
         """
         sid = self.sync_id
         since = None
@@ -1978,6 +1992,15 @@ class SyncEngine:
         ids = {record_id for records in found.values() for record_id in records}
         known = ctx.store.by_record_ids(sid, plan.name, side, list(ids)) if ids else {}
         other = side.other
+        if taken is not None:
+            taken.update(
+                entry_id
+                for entry_id, records in found.items()
+                for record_id in records
+                if (held := known.get(record_id)) is not None
+                and held.entry_id != entry_id
+                and held.id_on(other) is not None
+            )
         return {
             entry_id: [
                 record

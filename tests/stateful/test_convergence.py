@@ -929,6 +929,21 @@ class AppsWithoutKeysMachine(MemoryIndexMachine):
     app_class = _AppWithoutKeys
 
 
+class _AppWithKeysWithoutLookup(InMemoryAdapter):
+    """An in-memory app whose creates take idempotency keys, but that cannot say which
+    creates happened: creates in flight are settled by identifier, or sent again with
+    their key (S8)."""
+
+    supports_idempotency_lookup = False
+
+
+class AppsWithKeysWithoutLookupMachine(MemoryIndexMachine):
+    """The machine over apps that take idempotency keys but cannot look them up (a
+    re-sent create was once made next to a pair that took its identifier, seed 14)."""
+
+    app_class = _AppWithKeysWithoutLookup
+
+
 class _AppThatLooksUpCreates(InMemoryAdapter):
     """An in-memory app whose creates take no idempotency keys, but that can say which
     creates happened: HubSpot's contacts (by e-mail) and the types with an idempotency
@@ -964,6 +979,8 @@ TestConvergenceWithMemoryIndex = MemoryIndexMachine.TestCase
 AppsWithoutKeysMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithSQLiteIndex = SQLiteIndexMachine.TestCase
 TestConvergenceWithAppsWithoutKeys = AppsWithoutKeysMachine.TestCase
+AppsWithKeysWithoutLookupMachine.TestCase.settings = _settings(5.0)
+TestConvergenceWithAppsWithKeysWithoutLookup = AppsWithKeysWithoutLookupMachine.TestCase
 AppsThatLookUpCreatesMachine.TestCase.settings = _settings(5.0)
 TestConvergenceWithAppsThatLookUpCreates = AppsThatLookUpCreatesMachine.TestCase
 LinkedContactsMachine.TestCase.settings = _settings(5.0)

@@ -690,32 +690,41 @@ class TestCreatesInFlightWithNamesakes:
         holders = [e.entry_id for e in index.entries("s") if e.app_id == person.id]
         assert 1 == len(holders)
 
+    @pytest.mark.parametrize("happened", [False, True], ids=["refused", "reply-lost"])
     def test_a_pairs_record_that_took_the_email_of_a_create_in_flight_does_not_settle_it(
-        self, hub, index, clock
+        self, hub, index, clock, happened
     ):
         """S8, M3: Cy's create failed (it may have happened); then the user gave Ada's app
-        record Cy's e-mail. That record is Ada's pair's, not what Cy's create made: on an
-        app that takes keys but cannot look them up, the create is sent again with its
-        key, and the sync ends as it would have without the failure. (It used to settle
-        with Ada's record, so Cy's entry stayed pending for ever; convergence seed 333.)"""
+        record Cy's e-mail. That record is Ada's pair's, not what Cy's create made (it
+        used to settle with Ada's record, so Cy's entry stayed pending for ever;
+        convergence seed 333). On an app that takes keys but cannot look them up: a
+        create that happened left its record, which settles it, and the sync ends as it
+        would have without the failure; one that was refused left none, and is not sent
+        again next to Ada's record: Cy is its duplicate (convergence seed 14)."""
         app, faulty_app, make_engine = _without_keys(hub, index, clock, _AppWithoutLookup)
         ada_hub = hub.put("contacts", email="ada@x.io", firstname="Ada")
         engine = make_engine()
         engine.initial_sync()
         cy = hub.put("contacts", email="cy@x.io", firstname="Ada")
-        faulty_app.fail_next("create", AdapterError(ErrorCategory.UNAVAILABLE, "refused"))
+        if happened:
+            faulty_app.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "lost"))
+        else:
+            faulty_app.fail_next("create", AdapterError(ErrorCategory.UNAVAILABLE, "refused"))
         engine.initial_sync()  # a restarted initial sync (S2): Cy's create fails
-        (ada,) = app.records("people")
+        (ada,) = [r for r in app.records("people") if r.properties["mail"] == "ada@x.io"]
         app.patch("people", ada.id, mail="cy@x.io")
         clock.advance()
         engine.reconcile()
         engine.reconcile()
         assert all(e.pending is None for e in index.entries("s"))
-        assert ["cy@x.io", "cy@x.io"] == mails(app)
-        made = entry_of(index, Side.HUB, cy.id).app_id
-        assert made is not None
-        assert made != ada.id
         assert ada_hub.id == entry_of(index, Side.APP, ada.id).hub_id
+        entry = entry_of(index, Side.HUB, cy.id)
+        if happened:
+            assert ["cy@x.io", "cy@x.io"] == mails(app)
+            assert entry.app_id not in (None, ada.id)
+        else:
+            assert ["cy@x.io"] == mails(app)
+            assert (RecordState.EXCLUDED, ExcludeReason.DUPLICATE) == (entry.state, entry.reason)
 
     def test_a_create_the_app_says_never_happened_is_dropped_for_the_duplicate(
         self, hub, app, faulty_app, index, make_engine, clock
@@ -806,6 +815,42 @@ class TestCreatesInFlightWithNamesakes:
             engine.reconcile()
         assert [] == mails(app)
         assert all(e.pending is None for e in index.entries("s"))
+
+    @pytest.mark.parametrize(
+        "app_class",
+        [InMemoryAdapter, _AppWithoutLookup, _AppWithoutKeys],
+        ids=["lookup", "keys-without-lookup", "no-keys"],
+    )
+    def test_a_create_that_never_happened_is_not_sent_again_next_to_a_pair_that_took_its_email(
+        self, hub, index, clock, app_class
+    ):
+        """S8, M3: the process died just before Bob's create; then the user gave Ada's
+        paired app record Bob's e-mail. Bob is a duplicate of that pair now: no create is
+        sent again next to it, on any kind of app. (An app that takes idempotency keys
+        but cannot look them up had the create re-sent, which made a second Bob;
+        convergence seed 14.)"""
+        app, faulty_app, make_engine = _without_keys(hub, index, clock, app_class)
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        make_engine().initial_sync()
+        clock.advance()
+        hub.put("contacts", email="ada@x.io", firstname="Ada")  # Ada's duplicate (M3)
+        bob = hub.put("contacts", email="bob@x.io", firstname="Ada")
+        faulty_app.fail_next("create", Crash())
+        with pytest.raises(Crash):
+            make_engine().initial_sync()  # a restarted initial sync (S2)
+        (ada,) = app.records("people")
+        clock.advance()
+        app.patch("people", ada.id, mail="bob@x.io")
+        engine = make_engine()
+        engine.initial_sync()
+        assert ["bob@x.io"] == mails(app)
+        clock.advance()
+        engine.reconcile()
+        # Ada's hub duplicate takes the e-mail the pair freed; Bob is made nowhere.
+        assert ["ada@x.io", "bob@x.io"] == mails(app)
+        assert all(e.pending is None for e in index.entries("s"))
+        entry = entry_of(index, Side.HUB, bob.id)
+        assert (RecordState.EXCLUDED, ExcludeReason.DUPLICATE) == (entry.state, entry.reason)
 
 
 class TestIdentifiersThatMoveBetweenRecords:
