@@ -244,6 +244,31 @@ class TestWritesOfAPassThatStoppedHalfway:
         to_app = {h: a for a, h in to_hub.items()}
         assert hub_change[1] == app.get("people", person.id).properties[to_app[hub_change[0]]]
 
+    def test_a_hub_users_edit_after_only_the_app_was_written_is_not_reverted(
+        self, hub, app, faulty_hub, make_engine, clock
+    ):
+        """D6: the other way round: the hub's update fails, the app's lands (Bob); the hub
+        user then sets the name back to Ada, and the app's Bob must not come back."""
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
+        make_engine().initial_sync()
+        (person,) = app.records("people")
+        clock.advance()
+        hub.patch("contacts", ada.id, firstname="Bob")
+        app.patch("people", person.id, mail="ada2@x.io")
+        faulty_hub.fail_next("update", AdapterError(ErrorCategory.UNAVAILABLE, "down"))
+        clock.advance()
+        assert 1 == make_engine().reconcile().failed
+        assert "Bob" == app.get("people", person.id).properties["first_name"]
+        clock.advance()
+        hub.patch("contacts", ada.id, firstname="Ada")  # the hub user's last edit
+        engine = make_engine()
+        for _ in range(2):
+            clock.advance()
+            engine.reconcile()
+        assert "Ada" == hub.get("contacts", ada.id).properties["firstname"]
+        assert "Ada" == app.get("people", person.id).properties["first_name"]
+        assert "ada2@x.io" == hub.get("contacts", ada.id).properties["email"]
+
 
 class TestIdentifiersThatChange:
     """M3, M7: a pair keeps its records, and its identifiers as they are now count."""
