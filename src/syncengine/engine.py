@@ -2815,6 +2815,8 @@ class SyncEngine:
                 outcome = self._call_update(ctx, side, plan, ups, planned=False)
                 for (n, _), result in zip(updates[side], outcome, strict=True):
                     results.setdefault(n, []).append((side, "update", result))
+                if not ctx.dry_run:
+                    self._read_back(ctx, plan, side, decided, bases, updates[side], results)
 
         out: list[Entry] = []
         linked: list[tuple[Entry, Record | None, Record | None]] = []
@@ -2909,6 +2911,48 @@ class SyncEngine:
                 )
             kept.append(entry)
         return kept
+
+    def _read_back(
+        self,
+        ctx: _Pass,
+        plan: ObjectPlan,
+        side: Side,
+        decided: Sequence[tuple[_Item, Decision]],
+        bases: Sequence[Entry],
+        written: Sequence[tuple[int, UpdateIn]],
+        results: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]],
+    ) -> None:
+        """Settle updates whose call failed as a whole by reading their records (X9).
+
+        A failed call may have happened (its reply was lost): a record that now holds
+        what the decision's copy says of it took the update, which is then counted as
+        landed, so the copy is stored and the engine's own write is not taken for a
+        change of that app's users. A read that fails leaves them failed.
+        """
+        lost = {
+            w.record_id: n
+            for n, w in written
+            if isinstance(results[n][-1][2], AdapterError) and results[n][-1][0] is side
+        }
+        if not lost:
+            return
+        adapter = self._adapters[side]
+        for chunk in _chunks(list(lost), adapter.max_batch_size):
+            try:
+                got = adapter.fetch(plan.type_on(side), chunk)
+            except Exception:  # the records stay failed; the next pass decides again
+                continue
+            for record_id in chunk:
+                record = got.get(record_id)
+                n = lost[record_id]
+                decision = decided[n][1]
+                if record is None or record.id != record_id or not isinstance(decision, Apply):
+                    continue
+                copy = _evolve(
+                    bases[n], hub_values=decision.hub_values, app_values=decision.app_values
+                )
+                if unchanged_since_sync(plan, side, record, copy):
+                    results[n][-1] = (side, "update", WriteResult.ok(record_id))
 
     def _store_landed(
         self,

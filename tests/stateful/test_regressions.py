@@ -1219,21 +1219,13 @@ class TestARevertAfterALostUpdateReply:
     """D2, S8: a user's value after an update whose reply was lost (found by the convergence
     machine over SQLite, ``ci`` profile, seed 141448314947710150145259419522958161460)."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "D2, S8: an update a restarted initial sync made into the hub, whose reply was "
-            "lost, leaves the index copy with the old value; the app's user then sets the "
-            "field back to that old value, so the app looks unchanged and the engine's own "
-            "lost write looks like a hub change: the next passes write it over the user's "
-            "value (a lost update)."
-        ),
-    )
     def test_an_app_value_set_back_after_a_lost_update_reply_is_kept(
         self, hub, app, faulty_hub, index, make_engine, clock
     ):
         """The app's user set Ada, then Bob again; the engine's write of Ada into the hub
-        lost its reply. The user's last value, Bob, must end on both sides."""
+        lost its reply. The user's last value, Bob, must end on both sides. (The index
+        copy kept the old value, Bob, so the user's Bob looked like no change and the
+        engine's own Ada like a hub change; a failed update is now read back, X9.)"""
         hub.put("contacts", email="ada@x.io", firstname="Bob")
         engine = make_engine()
         engine.initial_sync()
