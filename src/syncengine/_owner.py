@@ -124,6 +124,19 @@ def _gone(pid: int, start: str) -> bool:
     return False
 
 
+def _start_is_ours(start: str) -> bool:
+    """Whether ``start`` is this process's start time (read once per pid: a fork is new)."""
+    global _OURS
+    pid = os.getpid()
+    if _OURS is None or _OURS[0] != pid:
+        stat = _stat(pid) if _PROC else None
+        _OURS = (pid, stat[1] if stat else "-")
+    return start == _OURS[1]
+
+
+_OURS: tuple[int, str] | None = None
+
+
 def is_orphaned(owner: str) -> bool:
     """Whether the pass named ``owner`` (a name from :func:`new_owner`, perhaps with a
     ``/suffix``) certainly no longer runs; ``False`` whenever that cannot be told."""
@@ -140,7 +153,7 @@ def is_orphaned(owner: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if pid == os.getpid() and start == _process().rsplit(":", 1)[1]:
+    if pid == os.getpid() and _start_is_ours(start):
         with _LOCK:
             return owner.split("/", 1)[0] not in _RUNNING
     return _gone(pid, start)
