@@ -973,6 +973,9 @@ class FakeHubSpot:
             for name in (f"{legacy}.{action}" if legacy else None, f"object.{action}")
             if name is not None and name in self._subscriptions
         ]
+        occurred = fields.pop("occurredAt", None)
+        if occurred is None:
+            occurred = self._now()  # one change, one time, in every subscription's event
         for name, extra in types:
             self._next_event += 1
             self._webhook_events.append(
@@ -981,7 +984,7 @@ class FakeHubSpot:
                     "subscriptionId": sorted(self._subscriptions).index(name) + 1,
                     "portalId": self.portal_id,
                     "appId": 1160452,
-                    "occurredAt": self._now(),
+                    "occurredAt": occurred,
                     "subscriptionType": name,
                     "attemptNumber": 0,
                     "objectId": _int(record_id, 0),
@@ -1269,6 +1272,10 @@ class FakeHubSpot:
     def _association_events(
         self, source: _Type, from_id: str, target: _Type, to_id: str, *, removed: bool
     ) -> None:
+        # One link is one change at one moment: both ends' events carry its time (a
+        # receiver that keys duplicates on occurredAt must see the same change twice,
+        # not two changes a millisecond apart).
+        occurred = self._now()
         for kind, other, one, two in (
             (source, target, from_id, to_id),
             (target, source, to_id, from_id),
@@ -1285,7 +1292,7 @@ class FakeHubSpot:
             }
             if not (kind.custom or other.custom):
                 extra["associationType"] = f"{kind.singular}_TO_{other.singular}"
-            self._event(kind, "associationChange", one, **extra)
+            self._event(kind, "associationChange", one, occurredAt=occurred, **extra)
 
     def _merge(self, kind: _Type, primary_id: str, merged_id: str) -> _Object:
         primary, merged = kind.live.get(primary_id), kind.live.get(merged_id)

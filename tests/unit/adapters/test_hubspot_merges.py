@@ -187,6 +187,24 @@ class TestTheFakesLinks:
         ] == kinds
         assert (int(ada), int(acme)) == (events[0]["fromObjectId"], events[0]["toObjectId"])
 
+    def test_both_events_of_one_link_carry_one_time(self):
+        """One link is one change: its two events have one ``occurredAt``, however the
+        clock moves while the fake records them (a receiver keys duplicates on it, so a
+        millisecond tick between them once made a delivery count four events, not two)."""
+        ticks = iter(range(1_700_000_000_000, 1_800_000_000_000))
+        fake = FakeHubSpot(token=TOKEN, clock=lambda: next(ticks) / 1000)
+        ada, _ = two_contacts(fake)
+        acme = fake.put("companies", name="Acme")
+        fake.subscribe("contact.associationChange", "company.associationChange")
+
+        fake.link("contacts", ada, "companies", acme)
+        fake.unlink("contacts", ada, "companies", acme)
+
+        linked, unlinked = fake.webhook_events()[:2], fake.webhook_events()[2:]
+        assert 1 == len({e["occurredAt"] for e in linked})
+        assert 1 == len({e["occurredAt"] for e in unlinked})
+        assert linked[0]["occurredAt"] < unlinked[0]["occurredAt"]
+
 
 class TestTheAdapterMapsMergesBack:
     """Item 5: a merged id is a move to the merged record, never a deletion."""
