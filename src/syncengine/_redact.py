@@ -18,7 +18,14 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-__all__ = ["REDACTED", "is_secret_name", "redact_dsn", "redact_options", "scrub_dsn"]
+__all__ = [
+    "REDACTED",
+    "is_secret_name",
+    "redact_dsn",
+    "redact_options",
+    "redact_text",
+    "scrub_dsn",
+]
 
 REDACTED: Final = "[redacted]"
 
@@ -103,6 +110,28 @@ def scrub_dsn(text: str, dsn: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+# Free text (an error message): URLs in it, ``name=value`` / ``name: value`` pairs whose
+# name is a credential's, ``Bearer …`` tokens, and HubSpot private app tokens.
+_URL_IN_TEXT: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_SECRET_PAIR: Final = re.compile(
+    r"((?:password|passwd|secret|token|api_?key|hapikey|credential|private_?key|"
+    r"authorization)[\"']?\s*[=:]\s*[\"']?)((?:bearer\s+)?[^\s\"'&,;]+)",
+    re.IGNORECASE,
+)
+_BEARER: Final = re.compile(r"(bearer\s+)(?!\[redacted\])[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_HUBSPOT_TOKEN: Final = re.compile(r"\bpat-[a-z0-9]{2,5}-[0-9a-f-]{16,}", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an error message) with the credentials it may quote hidden: URLs'
+    passwords, ``password=…``, ``token: …``, ``api_key=…`` and the like, ``Bearer``
+    tokens, HubSpot private app tokens (``pat-…``)."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_dsn(m.group(0)), text)
+    text = _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    return _HUBSPOT_TOKEN.sub(REDACTED, text)
 
 
 def is_secret_name(name: str) -> bool:

@@ -40,7 +40,7 @@ from typing import IO, Any, Final, Literal, Protocol, final
 
 import attrs
 
-from syncengine import _inbox
+from syncengine import _inbox, _passlog
 from syncengine._landed import landed, landed_copies
 from syncengine._merges import redirects, repair
 from syncengine._owner import finished, is_orphaned, new_owner
@@ -976,6 +976,7 @@ class SyncEngine:
             flush()
         return RestorePlan(self.sync_id, name, destination, tuple(items))
 
+    @_passlog.recorded("restore")
     def restore(self, plan: RestorePlan) -> SyncReport:
         """Re-create the planned records in the destination and re-pair them (R6)."""
         if plan.sync_id != self.sync_id:
@@ -1015,6 +1016,8 @@ class SyncEngine:
         )
         store: IndexStore = OverlayIndexStore(self._index) if dry_run else self._index
         ctx = _Pass(kind=kind, report=report, store=store, dry_run=dry_run)
+        if not self._preflighting:
+            _passlog.began(self, report)  # the pass history and the log (_passlog)
         if self._preflighting:
             self._preflight_store = store
         elif not dry_run:
@@ -1054,6 +1057,7 @@ class SyncEngine:
             skipped=why,
         )
 
+    @_passlog.recorded("initial")
     def initial_sync(
         self, dry_run: bool = False, *, allow_mass_changes: bool = False
     ) -> SyncReport:
@@ -1425,6 +1429,7 @@ class SyncEngine:
         except Exception as exc:
             raise _as_adapter_error(exc) from exc
 
+    @_passlog.recorded("incremental")
     def incremental_sync(
         self, dry_run: bool = False, *, allow_mass_changes: bool = False
     ) -> SyncReport:
@@ -1477,6 +1482,7 @@ class SyncEngine:
         self._drain(ctx)  # webhook events kept since the last pass (docs/how-to/hubspot.md)
         return self._end(ctx)
 
+    @_passlog.recorded("events")
     def handle_events(
         self, side: Side, events: Sequence[ChangeEvent], *, allow_mass_changes: bool = False
     ) -> SyncReport:
@@ -1512,6 +1518,7 @@ class SyncEngine:
         self._handle(ctx, side, events)
         return self._end(ctx)
 
+    @_passlog.recorded("events")
     def drain_inbox(self, *, allow_mass_changes: bool = False) -> SyncReport:
         """Process the webhook events kept in the index's inbox, without scanning (S5).
 
@@ -1579,6 +1586,7 @@ class SyncEngine:
                 self._process(ctx, plan, side, records, deleted, ())
                 ctx.processed += len(chunk)
 
+    @_passlog.recorded("reconcile")
     def reconcile(self, dry_run: bool = False, *, allow_mass_changes: bool = False) -> SyncReport:
         """Compare both apps in full against the index and repair what differs (S6).
 

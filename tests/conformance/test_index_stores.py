@@ -170,9 +170,36 @@ class _LeasesNeverExpire(_Delegating):
         )
 
 
+class _PassesKeptForever(_Delegating):
+    """A pass history that never deletes old passes (keep_passes ignored)."""
+
+    def add_pass(self, record):
+        return self.inner.add_pass(record)
+
+    def passes(self, sync_id, *, limit=50, before=None):
+        return self.inner.passes(sync_id, limit=limit, before=before)
+
+
+class _PassesOldestFirst(_PassesKeptForever):
+    """A pass history read oldest first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keep_passes = self.inner.keep_passes
+
+    def add_pass(self, record):
+        self.inner.keep_passes = self.keep_passes
+        return self.inner.add_pass(record)
+
+    def passes(self, sync_id, *, limit=50, before=None):
+        return self.inner.passes(sync_id, limit=limit, before=before)[::-1]
+
+
 @pytest.mark.parametrize(
     ("broken", "failing_check"),
     [
+        (_PassesKeptForever, "check_pass_history_keeps_the_newest_passes_in_order"),
+        (_PassesOldestFirst, "check_pass_history_keeps_the_newest_passes_in_order"),
         (_NonAtomicWrites, "check_failed_write_stores_nothing"),
         (_KeysAcrossSyncs, "check_sync_ids_are_isolated"),
         (_IntegralFloatsAsInts, "check_write_then_get_round_trips_every_field"),

@@ -227,3 +227,48 @@ if not _REASON:
         "MemoryIndexStore and PostgresIndexStore agree on every read."
     )
     _ = MemoryIndexStore  # the reference the machine compares with
+
+
+def test_a_version_2_schema_gets_the_pass_history(dsn, schema, monkeypatch):
+    """Issue 20 item 3: a database made before the pass history (version 2, with the
+    inbox) is migrated when a store opens it; its entries stay and passes are kept."""
+    from syncengine.history import PassRecord
+    from syncengine.index import postgres as postgres_module
+
+    monkeypatch.setattr(postgres_module, "_MIGRATIONS", postgres_module._MIGRATIONS[:2])
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        store.write([Entry("s", "contacts", "e1", T0, hub_id="h1")])
+    monkeypatch.undo()
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        assert ["e1"] == [e.entry_id for e in store.entries("s")]
+        kept = store.add_pass(PassRecord("s", "incremental", T0, T0, "completed"))
+        assert [kept] == store.passes("s")
+        assert 1 == kept.number
+
+
+def test_stores_adding_passes_at_once_number_them_once_each(dsn, schema):
+    """Two stores (two processes) recording passes of one sync at once: every number is
+    given once, 1 to N, none lost (the advisory lock per sync orders them)."""
+    from syncengine.history import PassRecord
+
+    stores = [PostgresIndexStore(dsn, schema=schema) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    numbers: list[int] = []
+
+    def add(store):
+        barrier.wait()
+        for _ in range(15):
+            record = store.add_pass(PassRecord("s", "events", T0, T0, "completed"))
+            numbers.append(record.number)
+
+    try:
+        threads = [threading.Thread(target=add, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert list(range(1, 31)) == sorted(numbers)
+        assert list(range(30, 0, -1)) == [r.number for r in stores[0].passes("s", limit=100)]
+    finally:
+        for store in stores:
+            store.close()

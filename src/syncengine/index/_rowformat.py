@@ -144,3 +144,19 @@ def entry_filters(
     if states is not None:
         codes = sorted({STATE_CODES[RecordState(state)] for state in states})
     return codes, since_us, until_us
+
+
+def check_keep_passes(keep_passes: object) -> int:
+    """A store's ``keep_passes`` argument, checked: a whole number of at least 1."""
+    if type(keep_passes) is not int or keep_passes < 1:
+        raise ValueError(f"keep_passes must be an int of at least 1, got {keep_passes!r}")
+    return keep_passes
+
+
+def before(number: int | None) -> int:
+    """``passes(before=…)`` as a bound for ``number < ?`` (no bound: above any number)."""
+    if number is None:
+        return 2**62
+    if type(number) is not int:
+        raise IndexStoreError(f"before must be an int or None, got {number!r:.80}")
+    return number

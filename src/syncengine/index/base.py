@@ -26,7 +26,9 @@ Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta
 only when they expire), :meth:`~IndexStore.close`; the webhook inbox
 (:meth:`~IndexStore.inbox_add`, :meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
 :meth:`~IndexStore.inbox_count`): a store without it cannot back a webhook receiver
-(:func:`keeps_inbox` tells), and is refused when one is built.
+(:func:`keeps_inbox` tells), and is refused when one is built; the pass history
+(:meth:`~IndexStore.add_pass`, :meth:`~IndexStore.passes`): without it
+(:func:`keeps_history` tells) the engine logs one warning and records no passes.
 
 Every store passes the conformance kit in :mod:`syncengine.testing`.
 """
@@ -37,12 +39,16 @@ import abc
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem
 from syncengine.records import Side
 from syncengine.states import RecordState
 
-__all__ = ["IndexStore", "keeps_inbox"]
+if TYPE_CHECKING:
+    from syncengine.history import PassRecord
+
+__all__ = ["IndexStore", "keeps_history", "keeps_inbox"]
 
 
 class IndexStore(abc.ABC):
@@ -244,6 +250,39 @@ class IndexStore(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} keeps no webhook inbox")
 
+    # ---- the pass history ---------------------------------------------------------------
+    #: How many passes :meth:`add_pass` keeps per sync (the newest); stores that keep a
+    #: history take it as the ``keep_passes`` argument of their constructor.
+    keep_passes: int = 1000
+
+    def add_pass(self, record: PassRecord) -> PassRecord:
+        """Keep the record of one pass; return it with its ``number`` (the sync's last
+        number plus one, starting at 1; the record's own ``number`` is ignored).
+
+        In the same transaction, the sync's oldest records beyond the newest
+        :attr:`keep_passes` are deleted. Raise :class:`~syncengine.IndexStoreError` when
+        the record cannot be stored (:func:`syncengine.history.check_pass` tells what a
+        store must refuse).
+
+        The default raises :class:`NotImplementedError`: a store without a pass history
+        still syncs (the engine logs one warning), but ``syncengine status`` and the
+        console show no passes.
+
+        .. versionadded:: 0.2
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no pass history")
+
+    def passes(
+        self, sync_id: str, *, limit: int = 50, before: int | None = None
+    ) -> list[PassRecord]:
+        """At most ``limit`` of a sync's kept pass records, newest (highest number) first;
+        with ``before``, only those numbered below it (the next page: pass the last
+        number of the previous one).
+
+        .. versionadded:: 0.2
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no pass history")
+
     def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:
         """The owner of each of ``names`` that has a lease (expired or not), by name.
 
@@ -259,7 +298,8 @@ class IndexStore(abc.ABC):
     # ---- lifecycle ----------------------------------------------------------------
     @abc.abstractmethod
     def delete_sync(self, sync_id: str) -> None:
-        """Remove every entry, cursor, setting, lease and inbox event of one sync (rule S7)."""
+        """Remove every entry, cursor, setting, lease, inbox event and pass record of one
+        sync (rule S7)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources (connections, files). Optional."""
@@ -302,5 +342,23 @@ def keeps_inbox(store: IndexStore) -> bool:
 
     .. versionadded:: 0.2
     """
-    names = ("inbox_add", "inbox", "inbox_remove", "inbox_count")
-    return all(getattr(type(store), n) is not getattr(IndexStore, n) for n in names)
+    return _implements(store, ("inbox_add", "inbox", "inbox_remove", "inbox_count"))
+
+
+def keeps_history(store: IndexStore) -> bool:
+    """Whether ``store`` implements the pass history (every store syncengine ships does).
+
+    .. versionadded:: 0.2
+    """
+    return _implements(store, ("add_pass", "passes"))
+
+
+def _implements(store: object, names: tuple[str, ...]) -> bool:
+    """Whether ``store``'s class defines each of ``names`` itself (not the base's
+    ``NotImplementedError`` default; a duck-typed store may lack them altogether)."""
+    kind = type(store)
+    for name in names:
+        found = getattr(kind, name, None)
+        if found is None or found is getattr(IndexStore, name):
+            return False
+    return True

@@ -22,6 +22,7 @@ import attrs
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
+from syncengine.history import KEEP_PASSES, PassRecord, check_pass
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore
@@ -69,6 +70,8 @@ class _Sync:
     #: The webhook inbox: items by seq (in arrival order), and the keys held.
     inbox: dict[int, InboxItem] = attrs.Factory(dict)
     inbox_keys: dict[str, int] = attrs.Factory(dict)
+    #: The pass history, oldest first (numbered 1, 2, 3… in order).
+    passes: list[PassRecord] = attrs.Factory(list)
 
     def index(self, entry: Entry, sign: int) -> None:
         """Add (``sign=1``) or remove (``sign=-1``) ``entry`` from indexes and counters."""
@@ -115,6 +118,9 @@ class MemoryIndexStore(IndexStore):
     Nothing survives the process. Thread-safe (one lock). Entries are yielded and
     returned as they were written (they are frozen values).
 
+    Args:
+        keep_passes: How many pass records :meth:`add_pass` keeps per sync (the newest).
+
     Example::
 
         store = MemoryIndexStore()
@@ -123,7 +129,8 @@ class MemoryIndexStore(IndexStore):
     .. versionadded:: 0.1
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_passes: int = KEEP_PASSES) -> None:
+        self.keep_passes = _rowformat.check_keep_passes(keep_passes)
         self._lock = threading.RLock()
         self._syncs: dict[str, _Sync] = {}
         self._seq = 0
@@ -413,6 +420,31 @@ class MemoryIndexStore(IndexStore):
         with self._lock:
             sync = self._syncs.get(sync_id)
             return 0 if sync is None else len(sync.inbox)
+
+    # ---- the pass history ---------------------------------------------------------------
+    @override
+    def add_pass(self, record: PassRecord) -> PassRecord:
+        check_pass(record)
+        with self._lock:
+            kept = self._sync(record.sync_id).passes
+            number = kept[-1].number + 1 if kept else 1
+            record = attrs.evolve(record, number=number)
+            kept.append(record)
+            del kept[: max(0, len(kept) - self.keep_passes)]
+            return record
+
+    @override
+    def passes(
+        self, sync_id: str, *, limit: int = 50, before: int | None = None
+    ) -> list[PassRecord]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None or limit < 1:
+                return []
+            bound = _rowformat.before(before)
+            kept = sync.passes
+            kept = kept[: bisect.bisect_left([r.number for r in kept], bound)]
+            return kept[-limit:][::-1]
 
     @override
     def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:

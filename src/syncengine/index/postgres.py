@@ -48,7 +48,11 @@ Theory of operation:
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order. Opening a store takes an advisory transaction lock first, so that
   processes opening a new database at once apply the migrations once. A database of a
-  newer version is refused.
+  newer version is refused (version 2 added the inbox, version 3 the pass history).
+* **Pass history.** ``passes`` holds one row per pass, numbered per sync (``max + 1``
+  in the inserting transaction, which first takes an advisory lock per sync, so that
+  processes adding at once queue instead of colliding); the oldest beyond
+  ``keep_passes`` are deleted in the same transaction.
 * **Schema.** All tables live in one PostgreSQL schema (``"syncengine"`` by default;
   pass ``schema=`` to keep several indexes in one database, as the tests do).
 
@@ -68,10 +72,12 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import datetime
 from typing import Any, Final, TypeVar, final
 
+import attrs
 from typing_extensions import override
 
 from syncengine._redact import REDACTED, redact_dsn, scrub_dsn
 from syncengine.errors import IndexStoreError
+from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore
@@ -164,6 +170,22 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX inbox_in_order ON inbox (sync, seq)",
     ),
+    # 3: the pass history (PassRecord): one row per pass, numbered per sync, the newest
+    # keep_passes kept. Counts are compact JSON (syncengine.history.encode_counts).
+    (
+        """CREATE TABLE passes (
+            sync integer NOT NULL,
+            number bigint NOT NULL,
+            kind text NOT NULL,
+            started bigint NOT NULL,
+            finished bigint NOT NULL,
+            outcome text NOT NULL,
+            detail text NOT NULL,
+            dry_run boolean NOT NULL,
+            counts text NOT NULL,
+            PRIMARY KEY (sync, number)
+        )""",
+    ),
 )
 
 #: Stored codes of states and sides, shared with the other SQL store (index._rowformat).
@@ -192,6 +214,18 @@ _RETRYABLE: Final = (
     pg_errors.SerializationFailure,
     pg_errors.UniqueViolation,
     pg_errors.LockNotAvailable,
+)
+
+#: The tables holding rows of one sync (delete_sync empties them).
+_PER_SYNC_TABLES: Final = (
+    "keys",
+    "entries",
+    "counts",
+    "cursors",
+    "meta",
+    "leases",
+    "inbox",
+    "passes",
 )
 
 _loads = json.JSONDecoder().decode
@@ -282,6 +316,7 @@ class PostgresIndexStore(IndexStore):
         schema: The PostgreSQL schema holding the tables (created if missing); several
             indexes can share one database under different schemas.
         connect_timeout: Seconds to wait for a connection.
+        keep_passes: How many pass records :meth:`add_pass` keeps per sync (the newest).
 
     Raises:
         IndexStoreError: The server cannot be reached, or the database was written by a
@@ -296,8 +331,14 @@ class PostgresIndexStore(IndexStore):
     """
 
     def __init__(
-        self, dsn: str, *, schema: str = "syncengine", connect_timeout: float = 30.0
+        self,
+        dsn: str,
+        *,
+        schema: str = "syncengine",
+        connect_timeout: float = 30.0,
+        keep_passes: int = KEEP_PASSES,
     ) -> None:
+        self.keep_passes = _rowformat.check_keep_passes(keep_passes)
         if not _SCHEMA_NAME.match(schema):
             raise ValueError(f"schema must be a plain identifier, got {schema!r}")
         self._dsn = dsn
@@ -1195,6 +1236,72 @@ class PostgresIndexStore(IndexStore):
         )
         return 0 if row is None else int(row[0])
 
+    # ---- the pass history ---------------------------------------------------------------
+    @override
+    def add_pass(self, record: PassRecord) -> PassRecord:
+        check_pass(record)
+        row = (
+            _esc(record.kind),
+            _micros("started_at", record.started_at),
+            _micros("finished_at", record.finished_at),
+            record.outcome,
+            _esc(record.detail),
+            record.dry_run,
+            encode_counts(record.counts),
+        )
+        sync = self._sync(record.sync_id, create=True)
+        keep = self.keep_passes
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            # Adders of one sync's passes queue on an advisory lock (released at commit),
+            # so each reads the max the previous one wrote: no two take the same number.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('syncengine:passes'), %s)", (sync,))
+            found = conn.execute(
+                "SELECT coalesce(max(number), 0) FROM passes WHERE sync = %s", (sync,)
+            ).fetchone()
+            number = int(found[0] if found is not None else 0) + 1
+            conn.execute(
+                "INSERT INTO passes (sync, number, kind, started, finished, outcome, detail, "
+                "dry_run, counts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (sync, number, *row),
+            )
+            conn.execute(
+                "DELETE FROM passes WHERE sync = %s AND number <= %s", (sync, number - keep)
+            )
+            return number
+
+        return attrs.evolve(record, number=self._transact(work))
+
+    @override
+    def passes(
+        self, sync_id: str, *, limit: int = 50, before: int | None = None
+    ) -> list[PassRecord]:
+        bound = _rowformat.before(before)
+        sync = self._sync(sync_id)
+        if sync is None or limit < 1:
+            return []
+        rows = self._read(
+            lambda conn: conn.execute(
+                "SELECT number, kind, started, finished, outcome, detail, dry_run, counts "
+                "FROM passes WHERE sync = %s AND number < %s ORDER BY number DESC LIMIT %s",
+                (sync, bound, int(limit)),
+            ).fetchall()
+        )
+        return [
+            PassRecord(
+                sync_id=sync_id,
+                kind=_unesc(kind),
+                started_at=_codec.from_micros(started),
+                finished_at=_codec.from_micros(finished),
+                outcome=outcome,
+                detail=_unesc(detail),
+                counts=decode_counts(counts),
+                dry_run=bool(dry_run),
+                number=int(number),
+            )
+            for number, kind, started, finished, outcome, detail, dry_run, counts in rows
+        ]
+
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:
@@ -1204,7 +1311,7 @@ class PostgresIndexStore(IndexStore):
 
         def work(conn: psycopg.Connection[Any]) -> None:
             # The interned name stays: other processes may hold its id in their caches.
-            for table in ("keys", "entries", "counts", "cursors", "meta", "leases", "inbox"):
+            for table in _PER_SYNC_TABLES:
                 conn.execute(
                     sql.SQL("DELETE FROM {} WHERE sync = %s").format(sql.Identifier(table)),
                     (sync,),

@@ -38,7 +38,11 @@ Theory of operation:
   key, in ``seq`` order) until a pass processed them (:class:`~syncengine.index.InboxItem`).
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order (version 1 is the initial schema). A file of a newer version is refused;
-  an older one is migrated when it is opened (version 3 added the inbox).
+  an older one is migrated when it is opened (version 3 added the inbox, version 4 the
+  pass history).
+* **Pass history.** ``passes`` holds one row per pass (:class:`~syncengine.history.PassRecord`),
+  numbered per sync; :meth:`SQLiteIndexStore.add_pass` deletes the oldest beyond
+  ``keep_passes`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -53,9 +57,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, final
 
+import attrs
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
+from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import (
     FIELD_ORDER,
@@ -149,6 +155,22 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE UNIQUE INDEX inbox_by_key ON inbox (sync, key)",
         "CREATE INDEX inbox_in_order ON inbox (sync, seq)",
+    ),
+    # 4: the pass history (PassRecord): one row per pass, numbered per sync, the newest
+    # keep_passes kept. Counts are compact JSON (syncengine.history.encode_counts).
+    (
+        """CREATE TABLE passes (
+            sync INTEGER NOT NULL,
+            number INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            started INTEGER NOT NULL,
+            finished INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            counts TEXT NOT NULL,
+            PRIMARY KEY (sync, number)
+        ) WITHOUT ROWID""",
     ),
 )
 
@@ -247,6 +269,18 @@ def _keys_of(text: str | None) -> frozenset[str]:
 
 
 _micros: Final = _rowformat.micros
+_before: Final = _rowformat.before
+#: The tables holding rows of one sync (delete_sync empties them).
+_PER_SYNC_TABLES: Final = (
+    "keys",
+    "entries",
+    "counts",
+    "cursors",
+    "meta",
+    "leases",
+    "inbox",
+    "passes",
+)
 
 
 @final
@@ -257,6 +291,7 @@ class SQLiteIndexStore(IndexStore):
         path: The database file (created if missing), or ``":memory:"`` for a private
             in-memory database.
         timeout: Seconds to wait for another process's write lock before failing.
+        keep_passes: How many pass records :meth:`add_pass` keeps per sync (the newest).
 
     Raises:
         IndexStoreError: The file is not a database, or was written by a newer
@@ -270,7 +305,14 @@ class SQLiteIndexStore(IndexStore):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        keep_passes: int = KEEP_PASSES,
+    ) -> None:
+        self.keep_passes = _rowformat.check_keep_passes(keep_passes)
         self._path = os.fspath(path)
         self._lock = threading.RLock()
         self._sync_ids: dict[str, int] = {}
@@ -1490,6 +1532,62 @@ class SQLiteIndexStore(IndexStore):
                 conn.execute("SELECT count(*) FROM inbox WHERE sync = ?", (sync,)).fetchone()[0]
             )
 
+    # ---- the pass history ---------------------------------------------------------------
+    @override
+    def add_pass(self, record: PassRecord) -> PassRecord:
+        check_pass(record)
+        row = (
+            record.kind,
+            _micros("started_at", record.started_at),
+            _micros("finished_at", record.finished_at),
+            record.outcome,
+            record.detail,
+            int(record.dry_run),
+            encode_counts(record.counts),
+        )
+        with self._transaction() as conn:
+            sync = self._sync(conn, record.sync_id, create=True)
+            last = conn.execute("SELECT max(number) FROM passes WHERE sync = ?", (sync,))
+            number = int(last.fetchone()[0] or 0) + 1
+            conn.execute(
+                "INSERT INTO passes (sync, number, kind, started, finished, outcome, detail, "
+                "dry_run, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sync, number, *row),
+            )
+            conn.execute(
+                "DELETE FROM passes WHERE sync = ? AND number <= ?",
+                (sync, number - self.keep_passes),
+            )
+        return attrs.evolve(record, number=number)
+
+    @override
+    def passes(
+        self, sync_id: str, *, limit: int = 50, before: int | None = None
+    ) -> list[PassRecord]:
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None or limit < 1:
+                return []
+            rows = conn.execute(
+                "SELECT number, kind, started, finished, outcome, detail, dry_run, counts "
+                "FROM passes WHERE sync = ? AND number < ? ORDER BY number DESC LIMIT ?",
+                (sync, _before(before), int(limit)),
+            ).fetchall()
+        return [
+            PassRecord(
+                sync_id=sync_id,
+                kind=kind,
+                started_at=_codec.from_micros(started),
+                finished_at=_codec.from_micros(finished),
+                outcome=outcome,
+                detail=detail,
+                counts=decode_counts(counts),
+                dry_run=bool(dry_run),
+                number=number,
+            )
+            for number, kind, started, finished, outcome, detail, dry_run, counts in rows
+        ]
+
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:
@@ -1499,7 +1597,7 @@ class SQLiteIndexStore(IndexStore):
             if sync is None:
                 return
             # The interned name stays: other processes may hold its id in their caches.
-            for table in ("keys", "entries", "counts", "cursors", "meta", "leases", "inbox"):
+            for table in _PER_SYNC_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE sync = ?", (sync,))
 
     @override

@@ -75,9 +75,11 @@ from hypothesis.stateful import (
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
+from syncengine.history import PassRecord
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
-from syncengine.index.base import IndexStore, keeps_inbox
+from syncengine.index.base import IndexStore, keeps_history, keeps_inbox
 from syncengine.records import Side
+from syncengine.report import SideCounts
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = ["IndexStoreTests", "check_index_store"]
@@ -1084,6 +1086,89 @@ def check_inbox_keeps_events_in_order_once_until_removed(store: IndexStore) -> N
         raise AssertionError("delete_sync did not empty exactly that sync's inbox")
 
 
+def _pass_record(
+    sync_id: str, n: int, *, outcome: str = "completed", detail: str = "", number: int = 0
+) -> PassRecord:
+    return PassRecord(
+        sync_id=sync_id,
+        kind=("initial", "incremental", "events", "reconcile")[n % 4],
+        started_at=(T0 + timedelta(minutes=n)).astimezone(_PLUS_0530),
+        finished_at=T0 + timedelta(minutes=n, seconds=n, microseconds=7),
+        outcome=outcome,
+        detail=detail,
+        counts={
+            CONTACTS: {"hub": SideCounts(created=n, failed=1), "app": SideCounts(updated=2)},
+            DEALS: {"app": SideCounts(unchanged=n * 1000, excluded=3, queued=1)},
+        },
+        dry_run=n % 3 == 0,
+        number=number,
+    )
+
+
+@_check
+def check_pass_history_keeps_the_newest_passes_in_order(store: IndexStore) -> None:
+    """The pass history (optional: skipped for a store without it): ``add_pass`` numbers
+    a sync's records 1, 2, 3… (ignoring the record's own number) and returns them so;
+    ``passes`` gives them back equal (times in UTC), newest first, paged by ``limit`` and
+    ``before``; only the newest ``keep_passes`` stay; a bad record stores nothing;
+    ``delete_sync`` empties one sync's history only."""
+    if not keeps_history(store):
+        return
+    if store.passes(A) != []:
+        raise AssertionError(f"a new store holds passes: {store.passes(A)!r}")
+    odd = "stopped: Zoë \x00 <b>&amp; \u2028 'quoted' \"double\""
+    written = [
+        _pass_record(A, 1, number=99),
+        _pass_record(A, 2, outcome="stopped", detail=odd),
+        _pass_record(B, 3, outcome="failed", detail="AdapterError: boom"),
+        _pass_record(A, 4, outcome="skipped", detail="the sync is disabled"),
+    ]
+    returned = [store.add_pass(record) for record in written]
+    numbers = [record.number for record in returned]
+    if numbers != [1, 2, 1, 3]:
+        raise AssertionError(f"add_pass numbered the records {numbers}, expected [1, 2, 1, 3]")
+    for record, back in zip(written, returned, strict=True):
+        if back != attrs.evolve(record, number=back.number):
+            raise AssertionError(f"add_pass returned {back!r} for {record!r}")
+    kept = store.passes(A)
+    expected = [returned[3], returned[1], returned[0]]
+    if kept != expected:
+        raise AssertionError(f"passes(A) returned {kept!r}, expected {expected!r}")
+    for record in kept:
+        for at in (record.started_at, record.finished_at):
+            if at.utcoffset() != timedelta(0):
+                raise AssertionError(f"a pass time came back as {at!r}, not in UTC")
+    if store.passes(B) != [returned[2]]:
+        raise AssertionError("one sync's passes show in another's")
+    paged = [r.number for r in store.passes(A, limit=1)]
+    paged += [r.number for r in store.passes(A, limit=1, before=paged[-1])]
+    paged += [r.number for r in store.passes(A, limit=5, before=paged[-1])]
+    if paged != [3, 2, 1] or store.passes(A, before=1) != [] or store.passes(A, limit=0):
+        raise AssertionError(f"passes(limit=…, before=…) paged {paged}, expected [3, 2, 1]")
+    _expect_refusal(lambda: store.add_pass("not a record"), "a pass that is not a PassRecord")  # type: ignore[arg-type]
+    naive = attrs.evolve(written[0], finished_at=T0.replace(tzinfo=None))
+    _expect_refusal(lambda: store.add_pass(naive), "a pass with a naive finished_at")
+    bad = attrs.evolve(written[0], outcome="exploded")
+    _expect_refusal(lambda: store.add_pass(bad), "a pass with an unknown outcome")
+    if [r.number for r in store.passes(A)] != [3, 2, 1]:
+        raise AssertionError("a refused add_pass stored something")
+    keep = store.keep_passes
+    store.keep_passes = 2
+    try:
+        for n in range(5, 9):
+            store.add_pass(_pass_record(A, n))
+    finally:
+        store.keep_passes = keep
+    if [r.number for r in store.passes(A, limit=10)] != [7, 6]:
+        raise AssertionError(
+            f"with keep_passes=2 the store kept {[r.number for r in store.passes(A)]}, "
+            "expected the newest two, [7, 6]"
+        )
+    store.delete_sync(A)
+    if store.passes(A) != [] or store.passes(B) != [returned[2]]:
+        raise AssertionError("delete_sync did not empty exactly that sync's pass history")
+
+
 @_check
 def check_sync_ids_are_isolated(store: IndexStore) -> None:
     """Two syncs with the same ids, keys, cursors, settings, leases never mix (S1, S7)."""
@@ -1797,6 +1882,10 @@ class IndexStoreTests:
     def test_inbox_keeps_events_in_order_once_until_removed(self, store: IndexStore) -> None:
         """The webhook inbox: in order, duplicates dropped, removed by seq, never reused."""
         check_inbox_keeps_events_in_order_once_until_removed(store)
+
+    def test_pass_history_keeps_the_newest_passes_in_order(self, store: IndexStore) -> None:
+        """The pass history: numbered per sync, newest first, paged, bounded, refused whole."""
+        check_pass_history_keeps_the_newest_passes_in_order(store)
 
     def test_sync_ids_are_isolated(self, store: IndexStore) -> None:
         """Two syncs with the same ids, keys, cursors, settings, leases never mix (S1, S7)."""

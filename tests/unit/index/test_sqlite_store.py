@@ -157,6 +157,27 @@ class TestMigrations:
             assert 0 == store.inbox_count("s")
         assert 3 <= schema_version(path)
 
+    def test_a_version_3_file_gets_the_pass_history(self, tmp_path, monkeypatch):
+        """Issue 20 item 3: a file made before the pass history (version 3) is migrated
+        when it is opened; its entries and inbox stay, and passes are kept and numbered."""
+        from syncengine.history import PassRecord
+
+        path = tmp_path / "index.db"
+        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:3])
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1)])
+            store.inbox_add([InboxItem("s", Side.HUB, "e:1", "{}", T0)])
+        assert 3 == schema_version(path)
+        monkeypatch.undo()
+        with SQLiteIndexStore(path) as store:
+            assert [contact(1)] == list(store.entries("s"))
+            assert 1 == store.inbox_count("s")
+            first = store.add_pass(PassRecord("s", "initial", T0, T0 + HOUR, "completed"))
+            second = store.add_pass(PassRecord("s", "incremental", T0, T0, "skipped", "off"))
+            assert [second, first] == store.passes("s")
+            assert (1, 2) == (first.number, second.number)
+        assert 4 <= schema_version(path)
+
     def test_a_file_that_is_not_a_database_is_refused(self, tmp_path):
         """Opening garbage raises IndexStoreError with the cause chained."""
         path = tmp_path / "index.db"

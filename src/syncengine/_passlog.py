@@ -1,0 +1,223 @@
+"""Recording each pass: its record in the pass history and its log lines.
+
+The engine's public pass methods (``initial_sync``, ``incremental_sync``,
+``handle_events``, ``drain_inbox``, ``reconcile``, ``restore``) are wrapped with
+:func:`recorded`. The outermost call on a thread records one
+:class:`~syncengine.history.PassRecord` when it returns or raises; calls it makes itself
+(an incremental pass that resumes the initial sync, the dry pass a guarded pass plans
+first) are part of it. ``SyncEngine._begin`` hands the report it starts to :func:`began`,
+so a pass that raises is recorded with what it had done by then.
+
+Nothing here may break a pass: a store that cannot keep the record gets a WARNING (once
+per engine for a store without a pass history), and the pass's own result or exception
+goes on unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import attrs
+
+from syncengine._redact import redact_text
+from syncengine.errors import SafetyStop, SyncDisabledError
+from syncengine.history import PassRecord, one_line
+from syncengine.index.base import IndexStore, keeps_history
+from syncengine.report import SyncReport
+
+__all__ = ["began", "describe_error", "recorded"]
+
+logger = logging.getLogger("syncengine.engine")
+
+
+class SyncEngine(Protocol):
+    """What this module reads of a :class:`~syncengine.SyncEngine` (not imported: the
+    engine imports this module)."""
+
+    _clock: Callable[[], datetime]
+
+    @property
+    def sync_id(self) -> str: ...
+
+    @property
+    def index(self) -> IndexStore: ...
+
+
+_P = ParamSpec("_P")
+_E = TypeVar("_E", bound=SyncEngine)
+
+
+@attrs.define
+class _Frame:
+    """The pass running on this thread for one engine."""
+
+    kind: str
+    started_at: datetime
+    report: SyncReport | None = None
+
+
+class _Running(threading.local):
+    def __init__(self) -> None:
+        self.frames: dict[int, _Frame] = {}
+
+
+_running = _Running()
+#: Engines that were told once that their store keeps no pass history.
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception as one line for logs and the pass history, credentials hidden."""
+    text = str(error)
+    return one_line(
+        redact_text(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+    )
+
+
+def began(engine: SyncEngine, report: SyncReport) -> None:
+    """``SyncEngine._begin`` started ``report`` (a real pass, not a preflight)."""
+    frame = _running.frames.get(id(engine))
+    if frame is not None and frame.report is None:
+        frame.report = report
+    logger.info(
+        "pass started: sync=%s kind=%s%s", report.sync_id, report.kind, _dry(report.dry_run)
+    )
+
+
+def _dry(dry_run: bool) -> str:
+    return " dry_run" if dry_run else ""
+
+
+def recorded(
+    kind: str,
+) -> Callable[
+    [Callable[Concatenate[_E, _P], SyncReport]], Callable[Concatenate[_E, _P], SyncReport]
+]:
+    """Wrap a public pass method of :class:`~syncengine.SyncEngine` (``kind`` names its
+    passes when no report was started: a pass refused before it began)."""
+
+    def wrap(
+        method: Callable[Concatenate[_E, _P], SyncReport],
+    ) -> Callable[Concatenate[_E, _P], SyncReport]:
+        signature = inspect.signature(method)
+
+        def asked_dry_run(engine: _E, args: Any, kwargs: Any) -> bool:
+            try:
+                bound = signature.bind(engine, *args, **kwargs)
+            except TypeError:
+                return False
+            return bound.arguments.get("dry_run", False) is True
+
+        @functools.wraps(method)
+        def run(engine: _E, /, *args: _P.args, **kwargs: _P.kwargs) -> SyncReport:
+            key = id(engine)
+            if key in _running.frames:  # part of the pass that is running
+                return method(engine, *args, **kwargs)
+            frame = _running.frames[key] = _Frame(kind, engine._clock())
+            try:
+                report = method(engine, *args, **kwargs)
+            except BaseException as error:
+                _running.frames.pop(key, None)
+                _finish(engine, frame, None, error, asked_dry_run(engine, args, kwargs))
+                raise
+            _running.frames.pop(key, None)
+            _finish(engine, frame, report, None, report.dry_run)
+            return report
+
+        return run
+
+    return wrap
+
+
+def _finish(
+    engine: SyncEngine,
+    frame: _Frame,
+    report: SyncReport | None,
+    error: BaseException | None,
+    dry_run: bool,
+) -> None:
+    """Log the pass's end and keep its record; never raise."""
+    try:
+        record = _record(engine, frame, report, error, dry_run)
+    except Exception as exc:  # a clock or report that cannot be read: still no harm done
+        logger.warning("pass not recorded: %s", describe_error(exc))
+        return
+    _log_end(record)
+    store = engine.index
+    if not keeps_history(store):
+        if engine not in _warned:
+            _warned.add(engine)
+            logger.warning(
+                "sync=%s: the index store %s keeps no pass history; passes are not recorded",
+                record.sync_id,
+                type(store).__name__,
+            )
+        return
+    try:
+        store.add_pass(record)
+    except Exception as exc:
+        logger.warning(
+            "sync=%s: the %s pass was not recorded in the pass history: %s",
+            record.sync_id,
+            record.kind,
+            describe_error(exc),
+        )
+
+
+def _record(
+    engine: SyncEngine,
+    frame: _Frame,
+    report: SyncReport | None,
+    error: BaseException | None,
+    dry_run: bool,
+) -> PassRecord:
+    finished_at = engine._clock()
+    if error is None:
+        assert report is not None
+        outcome, detail = ("skipped", report.skipped) if report.skipped else ("completed", "")
+        started_at = min(report.started_at, frame.started_at)
+        return PassRecord.of(report, started_at, finished_at, outcome, detail)
+    if isinstance(error, SyncDisabledError):
+        outcome = "skipped"  # handle_events and restore raise it; nothing ran
+    elif isinstance(error, SafetyStop):
+        outcome = "stopped"
+    else:
+        outcome = "failed"
+    begun = frame.report
+    if begun is None:
+        begun = SyncReport(
+            kind=frame.kind, sync_id=engine.sync_id, started_at=frame.started_at, dry_run=dry_run
+        )
+    return PassRecord.of(begun, frame.started_at, finished_at, outcome, describe_error(error))
+
+
+def _log_end(record: PassRecord) -> None:
+    counts = " ".join(
+        f"{obj}.{side}=+{c.created}/~{c.updated}/!{c.failed}/-{c.excluded}"
+        for obj, by_side in record.counts.items()
+        for side, c in by_side.items()
+    )
+    seconds = record.duration.total_seconds()
+    level = logging.INFO if record.outcome in ("completed", "skipped") else logging.WARNING
+    logger.log(
+        level,
+        "pass %s: sync=%s kind=%s%s created=%d updated=%d failed=%d excluded=%d duration=%.3fs%s%s",
+        record.outcome,
+        record.sync_id,
+        record.kind,
+        _dry(record.dry_run),
+        record.created,
+        record.updated,
+        record.failed,
+        record.excluded,
+        seconds,
+        f" counts=[{counts}]" if counts else "",
+        f" detail={record.detail}" if record.detail else "",
+    )
