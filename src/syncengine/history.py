@@ -30,7 +30,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.records import Side
 from syncengine.report import SideCounts, SyncReport
 
-__all__ = ["KEEP_PASSES", "OUTCOMES", "PassRecord"]
+__all__ = ["KEEP_PASSES", "OUTCOMES", "PassRecord", "check_pass"]
 
 #: How many passes a store keeps per sync by default (the oldest are deleted).
 KEEP_PASSES: Final = 1000

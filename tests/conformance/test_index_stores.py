@@ -217,3 +217,9 @@ def test_the_state_machine_alone_catches_a_broken_store():
     """The kit's state machine finds a broken store without the hand-written checks."""
     with pytest.raises(AssertionError, match="by_keys"):
         run_state_machine(_KeysAcrossSyncs, max_examples=200, shrink=False)
+
+
+def test_the_state_machine_alone_catches_a_pass_history_that_grows_without_bound():
+    """The machine's pass-history rules find a store that ignores keep_passes."""
+    with pytest.raises(AssertionError, match=r"add_pass|passes"):
+        run_state_machine(_PassesKeptForever, max_examples=200, shrink=False)

@@ -1392,6 +1392,10 @@ def cursor_strategy(sync_ids: Sequence[str]) -> st.SearchStrategy[CursorUpdate]:
     )
 
 
+#: How many passes per sync the state machine has a store keep (``keep_passes``).
+_MACHINE_KEEPS: Final = 2
+
+
 def _bad_entry_strategy() -> st.SearchStrategy[Any]:
     return st.sampled_from([bad for _, bad in _bad_entries()])
 
@@ -1404,6 +1408,19 @@ class _Model:
     cursors: dict[tuple[str, Side, str, str], str] = attrs.Factory(dict)
     meta: dict[tuple[str, str], str] = attrs.Factory(dict)
     leases: dict[tuple[str, str, str], tuple[str, datetime]] = attrs.Factory(dict)
+    #: The pass history per sync, oldest first (the newest ``keep`` kept).
+    passes: dict[str, list[PassRecord]] = attrs.Factory(dict)
+
+    def add_pass(self, record: PassRecord, keep: int) -> PassRecord:
+        kept = self.passes.setdefault(record.sync_id, [])
+        record = attrs.evolve(record, number=kept[-1].number + 1 if kept else 1)
+        kept.append(record)
+        del kept[: max(0, len(kept) - keep)]
+        return record
+
+    def passes_of(self, sync_id: str, limit: int, before: int | None) -> list[PassRecord]:
+        kept = [r for r in self.passes.get(sync_id, []) if before is None or r.number < before]
+        return kept[::-1][: max(0, limit)]
 
     def write(
         self,
@@ -1464,6 +1481,7 @@ class _Model:
         self.cursors = {w: c for w, c in self.cursors.items() if w[0] != sync_id}
         self.meta = {w: m for w, m in self.meta.items() if w[0] != sync_id}
         self.leases = {w: lease for w, lease in self.leases.items() if w[0] != sync_id}
+        self.passes.pop(sync_id, None)
 
 
 class IndexStoreMachine(RuleBasedStateMachine):
@@ -1480,11 +1498,18 @@ class IndexStoreMachine(RuleBasedStateMachine):
         number = next(_machines)
         self.syncs = (f"machine-{number}-a", f"machine-{number}-b")
         self.model = _Model()
+        # The pass history keeps 2 passes per sync here, so that programs reach the bound.
+        self.history = keeps_history(self.store)
+        if self.history:
+            self.keep_passes = self.store.keep_passes
+            self.store.keep_passes = _MACHINE_KEEPS
 
     @override
     def teardown(self) -> None:
         """Remove this machine's syncs, and close the store if the machine opened it."""
         try:
+            if self.history:
+                self.store.keep_passes = self.keep_passes
             for sync_id in self.syncs:
                 self.store.delete_sync(sync_id)
         finally:
@@ -1553,6 +1578,37 @@ class IndexStoreMachine(RuleBasedStateMachine):
             got = self.store.get_meta(sync, key)
             if got != self.model.meta.get((sync, key)):
                 raise AssertionError(f"get_meta({sync!r}, {key!r}) is {got!r}")
+
+    # ---- the pass history -----------------------------------------------------------
+    @rule(data=st.data())
+    def pass_history(self, data: st.DataObject) -> None:
+        """add_pass of a few records numbers each after the sync's last and keeps the
+        newest 2; passes(limit=…, before=…) then reads the model's, newest first."""
+        if not self.history:
+            return
+        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
+        for _ in range(data.draw(st.integers(0, 3), "added")):
+            record = _pass_record(
+                sync_id,
+                data.draw(st.integers(0, 40), "n"),
+                outcome=data.draw(st.sampled_from(["completed", "skipped", "stopped", "failed"])),
+                detail=data.draw(st.text(st.characters(exclude_categories=["Cs"]), max_size=12)),
+                number=data.draw(st.integers(0, 5), "number"),
+            )
+            got = self.store.add_pass(record)
+            want = self.model.add_pass(record, _MACHINE_KEEPS)
+            if got != want:
+                raise AssertionError(f"add_pass returned {got!r}, expected {want!r}")
+        limit = data.draw(st.integers(0, 4), "limit")
+        before = data.draw(st.none() | st.integers(0, 12), "before")
+        for page in ({"limit": 10, "before": None}, {"limit": limit, "before": before}):
+            got_page = self.store.passes(sync_id, **page)
+            want_page = self.model.passes_of(sync_id, **page)
+            if got_page != want_page:
+                raise AssertionError(
+                    f"passes({sync_id!r}, {page}) is {[r.number for r in got_page]}, "
+                    f"expected {[r.number for r in want_page]}"
+                )
 
     @rule(data=st.data())
     def delete_sync(self, data: st.DataObject) -> None:
