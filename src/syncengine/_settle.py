@@ -17,10 +17,11 @@ from typing import Final
 from syncengine.adapters.base import Adapter
 from syncengine.errors import AdapterError
 from syncengine.index._entry import Entry
+from syncengine.plan import Apply, CreateIn, Decision, Fail
 from syncengine.records import NewRecord, Side
 from syncengine.states import ErrorCategory
 
-__all__ = ["LOOKUP_UNSUPPORTED", "created_records"]
+__all__ = ["LOOKUP_UNSUPPORTED", "created_records", "resend_deferred"]
 
 #: What :func:`created_records` answers when the adapter cannot tell (settle by identifier).
 LOOKUP_UNSUPPORTED: Final = None
@@ -65,3 +66,28 @@ def created_records(
                 )
             made[entry.entry_id] = record_id
     return made
+
+
+def resend_deferred(
+    base: Entry | None, into: Side, error: AdapterError, decision: Decision
+) -> Decision:
+    """``decision``, unless it sends again a create in flight into ``into`` whose
+    settlement failed in this pass (``error``): then a failure with that transient error.
+
+    The settlement is what tells whether that create made a record, and whether a record
+    the side gained meanwhile holds its identifier (M3); a create sent again outside it,
+    next to such a namesake, would make a duplicate of it. The entry stays in flight and
+    the next pass settles it.
+    """
+    if (
+        base is not None
+        and base.pending is into
+        and isinstance(decision, Apply)
+        and isinstance(decision.write_on(into), CreateIn)
+    ):
+        return Fail(
+            error.category,
+            f"waits for its create in flight on the {into.value} side to settle "
+            f"(rule S8): {error.message}",
+        )
+    return decision

@@ -45,7 +45,7 @@ from syncengine._landed import landed, landed_copies
 from syncengine._merges import redirects, repair
 from syncengine._owner import finished, is_orphaned, new_owner
 from syncengine._reads import announce_reads
-from syncengine._settle import created_records
+from syncengine._settle import created_records, resend_deferred
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
@@ -2418,6 +2418,12 @@ class SyncEngine:
         unsettled = ctx.unsettled.get((plan.name, side))
         if unsettled is not None:
             decided = [(item, self._defer(side, unsettled, decision)) for item, decision in decided]
+        unsent = ctx.unsettled.get((plan.name, other))
+        if unsent is not None:
+            decided = [
+                (item, resend_deferred(item.pair_with or item.entry, other, unsent, decision))
+                for item, decision in decided
+            ]
         if self._catch_up(ctx, plan, other, decided):
             # Records added to the other app since its scan are indexed now: decide the
             # batch again, so that this batch's new records pair with them (M1).

@@ -1245,3 +1245,34 @@ class TestARevertAfterALostUpdateReply:
             hub.records("contacts")[0].properties["firstname"],
             app.records("people")[0].properties["first_name"],
         ]
+
+
+class TestKilledPassesAndFailedSettlements:
+    """S8, S9, M3: what the convergence machine's ``kill`` rule found (``ci`` profile,
+    seed 17): processes killed with their leases held, and creates in flight whose
+    settlement failed."""
+
+    def test_a_create_whose_settlement_failed_is_not_sent_again_next_to_a_namesake(
+        self, hub, app, faulty_app, index, make_engine
+    ):
+        """M3, S8: the crash came before the create; the app's user then added Ada. The
+        next pass cannot look the create up (the lookup fails): the create stays in flight
+        instead of being sent again next to the user's Ada, and the pass after pairs."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        faulty_app.fail_next("create", Crash())
+        with pytest.raises(Crash):
+            make_engine().initial_sync()
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        faulty_app.fail_next(
+            "lookup_idempotency_keys", AdapterError(ErrorCategory.UNAVAILABLE, "down")
+        )
+        engine = make_engine()
+        engine.initial_sync()  # resumed
+        assert ["ada@x.io"] == mails(app)
+        (entry,) = index.entries("s")
+        assert entry.pending is Side.APP  # still in flight: the next pass settles it
+        engine.incremental_sync()
+        engine.reconcile()
+        assert ["ada@x.io"] == mails(app)
+        (entry,) = index.entries("s")
+        assert (RecordState.SYNCED, None) == (entry.state, entry.pending)
