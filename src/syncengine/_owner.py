@@ -14,7 +14,7 @@ A holder is **orphaned** when it is certain that it no longer runs: it ran on th
 machine, and either the machine has booted since, or no process with its pid is running,
 or the process with that pid started at another time (the pid was reused), or it is a
 zombie (killed, not yet reaped); or it ran in this process and its pass is over (it
-ended, or raised and was dropped, without releasing every lease). Anything else counts
+ended, or raised, without releasing every lease: see :func:`ends_its_passes`). Anything else counts
 as alive: a holder on another machine, one whose name is in another (older) format. Its leases
 are then taken over only when they expire (``lease_seconds``). Judging a live holder
 dead would let two passes work on one record, so every doubt counts as alive.
@@ -22,15 +22,20 @@ dead would let two passes work on one record, so every doubt counts as alive.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
 import threading
 import uuid
 import weakref
-from typing import Final
+from collections.abc import Callable
+from typing import Final, ParamSpec, TypeVar
 
-__all__ = ["finished", "is_orphaned", "new_owner"]
+__all__ = ["ends_its_passes", "finished", "is_orphaned", "new_owner"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def _read(path: str) -> str | None:
@@ -82,6 +87,8 @@ def _process() -> str:
 #: The owners of this process's passes that are running (see :func:`new_owner`).
 _RUNNING: set[str] = set()
 _LOCK: Final = threading.Lock()
+#: Per thread, the owners made in each call of :func:`ends_its_passes` that is running.
+_CALLS: Final = threading.local()
 
 
 def new_owner(holder: object | None = None) -> str:
@@ -93,9 +100,37 @@ def new_owner(holder: object | None = None) -> str:
     owner = f"{uuid.uuid4().hex[:16]}@{_process()}"
     with _LOCK:
         _RUNNING.add(owner)
+    calls: list[list[str]] | None = getattr(_CALLS, "owners", None)
+    if calls:
+        calls[-1].append(owner)
     if holder is not None:
         weakref.finalize(holder, finished, owner)
     return owner
+
+
+def ends_its_passes(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``method``, whose passes are over once it returns or raises.
+
+    The owners :func:`new_owner` makes (in this thread) while ``method`` runs are
+    :func:`finished` when it exits, however it exits: leases a pass that raised could
+    not release (the index failed, the process is being killed) are orphaned at once,
+    not once the pass's state is garbage, which a traceback kept by the caller (a log
+    record, ``sys.last_value``, a test's ``pytest.raises``) can put off for good.
+    """
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        calls: list[list[str]] | None = getattr(_CALLS, "owners", None)
+        if calls is None:
+            calls = _CALLS.owners = []
+        calls.append([])
+        try:
+            return method(*args, **kwargs)
+        finally:
+            for owner in calls.pop():
+                finished(owner)
+
+    return run
 
 
 def finished(owner: str) -> None:

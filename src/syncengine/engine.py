@@ -43,7 +43,7 @@ import attrs
 from syncengine import _inbox, _passlog
 from syncengine._landed import landed, landed_copies
 from syncengine._merges import redirects, repair
-from syncengine._owner import finished, is_orphaned, new_owner
+from syncengine._owner import ends_its_passes, finished, is_orphaned, new_owner
 from syncengine._reads import announce_reads
 from syncengine._settle import created_records, resend_deferred
 from syncengine._text import lone_surrogate
@@ -976,6 +976,7 @@ class SyncEngine:
             flush()
         return RestorePlan(self.sync_id, name, destination, tuple(items))
 
+    @ends_its_passes
     @_passlog.recorded("restore")
     def restore(self, plan: RestorePlan) -> SyncReport:
         """Re-create the planned records in the destination and re-pair them (R6)."""
@@ -1057,6 +1058,7 @@ class SyncEngine:
             skipped=why,
         )
 
+    @ends_its_passes
     @_passlog.recorded("initial")
     def initial_sync(
         self, dry_run: bool = False, *, allow_mass_changes: bool = False
@@ -1429,6 +1431,7 @@ class SyncEngine:
         except Exception as exc:
             raise _as_adapter_error(exc) from exc
 
+    @ends_its_passes
     @_passlog.recorded("incremental")
     def incremental_sync(
         self, dry_run: bool = False, *, allow_mass_changes: bool = False
@@ -1482,6 +1485,7 @@ class SyncEngine:
         self._drain(ctx)  # webhook events kept since the last pass (docs/how-to/hubspot.md)
         return self._end(ctx)
 
+    @ends_its_passes
     @_passlog.recorded("events")
     def handle_events(
         self, side: Side, events: Sequence[ChangeEvent], *, allow_mass_changes: bool = False
@@ -1518,6 +1522,7 @@ class SyncEngine:
         self._handle(ctx, side, events)
         return self._end(ctx)
 
+    @ends_its_passes
     @_passlog.recorded("events")
     def drain_inbox(self, *, allow_mass_changes: bool = False) -> SyncReport:
         """Process the webhook events kept in the index's inbox, without scanning (S5).
@@ -1586,6 +1591,7 @@ class SyncEngine:
                 self._process(ctx, plan, side, records, deleted, ())
                 ctx.processed += len(chunk)
 
+    @ends_its_passes
     @_passlog.recorded("reconcile")
     def reconcile(self, dry_run: bool = False, *, allow_mass_changes: bool = False) -> SyncReport:
         """Compare both apps in full against the index and repair what differs (S6).

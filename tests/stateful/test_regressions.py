@@ -1276,3 +1276,63 @@ class TestKilledPassesAndFailedSettlements:
         assert ["ada@x.io"] == mails(app)
         (entry,) = index.entries("s")
         assert (RecordState.SYNCED, None) == (entry.state, entry.pending)
+
+    def test_a_pass_killed_with_its_leases_held_is_taken_over_while_its_error_is_kept(
+        self, hub, app, faulty_hub, faulty_app, index, clock
+    ):
+        """S8, S9: a process is killed before an app create, its lease on Ada held (nothing
+        it does reaches the index after). The next pass of this process takes the lease
+        over at once and leaves nothing queued, even though the caller kept the killed
+        pass's error (and with it the pass's frames): a pass that raised is over."""
+        config = SyncConfig(
+            "s",
+            [
+                ObjectSync(
+                    "contacts",
+                    "people",
+                    [FieldMapping("email", "mail"), FieldMapping("firstname", "first_name")],
+                    match=MatchRule.email("email", "mail"),
+                )
+            ],
+        )
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        killed = _Killable(index)
+
+        def kill(method, _):
+            if method == "create" and not killed.dead:
+                killed.dead = True
+                raise Crash
+
+        faulty_app.on_call(kill)
+        engine = SyncEngine(faulty_hub, faulty_app, killed, config, clock=clock)
+        with pytest.raises(Crash) as error:  # kept: it refers to the killed pass
+            engine.initial_sync()
+        assert index.holders("s", "contacts", ["hub:h1"])  # the lease outlived its process
+        clock.advance()
+        report = SyncEngine(faulty_hub, faulty_app, index, config, clock=clock).initial_sync()
+        assert 0 == report.queued, report.summary()
+        assert ["ada@x.io"] == mails(app)
+        (entry,) = index.entries("s")
+        assert (RecordState.SYNCED, None) == (entry.state, entry.pending)
+        assert error.value is not None
+
+
+class _Killable:
+    """The index as one process reaches it: once ``dead`` (killed), every call raises
+    ``Crash`` and nothing reaches the index (no lease is released)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.dead = False
+
+    def __getattr__(self, name):
+        found = getattr(self.store, name)
+        if not callable(found):
+            return found
+
+        def call(*args, **kwargs):
+            if self.dead:
+                raise Crash
+            return found(*args, **kwargs)
+
+        return call
