@@ -443,9 +443,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
             )
             self.inner[side] = inner
             self.faulty[side] = FaultyAdapter(inner, seed=7, sleep=self.clock.advance)
-            self.faulty[side].on_call(self.killer(side))
-        #: (side, method) of the call before which the process is killed (see ``kill``).
-        self.kill_at: tuple[Side, str] | None = None
+            self.faulty[side].on_call(self.killer(side, after=False))
+            self.faulty[side].on_call(self.killer(side, after=True), after=True)
+        #: (side, method, after) of the call before (or after) which the process is
+        #: killed (see ``kill``).
+        self.kill_at: tuple[Side, str, bool] | None = None
         self.process: _Killable | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="syncengine-convergence-"))
         self.index = self.open_index()
@@ -472,11 +474,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
             sleep=self.clock.advance,
         )
 
-    def killer(self, side: Side) -> Callable[[str, int], None]:
-        """A hook that kills the process before the call ``kill`` chose, leases held."""
+    def killer(self, side: Side, *, after: bool) -> Callable[[str, int], None]:
+        """A hook that kills the process before (or after) the call ``kill`` chose,
+        leases held."""
 
         def hook(method: str, _: int) -> None:
-            if self.kill_at == (side, method) and self.process is not None:
+            if self.kill_at == (side, method, after) and self.process is not None:
                 self.kill_at = None
                 self.process.dead = True
                 raise Crash
@@ -725,11 +728,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """The process dies just before a call."""
         self.faulty[side].fail_next(method, Crash())
 
-    @rule(side=sides, method=st.sampled_from(CALL_METHODS))
-    def kill(self, side: Side, method: str) -> None:
-        """The process is killed (SIGKILL) just before a call: its leases stay in the index
-        (S8, S9: the next pass takes them over at once, and leaves nothing queued)."""
-        self.kill_at = (side, method)
+    @rule(side=sides, method=st.sampled_from(CALL_METHODS), after=st.booleans())
+    def kill(self, side: Side, method: str, after: bool) -> None:
+        """The process is killed (SIGKILL) just before a call, or just after it, before
+        it reads the reply: its leases stay in the index (S8, S9: the next pass takes
+        them over at once, and leaves nothing queued). Killed after a ``create`` of a
+        new record, it dies between the remote create and the index commit of its
+        outcome: the next pass settles that create without a duplicate (S8, M3)."""
+        self.kill_at = (side, method, after)
 
     @rule(side=sides, pages=st.sampled_from([0, 1, 2, None]))
     def truncate_scans(self, side: Side, pages: int | None) -> None:
