@@ -169,6 +169,10 @@ class _Pass:
     #: (object type, side) pairs with creates in flight whose settlement failed in this
     #: pass: the side's new records are not created elsewhere yet (see _settle_pending).
     unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
+    #: (object type, side) pairs whose changes this pass met a new record of and left it
+    #: queued without an entry: its poll cursor stays, so the next pass reads the record
+    #: again (see SyncEngine._held_back).
+    unrecorded: set[tuple[str, Side]] = attrs.field(factory=set)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (see SyncEngine._free_duplicates).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
@@ -2247,6 +2251,7 @@ class SyncEngine:
             ctx.prefilter = 2 * len(marked) >= len(unique)
             for record_id in marked:
                 del unique[record_id]
+        cursors = self._held_back(ctx, plan, side, cursors)
         if not unique and not gone:
             if cursors:
                 store.write((), cursors=cursors)
@@ -2430,6 +2435,9 @@ class SyncEngine:
                 (item, resend_deferred(item.pair_with or item.entry, other, unsent, decision))
                 for item, decision in decided
             ]
+        if any(i.queued and i.entry is None and i.record is not None for i in items):
+            ctx.unrecorded.add((plan.name, side))
+            cursors = self._held_back(ctx, plan, side, cursors)
         if self._catch_up(ctx, plan, other, decided):
             # Records added to the other app since its scan are indexed now: decide the
             # batch again, so that this batch's new records pair with them (M1).
@@ -2438,6 +2446,19 @@ class SyncEngine:
             )
         self._execute(ctx, plan, decided, deletes, cursors, now, freed)
         return waiting
+
+    @staticmethod
+    def _held_back(
+        ctx: _Pass, plan: ObjectPlan, side: Side, cursors: Sequence[CursorUpdate]
+    ) -> Sequence[CursorUpdate]:
+        """``cursors`` without the poll cursor of ``side`` once this pass left a new record
+        of it queued with no entry (another pass held it or its pair): no entry remembers
+        that record, so the cursor must not pass it (S9: queued is never terminal). Its
+        pass may die: the settlement of its creates in flight reads the changes since
+        that cursor (S8)."""
+        if (plan.name, side) not in ctx.unrecorded:
+            return cursors
+        return [c for c in cursors if c.name != "poll" or c.side is not side]
 
     @staticmethod
     def _defer(side: Side, error: AdapterError, decision: Decision) -> Decision:

@@ -594,6 +594,13 @@ class _AppWithoutLookup(InMemoryAdapter):
     supports_idempotency_lookup = False
 
 
+class _AppThatLooksUp(InMemoryAdapter):
+    """An app whose creates take no idempotency keys, but that can say which creates
+    happened (as HubSpot's contacts, by e-mail)."""
+
+    supports_idempotency_keys = False
+
+
 def _without_keys(hub, index, clock, app_class=_AppWithoutKeys):
     """The fixtures' sync with an app that takes no idempotency keys (or another
     ``app_class``): the app, its FaultyAdapter, and a function that starts an engine (a
@@ -1316,23 +1323,75 @@ class TestKilledPassesAndFailedSettlements:
         assert (RecordState.SYNCED, None) == (entry.state, entry.pending)
         assert error.value is not None
 
+    @pytest.mark.parametrize(
+        "app_class",
+        [InMemoryAdapter, _AppWithoutKeys, _AppWithoutLookup, _AppThatLooksUp],
+        ids=["keys-and-lookup", "no-keys", "keys-no-lookup", "lookup-no-keys"],
+    )
+    @pytest.mark.parametrize("first", ["initial", "incremental"])
+    def test_a_holder_killed_between_a_create_and_its_commit_is_settled_once_its_lease_expires(
+        self, hub, index, clock, app_class, first
+    ):
+        """S8, S9, M3, the double fault: a process on another machine holds the lease on
+        a new hub record and is killed between the app create and the index commit of
+        its outcome. This process cannot tell whether it runs: the record is queued until
+        the lease expires; the first pass after takes it over and settles the create,
+        with the record it made (no duplicate), and leaves nothing queued."""
+        app, faulty_app, make_engine = _without_keys(hub, index, clock, app_class)
+        if first == "incremental":
+            make_engine().initial_sync()
+        clock.advance()
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        elsewhere = _Killable(index, owner_prefix="elsewhere-")
+
+        def kill(method, _):
+            if method == "create" and not elsewhere.dead:
+                elsewhere.dead = True
+                raise Crash
+
+        faulty_app.on_call(kill, after=True)  # the create happened; its reply is never read
+        killed = SyncEngine(hub, faulty_app, elsewhere, make_engine().config, clock=clock)
+        with pytest.raises(Crash):
+            killed.incremental_sync() if first == "incremental" else killed.initial_sync()
+        assert ["ada@x.io"] == mails(app)
+        (lease,) = index.holders("s", "contacts", ["hub:h1"]).values()
+        assert "@elsewhere-" in lease
+        clock.advance()
+        assert make_engine().incremental_sync().queued  # its holder may still run (S9)
+        clock.advance(301)  # the lease expired (lease_seconds: 300)
+        report = make_engine().incremental_sync()
+        assert 0 == report.queued, report.summary()
+        assert ["ada@x.io"] == mails(app)
+        assert all(e.pending is None for e in index.entries("s"))
+        (ada,) = [e for e in index.entries("s") if e.hub_id is not None]
+        (person,) = app.records("people")
+        assert (RecordState.SYNCED, person.id) == (ada.state, ada.app_id)
+
 
 class _Killable:
     """The index as one process reaches it: once ``dead`` (killed), every call raises
-    ``Crash`` and nothing reaches the index (no lease is released)."""
+    ``Crash`` and nothing reaches the index (no lease is released). With an
+    ``owner_prefix``, its leases name another machine (whose process this one cannot
+    judge: only their expiry frees them)."""
 
-    def __init__(self, store):
+    def __init__(self, store, owner_prefix=None):
         self.store = store
         self.dead = False
+        self.owner_prefix = owner_prefix
 
     def __getattr__(self, name):
         found = getattr(self.store, name)
         if not callable(found):
             return found
+        # The owner is acquire's fourth argument and release's second.
+        at = {"acquire": 3, "release": 1}.get(name) if self.owner_prefix else None
 
         def call(*args, **kwargs):
             if self.dead:
                 raise Crash
+            if at is not None:
+                args = list(args)
+                args[at] = args[at].replace("@", f"@{self.owner_prefix}", 1)
             return found(*args, **kwargs)
 
         return call
