@@ -370,24 +370,34 @@ CALL_CATEGORIES = (
 )
 #: Passes run until one writes nothing; more than this many means no convergence.
 MAX_QUIESCE_PASSES = 6
+#: The engine's default ``lease_seconds``.
+LEASE_SECONDS = 300
 
 
 class _Killable:
     """The index as one process reaches it. Once the process is killed (``SIGKILL``),
-    nothing it does reaches the index: it releases no lease and writes nothing more."""
+    nothing it does reaches the index: it releases no lease and writes nothing more.
+
+    A process ``elsewhere`` runs on another machine: its leases name that machine, so
+    no other process can tell whether it runs, and they are free only once they expire.
+    """
 
     def __init__(self, store: IndexStore) -> None:
         self.store = store
         self.dead = False
+        self.elsewhere = False
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self.store, name)
         if not callable(found):
             return found
+        at = {"acquire": 3, "release": 1}.get(name)  # the position of the lease's owner
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if self.dead:
                 raise Crash
+            if self.elsewhere and at is not None:
+                args = (*args[:at], args[at].replace("@", "@elsewhere-", 1), *args[at + 1 :])
             return found(*args, **kwargs)
 
         return call
@@ -448,6 +458,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         #: (side, method, after) of the call before (or after) which the process is
         #: killed (see ``kill``).
         self.kill_at: tuple[Side, str, bool] | None = None
+        #: Whether a process on another machine was killed since the last quiescence:
+        #: its leases are free once they expire (``lease_seconds``).
+        self.killed_elsewhere = False
         self.process: _Killable | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="syncengine-convergence-"))
         self.index = self.open_index()
@@ -482,6 +495,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
             if self.kill_at == (side, method, after) and self.process is not None:
                 self.kill_at = None
                 self.process.dead = True
+                self.killed_elsewhere |= self.process.elsewhere
                 raise Crash
 
         return hook
@@ -728,14 +742,24 @@ class ConvergenceMachine(RuleBasedStateMachine):
         """The process dies just before a call."""
         self.faulty[side].fail_next(method, Crash())
 
-    @rule(side=sides, method=st.sampled_from(CALL_METHODS), after=st.booleans())
-    def kill(self, side: Side, method: str, after: bool) -> None:
+    @rule(
+        side=sides,
+        method=st.sampled_from(CALL_METHODS),
+        after=st.booleans(),
+        elsewhere=st.booleans(),
+    )
+    def kill(self, side: Side, method: str, after: bool, elsewhere: bool) -> None:
         """The process is killed (SIGKILL) just before a call, or just after it, before
         it reads the reply: its leases stay in the index (S8, S9: the next pass takes
         them over at once, and leaves nothing queued). Killed after a ``create`` of a
         new record, it dies between the remote create and the index commit of its
-        outcome: the next pass settles that create without a duplicate (S8, M3)."""
+        outcome: the next pass settles that create without a duplicate (S8, M3).
+
+        A process on another machine (``elsewhere``) cannot be told dead: its records
+        stay queued until its leases expire; the first pass after takes them over."""
         self.kill_at = (side, method, after)
+        if self.process is not None and elsewhere:
+            self.process.elsewhere = True
 
     @rule(side=sides, pages=st.sampled_from([0, 1, 2, None]))
     def truncate_scans(self, side: Side, pages: int | None) -> None:
@@ -812,6 +836,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         for faulty in self.faulty.values():
             faulty.clear()
         self.kill_at = None
+        if self.process is not None:
+            self.process.elsewhere = False
+        if self.killed_elsewhere:
+            # The leases of the process killed on another machine expire.
+            self.clock.advance(LEASE_SECONDS + 1)
+            self.killed_elsewhere = False
         # S8, S9: once the faults stop, one pass leaves no entry queued (a killed pass's
         # leases are taken over at once; a queued entry is retried), before any reconcile.
         self.clock.advance()
