@@ -61,3 +61,34 @@ def test_a_pass_of_this_process_is_orphaned_once_it_is_over():
     del dropped  # a pass that raised and was dropped is over
     gc.collect()
     assert _owner.is_orphaned(other)
+
+
+def test_a_pass_whose_method_raised_is_over_even_while_its_error_is_kept():
+    class Pass:
+        pass
+
+    made: list[tuple[str, Pass]] = []
+
+    @_owner.ends_its_passes
+    def run(fail: bool, inner: bool = False) -> str:
+        state = Pass()
+        owner = _owner.new_owner(state)
+        made.append((owner, state))  # the pass's state stays referenced
+        if inner:
+            run(False)  # a nested pass (a dry run's preflight) ends with its own call
+            assert _owner.is_orphaned(made[-1][0])
+            assert not _owner.is_orphaned(owner)
+        if fail:
+            raise RuntimeError(owner)
+        return owner
+
+    try:
+        run(True, inner=True)
+    except RuntimeError as exc:
+        kept = exc
+    assert all(_owner.is_orphaned(owner) for owner, _ in made)
+    assert str(kept) == made[0][0]
+    assert _owner.is_orphaned(run(False))
+    outside = _owner.new_owner()  # made outside any such call: runs until finished
+    assert not _owner.is_orphaned(outside)
+    _owner.finished(outside)
