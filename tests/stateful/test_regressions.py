@@ -1311,12 +1311,15 @@ class TestKilledPassesAndFailedSettlements:
                 raise Crash
 
         faulty_app.on_call(kill)
-        engine = SyncEngine(faulty_hub, faulty_app, killed, config, clock=clock)
+        engine = SyncEngine(
+            faulty_hub, faulty_app, killed, config, clock=clock, sleep=clock.advance
+        )
         with pytest.raises(Crash) as error:  # kept: it refers to the killed pass
             engine.initial_sync()
         assert index.holders("s", "contacts", ["hub:h1"])  # the lease outlived its process
         clock.advance()
-        report = SyncEngine(faulty_hub, faulty_app, index, config, clock=clock).initial_sync()
+        again = SyncEngine(faulty_hub, faulty_app, index, config, clock=clock, sleep=clock.advance)
+        report = again.initial_sync()
         assert 0 == report.queued, report.summary()
         assert ["ada@x.io"] == mails(app)
         (entry,) = index.entries("s")
@@ -1350,7 +1353,9 @@ class TestKilledPassesAndFailedSettlements:
                 raise Crash
 
         faulty_app.on_call(kill, after=True)  # the create happened; its reply is never read
-        killed = SyncEngine(hub, faulty_app, elsewhere, make_engine().config, clock=clock)
+        killed = SyncEngine(
+            hub, faulty_app, elsewhere, make_engine().config, clock=clock, sleep=clock.advance
+        )
         with pytest.raises(Crash):
             killed.incremental_sync() if first == "incremental" else killed.initial_sync()
         assert ["ada@x.io"] == mails(app)
