@@ -213,6 +213,12 @@ class _Item:
     new: Entry | None = None
 
 
+def _unrecorded_meta(object_type: str, side: Side) -> str:
+    """The index meta key telling that the running initial sync left a new record of
+    ``side`` queued without an entry (see SyncEngine._held_back)."""
+    return f"initial_unrecorded:{object_type}:{side.value}"
+
+
 class _Queued(Decision):
     """Another pass holds the record: leave it queued for a later pass (S9)."""
 
@@ -1151,7 +1157,15 @@ class SyncEngine:
                 ctx.phase = None  # another worker completed it
                 return self._end(ctx)
             # The poll cursors were taken when each side's first scan started, so changes
-            # made during the initial sync are picked up by the first incremental pass.
+            # made during the initial sync are picked up by the first incremental pass. A
+            # side whose scan left a new record queued without an entry keeps its poll
+            # cursor (before that record): the first incremental pass reads it again.
+            unrecorded = {
+                (plan.name, side)
+                for plan in self._order
+                for side in Side
+                if store.get_meta(sid, _unrecorded_meta(plan.name, side)) is not None
+            }
             store.write(
                 cursors=[
                     c
@@ -1163,8 +1177,11 @@ class SyncEngine:
                         ),
                         CursorUpdate(sid, side, plan.name, None, "initial_poll"),
                     )
+                    if c.name != "poll" or (plan.name, side) not in unrecorded
                 ]
             )
+            for plan_name, side in unrecorded:
+                store.set_meta(sid, _unrecorded_meta(plan_name, side), None)
             if workers is not None:
                 self._forget_units(ctx, run, workers)
             store.set_meta(sid, "initial_done", str(run))
@@ -2436,6 +2453,10 @@ class SyncEngine:
                 for item, decision in decided
             ]
         if any(i.queued and i.entry is None and i.record is not None for i in items):
+            if ctx.kind == "initial" and (plan.name, side) not in ctx.unrecorded:
+                # Kept in the index: a pass that resumes this initial sync must not move
+                # the poll cursor past the record either.
+                store.set_meta(sid, _unrecorded_meta(plan.name, side), "1")
             ctx.unrecorded.add((plan.name, side))
             cursors = self._held_back(ctx, plan, side, cursors)
         if self._catch_up(ctx, plan, other, decided):

@@ -415,6 +415,13 @@ class _Killable:
     def inbox_count(self, *args: Any, **kwargs: Any) -> Any:
         return self.__getattr__("inbox_count")(*args, **kwargs)
 
+    # The pass history is looked up on the class too (``keeps_history``).
+    def add_pass(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("add_pass")(*args, **kwargs)
+
+    def passes(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__getattr__("passes")(*args, **kwargs)
+
 
 class ConvergenceMachine(RuleBasedStateMachine):
     """Two in-memory apps behind FaultyAdapters, one index store, one engine at a time."""

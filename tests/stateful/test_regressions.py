@@ -1372,6 +1372,60 @@ class TestKilledPassesAndFailedSettlements:
         (person,) = app.records("people")
         assert (RecordState.SYNCED, person.id) == (ada.state, ada.app_id)
 
+    @pytest.mark.parametrize("crash", [False, True])
+    def test_a_record_a_restarted_initial_sync_left_queued_is_read_again(
+        self, hub, index, clock, crash
+    ):
+        """S8, S9, M3: as above (an app without idempotency keys), then the initial sync
+        is run again before the lease expires: its scan of the app meets the record the
+        killed create made and leaves it queued (its pair is held). The poll cursor the
+        initial sync sets at its end must not pass that record, even when the pass that
+        met it died and another one finished the initial sync: once the lease expires,
+        the settlement finds it, and nothing is created twice."""
+        app, faulty_app, make_engine = _without_keys(hub, index, clock)
+        make_engine().initial_sync()
+        clock.advance()
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        elsewhere = _Killable(index, owner_prefix="elsewhere-")
+
+        def kill(method, _):
+            if method == "create" and not elsewhere.dead:
+                elsewhere.dead = True
+                raise Crash
+
+        faulty_app.on_call(kill, after=True)
+        killed = SyncEngine(
+            hub, faulty_app, elsewhere, make_engine().config, clock=clock, sleep=clock.advance
+        )
+        with pytest.raises(Crash):
+            killed.incremental_sync()
+        clock.advance()
+        if crash:
+
+            def die(event):
+                if event.kind == "phase_finished" and event.phase == "index_app_and_sync":
+                    raise Crash  # the app's scan is done: the next pass resumes after it
+
+            dying = SyncEngine(
+                hub,
+                faulty_app,
+                index,
+                killed.config,
+                clock=clock,
+                sleep=clock.advance,
+                on_event=die,
+            )
+            with pytest.raises(Crash):
+                dying.initial_sync()
+        make_engine().initial_sync()  # run again (S2), or resumed
+        assert ["ada@x.io"] == mails(app)
+        clock.advance(301)  # the lease expired (lease_seconds: 300)
+        report = make_engine().incremental_sync()
+        assert 0 == report.queued, report.summary()
+        make_engine().reconcile()
+        assert ["ada@x.io"] == mails(app)
+        assert all(e.pending is None for e in index.entries("s"))
+
 
 class _Killable:
     """The index as one process reaches it: once ``dead`` (killed), every call raises
@@ -1400,3 +1454,10 @@ class _Killable:
             return found(*args, **kwargs)
 
         return call
+
+    # The pass history is looked up on the class (``keeps_history``): passed through too.
+    def add_pass(self, *args, **kwargs):
+        return self.__getattr__("add_pass")(*args, **kwargs)
+
+    def passes(self, *args, **kwargs):
+        return self.__getattr__("passes")(*args, **kwargs)
