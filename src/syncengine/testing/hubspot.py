@@ -1135,7 +1135,7 @@ class FakeHubSpot:
         return str(self._next_id)
 
     def _store_new(self, kind: _Type, record_id: str, values: Mapping[str, str]) -> _Object:
-        now = self._now()
+        now = self._now()  # one create, one time: created, modified and its event
         restored = kind.archived.pop(record_id, None) is not None  # put again: a restore
         if restored:
             kind.archived_order.remove(int(record_id))
@@ -1146,22 +1146,35 @@ class FakeHubSpot:
             kind.live[record_id] = obj
             bisect.insort(kind.order, int(record_id))
         else:
-            self._apply(kind, obj, dict.fromkeys(obj.properties, ""), touch=False)
+            self._apply(kind, obj, dict.fromkeys(obj.properties, ""), touch=False, now=now)
         self._creating = created
         try:
-            self._apply(kind, obj, values, touch=True)
+            self._apply(kind, obj, values, touch=True, now=now)
         finally:
             self._creating = False
         if created:
-            self._event(kind, "restore" if restored else "creation", record_id)
+            self._event(kind, "restore" if restored else "creation", record_id, occurredAt=now)
         return obj
 
-    def _apply(self, kind: _Type, obj: _Object, changes: Mapping[str, str], *, touch: bool) -> bool:
+    def _apply(
+        self,
+        kind: _Type,
+        obj: _Object,
+        changes: Mapping[str, str],
+        *,
+        touch: bool,
+        now: int | None = None,
+    ) -> bool:
         """Set values ("" clears); a change (or ``touch``) moves the modification time.
 
         The time moves forward by 1 ms at least, so every change of a record has its own
-        time, as a search on the last-modified property needs.
+        time, as a search on the last-modified property needs. The clock is read once
+        (or ``now`` given): one change has one time in all its webhook events (a receiver
+        keys duplicates on ``occurredAt``: a millisecond passing between two readings
+        made one change count as two).
         """
+        if now is None:
+            now = self._now()
         changed = False
         for name, value in changes.items():
             old = obj.properties.get(name, "")
@@ -1178,11 +1191,18 @@ class FakeHubSpot:
                 if unique:
                     kind.unique[(name, value.lower())] = obj.id
             if not self._creating:
-                self._event(kind, "propertyChange", obj.id, propertyName=name, propertyValue=value)
+                self._event(
+                    kind,
+                    "propertyChange",
+                    obj.id,
+                    propertyName=name,
+                    propertyValue=value,
+                    occurredAt=now,
+                )
         if changed or touch:
-            obj.updated_ms = max(self._now(), obj.updated_ms + 1)
+            obj.updated_ms = max(now, obj.updated_ms + 1)
             self._system(kind, obj)
-            self._reindex(kind, obj)
+            self._reindex(kind, obj, now=now)
         return changed
 
     def _system(self, kind: _Type, obj: _Object) -> None:
@@ -1190,8 +1210,10 @@ class FakeHubSpot:
         obj.properties[kind.created] = _now_text(obj.created_ms)
         obj.properties[kind.lastmod] = _now_text(obj.updated_ms)
 
-    def _reindex(self, kind: _Type, obj: _Object | None, record_id: str | None = None) -> None:
-        """Hand a write to search: at once, or ``search_delay`` seconds later."""
+    def _reindex(
+        self, kind: _Type, obj: _Object | None, record_id: str | None = None, *, now: int
+    ) -> None:
+        """Hand a write made at ``now`` to search: at once, or ``search_delay`` seconds later."""
         self._writes += 1
         key = record_id if obj is None else obj.id
         snapshot = None if obj is None else attrs.evolve(obj, properties=dict(obj.properties))
@@ -1199,7 +1221,7 @@ class FakeHubSpot:
         if delay <= 0 and not kind.backlog:
             self._show(kind, key, self._writes, snapshot)
         else:
-            heapq.heappush(kind.backlog, (self._now() + delay, self._writes, key or "", snapshot))
+            heapq.heappush(kind.backlog, (now + delay, self._writes, key or "", snapshot))
 
     def _show(self, kind: _Type, record_id: str | None, write: int, obj: _Object | None) -> None:
         if record_id is None or kind.shown.get(record_id, 0) > write:
@@ -1216,11 +1238,12 @@ class FakeHubSpot:
                 del kind.unique[(name, value.lower())]
         del kind.live[obj.id]
         kind.order.pop(bisect.bisect_left(kind.order, int(obj.id)))
-        obj.archived_ms = max(self._now(), obj.updated_ms)
+        now = self._now()  # one deletion, one time: archivedAt and its events
+        obj.archived_ms = max(now, obj.updated_ms)
         kind.archived[obj.id] = obj
         bisect.insort(kind.archived_order, int(obj.id))
-        self._reindex(kind, None, obj.id)
-        self._event(kind, "deletion", obj.id)
+        self._reindex(kind, None, obj.id, now=now)
+        self._event(kind, "deletion", obj.id, occurredAt=obj.archived_ms)
 
     def _searchable(self, kind: _Type) -> Iterable[_Object]:
         """What search shows now: the writes whose indexing time has come."""
@@ -1351,6 +1374,7 @@ class FakeHubSpot:
             mergedObjectIds=[_int(merged.id, 0)],
             newObjectId=_int(new.id, 0),
             numberOfPropertiesMoved=moved,
+            occurredAt=new.created_ms,  # the merge's one time
         )
         return new
 

@@ -528,3 +528,66 @@ def test_putting_an_archived_id_again_restores_it_from_the_archived_listing():
         [r["id"] for r in archived["results"]],
         [r["id"] for r in live["results"]],
     )
+
+
+class TestOneChangeHasOneTime:
+    """The fake reads its clock once per change (the class of the CI flake fixed for links:
+    a receiver keys duplicate events on ``occurredAt``, so a millisecond passing between
+    two readings made one change count as two). The clock here ticks on every reading."""
+
+    @staticmethod
+    def ticking() -> FakeHubSpot:
+        ticks = iter(range(1_700_000_000_000, 1_800_000_000_000))
+        return FakeHubSpot(token=TOKEN, clock=lambda: next(ticks) / 1000)
+
+    def test_a_patch_of_two_properties_has_one_time(self):
+        """Both propertyChange events of one patch carry one time, the record's new
+        last-modified time."""
+        fake = self.ticking()
+        ada = fake.put("contacts", email="ada@example.com")
+        fake.subscribe("contact.propertyChange", "object.propertyChange")
+        fake.patch("contacts", ada, firstname="Ada", lastname="Lovelace")
+        events = fake.webhook_events()
+        assert 4 == len(events)  # two properties, two subscriptions
+        assert 1 == len({e["occurredAt"] for e in events})
+        stamp = fake.get("contacts", ada)["lastmodifieddate"]
+        assert [_ms_text(events[0]["occurredAt"])] == [stamp]
+
+    def test_a_create_has_one_time(self):
+        """Created and last modified at one time, the creation event's."""
+        fake = self.ticking()
+        fake.subscribe("contact.creation", "object.creation")
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        record = fake.get("contacts", ada)
+        events = fake.webhook_events()
+        assert 1 == len({e["occurredAt"] for e in events})
+        assert record["createdate"] == record["lastmodifieddate"]
+        assert _ms_text(events[0]["occurredAt"]) == record["createdate"]
+
+    def test_a_deletion_has_one_time(self):
+        """The deletion events carry the archivedAt of the archived listing."""
+        fake = self.ticking()
+        ada = fake.put("contacts", email="ada@example.com")
+        fake.subscribe("contact.deletion", "object.deletion")
+        fake.archive("contacts", ada)
+        events = fake.webhook_events()
+        _, archived, _ = request(fake, "GET", "/crm/v3/objects/contacts", archived="true")
+        assert 1 == len({e["occurredAt"] for e in events})
+        assert [_ms_text(events[0]["occurredAt"])] == [r["archivedAt"] for r in archived["results"]]
+
+    def test_a_merge_event_has_the_merged_records_time(self):
+        """contact.merge carries the creation time of the record the merge made."""
+        fake = self.ticking()
+        ada = fake.put("contacts", email="ada@example.com")
+        other = fake.put("contacts", email="lovelace@example.com")
+        fake.subscribe("contact.merge")
+        new = fake.merge("contacts", ada, other)
+        (event,) = fake.webhook_events()
+        assert _ms_text(event["occurredAt"]) == fake.get("contacts", new)["createdate"]
+
+
+def _ms_text(ms: int) -> str:
+    """Epoch milliseconds as the fake writes its date-times."""
+    from syncengine.testing.hubspot import _now_text
+
+    return _now_text(ms)
