@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -88,11 +87,28 @@ if {stall_after}:
             print("mid-pass", flush=True)
             time.sleep(600)
     hub.on_call(stall, after=True)
+if {meet}:
+    def meet(method, n):
+        # Before its first create in the hub, every worker waits for all the others to
+        # reach theirs: each then holds a unit of its own, whatever the scheduling.
+        if method == "create" and n == 1:
+            (folder / f"at-create-{part}").touch()
+            deadline = time.monotonic() + 120
+            while len(list(folder.glob("at-create-*"))) < {parts}:
+                if time.monotonic() > deadline:
+                    sys.exit("the other workers never reached a create")
+                time.sleep(0.01)
+    hub.on_call(meet)
+waits = []
+def sleep(seconds):
+    waits.append(seconds)
+    time.sleep(seconds)
 index = PostgresIndexStore(os.environ["SYNCENGINE_POSTGRES_DSN"], schema=schema)
 engine = SyncEngine(hub, app, index, CONFIG, partition=({part}, {parts}),
-                    lease_seconds={lease_seconds})
+                    lease_seconds={lease_seconds}, sleep=sleep)
 report = engine.initial_sync()
-print(json.dumps({{"created": report.created, "skipped": report.skipped}}), flush=True)
+print(json.dumps({{"created": report.created, "skipped": report.skipped, "waits": waits}}),
+      flush=True)
 index.close()
 """
 
@@ -144,6 +160,7 @@ def start_worker(dsn, folder, schema, part, parts, **options) -> subprocess.Pope
         latency=options.get("latency", 0.0),
         lease_seconds=options.get("lease_seconds", 300.0),
         stall_after=options.get("stall_after", 0),
+        meet=options.get("meet", False),
     )
     env = {**os.environ, "SYNCENGINE_POSTGRES_DSN": dsn}
     return subprocess.Popen(
@@ -191,7 +208,9 @@ def test_four_workers_share_the_initial_sync_and_create_every_record_once(tmp_pa
     distinct = make_apps(folder, hub_count=1200, app_count=800, shared=200)
     schema = pg.fresh_schema()
     try:
-        created = run_workers(dsn, folder, schema, 4, latency=0.01)
+        # The workers meet before their first create, so each holds a unit of its own
+        # (without it, a worker the machine started late found its unit taken).
+        created = run_workers(dsn, folder, schema, 4, latency=0.01, meet=True)
         # Each record missing on a side was created there once, by one worker.
         assert (1200 - 200) + (800 - 200) == sum(created)
         assert all(count > 0 for count in created), created  # the work was split
@@ -231,12 +250,14 @@ def test_a_worker_killed_on_this_machine_is_taken_over_at_once(tmp_path, dsn, sc
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=60)
     assert -signal.SIGKILL == victim.returncode
-    started = time.monotonic()
     survivor = start_worker(dsn, tmp_path, schema, 0, 2)
     output = survivor.communicate(timeout=240)[0]
     assert 0 == survivor.returncode
-    assert time.monotonic() - started < 120, "the survivor waited for the leases to expire"
-    assert json.loads(output.strip().splitlines()[-1])["skipped"] is None
+    result = json.loads(output.strip().splitlines()[-1])
+    # It never waited (the engine's sleep is counted, not the wall clock): the dead
+    # worker's leases were taken over at once, not when they expire.
+    assert [] == result["waits"], "the survivor waited for the leases to expire"
+    assert result["skipped"] is None
     assert_synced_exactly_once(tmp_path, dsn, schema, distinct)
 
 
@@ -246,9 +267,10 @@ def test_a_late_worker_does_not_start_a_finished_initial_sync_again(tmp_path, ds
     run_workers(dsn, tmp_path, schema, 2)
     late = start_worker(dsn, tmp_path, schema, 1, 2)
     output = late.communicate(timeout=60)[0]
-    assert {"created": 0, "skipped": "the initial sync has completed"} == json.loads(
-        output.strip().splitlines()[-1]
-    )
+    result = json.loads(output.strip().splitlines()[-1])
+    assert {"created": 0, "skipped": "the initial sync has completed"} == {
+        k: result[k] for k in ("created", "skipped")
+    }
     assert_synced_exactly_once(tmp_path, dsn, schema, distinct)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from syncengine import (
@@ -124,9 +123,7 @@ def test_two_processes_syncing_at_once_create_each_record_once(tmp_path):
         for i in range(150):
             app.put("people", mail=f"a{i}@example.com", nm=f"A{i}")
     workers = [child(RUN.format(folder=str(tmp_path))) for _ in range(2)]
-    started = time.monotonic()
     assert [0, 0] == [w.wait(120) for w in workers]
-    assert time.monotonic() - started < 120
     engine.incremental_sync()  # whatever was left queued
     hub_emails = [r.properties["email"] for r in hub.records("contacts")]
     app_emails = [r.properties["mail"] for r in app.records("people")]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import statistics
-import time
 
 import httpx
 import pytest
@@ -127,28 +125,42 @@ def test_a_delivery_is_kept_without_reading_any_app(world):
     assert 1 == world.index.inbox_count(SYNC)
 
 
-def test_the_request_answers_in_milliseconds(world, capsys):
-    """50 deliveries of 100 events into a SQLite index: each answered well inside
-    HubSpot's 5 seconds (the median in milliseconds), however slow HubSpot is."""
+def test_the_request_does_a_constant_small_amount_of_work(world, monkeypatch):
+    """50 deliveries of 100 events into a SQLite index: each request makes no call to
+    HubSpot and one call to the index store (its inbox, one transaction), however slow
+    HubSpot is; so it answers in milliseconds, well inside HubSpot's 5 seconds. (The work
+    is counted, not timed: timings on a loaded machine are not tests.)"""
     world.fake.latency = 30.0  # seconds per request, on the fake's clock: never awaited
-    timings = []
+    calls: list[str] = []
+    for name in dir(world.index):
+        method = getattr(world.index, name)
+        if name.startswith("_") or not callable(method):
+            continue
+
+        def counted(*args, _name=name, _method=method, **kwargs):
+            calls.append(_name)
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(world.index, name, counted)
+    statements: list[str] = []
+    world.index._conn.set_trace_callback(statements.append)
+    sent = len(world.fake.log)
     for batch in range(50):
         for n in range(100):
             world.fake.patch("contacts", world.ids[n % 3], firstname=f"v{batch}-{n}")
             world.clock.advance(0.001)
         (request,) = world.fake.webhook_requests(URL, SECRET)
         assert 100 == len(request.events)
-        started = time.perf_counter()
+        calls.clear()
+        statements.clear()
         status, kept = world.receiver.handle(
             request.method, request.url, request.headers, request.body
         )
-        timings.append(time.perf_counter() - started)
         assert (200, 100) == (status, kept)
-    median = statistics.median(timings)
-    with capsys.disabled():
-        print(f"\nhandle(): median {median * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms")
-    assert median < 0.05
-    assert max(timings) < 2.0
+        assert ["inbox_add"] == calls
+        assert 1 == sum(1 for s in statements if s.strip().upper().startswith("COMMIT"))
+    world.index._conn.set_trace_callback(None)
+    assert sent == len(world.fake.log)  # no request to HubSpot
     assert 5000 == world.index.inbox_count(SYNC)
 
 
