@@ -1577,6 +1577,11 @@ class SyncEngine:
 
     def _handle(self, ctx: _Pass, side: Side, events: Sequence[ChangeEvent]) -> None:
         ctx.phase = "events"
+        # An adapter may learn from the events it is sent (HubSpot: its deletion webhooks
+        # arrive, so its "auto" archived sweep slows down).
+        note = getattr(self._adapters[side], "note_events", None)
+        if callable(note) and not ctx.dry_run:
+            note(events)
         by_type: dict[str, dict[str, None]] = {}
         for event in events:
             by_type.setdefault(event.object_type, {})[event.record_id] = None

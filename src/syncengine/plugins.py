@@ -310,8 +310,8 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
       ``HUBSPOT_TOKEN``) or ``token_file`` (a file holding it);
     * or an OAuth app: ``client_id`` (or ``client_id_env``), ``client_secret_env`` or
       ``client_secret_file``, ``refresh_token_env`` or ``refresh_token_file``;
-    * ``base_url``, ``requests_per_10s``, ``name``, ``archived_sweep_every`` (a
-      duration: ``"24h"``, ``"30m"``, ``"0"`` for every scan);
+    * ``base_url``, ``requests_per_10s``, ``name``, ``archived_sweep_every`` (``"auto"``,
+      the default, or a duration: ``"24h"``, ``"30m"``, ``"0"`` for every scan);
     * ``properties`` (``{contacts = ["email", "firstname"]}``: the only properties read
       and written of each type);
     * ``associations`` (``{contacts = ["companies"]}``: more links to read; not needed
@@ -356,9 +356,19 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     properties = opts.get_any("properties", None)
     keys = opts.get_any("idempotency_properties", None)
     name = opts.get_str("name", "hubspot")
-    sweep = duration_option(opts.get_any("archived_sweep_every", "24h"), "archived_sweep_every")
+    raw_sweep = opts.get_any("archived_sweep_every", "auto")
+    sweep: float | str = "auto"
+    if raw_sweep != "auto":
+        try:
+            sweep = duration_option(raw_sweep, "archived_sweep_every")
+        except ConfigError:
+            raise ConfigError(
+                "archived_sweep_every",
+                f'expected "auto" or a duration such as "24h", "30m", "90s" or 0, got '
+                f"{raw_sweep!r:.60}",
+            ) from None
     opts.finish()
-    if sweep > 30 * 86400:
+    if not isinstance(sweep, str) and sweep > 30 * 86400:
         raise ConfigError(
             "archived_sweep_every",
             "at most 30 days (HubSpot keeps archived records 90 days, and a deletion is "

@@ -2,9 +2,10 @@
 
 HubSpot's archived listing cannot be filtered: every incremental scan read it whole, so
 5,000 archived contacts cost 50 requests per scan. Now the adapter sweeps it once every
-``archived_sweep_every`` (24 hours by default) and deletions in between come from
-HubSpot's deletion webhooks, kept in the index's inbox and drained by the next pass; a
-deletion whose webhook was lost is reported by the next sweep (rules S5, S6).
+``archived_sweep_every`` and deletions in between come from HubSpot's deletion webhooks,
+kept in the index's inbox and drained by the next pass; a deletion whose webhook was lost
+is reported by the next sweep (rules S5, S6). The default, ``"auto"``, sweeps on every
+scan until deletion webhooks of the type have reached the engine, then once a day.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from syncengine import (
+    ChangeEvent,
     ConfigError,
     ErrorCategory,
     FieldMapping,
@@ -61,9 +63,10 @@ class World:
             self.sent.append(request)
             return self.fake.handle(request)
 
+        self.transport = httpx.MockTransport(record)
         self.hub = HubSpotAdapter(
             self.fake.token,
-            transport=httpx.MockTransport(record),
+            transport=self.transport,
             rate_limit=FAST,
             search_rate=FAST,
             clock=self.clock,
@@ -114,7 +117,7 @@ class World:
 def test_incremental_passes_read_the_archived_listing_once_a_day_not_every_pass():
     """5,000 archived contacts, twelve passes five minutes apart: one sweep (50
     requests), where every pass read all 50 pages before; the next day, one more."""
-    world = World(live=20, archived=5_000)
+    world = World(live=20, archived=5_000, archived_sweep_every=dt.timedelta(hours=24))
     before = world.archived_listings()
     for n in range(12):
         world.clock.advance(300)
@@ -131,7 +134,7 @@ def test_incremental_passes_read_the_archived_listing_once_a_day_not_every_pass(
 def test_a_deletion_webhook_is_applied_on_the_next_pass_without_a_sweep():
     """HubSpot's contact.deletion webhook, kept in the inbox, is applied by the next
     pass, which does not read the archived listing."""
-    world = World(live=3, archived=0)
+    world = World(live=3, archived=0, archived_sweep_every=dt.timedelta(hours=24))
     world.engine.incremental_sync()  # the first scan after the initial sync sweeps
     world.fake.subscribe("contact.deletion")
     world.clock.advance(300)
@@ -169,7 +172,7 @@ def test_a_generic_object_deletion_webhook_works_too():
 def test_a_lost_deletion_webhook_is_caught_by_the_next_sweep():
     """Two deletions, one webhook lost: the other is applied at once; the lost one by
     the next sweep, a day later."""
-    world = World(live=4, archived=0)
+    world = World(live=4, archived=0, archived_sweep_every=dt.timedelta(hours=24))
     world.engine.incremental_sync()
     world.fake.subscribe("contact.deletion")
     world.clock.advance(300)
@@ -206,6 +209,83 @@ def test_sweeping_every_pass_is_still_available():
     assert world.deleted(world.ids[0])
 
 
+class TestTheAutoCadence:
+    """archived_sweep_every="auto" (the default): every scan sweeps until a deletion
+    webhook of the type has reached the engine, then once a day."""
+
+    def test_without_deletion_webhooks_every_pass_sweeps_and_sees_deletions(self):
+        """No webhook ever: each pass reads the archived listing, so a deletion is seen
+        by the next pass (the fixed daily default saw it up to a day late)."""
+        world = World(live=3, archived=150)
+        before = world.archived_listings()
+        for _ in range(3):
+            world.clock.advance(300)
+            world.engine.incremental_sync()
+        assert 3 * 2 == world.archived_listings() - before  # 150 archived: 2 pages a pass
+        world.fake.archive("contacts", world.ids[0])
+        world.clock.advance(300)
+        world.engine.incremental_sync()
+        assert world.deleted(world.ids[0])
+
+    def test_once_deletion_webhooks_arrive_the_sweep_is_daily(self):
+        """The first deletion webhook drained: the passes after it do not sweep, and
+        the next deletions come from their webhooks; a day later, one sweep."""
+        world = World(live=4, archived=150)
+        world.fake.subscribe("contact.deletion")
+        world.clock.advance(300)
+        world.fake.archive("contacts", world.ids[0])
+        world.deliver()
+        world.engine.incremental_sync()  # sweeps: its scan runs before the inbox drains
+        assert world.deleted(world.ids[0])
+        before = world.archived_listings()
+        for n in (1, 2):
+            world.clock.advance(600)
+            world.fake.archive("contacts", world.ids[n])
+            world.deliver()
+            world.engine.incremental_sync()
+            assert world.deleted(world.ids[n])
+        assert 0 == world.archived_listings() - before
+        world.clock.advance(24 * 3600)
+        world.engine.incremental_sync()
+        assert 2 == world.archived_listings() - before
+
+    def test_only_the_type_whose_webhooks_arrive_slows_down(self):
+        """A contacts deletion webhook says nothing about companies' (the adapter keeps
+        one cadence per type)."""
+        world = World(live=2, archived=0)
+        world.hub.note_events([ChangeEvent("contacts", world.ids[0], "deleted")])
+        world.hub.note_events([ChangeEvent("companies", "1", "updated")])
+        assert world.hub._has_hooks("contacts")  # type: ignore[attr-defined]
+        assert not world.hub._has_hooks("companies")  # type: ignore[attr-defined]
+
+    def test_a_restarted_process_keeps_the_daily_cadence(self):
+        """The cursor in the index remembers that deletion webhooks arrive: a new
+        adapter and engine (a restart) do not go back to sweeping every pass."""
+        world = World(live=3, archived=150)
+        world.fake.subscribe("contact.deletion")
+        world.fake.archive("contacts", world.ids[0])
+        world.deliver()
+        world.engine.incremental_sync()
+        world.clock.advance(300)
+        world.engine.incremental_sync()  # its cursor carries what the drain taught
+        hub = HubSpotAdapter(
+            world.fake.token,
+            transport=world.transport,
+            rate_limit=FAST,
+            search_rate=FAST,
+            clock=world.clock,
+            sleep=world.clock.sleep,
+            now=world.clock,
+            read_ahead=False,
+        )
+        engine = SyncEngine(hub, world.app, world.index, world.engine.config, clock=world.now)
+        before = world.archived_listings()
+        for _ in range(3):
+            world.clock.advance(300)
+            engine.incremental_sync()
+        assert 0 == world.archived_listings() - before
+
+
 @pytest.mark.parametrize("bad", [-1, dt.timedelta(days=31)])
 def test_a_sweep_cadence_out_of_range_is_refused(bad):
     """X2: negative, or longer than 30 days (HubSpot keeps archived records 90 days)."""
@@ -221,9 +301,25 @@ def test_config_files_set_the_sweep_cadence(value, seconds, monkeypatch, tmp_pat
     monkeypatch.setenv("HUBSPOT_TOKEN", "pat-test")
     adapter = hubspot_adapter_from_config({"archived_sweep_every": value}, base_dir=tmp_path)
     assert round(seconds * 1000) == adapter._sweep_ms  # type: ignore[attr-defined]
-    for bad in ("daily", "31d", True):
-        with pytest.raises(ConfigError, match="archived_sweep_every"):
+    assert not adapter._sweep_auto  # type: ignore[attr-defined]
+    for bad in ("daily", "31d", True, "Auto"):
+        with pytest.raises(ConfigError, match="archived_sweep_every") as caught:
             hubspot_adapter_from_config({"archived_sweep_every": bad}, base_dir=tmp_path)
+        if isinstance(bad, str) and not bad[0].isdigit():
+            assert '"auto"' in str(caught.value)
+
+
+@pytest.mark.parametrize("options", [{}, {"archived_sweep_every": "auto"}])
+def test_the_sweep_cadence_is_auto_by_default_in_config_files_and_code(
+    options, monkeypatch, tmp_path
+):
+    """Config files and HubSpotAdapter default to "auto"; it can be written out too."""
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-test")
+    adapter = hubspot_adapter_from_config(options, base_dir=tmp_path)
+    assert adapter._sweep_auto  # type: ignore[attr-defined]
+    assert HubSpotAdapter("pat-test", **options)._sweep_auto  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="archived_sweep_every"):
+        HubSpotAdapter("pat-test", archived_sweep_every="weekly")
 
 
 def test_a_custom_objects_generic_deletion_webhook_reaches_its_object_sync():

@@ -72,6 +72,7 @@ from syncengine.adapters.base import Adapter
 from syncengine.errors import AdapterError, ConfigError
 from syncengine.records import (
     AssociationChange,
+    ChangeEvent,
     NewRecord,
     Page,
     Pipeline,
@@ -185,6 +186,9 @@ class _Cursor:
     #: When the archived listing was last read (epoch ms), ``None`` if never: the
     #: deletions from ``deleted_since`` on are reported by the next sweep.
     swept: int | None = None
+    #: Whether deletion webhooks of the type have reached the engine (the ``"auto"``
+    #: sweep cadence slows down to a day once they have).
+    hooked: bool = False
 
     def encode(self) -> str:
         data: dict[str, Any] = {
@@ -197,6 +201,8 @@ class _Cursor:
             data["f"] = self.after
         if self.swept is not None:
             data["a"] = self.swept
+        if self.hooked:
+            data["h"] = 1
         return _CURSOR_PREFIX + json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -215,6 +221,7 @@ class _Cursor:
                 deleted_seen=frozenset(str(i) for i in data["x"]),
                 after=None if data.get("f") is None else str(data["f"]),
                 swept=None if data.get("a") is None else int(data["a"]),
+                hooked=bool(data.get("h")),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(problem) from exc
@@ -378,9 +385,11 @@ class HubSpotAdapter(Adapter):
       index showed late is still found. Deleted ids come from the archived listing
       (``archivedAt`` after the cursor), in the last page. HubSpot cannot filter that
       listing, so it is read whole (5,000 archived records: 50 requests) only once every
-      ``archived_sweep_every`` (a *sweep*, 24 hours by default); between sweeps, deletions
-      reach the engine through HubSpot's deletion webhooks (:mod:`syncengine.webhooks`),
-      and a deletion whose webhook was lost is reported by the next sweep.
+      ``archived_sweep_every`` (a *sweep*). By default (``"auto"``) every scan sweeps
+      until a deletion webhook of the type has reached the engine, then once every 24
+      hours; between sweeps, deletions reach the engine through HubSpot's deletion
+      webhooks (:mod:`syncengine.webhooks`), and a deletion whose webhook was lost is
+      reported by the next sweep.
     * :meth:`fetch`, :meth:`create` and :meth:`update` use the batch endpoints (at most
       100 items). Every create and update input carries an ``objectWriteTraceId``, so
       HubSpot answers 207 with per-item errors and one bad item fails only itself. If
@@ -465,10 +474,12 @@ class HubSpotAdapter(Adapter):
             read.
         consistency_window: Seconds of search lag that incremental scans allow for.
         archived_sweep_every: How often incremental scans read the archived listing
-            for deletions, in seconds or as a ``timedelta`` (24 hours by default; at most
-            30 days, as HubSpot keeps archived records 90 days). ``0`` reads it on every
-            scan: use that without deletion webhooks, or deletions reach the engine up to
-            this long after they happen.
+            for deletions, in seconds or as a ``timedelta`` (at most 30 days, as HubSpot
+            keeps archived records 90 days), or ``"auto"`` (the default): on every scan
+            of a type until the engine has received a deletion webhook of that type
+            (:meth:`note_events`), then once every 24 hours. ``0`` reads it on every
+            scan; a fixed cadence without deletion webhooks delays deletions by up to
+            that long.
         idempotency_properties: Per object type, the name of a unique text property
             (``hasUniqueValue``) that holds each created record's idempotency key, e.g.
             ``{"companies": "syncengine_key", "deals": "syncengine_key"}``; create the
@@ -515,7 +526,7 @@ class HubSpotAdapter(Adapter):
         properties: Mapping[str, Sequence[str]] | None = None,
         associations: Mapping[str, Sequence[str]] | None = None,
         consistency_window: float = 30.0,
-        archived_sweep_every: float | timedelta = DEFAULT_SWEEP,
+        archived_sweep_every: float | timedelta | str = "auto",
         idempotency_properties: Mapping[str, str] | None = None,
         read_ahead: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -533,16 +544,27 @@ class HubSpotAdapter(Adapter):
             )
         if consistency_window < 0:
             raise ValueError(f"consistency_window must be >= 0, got {consistency_window}")
-        sweep = (
-            archived_sweep_every.total_seconds()
-            if isinstance(archived_sweep_every, timedelta)
-            else float(archived_sweep_every)
-        )
+        self._sweep_auto = archived_sweep_every == "auto"
+        if self._sweep_auto:
+            sweep = DEFAULT_SWEEP.total_seconds()
+        elif isinstance(archived_sweep_every, str):
+            raise ValueError(
+                'archived_sweep_every must be "auto", a number of seconds or a timedelta, '
+                f"got {archived_sweep_every!r:.40}"
+            )
+        else:
+            sweep = (
+                archived_sweep_every.total_seconds()
+                if isinstance(archived_sweep_every, timedelta)
+                else float(archived_sweep_every)
+            )
         if not 0 <= sweep <= MAX_SWEEP.total_seconds():
             raise ValueError(
                 f"archived_sweep_every must be within 0 s..30 days, got {archived_sweep_every}"
             )
         self._sweep_ms = round(sweep * 1000)
+        #: The object types whose deletion webhooks reached the engine (note_events).
+        self._hooked: set[str] = set()
         self._now = now
         self.name = name
         self.max_batch_size = _MAX_BATCH
@@ -853,6 +875,28 @@ class HubSpotAdapter(Adapter):
 
     # ---- scans ----------------------------------------------------------------------
 
+    def note_events(self, events: Iterable[ChangeEvent]) -> None:
+        """Learn from the webhook events the engine received for this app.
+
+        The engine calls it with the events it processes (drained from the webhook inbox,
+        or passed to :meth:`~syncengine.SyncEngine.handle_events`). A deletion event of a
+        type shows that HubSpot's deletion webhooks reach the sync: with
+        ``archived_sweep_every="auto"``, that type's incremental scans then read the
+        archived listing once every 24 hours instead of on every scan. Scan cursors keep
+        this, so a restarted process keeps the slower cadence.
+
+        .. versionadded:: 0.3
+        """
+        deleted = {e.object_type for e in events if e.kind == "deleted"}
+        if deleted:
+            with self._lock:
+                self._hooked.update(deleted)
+
+    def _has_hooks(self, object_type: str) -> bool:
+        """Whether deletion webhooks of ``object_type`` have reached the engine."""
+        with self._lock:
+            return object_type in self._hooked
+
     @override
     def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
         """Yield the records of ``object_type`` in pages; see the class docstring.
@@ -903,11 +947,12 @@ class HubSpotAdapter(Adapter):
             object_type, [], (lastmod, "DESCENDING"), [lastmod], self.search_page_size
         )
         stamps = {str(r["id"]): self._stamp(object_type, r) for r in newest}
+        hooked = self._has_hooks(object_type)
         if not stamps:
-            return _Cursor(False, 0, {}, 0, frozenset())
+            return _Cursor(False, 0, {}, 0, frozenset(), hooked=hooked)
         since = max(0, max(stamps.values()) - self._lag_ms)
         seen = {i: ms for i, ms in stamps.items() if ms >= since}
-        return _Cursor(False, since, seen, since, frozenset())
+        return _Cursor(False, since, seen, since, frozenset(), hooked=hooked)
 
     def _full_scan(self, object_type: str, resume: _Cursor | None) -> Generator[Page, None, None]:
         schema = self._schema(object_type)
@@ -1043,13 +1088,16 @@ class HubSpotAdapter(Adapter):
         # rule S5: the archived listing is read whole (HubSpot cannot filter it), so only
         # every archived_sweep_every; deletion webhooks cover the time between (the
         # engine drains them from its inbox). A clock that went back sweeps at once.
-        if swept is None or not 0 <= now - swept < self._sweep_ms:
+        hooked = cursor.hooked or self._has_hooks(object_type)
+        # "auto": every scan until deletion webhooks of the type have come, then daily.
+        every = self._sweep_ms if hooked or not self._sweep_auto else 0
+        if swept is None or not 0 <= now - swept < every:
             deleted, deleted_since, deleted_seen = self._deletions(object_type, cursor)
             swept = now
         # HubSpot archives the records a merge replaces: those are no deletions.
         deleted, moved = self._merged_away(object_type, deleted)
         since, kept = _bounded(max(cursor.since, top - self._lag_ms), seen, top + 1)
-        final = _Cursor(False, since, kept, deleted_since, deleted_seen, swept=swept)
+        final = _Cursor(False, since, kept, deleted_since, deleted_seen, swept=swept, hooked=hooked)
         yield Page((), final.encode(), tuple(deleted), merged=moved)
 
     def _same_time(
