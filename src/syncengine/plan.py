@@ -332,6 +332,7 @@ def compile_object(
             )
         _check_options(i, mapping, hub, app)
         _check_defaults(i, mapping, hub, app)
+        _check_unmapped_options(i, obj, mapping, hub, app, to_app=to_app, to_hub=to_hub)
         plain = (
             hub.type is PropertyType.STRING
             and app.type is PropertyType.STRING
@@ -432,6 +433,67 @@ def _check_options(i: int, mapping: FieldMapping, hub: PropertySpec, app: Proper
                     f"{value!r} is not an option of {side} property {spec.name!r} "
                     f"(its options: {shown}{more})",
                 )
+
+
+def _check_unmapped_options(
+    i: int,
+    obj: ObjectSync,
+    mapping: FieldMapping,
+    hub: PropertySpec,
+    app: PropertySpec,
+    *,
+    to_app: bool,
+    to_hub: bool,
+) -> None:
+    """Refuse a choice mapping that cannot carry some of its source's options (F4, X6).
+
+    In each direction the mapping flows (without a transform of its own), every option
+    the source property declares must have an entry in ``options`` or be an option of
+    the target too; otherwise every record holding it would fail at run time, on every
+    pass. An option the source side's filter keeps from flowing (a condition on the
+    same property that no record holding it passes) needs no mapping. Checked only when
+    both properties declare their options.
+    """
+    enums = (PropertyType.ENUM, PropertyType.MULTI_ENUM)
+    if hub.type not in enums or app.type not in enums:
+        return
+    for flows_, source, target, src, dst, table, transform, where in (
+        (to_app, hub, app, "hub", "app", mapping.options, mapping.to_app, obj.hub_filter),
+        (to_hub, app, hub, "app", "hub", mapping.app_options, mapping.to_hub, obj.app_filter),
+    ):
+        if not flows_ or transform is not None or not source.options or not target.options:
+            continue
+        known = set(target.options)
+        missing = [
+            o
+            for o in source.options
+            if o not in (table or {}) and o not in known and _may_flow(where, source, o)
+        ]
+        if missing:
+            shown = ", ".join(repr(o) for o in missing[:10])
+            more = f", … ({len(missing)} in all)" if len(missing) > 10 else ""
+            one_way = "to_hub" if src == "hub" else "to_app"
+            raise ConfigError(
+                f"mappings[{i}].options",
+                f"{src} property {source.name!r} has options that {dst} property "
+                f"{target.name!r} lacks and that options does not map: {shown}{more}; "
+                f"map each of them in options, keep them out with the {src}_filter, or "
+                f"set the mapping's direction to {one_way!r}",
+            )
+
+
+def _may_flow(where: Filter | None, source: PropertySpec, option: str) -> bool:
+    """Whether a record holding ``option`` in ``source`` may pass the filter ``where``.
+
+    Only conditions on ``source`` itself are judged (any other may pass); a multi-select
+    may hold other options besides, so its options always may flow.
+    """
+    if where is None or source.type is PropertyType.MULTI_ENUM:
+        return True
+    values = {source.name: option}
+    return any(
+        all(c.matches(values) for c in group if c.property == source.name) for group in where.groups
+    )
 
 
 _T = PropertyType

@@ -41,7 +41,22 @@ PEOPLE = ObjectSchema(
         PropertySpec("mail", "string", unique=True),
         PropertySpec("first_name", "string"),
         PropertySpec("last_name", "string"),
-        PropertySpec("stage", "enum", options=("Lead", "Customer")),
+        # HubSpot's other lifecycle stages under their own names: every stage a contact
+        # can have fits (a stage the app lacked and the mapping left out is refused).
+        PropertySpec(
+            "stage",
+            "enum",
+            options=(
+                "Lead",
+                "Customer",
+                "subscriber",
+                "marketingqualifiedlead",
+                "salesqualifiedlead",
+                "opportunity",
+                "evangelist",
+                "other",
+            ),
+        ),
         PropertySpec("opted_out", "bool"),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 
 import pytest
 from hypothesis import given
@@ -129,6 +130,44 @@ def test_every_built_mapping_flows_as_configured(hub_type, app_type, direction):
     assert (wants_app, wants_hub) == (field.to_app, field.to_hub)
 
 
+_OPTION = st.sampled_from(["a", "b", "c", "d"])
+
+
+@given(
+    hub_options=st.lists(_OPTION, min_size=1, unique=True),
+    app_options=st.lists(_OPTION, min_size=1, unique=True),
+    table=st.dictionaries(_OPTION, _OPTION, max_size=4),
+    direction=st.sampled_from(list(Direction)),
+)
+def test_a_built_choice_mapping_converts_every_option_that_can_flow(
+    hub_options, app_options, table, direction
+):
+    """F4, X6: a choice mapping is refused, or each option of its source converts in
+    every direction it flows (no record fails later for holding an option)."""
+    from syncengine.mapping import convert
+
+    hub_spec = PropertySpec("x", "enum", options=tuple(hub_options))
+    app_spec = PropertySpec("y", "enum", options=tuple(app_options))
+    hub, app = _adapters([hub_spec], [app_spec])
+    refused: ConfigError | None = None
+    try:
+        config = _config(FieldMapping("x", "y", direction=direction, options=table or None))
+        engine = SyncEngine(hub, app, MemoryIndexStore(), config)
+    except ConfigError as error:
+        refused = error
+    if refused is not None:
+        assert refused.path.startswith(("objects[0].mappings[1]", "options["))
+        return
+    field = engine.plan_for("contacts").fields[1]
+    reverse = {v: k for k, v in table.items()}
+    for wanted, source, target, options in (
+        (field.to_app, hub_spec, app_spec, table),
+        (field.to_hub, app_spec, hub_spec, reverse),
+    ):
+        for option in source.options if wanted else ():
+            convert(option, source, target, options or None)  # never ConversionError
+
+
 class TestOptions:
     """F4: option values a mapping names must be options of their properties."""
 
@@ -162,6 +201,102 @@ class TestOptions:
         hub.put("contacts", email="ada@example.com", stage="lead")
         engine.initial_sync()
         assert "anything" == app.records("people")[0].properties["status"]
+
+
+class TestOptionsLeftUnmapped:
+    """F4, X6: a choice mapping must carry every option that can flow through it. Before,
+    a hub option the app lacked and the option map left out was built, and every record
+    holding it failed at run time, on every pass."""
+
+    HUB = (PropertySpec("stage", "enum", options=("subscriber", "lead", "customer")),)
+    APP = (PropertySpec("status", "enum", options=("Lead", "Customer", "Churned")),)
+    MAP = MappingProxyType({"lead": "Lead", "customer": "Customer"})
+
+    def test_a_source_option_the_map_leaves_out_is_refused_naming_it(self):
+        """'subscriber' (hub to app) and 'Churned' (app to hub) fit nowhere."""
+        hub, app = _adapters(self.HUB, self.APP)
+        error = _refusal(hub, app, _config(FieldMapping("stage", "status", options=self.MAP)))
+        assert "objects[0].mappings[1].options" == error.path
+        message = str(error)
+        assert "hub property 'stage'" in message
+        assert "app property 'status'" in message
+        assert "'subscriber'" in message
+        assert "'lead'" not in message
+
+    def test_the_other_direction_is_checked_too(self):
+        """The app's 'Churned' has no hub option and no entry: refused going to the hub."""
+        hub, app = _adapters(
+            (PropertySpec("stage", "enum", options=("lead", "customer")),), self.APP
+        )
+        mapping = FieldMapping("stage", "status", options=self.MAP)
+        with pytest.raises(ConfigError, match="'Churned'") as caught:
+            SyncEngine(hub, app, MemoryIndexStore(), _config(mapping))
+        assert "app property 'status'" in str(caught.value)
+        assert "'to_app'" in str(caught.value)  # the way out it suggests
+
+    def test_options_a_filter_keeps_out_need_no_mapping(self):
+        """The demo's case: only leads and customers go to the app, churned people stay
+        out of the hub; nothing unmapped can flow, and the sync works."""
+        hub, app = _adapters(self.HUB, self.APP)
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("stage", "status", options=self.MAP)],
+            match=MatchRule.email("email", "mail"),
+            hub_filter=Filter.where(Condition("stage", "in", ["lead", "customer"])),
+            app_filter=Filter.where(Condition("status", "neq", "Churned")),
+        )
+        engine = SyncEngine(hub, app, MemoryIndexStore(), SyncConfig("crm-shop", [obj]))
+        hub.put("contacts", email="ada@example.com", stage="lead")
+        hub.put("contacts", email="sub@example.com", stage="subscriber")
+        report = engine.initial_sync()
+        assert 0 == report.failed
+        assert [("ada@example.com", "Lead")] == [
+            (p.properties["mail"], p.properties["status"]) for p in app.records("people")
+        ]
+
+    def test_a_filter_that_lets_the_option_through_does_not_excuse_it(self):
+        """A condition on another property keeps nothing out for sure."""
+        hub, app = _adapters(
+            (*self.HUB, PropertySpec("vip", "bool")), (*self.APP, PropertySpec("vip", "bool"))
+        )
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("stage", "status", options=self.MAP)],
+            match=MatchRule.email("email", "mail"),
+            direction=Direction.TO_APP,
+            hub_filter=Filter.where(Condition("vip", "eq", True)),
+        )
+        error = _refusal(hub, app, SyncConfig("crm-shop", [obj]))
+        assert "'subscriber'" in str(error)
+
+    def test_one_way_mappings_and_transforms_check_only_what_flows(self):
+        """to_hub: the hub's 'subscriber' never flows; a transform decides itself."""
+        hub, app = _adapters(self.HUB, self.APP)
+        to_hub = FieldMapping(
+            "stage",
+            "status",
+            direction=Direction.TO_HUB,
+            options={**self.MAP, "churned": "Churned"},
+        )
+        with pytest.raises(ConfigError, match="'churned' is not an option of hub"):
+            SyncEngine(hub, app, MemoryIndexStore(), _config(to_hub))
+        to_hub = FieldMapping(
+            "stage",
+            "status",
+            direction=Direction.TO_HUB,
+            options=self.MAP,
+            to_hub=lambda value: "lead",
+        )
+        SyncEngine(hub, app, MemoryIndexStore(), _config(to_hub))  # built
+        to_app = FieldMapping(
+            "stage",
+            "status",
+            direction=Direction.TO_APP,
+            options={**self.MAP, "subscriber": "Lead"},
+        )
+        SyncEngine(hub, app, MemoryIndexStore(), _config(to_app))  # built: Churned stays
 
 
 class TestObjectTypes:
