@@ -28,6 +28,7 @@ This module must not import an adapter until its kind is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.metadata
@@ -388,7 +389,15 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
         client_id = _hubspot_secret(given, base_dir, "client_id", "OAuth client id", inline=True)
         client_secret = _hubspot_secret(given, base_dir, "client_secret", "OAuth client secret")
         refresh_token = _hubspot_secret(given, base_dir, "refresh_token", "OAuth refresh token")
-        credentials = HubSpotOAuth(client_id, client_secret, refresh_token)
+        kept_in = given.get("refresh_token_file")
+        credentials = HubSpotOAuth(
+            client_id,
+            client_secret,
+            refresh_token,
+            # A refresh token HubSpot rotates goes back into the file it came from, so
+            # the next run starts from the token HubSpot takes now.
+            on_refresh_token=None if kept_in is None else _write_secret(_under(base_dir, kept_in)),
+        )
     else:
         credentials = _hubspot_secret(
             given, base_dir, "token", "HubSpot private app token", default_env="HUBSPOT_TOKEN"
@@ -435,6 +444,32 @@ def hubspot_adapter_from_config(options: Mapping[str, Any], *, base_dir: Path) -
     )
 
 
+def _under(base_dir: Path, name: str) -> Path:
+    """``name`` (``~`` expanded) relative to ``base_dir`` unless absolute."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _write_secret(path: Path) -> Callable[[str], None]:
+    """A callback that replaces ``path``'s content with a new secret, atomically (a
+    temporary file beside it, owner-only, renamed over it)."""
+    import os
+    import tempfile
+
+    def write(secret: str) -> None:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(secret + "\n")
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+    return write
+
+
 def _hubspot_secret(
     given: Mapping[str, str | None],
     base_dir: Path,
@@ -464,8 +499,7 @@ def _hubspot_secret(
     if where == key:
         value, origin = option, key
     elif where.endswith("_file"):
-        path = Path(option).expanduser()
-        path = path if path.is_absolute() else base_dir / path
+        path = _under(base_dir, option)
         try:
             value = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -1,7 +1,7 @@
 """OAuth access tokens expire after 30 minutes; a sync outlives them (issue 19 §3, rule X4).
 
 The local HubSpot issues expiring access tokens for an OAuth app (``POST
-/oauth/v1/token``) and answers an expired one with HubSpot's 401
+/oauth/v3/token``; the deprecated v1 path too) and answers an expired one with HubSpot's 401
 ``EXPIRED_AUTHENTICATION``. ``HubSpotAdapter(HubSpotOAuth(...))`` renews the token before
 it expires and once after a 401; a private app's token is unchanged. The client secret,
 the refresh token and every access token stay out of reprs, logs, errors and exports.
@@ -256,6 +256,150 @@ class TestRenewal:
         assert ErrorCategory.PERMISSION == caught.value.category
         assert access not in str(caught.value)
         hub.close()
+
+
+class TestTheV3Endpoint:
+    """HubSpot deprecates ``/oauth/v1/token`` on February 16, 2027 (its v1 migration
+    guide); ``/oauth/v3/token`` takes the same form, in the body only."""
+
+    def test_the_adapter_renews_through_v3_with_the_form_in_the_body(self, fake, clock):
+        """Today's main asked /oauth/v1/token."""
+        seen: list[httpx.Request] = []
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return fake.handle(request)
+
+        hub = HubSpotAdapter(
+            HubSpotOAuth(CLIENT_ID, CLIENT_SECRET, REFRESH),
+            transport=httpx.MockTransport(handle),
+            rate_limit=FAST,
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        hub.fetch("contacts", ["1"])
+        assert ["/oauth/v3/token"] == fake.token_paths
+        (token_request,) = [r for r in seen if r.url.path.startswith("/oauth/")]
+        assert not token_request.url.query  # no secret in the URL
+        assert b"refresh_token=" in token_request.content
+        hub.close()
+
+    @pytest.mark.parametrize("path", ["/oauth/v1/token", "/oauth/2026-03/token"])
+    def test_the_other_documented_paths_work_when_chosen(self, fake, clock, path):
+        """token_path: the deprecated v1 (the fake still serves it) or the date-versioned."""
+        oauth = HubSpotOAuth(CLIENT_ID, CLIENT_SECRET, REFRESH, token_path=path)
+        hub = oauth_adapter(fake, clock, credentials=oauth)
+        hub.fetch("contacts", ["1"])
+        assert [path] == fake.token_paths
+        hub.close()
+
+    def test_v3_refusals_carry_rfc_6749_fields_and_refuse_query_parameters(self, fake):
+        """invalid_grant next to BAD_REFRESH_TOKEN; parameters in the URL: refused."""
+        client = httpx.Client(transport=httpx.MockTransport(fake.handle), base_url="https://x")
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "refresh_token": "rt-unknown",
+        }
+        bad = client.post("/oauth/v3/token", data=form).json()
+        assert ("invalid_grant", "BAD_REFRESH_TOKEN") == (bad["error"], bad["status"])
+        assert bad["error_description"]
+        in_url = client.post("/oauth/v3/token", params={**form, "refresh_token": REFRESH})
+        assert (400, "invalid_request") == (in_url.status_code, in_url.json()["error"])
+
+
+class TestRotatedRefreshTokens:
+    """A refresh token HubSpot replaces must outlive the process: on_refresh_token."""
+
+    def test_each_new_refresh_token_is_handed_to_the_callback_and_the_last_one_works(
+        self, fake, clock
+    ):
+        """Rotation: every renewal answers a new refresh token and retires the old one.
+        The callback gets each; a restarted process starting from the last one syncs,
+        one starting from the first is refused."""
+        fake.add_oauth_app(
+            CLIENT_ID, CLIENT_SECRET, refresh_token=REFRESH, lifetime=60, rotate=True
+        )
+        fill(fake, 150)
+        stored: list[str] = []
+        oauth = HubSpotOAuth(CLIENT_ID, CLIENT_SECRET, REFRESH, on_refresh_token=stored.append)
+        hub = oauth_adapter(fake, clock, credentials=oauth, page_size=2)
+        engine = SyncEngine(hub, InMemoryAdapter([PEOPLE], name="app"), MemoryIndexStore(), CONFIG)
+        assert 0 == engine.initial_sync().failed
+        hub.close()
+        assert fake.tokens_issued >= 2
+        assert fake.tokens_issued == len(stored) == len(set(stored))
+        assert REFRESH not in stored
+        restarted = oauth_adapter(
+            fake, clock, credentials=HubSpotOAuth(CLIENT_ID, CLIENT_SECRET, stored[-1])
+        )
+        assert {} == dict(restarted.fetch("contacts", ["999999"]))
+        stale = oauth_adapter(
+            fake, clock, credentials=HubSpotOAuth(CLIENT_ID, CLIENT_SECRET, REFRESH)
+        )
+        with pytest.raises(AdapterError, match="BAD_REFRESH_TOKEN"):
+            stale.fetch("contacts", ["1"])
+
+    def test_a_failing_callback_is_logged_without_the_token_and_the_sync_goes_on(
+        self, fake, clock, caplog
+    ):
+        """The new token is used from memory; the log says to store it, never shows it."""
+        fake.add_oauth_app(CLIENT_ID, CLIENT_SECRET, refresh_token=REFRESH, rotate=True)
+        seen: list[str] = []
+
+        def broken(token: str) -> None:
+            seen.append(token)
+            raise OSError(f"disk full while writing {token}")
+
+        oauth = HubSpotOAuth(CLIENT_ID, CLIENT_SECRET, REFRESH, on_refresh_token=broken)
+        hub = oauth_adapter(fake, clock, credentials=oauth)
+        with caplog.at_level(logging.WARNING):
+            hub.fetch("contacts", ["1"])
+            fake.expire_tokens()
+            hub.fetch("contacts", ["1"])  # renewed with the rotated token from memory
+        assert 2 == len(seen)
+        assert "on_refresh_token failed" in caplog.text
+        assert [] == secrets_in(caplog.text, *seen)
+        hub.close()
+
+    def test_without_a_callback_the_log_says_the_token_is_kept_in_memory_only(
+        self, fake, clock, caplog
+    ):
+        """No silent loss: the operator is told where to persist it."""
+        fake.add_oauth_app(CLIENT_ID, CLIENT_SECRET, refresh_token=REFRESH, rotate=True)
+        hub = oauth_adapter(fake, clock)
+        with caplog.at_level(logging.WARNING):
+            hub.fetch("contacts", ["1"])
+        assert "on_refresh_token" in caplog.text
+        assert "in memory only" in caplog.text
+        hub.close()
+
+    def test_a_config_files_refresh_token_file_gets_the_rotated_token(
+        self, fake, tmp_path, monkeypatch
+    ):
+        """refresh_token_file: the rotated token replaces the file's, so the next run
+        starts from the token HubSpot takes now."""
+        fake.latency = 0.0
+        fake.add_oauth_app(CLIENT_ID, CLIENT_SECRET, refresh_token=REFRESH, rotate=True)
+        fill(fake, 3)
+        (tmp_path / "refresh.txt").write_text(REFRESH + "\n")
+        monkeypatch.setenv("HS_SECRET", CLIENT_SECRET)
+        with fake.serve() as url:
+            config = TestConfigFiles().write(
+                tmp_path,
+                url,
+                f'client_id = "{CLIENT_ID}"\nclient_secret_env = "HS_SECRET"\n'
+                'refresh_token_file = "refresh.txt"',
+            )
+            for args in (["run", config, "--new"], ["run", config]):
+                result = CliRunner().invoke(main, args)
+                assert 0 == result.exit_code, result.output
+                kept = (tmp_path / "refresh.txt").read_text().strip()
+                assert kept != REFRESH
+                assert [] == secrets_in(result.output, kept)
+        assert 2 == fake.tokens_issued
+        assert [] == [p.name for p in tmp_path.iterdir() if p.name.startswith(".refresh")]
 
 
 class TestSecrets:

@@ -136,9 +136,21 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-#: HubSpot's OAuth token endpoint (v1; reference: developers.hubspot.com "Refresh an
-#: access token"), relative to the API's base URL.
-OAUTH_TOKEN_PATH: Final = "/oauth/v1/token"
+#: HubSpot's OAuth token endpoint, relative to the API's base URL: v3. HubSpot's changelog
+#: "New OAuth v3 API Endpoints and Standardized Error Responses"
+#: (developers.hubspot.com/changelog/new-oauth-v3-api-endpoints-and-standardized-error-
+#: responses) introduced ``POST /oauth/v3/token`` (authorization codes and refresh tokens,
+#: parameters form-encoded in the body, never the URL) and deprecated the v1 endpoints;
+#: its reference (developers.hubspot.com/docs/api-reference/auth-oauth-v3/public-token/
+#: post-oauth-v3-token) takes the same form fields as v1 and answers the same
+#: ``access_token``, ``refresh_token``, ``expires_in``, ``token_type``. The v1 migration
+#: guide (developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/
+#: migration-guide) says the v1 endpoints (``/oauth/v1/token``, ``/oauth/v1/access-tokens``,
+#: ``/oauth/v1/refresh-tokens``) are deprecated on February 16, 2027, naming the
+#: date-versioned ``/oauth/2026-03/token`` as the latest; ``HubSpotOAuth(token_path=…)``
+#: takes either. Errors carry RFC 6749's ``error``/``error_description`` besides HubSpot's
+#: ``status``/``message``.
+OAUTH_TOKEN_PATH: Final = "/oauth/v3/token"
 # Refresh this share of an access token's lifetime before it expires (at most 5 min).
 _EARLY_SHARE: Final = 0.1
 _EARLY_MAX: Final = 300.0
@@ -155,11 +167,17 @@ class HubSpotOAuth:
     """An OAuth app's credentials for one HubSpot account, for :class:`HubSpotAdapter`.
 
     The adapter exchanges the refresh token for an access token (``POST
-    /oauth/v1/token`` with ``grant_type=refresh_token``, ``client_id``,
-    ``client_secret`` and ``refresh_token``, form-encoded), refreshes it shortly before
-    HubSpot's ``expires_in`` runs out (access tokens live 30 minutes), and once more when
-    HubSpot answers 401 (an expired or revoked token). If HubSpot hands out a new refresh
-    token, the adapter uses it from then on.
+    /oauth/v3/token`` with ``grant_type=refresh_token``, ``client_id``,
+    ``client_secret`` and ``refresh_token``, form-encoded in the body; HubSpot retires
+    the v1 endpoint, ``/oauth/v1/token``, on February 16, 2027), refreshes it shortly
+    before HubSpot's ``expires_in`` runs out (access tokens live 30 minutes), and once
+    more when HubSpot answers 401 (an expired or revoked token).
+
+    If HubSpot hands out a new refresh token (rotation: the old one may stop working),
+    the adapter uses it from then on, and calls ``on_refresh_token`` with it: store it
+    there (a secret store, the file the token came from), or a restarted process would
+    start from a refresh token HubSpot no longer takes. A callback that raises is logged
+    (without the token) and the sync goes on with the new token in memory.
 
     Neither the client secret, the refresh token nor any access token appears in
     ``repr``, logs or messages (rule X4); the client id (public: it is in the app's
@@ -170,7 +188,11 @@ class HubSpotOAuth:
         client_secret: The app's client secret.
         refresh_token: The refresh token the account's installation gave.
         access_token: An access token you have already (used until HubSpot refuses it).
-        token_path: The token endpoint, relative to the adapter's ``base_url``.
+        token_path: The token endpoint, relative to the adapter's ``base_url``
+            (``/oauth/v3/token``; ``/oauth/2026-03/token`` is the same endpoint in
+            HubSpot's date-versioned API).
+        on_refresh_token: Called with the new refresh token whenever HubSpot answers
+            one that differs from the one sent.
 
     Raises:
         ValueError: A secret is empty or holds a character a form cannot carry as is
@@ -179,7 +201,14 @@ class HubSpotOAuth:
     .. versionadded:: 0.3
     """
 
-    __slots__ = ("access_token", "client_id", "client_secret", "refresh_token", "token_path")
+    __slots__ = (
+        "access_token",
+        "client_id",
+        "client_secret",
+        "on_refresh_token",
+        "refresh_token",
+        "token_path",
+    )
 
     def __init__(
         self,
@@ -189,6 +218,7 @@ class HubSpotOAuth:
         *,
         access_token: str | None = None,
         token_path: str = OAUTH_TOKEN_PATH,
+        on_refresh_token: Callable[[str], object] | None = None,
     ) -> None:
         """Hold the credentials; see the class docstring."""
         if not isinstance(client_id, str) or not client_id.strip():
@@ -198,6 +228,7 @@ class HubSpotOAuth:
         self.refresh_token = Secret(refresh_token, "HubSpot refresh token")
         self.access_token = None if access_token is None else Secret(access_token)
         self.token_path = token_path
+        self.on_refresh_token = on_refresh_token
 
     @override
     def __repr__(self) -> str:
@@ -631,7 +662,7 @@ class HttpClient:
             self._renew_at = None
 
     def _refresh(self, oauth: HubSpotOAuth) -> None:
-        """Exchange the refresh token for an access token (``POST /oauth/v1/token``)."""
+        """Exchange the refresh token for an access token (``POST /oauth/v3/token``)."""
         label = "refresh the HubSpot access token"
         attempt = 0
         while True:
@@ -675,8 +706,12 @@ class HttpClient:
             if status >= 300 or not isinstance(data, Mapping):
                 word = str(data.get("status") or "") if isinstance(data, Mapping) else ""
                 said = (
-                    str(data.get("message") or "") if isinstance(data, Mapping) else str(data or "")
+                    str(data.get("message") or data.get("error_description") or "")
+                    if isinstance(data, Mapping)
+                    else str(data or "")
                 )
+                if not word and isinstance(data, Mapping):
+                    word = str(data.get("error") or "")  # RFC 6749 (the v3 endpoint)
                 correlation = (
                     str(data.get("correlationId") or "") if isinstance(data, Mapping) else ""
                 )
@@ -705,6 +740,7 @@ class HttpClient:
                 and renewed.strip() != oauth.refresh_token.reveal()
             ):
                 oauth.refresh_token = self._adopt(renewed, "HubSpot refresh token", fixed=True)
+                self._rotated(oauth)
             lifetime = data.get("expires_in")
             if (
                 isinstance(lifetime, int | float)
@@ -721,6 +757,27 @@ class HttpClient:
                 lifetime,
             )
             return
+
+    def _rotated(self, oauth: HubSpotOAuth) -> None:
+        """Hand a new refresh token to the owner's ``on_refresh_token`` (if any)."""
+        keep = oauth.on_refresh_token
+        if keep is None:
+            logger.warning(
+                "HubSpot gave OAuth app %s a new refresh token; it is kept in memory only "
+                "(pass on_refresh_token to HubSpotOAuth to store it, or a restart starts "
+                "from the old one)",
+                oauth.client_id,
+            )
+            return
+        try:
+            keep(oauth.refresh_token.reveal())
+        except Exception as exc:  # the sync goes on with the new token in memory
+            logger.error(
+                "on_refresh_token failed to store OAuth app %s's new refresh token (the "
+                "sync goes on with it in memory; store it before the process ends): %s",
+                oauth.client_id,
+                self._scrub(f"{type(exc).__name__}: {exc}"),
+            )
 
     def request(
         self,

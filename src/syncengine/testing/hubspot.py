@@ -30,9 +30,11 @@ them, so adapter tests run against the API's behaviour instead of mocks of it:
   before the request is served or after it committed (a lost reply: a 502 or a timeout);
 * a limit on the request line (414 past ``max_request_line``, 8 KB by default), as real
   portals with hundreds of properties hit when every property travels in a GET's query;
-* OAuth apps (:meth:`FakeHubSpot.add_oauth_app`): ``POST /oauth/v1/token`` with a refresh
-  token issues access tokens that expire (30 minutes by default), and a request with an
-  expired one gets HubSpot's 401 ``EXPIRED_AUTHENTICATION``;
+* OAuth apps (:meth:`FakeHubSpot.add_oauth_app`): ``POST /oauth/v3/token`` (or the
+  deprecated ``/oauth/v1/token``, or ``/oauth/2026-03/token``) with a refresh token issues
+  access tokens that expire (30 minutes by default), optionally with a new refresh token
+  each time (``rotate=True``), and a request with an expired one gets HubSpot's 401
+  ``EXPIRED_AUTHENTICATION``;
 * webhooks: with :meth:`FakeHubSpot.subscribe`, every creation, property change,
   deletion and restore (by the test's users or through the API) becomes the event HubSpot
   would send, and :meth:`FakeHubSpot.webhook_requests` hands them out as v3-signed
@@ -117,6 +119,12 @@ _URI_TOO_LONG: Final = (
 # refresh-oauth-token; HubSpot/hubspot-api-python hubspot/oauth/models/token_response_if.py):
 # POST /oauth/v1/token, form-encoded grant_type=refresh_token, client_id, client_secret,
 # refresh_token; the answer is {access_token, refresh_token, token_type, expires_in}.
+# The v3 endpoint (changelog "New OAuth v3 API Endpoints and Standardized Error
+# Responses"; reference .../auth-oauth-v3/public-token/post-oauth-v3-token) takes the same
+# form in the body and answers the same; the v1 migration guide deprecates v1 on
+# February 16, 2027 for the date-versioned /oauth/2026-03/token. Errors now carry RFC
+# 6749's "error" and "error_description" next to HubSpot's "status" and "message" (the
+# changelog's example: invalid_grant, "refresh token is invalid, expired or revoked").
 # Access tokens live 30 minutes (expires_in 1800; airbytehq/airbyte#74726: "HubSpot OAuth
 # tokens expire after 30 minutes"). A call with an expired one answers 401 with category
 # EXPIRED_AUTHENTICATION, "The OAuth token used to make this call expired N second(s)
@@ -125,6 +133,15 @@ _URI_TOO_LONG: Final = (
 # BAD_REFRESH_TOKEN (secondary: client code that handles it, e.g. "missing or unknown
 # refresh token").
 _OAUTH_LIFETIME: Final = 1800.0
+#: The token endpoint's paths the fake serves: v3, the deprecated v1, the date-versioned.
+_TOKEN_PATHS: Final = frozenset({"/oauth/v3/token", "/oauth/v1/token", "/oauth/2026-03/token"})
+#: HubSpot's token error statuses as RFC 6749 error codes.
+_RFC6749_ERRORS: Final[Mapping[str, str]] = {
+    "BAD_GRANT_TYPE": "unsupported_grant_type",
+    "BAD_CLIENT_ID": "invalid_client",
+    "BAD_CLIENT_SECRET": "invalid_client",
+    "BAD_REFRESH_TOKEN": "invalid_grant",
+}
 #: The property listing the ids merged into a record.
 MERGED_IDS: Final = "hs_merged_object_ids"
 _OPERATORS: Final = frozenset(
@@ -697,6 +714,10 @@ class FakeHubSpot:
         self._access_tokens: dict[str, float] = {}
         #: How many access tokens the token endpoint has issued.
         self.tokens_issued = 0
+        #: The token endpoint's paths, one per request (v1, v3 or date-versioned).
+        self.token_paths: list[str] = []
+        #: OAuth apps whose refresh tokens rotate (add_oauth_app(rotate=True)).
+        self._rotating: set[str] = set()
         self.portal_id = portal_id
         self.rate_limit = rate_limit
         self.daily_limit = daily_limit
@@ -874,11 +895,15 @@ class FakeHubSpot:
         *,
         refresh_token: str | None = None,
         lifetime: float = _OAUTH_LIFETIME,
+        rotate: bool = False,
     ) -> str:
         """Install an OAuth app in the account; return a refresh token for it.
 
-        ``POST /oauth/v1/token`` then exchanges the refresh token (with the app's client
-        id and secret) for an access token that expires after ``lifetime`` seconds.
+        ``POST /oauth/v3/token`` (or ``/oauth/v1/token``, ``/oauth/2026-03/token``) then
+        exchanges the refresh token (with the app's client id and secret) for an access
+        token that expires after ``lifetime`` seconds. With ``rotate``, each exchange
+        answers a new refresh token and the one used stops working (rotation, as OAuth
+        2.1 recommends); the paths served are in :attr:`token_paths`.
 
         .. versionadded:: 0.3
         """
@@ -886,6 +911,10 @@ class FakeHubSpot:
             token = refresh_token or f"rt-{uuid.uuid4()}"
             known = self._oauth_apps.get(client_id, (client_secret, set(), lifetime))[1]
             self._oauth_apps[client_id] = (client_secret, {*known, token}, lifetime)
+            if rotate:
+                self._rotating.add(client_id)
+            else:
+                self._rotating.discard(client_id)
             return token
 
     def expire_tokens(self) -> None:
@@ -1392,7 +1421,7 @@ class FakeHubSpot:
                 response = httpx.Response(
                     414, content=_URI_TOO_LONG, headers={"Content-Type": "text/html"}
                 )
-            elif method == "POST" and request.url.path == "/oauth/v1/token":
+            elif method == "POST" and request.url.path in _TOKEN_PATHS:
                 response = self._token(request, str(uuid.uuid4()))
             else:
                 try:
@@ -1404,12 +1433,33 @@ class FakeHubSpot:
         return response
 
     def _token(self, request: httpx.Request, correlation: str) -> httpx.Response:
-        """``POST /oauth/v1/token``: a refresh token (and the app's credentials) for an
-        access token (see ``_OAUTH_LIFETIME`` for the public sources)."""
+        """``POST /oauth/v3/token`` (and v1, 2026-03): a refresh token (and the app's
+        credentials) for an access token (see ``_OAUTH_LIFETIME`` for the public sources)."""
+        self.token_paths.append(request.url.path)
+        if request.url.query:
+            # v3 takes its parameters in the body only (the changelog's point: secrets
+            # must not reach URLs and logs).
+            return _reply(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": "parameters must be in the form-encoded body",
+                    "status": "BAD_REQUEST",
+                    "message": "parameters must be in the form-encoded body",
+                    "correlationId": correlation,
+                },
+                {"X-HubSpot-Correlation-Id": correlation},
+            )
         form = {k: v[-1] for k, v in parse_qs(request.content.decode("utf-8", "replace")).items()}
 
         def refused(status: str, message: str) -> httpx.Response:
-            data = {"status": status, "message": message, "correlationId": correlation}
+            data = {
+                "error": _RFC6749_ERRORS.get(status, "invalid_request"),
+                "error_description": message,
+                "status": status,
+                "message": message,
+                "correlationId": correlation,
+            }
             return _reply(400, data, {"X-HubSpot-Correlation-Id": correlation})
 
         if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
@@ -1428,6 +1478,10 @@ class FakeHubSpot:
         access = f"oauth-{uuid.uuid4().hex}"
         self._access_tokens[access] = self._clock() + lifetime
         self.tokens_issued += 1
+        if form.get("client_id", "") in self._rotating:
+            refresh_tokens.discard(refresh_token)
+            refresh_token = f"rt-{uuid.uuid4()}"
+            refresh_tokens.add(refresh_token)
         return _reply(
             200,
             {
