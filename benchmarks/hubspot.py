@@ -42,7 +42,10 @@ Scenarios, in order:
   searches + ``ceil(N/10/100)`` updates. Each line has ``requests``, ``per_1000``,
   ``minimum``, ``minimum_per_1000``, ``ratio`` and ``endpoints`` (``"METHOD path"`` →
   requests; record ids in paths read ``{id}``; the archived listing reads
-  ``?archived=true``).
+  ``?archived=true``). No deletion webhooks reach this sync, so with the default
+  ``archived_sweep_every="auto"`` every incremental pass also reads the archived
+  listing (one request per 100 archived records); with deletion webhooks it is read
+  once a day.
 
 ``share`` is records per second divided by the ceiling: how much of what the rate limit
 allows the adapter achieves; ``throttled`` counts the requests the local HubSpot refused
