@@ -10,42 +10,14 @@ import pytest
 
 from syncengine import AdapterError, ConfigError, ErrorCategory, PropertyType
 from syncengine.adapters import AssociationChange, NewRecord, Pipeline, RecordUpdate, Stage
-from syncengine.adapters.hubspot import HubSpotAdapter
-from syncengine.testing.hubspot import FakeHubSpot, ManualClock, property_definition
+from syncengine.testing.hubspot import property_definition
 
 TOKEN = "pat-na1-test-token"
-FAST = (100_000, 1.0)
 
 
-@pytest.fixture
-def clock():
-    """Injected time, shared by the local HubSpot and the adapters."""
-    return ManualClock()
-
-
-@pytest.fixture
-def fake(clock):
-    """A local HubSpot on injected time."""
-    return FakeHubSpot(token=TOKEN, clock=clock, sleep=clock.sleep)
-
-
-@pytest.fixture
-def make_adapter(fake, clock):
-    """Adapters on the local HubSpot through MockTransport, on injected time."""
-    made = []
-
-    def make(**options) -> HubSpotAdapter:
-        options.setdefault("transport", httpx.MockTransport(fake.handle))
-        options.setdefault("rate_limit", FAST)
-        options.setdefault("search_rate", FAST)
-        options.setdefault("consistency_window", 0.0)
-        adapter = HubSpotAdapter(TOKEN, clock=clock, sleep=clock.sleep, **options)
-        made.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in made:
-        adapter.close()
+def ADAPTER_DEFAULTS() -> dict[str, object]:
+    """This module's adapters see every change at once (no consistency window)."""
+    return {"consistency_window": 0.0}
 
 
 @pytest.fixture

@@ -12,45 +12,14 @@ import pytest
 from syncengine import AdapterError, ErrorCategory
 from syncengine.adapters import NewRecord, RecordUpdate
 from syncengine.adapters._hubspot_http import ErrorBody, RateWindow, Secret, category_of
-from syncengine.adapters.hubspot import HubSpotAdapter
-from syncengine.testing.hubspot import FakeHubSpot, ManualClock
+from syncengine.testing.hubspot import ManualClock
 
 TOKEN = "pat-na1-0123456789abcdef-SECRET"
-FAST = (100_000, 1.0)
 
 
-@pytest.fixture
-def clock():
-    """Injected time, shared by the local HubSpot and the adapters."""
-    return ManualClock()
-
-
-@pytest.fixture
-def fake(clock):
-    """A local HubSpot on injected time."""
-    return FakeHubSpot(token=TOKEN, clock=clock, sleep=clock.sleep)
-
-
-@pytest.fixture
-def make_adapter(fake, clock):
-    """Adapters on the local HubSpot through MockTransport, on injected time."""
-    made = []
-
-    def make(**options) -> HubSpotAdapter:
-        options.setdefault("transport", httpx.MockTransport(fake.handle))
-        options.setdefault("rate_limit", FAST)
-        options.setdefault("search_rate", FAST)
-        options.setdefault("read_ahead", False)
-        options.setdefault("rng", random.Random(7))
-        adapter = HubSpotAdapter(
-            options.pop("token", TOKEN), clock=clock, sleep=clock.sleep, **options
-        )
-        made.append(adapter)
-        return adapter
-
-    yield make
-    for adapter in made:
-        adapter.close()
+def ADAPTER_DEFAULTS() -> dict[str, object]:
+    """This module's adapters read no page ahead, and jitter from a seeded source."""
+    return {"read_ahead": False, "rng": random.Random(7)}
 
 
 def scan_all(adapter, object_type="contacts", since=None):

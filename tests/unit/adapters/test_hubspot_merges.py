@@ -10,40 +10,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from syncengine.adapters.hubspot import HubSpotAdapter
-from syncengine.testing.hubspot import MERGED_IDS, FakeHubSpot, ManualClock
+from syncengine.testing.hubspot import MERGED_IDS, FakeHubSpot
 
 TOKEN = "pat-na1-merge-token"
-FAST = (100_000, 1.0)
 
 
 @pytest.fixture
-def clock():
-    """Injected time."""
-    return ManualClock()
-
-
-@pytest.fixture
-def fake(clock):
-    """A local HubSpot on injected time."""
-    return FakeHubSpot(token=TOKEN, clock=clock, sleep=clock.sleep)
-
-
-@pytest.fixture
-def adapter(fake, clock):
+def adapter(make_adapter):
     """The adapter on the local HubSpot."""
-    made = HubSpotAdapter(
-        TOKEN,
-        transport=httpx.MockTransport(fake.handle),
-        rate_limit=FAST,
-        search_rate=FAST,
-        consistency_window=0.0,
-        read_ahead=False,
-        clock=clock,
-        sleep=clock.sleep,
-    )
-    yield made
-    made.close()
+    return make_adapter(consistency_window=0.0, read_ahead=False)
 
 
 def call(fake, method, path, **options):
