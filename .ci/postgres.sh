@@ -51,7 +51,8 @@ syncengine_postgres_start() {
   }
   # Unix socket only (listen_addresses=''), small and fast: a test server, not a production
   # one (fsync off: a crash of the machine may lose the test database, nothing else).
-  "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+  # -t: how long to wait for the server to accept connections (long: a loaded machine).
+  "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 300 \
     -o "-k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off \
 -c full_page_writes=off -c max_connections=200 -c shared_buffers=128MB" \
     start >/dev/null || {

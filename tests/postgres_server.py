@@ -121,7 +121,9 @@ def start() -> Server:
             str(folder / "server.log"),
             "-w",
             "-t",
-            "60",
+            # How long pg_ctl may wait for the server to accept connections: a loaded
+            # machine (CI's two cores) can take far longer than an idle one.
+            "300",
             "-o",
             options,
             "start",
