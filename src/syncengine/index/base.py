@@ -22,8 +22,9 @@ Required methods: :meth:`~IndexStore.get`, :meth:`~IndexStore.by_record_ids`,
 Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta`
 (defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` and
 :meth:`~IndexStore.record_keys` (built on :meth:`~IndexStore.by_record_ids`),
-:meth:`~IndexStore.holders` (without it, the leases of a pass that died are taken over
-only when they expire), :meth:`~IndexStore.close`; the webhook inbox
+:meth:`~IndexStore.entries_page` (built on :meth:`~IndexStore.entries`; stores override
+it with keyset paging), :meth:`~IndexStore.holders` (without it, the leases of a pass
+that died are taken over only when they expire), :meth:`~IndexStore.close`; the webhook inbox
 (:meth:`~IndexStore.inbox_add`, :meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
 :meth:`~IndexStore.inbox_count`): a store without it cannot back a webhook receiver
 (:func:`keeps_inbox` tells), and is refused when one is built; the pass history
@@ -36,6 +37,7 @@ Every store passes the conformance kit in :mod:`syncengine.testing`.
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -48,7 +50,7 @@ from syncengine.states import RecordState
 if TYPE_CHECKING:
     from syncengine.history import PassRecord
 
-__all__ = ["IndexStore", "keeps_history", "keeps_inbox"]
+__all__ = ["IndexStore", "check_page_limit", "keeps_history", "keeps_inbox", "page_start"]
 
 
 class IndexStore(abc.ABC):
@@ -323,6 +325,43 @@ class IndexStore(abc.ABC):
             return sum(counts.get(object_type, {}).values())
         return sum(sum(by_state.values()) for by_state in counts.values())
 
+    def entries_page(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Entry], str | None]:
+        """One page of :meth:`entries` (same filters, same order) and where the next starts.
+
+        Pass the returned cursor as ``after`` for the next page; ``None`` means there is no
+        next page. A cursor is opaque text, valid for this store and these filters.
+
+        This default skips the earlier entries one by one (a late page costs as much as
+        reading up to it); the stores syncengine ships override it with keyset paging, so
+        that a page deep in a million entries costs what the first does.
+
+        Raises:
+            ValueError: ``after`` is not a cursor of this store, or ``limit`` is below 1.
+
+        .. versionadded:: 0.2
+        """
+        skip = page_start(after, "+")
+        check_page_limit(limit)
+        found = list(
+            itertools.islice(
+                self.entries(sync_id, object_type, states=states, since=since, until=until),
+                skip,
+                skip + limit + 1,
+            )
+        )
+        more = len(found) > limit
+        return found[:limit], f"+{skip + limit}" if more else None
+
     def count_on(self, sync_id: str, object_type: str, side: Side) -> int:
         """The number of entries of one object type holding a record of ``side``: how
         many of that app's records the index knows (the mass-change guard's measure).
@@ -335,6 +374,33 @@ class IndexStore(abc.ABC):
         return sum(
             1 for entry in self.entries(sync_id, object_type) if getattr(entry, column) is not None
         )
+
+
+def page_start(after: str | None, prefix: str = "") -> int:
+    """The position a page cursor of :meth:`IndexStore.entries_page` names (0: none).
+
+    Raises:
+        ValueError: ``after`` is not ``prefix`` followed by ASCII digits.
+
+    .. versionadded:: 0.2
+    """
+    if after is None:
+        return 0
+    digits = after.removeprefix(prefix) if prefix and after.startswith(prefix) else None
+    if prefix == "":
+        digits = after
+    if digits is None or not (digits.isascii() and digits.isdigit()) or len(digits) > 20:
+        raise ValueError(f"{after[:40]!r} is not a page cursor of this index store")
+    return int(digits)
+
+
+def check_page_limit(limit: int) -> None:
+    """Refuse a page size below 1 (or not an integer).
+
+    .. versionadded:: 0.2
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"a page holds at least 1 entry; got limit={limit!r}")
 
 
 def keeps_inbox(store: IndexStore) -> bool:

@@ -25,7 +25,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore
+from syncengine.index.base import IndexStore, check_page_limit, page_start
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -203,7 +203,31 @@ class MemoryIndexStore(IndexStore):
         _aware("since", since)
         _aware("until", until)
         wanted = None if states is None else frozenset(states)
-        return self._entries(sync_id, object_type, wanted, since, until, pending)
+        rows = self._entries(sync_id, object_type, wanted, since, until, pending)
+        return (entry for _, entry in rows)
+
+    @override
+    def entries_page(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Entry], str | None]:
+        # Keyset paging: the cursor is the last sequence number shown.
+        start = page_start(after)
+        check_page_limit(limit)
+        _aware("since", since)
+        _aware("until", until)
+        wanted = None if states is None else frozenset(states)
+        rows = self._entries(sync_id, object_type, wanted, since, until, None, start)
+        found = list(itertools.islice(rows, limit + 1))
+        more = len(found) > limit
+        return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
 
     def _entries(
         self,
@@ -213,10 +237,12 @@ class MemoryIndexStore(IndexStore):
         since: datetime | None,
         until: datetime | None,
         pending: bool | None,
-    ) -> Iterator[Entry]:
-        last = 0
+        start: int = 0,
+    ) -> Iterator[tuple[int, Entry]]:
+        """Matching entries after sequence number ``start``, each with its number."""
+        last = start
         while True:
-            chunk: list[Entry] = []
+            chunk: list[tuple[int, Entry]] = []
             with self._lock:
                 sync = self._syncs.get(sync_id)
                 if sync is None:
@@ -237,7 +263,7 @@ class MemoryIndexStore(IndexStore):
                         and (until is None or entry.updated_at < until)
                         and (pending is None or (entry.pending is not None) is pending)
                     ):
-                        chunk.append(entry)
+                        chunk.append((last, entry))
                 exhausted = pos >= end
             yield from chunk
             if exhausted:

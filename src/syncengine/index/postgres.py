@@ -62,6 +62,7 @@ Theory of operation:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import random
 import re
@@ -80,7 +81,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore
+from syncengine.index.base import IndexStore, check_page_limit, page_start
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -712,7 +713,32 @@ class PostgresIndexStore(IndexStore):
     ) -> Iterator[Entry]:
         # Arguments are checked now, not at the first next().
         codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
-        return self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+        rows = self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+        return (entry for _, entry in rows)
+
+    @override
+    def entries_page(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Entry], str | None]:
+        # Keyset paging: the cursor is the last row id shown, so a late page costs what
+        # the first does.
+        start = page_start(after)
+        check_page_limit(limit)
+        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
+        rows = self._entries(
+            sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, _CHUNK)
+        )
+        found = list(itertools.islice(rows, limit + 1))
+        more = len(found) > limit
+        return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
 
     def _entries(
         self,
@@ -722,7 +748,10 @@ class PostgresIndexStore(IndexStore):
         since: int | None,
         until: int | None,
         pending: bool | None,
-    ) -> Iterator[Entry]:
+        start: int = 0,
+        chunk_size: int = _CHUNK,
+    ) -> Iterator[tuple[int, Entry]]:
+        """Matching entries after row id ``start``, each with its row id."""
         if codes is not None and not codes:
             return
         sync = self._sync(sync_id)
@@ -747,9 +776,9 @@ class PostgresIndexStore(IndexStore):
             where.append("pending IS NOT NULL" if pending else "pending IS NULL")
         query = (
             f"SELECT {_COLUMNS} FROM entries WHERE {' AND '.join(where)} "
-            f"AND id > %s ORDER BY id LIMIT {_CHUNK}"
+            f"AND id > %s ORDER BY id LIMIT {chunk_size}"
         )
-        last = 0
+        last = start
         while True:
             after = last
             rows = self._read(
@@ -757,11 +786,16 @@ class PostgresIndexStore(IndexStore):
             )
             names = object_type
             chunk = [
-                self._decode(sync_id, names if names is not None else self._ot_name(row[1]), row)
+                (
+                    row[0],
+                    self._decode(
+                        sync_id, names if names is not None else self._ot_name(row[1]), row
+                    ),
+                )
                 for row in rows
             ]
             yield from chunk
-            if len(rows) < _CHUNK:
+            if len(rows) < chunk_size:
                 return
             last = rows[-1][0]
 

@@ -48,6 +48,7 @@ Theory of operation:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sqlite3
@@ -72,7 +73,7 @@ from syncengine.index._entry import (
     InboxItem,
     check_inbox_items,
 )
-from syncengine.index.base import IndexStore
+from syncengine.index.base import IndexStore, check_page_limit, page_start
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -944,7 +945,32 @@ class SQLiteIndexStore(IndexStore):
     ) -> Iterator[Entry]:
         # Arguments are checked now, not at the first next().
         codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
-        return self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+        rows = self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+        return (entry for _, entry in rows)
+
+    @override
+    def entries_page(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Entry], str | None]:
+        # Keyset paging: the cursor is the last row id shown, so a late page costs what
+        # the first does.
+        start = page_start(after)
+        check_page_limit(limit)
+        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
+        rows = self._entries(
+            sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, _CHUNK)
+        )
+        found = list(itertools.islice(rows, limit + 1))
+        more = len(found) > limit
+        return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
 
     def _entries(
         self,
@@ -954,7 +980,10 @@ class SQLiteIndexStore(IndexStore):
         since: int | None,
         until: int | None,
         pending: bool | None,
-    ) -> Iterator[Entry]:
+        start: int = 0,
+        chunk_size: int = _CHUNK,
+    ) -> Iterator[tuple[int, Entry]]:
+        """Matching entries after row id ``start``, each with its row id."""
         if codes is not None and not codes:
             return
         with self._reading() as conn:
@@ -983,17 +1012,18 @@ class SQLiteIndexStore(IndexStore):
             where.append(_IN_STATE_INDEX)  # a partial index needs its WHERE in the query
         sql = (
             f"SELECT {_COLUMNS} FROM entries e {hint} WHERE {' AND '.join(where)} "
-            f"AND e.id > ? ORDER BY e.id LIMIT {_CHUNK}"
+            f"AND e.id > ? ORDER BY e.id LIMIT {chunk_size}"
         )
-        last = 0
+        last = start
         while True:
             with self._reading() as conn:
                 rows = conn.execute(sql, (*params, last)).fetchall()
                 chunk = [
-                    self._decode(conn, sync_id, self._ot_name(conn, row[1]), row) for row in rows
+                    (row[0], self._decode(conn, sync_id, self._ot_name(conn, row[1]), row))
+                    for row in rows
                 ]
             yield from chunk
-            if len(rows) < _CHUNK:
+            if len(rows) < chunk_size:
                 return
             last = rows[-1][0]
 

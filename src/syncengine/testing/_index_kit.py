@@ -61,6 +61,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import partial
 from typing import Any, ClassVar, Final, cast
 
 import attrs
@@ -823,6 +824,49 @@ def check_entries_filters_by_type_state_time_and_pending(store: IndexStore) -> N
         _assert_entries(expected, got, f"entries({filters})")
     if list(store.entries("kit-unknown-sync")):
         raise AssertionError("entries() of an unknown sync is not empty")
+
+
+@_check
+def check_entries_pages_follow_entries(store: IndexStore) -> None:
+    """entries_page() pages through what entries() yields, in order, each entry once."""
+    population = _filter_population()
+    store.write(population[:25])
+    store.write(population[25:])
+    store.write([_entry("other-sync", sync_id=B)])
+    t3 = T0 + timedelta(minutes=3)
+    cases: list[dict[str, Any]] = [
+        {},
+        {"object_type": CONTACTS},
+        {"object_type": "unknown"},
+        {"states": {RecordState.FAILED, RecordState.EXCLUDED}},
+        {"states": []},
+        {"since": t3, "object_type": DEALS},
+    ]
+    for filters in cases:
+        expected = list(store.entries(A, **filters))
+        for limit in (1, 3, 7, 40, 41):
+            got: list[Entry] = []
+            after: str | None = None
+            for _ in range(len(expected) + 2):
+                page, after = store.entries_page(A, **filters, after=after, limit=limit)
+                if len(page) > limit:
+                    raise AssertionError(f"entries_page(limit={limit}) gave {len(page)} entries")
+                got.extend(page)
+                if after is None:
+                    break
+                if not page:
+                    raise AssertionError(f"entries_page({filters}) gave an empty page and a cursor")
+            _assert_entries(expected, got, f"entries_page({filters}, limit={limit})")
+    refusals: list[tuple[str, Callable[[], object]]] = [
+        *((f"cursor {bad!r}", partial(store.entries_page, A, after=bad)) for bad in ("x", "²")),
+        ("limit=0", partial(store.entries_page, A, limit=0)),
+    ]
+    for what, action in refusals:
+        try:
+            action()
+        except ValueError:
+            continue
+        raise AssertionError(f"entries_page with {what}: expected ValueError, it was accepted")
 
 
 @_check
@@ -1914,6 +1958,10 @@ class IndexStoreTests:
     def test_entries_filters_by_type_state_time_and_pending(self, store: IndexStore) -> None:
         """entries() filters by object type, states, [since, until) and pending, in order."""
         check_entries_filters_by_type_state_time_and_pending(store)
+
+    def test_entries_pages_follow_entries(self, store: IndexStore) -> None:
+        """entries_page() pages through what entries() yields, in order, each entry once."""
+        check_entries_pages_follow_entries(store)
 
     def test_entries_stays_correct_while_writing(self, store: IndexStore) -> None:
         """Writes during iteration: lasting entries come once, none twice, all as written."""
