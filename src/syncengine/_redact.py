@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "redact_options",
     "redact_text",
     "scrub_dsn",
+    "scrub_secrets",
 ]
 
 REDACTED: Final = "[redacted]"
@@ -152,3 +153,17 @@ def redact_options(options: Mapping[str, Any]) -> dict[str, Any]:
         else:
             shown[key] = value
     return shown
+
+
+def scrub_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Any text (an error message) with credentials hidden: each of ``secrets`` as given
+    (and as ``repr()`` quotes it), the passwords of URLs and ``password=`` pairs in it, and
+    ``Bearer`` tokens. For text shown to people who must not see them (a web page).
+
+    .. versionadded:: 0.2
+    """
+    known = {s for s in secrets if s and len(s) >= 4}
+    known |= {repr(s)[1:-1] for s in known}
+    for secret in sorted(known, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return redact_text(text)

@@ -614,3 +614,74 @@ def explain(config: Path, side: str, object_type: str, record_id: str, as_json: 
         click.echo(json.dumps(explanation.as_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(str(explanation))
+
+
+@main.command()
+@_CONFIG
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(min=0, max=65535), default=8000, show_default=True, help="Port."
+)
+@click.option(
+    "--token",
+    envvar="SYNCENGINE_TOKEN",
+    default=None,
+    metavar="TOKEN",
+    help="The console token (or set SYNCENGINE_TOKEN): every page and action needs it. "
+    "Required to listen on an address other than this machine's.",
+)
+@click.option(
+    "--interval",
+    type=float,
+    callback=lambda ctx, param, value: (
+        None if value is None else _check_interval(ctx, param, value)
+    ),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds between passes, instead of the config's serve.interval (default 60; 0: none).",
+)
+@_errors
+def serve(config: Path, host: str, port: int, token: str | None, interval: float | None) -> None:
+    """Serve the sync's console and webhook endpoint, and run its passes on a schedule.
+
+    One process: the web pages (overview, failures, records, one record, actions), the
+    HubSpot webhook endpoint when the config's [serve] table names the secret's variable,
+    and a pass every serve.interval. Listens on 127.0.0.1 unless --host says otherwise;
+    any other address needs --token (docs/console.md).
+    """
+    try:
+        import uvicorn
+
+        from syncengine.server import _serve
+    except ImportError as exc:
+        _fail(
+            f"`syncengine serve` needs the server extra ({exc.name} is not installed): "
+            "pip install 'syncengine-hub[server]'",
+            2,
+        )
+    token = token or None
+    if token is None and not _serve.is_local(host):
+        _fail(
+            f"--host {host} serves other machines, so the console needs a token: pass "
+            f"--token TOKEN or set {_serve.TOKEN_ENV} (make one with: python -c "
+            "'import secrets; print(secrets.token_urlsafe(24))')",
+            2,
+        )
+    try:
+        application = _serve.app_from_config(
+            config, token=token, interval=interval, allowed_hosts=None
+        )
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise click.BadParameter(str(exc), param_hint="--token") from None
+    shown = f"[{host}]" if ":" in host else host
+    runner = application.state.runner
+    webhook = application.state.setup.file.serve
+    click.echo(f"console: http://{shown}:{port}/" + (" (token required)" if token else ""))
+    if application.state.console.webhooks:
+        click.echo(f"webhooks: POST http://{shown}:{port}{webhook.webhook_path}")
+    click.echo(
+        f"passes: every {runner.interval:g}s" if runner.interval else "passes: none scheduled"
+    )
+    uvicorn.run(application, host=host, port=port, log_level="info", lifespan="on")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
@@ -40,7 +41,7 @@ from syncengine.engine import SyncEngine
 from syncengine.errors import ConfigError, IndexStoreError
 from syncengine.filters import Condition, Filter
 from syncengine.index.base import IndexStore
-from syncengine.plugins import load_adapter, unknown_key_problem
+from syncengine.plugins import duration_option, load_adapter, unknown_key_problem
 from syncengine.report import EventHandler, SyncEvent
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "ConfigFile",
     "ConfigFileError",
     "IndexSpec",
+    "ServeSpec",
     "SyncSetup",
     "load",
     "parse_config",
@@ -77,7 +79,8 @@ class ConfigFileError(ConfigError):
         return str(self.args[0])
 
 
-_TOP_KEYS: Final = ("sync_id", "max_change_ratio", "hub", "app", "index", "objects")
+_TOP_KEYS: Final = ("sync_id", "max_change_ratio", "hub", "app", "index", "objects", "serve")
+_SERVE_KEYS: Final = ("interval", "webhook_secret_env", "webhook_path", "public_url")
 _OBJECT_KEYS: Final = (
     "hub_type",
     "app_type",
@@ -567,6 +570,61 @@ def _index_spec(value: Any, base_dir: Path) -> IndexSpec:
 
 @final
 @attrs.frozen
+class ServeSpec:
+    """How ``syncengine serve`` runs this sync: the ``[serve]`` table.
+
+    Attributes:
+        interval: Seconds between two scheduled passes (``0``: no scheduled passes).
+        webhook_secret_env: The environment variable holding the HubSpot app's client
+            secret, which signs webhooks (rule X4: never the secret itself); ``None``: no
+            webhook endpoint.
+        webhook_path: Where the webhook endpoint answers.
+        public_url: The webhook URL as HubSpot calls it, when a proxy stands in front
+            (signatures cover the URL).
+
+    .. versionadded:: 0.2
+    """
+
+    interval: float = 60.0
+    webhook_secret_env: str | None = None
+    webhook_path: str = "/webhooks/hubspot"
+    public_url: str | None = None
+
+
+def _serve_spec(value: Any) -> ServeSpec:
+    if value is None:
+        return ServeSpec()
+    reader = _Reader.of(value, "serve", _SERVE_KEYS)
+    interval = duration_option(reader.get("interval", 60), reader.at("interval"))
+    if interval > 7 * 24 * 3600:
+        raise ConfigError(reader.at("interval"), "at most a week (7d)")
+    secret_env = reader.typed("webhook_secret_env", str, "the name of an environment variable")
+    if secret_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+        raise ConfigError(
+            reader.at("webhook_secret_env"),
+            "expected the name of an environment variable (the secret itself never goes "
+            "in a config file, rule X4)",
+        )
+    path = reader.typed("webhook_path", str, "a URL path such as /webhooks/hubspot")
+    path = "/webhooks/hubspot" if path is None else path
+    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", path) or path.rstrip("/") in ("", "/"):
+        raise ConfigError(
+            reader.at("webhook_path"),
+            f"expected a URL path like /webhooks/hubspot, got {path!r:.60}",
+        )
+    public_url = reader.typed("public_url", str, "the https URL HubSpot calls")
+    if public_url is not None:
+        parts = urllib.parse.urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ConfigError(
+                reader.at("public_url"),
+                f"expected the http(s) URL HubSpot calls, without a query; got {public_url!r:.80}",
+            )
+    return ServeSpec(interval, secret_env, path, public_url)
+
+
+@final
+@attrs.frozen
 class ConfigFile:
     """A parsed config file: the sync config and how to build what it runs on.
 
@@ -578,6 +636,10 @@ class ConfigFile:
         index: The index store's spec.
         object_paths: How the file names each object sync, in ``config.objects`` order
             (``objects[0]`` or ``objects.contacts``), for error messages.
+        serve: How ``syncengine serve`` runs the sync (the ``[serve]`` table).
+
+    .. versionchanged:: 0.2
+       ``serve``.
 
     .. versionadded:: 0.1
     """
@@ -588,6 +650,7 @@ class ConfigFile:
     app: AdapterSpec
     index: IndexSpec
     object_paths: tuple[str, ...]
+    serve: ServeSpec = ServeSpec()
 
     @property
     def base_dir(self) -> Path:
@@ -660,6 +723,7 @@ def parse_config(
         hub = _adapter_spec(top.get("hub"), "hub")
         app = _adapter_spec(top.get("app"), "app")
         index = _index_spec(top.get("index"), base_dir)
+        serve = _serve_spec(top.get("serve"))
         raw = top.get("objects")
         objects = []
         if isinstance(raw, list):
@@ -680,7 +744,7 @@ def parse_config(
         config = _within("", lambda: SyncConfig(sync_id, objects, max_change_ratio=ratio))
     except ConfigError as exc:
         raise _file_error(name, object_paths, exc) from None
-    return ConfigFile(Path(name), config, hub, app, index, tuple(object_paths))
+    return ConfigFile(Path(name), config, hub, app, index, tuple(object_paths), serve)
 
 
 def read_config(path: str | os.PathLike[str]) -> ConfigFile:

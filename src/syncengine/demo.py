@@ -958,6 +958,12 @@ def run_demo(
     ):
         if command:
             console.print(f"  {command}", markup=False)
+    console.print(
+        "\n[bold]See it in your browser[/] (the console: overview, failures, records, "
+        "restore; needs syncengine-hub\\[server])"
+    )
+    console.print(f"  {program} serve {shown}", markup=False)
+    console.print("  then open http://127.0.0.1:8000/", markup=False)
 
 
 def _paired_id(engine: Any, email: str) -> str | None:
