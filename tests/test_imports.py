@@ -145,3 +145,50 @@ def test_the_pure_core_reaches_no_io(core):
         if imported.split(".")[0] in NO_IO_LIBRARIES
     }
     assert set() == libraries
+
+
+#: The web libraries of the ``server`` extra: only the console imports them.
+WEB_LIBRARIES = ("starlette", "uvicorn", "jinja2", "multipart", "selenium")
+
+
+def test_only_the_console_imports_the_web_libraries():
+    """starlette, uvicorn and Jinja2 (the ``server`` extra) are imported by
+    syncengine.server alone, and by the command's ``serve`` (inside the function, so
+    that the other commands run without the extra); nothing else imports
+    syncengine.server."""
+    importers = {
+        (name, imported.split(".")[0])
+        for name in MODULES
+        for imported in _imports(name)
+        if imported.split(".")[0] in WEB_LIBRARIES
+    }
+    assert {n for n, _ in importers} <= {
+        m for m in MODULES if m.startswith("syncengine.server")
+    } | {"syncengine.cli"}
+    assert {("syncengine.cli", "uvicorn")} == {
+        (n, lib) for n, lib in importers if n == "syncengine.cli"
+    }
+    users = {
+        name
+        for name in MODULES
+        if not name.startswith("syncengine.server")
+        and any(m.startswith("syncengine.server") for m in GRAPH[name])
+    }
+    assert {"syncengine.cli"} == users
+
+
+def test_importing_the_library_and_the_command_loads_no_web_library():
+    """``import syncengine`` (and the command, the config files, the webhooks) loads none
+    of the server extra's libraries: the core has no web dependency."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, syncengine, syncengine.cli, syncengine.configfile, syncengine.webhooks, "
+        "syncengine.index, syncengine.testing\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {WEB_LIBRARIES!r}))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert "[]" == found

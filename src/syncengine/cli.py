@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -675,6 +676,10 @@ def serve(config: Path, host: str, port: int, token: str | None, interval: float
         if isinstance(exc, ConfigError):
             raise
         raise click.BadParameter(str(exc), param_hint="--token") from None
+    if not logging.getLogger().handlers:  # one line per pass (and uvicorn's per request)
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     shown = f"[{host}]" if ":" in host else host
     runner = application.state.runner
     webhook = application.state.setup.file.serve

@@ -45,7 +45,8 @@ def load() -> object:
     name = "syncengine_tests_console_demo"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__))
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

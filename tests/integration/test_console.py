@@ -16,11 +16,11 @@ import pytest
 
 pytest.importorskip("starlette", reason="the server extra (syncengine-hub[server]) is needed")
 
-import httpx  # noqa: E402
+import httpx
 
-from syncengine import RecordState, Side  # noqa: E402
-from syncengine.configfile import load  # noqa: E402
-from syncengine.server import PassRunner, app, app_from_config  # noqa: E402
+from syncengine import RecordState, Side
+from syncengine.configfile import load
+from syncengine.server import PassRunner, app, app_from_config
 
 demo = Path(__file__).with_name("console_demo.py")
 _helpers = __import__("importlib.util").util
@@ -49,7 +49,7 @@ def config(demo_dir, tmp_path):
 
 
 @contextlib.contextmanager
-def TestClient(application, base_url=LOCAL, headers=None):  # noqa: N802 - reads like the class
+def TestClient(application, base_url=LOCAL, headers=None):
     """An HTTP client of ``application`` served by uvicorn; requests name ``base_url``'s host."""
     with console_demo.serving(application) as url:
         host = httpx.URL(base_url).netloc.decode()
@@ -131,7 +131,8 @@ class TestPages:
         assert 'contacts: <span class="failed">deleted</span> — 2' in page
         assert 'contacts: <span class="failed">validation</span> — 1' in page
         assert "restore it from the surviving copy" in page  # the hint of "deleted"
-        assert "c28" in page and "c61" in page
+        assert "c28" in page
+        assert "c61" in page
 
     def test_bad_requests_get_a_status_and_a_page_saying_why(self, client):
         """Unknown records are 404; bad filters, sides, times and cursors are 400."""
@@ -164,7 +165,8 @@ class TestPages:
             assert f"<td>{field.hub}</td><td>{field.app}</td>" in page
         for item in explanation.history:
             assert item.action in page
-        assert "Retry now" in page and "Restore deleted contacts" in page
+        assert "Retry now" in page
+        assert "Restore deleted contacts" in page
 
 
 class TestRecordsListing:
@@ -227,7 +229,8 @@ class TestHostileValues:
         """Even an id typed into the address shows as text on the 404 page."""
         response = client.get("/record", params={"side": "hub", "type": "contacts", "id": "<b>x"})
         assert 404 == response.status_code
-        assert "<b>x" not in response.text and "&lt;b&gt;x" in response.text
+        assert "<b>x" not in response.text
+        assert "&lt;b&gt;x" in response.text
 
 
 class TestCSRF:
@@ -292,7 +295,8 @@ class TestToken:
         assert 303 == right.status_code
         assert "/failures" == right.headers["location"]
         cookie = right.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
         assert TOKEN not in cookie
         assert 200 == token_client.get("/failures").status_code
         page = token_client.get("/actions/sync?turn=off").text
@@ -434,7 +438,8 @@ class TestSecrets:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         with TestClient(application, base_url="http://sync.example.com", headers=headers) as c:
             overview = c.get("/").text
-            assert "incremental pass failed" in overview and "[redacted]" in overview
+            assert "incremental pass failed" in overview
+            assert "[redacted]" in overview
             bodies = [overview]
             for path in (
                 "/failures",
@@ -481,7 +486,8 @@ class TestScheduling:
             release.set()
             first.join(30)
             assert not runner.busy
-            assert runner.last_report is not None and runner.last_error is None
+            assert runner.last_report is not None
+            assert runner.last_error is None
 
     def test_the_schedule_runs_a_pass_at_once_then_stops(self, config):
         """start() runs the first pass now; stop() ends the loop."""

@@ -46,7 +46,7 @@ from syncengine.server._chart import pass_chart
 from syncengine.server._runner import PassRunner, RunnerBusy
 from syncengine.states import ErrorCategory, RecordState
 from syncengine.status import EntryView, RestorePlan, shown, shown_properties
-from syncengine.webhooks import WebhookReceiver, asgi_app
+from syncengine.webhooks import ASGIApp, WebhookReceiver, asgi_app
 
 __all__ = ["build_app"]
 
@@ -286,9 +286,13 @@ class _Console:
             request,
             "message.html",
             status,
-            title={400: "Bad request", 403: "Refused", 404: "Not found", 409: "Not now"}.get(
-                status, "Problem"
-            ),
+            title={
+                400: "Bad request",
+                401: "Refused",
+                403: "Refused",
+                404: "Not found",
+                409: "Not now",
+            }.get(status, "Problem"),
             kind="problem",
             lines=[self.scrub(message)],
             table=None,
@@ -414,7 +418,9 @@ class _Console:
         with contextlib.suppress(NotImplementedError):
             inbox = engine.index.inbox_count(engine.sync_id)
         last_error = self.runner.last_error
+        last = self.runner.last_report
         return {
+            "last_pass": self.scrub(last.summary()) if last is not None else "",
             "counts": counts,
             "initial_running": initial_running,
             "initial_progress": initial_progress,
@@ -869,6 +875,22 @@ async def _form(request: Request) -> dict[str, str]:
     return form
 
 
+class _RawASGI:
+    """An ASGI application as a route's endpoint (a plain function would be taken for a
+    request handler)."""
+
+    def __init__(self, application: ASGIApp) -> None:
+        self._app = application
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        await self._app(scope, receive, send)
+
+
 def build_app(
     engine: SyncEngine,
     runner: PassRunner,
@@ -911,9 +933,8 @@ def build_app(
     ]
     if webhook_secret is not None:
         receiver = WebhookReceiver(engine, webhook_secret)
-        routes.insert(
-            0, Route(webhook_path, asgi_app(receiver, public_url=public_url), methods=["POST"])
-        )
+        endpoint = _RawASGI(asgi_app(receiver, public_url=public_url))
+        routes.insert(0, Route(webhook_path, endpoint, methods=["POST"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
