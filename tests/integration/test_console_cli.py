@@ -141,3 +141,30 @@ def test_serve_runs_the_demo_in_one_process(config):
         rest, _ = child.communicate(timeout=60)
         guard.cancel()
     assert 0 == child.returncode, "".join(lines) + rest
+
+
+@pytest.mark.parametrize(("ci", "expected"), [("true", "1 error"), ("", "1 skipped")])
+def test_a_missing_browser_skips_locally_and_fails_in_ci(tmp_path, ci, expected):
+    """Without chromium the browser tests skip, saying why; with CI=true they fail."""
+    browser_tests = Path(__file__).with_name("test_console_browser.py")
+    env = {**os.environ, "CI": ci, "SYNCENGINE_CHROMIUM": str(tmp_path / "no-chromium")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(browser_tests),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "0",
+            "-rs",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+    )
+    assert expected in result.stdout, result.stdout + result.stderr
+    assert "no-chromium" in result.stdout  # the reason names what is missing
