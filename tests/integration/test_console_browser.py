@@ -159,6 +159,10 @@ def test_a_person_signs_in_and_follows_a_failure_to_its_record(browser, server):
     assert "lead_score" in fields
     assert "firstname" in fields
     assert browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
+    click(browser, By.LINK_TEXT, "Failures")
+    click(browser, By.CSS_SELECTOR, "#contacts-deleted a.record-link")
+    assert "the app record" in browser.find_element(By.ID, "pairing").text
+    screenshot(browser, "console-record.png")
 
 
 def test_hostile_values_show_as_text_and_never_run(browser, server):
@@ -173,7 +177,6 @@ def test_hostile_values_show_as_text_and_never_run(browser, server):
     assert [] == browser.find_elements(By.CSS_SELECTOR, "main img")
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 - raises when no dialog opened
-    screenshot(browser, "console-record.png")
 
 
 def test_restoring_deleted_records_shows_the_plan_then_restores(browser, server, config):

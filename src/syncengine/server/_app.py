@@ -41,6 +41,8 @@ from starlette.routing import Route
 from syncengine._redact import scrub_secrets
 from syncengine.engine import SyncEngine
 from syncengine.errors import SyncDisabledError, SyncEngineError
+from syncengine.history import PassRecord
+from syncengine.index.base import keeps_history
 from syncengine.records import ChangeEvent, Side
 from syncengine.server._chart import pass_chart
 from syncengine.server._runner import PassRunner, RunnerBusy
@@ -81,7 +83,7 @@ class _HTTPProblem(Exception):
         self.message = message
 
 
-def _took(record: Any) -> str:
+def _took(record: PassRecord) -> str:
     seconds = max((record.finished_at - record.started_at).total_seconds(), 0.0)
     if seconds < 60:
         return f"{seconds:.1f}s"
@@ -404,16 +406,12 @@ class _Console:
                 running += f"; {progress.object_type or ''} {progress.phase}: "
                 running += f"{progress.processed:,} records"
             running += ")"
-        passes: list[Any] = []
+        passes: list[PassRecord] = []
         history_note = ""
-        lister = getattr(engine.index, "passes", None)
-        if lister is None:
-            history_note = "This index store keeps no pass history."
+        if keeps_history(engine.index):
+            passes = engine.index.passes(engine.sync_id, limit=_CHART_PASSES)
         else:
-            try:
-                passes = list(lister(engine.sync_id, limit=_CHART_PASSES))
-            except NotImplementedError:
-                history_note = "This index store keeps no pass history."
+            history_note = "This index store keeps no pass history."
         inbox: int | None = None
         with contextlib.suppress(NotImplementedError):
             inbox = engine.index.inbox_count(engine.sync_id)

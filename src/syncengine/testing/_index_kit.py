@@ -1645,7 +1645,11 @@ class IndexStoreMachine(RuleBasedStateMachine):
                 raise AssertionError(f"add_pass returned {got!r}, expected {want!r}")
         limit = data.draw(st.integers(0, 4), "limit")
         before = data.draw(st.none() | st.integers(0, 12), "before")
-        for page in ({"limit": 10, "before": None}, {"limit": limit, "before": before}):
+        pages: list[dict[str, Any]] = [
+            {"limit": 10, "before": None},
+            {"limit": limit, "before": before},
+        ]
+        for page in pages:
             got_page = self.store.passes(sync_id, **page)
             want_page = self.model.passes_of(sync_id, **page)
             if got_page != want_page:
