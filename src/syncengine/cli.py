@@ -1,7 +1,7 @@
 """The ``syncengine`` command: run, inspect and operate a sync described by a config file.
 
-Subcommands: ``demo``, ``run``, ``status``, ``records``, ``export``, ``restore`` and
-``explain`` (``syncengine --help``; the reference is ``docs/cli.md``). Each reads a TOML
+Subcommands: ``demo``, ``run``, ``status``, ``records``, ``export``, ``restore``,
+``explain`` and ``serve`` (``syncengine --help``; the reference is ``docs/cli.md``). Each reads a TOML
 config file (:mod:`syncengine.configfile`) and drives a :class:`~syncengine.SyncEngine`.
 
 Output: tables and progress bars through rich, coloured only on a terminal (and never when

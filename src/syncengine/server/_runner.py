@@ -67,8 +67,9 @@ class PassRunner:
     stop) is logged and kept as :attr:`last_error`; the schedule goes on.
 
     Args:
-        engine: The sync. Build it with ``on_event=runner.on_event`` to see a running
-            pass's progress (:attr:`progress`).
+        engine: The sync, or ``None`` to give it later (:attr:`engine`): build the engine
+            with ``on_event=runner.on_event`` for the console to show a running pass's
+            progress (:attr:`progress`), then set ``runner.engine = engine``.
         interval: Seconds between the end of a pass and the start of the next; ``0``: no
             scheduled passes (only :meth:`run_pass` and the console's actions).
         secrets: Texts never to show in :attr:`last_error` (besides connection-string
@@ -76,12 +77,16 @@ class PassRunner:
     """
 
     def __init__(
-        self, engine: SyncEngine, interval: float, *, secrets: tuple[str, ...] = ()
+        self,
+        engine: SyncEngine | None = None,
+        interval: float = 0,
+        *,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         """See the class docstring."""
         if not (0 <= interval <= MAX_INTERVAL):  # also false for nan
             raise ValueError(f"interval must be 0 to {MAX_INTERVAL} seconds, got {interval!r}")
-        self.engine = engine
+        self._engine = engine
         self.interval = float(interval)
         self._secrets = secrets
         self._lock = threading.Lock()
@@ -91,6 +96,23 @@ class PassRunner:
         self._last_report: SyncReport | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def engine(self) -> SyncEngine:
+        """The sync this runner runs passes of.
+
+        Raises:
+            RuntimeError: when it was not given yet.
+        """
+        if self._engine is None:
+            raise RuntimeError("this PassRunner has no engine yet: set runner.engine first")
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: SyncEngine) -> None:
+        if self._engine is not None and self._engine is not engine:
+            raise ValueError("this PassRunner already runs another engine's passes")
+        self._engine = engine
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """More texts never to show in :attr:`last_error`."""

@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 
 from syncengine.configfile import ConfigFile, ConfigFileError, read_config
 from syncengine.engine import SyncEngine
-from syncengine.report import SyncEvent
 from syncengine.server._app import LOCAL_HOSTS, build_app
 from syncengine.server._runner import PassRunner
 
@@ -90,6 +89,7 @@ def app(
     """
     token = check_token(token)
     runner = runner if runner is not None else PassRunner(engine, interval)
+    runner.engine = engine  # raises if the runner runs another engine
     known = [*secrets, *(s for s in (token, webhook_secret) if s)]
     runner.add_secrets(known)
     return build_app(
@@ -162,13 +162,9 @@ def app_from_config(
             )
     setup = file.open(create_index=False)
     try:
-        holder: list[PassRunner] = []
-
-        def on_event(event: SyncEvent) -> None:
-            if holder:
-                holder[0].on_event(event)
-
-        engine = setup.engine(on_event=on_event)
+        runner = PassRunner(interval=spec.interval if interval is None else interval)
+        engine = setup.engine(on_event=runner.on_event)
+        runner.engine = engine
         if not engine.started:
             raise ConfigFileError(
                 str(file.file),
@@ -181,10 +177,7 @@ def app_from_config(
             known.append(os.environ.get(file.index.dsn_env, ""))
         elif file.index.dsn:
             known.append(file.index.dsn)
-        runner = PassRunner(
-            engine, spec.interval if interval is None else interval, secrets=tuple(known)
-        )
-        holder.append(runner)
+        runner.add_secrets(known)
         application = app(
             engine,
             token=token,
