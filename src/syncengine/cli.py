@@ -1,8 +1,9 @@
 """The ``syncengine`` command: run, inspect and operate a sync described by a config file.
 
 Subcommands: ``demo``, ``run``, ``status``, ``records``, ``export``, ``restore``,
-``explain`` and ``serve`` (``syncengine --help``; the reference is ``docs/cli.md``). Each reads a TOML
-config file (:mod:`syncengine.configfile`) and drives a :class:`~syncengine.SyncEngine`.
+``explain`` and ``serve`` (``syncengine --help``; the reference is ``docs/cli.md``). Each
+reads a TOML config file (:mod:`syncengine.configfile`) and drives a
+:class:`~syncengine.SyncEngine`.
 
 Output: tables and progress bars through rich, coloured only on a terminal (and never when
 ``NO_COLOR`` is set). Errors are one line on standard error. Exit codes: 0 success, 1 an
