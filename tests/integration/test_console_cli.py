@@ -124,7 +124,7 @@ def test_serve_runs_the_demo_in_one_process(config):
         assert child.stdout is not None
         for line in child.stdout:  # waits on the process's output, not on time
             lines.append(line)
-            if "pass incremental" in line:
+            if "pass completed: sync=crm-sales kind=incremental" in line:
                 break
         else:
             pytest.fail("serve stopped:\n" + "".join(lines))

@@ -191,6 +191,8 @@ class _Console:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Entry messages and history quote apps' errors: never a secret this process knows.
+        self.env.filters["scrub"] = self.scrub
         self.css = (_TEMPLATES / "console.css").read_bytes()
         self.webhooks = False
 
@@ -409,7 +411,12 @@ class _Console:
         passes: list[PassRecord] = []
         history_note = ""
         if keeps_history(engine.index):
-            passes = engine.index.passes(engine.sync_id, limit=_CHART_PASSES)
+            # A pass's detail is an error message: it may quote a secret only this
+            # process knows (the token, the webhook secret).
+            passes = [
+                attrs.evolve(p, detail=self.scrub(p.detail)) if p.detail else p
+                for p in engine.index.passes(engine.sync_id, limit=_CHART_PASSES)
+            ]
         else:
             history_note = "This index store keeps no pass history."
         inbox: int | None = None

@@ -204,14 +204,8 @@ class PassRunner:
             except Exception as exc:  # a bug or an adapter's surprise: keep serving
                 self._failed(kind, f"{type(exc).__name__}: {exc}", exc)
                 return None
-        took = (report.finished_at or report.started_at) - report.started_at
-        logger.info(
-            "pass %s %s in %.1fs: %s",
-            report.kind,
-            "skipped" if report.skipped else "done",
-            took.total_seconds(),
-            report.skipped or report.summary(),
-        )
+        # The engine logs each pass's end on one line (syncengine.engine, INFO).
+        logger.debug("scheduled %s pass ended: %s", kind, report.summary())
         with self._state:
             self._last_report = report
             self._last_error = None
@@ -219,9 +213,9 @@ class PassRunner:
 
     def _failed(self, kind: str, message: str, exc: BaseException) -> None:
         shown = scrub_secrets(message, self._secrets)
-        logger.warning(
-            "pass %s failed: %s", kind, shown, exc_info=not isinstance(exc, SyncEngineError)
-        )
+        # The engine logs the failed pass (WARNING); this line says the schedule goes on.
+        # No traceback: it would quote the message unredacted.
+        logger.warning("scheduled %s pass failed; the next runs on schedule: %s", kind, shown)
         with self._state:
             self._last_error = f"{kind} pass failed: {shown}"
 
