@@ -514,3 +514,69 @@ class TestScheduling:
             with TestClient(application, base_url=LOCAL) as c:
                 assert 200 == c.get("/").status_code
                 assert 404 == c.post("/webhooks/hubspot").status_code  # no secret: no endpoint
+
+
+class TestInitialSyncProgress:
+    def test_the_overview_shows_an_initial_sync_while_it_runs(self, tmp_path):
+        """While the initial sync is held half-way, the overview says it is not finished,
+        how far it got, and which phase runs now; after it, that it is done."""
+        from syncengine import (
+            FieldMapping,
+            MatchRule,
+            ObjectSchema,
+            ObjectSync,
+            PropertySpec,
+            SyncConfig,
+            SyncEngine,
+        )
+        from syncengine.adapters import InMemoryAdapter
+        from syncengine.index import SQLiteIndexStore
+
+        hub = InMemoryAdapter([ObjectSchema("contacts", [PropertySpec("email", "string")])])
+        shop = InMemoryAdapter([ObjectSchema("people", [PropertySpec("mail", "string")])])
+        for n in range(30):
+            hub.put("contacts", email=f"p{n}@example.com")
+        config = SyncConfig(
+            "progress",
+            [
+                ObjectSync(
+                    "contacts",
+                    "people",
+                    [FieldMapping("email", "mail")],
+                    match=MatchRule.email("email", "mail"),
+                )
+            ],
+        )
+        runner = PassRunner()
+        index = SQLiteIndexStore(tmp_path / "index.db")
+        engine = SyncEngine(hub, shop, index, config, on_event=runner.on_event)
+        inside, release = threading.Event(), threading.Event()
+        create = shop.create
+
+        def held_create(*args, **kwargs):
+            # The pass creates the hub's contacts in the app (its dry run creates nothing).
+            inside.set()
+            assert release.wait(120)
+            return create(*args, **kwargs)
+
+        shop.create = held_create
+        try:
+            with TestClient(app(engine, runner=runner)) as client:
+                passing = threading.Thread(target=runner.run_pass)
+                passing.start()
+                assert inside.wait(120)
+                page = client.get("/").text
+                assert "not finished" in page
+                found = re.search(r"(\d+) records done, (\d+) waiting", page)
+                assert (0, 30) == tuple(map(int, found.groups())), page
+                assert "Running now: initial" in page
+                assert re.search(r"contacts \w+: \d+ records\)", page), page
+                release.set()
+                passing.join(120)
+                page = client.get("/").text
+                assert "done</b>" in page
+                assert "No pass running." in page
+                assert "<td>initial</td>" in page  # the pass history
+        finally:
+            release.set()
+            index.close()
