@@ -243,11 +243,10 @@ class _Console:
     def _check_csrf(self, request: Request, form: Mapping[str, str]) -> None:
         if self._bearer(request):
             return  # not a browser's ambient credential: no cross-site request carries it
-        origin = request.headers.get("origin")
-        if origin is not None and origin != "null":
-            expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
-            if origin != expected:
-                raise _HTTPProblem(403, "refused: the form was sent from another site")
+        # The token is the session's own (an HMAC of its cookie's nonce, which is
+        # SameSite=Strict): a page elsewhere can neither read it nor send the cookie. The
+        # Origin header is not compared: behind a proxy the Host the server sees is not
+        # the one the browser used.
         nonce = self._session(request)
         given = form.get("csrf", "")
         if nonce is None or not given or not hmac.compare_digest(self.csrf_for(nonce), given):
@@ -507,8 +506,12 @@ class _Console:
             )
             views = []
             for entry in entries:
-                plan = engine.plan_for(entry.object_type)
-                matched = plan.key_name(entry.matched_by) if entry.matched_by else None
+                matched = None
+                if entry.matched_by:
+                    try:
+                        matched = engine.plan_for(entry.object_type).key_name(entry.matched_by)
+                    except KeyError:  # an object sync the config no longer has
+                        matched = entry.matched_by
                 views.append(EntryView.of(entry, matched))
             return views, cursor
 
