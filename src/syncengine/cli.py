@@ -18,9 +18,11 @@ demo import click and rich; the library never does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -681,6 +683,16 @@ def serve(config: Path, host: str, port: int, token: str | None, interval: float
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    try:  # bound here, so that --port 0 prints the port it got
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        application.state.setup.close()
+        _fail(f"cannot listen on {host} port {port}: {exc.strerror or exc}", 1)
+    port = int(listener.getsockname()[1])
     shown = f"[{host}]" if ":" in host else host
     runner = application.state.runner
     webhook = application.state.setup.file.serve
@@ -690,4 +702,9 @@ def serve(config: Path, host: str, port: int, token: str | None, interval: float
     click.echo(
         f"passes: every {runner.interval:g}s" if runner.interval else "passes: none scheduled"
     )
-    uvicorn.run(application, host=host, port=port, log_level="info", lifespan="on")
+    server = uvicorn.Server(
+        uvicorn.Config(application, host=host, port=port, log_level="info", lifespan="on")
+    )
+    with listener, contextlib.suppress(KeyboardInterrupt):
+        # uvicorn shuts down cleanly on Ctrl-C, then raises it again: a normal end here.
+        server.run(sockets=[listener])

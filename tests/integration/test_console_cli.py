@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -99,19 +99,12 @@ class TestRefusals:
         assert not (config.parent / "index.db").exists()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_runs_the_demo_in_one_process(config):
     """`syncengine serve` on the demo: prints where, serves every page, runs the first pass
     at once, and stops cleanly on Ctrl-C."""
-    port = free_port()
     env = {**os.environ, "SYNCENGINE_TOKEN": "", "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "syncengine", "serve", str(config), "--port", str(port)],
+        [sys.executable, "-m", "syncengine", "serve", str(config), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -129,7 +122,8 @@ def test_serve_runs_the_demo_in_one_process(config):
         else:
             pytest.fail("serve stopped:\n" + "".join(lines))
         output = "".join(lines)
-        assert f"console: http://127.0.0.1:{port}/" in output
+        port = int(re.search(r"console: http://127\.0\.0\.1:(\d+)/\n", output).group(1))
+        assert port > 0
         assert "passes: every 60s" in output
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             for path in ("/", "/failures", "/records", "/actions", "/records?state=failed"):
