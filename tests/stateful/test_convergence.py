@@ -616,9 +616,18 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert got["unchanged"] <= synced, f"more unchanged counted than synced: {summary}"
         if report.kind != "reconcile" or report.errors:
             return
-        assert (got["failed"], got["excluded"], got["queued"]) == (failed, excluded, queued), (
-            f"a complete reconcile counts every failed, excluded, queued entry once: {summary}"
+        assert (got["failed"], got["excluded"]) == (failed, excluded), (
+            f"a complete reconcile counts every failed and excluded entry once: {summary}"
         )
+        if self.killed_elsewhere:
+            # A process killed on another machine may still hold leases: a record the
+            # create it sent made has no entry yet, and is counted queued with the entry
+            # it belongs to (status() counts entries).
+            assert queued <= got["queued"], f"a queued entry was not counted: {summary}"
+        else:
+            assert got["queued"] == queued, (
+                f"a complete reconcile counts every queued entry once: {summary}"
+            )
         assert got["unchanged"] <= synced <= got["unchanged"] + writes, (
             f"a complete reconcile counts every synced entry once: {summary}"
         )
