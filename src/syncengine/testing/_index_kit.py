@@ -1645,17 +1645,13 @@ class IndexStoreMachine(RuleBasedStateMachine):
                 raise AssertionError(f"add_pass returned {got!r}, expected {want!r}")
         limit = data.draw(st.integers(0, 4), "limit")
         before = data.draw(st.none() | st.integers(0, 12), "before")
-        pages: list[dict[str, Any]] = [
-            {"limit": 10, "before": None},
-            {"limit": limit, "before": before},
-        ]
-        for page in pages:
-            got_page = self.store.passes(sync_id, **page)
-            want_page = self.model.passes_of(sync_id, **page)
+        for page_limit, page_before in ((10, None), (limit, before)):
+            got_page = self.store.passes(sync_id, limit=page_limit, before=page_before)
+            want_page = self.model.passes_of(sync_id, page_limit, page_before)
             if got_page != want_page:
                 raise AssertionError(
-                    f"passes({sync_id!r}, {page}) is {[r.number for r in got_page]}, "
-                    f"expected {[r.number for r in want_page]}"
+                    f"passes({sync_id!r}, limit={page_limit}, before={page_before}) is "
+                    f"{[r.number for r in got_page]}, expected {[r.number for r in want_page]}"
                 )
 
     @rule(data=st.data())
