@@ -26,11 +26,13 @@ from rich.progress import (
 from rich.table import Table
 
 from syncengine.engine import SyncEngine
+from syncengine.history import PassRecord
+from syncengine.index.base import keeps_history, keeps_inbox
 from syncengine.report import SyncEvent, SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 from syncengine.status import shown_properties
 
-__all__ = ["ProgressDisplay", "print_report", "print_status"]
+__all__ = ["ProgressDisplay", "print_passes", "print_report", "print_status"]
 
 #: What each phase of a pass is called on screen.
 _PHASES: Final[dict[str, str]] = {
@@ -139,8 +141,9 @@ def print_report(console: Console, report: SyncReport) -> None:
             console.print(f"  … and {len(report.planned) - 10:,} more")
 
 
-def print_status(console: Console, engine: SyncEngine) -> None:
-    """Print the status overview (R4), failures by category and exclusions by reason."""
+def print_status(console: Console, engine: SyncEngine, *, passes: int = 10) -> None:
+    """Print the status overview (R4), failures by category and exclusions by reason,
+    the webhook events waiting in the inbox and the last ``passes`` passes."""
     overview = engine.status()
     table = Table(show_edge=False, header_style="bold")
     table.add_column("object")
@@ -181,3 +184,69 @@ def print_status(console: Console, engine: SyncEngine) -> None:
         for (object_type, reason), count in sorted(excluded.items()):
             excl_table.add_row(escape(object_type), f"[yellow]{reason.value}[/]", f"{count:,}")
         console.print(excl_table)
+    store = engine.index
+    if keeps_inbox(store):
+        waiting = store.inbox_count(engine.sync_id)
+        console.print(
+            f"\nwebhook inbox: {waiting:,} event{'' if waiting == 1 else 's'} waiting"
+            + (" [dim](the next pass processes them)[/]" if waiting else "")
+        )
+    if passes > 0:
+        print_passes(console, engine, passes)
+
+
+#: What each outcome of a pass looks like in the passes table.
+_OUTCOME_STYLE: Final = {
+    "completed": "green",
+    "skipped": "yellow",
+    "stopped": "red",
+    "failed": "red",
+}
+
+
+def _took(record: PassRecord) -> str:
+    seconds = record.duration.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def print_passes(console: Console, engine: SyncEngine, limit: int = 10) -> None:
+    """Print the sync's last ``limit`` passes from the pass history, newest first."""
+    store = engine.index
+    if not keeps_history(store):
+        console.print(f"\n[dim]no pass history: {escape(type(store).__name__)} keeps none[/]")
+        return
+    records = store.passes(engine.sync_id, limit=limit)
+    if not records:
+        console.print("\nlast passes: none yet")
+        return
+    console.print(f"\n[bold]Last passes[/] (newest first, {len(records)} shown)")
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("started (UTC)")
+    table.add_column("kind")
+    table.add_column("took", justify="right")
+    for name in ("created", "updated", "failed"):
+        table.add_column(name, justify="right")
+    table.add_column("outcome")
+    for record in records:
+        outcome = f"[{_OUTCOME_STYLE.get(record.outcome, 'white')}]{record.outcome}[/]"
+        table.add_row(
+            str(record.number),
+            record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(record.kind) + (" [yellow](dry run)[/]" if record.dry_run else ""),
+            _took(record),
+            f"{record.created:,}",
+            f"{record.updated:,}",
+            f"[red]{record.failed:,}[/]" if record.failed else "0",
+            outcome,
+        )
+    console.print(table)
+    for record in records:
+        if record.detail:  # why it was skipped, stopped or failed: one line, as text
+            console.print(f"  #{record.number} {record.outcome}: {record.detail}", markup=False)

@@ -1,5 +1,13 @@
 """Recording each pass: its record in the pass history and its log lines.
 
+Loggers (all under ``syncengine``): ``syncengine.engine`` logs each pass's start and end
+(INFO; the end at WARNING when the pass was stopped or failed) and problems keeping the
+pass history (WARNING); ``syncengine.engine.records`` logs each record that fails
+(WARNING: object type, record ids, category, message); ``syncengine.engine.batches``
+logs each batch a pass processes (DEBUG). No line holds a record's values or a
+credential: messages are cut to one line, credentials hidden, and the values the index
+holds for the record, e-mail addresses and long token-like words masked.
+
 The engine's public pass methods (``initial_sync``, ``incremental_sync``,
 ``handle_events``, ``drain_inbox``, ``reconcile``, ``restore``) are wrapped with
 :func:`recorded`. The outermost call on a thread records one
@@ -18,23 +26,36 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import attrs
 
 from syncengine._redact import redact_text
+from syncengine.entry import Entry
 from syncengine.errors import SafetyStop, SyncDisabledError
 from syncengine.history import PassRecord, one_line
 from syncengine.index.base import IndexStore, keeps_history
+from syncengine.records import Side
 from syncengine.report import SyncReport
+from syncengine.states import ErrorCategory
 
-__all__ = ["began", "describe_error", "recorded"]
+__all__ = ["batch", "began", "describe_error", "record_failed", "recorded"]
 
 logger = logging.getLogger("syncengine.engine")
+records_logger = logging.getLogger("syncengine.engine.records")
+batches_logger = logging.getLogger("syncengine.engine.batches")
+
+_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+_TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/=.]{32,}")
+#: What replaces a masked value in a logged message.
+MASKED = "[value]"
+#: The shortest value of a record masked in a message (shorter ones are too common).
+_SHORTEST = 3
 
 
 class SyncEngine(Protocol):
@@ -149,7 +170,8 @@ def _finish(
     except Exception as exc:  # a clock or report that cannot be read: still no harm done
         logger.warning("pass not recorded: %s", describe_error(exc))
         return
-    _log_end(record)
+    ran = report if report is not None else frame.report
+    _log_end(record, ran.errors if ran is not None else [])
     store = engine.index
     if not keeps_history(store):
         if engine not in _warned:
@@ -198,7 +220,11 @@ def _record(
     return PassRecord.of(begun, frame.started_at, finished_at, outcome, describe_error(error))
 
 
-def _log_end(record: PassRecord) -> None:
+def _log_end(record: PassRecord, errors: list[str]) -> None:
+    for error in errors:
+        logger.warning(
+            "pass problem: sync=%s kind=%s %s", record.sync_id, record.kind, masked(error)
+        )
     counts = " ".join(
         f"{obj}.{side}=+{c.created}/~{c.updated}/!{c.failed}/-{c.excluded}"
         for obj, by_side in record.counts.items()
@@ -219,5 +245,76 @@ def _log_end(record: PassRecord) -> None:
         record.excluded,
         seconds,
         f" counts=[{counts}]" if counts else "",
-        f" detail={record.detail}" if record.detail else "",
+        f" detail={masked(record.detail)}" if record.detail else "",
+    )
+
+
+def masked(
+    message: str, entry: Entry | None = None, shown: Sequence[Mapping[str, Any] | None] = ()
+) -> str:
+    """``message`` on one line for a log: credentials hidden, and the values the index
+    holds for ``entry`` (and those in ``shown``), e-mail addresses and long token-like
+    words masked."""
+    text = redact_text(one_line(message))
+    copies = [*shown, *((entry.hub_values, entry.app_values) if entry is not None else ())]
+    if copies:
+        values: set[str] = set()
+        for copy in copies:
+            for value in (copy or {}).values():
+                found = value if isinstance(value, str) else repr(value)
+                if len(found) >= _SHORTEST and isinstance(value, str | int | float):
+                    values.add(found)
+        for value in sorted(values, key=len, reverse=True):
+            text = text.replace(value, MASKED)
+    text = _EMAIL.sub(MASKED, text)
+    return _TOKEN.sub(MASKED, text)
+
+
+def record_failed(
+    sync_id: str,
+    entry: Entry,
+    category: ErrorCategory | None,
+    message: str,
+    shown: Sequence[Mapping[str, Any] | None] = (),
+    *,
+    quiet: bool = False,
+) -> None:
+    """One WARNING for a record that failed in a pass (not while ``quiet``: the dry pass a
+    guarded pass plans first)."""
+    if quiet or not records_logger.isEnabledFor(logging.WARNING):
+        return
+    records_logger.warning(
+        "record failed: sync=%s object=%s hub_id=%s app_id=%s category=%s message=%s",
+        sync_id,
+        entry.object_type,
+        entry.hub_id or "-",
+        entry.app_id or "-",
+        category.value if category is not None else "unknown",
+        masked(message, entry, shown),
+    )
+
+
+def batch(
+    report: SyncReport,
+    object_type: str,
+    side: Side,
+    phase: str | None,
+    records: int,
+    deleted: int,
+    *,
+    quiet: bool = False,
+) -> None:
+    """One DEBUG line per batch of records a pass processes."""
+    if quiet or not batches_logger.isEnabledFor(logging.DEBUG):
+        return
+    batches_logger.debug(
+        "batch: sync=%s kind=%s%s object=%s side=%s phase=%s records=%d deleted=%d",
+        report.sync_id,
+        report.kind,
+        _dry(report.dry_run),
+        object_type,
+        side.value,
+        phase or "-",
+        records,
+        deleted,
     )

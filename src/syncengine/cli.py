@@ -422,9 +422,18 @@ def run(
 
 @main.command()
 @_CONFIG
+@click.option(
+    "--passes",
+    "shown_passes",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many of the last passes to show (0: none).",
+)
 @_errors
-def status(config: Path) -> None:
-    """Show counts per object type, failures by category and exclusions by reason."""
+def status(config: Path, shown_passes: int) -> None:
+    """Show counts per object type, failures by category, exclusions by reason, the
+    webhook events waiting and the last passes."""
     console = _console()
     with _opened(config) as setup:
         engine = setup.engine()
@@ -433,7 +442,7 @@ def status(config: Path) -> None:
             f"↔ app {escape(repr(engine.app.name))}"
             + ("" if engine.enabled else " [yellow](disabled)[/]")
         )
-        print_status(console, engine)
+        print_status(console, engine, passes=shown_passes)
 
 
 @main.command()

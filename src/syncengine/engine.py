@@ -2094,6 +2094,9 @@ class SyncEngine:
                 history=self._history(entry, now, "created", f"on {side.value} (settled)"),
             )
         self._count(ctx, entry.object_type, entry, ((side, "failed"),))
+        _passlog.record_failed(
+            self.sync_id, entry, result.category, result.message, quiet=self._preflighting
+        )
         if isinstance(result, AdapterError):
             return _evolve(
                 entry,
@@ -2251,6 +2254,8 @@ class SyncEngine:
         for record in records:
             unique[record.id] = record
         gone = [i for i in dict.fromkeys(deleted) if i not in unique]
+        quiet = self._preflighting  # the guard's planning dry pass logs no batches
+        _passlog.batch(ctx.report, plan.name, side, ctx.phase, len(unique), len(gone), quiet=quiet)
         bad = [i for i in (*unique, *gone) if _bad_id(i)]
         if bad:
             # An id that is no valid text cannot be stored or written back (X1): that
@@ -3494,7 +3499,8 @@ class SyncEngine:
             )
         if isinstance(decision, Fail):
             self._count(ctx, plan.name, base, ((side, "failed"),), stored=stored)
-            entry = self._failed(base, decision.category, decision.message, now, mark, keys)
+            shown = [r.properties for r in (item.record, item.counterpart) if r is not None]
+            entry = self._failed(base, decision.category, decision.message, now, mark, keys, shown)
             if decision.category is ErrorCategory.DELETED:
                 # R6: remember which side lost its record, for restore.
                 lost = side if item.record is None else side.other
@@ -3543,7 +3549,9 @@ class SyncEngine:
         if failure is not None:
             category, message, _ = failure
             keys = self._current_keys(plan, item, base)
-            entry = self._failed(base, category, message, now, mark, keys)
+            entry = self._failed(
+                base, category, message, now, mark, keys, (decision.hub_values, decision.app_values)
+            )
             if lost_create:
                 # The create may have happened remotely: keep it pending for settlement.
                 write = next(w for w in decision.writes if isinstance(w, CreateIn))
@@ -3736,12 +3744,16 @@ class SyncEngine:
         now: datetime,
         mark: str | None,
         keys: frozenset[str],
+        shown: Sequence[Mapping[str, Any] | None] = (),
     ) -> Entry:
         same = (
             base.state is RecordState.FAILED
             and base.category is category
             and base.message == message
         )
+        # The log masks the values of the record (shown: those the failed pass held).
+        quiet = self._preflighting
+        _passlog.record_failed(self.sync_id, base, category, message, shown, quiet=quiet)
         return _evolve(
             base,
             state=RecordState.FAILED,

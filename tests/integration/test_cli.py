@@ -166,11 +166,14 @@ class TestRunAndInspect:
 
     def test_run_dry_run_writes_nothing(self, demo):
         """--dry-run reports the plan and leaves both apps and the index as they were."""
-        before = invoke("status", demo).output
+        before = invoke("status", demo, "--passes", "0").output
         result = invoke("run", demo, "--dry-run", "--reconcile")
         assert 0 == result.exit_code, result.output
         assert "dry run: nothing was written" in result.output
-        assert before == invoke("status", demo).output
+        assert before == invoke("status", demo, "--passes", "0").output
+        # Only its record in the pass history, flagged as a dry run (issue 20).
+        newest = invoke("status", demo, "--passes", "1").output.splitlines()[-1]
+        assert "reconcile (dry run)" in newest
 
     def test_status_shows_counts_per_object_type(self, demo):
         """A table per object type, and the initial sync is done."""
