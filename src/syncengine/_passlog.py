@@ -81,6 +81,9 @@ class _Frame:
 
     kind: str
     started_at: datetime
+    #: A pass that may find nothing to do every few seconds (an inbox drain, a webhook
+    #: batch): when it did nothing, it is neither recorded nor logged above DEBUG.
+    frequent: bool = False
     report: SyncReport | None = None
 
 
@@ -107,8 +110,12 @@ def began(engine: SyncEngine, report: SyncReport) -> None:
     frame = _running.frames.get(id(engine))
     if frame is not None and frame.report is None:
         frame.report = report
-    logger.info(
-        "pass started: sync=%s kind=%s%s", report.sync_id, report.kind, _dry(report.dry_run)
+    logger.log(
+        logging.DEBUG if frame is not None and frame.frequent else logging.INFO,
+        "pass started: sync=%s kind=%s%s",
+        report.sync_id,
+        report.kind,
+        _dry(report.dry_run),
     )
 
 
@@ -117,12 +124,19 @@ def _dry(dry_run: bool) -> str:
 
 
 def recorded(
-    kind: str,
+    kind: str, *, frequent: bool = False
 ) -> Callable[
     [Callable[Concatenate[_E, _P], SyncReport]], Callable[Concatenate[_E, _P], SyncReport]
 ]:
     """Wrap a public pass method of :class:`~syncengine.SyncEngine` (``kind`` names its
-    passes when no report was started: a pass refused before it began)."""
+    passes when no report was started: a pass refused before it began).
+
+    ``frequent``: a method called every few seconds (``drain_inbox``, a webhook
+    receiver's ``handle_events``); a pass of it that did nothing (skipped, or completed
+    without counting a record or noting a problem) is not recorded, and its lines are
+    logged at DEBUG, so that an idle loop neither floods the logs nor pushes the passes
+    that did something out of the bounded history.
+    """
 
     def wrap(
         method: Callable[Concatenate[_E, _P], SyncReport],
@@ -141,7 +155,7 @@ def recorded(
             key = id(engine)
             if key in _running.frames:  # part of the pass that is running
                 return method(engine, *args, **kwargs)
-            frame = _running.frames[key] = _Frame(kind, engine._clock())
+            frame = _running.frames[key] = _Frame(kind, engine._clock(), frequent)
             try:
                 report = method(engine, *args, **kwargs)
             except BaseException as error:
@@ -171,7 +185,10 @@ def _finish(
         logger.warning("pass not recorded: %s", describe_error(exc))
         return
     ran = report if report is not None else frame.report
-    _log_end(record, ran.errors if ran is not None else [])
+    idle = frame.frequent and _did_nothing(record, ran)
+    _log_end(record, ran.errors if ran is not None else [], idle)
+    if idle:
+        return
     store = engine.index
     if not keeps_history(store):
         if engine not in _warned:
@@ -220,7 +237,17 @@ def _record(
     return PassRecord.of(begun, frame.started_at, finished_at, outcome, describe_error(error))
 
 
-def _log_end(record: PassRecord, errors: list[str]) -> None:
+def _did_nothing(record: PassRecord, report: SyncReport | None) -> bool:
+    if record.outcome == "skipped":
+        return True
+    return (
+        record.outcome == "completed"
+        and not record.counts
+        and (report is None or not (report.errors or report.counts))
+    )
+
+
+def _log_end(record: PassRecord, errors: list[str], idle: bool = False) -> None:
     for error in errors:
         logger.warning(
             "pass problem: sync=%s kind=%s %s", record.sync_id, record.kind, masked(error)
@@ -232,6 +259,8 @@ def _log_end(record: PassRecord, errors: list[str]) -> None:
     )
     seconds = record.duration.total_seconds()
     level = logging.INFO if record.outcome in ("completed", "skipped") else logging.WARNING
+    if idle:
+        level = logging.DEBUG
     logger.log(
         level,
         "pass %s: sync=%s kind=%s%s created=%d updated=%d failed=%d excluded=%d duration=%.3fs%s%s",

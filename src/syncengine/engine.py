@@ -1507,7 +1507,7 @@ class SyncEngine:
         return self._end(ctx)
 
     @ends_its_passes
-    @_passlog.recorded("events")
+    @_passlog.recorded("events", frequent=True)
     def handle_events(
         self, side: Side, events: Sequence[ChangeEvent], *, allow_mass_changes: bool = False
     ) -> SyncReport:
@@ -1544,7 +1544,7 @@ class SyncEngine:
         return self._end(ctx)
 
     @ends_its_passes
-    @_passlog.recorded("events")
+    @_passlog.recorded("events", frequent=True)
     def drain_inbox(self, *, allow_mass_changes: bool = False) -> SyncReport:
         """Process the webhook events kept in the index's inbox, without scanning (S5).
 

@@ -2,7 +2,9 @@
 
 The engine records every pass it runs (initial, incremental, events, reconcile, restore;
 dry runs flagged) at its end, including passes that were skipped, stopped by a safety
-guard or that raised. The store keeps the newest :data:`KEEP_PASSES` of each sync
+guard or that raised; inbox drains and webhook batches only when they did something (an
+idle worker loop would push every other pass out of the bounded history). The store
+keeps the newest :data:`KEEP_PASSES` of each sync
 (:meth:`~syncengine.index.IndexStore.add_pass`) and reads them back newest first
 (:meth:`~syncengine.index.IndexStore.passes`)::
 

@@ -13,7 +13,15 @@ import logging
 
 import pytest
 
-from syncengine import ChangeEvent, SafetyStop, Side, SyncConfig, SyncDisabledError, SyncEngine
+from syncengine import (
+    ChangeEvent,
+    SafetyStop,
+    Side,
+    SyncConfig,
+    SyncDisabledError,
+    SyncEngine,
+    _inbox,
+)
 from syncengine.history import PassRecord
 from syncengine.index import IndexStore, MemoryIndexStore
 from syncengine.report import SideCounts
@@ -84,7 +92,8 @@ def test_dry_runs_are_flagged_and_a_guarded_pass_is_one_record(
 
 def test_skipped_stopped_and_failed_passes_are_recorded(make_engine, hub, app, index, clock):
     """Off: skipped; the mass-change guard: stopped; an app that raises: failed, with what
-    the pass had done by then and the error on one line, its password hidden."""
+    the pass had done by then and the error on one line, its password hidden. (A webhook
+    batch refused while the sync is off did nothing, and is not recorded.)"""
     seed(hub, 20)
     engine = make_engine(contacts_sync())
     engine.initial_sync()
@@ -120,14 +129,13 @@ def test_skipped_stopped_and_failed_passes_are_recorded(make_engine, hub, app, i
     clock.advance()
     with pytest.raises(Exception, match="cannot reach"):
         engine.incremental_sync(allow_mass_changes=True)
-    failed, stopped, skipped_events, skipped, _initial = index.passes("sync-1")
+    # (The webhook batch refused while the sync was off did nothing: not recorded.)
+    failed, stopped, skipped, _initial = index.passes("sync-1")
     assert ("skipped", "incremental", "the sync is disabled") == (
         skipped.outcome,
         skipped.kind,
         skipped.detail,
     )
-    assert ("skipped", "events") == (skipped_events.outcome, skipped_events.kind)
-    assert "disabled" in skipped_events.detail
     assert ("stopped", "incremental") == (stopped.outcome, stopped.kind)
     assert "would update 20 of the 20 contacts records in the hub" in stopped.detail
     assert "failed" == failed.outcome
@@ -145,6 +153,9 @@ def test_events_drains_restores_and_reconciles_are_recorded(make_engine, hub, ap
     contact = hub.records("contacts")[0]
     hub.patch("contacts", contact.id, firstname="Pushed")
     engine.handle_events(Side.HUB, [ChangeEvent("contacts", contact.id, "updated")])
+    hub.patch("contacts", contact.id, firstname="Kept")
+    event = ChangeEvent("contacts", contact.id, "updated", occurred_at=contact.updated_at)
+    index.inbox_add([_inbox.item_of("sync-1", Side.HUB, event, contact.updated_at)])
     engine.drain_inbox()
     engine.reconcile()
     app.remove("people", app.records("people")[0].id)
@@ -169,6 +180,33 @@ def test_an_incremental_pass_resuming_the_initial_sync_is_one_record(make_engine
     make_engine().incremental_sync()
     (only,) = index.passes("sync-1")
     assert ("initial", "completed", 3) == (only.kind, only.outcome, only.created)
+
+
+def test_an_inbox_drain_that_found_nothing_is_not_recorded(make_engine, hub, index, caplog):
+    """drain_inbox runs every few seconds: one that found no event (or that the sync was
+    off for) is neither recorded nor logged above DEBUG; one that processed events is."""
+    seed(hub)
+    engine = make_engine()
+    engine.initial_sync()
+    caplog.set_level(logging.DEBUG, logger="syncengine")
+    engine.drain_inbox()
+    engine.disable()
+    engine.drain_inbox()
+    engine.enable()
+    assert ["initial"] == [r.kind for r in index.passes("sync-1")]
+    idle = [r for r in caplog.records if r.name == "syncengine.engine"]
+    assert 3 == len(idle)  # start and end of the empty drain, end of the skipped one
+    assert {logging.DEBUG} == {r.levelno for r in idle}
+    contact = hub.records("contacts")[0]
+    hub.patch("contacts", contact.id, firstname="Pushed")
+    event = ChangeEvent("contacts", contact.id, "updated", occurred_at=contact.updated_at)
+    index.inbox_add([_inbox.item_of("sync-1", Side.HUB, event, contact.updated_at)])
+    caplog.clear()
+    engine.drain_inbox()
+    newest = index.passes("sync-1", limit=1)[0]
+    assert ("events", "completed", 1) == (newest.kind, newest.outcome, newest.updated)
+    ends = [r for r in caplog.records if r.getMessage().startswith("pass completed")]
+    assert [logging.INFO] == [r.levelno for r in ends]
 
 
 class _BrokenHistory(MemoryIndexStore):
