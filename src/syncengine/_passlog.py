@@ -46,6 +46,12 @@ from syncengine.states import ErrorCategory
 
 __all__ = ["batch", "began", "describe_error", "record_failed", "recorded"]
 
+# A library's loggers print nothing until the application configures logging (Python's
+# logging guide, "Configuring Logging for a Library"): without this, every failed record
+# would reach standard error through logging's last-resort handler, in the middle of the
+# command's own output.
+logging.getLogger("syncengine").addHandler(logging.NullHandler())
+
 logger = logging.getLogger("syncengine.engine")
 records_logger = logging.getLogger("syncengine.engine.records")
 batches_logger = logging.getLogger("syncengine.engine.batches")
@@ -54,8 +60,10 @@ _EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
 _TOKEN = re.compile(r"\b[A-Za-z0-9_\-+/=.]{32,}")
 #: What replaces a masked value in a logged message.
 MASKED = "[value]"
-#: The shortest value of a record masked in a message (shorter ones are too common).
+#: The shortest text value of a record masked in a message (shorter ones are too common),
+#: and the shortest number (as written).
 _SHORTEST = 3
+_SHORTEST_NUMBER = 5
 
 
 class SyncEngine(Protocol):
@@ -286,15 +294,16 @@ def masked(
     words masked."""
     text = redact_text(one_line(message))
     copies = [*shown, *((entry.hub_values, entry.app_values) if entry is not None else ())]
-    if copies:
-        values: set[str] = set()
-        for copy in copies:
-            for value in (copy or {}).values():
-                found = value if isinstance(value, str) else repr(value)
-                if len(found) >= _SHORTEST and isinstance(value, str | int | float):
-                    values.add(found)
-        for value in sorted(values, key=len, reverse=True):
-            text = text.replace(value, MASKED)
+    values: set[str] = set()
+    for copy in copies:
+        for value in (copy or {}).values():
+            if isinstance(value, str) and len(shown_value := one_line(value, 10**6)) >= _SHORTEST:
+                values.add(shown_value)  # as the message, folded onto one line
+            elif type(value) in (int, float) and len(repr(value)) >= _SHORTEST_NUMBER:
+                values.add(repr(value))
+    for value in sorted(values, key=len, reverse=True):
+        # Whole words only: the value "lead" leaves the field name "lead_score" alone.
+        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", MASKED, text)
     text = _EMAIL.sub(MASKED, text)
     return _TOKEN.sub(MASKED, text)
 

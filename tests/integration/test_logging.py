@@ -141,3 +141,53 @@ def test_a_stopped_or_failed_pass_ends_with_a_warning(world, hub, app, clock, ca
     assert failed.startswith("pass failed: sync=sync-1 kind=incremental")
     assert "postgresql://sync:[redacted]@db/app for [value]" in failed
     assert_nothing_leaked(caplog)
+
+
+def test_masking_hides_whole_values_and_leaves_words_that_merely_contain_them():
+    """A value is masked where it stands as a word: the stage "lead" leaves the field name
+    "lead_score" readable; values spanning lines are matched as the one-line message
+    shows them; short values and numbers stay (they are too common to be a tell)."""
+    from syncengine._passlog import masked
+
+    values = {"stage": "lead", "note": "line one\nline two", "n": 7, "zip": 75001, "x": "ab"}
+    message = (
+        "hub property 'lead_score': expected a number, got str 'lead'; note 'line one\n"
+        "line two' too long; n 7; zip 75001; ab; mail ada@example.com"
+    )
+    assert masked(message, shown=[values]) == (
+        "hub property 'lead_score': expected a number, got str '[value]'; note '[value]' "
+        "too long; n 7; zip [value]; ab; mail [value]"
+    )
+
+
+def test_without_logging_configured_nothing_reaches_standard_error(tmp_path):
+    """A program that configures no logging prints nothing for failed records (the
+    library's loggers end in a NullHandler, not in logging's last-resort handler that
+    would write every WARNING to standard error in the middle of the command's output)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        from syncengine import (ErrorCategory, FieldMapping, MatchRule, ObjectSchema,
+            ObjectSync, PropertySpec, SyncConfig, SyncEngine)
+        from syncengine.adapters import InMemoryAdapter
+        from syncengine.index import MemoryIndexStore
+        from syncengine.records import WriteResult
+
+        hub = InMemoryAdapter([ObjectSchema("contacts", [PropertySpec("email", "string")])])
+        app = InMemoryAdapter([ObjectSchema("people", [PropertySpec("mail", "string")])])
+        hub.put("contacts", email="ada@example.com")
+        refused = WriteResult.failed(ErrorCategory.VALIDATION, "no")
+        app.create = lambda object_type, items: [refused] * len(items)
+        config = SyncConfig("s", [ObjectSync("contacts", "people", [FieldMapping("email", "mail")],
+                                             match=MatchRule.email("email", "mail"))])
+        report = SyncEngine(hub, app, MemoryIndexStore(), config).initial_sync()
+        print(report.failed)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert ("1\n", "") == (done.stdout, done.stderr)
