@@ -61,7 +61,7 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
-@attrs.frozen(slots=True, hash=False)
+@attrs.frozen(slots=True)
 class PassRecord:
     """What one pass did, as the pass history keeps it.
 
