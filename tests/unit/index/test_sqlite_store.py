@@ -306,7 +306,7 @@ def test_leases_exclude_each_other_across_two_processes(tmp_path):
     script.write_text(RACER)
     names = [f"r{i}" for i in range(150)]
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(2, timeout=60)  # a dead racer fails the other, never hangs it
+    barrier = context.Barrier(2, timeout=600)  # a dead racer fails the other, never hangs it
 
     def racer(owner: str, order: list[str]) -> dict:
         out = tmp_path / f"{owner}.json"
