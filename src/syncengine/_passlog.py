@@ -70,7 +70,7 @@ class SyncEngine(Protocol):
     """What this module reads of a :class:`~syncengine.SyncEngine` (not imported: the
     engine imports this module)."""
 
-    _clock: Callable[[], datetime]
+    clock: Callable[[], datetime]
 
     @property
     def sync_id(self) -> str: ...
@@ -163,7 +163,7 @@ def recorded(
             key = id(engine)
             if key in _running.frames:  # part of the pass that is running
                 return method(engine, *args, **kwargs)
-            frame = _running.frames[key] = _Frame(kind, engine._clock(), frequent)
+            frame = _running.frames[key] = _Frame(kind, engine.clock(), frequent)
             try:
                 report = method(engine, *args, **kwargs)
             except BaseException as error:
@@ -225,7 +225,7 @@ def _record(
     error: BaseException | None,
     dry_run: bool,
 ) -> PassRecord:
-    finished_at = engine._clock()
+    finished_at = engine.clock()
     if error is None:
         assert report is not None
         outcome, detail = ("skipped", report.skipped) if report.skipped else ("completed", "")

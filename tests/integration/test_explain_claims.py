@@ -158,7 +158,7 @@ def test_explain_claims_hold_against_the_data(
         entry = explanation.entry
         hub_now = hub.get("contacts", entry.hub_id) if entry.hub_id else None
         app_now = app.get("people", entry.app_id) if entry.app_id else None
-        (stored,) = engine._index.get("s", "contacts", [entry.entry_id]).values()
+        (stored,) = engine.index.get("s", "contacts", [entry.entry_id]).values()
         paired = entry.hub_id is not None and entry.app_id is not None
         event(f"{entry.state.value}, {'paired' if paired else 'alone'}")
 

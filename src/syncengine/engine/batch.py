@@ -1,0 +1,363 @@
+"""The one step every pass is built from: match, decide, write and record one batch.
+
+:func:`process` takes a batch of one side's records (a page of a scan, a chunk of webhook
+ids, a chunk of entries to retry): it leases them (S9), looks them up in the index, matches
+the new ones (:mod:`.match`), fetches the counterparts of pairs (one call per
+``max_batch_size`` ids), asks the pure core (:mod:`syncengine.plan`) for a decision per
+record, and hands the decisions to :func:`~syncengine.engine.execute.execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id
+from syncengine.engine.counts import uncount
+from syncengine.engine.duplicates import dup_message, free_duplicates
+from syncengine.engine.execute import execute
+from syncengine.engine.leases import lease, unlease
+from syncengine.engine.match import catch_up, match_batch, stale_pairs
+from syncengine.engine.ports import as_adapter_error, fetch_others
+from syncengine.engine.settle import defer
+from syncengine.errors import (
+    AdapterError,
+)
+from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.plan import (
+    NO_CHANGE,
+    Decision,
+    Exclude,
+    Fail,
+    ObjectPlan,
+    decide,
+    identify,
+    is_owner,
+    unchanged_since_sync,
+)
+from syncengine.records import (
+    Record,
+    Side,
+)
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+
+__all__ = ["alone", "attempt", "decide_item", "find_heir", "process", "process_leased"]
+
+
+def process(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    records: Sequence[Record],
+    deleted: Sequence[str],
+    cursors: Sequence[CursorUpdate],
+    *,
+    skip_marked: bool = False,
+) -> None:
+    """Match, decide, write and record one batch of ``side``'s records (see module doc)."""
+    store = ctx.store
+    # Last occurrence of an id wins within a batch; scans may repeat records.
+    unique: dict[str, Record] = {}
+    for record in records:
+        unique[record.id] = record
+    gone = [i for i in dict.fromkeys(deleted) if i not in unique]
+    bad = [i for i in (*unique, *gone) if bad_id(i)]
+    if bad:
+        # An id that is no valid text cannot be stored or written back (X1): that
+        # record fails alone, named in the report; the rest of the batch goes on.
+        counts = ctx.report.side(plan.name, side)
+        for record_id in bad:
+            counts.failed += 1
+            ctx.report.errors.append(
+                f"{plan.name}: {side.value} record {record_id!r} failed: {bad_id(record_id)}"
+            )
+            unique.pop(record_id, None)
+        gone = [i for i in gone if i not in bad]
+    if skip_marked and ctx.mark is not None and ctx.prefilter and unique:
+        # Records this run already processed are skipped without a lease: their mark
+        # cannot change back within the run. Reading first pays while most records
+        # are marked (the hub rescan after a matched app, S3.3); otherwise leasing
+        # first saves a read, so the share of the last batch decides for the next.
+        # Only the marks are read: no entry is built for a record that is done.
+        marked = store.marked(core.sync_id, plan.name, side, list(unique), ctx.mark)
+        ctx.prefilter = 2 * len(marked) >= len(unique)
+        for record_id in marked:
+            del unique[record_id]
+    if not unique and not gone:
+        if cursors:
+            store.write((), cursors=cursors)
+        return
+    # S9: records another pass holds wait until it lets go (bounded by queue_wait),
+    # then stay queued for a later pass.
+    waiting = attempt(core, ctx, plan, side, unique, gone, cursors, skip_marked, final=False)
+    waited, delay = 0.0, 0.01
+    while waiting:
+        final = waited >= core.queue_wait
+        if not final:
+            core.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.5)
+        again = {i: unique[i] for i in waiting if i in unique}
+        gone_again = [i for i in gone if i in waiting]
+        waiting = attempt(core, ctx, plan, side, again, gone_again, (), skip_marked, final=final)
+        if final:
+            break
+
+
+def attempt(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    unique: Mapping[str, Record],
+    gone: Sequence[str],
+    cursors: Sequence[CursorUpdate],
+    skip_marked: bool,
+    *,
+    final: bool,
+) -> set[str]:
+    """Process what this pass can claim; return the ids another pass holds."""
+    prefix = f"{side.value}:"  # Side.value is a property: read it once per batch
+    names = [f"{prefix}{i}" for i in (*unique, *gone)]
+    held = lease(core, ctx, plan, names)
+    try:
+        return process_leased(
+            core, ctx, plan, side, unique, gone, cursors, held, skip_marked, final
+        )
+    finally:
+        unlease(core, ctx, plan)
+
+
+def process_leased(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    unique: Mapping[str, Record],
+    gone: Sequence[str],
+    cursors: Sequence[CursorUpdate],
+    held: set[str],
+    skip_marked: bool,
+    final: bool = True,
+) -> set[str]:
+    sid = core.sync_id
+    store = ctx.store
+    other = side.other
+    known = store.by_record_ids(sid, plan.name, side, [*unique, *gone])
+    deletes: list[tuple[str, str, str]] = []
+    items: list[Item] = []
+    freed: set[str] = set()  # identifiers of the entries forgotten here
+    for record_id in gone:
+        entry = known.get(record_id)
+        if entry is None:
+            continue
+        if entry.id_on(other) is None and entry.pending is None:
+            deletes.append((sid, plan.name, entry.entry_id))  # forget a gone, unpaired record
+            if is_owner(entry):
+                freed.update(entry.keys)
+            continue
+        items.append(Item(side, None, entry, record_id))
+    wanted: set[str] = set()
+    skipped = 0
+    for record in unique.values():
+        entry = known.get(record.id)
+        if skip_marked and entry is not None and ctx.mark is not None and entry.mark == ctx.mark:
+            skipped += 1
+            continue
+        item = Item(side, record, entry, record.id)
+        if (
+            entry is not None
+            and entry.state is RecordState.SYNCED
+            and entry.pending is None
+            and entry.id_on(other) is not None
+            and not plan.sync.associations
+            # The initial sync recomputes every pair (S2); reconcile compares both apps
+            # in full, so it reads the counterpart too: it may be gone (S6, R6).
+            and not ctx.compare_all
+            and unchanged_since_sync(plan, side, record, entry)
+        ):
+            item.settled = True  # our own write coming back, or no mapped change (S6)
+        elif entry is not None and entry.id_on(other) is not None:
+            item.other_id = entry.id_on(other)
+        else:
+            item.keys = identify(plan, side, record.properties)
+            wanted.update(item.keys)
+        items.append(item)
+    if skip_marked and unique and not ctx.prefilter:
+        ctx.prefilter = 2 * skipped >= len(unique)  # see process
+    if not items:
+        if deletes or cursors:
+            uncount(core, ctx, plan.name, deletes)
+            store.write((), delete=deletes, cursors=cursors)
+        if freed:
+            free_duplicates(core, ctx, plan, freed)
+        return set()
+    workers = core.partition is not None and not ctx.dry_run
+    if workers and wanted:
+        # Scale-out: workers lease the identifiers they look up too, so that two of
+        # them never both create a record for one identifier (M1, M3, S9).
+        held |= lease(core, ctx, plan, [f"key:{key}" for key in sorted(wanted)])
+    candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
+    match_batch(core, plan, side, items, candidates, deletes)
+    # Claim the counterparts too, so a pass from the other side cannot work on the pair.
+    mine, theirs = f"{side.value}:", f"{other.value}:"
+    others = [f"{theirs}{i.other_id}" for i in items if i.other_id is not None]
+    held |= lease(core, ctx, plan, others)
+    stale = stale_pairs(core, ctx, plan, items) if workers else set()
+    for item in items:
+        if (
+            f"{mine}{item.record_id}" not in held
+            or (item.other_id is not None and f"{theirs}{item.other_id}" not in held)
+            or (workers and not held.issuperset([f"key:{key}" for key in item.keys]))
+            or (item.pair_with is not None and item.pair_with.entry_id in stale)
+        ):
+            item.queued = True
+            if item.pair_with is not None:  # the pairing waits too
+                item.pair_with = None
+                item.other_id = None
+                if item.entry is not None:
+                    own = (sid, plan.name, item.entry.entry_id)
+                    if own in deletes:
+                        deletes.remove(own)
+    fetched = fetch_others(core, ctx, plan, other, [i for i in items if not i.queued])
+    now = core.clock()
+    decided: list[tuple[Item, Decision]] = []
+    waiting: set[str] = set()
+    for item in items:
+        if item.settled:
+            decided.append((item, NO_CHANGE))
+        elif not item.queued:
+            decided.append((item, decide_item(core, plan, item, fetched, deletes)))
+        elif not final:
+            waiting.add(item.record_id)
+        elif item.entry is not None:
+            decided.append((item, QUEUED))
+        else:
+            # A new record the other pass is creating an entry for: writing one here
+            # could overwrite its result, so only count it.
+            ctx.report.side(plan.name, side).queued += 1
+    unsettled = ctx.unsettled.get((plan.name, side))
+    if unsettled is not None:
+        decided = [(item, defer(side, unsettled, decision)) for item, decision in decided]
+    if catch_up(core, ctx, plan, other, decided):
+        # Records added to the other app since its scan are indexed now: decide the
+        # batch again, so that this batch's new records pair with them (M1).
+        return process_leased(
+            core, ctx, plan, side, unique, gone, cursors, held, skip_marked, final
+        )
+    execute(core, ctx, plan, decided, deletes, cursors, now, freed)
+    return waiting
+
+
+def decide_item(
+    core: Core,
+    plan: ObjectPlan,
+    item: Item,
+    fetched: Mapping[str, Record],
+    deletes: list[tuple[str, str, str]],
+) -> Decision:
+    side = item.side
+    entry = item.entry
+    if entry is not None and entry.reason is ExcludeReason.MERGED:
+        # Its counterpart was merged into a record that syncs with another: this
+        # record stays as it is, out of the sync (X3), and is never created again.
+        return Exclude(ExcludeReason.MERGED, entry.message)
+    if item.record is None:
+        return Fail(
+            ErrorCategory.DELETED,
+            f"the {side.value} record {item.record_id} was deleted; the "
+            f"{side.other.value} record is kept",
+        )
+    if item.duplicate_of is not None:
+        return Exclude(ExcludeReason.DUPLICATE, dup_message(plan, side, item))
+    if item.other_error is not None:
+        return Fail(item.other_error.category, item.other_error.message)
+    if item.other_id is not None:
+        counterpart = fetched.get(item.other_id)
+        if counterpart is None:
+            if item.pair_with is not None and item.pair_with.pending is side:
+                # This record is the one a create in flight made (S8): it settles that
+                # create, and the record it was made from is gone (R6, X3).
+                return decide(plan, item.pair_with, *alone(side, item.record))
+            if item.pair_with is not None:
+                # The index knew a record that is gone on the other side: forget that
+                # entry and treat this record as new.
+                forgotten = item.pair_with
+                deletes.append((core.sync_id, plan.name, forgotten.entry_id))
+                item.freed = forgotten.keys
+                own = None if item.entry is None else (core.sync_id, plan.name, item.entry.entry_id)
+                if own is not None and own in deletes:
+                    # match_batch merged the record's own entry into the pair: it stays.
+                    deletes.remove(own)
+                heir = find_heir(core, plan, item, forgotten)
+                if isinstance(heir, AdapterError):
+                    return Fail(heir.category, heir.message)
+                if heir is not None:
+                    # A record of the other side waited as the forgotten record's
+                    # duplicate: it is next in line (M3), and pairs with this one.
+                    entry, counterpart, key = heir
+                    item.pair_with = entry
+                    item.other_id = entry.id_on(side.other)
+                    item.matched_by = key
+                    item.claim = None
+                    item.counterpart = counterpart
+                    if own is not None and own[2] != entry.entry_id:
+                        deletes.append(own)
+                    hub, app = (
+                        (item.record, counterpart)
+                        if side is Side.HUB
+                        else (counterpart, item.record)
+                    )
+                    return decide(plan, entry, hub, app)
+                item.pair_with = None
+                item.other_id = None
+                item.matched_by = None
+                item.keys = item.keys or identify(plan, side, item.record.properties)
+                return decide(plan, item.entry, *alone(side, item.record), keys=item.keys)
+            return decide(plan, item.entry, *alone(side, item.record))
+        item.counterpart = counterpart
+        hub, app = (item.record, counterpart) if side is Side.HUB else (counterpart, item.record)
+        return decide(plan, item.pair_with or item.entry, hub, app)
+    if item.pair_with is not None and item.pair_with.pending is side.other:
+        # It takes the place of a deleted record whose create is in flight (M3, R6):
+        # the record that create makes is its counterpart, once settled (S8).
+        return Fail(
+            ErrorCategory.UNAVAILABLE,
+            f"waits for the create in flight from {side.value} record "
+            f"{item.pair_with.id_on(side)} (deleted), whose place it takes, to settle "
+            "(rule S8)",
+        )
+    return decide(plan, item.entry, *alone(side, item.record), keys=item.keys)
+
+
+def find_heir(
+    core: Core, plan: ObjectPlan, item: Item, forgotten: Entry
+) -> tuple[Entry, Record, str] | AdapterError | None:
+    """The other side's oldest live duplicate of a forgotten pair, for ``item`` (M3).
+
+    When the pair a record matched turns out to have lost its counterpart, a record of
+    the other side that was excluded as a duplicate of that counterpart takes its
+    place, instead of the record being created a second time.
+    """
+    side, other = item.side, item.side.other
+    seen: set[str] = {forgotten.entry_id}
+    adapter = core.adapters[other]
+    for key in item.keys:
+        for entry in (item.pool or {}).get(key, ()):
+            if entry.entry_id in seen:
+                continue
+            seen.add(entry.entry_id)
+            other_id = entry.id_on(other)
+            if is_owner(entry) or entry.id_on(side) is not None or other_id is None:
+                continue
+            try:
+                found = adapter.fetch(plan.type_on(other), [other_id]).get(other_id)
+            except Exception as exc:
+                return as_adapter_error(exc)
+            if found is not None and found.id == other_id:  # not merged into another
+                return entry, found, key
+    return None
+
+
+def alone(side: Side, record: Record) -> tuple[Record | None, Record | None]:
+    return (record, None) if side is Side.HUB else (None, record)

@@ -1,0 +1,258 @@
+"""The values a pass is made of: the engine's state (:class:`Core`), one running
+pass (:class:`Pass`), one record on its way through a batch (:class:`Item`).
+
+Imports only values (config, plan, records, report, the index's protocol); every other
+module of :mod:`syncengine.engine` builds on this one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol, final
+
+import attrs
+
+from syncengine._owner import new_owner
+from syncengine._text import lone_surrogate
+from syncengine.adapters.base import Adapter
+from syncengine.config import SyncConfig
+from syncengine.errors import (
+    AdapterError,
+)
+from syncengine.index._entry import Entry
+from syncengine.index.base import IndexStore
+from syncengine.plan import (
+    Decision,
+    ObjectPlan,
+)
+from syncengine.records import (
+    Record,
+    Side,
+)
+from syncengine.report import EventHandler, SyncEvent, SyncReport
+
+__all__ = [
+    "CHUNK",
+    "QUEUED",
+    "Clock",
+    "Core",
+    "Item",
+    "Pass",
+    "Queued",
+    "bad_id",
+    "chunks",
+    "emit",
+    "utcnow",
+]
+
+
+@final
+class Core:
+    """What every step of a pass reads: the adapters, the index, the compiled config and
+    the injected clock, sleep and limits. One per :class:`~syncengine.SyncEngine`."""
+
+    __slots__ = (
+        "__weakref__",
+        "adapters",
+        "clock",
+        "config",
+        "history_size",
+        "index",
+        "lease_seconds",
+        "linked_from",
+        "on_event",
+        "order",
+        "partition",
+        "plans",
+        "preflight_store",
+        "preflight_totals",
+        "preflighting",
+        "queue_wait",
+        "sleep",
+    )
+
+    def __init__(
+        self,
+        adapters: dict[Side, Adapter],
+        index: IndexStore,
+        config: SyncConfig,
+        *,
+        on_event: EventHandler | Callable[[SyncEvent], None] | None,
+        clock: Callable[[], datetime],
+        history_size: int,
+        lease_seconds: float,
+        queue_wait: float,
+        sleep: Callable[[float], None],
+        partition: tuple[int, int] | None,
+    ) -> None:
+        self.adapters = adapters
+        self.index = index
+        self.config = config
+        self.on_event = on_event
+        self.clock = clock
+        self.history_size = history_size
+        self.lease_seconds = lease_seconds
+        self.queue_wait = queue_wait
+        self.sleep = sleep
+        #: ``(k, n)``: this engine is worker ``k`` of ``n`` (docs/scale-out.md).
+        self.partition = partition
+        #: Whether a preflight dry run is running (see guard.preflight): silent, lists
+        #: nothing.
+        self.preflighting = False
+        #: The index the last preflight's dry pass ended with, and the record counts per
+        #: (object type, side) the next real pass measures its guard against.
+        self.preflight_store: IndexStore | None = None
+        self.preflight_totals: dict[tuple[str, Side], int] = {}
+        #: The compiled object syncs by hub type, in link order, and who links to whom
+        #: (set by setup.configure).
+        self.plans: dict[str, ObjectPlan] = {}
+        self.order: list[ObjectPlan] = []
+        self.linked_from: dict[str, list[str]] = {}
+
+    @property
+    def sync_id(self) -> str:
+        """The sync's id."""
+        return self.config.sync_id
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the sync is on."""
+        return self.index.get_meta(self.sync_id, "enabled") != "0"
+
+    @property
+    def initial_sync_running(self) -> bool:
+        """Whether an initial sync has started and not finished (or must restart)."""
+        store = self.index
+        run = store.get_meta(self.sync_id, "initial_run")
+        return (
+            run is None
+            or store.get_meta(self.sync_id, "initial_done") != run
+            or store.get_meta(self.sync_id, "initial_restart") == "1"
+        )
+
+
+def emit(core: Core, ctx: Pass, kind: str, object_type: str | None = None) -> None:
+    if core.on_event is not None and not core.preflighting:
+        core.on_event(
+            SyncEvent(
+                kind=kind,
+                sync_id=core.sync_id,
+                object_type=object_type,
+                phase=ctx.phase,
+                processed=ctx.processed,
+                report=ctx.report,
+            )
+        )
+
+
+CHUNK: Final = 100
+
+
+class Clock(Protocol):
+    """What ``clock`` must be: a callable returning the current time, timezone-aware."""
+
+    def __call__(self) -> datetime:
+        """Return now, timezone-aware UTC."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.define(slots=True)
+class Pass:
+    """The state of one running pass."""
+
+    report: SyncReport
+    store: IndexStore
+    dry_run: bool
+    #: Whether the pass reads both records of every pair it processes, even a pair
+    #: unchanged since its sync: the initial sync recomputes every pair (S2), reconcile
+    #: compares both apps in full (S6, R6).
+    compare_all: bool = False
+    #: Whether the pass indexes the other app's records added since its scan before it
+    #: first creates into it (the initial sync's phases: see match.catch_up).
+    catch_up: bool = False
+    mark: str | None = None
+    phase: str | None = None
+    processed: int = 0
+    fake_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
+    #: Names this pass's process, so a later pass can tell it is gone (see _owner).
+    owner: str = attrs.field(default=attrs.Factory(new_owner, takes_self=True))
+    guarded: bool = False
+    planned_updates: dict[tuple[str, Side], int] = attrs.field(factory=dict)
+    totals: dict[tuple[str, Side], int] = attrs.field(factory=dict)
+    leased: set[str] = attrs.field(factory=set)
+    queued: set[str] = attrs.field(factory=set)
+    #: Whether the next batch of a phase that skips marked records reads the index
+    #: before leasing (cheaper while most records are marked; see process).
+    prefilter: bool = True
+    #: (object type, side) pairs whose changes since their initial scan this initial
+    #: sync has indexed (see catch_up).
+    caught_up: set[tuple[str, Side]] = attrs.field(factory=set)
+    #: (object type, side) pairs with creates in flight whose settlement failed in this
+    #: pass: the side's new records are not created elsewhere yet (see settle_pending).
+    unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
+    #: Duplicates whose identifier was freed, by object type: rechecked once the pass
+    #: has scanned what it scans (see free_duplicates).
+    freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
+    #: What the report counts for each entry this pass counted, by (object type, entry
+    #: id): a record is counted once, in its final outcome (see count_outcome). In
+    #: a pass with a mark, entries whose mark and state tell what was counted (synced,
+    #: or a lone record excluded) are dropped after their batch, so this holds a batch
+    #: and the pass's failures and queued records, not every record of a full scan.
+    counted: dict[tuple[str, str], tuple[tuple[Side, str], ...]] = attrs.field(factory=dict)
+    #: The keys ``counted`` got in the batch being executed: whether each may be dropped.
+    batch_counted: dict[tuple[str, str], bool] = attrs.field(factory=dict)
+
+
+@attrs.define(slots=True)
+class Item:
+    """One record (or deletion) of a batch, on its way through a pass."""
+
+    side: Side
+    record: Record | None
+    entry: Entry | None
+    record_id: str
+    keys: tuple[str, ...] = ()
+    other_id: str | None = None
+    pair_with: Entry | None = None
+    matched_by: str | None = None
+    duplicate_of: Entry | None = None
+    other_error: AdapterError | None = None
+    queued: bool = False
+    counterpart: Record | None = None
+    settled: bool = False
+    #: (the entry paired with, that entry with this record's id set), made by match_batch.
+    claim: tuple[Entry, Entry] | None = None
+    #: The entries holding each of the record's keys when match_batch paired it (M3).
+    pool: Mapping[str, Sequence[Entry]] | None = None
+    #: Identifiers of entries the batch forgets because of this item (M3).
+    freed: frozenset[str] = frozenset()
+    #: The new entry match_batch made for a record without one: its base in execute.
+    new: Entry | None = None
+
+
+class Queued(Decision):
+    """Another pass holds the record: leave it queued for a later pass (S9)."""
+
+    __slots__ = ()
+
+
+QUEUED: Final = Queued()
+
+
+def bad_id(record_id: Any) -> str | None:
+    """Why ``record_id`` cannot be stored as a record id, or None (it is valid text)."""
+    if type(record_id) is not str or record_id.isascii():
+        return None  # the common case, at C speed
+    problem = lone_surrogate(record_id)
+    return None if problem is None else f"its id {problem}"
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    size = max(1, size)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,155 @@
+"""The report's counts: each record counted once, in its final outcome (R4).
+
+A record a pass decides again (a retry, a pair both of whose records changed, a settled
+create compared again) replaces its earlier status; writes that happened stay counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from syncengine.engine.context import Core, Pass
+from syncengine.index._entry import Entry
+from syncengine.records import (
+    Side,
+)
+from syncengine.report import PlannedWrite
+from syncengine.states import RecordState
+
+__all__ = [
+    "SYNCED_EARLIER",
+    "WRITES",
+    "count_outcome",
+    "counted_earlier",
+    "settle_counts",
+    "take_back",
+    "uncount",
+]
+
+
+def count_outcome(
+    core: Core,
+    ctx: Pass,
+    object_type: str,
+    base: Entry,
+    outcome: tuple[tuple[Side, str], ...],
+    planned: Mapping[Side, PlannedWrite] | None = None,
+    stored: Entry | None = None,
+) -> None:
+    """Count an entry's outcome in the report: each record once, in its final outcome.
+
+    ``outcome`` is what happened, as (side, counter) pairs: one write per side written
+    (``created``, ``updated``, or ``failed`` for a write that failed), or one status
+    (``unchanged``, ``failed``, ``excluded``, ``queued``). A record a pass decides
+    again (a retry of this pass's failure, a pair both of whose records changed, a
+    settled create compared again) replaces its earlier status: a write that failed
+    and then succeeded is one update. Writes that happened stay counted, once per
+    side, and nothing that follows them in the pass is counted as unchanged (a record
+    that ends unchanged after a write is counted by the write alone: a failure counted
+    in between, by a retry that could not read the record, is taken back). A dry
+    run lists each planned write once (``planned``, by side). ``stored``: the entry
+    as the index held it when the batch read it (``base`` by default).
+    """
+    key = (object_type, base.entry_id)
+    before = ctx.counted.pop(key, None)
+    if before is None:
+        before = counted_earlier(ctx, stored if stored is not None else base)
+    report = ctx.report
+    kept: list[tuple[Side, str]] = []
+    if before is not None:
+        writes = tuple(c for c in before if c[1] in WRITES)
+        if outcome[0][1] == "unchanged" and (writes or before is SYNCED_EARLIER):
+            if before is not SYNCED_EARLIER:
+                # The writes stand and nothing since is counted as unchanged; a status
+                # counted between them and this outcome (a failed retry) is replaced.
+                take_back(ctx, object_type, before)
+                ctx.counted[key] = writes
+            return
+        kept.extend(writes)
+        take_back(ctx, object_type, before)
+    written = {side for side, counter in kept if counter in WRITES}
+    for side, counter in outcome:
+        if counter in WRITES and side in written:
+            continue  # the record was written already in this pass: counted
+        counts = report.side(object_type, side)
+        setattr(counts, counter, getattr(counts, counter) + 1)
+        kept.append((side, counter))
+        if planned and counter in WRITES and not core.preflighting:
+            write = planned.get(side)
+            if write is not None:
+                report.planned.append(write)
+    ctx.counted[key] = result = tuple(kept)
+    lone = [s for s in Side if base.id_on(s) is not None]
+    ctx.batch_counted[key] = all(c in WRITES or c == "unchanged" for _, c in result) or (
+        len(lone) == 1 and result == ((lone[0], "excluded"),)
+    )
+
+
+def counted_earlier(ctx: Pass, stored: Entry) -> tuple[tuple[Side, str], ...] | None:
+    """What a pass with a mark counted for an entry it dropped from its ledger.
+
+    Its mark says whether this pass counted it; its state what as: a lone record
+    excluded (perhaps queued since as the next in line for a freed identifier, M3),
+    or synced (unchanged or written: :data:`SYNCED_EARLIER`).
+    """
+    if ctx.mark is None or stored.mark != ctx.mark:
+        return None
+    lone = [s for s in Side if stored.id_on(s) is not None]
+    if stored.state in (RecordState.EXCLUDED, RecordState.QUEUED) and len(lone) == 1:
+        return ((lone[0], "excluded"),)
+    return SYNCED_EARLIER
+
+
+def uncount(
+    core: Core, ctx: Pass, object_type: str, deletes: Sequence[tuple[str, str, str]]
+) -> None:
+    """Take back what the pass counted for entries it now deletes (forgotten, or merged
+    into a pair): they have no outcome of their own. Writes that happened stay."""
+    if not deletes:
+        return
+    unknown: list[str] = []
+    for _, type_name, entry_id in deletes:
+        key = (type_name, entry_id)
+        ctx.batch_counted.pop(key, None)
+        before = ctx.counted.pop(key, None)
+        if before is not None:
+            take_back(ctx, type_name, before)
+        elif ctx.mark is not None:
+            unknown.append(entry_id)
+    if unknown:
+        for entry in ctx.store.get(core.sync_id, object_type, unknown).values():
+            before = counted_earlier(ctx, entry)
+            if before is not None:
+                take_back(ctx, object_type, before)
+
+
+def take_back(ctx: Pass, object_type: str, counted: tuple[tuple[Side, str], ...]) -> None:
+    """Subtract the statuses (not the writes) of an earlier count from the report.
+
+    Never below zero: a resumed initial sync shares its mark with the process that
+    crashed, whose counts are in that process's report, not this one's.
+    """
+    for side, counter in counted:
+        if counter not in WRITES and counter != "synced":
+            counts = ctx.report.side(object_type, side)
+            setattr(counts, counter, max(0, getattr(counts, counter) - 1))
+
+
+def settle_counts(ctx: Pass) -> None:
+    """After a batch: in a pass with a mark, drop from the ledger the entries whose
+    mark and state tell what was counted (see ``Pass.counted``)."""
+    if ctx.mark is not None:
+        counted = ctx.counted
+        for key, droppable in ctx.batch_counted.items():
+            if droppable:
+                counted.pop(key, None)
+    ctx.batch_counted.clear()
+
+
+#: Report counters of writes (see count_outcome).
+WRITES: Final = frozenset({"created", "updated"})
+
+
+#: An entry a pass with a mark counted earlier, and that ended synced (see count_outcome).
+SYNCED_EARLIER: Final[tuple[tuple[Side, str], ...]] = ((Side.HUB, "synced"),)

@@ -1,0 +1,194 @@
+"""The initial sync (S3): index the hub, index the app and sync it, sync the hub.
+
+Resumable page by page (S8); scaled out over workers by :mod:`.scaleout`.
+"""
+
+from __future__ import annotations
+
+from syncengine import _passlog
+from syncengine.engine.batch import process
+from syncengine.engine.context import Core, Pass, emit
+from syncengine.engine.guard import preflight
+from syncengine.engine.leases import exclusive
+from syncengine.engine.lifecycle import begin, end, settle, skipped
+from syncengine.engine.match import index_side
+from syncengine.engine.merges import apply_merges
+from syncengine.engine.ports import scan
+from syncengine.engine.recheck import recheck_freed, retry
+from syncengine.engine.scaleout import forget_units, run_units, set_phase
+from syncengine.index._entry import CursorUpdate
+from syncengine.plan import (
+    ObjectPlan,
+)
+from syncengine.records import (
+    Side,
+)
+from syncengine.report import SyncReport
+
+__all__ = ["app_is_empty", "initial_sync", "run_phase"]
+
+
+@_passlog.recorded("initial")
+def initial_sync(
+    core: Core, dry_run: bool = False, *, allow_mass_changes: bool = False
+) -> SyncReport:
+    """Run (or resume) the initial sync: index hub, index app and sync, sync hub (S3).
+
+    A crashed initial sync resumes where it stopped, without redoing finished pages or
+    creating duplicates (S8). When it completes, ``on_event`` receives
+    ``initial_sync_completed`` (S4). With ``dry_run=True`` nothing is written to the
+    apps or the index; ``report.planned`` lists what would be (R9).
+    """
+    if not core.enabled:
+        return skipped(core, "initial", dry_run, "the sync is disabled")
+    if not dry_run and not allow_mass_changes and core.partition is None:
+        # An initial sync is guarded: a restarted one (a bad mapping must not overwrite
+        # everything), and a first one over an app that holds records (a lost index or
+        # a mistyped sync must not overwrite the user's edits, S2).
+        preflight(core, lambda: initial_sync(core, dry_run=True), "initial")
+    ctx = begin(core, "initial", dry_run, compare_all=True, catch_up=True)
+    store = ctx.store
+    sid = core.sync_id
+    workers = None if dry_run else core.partition
+    # Scale-out: workers decide one at a time whether to join the running initial sync
+    # or start one, so that they all run the same one (docs/scale-out.md).
+    with exclusive(core, ctx, workers, "initial_start"):
+        run_text = store.get_meta(sid, "initial_run")
+        in_progress = (
+            run_text is not None
+            and store.get_meta(sid, "initial_done") != run_text
+            and store.get_meta(sid, "initial_restart") != "1"
+        )
+        if in_progress:
+            assert run_text is not None
+            run = int(run_text)
+        elif workers is not None and run_text is not None and not core.initial_sync_running:
+            # A worker never starts a finished initial sync again on its own: the
+            # other workers may have finished it a moment ago.
+            ctx.report.skipped = "the initial sync has completed"
+            return end(core, ctx)
+        else:
+            run = int(run_text or 0) + 1
+            store.write(
+                cursors=[
+                    CursorUpdate(sid, side, plan.name, None, name)
+                    for plan in core.order
+                    for side in Side
+                    for name in ("initial_phase", "initial_scan", "initial_poll")
+                ]
+            )
+            store.set_meta(sid, "initial_run", str(run))
+            store.set_meta(sid, "initial_restart", None)
+    ctx.mark = f"i{run}"
+    # An initial sync is guarded (S2): updates of existing records are measured against
+    # the records of the app they change (the preflight counted them). Workers of a
+    # first initial sync are not: no worker sees the whole of it.
+    ctx.guarded = not allow_mass_changes and (workers is None or run > 1)
+    for plan in core.order:
+        settle(core, ctx, plan)
+    for plan in core.order:
+        phase = int(store.cursor(sid, Side.HUB, plan.name, "initial_phase") or 1)
+        if workers is not None:
+            run_units(core, ctx, plan, run, phase, workers)
+            continue
+        if phase <= 1 and app_is_empty(core, ctx, plan):
+            # Nothing in the app could pair with a hub record: the hub index of phase 1
+            # would never be read. Phase 3 matches the hub's records among themselves
+            # as it goes (M3), and indexes what the app gains meanwhile (catch_up).
+            set_phase(core, ctx, plan, 3)
+            phase = 3
+        if phase <= 1:
+            run_phase(core, ctx, plan, Side.HUB, "index_hub", index_only=True)
+            set_phase(core, ctx, plan, 2)
+        if phase <= 2:
+            run_phase(core, ctx, plan, Side.APP, "index_app_and_sync")
+            set_phase(core, ctx, plan, 3)
+        if phase <= 3:
+            run_phase(core, ctx, plan, Side.HUB, "sync_hub")
+            set_phase(core, ctx, plan, 4)
+    for plan in core.order:
+        # Entries left queued, by this run or a killed one, are retried now that the
+        # scans are done: the scans may have passed them (S8, S9).
+        recheck_freed(core, ctx, plan)
+        retry(core, ctx, plan, queued_only=True)
+    with exclusive(core, ctx, workers, "initial_finish"):
+        if workers is not None and store.get_meta(sid, "initial_done") == str(run):
+            ctx.phase = None  # another worker completed it
+            return end(core, ctx)
+        # The poll cursors were taken when each side's first scan started, so changes
+        # made during the initial sync are picked up by the first incremental pass.
+        store.write(
+            cursors=[
+                c
+                for plan in core.order
+                for side in Side
+                for c in (
+                    CursorUpdate(
+                        sid, side, plan.name, store.cursor(sid, side, plan.name, "initial_poll")
+                    ),
+                    CursorUpdate(sid, side, plan.name, None, "initial_poll"),
+                )
+            ]
+        )
+        if workers is not None:
+            forget_units(core, ctx, run, workers)
+        store.set_meta(sid, "initial_done", str(run))
+    ctx.phase = None
+    emit(core, ctx, "initial_sync_completed")
+    return end(core, ctx)
+
+
+def run_phase(
+    core: Core, ctx: Pass, plan: ObjectPlan, side: Side, phase: str, *, index_only: bool = False
+) -> None:
+    """One scan of the initial sync, resumable page by page (S3, S8)."""
+    ctx.phase = phase
+    ctx.processed = 0
+    ctx.prefilter = True
+    emit(core, ctx, "phase_started", plan.name)
+    sid = core.sync_id
+    since = ctx.store.cursor(sid, side, plan.name, "initial_scan")
+    remember_poll = ctx.store.cursor(sid, side, plan.name, "initial_poll") is None
+    last: str | None = None
+    for page in scan(core, side, plan, since):
+        apply_merges(core, ctx, plan, side, page.merged, page.records)
+        cursors = []
+        if page.cursor is not None:
+            last = page.cursor
+            cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
+        if index_only:
+            index_side(core, ctx, plan, side, page.records, cursors)
+        else:
+            # A phase resumed from the last page's cursor reads only what changed since:
+            # deletions included (S8, R6).
+            process(core, ctx, plan, side, page.records, page.deleted, cursors, skip_marked=True)
+        ctx.processed += len(page.records)
+        emit(core, ctx, "phase_progress", plan.name)
+    if remember_poll and last is not None:
+        ctx.store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
+    emit(core, ctx, "phase_finished", plan.name)
+
+
+def app_is_empty(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
+    """Whether a full scan of the app finds no record of the type (S3, phase 2 early).
+
+    Run before phase 1, when phase 2 has not begun. An empty scan is phase 2 done:
+    its cursor becomes the app's poll cursor, as phase 2's would, and the phase is
+    reported (started and finished, nothing processed). A scan that finds a record
+    stops at its first page, and the phases run in their order.
+    """
+    sid = core.sync_id
+    store = ctx.store
+    last: str | None = None
+    for page in scan(core, Side.APP, plan, None):
+        if page.records or page.deleted:
+            return False
+        if page.cursor is not None:
+            last = page.cursor
+    ctx.phase = "index_app_and_sync"
+    ctx.processed = 0
+    emit(core, ctx, "phase_started", plan.name)
+    if last is not None and store.cursor(sid, Side.APP, plan.name, "initial_poll") is None:
+        store.write(cursors=[CursorUpdate(sid, Side.APP, plan.name, last, "initial_poll")])
+    emit(core, ctx, "phase_finished", plan.name)
+    return True

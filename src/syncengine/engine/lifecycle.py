@@ -1,0 +1,78 @@
+"""A pass's start and end: the one preamble every pass runs (switched off,
+initial sync running, preflight), the report, and the end-of-pass rechecks.
+"""
+
+from __future__ import annotations
+
+from syncengine import _passlog
+from syncengine._owner import finished
+from syncengine.engine.batch import process
+from syncengine.engine.context import Core, Pass, emit
+from syncengine.engine.recheck import recheck, recheck_freed
+from syncengine.engine.settle import settle_pending
+from syncengine.index._overlay import OverlayIndexStore
+from syncengine.index.base import IndexStore
+from syncengine.plan import (
+    ObjectPlan,
+)
+from syncengine.report import SyncReport
+
+__all__ = ["begin", "end", "skipped"]
+
+
+def begin(
+    core: Core, kind: str, dry_run: bool, *, compare_all: bool = False, catch_up: bool = False
+) -> Pass:
+    """Start a pass: its report, its index (an overlay in a dry run), the guard's totals."""
+    report = SyncReport(kind=kind, sync_id=core.sync_id, started_at=core.clock(), dry_run=dry_run)
+    store: IndexStore = OverlayIndexStore(core.index) if dry_run else core.index
+    ctx = Pass(
+        report=report,
+        store=store,
+        dry_run=dry_run,
+        compare_all=compare_all,
+        catch_up=catch_up,
+    )
+    if not core.preflighting:
+        _passlog.began(core, report)  # the pass history and the log (_passlog)
+    if core.preflighting:
+        core.preflight_store = store
+    elif not dry_run:
+        ctx.totals, core.preflight_totals = core.preflight_totals, {}
+    emit(core, ctx, "pass_started")
+    return ctx
+
+
+def end(core: Core, ctx: Pass) -> SyncReport:
+    """Finish a pass: recheck the duplicates it freed, and hand back its report."""
+    for plan in core.order:
+        recheck_freed(core, ctx, plan)
+    finished(ctx.owner)
+    ctx.report.finished_at = core.clock()
+    emit(core, ctx, "pass_finished")
+    return ctx.report
+
+
+def skipped(core: Core, kind: str, dry_run: bool, why: str) -> SyncReport:
+    """The report of a pass that did not run, and why."""
+    now = core.clock()
+    return SyncReport(
+        kind=kind,
+        sync_id=core.sync_id,
+        started_at=now,
+        finished_at=now,
+        dry_run=dry_run,
+        skipped=why,
+    )
+
+
+def settle(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Settle ``plan``'s creates in flight (S8), as every pass does before anything else:
+    the records that pair with them are processed, the settled pairs compared again."""
+    settle_pending(
+        core,
+        ctx,
+        plan,
+        lambda side, records: process(core, ctx, plan, side, records, (), ()),
+        lambda entries: recheck(core, ctx, plan, entries, both=True),
+    )

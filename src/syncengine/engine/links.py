@@ -1,0 +1,181 @@
+"""Links between synced records (rules A1–A2): completed, kept, never removed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from syncengine.engine.context import CHUNK, Core, Pass, chunks
+from syncengine.engine.counts import count_outcome
+from syncengine.engine.ports import as_adapter_error, call_associate
+from syncengine.index._entry import Entry
+from syncengine.plan import (
+    ObjectPlan,
+)
+from syncengine.records import (
+    AssociationChange,
+    Record,
+    Side,
+    WriteResult,
+)
+from syncengine.states import ErrorCategory, RecordState
+from syncengine.transitions import append_history, evolve, failed
+
+__all__ = ["complete_waiting", "sync_links"]
+
+
+def sync_links(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    work: Sequence[tuple[Entry, Record | None, Record | None]],
+    now: datetime,
+) -> list[Entry]:
+    """Keep the links of synced pairs the same on both sides (rule A1, X3).
+
+    A link the app refuses fails its entry, and the pass's report counts that failure
+    on the side that refused, in place of what the pass counted for the record before
+    (see :meth:`count_outcome`), so that the report and :meth:`status` agree.
+
+    A link present on one side whose other end is synced is created on the other side.
+    A link whose other end is not synced yet waits: the entry gets a key
+    ``~<type>:<side>:<id>`` so that syncing that end finds it without a rescan. A link
+    that was in sync and is now gone on one side is not deleted on the other (X3); the
+    entry's history records the difference.
+    """
+    sid = core.sync_id
+    entries = [e for e, _, _ in work]
+    changes: dict[Side, list[tuple[int, AssociationChange, str, str]]] = {
+        Side.HUB: [],
+        Side.APP: [],
+    }
+    links: list[dict[str, frozenset[str]]] = [dict(e.links) for e in entries]
+    waiting: list[set[str]] = [set() for _ in entries]
+    notes: list[list[str]] = [[] for _ in entries]
+    for target in plan.sync.associations:
+        tplan = core.plans[target]
+        hub_type, app_type = tplan.type_on(Side.HUB), tplan.type_on(Side.APP)
+        hub_ids = {i for _, h, _ in work if h is not None for i in h.associations.get(hub_type, ())}
+        app_ids = {i for _, _, a in work if a is not None for i in a.associations.get(app_type, ())}
+        by_hub = ctx.store.by_record_ids(sid, target, Side.HUB, hub_ids) if hub_ids else {}
+        by_app = ctx.store.by_record_ids(sid, target, Side.APP, app_ids) if app_ids else {}
+        for n, (entry, hub, app) in enumerate(work):
+            old = entry.links.get(target, frozenset())
+            hub_side: dict[str, str | None] = {}  # hub id -> app id (None: end not synced)
+            for h in hub.associations.get(hub_type, ()) if hub is not None else ():
+                end = by_hub.get(h)
+                hub_side[h] = end.app_id if end is not None and end.hub_id == h else None
+            app_side: dict[str, str] = {}  # hub id -> app id, for app links with a synced end
+            for a in app.associations.get(app_type, ()) if app is not None else ():
+                end = by_app.get(a)
+                if end is not None and end.hub_id is not None and end.app_id == a:
+                    app_side[end.hub_id] = a
+                else:
+                    waiting[n].add(f"~{target}:app:{a}")
+            in_sync = {h for h, a in hub_side.items() if a is not None and h in app_side}
+            for h, app_end in hub_side.items():
+                if app_end is None:
+                    waiting[n].add(f"~{target}:hub:{h}")
+                elif h not in app_side and h not in old:
+                    change = AssociationChange(
+                        plan.type_on(Side.APP), entry.app_id or "", app_type, app_end
+                    )
+                    changes[Side.APP].append((n, change, h, target))
+                elif h not in app_side:
+                    notes[n].append(f"{target} {h} unlinked in app; kept in hub (rule X3)")
+            for h in app_side:
+                if h not in hub_side and h not in old:
+                    change = AssociationChange(
+                        plan.type_on(Side.HUB), entry.hub_id or "", hub_type, h
+                    )
+                    changes[Side.HUB].append((n, change, h, target))
+                elif h not in hub_side:
+                    notes[n].append(f"{target} {h} unlinked in hub; kept in app (rule X3)")
+            # Remember links removed on one side only, so they are never re-created.
+            kept = {h for h in old if (h in hub_side) != (h in app_side)}
+            links[n][target] = frozenset(in_sync | kept)
+    failures: dict[int, tuple[ErrorCategory, str, Side]] = {}
+    for side in Side:
+        if not changes[side]:
+            continue
+        results = call_associate(core, ctx, side, [c for _, c, _, _ in changes[side]])
+        for (n, change, h, target), result in zip(changes[side], results, strict=True):
+            if isinstance(result, WriteResult) and result.succeeded:
+                links[n][target] = links[n][target] | {h}
+                notes[n].append(f"linked {change.to_type} {change.to_id} on {side.value}")
+            else:
+                category = (
+                    result.category if result.category is not None else ErrorCategory.ASSOCIATION
+                )
+                message = result.message
+                failures.setdefault(
+                    n,
+                    (
+                        category,
+                        f"link to {change.to_type} {change.to_id} in the {side.value}: {message}",
+                        side,
+                    ),
+                )
+    out = []
+    for n, entry in enumerate(entries):
+        keys = frozenset(k for k in entry.keys if not k.startswith("~")) | frozenset(waiting[n])
+        history = entry.history
+        for note in notes[n]:
+            history = append_history(core.history_size, history, now, "linked", note)
+        updated = evolve(entry, links=links[n], keys=keys, history=history)
+        if n in failures:
+            category, message, refused_by = failures[n]
+            updated = failed(core.history_size, updated, category, message, now, updated.mark, keys)
+            # The record fails: the report says so, as status() does.
+            count_outcome(core, ctx, plan.name, entry, ((refused_by, "failed"),))
+        if updated != entry or n in failures:
+            out.append(updated)
+    return out
+
+
+def complete_waiting(
+    core: Core, ctx: Pass, plan: ObjectPlan, written: Sequence[Entry], now: datetime
+) -> None:
+    """Complete links that waited for these entries to sync (A1), without a rescan."""
+    ends = [e for e in written if e.state is RecordState.SYNCED and e.hub_id and e.app_id]
+    if not ends:
+        return
+    keys = [f"~{plan.name}:hub:{e.hub_id}" for e in ends] + [
+        f"~{plan.name}:app:{e.app_id}" for e in ends
+    ]
+    for source in core.linked_from[plan.name]:
+        splan = core.plans[source]
+        found = ctx.store.by_keys(core.sync_id, source, keys)
+        waiting = {e.entry_id: e for entries in found.values() for e in entries}
+        ready = [
+            e
+            for e in waiting.values()
+            if e.state is RecordState.SYNCED and e.hub_id is not None and e.app_id is not None
+        ]
+        for chunk in chunks(ready, CHUNK):
+            records: dict[Side, Mapping[str, Record]] = {}
+            for side in Side:
+                adapter = core.adapters[side]
+                ids = [e.id_on(side) or "" for e in chunk]
+                got: dict[str, Record] = {}
+                try:
+                    for part in chunks(ids, adapter.max_batch_size):
+                        # A record merged into another is re-paired by its next read.
+                        got.update(
+                            (i, r)
+                            for i, r in adapter.fetch(splan.type_on(side), part).items()
+                            if r.id == i
+                        )
+                except Exception as exc:
+                    ctx.report.errors.append(str(as_adapter_error(exc)))
+                    return
+                records[side] = got
+            work = [
+                (
+                    e,
+                    records[Side.HUB].get(e.hub_id or ""),
+                    records[Side.APP].get(e.app_id or ""),
+                )
+                for e in chunk
+            ]
+            ctx.store.write(sync_links(core, ctx, splan, work, now))

@@ -1,0 +1,332 @@
+"""What users ask of a sync besides passes: status counts (R4), the record
+listing and its export (R5), explain (R8), restore (R6).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import IO, Literal
+
+import attrs
+
+from syncengine import _passlog
+from syncengine.engine.context import CHUNK, Core, Item, chunks
+from syncengine.engine.execute import execute
+from syncengine.engine.lifecycle import begin, end
+from syncengine.errors import (
+    ConfigError,
+    SyncDisabledError,
+)
+from syncengine.index._entry import Entry
+from syncengine.plan import (
+    Apply,
+    CreateIn,
+    Decision,
+    Exclude,
+    Fail,
+    ObjectPlan,
+    decide,
+    decide_restore,
+    identify,
+)
+from syncengine.records import (
+    Record,
+    Side,
+)
+from syncengine.report import SyncReport
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+from syncengine.status import (
+    EntryView,
+    Explanation,
+    RestoreItem,
+    RestorePlan,
+    explain_entry,
+    export_columns,
+    write_export,
+)
+from syncengine.transitions import evolve, with_id
+
+__all__ = [
+    "ObjectStatus",
+    "describe",
+    "entry_of",
+    "explain",
+    "export",
+    "object_name",
+    "plan_restore",
+    "records",
+    "restore",
+    "status",
+]
+
+
+def status(core: Core) -> dict[str, ObjectStatus]:
+    """Counts per object type from the index, without reading entries (rule R4)."""
+    counts = core.index.counts(core.sync_id)
+    running = core.initial_sync_running
+    result = {}
+    for obj in core.config.objects:
+        by_state = counts.get(obj.hub_type, {})
+        result[obj.hub_type] = ObjectStatus(
+            object_type=obj.hub_type,
+            synced=by_state.get(RecordState.SYNCED, 0),
+            failed=by_state.get(RecordState.FAILED, 0),
+            excluded=by_state.get(RecordState.EXCLUDED, 0),
+            queued=by_state.get(RecordState.QUEUED, 0),
+            initial=by_state.get(RecordState.INITIAL, 0),
+            initial_running=running,
+        )
+    return result
+
+
+def object_name(core: Core, object_type: str | None, side: Side | None = None) -> str | None:
+    """Accept an object sync by its hub type, or by its name on ``side`` (or either)."""
+    if object_type is None or (side is not Side.APP and object_type in core.plans):
+        return object_type
+    obj = None
+    for s in (side,) if side is not None else (Side.HUB, Side.APP):
+        obj = obj or core.config.object_for(s, object_type)
+    if obj is None and object_type in core.plans:
+        return object_type  # the hub type names the object sync on either side
+    if obj is None:
+        known = ", ".join(
+            name if plan.sync.app_type == name else f"{name} (in the app: {plan.sync.app_type})"
+            for name, plan in sorted(core.plans.items())
+        )
+        raise KeyError(f"{object_type!r} is not a synced object type (known: {known})")
+    return obj.hub_type
+
+
+def records(
+    core: Core,
+    object_type: str | None = None,
+    state: RecordState | str | Iterable[RecordState | str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[EntryView]:
+    """Stream the record listing, filtered by object type, state and time frame (R5).
+
+    ``since``/``until`` bound the time the entry last changed. Memory stays bounded.
+    """
+    states: set[RecordState] | None = None
+    if state is not None:
+        raw = [state] if isinstance(state, str | RecordState) else list(state)
+        states = {RecordState(s) for s in raw}
+    name = object_name(core, object_type)
+    for entry in core.index.entries(core.sync_id, name, states=states, since=since, until=until):
+        plan = core.plans.get(entry.object_type)
+        matched = plan.key_name(entry.matched_by) if plan and entry.matched_by else None
+        yield EntryView.of(entry, matched)
+
+
+def export(
+    core: Core,
+    file_or_path: str | os.PathLike[str] | IO[str],
+    format: Literal["csv", "jsonl"] = "csv",
+    *,
+    object_type: str | None = None,
+    state: RecordState | str | Iterable[RecordState | str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Write the listing to a CSV or JSON-lines file, streaming; return the row count.
+
+    Columns default to :data:`syncengine.status.COLUMNS`; pass ``columns`` to choose
+    a set and order, by the names ``syncengine records`` shows (``object_type``,
+    ``why``, …; :func:`syncengine.status.export_columns`). CSV cells a spreadsheet
+    would run as formulas are neutralized (:func:`~syncengine.status.write_export`).
+    Secrets never appear: entries hold none (X4).
+
+    Given a path, the export is written to a temporary file in the same folder and
+    renamed over ``file_or_path`` only when complete: an export that fails half-way
+    (an index error, Ctrl-C) leaves the earlier file as it was, and no partial one.
+    Text that is not valid Unicode (a lone surrogate in an id) is written escaped
+    (``\\ud800``), never stopping the export.
+
+    Raises:
+        ValueError: for an unknown column or format, before the file is opened.
+    """
+    export_columns(columns)  # an unknown column fails before the file is created
+    if format not in ("csv", "jsonl"):
+        raise ValueError(f"unknown export format {format!r}; expected 'csv' or 'jsonl'")
+    rows = records(core, object_type, state, since, until)
+    if not isinstance(file_or_path, str | os.PathLike):
+        return write_export(rows, file_or_path, format, columns)
+    target = os.fspath(file_or_path)
+    folder, name = os.path.split(target)
+    if folder and not os.path.isdir(folder):
+        raise FileNotFoundError(2, "no such folder", target)
+    temporary = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", errors="backslashreplace", newline="") as out:
+            count = write_export(rows, out, format, columns)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return count
+
+
+def entry_of(core: Core, side: Side, object_type: str, record_id: str) -> tuple[ObjectPlan, Entry]:
+    side = Side(side)
+    name = object_name(core, object_type, side)
+    assert name is not None
+    plan = core.plans[name]
+    entry = core.index.by_record_ids(core.sync_id, name, side, [record_id]).get(record_id)
+    if entry is None:
+        raise KeyError(f"no index entry for {side.value} {object_type} record {record_id!r}")
+    return plan, entry
+
+
+def explain(core: Core, side: Side, object_type: str, record_id: str) -> Explanation:
+    """How an entry matched, how each field is decided now and why, and its history (R8).
+
+    Reads the current records from both apps (nothing is written) and runs the
+    decision core on them.
+
+    Raises:
+        KeyError: when the index has no entry for that record.
+    """
+    plan, entry = entry_of(core, side, object_type, record_id)
+    current: dict[Side, Record | None] = {}
+    for s in Side:
+        rid = entry.id_on(s)
+        current[s] = (
+            core.adapters[s].fetch(plan.type_on(s), [rid]).get(rid) if rid is not None else None
+        )
+    for s in Side:
+        found = current[s]
+        if found is not None and found.id != entry.id_on(s):
+            current[s] = None  # merged into another record: not this entry's any more
+    hub, app = current[Side.HUB], current[Side.APP]
+    keys: tuple[str, ...] = ()
+    if hub is None or app is None:
+        alone = hub or app
+        if alone is not None:
+            keys = identify(plan, Side.HUB if hub else Side.APP, alone.properties)
+    decision: Decision = (
+        Exclude(ExcludeReason.MERGED, entry.message)
+        if entry.reason is ExcludeReason.MERGED
+        else decide(plan, entry, hub, app, keys=keys)
+    )
+    return explain_entry(plan, entry, hub, app, decision, describe(decision))
+
+
+def plan_restore(core: Core, object_type: str, destination: Side) -> RestorePlan:
+    """List the records deleted in ``destination`` that can be re-created (R6).
+
+    Each item says where its values come from: the surviving record, or, when both
+    records are gone, the index copy. Review it, then pass it to :meth:`restore`.
+    """
+    destination = Side(destination)
+    name = object_name(core, object_type)
+    assert name is not None
+    plan = core.plans[name]
+    source = destination.other
+    items: list[RestoreItem] = []
+    batch: list[Entry] = []
+
+    def flush() -> None:
+        ids = [e.id_on(source) for e in batch if e.id_on(source) is not None]
+        adapter = core.adapters[source]
+        found: dict[str, Record] = {}
+        for chunk in chunks([i for i in ids if i is not None], adapter.max_batch_size):
+            found.update(adapter.fetch(plan.type_on(source), chunk))
+        for entry in batch:
+            sid = entry.id_on(source)
+            record = found.get(sid) if sid is not None else None
+            if record is not None and record.id != sid:
+                continue  # merged into another record: the next pass re-pairs it
+            if record is not None:
+                decision = decide_restore(plan, source, record)
+                props = dict(decision.writes[0].properties) if isinstance(decision, Apply) else {}
+                items.append(RestoreItem(entry.entry_id, source, sid, props))
+            else:
+                copy = entry.values_on(destination) or {}
+                props = {k: v for k, v in copy.items() if v is not None}
+                items.append(RestoreItem(entry.entry_id, source, None, props, True))
+        batch.clear()
+
+    for entry in core.index.entries(core.sync_id, name, states={RecordState.FAILED}):
+        if entry.category is ErrorCategory.DELETED and entry.deleted is destination:
+            batch.append(entry)
+            if len(batch) >= CHUNK:
+                flush()
+    if batch:
+        flush()
+    return RestorePlan(core.sync_id, name, destination, tuple(items))
+
+
+@_passlog.recorded("restore")
+def restore(core: Core, plan: RestorePlan) -> SyncReport:
+    """Re-create the planned records in the destination and re-pair them (R6)."""
+    if plan.sync_id != core.sync_id:
+        raise ConfigError("plan", f"the plan belongs to sync {plan.sync_id!r}")
+    if not core.enabled:
+        raise SyncDisabledError(f"sync {core.sync_id!r} is disabled")
+    ctx = begin(core, "restore", dry_run=False)
+    ctx.phase = "restore"
+    object_plan = core.plans[plan.object_type]
+    destination = plan.destination
+    for chunk in chunks(list(plan.items), CHUNK):
+        entries = core.index.get(core.sync_id, plan.object_type, [i.entry_id for i in chunk])
+        decided: list[tuple[Item, Decision]] = []
+        for item in chunk:
+            entry = entries.get(item.entry_id)
+            if entry is None or entry.deleted is not destination:
+                continue  # restored meanwhile, or changed: skip
+            cleared = with_id(evolve(entry, deleted=None), destination, None)
+            source_id = entry.id_on(destination.other) or ""
+            values = dict(item.properties)
+            copies = (
+                (entry.hub_values or {}, values)
+                if destination is Side.APP
+                else (values, entry.app_values or {})
+            )
+            decision = Apply((CreateIn(destination, values),), copies[0], copies[1])
+            restore_item = Item(destination.other, None, cleared, source_id)
+            decided.append((restore_item, decision))
+        if decided:
+            execute(core, ctx, object_plan, decided, [], [], core.clock())
+    return end(core, ctx)
+
+
+@attrs.frozen(slots=True)
+class ObjectStatus:
+    """The status overview of one object type (rule R4).
+
+    .. versionadded:: 0.1
+    """
+
+    object_type: str
+    synced: int
+    failed: int
+    excluded: int
+    queued: int
+    initial: int
+    initial_running: bool
+
+
+def describe(decision: Decision) -> str:
+    """A decision in a few words, for explain."""
+    if isinstance(decision, Apply):
+        if not decision.writes:
+            return "nothing to write; the copies would be refreshed"
+        parts = []
+        for write in decision.writes:
+            if isinstance(write, CreateIn):
+                parts.append(f"create on {write.side.value}")
+            else:
+                parts.append(f"update {write.side.value}: {', '.join(sorted(write.properties))}")
+        return "; ".join(parts)
+    if isinstance(decision, Exclude):
+        return f"exclude ({decision.reason.value}): {decision.message}"
+    if isinstance(decision, Fail):
+        return f"fail ({decision.category.value}): {decision.message}"
+    return "nothing to do: both sides and the index agree"

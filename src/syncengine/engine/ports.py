@@ -1,0 +1,279 @@
+"""The calls into adapters during a pass: scans, fetches, writes (S8, X1).
+
+Every error an adapter raises is mapped to an :class:`~syncengine.AdapterError` here
+(:func:`as_adapter_error`), writes are sent in ``max_batch_size`` chunks and narrowed down
+by halves when a chunk fails as a whole (:func:`batched`), and a dry run plans its writes
+instead of making them (:func:`call_create`, :func:`call_update`, :func:`call_associate`).
+Creates in flight are looked up by idempotency key here too (:func:`created_records`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final
+
+from syncengine._merges import redirects
+from syncengine.adapters.base import Adapter
+from syncengine.engine.context import Core, Item, Pass, chunks
+from syncengine.errors import (
+    AdapterError,
+)
+from syncengine.index._entry import Entry
+from syncengine.plan import (
+    ObjectPlan,
+)
+from syncengine.records import (
+    AssociationChange,
+    NewRecord,
+    Record,
+    RecordUpdate,
+    Side,
+    WriteResult,
+)
+from syncengine.report import PlannedWrite
+from syncengine.states import ErrorCategory
+
+__all__ = [
+    "ABOUT_THE_APP",
+    "LOOKUP_UNSUPPORTED",
+    "as_adapter_error",
+    "batched",
+    "call_associate",
+    "call_create",
+    "call_update",
+    "created_records",
+    "fetch_others",
+    "scan",
+]
+
+
+#: What :func:`created_records` answers when the adapter cannot tell (settle by identifier).
+LOOKUP_UNSUPPORTED: Final = None
+
+
+def _sent(entry: Entry, side: Side) -> NewRecord:
+    """The create ``entry`` announced on ``side``, as it was sent (and as a re-send sends it)."""
+    values = entry.values_on(side) or {}
+    return NewRecord({k: v for k, v in values.items() if v is not None}, entry.pending_key or "")
+
+
+def created_records(
+    adapter: Adapter, object_type: str, side: Side, pending: Sequence[Entry]
+) -> dict[str, str] | None:
+    """The record each pending create on ``side`` made, by entry id; ``None`` when the
+    adapter cannot tell (no lookup, a type it cannot look up, or a create without a key).
+
+    Entries missing from the answer made nothing (or a record deleted since). Asks the
+    adapter in batches of its ``max_batch_size``.
+
+    Raises:
+        AdapterError: the lookup failed, or answered with something that is not an id.
+    """
+    if not adapter.supports_idempotency_lookup or any(not e.pending_key for e in pending):
+        return LOOKUP_UNSUPPORTED
+    made: dict[str, str] = {}
+    size = max(1, adapter.max_batch_size)
+    for start in range(0, len(pending), size):
+        chunk = pending[start : start + size]
+        found = adapter.lookup_idempotency_keys(object_type, [_sent(e, side) for e in chunk])
+        if found is None:
+            return LOOKUP_UNSUPPORTED
+        for entry in chunk:
+            record_id = found.get(entry.pending_key or "")
+            if record_id is None:
+                continue
+            if type(record_id) is not str or not record_id:
+                raise AdapterError(
+                    ErrorCategory.UNKNOWN,
+                    f"adapter {adapter.name!r}: lookup_idempotency_keys answered "
+                    f"{record_id!r:.60} for a key; expected a record id (text)",
+                )
+            made[entry.entry_id] = record_id
+    return made
+
+
+def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Any]:
+    try:
+        yield from core.adapters[side].scan(plan.type_on(side), since)
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise as_adapter_error(exc) from exc
+
+
+def fetch_others(
+    core: Core, ctx: Pass, plan: ObjectPlan, other: Side, items: Sequence[Item]
+) -> dict[str, Record]:
+    """Fetch the counterparts of a batch; a failed call fails only those records."""
+    ids = list(dict.fromkeys(i.other_id for i in items if i.other_id is not None))
+    adapter = core.adapters[other]
+    fetched: dict[str, Record] = {}
+    for chunk in chunks(ids, adapter.max_batch_size):
+        try:
+            got = adapter.fetch(plan.type_on(other), chunk)
+        except Exception as exc:
+            error = as_adapter_error(exc)
+            failed = set(chunk)
+            for item in items:
+                if item.other_id in failed:
+                    item.other_error = error
+            continue
+        moved = redirects(chunk, got)
+        fetched.update((i, r) for i, r in got.items() if i not in moved)
+        for item in items:
+            if item.other_id in moved:
+                # Merged into another record: not this pair's counterpart as it
+                # stands. The entry is re-paired when its record is read (retried).
+                item.other_error = AdapterError(
+                    ErrorCategory.UNAVAILABLE,
+                    f"the {other.value} record {item.other_id} was merged into "
+                    f"{moved[item.other_id]}; the pair follows it on the next pass",
+                )
+    return fetched
+
+
+def call_associate(
+    core: Core, ctx: Pass, side: Side, pairs: Sequence[AssociationChange]
+) -> list[WriteResult | AdapterError]:
+    adapter = core.adapters[side]
+    if ctx.dry_run:
+        return [WriteResult.ok(p.from_id) for p in pairs]
+    if not adapter.supports_associations:  # refused when built; a flag changed since
+        return [
+            AdapterError(
+                ErrorCategory.ASSOCIATION,
+                f"the {side.value} adapter {adapter.name!r} has supports_associations = "
+                "False, so the link was not made",
+            )
+        ] * len(pairs)
+    return batched(adapter, pairs, adapter.associate)
+
+
+def call_create(
+    core: Core,
+    ctx: Pass,
+    side: Side,
+    plan: ObjectPlan,
+    items: Sequence[NewRecord],
+    *,
+    planned: bool = True,
+) -> list[WriteResult | AdapterError]:
+    """Create records; a dry run lists them (``planned``) unless the caller does."""
+    if ctx.dry_run:
+        for item in () if core.preflighting or not planned else items:
+            ctx.report.planned.append(
+                PlannedWrite(plan.name, side, "create", None, item.properties)
+            )
+        return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
+    adapter = core.adapters[side]
+    return batched(
+        adapter,
+        items,
+        lambda chunk: adapter.create(plan.type_on(side), chunk),
+        resend_unknown=adapter.supports_idempotency_keys is True,
+    )
+
+
+def call_update(
+    core: Core,
+    ctx: Pass,
+    side: Side,
+    plan: ObjectPlan,
+    items: Sequence[RecordUpdate],
+    *,
+    planned: bool = True,
+) -> list[WriteResult | AdapterError]:
+    """Update records; a dry run lists them (``planned``) unless the caller does."""
+    if ctx.dry_run:
+        for item in () if core.preflighting or not planned else items:
+            ctx.report.planned.append(
+                PlannedWrite(plan.name, side, "update", item.id, item.properties)
+            )
+        return [WriteResult.ok(item.id) for item in items]
+    adapter = core.adapters[side]
+    return batched(adapter, items, lambda chunk: adapter.update(plan.type_on(side), chunk))
+
+
+def as_adapter_error(exc: Exception) -> AdapterError:
+    """Map anything an adapter raised to an AdapterError (the one place that does it)."""
+    if isinstance(exc, AdapterError):
+        return exc
+    return AdapterError(ErrorCategory.UNKNOWN, f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+#: Whole-call failures that say nothing about the items of the call (the app is down,
+#: throttled, or refuses the credentials): never narrowed down, retried on a later pass.
+ABOUT_THE_APP: Final = frozenset(
+    {ErrorCategory.RATE_LIMITED, ErrorCategory.UNAVAILABLE, ErrorCategory.PERMISSION}
+)
+
+
+def batched(
+    adapter: Adapter,
+    items: Sequence[Any],
+    call: Callable[[Sequence[Any]], Sequence[WriteResult]],
+    *,
+    resend_unknown: bool = True,
+) -> list[WriteResult | AdapterError]:
+    """Call a write method in ``max_batch_size`` chunks; one result per item, in order.
+
+    A chunk the adapter rejects as a whole (it raises, or returns a wrong number of
+    results) is narrowed down by halves (X1): each half is sent again, and the halves of
+    a half that fails, until the items that make the call fail are alone. So one bad
+    record fails itself and its neighbours are written, for about ``2 * log2(n)`` extra
+    calls per bad record, and never more than ``2 * n - 2`` (when every item fails; as
+    many as writing them one by one, twice). Failures that are
+    about the app, not the items (``RATE_LIMITED``, ``UNAVAILABLE``, ``PERMISSION``),
+    fail the whole chunk at once and are retried on a later pass; so are ``UNKNOWN``
+    failures when ``resend_unknown`` is false (a create on an app without idempotency
+    keys: an unknown failure may have created records, and a re-send would duplicate
+    them; the engine settles such creates by identifier instead, S8).
+    """
+    out: list[WriteResult | AdapterError] = []
+    for chunk in chunks(items, adapter.max_batch_size):
+        out.extend(_narrowed(adapter, chunk, call, resend_unknown, None))
+    return out
+
+
+def _call_once(
+    adapter: Adapter, chunk: Sequence[Any], call: Callable[[Sequence[Any]], Sequence[WriteResult]]
+) -> list[WriteResult] | AdapterError:
+    try:
+        results = list(call(chunk))
+    except Exception as exc:
+        return as_adapter_error(exc)
+    if len(results) != len(chunk):
+        return AdapterError(
+            ErrorCategory.UNKNOWN,
+            f"adapter {adapter.name!r} returned {len(results)} results for {len(chunk)} items",
+        )
+    return results
+
+
+def _narrowed(
+    adapter: Adapter,
+    chunk: Sequence[Any],
+    call: Callable[[Sequence[Any]], Sequence[WriteResult]],
+    resend_unknown: bool,
+    known: AdapterError | None,
+) -> list[WriteResult | AdapterError]:
+    """The results of ``chunk`` (``known``: how a call of it failed already), narrowed."""
+    outcome = known if known is not None else _call_once(adapter, chunk, call)
+    if not isinstance(outcome, AdapterError):
+        return list(outcome)
+    if (
+        len(chunk) == 1
+        or outcome.category in ABOUT_THE_APP
+        or (outcome.category is ErrorCategory.UNKNOWN and not resend_unknown)
+    ):
+        return [outcome] * len(chunk)
+    middle = len(chunk) // 2
+    halves = (chunk[:middle], chunk[middle:])
+    tried = [_call_once(adapter, half, call) for half in halves]
+    out: list[WriteResult | AdapterError] = []
+    for half, result in zip(halves, tried, strict=True):
+        if isinstance(result, AdapterError):
+            out.extend(_narrowed(adapter, half, call, resend_unknown, result))
+        else:
+            out.extend(result)
+    return out

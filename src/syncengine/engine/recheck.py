@@ -1,0 +1,112 @@
+"""Reading entries' records again: retries of failures and queued records (R7, S9),
+the reconcile sweep (S6), and the duplicates a pass freed (M3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from syncengine._merges import redirects
+from syncengine.engine.batch import process
+from syncengine.engine.context import CHUNK, Core, Pass, chunks
+from syncengine.engine.merges import apply_merges
+from syncengine.engine.ports import as_adapter_error
+from syncengine.index._entry import Entry
+from syncengine.plan import (
+    ObjectPlan,
+)
+from syncengine.records import (
+    Record,
+    Side,
+)
+from syncengine.states import RecordState
+
+__all__ = ["RETRY_STATES", "read_sides", "recheck", "recheck_batch", "recheck_freed", "retry"]
+
+
+def retry(core: Core, ctx: Pass, plan: ObjectPlan, *, queued_only: bool = False) -> None:
+    """Retry transient failures and queued entries even if nothing changed (R7, S9).
+
+    With ``queued_only``, only queued entries (the end of an initial sync, whose scans
+    may have passed them: a queued entry is never left for good).
+    """
+    ctx.phase = "retry"
+    states = (RecordState.QUEUED,) if queued_only else RETRY_STATES
+    due = (
+        e
+        for e in ctx.store.entries(core.sync_id, plan.name, states=states, pending=False)
+        if e.entry_id not in ctx.queued
+        and (e.state is RecordState.QUEUED or (e.category is not None and e.category.is_transient))
+    )
+    recheck(core, ctx, plan, due)
+
+
+def recheck(
+    core: Core, ctx: Pass, plan: ObjectPlan, entries: Iterable[Entry], *, both: bool = False
+) -> None:
+    """Fetch the records of some entries and process them as if a scan returned them.
+
+    A pair is read from its hub record (processing it fetches the app's), unless the
+    hub record is known to be gone; with ``both``, each side's record is read, so one
+    pass learns that both are gone (the reconcile sweep, S6, R6).
+    """
+    batch: list[Entry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= CHUNK:
+            recheck_batch(core, ctx, plan, batch, both)
+            batch = []
+    if batch:
+        recheck_batch(core, ctx, plan, batch, both)
+
+
+def recheck_batch(
+    core: Core, ctx: Pass, plan: ObjectPlan, entries: Sequence[Entry], both: bool = False
+) -> None:
+    # A pair decided from its hub record was compared in full (deciding it reads the
+    # app record too): it is not decided again from its app record, so it is written
+    # and counted once. A gone hub record is no such decision: the app's is read.
+    decided: set[str] = set()
+    for side in Side:
+        ids = [
+            e.id_on(side)
+            for e in entries
+            if side in read_sides(e, both) and e.id_on(side.other) not in decided
+        ]
+        if not ids:
+            continue
+        adapter = core.adapters[side]
+        records: dict[str, Record] = {}
+        deleted: list[str] = []
+        for chunk in chunks([i for i in ids if i is not None], adapter.max_batch_size):
+            try:
+                fetched = adapter.fetch(plan.type_on(side), chunk)
+            except Exception as exc:
+                ctx.report.errors.append(str(as_adapter_error(exc)))
+                continue
+            apply_merges(core, ctx, plan, side, redirects(chunk, fetched), fetched.values())
+            records.update((fetched[i].id, fetched[i]) for i in chunk if i in fetched)
+            deleted.extend(i for i in chunk if i not in fetched)
+        process(core, ctx, plan, side, list(records.values()), deleted, ())
+        if side is Side.HUB:
+            decided.update(records)
+
+
+def recheck_freed(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Recheck the duplicates :meth:`free_duplicates` found, as they are now (M3);
+    rechecks that free more identifiers are followed up too."""
+    while waiting := ctx.freed.pop(plan.name, None):
+        found = ctx.store.get(core.sync_id, plan.name, list(waiting))
+        recheck(core, ctx, plan, [found[i] for i in waiting if i in found])
+
+
+RETRY_STATES: Final = frozenset({RecordState.FAILED, RecordState.QUEUED})
+
+
+def read_sides(entry: Entry, both: bool) -> tuple[Side, ...]:
+    """The sides whose record a recheck of ``entry`` fetches (see ``recheck``)."""
+    present = tuple(side for side in Side if entry.id_on(side) is not None)
+    if both or len(present) < 2:
+        return present
+    return (Side.APP,) if entry.deleted is Side.HUB else (Side.HUB,)
