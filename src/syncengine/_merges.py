@@ -32,7 +32,7 @@ from typing import Final
 
 import attrs
 
-from syncengine.index._entry import Entry
+from syncengine.entry import Entry
 from syncengine.plan import ObjectPlan, identify
 from syncengine.records import Record, Side
 from syncengine.states import ExcludeReason, RecordState

@@ -14,16 +14,9 @@ from typing import Any, Final
 
 import attrs
 
-from syncengine.index._entry import FIELD_ORDER, POSITIONAL, Entry, HistoryItem
-from syncengine.plan import (
-    Apply,
-    ObjectPlan,
-    UpdateIn,
-)
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.entry import FIELD_ORDER, POSITIONAL, Entry, HistoryItem
+from syncengine.plan import Apply, ObjectPlan, UpdateIn
+from syncengine.records import Record, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = [

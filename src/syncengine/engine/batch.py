@@ -17,12 +17,10 @@ from syncengine.engine.duplicates import dup_message, free_duplicates
 from syncengine.engine.execute import execute
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up, match_batch, stale_pairs
-from syncengine.engine.ports import as_adapter_error, fetch_others
+from syncengine.engine.ports import as_adapter_error, fetch, fetch_others
 from syncengine.engine.settle import defer
-from syncengine.errors import (
-    AdapterError,
-)
-from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.entry import CursorUpdate, Entry
+from syncengine.errors import AdapterError
 from syncengine.plan import (
     NO_CHANGE,
     Decision,
@@ -34,10 +32,7 @@ from syncengine.plan import (
     is_owner,
     unchanged_since_sync,
 )
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.records import Record, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = ["alone", "attempt", "decide_item", "find_heir", "process", "process_leased"]
@@ -341,7 +336,6 @@ def find_heir(
     """
     side, other = item.side, item.side.other
     seen: set[str] = {forgotten.entry_id}
-    adapter = core.adapters[other]
     for key in item.keys:
         for entry in (item.pool or {}).get(key, ()):
             if entry.entry_id in seen:
@@ -351,7 +345,7 @@ def find_heir(
             if is_owner(entry) or entry.id_on(side) is not None or other_id is None:
                 continue
             try:
-                found = adapter.fetch(plan.type_on(other), [other_id]).get(other_id)
+                found = fetch(core, other, plan.type_on(other), [other_id]).get(other_id)
             except Exception as exc:
                 return as_adapter_error(exc)
             if found is not None and found.id == other_id:  # not merged into another

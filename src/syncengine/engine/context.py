@@ -18,19 +18,11 @@ from syncengine._owner import new_owner
 from syncengine._text import lone_surrogate
 from syncengine.adapters.base import Adapter
 from syncengine.config import SyncConfig
-from syncengine.errors import (
-    AdapterError,
-)
-from syncengine.index._entry import Entry
+from syncengine.entry import Entry
+from syncengine.errors import AdapterError
 from syncengine.index.base import IndexStore
-from syncengine.plan import (
-    Decision,
-    ObjectPlan,
-)
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.plan import Decision, ObjectPlan
+from syncengine.records import Record, Side
 from syncengine.report import EventHandler, SyncEvent, SyncReport
 
 __all__ = [

@@ -10,10 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from syncengine.engine.context import Core, Pass
-from syncengine.index._entry import Entry
-from syncengine.records import (
-    Side,
-)
+from syncengine.entry import Entry
+from syncengine.records import Side
 from syncengine.report import PlannedWrite
 from syncengine.states import RecordState
 
@@ -80,10 +78,12 @@ def count_outcome(
             if write is not None:
                 report.planned.append(write)
     ctx.counted[key] = result = tuple(kept)
-    lone = [s for s in Side if base.id_on(s) is not None]
-    ctx.batch_counted[key] = all(c in WRITES or c == "unchanged" for _, c in result) or (
-        len(lone) == 1 and result == ((lone[0], "excluded"),)
-    )
+    droppable = all(c in WRITES or c == "unchanged" for _, c in result)
+    if not droppable and len(result) == 1 and result[0][1] == "excluded":
+        # A lone record excluded: its mark and state tell (see counted_earlier).
+        lone = [s for s in Side if base.id_on(s) is not None]
+        droppable = lone == [result[0][0]]
+    ctx.batch_counted[key] = droppable
 
 
 def counted_earlier(ctx: Pass, stored: Entry) -> tuple[tuple[Side, str], ...] | None:

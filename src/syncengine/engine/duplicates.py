@@ -8,14 +8,9 @@ from typing import Any
 
 from syncengine.engine.context import Core, Item, Pass
 from syncengine.engine.counts import count_outcome
-from syncengine.index._entry import Entry
-from syncengine.plan import (
-    ObjectPlan,
-    is_owner,
-)
-from syncengine.records import (
-    Side,
-)
+from syncengine.entry import Entry
+from syncengine.plan import ObjectPlan, is_owner
+from syncengine.records import Side
 from syncengine.states import RecordState
 from syncengine.transitions import evolve
 

@@ -16,12 +16,10 @@ from syncengine.engine.duplicates import free_duplicates
 from syncengine.engine.guard import guard
 from syncengine.engine.links import complete_waiting, sync_links
 from syncengine.engine.match import new_entry
-from syncengine.engine.ports import call_create, call_update
+from syncengine.engine.ports import call_create, call_update, fetch
 from syncengine.engine.settle import absorb
-from syncengine.errors import (
-    AdapterError,
-)
-from syncengine.index._entry import CursorUpdate, Entry
+from syncengine.entry import CursorUpdate, Entry
+from syncengine.errors import AdapterError
 from syncengine.plan import (
     Apply,
     CreateIn,
@@ -35,13 +33,7 @@ from syncengine.plan import (
     is_owner,
     unchanged_since_sync,
 )
-from syncengine.records import (
-    NewRecord,
-    Record,
-    RecordUpdate,
-    Side,
-    WriteResult,
-)
+from syncengine.records import NewRecord, Record, RecordUpdate, Side, WriteResult
 from syncengine.report import PlannedWrite
 from syncengine.states import ErrorCategory, RecordState
 from syncengine.transitions import (
@@ -275,7 +267,7 @@ def read_back(
     adapter = core.adapters[side]
     for chunk in chunks(list(lost), adapter.max_batch_size):
         try:
-            got = adapter.fetch(plan.type_on(side), chunk)
+            got = fetch(core, side, plan.type_on(side), chunk)
         except Exception:  # the records stay failed; the next pass decides again
             continue
         for record_id in chunk:

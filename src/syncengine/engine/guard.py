@@ -9,15 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncengine.engine.context import Core, Pass
-from syncengine.errors import (
-    SafetyStop,
-)
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    Side,
-)
+from syncengine.errors import SafetyStop
+from syncengine.plan import ObjectPlan
+from syncengine.records import Side
 from syncengine.report import SyncReport
 
 __all__ = ["guard", "preflight", "restart_pending"]

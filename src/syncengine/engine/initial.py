@@ -16,13 +16,9 @@ from syncengine.engine.merges import apply_merges
 from syncengine.engine.ports import scan
 from syncengine.engine.recheck import recheck_freed, retry
 from syncengine.engine.scaleout import forget_units, run_units, set_phase
-from syncengine.index._entry import CursorUpdate
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    Side,
-)
+from syncengine.entry import CursorUpdate
+from syncengine.plan import ObjectPlan
+from syncengine.records import Side
 from syncengine.report import SyncReport
 
 __all__ = ["app_is_empty", "initial_sync", "run_phase"]
@@ -34,10 +30,7 @@ def initial_sync(
 ) -> SyncReport:
     """Run (or resume) the initial sync: index hub, index app and sync, sync hub (S3).
 
-    A crashed initial sync resumes where it stopped, without redoing finished pages or
-    creating duplicates (S8). When it completes, ``on_event`` receives
-    ``initial_sync_completed`` (S4). With ``dry_run=True`` nothing is written to the
-    apps or the index; ``report.planned`` lists what would be (R9).
+    What :meth:`SyncEngine.initial_sync <syncengine.SyncEngine.initial_sync>` does.
     """
     if not core.enabled:
         return skipped(core, "initial", dry_run, "the sync is disabled")

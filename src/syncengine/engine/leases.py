@@ -13,9 +13,7 @@ from typing import Final
 
 from syncengine._owner import is_orphaned
 from syncengine.engine.context import Core, Pass
-from syncengine.plan import (
-    ObjectPlan,
-)
+from syncengine.plan import ObjectPlan
 
 __all__ = [
     "WAIT",

@@ -1,23 +1,25 @@
-"""A pass's start and end: the one preamble every pass runs (switched off,
-initial sync running, preflight), the report, and the end-of-pass rechecks.
+"""A pass's start and end: its report and index (:func:`begin`), the one preamble of the
+passes after the initial sync (:func:`open_pass`: preflight, guard, settling the creates in
+flight), and the end-of-pass rechecks (:func:`end`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from syncengine import _passlog
 from syncengine._owner import finished
 from syncengine.engine.batch import process
 from syncengine.engine.context import Core, Pass, emit
+from syncengine.engine.guard import preflight
 from syncengine.engine.recheck import recheck, recheck_freed
 from syncengine.engine.settle import settle_pending
 from syncengine.index._overlay import OverlayIndexStore
 from syncengine.index.base import IndexStore
-from syncengine.plan import (
-    ObjectPlan,
-)
+from syncengine.plan import ObjectPlan
 from syncengine.report import SyncReport
 
-__all__ = ["begin", "end", "skipped"]
+__all__ = ["begin", "end", "open_pass", "settle", "skipped"]
 
 
 def begin(
@@ -76,3 +78,39 @@ def settle(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
         lambda side, records: process(core, ctx, plan, side, records, (), ()),
         lambda entries: recheck(core, ctx, plan, entries, both=True),
     )
+
+
+def open_pass(
+    core: Core,
+    kind: str,
+    dry_run: bool,
+    allow_mass_changes: bool,
+    dry_pass: Callable[[], SyncReport] | None,
+    *,
+    compare_all: bool = False,
+    mark: str | None = None,
+    settle_first: bool = True,
+) -> Pass:
+    """The preamble of every pass after the initial sync (which has its own, as it
+    resumes and coordinates workers: :func:`~syncengine.engine.initial.initial_sync`).
+
+    A pass that may update many records is planned first as a silent dry run
+    (``dry_pass``, the mass-change guard) unless ``allow_mass_changes``; it is guarded
+    batch by batch either way. ``mark``: the name of the run counter whose next value
+    marks the records this pass processes (a full scan skips what it did already).
+    With ``settle_first``, the creates left in flight are settled before anything else
+    (S8; events settle per object type, before their records).
+    """
+    if dry_pass is not None and not dry_run and not allow_mass_changes:
+        preflight(core, dry_pass, kind)
+    ctx = begin(core, kind, dry_run, compare_all=compare_all)
+    ctx.guarded = not allow_mass_changes
+    if mark is not None:
+        run = int(ctx.store.get_meta(core.sync_id, mark) or 0) + 1
+        if not dry_run:
+            ctx.store.set_meta(core.sync_id, mark, str(run))
+        ctx.mark = f"{mark[0]}{run}"
+    if settle_first:
+        for plan in core.order:
+            settle(core, ctx, plan)
+    return ctx

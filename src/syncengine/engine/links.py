@@ -7,17 +7,10 @@ from datetime import datetime
 
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
 from syncengine.engine.counts import count_outcome
-from syncengine.engine.ports import as_adapter_error, call_associate
-from syncengine.index._entry import Entry
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    AssociationChange,
-    Record,
-    Side,
-    WriteResult,
-)
+from syncengine.engine.ports import as_adapter_error, call_associate, fetch
+from syncengine.entry import Entry
+from syncengine.plan import ObjectPlan
+from syncengine.records import AssociationChange, Record, Side, WriteResult
 from syncengine.states import ErrorCategory, RecordState
 from syncengine.transitions import append_history, evolve, failed
 
@@ -163,7 +156,7 @@ def complete_waiting(
                         # A record merged into another is re-paired by its next read.
                         got.update(
                             (i, r)
-                            for i, r in adapter.fetch(splan.type_on(side), part).items()
+                            for i, r in fetch(core, side, splan.type_on(side), part).items()
                             if r.id == i
                         )
                 except Exception as exc:

@@ -10,20 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
 from syncengine.engine.ports import scan
-from syncengine.index._entry import CursorUpdate, Entry, HistoryItem
-from syncengine.plan import (
-    Apply,
-    CreateIn,
-    Decision,
-    ObjectPlan,
-    choose_match,
-    identify,
-    is_owner,
-)
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.entry import CursorUpdate, Entry, HistoryItem
+from syncengine.plan import Apply, CreateIn, Decision, ObjectPlan, choose_match, identify, is_owner
+from syncengine.records import Record, Side
 from syncengine.states import ExcludeReason, RecordState
 from syncengine.transitions import evolve, excluded, with_id
 

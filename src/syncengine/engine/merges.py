@@ -7,13 +7,8 @@ from collections.abc import Iterable, Mapping
 from syncengine._merges import repair
 from syncengine.engine.context import Core, Pass, bad_id
 from syncengine.engine.leases import lease, unlease
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.plan import ObjectPlan
+from syncengine.records import Record, Side
 from syncengine.transitions import append_history, evolve
 
 __all__ = ["apply_merges"]

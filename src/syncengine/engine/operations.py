@@ -17,11 +17,9 @@ from syncengine import _passlog
 from syncengine.engine.context import CHUNK, Core, Item, chunks
 from syncengine.engine.execute import execute
 from syncengine.engine.lifecycle import begin, end
-from syncengine.errors import (
-    ConfigError,
-    SyncDisabledError,
-)
-from syncengine.index._entry import Entry
+from syncengine.engine.ports import fetch
+from syncengine.entry import Entry
+from syncengine.errors import ConfigError, SyncDisabledError
 from syncengine.plan import (
     Apply,
     CreateIn,
@@ -33,10 +31,7 @@ from syncengine.plan import (
     decide_restore,
     identify,
 )
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.records import Record, Side
 from syncengine.report import SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 from syncengine.status import (
@@ -65,7 +60,10 @@ __all__ = [
 
 
 def status(core: Core) -> dict[str, ObjectStatus]:
-    """Counts per object type from the index, without reading entries (rule R4)."""
+    """Counts per object type from the index, without reading entries (rule R4).
+
+    What :meth:`SyncEngine.status <syncengine.SyncEngine.status>` does.
+    """
     counts = core.index.counts(core.sync_id)
     running = core.initial_sync_running
     result = {}
@@ -110,7 +108,7 @@ def records(
 ) -> Iterator[EntryView]:
     """Stream the record listing, filtered by object type, state and time frame (R5).
 
-    ``since``/``until`` bound the time the entry last changed. Memory stays bounded.
+    What :meth:`SyncEngine.records <syncengine.SyncEngine.records>` does.
     """
     states: set[RecordState] | None = None
     if state is not None:
@@ -136,20 +134,7 @@ def export(
 ) -> int:
     """Write the listing to a CSV or JSON-lines file, streaming; return the row count.
 
-    Columns default to :data:`syncengine.status.COLUMNS`; pass ``columns`` to choose
-    a set and order, by the names ``syncengine records`` shows (``object_type``,
-    ``why``, …; :func:`syncengine.status.export_columns`). CSV cells a spreadsheet
-    would run as formulas are neutralized (:func:`~syncengine.status.write_export`).
-    Secrets never appear: entries hold none (X4).
-
-    Given a path, the export is written to a temporary file in the same folder and
-    renamed over ``file_or_path`` only when complete: an export that fails half-way
-    (an index error, Ctrl-C) leaves the earlier file as it was, and no partial one.
-    Text that is not valid Unicode (a lone surrogate in an id) is written escaped
-    (``\\ud800``), never stopping the export.
-
-    Raises:
-        ValueError: for an unknown column or format, before the file is opened.
+    What :meth:`SyncEngine.export <syncengine.SyncEngine.export>` does.
     """
     export_columns(columns)  # an unknown column fails before the file is created
     if format not in ("csv", "jsonl"):
@@ -187,19 +172,13 @@ def entry_of(core: Core, side: Side, object_type: str, record_id: str) -> tuple[
 def explain(core: Core, side: Side, object_type: str, record_id: str) -> Explanation:
     """How an entry matched, how each field is decided now and why, and its history (R8).
 
-    Reads the current records from both apps (nothing is written) and runs the
-    decision core on them.
-
-    Raises:
-        KeyError: when the index has no entry for that record.
+    What :meth:`SyncEngine.explain <syncengine.SyncEngine.explain>` does.
     """
     plan, entry = entry_of(core, side, object_type, record_id)
     current: dict[Side, Record | None] = {}
     for s in Side:
         rid = entry.id_on(s)
-        current[s] = (
-            core.adapters[s].fetch(plan.type_on(s), [rid]).get(rid) if rid is not None else None
-        )
+        current[s] = fetch(core, s, plan.type_on(s), [rid]).get(rid) if rid is not None else None
     for s in Side:
         found = current[s]
         if found is not None and found.id != entry.id_on(s):
@@ -221,8 +200,7 @@ def explain(core: Core, side: Side, object_type: str, record_id: str) -> Explana
 def plan_restore(core: Core, object_type: str, destination: Side) -> RestorePlan:
     """List the records deleted in ``destination`` that can be re-created (R6).
 
-    Each item says where its values come from: the surviving record, or, when both
-    records are gone, the index copy. Review it, then pass it to :meth:`restore`.
+    What :meth:`SyncEngine.plan_restore <syncengine.SyncEngine.plan_restore>` does.
     """
     destination = Side(destination)
     name = object_name(core, object_type)
@@ -237,7 +215,7 @@ def plan_restore(core: Core, object_type: str, destination: Side) -> RestorePlan
         adapter = core.adapters[source]
         found: dict[str, Record] = {}
         for chunk in chunks([i for i in ids if i is not None], adapter.max_batch_size):
-            found.update(adapter.fetch(plan.type_on(source), chunk))
+            found.update(fetch(core, source, plan.type_on(source), chunk))
         for entry in batch:
             sid = entry.id_on(source)
             record = found.get(sid) if sid is not None else None
@@ -265,7 +243,10 @@ def plan_restore(core: Core, object_type: str, destination: Side) -> RestorePlan
 
 @_passlog.recorded("restore")
 def restore(core: Core, plan: RestorePlan) -> SyncReport:
-    """Re-create the planned records in the destination and re-pair them (R6)."""
+    """Re-create the planned records in the destination and re-pair them (R6).
+
+    What :meth:`SyncEngine.restore <syncengine.SyncEngine.restore>` does.
+    """
     if plan.sync_id != core.sync_id:
         raise ConfigError("plan", f"the plan belongs to sync {plan.sync_id!r}")
     if not core.enabled:

@@ -10,21 +10,16 @@ from syncengine import _inbox, _passlog
 from syncengine._merges import redirects
 from syncengine.engine.batch import process
 from syncengine.engine.context import Core, Pass, chunks, emit
-from syncengine.engine.guard import preflight
 from syncengine.engine.initial import initial_sync
-from syncengine.engine.lifecycle import begin, end, settle, skipped
+from syncengine.engine.lifecycle import end, open_pass, settle, skipped
 from syncengine.engine.match import index_side
 from syncengine.engine.merges import apply_merges
-from syncengine.engine.ports import as_adapter_error, scan
+from syncengine.engine.ports import as_adapter_error, fetch, scan
 from syncengine.engine.recheck import recheck, recheck_freed, retry
-from syncengine.errors import (
-    SyncDisabledError,
-)
-from syncengine.index._entry import CursorUpdate
-from syncengine.records import (
-    ChangeEvent,
-    Side,
-)
+from syncengine.entry import CursorUpdate
+from syncengine.errors import SyncDisabledError
+from syncengine.plan import ObjectPlan
+from syncengine.records import ChangeEvent, Side
 from syncengine.report import SyncReport
 
 __all__ = ["drain", "drain_inbox", "handle", "handle_events", "incremental_sync", "reconcile"]
@@ -36,48 +31,21 @@ def incremental_sync(
 ) -> SyncReport:
     """Process what changed since the last pass, from each app's cursor (S5, S6, R7).
 
-    Only changed records are read; entries whose last attempt failed transiently (or
-    that were queued) are retried; then the webhook events kept in the index's inbox
-    are processed and removed (see :meth:`drain_inbox`). Before the initial sync has
-    completed, this resumes the initial sync instead.
-
-    Args:
-        dry_run: Decide, write nothing, and list the planned writes (R9).
-        allow_mass_changes: Let the pass update more than ``max_change_ratio`` of a
-            side's records (see :class:`~syncengine.SafetyStop`).
+    What :meth:`SyncEngine.incremental_sync <syncengine.SyncEngine.incremental_sync>` does.
     """
     if not core.enabled:
         return skipped(core, "incremental", dry_run, "the sync is disabled")
     if core.initial_sync_running:
         return initial_sync(core, dry_run, allow_mass_changes=allow_mass_changes)
-    if not dry_run and not allow_mass_changes:
-        preflight(core, lambda: incremental_sync(core, dry_run=True), "incremental")
-    ctx = begin(core, "incremental", dry_run)
-    ctx.guarded = not allow_mass_changes
-    sid = core.sync_id
+    ctx = open_pass(
+        core,
+        "incremental",
+        dry_run,
+        allow_mass_changes,
+        lambda: incremental_sync(core, dry_run=True),
+    )
     for plan in core.order:
-        settle(core, ctx, plan)
-    for plan in core.order:
-        # Index the app's new records first, so a record added to both apps since the
-        # last pass pairs instead of being created twice (M1, as S3's phase 1 does).
-        ctx.phase = "index_app"
-        for page in scan(core, Side.APP, plan, ctx.store.cursor(sid, Side.APP, plan.name)):
-            apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
-            index_side(core, ctx, plan, Side.APP, page.records, ())
-        for side in Side:
-            ctx.phase = f"poll_{side.value}"
-            ctx.processed = 0
-            since = ctx.store.cursor(sid, side, plan.name)
-            for page in scan(core, side, plan, since):
-                apply_merges(core, ctx, plan, side, page.merged, page.records)
-                cursors = (
-                    [CursorUpdate(sid, side, plan.name, page.cursor)]
-                    if page.cursor is not None
-                    else []
-                )
-                process(core, ctx, plan, side, page.records, page.deleted, cursors)
-                ctx.processed += len(page.records) + len(page.deleted)
-                emit(core, ctx, "phase_progress", plan.name)
+        scan_sides(core, ctx, plan, full=False)
         recheck_freed(core, ctx, plan)
         retry(core, ctx, plan)
     drain(core, ctx)  # webhook events kept since the last pass (docs/how-to/hubspot.md)
@@ -90,18 +58,7 @@ def handle_events(
 ) -> SyncReport:
     """Process changes pushed by an app (webhooks), without scanning (S5).
 
-    Events name the object type the way ``side`` names it. Duplicated and out-of-order
-    events are fine: each record is fetched as it is now. Events of types that no
-    object sync covers are ignored (noted in ``report.errors``).
-
-    Before the records are processed, the other app's records changed since its last
-    poll are indexed (one change scan per object type, cursor unmoved), so that a
-    record added to both apps pairs instead of being created twice (M1). Batch
-    events, and keep incremental passes running so that this scan stays short.
-
-    Raises:
-        SyncDisabledError: when the sync is off, so a webhook receiver can answer with a
-            retryable status and lose nothing.
+    What :meth:`SyncEngine.handle_events <syncengine.SyncEngine.handle_events>` does.
     """
     side = Side(side)
     if not core.enabled:
@@ -115,8 +72,7 @@ def handle_events(
             False,
             "the initial sync is running; it and the next incremental pass pick these changes up",
         )
-    ctx = begin(core, "events", dry_run=False)
-    ctx.guarded = not allow_mass_changes
+    ctx = open_pass(core, "events", False, allow_mass_changes, None, settle_first=False)
     handle(core, ctx, side, events)
     return end(core, ctx)
 
@@ -125,20 +81,13 @@ def handle_events(
 def drain_inbox(core: Core, *, allow_mass_changes: bool = False) -> SyncReport:
     """Process the webhook events kept in the index's inbox, without scanning (S5).
 
-    Incremental passes drain the inbox too; call this between them (a worker loop,
-    every few seconds) for changes to sync within seconds of the webhook. Events are
-    removed only once processed; a crash or an unavailable app leaves them for the
-    next drain (at least once). While the sync is off, or its initial sync runs,
-    nothing is drained and the events stay.
-
-    .. versionadded:: 0.2
+    What :meth:`SyncEngine.drain_inbox <syncengine.SyncEngine.drain_inbox>` does.
     """
     if not core.enabled:
         return skipped(core, "events", False, "the sync is disabled")
     if core.initial_sync_running:
         return skipped(core, "events", False, "the initial sync is running")
-    ctx = begin(core, "events", dry_run=False)
-    ctx.guarded = not allow_mass_changes
+    ctx = open_pass(core, "events", False, allow_mass_changes, None, settle_first=False)
     drain(core, ctx)
     return end(core, ctx)
 
@@ -180,7 +129,7 @@ def handle(core: Core, ctx: Pass, side: Side, events: Sequence[ChangeEvent]) -> 
         adapter = core.adapters[side]
         for chunk in chunks(list(ids), adapter.max_batch_size):
             try:
-                fetched = adapter.fetch(plan.type_on(side), chunk)
+                fetched = fetch(core, side, plan.type_on(side), chunk)
             except Exception as exc:
                 ctx.report.errors.append(str(as_adapter_error(exc)))
                 raise as_adapter_error(exc) from exc
@@ -196,40 +145,24 @@ def handle(core: Core, ctx: Pass, side: Side, events: Sequence[ChangeEvent]) -> 
 def reconcile(core: Core, dry_run: bool = False, *, allow_mass_changes: bool = False) -> SyncReport:
     """Compare both apps in full against the index and repair what differs (S6).
 
-    Recovers lost webhooks, dropped requests and deletions that no cursor reported.
-    Costs a full scan of both apps.
+    What :meth:`SyncEngine.reconcile <syncengine.SyncEngine.reconcile>` does.
     """
     if not core.enabled:
         return skipped(core, "reconcile", dry_run, "the sync is disabled")
     if core.initial_sync_running:
         return initial_sync(core, dry_run, allow_mass_changes=allow_mass_changes)
-    if not dry_run and not allow_mass_changes:
-        preflight(core, lambda: reconcile(core, dry_run=True), "reconcile")
-    ctx = begin(core, "reconcile", dry_run, compare_all=True)
-    ctx.guarded = not allow_mass_changes
+    ctx = open_pass(
+        core,
+        "reconcile",
+        dry_run,
+        allow_mass_changes,
+        lambda: reconcile(core, dry_run=True),
+        compare_all=True,
+        mark="reconcile_run",
+    )
     sid = core.sync_id
-    run = int(ctx.store.get_meta(sid, "reconcile_run") or 0) + 1
-    if not dry_run:
-        ctx.store.set_meta(sid, "reconcile_run", str(run))
-    ctx.mark = f"r{run}"
     for plan in core.order:
-        settle(core, ctx, plan)
-    for plan in core.order:
-        ctx.phase = "index_app"  # as in incremental_sync: new app records pair (M1)
-        for page in scan(core, Side.APP, plan, None):
-            apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
-            index_side(core, ctx, plan, Side.APP, page.records, ())
-        for side in Side:
-            ctx.phase = f"reconcile_{side.value}"
-            ctx.processed = 0
-            for page in scan(core, side, plan, None):
-                apply_merges(core, ctx, plan, side, page.merged, page.records)
-                # A pair processed from the hub's scan was compared in full (both
-                # records read): its app record is skipped, so it is decided, written
-                # and counted once.
-                process(core, ctx, plan, side, page.records, (), (), skip_marked=True)
-                ctx.processed += len(page.records)
-                emit(core, ctx, "phase_progress", plan.name)
+        scan_sides(core, ctx, plan, full=True)
         # Entries neither scan saw: their records are gone on a side.
         ctx.phase = "reconcile_sweep"
         unseen = (
@@ -237,3 +170,40 @@ def reconcile(core: Core, dry_run: bool = False, *, allow_mass_changes: bool = F
         )
         recheck(core, ctx, plan, unseen, both=True)
     return end(core, ctx)
+
+
+def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
+    """Index the app's new records, then process each side's changes (S5), or with
+    ``full`` each side's every record (S6).
+
+    The app is indexed first so that a record added to both apps since the last pass
+    pairs instead of being created twice (M1, as the initial sync's phase 1 does). A
+    full scan moves no cursor and reports no deletions (the sweep finds those); it
+    skips the records the pass processed already: a pair processed from the hub's scan
+    was compared in full (both records read), so it is decided, written and counted
+    once.
+    """
+    sid = core.sync_id
+    ctx.phase = "index_app"
+    since = None if full else ctx.store.cursor(sid, Side.APP, plan.name)
+    for page in scan(core, Side.APP, plan, since):
+        apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
+        index_side(core, ctx, plan, Side.APP, page.records, ())
+    for side in Side:
+        ctx.phase = f"reconcile_{side.value}" if full else f"poll_{side.value}"
+        ctx.processed = 0
+        since = None if full else ctx.store.cursor(sid, side, plan.name)
+        for page in scan(core, side, plan, since):
+            apply_merges(core, ctx, plan, side, page.merged, page.records)
+            if full:
+                process(core, ctx, plan, side, page.records, (), (), skip_marked=True)
+                ctx.processed += len(page.records)
+            else:
+                cursors = (
+                    [CursorUpdate(sid, side, plan.name, page.cursor)]
+                    if page.cursor is not None
+                    else []
+                )
+                process(core, ctx, plan, side, page.records, page.deleted, cursors)
+                ctx.processed += len(page.records) + len(page.deleted)
+            emit(core, ctx, "phase_progress", plan.name)

@@ -9,27 +9,16 @@ Creates in flight are looked up by idempotency key here too (:func:`created_reco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from syncengine._merges import redirects
 from syncengine.adapters.base import Adapter
 from syncengine.engine.context import Core, Item, Pass, chunks
-from syncengine.errors import (
-    AdapterError,
-)
-from syncengine.index._entry import Entry
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    AssociationChange,
-    NewRecord,
-    Record,
-    RecordUpdate,
-    Side,
-    WriteResult,
-)
+from syncengine.entry import Entry
+from syncengine.errors import AdapterError
+from syncengine.plan import ObjectPlan
+from syncengine.records import AssociationChange, NewRecord, Record, RecordUpdate, Side, WriteResult
 from syncengine.report import PlannedWrite
 from syncengine.states import ErrorCategory
 
@@ -42,6 +31,7 @@ __all__ = [
     "call_create",
     "call_update",
     "created_records",
+    "fetch",
     "fetch_others",
     "scan",
 ]
@@ -90,6 +80,12 @@ def created_records(
                 )
             made[entry.entry_id] = record_id
     return made
+
+
+def fetch(core: Core, side: Side, type_name: str, ids: Sequence[str]) -> Mapping[str, Record]:
+    """``side``'s records of ``type_name`` with these ids (one adapter call: the caller
+    chunks by ``max_batch_size`` and decides what a failure means for its records)."""
+    return core.adapters[side].fetch(type_name, ids)
 
 
 def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Any]:

@@ -11,15 +11,10 @@ from syncengine._merges import redirects
 from syncengine.engine.batch import process
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
 from syncengine.engine.merges import apply_merges
-from syncengine.engine.ports import as_adapter_error
-from syncengine.index._entry import Entry
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.engine.ports import as_adapter_error, fetch
+from syncengine.entry import Entry
+from syncengine.plan import ObjectPlan
+from syncengine.records import Record, Side
 from syncengine.states import RecordState
 
 __all__ = ["RETRY_STATES", "read_sides", "recheck", "recheck_batch", "recheck_freed", "retry"]
@@ -81,7 +76,7 @@ def recheck_batch(
         deleted: list[str] = []
         for chunk in chunks([i for i in ids if i is not None], adapter.max_batch_size):
             try:
-                fetched = adapter.fetch(plan.type_on(side), chunk)
+                fetched = fetch(core, side, plan.type_on(side), chunk)
             except Exception as exc:
                 ctx.report.errors.append(str(as_adapter_error(exc)))
                 continue

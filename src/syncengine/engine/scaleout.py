@@ -14,14 +14,9 @@ from syncengine.engine.context import Core, Pass, emit
 from syncengine.engine.leases import WAIT, WORKERS, claim_lease, worker_owner
 from syncengine.engine.match import index_side
 from syncengine.engine.ports import scan
-from syncengine.index._entry import CursorUpdate
-from syncengine.plan import (
-    ObjectPlan,
-)
-from syncengine.records import (
-    Record,
-    Side,
-)
+from syncengine.entry import CursorUpdate
+from syncengine.plan import ObjectPlan
+from syncengine.records import Record, Side
 
 __all__ = [
     "Unit",

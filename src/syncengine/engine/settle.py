@@ -18,24 +18,10 @@ from syncengine.engine.context import Core, Pass, bad_id, chunks
 from syncengine.engine.counts import count_outcome, uncount
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.ports import as_adapter_error, call_create, created_records, scan
-from syncengine.errors import (
-    AdapterError,
-)
-from syncengine.index._entry import Entry
-from syncengine.plan import (
-    Apply,
-    CreateIn,
-    Decision,
-    Fail,
-    ObjectPlan,
-    identify,
-)
-from syncengine.records import (
-    NewRecord,
-    Record,
-    Side,
-    WriteResult,
-)
+from syncengine.entry import Entry
+from syncengine.errors import AdapterError
+from syncengine.plan import Apply, CreateIn, Decision, Fail, ObjectPlan, identify
+from syncengine.records import NewRecord, Record, Side, WriteResult
 from syncengine.states import RecordState
 from syncengine.transitions import add_history, evolve, with_id
 

@@ -16,19 +16,9 @@ from syncengine._reads import announce_reads
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
 from syncengine.engine.context import Core
-from syncengine.errors import (
-    AdapterError,
-    ConfigError,
-    UnsupportedCapability,
-)
-from syncengine.plan import (
-    ObjectPlan,
-    compile_object,
-)
-from syncengine.records import (
-    Pipeline,
-    Side,
-)
+from syncengine.errors import AdapterError, ConfigError, UnsupportedCapability
+from syncengine.plan import ObjectPlan, compile_object
+from syncengine.records import Pipeline, Side
 from syncengine.schema import ObjectSchema
 from syncengine.states import ErrorCategory
 
