@@ -155,9 +155,16 @@ def utcnow() -> datetime:
 
 @attrs.define(slots=True)
 class Pass:
-    """The state of one running pass."""
+    """The state of one running pass.
+
+    What kind of pass it is, is said by flags (``dry_run``, ``compare_all``,
+    ``catch_up``, ``mark``, ``guarded``), set when it begins; the report's ``kind`` is
+    only its name. The other fields are each written by one module, named below, and
+    read by the modules after it.
+    """
 
     report: SyncReport
+    #: The index: the engine's, or an overlay of it in a dry run (nothing is written).
     store: IndexStore
     dry_run: bool
     #: Whether the pass reads both records of every pair it processes, even a pair
@@ -167,34 +174,43 @@ class Pass:
     #: Whether the pass indexes the other app's records added since its scan before it
     #: first creates into it (the initial sync's phases: see match.catch_up).
     catch_up: bool = False
+    #: The run a full scan marks its records with (``i3``: the third initial sync,
+    #: ``r7``: the 7th reconcile), so a record is processed once per run.
     mark: str | None = None
+    #: Progress, for events (written by the passes).
     phase: str | None = None
     processed: int = 0
+    #: Ids a dry run gives the records it would create (ports).
     fake_ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
     #: Names this pass's process, so a later pass can tell it is gone (see _owner).
     owner: str = attrs.field(default=attrs.Factory(new_owner, takes_self=True))
+    #: The mass-change guard (guard): whether it is on, the updates planned so far and
+    #: the record counts they are measured against, per (object type, side).
     guarded: bool = False
     planned_updates: dict[tuple[str, Side], int] = attrs.field(factory=dict)
     totals: dict[tuple[str, Side], int] = attrs.field(factory=dict)
+    #: The leases this pass holds now (leases): never more than a batch's.
     leased: set[str] = attrs.field(factory=set)
+    #: Entries this pass left queued (execute): not retried again in the same pass.
     queued: set[str] = attrs.field(factory=set)
     #: Whether the next batch of a phase that skips marked records reads the index
-    #: before leasing (cheaper while most records are marked; see process).
+    #: before leasing (cheaper while most records are marked; see batch.process).
     prefilter: bool = True
     #: (object type, side) pairs whose changes since their initial scan this initial
-    #: sync has indexed (see catch_up).
+    #: sync has indexed (see match.catch_up).
     caught_up: set[tuple[str, Side]] = attrs.field(factory=set)
     #: (object type, side) pairs with creates in flight whose settlement failed in this
-    #: pass: the side's new records are not created elsewhere yet (see settle_pending).
+    #: pass: the side's new records are not created elsewhere yet (settle; read by
+    #: batch.process_leased).
     unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
-    #: has scanned what it scans (see free_duplicates).
+    #: has scanned what it scans (duplicates; read by recheck.recheck_freed).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
     #: What the report counts for each entry this pass counted, by (object type, entry
-    #: id): a record is counted once, in its final outcome (see count_outcome). In
-    #: a pass with a mark, entries whose mark and state tell what was counted (synced,
-    #: or a lone record excluded) are dropped after their batch, so this holds a batch
-    #: and the pass's failures and queued records, not every record of a full scan.
+    #: id): a record is counted once, in its final outcome (counts). In a pass with a
+    #: mark, entries whose mark and state tell what was counted (synced, or a lone
+    #: record excluded) are dropped after their batch, so this holds a batch and the
+    #: pass's failures and queued records, not every record of a full scan.
     counted: dict[tuple[str, str], tuple[tuple[Side, str], ...]] = attrs.field(factory=dict)
     #: The keys ``counted`` got in the batch being executed: whether each may be dropped.
     batch_counted: dict[tuple[str, str], bool] = attrs.field(factory=dict)

@@ -12,7 +12,6 @@ from typing import Final
 
 import attrs
 
-from syncengine._reads import announce_reads
 from syncengine.adapters.base import CAPABILITY_FLAGS, Adapter
 from syncengine.config import ObjectSync, PipelineMap, SyncConfig
 from syncengine.engine.context import Core
@@ -25,6 +24,7 @@ from syncengine.states import ErrorCategory
 __all__ = [
     "ADAPTER_PATHS",
     "announce_links",
+    "announce_reads",
     "check_adapters",
     "check_capabilities",
     "check_stage_maps",
@@ -35,6 +35,7 @@ __all__ = [
     "linking",
     "links_supported",
     "order_objects",
+    "properties_read",
     "resolve_pipelines",
     "schema_of",
     "with_defaults",
@@ -376,3 +377,27 @@ def configure(core: Core, config: SyncConfig, plans: dict[str, ObjectPlan]) -> N
     core.linked_from = linking(plans)
     announce_links(core)
     announce_reads(core.adapters, plans.values())
+
+
+def properties_read(plan: ObjectPlan, side: Side) -> tuple[str, ...]:
+    """The properties of ``plan``'s type on ``side`` the engine reads.
+
+    Enabled mappings (and pipeline/stage fields), match keys, and the side's filter. An
+    adapter that pays for every property it reads (HubSpot lists them in a URL) may then
+    read only these (:meth:`~syncengine.adapters.Adapter.include_properties`).
+    """
+    names: list[str] = []
+    for field in (*plan.fields, *plan.gates):
+        names.append(field.hub.name if side is Side.HUB else field.app.name)
+    names += [key.prop(side) for key in plan.keys]
+    condition = plan.filter_on(side)
+    if condition is not None:
+        names += sorted(condition.properties)
+    return tuple(dict.fromkeys(names))
+
+
+def announce_reads(adapters: Mapping[Side, Adapter], plans: Iterable[ObjectPlan]) -> None:
+    """Tell each adapter the properties each object sync reads on its side."""
+    for plan in plans:
+        for side in Side:
+            adapters[side].include_properties(plan.type_on(side), properties_read(plan, side))
