@@ -37,7 +37,8 @@ def free_duplicates(core: Core, ctx: Pass, plan: ObjectPlan, freed: set[str]) ->
     made an owner again (queued, until a recheck processes it), so that a duplicate
     on one side pairs with one on the other instead of both being created.
 
-    The recheck waits until the pass has done its scans (:meth:`recheck_freed`):
+    The recheck waits until the pass has done its scans
+    (:func:`~syncengine.engine.recheck.recheck_freed`):
     a record with the identifier on a page not read yet would otherwise find no
     owner on its side, and the duplicate of the other side would be created there
     next to it. Until then, the queued owner is what such a record pairs with (M1).

@@ -108,7 +108,7 @@ class SyncEngine:
     @property
     def sync_id(self) -> str:
         """The sync's id."""
-        return self._core.config.sync_id
+        return self._core.sync_id
 
     @property
     def hub(self) -> Adapter:
@@ -145,7 +145,7 @@ class SyncEngine:
     @property
     def enabled(self) -> bool:
         """Whether the sync is on."""
-        return self._core.index.get_meta(self.sync_id, "enabled") != "0"
+        return self._core.enabled
 
     def enable(self) -> None:
         """Turn the sync on; changes made while it was off sync on the next pass."""
@@ -166,13 +166,7 @@ class SyncEngine:
     @property
     def initial_sync_running(self) -> bool:
         """Whether an initial sync has started and not finished (or must restart)."""
-        store = self._core.index
-        run = store.get_meta(self.sync_id, "initial_run")
-        return (
-            run is None
-            or store.get_meta(self.sync_id, "initial_done") != run
-            or store.get_meta(self.sync_id, "initial_restart") == "1"
-        )
+        return self._core.initial_sync_running
 
     @property
     def started(self) -> bool:

@@ -39,7 +39,7 @@ def preflight(core: Core, dry_pass: Callable[[], SyncReport], kind: str) -> None
     writing (as ``dry_run=True`` does, silently and without listing the writes), and
     when it would update more than that share of one side's records (and at least
     10), :class:`~syncengine.SafetyStop` is raised before the real pass starts. The
-    guard in :meth:`guard` stays as a backstop for changes made in between.
+    guard in :func:`guard` stays as a backstop for changes made in between.
     """
     ratio = core.config.max_change_ratio
     if ratio is None:

@@ -28,7 +28,8 @@ def sync_links(
 
     A link the app refuses fails its entry, and the pass's report counts that failure
     on the side that refused, in place of what the pass counted for the record before
-    (see :meth:`count_outcome`), so that the report and :meth:`status` agree.
+    (see :func:`~syncengine.engine.counts.count_outcome`), so that the report and
+    :meth:`~syncengine.SyncEngine.status` agree.
 
     A link present on one side whose other end is synced is created on the other side.
     A link whose other end is not synced yet waits: the entry gets a key

@@ -89,8 +89,9 @@ def recheck_batch(
 
 
 def recheck_freed(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
-    """Recheck the duplicates :meth:`free_duplicates` found, as they are now (M3);
-    rechecks that free more identifiers are followed up too."""
+    """Recheck the duplicates :func:`~syncengine.engine.duplicates.free_duplicates`
+    found, as they are now (M3); rechecks that free more identifiers are followed up
+    too."""
     while waiting := ctx.freed.pop(plan.name, None):
         found = ctx.store.get(core.sync_id, plan.name, list(waiting))
         recheck(core, ctx, plan, [found[i] for i in waiting if i in found])
