@@ -153,13 +153,17 @@ def call_create(
     items: Sequence[NewRecord],
     *,
     planned: bool = True,
+    sources: Sequence[str | None] = (),
 ) -> list[WriteResult | AdapterError]:
-    """Create records; a dry run lists them (``planned``) unless the caller does."""
+    """Create records; a dry run lists them (``planned``) unless the caller does, each
+    with the id of the record it comes from (``sources``, in the order of ``items``)."""
     if ctx.dry_run:
-        for item in () if core.preflighting or not planned else items:
-            ctx.report.planned.append(
-                PlannedWrite(plan.name, side, "create", None, item.properties)
-            )
+        if planned and not core.preflighting:
+            for n, item in enumerate(items):
+                source = sources[n] if n < len(sources) else None
+                ctx.report.planned.append(
+                    PlannedWrite(plan.name, side, "create", None, item.properties, source)
+                )
         return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
     adapter = core.adapters[side]
     return batched(

@@ -247,7 +247,8 @@ def send_again(
             )
             for e in chunk
         ]
-        results = call_create(core, ctx, side, plan, items)
+        sources = [e.id_on(side.other) for e in chunk]
+        results = call_create(core, ctx, side, plan, items, sources=sources)
         now = core.clock()
         updated = []
         for entry, result in zip(chunk, results, strict=True):
