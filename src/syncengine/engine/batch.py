@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id
+from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id, unrecorded_meta
 from syncengine.engine.counts import uncount
 from syncengine.engine.duplicates import dup_message, free_duplicates
 from syncengine.engine.execute import execute
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up, match_batch, stale_pairs
 from syncengine.engine.ports import as_adapter_error, fetch, fetch_others
-from syncengine.engine.settle import defer
+from syncengine.engine.settle import defer, resend_deferred
 from syncengine.entry import CursorUpdate, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import (
@@ -35,7 +35,15 @@ from syncengine.plan import (
 from syncengine.records import Record, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
-__all__ = ["alone", "attempt", "decide_item", "find_heir", "process", "process_leased"]
+__all__ = [
+    "alone",
+    "attempt",
+    "decide_item",
+    "find_heir",
+    "held_back",
+    "process",
+    "process_leased",
+]
 
 
 def process(
@@ -78,6 +86,7 @@ def process(
         ctx.prefilter = 2 * len(marked) >= len(unique)
         for record_id in marked:
             del unique[record_id]
+    cursors = held_back(ctx, plan, side, cursors)
     if not unique and not gone:
         if cursors:
             store.write((), cursors=cursors)
@@ -234,6 +243,19 @@ def process_leased(
     unsettled = ctx.unsettled.get((plan.name, side))
     if unsettled is not None:
         decided = [(item, defer(side, unsettled, decision)) for item, decision in decided]
+    unsent = ctx.unsettled.get((plan.name, other))
+    if unsent is not None:
+        decided = [
+            (item, resend_deferred(item.pair_with or item.entry, other, unsent, decision))
+            for item, decision in decided
+        ]
+    if any(i.queued and i.entry is None and i.record is not None for i in items):
+        if ctx.initial and (plan.name, side) not in ctx.unrecorded:
+            # Kept in the index: a pass that resumes this initial sync must not move
+            # the poll cursor past the record either.
+            store.set_meta(sid, unrecorded_meta(plan.name, side), "1")
+        ctx.unrecorded.add((plan.name, side))
+        cursors = held_back(ctx, plan, side, cursors)
     if catch_up(core, ctx, plan, other, decided):
         # Records added to the other app since its scan are indexed now: decide the
         # batch again, so that this batch's new records pair with them (M1).
@@ -242,6 +264,19 @@ def process_leased(
         )
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
+
+
+def held_back(
+    ctx: Pass, plan: ObjectPlan, side: Side, cursors: Sequence[CursorUpdate]
+) -> Sequence[CursorUpdate]:
+    """``cursors`` without the poll cursor of ``side`` once this pass left a new record
+    of it queued with no entry (another pass held it or its pair): no entry remembers
+    that record, so the cursor must not pass it (S9: queued is never terminal). Its
+    pass may die: the settlement of its creates in flight reads the changes since
+    that cursor (S8)."""
+    if (plan.name, side) not in ctx.unrecorded:
+        return cursors
+    return [c for c in cursors if c.name != "poll" or c.side is not side]
 
 
 def decide_item(

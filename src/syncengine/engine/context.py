@@ -36,6 +36,7 @@ __all__ = [
     "bad_id",
     "chunks",
     "emit",
+    "unrecorded_meta",
     "utcnow",
 ]
 
@@ -174,6 +175,9 @@ class Pass:
     #: Whether the pass indexes the other app's records added since its scan before it
     #: first creates into it (the initial sync's phases: see match.catch_up).
     catch_up: bool = False
+    #: Whether this is the initial sync: what it leaves for its end (a side whose poll
+    #: cursor must stay) is kept in the index too, for a pass that resumes it.
+    initial: bool = False
     #: The run a full scan marks its records with (``i3``: the third initial sync,
     #: ``r7``: the 7th reconcile), so a record is processed once per run.
     mark: str | None = None
@@ -203,6 +207,10 @@ class Pass:
     #: pass: the side's new records are not created elsewhere yet (settle; read by
     #: batch.process_leased).
     unsettled: dict[tuple[str, Side], AdapterError] = attrs.field(factory=dict)
+    #: (object type, side) pairs whose changes this pass met a new record of and left it
+    #: queued without an entry: its poll cursor stays, so the next pass reads the record
+    #: again (batch; see batch.held_back).
+    unrecorded: set[tuple[str, Side]] = attrs.field(factory=set)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (duplicates; read by recheck.recheck_freed).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)
@@ -241,6 +249,12 @@ class Item:
     freed: frozenset[str] = frozenset()
     #: The new entry match_batch made for a record without one: its base in execute.
     new: Entry | None = None
+
+
+def unrecorded_meta(object_type: str, side: Side) -> str:
+    """The index meta key telling that the running initial sync left a new record of
+    ``side`` queued without an entry (see batch.held_back)."""
+    return f"initial_unrecorded:{object_type}:{side.value}"
 
 
 class Queued(Decision):

@@ -6,8 +6,9 @@ Resumable page by page (S8); scaled out over workers by :mod:`.scaleout`.
 from __future__ import annotations
 
 from syncengine import _passlog
+from syncengine._owner import ends_its_passes
 from syncengine.engine.batch import process
-from syncengine.engine.context import Core, Pass, emit
+from syncengine.engine.context import Core, Pass, emit, unrecorded_meta
 from syncengine.engine.guard import preflight
 from syncengine.engine.leases import exclusive
 from syncengine.engine.lifecycle import begin, end, settle, skipped
@@ -24,6 +25,7 @@ from syncengine.report import SyncReport
 __all__ = ["app_is_empty", "initial_sync", "run_phase"]
 
 
+@ends_its_passes
 @_passlog.recorded("initial")
 def initial_sync(
     core: Core, dry_run: bool = False, *, allow_mass_changes: bool = False
@@ -39,7 +41,7 @@ def initial_sync(
         # everything), and a first one over an app that holds records (a lost index or
         # a mistyped sync must not overwrite the user's edits, S2).
         preflight(core, lambda: initial_sync(core, dry_run=True), "initial")
-    ctx = begin(core, "initial", dry_run, compare_all=True, catch_up=True)
+    ctx = begin(core, "initial", dry_run, compare_all=True, catch_up=True, initial=True)
     store = ctx.store
     sid = core.sync_id
     workers = None if dry_run else core.partition
@@ -109,7 +111,15 @@ def initial_sync(
             ctx.phase = None  # another worker completed it
             return end(core, ctx)
         # The poll cursors were taken when each side's first scan started, so changes
-        # made during the initial sync are picked up by the first incremental pass.
+        # made during the initial sync are picked up by the first incremental pass. A
+        # side whose scan left a new record queued without an entry keeps its poll
+        # cursor (before that record): the first incremental pass reads it again.
+        unrecorded = {
+            (plan.name, side)
+            for plan in core.order
+            for side in Side
+            if store.get_meta(sid, unrecorded_meta(plan.name, side)) is not None
+        }
         store.write(
             cursors=[
                 c
@@ -121,8 +131,11 @@ def initial_sync(
                     ),
                     CursorUpdate(sid, side, plan.name, None, "initial_poll"),
                 )
+                if c.name != "poll" or (plan.name, side) not in unrecorded
             ]
         )
+        for plan_name, side in unrecorded:
+            store.set_meta(sid, unrecorded_meta(plan_name, side), None)
         if workers is not None:
             forget_units(core, ctx, run, workers)
         store.set_meta(sid, "initial_done", str(run))

@@ -23,7 +23,13 @@ __all__ = ["begin", "end", "open_pass", "settle", "skipped"]
 
 
 def begin(
-    core: Core, kind: str, dry_run: bool, *, compare_all: bool = False, catch_up: bool = False
+    core: Core,
+    kind: str,
+    dry_run: bool,
+    *,
+    compare_all: bool = False,
+    catch_up: bool = False,
+    initial: bool = False,
 ) -> Pass:
     """Start a pass: its report, its index (an overlay in a dry run), the guard's totals."""
     report = SyncReport(kind=kind, sync_id=core.sync_id, started_at=core.clock(), dry_run=dry_run)
@@ -34,6 +40,7 @@ def begin(
         dry_run=dry_run,
         compare_all=compare_all,
         catch_up=catch_up,
+        initial=initial,
     )
     if not core.preflighting:
         _passlog.began(core, report)  # the pass history and the log (_passlog)

@@ -14,6 +14,7 @@ from typing import IO, Literal
 import attrs
 
 from syncengine import _passlog
+from syncengine._owner import ends_its_passes
 from syncengine.engine.context import CHUNK, Core, Item, chunks
 from syncengine.engine.execute import execute
 from syncengine.engine.lifecycle import begin, end
@@ -241,6 +242,7 @@ def plan_restore(core: Core, object_type: str, destination: Side) -> RestorePlan
     return RestorePlan(core.sync_id, name, destination, tuple(items))
 
 
+@ends_its_passes
 @_passlog.recorded("restore")
 def restore(core: Core, plan: RestorePlan) -> SyncReport:
     """Re-create the planned records in the destination and re-pair them (R6).

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from syncengine import _inbox, _passlog
 from syncengine._merges import redirects
+from syncengine._owner import ends_its_passes
 from syncengine.engine.batch import process
 from syncengine.engine.context import Core, Pass, chunks, emit
 from syncengine.engine.initial import initial_sync
@@ -25,6 +26,7 @@ from syncengine.report import SyncReport
 __all__ = ["drain", "drain_inbox", "handle", "handle_events", "incremental_sync", "reconcile"]
 
 
+@ends_its_passes
 @_passlog.recorded("incremental")
 def incremental_sync(
     core: Core, dry_run: bool = False, *, allow_mass_changes: bool = False
@@ -52,6 +54,7 @@ def incremental_sync(
     return end(core, ctx)
 
 
+@ends_its_passes
 @_passlog.recorded("events")
 def handle_events(
     core: Core, side: Side, events: Sequence[ChangeEvent], *, allow_mass_changes: bool = False
@@ -77,6 +80,7 @@ def handle_events(
     return end(core, ctx)
 
 
+@ends_its_passes
 @_passlog.recorded("events")
 def drain_inbox(core: Core, *, allow_mass_changes: bool = False) -> SyncReport:
     """Process the webhook events kept in the index's inbox, without scanning (S5).
@@ -141,6 +145,7 @@ def handle(core: Core, ctx: Pass, side: Side, events: Sequence[ChangeEvent]) -> 
             ctx.processed += len(chunk)
 
 
+@ends_its_passes
 @_passlog.recorded("reconcile")
 def reconcile(core: Core, dry_run: bool = False, *, allow_mass_changes: bool = False) -> SyncReport:
     """Compare both apps in full against the index and repair what differs (S6).

@@ -32,6 +32,7 @@ __all__ = [
     "made_by",
     "made_nothing",
     "namesakes",
+    "resend_deferred",
     "send_again",
     "settle_by_lookup",
     "settle_pending",
@@ -401,6 +402,31 @@ def defer(side: Side, error: AdapterError, decision: Decision) -> Decision:
         return Fail(
             error.category,
             f"waits for the creates in flight on the {side.value} side to settle "
+            f"(rule S8): {error.message}",
+        )
+    return decision
+
+
+def resend_deferred(
+    base: Entry | None, into: Side, error: AdapterError, decision: Decision
+) -> Decision:
+    """``decision``, unless it sends again a create in flight into ``into`` whose
+    settlement failed in this pass (``error``): then a failure with that transient error.
+
+    The settlement is what tells whether that create made a record, and whether a record
+    the side gained meanwhile holds its identifier (M3); a create sent again outside it,
+    next to such a namesake, would make a duplicate of it. The entry stays in flight and
+    the next pass settles it.
+    """
+    if (
+        base is not None
+        and base.pending is into
+        and isinstance(decision, Apply)
+        and isinstance(decision.write_on(into), CreateIn)
+    ):
+        return Fail(
+            error.category,
+            f"waits for its create in flight on the {into.value} side to settle "
             f"(rule S8): {error.message}",
         )
     return decision
