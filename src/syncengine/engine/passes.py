@@ -15,7 +15,7 @@ from syncengine.engine.initial import initial_sync
 from syncengine.engine.lifecycle import end, open_pass, settle, skipped
 from syncengine.engine.match import index_side
 from syncengine.engine.merges import apply_merges
-from syncengine.engine.ports import as_adapter_error, fetch, scan
+from syncengine.engine.ports import as_adapter_error, fetch, note_events, scan
 from syncengine.engine.recheck import recheck, recheck_freed, retry
 from syncengine.entry import CursorUpdate
 from syncengine.errors import SyncDisabledError
@@ -109,6 +109,8 @@ def drain(core: Core, ctx: Pass) -> None:
 
 def handle(core: Core, ctx: Pass, side: Side, events: Sequence[ChangeEvent]) -> None:
     ctx.phase = "events"
+    if not ctx.dry_run:
+        note_events(core, side, events)
     by_type: dict[str, dict[str, None]] = {}
     for event in events:
         by_type.setdefault(event.object_type, {})[event.record_id] = None

@@ -18,7 +18,15 @@ from syncengine.engine.context import Core, Item, Pass, chunks
 from syncengine.entry import Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import ObjectPlan
-from syncengine.records import AssociationChange, NewRecord, Record, RecordUpdate, Side, WriteResult
+from syncengine.records import (
+    AssociationChange,
+    ChangeEvent,
+    NewRecord,
+    Record,
+    RecordUpdate,
+    Side,
+    WriteResult,
+)
 from syncengine.report import PlannedWrite
 from syncengine.states import ErrorCategory
 
@@ -33,6 +41,7 @@ __all__ = [
     "created_records",
     "fetch",
     "fetch_others",
+    "note_events",
     "scan",
 ]
 
@@ -86,6 +95,14 @@ def fetch(core: Core, side: Side, type_name: str, ids: Sequence[str]) -> Mapping
     """``side``'s records of ``type_name`` with these ids (one adapter call: the caller
     chunks by ``max_batch_size`` and decides what a failure means for its records)."""
     return core.adapters[side].fetch(type_name, ids)
+
+
+def note_events(core: Core, side: Side, events: Sequence[ChangeEvent]) -> None:
+    """Tell ``side``'s adapter about the events it was sent, if it listens (an optional
+    ``note_events`` method: HubSpot's deletion webhooks slow its "auto" archived sweep)."""
+    note = getattr(core.adapters[side], "note_events", None)
+    if callable(note):
+        note(events)
 
 
 def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Any]:
