@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from syncengine import _passlog
 from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id, unrecorded_meta
 from syncengine.engine.counts import uncount
 from syncengine.engine.duplicates import dup_message, free_duplicates
@@ -64,6 +65,8 @@ def process(
     for record in records:
         unique[record.id] = record
     gone = [i for i in dict.fromkeys(deleted) if i not in unique]
+    quiet = core.preflighting  # the guard's planning dry pass logs no batches
+    _passlog.batch(ctx.report, plan.name, side, ctx.phase, len(unique), len(gone), quiet=quiet)
     bad = [i for i in (*unique, *gone) if bad_id(i)]
     if bad:
         # An id that is no valid text cannot be stored or written back (X1): that

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from syncengine import _passlog
 from syncengine._landed import landed, landed_copies
 from syncengine.engine.context import Core, Item, Pass, Queued, chunks
 from syncengine.engine.counts import count_outcome, settle_counts, uncount
@@ -388,6 +389,10 @@ def outcome_of(
         )
     if isinstance(decision, Fail):
         count_outcome(core, ctx, plan.name, base, ((side, "failed"),), stored=stored)
+        shown = [r.properties for r in (item.record, item.counterpart) if r is not None]
+        _passlog.record_failed(
+            core.sync_id, base, decision.category, decision.message, shown, quiet=core.preflighting
+        )
         entry = failed(
             core.history_size, base, decision.category, decision.message, now, mark, keys
         )
@@ -441,6 +446,14 @@ def outcome_of(
     if failure is not None:
         category, message, _ = failure
         keys = current_keys(plan, item, base)
+        _passlog.record_failed(
+            core.sync_id,
+            base,
+            category,
+            message,
+            (decision.hub_values, decision.app_values),
+            quiet=core.preflighting,
+        )
         entry = failed(core.history_size, base, category, message, now, mark, keys)
         if lost_create:
             # The create may have happened remotely: keep it pending for settlement.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from syncengine import _passlog
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
 from syncengine.engine.counts import count_outcome
 from syncengine.engine.ports import as_adapter_error, call_associate, fetch
@@ -119,6 +120,9 @@ def sync_links(
         updated = evolve(entry, links=links[n], keys=keys, history=history)
         if n in failures:
             category, message, refused_by = failures[n]
+            _passlog.record_failed(
+                core.sync_id, updated, category, message, quiet=core.preflighting
+            )
             updated = failed(core.history_size, updated, category, message, now, updated.mark, keys)
             # The record fails: the report says so, as status() does.
             count_outcome(core, ctx, plan.name, entry, ((refused_by, "failed"),))

@@ -55,7 +55,7 @@ def incremental_sync(
 
 
 @ends_its_passes
-@_passlog.recorded("events")
+@_passlog.recorded("events", frequent=True)
 def handle_events(
     core: Core, side: Side, events: Sequence[ChangeEvent], *, allow_mass_changes: bool = False
 ) -> SyncReport:
@@ -81,7 +81,7 @@ def handle_events(
 
 
 @ends_its_passes
-@_passlog.recorded("events")
+@_passlog.recorded("events", frequent=True)
 def drain_inbox(core: Core, *, allow_mass_changes: bool = False) -> SyncReport:
     """Process the webhook events kept in the index's inbox, without scanning (S5).
 

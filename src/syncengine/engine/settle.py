@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from syncengine import _passlog
 from syncengine.engine.context import Core, Pass, bad_id, chunks
 from syncengine.engine.counts import count_outcome, uncount
 from syncengine.engine.leases import lease, unlease
@@ -369,6 +370,9 @@ def after_create(
             ),
         )
     count_outcome(core, ctx, entry.object_type, entry, ((side, "failed"),))
+    _passlog.record_failed(
+        core.sync_id, entry, result.category, result.message, quiet=core.preflighting
+    )
     if isinstance(result, AdapterError):
         return evolve(
             entry,
