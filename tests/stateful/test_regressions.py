@@ -480,6 +480,33 @@ class TestRecreatedAfterBothWereDeleted:
         assert ["ada@x.io"] == mails(app)
 
 
+class TestDryRunsOfPairsMadeAfterADeletedPair:
+    """R9: a dry run lists and counts each write once, as the real pass makes it."""
+
+    def test_a_dry_reconcile_lists_the_new_pairs_update_once(
+        self, clock, hub, app, index, make_engine
+    ):
+        """Both records of a pair deleted, then one new record with its e-mail in each
+        app: the dry run met the new app record from both scans and listed its update
+        twice (the convergence machine, a random seed)."""
+        ada = hub.put("contacts", email="bob@x.io", firstname="Ada")
+        engine = make_engine()
+        engine.initial_sync()
+        hub.remove("contacts", ada.id)
+        app.remove("people", app.records("people")[0].id)
+        clock.advance(1)
+        hub.put("contacts", email="bob@x.io", firstname="Ada")
+        bob = app.put("people", mail="bob@x.io", first_name="")
+
+        dry = engine.reconcile(dry_run=True)
+
+        writes = [(w.side, w.action, w.record_id) for w in dry.planned]
+        assert [(Side.APP, "update", bob.id)] == writes
+        real = engine.reconcile()
+        assert (dry.updated, dry.created, dry.failed) == (real.updated, real.created, real.failed)
+        assert "Ada" == app.get("people", bob.id).properties["first_name"]
+
+
 class TestWebhooksForRecordsAddedToBothApps:
     """M1, S5: a webhook for a new record does not bypass the other app's new records."""
 

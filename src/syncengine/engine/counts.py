@@ -138,8 +138,12 @@ def take_back(ctx: Pass, object_type: str, counted: tuple[tuple[Side, str], ...]
 
 def settle_counts(ctx: Pass) -> None:
     """After a batch: in a pass with a mark, drop from the ledger the entries whose
-    mark and state tell what was counted (see ``Pass.counted``)."""
-    if ctx.mark is not None:
+    mark and state tell what was counted (see ``Pass.counted``).
+
+    A dry run keeps its whole ledger: it stores no entry, so no mark can tell later
+    batches what it counted, and a record it meets again (a pair it would make, seen
+    from the other side's scan) would be counted and listed twice (R9)."""
+    if ctx.mark is not None and not ctx.dry_run:
         counted = ctx.counted
         for key, droppable in ctx.batch_counted.items():
             if droppable:
