@@ -50,7 +50,14 @@ from syncengine.states import RecordState
 if TYPE_CHECKING:
     from syncengine.history import PassRecord
 
-__all__ = ["IndexStore", "check_page_limit", "keeps_history", "keeps_inbox", "page_start"]
+__all__ = [
+    "IndexStore",
+    "check_page_limit",
+    "keeps_history",
+    "keeps_inbox",
+    "keyset_page",
+    "page_start",
+]
 
 
 class IndexStore(abc.ABC):
@@ -392,6 +399,16 @@ def page_start(after: str | None, prefix: str = "") -> int:
     if digits is None or not (digits.isascii() and digits.isdigit()) or len(digits) > 20:
         raise ValueError(f"{after[:40]!r} is not a page cursor of this index store")
     return int(digits)
+
+
+def keyset_page(rows: Iterable[tuple[int, Entry]], limit: int) -> tuple[list[Entry], str | None]:
+    """The page of :meth:`IndexStore.entries_page` that ``rows`` start (each entry with
+    its position, in order): at most ``limit`` entries, and the cursor of the next page
+    (the last position shown), or ``None`` when no entry follows.
+    """
+    found = list(itertools.islice(rows, limit + 1))
+    more = len(found) > limit
+    return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
 
 
 def check_page_limit(limit: int) -> None:

@@ -25,7 +25,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore, check_page_limit, page_start
+from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -225,9 +225,7 @@ class MemoryIndexStore(IndexStore):
         _aware("until", until)
         wanted = None if states is None else frozenset(states)
         rows = self._entries(sync_id, object_type, wanted, since, until, None, start)
-        found = list(itertools.islice(rows, limit + 1))
-        more = len(found) > limit
-        return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
+        return keyset_page(rows, limit)
 
     def _entries(
         self,

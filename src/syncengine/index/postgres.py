@@ -62,7 +62,6 @@ Theory of operation:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import random
 import re
@@ -81,7 +80,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore, check_page_limit, page_start
+from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -736,9 +735,7 @@ class PostgresIndexStore(IndexStore):
         rows = self._entries(
             sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, _CHUNK)
         )
-        found = list(itertools.islice(rows, limit + 1))
-        more = len(found) > limit
-        return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
+        return keyset_page(rows, limit)
 
     def _entries(
         self,

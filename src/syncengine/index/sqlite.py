@@ -48,7 +48,6 @@ Theory of operation:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import sqlite3
@@ -73,7 +72,7 @@ from syncengine.index._entry import (
     InboxItem,
     check_inbox_items,
 )
-from syncengine.index.base import IndexStore, check_page_limit, page_start
+from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -968,9 +967,7 @@ class SQLiteIndexStore(IndexStore):
         rows = self._entries(
             sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, _CHUNK)
         )
-        found = list(itertools.islice(rows, limit + 1))
-        more = len(found) > limit
-        return [e for _, e in found[:limit]], str(found[limit - 1][0]) if more else None
+        return keyset_page(rows, limit)
 
     def _entries(
         self,
