@@ -362,3 +362,136 @@ def test_a_custom_objects_generic_deletion_webhook_reaches_its_object_sync():
     assert [] == report.errors
     (entry,) = index.by_record_ids(SYNC, "p_cars", Side.HUB, [car]).values()
     assert ErrorCategory.DELETED is entry.category
+
+
+class TestADeletionReportedTwice:
+    """A deletion the index knows already is a no-op: counted and logged once, the entry
+    untouched, nothing written (rules S5, S6, R6). Between sweeps, deletions come by
+    webhook; the next sweep of the archived listing reports them again (it cannot tell
+    which ones a webhook brought), and with the "auto" cadence one pass may see a
+    deletion in its scan and in the inbox it drains."""
+
+    @staticmethod
+    def failed_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "syncengine.engine.records"]
+
+    @staticmethod
+    def writes(world: World) -> dict[tuple[str, str], int]:
+        """The app's write calls so far."""
+        calls = world.app.stats().calls
+        return {k: n for k, n in calls.items() if k[0] in ("create", "update", "associate")}
+
+    def entry(self, world: World, record_id: str) -> object:
+        (entry,) = world.index.by_record_ids(SYNC, "contacts", Side.HUB, [record_id]).values()
+        return entry
+
+    def test_the_sweep_after_a_webhook_deletion_reports_nothing_new(self, caplog):
+        """Before: the sweep a day later counted the deletion failed a second time,
+        logged it again and rewrote the entry (attempts 1 -> 2)."""
+        caplog.set_level("WARNING", logger="syncengine")
+        world = World(live=4, archived=0, archived_sweep_every=dt.timedelta(hours=24))
+        world.engine.incremental_sync()
+        world.fake.subscribe("contact.deletion")
+        world.clock.advance(300)
+        world.fake.archive("contacts", world.ids[0])
+        world.deliver()
+        world.clock.advance(60)
+        applied = world.engine.incremental_sync()
+        assert (1, 1) == (applied.failed, len(self.failed_lines(caplog)))
+        assert world.deleted(world.ids[0])
+        before = self.entry(world, world.ids[0])
+        app_writes = self.writes(world)
+
+        world.clock.advance(24 * 3600)
+        swept = world.archived_listings()
+        report = world.engine.incremental_sync()
+
+        assert world.archived_listings() > swept  # the sweep ran and listed it again
+        assert 0 == report.failed
+        assert report.writes == 0
+        assert 1 == len(self.failed_lines(caplog))
+        assert before == self.entry(world, world.ids[0])
+        assert app_writes == self.writes(world)
+        assert 1 == world.engine.status()["contacts"].failed
+
+    def test_a_deletion_seen_by_the_scan_and_the_webhook_in_one_pass_counts_once(self, caplog):
+        """ "auto" sweeps on every scan until webhooks come: the pass that drains the
+        first deletion webhook has seen the deletion in its sweep already. Before: the
+        entry was failed three times over (attempts 3) and logged three times."""
+        caplog.set_level("WARNING", logger="syncengine")
+        world = World(live=4, archived=0)
+        world.fake.subscribe("contact.deletion")
+        world.clock.advance(300)
+        world.fake.archive("contacts", world.ids[0])
+        world.deliver()
+
+        report = world.engine.incremental_sync()
+
+        assert 1 == report.failed
+        assert 1 == len(self.failed_lines(caplog))
+        entry = self.entry(world, world.ids[0])
+        assert 1 == entry.attempts  # type: ignore[attr-defined]
+        assert 1 == sum(h.action == "failed" for h in entry.history)  # type: ignore[attr-defined]
+
+    def test_a_webhook_redelivered_after_the_pass_that_applied_it_is_a_no_op(self):
+        """HubSpot retries a delivery it thinks failed: the second copy, drained by a
+        later pass, changes nothing."""
+        world = World(live=3, archived=0, archived_sweep_every=dt.timedelta(hours=24))
+        world.engine.incremental_sync()
+        world.fake.archive("contacts", world.ids[1])
+        first = world.engine.handle_events(
+            Side.HUB, [ChangeEvent("contacts", world.ids[1], "deleted")]
+        )
+        assert 1 == first.failed
+        before = self.entry(world, world.ids[1])
+        world.clock.advance(60)
+        again = world.engine.handle_events(
+            Side.HUB, [ChangeEvent("contacts", world.ids[1], "deleted")]
+        )
+        assert (0, 0) == (again.failed, again.writes)
+        assert before == self.entry(world, world.ids[1])
+
+    def test_reconcile_still_counts_every_deleted_record(self):
+        """Reconcile compares everything: a deleted record is counted failed in its
+        report, as status() counts it."""
+        world = World(live=3, archived=0, archived_sweep_every=0)
+        world.fake.archive("contacts", world.ids[2])
+        world.clock.advance(300)
+        assert 1 == world.engine.incremental_sync().failed
+        assert 1 == world.engine.reconcile().failed
+        assert 1 == world.engine.status()["contacts"].failed
+
+    def test_a_change_to_the_surviving_record_is_still_decided(self):
+        """The app record of a deleted hub record changes its e-mail: that is news (the
+        entry's identifiers follow it), so the record is decided again, not skipped."""
+        world = World(live=3, archived=0, archived_sweep_every=0)
+        world.fake.archive("contacts", world.ids[0])
+        world.clock.advance(300)
+        world.engine.incremental_sync()
+        (app_id,) = [
+            p.id for p in world.app.records("people") if p.properties["mail"] == "p0@example.com"
+        ]
+        world.app.patch("people", app_id, mail="new0@example.com")
+        world.clock.advance(300)
+        assert 1 == world.engine.incremental_sync().failed
+        entry = self.entry(world, world.ids[0])
+        assert any("new0@example.com" in key for key in entry.keys)  # type: ignore[attr-defined]
+
+    def test_a_merge_the_sweep_reports_again_changes_nothing(self):
+        """A merge applied from its webhook: the next day's sweep lists both archived ids
+        and reads them as merged again; the index stays as it was (sibling, pinned)."""
+        world = World(live=4, archived=0, archived_sweep_every=dt.timedelta(hours=24))
+        world.engine.incremental_sync()
+        world.fake.subscribe("contact.merge", "contact.deletion")
+        world.clock.advance(300)
+        world.fake.merge("contacts", world.ids[0], world.ids[1])
+        world.deliver()
+        world.clock.advance(60)
+        assert 0 == world.engine.incremental_sync().failed
+        before = {e.entry_id: e for e in world.index.entries(SYNC, "contacts")}
+        world.clock.advance(24 * 3600)
+        swept = world.archived_listings()
+        report = world.engine.incremental_sync()
+        assert world.archived_listings() > swept
+        assert (0, 0, 0) == (report.failed, report.writes, report.excluded)
+        assert before == {e.entry_id: e for e in world.index.entries(SYNC, "contacts")}

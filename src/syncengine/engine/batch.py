@@ -42,6 +42,7 @@ __all__ = [
     "decide_item",
     "find_heir",
     "held_back",
+    "known_gone",
     "process",
     "process_leased",
 ]
@@ -234,7 +235,12 @@ def process_leased(
         if item.settled:
             decided.append((item, NO_CHANGE))
         elif not item.queued:
-            decided.append((item, decide_item(core, plan, item, fetched, deletes)))
+            decision = decide_item(core, plan, item, fetched, deletes)
+            if ctx.compare_all or not known_gone(plan, item, decision):
+                decided.append((item, decision))
+            # else: a deletion the index knows already (the sweep after its webhook,
+            # the scan and the inbox of one pass, the surviving record read again) is
+            # a no-op: failed, counted and logged once, nothing written (S5, R6).
         elif not final:
             waiting.add(item.record_id)
         elif item.entry is not None:
@@ -267,6 +273,27 @@ def process_leased(
         )
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
+
+
+def known_gone(plan: ObjectPlan, item: Item, decision: Decision) -> bool:
+    """Whether ``decision`` fails ``item`` for a deletion its entry failed for already
+    (R6), with nothing new to learn: the same record of the same side gone, and the
+    surviving record (if read) as the index holds it. A surviving record that changed
+    is decided again, so that the entry keeps its identifiers. Reconcile decides it
+    too, so that its report counts every failed record as ``status()`` does."""
+    entry = item.pair_with if item.pair_with is not None else item.entry
+    if entry is None or not isinstance(decision, Fail):
+        return False
+    lost = item.side if item.record is None else item.side.other
+    return (
+        decision.category is ErrorCategory.DELETED
+        and entry.state is RecordState.FAILED
+        and entry.category is ErrorCategory.DELETED
+        and entry.deleted is lost
+        and entry.pending is None
+        and entry.id_on(lost) is not None
+        and (item.record is None or unchanged_since_sync(plan, item.side, item.record, entry))
+    )
 
 
 def held_back(
