@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ def python_blocks() -> list[str]:
 
 def test_the_readme_example_runs_and_syncs(capsys):
     """The two-way contacts + companies example works through the public API."""
-    (block,) = python_blocks()
+    block = python_blocks()[0]
     namespace: dict[str, object] = {}
     exec(compile(block, str(README), "exec"), namespace)
     out = capsys.readouterr().out
@@ -27,6 +28,33 @@ def test_the_readme_example_runs_and_syncs(capsys):
     ada = next(r for r in shop.records("customers") if "ada" in r.properties["mail"].lower())
     assert "Ada" == ada.properties["first"]
     assert {"Ada", "Alan M."} == {r.properties["firstname"] for r in crm.records("contacts")}
+
+
+def test_the_embedding_example_finds_the_failure_without_logging(capsys):
+    """The embedding section continues the example: a record deleted in the shop fails,
+    and the report and the listing say so; its two logging lines show the library's
+    warnings (restored afterwards, so other tests keep their logging)."""
+    first, embedding = python_blocks()[:2]
+    engine_log = logging.getLogger("syncengine.engine")
+    root = logging.getLogger()
+    level, handlers = engine_log.level, list(root.handlers)
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(first, str(README), "exec"), namespace)
+        capsys.readouterr()
+        exec(compile(embedding, str(README), "exec"), namespace)
+        assert engine_log.getEffectiveLevel() == logging.INFO
+    finally:
+        engine_log.setLevel(level)
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+    lines = capsys.readouterr().out.splitlines()
+    assert "incremental: 0 created, 0 updated" in lines[0]
+    assert ", 1 failed," in lines[0]
+    assert "[]" == lines[1]
+    (row,) = lines[2:]
+    assert row.startswith("contacts ") and " deleted the app record " in row
 
 
 def test_the_quick_start_has_two_commands_demo_and_tests():

@@ -18,7 +18,8 @@ so a pass that raises is recorded with what it had done by then.
 
 Nothing here may break a pass: a store that cannot keep the record gets a WARNING (once
 per engine for a store without a pass history), and the pass's own result or exception
-goes on unchanged.
+goes on unchanged; a record the store failed to keep is also named in the returned
+report's ``errors``, for programs that read reports and configure no logging.
 """
 
 from __future__ import annotations
@@ -210,12 +211,11 @@ def _finish(
     try:
         store.add_pass(record)
     except Exception as exc:
-        logger.warning(
-            "sync=%s: the %s pass was not recorded in the pass history: %s",
-            record.sync_id,
-            record.kind,
-            describe_error(exc),
-        )
+        problem = f"the {record.kind} pass was not recorded in the pass history: "
+        problem += describe_error(exc)
+        logger.warning("sync=%s: %s", record.sync_id, problem)
+        if report is not None:  # the caller reads it: nothing fails only in the logs
+            report.errors.append(problem)
 
 
 def _record(

@@ -290,3 +290,18 @@ def test_keep_passes_must_be_a_positive_int(keep, tmp_path):
         MemoryIndexStore(keep_passes=keep)
     with pytest.raises(ValueError, match="keep_passes"):
         SQLiteIndexStore(tmp_path / "index.db", keep_passes=keep)
+
+
+def test_a_pass_the_history_could_not_keep_says_so_in_its_report(hub, app, clock):
+    """An embedding program that configures no logging reads the report: a pass whose
+    record the store could not keep says so in ``report.errors`` (before: only a WARNING,
+    which such a program never sees)."""
+    seed(hub)
+    engine = SyncEngine(
+        hub, app, _BrokenHistory(), SyncConfig("sync-1", [contacts_sync()]), clock=clock
+    )
+    report = engine.initial_sync()
+    assert 3 == report.created
+    assert [
+        "the initial pass was not recorded in the pass history: OSError: disk full"
+    ] == report.errors
