@@ -54,7 +54,8 @@ def test_the_embedding_example_finds_the_failure_without_logging(capsys):
     assert ", 1 failed," in lines[0]
     assert "[]" == lines[1]
     (row,) = lines[2:]
-    assert row.startswith("contacts ") and " deleted the app record " in row
+    assert row.startswith("contacts ")
+    assert " deleted the app record " in row
 
 
 def test_the_quick_start_has_two_commands_demo_and_tests():
