@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 
 from syncengine import (
@@ -16,7 +18,9 @@ from syncengine import (
     SyncEngine,
 )
 from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters.hubspot import HubSpotAdapter
 from syncengine.index import MemoryIndexStore, SQLiteIndexStore
+from syncengine.testing.hubspot import FakeHubSpot, ManualClock
 
 
 class FakeClock:
@@ -150,3 +154,49 @@ def contacts_sync_fixture():
 def companies_sync_fixture():
     """The builder of the companies object sync."""
     return companies_sync
+
+
+# ---- the HubSpot and webhook tests ---------------------------------------------------------
+
+#: The app of the HubSpot and webhook tests: people with an e-mail and a first name.
+MAIL_PEOPLE = ObjectSchema(
+    "people", [PropertySpec("mail", "string"), PropertySpec("first", "string")]
+)
+
+
+def email_first_config(sync_id: str) -> SyncConfig:
+    """HubSpot's contacts ↔ the app's people (:data:`MAIL_PEOPLE`), matched by e-mail,
+    with the first name: the sync of the HubSpot and webhook tests."""
+    return SyncConfig(
+        sync_id,
+        [
+            ObjectSync(
+                "contacts",
+                "people",
+                [FieldMapping("email", "mail"), FieldMapping("firstname", "first")],
+                match=MatchRule.email("email", "mail"),
+            )
+        ],
+    )
+
+
+def hubspot_on(
+    fake: FakeHubSpot,
+    clock: ManualClock,
+    transport: httpx.BaseTransport | None = None,
+    **options: Any,
+) -> HubSpotAdapter:
+    """A HubSpotAdapter on the local HubSpot (through ``transport``, by default straight
+    to it), unpaced, on injected time (``clock`` as its clock, sleep and ``now``), reading
+    no page ahead so that the order of requests is the test's; ``options`` add to these."""
+    return HubSpotAdapter(
+        fake.token,
+        transport=transport if transport is not None else httpx.MockTransport(fake.handle),
+        rate_limit=(100_000, 1.0),
+        search_rate=(100_000, 1.0),
+        clock=clock,
+        sleep=clock.sleep,
+        now=clock,
+        read_ahead=False,
+        **options,
+    )

@@ -22,18 +22,16 @@ pytest.importorskip("starlette", reason="the server extra (syncengine-hub[server
 import httpx
 
 from syncengine import (
-    FieldMapping,
-    MatchRule,
     ObjectSchema,
-    ObjectSync,
     PropertySpec,
-    SyncConfig,
     SyncEngine,
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import SQLiteIndexStore
 from syncengine.server import PassRunner, app
 from syncengine.webhooks import signature_v3
+
+from .conftest import MAIL_PEOPLE, email_first_config
 
 _spec = importlib.util.spec_from_file_location(
     "syncengine_tests_console_demo", Path(__file__).with_name("console_demo.py")
@@ -45,18 +43,8 @@ SECRET = "webhook-client-secret-for-tests"
 CONTACTS = ObjectSchema(
     "contacts", [PropertySpec("email", "string"), PropertySpec("firstname", "string")]
 )
-PEOPLE = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("first", "string")])
-CONFIG = SyncConfig(
-    "served",
-    [
-        ObjectSync(
-            "contacts",
-            "people",
-            [FieldMapping("email", "mail"), FieldMapping("firstname", "first")],
-            match=MatchRule.email("email", "mail"),
-        )
-    ],
-)
+PEOPLE = MAIL_PEOPLE
+CONFIG = email_first_config("served")
 
 
 def signed(url: str, events: list[dict]) -> tuple[bytes, dict[str, str]]:

@@ -36,11 +36,11 @@ from syncengine.plugins import hubspot_adapter_from_config
 from syncengine.testing.hubspot import FakeHubSpot, ManualClock
 from syncengine.webhooks import WebhookReceiver
 
-FAST = (100_000, 1.0)
+from .conftest import MAIL_PEOPLE, email_first_config, hubspot_on
+
 SECRET = "client-secret-for-tests"
 URL = "https://sync.example.com/hubspot/webhook"
 SYNC = "deletions"
-PEOPLE = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("first", "string")])
 
 
 class World:
@@ -64,30 +64,10 @@ class World:
             return self.fake.handle(request)
 
         self.transport = httpx.MockTransport(record)
-        self.hub = HubSpotAdapter(
-            self.fake.token,
-            transport=self.transport,
-            rate_limit=FAST,
-            search_rate=FAST,
-            clock=self.clock,
-            sleep=self.clock.sleep,
-            now=self.clock,
-            read_ahead=False,
-            **adapter_options,  # type: ignore[arg-type]
-        )
-        self.app = InMemoryAdapter([PEOPLE], name="shop")
+        self.hub = hubspot_on(self.fake, self.clock, self.transport, **adapter_options)
+        self.app = InMemoryAdapter([MAIL_PEOPLE], name="shop")
         self.index = MemoryIndexStore()
-        config = SyncConfig(
-            SYNC,
-            [
-                ObjectSync(
-                    "contacts",
-                    "people",
-                    [FieldMapping("email", "mail"), FieldMapping("firstname", "first")],
-                    match=MatchRule.email("email", "mail"),
-                )
-            ],
-        )
+        config = email_first_config(SYNC)
         self.engine = SyncEngine(self.hub, self.app, self.index, config, clock=self.now)
         self.engine.initial_sync()
         self.receiver = WebhookReceiver(self.engine, SECRET, clock=self.now)
@@ -194,10 +174,12 @@ def test_a_lost_deletion_webhook_is_caught_by_the_next_sweep():
     assert 4 == world.app.count("people")
 
 
-def test_sweeping_every_pass_is_still_available():
-    """archived_sweep_every=0: every incremental scan reads the archived listing and
-    reports deletions without webhooks, as before."""
-    world = World(live=2, archived=150, archived_sweep_every=0)
+@pytest.mark.parametrize("cadence", [0, "auto"])
+def test_without_deletion_webhooks_every_pass_sweeps_and_sees_deletions(cadence):
+    """archived_sweep_every=0, and "auto" (the default) while no deletion webhook came:
+    every incremental scan reads the archived listing, so a deletion is seen by the next
+    pass without webhooks (the fixed daily default saw it up to a day late)."""
+    world = World(live=3, archived=150, archived_sweep_every=cadence)
     before = world.archived_listings()
     for _ in range(3):
         world.clock.advance(300)
@@ -212,20 +194,6 @@ def test_sweeping_every_pass_is_still_available():
 class TestTheAutoCadence:
     """archived_sweep_every="auto" (the default): every scan sweeps until a deletion
     webhook of the type has reached the engine, then once a day."""
-
-    def test_without_deletion_webhooks_every_pass_sweeps_and_sees_deletions(self):
-        """No webhook ever: each pass reads the archived listing, so a deletion is seen
-        by the next pass (the fixed daily default saw it up to a day late)."""
-        world = World(live=3, archived=150)
-        before = world.archived_listings()
-        for _ in range(3):
-            world.clock.advance(300)
-            world.engine.incremental_sync()
-        assert 3 * 2 == world.archived_listings() - before  # 150 archived: 2 pages a pass
-        world.fake.archive("contacts", world.ids[0])
-        world.clock.advance(300)
-        world.engine.incremental_sync()
-        assert world.deleted(world.ids[0])
 
     def test_once_deletion_webhooks_arrive_the_sweep_is_daily(self):
         """The first deletion webhook drained: the passes after it do not sweep, and
@@ -268,16 +236,7 @@ class TestTheAutoCadence:
         world.engine.incremental_sync()
         world.clock.advance(300)
         world.engine.incremental_sync()  # its cursor carries what the drain taught
-        hub = HubSpotAdapter(
-            world.fake.token,
-            transport=world.transport,
-            rate_limit=FAST,
-            search_rate=FAST,
-            clock=world.clock,
-            sleep=world.clock.sleep,
-            now=world.clock,
-            read_ahead=False,
-        )
+        hub = hubspot_on(world.fake, world.clock, world.transport)
         engine = SyncEngine(hub, world.app, world.index, world.engine.config, clock=world.now)
         before = world.archived_listings()
         for _ in range(3):
@@ -332,16 +291,7 @@ def test_a_custom_objects_generic_deletion_webhook_reaches_its_object_sync():
     fake = FakeHubSpot(clock=clock, sleep=clock.sleep)
     fake.add_object_type("p_cars", [property_definition("vin", unique=True)], required=["vin"])
     car = fake.put("p_cars", vin="VIN1")
-    hub = HubSpotAdapter(
-        fake.token,
-        transport=httpx.MockTransport(fake.handle),
-        rate_limit=FAST,
-        search_rate=FAST,
-        clock=clock,
-        sleep=clock.sleep,
-        now=clock,
-        read_ahead=False,
-    )
+    hub = hubspot_on(fake, clock)
     app = InMemoryAdapter([ObjectSchema("cars", [PropertySpec("vin", "string")])], name="app")
     index = MemoryIndexStore()
     config = SyncConfig(

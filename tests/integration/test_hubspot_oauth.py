@@ -23,12 +23,8 @@ from syncengine import (
     AdapterError,
     ConfigError,
     ErrorCategory,
-    FieldMapping,
-    MatchRule,
     ObjectSchema,
-    ObjectSync,
     PropertySpec,
-    SyncConfig,
     SyncEngine,
 )
 from syncengine.adapters import InMemoryAdapter
@@ -38,6 +34,8 @@ from syncengine.configfile import load, read_config
 from syncengine.index import MemoryIndexStore
 from syncengine.testing.hubspot import FakeHubSpot, ManualClock
 
+from .conftest import email_first_config
+
 FAST = (100_000, 1.0)
 CLIENT_ID = "4d6b1a2c-client-id"
 CLIENT_SECRET = "cs-9f8e7d6c5b4a-CLIENT-SECRET"
@@ -45,17 +43,7 @@ REFRESH = "rt-na1-0a1b2c3d4e5f-REFRESH-TOKEN"
 PEOPLE = ObjectSchema(
     "people", [PropertySpec("mail", "string", unique=True), PropertySpec("first", "string")]
 )
-CONFIG = SyncConfig(
-    "oauth",
-    [
-        ObjectSync(
-            "contacts",
-            "people",
-            [FieldMapping("email", "mail"), FieldMapping("firstname", "first")],
-            match=MatchRule.email("email", "mail"),
-        )
-    ],
-)
+CONFIG = email_first_config("oauth")
 
 
 @pytest.fixture

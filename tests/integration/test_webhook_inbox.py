@@ -20,39 +20,23 @@ from hypothesis import strategies as st
 from syncengine import (
     AdapterError,
     ChangeEvent,
-    FieldMapping,
     IndexStoreError,
-    MatchRule,
-    ObjectSchema,
-    ObjectSync,
-    PropertySpec,
     Side,
-    SyncConfig,
     SyncEngine,
     _inbox,
 )
 from syncengine.adapters import InMemoryAdapter
-from syncengine.adapters.hubspot import HubSpotAdapter
 from syncengine.index import SQLiteIndexStore
 from syncengine.testing.hubspot import FakeHubSpot, ManualClock
 from syncengine.webhooks import WebhookReceiver, asgi_app, signature_v3
 
-FAST = (100_000, 1.0)
+from .conftest import MAIL_PEOPLE, email_first_config, hubspot_on
+
 SECRET = "client-secret-for-tests"
 URL = "https://sync.example.com/hubspot/webhook"
 SYNC = "inbox"
-PEOPLE = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("first", "string")])
-CONFIG = SyncConfig(
-    SYNC,
-    [
-        ObjectSync(
-            "contacts",
-            "people",
-            [FieldMapping("email", "mail"), FieldMapping("firstname", "first")],
-            match=MatchRule.email("email", "mail"),
-        )
-    ],
-)
+PEOPLE = MAIL_PEOPLE
+CONFIG = email_first_config(SYNC)
 
 
 class World:
@@ -74,16 +58,7 @@ class World:
 
     def open(self) -> None:
         """(Re)start the process: a new adapter, store, engine and receiver."""
-        self.hub = HubSpotAdapter(
-            self.fake.token,
-            transport=httpx.MockTransport(self.fake.handle),
-            rate_limit=FAST,
-            search_rate=FAST,
-            clock=self.clock,
-            sleep=self.clock.sleep,
-            now=self.clock,
-            read_ahead=False,
-        )
+        self.hub = hubspot_on(self.fake, self.clock)
         self.index = SQLiteIndexStore(self.path)
         self.engine = SyncEngine(self.hub, self.app, self.index, CONFIG, clock=self.now)
         self.receiver = WebhookReceiver(self.engine, SECRET, clock=self.now)
