@@ -668,8 +668,9 @@ def serve(config: Path, host: str, port: int, token: str | None, interval: float
         from syncengine.server import _serve
     except ImportError as exc:
         _fail(
-            f"`syncengine serve` needs the server extra ({exc.name} is not installed): "
-            "pip install 'syncengine-hub[server]'",
+            f"`syncengine serve` needs the server extra, syncengine-hub[server] ({exc.name} "
+            "is not installed): in a clone of the repository, pip install '.[server]' (or "
+            "pip install '/path/to/clone[server]')",
             2,
         )
     token = token or None

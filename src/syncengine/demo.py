@@ -43,6 +43,7 @@ from syncengine.errors import ConfigError
 from syncengine.records import Pipeline, Record, Stage
 from syncengine.report import SyncEvent
 from syncengine.schema import ObjectSchema, PropertySpec, PropertyType
+from syncengine.states import ErrorCategory
 
 __all__ = ["CONFIG", "DemoApps", "build_apps", "default_directory", "run_demo", "write_config"]
 
@@ -914,7 +915,10 @@ def run_demo(
         for line in changes.lines:
             console.print(f"  {line}", markup=False)
 
-        console.print("\n[bold]3. Incremental sync[/] (only what changed since the first pass)")
+        console.print(
+            "\n[bold]3. Incremental sync[/] (what changed since the first pass; that pass's "
+            "own writes are read back this once, and count as unchanged)"
+        )
         progress = ProgressDisplay(console)
         with progress:
             report = engine.incremental_sync()
@@ -923,6 +927,7 @@ def run_demo(
         console.print("\n[bold]4. Status[/]")
         print_status(console, engine, passes=0)  # times vary: `syncengine status` shows them
         example = _paired_id(engine, conflict)
+        failed = _failed_record(engine)
     finally:
         setup.close()
 
@@ -952,6 +957,7 @@ def run_demo(
         f"{program} status {shown}",
         f"{program} records {shown} --state failed",
         f"{program} explain {shown} app people {example}" if example else "",
+        f"{program} explain {shown} {failed}" if failed else "",
         f"{program} restore {shown} --object contacts --to app",
         f"{program} export {shown} failed.csv --state failed",
         f"{program} run {shown} --watch --interval 10",
@@ -964,6 +970,18 @@ def run_demo(
     )
     console.print(f"  {program} serve {shown}", markup=False)
     console.print("  then open http://127.0.0.1:8000/", markup=False)
+
+
+def _failed_record(engine: Any) -> str | None:
+    """``SIDE TYPE ID`` of a failed record for ``explain`` (a pair failing validation
+    first: its explanation shows both records), or ``None`` when none failed."""
+    rows = list(engine.records(state="failed"))
+    rows.sort(key=lambda r: (r.category is not ErrorCategory.VALIDATION, r.app_id is None))
+    for row in rows:
+        for side, record_id in (("hub", row.hub_id), ("app", row.app_id)):
+            if record_id is not None:
+                return f"{side} {row.object_type} {shlex.quote(record_id)}"
+    return None
 
 
 def _paired_id(engine: Any, email: str) -> str | None:

@@ -121,7 +121,7 @@ class TestDemo:
             again = invoke(*args)
             assert 0 == again.exit_code, (line, again.output)
             tried += 1
-        assert 3 == tried
+        assert 4 == tried  # status, records, explain of a conflict and of a failure
 
     def test_the_quick_start_script_prints_commands_that_run(self, tmp_path):
         """The installed script, run without an activated environment, suggests itself."""
@@ -231,6 +231,24 @@ class TestRunAndInspect:
         assert "matched by: email/mail" in result.output
         as_json = json.loads(invoke("explain", demo, side, object_type, record_id, "--json").output)
         assert record_id == as_json["entry"]["app_id"]
+
+    def test_the_demo_suggests_explaining_a_failed_record(self, demo, built_demo):
+        """A new user's next question is why a record failed: the demo's second explain
+        command names a failed record, and explain says why and what to do."""
+        lines = [line for line in built_demo[1].splitlines() if "syncengine explain" in line]
+        assert 2 == len(lines)
+        side, object_type, record_id = lines[1].split()[-3:]
+        result = invoke("explain", demo, side, object_type, record_id)
+        assert 0 == result.exit_code, result.output
+        assert " — failed" in result.output.splitlines()[0]
+        assert "hint: " in result.output
+
+    def test_the_incremental_step_says_the_first_pass_writes_come_back(self, built_demo):
+        """Step 3 counts thousands of records unchanged: the heading says why (the
+        initial sync's own writes are read back once), not "only what changed"."""
+        (heading,) = [x for x in built_demo[1].splitlines() if "3. Incremental sync" in x]
+        assert "own writes" in heading
+        assert "unchanged" in heading
 
     def test_explain_of_a_failed_pair_is_readable_and_true(self, demo, tmp_path):
         """A pair failing validation: paired and matched, ISO dates, no false "in sync"."""

@@ -64,11 +64,14 @@ class TestRefusals:
         assert "tiny-secret" not in result.output
 
     def test_without_the_server_extra_it_says_which_to_install(self, config, monkeypatch):
-        """No uvicorn (or starlette, jinja2): exit 2 naming syncengine-hub[server]."""
+        """No uvicorn (or starlette, jinja2): exit 2 naming syncengine-hub[server], and
+        how to install it from a clone (the distribution is not on the package index, so
+        `pip install 'syncengine-hub[server]'` alone finds nothing)."""
         monkeypatch.setitem(sys.modules, "uvicorn", None)
         result = serve(str(config))
         assert 2 == result.exit_code, result.output
         assert "syncengine-hub[server]" in result.output
+        assert "pip install '.[server]'" in result.output
 
     @pytest.mark.parametrize(
         ("table", "key"),
