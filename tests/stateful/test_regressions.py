@@ -1546,6 +1546,80 @@ class TestKilledPassesAndFailedSettlements:
         assert all(e.pending is None for e in index.entries("s"))
 
 
+class TestRecordsHeldByAProcessKilledElsewhere:
+    """S9, R4, M1, M3: what the soak of 2026-12-07 found (``ci`` profile, seed 1002, every
+    machine variant): a process on another machine is killed before the hub create of
+    an app-only record, its lease held until it expires (300 s)."""
+
+    @staticmethod
+    def _killed_elsewhere(hub, faulty_hub, faulty_app, index, clock, make_engine):
+        elsewhere = _Killable(index, owner_prefix="elsewhere-")
+
+        def kill(method, _):
+            if method == "create" and not elsewhere.dead:
+                elsewhere.dead = True
+                raise Crash
+
+        faulty_hub.on_call(kill)  # before the create: it never happened
+        killed = SyncEngine(
+            faulty_hub,
+            faulty_app,
+            elsewhere,
+            make_engine().config,
+            clock=clock,
+            sleep=clock.advance,
+        )
+        with pytest.raises(Crash):
+            killed.initial_sync()
+        clock.advance()
+
+    def test_a_reconcile_counts_a_create_in_flight_another_pass_holds_as_queued(
+        self, hub, app, faulty_hub, faulty_app, index, clock, make_engine
+    ):
+        """R4, S9: the record whose create is in flight is deleted from the app, so no
+        scan meets it, and its entry waits for the holder's lease. A complete reconcile
+        counts it queued, as status() does (it counted nothing: 0 against 1)."""
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        self._killed_elsewhere(hub, faulty_hub, faulty_app, index, clock, make_engine)
+        make_engine().initial_sync()  # run again: Ada is held, queued
+        (ada,) = app.records("people")
+        app.remove("people", ada.id)
+        engine = make_engine()
+        report = engine.reconcile()
+        assert not report.errors
+        assert (1, 1) == (report.queued, engine.status()["contacts"].queued), report.summary()
+        clock.advance(301)  # the lease expired (lease_seconds: 300)
+        engine.reconcile()
+        assert [] == [r.properties.get("email") for r in hub.records("contacts")]
+        assert 0 == engine.status()["contacts"].queued
+
+    def test_a_new_record_waits_for_a_held_record_that_took_its_e_mail(
+        self, hub, app, faulty_hub, faulty_app, index, clock, make_engine
+    ):
+        """M1, M3: while Ada's record is held, the app's user gives it the e-mail
+        cy@x.io, and the hub's user adds Cy. The pass meets both: it must not create Cy
+        in the app next to the held record that holds that e-mail (it did: a duplicate),
+        but leave Cy waiting; once the lease expires, the two pair."""
+        app.put("people", mail="ada@x.io", first_name="Ada")
+        self._killed_elsewhere(hub, faulty_hub, faulty_app, index, clock, make_engine)
+        (ada,) = app.records("people")
+        app.patch("people", ada.id, mail="cy@x.io")
+        hub.put("contacts", email="cy@x.io", firstname="Cy")
+        clock.advance()
+        make_engine().initial_sync()  # resumed: Ada's record is held
+        assert ["cy@x.io"] == mails(app), "a duplicate of the held record"
+        make_engine().incremental_sync()
+        assert ["cy@x.io"] == mails(app)
+        clock.advance(301)  # the lease expired (lease_seconds: 300)
+        engine = make_engine()
+        engine.incremental_sync()
+        engine.reconcile()
+        hub_mails = [r.properties.get("email") for r in hub.records("contacts")]
+        assert (["cy@x.io"], ["cy@x.io"]) == (hub_mails, mails(app))
+        (entry,) = index.entries("s")
+        assert (RecordState.SYNCED, None) == (entry.state, entry.pending)
+
+
 class _Killable:
     """The index as one process reaches it: once ``dead`` (killed), every call raises
     ``Crash`` and nothing reaches the index (no lease is released). With an

@@ -227,6 +227,7 @@ def queue_fresh(
         if current != before:
             entry = evolve(
                 current,
+                keys=current.keys.union(entry.keys),
                 state=RecordState.QUEUED,
                 updated_at=now,
                 history=append_history(
@@ -354,10 +355,15 @@ def outcome_of(
     if isinstance(decision, Queued):
         ctx.queued.add(base.entry_id)
         count_outcome(core, ctx, plan.name, base, ((side, "queued"),), stored=stored)
-        if base.state is RecordState.QUEUED and item.entry is base:
+        # The record's identifiers as read now join its entry's: a new record of the
+        # other app that holds one waits for it (M1, M3) instead of being created next
+        # to it while another pass holds it. Processing it later drops the stale ones.
+        held_keys = base.keys.union(item.keys) if item.record is not None else base.keys
+        if base.state is RecordState.QUEUED and item.entry is base and held_keys == base.keys:
             return None
         return evolve(
             base,
+            keys=held_keys,
             state=RecordState.QUEUED,
             updated_at=now,
             history=append_history(

@@ -226,6 +226,9 @@ def unclaimed(
         for e in pending
         if (s := e.id_on(side.other)) is None or f"{side.other.value}:{s}" in held
     ]
+    if ctx.compare_all and len(leased) < len(pending):
+        mine = {e.entry_id for e in leased}
+        queue_held(core, ctx, plan, side.other, [e for e in pending if e.entry_id not in mine])
     if not leased:
         return []
     # The pass that sent a create may have finished it between the read of the pending
@@ -234,6 +237,40 @@ def unclaimed(
     # copy would settle a finished create again and count it twice (R4).
     fresh = ctx.store.get(core.sync_id, plan.name, [e.entry_id for e in leased])
     return [f for e in leased if (f := fresh.get(e.entry_id)) is not None and f.pending is side]
+
+
+def queue_held(
+    core: Core, ctx: Pass, plan: ObjectPlan, side: Side, entries: Sequence[Entry]
+) -> None:
+    """A reconcile meets every entry once: the creates in flight another pass still
+    holds (it runs, or died on another machine and its leases have not expired) are
+    counted queued and marked so, as the batch step does for the records it cannot
+    lease (S9, R4). No scan may meet them: their record, on ``side``, may be gone.
+
+    The mark goes on each entry as it is stored now: the holder may have stored its
+    outcome since the entries were read (then it is no longer in flight, and left).
+    """
+    for entry in entries:
+        count_outcome(core, ctx, plan.name, entry, ((side, "queued"),))
+        ctx.queued.add(entry.entry_id)
+    if ctx.dry_run:
+        return
+    now = core.clock()
+    fresh = ctx.store.get(core.sync_id, plan.name, [e.entry_id for e in entries])
+    marks = [
+        evolve(
+            current,
+            state=RecordState.QUEUED,
+            updated_at=now,
+            history=add_history(
+                core.history_size, current, now, "queued", "another pass held it (rule S9)"
+            ),
+        )
+        for current in fresh.values()
+        if current.pending is side.other and current.state is not RecordState.QUEUED
+    ]
+    if marks:
+        ctx.store.write(marks)
 
 
 def send_again(
