@@ -582,13 +582,15 @@ class TestInitialSyncResumedAfterRecordsWereAdded:
         """S3: phase 3 indexes the app's records added since phase 2 before creating.
 
         With an empty app, phase 2 is the empty scan and phase 1 is skipped: the same
-        holds, from the cursor of that scan."""
+        holds, from the cursor of that scan. Phase 3 reads the hub (a scan after an
+        empty app, else a fetch of the hub records still unsynced: Bob) when it stops."""
+        hub.put("contacts", email="bob@x.io", firstname="Bob")
         if not app_empty:
             app.put("people", mail="zed@x.io", first_name="Zed")
         started: list[str | None] = []
 
         def stop_in_phase_3(method, n):
-            if method == "scan" and started.count("sync_hub") == 1:  # the first run's
+            if method in ("scan", "fetch") and started.count("sync_hub") == 1:  # the first run's
                 raise AdapterError(ErrorCategory.UNAVAILABLE, "down")
 
         faulty_hub.on_call(stop_in_phase_3)
@@ -603,8 +605,8 @@ class TestInitialSyncResumedAfterRecordsWereAdded:
         hub.put("contacts", email="ada@x.io", firstname="Ada")
         app.put("people", mail="ada@x.io", first_name="Ada")
         engine.initial_sync()
-        assert ["ada@x.io"] + ([] if app_empty else ["zed@x.io"]) == mails(app)
-        assert 1 + (not app_empty) == len(hub.records("contacts"))
+        assert ["ada@x.io", "bob@x.io"] + ([] if app_empty else ["zed@x.io"]) == mails(app)
+        assert 2 + (not app_empty) == len(hub.records("contacts"))
 
 
 class _AppWithoutKeys(InMemoryAdapter):

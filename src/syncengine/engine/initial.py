@@ -5,24 +5,28 @@ Resumable page by page (S8); scaled out over workers by :mod:`.scaleout`.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+
 from syncengine import _passlog
+from syncengine._merges import redirects
 from syncengine._owner import ends_its_passes
 from syncengine.engine.batch import process
-from syncengine.engine.context import Core, Pass, emit, unrecorded_meta
+from syncengine.engine.context import CHUNK, Core, Pass, chunks, emit, unrecorded_meta
 from syncengine.engine.guard import preflight
 from syncengine.engine.leases import exclusive
 from syncengine.engine.lifecycle import begin, end, settle, skipped
 from syncengine.engine.match import index_side
 from syncengine.engine.merges import apply_merges
-from syncengine.engine.ports import scan
+from syncengine.engine.ports import as_adapter_error, fetch, scan
 from syncengine.engine.recheck import recheck_freed, retry
 from syncengine.engine.scaleout import forget_units, run_units, set_phase
 from syncengine.entry import CursorUpdate
 from syncengine.plan import ObjectPlan
-from syncengine.records import Side
+from syncengine.records import Page, Side
 from syncengine.report import SyncReport
 
-__all__ = ["app_is_empty", "initial_sync", "run_phase"]
+__all__ = ["indexed_meta", "initial_sync", "probe_app", "run_phase", "sync_unsynced_hub"]
 
 
 @ends_its_passes
@@ -86,20 +90,29 @@ def initial_sync(
         if workers is not None:
             run_units(core, ctx, plan, run, phase, workers)
             continue
-        if phase <= 1 and app_is_empty(core, ctx, plan):
-            # Nothing in the app could pair with a hub record: the hub index of phase 1
-            # would never be read. Phase 3 matches the hub's records among themselves
-            # as it goes (M3), and indexes what the app gains meanwhile (catch_up).
-            set_phase(core, ctx, plan, 3)
-            phase = 3
+        first: Page | None = None
+        if phase <= 1:
+            first = probe_app(core, ctx, plan)
+            if first is None:
+                # Nothing in the app could pair with a hub record: the hub index of
+                # phase 1 would never be read. Phase 3 scans the hub and matches its
+                # records among themselves as it goes (M3), and indexes what the app
+                # gains meanwhile (catch_up).
+                set_phase(core, ctx, plan, 3)
+                phase = 3
         if phase <= 1:
             run_phase(core, ctx, plan, Side.HUB, "index_hub", index_only=True)
             set_phase(core, ctx, plan, 2)
         if phase <= 2:
-            run_phase(core, ctx, plan, Side.APP, "index_app_and_sync")
+            run_phase(core, ctx, plan, Side.APP, "index_app_and_sync", first=first)
             set_phase(core, ctx, plan, 3)
         if phase <= 3:
-            run_phase(core, ctx, plan, Side.HUB, "sync_hub")
+            if store.get_meta(sid, indexed_meta(plan.name)) == str(run):
+                # Phase 1 indexed every hub record: phase 3 reads only those still
+                # unsynced, by id, instead of scanning the hub again.
+                sync_unsynced_hub(core, ctx, plan)
+            else:
+                run_phase(core, ctx, plan, Side.HUB, "sync_hub")
             set_phase(core, ctx, plan, 4)
     for plan in core.order:
         # Entries left queued, by this run or a killed one, are retried now that the
@@ -145,25 +158,50 @@ def initial_sync(
 
 
 def run_phase(
-    core: Core, ctx: Pass, plan: ObjectPlan, side: Side, phase: str, *, index_only: bool = False
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    phase: str,
+    *,
+    index_only: bool = False,
+    first: Page | None = None,
 ) -> None:
-    """One scan of the initial sync, resumable page by page (S3, S8)."""
+    """One scan of the initial sync, resumable page by page (S3, S8).
+
+    ``first``: the scan's first page, read already (by :func:`probe_app`); the scan
+    goes on from its cursor. Phase 1 (``index_only``) that indexes every hub record it
+    reads records so, for phase 3 to read only the hub records still unsynced.
+    """
     ctx.phase = phase
     ctx.processed = 0
     ctx.prefilter = True
     emit(core, ctx, "phase_started", plan.name)
     sid = core.sync_id
-    since = ctx.store.cursor(sid, side, plan.name, "initial_scan")
-    remember_poll = ctx.store.cursor(sid, side, plan.name, "initial_poll") is None
+    store = ctx.store
+    since = store.cursor(sid, side, plan.name, "initial_scan")
+    remember_poll = store.cursor(sid, side, plan.name, "initial_poll") is None
+    run = store.get_meta(sid, "initial_run")
+    skipped_meta = f"initial_unindexed:{plan.name}"
+    if index_only and since is None:
+        store.set_meta(sid, skipped_meta, None)  # a new scan: nothing skipped yet
+    pages: Iterable[Page]
+    if first is not None and since is None and first.cursor is not None:
+        pages = itertools.chain((first,), scan(core, side, plan, first.cursor))
+    else:
+        pages = scan(core, side, plan, since)  # an app that can only resume at the end
     last: str | None = None
-    for page in scan(core, side, plan, since):
+    for page in pages:
         apply_merges(core, ctx, plan, side, page.merged, page.records)
         cursors = []
         if page.cursor is not None:
             last = page.cursor
             cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
         if index_only:
-            index_side(core, ctx, plan, side, page.records, cursors)
+            if index_side(core, ctx, plan, side, page.records, cursors):
+                # A record left without an entry (a bad id, or perhaps a create in
+                # flight's): phase 3 must find it by scanning the hub again.
+                store.set_meta(sid, skipped_meta, "1")
         else:
             # A phase resumed from the last page's cursor reads only what changed since:
             # deletions included (S8, R6).
@@ -171,24 +209,68 @@ def run_phase(
         ctx.processed += len(page.records)
         emit(core, ctx, "phase_progress", plan.name)
     if remember_poll and last is not None:
-        ctx.store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
+        store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
+    if index_only and store.get_meta(sid, skipped_meta) is None and run is not None:
+        store.set_meta(sid, indexed_meta(plan.name), run)
+    store.set_meta(sid, skipped_meta, None)
     emit(core, ctx, "phase_finished", plan.name)
 
 
-def app_is_empty(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
-    """Whether a full scan of the app finds no record of the type (S3, phase 2 early).
+def indexed_meta(object_type: str) -> str:
+    """The index meta key naming the initial sync run whose phase 1 indexed every hub
+    record of ``object_type`` it read (see :func:`sync_unsynced_hub`)."""
+    return f"initial_indexed:{object_type}"
 
-    Run before phase 1, when phase 2 has not begun. An empty scan is phase 2 done:
-    its cursor becomes the app's poll cursor, as phase 2's would, and the phase is
-    reported (started and finished, nothing processed). A scan that finds a record
-    stops at its first page, and the phases run in their order.
+
+def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Phase 3 after a phase 1 that indexed every hub record: the hub records that are
+    still unsynced (no entry this run processed) are read by id and processed, instead
+    of a second scan of the whole hub (S3).
+
+    Each record is read fresh, so what phase 3 creates in the app is the record as it is
+    now; a record deleted since phase 1 is not read (the first incremental pass, which
+    polls the hub from before phase 1, sees its deletion), and one added since is that
+    pass's too, unless phase 2 indexed it first (catch_up).
+    """
+    ctx.phase = "sync_hub"
+    ctx.processed = 0
+    ctx.prefilter = True
+    emit(core, ctx, "phase_started", plan.name)
+    sid = core.sync_id
+    adapter = core.adapters[Side.HUB]
+    ids = [
+        e.hub_id
+        for e in ctx.store.entries(sid, plan.name)
+        if e.hub_id is not None and e.mark != ctx.mark and e.deleted is not Side.HUB
+    ]
+    for chunk in chunks(list(dict.fromkeys(ids)), max(1, min(CHUNK, adapter.max_batch_size))):
+        try:
+            fetched = fetch(core, Side.HUB, plan.type_on(Side.HUB), chunk)
+        except Exception as exc:  # the phase stops here, as a failed scan would (S8)
+            raise as_adapter_error(exc) from exc
+        apply_merges(core, ctx, plan, Side.HUB, redirects(chunk, fetched), fetched.values())
+        records = list({fetched[i].id: fetched[i] for i in chunk if i in fetched}.values())
+        process(core, ctx, plan, Side.HUB, records, (), (), skip_marked=True)
+        ctx.processed += len(records)
+        emit(core, ctx, "phase_progress", plan.name)
+    emit(core, ctx, "phase_finished", plan.name)
+
+
+def probe_app(core: Core, ctx: Pass, plan: ObjectPlan) -> Page | None:
+    """The first page of a full scan of the app that holds a record, or ``None`` when
+    the scan finds no record of the type (S3, phase 2 early).
+
+    Run before phase 1, when phase 2 has not begun. The page found is phase 2's first
+    page: phase 2 goes on from its cursor, so no page is read twice. An empty scan is
+    phase 2 done: its cursor becomes the app's poll cursor, as phase 2's would, and the
+    phase is reported (started and finished, nothing processed).
     """
     sid = core.sync_id
     store = ctx.store
     last: str | None = None
     for page in scan(core, Side.APP, plan, None):
         if page.records or page.deleted:
-            return False
+            return page
         if page.cursor is not None:
             last = page.cursor
     ctx.phase = "index_app_and_sync"
@@ -197,4 +279,4 @@ def app_is_empty(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     if last is not None and store.cursor(sid, Side.APP, plan.name, "initial_poll") is None:
         store.write(cursors=[CursorUpdate(sid, Side.APP, plan.name, last, "initial_poll")])
     emit(core, ctx, "phase_finished", plan.name)
-    return True
+    return None

@@ -28,8 +28,10 @@ def index_side(
     cursors: Sequence[CursorUpdate],
     *,
     keyed_only: bool = False,
-) -> None:
-    """Store each record's id and identifiers without syncing it (S3 phase 1).
+) -> int:
+    """Store each record's id and identifiers without syncing it (S3 phase 1); return
+    how many records were left without an entry (bad ids, records a create in flight
+    may have made, and with ``keyed_only`` records without identifiers).
 
     With ``keyed_only``, records without identifiers are left out: they match
     nothing, and their own processing (or another worker's) indexes them.
@@ -42,12 +44,17 @@ def index_side(
     sid = core.sync_id
     store = ctx.store
     now = core.clock()
+    left = 0
     if any(bad_id(r.id) for r in records):
         # Left out: process fails them, named in the report (X1).
+        left = len(records)
         records = [r for r in records if not bad_id(r.id)]
+        left -= len(records)
     keyed = [(r, identify(plan, side, r.properties)) for r in records]
     if keyed_only:
+        left += len(keyed)
         keyed = [(r, keys) for r, keys in keyed if keys]
+        left -= len(keyed)
     # Most records have an entry with the same keys, which is left alone: the entries
     # are read (built) only for records whose keys differ from their entry's.
     hot = store.record_keys(sid, plan.name, side, [r.id for r in records])
@@ -111,6 +118,7 @@ def index_side(
             # Perhaps the record a create in flight made (or one about to be recorded
             # by another worker): its settlement or its processing pairs it (S8). Or
             # another worker recorded it between this batch's two reads (S9).
+            left += match.entry.id_on(side) != record.id
             continue
         hub = side is Side.HUB
         new = Entry(
@@ -134,6 +142,7 @@ def index_side(
         out.append(new)
     if out or cursors:
         store.write(out, cursors=cursors)
+    return left
 
 
 def catch_up(

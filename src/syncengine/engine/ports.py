@@ -22,6 +22,7 @@ from syncengine.records import (
     AssociationChange,
     ChangeEvent,
     NewRecord,
+    Page,
     Record,
     RecordUpdate,
     Side,
@@ -105,7 +106,7 @@ def note_events(core: Core, side: Side, events: Sequence[ChangeEvent]) -> None:
         note(events)
 
 
-def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Any]:
+def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Page]:
     try:
         yield from core.adapters[side].scan(plan.type_on(side), since)
     except AdapterError:
