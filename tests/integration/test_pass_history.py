@@ -116,16 +116,18 @@ def test_skipped_stopped_and_failed_passes_are_recorded(make_engine, hub, app, i
         guarded.incremental_sync()
     for contact in hub.records("contacts")[:3]:
         hub.patch("contacts", contact.id, lastname="Again")
-    scans = []
-    real_scan = app.scan
+    real_scan = hub.scan
 
     def failing_scan(object_type, since=None):
-        scans.append(object_type)
-        if len(scans) == 2:  # index_app passes; poll_app, after the hub's changes, fails
-            raise RuntimeError("cannot reach postgresql://sync:hunter2@db/app\nretry later")
-        return real_scan(object_type, since)
+        pages = real_scan(object_type, since)
 
-    app.scan = failing_scan
+        def dropped():  # the hub's changes are processed, then the connection drops
+            yield from pages
+            raise RuntimeError("cannot reach postgresql://sync:hunter2@db/app\nretry later")
+
+        return dropped()
+
+    hub.scan = failing_scan
     clock.advance()
     with pytest.raises(Exception, match="cannot reach"):
         engine.incremental_sync(allow_mass_changes=True)

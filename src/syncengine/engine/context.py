@@ -211,6 +211,13 @@ class Pass:
     #: queued without an entry: its poll cursor stays, so the next pass reads the record
     #: again (batch; see batch.held_back).
     unrecorded: set[tuple[str, Side]] = attrs.field(factory=set)
+    #: The records of a side read by the pass's one scan of its changes and not compared
+    #: yet, by id (passes.scan_sides): a pair's counterpart is taken from here instead
+    #: of fetched (ports.fetch_others), once.
+    kept: dict[Side, dict[str, Record]] = attrs.field(factory=dict)
+    #: The ids of a side's records compared in full as counterparts while ``kept`` was
+    #: held (ports.fetch_others): not processed again from that side's kept changes.
+    compared: dict[Side, set[str]] = attrs.field(factory=dict)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (duplicates; read by recheck.recheck_freed).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)

@@ -4,7 +4,10 @@ the inbox (S5), and reconcile (S6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import attrs
 
 from syncengine import _inbox, _passlog
 from syncengine._merges import redirects
@@ -20,10 +23,20 @@ from syncengine.engine.recheck import recheck, recheck_freed, retry
 from syncengine.entry import CursorUpdate
 from syncengine.errors import SyncDisabledError
 from syncengine.plan import ObjectPlan
-from syncengine.records import ChangeEvent, Side
+from syncengine.records import ChangeEvent, Page, Side
 from syncengine.report import SyncReport
 
-__all__ = ["drain", "drain_inbox", "handle", "handle_events", "incremental_sync", "reconcile"]
+__all__ = [
+    "KEEP_LIMIT",
+    "drain",
+    "drain_inbox",
+    "handle",
+    "handle_events",
+    "has_links",
+    "incremental_sync",
+    "reconcile",
+    "scan_sides",
+]
 
 
 @ends_its_passes
@@ -179,6 +192,12 @@ def reconcile(core: Core, dry_run: bool = False, *, allow_mass_changes: bool = F
     return end(core, ctx)
 
 
+#: The most records (and deletions) of the app's changes a pass keeps in memory from its
+#: one scan of them (about 1 KB each): above it, the app's changes are scanned again for
+#: its poll, as they were indexed (a pass reads more, but holds no more than this).
+KEEP_LIMIT: Final = 10_000
+
+
 def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
     """Index the app's new records, then process each side's changes (S5), or with
     ``full`` each side's every record (S6).
@@ -189,28 +208,65 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
     skips the records the pass processed already: a pair processed from the hub's scan
     was compared in full (both records read), so it is decided, written and counted
     once.
+
+    The app is read once: the pages its scan returned are kept (up to ``KEEP_LIMIT``
+    records) and serve twice, as the counterparts of the hub's pairs (instead of a
+    fetch, :func:`~syncengine.engine.ports.fetch_others`) and as the app's own changes,
+    processed after the hub's. A pair the hub's changes compared in full is not
+    processed again from its app record. Above the limit, or when the sync has links
+    (a link written to one record of the app while another pair is processed would
+    make a kept copy stale), the app is scanned again, as it was indexed.
     """
     sid = core.sync_id
     ctx.phase = "index_app"
     since = None if full else ctx.store.cursor(sid, Side.APP, plan.name)
+    kept: list[Page] | None = None if has_links(core) else []
+    held = 0
     for page in scan(core, Side.APP, plan, since):
         apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
         index_side(core, ctx, plan, Side.APP, page.records, ())
-    for side in Side:
-        ctx.phase = f"reconcile_{side.value}" if full else f"poll_{side.value}"
-        ctx.processed = 0
-        since = None if full else ctx.store.cursor(sid, side, plan.name)
-        for page in scan(core, side, plan, since):
-            apply_merges(core, ctx, plan, side, page.merged, page.records)
-            if full:
-                process(core, ctx, plan, side, page.records, (), (), skip_marked=True)
-                ctx.processed += len(page.records)
+        if kept is not None:
+            held += len(page.records) + len(page.deleted)
+            if held <= KEEP_LIMIT:
+                kept.append(page)
             else:
-                cursors = (
-                    [CursorUpdate(sid, side, plan.name, page.cursor)]
-                    if page.cursor is not None
-                    else []
+                kept = None
+    if kept is not None:
+        ctx.kept[Side.APP] = {r.id: r for page in kept for r in page.records}
+    try:
+        for side in Side:
+            ctx.phase = f"reconcile_{side.value}" if full else f"poll_{side.value}"
+            ctx.processed = 0
+            if side is Side.APP and kept is not None:
+                ctx.kept.pop(Side.APP, None)  # the hub's scan is done: no counterpart more
+                compared = ctx.compared.pop(Side.APP, set())
+                pages: Iterable[Page] = (
+                    attrs.evolve(page, records=[r for r in page.records if r.id not in compared])
+                    for page in kept
                 )
-                process(core, ctx, plan, side, page.records, page.deleted, cursors)
-                ctx.processed += len(page.records) + len(page.deleted)
-            emit(core, ctx, "phase_progress", plan.name)
+            else:
+                since = None if full else ctx.store.cursor(sid, side, plan.name)
+                pages = scan(core, side, plan, since)
+            for page in pages:
+                if side is Side.HUB or kept is None:
+                    apply_merges(core, ctx, plan, side, page.merged, page.records)
+                if full:
+                    process(core, ctx, plan, side, page.records, (), (), skip_marked=True)
+                    ctx.processed += len(page.records)
+                else:
+                    cursors = (
+                        [CursorUpdate(sid, side, plan.name, page.cursor)]
+                        if page.cursor is not None
+                        else []
+                    )
+                    process(core, ctx, plan, side, page.records, page.deleted, cursors)
+                    ctx.processed += len(page.records) + len(page.deleted)
+                emit(core, ctx, "phase_progress", plan.name)
+    finally:
+        ctx.kept.clear()
+        ctx.compared.clear()
+
+
+def has_links(core: Core) -> bool:
+    """Whether any object sync of the engine keeps links (A1)."""
+    return any(plan.sync.associations for plan in core.order) or any(core.linked_from.values())

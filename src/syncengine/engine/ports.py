@@ -118,10 +118,26 @@ def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterato
 def fetch_others(
     core: Core, ctx: Pass, plan: ObjectPlan, other: Side, items: Sequence[Item]
 ) -> dict[str, Record]:
-    """Fetch the counterparts of a batch; a failed call fails only those records."""
+    """Fetch the counterparts of a batch; a failed call fails only those records.
+
+    A counterpart the pass's scan of ``other`` read already (``ctx.kept``) is taken from
+    there, once, instead of fetched: that scan read it in this pass, and no write of
+    this pass went to it since (a record is taken out of ``kept`` when its pair is
+    compared, before any write to it). While ``kept`` is held, the counterparts
+    compared are noted (``ctx.compared``): their pairs are decided, so their own
+    changes are not processed again.
+    """
     ids = list(dict.fromkeys(i.other_id for i in items if i.other_id is not None))
     adapter = core.adapters[other]
     fetched: dict[str, Record] = {}
+    kept = ctx.kept.get(other)
+    if kept is not None:
+        ctx.compared.setdefault(other, set()).update(ids)
+        for record_id in ids:
+            record = kept.pop(record_id, None)
+            if record is not None:
+                fetched[record_id] = record
+        ids = [i for i in ids if i not in fetched]
     for chunk in chunks(ids, adapter.max_batch_size):
         try:
             got = adapter.fetch(plan.type_on(other), chunk)
