@@ -13,12 +13,14 @@ lower the bound to the new count, toward the minimum.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 import pytest
 
 from syncengine import Side, SyncConfig, SyncEngine
 from syncengine.adapters import AdapterStats, InMemoryAdapter, NewRecord
+from syncengine.index import MemoryIndexStore
 
 from .conftest import CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
 
@@ -155,3 +157,38 @@ def test_stats_count_calls_pages_and_records_per_method_and_type():
     } == used.as_dict()
     hub.reset_calls()
     assert AdapterStats() == hub.stats()
+
+
+class _CountingIndex(MemoryIndexStore):
+    """A memory index that counts how often each entry is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: Counter[str] = Counter()
+
+    def write(self, entries=(), *, delete=(), cursors=()):
+        self.written.update(e.entry_id for e in entries)
+        super().write(entries, delete=delete, cursors=cursors)
+
+
+def test_a_pair_with_only_a_hub_update_is_written_once_beside_app_writes():
+    """One write per entry: a batch that updates one pair in the hub and another in the
+    app stores the first pair once, with the batch's outcomes; only a pair with an app
+    write to come has its landed hub copy stored before the app's writes (D6)."""
+    hub, app = _build(2, 2)
+    index = _CountingIndex()
+    engine = _engine(hub, app, index)
+    engine.initial_sync()
+    engine.incremental_sync()  # the echoes
+    (h1, h2), (a1, a2) = hub.records("contacts"), app.records("people")
+    app.patch("people", a1.id, last_name="App edit")  # pair 1: a hub update only
+    hub.patch("contacts", h2.id, lastname="Hub edit")  # pair 2: an app update only
+    pair_1 = index.by_record_ids("reads", "contacts", Side.HUB, [h1.id])[h1.id].entry_id
+    index.written.clear()
+    report = engine.reconcile()  # the hub's scan decides both pairs in one batch
+    assert (
+        1 == report.side("contacts", Side.HUB).updated == report.side("contacts", Side.APP).updated
+    )
+    assert "App edit" == hub.get("contacts", h1.id).properties["lastname"]
+    assert "Hub edit" == app.get("people", a2.id).properties["last_name"]
+    assert 1 == index.written[pair_1]

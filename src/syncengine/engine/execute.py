@@ -293,7 +293,12 @@ def store_landed(
     results: Mapping[int, list[tuple[Side, str, WriteResult | AdapterError]]],
     now: datetime,
 ) -> None:
-    """Store the copies of the pairs whose hub update landed, before the app's writes."""
+    """Store the copies of the pairs whose hub update landed and that have an app write
+    to come, before the app's writes (a process that dies in between leaves true copies).
+
+    A pair with nothing to write on the app is stored once, with the batch's outcomes:
+    its hub update is all it writes, as in a batch without app writes.
+    """
     out: list[Entry] = []
     for n, _ in written:
         ((_, _, result),) = results[n]
@@ -301,6 +306,8 @@ def store_landed(
             continue
         item, decision = decided[n]
         assert isinstance(decision, Apply)
+        if decision.write_on(Side.APP) is None:
+            continue
         copies = landed_copies(plan, decision, bases[n], (Side.APP,))
         if copies is not None:
             keys = current_keys(plan, item, bases[n], landed(decision, (Side.HUB,)))
