@@ -218,6 +218,11 @@ class Pass:
     #: The ids of a side's records compared in full as counterparts while ``kept`` was
     #: held (ports.fetch_others): not processed again from that side's kept changes.
     compared: dict[Side, set[str]] = attrs.field(factory=dict)
+    #: The ids (records and deletions) a completed scan of a side's changes returned in
+    #: this pass (passes.scan_sides): a pair's counterpart on that side that is not
+    #: among them is unchanged since that side's cursor, and its index copy serves as
+    #: the counterpart (D6; ports.fetch_others).
+    changed: dict[Side, set[str]] = attrs.field(factory=dict)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (duplicates; read by recheck.recheck_freed).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)

@@ -233,12 +233,20 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
                 kept = None
     if kept is not None:
         ctx.kept[Side.APP] = {r.id: r for page in kept for r in page.records}
+        if not full:
+            ctx.changed[Side.APP] = {
+                i for page in kept for i in (*(r.id for r in page.records), *page.deleted)
+            }
+    seen: set[str] | None = None if full or kept is None else set()
     try:
         for side in Side:
             ctx.phase = f"reconcile_{side.value}" if full else f"poll_{side.value}"
             ctx.processed = 0
             if side is Side.APP and kept is not None:
                 ctx.kept.pop(Side.APP, None)  # the hub's scan is done: no counterpart more
+                ctx.changed.pop(Side.APP, None)
+                if seen is not None:
+                    ctx.changed[Side.HUB] = seen  # the hub's changes, all read
                 compared = ctx.compared.pop(Side.APP, set())
                 pages: Iterable[Page] = (
                     attrs.evolve(page, records=[r for r in page.records if r.id not in compared])
@@ -248,6 +256,11 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
                 since = None if full else ctx.store.cursor(sid, side, plan.name)
                 pages = scan(core, side, plan, since)
             for page in pages:
+                if seen is not None and side is Side.HUB:
+                    seen.update(r.id for r in page.records)
+                    seen.update(page.deleted)
+                    if len(seen) > KEEP_LIMIT:
+                        seen = None
                 if side is Side.HUB or kept is None:
                     apply_merges(core, ctx, plan, side, page.merged, page.records)
                 if full:
@@ -265,6 +278,7 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
     finally:
         ctx.kept.clear()
         ctx.compared.clear()
+        ctx.changed.clear()
 
 
 def has_links(core: Core) -> bool:

@@ -29,7 +29,7 @@ from syncengine.records import (
     WriteResult,
 )
 from syncengine.report import PlannedWrite
-from syncengine.states import ErrorCategory
+from syncengine.states import ErrorCategory, RecordState
 
 __all__ = [
     "ABOUT_THE_APP",
@@ -42,6 +42,7 @@ __all__ = [
     "created_records",
     "fetch",
     "fetch_others",
+    "index_copy",
     "note_events",
     "scan",
 ]
@@ -131,13 +132,27 @@ def fetch_others(
     adapter = core.adapters[other]
     fetched: dict[str, Record] = {}
     kept = ctx.kept.get(other)
+    compared = ctx.compared.get(other, set())
+    changed = None if ctx.compare_all else ctx.changed.get(other)
+    if changed is not None:
+        # D6: a counterpart its side's changes (read in full this pass) do not hold is
+        # as the pair's last sync left it: its index copy is what a fetch would return.
+        # A counterpart that changed is read (kept, or fetched): both records are then
+        # known fresh, as a conflict needs (the policy sees both current values).
+        for item in items:
+            other_id = item.other_id
+            if other_id is None or other_id in changed or other_id in compared:
+                continue
+            copy = index_copy(item, other_id)
+            if copy is not None:
+                fetched[other_id] = copy
     if kept is not None:
         ctx.compared.setdefault(other, set()).update(ids)
         for record_id in ids:
             record = kept.pop(record_id, None)
             if record is not None:
                 fetched[record_id] = record
-        ids = [i for i in ids if i not in fetched]
+    ids = [i for i in ids if i not in fetched]
     for chunk in chunks(ids, adapter.max_batch_size):
         try:
             got = adapter.fetch(plan.type_on(other), chunk)
@@ -160,6 +175,23 @@ def fetch_others(
                     f"{moved[item.other_id]}; the pair follows it on the next pass",
                 )
     return fetched
+
+
+def index_copy(item: Item, other_id: str) -> Record | None:
+    """The counterpart ``other_id`` of ``item``'s pair as its index copy holds it, when
+    the pair is synced and settled (no create in flight, nothing deleted); else None."""
+    entry = item.pair_with or item.entry
+    if (
+        entry is None
+        or entry.state is not RecordState.SYNCED
+        or entry.pending is not None
+        or entry.deleted is not None
+        or entry.id_on(item.side) != item.record_id
+        or entry.id_on(item.side.other) != other_id
+    ):
+        return None
+    values = entry.values_on(item.side.other)
+    return None if values is None else Record(other_id, values)
 
 
 def call_associate(
