@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import NamedTuple
 
+import attrs
 import pytest
 
 from syncengine import Side, SyncConfig, SyncEngine
@@ -22,7 +23,7 @@ from syncengine.adapters import AdapterStats, InMemoryAdapter, NewRecord
 from syncengine.engine import passes
 from syncengine.index import MemoryIndexStore
 
-from .conftest import CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
+from .conftest import CONTACT_MAPPINGS, CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
 
 N = 40  # records per app
 PAGE = 10  # records per scan page
@@ -66,15 +67,22 @@ EXPECTED = {
     "initial_app_only": {Side.HUB: Bound(0, 0), Side.APP: Bound(N, N)},
     # After the pass that takes in the echoes of the initial sync's writes, a few
     # records change on each side. Each side's changes are scanned once (the app's are
-    # kept for the hub's pairs and the app's own processing); a pair's counterpart that
-    # did not change is its index copy (D6), not a fetch. At the minimum.
+    # kept for the hub's pairs and for the app's own processing). App: its changes
+    # only; the hub's changed pairs take their app counterpart's index copy (D6), as the
+    # app did not change them and the hub wins a conflict. Hub: its changes, and a fetch
+    # of each app change's hub counterpart (5 for 3 changes): the hub would win a
+    # conflict, so its record is read fresh (a change a lagging feed does not show yet
+    # must not be overwritten). Minimum: each side's changed records, once.
     "incremental": {
-        Side.HUB: Bound(HUB_CHANGES, HUB_CHANGES),
+        Side.HUB: Bound(HUB_CHANGES + APP_CHANGES, HUB_CHANGES),
         Side.APP: Bound(APP_CHANGES, APP_CHANGES),
     },
-    # Only app records changed (the hub holds N synced records): the app's changes once,
-    # nothing of the hub (their counterparts are index copies). At the minimum.
-    "incremental_app_only": {Side.HUB: Bound(0, 0), Side.APP: Bound(APP_CHANGES, APP_CHANGES)},
+    # Only app records changed (the hub holds N synced records): the app's changes
+    # once, and the fetch of their hub counterparts (as above). Minimum: 0 on the hub.
+    "incremental_app_only": {
+        Side.HUB: Bound(APP_CHANGES, 0),
+        Side.APP: Bound(APP_CHANGES, APP_CHANGES),
+    },
     # A reconcile of N synced pairs: each side scanned once; the app's scan is kept and
     # serves as the counterparts of the hub's pairs. At the minimum.
     "reconcile": {Side.HUB: Bound(N, N), Side.APP: Bound(N, N)},
@@ -96,8 +104,8 @@ def _build(
     return hub, app
 
 
-def _engine(hub: InMemoryAdapter, app: InMemoryAdapter, index) -> SyncEngine:
-    return SyncEngine(hub, app, index, SyncConfig("reads", [contacts_sync()]))
+def _engine(hub: InMemoryAdapter, app: InMemoryAdapter, index, **sync) -> SyncEngine:
+    return SyncEngine(hub, app, index, SyncConfig("reads", [contacts_sync(**sync)]))
 
 
 def _used(adapter: InMemoryAdapter, before: AdapterStats, object_type: str) -> tuple[int, int]:
@@ -115,13 +123,13 @@ def _changes(hub: InMemoryAdapter, app: InMemoryAdapter, scenario: str) -> None:
             app.patch("people", record.id, last_name="App edit")
 
 
-def _measure(scenario: str, index) -> dict[Side, int]:
+def _measure(scenario: str, index, **sync) -> dict[Side, int]:
     """Run ``scenario``; return the records each side read during its pass."""
     sizes = {"initial_hub_only": (N, 0), "initial_app_only": (0, N)}
     hub, app = _build(
         *sizes.get(scenario, (N, N)), app_offset=N // 2 if scenario == "initial_half_matched" else 0
     )
-    engine = _engine(hub, app, index)
+    engine = _engine(hub, app, index, **sync)
     initial = scenario.startswith("initial")
     if not initial:
         engine.initial_sync()
@@ -150,7 +158,10 @@ def _measure(scenario: str, index) -> dict[Side, int]:
 
 def _synced(hub: InMemoryAdapter, app: InMemoryAdapter) -> None:
     """Both apps hold the same last names, pair by pair (by e-mail)."""
-    hub_names = {r.properties["email"]: r.properties["lastname"] for r in hub.records("contacts")}
+    hub_names = {
+        r.properties["email"].strip().lower(): r.properties["lastname"]
+        for r in hub.records("contacts")
+    }
     app_names = {
         r.properties["mail"].strip().lower(): r.properties["last_name"]
         for r in app.records("people")
@@ -233,8 +244,9 @@ def test_a_pair_with_only_a_hub_update_is_written_once_beside_app_writes():
     assert 1 == index.written[pair_1]
 
 
-#: Reads with the app's changes above ``passes.KEEP_LIMIT`` (1 here): scanned again for
-#: the app's own processing, and each counterpart fetched, as before the limit existed.
+#: Reads with the app's changes above ``passes.KEEP_LIMIT`` (1 here), or when the app
+#: may win a conflict: the app's changes scanned again for its own processing, and each
+#: counterpart fetched (read fresh).
 #: Incremental, app: the change scan twice (2 + 2, the second with the echoes of the
 #: hub's 3 writes) and the 3 hub changes' counterparts; hub: its changes and the 2 app
 #: changes' counterparts. Reconcile, app: two full scans and each pair's fetch.
@@ -253,3 +265,19 @@ def test_changes_above_the_keep_limit_are_read_again_and_synced_alike(scenario, 
     fetches every counterpart), and syncs the same (see ``_measure``'s checks)."""
     monkeypatch.setattr(passes, "KEEP_LIMIT", 1)
     assert ABOVE_LIMIT[scenario] == _measure(scenario, index)
+
+
+@pytest.mark.parametrize(
+    "sync",
+    [
+        {"winner": Side.APP},
+        {"mappings": [attrs.evolve(m, policy="newest") for m in CONTACT_MAPPINGS]},
+    ],
+    ids=["app-wins", "newest-wins"],
+)
+@pytest.mark.parametrize("scenario", sorted(ABOVE_LIMIT))
+def test_when_the_app_may_win_a_conflict_its_records_are_read_fresh(scenario, sync, index):
+    """D6: when the app's value (or the newer one) may win a conflict, a pass does not
+    decide from what it read of the app earlier, nor from an index copy: the app's
+    changes are read again for their own processing and each counterpart is fetched."""
+    assert ABOVE_LIMIT[scenario] == _measure(scenario, index, **sync)

@@ -32,8 +32,8 @@ __all__ = [
     "drain_inbox",
     "handle",
     "handle_events",
-    "has_links",
     "incremental_sync",
+    "keeps_reads",
     "reconcile",
     "scan_sides",
 ]
@@ -213,14 +213,15 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
     records) and serve twice, as the counterparts of the hub's pairs (instead of a
     fetch, :func:`~syncengine.engine.ports.fetch_others`) and as the app's own changes,
     processed after the hub's. A pair the hub's changes compared in full is not
-    processed again from its app record. Above the limit, or when the sync has links
-    (a link written to one record of the app while another pair is processed would
-    make a kept copy stale), the app is scanned again, as it was indexed.
+    processed again from its app record, and in an incremental pass a hub pair whose
+    app record is not among the app's changes takes its index copy as the counterpart
+    (D6), unread. Above the limit, or when :func:`keeps_reads` says the app must be read
+    fresh, the app is scanned again, as it was indexed, and each counterpart fetched.
     """
     sid = core.sync_id
     ctx.phase = "index_app"
     since = None if full else ctx.store.cursor(sid, Side.APP, plan.name)
-    kept: list[Page] | None = None if has_links(core) else []
+    kept: list[Page] | None = [] if keeps_reads(core, plan) else None
     held = 0
     for page in scan(core, Side.APP, plan, since):
         apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
@@ -237,7 +238,6 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
             ctx.changed[Side.APP] = {
                 i for page in kept for i in (*(r.id for r in page.records), *page.deleted)
             }
-    seen: set[str] | None = None if full or kept is None else set()
     try:
         for side in Side:
             ctx.phase = f"reconcile_{side.value}" if full else f"poll_{side.value}"
@@ -245,8 +245,6 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
             if side is Side.APP and kept is not None:
                 ctx.kept.pop(Side.APP, None)  # the hub's scan is done: no counterpart more
                 ctx.changed.pop(Side.APP, None)
-                if seen is not None:
-                    ctx.changed[Side.HUB] = seen  # the hub's changes, all read
                 compared = ctx.compared.pop(Side.APP, set())
                 pages: Iterable[Page] = (
                     attrs.evolve(page, records=[r for r in page.records if r.id not in compared])
@@ -256,11 +254,6 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
                 since = None if full else ctx.store.cursor(sid, side, plan.name)
                 pages = scan(core, side, plan, since)
             for page in pages:
-                if seen is not None and side is Side.HUB:
-                    seen.update(r.id for r in page.records)
-                    seen.update(page.deleted)
-                    if len(seen) > KEEP_LIMIT:
-                        seen = None
                 if side is Side.HUB or kept is None:
                     apply_merges(core, ctx, plan, side, page.merged, page.records)
                 if full:
@@ -281,6 +274,23 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
         ctx.changed.clear()
 
 
-def has_links(core: Core) -> bool:
-    """Whether any object sync of the engine keeps links (A1)."""
-    return any(plan.sync.associations for plan in core.order) or any(core.linked_from.values())
+def keeps_reads(core: Core, plan: ObjectPlan) -> bool:
+    """Whether a pass may keep what it read of the app for ``plan`` (see
+    :func:`scan_sides`): the hub wins every conflict of the object sync, and no object
+    sync keeps links (A1).
+
+    A kept app record (or an index copy of one that did not change) may be older than
+    the record is when the pass writes: a user's edit after the app's scan (or one a
+    lagging change feed does not show yet) is not seen. With the hub winning every
+    conflict, that changes nothing the policy would not (the hub's change is written
+    either way, and an app edit the hub did not overwrite is the next pass's change).
+    When the app or the newer value may win, or a policy callable decides, the
+    counterpart must be known fresh: the app is read again and each counterpart
+    fetched. A link written to one app record while another pair is processed would
+    make a kept record stale too.
+    """
+    if plan.sync.winner is not Side.HUB or any(
+        field.mapping.policy not in (None, "winner") for field in plan.fields
+    ):
+        return False
+    return not any(p.sync.associations for p in core.order) and not any(core.linked_from.values())
