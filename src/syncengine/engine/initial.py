@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from typing import Final
 
 from syncengine import _passlog
 from syncengine._merges import redirects
@@ -25,8 +26,16 @@ from syncengine.entry import CursorUpdate
 from syncengine.plan import ObjectPlan
 from syncengine.records import Page, Side
 from syncengine.report import SyncReport
+from syncengine.states import RecordState
 
-__all__ = ["indexed_meta", "initial_sync", "probe_app", "run_phase", "sync_unsynced_hub"]
+__all__ = [
+    "UNSYNCED",
+    "indexed_meta",
+    "initial_sync",
+    "probe_app",
+    "run_phase",
+    "sync_unsynced_hub",
+]
 
 
 @ends_its_passes
@@ -110,7 +119,7 @@ def initial_sync(
             if store.get_meta(sid, indexed_meta(plan.name)) == str(run):
                 # Phase 1 indexed every hub record: phase 3 reads only those still
                 # unsynced, by id, instead of scanning the hub again.
-                sync_unsynced_hub(core, ctx, plan)
+                sync_unsynced_hub(core, ctx, plan, first_run=run == 1)
             else:
                 run_phase(core, ctx, plan, Side.HUB, "sync_hub")
             set_phase(core, ctx, plan, 4)
@@ -222,7 +231,7 @@ def indexed_meta(object_type: str) -> str:
     return f"initial_indexed:{object_type}"
 
 
-def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan, *, first_run: bool) -> None:
     """Phase 3 after a phase 1 that indexed every hub record: the hub records that are
     still unsynced (no entry this run processed) are read by id and processed, instead
     of a second scan of the whole hub (S3).
@@ -231,6 +240,11 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
     now; a record deleted since phase 1 is not read (the first incremental pass, which
     polls the hub from before phase 1, sees its deletion), and one added since is that
     pass's too, unless phase 2 indexed it first (catch_up).
+
+    In the first initial sync every synced entry is one this run processed (and marked),
+    so only the entries in other states are read from the index (synced ones, most of
+    a matched sync, are not decoded); a later run also rereads the pairs an earlier run
+    synced whose app record phase 2 did not meet (gone: R6).
     """
     ctx.phase = "sync_hub"
     ctx.processed = 0
@@ -238,9 +252,10 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
     emit(core, ctx, "phase_started", plan.name)
     sid = core.sync_id
     adapter = core.adapters[Side.HUB]
+    states = UNSYNCED if first_run else None
     ids = [
         e.hub_id
-        for e in ctx.store.entries(sid, plan.name)
+        for e in ctx.store.entries(sid, plan.name, states=states)
         if e.hub_id is not None and e.mark != ctx.mark and e.deleted is not Side.HUB
     ]
     for chunk in chunks(list(dict.fromkeys(ids)), max(1, min(CHUNK, adapter.max_batch_size))):
@@ -254,6 +269,10 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
         ctx.processed += len(records)
         emit(core, ctx, "phase_progress", plan.name)
     emit(core, ctx, "phase_finished", plan.name)
+
+
+#: Every state but synced (see :func:`sync_unsynced_hub`).
+UNSYNCED: Final = frozenset(RecordState) - {RecordState.SYNCED}
 
 
 def probe_app(core: Core, ctx: Pass, plan: ObjectPlan) -> Page | None:
