@@ -631,7 +631,16 @@ class ConvergenceMachine(RuleBasedStateMachine):
         # left unnamed.
         entries = list(self.index.entries(SYNC_ID))
         named = {(s, e.id_on(s)) for e in entries for s in Side}
-        in_flight = Counter(e.pending for e in entries if e.pending is not None)
+        # The creates in flight no other pass holds (their record's lease names no
+        # process on another machine); a held one's record is counted queued.
+        flying = [e for e in entries if e.pending is not None]
+        sources = {
+            e.entry_id: f"{e.pending.other.value}:{e.id_on(e.pending.other)}" for e in flying
+        }
+        holders = self.index.holders(SYNC_ID, HUB_TYPE, sorted(set(sources.values())))
+        in_flight = Counter(
+            e.pending for e in flying if "@elsewhere-" not in holders.get(sources[e.entry_id], "")
+        )
         unnamed = sum(
             max(0, sum(1 for rid in records if (s, rid) not in named) - in_flight[s])
             for s, records in self.live().items()
