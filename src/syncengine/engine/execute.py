@@ -343,20 +343,17 @@ def outcome_of(
     side = item.side
     stored = item.pair_with or item.entry  # as the batch read it (see count_outcome)
     mark = ctx.mark if ctx.mark is not None else base.mark
+    matched_by, history = base.matched_by, base.history
     if item.matched_by is not None and item.pair_with is not None:
         # The pair is made whatever the decision: a pair that fails (or is excluded) on
-        # its first sync still says how it matched, for explain (R8).
-        base = evolve(
-            base,
-            matched_by=item.matched_by,
-            history=append_history(
-                core.history_size,
-                base.history,
-                now,
-                "matched",
-                f"by {plan.key_name(item.matched_by)}",
-            ),
+        # its first sync still says how it matched, for explain (R8). A pair that
+        # syncs gets both in its synced entry below, without a copy in between.
+        matched_by = item.matched_by
+        history = append_history(
+            core.history_size, history, now, "matched", f"by {plan.key_name(matched_by)}"
         )
+        if not isinstance(decision, Apply):
+            base = evolve(base, matched_by=matched_by, history=history)
     # An Apply's keys depend on whether its writes land: computed below, once.
     keys = base.keys if isinstance(decision, Apply) else current_keys(plan, item, base)
     if isinstance(decision, Queued):
@@ -457,6 +454,8 @@ def outcome_of(
         core, ctx, plan.name, base, tuple(counted) or ((side, "unchanged"),), planned, stored
     )
     if failure is not None:
+        if history is not base.history:
+            base = evolve(base, matched_by=matched_by, history=history)
         category, message, _ = failure
         keys = current_keys(plan, item, base)
         _passlog.record_failed(
@@ -492,7 +491,6 @@ def outcome_of(
             hub_id = created_id
         else:
             app_id = created_id
-    history = base.history
     for text in written:
         history = append_history(core.history_size, history, now, "synced", text)
     if not written and base.state is not RecordState.SYNCED:
@@ -502,7 +500,7 @@ def outcome_of(
         hub_id=hub_id,
         app_id=app_id,
         keys=keys,
-        matched_by=base.matched_by,
+        matched_by=matched_by,
         hub_values=decision.hub_values,
         app_values=decision.app_values,
         mark=mark,
