@@ -18,8 +18,9 @@ Theory of operation:
   :meth:`SQLiteIndexStore._encode`). ``app_values`` is stored as the marker ``1`` when it
   equals ``hub_values`` exactly, and values equal to the hub value at the same position
   are left out (the engine stores both sides' copies of the same synced values).
-  History times are stored relative to ``updated_at``. A realistic contact entry takes
-  about 420 bytes on disk, indexes included (``benchmarks/index_store.py``).
+  History times are stored relative to ``updated_at``, the common history actions and
+  the key that matched as numbers. A realistic contact entry takes about 380 bytes on
+  disk, indexes included (``benchmarks/index_store.py``).
 * **Keys** live in a ``WITHOUT ROWID`` table (sync, object type, key, entry rowid), only
   rewritten for entries whose keys changed.
 * **Lookups** bind at most 900 parameters per statement (``IN (?, …)`` chunks: SQLite
@@ -39,7 +40,7 @@ Theory of operation:
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order (version 1 is the initial schema). A file of a newer version is refused;
   an older one is migrated when it is opened (version 3 added the inbox, version 4 the
-  pass history).
+  pass history, version 5 the numbers in the ``data`` column: see ``_encode``).
 * **Pass history.** ``passes`` holds one row per pass (:class:`~syncengine.history.PassRecord`),
   numbered per sync; :meth:`SQLiteIndexStore.add_pass` deletes the oldest beyond
   ``keep_passes`` in the same transaction.
@@ -172,6 +173,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (sync, number)
         ) WITHOUT ROWID""",
     ),
+    # 5: a more compact ``data`` column (see _encode): ``matched_by`` stored as the
+    # number of the key it names among the entry's sorted keys, and the engine's common
+    # history actions as the numbers of _ACTIONS. Rows written before keep their text
+    # and read the same: nothing to rewrite; the version tells older syncengines that
+    # they cannot read the rows written since.
+    ("SELECT 1",),
 )
 
 #: Stored codes of states and sides, shared with the other SQL store (index._rowformat).
@@ -187,6 +194,10 @@ _SIDES: Final = _rowformat.SIDES
 _DEFAULTS: Final = _rowformat.DEFAULTS
 _FIELDS: Final = _rowformat.FIELDS
 _SAME_AS_HUB: Final = 1  # app_values equals hub_values exactly
+#: History actions stored as their number here (schema version 5; part of the file
+#: format: append only, never reorder). Other actions are stored as text.
+_ACTIONS: Final = ("indexed", "matched", "synced", "failed", "excluded", "queued", "linked")
+_ACTION_CODES: Final = {action: code for code, action in enumerate(_ACTIONS)}
 _SCALARS: Final = frozenset({str, int, bool, type(None)})
 _ONLY_STR: Final = {str}
 
@@ -533,6 +544,7 @@ class SQLiteIndexStore(IndexStore):
         ``updated_at`` itself are the common case, and the engine stamps a batch with one
         time, so the microseconds of other times are looked up (``_micros_of``)."""
         out: list[list[Any]] = []
+        codes = _ACTION_CODES
         micros_of = self._micros_of
         if len(micros_of) > _SHARED:
             micros_of.clear()
@@ -555,17 +567,23 @@ class SQLiteIndexStore(IndexStore):
                     if utc:
                         micros_of[at] = micros
                 offset = updated - micros
-            out.append([offset, item.action, item.detail] if item.detail else [offset, item.action])
+            action: str | int = codes.get(item.action, item.action)
+            out.append([offset, action, item.detail] if item.detail else [offset, action])
         return out
 
-    def _encode(self, conn: sqlite3.Connection, entry: Entry, updated: int) -> str:
+    def _encode(
+        self, conn: sqlite3.Connection, entry: Entry, updated: int, keys: frozenset[str]
+    ) -> str:
         """The ``data`` column of an entry: everything but the hot columns and keys.
 
         Value mappings are ``[shape, v1, v2, …]``, or a JSON object when they have no
         shape (empty, or too many shapes). ``app_values`` is ``1`` when it equals
         ``hub_values`` exactly, or ``[-shape, mask, …]`` when some of its values equal the
         hub value at the same position (bit ``i`` of ``mask``); only the others follow.
-        History times are stored as microseconds before ``updated_at``.
+        History times are stored as microseconds before ``updated_at``, and the common
+        actions as their number in :data:`_ACTIONS`. ``matched_by`` is stored as the
+        number of the key it names among the sorted ``keys`` when it is one of them (the
+        common case: the key that matched), else as text (schema version 5).
         """
         encode = _codec.encode_value
         hub = entry.hub_values
@@ -596,10 +614,14 @@ class SQLiteIndexStore(IndexStore):
                     app_enc = _SAME_AS_HUB if shape == hub_enc[0] else [-shape]
                 else:
                     app_enc = self._delta(shape, app_list, hub_list)
+        matched_by: str | int | None = entry.matched_by
+        if matched_by is not None and matched_by in keys:
+            # The key it names, by its number among the sorted keys (the keys column).
+            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
         record: list[Any] = [
             hub_enc,
             app_enc,
-            entry.matched_by,
+            matched_by,
             self._history(entry, updated) if entry.history else [],
             entry.mark,
         ]
@@ -653,6 +675,8 @@ class SQLiteIndexStore(IndexStore):
             links,
             deleted,
         ) = record
+        if type(matched_by) is int:  # the number of a key (see _encode)
+            matched_by = self._matched_key(keys, matched_by)
         tagged = '"$' in data  # _codec.may_have_tags, inlined
         decode = _codec.decode_value
         hub_values: Any = None
@@ -708,8 +732,11 @@ class SQLiteIndexStore(IndexStore):
                 key = (updated - item[0], item[1], item[2] if len(item) > 2 else "")
                 found = items.get(key)
                 if found is None:
+                    action = key[1]
+                    if type(action) is int:  # a common action, by its number (_encode)
+                        action = self._action(action)
                     at = updated_at if item[0] == 0 else _EPOCH + timedelta(microseconds=key[0])
-                    found = items[key] = HistoryItem(at, key[1], key[2])
+                    found = items[key] = HistoryItem(at, action, key[2])
                 made.append(found)
             history = tuple(made)
         else:
@@ -737,6 +764,26 @@ class SQLiteIndexStore(IndexStore):
             None if deleted is None else _SIDES[deleted],
             history,
         )
+
+    @staticmethod
+    def _matched_key(keys: str | None, number: int) -> str:
+        """The key a stored ``matched_by`` number names (see ``_encode``)."""
+        if keys is not None:
+            if keys[:1] != "[":
+                if number == 0:
+                    return keys
+            else:
+                listed = _loads(keys)
+                if 0 <= number < len(listed):
+                    return str(listed[number])
+        raise IndexStoreError(f"the index is corrupt: matched_by names key {number} of {keys!r}")
+
+    @staticmethod
+    def _action(code: int) -> str:
+        """The history action a stored number names (see ``_encode``)."""
+        if 0 <= code < len(_ACTIONS):
+            return _ACTIONS[code]
+        raise IndexStoreError(f"the index is corrupt: unknown history action {code}")
 
     # ---- lookups ------------------------------------------------------------------
     def _select(
@@ -1211,7 +1258,7 @@ class SQLiteIndexStore(IndexStore):
             if at is not last_at:
                 updated = (at - _EPOCH) // _MICRO  # aware: checked in write()
                 last_at = at
-            data = encode(conn, entry, updated)
+            data = encode(conn, entry, updated, keys)
             old = existing.get((sync, ot, entry_id))
             if old is None:
                 if not next_id:

@@ -434,3 +434,107 @@ def test_an_entry_takes_little_room_on_disk(tmp_path):
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     assert (pages - free) * size / n < 1000
+
+
+class TestCompactRows:
+    """Schema version 5 (issue 18 item 4): the ``data`` column names the key that matched
+    by its number among the entry's sorted keys, and the engine's common history actions
+    by their numbers, instead of repeating their text in every row."""
+
+    KEY = "0:person.number1@example1.com"
+
+    def entry(self, **fields) -> Entry:
+        history = (
+            HistoryItem(T0, "indexed", "hub"),
+            HistoryItem(T0 + HOUR, "matched", "by email/Email"),
+            HistoryItem(T0 + HOUR, "synced", "updated app: Email"),
+            HistoryItem(T0 + HOUR, "restored", "by hand"),
+        )
+        keys = frozenset({self.KEY, "1:+4520000001"})
+        return contact(1, **{"keys": keys, "matched_by": self.KEY, "history": history, **fields})
+
+    @staticmethod
+    def data(path) -> list:
+        with sqlite3.connect(path) as conn:
+            (text,) = conn.execute("SELECT data FROM entries").fetchone()
+        conn.close()
+        return json.loads(text)
+
+    @staticmethod
+    def set_data(path, record: list) -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE entries SET data = ?", (json.dumps(record),))
+        conn.close()
+
+    def read_back(self, path, entry: Entry) -> Entry:
+        with SQLiteIndexStore(path) as store:  # a fresh store: nothing cached
+            return store.get("s", "contacts", [entry.entry_id])[entry.entry_id]
+
+    def test_the_matched_key_and_common_actions_are_stored_as_numbers(self, tmp_path):
+        path = tmp_path / "index.db"
+        entry = self.entry()
+        with SQLiteIndexStore(path) as store:
+            store.write([entry])
+        record = self.data(path)
+        assert 0 == record[2]  # "0:…" sorts before "1:…"
+        assert [0, 1, 2, "restored"] == [item[1] for item in record[3]]
+        assert self.KEY not in json.dumps(record[2:])
+        assert entry == self.read_back(path, entry)
+        # The other key matched: its number, and it reads back as that key.
+        other = attrs.evolve(entry, matched_by="1:+4520000001")
+        with SQLiteIndexStore(path) as store:
+            store.write([other])
+        assert 1 == self.data(path)[2]
+        assert other == self.read_back(path, other)
+
+    def test_matched_by_is_a_number_only_when_it_names_one_of_the_keys(self, tmp_path):
+        """Keys follow the records (M3): the key that matched may be gone since."""
+        path = tmp_path / "index.db"
+        for keys in (frozenset({self.KEY}), frozenset()):
+            entry = self.entry(keys=keys, matched_by="0:old@example.com")
+            with SQLiteIndexStore(path) as store:
+                store.write([entry])
+            assert "0:old@example.com" == self.data(path)[2]
+            assert entry == self.read_back(path, entry)
+        for key in (self.KEY, "[a key that looks like JSON", ""):
+            one = self.entry(keys=frozenset({key}), matched_by=key)
+            with SQLiteIndexStore(path) as store:
+                store.write([one])
+            assert 0 == self.data(path)[2]
+            assert one == self.read_back(path, one)
+
+    def test_a_version_4_file_is_migrated_and_its_rows_read_the_same(self, tmp_path, monkeypatch):
+        """Rows written before version 5 hold the text; they are read as they were."""
+        path = tmp_path / "index.db"
+        entry = self.entry()
+        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:4])
+        with SQLiteIndexStore(path) as store:
+            store.write([entry])
+        record = self.data(path)
+        record[2] = self.KEY
+        actions = sqlite_module._ACTIONS
+        record[3] = [
+            [at, actions[action] if type(action) is int else action, *rest]
+            for at, action, *rest in record[3]
+        ]
+        assert ["indexed", "matched", "synced", "restored"] == [item[1] for item in record[3]]
+        self.set_data(path, record)  # the text a version 4 syncengine wrote
+        assert 4 == schema_version(path)
+        monkeypatch.undo()
+        assert entry == self.read_back(path, entry)
+        assert 5 <= schema_version(path)
+
+    def test_a_stored_number_that_names_nothing_is_corruption(self, tmp_path):
+        path = tmp_path / "index.db"
+        entry = self.entry()
+        with SQLiteIndexStore(path) as store:
+            store.write([entry])
+        good = self.data(path)
+        for bad in (
+            [*good[:2], 2, *good[3:]],  # two keys: numbers 0 and 1
+            [*good[:2], -1, *good[3:]],
+            [*good[:3], [[0, 99, "hub"]], *good[4:]],
+        ):
+            self.set_data(path, bad)
+            with pytest.raises(IndexStoreError, match="corrupt"):
+                self.read_back(path, entry)
