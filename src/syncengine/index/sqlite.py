@@ -59,6 +59,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, final
 
 import attrs
+import orjson
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
@@ -243,6 +244,24 @@ _loads = json.JSONDecoder().decode
 #: The C scanner behind json.loads, without the wrapper's whitespace handling: the hot
 #: path of every read. Only for text this module wrote.
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+_orjson_dumps: Final = orjson.dumps
+
+
+def _data_json(record: list[Any]) -> str:
+    """The ``data`` column's JSON text of an encoded entry (see ``_encode``).
+
+    orjson writes the same compact JSON about ten times faster than the standard
+    library; the standard encoder (with :func:`_codec.utf8_json`) takes what orjson
+    refuses (a lone surrogate in a string, an integer beyond 64 bits) and refuses what
+    no JSON can hold. Every value that is not a ``str``, ``int``, ``bool`` or ``None``
+    has been through :func:`_codec.encode_value` (non-finite floats are tagged, so
+    orjson never writes its ``null`` for them)."""
+    try:
+        return _orjson_dumps(record).decode()
+    except orjson.JSONEncodeError:
+        return _codec.utf8_json(_dumps(record))
 
 
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -653,7 +672,7 @@ class SQLiteIndexStore(IndexStore):
         size = len(record)
         while size and record[size - 1] == _DEFAULTS[size - 1]:
             size -= 1
-        return _codec.utf8_json(_dumps(record[:size] if size < len(record) else record))
+        return _data_json(record[:size] if size < len(record) else record)
 
     def _decode(self, conn: sqlite3.Connection, sync_id: str, object_type: str, row: Any) -> Entry:
         # The hot path of every read: written for speed, one function, few calls.
