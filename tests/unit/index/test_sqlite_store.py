@@ -538,3 +538,21 @@ class TestCompactRows:
             self.set_data(path, bad)
             with pytest.raises(IndexStoreError, match="corrupt"):
                 self.read_back(path, entry)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        [[1, "ada@example.com", "Ærø 東京 🚀", 'say "$t" \\ \n\t'], [-2], 0, [[5, 0, "hub"]]],
+        [[1, 2**63 - 1, -(2**63), 0.1, -0.0, 1e16, True, None], 1, None, [], "i1", 3, "x"],
+        [[1, 2**64], None, "0:a"],  # beyond 64 bits: orjson refuses, the standard encoder writes
+        [[1, "lone \ud800 surrogate"], {"$s": ["\udfff"]}],  # escaped as \\uXXXX (X1)
+    ],
+)
+def test_the_data_column_is_the_json_the_standard_encoder_writes(record):
+    """The data column's JSON is written with orjson (issue 18 item 4), and the text is
+    the one the standard library's encoder writes: what orjson refuses (a lone surrogate,
+    an integer beyond 64 bits) is written by the standard encoder."""
+    from syncengine.index import _codec
+
+    assert _codec.utf8_json(_codec.to_json(record)) == sqlite_module._data_json(record)
