@@ -54,6 +54,18 @@ def count_outcome(
     if before is None:
         before = counted_earlier(ctx, stored if stored is not None else base)
     report = ctx.report
+    if before is None and not planned and len(outcome) == 1:
+        # The common case, a record counted once: its one counter, in the ledger.
+        side, counter = outcome[0]
+        counts = report.side(object_type, side)
+        setattr(counts, counter, getattr(counts, counter) + 1)
+        ctx.counted[key] = outcome
+        ctx.batch_counted[key] = counter in _DROPPABLE or (
+            counter == "excluded"
+            and base.id_on(side.other) is None
+            and base.id_on(side) is not None
+        )
+        return
     kept: list[tuple[Side, str]] = []
     if before is not None:
         writes = tuple(c for c in before if c[1] in WRITES)
@@ -153,6 +165,8 @@ def settle_counts(ctx: Pass) -> None:
 
 #: Report counters of writes (see count_outcome).
 WRITES: Final = frozenset({"created", "updated"})
+#: Counters an entry's mark and state tell once the batch is stored (see count_outcome).
+_DROPPABLE: Final = frozenset({"created", "updated", "unchanged"})
 
 
 #: An entry a pass with a mark counted earlier, and that ended synced (see count_outcome).
