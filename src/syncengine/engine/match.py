@@ -11,7 +11,16 @@ from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
 from syncengine.engine.ports import scan
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
-from syncengine.plan import Apply, CreateIn, Decision, ObjectPlan, choose_match, identify, is_owner
+from syncengine.plan import (
+    NO_MATCH,
+    Apply,
+    CreateIn,
+    Decision,
+    ObjectPlan,
+    choose_match,
+    identify,
+    is_owner,
+)
 from syncengine.records import Record, Side
 from syncengine.states import ExcludeReason, RecordState
 from syncengine.transitions import evolve, excluded, with_id
@@ -91,8 +100,11 @@ def index_side(
             if not entry.keys.issuperset(keys):
                 out.append(evolve(entry, keys=entry.keys.union(keys), updated_at=now))
             continue
-        pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
+        pool: dict[str, list[Entry]] | None = None  # no entry holds its identifiers
+        if entry is not None or any(k in candidates or k in local for k in keys):
+            pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
         if entry is not None:
+            assert pool is not None
             if frozenset(keys) == entry.keys:
                 continue
             # A duplicate with another identifier: still one, or the first with it.
@@ -111,7 +123,7 @@ def index_side(
                 local.setdefault(k, []).append(first)
             out.append(first)
             continue
-        match = choose_match(side, record.id, keys, pool)
+        match = NO_MATCH if pool is None else choose_match(side, record.id, keys, pool)
         if match.entry is not None and (
             match.entry.pending is side or match.entry.id_on(side) == record.id
         ):
