@@ -1621,6 +1621,51 @@ class TestRecordsHeldByAProcessKilledElsewhere:
         (entry,) = index.entries("s")
         assert (RecordState.SYNCED, None) == (entry.state, entry.pending)
 
+    def test_a_record_a_held_create_made_is_not_taken_for_a_namesakes_duplicate(
+        self, hub, app, faulty_hub, faulty_app, index, clock, make_engine
+    ):
+        """S8, M3 (the soak's seed 19615): both app creates of an initial sync happen but
+        their replies are lost; a process on another machine that settles them is killed
+        while it asks the app which happened, holding both. The hub's user then gives
+        Ada's contact Bob's e-mail. The next pass met Bob's app record (made by Bob's
+        create in flight) and excluded it as a duplicate of Ada's pair, which now holds
+        that e-mail: a record the engine made, ended excluded. It waits for the
+        settlement instead, and once the leases expire each create pairs its record."""
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        hub.put("contacts", email="bob@x.io", firstname="Bob")
+        faulty_app.lose_confirmation("create", AdapterError(ErrorCategory.UNAVAILABLE, "lost"))
+        make_engine().initial_sync()
+        assert ["ada@x.io", "bob@x.io"] == mails(app)
+        elsewhere = _Killable(index, owner_prefix="elsewhere-")
+
+        def kill(method, _):
+            if method == "lookup_idempotency_keys" and not elsewhere.dead:
+                elsewhere.dead = True
+                raise Crash
+
+        faulty_app.on_call(kill)
+        killed = SyncEngine(
+            faulty_hub,
+            faulty_app,
+            elsewhere,
+            make_engine().config,
+            clock=clock,
+            sleep=clock.advance,
+        )
+        with pytest.raises(Crash):
+            killed.initial_sync()
+        ada = next(r for r in hub.records("contacts") if r.properties["email"] == "ada@x.io")
+        hub.patch("contacts", ada.id, email="bob@x.io")
+        clock.advance()
+        make_engine().initial_sync()
+        assert not [e for e in index.entries("s") if e.state is RecordState.EXCLUDED]
+        clock.advance(301)  # the lease expired (lease_seconds: 300)
+        engine = make_engine()
+        engine.incremental_sync()
+        engine.reconcile()
+        assert 2 == len(app.records("people"))
+        assert all(e.pending is None for e in index.entries("s"))
+
 
 class _Killable:
     """The index as one process reaches it: once ``dead`` (killed), every call raises

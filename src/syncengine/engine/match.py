@@ -245,7 +245,12 @@ def match_batch(
         match = choose_match(side, item.record_id, item.keys, pool)
         item.pool = pool
         claim: Entry | None = None
-        if match.duplicate_of is not None:
+        if match.duplicate_of is not None and item.entry is None and in_flight(side, item, pool):
+            # A new record that a create in flight may have made (its settlement has not
+            # decided it: another pass holds it, or the app could not be asked) is not
+            # another record's duplicate: it waits for that settlement (S8, M3).
+            item.queued = True
+        elif match.duplicate_of is not None:
             item.duplicate_of = match.duplicate_of
             item.matched_by = match.key
         elif match.entry is not None:
@@ -278,6 +283,14 @@ def match_batch(
             taken[claim.entry_id] = claim
             for key in item.keys:
                 local.setdefault(key, []).append(claim)
+
+
+def in_flight(side: Side, item: Item, pool: Mapping[str, Sequence[Entry]]) -> bool:
+    """Whether an entry with one of ``item``'s identifiers has a create in flight to
+    ``side`` that has no record there yet: the record may be the one it made."""
+    return any(
+        e.pending is side and e.id_on(side) is None for k in item.keys for e in pool.get(k, ())
+    )
 
 
 def new_entry(
