@@ -287,10 +287,9 @@ def match_batch(
 
 def in_flight(side: Side, item: Item, pool: Mapping[str, Sequence[Entry]]) -> bool:
     """Whether an entry with one of ``item``'s identifiers has a create in flight to
-    ``side`` that has no record there yet: the record may be the one it made."""
-    return any(
-        e.pending is side and e.id_on(side) is None for k in item.keys for e in pool.get(k, ())
-    )
+    ``side`` (paired with a record there by this batch at most, not by its settlement):
+    the record may be the one it made."""
+    return any(e.pending is side for k in item.keys for e in pool.get(k, ()))
 
 
 def new_entry(
