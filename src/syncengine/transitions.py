@@ -26,10 +26,22 @@ __all__ = [
     "evolve",
     "excluded",
     "failed",
+    "queued",
     "rewrites_keys",
     "synced",
     "with_id",
 ]
+
+
+def queued(size: int, base: Entry, now: datetime, keys: frozenset[str] | None = None) -> Entry:
+    """``base`` left queued: another pass held it (S9); ``keys`` replace its keys."""
+    return evolve(
+        base,
+        keys=base.keys if keys is None else keys,
+        state=RecordState.QUEUED,
+        updated_at=now,
+        history=append_history(size, base.history, now, "queued", "another pass held it (rule S9)"),
+    )
 
 
 def failed(

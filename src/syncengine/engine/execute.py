@@ -43,6 +43,7 @@ from syncengine.transitions import (
     evolve,
     excluded,
     failed,
+    queued,
     rewrites_keys,
     synced,
     with_id,
@@ -225,19 +226,7 @@ def queue_fresh(
         if current is None:
             continue
         if current != before:
-            entry = evolve(
-                current,
-                keys=current.keys.union(entry.keys),
-                state=RecordState.QUEUED,
-                updated_at=now,
-                history=append_history(
-                    core.history_size,
-                    current.history,
-                    now,
-                    "queued",
-                    "another pass held it (rule S9)",
-                ),
-            )
+            entry = queued(core.history_size, current, now, current.keys.union(entry.keys))
         kept.append(entry)
     return kept
 
@@ -365,15 +354,7 @@ def outcome_of(
         held_keys = base.keys.union(item.keys) if item.record is not None else base.keys
         if base.state is RecordState.QUEUED and item.entry is base and held_keys == base.keys:
             return None
-        return evolve(
-            base,
-            keys=held_keys,
-            state=RecordState.QUEUED,
-            updated_at=now,
-            history=append_history(
-                core.history_size, base.history, now, "queued", "another pass held it (rule S9)"
-            ),
-        )
+        return queued(core.history_size, base, now, held_keys)
     if isinstance(decision, NoChange):
         count_outcome(core, ctx, plan.name, base, ((side, "unchanged"),), stored=stored)
         if base.state is RecordState.SYNCED and base.mark == mark and item.entry is base:

@@ -24,7 +24,7 @@ from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, Decision, Fail, ObjectPlan, identify
 from syncengine.records import NewRecord, Record, Side, WriteResult
 from syncengine.states import RecordState
-from syncengine.transitions import add_history, evolve, with_id
+from syncengine.transitions import add_history, evolve, queued, with_id
 
 __all__ = [
     "absorb",
@@ -258,14 +258,7 @@ def queue_held(
     now = core.clock()
     fresh = ctx.store.get(core.sync_id, plan.name, [e.entry_id for e in entries])
     marks = [
-        evolve(
-            current,
-            state=RecordState.QUEUED,
-            updated_at=now,
-            history=add_history(
-                core.history_size, current, now, "queued", "another pass held it (rule S9)"
-            ),
-        )
+        queued(core.history_size, current, now)
         for current in fresh.values()
         if current.pending is side.other and current.state is not RecordState.QUEUED
     ]
