@@ -1,0 +1,348 @@
+"""The initial sync's matched pairs, a page at a time (phase 2, S3).
+
+Most of an initial sync between two apps that share records is phase 2 meeting, in each
+app page, records that pair with a hub record phase 1 indexed: one key lookup, one
+merge, one app update, one entry written. :func:`sync_matched` does that for a page with
+plain lists and dicts, instead of the per-record ``Item``/``Decision`` pipeline of
+:func:`~syncengine.engine.batch.process`, and hands every record it does not take back
+to that general path, record by record.
+
+When it applies. Per pass and object sync: a real pass (not a dry run, not the
+guard's preflight, not a scale-out worker), no filters, pipelines or stages, no links
+(``associations``, or another sync linking to this one), no creates whose settlement
+failed in this pass, and the mass-change guard off. Per page: no merged records. Per app
+record: a valid id met once in the page (not also listed as deleted), with identifiers,
+no index entry of its own, and each of its keys held in the index by exactly one entry,
+the same for all, which is a hub record indexed and nothing more (state ``initial``,
+no app record, no create in flight, not deleted, not processed in this run, not counted
+in this pass yet); and no other record of the page holds any of that entry's keys or
+the record's. Then the pair is what :func:`~syncengine.plan.choose_match` would make
+(M1-M3), alone in the page. The pair's two records are leased (S9; a record another pass
+holds goes to the general path, which waits for it), the hub record is fetched fresh (a
+hub edit made since phase 1 is merged, not overwritten), and
+:func:`~syncengine.plan.decide` merges the pair (D2-D4, the same pure function as the
+general path). Only a decision that writes nothing, or updates the app record alone, is
+carried out here; one that fails, excludes or writes to the hub goes to the general
+path, as does a pair whose hub record is gone or merged.
+
+Why that is safe. The records taken are independent of the rest of the page (no key in
+common, no entry in common), so processing them before the others decides each record
+as processing the page in one batch would. Their outcome is the one
+:func:`~syncengine.engine.execute.outcome_of` computes for a new pair whose writes
+landed: synced, the key it matched by, the copies of the decision, the keys both
+records hold after the write (M3, M7), ``matched`` and ``synced`` history items, counted
+once as the app's ``updated`` or ``unchanged``; an update that failed goes through
+``read_back`` and ``outcome_of`` themselves. The entries are written in one transaction
+with the page's cursor when the page holds nothing else, so a crash leaves the page to
+be read again (S8), and the records it stored are skipped by their mark.
+``tests/stateful/test_lean_initial.py`` runs generated initial syncs with this path and
+without it (:data:`ENABLED`) and compares the apps, the index and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from syncengine import _passlog
+from syncengine.engine.context import Core, Item, Pass, bad_id
+from syncengine.engine.counts import settle_counts
+from syncengine.engine.execute import execute, outcome_of, read_back
+from syncengine.engine.guard import guard
+from syncengine.engine.leases import lease, unlease
+from syncengine.engine.ports import call_update
+from syncengine.entry import CursorUpdate, Entry
+from syncengine.errors import AdapterError
+from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide, identify
+from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult
+from syncengine.states import RecordState
+from syncengine.transitions import (
+    after_write,
+    append_history,
+    evolve,
+    rewrites_keys,
+    synced,
+)
+
+__all__ = ["ENABLED", "applies", "sync_matched"]
+
+#: Private switch: ``False`` sends every page to the general path (the differential
+#: tests compare the two). Not public API.
+ENABLED = True
+
+
+def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
+    """Whether this pass may take the matched pairs of ``plan``'s app pages here (see
+    the module docstring)."""
+    sync = plan.sync
+    return (
+        ENABLED
+        and not ctx.dry_run
+        and not core.preflighting
+        and core.partition is None
+        and ctx.mark is not None
+        and not sync.associations
+        and not core.linked_from.get(plan.name)
+        and sync.hub_filter is None
+        and sync.app_filter is None
+        and not plan.gates
+        and bool(plan.keys)
+        and (plan.name, Side.HUB) not in ctx.unsettled
+        and (plan.name, Side.APP) not in ctx.unsettled
+        and (core.config.max_change_ratio is None or not ctx.guarded)
+    )
+
+
+def sync_matched(
+    core: Core, ctx: Pass, plan: ObjectPlan, page: Page, cursors: Sequence[CursorUpdate]
+) -> tuple[list[Record], Sequence[CursorUpdate]]:
+    """Sync the matched pairs of one app page of phase 2 (see the module docstring).
+
+    Returns the records left for the general path and the cursors still to store
+    (none when this wrote them: the page held nothing else).
+    """
+    records = page.records
+    if page.merged or not records:
+        return list(records), cursors
+    app = Side.APP
+    sid = core.sync_id
+    store = ctx.store
+    deleted = set(page.deleted)
+    seen: dict[str, int] = {}
+    for record in records:
+        seen[record.id] = seen.get(record.id, 0) + 1
+    # Every record's keys, and how many records of the page hold each key.
+    keyed: list[tuple[Record, tuple[str, ...]]] = []
+    holders: dict[str, int] = {}
+    for record in records:
+        keys = identify(plan, app, record.properties)
+        keyed.append((record, keys))
+        for key in keys:
+            holders[key] = holders.get(key, 0) + 1
+    fit = [
+        (record, keys)
+        for record, keys in keyed
+        if keys
+        and seen[record.id] == 1
+        and record.id not in deleted
+        and bad_id(record.id) is None
+        and all(holders[k] == 1 for k in keys)
+    ]
+    if not fit:
+        return list(records), cursors
+    own = store.record_keys(sid, plan.name, app, [r.id for r, _ in fit])
+    fit = [(r, keys) for r, keys in fit if r.id not in own]
+    found = store.by_keys(sid, plan.name, {k for _, keys in fit for k in keys}) if fit else {}
+    mark = ctx.mark
+    counted = ctx.counted
+    pairs: list[tuple[Record, tuple[str, ...], Entry]] = []
+    for record, keys in fit:
+        first = found.get(keys[0])
+        if first is None or len(first) != 1:
+            continue
+        entry = first[0]
+        if (
+            entry.state is not RecordState.INITIAL
+            or entry.hub_id is None
+            or entry.app_id is not None
+            or entry.pending is not None
+            or entry.deleted is not None
+            or entry.mark == mark
+            or (plan.name, entry.entry_id) in counted
+            or not all(
+                (held := found.get(k)) is not None and len(held) == 1 and held[0] is entry
+                for k in keys[1:]
+            )
+            or not all(holders.get(k, 0) <= 1 for k in entry.keys)
+        ):
+            continue
+        pairs.append((record, keys, entry))
+    if not pairs:
+        return list(records), cursors
+    names = [f"app:{r.id}" for r, _, _ in pairs] + [f"hub:{e.hub_id}" for _, _, e in pairs]
+    leased = lease(core, ctx, plan, names)
+    try:
+        taken = _sync_pairs(core, ctx, plan, page, cursors, pairs, leased)
+    finally:
+        unlease(core, ctx, plan)
+    if taken is None:
+        return list(records), cursors
+    rest = [r for r in records if r.id not in taken]
+    if taken:
+        _passlog.batch(ctx.report, plan.name, app, ctx.phase, len(taken), 0, quiet=False)
+    if not rest and not page.deleted:
+        return rest, ()
+    return rest, cursors
+
+
+def _sync_pairs(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    page: Page,
+    cursors: Sequence[CursorUpdate],
+    pairs: list[tuple[Record, tuple[str, ...], Entry]],
+    held: set[str],
+) -> set[str] | None:
+    """Fetch, decide, write and store the leased pairs; the app record ids taken (None
+    when the hub's fetch failed: the general path fails those records)."""
+    app = Side.APP
+    pairs = [p for p in pairs if f"app:{p[0].id}" in held and f"hub:{p[2].hub_id}" in held]
+    if not pairs:
+        return None
+    hub_adapter = core.adapters[Side.HUB]
+    hub_type = plan.type_on(Side.HUB)
+    size = max(1, hub_adapter.max_batch_size)
+    ids = [e.hub_id for _, _, e in pairs if e.hub_id is not None]
+    fresh: dict[str, Record] = {}
+    for start in range(0, len(ids), size):
+        try:
+            got = hub_adapter.fetch(hub_type, ids[start : start + size])
+        except Exception:
+            return None  # the general path reads them again and fails them alone
+        fresh.update(got)
+    now = core.clock()
+    # (record, keys, entry, hub record, decision, the app update or None)
+    work: list[tuple[Record, tuple[str, ...], Entry, Record, Apply, UpdateIn | None]] = []
+    general: list[tuple[Item, Decision]] = []
+    for record, keys, entry in pairs:
+        hub_id = entry.hub_id
+        assert hub_id is not None
+        hub = fresh.get(hub_id)
+        if hub is None or hub.id != hub_id:
+            continue  # gone or merged since phase 1: the general path decides
+        decision = decide(plan, entry, hub, record)
+        writes = decision.writes if type(decision) is Apply else None
+        if writes is None or len(writes) > 1 or (writes and writes[0].side is not app):
+            # It fails, or writes to the hub: the general executor carries it out
+            # (hub first, the copies that landed stored before the app's write).
+            general.append((_item(record, keys, entry, hub), decision))
+            continue
+        assert isinstance(decision, Apply)
+        update = writes[0] if writes else None
+        assert update is None or isinstance(update, UpdateIn)
+        work.append((record, keys, entry, hub, decision, update))
+    taken = {w[0].id for w in work} | {i.record_id for i, _ in general}
+    if general:
+        execute(core, ctx, plan, general, [], (), now)
+    updates = [(n, w[5]) for n, w in enumerate(work) if w[5] is not None]
+    results: dict[int, WriteResult | AdapterError] = {}
+    if updates:
+        guard(core, ctx, plan, app, len(updates))
+        sent = [RecordUpdate(u.record_id, dict(u.properties)) for _, u in updates]
+        for (n, _), result in zip(
+            updates, call_update(core, ctx, app, plan, sent, planned=False), strict=True
+        ):
+            results[n] = result
+    size_h = core.history_size
+    matched_text: dict[str, str] = {}  # "by email", by key number
+    out: list[Entry] = []
+    failed: list[int] = []
+    wrote = unchanged = 0
+    for n, (record, keys, entry, hub, decision, update) in enumerate(work):
+        outcome = results.get(n)
+        if outcome is not None and (isinstance(outcome, AdapterError) or not outcome.succeeded):
+            failed.append(n)
+            continue
+        key = keys[0]
+        number = key[: key.find(":")]
+        text = matched_text.get(number)
+        if text is None:
+            text = matched_text[number] = f"by {plan.key_name(key)}"
+        history = append_history(size_h, entry.history, now, "matched", text)
+        if update is not None:
+            wrote += 1
+            history = append_history(
+                size_h,
+                history,
+                now,
+                "synced",
+                f"updated app: {', '.join(sorted(update.properties))}",
+            )
+            if rewrites_keys(plan, decision):
+                keys = identify(plan, app, after_write(decision, app, record))
+        else:
+            unchanged += 1
+            history = append_history(size_h, history, now, "synced", "already in sync")
+        held_keys = set(keys)
+        held_keys.update(identify(plan, Side.HUB, hub.properties))
+        held_keys.update(k for k in entry.keys if k.startswith("~"))
+        out.append(
+            synced(
+                entry,
+                hub_id=entry.hub_id,
+                app_id=record.id,
+                keys=frozenset(held_keys),
+                matched_by=key,
+                hub_values=decision.hub_values,
+                app_values=decision.app_values,
+                mark=ctx.mark,
+                updated_at=now,
+                history=history,
+            )
+        )
+    # Counted as count_outcome counts a record met once in the pass: one counter, which
+    # the entry's mark tells later batches (so it is not kept in the ledger).
+    counts = ctx.report.side(plan.name, app)
+    counts.updated += wrote
+    counts.unchanged += unchanged
+    if failed:
+        out.extend(_failed(core, ctx, plan, work, failed, results, now))
+    alone = len(taken) == len(page.records) and not page.deleted
+    if out or alone:
+        ctx.store.write(out, cursors=cursors if alone else ())
+    settle_counts(ctx)
+    return taken
+
+
+def _failed(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    work: Sequence[tuple[Record, tuple[str, ...], Entry, Record, Apply, UpdateIn | None]],
+    failed: Sequence[int],
+    results: dict[int, WriteResult | AdapterError],
+    now: Any,
+) -> list[Entry]:
+    """The outcomes of the pairs whose app update failed, by the general path's own
+    steps: an update whose call failed may have landed (``read_back``), the rest fail
+    (``outcome_of``)."""
+    app = Side.APP
+    decided: list[tuple[Item, Decision]] = []
+    bases: list[Entry] = []
+    written: list[tuple[int, UpdateIn]] = []
+    got: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
+    for m, n in enumerate(failed):
+        record, keys, entry, hub, decision, update = work[n]
+        assert update is not None
+        item = _item(record, keys, entry, hub)
+        assert item.claim is not None
+        base = item.claim[1]
+        decided.append((item, decision))
+        bases.append(base)
+        written.append((m, update))
+        got[m] = [(app, "update", results[n])]
+    read_back(core, ctx, plan, app, decided, bases, written, got)
+    out: list[Entry] = []
+    for m, ((item, chosen), base) in enumerate(zip(decided, bases, strict=True)):
+        after = outcome_of(core, ctx, plan, item, chosen, base, got[m], now)
+        if after is not None:
+            out.append(after)
+    return out
+
+
+def _item(record: Record, keys: tuple[str, ...], entry: Entry, hub: Record) -> Item:
+    """The app record as the general path holds it once matched with ``entry`` (what
+    ``match_batch`` and ``fetch_others`` make of it), for the general executor."""
+    return Item(
+        Side.APP,
+        record,
+        None,
+        record.id,
+        keys=keys,
+        other_id=entry.hub_id,
+        pair_with=entry,
+        matched_by=keys[0],
+        counterpart=hub,
+        claim=(entry, evolve(entry, app_id=record.id)),
+    )
