@@ -283,9 +283,10 @@ def _sync_pairs(
         )
     # Counted as count_outcome counts a record met once in the pass: one counter, which
     # the entry's mark tells later batches (so it is not kept in the ledger).
-    counts = ctx.report.side(plan.name, app)
-    counts.updated += wrote
-    counts.unchanged += unchanged
+    if wrote or unchanged:
+        counts = ctx.report.side(plan.name, app)
+        counts.updated += wrote
+        counts.unchanged += unchanged
     if failed:
         out.extend(_failed(core, ctx, plan, work, failed, results, now))
     alone = len(taken) == len(page.records) and not page.deleted
