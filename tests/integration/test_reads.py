@@ -41,12 +41,19 @@ class Bound(NamedTuple):
 #: scenario -> side -> Bound, in records read (scans and fetches). Per record: over N,
 #: and for the incremental scenarios over the records changed on that side.
 EXPECTED = {
-    # Both apps hold the same N people. Hub: twice per record (phase 1's scan, and the
-    # fetch of each matched counterpart in phase 2: a pair's hub record is read fresh
-    # before the pair is written, so a hub user's edit made since phase 1 is not
-    # overwritten; phase 3 finds no hub record unsynced and reads nothing). App: once
+    # Both apps hold the same N people; the app holds phones the hub lacks. Hub: twice
+    # per record (phase 1's scan, and the fetch of each matched counterpart in phase 2:
+    # a pair whose merge writes to the hub reads its hub record fresh before the pair is
+    # written, so a hub user's edit made since phase 1 is not overwritten; phase 3 finds
+    # no hub record unsynced and reads nothing). App: once
     # (the probe's first page is phase 2's first page). Minimum: 1 per side.
     "initial_matched": {Side.HUB: Bound(2 * N, N), Side.APP: Bound(N, N)},
+    # Both apps hold the same N people, and the hub holds every value the app holds
+    # (the app spells the e-mails its way and lacks the phones: the hub wins, nothing is
+    # written to the hub). Hub: once (phase 1's scan; phase 2 merges each pair with the
+    # values phase 1 read, and a hub edit made since is the next pass's change). At the
+    # minimum.
+    "initial_matched_hub_full": {Side.HUB: Bound(N, N), Side.APP: Bound(N, N)},
     # Half the people on each side are the same (N/2 pairs), the other halves differ.
     # Hub: phase 1's scan (N), the fetch of the N/2 matched counterparts, the catch-up
     # scan before phase 2's first create into the hub (the hub's changes since phase 1:
@@ -129,6 +136,12 @@ def _measure(scenario: str, index, **sync) -> dict[Side, int]:
     hub, app = _build(
         *sizes.get(scenario, (N, N)), app_offset=N // 2 if scenario == "initial_half_matched" else 0
     )
+    if scenario == "initial_matched_hub_full":
+        for hub_record, app_record in zip(
+            hub.records("contacts"), app.records("people"), strict=True
+        ):
+            app.patch("people", app_record.id, tel=None)
+            hub.patch("contacts", hub_record.id, phone=app_record.properties["tel"])
     engine = _engine(hub, app, index, **sync)
     initial = scenario.startswith("initial")
     if not initial:

@@ -115,6 +115,7 @@ def initial_sync(
             set_phase(core, ctx, plan, 2)
         if phase <= 2:
             run_phase(core, ctx, plan, Side.APP, "index_app_and_sync", first=first)
+            ctx.hub_kept.pop(plan.name, None)  # phase 1's hub values served phase 2
             set_phase(core, ctx, plan, 3)
         if phase <= 3:
             if store.get_meta(sid, indexed_meta(plan.name)) == str(run):
@@ -208,6 +209,7 @@ def run_phase(
             last = page.cursor
             cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
         if index_only:
+            lean.keep_hub(core, ctx, plan, page.records)
             if index_side(core, ctx, plan, side, page.records, cursors):
                 # A record left without an entry (a bad id, or perhaps a create in
                 # flight's): phase 3 must find it by scanning the hub again.

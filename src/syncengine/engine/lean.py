@@ -41,8 +41,8 @@ without it (:data:`ENABLED`) and compares the apps, the index and the report.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 from syncengine import _passlog
 from syncengine.engine.context import Core, Item, Pass, bad_id
@@ -64,7 +64,7 @@ from syncengine.transitions import (
     synced,
 )
 
-__all__ = ["ENABLED", "applies", "sync_matched"]
+__all__ = ["ENABLED", "KEEP_HUB", "applies", "hub_wins", "keep_hub", "sync_matched"]
 
 #: Private switch: ``False`` sends every page to the general path (the differential
 #: tests compare the two). Not public API.
@@ -153,7 +153,8 @@ def sync_matched(
                 (held := found.get(k)) is not None and len(held) == 1 and held[0] is entry
                 for k in keys[1:]
             )
-            or not all(holders.get(k, 0) <= 1 for k in entry.keys)
+            # No other record of the page holds one of the entry's keys.
+            or not all(holders.get(k, 0) == (k in keys) for k in entry.keys)
         ):
             continue
         pairs.append((record, keys, entry))
@@ -190,38 +191,47 @@ def _sync_pairs(
     pairs = [p for p in pairs if f"app:{p[0].id}" in held and f"hub:{p[2].hub_id}" in held]
     if not pairs:
         return None
-    hub_adapter = core.adapters[Side.HUB]
-    hub_type = plan.type_on(Side.HUB)
-    size = max(1, hub_adapter.max_batch_size)
-    ids = [e.hub_id for _, _, e in pairs if e.hub_id is not None]
-    fresh: dict[str, Record] = {}
-    for start in range(0, len(ids), size):
-        try:
-            got = hub_adapter.fetch(hub_type, ids[start : start + size])
-        except Exception:
-            return None  # the general path reads them again and fails them alone
-        fresh.update(got)
+    kept = _kept(core, ctx, plan)
+    # The hub records as phase 1 read them, where it kept them; the others fetched.
+    hubs: dict[str, Record] = {}
+    if kept:
+        for _, _, entry in pairs:
+            hub = kept.pop(entry.hub_id or "", None)
+            if hub is not None:
+                hubs[hub.id] = hub
+    fresh = _fetch(core, plan, [e.hub_id for _, _, e in pairs if e.hub_id not in hubs])
+    if fresh is None:
+        return None  # the general path reads them again and fails them alone
     now = core.clock()
-    # (record, keys, entry, hub record, decision, the app update or None)
-    work: list[tuple[Record, tuple[str, ...], Entry, Record, Apply, UpdateIn | None]] = []
+    # (record, keys, entry, hub record, decision, the app update or None, hub keys)
+    work: list[Pair] = []
     general: list[tuple[Item, Decision]] = []
+    again: list[tuple[Record, tuple[str, ...], Entry]] = []
     for record, keys, entry in pairs:
         hub_id = entry.hub_id
         assert hub_id is not None
+        hub = hubs.get(hub_id)
+        if hub is not None:
+            # Phase 1's values: good for a pair that writes nothing to the hub (a hub
+            # edit made since is the next pass's change, S3); one that writes to the
+            # hub is merged again with the hub record read fresh (no lost update).
+            decision = decide(plan, entry, hub, record)
+            if _app_only(decision):
+                work.append(_pair(record, keys, entry, hub, decision, entry.keys))
+            else:
+                again.append((record, keys, entry))
+            continue
         hub = fresh.get(hub_id)
         if hub is None or hub.id != hub_id:
             continue  # gone or merged since phase 1: the general path decides
-        decision = decide(plan, entry, hub, record)
-        writes = decision.writes if type(decision) is Apply else None
-        if writes is None or len(writes) > 1 or (writes and writes[0].side is not app):
-            # It fails, or writes to the hub: the general executor carries it out
-            # (hub first, the copies that landed stored before the app's write).
-            general.append((_item(record, keys, entry, hub), decision))
-            continue
-        assert isinstance(decision, Apply)
-        update = writes[0] if writes else None
-        assert update is None or isinstance(update, UpdateIn)
-        work.append((record, keys, entry, hub, decision, update))
+        _classify(plan, record, keys, entry, hub, work, general)
+    if again:
+        got = _fetch(core, plan, [e.hub_id for _, _, e in again])
+        for record, keys, entry in again:
+            hub = None if got is None else got.get(entry.hub_id or "")
+            if hub is None or hub.id != entry.hub_id:
+                continue  # unread, gone or merged: the general path decides
+            _classify(plan, record, keys, entry, hub, work, general)
     taken = {w[0].id for w in work} | {i.record_id for i, _ in general}
     if general:
         execute(core, ctx, plan, general, [], (), now)
@@ -239,7 +249,7 @@ def _sync_pairs(
     out: list[Entry] = []
     failed: list[int] = []
     wrote = unchanged = 0
-    for n, (record, keys, entry, hub, decision, update) in enumerate(work):
+    for n, (record, keys, entry, hub, decision, update, hub_keys) in enumerate(work):
         outcome = results.get(n)
         if outcome is not None and (isinstance(outcome, AdapterError) or not outcome.succeeded):
             failed.append(n)
@@ -260,12 +270,12 @@ def _sync_pairs(
                 f"updated app: {', '.join(sorted(update.properties))}",
             )
             if rewrites_keys(plan, decision):
-                keys = identify(plan, app, after_write(decision, app, record))
+                keys = _keys_after(plan, after_write(decision, app, record), hub, hub_keys)
         else:
             unchanged += 1
             history = append_history(size_h, history, now, "synced", "already in sync")
         held_keys = set(keys)
-        held_keys.update(identify(plan, Side.HUB, hub.properties))
+        held_keys.update(hub_keys)
         held_keys.update(k for k in entry.keys if k.startswith("~"))
         out.append(
             synced(
@@ -300,7 +310,7 @@ def _failed(
     core: Core,
     ctx: Pass,
     plan: ObjectPlan,
-    work: Sequence[tuple[Record, tuple[str, ...], Entry, Record, Apply, UpdateIn | None]],
+    work: Sequence[Pair],
     failed: Sequence[int],
     results: dict[int, WriteResult | AdapterError],
     now: Any,
@@ -314,7 +324,7 @@ def _failed(
     written: list[tuple[int, UpdateIn]] = []
     got: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
     for m, n in enumerate(failed):
-        record, keys, entry, hub, decision, update = work[n]
+        record, keys, entry, hub, decision, update, _ = work[n]
         assert update is not None
         item = _item(record, keys, entry, hub)
         assert item.claim is not None
@@ -347,3 +357,120 @@ def _item(record: Record, keys: tuple[str, ...], entry: Entry, hub: Record) -> I
         counterpart=hub,
         claim=(entry, evolve(entry, app_id=record.id)),
     )
+
+
+#: One pair the lean path carries out: the app record, its keys, the hub entry, the hub
+#: record, the decision, its app update (or none), and the keys the hub record holds.
+Pair = tuple[Record, tuple[str, ...], Entry, Record, Apply, UpdateIn | None, Iterable[str]]
+
+
+def _app_only(decision: Decision) -> bool:
+    """Whether ``decision`` is one the lean path carries out: it writes nothing, or
+    updates the app record alone."""
+    if type(decision) is not Apply:
+        return False
+    writes = decision.writes
+    return not writes or (len(writes) == 1 and writes[0].side is Side.APP)
+
+
+def _pair(
+    record: Record,
+    keys: tuple[str, ...],
+    entry: Entry,
+    hub: Record,
+    decision: Decision,
+    hub_keys: Iterable[str],
+) -> Pair:
+    assert isinstance(decision, Apply)
+    update = decision.writes[0] if decision.writes else None
+    assert update is None or isinstance(update, UpdateIn)
+    return (record, keys, entry, hub, decision, update, hub_keys)
+
+
+def _classify(
+    plan: ObjectPlan,
+    record: Record,
+    keys: tuple[str, ...],
+    entry: Entry,
+    hub: Record,
+    work: list[Pair],
+    general: list[tuple[Item, Decision]],
+) -> None:
+    """Decide a pair with its hub record read fresh; carried out here, or by the general
+    executor when it fails or writes to the hub (hub first, the copies that landed
+    stored before the app's write)."""
+    decision = decide(plan, entry, hub, record)
+    if _app_only(decision):
+        work.append(
+            _pair(record, keys, entry, hub, decision, identify(plan, Side.HUB, hub.properties))
+        )
+    else:
+        general.append((_item(record, keys, entry, hub), decision))
+
+
+def _fetch(core: Core, plan: ObjectPlan, ids: Sequence[str | None]) -> dict[str, Record] | None:
+    """The hub records with these ids, one call per ``max_batch_size``; None when a
+    call fails."""
+    adapter = core.adapters[Side.HUB]
+    wanted = [i for i in ids if i is not None]
+    size = max(1, adapter.max_batch_size)
+    out: dict[str, Record] = {}
+    for start in range(0, len(wanted), size):
+        try:
+            out.update(adapter.fetch(plan.type_on(Side.HUB), wanted[start : start + size]))
+        except Exception:
+            return None
+    return out
+
+
+def _keys_after(
+    plan: ObjectPlan, after: Mapping[str, Any], hub: Record, hub_keys: Iterable[str]
+) -> tuple[str, ...]:
+    """The app record's keys once its update landed: where its identifier now holds
+    the hub record's value (the hub's value won), the hub's key for it, normalized
+    once already (one normalizer per identifier, M6); else normalized here."""
+    hub_props = hub.properties
+    out: list[str] = []
+    for key in plan.keys:
+        value = after.get(key.app)
+        if type(value) is not str or value != hub_props.get(key.hub):
+            return identify(plan, Side.APP, after)
+        prefix = f"{key.index}:"
+        out.extend(k for k in hub_keys if k.startswith(prefix))
+    return tuple(out)
+
+
+def hub_wins(plan: ObjectPlan) -> bool:
+    """Whether the hub wins every conflict of ``plan`` (its winner, no per-field policy):
+    then a merge that writes nothing to the hub is the same with the hub's values of
+    phase 1 as with its values now, but for the hub's edits since, which the next pass
+    carries (the hub's poll cursor was taken when phase 1 began)."""
+    return plan.sync.winner is Side.HUB and all(
+        field.mapping.policy in (None, "winner") for field in plan.fields
+    )
+
+
+def keep_hub(core: Core, ctx: Pass, plan: ObjectPlan, records: Sequence[Record]) -> None:
+    """Keep the hub records phase 1 reads (up to :data:`KEEP_HUB`
+    per pass and object sync), for :func:`sync_matched` (see the module docstring)."""
+    if not applies(core, ctx, plan) or not hub_wins(plan):
+        return
+    kept = ctx.hub_kept.setdefault(plan.name, {})
+    room = KEEP_HUB - len(kept)
+    for record in records[:room] if room > 0 else ():
+        kept[record.id] = record
+
+
+def _kept(core: Core, ctx: Pass, plan: ObjectPlan) -> dict[str, Record] | None:
+    """The hub values phase 1 kept, while they are still what phase 1 read: once phase 2
+    indexed the hub's changes since (``catch_up``), a kept record may be older than one
+    the index knows, and the hub records are fetched instead."""
+    if (plan.name, Side.HUB) in ctx.caught_up:
+        ctx.hub_kept.pop(plan.name, None)
+        return None
+    return ctx.hub_kept.get(plan.name)
+
+
+#: The most hub records phase 1 keeps per pass and object sync (a record of 8 short
+#: text fields is about 0.6 KB); the others' pairs fetch their hub record in phase 2.
+KEEP_HUB: Final = 100_000
