@@ -126,7 +126,7 @@ def sync_matched(
         and seen[record.id] == 1
         and record.id not in deleted
         and bad_id(record.id) is None
-        and all(holders[k] == 1 for k in keys)
+        and (holders[keys[0]] == 1 if len(keys) == 1 else all(holders[k] == 1 for k in keys))
     ]
     if not fit:
         return list(records), cursors
@@ -149,12 +149,19 @@ def sync_matched(
             or entry.deleted is not None
             or entry.mark == mark
             or (plan.name, entry.entry_id) in counted
-            or not all(
-                (held := found.get(k)) is not None and len(held) == 1 and held[0] is entry
-                for k in keys[1:]
+            or (
+                len(keys) > 1
+                and not all(
+                    (held := found.get(k)) is not None and len(held) == 1 and held[0] is entry
+                    for k in keys[1:]
+                )
             )
-            # No other record of the page holds one of the entry's keys.
-            or not all(holders.get(k, 0) == (k in keys) for k in entry.keys)
+            # No other record of the page holds one of the entry's keys (each of the
+            # record's own is held by it alone, above).
+            or (
+                not (len(entry.keys) == len(keys) and entry.keys.issuperset(keys))
+                and not all(holders.get(k, 0) == (k in keys) for k in entry.keys)
+            )
         ):
             continue
         pairs.append((record, keys, entry))
