@@ -18,12 +18,24 @@ no app record, no create in flight, not deleted, not processed in this run, not 
 in this pass yet); and no other record of the page holds any of that entry's keys or
 the record's. Then the pair is what :func:`~syncengine.plan.choose_match` would make
 (M1-M3), alone in the page. The pair's two records are leased (S9; a record another pass
-holds goes to the general path, which waits for it), the hub record is fetched fresh (a
-hub edit made since phase 1 is merged, not overwritten), and
-:func:`~syncengine.plan.decide` merges the pair (D2-D4, the same pure function as the
-general path). Only a decision that writes nothing, or updates the app record alone, is
-carried out here; one that fails, excludes or writes to the hub goes to the general
-path, as does a pair whose hub record is gone or merged.
+holds goes to the general path, which waits for it), and :func:`~syncengine.plan.decide`
+merges the pair (D2-D4, the same pure function as the general path) with the hub record
+as phase 1 read it (:func:`keep_hub`, while the hub wins every conflict) or, when phase 1
+did not keep it, as fetched now. A decision that writes nothing, or updates the app
+record alone, is carried out here. One made with phase 1's record that would write to
+the hub (or fail) is made again with the hub record fetched now, so that a hub user's
+edit made since phase 1 is merged, not overwritten; one that fails, excludes or writes
+to the hub is carried out by the general executor
+(:func:`~syncengine.engine.execute.execute`). A pair whose hub record is gone or merged
+goes to the general path.
+
+Why phase 1's record is enough for a merge that writes nothing to the hub: the hub wins
+every conflict, so the app gets the hub's values either way; a hub edit made since phase
+1 is in the hub's changes after the poll cursor the initial sync leaves (taken when phase
+1's scan began), and the next incremental pass finds the hub record changed against the
+index copy and carries the edit to the app (``tests/stateful/test_lean_initial.py``
+pins it). Phase 1's records are dropped once phase 2 indexed the hub's changes
+(``catch_up``, which may have read a newer one) and when phase 2 ends.
 
 Why that is safe. The records taken are independent of the rest of the page (no key in
 common, no entry in common), so processing them before the others decides each record
