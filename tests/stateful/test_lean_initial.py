@@ -410,3 +410,31 @@ def test_the_lean_path_takes_the_matched_pairs(monkeypatch: Any) -> None:
     assert index["h:h1"][2] is RecordState.SYNCED
     assert_same_end((apps, index, reports), run(scenario, enabled=False))
     assert taken == ["a1", "a2", "a3"]  # the switch off: nothing more taken
+
+
+def test_a_hub_record_deleted_between_the_phases_is_a_deleted_pair() -> None:
+    """A hub record deleted after phase 1 read it: the lean path pairs it with phase 1's
+    record, as if the deletion came right after phase 2, and the next pass finds the
+    deletion (R6): the pair fails as deleted, the app record is kept, and nothing is
+    created in the hub again (the general path, which reads the hub record again,
+    creates the app record there anew instead)."""
+    hub = InMemoryAdapter([HUB], name="hub", id_prefix="h")
+    app = InMemoryAdapter([APP], name="app", id_prefix="a")
+    hub.put("contacts", email="ada@x.io", firstname="Ada")
+    app.put("people", mail=" ADA@x.io", first_name="Ada")
+
+    def on_event(event: SyncEvent) -> None:
+        if event.kind == "phase_finished" and event.phase == "index_hub":
+            hub.remove("contacts", "h1")
+
+    index = MemoryIndexStore()
+    scenario = {"one_way": False, "filtered": False}
+    engine = SyncEngine(
+        hub, app, index, make_config(scenario), clock=lambda: NOW, on_event=on_event
+    )
+    assert 0 == engine.initial_sync().failed
+    assert 1 == engine.incremental_sync().failed
+    assert [] == hub.records("contacts")
+    assert ["ada@x.io"] == [r.properties["mail"] for r in app.records("people")]
+    (entry,) = index.entries("lean")
+    assert (entry.state, entry.deleted, entry.app_id) == (RecordState.FAILED, Side.HUB, "a1")

@@ -34,7 +34,11 @@ every conflict, so the app gets the hub's values either way; a hub edit made sin
 1 is in the hub's changes after the poll cursor the initial sync leaves (taken when phase
 1's scan began), and the next incremental pass finds the hub record changed against the
 index copy and carries the edit to the app (``tests/stateful/test_lean_initial.py``
-pins it). Phase 1's records are dropped once phase 2 indexed the hub's changes
+pins it). So does a hub record deleted (or merged) since phase 1: the pair is synced as
+if the user had deleted it right after phase 2, and the next pass finds the deletion
+(R6: the pair fails as deleted, the app record is kept), where the general path, which
+reads the hub record again, would create the app record in the hub anew. Phase 1's
+records are dropped once phase 2 indexed the hub's changes
 (``catch_up``, which may have read a newer one) and when phase 2 ends.
 
 Why that is safe. The records taken are independent of the rest of the page (no key in
