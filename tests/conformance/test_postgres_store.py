@@ -9,11 +9,14 @@ they skip and say why. Each test works in a fresh PostgreSQL schema, dropped aft
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -272,3 +275,179 @@ def test_stores_adding_passes_at_once_number_them_once_each(dsn, schema):
     finally:
         for store in stores:
             store.close()
+
+
+def _sql(dsn: str, schema: str, statement: str, params=()) -> list:
+    """Run one statement in ``schema`` (as another program would); its rows, if any."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        cursor = conn.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.mark.parametrize(
+    ("what", "assignment"),
+    [
+        ("invalid JSON", "data = 'not json'"),
+        ("a truncated data column", "data = substr(data, 1, length(data) / 2)"),
+        ("an unknown history action", """data = '[null,null,null,[[0,99,"hub"]]]'"""),
+        ("an unknown history item", "data = '[null,null,null,[0,9999]]'"),
+        ("an unknown shape", """data = '[[77,"x"]]'"""),
+        ("a data column that is not an array", """data = '{"a":1}'"""),
+        ("a matched key number beyond the keys", "data = '[null,null,3]'"),
+        ("keys that are not JSON", "keys = '[\"0:ada@example.com'"),
+        ("an unknown state", "state = 17"),
+    ],
+)
+def test_a_row_another_program_wrote_is_named(dsn, schema, what, assignment):
+    """Issue 18 item 2: every read of an entry whose row is not in the row format raises
+    IndexStoreError naming the entry and the schema, never a decoder's traceback; the
+    other entries read as before, and writing the entry again replaces the row."""
+    first = Entry(
+        "s",
+        "contacts",
+        "e1",
+        T0,
+        hub_id="h1",
+        app_id="a1",
+        keys=frozenset({"0:ada@example.com", "1:+45"}),
+        matched_by="0:ada@example.com",
+        hub_values={"email": "Ada@example.com"},
+    )
+    second = Entry("s", "contacts", "e2", T0, hub_id="h2", hub_values={"email": "b@x"})
+    named = f"PostgreSQL schema '{schema}' is corrupt: entry 'e1' of sync 's', type 'contacts'"
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        store.write([first, second])
+        _sql(dsn, schema, f"UPDATE entries SET {assignment} WHERE entry_id = 'e1'")
+        reads = [
+            lambda: store.get("s", "contacts", ["e1"]),
+            lambda: store.by_record_ids("s", "contacts", Side.HUB, ["h1"]),
+            lambda: store.by_keys("s", "contacts", ["0:ada@example.com"]),
+            lambda: list(store.entries("s")),
+            lambda: store.entries_page("s", "contacts"),
+        ]
+        if assignment.startswith("keys"):
+            reads.append(lambda: store.record_keys("s", "contacts", Side.HUB, ["h1"]))
+        for read in reads:
+            with pytest.raises(IndexStoreError, match=re.escape(named)):
+                read()
+        assert {"e2": second} == store.get("s", "contacts", ["e2"])
+        store.write([first])
+        assert {"e1": first} == store.get("s", "contacts", ["e1"])
+        assert [first] == store.by_keys("s", "contacts", ["0:ada@example.com"])["0:ada@example.com"]
+        assert [first, second] == list(store.entries("s"))
+
+
+def test_a_version_3_schema_is_converted_to_the_shared_row_format(dsn, schema, monkeypatch):
+    """Issue 18 item 1: version 4 stores entries in the row format the SQLite store uses
+    (index._rowformat); the migration converts the rows a version 3 store wrote, which
+    read the same before and after, and leaves a row it cannot read as it is."""
+    from datetime import date
+
+    from syncengine.index import HistoryItem
+    from syncengine.index import postgres as postgres_module
+
+    at = T0 + timedelta(seconds=1)
+    history = (
+        HistoryItem(T0, "indexed", "hub"),
+        HistoryItem(at, "matched", "by email/Email"),
+        HistoryItem(at, "restored", "by hand"),
+    )
+    values = {"email": "Ada@x.org", "n": 1.0, "d": date(2024, 1, 2)}
+    kept = [
+        Entry(
+            "s",
+            "contacts",
+            "e1",
+            at,
+            hub_id="h1",
+            app_id="a1",
+            state=RecordState.SYNCED,
+            keys=frozenset({"0:ada@x.org", "1:+45"}),
+            matched_by="0:ada@x.org",
+            hub_values=values,
+            app_values=dict(values),
+            history=history,
+            mark="i1",
+        ),
+        Entry(
+            "s",
+            "contacts",
+            "e2",
+            at,
+            hub_id="h2",
+            keys=frozenset({"0:b\x00@x.org"}),
+            matched_by="0:b\x00@x.org",
+            hub_values={"email": "b@x.org"},
+            app_values={"mail": "B@x.org"},
+        ),
+    ]
+    # The text a version 3 store wrote: values as tagged JSON objects, app values equal
+    # to the hub's as 1, the matched key and the history's actions as text, the keys
+    # column a JSON array.
+    old = {
+        "e1": (
+            '["0:ada@x.org","1:+45"]',
+            '[{"email":"Ada@x.org","n":1.0,"d":{"$d":"2024-01-02"}},1,"0:ada@x.org",'
+            '[[1000000,"indexed","hub"],[0,"matched","by email/Email"],'
+            '[0,"restored","by hand"]],"i1"]',
+        ),
+        "e2": (
+            '["0:b\\u0000@x.org"]',
+            '[{"email":"b@x.org"},{"mail":"B@x.org"},"0:b\\u0000@x.org"]',
+        ),
+        "e3": (None, "not JSON: left as it is"),
+    }
+    monkeypatch.setattr(postgres_module, "_MIGRATIONS", postgres_module._MIGRATIONS[:3])
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        # The hot columns as the entries have them; keys and data follow below.
+        plain = [
+            attrs.evolve(
+                e,
+                keys=frozenset(),
+                matched_by=None,
+                hub_values=None,
+                app_values=None,
+                history=(),
+                mark=None,
+            )
+            for e in kept
+        ]
+        store.write([*plain, Entry("s", "contacts", "e3", at)])
+    for entry_id, (keys, data) in old.items():
+        _sql(
+            dsn,
+            schema,
+            "UPDATE entries SET keys = %s, data = %s WHERE entry_id = %s",
+            (keys, data, entry_id),
+        )
+        for key in [] if keys is None else json.loads(keys):
+            _sql(
+                dsn,
+                schema,
+                "INSERT INTO keys (sync, ot, key, entry) SELECT sync, ot, %s, id FROM entries "
+                "WHERE entry_id = %s",
+                (key.replace("\x00", "\x01\x01"), entry_id),  # the store's escape of NUL
+            )
+    assert [(3,)] == _sql(dsn, schema, "SELECT version FROM schema_version")
+    monkeypatch.undo()
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        assert [(4,)] == _sql(dsn, schema, "SELECT version FROM schema_version")
+        rows = dict(_sql(dsn, schema, "SELECT entry_id, data FROM entries ORDER BY id"))
+        first = json.loads(rows["e1"])
+        assert type(first[0][0]) is int  # the values by the number of their field names
+        assert [-first[0][0], 1] == first[1][:2]  # the hub's names; its equal string left out
+        assert 0 == first[2]  # the key that matched, by its number
+        assert all(type(part) is int for part in first[3])  # items by number
+        assert [(1,)] == _sql(
+            dsn, schema, "SELECT count(*) FROM shapes WHERE id = %s", (first[0][0],)
+        )
+        assert "not JSON: left as it is" == rows["e3"]
+        lone = _sql(dsn, schema, "SELECT keys FROM entries WHERE entry_id = 'e2'")
+        assert [("0:b\x01\x01@x.org",)] == lone  # a lone key as itself, escaped
+        assert {entry.entry_id: entry for entry in kept} == store.get("s", "contacts", ["e1", "e2"])
+        assert kept[1:] == store.by_keys("s", "contacts", ["0:b\x00@x.org"])["0:b\x00@x.org"]
+        with pytest.raises(IndexStoreError, match="entry 'e3'"):
+            store.get("s", "contacts", ["e3"])

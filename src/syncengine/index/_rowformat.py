@@ -6,8 +6,11 @@ are asked to keep.
 same columns: interned sync and object type numbers, the entry id, both record ids, the
 state and the side of a deletion as the small integers below, times as microseconds
 since the epoch, the keys, and a ``data`` JSON array of the rest (:data:`DEFAULTS`).
-The codes are part of both file formats: never renumber them. What differs between the
-two (SQL dialect, escaping for PostgreSQL, SQLite's value shapes) stays in each store.
+The codes are part of both file formats: never renumber them. :class:`RowCodec` writes
+and reads the ``data`` array and the keys column, the same for both stores; each store
+gives it the two functions that reach its tables of interned texts (``shapes``, the field
+names of value mappings; ``items``, history items). What differs between the two (SQL
+dialect, escaping NUL for PostgreSQL) stays in each store.
 
 The argument checks here are those of the :class:`~syncengine.index.IndexStore`
 contract, so every store refuses the same things with the same
@@ -16,15 +19,18 @@ contract, so every store refuses the same things with the same
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from syncengine.entry import CursorUpdate, Entry
+import orjson
+
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
+from syncengine.index._entry import FIELD_ORDER, POSITIONAL, CursorUpdate, Entry, HistoryItem
 from syncengine.records import Side
-from syncengine.states import RecordState
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = [
     "DEFAULTS",
@@ -160,3 +166,554 @@ def before(number: int | None) -> int:
     if type(number) is not int:
         raise IndexStoreError(f"before must be an int or None, got {number!r:.80}")
     return number
+
+
+# ---- the data column ------------------------------------------------------------------
+#: ``app_values`` stored as this number: it equals ``hub_values`` exactly.
+SAME_AS_HUB: Final = 1
+#: History actions stored as their number (schema version 5 of SQLite, 4 of PostgreSQL;
+#: part of the file formats: append only, never reorder). Other actions are stored as text.
+ACTIONS: Final = ("indexed", "matched", "synced", "failed", "excluded", "queued", "linked")
+ACTION_CODES: Final[Mapping[str, int]] = {action: code for code, action in enumerate(ACTIONS)}
+#: The interned texts of the row format (tables of the same names): the field names of
+#: value mappings, and history items (action and detail).
+SHAPES: Final = "shapes"
+ITEMS: Final = "items"
+#: At most this many texts of each kind are interned; beyond, rows hold them inline.
+MAX_INTERNED: Final = 10_000
+_SCALARS: Final = frozenset({str, int, bool, type(None)})
+_ONLY_STR: Final = {str}
+_SHARED: Final = 4096  # decoded times and history items kept for reuse
+_EMPTY_KEYS: Final[frozenset[str]] = frozenset()
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_loads: Final = json.JSONDecoder().decode
+#: The C scanner behind json.loads, without the wrapper's whitespace handling: the hot
+#: path of every read. Text it cannot read raises (ValueError, StopIteration).
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_orjson_dumps: Final = orjson.dumps
+
+
+def _entry_by_keywords(*values: Any) -> Entry:
+    return Entry(**dict(zip(FIELD_ORDER, values, strict=True)))
+
+
+_make_entry: Final[Callable[..., Entry]] = Entry if POSITIONAL else _entry_by_keywords
+
+
+def data_json(record: list[Any]) -> str:
+    """The ``data`` column's JSON text of an encoded entry (see :meth:`RowCodec.encode`).
+
+    orjson writes the same compact JSON about ten times faster than the standard
+    library; the standard encoder (with :func:`_codec.utf8_json`) takes what orjson
+    refuses (a lone surrogate in a string, an integer beyond 64 bits) and refuses what
+    no JSON can hold. Every value that is not a ``str``, ``int``, ``bool`` or ``None``
+    has been through :func:`_codec.encode_value` (non-finite floats are tagged, so
+    orjson never writes its ``null`` for them)."""
+    try:
+        return _orjson_dumps(record).decode()
+    except orjson.JSONEncodeError:
+        return _codec.utf8_json(_codec.to_json(record))
+
+
+def keys_text(keys: frozenset[str]) -> str | None:
+    """The ``keys`` column: ``NULL``, the one key itself, or a JSON array."""
+    if not keys:
+        return None
+    if len(keys) == 1:
+        (key,) = keys
+        if key[:1] not in ("[", ""):
+            return key
+    return _codec.utf8_json(_codec.to_json(sorted(keys)))
+
+
+def keys_of(text: str | None) -> frozenset[str]:
+    """The keys of a ``keys`` column (:func:`keys_text`).
+
+    Raises:
+        ValueError: the text is not what :func:`keys_text` writes.
+    """
+    if text is None:
+        return _EMPTY_KEYS
+    if text[:1] == "[":
+        keys = _loads(text)
+        if type(keys) is not list or not all(type(key) is str for key in keys):
+            raise ValueError(f"keys column {text!r:.80} is not a JSON array of strings")
+        return frozenset(keys)
+    return frozenset((text,))
+
+
+class Corrupt(ValueError):
+    """A stored row that is not in the row format (raised as IndexStoreError)."""
+
+
+#: intern(kind, text): the number of an interned text, interning it; ``None`` when the
+#: kind holds :data:`MAX_INTERNED` texts already.
+Intern = Callable[[str, str], "int | None"]
+#: interned(kind, number): the text of an interned number, ``None`` if there is none.
+Interned = Callable[[str, int], "str | None"]
+
+
+class RowCodec:
+    """Entries to rows and back, the same for every SQL store: each store makes one and
+    gives it the two functions that reach its tables of interned texts.
+
+    A row is the hot columns (entry id, record ids, state, ``updated_at`` in
+    microseconds, pending, :func:`keys_text`) and the ``data`` JSON array of the rest
+    (:data:`DEFAULTS`), written by :meth:`encode`, read by :meth:`decode`. The codec
+    keeps what it interned and decoded; :meth:`forget` drops it (after a rolled-back
+    write, whose interned texts are gone).
+
+    Args:
+        where: The index, for messages (``"index 'sync.db'"``).
+        intern: Interns a text of a kind (see :data:`Intern`).
+        interned: Reads an interned text back (see :data:`Interned`).
+    """
+
+    def __init__(self, where: str, intern: Intern, interned: Interned) -> None:
+        self.where = where
+        self._intern = intern
+        self._interned = interned
+        self._shape_ids: dict[tuple[str, ...], int] = {}
+        self._shape_fields: dict[int, tuple[str, ...]] = {}
+        self._item_ids: dict[tuple[str, str], int] = {}
+        self._item_pairs: dict[int, tuple[str, str]] = {}
+        self._full: set[str] = set()  # kinds found full: not asked again until forget()
+        # Decoded times and history items by value (see decode).
+        self._times: dict[int, datetime] = {}
+        self._items: dict[tuple[int, Any, str | None], HistoryItem] = {}
+        self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
+
+    def forget(self) -> None:
+        """Forget every interned number (a write that interned some was rolled back)."""
+        self._shape_ids.clear()
+        self._shape_fields.clear()
+        self._item_ids.clear()
+        self._item_pairs.clear()
+        self._full.clear()
+
+    # ---- interned texts -------------------------------------------------------------
+    def _shape(self, fields: tuple[str, ...]) -> int | None:
+        """The number of a tuple of field names, interning it (``None``: inline)."""
+        found = self._shape_ids.get(fields)
+        if found is not None or SHAPES in self._full:
+            return found
+        for field in fields:
+            if type(field) is not str:
+                raise _codec.CodecError(f"cannot store a dict with a non-str key: {field!r:.80}")
+        found = self._intern(SHAPES, _codec.utf8_json(_codec.to_json(fields)))
+        if found is None:
+            self._full.add(SHAPES)
+            return None
+        self._shape_ids[fields] = found
+        self._shape_fields[found] = fields
+        return found
+
+    def _fields(self, shape: Any) -> tuple[str, ...]:
+        fields = self._shape_fields.get(shape) if type(shape) is int else None
+        if fields is None:
+            text = self._interned(SHAPES, shape) if type(shape) is int else None
+            if text is None:
+                raise Corrupt(f"unknown shape {shape!r:.40}")
+            fields = tuple(_loads(text))
+            self._shape_fields[shape] = fields
+            self._shape_ids[fields] = shape
+        return fields
+
+    def _item(self, action: str, detail: str) -> int | None:
+        """The number of a history item's action and detail, interning it."""
+        pair = (action, detail)
+        found = self._item_ids.get(pair)
+        if found is not None or ITEMS in self._full:
+            return found
+        found = self._intern(ITEMS, _codec.utf8_json(_codec.to_json(pair)))
+        if found is None:
+            self._full.add(ITEMS)
+            return None
+        self._item_ids[pair] = found
+        self._item_pairs[found] = pair
+        return found
+
+    def _pair(self, number: int) -> tuple[str, str]:
+        pair = self._item_pairs.get(number)
+        if pair is None:
+            text = self._interned(ITEMS, number)
+            if text is None:
+                raise Corrupt(f"unknown history item {number}")
+            action, detail = _loads(text)
+            if type(action) is not str or type(detail) is not str:
+                raise Corrupt(f"history item {number} is not two strings")
+            pair = self._item_pairs[number] = (action, detail)
+            self._item_ids[pair] = number
+        return pair
+
+    # ---- encoding -------------------------------------------------------------------
+    @staticmethod
+    def _delta(shape: int, app_list: list[Any], hub_list: list[Any]) -> list[Any]:
+        """App values, leaving out those equal (type and value) to the hub value at the
+        same position: ``[-shape, mask, …the others]``, or ``[shape, …all]``."""
+        encode = _codec.encode_value
+        mask = 0
+        rest: list[Any] = []
+        size = len(hub_list)
+        for i, value in enumerate(app_list):
+            kind = type(value)
+            if i < size and kind in _SCALARS and type(hub_list[i]) is kind and hub_list[i] == value:
+                mask |= 1 << i
+            else:
+                rest.append(value if kind is str else encode(value))
+        if not mask:
+            return [shape, *rest]
+        if not rest and len(app_list) == size:
+            return [-shape]
+        return [-shape, mask, *rest]
+
+    def _history(self, entry: Entry, updated: int) -> list[Any]:
+        """The history as ``[offset, item, offset, item, …]``: each item's time as
+        microseconds before ``updated_at``, then the number of its interned action and
+        detail, or ``[action]``/``[action, detail]`` inline (the action as its number in
+        :data:`ACTIONS` where it has one). The engine stamps a batch with one time, so the
+        microseconds of other times are looked up (``_micros_of``)."""
+        out: list[Any] = []
+        micros_of = self._micros_of
+        if len(micros_of) > _SHARED:
+            micros_of.clear()
+        item_ids = self._item_ids
+        for item in entry.history:
+            if (
+                type(item) is not HistoryItem
+                or type(item.action) is not str
+                or type(item.detail) is not str
+            ):
+                _codec.encode_history(entry.history)  # raises, naming the item
+            at = item.at
+            if at is entry.updated_at:
+                offset = 0
+            else:
+                utc = type(at) is datetime and at.tzinfo is UTC  # hashing cannot fail
+                micros = micros_of.get(at) if utc else None
+                if micros is None:
+                    micros = _codec.to_micros(at)  # checks, raises
+                    if utc:
+                        micros_of[at] = micros
+                offset = updated - micros
+            number = item_ids.get((item.action, item.detail))
+            if number is None:
+                number = self._item(item.action, item.detail)
+            if number is None:
+                action: str | int = ACTION_CODES.get(item.action, item.action)
+                out += (offset, [action, item.detail] if item.detail else [action])
+            else:
+                out += (offset, number)
+        return out
+
+    def encode(self, entry: Entry, updated: int, keys: frozenset[str]) -> str:
+        """The ``data`` column of an entry: everything but the hot columns and keys.
+
+        Value mappings are ``[shape, v1, v2, …]``, or a JSON object when they have no
+        shape (empty, or too many shapes). ``app_values`` is ``1`` when it equals
+        ``hub_values`` exactly, or ``[-shape, mask, …]`` when some of its values equal the
+        hub value at the same position (bit ``i`` of ``mask``); only the others follow.
+        The history is written by :meth:`_history`. ``matched_by`` is stored as the
+        number of the key it names among the sorted ``keys`` when it is one of them (the
+        common case: the key that matched), else as text.
+
+        Raises:
+            CodecError: a value cannot be stored exactly.
+        """
+        encode = _codec.encode_value
+        hub = entry.hub_values
+        hub_enc: Any = None
+        hub_list: list[Any] | None = None
+        hub_str = False
+        shapes = self._shape_ids
+        if hub is not None:
+            shape = (shapes.get(tuple(hub)) or self._shape(tuple(hub))) if hub else None
+            if shape is None:
+                hub_enc = encode(dict(hub))
+            else:
+                hub_list = list(hub.values())
+                hub_str = {*map(type, hub_list)} == _ONLY_STR  # the common case, at C speed
+                hub_enc = [shape, *hub_list] if hub_str else [shape, *map(encode, hub_list)]
+        app = entry.app_values
+        app_enc: Any = None
+        if app is not None:
+            shape = (shapes.get(tuple(app)) or self._shape(tuple(app))) if app else None
+            if shape is None:
+                app_enc = encode(dict(app))
+            else:
+                app_list = list(app.values())
+                if hub_list is None:
+                    app_enc = [shape, *map(encode, app_list)]
+                elif hub_str and app_list == hub_list:
+                    # Only a str (or a str subclass, stored as str) equals a str.
+                    app_enc = SAME_AS_HUB if shape == hub_enc[0] else [-shape]
+                else:
+                    app_enc = self._delta(shape, app_list, hub_list)
+        matched_by: str | int | None = entry.matched_by
+        if matched_by is not None and matched_by in keys:
+            # The key it names, by its number among the sorted keys (the keys column).
+            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
+        record: list[Any] = [
+            hub_enc,
+            app_enc,
+            matched_by,
+            self._history(entry, updated) if entry.history else [],
+            entry.mark,
+        ]
+        # The fields after mark are their defaults in most entries: only the ones up to
+        # the last that is not are stored (the reader pads with DEFAULTS).
+        category = entry.category
+        reason = entry.reason
+        deleted = entry.deleted
+        links = entry.links
+        pending_key = entry.pending_key
+        if (
+            deleted is not None
+            or links
+            or pending_key is not None
+            or reason is not None
+            or category is not None
+            or entry.message != ""
+            or entry.attempts != 0
+        ):
+            record += (
+                entry.attempts,
+                entry.message,
+                None if category is None else category.value,
+                None if reason is None else reason.value,
+                pending_key,
+                _codec.encode_links(links) if links else {},
+                None if deleted is None else SIDE_CODES[deleted],
+            )
+        size = len(record)
+        while size and record[size - 1] == DEFAULTS[size - 1]:
+            size -= 1
+        return data_json(record[:size] if size < len(record) else record)
+
+    # ---- decoding -------------------------------------------------------------------
+    def decode(
+        self,
+        sync_id: str,
+        object_type: str,
+        entry_id: str,
+        hub_id: str | None,
+        app_id: str | None,
+        state: int,
+        updated: int,
+        pending: int | None,
+        keys: str | None,
+        data: str,
+    ) -> Entry:
+        """The entry of a row (its columns as stored).
+
+        Raises:
+            IndexStoreError: the row is not in the row format (written by another
+                program, or damaged), naming the entry and the index.
+        """
+        try:
+            return self._decode(
+                sync_id, object_type, entry_id, hub_id, app_id, state, updated, pending, keys, data
+            )
+        except (ValueError, TypeError, KeyError, IndexError, StopIteration, OverflowError) as error:
+            raise self.corrupt(sync_id, object_type, entry_id, error) from error
+
+    def keys(
+        self, sync_id: str, object_type: str, entry_id: object, text: str | None
+    ) -> frozenset[str]:
+        """The keys of a row's ``keys`` column (IndexStoreError naming the entry if they
+        cannot be read)."""
+        try:
+            return keys_of(text)
+        except ValueError as error:
+            raise self.corrupt(sync_id, object_type, entry_id, error) from error
+
+    def corrupt(
+        self, sync_id: str, object_type: str, entry_id: object, error: BaseException | str
+    ) -> IndexStoreError:
+        """The error of an entry whose row cannot be read."""
+        detail = str(error) or type(error).__name__
+        if isinstance(error, StopIteration | json.JSONDecodeError):
+            detail = f"its data column is not JSON ({detail})"
+        return IndexStoreError(
+            f"the {self.where} is corrupt: entry {entry_id!r:.80} of sync {sync_id!r:.60}, "
+            f"type {object_type!r:.60} cannot be read: {detail}"
+        )
+
+    def _decode(
+        self,
+        sync_id: str,
+        object_type: str,
+        entry_id: str,
+        hub_id: str | None,
+        app_id: str | None,
+        state: int,
+        updated: int,
+        pending: int | None,
+        keys: str | None,
+        data: str,
+    ) -> Entry:
+        # The hot path of every read: written for speed, one function, few calls.
+        record = _scan_once(data, 0)[0]
+        if type(record) is not list:
+            raise Corrupt("its data column is not a JSON array")
+        if len(record) < FIELDS:
+            record += DEFAULTS[len(record) :]
+        (
+            hub_raw,
+            app_raw,
+            matched_by,
+            history,
+            mark,
+            attempts,
+            message,
+            category,
+            reason,
+            pending_key,
+            links,
+            deleted,
+        ) = record
+        if type(matched_by) is int:  # the number of a key (see encode)
+            matched_by = self._matched_key(keys, matched_by)
+        tagged = '"$' in data  # _codec.may_have_tags, inlined
+        decode = _codec.decode_value
+        hub_values: Any = None
+        hub_list: list[Any] = []
+        if type(hub_raw) is list:
+            fields = self._shape_fields.get(hub_raw[0]) or self._fields(hub_raw[0])
+            hub_list = [decode(v) for v in hub_raw[1:]] if tagged else hub_raw[1:]
+            if len(hub_list) != len(fields):
+                raise Corrupt(f"hub values do not fit {fields}")
+            hub_values = dict(zip(fields, hub_list, strict=False))  # lengths checked
+        elif hub_raw is not None:
+            hub_values = decode(hub_raw) if tagged else hub_raw
+            if type(hub_values) is not dict:
+                raise Corrupt(f"hub values are not a mapping: {hub_raw!r:.60}")
+        app_values: Any = None
+        if type(app_raw) is list:
+            shape = app_raw[0]
+            if shape > 0:
+                fields = self._shape_fields.get(shape) or self._fields(shape)
+                app_list = [decode(v) for v in app_raw[1:]] if tagged else app_raw[1:]
+            else:
+                fields = self._shape_fields.get(-shape) or self._fields(-shape)
+                if len(app_raw) == 1:
+                    app_list = hub_list
+                else:
+                    mask = app_raw[1]
+                    rest = iter([decode(v) for v in app_raw[2:]] if tagged else app_raw[2:])
+                    app_list = [
+                        hub_list[i] if mask >> i & 1 else next(rest, None)
+                        for i in range(len(fields))
+                    ]
+            if len(app_list) != len(fields):
+                raise Corrupt(f"app values do not fit {fields}")
+            app_values = dict(zip(fields, app_list, strict=False))  # lengths checked
+        elif app_raw is not None:
+            if app_raw == SAME_AS_HUB and type(app_raw) is int:
+                app_values = None if hub_values is None else dict(hub_values)
+            else:
+                app_values = decode(app_raw) if tagged else app_raw
+                if type(app_values) is not dict:
+                    raise Corrupt(f"app values are not a mapping: {app_raw!r:.60}")
+        # Times and history items are values, and the engine stamps a whole batch with
+        # one time: equal ones are made once and shared (_codec.decode_history, inlined).
+        times = self._times
+        updated_at = times.get(updated)
+        if updated_at is None:
+            if len(times) > _SHARED:
+                times.clear()
+                self._items.clear()
+            updated_at = times[updated] = _EPOCH + timedelta(microseconds=updated)
+        history = self._decode_history(history, updated, updated_at) if history else ()
+        if type(message) is not str or type(attempts) is not int:
+            raise Corrupt("message or attempts of the wrong type")
+        for text in (matched_by, mark, pending_key):
+            if text is not None and type(text) is not str:
+                raise Corrupt(f"a str field holds {text!r:.40}")
+        return _make_entry(
+            sync_id,
+            object_type,
+            entry_id,
+            updated_at,
+            hub_id,
+            app_id,
+            STATES[state],
+            _EMPTY_KEYS if keys is None else keys_of(keys),
+            matched_by,
+            hub_values,
+            app_values,
+            None if category is None else ErrorCategory(category),
+            None if reason is None else ExcludeReason(reason),
+            message,
+            None if pending is None else SIDES[pending],
+            pending_key,
+            attempts,
+            mark,
+            _codec.decode_links(links) if links else {},
+            None if deleted is None else SIDES[deleted],
+            history,
+        )
+
+    def _decode_history(
+        self, history: list[Any], updated: int, updated_at: datetime
+    ) -> tuple[HistoryItem, ...]:
+        """The history :meth:`_history` wrote, or the list of ``[offset, action,
+        detail]`` items of the rows written before items were interned."""
+        items = self._items
+        if len(items) > 4 * _SHARED:
+            items.clear()
+        made = []
+        if type(history[0]) is list:  # [[offset, action(, detail)], …]
+            pairs: Iterable[tuple[Any, Any]] = (
+                (item[0], item[1:] if len(item) > 1 else None) for item in history
+            )
+        else:  # [offset, item, offset, item, …]
+            if len(history) % 2:
+                raise Corrupt("a history item has no time")
+            pairs = zip(history[::2], history[1::2], strict=True)
+        for offset, ref in pairs:
+            if type(offset) is not int:
+                raise Corrupt(f"a history time is not a number: {offset!r:.40}")
+            key: tuple[int, Any, Any]
+            if type(ref) is int:
+                key = (updated - offset, ref, None)  # None: not an inline item's detail
+                found = items.get(key)
+                if found is None:
+                    pair = self._pair(ref)
+                    at = updated_at if offset == 0 else _EPOCH + timedelta(microseconds=key[0])
+                    found = items[key] = HistoryItem(at, pair[0], pair[1])
+            else:
+                if type(ref) is not list or not 1 <= len(ref) <= 2:
+                    raise Corrupt(f"a history item is not in the row format: {ref!r:.40}")
+                key = (updated - offset, ref[0], ref[1] if len(ref) > 1 else "")
+                found = items.get(key)
+                if found is None:
+                    action = key[1]
+                    if type(action) is int:  # a common action, by its number
+                        action = self._action(action)
+                    if type(action) is not str or type(key[2]) is not str:
+                        raise Corrupt(f"a history item is not text: {ref!r:.40}")
+                    at = updated_at if offset == 0 else _EPOCH + timedelta(microseconds=key[0])
+                    found = items[key] = HistoryItem(at, action, key[2])
+            made.append(found)
+        return tuple(made)
+
+    @staticmethod
+    def _matched_key(keys: str | None, number: int) -> str:
+        """The key a stored ``matched_by`` number names (see :meth:`encode`)."""
+        if keys is not None:
+            if keys[:1] != "[":
+                if number == 0:
+                    return keys
+            else:
+                listed = _loads(keys)
+                if 0 <= number < len(listed):
+                    return str(listed[number])
+        raise Corrupt(f"matched_by names key {number} of {keys!r:.80}")
+
+    @staticmethod
+    def _action(code: int) -> str:
+        """The history action a stored number names."""
+        if 0 <= code < len(ACTIONS):
+            return ACTIONS[code]
+        raise Corrupt(f"unknown history action {code}")

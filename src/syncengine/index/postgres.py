@@ -32,7 +32,12 @@ Theory of operation:
   (table ``names``; interned in their own committed statement, never removed, so the
   ids cached by every process stay valid). Hot columns (entry id, record ids, state,
   ``updated_at`` in microseconds, pending, keys) are columns; the rest is one compact
-  JSON array (:mod:`syncengine.index._codec`, layout in :meth:`PostgresIndexStore._encode`).
+  JSON array, in the row format of the SQLite store
+  (:class:`syncengine.index._rowformat.RowCodec`; schema version 4 converted the rows of
+  earlier versions): the field names of value mappings and history items are interned
+  in ``shapes`` and ``items`` like names (outside the write that needs them, never
+  removed). A row that is not in the format makes every read of its entry raise
+  :class:`~syncengine.IndexStoreError` naming the entry and the schema.
 * **Order.** An entry's ``id`` (from the sequence ``entry_order``, taken in batch order
   when the entry is first written and kept when it is replaced) is its place in
   iteration order; :meth:`PostgresIndexStore.entries` pages with ``id > %s ORDER BY id
@@ -48,7 +53,8 @@ Theory of operation:
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order. Opening a store takes an advisory transaction lock first, so that
   processes opening a new database at once apply the migrations once. A database of a
-  newer version is refused (version 2 added the inbox, version 3 the pass history).
+  newer version is refused (version 2 added the inbox, version 3 the pass history,
+  version 4 the shared row format).
 * **Pass history.** ``passes`` holds one row per pass, numbered per sync (``max + 1``
   in the inserting transaction, which first takes an advisory lock per sync, so that
   processes adding at once queue instead of colliding); the oldest beyond
@@ -62,7 +68,6 @@ Theory of operation:
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import re
 import threading
@@ -82,7 +87,7 @@ from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
-from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+from syncengine.states import RecordState
 
 try:
     import psycopg
@@ -186,7 +191,21 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (sync, number)
         )""",
     ),
+    # 4: the row format of the SQLite store (index._rowformat.RowCodec): value mappings
+    # by the number of their field names (``shapes``), history items by the number of
+    # their action and detail (``items``), the key that matched by its number among the
+    # entry's keys, and a lone key as itself in the keys column. Existing rows are
+    # converted (_convert_rows).
+    (
+        'CREATE TABLE shapes (id serial PRIMARY KEY, fields text COLLATE "C" NOT NULL UNIQUE)',
+        'CREATE TABLE items (id serial PRIMARY KEY, item text COLLATE "C" NOT NULL UNIQUE)',
+        "CONVERT ROWS",
+    ),
 )
+#: The step of a migration that converts the rows to the current row format in Python.
+_CONVERT: Final = "CONVERT ROWS"
+#: The column of each table of interned texts (_rowformat.SHAPES, _rowformat.ITEMS).
+_INTERNED: Final = {_rowformat.SHAPES: "fields", _rowformat.ITEMS: "item"}
 
 #: Stored codes of states and sides, shared with the other SQL store (index._rowformat).
 _STATE_CODES: Final = _rowformat.STATE_CODES
@@ -196,11 +215,6 @@ _SIDES: Final = _rowformat.SIDES
 _SYNC: Final = 0  # kinds of interned names
 _OBJECT_TYPE: Final = 1
 
-#: The ``data`` JSON array (index._rowformat.DEFAULTS): trailing defaults are cut.
-_DEFAULTS: Final = _rowformat.DEFAULTS
-_DEFAULT_TEXTS: Final = tuple(_codec.to_json(value) for value in _DEFAULTS)
-_FIELDS: Final = _rowformat.FIELDS
-_SAME_AS_HUB: Final = "1"  # app_values equals hub_values exactly
 
 _COLUMNS: Final = "id, ot, entry_id, hub_id, app_id, state, updated_at, pending, keys, data"
 _CHUNK: Final = 500  # rows per page of entries()
@@ -227,9 +241,6 @@ _PER_SYNC_TABLES: Final = (
     "inbox",
     "passes",
 )
-
-_loads = json.JSONDecoder().decode
-_dumps = _codec.to_json
 
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -274,12 +285,9 @@ _micros: Final = _rowformat.micros
 
 
 def _keys_text(keys: frozenset[str]) -> str | None:
-    """The ``keys`` column: ``NULL`` or a JSON array (JSON escapes NUL)."""
-    return _codec.utf8_json(_dumps(sorted(keys))) if keys else None
-
-
-def _keys_of(text: str | None) -> frozenset[str]:
-    return frozenset(_loads(text)) if text else frozenset()
+    """The ``keys`` column (:func:`_rowformat.keys_text`), escaped (a lone key may hold NUL)."""
+    text = _rowformat.keys_text(keys)
+    return None if text is None else _esc(text)
 
 
 def _redacted(dsn: str) -> str:
@@ -351,6 +359,9 @@ class PostgresIndexStore(IndexStore):
         self._shard = random.randrange(_SHARDS)
         self._ids: tuple[dict[str, int], dict[str, int]] = ({}, {})
         self._ot_names: dict[int, str] = {}
+        self._codec = _rowformat.RowCodec(
+            f"index in PostgreSQL schema {schema!r}", self._intern_text, self._interned_text
+        )
         self._known_rows = 0  # rows of `entries` in the statistics (see _refresh_statistics)
         self._inserted = 0  # rows this store inserted since
         conn = self._connection()
@@ -413,7 +424,10 @@ class PostgresIndexStore(IndexStore):
                 _rowformat.check_schema_version(current, known)
                 for steps in _MIGRATIONS[current:]:
                     for statement in steps:
-                        conn.execute(statement)
+                        if statement == _CONVERT:
+                            self._convert_rows(conn)
+                        else:
+                            conn.execute(statement)
                 if current < known:
                     conn.execute("DELETE FROM schema_version")
                     conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (known,))
@@ -521,98 +535,97 @@ class PostgresIndexStore(IndexStore):
             name = self._ot_names[ot] = _unesc(row[0])
         return name
 
-    # ---- encoding -------------------------------------------------------------------
-    @staticmethod
-    def _encode(entry: Entry, updated: int) -> str:
-        """The ``data`` column: everything but the hot columns, as one JSON array.
+    # ---- the row format -------------------------------------------------------------
+    def _intern_text(self, kind: str, text: str) -> int | None:
+        """The number of an interned text of the row format, interning it in its own
+        statement (outside any write: the number stays valid for good, like interned
+        names); ``None`` when the table is full. In a migration, inside its transaction."""
+        conn = self._connection()
+        table, column = kind, _INTERNED[kind]
+        try:
+            row = conn.execute(f"SELECT id FROM {table} WHERE {column} = %s", (text,)).fetchone()
+            if row is None:
+                last = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+                if last is not None and last[0] >= _rowformat.MAX_INTERNED:
+                    return None
+                row = conn.execute(
+                    f"INSERT INTO {table} ({column}) VALUES (%s) ON CONFLICT ({column}) "
+                    f"DO UPDATE SET {column} = EXCLUDED.{column} RETURNING id",
+                    (text,),
+                ).fetchone()
+        except psycopg.Error as error:
+            raise IndexStoreError(f"writing the index failed: {error}") from error
+        assert row is not None
+        return int(row[0])
 
-        Value mappings are JSON objects (:func:`~syncengine.index._codec.encode_value`);
-        ``app_values`` is ``1`` when it encodes exactly as ``hub_values`` does (the
-        engine keeps both sides' copies of the same synced values). History times are
-        microseconds before ``updated_at``.
-
-        Raises:
-            CodecError: A value cannot be stored exactly.
-        """
-        encode = _codec.encode_value
-        hub_text = "null" if entry.hub_values is None else _dumps(encode(dict(entry.hub_values)))
-        if entry.app_values is None:
-            app_text = "null"
-        else:
-            app_text = _dumps(encode(dict(entry.app_values)))
-            if app_text == hub_text:
-                app_text = _SAME_AS_HUB
-        category = entry.category
-        reason = entry.reason
-        deleted = entry.deleted
-        parts = [
-            hub_text,
-            app_text,
-            _dumps(entry.matched_by),
-            _dumps(_codec.encode_history(entry.history, base=updated)) if entry.history else "[]",
-            _dumps(entry.mark),
-            _dumps(entry.attempts),
-            _dumps(entry.message),
-            "null" if category is None else _dumps(category.value),
-            "null" if reason is None else _dumps(reason.value),
-            _dumps(entry.pending_key),
-            _dumps(_codec.encode_links(entry.links)) if entry.links else "{}",
-            "null" if deleted is None else str(_SIDE_CODES[deleted]),
-        ]
-        size = len(parts)
-        while size and parts[size - 1] == _DEFAULT_TEXTS[size - 1]:
-            size -= 1
-        return _codec.utf8_json("[" + ",".join(parts[:size]) + "]")
-
-    @staticmethod
-    def _decode(sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
-        _, _, entry_id, hub_id, app_id, state, updated, pending, keys, data = row[:10]
-        record = _loads(data)
-        if len(record) < _FIELDS:
-            record += _DEFAULTS[len(record) :]
-        (
-            hub_raw,
-            app_raw,
-            matched_by,
-            history,
-            mark,
-            attempts,
-            message,
-            category,
-            reason,
-            pending_key,
-            links,
-            deleted,
-        ) = record
-        decode = _codec.decode_value if _codec.may_have_tags(data) else None
-        hub_values = hub_raw if decode is None or hub_raw is None else decode(hub_raw)
-        if type(app_raw) is int:  # _SAME_AS_HUB
-            app_values = None if hub_values is None else dict(hub_values)
-        else:
-            app_values = app_raw if decode is None or app_raw is None else decode(app_raw)
-        return Entry(
-            sync_id=sync_id,
-            object_type=object_type,
-            entry_id=_unesc(entry_id),
-            updated_at=_codec.from_micros(updated),
-            hub_id=_opt_unesc(hub_id),
-            app_id=_opt_unesc(app_id),
-            state=_STATES[state],
-            keys=_keys_of(keys),
-            matched_by=matched_by,
-            hub_values=hub_values,
-            app_values=app_values,
-            category=None if category is None else ErrorCategory(category),
-            reason=None if reason is None else ExcludeReason(reason),
-            message=message,
-            pending=None if pending is None else _SIDES[pending],
-            pending_key=pending_key,
-            attempts=attempts,
-            mark=mark,
-            links=_codec.decode_links(links) if links else {},
-            deleted=None if deleted is None else _SIDES[deleted],
-            history=_codec.decode_history(history, base=updated) if history else (),
+    def _interned_text(self, kind: str, number: int) -> str | None:
+        """The text of an interned number, ``None`` if there is none."""
+        row = self._read(
+            lambda conn: conn.execute(
+                f"SELECT {_INTERNED[kind]} FROM {kind} WHERE id = %s", (number,)
+            ).fetchone()
         )
+        return None if row is None else str(row[0])
+
+    def _decode(self, sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
+        """The entry of a row of ``_COLUMNS`` (IndexStoreError naming it if it is corrupt)."""
+        return self._codec.decode(
+            sync_id,
+            object_type,
+            _unesc(row[2]),
+            _opt_unesc(row[3]),
+            _opt_unesc(row[4]),
+            row[5],
+            row[6],
+            row[7],
+            _opt_unesc(row[8]),
+            row[9],
+        )
+
+    def _convert_rows(self, conn: psycopg.Connection[Any]) -> None:
+        """Rewrite every entry's ``keys`` and ``data`` in the current row format (a
+        migration step, in its transaction). A row that cannot be read is left as it is:
+        reading it names it (IndexStoreError), and writing its entry again replaces it."""
+        names = {
+            (kind, number): _unesc(name)
+            for kind, number, name in conn.execute("SELECT kind, id, name FROM names")
+        }
+        last = 0
+        while True:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS}, sync FROM entries WHERE id > %s ORDER BY id LIMIT 1000",
+                (last,),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            converted: list[tuple[int, str | None, str]] = []
+            for row in rows:
+                sync_id = names.get((_SYNC, row[10]), str(row[10]))
+                object_type = names.get((_OBJECT_TYPE, row[1]), str(row[1]))
+                try:
+                    entry = self._decode(sync_id, object_type, row)
+                    data = self._codec.encode(entry, row[6], entry.keys)
+                except (IndexStoreError, _codec.CodecError):
+                    continue
+                converted.append((row[0], _keys_text(entry.keys), data))
+            if converted:
+                conn.execute(
+                    "UPDATE entries e SET keys = u.keys, data = u.data FROM unnest(%s::bigint[], "
+                    "%s::text[], %s::text[]) AS u(id, keys, data) WHERE e.id = u.id",
+                    [list(column) for column in zip(*converted, strict=True)],
+                )
+
+    @staticmethod
+    def _old_keys(text: str | None) -> frozenset[str] | None:
+        """The keys of a stored row a write replaces or deletes (escaped, as the keys
+        table holds them); ``None`` when they cannot be read (a row another program
+        wrote): the write then replaces all of the entry's key rows."""
+        try:
+            keys = _rowformat.keys_of(_opt_unesc(text))
+        except ValueError:
+            return None
+        return frozenset(_esc(key) for key in keys)
 
     # ---- lookups ------------------------------------------------------------------
     def _scope(
@@ -667,11 +680,17 @@ class PostgresIndexStore(IndexStore):
             return {}
         sync, ot, values = scope
         query = (
-            f"SELECT {column}, {other}, keys FROM entries "
+            f"SELECT {column}, {other}, keys, entry_id FROM entries "
             f"WHERE sync = %s AND ot = %s AND {column} = ANY(%s::text[])"
         )
         rows = self._read(lambda conn: conn.execute(query, (sync, ot, values)).fetchall())
-        return {_unesc(row[0]): (_opt_unesc(row[1]), _keys_of(row[2])) for row in rows}
+        found: dict[str, tuple[str | None, frozenset[str]]] = {}
+        for record_id, other_id, keys, entry_id in rows:
+            found[_unesc(record_id)] = (
+                _opt_unesc(other_id),
+                self._codec.keys(sync_id, object_type, _unesc(entry_id), _opt_unesc(keys)),
+            )
+        return found
 
     @override
     def by_keys(
@@ -863,7 +882,7 @@ class PostgresIndexStore(IndexStore):
                         updated,
                         None if side is None else _SIDE_CODES[side],
                         _keys_text(entry.keys),
-                        self._encode(entry, updated),
+                        self._codec.encode(entry, updated, entry.keys),
                         [_esc(key) for key in entry.keys],
                         position,
                     )
@@ -993,8 +1012,11 @@ class PostgresIndexStore(IndexStore):
                 continue
             rows.append((old.id, *item[1:8]))
             if old.keys != keys_text:
-                before = {_esc(key) for key in _keys_of(old.keys)}
                 after = set(keys)
+                before = self._old_keys(old.keys)
+                if before is None:  # unreadable: replace all of the entry's key rows
+                    self._drop_entry_keys(conn, sync, ot, old.id)
+                    before = frozenset()
                 stale_keys.extend((key, old.id) for key in before - after)
                 fresh_keys.extend((key, old.id) for key in after - before)
             if old.state != state:
@@ -1029,6 +1051,13 @@ class PostgresIndexStore(IndexStore):
             )
 
     @staticmethod
+    def _drop_entry_keys(conn: psycopg.Connection[Any], sync: int, ot: int, rowid: int) -> None:
+        """Delete every key row of one entry (its keys column could not be read)."""
+        conn.execute(
+            "DELETE FROM keys WHERE sync = %s AND ot = %s AND entry = %s", (sync, ot, rowid)
+        )
+
+    @staticmethod
     def _drop_keys(
         conn: psycopg.Connection[Any], sync: int, ot: int, keys: list[tuple[str, int]]
     ) -> None:
@@ -1055,7 +1084,11 @@ class PostgresIndexStore(IndexStore):
         stale: list[tuple[str, int]] = []
         for rowid, state, keys in gone:
             deltas[(sync, ot, state)] -= 1
-            stale.extend((_esc(key), rowid) for key in _keys_of(keys))
+            before = self._old_keys(keys)
+            if before is None:
+                self._drop_entry_keys(conn, sync, ot, rowid)
+            else:
+                stale.extend((key, rowid) for key in before)
         if stale:
             self._drop_keys(conn, sync, ot, stale)
 

@@ -10,17 +10,20 @@ Theory of operation:
   across processes sharing the file; a busy timeout makes writers queue, not fail.
 * **WAL.** Readers never block the writer and see committed data only
   (``synchronous=NORMAL``: a power loss may lose the last commits, never corrupt).
-* **Compact rows.** ``sync_id``, ``object_type`` and the field-name tuples of value
-  mappings ("shapes") are interned into small integers in side tables that are never
-  pruned (ids stay valid for every process holding them in a cache). Hot columns
-  (entry id, record ids, state, ``updated_at`` in microseconds, pending) are columns;
-  everything else is one compact JSON array (:mod:`syncengine.index._codec`; layout in
-  :meth:`SQLiteIndexStore._encode`). ``app_values`` is stored as the marker ``1`` when it
-  equals ``hub_values`` exactly, and values equal to the hub value at the same position
-  are left out (the engine stores both sides' copies of the same synced values).
-  History times are stored relative to ``updated_at``, the common history actions and
-  the key that matched as numbers. A realistic contact entry takes about 380 bytes on
-  disk, indexes included (``benchmarks/index_store.py``).
+* **Compact rows**, in the row format the SQL stores share
+  (:class:`syncengine.index._rowformat.RowCodec`, which documents the layout).
+  ``sync_id`` and ``object_type`` are interned into small integers in side tables, and
+  so are the row format's texts: the field-name tuples of value mappings (``shapes``)
+  and history items' actions and details (``items``, schema version 6); never pruned,
+  so ids stay valid for every process holding them in a cache. Hot columns (entry id,
+  record ids, state, ``updated_at`` in microseconds, pending, keys) are columns;
+  everything else is one compact JSON array. ``app_values`` is stored as the marker
+  ``1`` when it equals ``hub_values`` exactly, and values equal to the hub value at the
+  same position are left out (the engine stores both sides' copies of the same synced
+  values). A realistic contact entry takes about 330 bytes on disk, indexes included
+  (``benchmarks/index_store.py``). A row that is not in the format (another program
+  wrote it, or the file is damaged) makes every read of its entry raise
+  :class:`~syncengine.IndexStoreError` naming the entry and the file.
 * **Keys** live in a ``WITHOUT ROWID`` table (sync, object type, key, entry rowid), only
   rewritten for entries whose keys changed.
 * **Lookups** bind at most 900 parameters per statement (``IN (?, …)`` chunks: SQLite
@@ -40,7 +43,8 @@ Theory of operation:
 * **Migrations.** ``schema_version`` holds the version; :data:`_MIGRATIONS` lists the
   steps in order (version 1 is the initial schema). A file of a newer version is refused;
   an older one is migrated when it is opened (version 3 added the inbox, version 4 the
-  pass history, version 5 the numbers in the ``data`` column: see ``_encode``).
+  pass history, version 5 the numbers in the ``data`` column, version 6 the history
+  items by number: see ``RowCodec.encode``).
 * **Pass history.** ``passes`` holds one row per pass (:class:`~syncengine.history.PassRecord`),
   numbered per sync; :meth:`SQLiteIndexStore.add_pass` deletes the oldest beyond
   ``keep_passes`` in the same transaction.
@@ -55,28 +59,19 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, final
 
 import attrs
-import orjson
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
-from syncengine.index._entry import (
-    FIELD_ORDER,
-    POSITIONAL,
-    CursorUpdate,
-    Entry,
-    HistoryItem,
-    InboxItem,
-    check_inbox_items,
-)
+from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
-from syncengine.states import ErrorCategory, ExcludeReason, RecordState
+from syncengine.states import RecordState
 
 __all__ = ["SQLiteIndexStore"]
 
@@ -174,12 +169,17 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (sync, number)
         ) WITHOUT ROWID""",
     ),
-    # 5: a more compact ``data`` column (see _encode): ``matched_by`` stored as the
+    # 5: a more compact ``data`` column (see RowCodec.encode): ``matched_by`` stored as the
     # number of the key it names among the entry's sorted keys, and the engine's common
     # history actions as the numbers of _ACTIONS. Rows written before keep their text
     # and read the same: nothing to rewrite; the version tells older syncengines that
     # they cannot read the rows written since.
     ("SELECT 1",),
+    # 6: history items by number (index._rowformat.RowCodec): each distinct action and
+    # detail is interned once in ``items``, like the field names of value mappings in
+    # ``shapes``; a history item in the ``data`` column is its time and that number.
+    # Rows written before keep their history inline and read the same.
+    ("CREATE TABLE items (id INTEGER PRIMARY KEY, item TEXT NOT NULL UNIQUE)",),
 )
 
 #: Stored codes of states and sides, shared with the other SQL store (index._rowformat).
@@ -191,36 +191,15 @@ _IN_STATE_INDEX: Final = f"e.state >= {_PARTIAL}"
 _SIDE_CODES: Final = _rowformat.SIDE_CODES
 _SIDES: Final = _rowformat.SIDES
 
-#: The ``data`` JSON array (index._rowformat.DEFAULTS): trailing defaults are cut.
-_DEFAULTS: Final = _rowformat.DEFAULTS
-_FIELDS: Final = _rowformat.FIELDS
-_SAME_AS_HUB: Final = 1  # app_values equals hub_values exactly
-#: History actions stored as their number here (schema version 5; part of the file
-#: format: append only, never reorder). Other actions are stored as text.
-_ACTIONS: Final = ("indexed", "matched", "synced", "failed", "excluded", "queued", "linked")
-_ACTION_CODES: Final = {action: code for code, action in enumerate(_ACTIONS)}
-_SCALARS: Final = frozenset({str, int, bool, type(None)})
-_ONLY_STR: Final = {str}
-
-
-def _entry_by_keywords(*values: Any) -> Entry:
-    return Entry(**dict(zip(FIELD_ORDER, values, strict=True)))
-
-
-_make_entry: Final[Callable[..., Entry]] = Entry if POSITIONAL else _entry_by_keywords
-_EMPTY_KEYS: Final[frozenset[str]] = frozenset()
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO: Final = timedelta(microseconds=1)
-
 _COLUMNS: Final = (
     "e.id, e.ot, e.entry_id, e.hub_id, e.app_id, e.state, e.updated_at, e.pending, e.keys, e.data"
 )
 _MAX_PARAMS: Final = 900  # per statement: SQLite < 3.32 allows 999
 _CHUNK: Final = 500  # rows per page of entries()
-_MAX_SHAPES: Final = 10_000  # beyond this, value mappings are stored with their names
 _RECENT: Final = 4096  # entries kept decoded (see SQLiteIndexStore._recent)
-_SHARED: Final = 4096  # decoded times kept for reuse (see SQLiteIndexStore._decode)
 _ROWS: Final = 16_384  # rows whose hot columns are kept (see SQLiteIndexStore._rows)
+#: The column of each table of interned texts (_rowformat.SHAPES, _rowformat.ITEMS).
+_INTERNED: Final = {_rowformat.SHAPES: "fields", _rowformat.ITEMS: "item"}
 #: (rowid, state, keys, hub_id, app_id, updated_at, pending) of a stored entry.
 _Row = tuple[int, int, str | None, str | None, str | None, int, int | None]
 #: The hot columns an UPDATE may leave out when they did not change, by bit.
@@ -239,31 +218,6 @@ def _update_sql(mask: int) -> str:
     return sql
 
 
-_dumps = _codec.to_json
-_loads = json.JSONDecoder().decode
-#: The C scanner behind json.loads, without the wrapper's whitespace handling: the hot
-#: path of every read. Only for text this module wrote.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-_orjson_dumps: Final = orjson.dumps
-
-
-def _data_json(record: list[Any]) -> str:
-    """The ``data`` column's JSON text of an encoded entry (see ``_encode``).
-
-    orjson writes the same compact JSON about ten times faster than the standard
-    library; the standard encoder (with :func:`_codec.utf8_json`) takes what orjson
-    refuses (a lone surrogate in a string, an integer beyond 64 bits) and refuses what
-    no JSON can hold. Every value that is not a ``str``, ``int``, ``bool`` or ``None``
-    has been through :func:`_codec.encode_value` (non-finite floats are tagged, so
-    orjson never writes its ``null`` for them)."""
-    try:
-        return _orjson_dumps(record).decode()
-    except orjson.JSONEncodeError:
-        return _codec.utf8_json(_dumps(record))
-
-
 def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -278,26 +232,10 @@ def _rows(count: int) -> str:
     return ",".join(("(?)",) * count)
 
 
-def _keys_text(keys: frozenset[str]) -> str | None:
-    """The ``keys`` column: ``NULL``, the one key itself, or a JSON array."""
-    if not keys:
-        return None
-    if len(keys) == 1:
-        (key,) = keys
-        if key[:1] not in ("[", ""):
-            return key
-    return _codec.utf8_json(_dumps(sorted(keys)))
-
-
-def _keys_of(text: str | None) -> frozenset[str]:
-    """The keys of a ``keys`` column."""
-    if text is None:
-        return frozenset()
-    if text[:1] == "[":
-        return frozenset(_loads(text))
-    return frozenset((text,))
-
-
+_keys_text: Final = _rowformat.keys_text
+_keys_of: Final = _rowformat.keys_of
+_EMPTY: Final[frozenset[str]] = frozenset()
+_dumps: Final = _codec.to_json
 _micros: Final = _rowformat.micros
 _before: Final = _rowformat.before
 #: The tables holding rows of one sync (delete_sync empties them).
@@ -348,8 +286,9 @@ class SQLiteIndexStore(IndexStore):
         self._sync_ids: dict[str, int] = {}
         self._ot_ids: dict[str, int] = {}
         self._ot_names: dict[int, str] = {}
-        self._shape_ids: dict[tuple[str, ...], int] = {}
-        self._shape_fields: dict[int, tuple[str, ...]] = {}
+        self._codec = _rowformat.RowCodec(
+            f"index {self._path!r}", self._intern_text, self._interned_text
+        )
         # Entries decoded by by_record_ids and get, by rowid, with the row they came from:
         # the engine reads an entry by record id and then again (by key, or in the next
         # phase of a pass), and an unchanged row decodes to an equal entry (rows are
@@ -360,10 +299,6 @@ class SQLiteIndexStore(IndexStore):
         # connection commits: PRAGMA data_version tells (checked in each write).
         self._rows: dict[tuple[int, int, str], _Row] = {}
         self._version: int | None = None
-        # Decoded times and history items by value (see _decode).
-        self._times: dict[int, datetime] = {}
-        self._items: dict[tuple[int, str, str], HistoryItem] = {}
-        self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
         # Whether this SQLite has its JSON functions (None: not tried yet; see marked).
         self._json: bool | None = None
         try:
@@ -461,8 +396,7 @@ class SQLiteIndexStore(IndexStore):
         self._sync_ids.clear()
         self._ot_ids.clear()
         self._ot_names.clear()
-        self._shape_ids.clear()
-        self._shape_fields.clear()
+        self._codec.forget()
 
     def _intern(
         self, conn: sqlite3.Connection, table: str, cache: dict[str, int], name: str, create: bool
@@ -508,301 +442,72 @@ class SQLiteIndexStore(IndexStore):
             name = self._ot_names[ot] = str(row[0])
         return name
 
-    def _shape(self, conn: sqlite3.Connection, fields: tuple[str, ...]) -> int | None:
-        """The id of a tuple of field names, interning it (inside a write)."""
-        for field in fields:
-            if type(field) is not str:
-                raise _codec.CodecError(f"cannot store a dict with a non-str key: {field!r:.80}")
-        text = _codec.utf8_json(_dumps(fields))  # a name may hold a lone surrogate
-        row = conn.execute("SELECT id FROM shapes WHERE fields = ?", (text,)).fetchone()
-        if row is None:
-            if (conn.execute("SELECT max(id) FROM shapes").fetchone()[0] or 0) >= _MAX_SHAPES:
-                return None
-            found = conn.execute("INSERT INTO shapes (fields) VALUES (?)", (text,)).lastrowid
-            assert found is not None
-        else:
-            found = int(row[0])
-        self._shape_ids[fields] = found
-        self._shape_fields[found] = fields
+    def _intern_text(self, kind: str, text: str) -> int | None:
+        """The number of an interned text of the row format, interning it (inside a
+        write, under the write lock); ``None`` when the table is full."""
+        conn = self._connection()
+        table, column = kind, _INTERNED[kind]
+        row = conn.execute(f"SELECT id FROM {table} WHERE {column} = ?", (text,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        last = conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
+        if last >= _rowformat.MAX_INTERNED:
+            return None
+        found = conn.execute(f"INSERT INTO {table} ({column}) VALUES (?)", (text,)).lastrowid
+        assert found is not None
         return found
 
-    def _fields(self, conn: sqlite3.Connection, shape: int) -> tuple[str, ...]:
-        fields = self._shape_fields.get(shape)
-        if fields is None:
-            row = conn.execute("SELECT fields FROM shapes WHERE id = ?", (shape,)).fetchone()
-            if row is None:
-                raise IndexStoreError(f"the index is corrupt: unknown shape id {shape}")
-            fields = tuple(_loads(row[0]))
-            self._shape_fields[shape] = fields
-            self._shape_ids[fields] = shape
-        return fields
+    def _interned_text(self, kind: str, number: int) -> str | None:
+        """The text of an interned number, ``None`` if there is none."""
+        row = (
+            self._connection()
+            .execute(f"SELECT {_INTERNED[kind]} FROM {kind} WHERE id = ?", (number,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
 
-    # ---- encoding -------------------------------------------------------------------
-    @staticmethod
-    def _delta(shape: int, app_list: list[Any], hub_list: list[Any]) -> list[Any]:
-        """App values, leaving out those equal (type and value) to the hub value at the
-        same position: ``[-shape, mask, …the others]``, or ``[shape, …all]``."""
-        encode = _codec.encode_value
-        mask = 0
-        rest: list[Any] = []
-        size = len(hub_list)
-        for i, value in enumerate(app_list):
-            kind = type(value)
-            if i < size and kind in _SCALARS and type(hub_list[i]) is kind and hub_list[i] == value:
-                mask |= 1 << i
-            else:
-                rest.append(value if kind is str else encode(value))
-        if not mask:
-            return [shape, *rest]
-        if not rest and len(app_list) == size:
-            return [-shape]
-        return [-shape, mask, *rest]
-
-    def _history(self, entry: Entry, updated: int) -> list[list[Any]]:
-        """``_codec.encode_history(entry.history, base=updated)``, faster: items made at
-        ``updated_at`` itself are the common case, and the engine stamps a batch with one
-        time, so the microseconds of other times are looked up (``_micros_of``)."""
-        out: list[list[Any]] = []
-        codes = _ACTION_CODES
-        micros_of = self._micros_of
-        if len(micros_of) > _SHARED:
-            micros_of.clear()
-        for item in entry.history:
-            if (
-                type(item) is not HistoryItem
-                or type(item.action) is not str
-                or type(item.detail) is not str
-                or not updated
-            ):
-                return _codec.encode_history(entry.history, base=updated)  # checks, raises
-            at = item.at
-            if at is entry.updated_at:
-                offset = 0
-            else:
-                utc = type(at) is datetime and at.tzinfo is UTC  # hashing cannot fail
-                micros = micros_of.get(at) if utc else None
-                if micros is None:
-                    micros = _codec.to_micros(at)  # checks, raises
-                    if utc:
-                        micros_of[at] = micros
-                offset = updated - micros
-            action: str | int = codes.get(item.action, item.action)
-            out.append([offset, action, item.detail] if item.detail else [offset, action])
-        return out
-
-    def _encode(
-        self, conn: sqlite3.Connection, entry: Entry, updated: int, keys: frozenset[str]
-    ) -> str:
-        """The ``data`` column of an entry: everything but the hot columns and keys.
-
-        Value mappings are ``[shape, v1, v2, …]``, or a JSON object when they have no
-        shape (empty, or too many shapes). ``app_values`` is ``1`` when it equals
-        ``hub_values`` exactly, or ``[-shape, mask, …]`` when some of its values equal the
-        hub value at the same position (bit ``i`` of ``mask``); only the others follow.
-        History times are stored as microseconds before ``updated_at``, and the common
-        actions as their number in :data:`_ACTIONS`. ``matched_by`` is stored as the
-        number of the key it names among the sorted ``keys`` when it is one of them (the
-        common case: the key that matched), else as text (schema version 5).
-        """
-        encode = _codec.encode_value
-        hub = entry.hub_values
-        hub_enc: Any = None
-        hub_list: list[Any] | None = None
-        hub_str = False
-        shapes = self._shape_ids
-        if hub is not None:
-            shape = (shapes.get(tuple(hub)) or self._shape(conn, tuple(hub))) if hub else None
-            if shape is None:
-                hub_enc = encode(dict(hub))
-            else:
-                hub_list = list(hub.values())
-                hub_str = {*map(type, hub_list)} == _ONLY_STR  # the common case, at C speed
-                hub_enc = [shape, *hub_list] if hub_str else [shape, *map(encode, hub_list)]
-        app = entry.app_values
-        app_enc: Any = None
-        if app is not None:
-            shape = (shapes.get(tuple(app)) or self._shape(conn, tuple(app))) if app else None
-            if shape is None:
-                app_enc = encode(dict(app))
-            else:
-                app_list = list(app.values())
-                if hub_list is None:
-                    app_enc = [shape, *map(encode, app_list)]
-                elif hub_str and app_list == hub_list:
-                    # Only a str (or a str subclass, stored as str) equals a str.
-                    app_enc = _SAME_AS_HUB if shape == hub_enc[0] else [-shape]
-                else:
-                    app_enc = self._delta(shape, app_list, hub_list)
-        matched_by: str | int | None = entry.matched_by
-        if matched_by is not None and matched_by in keys:
-            # The key it names, by its number among the sorted keys (the keys column).
-            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
-        record: list[Any] = [
-            hub_enc,
-            app_enc,
-            matched_by,
-            self._history(entry, updated) if entry.history else [],
-            entry.mark,
-        ]
-        # The fields after mark are their defaults in most entries: only the ones up to
-        # the last that is not are stored (the reader pads with _DEFAULTS).
-        category = entry.category
-        reason = entry.reason
-        deleted = entry.deleted
-        links = entry.links
-        pending_key = entry.pending_key
-        if (
-            deleted is not None
-            or links
-            or pending_key is not None
-            or reason is not None
-            or category is not None
-            or entry.message != ""
-            or entry.attempts != 0
-        ):
-            record += (
-                entry.attempts,
-                entry.message,
-                None if category is None else category.value,
-                None if reason is None else reason.value,
-                pending_key,
-                _codec.encode_links(links) if links else {},
-                None if deleted is None else _SIDE_CODES[deleted],
-            )
-        size = len(record)
-        while size and record[size - 1] == _DEFAULTS[size - 1]:
-            size -= 1
-        return _data_json(record[:size] if size < len(record) else record)
+    def _fetch(
+        self,
+        conn: sqlite3.Connection,
+        sql: str,
+        params: Sequence[Any],
+        sync_id: str,
+        object_type: str | None,
+        at: int,
+    ) -> list[Any]:
+        """The rows of a query of entries of a sync (and of ``object_type``, or else of
+        the object type whose id is column ``at - 1``), whose entry id is column ``at``.
+        A text column that is not UTF-8 (a row another program wrote) raises
+        IndexStoreError naming the entry, not sqlite3's error."""
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as error:
+            if "decode" not in str(error):
+                raise
+            conn.text_factory = bytes
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            finally:
+                conn.text_factory = str
+            for row in rows:
+                for value in row:
+                    if type(value) is bytes:
+                        try:
+                            value.decode()
+                        except UnicodeDecodeError:
+                            raise self._codec.corrupt(
+                                sync_id,
+                                object_type or self._ot_name(conn, row[at - 1]),
+                                row[at].decode(errors="backslashreplace"),
+                                "a column of its row is not UTF-8 text",
+                            ) from error
+            raise
 
     def _decode(self, conn: sqlite3.Connection, sync_id: str, object_type: str, row: Any) -> Entry:
-        # The hot path of every read: written for speed, one function, few calls.
-        _, _, entry_id, hub_id, app_id, state, updated, pending, keys, data = row[:10]
-        record = _scan_once(data, 0)[0]
-        if len(record) < _FIELDS:
-            record += _DEFAULTS[len(record) :]
-        (
-            hub_raw,
-            app_raw,
-            matched_by,
-            history,
-            mark,
-            attempts,
-            message,
-            category,
-            reason,
-            pending_key,
-            links,
-            deleted,
-        ) = record
-        if type(matched_by) is int:  # the number of a key (see _encode)
-            matched_by = self._matched_key(keys, matched_by)
-        tagged = '"$' in data  # _codec.may_have_tags, inlined
-        decode = _codec.decode_value
-        hub_values: Any = None
-        hub_list: list[Any] = []
-        if type(hub_raw) is list:
-            fields = self._shape_fields.get(hub_raw[0]) or self._fields(conn, hub_raw[0])
-            hub_list = [decode(v) for v in hub_raw[1:]] if tagged else hub_raw[1:]
-            if len(hub_list) != len(fields):
-                raise IndexStoreError(f"the index is corrupt: values do not fit {fields}")
-            hub_values = dict(zip(fields, hub_list, strict=False))  # lengths checked
-        elif hub_raw is not None:
-            hub_values = decode(hub_raw) if tagged else hub_raw
-        app_values: Any = None
-        if type(app_raw) is list:
-            shape = app_raw[0]
-            if shape > 0:
-                fields = self._shape_fields.get(shape) or self._fields(conn, shape)
-                app_list = [decode(v) for v in app_raw[1:]] if tagged else app_raw[1:]
-            else:
-                fields = self._shape_fields.get(-shape) or self._fields(conn, -shape)
-                if len(app_raw) == 1:
-                    app_list = hub_list
-                else:
-                    mask = app_raw[1]
-                    rest = iter([decode(v) for v in app_raw[2:]] if tagged else app_raw[2:])
-                    app_list = [
-                        hub_list[i] if mask >> i & 1 else next(rest, None)
-                        for i in range(len(fields))
-                    ]
-            if len(app_list) != len(fields):
-                raise IndexStoreError(f"the index is corrupt: values do not fit {fields}")
-            app_values = dict(zip(fields, app_list, strict=False))  # lengths checked
-        elif app_raw is not None:
-            if app_raw == _SAME_AS_HUB and type(app_raw) is int:
-                app_values = None if hub_values is None else dict(hub_values)
-            else:
-                app_values = decode(app_raw) if tagged else app_raw
-        # Times and history items are values, and the engine stamps a whole batch with
-        # one time: equal ones are made once and shared (_codec.decode_history, inlined).
-        times = self._times
-        updated_at = times.get(updated)
-        if updated_at is None:
-            if len(times) > _SHARED:
-                times.clear()
-                self._items.clear()
-            updated_at = times[updated] = _EPOCH + timedelta(microseconds=updated)
-        if history:
-            items = self._items
-            if len(items) > 4 * _SHARED:
-                items.clear()
-            made = []
-            for item in history:
-                key = (updated - item[0], item[1], item[2] if len(item) > 2 else "")
-                found = items.get(key)
-                if found is None:
-                    action = key[1]
-                    if type(action) is int:  # a common action, by its number (_encode)
-                        action = self._action(action)
-                    at = updated_at if item[0] == 0 else _EPOCH + timedelta(microseconds=key[0])
-                    found = items[key] = HistoryItem(at, action, key[2])
-                made.append(found)
-            history = tuple(made)
-        else:
-            history = ()
-        return _make_entry(
-            sync_id,
-            object_type,
-            entry_id,
-            updated_at,
-            hub_id,
-            app_id,
-            _STATES[state],
-            _EMPTY_KEYS if keys is None else _keys_of(keys),
-            matched_by,
-            hub_values,
-            app_values,
-            None if category is None else ErrorCategory(category),
-            None if reason is None else ExcludeReason(reason),
-            message,
-            None if pending is None else _SIDES[pending],
-            pending_key,
-            attempts,
-            mark,
-            _codec.decode_links(links) if links else {},
-            None if deleted is None else _SIDES[deleted],
-            history,
+        """The entry of a row of ``_COLUMNS`` (IndexStoreError naming it if it is corrupt)."""
+        return self._codec.decode(
+            sync_id, object_type, row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
         )
-
-    @staticmethod
-    def _matched_key(keys: str | None, number: int) -> str:
-        """The key a stored ``matched_by`` number names (see ``_encode``)."""
-        if keys is not None:
-            if keys[:1] != "[":
-                if number == 0:
-                    return keys
-            else:
-                listed = _loads(keys)
-                if 0 <= number < len(listed):
-                    return str(listed[number])
-        raise IndexStoreError(f"the index is corrupt: matched_by names key {number} of {keys!r}")
-
-    @staticmethod
-    def _action(code: int) -> str:
-        """The history action a stored number names (see ``_encode``)."""
-        if 0 <= code < len(_ACTIONS):
-            return _ACTIONS[code]
-        raise IndexStoreError(f"the index is corrupt: unknown history action {code}")
 
     # ---- lookups ------------------------------------------------------------------
     def _select(
@@ -823,7 +528,7 @@ class SQLiteIndexStore(IndexStore):
                 f"SELECT {_COLUMNS} FROM entries e "
                 f"WHERE e.sync = ? AND e.ot = ? AND e.{column} IN ({_marks(len(chunk))})"
             )
-            for row in conn.execute(sql, (sync, ot, *chunk)):
+            for row in self._fetch(conn, sql, (sync, ot, *chunk), sync_id, object_type, 2):
                 seen = recent.get(row[0])
                 if (
                     seen is not None
@@ -894,8 +599,11 @@ class SQLiteIndexStore(IndexStore):
                 f"SELECT {column}, data FROM entries WHERE {where}", (sync, ot, *chunk)
             ):
                 if needle in data:
-                    record = _scan_once(data, 0)[0]
-                    if len(record) > 4 and record[4] == mark:
+                    try:
+                        record = json.loads(data)
+                    except ValueError:
+                        continue  # not this pass's mark; a read of the entry names it
+                    if type(record) is list and len(record) > 4 and record[4] == mark:
                         found.add(record_id)
 
         self._by_chunks(sync_id, object_type, record_ids, 3, read)
@@ -908,14 +616,22 @@ class SQLiteIndexStore(IndexStore):
         # Hot columns only: no entry is built, the data column is not read.
         column, other = ("hub_id", "app_id") if side is Side.HUB else ("app_id", "hub_id")
         found: dict[str, tuple[str | None, frozenset[str]]] = {}
+        row_keys = self._codec.keys
 
         def read(conn: sqlite3.Connection, sync: int, ot: int, chunk: Sequence[str]) -> None:
-            for record_id, other_id, keys in conn.execute(
-                f"SELECT {column}, {other}, keys FROM entries "
+            for record_id, other_id, keys, entry_id, _ in self._fetch(
+                conn,
+                f"SELECT {column}, {other}, keys, entry_id, ot FROM entries "
                 f"WHERE sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})",
                 (sync, ot, *chunk),
+                sync_id,
+                object_type,
+                3,
             ):
-                found[record_id] = (other_id, _EMPTY_KEYS if keys is None else _keys_of(keys))
+                if keys is None or keys[:1] != "[":
+                    found[record_id] = (other_id, _keys_of(keys))
+                else:
+                    found[record_id] = (other_id, row_keys(sync_id, object_type, entry_id, keys))
 
         self._by_chunks(sync_id, object_type, record_ids, 2, read)
         return found
@@ -967,7 +683,7 @@ class SQLiteIndexStore(IndexStore):
                     f"SELECT {_COLUMNS}, k.key FROM keys k JOIN entries e ON e.id = k.entry "
                     f"WHERE k.sync = ? AND k.ot = ? AND k.key IN ({_marks(len(chunk))})"
                 )
-                for row in conn.execute(sql, (sync, ot, *chunk)):
+                for row in self._fetch(conn, sql, (sync, ot, *chunk), sync_id, object_type, 2):
                     rowid = row[0]
                     entry = decoded.get(rowid)
                     if entry is None:
@@ -1080,7 +796,7 @@ class SQLiteIndexStore(IndexStore):
         last = start
         while True:
             with self._reading() as conn:
-                rows = conn.execute(sql, (*params, last)).fetchall()
+                rows = self._fetch(conn, sql, (*params, last), sync_id, None, 2)
                 chunk = [
                     (row[0], self._decode(conn, sync_id, self._ot_name(conn, row[1]), row))
                     for row in rows
@@ -1211,15 +927,24 @@ class SQLiteIndexStore(IndexStore):
                 )
 
     def _existing(
-        self, conn: sqlite3.Connection, sync: int, ot: int, entry_ids: Sequence[str]
+        self,
+        conn: sqlite3.Connection,
+        scope: tuple[str, str, int, int],
+        entry_ids: Sequence[str],
     ) -> dict[str, _Row]:
-        """The hot columns (see ``_Row``) of the stored entries among ``entry_ids``."""
+        """The hot columns (see ``_Row``) of the stored entries among ``entry_ids`` of
+        (sync id, object type, their ids)."""
         existing: dict[str, _Row] = {}
+        sync_id, object_type, sync, ot = scope
         for chunk in _chunks(entry_ids, _MAX_PARAMS - 2):
-            rows = conn.execute(
+            rows = self._fetch(
+                conn,
                 f"SELECT entry_id, id, state, keys, hub_id, app_id, updated_at, pending "
                 f"FROM entries WHERE sync = ? AND ot = ? AND entry_id IN ({_marks(len(chunk))})",
                 (sync, ot, *chunk),
+                sync_id,
+                object_type,
+                0,
             )
             for entry_id, *stored in rows:
                 existing[entry_id] = tuple(stored)
@@ -1253,7 +978,8 @@ class SQLiteIndexStore(IndexStore):
                     unknown.append(entry_id)
                 else:
                     existing[(sync, ot, entry_id)] = row
-            for entry_id, stored in self._existing(conn, sync, ot, unknown).items():
+            scope = (sync_id, object_type, sync, ot)
+            for entry_id, stored in self._existing(conn, scope, unknown).items():
                 existing[(sync, ot, entry_id)] = stored
         inserts: list[tuple[Any, ...]] = []
         updates: dict[int, list[tuple[Any, ...]]] = {}
@@ -1261,7 +987,7 @@ class SQLiteIndexStore(IndexStore):
         stale_keys: list[tuple[int, int, str, int]] = []
         inserted: list[tuple[int, int, int]] = []
         next_id = 0
-        encode = self._encode
+        encode = self._codec.encode
         state_codes = _STATE_CODES
         # The engine stamps a batch with one time: its microseconds are worked out once.
         last_at: datetime | None = None
@@ -1275,9 +1001,9 @@ class SQLiteIndexStore(IndexStore):
             pending = None if side is None else _SIDE_CODES[side]
             at = entry.updated_at
             if at is not last_at:
-                updated = (at - _EPOCH) // _MICRO  # aware: checked in write()
+                updated = _codec.to_micros(at)  # aware: checked in write()
                 last_at = at
-            data = encode(conn, entry, updated, keys)
+            data = encode(entry, updated, keys)
             old = existing.get((sync, ot, entry_id))
             if old is None:
                 if not next_id:
@@ -1329,7 +1055,7 @@ class SQLiteIndexStore(IndexStore):
                 values.append(rowid)
                 updates.setdefault(mask, []).append(tuple(values))
                 if old_keys != keys_text:
-                    before = _keys_of(old_keys)
+                    before = self._old_keys(conn, sync, ot, rowid, old_keys)
                     stale_keys.extend((sync, ot, key, rowid) for key in before - keys)
                     key_rows.extend((sync, ot, key, rowid) for key in keys - before)
                 if old_state != state:
@@ -1363,6 +1089,21 @@ class SQLiteIndexStore(IndexStore):
                 "INSERT INTO keys (sync, ot, key, entry) VALUES (?, ?, ?, ?)", key_rows
             )
 
+    @staticmethod
+    def _old_keys(
+        conn: sqlite3.Connection, sync: int, ot: int, rowid: int, text: str | None
+    ) -> frozenset[str]:
+        """The keys of a stored row a write replaces or deletes. When they cannot be read
+        (a row another program wrote), every key row of the entry is deleted now (a
+        scan of the sync's keys: only then) and none is returned."""
+        try:
+            return _keys_of(text)
+        except ValueError:
+            conn.execute(
+                "DELETE FROM keys WHERE sync = ? AND ot = ? AND entry = ?", (sync, ot, rowid)
+            )
+            return _EMPTY
+
     def _delete(
         self,
         conn: sqlite3.Connection,
@@ -1375,14 +1116,15 @@ class SQLiteIndexStore(IndexStore):
         if scope is None:
             return
         sync, ot = scope
-        existing = self._existing(conn, sync, ot, entry_ids)
+        existing = self._existing(conn, (sync_id, object_type, sync, ot), entry_ids)
         if not existing:
             return
         stale_keys: list[tuple[int, int, str, int]] = []
         for rowid, state, keys, *_ in existing.values():
             deltas[(sync, ot, state)] -= 1
             if keys:
-                stale_keys.extend((sync, ot, key, rowid) for key in _keys_of(keys))
+                before = self._old_keys(conn, sync, ot, rowid, keys)
+                stale_keys.extend((sync, ot, key, rowid) for key in before)
         conn.executemany(
             "DELETE FROM keys WHERE sync = ? AND ot = ? AND key = ? AND entry = ?", stale_keys
         )

@@ -33,13 +33,65 @@ def test_the_stored_codes_never_change():
 
 @pytest.mark.parametrize("store", [sqlite, postgres], ids=["sqlite", "postgres"])
 def test_both_sql_stores_use_the_one_row_format(store):
-    """One definition of the codes and the data array, not a copy per store."""
+    """One definition of the codes, the data array and its encoding (RowCodec), not a
+    copy per store (issue 18 item 1: the two stores wrote different rows)."""
     assert store._STATE_CODES is _rowformat.STATE_CODES
     assert store._SIDE_CODES is _rowformat.SIDE_CODES
-    assert store._DEFAULTS is _rowformat.DEFAULTS
     assert store._micros is _rowformat.micros
     assert not hasattr(store, "_check_cursor")
     assert not hasattr(memory, "_check_cursor")
+    for name in ("_DEFAULTS", "_FIELDS", "_ACTIONS", "_SAME_AS_HUB", "_data_json", "_loads"):
+        assert not hasattr(store, name), name
+    cls = store.SQLiteIndexStore if store is sqlite else store.PostgresIndexStore
+    for name in ("_encode", "_history", "_delta", "_matched_key", "_action", "_shape"):
+        assert not hasattr(cls, name), name
+    assert {"shapes": "fields", "items": "item"} == store._INTERNED
+
+
+def test_a_row_reads_back_exactly_through_the_codec():
+    """RowCodec on a dict of interned texts: what it encodes, it decodes (the SQL
+    stores' conformance runs hold both stores to the same through their tables)."""
+    from datetime import UTC, date
+
+    from syncengine.index import Entry, HistoryItem
+
+    tables: dict[str, list[str]] = {"shapes": [], "items": []}
+
+    def intern(kind, text):
+        if text not in tables[kind]:
+            tables[kind].append(text)
+        return tables[kind].index(text) + 1
+
+    def interned(kind, number):
+        return tables[kind][number - 1] if 0 < number <= len(tables[kind]) else None
+
+    codec = _rowformat.RowCodec("index 'test'", intern, interned)
+    at = datetime(2024, 1, 2, tzinfo=UTC)
+    entry = Entry(
+        "s",
+        "contacts",
+        "e1",
+        at,
+        hub_id="h1",
+        state=RecordState.FAILED,
+        keys=frozenset({"0:a", "1:b"}),
+        matched_by="1:b",
+        hub_values={"a": "x", "n": 1.0, "d": date(2024, 1, 2), "t": (1, "2")},
+        app_values={"a": "x", "n": 1, "d": date(2024, 1, 2)},
+        history=(HistoryItem(at, "failed", "HTTP 500"), HistoryItem(at, "odd", "")),
+        message="boom",
+        attempts=2,
+    )
+    updated = _rowformat.micros("at", at)
+    data = codec.encode(entry, updated, entry.keys)
+    keys = _rowformat.keys_text(entry.keys)
+    state = _rowformat.STATE_CODES[entry.state]
+    assert entry == codec.decode(
+        "s", "contacts", "e1", "h1", None, state, updated, None, keys, data
+    )
+    assert 2 == len(tables["items"])
+    with pytest.raises(IndexStoreError, match="index 'test' is corrupt: entry 'e1'"):
+        codec.decode("s", "contacts", "e1", "h1", None, state, updated, None, keys, data[:-2])
 
 
 def test_the_checks_refuse_what_no_store_can_keep():

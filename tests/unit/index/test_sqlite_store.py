@@ -14,7 +14,14 @@ import attrs
 import pytest
 
 from syncengine import IndexStoreError, RecordState, Side
-from syncengine.index import CursorUpdate, Entry, HistoryItem, InboxItem, SQLiteIndexStore
+from syncengine.index import (
+    CursorUpdate,
+    Entry,
+    HistoryItem,
+    InboxItem,
+    SQLiteIndexStore,
+    _rowformat,
+)
 from syncengine.index import sqlite as sqlite_module
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -49,6 +56,20 @@ def contact(i: int, sync_id: str = "s", **fields) -> Entry:
         "history": (HistoryItem(at, "created", "app"),),
     }
     return Entry(sync_id, "contacts", f"h{3_000_000_000 + i}", at, **{**defaults, **fields})
+
+
+def old_schema(monkeypatch, version: int) -> None:
+    """Make stores opened from now on create (and write) files of schema ``version``:
+    its migrations only, and before version 6 no interned history items (the items
+    table came with it; rows then held their history inline)."""
+    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:version])
+    if version < 6:
+        intern = SQLiteIndexStore._intern_text
+
+        def no_items(self, kind, text):
+            return None if kind == _rowformat.ITEMS else intern(self, kind, text)
+
+        monkeypatch.setattr(SQLiteIndexStore, "_intern_text", no_items)
 
 
 def schema_version(path) -> int:
@@ -115,7 +136,7 @@ class TestMigrations:
         """A file made by the first schema gets the current one: lookups, state queries
         and leases behave the same, and the indexes dropped by version 2 are gone."""
         path = tmp_path / "index.db"
-        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:1])
+        old_schema(monkeypatch, 1)
         with SQLiteIndexStore(path) as store:
             store.write([contact(1), contact(2, state=RecordState.FAILED)])
             store.acquire("s", "contacts", ["r1"], "pass-1", until=T0 + HOUR, now=T0)
@@ -142,7 +163,7 @@ class TestMigrations:
         """Issue 19 item 7: a file made before the inbox (version 2) is migrated when it
         is opened; its entries stay and its inbox works (keeps, drops repeats, removes)."""
         path = tmp_path / "index.db"
-        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:2])
+        old_schema(monkeypatch, 2)
         with SQLiteIndexStore(path) as store:
             store.write([contact(1)])
         assert 2 == schema_version(path)
@@ -163,7 +184,7 @@ class TestMigrations:
         from syncengine.history import PassRecord
 
         path = tmp_path / "index.db"
-        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:3])
+        old_schema(monkeypatch, 3)
         with SQLiteIndexStore(path) as store:
             store.write([contact(1)])
             store.inbox_add([InboxItem("s", Side.HUB, "e:1", "{}", T0)])
@@ -470,22 +491,69 @@ class TestCompactRows:
         with SQLiteIndexStore(path) as store:  # a fresh store: nothing cached
             return store.get("s", "contacts", [entry.entry_id])[entry.entry_id]
 
-    def test_the_matched_key_and_common_actions_are_stored_as_numbers(self, tmp_path):
+    @staticmethod
+    def items(path) -> dict[int, list]:
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute("SELECT id, item FROM items").fetchall()
+        conn.close()
+        return {number: json.loads(text) for number, text in rows}
+
+    def test_the_matched_key_and_history_items_are_stored_as_numbers(self, tmp_path):
         path = tmp_path / "index.db"
         entry = self.entry()
         with SQLiteIndexStore(path) as store:
             store.write([entry])
         record = self.data(path)
         assert 0 == record[2]  # "0:…" sorts before "1:…"
-        assert [0, 1, 2, "restored"] == [item[1] for item in record[3]]
+        # Schema version 6: [offset, item, offset, item, …], each item a number of the
+        # items table, which holds each distinct action and detail once.
+        history = record[3]
+        assert all(type(part) is int for part in history)
+        items = self.items(path)
+        assert [
+            ["indexed", "hub"],
+            ["matched", "by email/Email"],
+            ["synced", "updated app: Email"],
+            ["restored", "by hand"],
+        ] == [items[number] for number in history[1::2]]
+        # Times as microseconds before updated_at (T0 + 1 s).
+        assert [1_000_000, -3_599_000_000, -3_599_000_000, -3_599_000_000] == history[::2]
         assert self.KEY not in json.dumps(record[2:])
         assert entry == self.read_back(path, entry)
         # The other key matched: its number, and it reads back as that key.
         other = attrs.evolve(entry, matched_by="1:+4520000001")
         with SQLiteIndexStore(path) as store:
-            store.write([other])
+            store.write([other, contact(2, history=entry.history)])
         assert 1 == self.data(path)[2]
         assert other == self.read_back(path, other)
+        assert 4 == len(self.items(path))  # the second entry's items were interned already
+
+    def test_items_beyond_the_interned_limit_are_stored_inline(self, tmp_path, monkeypatch):
+        """A full items table (MAX_INTERNED distinct items) loses nothing: the items
+        are kept in the row, the common actions by their numbers."""
+        monkeypatch.setattr(_rowformat, "MAX_INTERNED", 2)
+        path = tmp_path / "index.db"
+        entry = self.entry()
+        with SQLiteIndexStore(path) as store:
+            store.write([entry])
+        history = self.data(path)[3]
+        assert [1, 2] == history[1:4:2]
+        assert [[2, "updated app: Email"], ["restored", "by hand"]] == history[5::2]
+        assert entry == self.read_back(path, entry)
+
+    def test_a_rolled_back_write_forgets_the_items_it_interned(self, tmp_path):
+        """The items table is written in the write's transaction: a write that fails
+        takes its items with it, and the next write interns them again."""
+        path = tmp_path / "index.db"
+        entry = self.entry()
+        bad = contact(2, hub_values={"x": object()})
+        with SQLiteIndexStore(path) as store:
+            with pytest.raises(IndexStoreError):
+                store.write([entry, bad])
+            assert {} == self.items(path)
+            store.write([entry])
+            assert entry == store.get("s", "contacts", [entry.entry_id])[entry.entry_id]
+        assert entry == self.read_back(path, entry)
 
     def test_matched_by_is_a_number_only_when_it_names_one_of_the_keys(self, tmp_path):
         """Keys follow the records (M3): the key that matched may be gone since."""
@@ -503,26 +571,56 @@ class TestCompactRows:
             assert 0 == self.data(path)[2]
             assert one == self.read_back(path, one)
 
+    @staticmethod
+    def nested_history(record: list, actions: bool) -> list:
+        """An inline history of version 6 (``[offset, [action, detail], …]``) as
+        versions 4 and 5 wrote it: ``[[offset, action, detail], …]``, the common actions
+        as text (version 4) or as their numbers (``actions``: version 5)."""
+        flat = record[3]
+        out = []
+        for offset, (action, *detail) in zip(flat[::2], flat[1::2], strict=True):
+            if not actions and type(action) is int:
+                action = _rowformat.ACTIONS[action]
+            out.append([offset, action, *detail])
+        return out
+
     def test_a_version_4_file_is_migrated_and_its_rows_read_the_same(self, tmp_path, monkeypatch):
         """Rows written before version 5 hold the text; they are read as they were."""
         path = tmp_path / "index.db"
         entry = self.entry()
-        monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:4])
+        old_schema(monkeypatch, 4)
         with SQLiteIndexStore(path) as store:
             store.write([entry])
         record = self.data(path)
         record[2] = self.KEY
-        actions = sqlite_module._ACTIONS
-        record[3] = [
-            [at, actions[action] if type(action) is int else action, *rest]
-            for at, action, *rest in record[3]
-        ]
+        record[3] = self.nested_history(record, actions=False)
         assert ["indexed", "matched", "synced", "restored"] == [item[1] for item in record[3]]
         self.set_data(path, record)  # the text a version 4 syncengine wrote
         assert 4 == schema_version(path)
         monkeypatch.undo()
         assert entry == self.read_back(path, entry)
-        assert 5 <= schema_version(path)
+        assert 6 <= schema_version(path)
+
+    def test_a_version_5_file_is_migrated_and_its_rows_read_the_same(self, tmp_path, monkeypatch):
+        """Version 6 interns history items; rows written before hold them inline, the
+        common actions as numbers, and read as they were; new writes intern them."""
+        path = tmp_path / "index.db"
+        entry = self.entry()
+        old_schema(monkeypatch, 5)
+        with SQLiteIndexStore(path) as store:
+            store.write([entry])
+        record = self.data(path)
+        record[3] = self.nested_history(record, actions=True)
+        assert [0, 1, 2, "restored"] == [item[1] for item in record[3]]
+        self.set_data(path, record)  # the text a version 5 syncengine wrote
+        assert 5 == schema_version(path)
+        monkeypatch.undo()
+        assert entry == self.read_back(path, entry)
+        assert 6 == schema_version(path)
+        with SQLiteIndexStore(path) as store:
+            store.write([entry])
+        assert 4 == len(self.items(path))
+        assert entry == self.read_back(path, entry)
 
     def test_a_stored_number_that_names_nothing_is_corruption(self, tmp_path):
         path = tmp_path / "index.db"
@@ -533,7 +631,9 @@ class TestCompactRows:
         for bad in (
             [*good[:2], 2, *good[3:]],  # two keys: numbers 0 and 1
             [*good[:2], -1, *good[3:]],
-            [*good[:3], [[0, 99, "hub"]], *good[4:]],
+            [*good[:3], [[0, 99, "hub"]], *good[4:]],  # an unknown common action
+            [*good[:3], [0, 99], *good[4:]],  # an unknown interned item
+            [*good[:3], [0], *good[4:]],  # an item without its time
         ):
             self.set_data(path, bad)
             with pytest.raises(IndexStoreError, match="corrupt"):
@@ -555,4 +655,72 @@ def test_the_data_column_is_the_json_the_standard_encoder_writes(record):
     an integer beyond 64 bits) is written by the standard encoder."""
     from syncengine.index import _codec
 
-    assert _codec.utf8_json(_codec.to_json(record)) == sqlite_module._data_json(record)
+    assert _codec.utf8_json(_codec.to_json(record)) == _rowformat.data_json(record)
+
+
+def _rows_of_another_program():
+    """(what, SQL setting one column of entry e1's row): rows no syncengine wrote."""
+    return [
+        ("invalid JSON", "data = 'not json'"),
+        ("a truncated data column", "data = substr(data, 1, length(data) / 2)"),
+        ("data that is not UTF-8", "data = CAST(X'5b315bff' AS TEXT)"),
+        ("an unknown history action", """data = '[null,null,null,[[0,99,"hub"]]]'"""),
+        ("an unknown history item", "data = '[null,null,null,[0,9999]]'"),
+        ("an unknown shape", """data = '[[77,"x"]]'"""),
+        ("a data column that is not an array", """data = '{"a":1}'"""),
+        ("a matched key number beyond the keys", "data = '[null,null,3]'"),
+        ("keys that are not JSON", "keys = '[\"0:ada@example.com'"),
+        ("keys that are not UTF-8", "keys = CAST(X'5bff' AS TEXT)"),
+        ("an unknown state", "state = 17"),
+    ]
+
+
+class TestRowsWrittenByAnotherProgram:
+    """Issue 18 item 2: a row another program wrote (or a damaged file) makes every read
+    of its entry raise IndexStoreError naming the entry and the file, never a decoder's
+    traceback; the other entries read as before, and writing the entry again replaces it."""
+
+    @staticmethod
+    def entries() -> list[Entry]:
+        good = contact(1, keys=frozenset({"0:ada@example.com", "1:+45"}))
+        return [attrs.evolve(good, entry_id="e1", hub_id="h1", app_id="a1"), contact(2)]
+
+    @pytest.mark.parametrize(("what", "assignment"), _rows_of_another_program())
+    def test_every_read_names_the_entry_and_the_file(self, tmp_path, what, assignment):
+        path = tmp_path / "index.db"
+        first, second = self.entries()
+        with SQLiteIndexStore(path) as store:
+            store.write([first, second])
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE entries SET {assignment} WHERE entry_id = 'e1'")
+        conn.close()
+        named = r"index '.*index\.db' is corrupt: entry 'e1' of sync 's', type 'contacts'"
+        with SQLiteIndexStore(path) as store:
+            reads = [
+                lambda: store.get("s", "contacts", ["e1"]),
+                lambda: store.by_record_ids("s", "contacts", Side.HUB, ["h1"]),
+                lambda: store.by_record_ids("s", "contacts", Side.APP, ["a1"]),
+                lambda: store.by_keys("s", "contacts", ["0:ada@example.com"]),
+                lambda: list(store.entries("s")),
+                lambda: list(store.entries("s", "contacts")),
+                lambda: store.entries_page("s", "contacts"),
+            ]
+            if assignment.startswith("keys"):  # the keys column itself cannot be read
+                reads.append(lambda: store.record_keys("s", "contacts", Side.HUB, ["h1"]))
+            for read in reads:
+                with pytest.raises(IndexStoreError, match=named):
+                    read()
+            # The other entry reads as before.
+            assert {second.entry_id: second} == store.get("s", "contacts", [second.entry_id])
+            # Writing the entry again replaces the row (keys not UTF-8 block even that:
+            # the write names the entry too).
+            if "not UTF-8" in what and assignment.startswith("keys"):
+                with pytest.raises(IndexStoreError, match=named):
+                    store.write([first])
+                return
+            store.write([first])
+            assert {"e1": first} == store.get("s", "contacts", ["e1"])
+            assert [first] == store.by_keys("s", "contacts", ["0:ada@example.com"])[
+                "0:ada@example.com"
+            ]
+            assert [first, second] == list(store.entries("s"))
