@@ -213,12 +213,29 @@ def test_check_index_store_fails_a_broken_store_naming_the_check(broken, failing
         check_index_store(broken, max_examples=5)
 
 
+@pytest.fixture
+def derandomized(monkeypatch):
+    """The kit's machine runs a fixed sequence of programs: whether 200 random ones hit
+    a store's bug is luck (one in a few runs missed the sync-blind by_keys), and a test
+    that passes by luck is flaky."""
+    from hypothesis import settings
+
+    from syncengine.testing import _index_kit
+
+    made = _index_kit._machine_settings
+    monkeypatch.setattr(
+        _index_kit, "_machine_settings", lambda *args: settings(made(*args), derandomize=True)
+    )
+
+
+@pytest.mark.usefixtures("derandomized")
 def test_the_state_machine_alone_catches_a_broken_store():
     """The kit's state machine finds a broken store without the hand-written checks."""
     with pytest.raises(AssertionError, match="by_keys"):
         run_state_machine(_KeysAcrossSyncs, max_examples=200, shrink=False)
 
 
+@pytest.mark.usefixtures("derandomized")
 def test_the_state_machine_alone_catches_a_pass_history_that_grows_without_bound():
     """The machine's pass-history rules find a store that ignores keep_passes."""
     with pytest.raises(AssertionError, match=r"add_pass|passes"):

@@ -19,16 +19,19 @@ contract, so every store refuses the same things with the same
 
 from __future__ import annotations
 
+import abc
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
+from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
 from syncengine.index import _codec
 from syncengine.index._entry import FIELD_ORDER, POSITIONAL, CursorUpdate, Entry, HistoryItem
+from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -511,8 +514,106 @@ class RowCodec:
                 program, or damaged), naming the entry and the index.
         """
         try:
-            return self._decode(
-                sync_id, object_type, entry_id, hub_id, app_id, state, updated, pending, keys, data
+            # The hot path of every read: written for speed, one function, few calls.
+            record = _scan_once(data, 0)[0]
+            if type(record) is not list:
+                raise Corrupt("its data column is not a JSON array")
+            if len(record) < FIELDS:
+                record += DEFAULTS[len(record) :]
+            (
+                hub_raw,
+                app_raw,
+                matched_by,
+                history,
+                mark,
+                attempts,
+                message,
+                category,
+                reason,
+                pending_key,
+                links,
+                deleted,
+            ) = record
+            if type(matched_by) is int:  # the number of a key (see encode)
+                matched_by = self._matched_key(keys, matched_by)
+            tagged = '"$' in data  # _codec.may_have_tags, inlined
+            decode = _codec.decode_value
+            hub_values: Any = None
+            hub_list: list[Any] = []
+            if type(hub_raw) is list:
+                fields = self._shape_fields.get(hub_raw[0]) or self._fields(hub_raw[0])
+                hub_list = [decode(v) for v in hub_raw[1:]] if tagged else hub_raw[1:]
+                if len(hub_list) != len(fields):
+                    raise Corrupt(f"hub values do not fit {fields}")
+                hub_values = dict(zip(fields, hub_list, strict=False))  # lengths checked
+            elif hub_raw is not None:
+                hub_values = decode(hub_raw) if tagged else hub_raw
+                if type(hub_values) is not dict:
+                    raise Corrupt(f"hub values are not a mapping: {hub_raw!r:.60}")
+            app_values: Any = None
+            if type(app_raw) is list:
+                shape = app_raw[0]
+                if shape > 0:
+                    fields = self._shape_fields.get(shape) or self._fields(shape)
+                    app_list = [decode(v) for v in app_raw[1:]] if tagged else app_raw[1:]
+                else:
+                    fields = self._shape_fields.get(-shape) or self._fields(-shape)
+                    if len(app_raw) == 1:
+                        app_list = hub_list
+                    else:
+                        mask = app_raw[1]
+                        rest = iter([decode(v) for v in app_raw[2:]] if tagged else app_raw[2:])
+                        app_list = [
+                            hub_list[i] if mask >> i & 1 else next(rest, None)
+                            for i in range(len(fields))
+                        ]
+                if len(app_list) != len(fields):
+                    raise Corrupt(f"app values do not fit {fields}")
+                app_values = dict(zip(fields, app_list, strict=False))  # lengths checked
+            elif app_raw is not None:
+                if app_raw == SAME_AS_HUB and type(app_raw) is int:
+                    app_values = None if hub_values is None else dict(hub_values)
+                else:
+                    app_values = decode(app_raw) if tagged else app_raw
+                    if type(app_values) is not dict:
+                        raise Corrupt(f"app values are not a mapping: {app_raw!r:.60}")
+            # Times and history items are values, and the engine stamps a whole batch with
+            # one time: equal ones are made once and shared (_codec.decode_history, inlined).
+            times = self._times
+            updated_at = times.get(updated)
+            if updated_at is None:
+                if len(times) > _SHARED:
+                    times.clear()
+                    self._items.clear()
+                updated_at = times[updated] = _EPOCH + timedelta(microseconds=updated)
+            history = self._decode_history(history, updated, updated_at) if history else ()
+            if type(message) is not str or type(attempts) is not int:
+                raise Corrupt("message or attempts of the wrong type")
+            for text in (matched_by, mark, pending_key):
+                if text is not None and type(text) is not str:
+                    raise Corrupt(f"a str field holds {text!r:.40}")
+            return _make_entry(
+                sync_id,
+                object_type,
+                entry_id,
+                updated_at,
+                hub_id,
+                app_id,
+                STATES[state],
+                _EMPTY_KEYS if keys is None else keys_of(keys),
+                matched_by,
+                hub_values,
+                app_values,
+                None if category is None else ErrorCategory(category),
+                None if reason is None else ExcludeReason(reason),
+                message,
+                None if pending is None else SIDES[pending],
+                pending_key,
+                attempts,
+                mark,
+                _codec.decode_links(links) if links else {},
+                None if deleted is None else SIDES[deleted],
+                history,
             )
         except (ValueError, TypeError, KeyError, IndexError, StopIteration, OverflowError) as error:
             raise self.corrupt(sync_id, object_type, entry_id, error) from error
@@ -537,121 +638,6 @@ class RowCodec:
         return IndexStoreError(
             f"the {self.where} is corrupt: entry {entry_id!r:.80} of sync {sync_id!r:.60}, "
             f"type {object_type!r:.60} cannot be read: {detail}"
-        )
-
-    def _decode(
-        self,
-        sync_id: str,
-        object_type: str,
-        entry_id: str,
-        hub_id: str | None,
-        app_id: str | None,
-        state: int,
-        updated: int,
-        pending: int | None,
-        keys: str | None,
-        data: str,
-    ) -> Entry:
-        # The hot path of every read: written for speed, one function, few calls.
-        record = _scan_once(data, 0)[0]
-        if type(record) is not list:
-            raise Corrupt("its data column is not a JSON array")
-        if len(record) < FIELDS:
-            record += DEFAULTS[len(record) :]
-        (
-            hub_raw,
-            app_raw,
-            matched_by,
-            history,
-            mark,
-            attempts,
-            message,
-            category,
-            reason,
-            pending_key,
-            links,
-            deleted,
-        ) = record
-        if type(matched_by) is int:  # the number of a key (see encode)
-            matched_by = self._matched_key(keys, matched_by)
-        tagged = '"$' in data  # _codec.may_have_tags, inlined
-        decode = _codec.decode_value
-        hub_values: Any = None
-        hub_list: list[Any] = []
-        if type(hub_raw) is list:
-            fields = self._shape_fields.get(hub_raw[0]) or self._fields(hub_raw[0])
-            hub_list = [decode(v) for v in hub_raw[1:]] if tagged else hub_raw[1:]
-            if len(hub_list) != len(fields):
-                raise Corrupt(f"hub values do not fit {fields}")
-            hub_values = dict(zip(fields, hub_list, strict=False))  # lengths checked
-        elif hub_raw is not None:
-            hub_values = decode(hub_raw) if tagged else hub_raw
-            if type(hub_values) is not dict:
-                raise Corrupt(f"hub values are not a mapping: {hub_raw!r:.60}")
-        app_values: Any = None
-        if type(app_raw) is list:
-            shape = app_raw[0]
-            if shape > 0:
-                fields = self._shape_fields.get(shape) or self._fields(shape)
-                app_list = [decode(v) for v in app_raw[1:]] if tagged else app_raw[1:]
-            else:
-                fields = self._shape_fields.get(-shape) or self._fields(-shape)
-                if len(app_raw) == 1:
-                    app_list = hub_list
-                else:
-                    mask = app_raw[1]
-                    rest = iter([decode(v) for v in app_raw[2:]] if tagged else app_raw[2:])
-                    app_list = [
-                        hub_list[i] if mask >> i & 1 else next(rest, None)
-                        for i in range(len(fields))
-                    ]
-            if len(app_list) != len(fields):
-                raise Corrupt(f"app values do not fit {fields}")
-            app_values = dict(zip(fields, app_list, strict=False))  # lengths checked
-        elif app_raw is not None:
-            if app_raw == SAME_AS_HUB and type(app_raw) is int:
-                app_values = None if hub_values is None else dict(hub_values)
-            else:
-                app_values = decode(app_raw) if tagged else app_raw
-                if type(app_values) is not dict:
-                    raise Corrupt(f"app values are not a mapping: {app_raw!r:.60}")
-        # Times and history items are values, and the engine stamps a whole batch with
-        # one time: equal ones are made once and shared (_codec.decode_history, inlined).
-        times = self._times
-        updated_at = times.get(updated)
-        if updated_at is None:
-            if len(times) > _SHARED:
-                times.clear()
-                self._items.clear()
-            updated_at = times[updated] = _EPOCH + timedelta(microseconds=updated)
-        history = self._decode_history(history, updated, updated_at) if history else ()
-        if type(message) is not str or type(attempts) is not int:
-            raise Corrupt("message or attempts of the wrong type")
-        for text in (matched_by, mark, pending_key):
-            if text is not None and type(text) is not str:
-                raise Corrupt(f"a str field holds {text!r:.40}")
-        return _make_entry(
-            sync_id,
-            object_type,
-            entry_id,
-            updated_at,
-            hub_id,
-            app_id,
-            STATES[state],
-            _EMPTY_KEYS if keys is None else keys_of(keys),
-            matched_by,
-            hub_values,
-            app_values,
-            None if category is None else ErrorCategory(category),
-            None if reason is None else ExcludeReason(reason),
-            message,
-            None if pending is None else SIDES[pending],
-            pending_key,
-            attempts,
-            mark,
-            _codec.decode_links(links) if links else {},
-            None if deleted is None else SIDES[deleted],
-            history,
         )
 
     def _decode_history(
@@ -717,3 +703,102 @@ class RowCodec:
         if 0 <= code < len(ACTIONS):
             return ACTIONS[code]
         raise Corrupt(f"unknown history action {code}")
+
+
+#: Rows per page of ``entries()`` in the SQL stores.
+CHUNK: Final = 500
+
+
+def entry_where(
+    sync: int,
+    ot: int | None,
+    codes: list[int] | None,
+    since: int | None,
+    until: int | None,
+    pending: bool | None,
+    *,
+    mark: str,
+    array: bool,
+) -> tuple[list[str], list[Any]]:
+    """The conditions (on columns of ``entries`` aliased ``e``) and parameters of an
+    ``entries()`` query: ``mark`` is the dialect's parameter mark; with ``array`` the
+    state codes are one array parameter (PostgreSQL), else one parameter each."""
+    where = [f"e.sync = {mark}"]
+    params: list[Any] = [sync]
+    if ot is not None:
+        where.append(f"e.ot = {mark}")
+        params.append(ot)
+    if codes is not None and array:
+        where.append(f"e.state = ANY({mark}::smallint[])")
+        params.append(codes)
+    elif codes is not None:
+        where.append(f"e.state IN ({','.join([mark] * len(codes))})")
+        params.extend(codes)
+    if since is not None:
+        where.append(f"e.updated_at >= {mark}")
+        params.append(since)
+    if until is not None:
+        where.append(f"e.updated_at < {mark}")
+        params.append(until)
+    if pending is not None:
+        where.append("e.pending IS NOT NULL" if pending else "e.pending IS NULL")
+    return where, params
+
+
+class RowStore(IndexStore):
+    """What the SQL stores share above their SQL: ``entries()`` and ``entries_page()``
+    read in keyset pages (``WHERE id > ? ORDER BY id LIMIT …``) by :meth:`_entries`,
+    which each store writes in its dialect."""
+
+    @abc.abstractmethod
+    def _entries(
+        self,
+        sync_id: str,
+        object_type: str | None,
+        codes: list[int] | None,
+        since: int | None,
+        until: int | None,
+        pending: bool | None,
+        start: int = 0,
+        chunk_size: int = CHUNK,
+    ) -> Iterator[tuple[int, Entry]]:
+        """Matching entries after row id ``start``, each with its row id, read
+        ``chunk_size`` rows a statement (filters as :func:`entry_filters` gives them)."""
+
+    @override
+    def entries(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        pending: bool | None = None,
+    ) -> Iterator[Entry]:
+        # Arguments are checked now, not at the first next().
+        codes, since_us, until_us = entry_filters(states, since, until)
+        rows = self._entries(sync_id, object_type, codes, since_us, until_us, pending)
+        return (entry for _, entry in rows)
+
+    @override
+    def entries_page(
+        self,
+        sync_id: str,
+        object_type: str | None = None,
+        *,
+        states: Collection[RecordState] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Entry], str | None]:
+        # Keyset paging: the cursor is the last row id shown, so a late page costs what
+        # the first does.
+        start = page_start(after)
+        check_page_limit(limit)
+        codes, since_us, until_us = entry_filters(states, since, until)
+        rows = self._entries(
+            sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, CHUNK)
+        )
+        return keyset_page(rows, limit)

@@ -73,7 +73,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar, final
 
@@ -85,7 +85,6 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -217,7 +216,7 @@ _OBJECT_TYPE: Final = 1
 
 
 _COLUMNS: Final = "id, ot, entry_id, hub_id, app_id, state, updated_at, pending, keys, data"
-_CHUNK: Final = 500  # rows per page of entries()
+_CHUNK: Final = _rowformat.CHUNK  # rows per page of entries()
 _SHARDS: Final = 16  # counter shards (see the module docstring)
 _RETRIES: Final = 8  # attempts of a transaction PostgreSQL aborted for concurrency
 _ANALYZE_AFTER: Final = 2000  # inserted rows before a store first refreshes statistics
@@ -314,7 +313,7 @@ class _Row:
 
 
 @final
-class PostgresIndexStore(IndexStore):
+class PostgresIndexStore(_rowformat.RowStore):
     """An index store in PostgreSQL, shared safely by threads, processes and machines.
 
     Args:
@@ -719,43 +718,6 @@ class PostgresIndexStore(IndexStore):
         return found
 
     @override
-    def entries(
-        self,
-        sync_id: str,
-        object_type: str | None = None,
-        *,
-        states: Collection[RecordState] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        pending: bool | None = None,
-    ) -> Iterator[Entry]:
-        # Arguments are checked now, not at the first next().
-        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
-        rows = self._entries(sync_id, object_type, codes, since_us, until_us, pending)
-        return (entry for _, entry in rows)
-
-    @override
-    def entries_page(
-        self,
-        sync_id: str,
-        object_type: str | None = None,
-        *,
-        states: Collection[RecordState] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        after: str | None = None,
-        limit: int = 50,
-    ) -> tuple[list[Entry], str | None]:
-        # Keyset paging: the cursor is the last row id shown, so a late page costs what
-        # the first does.
-        start = page_start(after)
-        check_page_limit(limit)
-        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
-        rows = self._entries(
-            sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, _CHUNK)
-        )
-        return keyset_page(rows, limit)
-
     def _entries(
         self,
         sync_id: str,
@@ -774,25 +736,12 @@ class PostgresIndexStore(IndexStore):
         ot = None if object_type is None else self._ot(object_type)
         if sync is None or (object_type is not None and ot is None):
             return
-        where = ["sync = %s"]
-        params: list[Any] = [sync]
-        if ot is not None:
-            where.append("ot = %s")
-            params.append(ot)
-        if codes is not None:
-            where.append("state = ANY(%s::smallint[])")
-            params.append(codes)
-        if since is not None:
-            where.append("updated_at >= %s")
-            params.append(since)
-        if until is not None:
-            where.append("updated_at < %s")
-            params.append(until)
-        if pending is not None:
-            where.append("pending IS NOT NULL" if pending else "pending IS NULL")
+        where, params = _rowformat.entry_where(
+            sync, ot, codes, since, until, pending, mark="%s", array=True
+        )
         query = (
-            f"SELECT {_COLUMNS} FROM entries WHERE {' AND '.join(where)} "
-            f"AND id > %s ORDER BY id LIMIT {chunk_size}"
+            f"SELECT {_COLUMNS} FROM entries e WHERE {' AND '.join(where)} "
+            f"AND e.id > %s ORDER BY e.id LIMIT {chunk_size}"
         )
         last = start
         while True:

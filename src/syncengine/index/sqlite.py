@@ -58,7 +58,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final, final
 
@@ -69,7 +69,6 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -195,7 +194,7 @@ _COLUMNS: Final = (
     "e.id, e.ot, e.entry_id, e.hub_id, e.app_id, e.state, e.updated_at, e.pending, e.keys, e.data"
 )
 _MAX_PARAMS: Final = 900  # per statement: SQLite < 3.32 allows 999
-_CHUNK: Final = 500  # rows per page of entries()
+_CHUNK: Final = _rowformat.CHUNK  # rows per page of entries()
 _RECENT: Final = 4096  # entries kept decoded (see SQLiteIndexStore._recent)
 _ROWS: Final = 16_384  # rows whose hot columns are kept (see SQLiteIndexStore._rows)
 #: The column of each table of interned texts (_rowformat.SHAPES, _rowformat.ITEMS).
@@ -252,7 +251,7 @@ _PER_SYNC_TABLES: Final = (
 
 
 @final
-class SQLiteIndexStore(IndexStore):
+class SQLiteIndexStore(_rowformat.RowStore):
     """An index store in one SQLite file, shared safely by threads and processes.
 
     Args:
@@ -714,43 +713,6 @@ class SQLiteIndexStore(IndexStore):
         return found
 
     @override
-    def entries(
-        self,
-        sync_id: str,
-        object_type: str | None = None,
-        *,
-        states: Collection[RecordState] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        pending: bool | None = None,
-    ) -> Iterator[Entry]:
-        # Arguments are checked now, not at the first next().
-        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
-        rows = self._entries(sync_id, object_type, codes, since_us, until_us, pending)
-        return (entry for _, entry in rows)
-
-    @override
-    def entries_page(
-        self,
-        sync_id: str,
-        object_type: str | None = None,
-        *,
-        states: Collection[RecordState] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        after: str | None = None,
-        limit: int = 50,
-    ) -> tuple[list[Entry], str | None]:
-        # Keyset paging: the cursor is the last row id shown, so a late page costs what
-        # the first does.
-        start = page_start(after)
-        check_page_limit(limit)
-        codes, since_us, until_us = _rowformat.entry_filters(states, since, until)
-        rows = self._entries(
-            sync_id, object_type, codes, since_us, until_us, None, start, min(limit + 1, _CHUNK)
-        )
-        return keyset_page(rows, limit)
-
     def _entries(
         self,
         sync_id: str,
@@ -771,22 +733,9 @@ class SQLiteIndexStore(IndexStore):
             if sync is None or (object_type is not None and ot is None):
                 return
             hint = self._plan(conn, sync, ot, codes, pending)
-        where = ["e.sync = ?"]
-        params: list[Any] = [sync]
-        if ot is not None:
-            where.append("e.ot = ?")
-            params.append(ot)
-        if codes is not None:
-            where.append(f"e.state IN ({_marks(len(codes))})")
-            params.extend(codes)
-        if since is not None:
-            where.append("e.updated_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("e.updated_at < ?")
-            params.append(until)
-        if pending is not None:
-            where.append("e.pending IS NOT NULL" if pending else "e.pending IS NULL")
+        where, params = _rowformat.entry_where(
+            sync, ot, codes, since, until, pending, mark="?", array=False
+        )
         if "entries_by_state" in hint:
             where.append(_IN_STATE_INDEX)  # a partial index needs its WHERE in the query
         sql = (
