@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -64,6 +64,9 @@ STATES: Final = tuple(sorted(STATE_CODES, key=STATE_CODES.__getitem__))
 SIDE_CODES: Final[Mapping[Side, int]] = {Side.HUB: 0, Side.APP: 1}
 #: The side of each code.
 SIDES: Final = (Side.HUB, Side.APP)
+#: The same as dicts: a stored code that is not one (say -1) is a KeyError, not a state.
+_STATE_OF: Final = dict(enumerate(STATES))
+_SIDE_OF: Final = dict(enumerate(SIDES))
 
 #: The ``data`` JSON array: hub_values, app_values, matched_by, history, mark, attempts,
 #: message, category, reason, pending_key, links, deleted, with the value of each when
@@ -494,27 +497,18 @@ class RowCodec:
         return data_json(record[:size] if size < len(record) else record)
 
     # ---- decoding -------------------------------------------------------------------
-    def decode(
-        self,
-        sync_id: str,
-        object_type: str,
-        entry_id: str,
-        hub_id: str | None,
-        app_id: str | None,
-        state: int,
-        updated: int,
-        pending: int | None,
-        keys: str | None,
-        data: str,
-    ) -> Entry:
-        """The entry of a row (its columns as stored).
+    def decode(self, sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
+        """The entry of a row: its columns as stored, in the order (row id, object type
+        id, entry id, hub id, app id, state, updated_at, pending, keys, data).
 
         Raises:
             IndexStoreError: the row is not in the row format (written by another
                 program, or damaged), naming the entry and the index.
         """
+        entry_id = row[2]
         try:
             # The hot path of every read: written for speed, one function, few calls.
+            _, _, _, hub_id, app_id, state, updated, pending, keys, data = row[:10]
             record = _scan_once(data, 0)[0]
             if type(record) is not list:
                 raise Corrupt("its data column is not a JSON array")
@@ -586,12 +580,30 @@ class RowCodec:
                     times.clear()
                     self._items.clear()
                 updated_at = times[updated] = _EPOCH + timedelta(microseconds=updated)
-            history = self._decode_history(history, updated, updated_at) if history else ()
-            if type(message) is not str or type(attempts) is not int:
-                raise Corrupt("message or attempts of the wrong type")
-            for text in (matched_by, mark, pending_key):
-                if text is not None and type(text) is not str:
-                    raise Corrupt(f"a str field holds {text!r:.40}")
+            if not history:
+                history = ()
+            elif type(history[0]) is int and not len(history) & 1:
+                # [offset, item, …], items by number: found in the shared ones at once.
+                items = self._items
+                if len(items) > 4 * _SHARED:
+                    items.clear()
+                made = []
+                for offset, ref in zip(history[::2], history[1::2], strict=True):
+                    found = items.get((updated - offset, ref, None)) if type(ref) is int else None
+                    if found is None:
+                        found = self._history_item(offset, ref, updated, updated_at)
+                    made.append(found)
+                history = tuple(made)
+            else:
+                history = self._old_history(history, updated, updated_at)
+            if (
+                type(message) is not str
+                or type(attempts) is not int
+                or (mark is not None and type(mark) is not str)
+                or (pending_key is not None and type(pending_key) is not str)
+                or (matched_by is not None and type(matched_by) is not str)
+            ):
+                raise Corrupt("a field holds a value of the wrong type")
             return _make_entry(
                 sync_id,
                 object_type,
@@ -599,7 +611,7 @@ class RowCodec:
                 updated_at,
                 hub_id,
                 app_id,
-                STATES[state],
+                _STATE_OF[state],
                 _EMPTY_KEYS if keys is None else keys_of(keys),
                 matched_by,
                 hub_values,
@@ -607,12 +619,12 @@ class RowCodec:
                 None if category is None else ErrorCategory(category),
                 None if reason is None else ExcludeReason(reason),
                 message,
-                None if pending is None else SIDES[pending],
+                None if pending is None else _SIDE_OF[pending],
                 pending_key,
                 attempts,
                 mark,
                 _codec.decode_links(links) if links else {},
-                None if deleted is None else SIDES[deleted],
+                None if deleted is None else _SIDE_OF[deleted],
                 history,
             )
         except (ValueError, TypeError, KeyError, IndexError, StopIteration, OverflowError) as error:
@@ -640,49 +652,48 @@ class RowCodec:
             f"type {object_type!r:.60} cannot be read: {detail}"
         )
 
-    def _decode_history(
+    def _old_history(
         self, history: list[Any], updated: int, updated_at: datetime
     ) -> tuple[HistoryItem, ...]:
-        """The history :meth:`_history` wrote, or the list of ``[offset, action,
-        detail]`` items of the rows written before items were interned."""
-        items = self._items
-        if len(items) > 4 * _SHARED:
-            items.clear()
-        made = []
-        if type(history[0]) is list:  # [[offset, action(, detail)], …]
+        """The history of rows written before items were interned (``[[offset, action,
+        detail], …]``), or one with an item held inline (see :meth:`_history`)."""
+        if len(self._items) > 4 * _SHARED:
+            self._items.clear()
+        if type(history[0]) is list:
             pairs: Iterable[tuple[Any, Any]] = (
-                (item[0], item[1:] if len(item) > 1 else None) for item in history
+                (item[0], item[1:] if type(item) is list and len(item) > 1 else None)
+                for item in history
             )
-        else:  # [offset, item, offset, item, …]
-            if len(history) % 2:
+        else:
+            if len(history) & 1:
                 raise Corrupt("a history item has no time")
             pairs = zip(history[::2], history[1::2], strict=True)
-        for offset, ref in pairs:
-            if type(offset) is not int:
-                raise Corrupt(f"a history time is not a number: {offset!r:.40}")
-            key: tuple[int, Any, Any]
-            if type(ref) is int:
-                key = (updated - offset, ref, None)  # None: not an inline item's detail
-                found = items.get(key)
-                if found is None:
-                    pair = self._pair(ref)
-                    at = updated_at if offset == 0 else _EPOCH + timedelta(microseconds=key[0])
-                    found = items[key] = HistoryItem(at, pair[0], pair[1])
-            else:
-                if type(ref) is not list or not 1 <= len(ref) <= 2:
-                    raise Corrupt(f"a history item is not in the row format: {ref!r:.40}")
-                key = (updated - offset, ref[0], ref[1] if len(ref) > 1 else "")
-                found = items.get(key)
-                if found is None:
-                    action = key[1]
-                    if type(action) is int:  # a common action, by its number
-                        action = self._action(action)
-                    if type(action) is not str or type(key[2]) is not str:
-                        raise Corrupt(f"a history item is not text: {ref!r:.40}")
-                    at = updated_at if offset == 0 else _EPOCH + timedelta(microseconds=key[0])
-                    found = items[key] = HistoryItem(at, action, key[2])
-            made.append(found)
-        return tuple(made)
+        return tuple(self._history_item(offset, ref, updated, updated_at) for offset, ref in pairs)
+
+    def _history_item(
+        self, offset: Any, ref: Any, updated: int, updated_at: datetime
+    ) -> HistoryItem:
+        """One history item, made (and kept for reuse) from its stored offset and its
+        number, or its ``[action]``/``[action, detail]`` held inline."""
+        if type(offset) is not int:
+            raise Corrupt(f"a history time is not a number: {offset!r:.40}")
+        at = updated_at if offset == 0 else _EPOCH + timedelta(microseconds=updated - offset)
+        if type(ref) is int:
+            pair = self._pair(ref)
+            made = self._items[(updated - offset, ref, None)] = HistoryItem(at, *pair)
+            return made  # (None in its key: no inline detail)
+        if type(ref) is not list or not 1 <= len(ref) <= 2:
+            raise Corrupt(f"a history item is not in the row format: {ref!r:.40}")
+        key = (updated - offset, ref[0], ref[1] if len(ref) > 1 else "")
+        found = self._items.get(key)
+        if found is None:
+            action = key[1]
+            if type(action) is int:  # a common action, by its number
+                action = self._action(action)
+            if type(action) is not str or type(key[2]) is not str:
+                raise Corrupt(f"a history item is not text: {ref!r:.40}")
+            found = self._items[key] = HistoryItem(at, action, key[2])
+        return found
 
     @staticmethod
     def _matched_key(keys: str | None, number: int) -> str:

@@ -571,14 +571,18 @@ class PostgresIndexStore(_rowformat.RowStore):
         return self._codec.decode(
             sync_id,
             object_type,
-            _unesc(row[2]),
-            _opt_unesc(row[3]),
-            _opt_unesc(row[4]),
-            row[5],
-            row[6],
-            row[7],
-            _opt_unesc(row[8]),
-            row[9],
+            (
+                row[0],
+                row[1],
+                _unesc(row[2]),
+                _opt_unesc(row[3]),
+                _opt_unesc(row[4]),
+                row[5],
+                row[6],
+                row[7],
+                _opt_unesc(row[8]),
+                row[9],
+            ),
         )
 
     def _convert_rows(self, conn: psycopg.Connection[Any]) -> None:

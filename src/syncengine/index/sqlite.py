@@ -502,12 +502,6 @@ class SQLiteIndexStore(_rowformat.RowStore):
                             ) from error
             raise
 
-    def _decode(self, conn: sqlite3.Connection, sync_id: str, object_type: str, row: Any) -> Entry:
-        """The entry of a row of ``_COLUMNS`` (IndexStoreError naming it if it is corrupt)."""
-        return self._codec.decode(
-            sync_id, object_type, row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
-        )
-
     # ---- lookups ------------------------------------------------------------------
     def _select(
         self,
@@ -537,7 +531,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 ):
                     entry = seen[1]
                 else:
-                    entry = self._decode(conn, sync_id, object_type, row)
+                    entry = self._codec.decode(sync_id, object_type, row)
                     recent[row[0]] = (row, entry)
                 rows[(sync, ot, row[2])] = (*row[:1], row[5], row[8], *row[3:5], *row[6:8])
                 found.append((row[index], entry))
@@ -587,8 +581,12 @@ class SQLiteIndexStore(_rowformat.RowStore):
                         "AND json_extract(data, '$[4]') = ?",
                         (sync, ot, *chunk, mark),
                     ).fetchall()
-                except sqlite3.OperationalError:
-                    self._json = False  # built without JSON: parse in Python
+                except sqlite3.OperationalError as error:
+                    # Built without JSON: parse in Python from now on. A row that is not
+                    # JSON (another program wrote it): parse this chunk in Python, which
+                    # passes over that row (reading its entry names it).
+                    if "no such function" in str(error):
+                        self._json = False
                 else:
                     self._json = True
                     found.update(row[0] for row in rows)
@@ -671,7 +669,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             if scope is None:
                 return found
             sync, ot = scope
-            decode = self._decode
+            decode = self._codec.decode
             recent = self._recent
             rows = self._rows
             if len(rows) > _ROWS:
@@ -695,7 +693,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
                         ):
                             entry = decoded[rowid] = seen[1]
                         else:
-                            entry = decoded[rowid] = decode(conn, sync_id, object_type, row)
+                            entry = decoded[rowid] = decode(sync_id, object_type, row)
                         rows[(sync, ot, row[2])] = (rowid, row[5], row[8], *row[3:5], *row[6:8])
                     key = row[10]
                     holders = found.get(key)
@@ -747,7 +745,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             with self._reading() as conn:
                 rows = self._fetch(conn, sql, (*params, last), sync_id, None, 2)
                 chunk = [
-                    (row[0], self._decode(conn, sync_id, self._ot_name(conn, row[1]), row))
+                    (row[0], self._codec.decode(sync_id, self._ot_name(conn, row[1]), row))
                     for row in rows
                 ]
             yield from chunk

@@ -6,12 +6,15 @@ next, so a renumbered code would silently change every stored state.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncengine import IndexStoreError, RecordState, Side
-from syncengine.index import CursorUpdate, _rowformat, memory, postgres, sqlite
+from syncengine.index import CursorUpdate, Entry, _rowformat, memory, postgres, sqlite
 
 
 def test_the_stored_codes_never_change():
@@ -86,12 +89,11 @@ def test_a_row_reads_back_exactly_through_the_codec():
     data = codec.encode(entry, updated, entry.keys)
     keys = _rowformat.keys_text(entry.keys)
     state = _rowformat.STATE_CODES[entry.state]
-    assert entry == codec.decode(
-        "s", "contacts", "e1", "h1", None, state, updated, None, keys, data
-    )
+    row = (1, 1, "e1", "h1", None, state, updated, None, keys, data)
+    assert entry == codec.decode("s", "contacts", row)
     assert 2 == len(tables["items"])
     with pytest.raises(IndexStoreError, match="index 'test' is corrupt: entry 'e1'"):
-        codec.decode("s", "contacts", "e1", "h1", None, state, updated, None, keys, data[:-2])
+        codec.decode("s", "contacts", (*row[:9], data[:-2]))
 
 
 def test_the_checks_refuse_what_no_store_can_keep():
@@ -109,3 +111,50 @@ def test_the_checks_refuse_what_no_store_can_keep():
     assert ([1, 2], None, None) == _rowformat.entry_filters(
         [RecordState.FAILED, RecordState.SYNCED, RecordState.FAILED], None, None
     )
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=300)
+@given(
+    data=st.one_of(_JSON.map(json.dumps), st.text(max_size=40)),
+    keys=st.none()
+    | st.text(max_size=12)
+    | st.lists(st.text(max_size=4), max_size=3).map(json.dumps),
+    cut=st.integers(min_value=0, max_value=200),
+    state=st.integers(min_value=-2, max_value=7),
+    pending=st.none() | st.integers(min_value=-1, max_value=3),
+)
+def test_any_row_decodes_or_names_its_entry(data, keys, cut, state, pending):
+    """Issue 18 item 2: whatever another program left in a row (any JSON, any text, a
+    valid row cut short), decoding gives an Entry or raises IndexStoreError naming the
+    entry: never a decoder's own exception."""
+    codec = _rowformat.RowCodec(
+        "index 'fuzz'",
+        lambda kind, text: None,
+        lambda kind, number: '["a","b"]' if number == 1 else None,
+    )
+    valid = '[[1,"x","y"],[-1,1,"z"],0,[5,[0,"hub"],0,[2]],"i1",1,"m",null,null,"k",{"t":["h"]},1]'
+    for text in (data, valid[:cut]):
+        row = (1, 1, "e1", "h1", None, state, 1_700_000_000_000_000, pending, keys, text)
+        try:
+            result: Entry | str = codec.decode("s", "contacts", row)
+        except IndexStoreError as error:
+            result = str(error)
+        if isinstance(result, str):
+            assert "index 'fuzz' is corrupt: entry 'e1' of sync 's', type 'contacts'" in result
+        else:
+            assert isinstance(result, Entry)
+            assert 0 <= state < 5
+            assert pending in (None, 0, 1)

@@ -724,3 +724,24 @@ class TestRowsWrittenByAnotherProgram:
                 "0:ada@example.com"
             ]
             assert [first, second] == list(store.entries("s"))
+
+    @pytest.mark.parametrize("data", ["not json", '[null,null,null,[],"i1"'])
+    def test_marked_passes_over_such_a_row_and_keeps_sqlites_json(self, tmp_path, data):
+        """marked() answers for the other records, and a row that is not JSON does not
+        make the store give up SQLite's JSON functions for good (it took it for a
+        SQLite built without them, and parsed every later row in Python)."""
+        path = tmp_path / "index.db"
+        entries = [contact(i, mark="i1") for i in range(3)]
+        with SQLiteIndexStore(path) as store:
+            store.write(entries)
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                "UPDATE entries SET data = ? WHERE entry_id = ?", (data, entries[1].entry_id)
+            )
+        conn.close()
+        with SQLiteIndexStore(path) as store:
+            ids = [e.hub_id for e in entries]
+            assert {ids[0], ids[2]} == store.marked("s", "contacts", Side.HUB, ids, "i1")
+            assert store._json is not False
+            assert {ids[0]} == store.marked("s", "contacts", Side.HUB, ids[:1], "i1")
+            assert store._json is True
