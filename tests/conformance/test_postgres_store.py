@@ -451,3 +451,24 @@ def test_a_version_3_schema_is_converted_to_the_shared_row_format(dsn, schema, m
         assert kept[1:] == store.by_keys("s", "contacts", ["0:b\x00@x.org"])["0:b\x00@x.org"]
         with pytest.raises(IndexStoreError, match="entry 'e3'"):
             store.get("s", "contacts", ["e3"])
+
+
+@pytest.mark.parametrize(
+    ("table", "assignment", "named"),
+    [
+        ("passes", "counts = 'not json'", "pass 1 of sync 's'"),
+        ("inbox", "side = 7", "inbox event 1 of sync 's'"),
+    ],
+)
+def test_a_pass_record_or_inbox_event_is_named_too(dsn, schema, table, assignment, named):
+    """The other tables the store decodes: the pass history and the webhook inbox."""
+    from syncengine.history import PassRecord
+    from syncengine.index import InboxItem
+
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        store.add_pass(PassRecord("s", "initial", T0, T0, "completed"))
+        store.inbox_add([InboxItem("s", Side.HUB, "e:1", "{}", T0)])
+        _sql(dsn, schema, f"UPDATE {table} SET {assignment}")
+        read = store.passes if table == "passes" else store.inbox
+        with pytest.raises(IndexStoreError, match=f"schema '{schema}' is corrupt: {named}"):
+            read("s")

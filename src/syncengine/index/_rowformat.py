@@ -29,8 +29,16 @@ import orjson
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
+from syncengine.history import PassRecord, decode_counts
 from syncengine.index import _codec
-from syncengine.index._entry import FIELD_ORDER, POSITIONAL, CursorUpdate, Entry, HistoryItem
+from syncengine.index._entry import (
+    FIELD_ORDER,
+    POSITIONAL,
+    CursorUpdate,
+    Entry,
+    HistoryItem,
+    InboxItem,
+)
 from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -694,6 +702,52 @@ class RowCodec:
                 raise Corrupt(f"a history item is not text: {ref!r:.40}")
             found = self._items[key] = HistoryItem(at, action, key[2])
         return found
+
+    # ---- the other tables ---------------------------------------------------------
+    def inbox_item(
+        self, sync_id: str, seq: int, key: str, side: int, received: int, payload: str
+    ) -> InboxItem:
+        """An inbox row as an item (IndexStoreError naming it if it cannot be read)."""
+        try:
+            return InboxItem(
+                sync_id, _SIDE_OF[side], key, payload, _codec.from_micros(received), seq
+            )
+        except (ValueError, TypeError, KeyError, OverflowError) as error:
+            raise IndexStoreError(
+                f"the {self.where} is corrupt: inbox event {seq!r:.40} of sync "
+                f"{sync_id!r:.60} cannot be read: {error}"
+            ) from error
+
+    def pass_record(
+        self,
+        sync_id: str,
+        number: int,
+        kind: str,
+        times: tuple[int, int],
+        outcome: str,
+        detail: str,
+        dry_run: object,
+        counts: str,
+    ) -> PassRecord:
+        """A pass history row as a record (IndexStoreError naming it if it cannot be
+        read)."""
+        try:
+            return PassRecord(
+                sync_id=sync_id,
+                kind=kind,
+                started_at=_codec.from_micros(times[0]),
+                finished_at=_codec.from_micros(times[1]),
+                outcome=outcome,
+                detail=detail,
+                counts=decode_counts(counts),
+                dry_run=bool(dry_run),
+                number=int(number),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
+            raise IndexStoreError(
+                f"the {self.where} is corrupt: pass {number!r:.40} of sync {sync_id!r:.60} "
+                f"cannot be read: {error}"
+            ) from error
 
     @staticmethod
     def _matched_key(keys: str | None, number: int) -> str:

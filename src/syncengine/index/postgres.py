@@ -82,7 +82,7 @@ from typing_extensions import override
 
 from syncengine._redact import REDACTED, redact_dsn, scrub_dsn
 from syncengine.errors import IndexStoreError
-from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
+from syncengine.history import KEEP_PASSES, PassRecord, check_pass, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.records import Side
@@ -1217,15 +1217,9 @@ class PostgresIndexStore(_rowformat.RowStore):
                 (sync, int(after), int(limit)),
             ).fetchall()
         )
+        item = self._codec.inbox_item
         return [
-            InboxItem(
-                sync_id,
-                _SIDES[side],
-                _unesc(key),
-                _unesc(payload),
-                _codec.from_micros(received),
-                seq,
-            )
+            item(sync_id, seq, _unesc(key), side, received, _unesc(payload))
             for seq, key, side, received, payload in rows
         ]
 
@@ -1304,19 +1298,10 @@ class PostgresIndexStore(_rowformat.RowStore):
                 (sync, bound, int(limit)),
             ).fetchall()
         )
+        record = self._codec.pass_record
         return [
-            PassRecord(
-                sync_id=sync_id,
-                kind=_unesc(kind),
-                started_at=_codec.from_micros(started),
-                finished_at=_codec.from_micros(finished),
-                outcome=outcome,
-                detail=_unesc(detail),
-                counts=decode_counts(counts),
-                dry_run=bool(dry_run),
-                number=int(number),
-            )
-            for number, kind, started, finished, outcome, detail, dry_run, counts in rows
+            record(sync_id, number, _unesc(kind), times, outcome, _unesc(detail), dry, counts)
+            for number, kind, *times, outcome, detail, dry, counts in rows
         ]
 
     # ---- lifecycle ----------------------------------------------------------------

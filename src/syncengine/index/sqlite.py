@@ -66,7 +66,7 @@ import attrs
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
-from syncengine.history import KEEP_PASSES, PassRecord, check_pass, decode_counts, encode_counts
+from syncengine.history import KEEP_PASSES, PassRecord, check_pass, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
 from syncengine.records import Side
@@ -1284,10 +1284,8 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 "WHERE sync = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (sync, int(after), int(limit)),
             ).fetchall()
-        return [
-            InboxItem(sync_id, _SIDES[side], key, payload, _codec.from_micros(received), seq)
-            for seq, key, side, received, payload in rows
-        ]
+        item = self._codec.inbox_item
+        return [item(sync_id, *row) for row in rows]
 
     @override
     def inbox_remove(self, sync_id: str, seqs: Iterable[int]) -> None:
@@ -1355,19 +1353,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 "FROM passes WHERE sync = ? AND number < ? ORDER BY number DESC LIMIT ?",
                 (sync, _before(before), int(limit)),
             ).fetchall()
+        record = self._codec.pass_record
         return [
-            PassRecord(
-                sync_id=sync_id,
-                kind=kind,
-                started_at=_codec.from_micros(started),
-                finished_at=_codec.from_micros(finished),
-                outcome=outcome,
-                detail=detail,
-                counts=decode_counts(counts),
-                dry_run=bool(dry_run),
-                number=number,
-            )
-            for number, kind, started, finished, outcome, detail, dry_run, counts in rows
+            record(sync_id, number, kind, times, outcome, detail, dry, counts)
+            for number, kind, *times, outcome, detail, dry, counts in rows
         ]
 
     # ---- lifecycle ----------------------------------------------------------------

@@ -745,3 +745,28 @@ class TestRowsWrittenByAnotherProgram:
             assert store._json is not False
             assert {ids[0]} == store.marked("s", "contacts", Side.HUB, ids[:1], "i1")
             assert store._json is True
+
+    @pytest.mark.parametrize(
+        ("table", "assignment", "named"),
+        [
+            ("passes", "counts = 'not json'", "pass 1 of sync 's'"),
+            ("passes", """counts = '{"contacts":{"hub":{"nonsense":1}}}'""", "pass 1 of sync 's'"),
+            ("passes", "started = 1e300", "pass 1 of sync 's'"),
+            ("inbox", "side = 7", "inbox event 1 of sync 's'"),
+        ],
+    )
+    def test_a_pass_record_or_inbox_event_is_named_too(self, tmp_path, table, assignment, named):
+        """The other tables the store decodes: the pass history and the webhook inbox."""
+        from syncengine.history import PassRecord
+
+        path = tmp_path / "index.db"
+        with SQLiteIndexStore(path) as store:
+            store.add_pass(PassRecord("s", "initial", T0, T0 + HOUR, "completed"))
+            store.inbox_add([InboxItem("s", Side.HUB, "e:1", "{}", T0)])
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE {table} SET {assignment}")
+        conn.close()
+        with SQLiteIndexStore(path) as store:
+            read = store.passes if table == "passes" else store.inbox
+            with pytest.raises(IndexStoreError, match=rf"index '.*' is corrupt: {named}"):
+                read("s")
