@@ -616,9 +616,9 @@ class SQLiteIndexStore(_rowformat.RowStore):
         row_keys = self._codec.keys
 
         def read(conn: sqlite3.Connection, sync: int, ot: int, chunk: Sequence[str]) -> None:
-            for record_id, other_id, keys, entry_id, _ in self._fetch(
+            for record_id, other_id, keys, entry_id in self._fetch(
                 conn,
-                f"SELECT {column}, {other}, keys, entry_id, ot FROM entries "
+                f"SELECT {column}, {other}, keys, entry_id FROM entries "
                 f"WHERE sync = ? AND ot = ? AND {column} IN ({_marks(len(chunk))})",
                 (sync, ot, *chunk),
                 sync_id,
