@@ -20,7 +20,7 @@ Theory of operation:
   everything else is one compact JSON array. ``app_values`` is stored as the marker
   ``1`` when it equals ``hub_values`` exactly, and values equal to the hub value at the
   same position are left out (the engine stores both sides' copies of the same synced
-  values). A realistic contact entry takes about 330 bytes on disk, indexes included
+  values). A realistic contact entry takes about 365 bytes on disk, indexes included
   (``benchmarks/index_store.py``). A row that is not in the format (another program
   wrote it, or the file is damaged) makes every read of its entry raise
   :class:`~syncengine.IndexStoreError` naming the entry and the file.

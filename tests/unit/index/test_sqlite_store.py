@@ -442,7 +442,7 @@ class TestQueries:
 
 
 def test_an_entry_takes_little_room_on_disk(tmp_path):
-    """5,000 realistic entries take less than 1,000 bytes each (the benchmark: ~420)."""
+    """5,000 realistic entries take less than 1,000 bytes each (the benchmark: ~360)."""
     path = tmp_path / "index.db"
     n = 5000
     with SQLiteIndexStore(path) as store:
