@@ -457,6 +457,35 @@ def test_an_entry_takes_little_room_on_disk(tmp_path):
     assert (pages - free) * size / n < 1000
 
 
+def test_a_synced_pairs_entry_keeps_its_history_in_few_bytes(tmp_path):
+    """Issue 18 item 3: the history items of a matched pair (indexed, matched, synced)
+    are stored once in the items table and by number in each row: 5,000 such entries
+    take under 410 bytes each on disk, indexes included (439 when every row held the
+    items' text)."""
+    path = tmp_path / "index.db"
+    n = 5000
+
+    def history(i: int) -> tuple[HistoryItem, ...]:
+        at = T0 + timedelta(seconds=i)
+        return (
+            HistoryItem(at - timedelta(seconds=2), "indexed", "hub"),
+            HistoryItem(at, "matched", "by email/Email"),
+            HistoryItem(at, "synced", "updated app: Email"),
+        )
+
+    with SQLiteIndexStore(path) as store:
+        for start in range(0, n, 1000):
+            store.write([contact(i, history=history(i)) for i in range(start, start + 1000)])
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages, free, size = (
+            conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+    conn.close()
+    assert (pages - free) * size / n < 410
+
+
 class TestCompactRows:
     """Schema version 5 (issue 18 item 4): the ``data`` column names the key that matched
     by its number among the entry's sorted keys, and the engine's common history actions
