@@ -250,6 +250,42 @@ class TestTextThatIsNotUtf8InASQLiteApp:
         assert [ids[4]] == [e.app_id for e in engine.records("contacts", RecordState.FAILED)]
         app.close()
 
+    def _row_with_bad_id(self, tmp_path):
+        outside = sqlite3.connect(tmp_path / "app.db")
+        outside.execute(
+            "INSERT INTO contacts (__id, email, name) "
+            "VALUES (CAST(x'6375748a' AS TEXT), 'cut@x.io', 'cut')"
+        )
+        outside.commit()
+        outside.close()
+        return "cut\udc8a"
+
+    @pytest.mark.parametrize("when", ["initial", "incremental"])
+    def test_an_id_that_is_not_utf8_fails_alone_and_every_pass_goes_on(self, index, tmp_path, when):
+        # The id is read with its bad byte as a lone surrogate like any text; the scan
+        # then looked the row's links up by that id (and, incrementally, the row itself),
+        # which no query parameter can carry: every pass, reconcile included, stopped with
+        # a raw UnicodeEncodeError ("error: unknown" from the command), nothing synced.
+        app, ids = self._app(tmp_path)
+        hub = InMemoryAdapter([CONTACTS])
+        engine = SyncEngine(hub, app, index, config())
+        if when == "incremental":
+            engine.initial_sync()
+        bad = self._row_with_bad_id(tmp_path)
+        app.update("contacts", [RecordUpdate(ids[0], {"name": "changed"})])
+        first = engine.initial_sync if when == "initial" else engine.incremental_sync
+        for run in (first, engine.reconcile):
+            report = run()
+            assert 1 == report.failed, report.summary()
+            assert any(repr(bad) in e and "lone surrogate" in e for e in report.errors), (
+                report.errors
+            )
+        names = sorted(r.properties["name"] for p in hub.scan("contacts") for r in p.records)
+        assert 6 == len(names)
+        assert "changed" in names
+        assert not list(engine.records("contacts", RecordState.FAILED))
+        app.close()
+
 
 class TestLoneSurrogateIds:
     """A record id that is no valid text fails that record alone, named (X1)."""

@@ -256,6 +256,25 @@ def _text(data: bytes) -> str:
     return str(data, "utf-8", "surrogateescape")
 
 
+def _id_param(record_id: str) -> str | bytes:
+    """``record_id`` as a query parameter: its bytes when it was read with bytes that are
+    not UTF-8 (lone surrogates, see :func:`_text`), which no ``str`` parameter can carry."""
+    if record_id.isascii():
+        return record_id
+    try:
+        record_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return record_id.encode("utf-8", "surrogateescape")
+    return record_id
+
+
+def _id_marks(ids: Sequence[str]) -> str:
+    """Placeholders for :func:`_id_param` of ``ids``: bytes are compared as TEXT."""
+    if all(record_id.isascii() for record_id in ids):
+        return _marks(len(ids))
+    return ", ".join("CAST(? AS TEXT)" for _ in ids)
+
+
 def _encode(value: Any) -> Any:
     """The SQLite value that stores ``value`` (``None`` for blank-as-absent)."""
     if value is None or isinstance(value, str | int | float):
@@ -1200,8 +1219,8 @@ class SQLiteAdapter(Adapter):
             chunk = ids[start : start + 500]
             for from_id, to_type, to_id in self._conn.execute(
                 f"SELECT from_id, to_type, to_id FROM {_P}links "
-                f"WHERE from_type = ? AND from_id IN ({_marks(len(chunk))})",
-                [schema.name, *chunk],
+                f"WHERE from_type = ? AND from_id IN ({_id_marks(chunk)})",
+                [schema.name, *map(_id_param, chunk)],
             ):
                 links.setdefault(from_id, {}).setdefault(to_type, set()).add(to_id)
         specs = schema.properties
@@ -1437,20 +1456,23 @@ class SQLiteAdapter(Adapter):
         while True:
             with self._lock, self._guard(), self._reading():
                 self._refuse_in_transaction()
+                # Live rows are read back by rowid, not by id: an id another program wrote
+                # with bytes that are not UTF-8 is read as lone surrogates, which no query
+                # parameter can carry (rule X1: that record fails alone, not the scan).
                 changes = self._conn.execute(
-                    f"SELECT __seq, __id, 1 FROM {table} WHERE __seq > ? AND __seq <= ? "
-                    f"UNION ALL SELECT seq, id, 0 FROM {_P}tombstones "
+                    f"SELECT __seq, __id, rowid FROM {table} WHERE __seq > ? AND __seq <= ? "
+                    f"UNION ALL SELECT seq, id, NULL FROM {_P}tombstones "
                     "WHERE object_type = ? AND seq > ? AND seq <= ? ORDER BY 1 LIMIT ?",
                     (done, end, schema.name, done, end, self.page_size + 1),
                 ).fetchall()
                 last = len(changes) <= self.page_size
                 changes = changes[: self.page_size]
-                live = [record_id for _, record_id, is_live in changes if is_live]
-                deleted = tuple(record_id for _, record_id, is_live in changes if not is_live)
+                live = [rowid for _, _, rowid in changes if rowid is not None]
+                deleted = tuple(record_id for _, record_id, rowid in changes if rowid is None)
                 rows = (
                     self._conn.execute(
                         f"SELECT {self._select(schema)} FROM {table} "
-                        f"WHERE __id IN ({_marks(len(live))}) ORDER BY __seq",
+                        f"WHERE rowid IN ({_marks(len(live))}) ORDER BY __seq",
                         live,
                     ).fetchall()
                     if live
