@@ -382,6 +382,63 @@ class TestTooManyPropertiesForSQLite:
             SQLiteAdapter(tmp_path / "app.db", [ObjectSchema("wide", others)])
 
 
+class TestNamesSQLiteCannotHold:
+    """Names a SQLite app cannot hold apart are refused when declared, naming the key.
+
+    Before, two names differing only in ASCII case silently shared one column (a raw
+    ``OperationalError``) or one table (records of one type listed under the other); a
+    property named ``rowid`` hid the row id the adapter's triggers use (a row another
+    program inserted failed with ``UNIQUE constraint failed``); a NUL or a lone surrogate
+    in a name gave a raw ``ProgrammingError``/``UnicodeEncodeError``.
+    """
+
+    @pytest.mark.parametrize(
+        ("names", "where", "says"),
+        [
+            (["Email", "email"], "t.properties[1]", "differ only in case"),
+            (["rowid"], "t.properties[0]", "reserved"),
+            (["x", "_ROWID_"], "t.properties[1]", "reserved"),
+            (["OID"], "t.properties[0]", "reserved"),
+            (["a\x00b"], "t.properties[0]", "NUL"),
+            (["cut\ud83d"], "t.properties[0]", "lone surrogate"),
+        ],
+    )
+    def test_property_names(self, tmp_path, names, where, says):
+        schema = ObjectSchema("t", [PropertySpec(n, PropertyType.STRING) for n in names])
+        with pytest.raises(ConfigError) as caught:
+            SQLiteAdapter(tmp_path / "app.db", [schema])
+        assert caught.value.path == where
+        assert says in str(caught.value)
+
+    @pytest.mark.parametrize(
+        ("names", "says"),
+        [
+            (["People", "people"], "differ only in case"),
+            (["t\x00"], "NUL"),
+            (["cut\udc8a"], "lone surrogate"),
+            ([""], "non-empty"),
+        ],
+    )
+    def test_type_names(self, tmp_path, names, says):
+        schemas = [ObjectSchema(n, [PropertySpec("a", PropertyType.STRING)]) for n in names]
+        with pytest.raises(ConfigError, match=says) as caught:
+            SQLiteAdapter(tmp_path / "app.db", schemas)
+        assert caught.value.path == "name"
+
+    def test_names_that_differ_beyond_ascii_case_are_kept_apart(self, tmp_path):
+        # SQLite folds ASCII letters only: É and é are two columns, as declared.
+        schemas = [
+            ObjectSchema("lé", [PropertySpec("É", "string"), PropertySpec("é", "string")]),
+            ObjectSchema("lÉ", [PropertySpec("a", "string")]),
+        ]
+        app = SQLiteAdapter(tmp_path / "app.db", schemas)
+        (made,) = app.create("lé", [NewRecord({"É": "upper", "é": "lower"}, "k")])
+        record = app.fetch("lé", [made.record_id])[made.record_id]
+        assert {"É": "upper", "é": "lower"} == dict(record.properties)
+        assert [] == [r for page in app.scan("lÉ") for r in page.records]
+        app.close()
+
+
 @pytest.mark.parametrize("kind", ["text", "exact", "company_name", "domain"])
 def test_a_match_key_with_a_lone_surrogate_is_no_identifier(index, kind):
     """It stopped the pass with a raw UnicodeEncodeError from SQLiteIndexStore (issue 17)."""

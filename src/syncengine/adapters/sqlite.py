@@ -95,6 +95,7 @@ import attrs
 from typing_extensions import override
 
 # The value rules are shared with the reference adapter, so both apps validate alike.
+from syncengine._text import lone_surrogate
 from syncengine.adapters._values import MULTI_TYPES, check_values, merged, unknown_property
 from syncengine.adapters.base import Adapter
 from syncengine.errors import AdapterError, ConfigError
@@ -344,18 +345,62 @@ def _schema_of(text: str) -> ObjectSchema:
     return ObjectSchema(data["name"], [PropertySpec(**p) for p in data["properties"]])
 
 
+#: Names SQLite gives every table's row id: a column of one of these names hides it (and
+#: the adapter's triggers find rows by it), whatever its case.
+_ROWID_NAMES: Final = frozenset({"rowid", "oid", "_rowid_"})
+
+
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold_name(name: str) -> str:
+    """``name`` as SQLite compares names: ASCII letters without case, the rest as is."""
+    return name.translate(_ASCII_LOWER)
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a SQLite table or column, or None."""
+    if "\x00" in name:
+        return "holds a NUL character, which SQLite cannot take in a name"
+    return lone_surrogate(name)
+
+
 def _check_names(schema: ObjectSchema) -> None:
-    if schema.name.startswith((_P, "sqlite_")) or not schema.name:
+    if not schema.name:
+        raise ConfigError("name", "an object type needs a non-empty name")
+    if _fold_name(schema.name).startswith((_P, "sqlite_")):
         raise ConfigError(
             "name", f"object type name {schema.name!r} is reserved (starts with {_P!r}/'sqlite_')"
         )
+    problem = _name_problem(schema.name)
+    if problem is not None:
+        raise ConfigError("name", f"object type name {schema.name!r} {problem}")
+    seen: dict[str, str] = {}
     for i, spec in enumerate(schema.properties):
+        path = f"{schema.name}.properties[{i}]"
         if spec.name.startswith("__"):
             raise ConfigError(
-                f"{schema.name}.properties[{i}]",
+                path,
                 f"property name {spec.name!r} is reserved: names starting with '__' are the "
                 "adapter's own columns",
             )
+        folded = _fold_name(spec.name)
+        if folded in _ROWID_NAMES:
+            raise ConfigError(
+                path,
+                f"property name {spec.name!r} is reserved: SQLite names each row's id so "
+                "(rename the property in the schema and its field mappings)",
+            )
+        problem = _name_problem(spec.name)
+        if problem is not None:
+            raise ConfigError(path, f"property name {spec.name!r} {problem}")
+        if folded in seen:
+            raise ConfigError(
+                path,
+                f"property names {seen[folded]!r} and {spec.name!r} differ only in case: "
+                "SQLite's column names ignore case, so one table cannot hold both",
+            )
+        seen[folded] = spec.name
 
 
 @attrs.define(eq=False)
@@ -1068,6 +1113,15 @@ class SQLiteAdapter(Adapter):
         conn = self._conn
         table = _q(schema.name)
         exists = conn.execute(f"SELECT 1 FROM {_P}types WHERE name = ?", (schema.name,)).fetchone()
+        for (other,) in conn.execute(
+            f"SELECT name FROM {_P}types WHERE lower(name) = lower(?) AND name != ?",
+            (schema.name, schema.name),
+        ):
+            raise ConfigError(
+                "name",
+                f"object type names {other!r} and {schema.name!r} differ only in case: "
+                "SQLite's table names ignore case, so both would share one table",
+            )
         self._check_width(schema, exists is not None)
         if exists is None:
             (position,) = conn.execute(f"SELECT count(*) FROM {_P}types").fetchone()
@@ -1456,23 +1510,23 @@ class SQLiteAdapter(Adapter):
         while True:
             with self._lock, self._guard(), self._reading():
                 self._refuse_in_transaction()
-                # Live rows are read back by rowid, not by id: an id another program wrote
+                # Live rows are read back by position, not by id: an id another program wrote
                 # with bytes that are not UTF-8 is read as lone surrogates, which no query
                 # parameter can carry (rule X1: that record fails alone, not the scan).
                 changes = self._conn.execute(
-                    f"SELECT __seq, __id, rowid FROM {table} WHERE __seq > ? AND __seq <= ? "
+                    f"SELECT __seq, __id, __pos FROM {table} WHERE __seq > ? AND __seq <= ? "
                     f"UNION ALL SELECT seq, id, NULL FROM {_P}tombstones "
                     "WHERE object_type = ? AND seq > ? AND seq <= ? ORDER BY 1 LIMIT ?",
                     (done, end, schema.name, done, end, self.page_size + 1),
                 ).fetchall()
                 last = len(changes) <= self.page_size
                 changes = changes[: self.page_size]
-                live = [rowid for _, _, rowid in changes if rowid is not None]
-                deleted = tuple(record_id for _, record_id, rowid in changes if rowid is None)
+                live = [pos for _, _, pos in changes if pos is not None]
+                deleted = tuple(record_id for _, record_id, pos in changes if pos is None)
                 rows = (
                     self._conn.execute(
                         f"SELECT {self._select(schema)} FROM {table} "
-                        f"WHERE rowid IN ({_marks(len(live))}) ORDER BY __seq",
+                        f"WHERE __pos IN ({_marks(len(live))}) ORDER BY __seq",
                         live,
                     ).fetchall()
                     if live
