@@ -22,6 +22,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -104,13 +105,39 @@ def _console() -> Console:
 
 
 @contextmanager
-def _opened(config: Path, *, new: bool = False) -> Iterator[SyncSetup]:
-    """The config's adapters and index; a missing index file is refused unless ``new``."""
+def _opened(config: Path, *, new: bool = False, writes: bool = False) -> Iterator[SyncSetup]:
+    """The config's adapters and index; a missing index file is refused unless ``new``.
+
+    ``writes``: the command writes to the index, so a SQLite index this user cannot write
+    is refused before anything runs (exit code 2, naming the file), not met by the
+    pass's first write (exit code 1, the file unnamed, the advice for a damaged index).
+    """
     setup = load(config, create_index=new)
     try:
+        if writes:
+            _check_writable(setup)
         yield setup
     finally:
         setup.close()
+
+
+def _check_writable(setup: SyncSetup) -> None:
+    spec = setup.file.index
+    if spec.kind != "sqlite" or spec.path is None:
+        return
+    for target, what in ((spec.path, "the index file"), (spec.path.parent, "the folder of")):
+        if not os.access(target, os.W_OK):
+            name = str(spec.path if target == spec.path else target)
+            raise setup.file.error(
+                ConfigError(
+                    "index.path",
+                    f"{what} {name!r} cannot be written by this user (read-only, or on a "
+                    "read-only file system); a pass writes to the index, and SQLite keeps "
+                    f"{spec.path.name}-wal and -shm files beside it. Give this user write "
+                    "access to the file and its folder; status, records, explain, export "
+                    "and run --dry-run only read it",
+                )
+            )
 
 
 if TYPE_CHECKING:
@@ -371,7 +398,7 @@ def run(
         arguments += ["--new"] if new else []
         raise SystemExit(_run_workers(workers, arguments))
     console = _console()
-    with _opened(config, new=new) as setup:
+    with _opened(config, new=new, writes=not dry_run) as setup:
         progress = ProgressDisplay(console)
 
         def on_event(event: SyncEvent) -> None:
@@ -549,7 +576,7 @@ def restore(config: Path, object_type: str, destination: str, yes: bool) -> None
     giving no answer, as without a terminal) restores nothing and exits with code 1.
     """
     console = _console()
-    with _opened(config) as setup:
+    with _opened(config, writes=True) as setup:
         progress = ProgressDisplay(console)
         engine = setup.engine(on_event=progress)
         plan = engine.plan_restore(object_type, Side(destination))

@@ -9,8 +9,12 @@ new initial sync itself is guarded by ``max_change_ratio`` over an app holding r
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -164,3 +168,43 @@ def test_a_damaged_index_names_the_file_and_how_to_recover(demo):
         assert "restore the index from a backup" in flat
         assert "--new" in flat
         assert "Traceback" not in result.output
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` read-only for this process: its mode, or for root (whom modes do not
+    stop) the immutable attribute."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"running as root, and chattr +i failed: {made.stderr!r}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_index_is_refused_before_a_pass_naming_the_file(demo):
+    """It opened, and the pass's first write failed: exit 1, the file not named, and the
+    advice for a damaged index (rebuild it with --new). Reading commands still work."""
+    config = str(demo / "syncengine.toml")
+    edit_the_app(demo)
+    with read_only(demo / "index.db"):
+        for args in (["run", config], ["restore", config, "--object", "contacts", "--to", "app"]):
+            result = run(*args)
+            assert 2 == result.exit_code, result.output
+            flat = " ".join(result.output.split())
+            assert f"index.path: the index file '{demo / 'index.db'}' cannot be written" in flat
+            assert "write access" in flat
+            assert "Traceback" not in result.output
+        for args in (["status", config], ["run", config, "--dry-run"]):
+            result = run(*args)
+            assert 0 == result.exit_code, result.output
+    result = run("run", config)
+    assert 0 == result.exit_code, result.output
