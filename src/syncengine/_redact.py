@@ -38,6 +38,29 @@ _KV_SECRET: Final = re.compile(
     re.DOTALL | re.IGNORECASE,
 )
 _KV_UNESCAPE: Final = re.compile(r"\\(.)", re.DOTALL)
+# libpq reads a ``dbname`` holding ``=`` or starting like a URL as a whole connection
+# string of its own, passwords included.
+_KV_DBNAME: Final = re.compile(
+    r"((?<![A-Za-z0-9_])dbname\s*=\s*)('(?:[^'\\]|\\.)*(?:'|\\?$)|\S+)",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def _dbname_dsn(value: str) -> str | None:
+    """The connection string a ``dbname=`` value holds (quotes removed), or None."""
+    if value.startswith("'"):
+        value = _KV_UNESCAPE.sub(r"\1", value[1:].removesuffix("'"))
+    return value if ("=" in value or "://" in value) else None
+
+
+def _redact_dbname(found: re.Match[str]) -> str:
+    inner = _dbname_dsn(found.group(2))
+    if inner is None or redact_dsn(inner) == inner:
+        return found.group(0)
+    shown = redact_dsn(inner).replace("\\", "\\\\").replace("'", "\\'")
+    return f"{found.group(1)}'{shown}'"
+
+
 # Option names whose values are credentials, whatever adapter they configure.
 _SECRET_NAME: Final = re.compile(
     r"(password|passwd|secret|token|api_?key|credential|private_?key|dsn)(?!_env)",
@@ -71,7 +94,7 @@ def redact_dsn(dsn: str) -> str:
     if parts is not None:
         scheme, _password, rest, _query = parts
         return scheme + rest
-    return _KV_SECRET.sub(lambda m: m.group(1) + REDACTED, dsn)
+    return _KV_DBNAME.sub(_redact_dbname, _KV_SECRET.sub(lambda m: m.group(1) + REDACTED, dsn))
 
 
 def _secrets(dsn: str) -> Iterator[str]:
@@ -91,6 +114,10 @@ def _secrets(dsn: str) -> Iterator[str]:
             if value.startswith("'"):
                 inner = value[1:].removesuffix("'")
                 found += [inner, _KV_UNESCAPE.sub(r"\1", inner)]
+        for match in _KV_DBNAME.finditer(dsn):
+            inner = _dbname_dsn(match.group(2))
+            if inner is not None:
+                found += _secrets(inner)
     for value in list(found):  # libpq quotes the word it stopped at, alone
         found += [part for part in value.split() if len(part) >= 3]
     yield from (s for s in found if s)

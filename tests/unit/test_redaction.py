@@ -52,6 +52,9 @@ def dsns(password: str) -> list[str]:
         f"host=127.0.0.1 port=1 user=sync password={password} dbname=db",  # unquoted
         f"host=127.0.0.1 port=1 sslpassword={_kv_quoted(password)}",
         f"postgresql://sync:{encoded}@[bad/db",  # malformed: libpq quotes it whole
+        # libpq reads a dbname holding "=" or a URL as a connection string of its own.
+        f"host=127.0.0.1 port=1 dbname=postgresql://sync:{encoded}@127.0.0.1:1/db",
+        "port=1 dbname=" + _kv_quoted(f"host=127.0.0.1 port=1 password={_kv_quoted(password)}"),
     ]
 
 

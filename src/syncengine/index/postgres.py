@@ -298,7 +298,8 @@ def _redacted(dsn: str) -> str:
     for key in ("password", "sslpassword"):
         if key in params:
             params[key] = REDACTED
-    return " ".join(f"{key}={value}" for key, value in sorted(params.items()))
+    # redact_dsn again: a dbname may hold a whole connection string, password included.
+    return redact_dsn(" ".join(f"{key}={value}" for key, value in sorted(params.items())))
 
 
 class _Row:
