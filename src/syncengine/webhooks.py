@@ -44,6 +44,7 @@ import attrs
 from typing_extensions import override
 
 from syncengine import _inbox
+from syncengine._text import lone_surrogate
 from syncengine.errors import AdapterError, IndexStoreError, SyncDisabledError, SyncEngineError
 from syncengine.index.base import keeps_inbox
 from syncengine.records import ChangeEvent, Side
@@ -305,7 +306,9 @@ def _scalar(value: Any) -> str | None:
     into text could recurse as deep as the body nests.
     """
     if isinstance(value, str):
-        return value or None
+        # Text that is not valid Unicode (JSON's "\ud800" escape) names no record: no
+        # app can be asked for it, and a pass fetching it failed whole, on every pass.
+        return value if value and lone_surrogate(value) is None else None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
