@@ -284,6 +284,10 @@ def test_a_module_path_kind_must_name_an_adapter_class(tmp_path, monkeypatch, ta
     [
         ("page_size = 99999999999999999999", "hub.page_size"),
         ("max_batch_size = 99999999999999999999", "hub.max_batch_size"),
+        # Fits 64 bits, but a scan asked SQLite for page_size + 1 rows: OverflowError,
+        # exit 1 ("unknown") in the pass. A page is held in memory: at most a million.
+        ("page_size = 9223372036854775807", "hub.page_size"),
+        ("page_size = 1000001", "hub.page_size"),
     ],
 )
 def test_an_integer_option_beyond_any_store_is_refused(tmp_path, hub_extra, key):

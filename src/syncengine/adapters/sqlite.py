@@ -136,6 +136,9 @@ _SETUP: Final = (
         label TEXT NOT NULL, stages TEXT NOT NULL, PRIMARY KEY (object_type, position))""",
 )
 _INTERNAL: Final = ("__id", "__pos", "__seq", "__updated_at")
+#: The largest ``page_size``: a page is read into memory at once (and past 2**63 - 2,
+#: SQLite's ``LIMIT`` could not even be given).
+_MAX_PAGE_SIZE: Final = 1_000_000
 # No NOT NULL: a row an outside writer inserts without them gets them from its trigger.
 _BOOKKEEPING: Final = "__id TEXT PRIMARY KEY, __pos INTEGER, __seq INTEGER, __updated_at TEXT"
 _UPGRADING: Final = f"{_P}upgrading"
@@ -460,7 +463,8 @@ class SQLiteAdapter(Adapter):
             properties get columns. Types declared earlier in the file stay declared.
         name: A short name for logs and reports.
         max_batch_size: The most items one fetch/create/update/associate call accepts.
-        page_size: The most records (plus deleted ids) in one page of a scan.
+        page_size: The most records (plus deleted ids) in one page of a scan, 1 to
+            1,000,000 (a page is read into memory at once).
         pipelines: Pipelines to store, per object type (replacing stored ones) (rule A3).
         clock: Returns the current time, timezone-aware; ``datetime.now(UTC)`` by default.
         id_prefix: Put in front of every generated id, the adapter's and those of rows
@@ -495,8 +499,8 @@ class SQLiteAdapter(Adapter):
         """Open (or create) the database; see the class docstring for the arguments."""
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
-        if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        if not 1 <= page_size <= _MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be from 1 to {_MAX_PAGE_SIZE:,}, got {page_size:,}")
         self.name = name
         self.max_batch_size = max_batch_size
         #: The most records (plus deleted ids) in one page of a scan.
@@ -586,7 +590,7 @@ class SQLiteAdapter(Adapter):
         opts = AdapterOptions(options, base_dir=base_dir)
         path = opts.get_path("path")
         name = opts.get_str("name", "sqlite")
-        page_size = opts.get_int("page_size", 100, minimum=1)
+        page_size = opts.get_int("page_size", 100, minimum=1, maximum=_MAX_PAGE_SIZE)
         max_batch_size = opts.get_int("max_batch_size", 100, minimum=1)
         # Left out, the file keeps its own prefix (None).
         id_prefix: str | None = opts.get_str("id_prefix", None)
