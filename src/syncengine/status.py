@@ -170,28 +170,41 @@ def _plain(value: Any) -> Any:
 #: character (after any blanks: spreadsheets skip leading spaces and line breaks) that is,
 #: or normalizes (NFKC) to, one of ``= + - @``, or a tab, CR or LF; or ``=``, ``+`` or
 #: ``@`` after a separator some spreadsheets split cells on (``a;=cmd()``).
-_FORMULA_CHARS: Final = frozenset("=+-@")
+_FORMULA_CHARS: Final = frozenset("=+-@\u2212")  # U+2212 MINUS SIGN: NFKC keeps it
 _BREAKS: Final = frozenset("\t\r\n")
 _FORMULA_INSIDE: Final = re.compile(r"[;,|\t\r\n]\s*[=+@]")
+#: Characters that show nothing (format and control characters: zero-width spaces, the
+#: byte order mark, direction marks, NUL, …): skipped like blanks before those checks.
+_UNSEEN: Final = frozenset(("Cc", "Cf"))
+
+
+def _seen(text: str) -> str:
+    """``text`` NFKC-normalized, without the characters that show nothing (but line breaks)."""
+    text = unicodedata.normalize("NFKC", text)
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch for ch in text if ch in _BREAKS or unicodedata.category(ch) not in _UNSEEN)
 
 
 def _cell(value: Any) -> str:
     """A CSV cell that no spreadsheet runs as a formula (OWASP's CSV injection guidance).
 
     A cell whose first character could start a formula (``=``, ``+``, ``-``, ``@``, also
-    after leading blanks or line breaks, and in their full-width forms such as ``＝``;
-    a tab, CR or LF), or that holds ``=``, ``+`` or ``@`` after a separator
-    (``a;=cmd()``), is prefixed with ``'``; the csv module quotes cells holding
-    separators, quotes or line breaks.
+    after leading blanks, line breaks or characters that show nothing (a zero-width
+    space, a byte order mark, a direction mark, NUL), and in their full-width forms such
+    as ``＝``; a tab, CR or LF), or that holds ``=``, ``+`` or ``@`` after a separator
+    (``a;=cmd()``, also with such characters between), is prefixed with ``'``; the csv
+    module quotes cells holding separators, quotes or line breaks.
     """
     text = "" if value is None else str(_plain(value))
     if not text:
         return text
-    stripped = text.lstrip()
+    seen = _seen(text)
+    stripped = seen.lstrip()
     if (
         text[0] in _BREAKS
-        or (stripped and unicodedata.normalize("NFKC", stripped[0])[:1] in _FORMULA_CHARS)
-        or _FORMULA_INSIDE.search(unicodedata.normalize("NFKC", text)) is not None
+        or (stripped and stripped[0] in _FORMULA_CHARS)
+        or _FORMULA_INSIDE.search(seen) is not None
     ):
         return "'" + text
     return text

@@ -84,14 +84,21 @@ def put_entries(index: MemoryIndexStore, texts: list[tuple[str, str]]) -> None:
 
 def runs_as_formula(cell: str) -> bool:
     """What a spreadsheet may run as a formula (OWASP CSV injection), checked on its own:
-    after blanks, a character that normalizes to = + - @; a leading tab or line break;
-    or = + @ after a separator."""
-    stripped = cell.lstrip()
+    after blanks and characters that show nothing (format and control characters: a
+    zero-width space, a byte order mark, a direction mark), a character that normalizes
+    to = + - @ (or is the minus sign U+2212); a leading tab or line break; or = + @ after
+    a separator."""
     if cell[:1] in ("\t", "\r", "\n"):
         return True
-    if stripped and unicodedata.normalize("NFKC", stripped[0])[:1] in "=+-@":
+    shown = "".join(
+        ch
+        for ch in unicodedata.normalize("NFKC", cell)
+        if ch in "\t\r\n" or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    stripped = shown.lstrip()
+    if stripped and stripped[0] in "=+-@\u2212":
         return True
-    return re.search(r"[;,|\t\r\n]\s*[=+@]", unicodedata.normalize("NFKC", cell)) is not None
+    return re.search(r"[;,|\t\r\n]\s*[=+@]", shown) is not None
 
 
 HOSTILE = st.one_of(
@@ -115,9 +122,21 @@ HOSTILE = st.one_of(
             "line\u2028break",
             "para\u2029graph",
             "next\x85line",
+            # Characters that show nothing before the =: written raw until the probe.
+            "\u200b=1+1",
+            "\ufeff=1+1",
+            "\u202e=1+1",
+            "\x01@x",
+            "a;\u2060=cmd()",
+            "\u22121+2",
         ]
     ),
-    st.text(alphabet=st.sampled_from("=+-@;, \t\r\n\u3000＝＋－＠﹦\u2028\u2029\x85ab1")),
+    st.text(
+        alphabet=st.sampled_from(
+            "=+-@;, \t\r\n\u3000＝＋－＠﹦\u2028\u2029\x85ab1"
+            "\u200b\ufeff\u200e\u202e\u00ad\x01\u2212"
+        )
+    ),
     st.text(),
 ).filter(lambda text: "\x00" not in text)
 
