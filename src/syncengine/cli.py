@@ -23,6 +23,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -168,6 +169,8 @@ _CONFIG = click.argument(
     "config", type=click.Path(dir_okay=False, path_type=Path), metavar="CONFIG"
 )
 _STATES = click.Choice([s.value for s in RecordState])
+#: The config file ``syncengine demo`` writes.
+_DEMO_CONFIG: Final = "syncengine.toml"
 
 
 def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,7 +188,50 @@ def _filters(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _config_hint(name: str | None, args: list[str]) -> str | None:
+    """What to type when a command taking CONFIG first was not given one (a usage error),
+    or None when a config file was given."""
+    if any(arg.endswith(".toml") and Path(arg).is_file() for arg in args):
+        return None
+    command = f"syncengine {name}" if name else "syncengine"
+    for i, arg in enumerate(args):
+        folder = Path(arg)
+        if not arg.startswith("-") and folder.is_dir() and (folder / _DEMO_CONFIG).is_file():
+            fixed = [*args[:i], str(folder / _DEMO_CONFIG), *args[i + 1 :]]
+            return f"CONFIG is the config file, not its folder: try `{command} {shlex.join(fixed)}`"
+    if Path(_DEMO_CONFIG).is_file():
+        return (
+            f"CONFIG, the sync's config file, comes first; this folder holds {_DEMO_CONFIG}: "
+            f"try `{command} {shlex.join([_DEMO_CONFIG, *args])}`"
+        )
+    return (
+        f"CONFIG is the sync's config file, such as the {_DEMO_CONFIG} that `syncengine demo` "
+        "writes (it prints the folder)"
+    )
+
+
+class _Command(click.Command):
+    """A command whose usage errors say what to type when CONFIG is missing or misplaced
+    (a new user in the demo's folder types `syncengine status`)."""
+
+    @override
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if any(param.name == "config" for param in self.params):
+                hint = _config_hint(ctx.info_name, given)
+                if hint is not None:
+                    said = exc.format_message().rstrip(".")
+                    raise click.UsageError(f"{said}. {hint}", ctx=exc.ctx) from None
+            raise
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    cls=click.Group,
+)
 @click.version_option(package_name="syncengine-hub", prog_name="syncengine")
 def main() -> None:
     """Keep the records of two apps in sync.
@@ -193,6 +239,9 @@ def main() -> None:
     Start with `syncengine demo`; then point the other commands at its config file.
     Messages cite the rules they follow (rule D6); docs/rules.md explains each rule.
     """
+
+
+main.command_class = _Command
 
 
 @main.command()

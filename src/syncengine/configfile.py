@@ -756,10 +756,22 @@ def read_config(path: str | os.PathLike[str]) -> ConfigFile:
     .. versionadded:: 0.1
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigFileError(str(path), "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ConfigFileError(str(path), "", f"cannot read it: {exc}") from None
+    if data.startswith(b"SQLite format 3\x00"):
+        raise ConfigFileError(
+            str(path),
+            "",
+            "this is a SQLite database (an app or an index), not a config file: give the "
+            "sync's TOML config file, such as the syncengine.toml that `syncengine demo` writes",
+        )
+    try:
+        # Line ends as a text-mode read translates them (\r\n and \r become \n).
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
         raise ConfigFileError(str(path), "", f"cannot read it: {exc}") from None
     return parse_config(text, file=path)
 
