@@ -304,6 +304,51 @@ class TestLoneSurrogateIds:
         assert 0 == again.created
 
 
+def test_a_link_to_an_id_that_is_not_utf8_neither_stops_the_pass_nor_waits(tmp_path):
+    """Another program linked a deal to an account id holding bytes that are not UTF-8.
+
+    The pass stopped: looking the linked id up in the SQLite index raised a raw
+    UnicodeEncodeError (a traceback, exit 1), and once past that, the key that makes the
+    link wait for its other end could not be stored (every pass, reconcile included).
+    That end can never be indexed, so the link does not wait: the entry's history says
+    why, and the pass goes on.
+    """
+    from click.testing import CliRunner
+
+    from syncengine.cli import main
+
+    folder = tmp_path / "demo"
+    runner = CliRunner()
+    built = runner.invoke(main, ["demo", "--dir", str(folder), "--contacts", "60"])
+    assert 0 == built.exit_code, built.output
+    outside = sqlite3.connect(folder / "sales.db")
+    (deal,) = outside.execute("SELECT __id FROM opportunities ORDER BY __pos LIMIT 1").fetchone()
+    outside.execute(
+        "INSERT INTO _syncengine_links VALUES "
+        "('opportunities', ?, 'accounts', CAST(x'7331ff' AS TEXT))",
+        (deal,),
+    )
+    outside.execute("UPDATE opportunities SET title = title || ' (2)' WHERE __id = ?", (deal,))
+    outside.commit()
+    outside.close()
+    config_file = str(folder / "syncengine.toml")
+    for args in (["run", config_file], ["run", "--reconcile", config_file]):
+        result = runner.invoke(main, args)
+        assert 0 == result.exit_code, result.output
+        assert "Traceback" not in result.output
+    explained = runner.invoke(main, ["explain", config_file, "app", "opportunities", deal])
+    assert 0 == explained.exit_code, explained.output
+    assert "companies 's1\\udcff' not linked: its id holds a lone surrogate" in " ".join(
+        explained.output.split()
+    )
+    title = (
+        sqlite3.connect(folder / "crm.db")
+        .execute("SELECT count(*) FROM deals WHERE dealname LIKE '% (2)'")
+        .fetchone()
+    )
+    assert (1,) == title
+
+
 def test_the_command_syncs_past_a_row_that_is_not_utf8_and_names_it(tmp_path):
     """`syncengine run` and `run --reconcile` over such a row: exit 0, the record named."""
     from click.testing import CliRunner

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from syncengine import _passlog
+from syncengine._text import lone_surrogate
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
 from syncengine.engine.counts import count_outcome
 from syncengine.engine.ports import as_adapter_error, call_associate, fetch
@@ -16,6 +17,17 @@ from syncengine.states import ErrorCategory, RecordState
 from syncengine.transitions import append_history, evolve, failed
 
 __all__ = ["complete_waiting", "sync_links"]
+
+
+def _unusable(record_id: str, target: str, notes: list[str]) -> bool:
+    """Whether a link's other end has an id that is not valid Unicode (an app another
+    program wrote bytes into that are not UTF-8): that record is never indexed (it fails
+    in its own pass), so the link cannot wait for it; the entry's history says so."""
+    problem = None if record_id.isascii() else lone_surrogate(record_id)
+    if problem is None:
+        return False
+    notes.append(f"{target} {record_id!r} not linked: its id {problem}")
+    return True
 
 
 def sync_links(
@@ -65,10 +77,14 @@ def sync_links(
                 end = by_app.get(a)
                 if end is not None and end.hub_id is not None and end.app_id == a:
                     app_side[end.hub_id] = a
+                elif _unusable(a, target, notes[n]):
+                    continue
                 else:
                     waiting[n].add(f"~{target}:app:{a}")
             in_sync = {h for h, a in hub_side.items() if a is not None and h in app_side}
             for h, app_end in hub_side.items():
+                if app_end is None and _unusable(h, target, notes[n]):
+                    continue
                 if app_end is None:
                     waiting[n].add(f"~{target}:hub:{h}")
                 elif h not in app_side and h not in old:

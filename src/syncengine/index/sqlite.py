@@ -65,6 +65,7 @@ from typing import Any, Final, final
 import attrs
 from typing_extensions import override
 
+from syncengine._text import lone_surrogate
 from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, encode_counts
 from syncengine.index import _codec, _rowformat
@@ -645,7 +646,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
         ``wanted`` values that fits one statement beside ``fixed`` other parameters, all
         within one read (its errors raised as IndexStoreError); not at all when the sync
         or type has no entries."""
-        values = list(dict.fromkeys(wanted))
+        # A value that is not valid Unicode (an id another program wrote with bytes that
+        # are not UTF-8, read as lone surrogates) names no entry: none is stored under one,
+        # and no query parameter can carry it.
+        values = [v for v in dict.fromkeys(wanted) if v.isascii() or lone_surrogate(v) is None]
         if not values:
             return
         with self._reading() as conn:
