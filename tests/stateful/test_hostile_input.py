@@ -361,7 +361,7 @@ bad_bytes = st.sampled_from(
 _LOCALS = {"jörg": ["jörg", "JÖRG", "ｊöｒｇ"], "ab": ["ab", "ＡＢ", "ａｂ"], "åse": ["åse", "ÅSE"]}
 _DOMAINS = {
     "bücher.de": ["bücher.de", "xn--bcher-kva.de", "BÜCHER.de", "XN--BCHER-KVA.DE"],
-    "x.io": ["x.io", "ｘ．ｉｏ", "X.IO"],
+    "x.io": ["x.io", "ｘ．ｉｏ", "X.IO", "x\u3002io"],
     "münchen.de": ["münchen.de", "xn--mnchen-3ya.de"],
 }
 

@@ -115,7 +115,8 @@ def normalize_email(value: object) -> str | None:
     The canonical form: trimmed; the local part (before the ``@``) NFKC-normalized and
     case-folded, so full-width ``ａｂ`` is ``ab`` and ``Jörg`` is ``jörg`` (``ß`` folds to
     ``ss``); the domain in lowercase ASCII, IDNA-encoded (punycode), so ``bücher.de`` and
-    ``xn--bcher-kva.de`` are the same domain. Addresses that differ only in those ways
+    ``xn--bcher-kva.de`` are the same domain, and the ideographic full stop ``。`` separates
+    its labels as ``.`` does. Addresses that differ only in those ways
     are the same identifier and match.
 
     The check is pragmatic, not RFC 5322: exactly one ``@``; a local part of 1–64
@@ -137,6 +138,9 @@ def normalize_email(value: object) -> str | None:
     if text.count("@") != 1:
         return None
     local, domain = text.split("@")
+    # IDNA's label separators: the ideographic full stop (NFKC has already turned the
+    # full-width and half-width ones into "." and U+3002) separates labels as "." does.
+    domain = domain.replace("\u3002", ".")
     if not _valid_local(local) or _has_bad_char(local, spaces=True):
         return None
     if not _valid_email_domain(domain):

@@ -64,6 +64,10 @@ class TestNormalizeEmail:
             ("ab@ｅｘａｍｐｌｅ.com", "AB@example.com"),
             ("ﬁ@example.com", "fi@example.com"),
             ("jörg@bücher.de", "jo\u0308rg@bu\u0308cher.de"),
+            # IDNA's label separators: ideographic, full-width, half-width full stops.
+            ("ab@example\u3002com", "ab@example.com"),
+            ("ab@bücher\uff61de", "ab@xn--bcher-kva.de"),
+            ("ab@example\uff0ecom", "ab@example.com"),
         ],
     )
     def test_unicode_forms_of_one_address_are_one_identifier(self, one: str, other: str) -> None:
