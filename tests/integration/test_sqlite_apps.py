@@ -62,6 +62,22 @@ def things(tmp_path):
 class TestValues:
     """Python types survive the database exactly, per PropertyType."""
 
+    @pytest.mark.parametrize(
+        ("put", "named"),
+        [
+            ({"text": "cut \ud83d"}, "the property 'text'"),
+            ({"tags": ["x", "\udcff"]}, "the property 'tags'"),
+            ({"id": "t\ud800"}, "the id"),
+        ],
+    )
+    def test_put_refuses_a_lone_surrogate_naming_where(self, things, put, named):
+        """A test's put of text no UTF-8 file can hold is refused, not a raw
+        ``UnicodeEncodeError`` from sqlite3; nothing is stored."""
+        with pytest.raises(ValueError, match="lone surrogate") as raised:
+            things.put("things", **put)
+        assert str(raised.value).startswith(f"things: {named} holds a lone surrogate")
+        assert things.count("things") == 0
+
     def test_every_property_type_reads_back_as_the_same_python_type(self, things):
         """str, int, float, bool, date, aware datetime and frozenset come back as written."""
         (result,) = things.create("things", [NewRecord(VALUES, "k1")])

@@ -255,6 +255,18 @@ def _marks(count: int) -> str:
 # ---- values ---------------------------------------------------------------------------
 
 
+def _check_text(object_type: str, record_id: str | None, values: Mapping[str, Any]) -> None:
+    """Refuse what :meth:`SQLiteAdapter.put` cannot store: text with a lone surrogate."""
+    texts: list[tuple[str, object]] = [("id", record_id)]
+    for name, value in values.items():
+        items = value if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+        texts.extend((f"property {name!r}", item) for item in items)
+    for what, text in texts:
+        why = lone_surrogate(text) if isinstance(text, str) else None
+        if why is not None:
+            raise ValueError(f"{object_type}: the {what} {why}; a SQLite app stores UTF-8 text")
+
+
 def _text(data: bytes) -> str:
     """A TEXT value as read: UTF-8, with bytes that are not read as lone surrogates."""
     return str(data, "utf-8", "surrogateescape")
@@ -924,11 +936,15 @@ class SQLiteAdapter(Adapter):
 
         Raises:
             KeyError: A property is not declared.
+            ValueError: The id or a text value holds a lone surrogate, which no UTF-8
+                file can store (a record of the app's own never does: see the module's
+                notes on text that is not UTF-8).
         """
         with self._lock, self._writing() as tx:
             schema = self._schema(object_type)
             values = merged({}, schema, {**(properties or {}), **props})
             self._check_declared(schema, values)
+            _check_text(object_type, id, values)
             record_id = id if id is not None else self._new_id(tx, object_type)
             if self._get(schema, record_id) is not None:
                 self._replace(tx, schema, record_id, values, updated_at=updated_at)
