@@ -61,12 +61,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from syncengine import _passlog
-from syncengine.engine.context import Core, Item, Pass, bad_id
+from syncengine.engine.context import Core, Item, Pass, bad_id, chunks
 from syncengine.engine.counts import settle_counts
 from syncengine.engine.execute import execute, outcome_of, read_back
 from syncengine.engine.guard import guard
 from syncengine.engine.leases import lease, unlease
-from syncengine.engine.ports import call_update
+from syncengine.engine.ports import call_update, fetch
 from syncengine.entry import CursorUpdate, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide, identify
@@ -434,15 +434,14 @@ def _classify(
 def _fetch(core: Core, plan: ObjectPlan, ids: Sequence[str | None]) -> dict[str, Record] | None:
     """The hub records with these ids, one call per ``max_batch_size``; None when a
     call fails."""
-    adapter = core.adapters[Side.HUB]
     wanted = [i for i in ids if i is not None]
-    size = max(1, adapter.max_batch_size)
+    type_name = plan.type_on(Side.HUB)
     out: dict[str, Record] = {}
-    for start in range(0, len(wanted), size):
+    for chunk in chunks(wanted, core.adapters[Side.HUB].max_batch_size):
         try:
-            out.update(adapter.fetch(plan.type_on(Side.HUB), wanted[start : start + size]))
+            out.update(fetch(core, Side.HUB, type_name, chunk))
         except Exception:
-            return None
+            return None  # as fetch_others: the general path fails those records alone
     return out
 
 
