@@ -126,13 +126,12 @@ def _check_writable(setup: SyncSetup) -> None:
     spec = setup.file.index
     if spec.kind != "sqlite" or spec.path is None:
         return
-    for target, what in ((spec.path, "the index file"), (spec.path.parent, "the folder of")):
+    for target, what in ((spec.path, "the index file"), (spec.path.parent, "the index's folder")):
         if not os.access(target, os.W_OK):
-            name = str(spec.path if target == spec.path else target)
             raise setup.file.error(
                 ConfigError(
                     "index.path",
-                    f"{what} {name!r} cannot be written by this user (read-only, or on a "
+                    f"{what} {str(target)!r} cannot be written by this user (read-only, or on a "
                     "read-only file system); a pass writes to the index, and SQLite keeps "
                     f"{spec.path.name}-wal and -shm files beside it. Give this user write "
                     "access to the file and its folder; status, records, explain, export "
@@ -228,9 +227,15 @@ class _Command(click.Command):
             raise
 
 
+class _Group(click.Group):
+    """The command group; its commands are :class:`_Command`."""
+
+    command_class = _Command
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    cls=click.Group,
+    cls=_Group,
 )
 @click.version_option(package_name="syncengine-hub", prog_name="syncengine")
 def main() -> None:
@@ -239,9 +244,6 @@ def main() -> None:
     Start with `syncengine demo`; then point the other commands at its config file.
     Messages cite the rules they follow (rule D6); docs/rules.md explains each rule.
     """
-
-
-main.command_class = _Command
 
 
 @main.command()
