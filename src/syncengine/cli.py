@@ -22,7 +22,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import shlex
 import socket
 import subprocess
@@ -123,21 +122,10 @@ def _opened(config: Path, *, new: bool = False, writes: bool = False) -> Iterato
 
 
 def _check_writable(setup: SyncSetup) -> None:
-    spec = setup.file.index
-    if spec.kind != "sqlite" or spec.path is None:
-        return
-    for target, what in ((spec.path, "the index file"), (spec.path.parent, "the index's folder")):
-        if not os.access(target, os.W_OK):
-            raise setup.file.error(
-                ConfigError(
-                    "index.path",
-                    f"{what} {str(target)!r} cannot be written by this user (read-only, or on a "
-                    "read-only file system); a pass writes to the index, and SQLite keeps "
-                    f"{spec.path.name}-wal and -shm files beside it. Give this user write "
-                    "access to the file and its folder; status, records, explain, export "
-                    "and run --dry-run only read it",
-                )
-            )
+    try:
+        setup.file.index.check_writable()
+    except ConfigError as exc:
+        raise setup.file.error(exc) from None
 
 
 if TYPE_CHECKING:

@@ -455,6 +455,31 @@ class IndexSpec:
     dsn_env: str | None = None
     schema: str = "syncengine"
 
+    def check_writable(self) -> None:
+        """Refuse a SQLite index this user cannot write, before anything runs: a pass (and
+        ``syncengine serve``, which runs passes and keeps webhook events) writes to it.
+
+        .. versionadded:: 0.3
+
+        Raises:
+            ConfigError: the file or its folder is read-only (``index.path``).
+        """
+        if self.kind != "sqlite" or self.path is None:
+            return
+        for target, what in (
+            (self.path, "the index file"),
+            (self.path.parent, "the index's folder"),
+        ):
+            if not os.access(target, os.W_OK):
+                raise ConfigError(
+                    "index.path",
+                    f"{what} {str(target)!r} cannot be written by this user (read-only, or on "
+                    "a read-only file system); a pass writes to the index, and SQLite keeps "
+                    f"{self.path.name}-wal and -shm files beside it. Give this user write "
+                    "access to the file and its folder; status, records, explain, export "
+                    "and run --dry-run only read it",
+                )
+
     def open(self, *, create: bool = True) -> IndexStore:
         """Build the store.
 

@@ -208,3 +208,43 @@ def test_a_read_only_index_is_refused_before_a_pass_naming_the_file(demo):
             assert 0 == result.exit_code, result.output
     result = run("run", config)
     assert 0 == result.exit_code, result.output
+
+
+def test_serve_refuses_a_read_only_index_up_front_naming_the_file(demo):
+    """``syncengine serve`` runs passes and keeps webhook events in the index: a read-only
+    one is refused before it listens (exit 2, naming the file), as ``run`` refuses it."""
+    pytest.importorskip("uvicorn")
+    from syncengine.configfile import ConfigFileError
+    from syncengine.server import _serve
+
+    config = str(demo / "syncengine.toml")
+    with read_only(demo / "index.db"):
+        # The application factory (also what uvicorn --factory runs) refuses it first.
+        with pytest.raises(
+            ConfigFileError, match=r"index.path: the index file .* cannot be written"
+        ):
+            _serve.app_from_config(config, interval=0)
+        result = run("serve", config, "--port", "0", "--interval", "0")
+        assert 2 == result.exit_code, result.output
+        flat = " ".join(result.output.split())
+        assert f"index.path: the index file '{demo / 'index.db'}' cannot be written" in flat
+        assert "console:" not in result.output
+        assert "Traceback" not in result.output
+
+
+def test_an_embedded_engine_on_a_read_only_index_names_the_file(demo):
+    """An engine built in code over a read-only SQLite file: its first write fails with
+    an IndexStoreError that names the file (it said only "cannot start a write")."""
+    from syncengine import IndexStoreError
+    from syncengine.configfile import read_config
+
+    edit_the_app(demo)
+    with read_only(demo / "index.db"):
+        setup = read_config(demo / "syncengine.toml").open(create_index=False)
+        try:
+            with pytest.raises(IndexStoreError) as raised:
+                setup.engine().incremental_sync()
+        finally:
+            setup.close()
+    assert f"index '{demo / 'index.db'}'" in str(raised.value)
+    assert "readonly" in str(raised.value) or "read-only" in str(raised.value)

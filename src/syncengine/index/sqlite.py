@@ -368,7 +368,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             try:
                 yield conn
             except sqlite3.Error as error:
-                raise IndexStoreError(f"reading the index failed: {error}") from error
+                raise IndexStoreError(f"reading the {self._codec.where} failed: {error}") from error
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -377,7 +377,9 @@ class SQLiteIndexStore(_rowformat.RowStore):
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as error:
-                raise IndexStoreError(f"cannot start a write: {error}") from error
+                raise IndexStoreError(
+                    f"cannot start a write to the {self._codec.where}: {error}"
+                ) from error
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -389,7 +391,8 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 if isinstance(error, IndexStoreError) or not isinstance(error, Exception):
                     raise
                 raise IndexStoreError(
-                    f"the write was rolled back, nothing was stored: {error}"
+                    f"the write to the {self._codec.where} was rolled back, nothing was "
+                    f"stored: {error}"
                 ) from error
 
     def _forget_names(self) -> None:

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from syncengine.configfile import ConfigFile, ConfigFileError, read_config
 from syncengine.engine import SyncEngine
+from syncengine.errors import ConfigError
 from syncengine.server._app import LOCAL_HOSTS, build_app
 from syncengine.server._runner import PassRunner
 
@@ -140,7 +141,8 @@ def app_from_config(
         allowed_hosts: See :func:`app`.
 
     Raises:
-        ConfigFileError: the file is invalid, its index holds no such sync yet (start it
+        ConfigFileError: the file is invalid, its SQLite index file or its folder is
+            read-only, its index holds no such sync yet (start it
             with ``syncengine run CONFIG --new``), or ``serve.webhook_secret_env`` names
             an unset variable.
         ValueError: the token is too short.
@@ -160,6 +162,10 @@ def app_from_config(
                 f"the environment variable {spec.webhook_secret_env} is not set; it must hold "
                 "the HubSpot app's client secret, which signs the webhooks",
             )
+    try:  # passes and webhook events write to the index: a read-only one is refused now
+        file.index.check_writable()
+    except ConfigError as exc:
+        raise file.error(exc) from None
     setup = file.open(create_index=False)
     try:
         runner = PassRunner(interval=spec.interval if interval is None else interval)
