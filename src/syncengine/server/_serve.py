@@ -162,12 +162,12 @@ def app_from_config(
                 f"the environment variable {spec.webhook_secret_env} is not set; it must hold "
                 "the HubSpot app's client secret, which signs the webhooks",
             )
-    try:  # passes and webhook events write to the index: a read-only one is refused now
-        file.index.check_writable()
-    except ConfigError as exc:
-        raise file.error(exc) from None
     setup = file.open(create_index=False)
     try:
+        try:  # passes and webhook events write to the index: a read-only one is refused now
+            file.index.check_writable()
+        except ConfigError as exc:
+            raise file.error(exc) from None
         runner = PassRunner(interval=spec.interval if interval is None else interval)
         engine = setup.engine(on_event=runner.on_event)
         runner.engine = engine
