@@ -18,7 +18,7 @@ import attrs
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
-__all__ = ["CursorUpdate", "Entry", "HistoryItem", "InboxItem"]
+__all__ = ["CorruptEntry", "CursorUpdate", "Entry", "HistoryItem", "InboxItem"]
 
 _NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
@@ -111,6 +111,23 @@ class Entry:
     def values_on(self, side: Side) -> Mapping[str, Any] | None:
         """The last synced values on ``side``."""
         return self.hub_values if side is Side.HUB else self.app_values
+
+
+@attrs.frozen(slots=True)
+class CorruptEntry(Entry):
+    """What an index store returns for an entry whose stored row it cannot read (another
+    program wrote it, or the file is damaged), in place of the entry: the read goes on
+    with the other entries, and the engine fails the record(s) of this one alone.
+
+    It is in state ``failed`` with category :attr:`~syncengine.ErrorCategory.INDEX`; its
+    ``message`` names the entry, the index and what is wrong, and ``hub_id``/``app_id``
+    are the row's record ids where they could be read. It holds nothing else of the row:
+    the engine never writes it back (stores refuse to), so the row stays as it is until
+    it is repaired or the index is rebuilt, and every pass that meets it fails its
+    record again.
+
+    .. versionadded:: 0.3
+    """
 
 
 #: Entry's fields in the order of its ``__init__``. The hot paths (the engine's entry

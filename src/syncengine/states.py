@@ -42,9 +42,11 @@ _HINTS: dict[str, str] = {
     "fix it in the app, then resync.",
     "conflict": "The app rejected the write as conflicting; check the record in both apps.",
     "unknown": "An unexpected error; the record is retried on the next pass.",
+    "index": "The index's row of this record cannot be read (see the message): restore the "
+    "index from a backup, or rebuild it; the record is retried on every pass.",
 }
 
-_TRANSIENT = frozenset({"rate_limited", "unavailable", "unknown"})
+_TRANSIENT = frozenset({"rate_limited", "unavailable", "unknown", "index"})
 
 
 class ErrorCategory(enum.StrEnum):
@@ -68,6 +70,12 @@ class ErrorCategory(enum.StrEnum):
     ASSOCIATION = "association"
     CONFLICT = "conflict"
     UNKNOWN = "unknown"
+    INDEX = "index"
+    """The record's entry in the index cannot be read (a damaged row): the record fails
+    alone, on every pass, until the row is repaired (see :class:`~syncengine.entry.CorruptEntry`).
+
+    .. versionadded:: 0.3
+    """
 
     @property
     def hint(self) -> str:

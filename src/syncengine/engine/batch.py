@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 
 from syncengine import _passlog
 from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id, unrecorded_meta
-from syncengine.engine.counts import uncount
+from syncengine.engine.counts import fail_corrupt, uncount
 from syncengine.engine.duplicates import dup_message, free_duplicates
 from syncengine.engine.execute import execute
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up, match_batch, stale_pairs
 from syncengine.engine.ports import as_adapter_error, fetch, fetch_others
 from syncengine.engine.settle import defer, resend_deferred
-from syncengine.entry import CursorUpdate, Entry
+from syncengine.entry import CorruptEntry, CursorUpdate, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import (
     NO_CHANGE,
@@ -152,6 +152,11 @@ def process_leased(
     store = ctx.store
     other = side.other
     known = store.by_record_ids(sid, plan.name, side, [*unique, *gone])
+    if any(type(e) is CorruptEntry for e in known.values()):
+        # An entry whose row cannot be read: its record fails alone (nothing written,
+        # so the row stays for repair); the rest of the batch goes on.
+        unique, gone, known = without_corrupt(core, ctx, plan, side, unique, gone, known)
+        cursors = keep_unrecorded(core, ctx, plan, side, cursors)
     deletes: list[tuple[str, str, str]] = []
     items: list[Item] = []
     freed: set[str] = set()  # identifiers of the entries forgotten here
@@ -206,6 +211,11 @@ def process_leased(
         # them never both create a record for one identifier (M1, M3, S9).
         held |= lease(core, ctx, plan, [f"key:{key}" for key in sorted(wanted)])
     candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
+    if any(type(e) is CorruptEntry for held in candidates.values() for e in held):
+        # A record whose identifier an unreadable entry holds could be that entry's
+        # record: it fails (matching without that entry could create a duplicate).
+        items, candidates = unmatchable(core, ctx, plan, items, candidates)
+        cursors = keep_unrecorded(core, ctx, plan, side, cursors)
     match_batch(core, plan, side, items, candidates, deletes)
     # Claim the counterparts too, so a pass from the other side cannot work on the pair.
     mine, theirs = f"{side.value}:", f"{other.value}:"
@@ -273,6 +283,73 @@ def process_leased(
         )
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
+
+
+def keep_unrecorded(
+    core: Core, ctx: Pass, plan: ObjectPlan, side: Side, cursors: Sequence[CursorUpdate]
+) -> Sequence[CursorUpdate]:
+    """``cursors`` held back (:func:`held_back`) for a record this batch left without
+    recording it (its entry cannot be read): the poll cursor must not pass it, so the
+    next pass reads it again, until its row is repaired."""
+    if ctx.initial and (plan.name, side) not in ctx.unrecorded:
+        ctx.store.set_meta(core.sync_id, unrecorded_meta(plan.name, side), "1")
+    ctx.unrecorded.add((plan.name, side))
+    return held_back(ctx, plan, side, cursors)
+
+
+def without_corrupt(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    unique: Mapping[str, Record],
+    gone: Sequence[str],
+    known: dict[str, Entry],
+) -> tuple[dict[str, Record], list[str], dict[str, Entry]]:
+    """The batch without the records whose entry is a :class:`CorruptEntry`, each
+    failed alone (:func:`fail_corrupt`)."""
+    for entry in known.values():
+        if type(entry) is CorruptEntry:
+            fail_corrupt(core, ctx, plan.name, side, entry)
+    keep = {i: e for i, e in known.items() if type(e) is not CorruptEntry}
+    return (
+        {i: r for i, r in unique.items() if i not in known or i in keep},
+        [i for i in gone if i not in known or i in keep],
+        keep,
+    )
+
+
+def unmatchable(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    items: list[Item],
+    candidates: dict[str, list[Entry]],
+) -> tuple[list[Item], dict[str, list[Entry]]]:
+    """The items left when those with an identifier a :class:`CorruptEntry` holds fail
+    (named in the report with that entry's message), and the candidates without it."""
+    corrupt = {
+        key: next(e for e in held if type(e) is CorruptEntry)
+        for key, held in candidates.items()
+        if any(type(e) is CorruptEntry for e in held)
+    }
+    kept: list[Item] = []
+    for item in items:
+        hit = next((corrupt[k] for k in item.keys if k in corrupt), None)
+        if hit is None:
+            kept.append(item)
+            continue
+        counts = ctx.report.side(plan.name, item.side)
+        message = (
+            f"{plan.name}: {item.side.value} record {item.record_id!r} failed: its "
+            f"identifier is held by an entry that cannot be read: {hit.message}"
+        )
+        if message not in ctx.report.errors:
+            counts.failed += 1
+            ctx.report.errors.append(message)
+    return kept, {
+        key: [e for e in held if type(e) is not CorruptEntry] for key, held in candidates.items()
+    }
 
 
 def known_gone(plan: ObjectPlan, item: Item, decision: Decision) -> bool:

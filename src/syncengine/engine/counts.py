@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from syncengine import _passlog
 from syncengine.engine.context import Core, Pass
-from syncengine.entry import Entry
+from syncengine.entry import CorruptEntry, Entry
 from syncengine.records import Side
 from syncengine.report import PlannedWrite
 from syncengine.states import RecordState
@@ -20,10 +21,25 @@ __all__ = [
     "WRITES",
     "count_outcome",
     "counted_earlier",
+    "fail_corrupt",
     "settle_counts",
     "take_back",
     "uncount",
 ]
+
+
+def fail_corrupt(core: Core, ctx: Pass, object_type: str, side: Side, entry: CorruptEntry) -> None:
+    """A record whose entry's row cannot be read (a :class:`CorruptEntry`) fails alone:
+    counted failed and named in the report (once a pass), and logged; nothing is written,
+    so the row stays as it is and the next pass meets it again."""
+    message = f"{object_type}: {side.value} record {entry.id_on(side)!r} failed: {entry.message}"
+    if message in ctx.report.errors:
+        return
+    ctx.report.side(object_type, side).failed += 1
+    ctx.report.errors.append(message)
+    _passlog.record_failed(
+        core.sync_id, entry, entry.category, entry.message, quiet=core.preflighting
+    )
 
 
 def count_outcome(

@@ -8,7 +8,7 @@ from typing import Any
 
 from syncengine.engine.context import Core, Item, Pass
 from syncengine.engine.counts import count_outcome
-from syncengine.entry import Entry
+from syncengine.entry import CorruptEntry, Entry
 from syncengine.plan import ObjectPlan, is_owner
 from syncengine.records import Side
 from syncengine.states import RecordState
@@ -59,8 +59,8 @@ def free_duplicates(core: Core, ctx: Pass, plan: ObjectPlan, freed: set[str]) ->
             if e.id_on(side) is not None and e.deleted is not side
         }
         for e in entries:
-            if is_owner(e) or e.entry_id in waiting:
-                continue
+            if is_owner(e) or e.entry_id in waiting or type(e) is CorruptEntry:
+                continue  # (a CorruptEntry's record fails when it is met, named)
             waiting[e.entry_id] = e
             side = Side.HUB if e.hub_id is not None else Side.APP
             if side not in held:

@@ -10,7 +10,7 @@ from syncengine._text import lone_surrogate
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
 from syncengine.engine.counts import count_outcome
 from syncengine.engine.ports import as_adapter_error, call_associate, fetch
-from syncengine.entry import Entry
+from syncengine.entry import CorruptEntry, Entry
 from syncengine.plan import ObjectPlan
 from syncengine.records import AssociationChange, Record, Side, WriteResult
 from syncengine.states import ErrorCategory, RecordState
@@ -66,6 +66,11 @@ def sync_links(
         app_ids = {i for _, _, a in work if a is not None for i in a.associations.get(app_type, ())}
         by_hub = ctx.store.by_record_ids(sid, target, Side.HUB, hub_ids) if hub_ids else {}
         by_app = ctx.store.by_record_ids(sid, target, Side.APP, app_ids) if app_ids else {}
+        if any(type(e) is CorruptEntry for e in (*by_hub.values(), *by_app.values())):
+            # An end whose entry cannot be read is as one not synced: the link waits
+            # for it (its own record fails, named, until the row is repaired).
+            by_hub = {i: e for i, e in by_hub.items() if type(e) is not CorruptEntry}
+            by_app = {i: e for i, e in by_app.items() if type(e) is not CorruptEntry}
         for n, (entry, hub, app) in enumerate(work):
             old = entry.links.get(target, frozenset())
             hub_side: dict[str, str | None] = {}  # hub id -> app id (None: end not synced)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
 from syncengine.engine.ports import scan
-from syncengine.entry import CursorUpdate, Entry, HistoryItem
+from syncengine.entry import CorruptEntry, CursorUpdate, Entry, HistoryItem
 from syncengine.plan import (
     NO_MATCH,
     Apply,
@@ -93,6 +93,13 @@ def index_side(
         if record.id in done:
             continue  # its entry holds the record's keys already: nothing to index
         entry = known.get(record.id)
+        if type(entry) is CorruptEntry or any(
+            type(e) is CorruptEntry for k in keys for e in candidates.get(k, ())
+        ):
+            # Its entry, or one holding its identifiers, cannot be read: nothing is
+            # indexed over it; the record's own processing fails it, naming the row.
+            left += 1
+            continue
         if entry is not None and is_owner(entry):
             # Its keys are its records'. New ones are added now, so a new record with
             # them is its duplicate; processing it drops the ones its records no

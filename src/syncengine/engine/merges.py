@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from syncengine._merges import repair
 from syncengine.engine.context import Core, Pass, bad_id
 from syncengine.engine.leases import lease, unlease
+from syncengine.entry import CorruptEntry
 from syncengine.plan import ObjectPlan
 from syncengine.records import Record, Side
 from syncengine.transitions import append_history, evolve
@@ -41,6 +42,12 @@ def apply_merges(
         by_id = ctx.store.by_record_ids(
             core.sync_id, plan.name, side, list({*moves, *moves.values()})
         )
+        # An entry whose row cannot be read is not moved: its record fails when met.
+        moves = {
+            o: n
+            for o, n in moves.items()
+            if type(by_id.get(o)) is not CorruptEntry and type(by_id.get(n)) is not CorruptEntry
+        }
         now = core.clock()
         changes = repair(
             plan,

@@ -19,7 +19,7 @@ from syncengine.engine.context import CHUNK, Core, Item, chunks
 from syncengine.engine.execute import execute
 from syncengine.engine.lifecycle import begin, end
 from syncengine.engine.ports import fetch
-from syncengine.entry import Entry
+from syncengine.entry import CorruptEntry, Entry
 from syncengine.errors import ConfigError, SyncDisabledError
 from syncengine.plan import (
     Apply,
@@ -190,11 +190,13 @@ def explain(core: Core, side: Side, object_type: str, record_id: str) -> Explana
         alone = hub or app
         if alone is not None:
             keys = identify(plan, Side.HUB if hub else Side.APP, alone.properties)
-    decision: Decision = (
-        Exclude(ExcludeReason.MERGED, entry.message)
-        if entry.reason is ExcludeReason.MERGED
-        else decide(plan, entry, hub, app, keys=keys)
-    )
+    decision: Decision
+    if type(entry) is CorruptEntry:  # its row cannot be read: a pass fails the record
+        decision = Fail(ErrorCategory.INDEX, entry.message)
+    elif entry.reason is ExcludeReason.MERGED:
+        decision = Exclude(ExcludeReason.MERGED, entry.message)
+    else:
+        decision = decide(plan, entry, hub, app, keys=keys)
     return explain_entry(plan, entry, hub, app, decision, describe(decision))
 
 

@@ -19,7 +19,7 @@ from syncengine.engine.context import Core, Pass, bad_id, chunks
 from syncengine.engine.counts import count_outcome, uncount
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.ports import as_adapter_error, call_create, created_records, scan
-from syncengine.entry import Entry
+from syncengine.entry import CorruptEntry, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, Decision, Fail, ObjectPlan, identify
 from syncengine.records import NewRecord, Record, Side, WriteResult
@@ -181,6 +181,8 @@ def settle_by_lookup(
     for entry in pending:
         record_id = made.get(entry.entry_id)
         holder = held.get(record_id) if record_id is not None else None
+        if type(holder) is CorruptEntry:
+            continue  # stays pending: settled once the holder's row is repaired
         if (
             record_id is None
             or record_id in taken
@@ -371,7 +373,10 @@ def absorb(
     return [
         (core.sync_id, plan.name, e.entry_id)
         for record_id, e in known.items()
-        if e.entry_id != ids[record_id] and e.id_on(side.other) is None and e.pending is None
+        if e.entry_id != ids[record_id]
+        and e.id_on(side.other) is None
+        and e.pending is None
+        and type(e) is not CorruptEntry  # left as it is, until repaired
     ]
 
 

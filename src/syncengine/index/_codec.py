@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
 
-from syncengine.index._entry import Entry, HistoryItem
+from syncengine.index._entry import CorruptEntry, Entry, HistoryItem
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -340,7 +340,8 @@ def check_entry(entry: object, *, deep: bool = True) -> Entry:
 
     What every store refuses (the conformance kit relies on this list):
 
-    * anything that is not an :class:`~syncengine.index.Entry`;
+    * anything that is not an :class:`~syncengine.index.Entry` (a ``CorruptEntry``
+      neither);
     * ``sync_id``, ``object_type``, ``entry_id`` or ``message`` not a ``str``;
       ``hub_id``, ``app_id``, ``matched_by``, ``pending_key``, ``mark`` neither ``str``
       nor ``None``; ``attempts`` not an ``int``;
@@ -362,6 +363,11 @@ def check_entry(entry: object, *, deep: bool = True) -> Entry:
         CodecError: naming the entry and the offending field.
     """
     if type(entry) is not Entry:
+        if isinstance(entry, CorruptEntry):
+            raise CodecError(
+                f"a CorruptEntry is not written back (its row stays until it is repaired): "
+                f"{entry.message:.300}"
+            )
         raise CodecError(f"expected an Entry, got {type(entry).__qualname__}: {entry!r:.80}")
     problem = _problem(entry, deep)
     if problem:

@@ -34,6 +34,7 @@ from syncengine.index import _codec
 from syncengine.index._entry import (
     FIELD_ORDER,
     POSITIONAL,
+    CorruptEntry,
     CursorUpdate,
     Entry,
     HistoryItem,
@@ -249,15 +250,37 @@ def keys_of(text: str | None) -> frozenset[str]:
     if text is None:
         return _EMPTY_KEYS
     if text[:1] == "[":
-        keys = _loads(text)
+        try:
+            keys = _loads(text)
+        except ValueError:
+            raise ValueError(f"its keys column is not JSON: {text!r:.80}") from None
         if type(keys) is not list or not all(type(key) is str for key in keys):
             raise ValueError(f"keys column {text!r:.80} is not a JSON array of strings")
         return frozenset(keys)
     return frozenset((text,))
 
 
+#: How to repair a row that cannot be read (the end of a :class:`CorruptEntry`'s message).
+REPAIR: Final = (
+    "its record fails on every pass until the row is repaired: restore the index from a "
+    "backup (then run a reconcile), or rebuild the index from the apps (a new initial sync)"
+)
+
+
 class Corrupt(ValueError):
     """A stored row that is not in the row format (raised as IndexStoreError)."""
+
+
+class NotText:
+    """Put by a store in place of a row's ``data`` column when a text column of the row
+    is not UTF-8 (written by another program): :meth:`RowCodec.decode` makes the row a
+    :class:`CorruptEntry` saying so."""
+
+    __slots__ = ()
+
+    @override
+    def __str__(self) -> str:
+        return "a column of its row is not UTF-8 text"
 
 
 #: intern(kind, text): the number of an interned text, interning it; ``None`` when the
@@ -509,14 +532,15 @@ class RowCodec:
         """The entry of a row: its columns as stored, in the order (row id, object type
         id, entry id, hub id, app id, state, updated_at, pending, keys, data).
 
-        Raises:
-            IndexStoreError: the row is not in the row format (written by another
-                program, or damaged), naming the entry and the index.
+        A row that is not in the row format (written by another program, or damaged)
+        gives a :class:`CorruptEntry` naming the entry and the index (:meth:`placeholder`).
         """
         entry_id = row[2]
         try:
             # The hot path of every read: written for speed, one function, few calls.
             _, _, _, hub_id, app_id, state, updated, pending, keys, data = row[:10]
+            if type(data) is not str:  # NotText: the store could not read it as UTF-8
+                raise Corrupt(str(data) if isinstance(data, NotText) else "no data column")
             record = _scan_once(data, 0)[0]
             if type(record) is not list:
                 raise Corrupt("its data column is not a JSON array")
@@ -636,24 +660,45 @@ class RowCodec:
                 history,
             )
         except (ValueError, TypeError, KeyError, IndexError, StopIteration, OverflowError) as error:
-            raise self.corrupt(sync_id, object_type, entry_id, error) from error
+            return self.placeholder(sync_id, object_type, row, error)
+
+    def placeholder(
+        self, sync_id: str, object_type: str, row: Sequence[Any], error: BaseException | str
+    ) -> CorruptEntry:
+        """The :class:`CorruptEntry` of a row that cannot be read, in place of its entry:
+        a read goes on with the other rows, and the engine fails this entry's record(s)
+        alone. The record ids are kept where they are text."""
+        entry_id, hub_id, app_id = row[2], row[3], row[4]
+        return CorruptEntry(
+            sync_id,
+            object_type,
+            entry_id if type(entry_id) is str else repr(entry_id),
+            _EPOCH,
+            hub_id if type(hub_id) is str else None,
+            app_id if type(app_id) is str else None,
+            RecordState.FAILED,
+            category=ErrorCategory.INDEX,
+            message=f"{self.corrupt(sync_id, object_type, entry_id, error)}; {REPAIR}",
+        )
 
     def keys(
         self, sync_id: str, object_type: str, entry_id: object, text: str | None
     ) -> frozenset[str]:
-        """The keys of a row's ``keys`` column (IndexStoreError naming the entry if they
-        cannot be read)."""
+        """The keys of a row's ``keys`` column (``record_keys``); none if they cannot be
+        read: reading the entry makes a :class:`CorruptEntry` that names the row."""
         try:
             return keys_of(text)
-        except ValueError as error:
-            raise self.corrupt(sync_id, object_type, entry_id, error) from error
+        except ValueError:
+            return _EMPTY_KEYS
 
     def corrupt(
         self, sync_id: str, object_type: str, entry_id: object, error: BaseException | str
     ) -> IndexStoreError:
         """The error of an entry whose row cannot be read."""
         detail = str(error) or type(error).__name__
-        if isinstance(error, StopIteration | json.JSONDecodeError):
+        if isinstance(error, StopIteration):  # the scanner found no JSON value at all
+            detail = "its data column is not JSON"
+        elif isinstance(error, json.JSONDecodeError):
             detail = f"its data column is not JSON ({detail})"
         return IndexStoreError(
             f"the {self.where} is corrupt: entry {entry_id!r:.80} of sync {sync_id!r:.60}, "
@@ -757,7 +802,10 @@ class RowCodec:
                 if number == 0:
                     return keys
             else:
-                listed = _loads(keys)
+                try:
+                    listed = _loads(keys)
+                except ValueError:
+                    raise Corrupt(f"its keys column is not JSON: {keys!r:.80}") from None
                 if 0 <= number < len(listed):
                     return str(listed[number])
         raise Corrupt(f"matched_by names key {number} of {keys!r:.80}")
@@ -793,11 +841,18 @@ def entry_where(
     if ot is not None:
         where.append(f"e.ot = {mark}")
         params.append(ot)
+    # A row whose state is no known code reads as a CorruptEntry, in state failed: it is
+    # listed with the failed ones (the retries, phase 3 of the initial sync meet it).
+    unknown = (
+        f" OR e.state NOT BETWEEN 0 AND {len(STATES) - 1}"
+        if codes is not None and STATE_CODES[RecordState.FAILED] in codes
+        else ""
+    )
     if codes is not None and array:
-        where.append(f"e.state = ANY({mark}::smallint[])")
+        where.append(f"(e.state = ANY({mark}::smallint[]){unknown})")
         params.append(codes)
     elif codes is not None:
-        where.append(f"e.state IN ({','.join([mark] * len(codes))})")
+        where.append(f"(e.state IN ({','.join([mark] * len(codes))}){unknown})")
         params.extend(codes)
     if since is not None:
         where.append(f"e.updated_at >= {mark}")

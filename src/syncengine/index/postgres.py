@@ -36,8 +36,8 @@ Theory of operation:
   (:class:`syncengine.index._rowformat.RowCodec`; schema version 4 converted the rows of
   earlier versions): the field names of value mappings and history items are interned
   in ``shapes`` and ``items`` like names (outside the write that needs them, never
-  removed). A row that is not in the format makes every read of its entry raise
-  :class:`~syncengine.IndexStoreError` naming the entry and the schema.
+  removed). A row that is not in the format is read as a
+  :class:`~syncengine.entry.CorruptEntry` naming the entry and the schema.
 * **Order.** An entry's ``id`` (from the sequence ``entry_order``, taken in batch order
   when the entry is first written and kept when it is replaced) is its place in
   iteration order; :meth:`PostgresIndexStore.entries` pages with ``id > %s ORDER BY id
@@ -84,7 +84,13 @@ from syncengine._redact import REDACTED, redact_dsn, scrub_dsn
 from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, encode_counts
 from syncengine.index import _codec, _rowformat
-from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
+from syncengine.index._entry import (
+    CorruptEntry,
+    CursorUpdate,
+    Entry,
+    InboxItem,
+    check_inbox_items,
+)
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -568,7 +574,7 @@ class PostgresIndexStore(_rowformat.RowStore):
         return None if row is None else str(row[0])
 
     def _decode(self, sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
-        """The entry of a row of ``_COLUMNS`` (IndexStoreError naming it if it is corrupt)."""
+        """The entry of a row of ``_COLUMNS`` (a CorruptEntry naming it if it is corrupt)."""
         return self._codec.decode(
             sync_id,
             object_type,
@@ -589,7 +595,7 @@ class PostgresIndexStore(_rowformat.RowStore):
     def _convert_rows(self, conn: psycopg.Connection[Any]) -> None:
         """Rewrite every entry's ``keys`` and ``data`` in the current row format (a
         migration step, in its transaction). A row that cannot be read is left as it is:
-        reading it names it (IndexStoreError), and writing its entry again replaces it."""
+        reading it names it (a CorruptEntry), and writing its entry again replaces it."""
         names = {
             (kind, number): _unesc(name)
             for kind, number, name in conn.execute("SELECT kind, id, name FROM names")
@@ -607,10 +613,12 @@ class PostgresIndexStore(_rowformat.RowStore):
             for row in rows:
                 sync_id = names.get((_SYNC, row[10]), str(row[10]))
                 object_type = names.get((_OBJECT_TYPE, row[1]), str(row[1]))
+                entry = self._decode(sync_id, object_type, row)
+                if type(entry) is CorruptEntry:
+                    continue  # left as it is: reading it names it
                 try:
-                    entry = self._decode(sync_id, object_type, row)
                     data = self._codec.encode(entry, row[6], entry.keys)
-                except (IndexStoreError, _codec.CodecError):
+                except _codec.CodecError:
                     continue
                 converted.append((row[0], _keys_text(entry.keys), data))
             if converted:

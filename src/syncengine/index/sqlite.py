@@ -22,8 +22,9 @@ Theory of operation:
   same position are left out (the engine stores both sides' copies of the same synced
   values). A realistic contact entry takes about 365 bytes on disk, indexes included
   (``benchmarks/index_store.py``). A row that is not in the format (another program
-  wrote it, or the file is damaged) makes every read of its entry raise
-  :class:`~syncengine.IndexStoreError` naming the entry and the file.
+  wrote it, or the file is damaged, text that is not UTF-8 included) is read as a
+  :class:`~syncengine.entry.CorruptEntry` naming the entry and the file; the other rows of
+  the same read are read as usual.
 * **Keys** live in a ``WITHOUT ROWID`` table (sync, object type, key, entry rowid), only
   rewritten for entries whose keys changed.
 * **Lookups** bind at most 900 parameters per statement (``IN (?, …)`` chunks: SQLite
@@ -478,33 +479,43 @@ class SQLiteIndexStore(_rowformat.RowStore):
         object_type: str | None,
         at: int,
     ) -> list[Any]:
-        """The rows of a query of entries of a sync (and of ``object_type``, or else of
-        the object type whose id is column ``at - 1``), whose entry id is column ``at``.
-        A text column that is not UTF-8 (a row another program wrote) raises
-        IndexStoreError naming the entry, not sqlite3's error."""
+        """The rows of a query of entries of a sync, whose entry id is column ``at``.
+
+        A row with a text column that is not UTF-8 (another program wrote it) does not
+        fail the query: its entry id is read with the bytes escaped, each other column
+        that is not UTF-8 becomes a :class:`~._rowformat.NotText`, and so does its
+        ``data`` column (column 9 of a row of entries), so that decoding it makes a
+        :class:`~syncengine.entry.CorruptEntry` naming it; the other rows are read as
+        usual."""
         try:
             return conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as error:
             if "decode" not in str(error):
                 raise
-            conn.text_factory = bytes
-            try:
-                rows = conn.execute(sql, params).fetchall()
-            finally:
-                conn.text_factory = str
-            for row in rows:
-                for value in row:
-                    if type(value) is bytes:
-                        try:
-                            value.decode()
-                        except UnicodeDecodeError:
-                            raise self._codec.corrupt(
-                                sync_id,
-                                object_type or self._ot_name(conn, row[at - 1]),
-                                row[at].decode(errors="backslashreplace"),
-                                "a column of its row is not UTF-8 text",
-                            ) from error
-            raise
+        conn.text_factory = bytes
+        try:
+            raw = conn.execute(sql, params).fetchall()
+        finally:
+            conn.text_factory = str
+        rows: list[Any] = []
+        for row in raw:
+            values = list(row)
+            bad = False
+            for i, value in enumerate(values):
+                if type(value) is bytes:
+                    try:
+                        values[i] = value.decode()
+                    except UnicodeDecodeError:
+                        bad = True
+                        values[i] = (
+                            value.decode(errors="backslashreplace")
+                            if i == at
+                            else _rowformat.NotText()
+                        )
+            if bad and at == 2 and len(values) >= 10:
+                values[9] = _rowformat.NotText()
+            rows.append(tuple(values))
+        return rows
 
     # ---- lookups ------------------------------------------------------------------
     def _select(
@@ -596,10 +607,15 @@ class SQLiteIndexStore(_rowformat.RowStore):
                     found.update(row[0] for row in rows)
                     return
             needle = _dumps(mark)
-            for record_id, data in conn.execute(
-                f"SELECT {column}, data FROM entries WHERE {where}", (sync, ot, *chunk)
+            for record_id, data in self._fetch(
+                conn,
+                f"SELECT {column}, data FROM entries WHERE {where}",
+                (sync, ot, *chunk),
+                sync_id,
+                object_type,
+                0,
             ):
-                if needle in data:
+                if type(data) is str and needle in data:  # (not UTF-8: a NotText)
                     try:
                         record = json.loads(data)
                     except ValueError:
@@ -629,7 +645,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 object_type,
                 3,
             ):
-                if keys is None or keys[:1] != "[":
+                if type(keys) is not str or type(other_id) not in (str, type(None)):
+                    # Not UTF-8 (see _fetch): no keys; reading the entry names the row.
+                    found[record_id] = (other_id if type(other_id) is str else None, _EMPTY)
+                elif keys[:1] != "[":
                     found[record_id] = (other_id, _keys_of(keys))
                 else:
                     found[record_id] = (other_id, row_keys(sync_id, object_type, entry_id, keys))
@@ -1052,7 +1071,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         scan of the sync's keys: only then) and none is returned."""
         try:
             return _keys_of(text)
-        except ValueError:
+        except (ValueError, TypeError):  # TypeError: a NotText (not UTF-8, see _fetch)
             conn.execute(
                 "DELETE FROM keys WHERE sync = ? AND ot = ? AND entry = ?", (sync, ot, rowid)
             )

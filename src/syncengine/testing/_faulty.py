@@ -117,8 +117,11 @@ _METHODS: Final = frozenset(
 _WRITES: Final = frozenset({"create", "update", "associate"})
 #: The kinds of fault :meth:`FaultyAdapter.random_faults` draws from.
 _RANDOM_KINDS: Final = frozenset({"unavailable", "rate_limited", "lost_confirmation", "items"})
-#: The categories a random per-item fault uses.
-_ITEM_CATEGORIES: Final = tuple(c for c in ErrorCategory if c is not ErrorCategory.DELETED)
+#: The categories a random per-item fault uses: what an adapter may fail an item for,
+#: not ``deleted`` nor ``index`` (the engine's own: a deletion, an unreadable entry).
+_ITEM_CATEGORIES: Final = tuple(
+    c for c in ErrorCategory if c not in (ErrorCategory.DELETED, ErrorCategory.INDEX)
+)
 
 Hook = Callable[[str, int], None]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import runpy
 import sqlite3
 import textwrap
@@ -13,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from syncengine import IndexStoreError, RecordState, Side
+from syncengine import ErrorCategory, IndexStoreError, RecordState, Side
+from syncengine.entry import CorruptEntry
 from syncengine.index import (
     CursorUpdate,
     Entry,
@@ -665,8 +667,9 @@ class TestCompactRows:
             [*good[:3], [0], *good[4:]],  # an item without its time
         ):
             self.set_data(path, bad)
-            with pytest.raises(IndexStoreError, match="corrupt"):
-                self.read_back(path, entry)
+            read = self.read_back(path, entry)
+            assert type(read) is CorruptEntry
+            assert "corrupt" in read.message
 
 
 @pytest.mark.parametrize(
@@ -705,9 +708,10 @@ def _rows_of_another_program():
 
 
 class TestRowsWrittenByAnotherProgram:
-    """Issue 18 item 2: a row another program wrote (or a damaged file) makes every read
-    of its entry raise IndexStoreError naming the entry and the file, never a decoder's
-    traceback; the other entries read as before, and writing the entry again replaces it."""
+    """Issue 18 item 2: a row another program wrote (or a damaged file) is read as a
+    CorruptEntry naming the entry and the file, never a decoder's traceback, and never
+    stops the read: the other entries of the same read come back as before, and writing
+    the entry again replaces it."""
 
     @staticmethod
     def entries() -> list[Entry]:
@@ -724,29 +728,43 @@ class TestRowsWrittenByAnotherProgram:
             conn.execute(f"UPDATE entries SET {assignment} WHERE entry_id = 'e1'")
         conn.close()
         named = r"index '.*index\.db' is corrupt: entry 'e1' of sync 's', type 'contacts'"
+
+        def corrupt(entry: Entry) -> None:
+            assert type(entry) is CorruptEntry, entry
+            assert re.search(named, entry.message), entry.message
+            assert "until the row is repaired" in entry.message
+            assert (RecordState.FAILED, ErrorCategory.INDEX) == (entry.state, entry.category)
+            assert ("e1", "h1", "a1") == (entry.entry_id, entry.hub_id, entry.app_id)
+
         with SQLiteIndexStore(path) as store:
-            reads = [
-                lambda: store.get("s", "contacts", ["e1"]),
-                lambda: store.by_record_ids("s", "contacts", Side.HUB, ["h1"]),
-                lambda: store.by_record_ids("s", "contacts", Side.APP, ["a1"]),
-                lambda: store.by_keys("s", "contacts", ["0:ada@example.com"]),
-                lambda: list(store.entries("s")),
-                lambda: list(store.entries("s", "contacts")),
-                lambda: store.entries_page("s", "contacts"),
-            ]
-            if assignment.startswith("keys"):  # the keys column itself cannot be read
-                reads.append(lambda: store.record_keys("s", "contacts", Side.HUB, ["h1"]))
-            for read in reads:
-                with pytest.raises(IndexStoreError, match=named):
-                    read()
-            # The other entry reads as before.
-            assert {second.entry_id: second} == store.get("s", "contacts", [second.entry_id])
-            # Writing the entry again replaces the row (keys not UTF-8 block even that:
-            # the write names the entry too).
-            if "not UTF-8" in what and assignment.startswith("keys"):
-                with pytest.raises(IndexStoreError, match=named):
-                    store.write([first])
-                return
+            # Each read gives the placeholder beside the other entry (one read of both).
+            both = store.get("s", "contacts", ["e1", second.entry_id])
+            corrupt(both["e1"])
+            assert second == both[second.entry_id]
+            both = store.by_record_ids("s", "contacts", Side.HUB, ["h1", second.hub_id])
+            corrupt(both["h1"])
+            assert second == both[second.hub_id]
+            corrupt(store.by_record_ids("s", "contacts", Side.APP, ["a1"])["a1"])
+            (held,) = store.by_keys("s", "contacts", ["0:ada@example.com"])["0:ada@example.com"]
+            corrupt(held)
+            for listed in (
+                list(store.entries("s")),
+                list(store.entries("s", "contacts")),
+                store.entries_page("s", "contacts")[0],
+            ):
+                assert 2 == len(listed)
+                corrupt(listed[0])
+                assert second == listed[1]
+            # The hot columns alone: keys that cannot be read are none (reading the
+            # entry names the row).
+            other, keys = store.record_keys("s", "contacts", Side.HUB, ["h1"])["h1"]
+            assert other == "a1"
+            if assignment.startswith("keys"):
+                assert frozenset() == keys
+            # The placeholder is never written back.
+            with pytest.raises(IndexStoreError, match="CorruptEntry is not written back"):
+                store.write([held])
+            # Writing the entry again replaces the row.
             store.write([first])
             assert {"e1": first} == store.get("s", "contacts", ["e1"])
             assert [first] == store.by_keys("s", "contacts", ["0:ada@example.com"])[
@@ -754,7 +772,29 @@ class TestRowsWrittenByAnotherProgram:
             ]
             assert [first, second] == list(store.entries("s"))
 
-    @pytest.mark.parametrize("data", ["not json", '[null,null,null,[],"i1"'])
+    @pytest.mark.parametrize("column", ["entry_id", "hub_id", "app_id"])
+    def test_an_id_that_is_not_utf8_names_the_row_and_spares_the_others(self, tmp_path, column):
+        path = tmp_path / "index.db"
+        first, second = self.entries()
+        with SQLiteIndexStore(path) as store:
+            store.write([first, second])
+        with sqlite3.connect(path) as conn:
+            conn.execute(
+                f"UPDATE entries SET {column} = CAST(X'65ff' AS TEXT) WHERE entry_id = 'e1'"
+            )
+        conn.close()
+        with SQLiteIndexStore(path) as store:
+            listed = list(store.entries("s"))
+            assert second == listed[1]
+            (bad,) = [e for e in listed if type(e) is CorruptEntry]
+            assert "a column of its row is not UTF-8 text" in bad.message
+            assert (bad.entry_id == "e\\xff") is (column == "entry_id")
+            assert (bad.hub_id is None) is (column == "hub_id")
+            assert (bad.app_id is None) is (column == "app_id")
+
+    @pytest.mark.parametrize(
+        "data", ["'not json'", """'[null,null,null,[],"i1"'""", "CAST(X'5b6931ff' AS TEXT)"]
+    )
     def test_marked_passes_over_such_a_row_and_keeps_sqlites_json(self, tmp_path, data):
         """marked() answers for the other records, and a row that is not JSON does not
         make the store give up SQLite's JSON functions for good (it took it for a
@@ -765,7 +805,7 @@ class TestRowsWrittenByAnotherProgram:
             store.write(entries)
         with sqlite3.connect(path) as conn:
             conn.execute(
-                "UPDATE entries SET data = ? WHERE entry_id = ?", (data, entries[1].entry_id)
+                f"UPDATE entries SET data = {data} WHERE entry_id = ?", (entries[1].entry_id,)
             )
         conn.close()
         with SQLiteIndexStore(path) as store:

@@ -1,0 +1,212 @@
+"""A row of the index another program damaged fails its record alone (issue 18).
+
+Every pass reads entries through the index store; a row it cannot decode (bad JSON, text
+that is not UTF-8, unknown codes) comes back as a ``CorruptEntry`` naming the entry and
+the file. The engine fails that entry's record (category ``index``, in the report and
+the log), writes nothing over the row, and goes on with the rest of the page; the poll
+cursor is held back, so the next pass meets the record again until the row is repaired.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from syncengine import AdapterError, ErrorCategory, RecordState, Side, SyncConfig, SyncEngine
+from syncengine.adapters import InMemoryAdapter
+from syncengine.entry import CorruptEntry
+from syncengine.index import SQLiteIndexStore
+
+from .conftest import CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
+
+#: What another program may leave in the row (SQL assignments to the entries table).
+DAMAGE = {
+    "not json": "data = 'not json'",
+    "not utf-8": "data = CAST(X'5b315bff' AS TEXT)",
+    "unknown state": "state = 17",
+    "bad keys": "keys = '[\"0:'",
+}
+
+
+def people(n: int) -> list[dict[str, object]]:
+    return [{"email": f"p{i}@example.com", "firstname": f"P{i}"} for i in range(n)]
+
+
+class World:
+    """Two in-memory apps in sync through a SQLite index."""
+
+    def __init__(self, folder: Path, n: int = 6) -> None:
+        self.clock = FakeClock()
+        self.hub = InMemoryAdapter([CONTACTS_HUB], name="hub", clock=self.clock, id_prefix="h")
+        self.app = InMemoryAdapter(
+            [CONTACTS_APP], name="app", clock=self.clock, id_prefix="a", page_size=3
+        )
+        self.path = folder / "index.db"
+        self.index = SQLiteIndexStore(self.path)
+        self.hub_ids = [self.hub.put("contacts", p).id for p in people(n)]
+        self.engine = SyncEngine(
+            self.hub,
+            self.app,
+            self.index,
+            SyncConfig("s", [contacts_sync()]),
+            clock=self.clock,
+            sleep=self.clock.advance,
+        )
+
+    def damage(self, hub_id: str, assignment: str) -> tuple[object, ...]:
+        """Damage the row of ``hub_id``'s entry; return the row as it was (to repair it)."""
+        with sqlite3.connect(self.path) as conn:
+            (row,) = conn.execute(
+                "SELECT state, keys, data FROM entries WHERE hub_id = ?", (hub_id,)
+            ).fetchall()
+            changed = conn.execute(
+                f"UPDATE entries SET {assignment} WHERE hub_id = ?", (hub_id,)
+            ).rowcount
+        conn.close()
+        assert 1 == changed
+        return tuple(row)
+
+    def repair(self, hub_id: str, row: tuple[object, ...]) -> None:
+        """Put the row back as it was (what restoring a backup does)."""
+        with sqlite3.connect(self.path) as conn:
+            conn.execute(
+                "UPDATE entries SET state = ?, keys = ?, data = ? WHERE hub_id = ?",
+                (*row, hub_id),
+            )
+        conn.close()
+
+    def edit(self, hub_id: str, first: str) -> None:
+        self.clock.advance()
+        self.hub.patch("contacts", hub_id, firstname=first)
+
+    def app_first(self, hub_id: str) -> object:
+        entry = self.index.by_record_ids("s", "contacts", Side.HUB, [hub_id])[hub_id]
+        assert entry.app_id is not None
+        record = self.app.get("people", entry.app_id)
+        assert record is not None
+        return record.properties["first_name"]
+
+
+@pytest.fixture
+def world(tmp_path):
+    made = World(tmp_path)
+    made.engine.initial_sync()
+    yield made
+    made.index.close()
+
+
+def named(report, hub_id: str) -> list[str]:
+    return [e for e in report.errors if f"hub record {hub_id!r} failed" in e]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_an_incremental_pass_fails_the_record_alone_and_meets_it_again(world, damage):
+    bad, good = world.hub_ids[1], world.hub_ids[2]
+    row = world.damage(bad, DAMAGE[damage])
+    world.edit(bad, "Bad")
+    world.edit(good, "Good")
+    report = world.engine.incremental_sync()
+    # The neighbour synced; the damaged record failed alone, named with the file.
+    assert "Good" == world.app_first(good)
+    assert 1 == report.get("failed", side=Side.HUB)
+    (error,) = named(report, bad)
+    assert f"index {str(world.path)!r} is corrupt" in error
+    assert "until the row is repaired" in error
+    # Nothing was written over the row: it still reads as a CorruptEntry.
+    stored = world.index.by_record_ids("s", "contacts", Side.HUB, [bad])[bad]
+    assert type(stored) is CorruptEntry
+    assert (RecordState.FAILED, ErrorCategory.INDEX) == (stored.state, stored.category)
+    # The next pass meets it again (the poll cursor did not pass it).
+    again = world.engine.incremental_sync()
+    assert named(again, bad)
+    assert 1 == again.get("failed", side=Side.HUB)
+    # The pass history records the failure.
+    assert 1 == world.index.passes("s")[0].counts["contacts"]["hub"].failed
+    # Once the row is repaired, the next pass syncs the edit the failed passes held.
+    world.repair(bad, row)
+    repaired = world.engine.incremental_sync()
+    assert not repaired.errors
+    assert "Bad" == world.app_first(bad)
+    assert RecordState.SYNCED is world.engine.explain(Side.HUB, "contacts", bad).entry.state
+
+
+def test_a_resumed_initial_sync_fails_the_damaged_entries_alone(tmp_path):
+    """Phase 1 indexed the hub, then the app scan died. Two hub entries are damaged:
+    one an app record pairs with by e-mail (phase 2 finds it by key), one the hub alone
+    holds (phase 3 reads it). The resumed initial sync completes: both records fail,
+    named; the app record that would pair is neither paired nor created in the hub
+    (no duplicate); everything else syncs."""
+    from syncengine.testing import FaultyAdapter
+
+    world = World(tmp_path, n=0)
+    for i in range(12):
+        world.hub.put("contacts", email=f"p{i}@example.com", firstname=f"H{i}")
+    for i in [*range(12, 18), *range(6, 12)]:  # p6…p11 on both sides, scanned last
+        world.app.put("people", mail=f"p{i}@example.com", first_name=f"A{i}")
+    faulty = FaultyAdapter(world.app)
+    config = SyncConfig("s", [contacts_sync()])
+    engine = SyncEngine(
+        world.hub, faulty, world.index, config, clock=world.clock, sleep=world.clock.advance
+    )
+    faulty.truncate_scans(1)  # phase 2 dies after its first page
+    with pytest.raises(AdapterError, match="scan ended early"):
+        engine.initial_sync()
+    faulty.clear()
+
+    def number(key: str) -> int:  # "0:p7@example.com" -> 7
+        return int(key.split(":", 1)[1][1:].split("@")[0])
+
+    paired = {k for e in world.index.entries("s") if e.app_id is not None for k in e.keys}
+    initial = {
+        next(iter(e.keys)): e.hub_id
+        for e in world.index.entries("s", states={RecordState.INITIAL})
+        if e.hub_id is not None and e.app_id is None
+    }
+    shared = sorted(k for k in initial if k not in paired and number(k) >= 6)
+    alone = sorted(k for k in initial if number(k) < 6)
+    assert shared
+    assert alone
+    both_id, hub_only_id = initial[shared[0]], initial[alone[0]]
+    world.damage(both_id, DAMAGE["not json"])
+    world.damage(hub_only_id, DAMAGE["unknown state"])
+    report = engine.initial_sync()
+    assert named(report, hub_only_id)
+    assert [e for e in report.errors if "identifier is held by an entry that cannot" in e]
+    # No duplicate: the shared e-mail is held once per app.
+    email = shared[0].split(":", 1)[1]
+    assert 1 == sum(r.properties.get("email") == email for r in world.hub.records("contacts"))
+    assert 1 == sum(r.properties.get("mail") == email for r in world.app.records("people"))
+    # Everything else synced: the app's six new people were created in the hub; the
+    # hub's six, but for the damaged one, in the app.
+    assert 18 == world.hub.count("contacts")
+    assert 17 == world.app.count("people")
+    listed = list(engine.records())
+    assert 2 == sum(v.category is ErrorCategory.INDEX for v in listed)
+
+
+def test_reconcile_explain_records_and_export_name_the_damaged_entry(world, tmp_path):
+    bad = world.hub_ids[3]
+    world.damage(bad, DAMAGE["not utf-8"])
+    world.edit(world.hub_ids[4], "Other")
+    report = world.engine.reconcile()
+    assert "Other" == world.app_first(world.hub_ids[4])
+    # Both records of the pair fail (a reconcile reads both sides), and nothing else.
+    assert named(report, bad)
+    assert 2 == len(report.errors)
+    assert all(f"entry 'h:{bad}'" in e for e in report.errors)
+    assert 1 == report.get("failed", side=Side.HUB) == report.get("failed", side=Side.APP)
+    # explain: the pass's decision for it, with the message.
+    explanation = world.engine.explain(Side.HUB, "contacts", bad)
+    assert ErrorCategory.INDEX is explanation.entry.category
+    assert "not UTF-8" in explanation.decision
+    # The listing and the export show it among the others, as failed.
+    listed = list(world.engine.records())
+    assert 6 == len(listed)
+    (shown,) = [v for v in listed if v.category is ErrorCategory.INDEX]
+    assert (bad, RecordState.FAILED) == (shown.hub_id, shown.state)
+    assert f"index {str(world.path)!r} is corrupt" in shown.message
+    out = tmp_path / "export.csv"
+    assert 6 == world.engine.export(out)
+    assert "index" in out.read_text()
