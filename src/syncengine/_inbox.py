@@ -29,6 +29,7 @@ from typing import Any, Final
 import attrs
 
 from syncengine.index._entry import InboxItem
+from syncengine.index._rowformat import UNREADABLE
 from syncengine.index.base import IndexStore, keeps_inbox
 from syncengine.records import ChangeEvent, Side
 
@@ -77,6 +78,8 @@ def decode(payload: str) -> ChangeEvent:
     data = json.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("an inbox payload is a JSON object")
+    if UNREADABLE in data:  # a row of the inbox the store could not read: why
+        raise ValueError(str(data[UNREADABLE]))
     known = {f.name for f in attrs.fields(ChangeEvent)}
     try:
         return ChangeEvent(**{k: _restored(v) for k, v in data.items() if k in known})

@@ -267,6 +267,16 @@ REPAIR: Final = (
 )
 
 
+#: The one key of the payload of an inbox row that cannot be read (see ``inbox_item``).
+UNREADABLE: Final = "$unreadable"
+
+
+def unreadable_payload(reason: str) -> str:
+    """The payload of an inbox item standing for a row that cannot be read: no event
+    (the drain drops it), and the reason, which the drain reports."""
+    return json.dumps({UNREADABLE: reason}, ensure_ascii=True)
+
+
 class Corrupt(ValueError):
     """A stored row that is not in the row format (raised as IndexStoreError)."""
 
@@ -752,16 +762,21 @@ class RowCodec:
     def inbox_item(
         self, sync_id: str, seq: int, key: str, side: int, received: int, payload: str
     ) -> InboxItem:
-        """An inbox row as an item (IndexStoreError naming it if it cannot be read)."""
+        """An inbox row as an item. A row that cannot be read gives an item whose payload
+        is :func:`unreadable_payload` naming it: the drain drops it and reports why, and
+        the events after it are not held up."""
         try:
+            if type(payload) is not str or type(key) is not str:
+                raise ValueError("a column of its row is not UTF-8 text")
             return InboxItem(
                 sync_id, _SIDE_OF[side], key, payload, _codec.from_micros(received), seq
             )
         except (ValueError, TypeError, KeyError, OverflowError) as error:
-            raise IndexStoreError(
+            reason = (
                 f"the {self.where} is corrupt: inbox event {seq!r:.40} of sync "
                 f"{sync_id!r:.60} cannot be read: {error}"
-            ) from error
+            )
+            return InboxItem(sync_id, Side.HUB, "", unreadable_payload(reason), _EPOCH, seq)
 
     def pass_record(
         self,

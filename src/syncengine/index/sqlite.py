@@ -1305,11 +1305,15 @@ class SQLiteIndexStore(_rowformat.RowStore):
             sync = self._sync(conn, sync_id)
             if sync is None or limit < 1:
                 return []
-            rows = conn.execute(
+            rows = self._fetch(  # a row that is not UTF-8: see _fetch and inbox_item
+                conn,
                 "SELECT seq, key, side, received, payload FROM inbox "
                 "WHERE sync = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (sync, int(after), int(limit)),
-            ).fetchall()
+                sync_id,
+                None,
+                0,
+            )
         item = self._codec.inbox_item
         return [item(sync_id, *row) for row in rows]
 

@@ -821,7 +821,6 @@ class TestRowsWrittenByAnotherProgram:
             ("passes", "counts = 'not json'", "pass 1 of sync 's'"),
             ("passes", """counts = '{"contacts":{"hub":{"nonsense":1}}}'""", "pass 1 of sync 's'"),
             ("passes", "started = 1e300", "pass 1 of sync 's'"),
-            ("inbox", "side = 7", "inbox event 1 of sync 's'"),
         ],
     )
     def test_a_pass_record_or_inbox_event_is_named_too(self, tmp_path, table, assignment, named):
@@ -839,3 +838,44 @@ class TestRowsWrittenByAnotherProgram:
             read = store.passes if table == "passes" else store.inbox
             with pytest.raises(IndexStoreError, match=rf"index '.*' is corrupt: {named}"):
                 read("s")
+
+    @pytest.mark.parametrize(
+        "assignment",
+        [
+            "side = 7",
+            "received = 1e300",
+            "payload = CAST(X'7bff' AS TEXT)",
+            "key = CAST(X'65ff' AS TEXT)",
+        ],
+    )
+    def test_an_inbox_row_that_cannot_be_read_is_dropped_alone_and_named(
+        self, tmp_path, assignment
+    ):
+        """A row of the webhook inbox that cannot be read held up every event after it
+        (each drain raised IndexStoreError): it is read as an item the drain drops,
+        naming it, and the events around it are handled."""
+        from syncengine import _inbox
+        from syncengine.records import ChangeEvent
+
+        path = tmp_path / "index.db"
+        events = [ChangeEvent("contacts", f"h{n}", occurred_at=T0) for n in range(3)]
+        with SQLiteIndexStore(path) as store:
+            store.inbox_add([_inbox.item_of("s", Side.HUB, e, T0) for e in events])
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE inbox SET {assignment} WHERE seq = 2")
+        conn.close()
+        handled: list[ChangeEvent] = []
+        errors: list[str] = []
+        with SQLiteIndexStore(path) as store:
+            read = _inbox.drain(
+                store, "s", lambda side, got: handled.extend(got), remove=True, errors=errors
+            )
+            assert 3 == read
+            assert [events[0], events[2]] == handled
+            (error,) = errors
+            assert re.search(
+                r"inbox event 2 is not an event and was dropped: the index '.*' "
+                r"is corrupt: inbox event 2 of sync 's' cannot be read",
+                error,
+            )
+            assert 0 == store.inbox_count("s")
