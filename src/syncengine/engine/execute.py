@@ -19,7 +19,7 @@ from syncengine.engine.links import complete_waiting, sync_links
 from syncengine.engine.match import new_entry
 from syncengine.engine.ports import call_create, call_update, fetch
 from syncengine.engine.settle import absorb
-from syncengine.entry import CursorUpdate, Entry
+from syncengine.entry import CorruptEntry, CursorUpdate, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import (
     Apply,
@@ -223,8 +223,8 @@ def queue_fresh(
             kept.append(entry)
             continue
         current = fresh.get(entry.entry_id)
-        if current is None:
-            continue
+        if current is None or type(current) is CorruptEntry:
+            continue  # forgotten, or its row cannot be read now: left as it is
         if current != before:
             entry = queued(core.history_size, current, now, current.keys.union(entry.keys))
         kept.append(entry)
