@@ -210,3 +210,48 @@ def test_reconcile_explain_records_and_export_name_the_damaged_entry(world, tmp_
     out = tmp_path / "export.csv"
     assert 6 == world.engine.export(out)
     assert "index" in out.read_text()
+
+
+def test_a_link_to_a_record_whose_entry_is_damaged_waits_and_completes_once_repaired(
+    tmp_path,
+):
+    """A contact linked (in the hub) to a company whose entry is damaged: the contact
+    syncs, its link waits for that end (it is not made from the row's unread columns),
+    the pass goes on; once the row is repaired, the link is made in the app."""
+    from .conftest import COMPANIES_APP, COMPANIES_HUB, companies_sync
+
+    clock = FakeClock()
+    hub = InMemoryAdapter([CONTACTS_HUB, COMPANIES_HUB], name="hub", clock=clock, id_prefix="h")
+    app = InMemoryAdapter([CONTACTS_APP, COMPANIES_APP], name="app", clock=clock, id_prefix="a")
+    index = SQLiteIndexStore(tmp_path / "index.db")
+    config = SyncConfig("s", [companies_sync(), contacts_sync(associations=("companies",))])
+    engine = SyncEngine(hub, app, index, config, clock=clock, sleep=clock.advance)
+    try:
+        acme = hub.put("companies", name="Acme", domain="acme.io").id
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada").id
+        assert not engine.initial_sync().errors
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            (row,) = conn.execute("SELECT data FROM entries WHERE hub_id = ?", (acme,)).fetchall()
+            conn.execute("UPDATE entries SET data = 'garbage' WHERE hub_id = ?", (acme,))
+        conn.close()
+        clock.advance()
+        hub.link("contacts", ada, "companies", acme)
+        hub.patch("contacts", ada, firstname="Ada L.")
+        report = engine.incremental_sync()
+        contact = index.by_record_ids("s", "contacts", Side.HUB, [ada])[ada]
+        assert contact.app_id is not None
+        copy = app.get("people", contact.app_id)
+        assert copy is not None
+        assert "Ada L." == copy.properties["first_name"]
+        assert not copy.associations.get("accounts")  # the link waits for its end
+        assert all("is corrupt" in e for e in report.errors)
+        with sqlite3.connect(tmp_path / "index.db") as conn:
+            conn.execute("UPDATE entries SET data = ? WHERE hub_id = ?", (row[0], acme))
+        conn.close()
+        engine.reconcile()
+        copy = app.get("people", contact.app_id)
+        assert copy is not None
+        (account,) = copy.associations["accounts"]
+        assert account == index.by_record_ids("s", "companies", Side.HUB, [acme])[acme].app_id
+    finally:
+        index.close()
