@@ -12,7 +12,7 @@ from typing import Final
 from syncengine import _passlog
 from syncengine._merges import redirects
 from syncengine._owner import ends_its_passes
-from syncengine.engine import lean
+from syncengine.engine import creates, lean
 from syncengine.engine.batch import process
 from syncengine.engine.context import CHUNK, Core, Pass, chunks, emit, unrecorded_meta
 from syncengine.engine.guard import preflight
@@ -214,6 +214,12 @@ def run_phase(
                 # A record left without an entry (a bad id, or perhaps a create in
                 # flight's): phase 3 must find it by scanning the hub again.
                 store.set_meta(sid, skipped_meta, "1")
+        elif side is Side.HUB and creates.applies(core, ctx, plan):
+            # Phase 3's hub-only records with nothing unusual about them are created in
+            # the app a page at a time; the rest as below.
+            rest, left = creates.sync_creates(core, ctx, plan, page, cursors)
+            if rest or page.deleted or left:
+                process(core, ctx, plan, side, rest, page.deleted, left, skip_marked=True)
         elif side is Side.APP and lean.applies(core, ctx, plan):
             # The page's matched pairs with nothing unusual about them, a page at a
             # time; the rest as below.

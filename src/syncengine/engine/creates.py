@@ -1,0 +1,285 @@
+"""The initial sync's creates of hub-only records, a page at a time (phase 3, S3, S8).
+
+When the app holds none of the hub's records (the first initial sync into an empty
+app, or the hub records no app record paired with), phase 3 is one create per hub
+record: an entry committed as pending with the create's idempotency key, the create,
+and the entry written again, synced. :func:`sync_creates` does that for a page of hub
+records with plain lists, instead of the per-record ``Item``/``Decision`` pipeline of
+:func:`~syncengine.engine.batch.process`, and hands every record it does not take back
+to that general path, record by record.
+
+When it applies. Per pass and object sync: a real pass (not a dry run, not the guard's
+preflight, not a scale-out worker) that marks its records (the initial sync), no
+filters, pipelines or stages, no links (``associations``, or another sync linking to
+this one), and no creates whose settlement failed in this pass (on either side). Per
+page: no merged records. Per hub record: a valid id met once in the page (not also
+listed as deleted), with no index entry of its own (nor one this pass counted under its
+entry id), whose identifiers no other record of the page holds and no index entry holds
+(after the app's records added since its scan were indexed, ``catch_up``), and whose
+decision is to create it in the app (:func:`~syncengine.plan.decide`, the same pure
+function as the general path: a record the direction, a required identifier or a
+conversion keeps out is the general path's). Its name is leased (S9; one another pass
+holds goes to the general path, which waits for it).
+
+What it does, as the general path does it: the entries of the page's creates, each
+pending with a new idempotency key and the decision's copies, in one write; one
+``create`` call per ``max_batch_size`` records (:func:`~syncengine.engine.ports.call_create`:
+a call the app refuses as a whole is narrowed down, X1); then each created record's
+entry synced (its keys, the copies, a ``synced`` history item, the pass's mark), and
+each failed one's outcome by :func:`~syncengine.engine.execute.outcome_of` itself (a
+create whose reply was lost stays pending with its key, to be settled, S8), in one
+write, with the page's cursor when the page held nothing else.
+
+Why that is safe. The records taken share no identifier with any other record of the
+page or entry of the index, and have no entry of their own: matching each of them
+(M1-M3) makes a new entry and nothing else, whatever the order of the page, so
+processing them before the page's other records decides every record as processing
+the page in one batch would. Their entries are the general path's, field for field:
+the pending ones :func:`~syncengine.engine.execute.execute` writes before a create, so
+that a process killed between that write and the create (or after it) leaves what the
+general path leaves, and the next pass settles it the same way (S8); and the synced
+ones :func:`~syncengine.engine.execute.outcome_of` makes of a create that landed,
+counted once as the app's ``created``. ``tests/stateful/test_lean_creates.py`` runs
+generated initial syncs with this path and without it (:data:`ENABLED`) and compares
+the apps, the index and the reports, with kills, lost replies and refused values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from syncengine import _passlog
+from syncengine.engine.batch import held_back
+from syncengine.engine.context import Core, Item, Pass, bad_id
+from syncengine.engine.counts import settle_counts
+from syncengine.engine.execute import outcome_of
+from syncengine.engine.leases import lease, unlease
+from syncengine.engine.match import catch_up
+from syncengine.engine.ports import call_create
+from syncengine.entry import CursorUpdate, Entry, HistoryItem
+from syncengine.errors import AdapterError
+from syncengine.plan import Apply, CreateIn, ObjectPlan, decide, identify
+from syncengine.records import NewRecord, Page, Record, Side, WriteResult
+from syncengine.states import RecordState
+
+__all__ = ["ENABLED", "applies", "sync_creates"]
+
+#: Private switch: ``False`` sends every page to the general path (the differential
+#: tests compare the two). Not public API.
+ENABLED = True
+
+
+def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
+    """Whether this pass may take the creates of ``plan``'s hub pages here (see the
+    module docstring)."""
+    sync = plan.sync
+    return (
+        ENABLED
+        and not ctx.dry_run
+        and not core.preflighting
+        and core.partition is None
+        and ctx.mark is not None
+        and not sync.associations
+        and not core.linked_from.get(plan.name)
+        and sync.hub_filter is None
+        and sync.app_filter is None
+        and not plan.gates
+        and sync.direction.flows_from(Side.HUB)
+        and (plan.name, Side.HUB) not in ctx.unsettled
+        and (plan.name, Side.APP) not in ctx.unsettled
+    )
+
+
+#: One create the lean path makes: the hub record, its keys, and the decision's create
+#: with its copies.
+Create = tuple[Record, tuple[str, ...], Apply, CreateIn]
+
+
+def sync_creates(
+    core: Core, ctx: Pass, plan: ObjectPlan, page: Page, cursors: Sequence[CursorUpdate]
+) -> tuple[list[Record], Sequence[CursorUpdate]]:
+    """Create in the app the hub-only records of one hub page of phase 3 (see the module
+    docstring).
+
+    Returns the records left for the general path and the cursors still to store
+    (none when this wrote them: the page held nothing else).
+    """
+    records = page.records
+    if page.merged or not records:
+        return list(records), cursors
+    hub = Side.HUB
+    name = plan.name
+    deleted = set(page.deleted)
+    seen: dict[str, int] = {}
+    for record in records:
+        seen[record.id] = seen.get(record.id, 0) + 1
+    keyed: list[tuple[Record, tuple[str, ...]]] = []
+    holders: dict[str, int] = {}
+    for record in records:
+        keys = identify(plan, hub, record.properties)
+        keyed.append((record, keys))
+        for key in keys:
+            holders[key] = holders.get(key, 0) + 1
+    counted = ctx.counted
+    fit = [
+        (record, keys)
+        for record, keys in keyed
+        if seen[record.id] == 1
+        and record.id not in deleted
+        and bad_id(record.id) is None
+        and all(holders[k] == 1 for k in keys)
+        and (name, f"h:{record.id}") not in counted
+    ]
+    if not fit:
+        return list(records), cursors
+    held = lease(core, ctx, plan, [f"hub:{r.id}" for r, _ in fit])
+    try:
+        taken = _create(core, ctx, plan, page, cursors, fit, held)
+    finally:
+        unlease(core, ctx, plan)
+    if not taken:
+        return list(records), cursors
+    rest = [r for r in records if r.id not in taken]
+    _passlog.batch(ctx.report, name, hub, ctx.phase, len(taken), 0, quiet=False)
+    if not rest and not page.deleted:
+        return rest, ()
+    return rest, cursors
+
+
+def _create(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    page: Page,
+    cursors: Sequence[CursorUpdate],
+    fit: list[tuple[Record, tuple[str, ...]]],
+    held: set[str],
+) -> set[str]:
+    """Decide, announce, create and store the leased records; the ids taken."""
+    hub, app = Side.HUB, Side.APP
+    sid = core.sync_id
+    name = plan.name
+    store = ctx.store
+    fit = [(r, keys) for r, keys in fit if f"hub:{r.id}" in held]
+    if not fit:
+        return set()
+    own = store.record_keys(sid, name, hub, [r.id for r, _ in fit])
+    work: list[Create] = []
+    for record, keys in fit:
+        if record.id in own:
+            continue
+        decision = decide(plan, None, record, None, keys=keys)
+        if type(decision) is not Apply or len(decision.writes) != 1:
+            continue  # excluded, failed: the general path's
+        write = decision.writes[0]
+        if not isinstance(write, CreateIn) or write.side is not app:
+            continue
+        work.append((record, keys, decision, write))
+    if not work:
+        return set()
+    if ctx.catch_up and (name, app) not in ctx.caught_up:
+        # The app's records added since its scan are indexed before the phase's first
+        # create into it (M1), as the general path does; one of them may hold a key.
+        first = work[0]
+        catch_up(core, ctx, plan, app, [(Item(hub, first[0], None, first[0].id), first[2])])
+    wanted = {k for _, keys, _, _ in work for k in keys}
+    if wanted:
+        found = store.by_keys(sid, name, wanted)
+        if found:
+            work = [w for w in work if not any(k in found for k in w[1])]
+            if not work:
+                return set()
+    now = core.clock()
+    pending: list[Entry] = []
+    sent: list[NewRecord] = []
+    for record, keys, decision, write in work:
+        entry_id = f"h:{record.id}"
+        key = f"{sid}:{name}:{entry_id}:{os.urandom(6).hex()}"
+        # What execute announces for a new record's create (S8), field for field.
+        pending.append(
+            Entry(
+                sid,
+                name,
+                entry_id,
+                now,
+                hub_id=record.id,
+                keys=frozenset(keys),
+                hub_values=decision.hub_values,
+                app_values=decision.app_values,
+                pending=app,
+                pending_key=key,
+            )
+        )
+        sent.append(NewRecord(dict(write.properties), key))
+    store.write(pending)
+    results = call_create(core, ctx, app, plan, sent, planned=False)
+    history = (HistoryItem(now, "synced", "created on app"),)[-core.history_size :]
+    mark = ctx.mark
+    out: list[Entry] = []
+    created = 0
+    for (record, keys, decision, _), announced, result in zip(work, pending, results, strict=True):
+        if isinstance(result, AdapterError) or not result.succeeded:
+            out.append(_failed(core, ctx, plan, record, keys, decision, announced, result))
+            continue
+        created += 1
+        out.append(
+            Entry(
+                sid,
+                name,
+                announced.entry_id,
+                now,
+                record.id,
+                result.record_id,
+                RecordState.SYNCED,
+                announced.keys,
+                None,
+                decision.hub_values,
+                decision.app_values,
+                mark=mark,
+                history=history,
+            )
+        )
+    if created:
+        ctx.report.side(name, app).created += created
+    alone = len(work) == len(page.records) and not page.deleted
+    store.write(out, cursors=held_back(ctx, plan, hub, cursors) if alone else ())
+    settle_counts(ctx)
+    return {w[0].id for w in work}
+
+
+def _failed(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    record: Record,
+    keys: tuple[str, ...],
+    decision: Apply,
+    announced: Entry,
+    result: WriteResult | AdapterError,
+) -> Entry:
+    """The outcome of a create that failed, by the general path's own step (a create
+    whose reply was lost stays pending with its key, S8)."""
+    # The new entry match_batch makes for the record: execute's base.
+    base = Entry(
+        core.sync_id,
+        plan.name,
+        announced.entry_id,
+        announced.updated_at,
+        hub_id=record.id,
+        keys=frozenset(keys),
+    )
+    item = Item(Side.HUB, record, None, record.id, keys=keys, new=base)
+    entry = outcome_of(
+        core,
+        ctx,
+        plan,
+        item,
+        decision,
+        base,
+        [(Side.APP, "create", result)],
+        announced.updated_at,
+        announced.pending_key,
+    )
+    assert entry is not None
+    return entry
