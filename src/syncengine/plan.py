@@ -69,6 +69,7 @@ __all__ = [
     "choose_match",
     "compile_object",
     "decide",
+    "decide_new",
     "decide_restore",
     "identify",
     "is_owner",
@@ -1110,6 +1111,67 @@ def _decide_alone(
         (source_values, target_values) if side is Side.HUB else (target_values, source_values)
     )
     return Apply((CreateIn(other, create),), hub_values, app_values)
+
+
+def decide_new(
+    plan: ObjectPlan, side: Side, records: Sequence[tuple[Record, Sequence[str]]]
+) -> list[Decision]:
+    """``decide(plan, None, …)`` for each ``(record, keys)`` of ``side`` seen for the first
+    time, with no counterpart: the same decisions, one per record, in order.
+
+    A batch of new records is mostly records whose mapped fields are all plain text
+    (no options, transforms or conversions, D1): for an object sync whose every field
+    is plain and flows from ``side``, without pipelines or a filter on ``side``, the
+    fields' names are looked up once for the batch, and a record whose every mapped
+    value is non-blank text (and whose other app's required properties are among them)
+    is decided from that table: what :func:`_decide_alone`'s inlined common case does,
+    field by field. Any other record is decided by :func:`decide` itself.
+    """
+    from_hub = side is Side.HUB
+    table: list[tuple[str, str]] | None = None
+    if not plan.gates and plan.sync.direction.flows_from(side) and plan.filter_on(side) is None:
+        table = []
+        for field in plan.fields:
+            if not field.plain or not (field.to_app if from_hub else field.to_hub):
+                table = None
+                break
+            source_spec, target_spec = (
+                (field.hub, field.app) if from_hub else (field.app, field.hub)
+            )
+            table.append((source_spec.name, target_spec.name))
+    if table is None:
+        return [decide(plan, None, *_alone(side, record), keys=keys) for record, keys in records]
+    match = plan.sync.match
+    require = match is not None and match.require
+    schema = plan.hub_schema if side.other is Side.HUB else plan.app_schema
+    required = [spec.name for spec in schema if spec.required]
+    other = side.other
+    out: list[Decision] = []
+    for record, keys in records:
+        properties = record.properties
+        source: dict[str, Any] = {}
+        create: dict[str, Any] = {}
+        plain = not require or bool(keys)
+        if plain:
+            for src, dst in table:
+                value = properties.get(src)
+                if type(value) is str and value.strip() and len(value) <= _MAX_TEXT:
+                    source[src] = value
+                    create[dst] = value
+                else:
+                    plain = False
+                    break
+        if not plain or not all(name in create for name in required):
+            out.append(decide(plan, None, *_alone(side, record), keys=keys))
+            continue
+        target = create.copy()
+        hub_values, app_values = (source, target) if from_hub else (target, source)
+        out.append(Apply((CreateIn(other, create),), hub_values, app_values))
+    return out
+
+
+def _alone(side: Side, record: Record) -> tuple[Record | None, Record | None]:
+    return (record, None) if side is Side.HUB else (None, record)
 
 
 def _carry_default(spec: PropertySpec, side: Side, default: Any) -> Any:

@@ -16,10 +16,11 @@ page: no merged records. Per hub record: a valid id met once in the page (not al
 listed as deleted), with no index entry of its own (nor one this pass counted under its
 entry id), whose identifiers no other record of the page holds and no index entry holds
 (after the app's records added since its scan were indexed, ``catch_up``), and whose
-decision is to create it in the app (:func:`~syncengine.plan.decide`, the same pure
-function as the general path: a record the direction, a required identifier or a
-conversion keeps out is the general path's). Its name is leased (S9; one another pass
-holds goes to the general path, which waits for it).
+decision is to create it in the app (:func:`~syncengine.plan.decide_new`: the decisions
+of :func:`~syncengine.plan.decide`, the pure function of the general path; a record the
+direction, a required identifier or a conversion keeps out is the general path's).
+Its name is leased (S9; one another pass holds goes to the general path, which waits
+for it).
 
 What it does, as the general path does it: the entries of the page's creates, each
 pending with a new idempotency key and the decision's copies, in one write; one
@@ -59,7 +60,7 @@ from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
-from syncengine.plan import Apply, CreateIn, ObjectPlan, decide, identify
+from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new, identify
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
 from syncengine.states import RecordState
 
@@ -165,11 +166,10 @@ def _create(
     if not fit:
         return set()
     own = store.record_keys(sid, name, hub, [r.id for r, _ in fit])
+    if own:
+        fit = [(r, keys) for r, keys in fit if r.id not in own]
     work: list[Create] = []
-    for record, keys in fit:
-        if record.id in own:
-            continue
-        decision = decide(plan, None, record, None, keys=keys)
+    for (record, keys), decision in zip(fit, decide_new(plan, hub, fit), strict=True):
         if type(decision) is not Apply or len(decision.writes) != 1:
             continue  # excluded, failed: the general path's
         write = decision.writes[0]
