@@ -418,3 +418,52 @@ def test_the_lean_path_takes_the_plain_creates(monkeypatch: Any) -> None:
     ]
     assert lean_run == run(scenario, enabled=False)
     assert taken == ["h1", "h4"]  # the switch off: nothing more taken
+
+
+def test_a_record_another_pass_holds_waits_on_either_path(monkeypatch: Any) -> None:
+    """A hub record whose lease another live pass holds (S9) is the general path's: it
+    waits for it and leaves it queued (counted, no entry), and the page's other records
+    are created the lean way. Both paths leave the same apps, index and reports."""
+    taken: list[str] = []
+    create = creates._create
+
+    def spy(*args: Any, **kwargs: Any) -> set[str]:
+        got = create(*args, **kwargs)
+        taken.extend(sorted(got))
+        return got
+
+    monkeypatch.setattr(creates, "_create", spy)
+    acquire = MemoryIndexStore.acquire
+
+    def held_elsewhere(self: MemoryIndexStore, *args: Any, **kwargs: Any) -> set[str]:
+        # Another pass took h2's lease first, until after these passes.
+        acquire(self, "creates", "contacts", ["hub:h2"], "another-pass", until=LATER, now=NOW)
+        return acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryIndexStore, "acquire", held_elsewhere)
+    scenario = {
+        **KEYLESS_KILLED,
+        "hub": [
+            {"email": "ada@x.io", "firstname": "Ada", "phone": "1"},
+            {"email": "bob@x.io", "firstname": "Bob", "phone": None},
+            {"email": "cy@x.io", "firstname": "Cy", "phone": "3"},
+        ],
+        "hub_page": 3,
+        "batch": 3,
+        "kill": None,
+    }
+    lean_run = run(scenario, enabled=True)
+    assert taken == ["h1", "h3"]
+    # A new record another pass holds has no entry of this pass's (that pass may be
+    # writing one): it is counted queued, and read again by a later pass.
+    assert "h:h2" not in lean_run[1]
+    assert lean_run[2][0][0] == [
+        ("contacts", "app", (2, 0, 0, 0, 0, 0)),
+        ("contacts", "hub", (0, 0, 0, 0, 0, 1)),
+    ]
+    assert len(lean_run[0][Side.APP]) == 2
+    assert lean_run == run(scenario, enabled=False)
+    assert taken == ["h1", "h3"]
+
+
+LATER = datetime(2026, 1, 2, tzinfo=UTC)

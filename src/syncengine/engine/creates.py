@@ -129,8 +129,8 @@ def sync_creates(
         if seen[record.id] == 1
         and record.id not in deleted
         and bad_id(record.id) is None
-        and all(holders[k] == 1 for k in keys)
-        and (name, f"h:{record.id}") not in counted
+        and ((len(keys) == 1 and holders[keys[0]] == 1) or all(holders[k] == 1 for k in keys))
+        and (not counted or (name, f"h:{record.id}") not in counted)
     ]
     if not fit:
         return list(records), cursors
@@ -162,7 +162,8 @@ def _create(
     sid = core.sync_id
     name = plan.name
     store = ctx.store
-    fit = [(r, keys) for r, keys in fit if f"hub:{r.id}" in held]
+    if len(held) < len(fit):  # another pass holds some: the general path waits for them
+        fit = [(r, keys) for r, keys in fit if f"hub:{r.id}" in held]
     if not fit:
         return set()
     own = store.record_keys(sid, name, hub, [r.id for r, _ in fit])
