@@ -44,9 +44,9 @@ class Direction(enum.StrEnum):
 
     def flows_from(self, source: Side) -> bool:
         """Whether values may flow from ``source`` to the other side."""
-        if self is Direction.TWO_WAY:
+        if self is _TWO_WAY:
             return True
-        return source is (Side.APP if self is Direction.TO_HUB else Side.HUB)
+        return source is (_APP if self is _TO_HUB else _HUB)
 
     @classmethod
     def from_source(cls, source: Side) -> Direction:
@@ -60,6 +60,14 @@ class Direction(enum.StrEnum):
         if self is Direction.TWO_WAY:
             return other
         return None
+
+
+# The members flows_from compares with, as module constants (on Python 3.11 each
+# ``Direction.TWO_WAY`` is a call through ``EnumType.__getattr__``'s lookup hook).
+_TWO_WAY: Final = Direction.TWO_WAY
+_TO_HUB: Final = Direction.TO_HUB
+_HUB: Final = Side.HUB
+_APP: Final = Side.APP
 
 
 def _items(value: Any, path: str, what: str) -> tuple[Any, ...]:

@@ -20,6 +20,9 @@ from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = ["CorruptEntry", "CursorUpdate", "Entry", "HistoryItem", "InboxItem"]
 
+# On Python 3.11 ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_HUB: Final = Side.HUB
+
 _NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
 
@@ -106,11 +109,11 @@ class Entry:
 
     def id_on(self, side: Side) -> str | None:
         """The record id on ``side``."""
-        return self.hub_id if side is Side.HUB else self.app_id
+        return self.hub_id if side is _HUB else self.app_id
 
     def values_on(self, side: Side) -> Mapping[str, Any] | None:
         """The last synced values on ``side``."""
-        return self.hub_values if side is Side.HUB else self.app_values
+        return self.hub_values if side is _HUB else self.app_values
 
 
 @attrs.frozen(slots=True)

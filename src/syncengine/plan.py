@@ -76,6 +76,14 @@ __all__ = [
     "unchanged_since_sync",
 ]
 
+# Enum members on the hot path, as module constants: on Python 3.11 each ``Side.HUB``
+# is a call through ``EnumType.__getattr__``'s lookup hook (about a thousand machine
+# instructions); a module global costs a dictionary lookup.
+_HUB: Final = Side.HUB
+_APP: Final = Side.APP
+_SYNCED: Final = RecordState.SYNCED
+_WHY_IN_SYNC: Final = Why.IN_SYNC
+
 
 # --------------------------------------------------------------------------------------
 # Decisions
@@ -718,7 +726,7 @@ def identify(plan: ObjectPlan, side: Side, properties: Mapping[str, Any]) -> tup
     memo is emptied when full, so a long pass costs no more memory than a short one).
     """
     keys = []
-    hub = side is Side.HUB
+    hub = side is _HUB
     for key in plan.keys:
         value = properties.get(key.hub if hub else key.app)
         if type(value) is str:
@@ -971,13 +979,13 @@ def decide(
         A :class:`Decision`.
     """
     if plan.gates:
-        for side, record in ((Side.HUB, hub), (Side.APP, app)):
+        for side, record in ((_HUB, hub), (_APP, app)):
             if record is not None and (excluded := _unmapped(plan, side, record)) is not None:
                 return excluded
     if hub is not None and app is not None:
         return _decide_pair(plan, entry, hub, app)
     if entry is not None:
-        for side, record in ((Side.HUB, hub), (Side.APP, app)):
+        for side, record in ((_HUB, hub), (_APP, app)):
             if record is None and entry.id_on(side) is not None:
                 # rule R6, X3: a record deleted on one side is never deleted on the other.
                 return Fail(
@@ -986,9 +994,9 @@ def decide(
                     f"the {_side_name(side.other)} record is kept",
                 )
     if hub is not None:
-        return _decide_alone(plan, entry, Side.HUB, hub, keys)
+        return _decide_alone(plan, entry, _HUB, hub, keys)
     if app is not None:
-        return _decide_alone(plan, entry, Side.APP, app, keys)
+        return _decide_alone(plan, entry, _APP, app, keys)
     return NO_CHANGE
 
 
@@ -1012,7 +1020,7 @@ def unchanged_since_sync(plan: ObjectPlan, side: Side, record: Record, entry: En
     if copy is None:
         return False
     properties = record.properties
-    hub = side is Side.HUB
+    hub = side is _HUB
     for field in plan.fields:
         spec = field.hub if hub else field.app
         value = properties.get(spec.name)
@@ -1191,11 +1199,11 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     hub_old = entry.hub_values if entry is not None else None
     app_old = entry.app_values if entry is not None else None
     initial = hub_old is None or app_old is None
-    hub_flows = sync.direction.flows_from(Side.HUB)
-    app_flows = sync.direction.flows_from(Side.APP)
+    hub_flows = sync.direction.flows_from(_HUB)
+    app_flows = sync.direction.flows_from(_APP)
     if _filters_apply(plan, entry):
-        hub_flows = hub_flows and _passes(plan, Side.HUB, hub.properties)
-        app_flows = app_flows and _passes(plan, Side.APP, app.properties)
+        hub_flows = hub_flows and _passes(plan, _HUB, hub.properties)
+        app_flows = app_flows and _passes(plan, _APP, app.properties)
         if not hub_flows and not app_flows:
             return Exclude(ExcludeReason.FILTERED, "neither record passes its filter")
     hub_values: dict[str, Any] = {}
@@ -1207,10 +1215,25 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     try:
         for field in plan.fields:
             hub_name, app_name = field.hub.name, field.app.name
-            f_to_app = field.to_app and hub_flows
-            f_to_hub = field.to_hub and app_flows
             hub_cur = hub_props.get(hub_name)
             app_cur = app_props.get(app_name)
+            if hub_cur == app_cur and field.plain:
+                # The most common case first: a plain text field in sync (the checks of
+                # the branch below, for equal values: one strip, one length).
+                if hub_cur is None:
+                    hub_values[hub_name] = None
+                    app_values[app_name] = None
+                    continue
+                if type(hub_cur) is str and type(app_cur) is str and len(hub_cur) <= _MAX_TEXT:
+                    if hub_cur.strip():
+                        hub_values[hub_name] = hub_cur
+                        app_values[app_name] = app_cur
+                    else:
+                        hub_values[hub_name] = None
+                        app_values[app_name] = None
+                    continue
+            f_to_app = field.to_app and hub_flows
+            f_to_hub = field.to_hub and app_flows
             if (
                 field.plain
                 and (hub_cur is None or (type(hub_cur) is str and len(hub_cur) <= _MAX_TEXT))
@@ -1229,18 +1252,18 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
             else:
                 # The destination of a one-way field is never read for values (D5), so a
                 # bad value there is overwritten rather than failing the record.
-                hub_cur = _read(Side.HUB, field.hub, hub_props, strict=f_to_app)
-                app_cur = _read(Side.APP, field.app, app_props, strict=f_to_hub)
+                hub_cur = _read(_HUB, field.hub, hub_props, strict=f_to_app)
+                app_cur = _read(_APP, field.app, app_props, strict=f_to_hub)
                 in_sync = _in_sync(field, hub_cur, app_cur)
             if initial:
                 hub_changed = app_changed = True
             else:
                 assert hub_old is not None
                 assert app_old is not None
-                hub_changed = not _same(field, Side.HUB, hub_cur, hub_old.get(hub_name))
-                app_changed = not _same(field, Side.APP, app_cur, app_old.get(app_name))
+                hub_changed = not _same(field, _HUB, hub_cur, hub_old.get(hub_name))
+                app_changed = not _same(field, _APP, app_cur, app_old.get(app_name))
             if in_sync:
-                resolution: Resolution = Resolution(None, Why.IN_SYNC)
+                resolution: Resolution = Resolution(None, _WHY_IN_SYNC)
             else:
                 resolution = _resolve(
                     field,
@@ -1256,13 +1279,13 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
                     to_hub=f_to_hub,
                 )
                 outcomes.append(FieldOutcome(hub_name, app_name, resolution.why, resolution.source))
-            if resolution.source is Side.HUB:
-                out = None if resolution.clear else _carry(field, Side.HUB, hub_cur)
+            if resolution.source is _HUB:
+                out = None if resolution.clear else _carry(field, _HUB, hub_cur)
                 to_app[app_name] = out
                 hub_values[hub_name] = hub_cur
                 app_values[app_name] = out
-            elif resolution.source is Side.APP:
-                out = None if resolution.clear else _carry(field, Side.APP, app_cur)
+            elif resolution.source is _APP:
+                out = None if resolution.clear else _carry(field, _APP, app_cur)
                 to_hub[hub_name] = out
                 hub_values[hub_name] = out
                 app_values[app_name] = app_cur
@@ -1271,8 +1294,8 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
                 app_values[app_name] = None if app_cur is _UNREADABLE else app_cur
     except _FieldError as exc:
         return Fail(exc.category, exc.message, exc.field)
-    for side, changes in ((Side.HUB, to_hub), (Side.APP, to_app)):
-        schema = plan.hub_schema if side is Side.HUB else plan.app_schema
+    for side, changes in ((_HUB, to_hub), (_APP, to_app)):
+        schema = plan.hub_schema if side is _HUB else plan.app_schema
         for name, value in changes.items():
             spec = schema[name]
             if spec.required and value is None:
@@ -1283,13 +1306,13 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
                 )
     writes: list[Write] = []
     if to_hub:
-        writes.append(UpdateIn(Side.HUB, hub.id, to_hub))
+        writes.append(UpdateIn(_HUB, hub.id, to_hub))
     if to_app:
-        writes.append(UpdateIn(Side.APP, app.id, to_app))
+        writes.append(UpdateIn(_APP, app.id, to_app))
     if (
         not writes
         and entry is not None
-        and entry.state is RecordState.SYNCED
+        and entry.state is _SYNCED
         and entry.hub_id == hub.id
         and entry.app_id == app.id
         and _copies_equal(plan, hub_values, hub_old, app_values, app_old)
@@ -1458,9 +1481,9 @@ def _copies_equal(
     if len(hub_old) != len(hub_values) or len(app_old) != len(app_values):
         return False
     for field in plan.fields:
-        if not _same(field, Side.HUB, hub_values.get(field.hub.name), hub_old.get(field.hub.name)):
+        if not _same(field, _HUB, hub_values.get(field.hub.name), hub_old.get(field.hub.name)):
             return False
-        if not _same(field, Side.APP, app_values.get(field.app.name), app_old.get(field.app.name)):
+        if not _same(field, _APP, app_values.get(field.app.name), app_old.get(field.app.name)):
             return False
     return True
 

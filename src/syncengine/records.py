@@ -44,7 +44,13 @@ class Side(enum.StrEnum):
     @property
     def other(self) -> Side:
         """The opposite side."""
-        return Side.APP if self is Side.HUB else Side.HUB
+        return _APP if self is _HUB else _HUB
+
+
+# Module constants for the properties and methods of the hot path: on Python 3.11 each
+# ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_HUB: Final = Side.HUB
+_APP: Final = Side.APP
 
 
 def _check_aware(name: str, value: datetime | None) -> None:

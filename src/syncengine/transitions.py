@@ -32,6 +32,11 @@ __all__ = [
     "with_id",
 ]
 
+# Enum members of the per-record path as module constants: on Python 3.11 each
+# ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_HUB: Final = Side.HUB
+_SYNCED: Final = RecordState.SYNCED
+
 
 def queued(size: int, base: Entry, now: datetime, keys: frozenset[str] | None = None) -> Entry:
     """``base`` left queued: another pass held it (S9); ``keys`` replace its keys."""
@@ -103,7 +108,7 @@ def rewrites_keys(plan: ObjectPlan, decision: Apply) -> bool:
     """Whether the decision updates an identifier property of a record."""
     for write in decision.writes:
         if isinstance(write, UpdateIn):
-            hub = write.side is Side.HUB
+            hub = write.side is _HUB
             properties = write.properties
             for key in plan.keys:
                 if (key.hub if hub else key.app) in properties:
@@ -121,7 +126,7 @@ def after_write(written: Apply | None, side: Side, record: Record) -> Mapping[st
 
 def with_id(entry: Entry, side: Side, record_id: str | None) -> Entry:
     """The entry with its record id on ``side`` set (or cleared)."""
-    if side is Side.HUB:
+    if side is _HUB:
         return evolve(entry, hub_id=record_id)
     return evolve(entry, app_id=record_id)
 
@@ -151,7 +156,7 @@ def synced(
             base,
             hub_id=hub_id,
             app_id=app_id,
-            state=RecordState.SYNCED,
+            state=_SYNCED,
             keys=keys,
             matched_by=matched_by,
             hub_values=hub_values,
@@ -174,7 +179,7 @@ def synced(
         updated_at,
         hub_id,
         app_id,
-        RecordState.SYNCED,
+        _SYNCED,
         keys,
         matched_by,
         hub_values,

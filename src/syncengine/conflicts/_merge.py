@@ -34,7 +34,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -100,6 +100,18 @@ class Resolution:
     clear: bool = False
 
 
+# Enum members as module constants for the per-field merge: on Python 3.11 each
+# ``Why.CHANGED`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_HUB: Final = Side.HUB
+_APP: Final = Side.APP
+_WHY_CHANGED: Final = Why.CHANGED
+_WHY_FILL_BLANK: Final = Why.FILL_BLANK
+_WHY_REFILL: Final = Why.REFILL
+_WHY_CLEARED: Final = Why.CLEARED
+_WHY_WINNER: Final = Why.WINNER
+_WHY_NEWEST: Final = Why.NEWEST
+_WHY_POLICY: Final = Why.POLICY
+_WHY_DIRECTION: Final = Why.DIRECTION
 _NOTHING = Resolution(None, Why.KEPT)
 _IN_SYNC = Resolution(None, Why.IN_SYNC)
 
@@ -112,17 +124,17 @@ def _pick(
     app_updated_at: datetime | None,
 ) -> tuple[Side, Why]:
     if policy is None or policy == "winner":
-        return winner, Why.WINNER
+        return winner, _WHY_WINNER
     if policy == "newest":
         if hub_updated_at is not None and app_updated_at is not None:
             if hub_updated_at > app_updated_at:
-                return Side.HUB, Why.NEWEST
+                return _HUB, _WHY_NEWEST
             if app_updated_at > hub_updated_at:
-                return Side.APP, Why.NEWEST
-        return winner, Why.WINNER  # unknown or equal times: fall back to the default app
+                return _APP, _WHY_NEWEST
+        return winner, _WHY_WINNER  # unknown or equal times: fall back to the default app
     if callable(policy):
         chosen = policy(conflict())
-        return Side(chosen), Why.POLICY
+        return Side(chosen), _WHY_POLICY
     raise ValueError(f"unknown policy {policy!r}")  # pragma: no cover - config validates
 
 
@@ -171,36 +183,36 @@ def resolve_field(
         return _NOTHING
     if to_app != to_hub:
         # One-way (D5): the source wins; the destination is never read for values.
-        source = Side.HUB if to_app else Side.APP
-        source_blank = hub_blank if source is Side.HUB else app_blank
-        source_changed = hub_changed if source is Side.HUB else app_changed
+        source = _HUB if to_app else _APP
+        source_blank = hub_blank if source is _HUB else app_blank
+        source_changed = hub_changed if source is _HUB else app_changed
         if not source_blank:
-            return Resolution(source, Why.DIRECTION)
+            return Resolution(source, _WHY_DIRECTION)
         if propagate_clears and source_changed and not initial:
-            return Resolution(source, Why.CLEARED, clear=True)
+            return Resolution(source, _WHY_CLEARED, clear=True)
         return _NOTHING  # a blank never overwrites (D4)
     # Two-way.
     if hub_blank and app_blank:  # pragma: no cover - two blanks are in sync
         return _IN_SYNC
     one_sided = not initial and hub_changed != app_changed
     if one_sided:
-        changed = Side.HUB if hub_changed else Side.APP
-        changed_blank = hub_blank if changed is Side.HUB else app_blank
+        changed = _HUB if hub_changed else _APP
+        changed_blank = hub_blank if changed is _HUB else app_blank
         if not changed_blank:
-            return Resolution(changed, Why.CHANGED)
+            return Resolution(changed, _WHY_CHANGED)
         if propagate_clears:
-            return Resolution(changed, Why.CLEARED, clear=True)
-        return Resolution(changed.other, Why.REFILL)  # D4: the cleared field is refilled
+            return Resolution(changed, _WHY_CLEARED, clear=True)
+        return Resolution(changed.other, _WHY_REFILL)  # D4: the cleared field is refilled
     # Initial merge, conflict (both changed) or drift (neither changed).
     if hub_blank or app_blank:
-        blank_side = Side.HUB if hub_blank else Side.APP
+        blank_side = _HUB if hub_blank else _APP
         if propagate_clears and not initial and hub_changed and app_changed:
             chosen, why = _pick(
                 policy, conflict or _no_conflict, winner, hub_updated_at, app_updated_at
             )
             if chosen is blank_side:
-                return Resolution(blank_side, Why.CLEARED, clear=True)
-        return Resolution(blank_side.other, Why.FILL_BLANK)  # D2: blanks are filled
+                return Resolution(blank_side, _WHY_CLEARED, clear=True)
+        return Resolution(blank_side.other, _WHY_FILL_BLANK)  # D2: blanks are filled
     chosen, why = _pick(policy, conflict or _no_conflict, winner, hub_updated_at, app_updated_at)
     return Resolution(chosen, why)
 

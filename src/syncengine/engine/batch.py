@@ -10,6 +10,7 @@ record, and hands the decisions to :func:`~syncengine.engine.execute.execute`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from syncengine import _passlog
 from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id, unrecorded_meta
@@ -46,6 +47,12 @@ __all__ = [
     "process",
     "process_leased",
 ]
+
+# Enum members of the per-record path as module constants: on Python 3.11 each
+# ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_HUB: Final = Side.HUB
+_SYNCED: Final = RecordState.SYNCED
+_MERGED: Final = ExcludeReason.MERGED
 
 
 def process(
@@ -180,7 +187,7 @@ def process_leased(
         item = Item(side, record, entry, record.id)
         if (
             entry is not None
-            and entry.state is RecordState.SYNCED
+            and entry.state is _SYNCED
             and entry.pending is None
             and entry.id_on(other) is not None
             and not plan.sync.associations
@@ -395,10 +402,10 @@ def decide_item(
 ) -> Decision:
     side = item.side
     entry = item.entry
-    if entry is not None and entry.reason is ExcludeReason.MERGED:
+    if entry is not None and entry.reason is _MERGED:
         # Its counterpart was merged into a record that syncs with another: this
         # record stays as it is, out of the sync (X3), and is never created again.
-        return Exclude(ExcludeReason.MERGED, entry.message)
+        return Exclude(_MERGED, entry.message)
     if item.record is None:
         return Fail(
             ErrorCategory.DELETED,
@@ -441,9 +448,7 @@ def decide_item(
                     if own is not None and own[2] != entry.entry_id:
                         deletes.append(own)
                     hub, app = (
-                        (item.record, counterpart)
-                        if side is Side.HUB
-                        else (counterpart, item.record)
+                        (item.record, counterpart) if side is _HUB else (counterpart, item.record)
                     )
                     return decide(plan, entry, hub, app)
                 item.pair_with = None
@@ -453,7 +458,7 @@ def decide_item(
                 return decide(plan, item.entry, *alone(side, item.record), keys=item.keys)
             return decide(plan, item.entry, *alone(side, item.record))
         item.counterpart = counterpart
-        hub, app = (item.record, counterpart) if side is Side.HUB else (counterpart, item.record)
+        hub, app = (item.record, counterpart) if side is _HUB else (counterpart, item.record)
         return decide(plan, item.pair_with or item.entry, hub, app)
     if item.pair_with is not None and item.pair_with.pending is side.other:
         # It takes the place of a deleted record whose create is in flight (M3, R6):
@@ -496,4 +501,4 @@ def find_heir(
 
 
 def alone(side: Side, record: Record) -> tuple[Record | None, Record | None]:
-    return (record, None) if side is Side.HUB else (None, record)
+    return (record, None) if side is _HUB else (None, record)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Final
 
 from syncengine import _passlog
 from syncengine._landed import landed, landed_copies
@@ -51,6 +52,12 @@ from syncengine.transitions import (
 
 __all__ = ["current_keys", "execute", "outcome_of", "queue_fresh", "read_back", "store_landed"]
 
+# Enum members of the per-record path as module constants: on Python 3.11 each
+# ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_HUB: Final = Side.HUB
+_APP: Final = Side.APP
+_SYNCED: Final = RecordState.SYNCED
+
 
 def execute(
     core: Core,
@@ -82,8 +89,8 @@ def execute(
         bases.append(base)
 
     # Announce creates as pending before making them (S8).
-    creates: dict[Side, list[tuple[int, CreateIn, str]]] = {Side.HUB: [], Side.APP: []}
-    updates: dict[Side, list[tuple[int, UpdateIn]]] = {Side.HUB: [], Side.APP: []}
+    creates: dict[Side, list[tuple[int, CreateIn, str]]] = {_HUB: [], _APP: []}
+    updates: dict[Side, list[tuple[int, UpdateIn]]] = {_HUB: [], _APP: []}
     pending: list[Entry] = []
     sent_keys: dict[int, str] = {}  # the idempotency key of each create, by item
     resent: set[int] = set()  # the items whose create re-sends a key (S8)
@@ -125,10 +132,10 @@ def execute(
 
     results: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
     for side in Side:
-        if side is Side.APP and (creates[side] or updates[side]) and not ctx.dry_run:
+        if side is _APP and (creates[side] or updates[side]) and not ctx.dry_run:
             # The hub's updates landed: recorded before the app's writes, so a process
             # that dies in between leaves true copies (S6, D6).
-            store_landed(core, ctx, plan, decided, bases, updates[Side.HUB], results, now)
+            store_landed(core, ctx, plan, decided, bases, updates[_HUB], results, now)
         if creates[side]:
             items = [NewRecord(dict(w.properties), key) for _, w, key in creates[side]]
             outcome = call_create(core, ctx, side, plan, items, planned=False)
@@ -160,7 +167,7 @@ def execute(
         if (
             plan.sync.associations
             and item.record is not None
-            and current.state is RecordState.SYNCED
+            and current.state is _SYNCED
             and current.hub_id is not None
             and current.app_id is not None
         ):
@@ -169,7 +176,7 @@ def execute(
                 made = decision.write_on(item.side.other)
                 if isinstance(made, CreateIn):  # the record this pass created
                     other = Record(current.id_on(item.side.other) or "", made.properties)
-            pair = (item.record, other) if item.side is Side.HUB else (other, item.record)
+            pair = (item.record, other) if item.side is _HUB else (other, item.record)
             linked.append((current, *pair))
             if entry is not None:
                 # The outcome (copies, history, state) is stored whether or not its
@@ -357,11 +364,11 @@ def outcome_of(
         return queued(core.history_size, base, now, held_keys)
     if isinstance(decision, NoChange):
         count_outcome(core, ctx, plan.name, base, ((side, "unchanged"),), stored=stored)
-        if base.state is RecordState.SYNCED and base.mark == mark and item.entry is base:
+        if base.state is _SYNCED and base.mark == mark and item.entry is base:
             return None
         return evolve(
             base,
-            state=RecordState.SYNCED,
+            state=_SYNCED,
             category=None,
             reason=None,
             message="",
@@ -369,7 +376,7 @@ def outcome_of(
             mark=mark,
             keys=keys,
             deleted=None,
-            updated_at=now if base.state is not RecordState.SYNCED else base.updated_at,
+            updated_at=now if base.state is not _SYNCED else base.updated_at,
         )
     if isinstance(decision, Exclude):
         count_outcome(core, ctx, plan.name, base, ((side, "excluded"),), stored=stored)
@@ -468,13 +475,13 @@ def outcome_of(
     keys = current_keys(plan, item, base, decision if rewritten else None)
     hub_id, app_id = base.hub_id, base.app_id
     if created_id is not None and created_side is not None:
-        if created_side is Side.HUB:
+        if created_side is _HUB:
             hub_id = created_id
         else:
             app_id = created_id
     for text in written:
         history = append_history(core.history_size, history, now, "synced", text)
-    if not written and base.state is not RecordState.SYNCED:
+    if not written and base.state is not _SYNCED:
         history = append_history(core.history_size, history, now, "synced", "already in sync")
     return synced(
         base,

@@ -47,6 +47,10 @@ __all__ = [
     "scan",
 ]
 
+# Enum members of the per-record path as module constants: on Python 3.11 each
+# ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
+_SYNCED: Final = RecordState.SYNCED
+
 
 #: What :func:`created_records` answers when the adapter cannot tell (settle by identifier).
 LOOKUP_UNSUPPORTED: Final = None
@@ -183,7 +187,7 @@ def index_copy(item: Item, other_id: str) -> Record | None:
     entry = item.pair_with or item.entry
     if (
         entry is None
-        or entry.state is not RecordState.SYNCED
+        or entry.state is not _SYNCED
         or entry.pending is not None
         or entry.deleted is not None
         or entry.id_on(item.side) != item.record_id
