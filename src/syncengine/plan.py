@@ -1193,6 +1193,12 @@ def _carry_default(spec: PropertySpec, side: Side, default: Any) -> Any:
         ) from None
 
 
+#: The field outcomes made so far (values: a field, why, and the side that won), made
+#: once each instead of once per changed field of every record; bounded like the keys'
+#: memo of :func:`identify`.
+_OUTCOMES: Final[dict[tuple[str, str, Why, Side | None], FieldOutcome]] = {}
+
+
 def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record) -> Decision:
     """Two records that are (or are being) paired: the per-field three-way merge."""
     sync = plan.sync
@@ -1278,7 +1284,13 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
                     to_app=f_to_app,
                     to_hub=f_to_hub,
                 )
-                outcomes.append(FieldOutcome(hub_name, app_name, resolution.why, resolution.source))
+                told = (hub_name, app_name, resolution.why, resolution.source)
+                outcome = _OUTCOMES.get(told)
+                if outcome is None:
+                    if len(_OUTCOMES) >= _MEMO:
+                        _OUTCOMES.clear()
+                    outcome = _OUTCOMES[told] = FieldOutcome(*told)
+                outcomes.append(outcome)
             if resolution.source is _HUB:
                 out = None if resolution.clear else _carry(field, _HUB, hub_cur)
                 to_app[app_name] = out

@@ -115,6 +115,17 @@ _WHY_DIRECTION: Final = Why.DIRECTION
 _NOTHING = Resolution(None, Why.KEPT)
 _IN_SYNC = Resolution(None, Why.IN_SYNC)
 
+#: The resolutions made so far: a few dozen values at most (source x why x clear), made
+#: once each instead of once per field of every record.
+_MADE: Final[dict[tuple[Side | None, Why, bool], Resolution]] = {}
+
+
+def _resolution(source: Side | None, why: Why, clear: bool = False) -> Resolution:
+    made = _MADE.get((source, why, clear))
+    if made is None:
+        made = _MADE[(source, why, clear)] = Resolution(source, why, clear)
+    return made
+
 
 def _pick(
     policy: Policy,
@@ -187,9 +198,9 @@ def resolve_field(
         source_blank = hub_blank if source is _HUB else app_blank
         source_changed = hub_changed if source is _HUB else app_changed
         if not source_blank:
-            return Resolution(source, _WHY_DIRECTION)
+            return _resolution(source, _WHY_DIRECTION)
         if propagate_clears and source_changed and not initial:
-            return Resolution(source, _WHY_CLEARED, clear=True)
+            return _resolution(source, _WHY_CLEARED, clear=True)
         return _NOTHING  # a blank never overwrites (D4)
     # Two-way.
     if hub_blank and app_blank:  # pragma: no cover - two blanks are in sync
@@ -199,10 +210,10 @@ def resolve_field(
         changed = _HUB if hub_changed else _APP
         changed_blank = hub_blank if changed is _HUB else app_blank
         if not changed_blank:
-            return Resolution(changed, _WHY_CHANGED)
+            return _resolution(changed, _WHY_CHANGED)
         if propagate_clears:
-            return Resolution(changed, _WHY_CLEARED, clear=True)
-        return Resolution(changed.other, _WHY_REFILL)  # D4: the cleared field is refilled
+            return _resolution(changed, _WHY_CLEARED, clear=True)
+        return _resolution(changed.other, _WHY_REFILL)  # D4: the cleared field is refilled
     # Initial merge, conflict (both changed) or drift (neither changed).
     if hub_blank or app_blank:
         blank_side = _HUB if hub_blank else _APP
@@ -211,10 +222,10 @@ def resolve_field(
                 policy, conflict or _no_conflict, winner, hub_updated_at, app_updated_at
             )
             if chosen is blank_side:
-                return Resolution(blank_side, _WHY_CLEARED, clear=True)
-        return Resolution(blank_side.other, _WHY_FILL_BLANK)  # D2: blanks are filled
+                return _resolution(blank_side, _WHY_CLEARED, clear=True)
+        return _resolution(blank_side.other, _WHY_FILL_BLANK)  # D2: blanks are filled
     chosen, why = _pick(policy, conflict or _no_conflict, winner, hub_updated_at, app_updated_at)
-    return Resolution(chosen, why)
+    return _resolution(chosen, why)
 
 
 def _no_conflict() -> Conflict:  # pragma: no cover - callers pass one with callables

@@ -424,11 +424,11 @@ def outcome_of(
         elif action == "create":
             counted.append((write_side, "created"))
             created_id, created_side = result.record_id, write_side
-            written.append(f"created on {write_side.value}")
+            written.append(f"created on {write_side}")  # a StrEnum: its value
         else:
             counted.append((write_side, "updated"))
             fields = ", ".join(sorted(write.properties)) if write is not None else ""
-            written.append(f"updated {write_side.value}: {fields}")
+            written.append(f"updated {write_side}: {fields}")
         if ctx.dry_run and write is not None:
             planned[write_side] = PlannedWrite(
                 plan.name,

