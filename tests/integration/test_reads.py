@@ -22,6 +22,7 @@ from syncengine import Side, SyncConfig, SyncEngine
 from syncengine.adapters import AdapterStats, InMemoryAdapter, NewRecord
 from syncengine.engine import passes
 from syncengine.index import MemoryIndexStore
+from syncengine.states import RecordState
 
 from .conftest import CONTACT_MAPPINGS, CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
 
@@ -294,3 +295,32 @@ def test_when_the_app_may_win_a_conflict_its_records_are_read_fresh(scenario, sy
     decide from what it read of the app earlier, nor from an index copy: the app's
     changes are read again for their own processing and each counterpart is fetched."""
     assert ABOVE_LIMIT[scenario] == _measure(scenario, index, **sync)
+
+
+class _Killed(Exception):
+    """The process dies (raised from an event handler)."""
+
+
+def test_a_resumed_initial_sync_merges_with_the_hub_values_phase_1_kept_in_the_index(index):
+    """S3: phase 1 keeps each hub record's values beside its entry in the index (not
+    in the process's memory, which held at most 100,000 records), so the matched pairs
+    of phase 2 are merged without reading the hub again at any size, and even in a new
+    process that resumes the initial sync after phase 1: the hub is read once."""
+    hub, app = _build(N, N)
+    for hub_record, app_record in zip(hub.records("contacts"), app.records("people"), strict=True):
+        app.patch("people", app_record.id, tel=None)  # nothing for the hub: it wins
+        hub.patch("contacts", hub_record.id, phone=app_record.properties["tel"])
+    config = SyncConfig("reads", [contacts_sync()])
+
+    def die_after_phase_1(event):
+        if event.kind == "phase_finished" and event.phase == "index_hub":
+            raise _Killed
+
+    before = hub.stats()
+    with pytest.raises(_Killed):
+        SyncEngine(hub, app, index, config, on_event=die_after_phase_1).initial_sync()
+    report = _engine(hub, app, index).initial_sync()
+    assert (0, N) == (report.failed, report.side("contacts", Side.APP).updated)
+    assert N == _used(hub, before, "contacts")[0]  # phase 1's scan, nothing after it
+    _synced(hub, app)
+    assert all(e.state is RecordState.SYNCED for e in index.entries("reads"))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +43,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.engine import lean
-from syncengine.index import IndexStore, MemoryIndexStore
+from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
 from syncengine.report import SyncEvent
 from syncengine.testing import Crash, FaultyAdapter
 
@@ -123,6 +124,10 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             st.none() | st.tuples(st.integers(0, 20), st.sampled_from(("Ada", "Bob", "Adele")))
         ),
         "kill": draw(st.sampled_from((None, None, "between_phases", "after_a_page"))),
+        # After the kill: the initial sync restarted (a new run), not resumed.
+        "restart": draw(st.booleans()),
+        # Where phase 1 keeps the hub values phase 2 merges with (beside the entries).
+        "store": draw(st.sampled_from(("memory", "sqlite"))),
     }
 
 
@@ -210,7 +215,9 @@ def run(scenario: dict[str, Any], *, enabled: bool) -> tuple[Any, ...]:
             ErrorCategory.VALIDATION,
             f"value {value!r} refused",
         )
-    index = MemoryIndexStore()
+    index: IndexStore = (
+        SQLiteIndexStore(":memory:") if scenario.get("store") == "sqlite" else MemoryIndexStore()
+    )
     hub_ids = [r.id for r in inner[Side.HUB].records("contacts")]
 
     done: set[str] = set()
@@ -248,12 +255,15 @@ def run(scenario: dict[str, Any], *, enabled: bool) -> tuple[Any, ...]:
                 reports.append(engine.initial_sync())
                 break
             except Crash:
+                if scenario.get("restart"):
+                    # A new run: what the killed run's phase 1 kept is not its to use.
+                    engine.update_config(make_config(scenario))
                 continue
         faulty[Side.APP].clear()
         faulty[Side.HUB].clear()
         # The next pass: whatever phase 2 missed must reach the other app.
         reports.append(engine.incremental_sync())
-    return (
+    left = (
         {
             side: {r.id: dict(r.properties) for r in inner[side].records(name)}
             for side, name in ((Side.HUB, "contacts"), (Side.APP, "people"))
@@ -261,6 +271,8 @@ def run(scenario: dict[str, Any], *, enabled: bool) -> tuple[Any, ...]:
         entries(index),
         [summary(report) for report in reports],
     )
+    index.close()
+    return left
 
 
 def entries(index: IndexStore) -> dict[str, tuple[Any, ...]]:
@@ -438,3 +450,32 @@ def test_a_hub_record_deleted_between_the_phases_is_a_deleted_pair() -> None:
     assert ["ada@x.io"] == [r.properties["mail"] for r in app.records("people")]
     (entry,) = index.entries("lean")
     assert (entry.state, entry.deleted, entry.app_id) == (RecordState.FAILED, Side.HUB, "a1")
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_restarted_initial_sync_reads_the_hub_again(store: str) -> None:
+    """Phase 1 keeps the hub values beside each entry, tagged with its run. A run
+    killed after phase 1, a hub edit, then a restarted initial sync (a new run, whose
+    hub poll cursor is taken after the edit): phase 2 must not merge with the killed
+    run's values (the edit would never reach the app), it reads the hub record."""
+    hub = InMemoryAdapter([HUB], name="hub", id_prefix="h")
+    app = InMemoryAdapter([APP], name="app", id_prefix="a")
+    hub.put("contacts", email="ada@x.io", firstname="Ada")
+    app.put("people", mail=" ADA@x.io", first_name="Ada")
+    killed: list[bool] = []
+
+    def on_event(event: SyncEvent) -> None:
+        if event.kind == "phase_finished" and event.phase == "index_hub" and not killed:
+            killed.append(True)
+            raise Crash
+
+    index: IndexStore = SQLiteIndexStore(":memory:") if store == "sqlite" else MemoryIndexStore()
+    config = make_config({"one_way": False, "filtered": False})
+    engine = SyncEngine(hub, app, index, config, clock=lambda: NOW, on_event=on_event)
+    with pytest.raises(Crash):
+        engine.initial_sync()
+    hub.patch("contacts", "h1", firstname="Adele")
+    engine.update_config(config)  # the next initial sync is a new run
+    assert 0 == engine.initial_sync().failed
+    assert ["Adele"] == [r.properties["first_name"] for r in app.records("people")]
+    index.close()

@@ -215,10 +215,6 @@ class Pass:
     #: yet, by id (passes.scan_sides): a pair's counterpart is taken from here instead
     #: of fetched (ports.fetch_others), once.
     kept: dict[Side, dict[str, Record]] = attrs.field(factory=dict)
-    #: The hub records the initial sync's phase 1 read, by object type and record id
-    #: (lean.keep_hub; at most lean.KEEP_HUB): phase 2's lean path merges a matched
-    #: pair with its hub record from here instead of fetching it again.
-    hub_kept: dict[str, dict[str, Record]] = attrs.field(factory=dict)
     #: The ids of a side's records compared in full as counterparts while ``kept`` was
     #: held (ports.fetch_others): not processed again from that side's kept changes.
     compared: dict[Side, set[str]] = attrs.field(factory=dict)

@@ -115,7 +115,6 @@ def initial_sync(
             set_phase(core, ctx, plan, 2)
         if phase <= 2:
             run_phase(core, ctx, plan, Side.APP, "index_app_and_sync", first=first)
-            ctx.hub_kept.pop(plan.name, None)  # phase 1's hub values served phase 2
             set_phase(core, ctx, plan, 3)
         if phase <= 3:
             if store.get_meta(sid, indexed_meta(plan.name)) == str(run):
@@ -202,6 +201,8 @@ def run_phase(
     else:
         pages = scan(core, side, plan, since)  # an app that can only resume at the end
     last: str | None = None
+    # Phase 1 keeps the hub values phase 2's lean path merges with, beside the entries.
+    keep = lean.keeping(core, ctx, plan) if index_only else None
     for page in pages:
         apply_merges(core, ctx, plan, side, page.merged, page.records)
         cursors = []
@@ -209,8 +210,7 @@ def run_phase(
             last = page.cursor
             cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
         if index_only:
-            lean.keep_hub(core, ctx, plan, page.records)
-            if index_side(core, ctx, plan, side, page.records, cursors):
+            if index_side(core, ctx, plan, side, page.records, cursors, keep=keep):
                 # A record left without an entry (a bad id, or perhaps a create in
                 # flight's): phase 3 must find it by scanning the hub again.
                 store.set_meta(sid, skipped_meta, "1")

@@ -58,7 +58,7 @@ without it (:data:`ENABLED`) and compares the apps, the index and the report.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from syncengine import _passlog
 from syncengine.engine.context import Core, Item, Pass, bad_id, chunks
@@ -80,7 +80,7 @@ from syncengine.transitions import (
     synced,
 )
 
-__all__ = ["ENABLED", "KEEP_HUB", "applies", "hub_wins", "keep_hub", "sync_matched"]
+__all__ = ["ENABLED", "applies", "hub_wins", "keeping", "sync_matched"]
 
 #: Private switch: ``False`` sends every page to the general path (the differential
 #: tests compare the two). Not public API.
@@ -148,7 +148,16 @@ def sync_matched(
         return list(records), cursors
     own = store.record_keys(sid, plan.name, app, [r.id for r, _ in fit])
     fit = [(r, keys) for r, keys in fit if r.id not in own]
-    found = store.by_keys(sid, plan.name, {k for _, keys in fit for k in keys}) if fit else {}
+    # The hub values phase 1 kept beside the entries come with the key lookup.
+    keep = _kept(core, ctx, plan)
+    kept: dict[str, dict[str, str | None]] = {}
+    wanted = {k for _, keys in fit for k in keys}
+    if not fit:
+        found = {}
+    elif keep is None:
+        found = store.by_keys(sid, plan.name, wanted)
+    else:
+        found, kept = store.by_keys_indexed(sid, plan.name, wanted, keep[0])
     mark = ctx.mark
     counted = ctx.counted
     pairs: list[tuple[Record, tuple[str, ...], Entry]] = []
@@ -186,7 +195,7 @@ def sync_matched(
     names = [f"app:{r.id}" for r, _, _ in pairs] + [f"hub:{e.hub_id}" for _, _, e in pairs]
     leased = lease(core, ctx, plan, names)
     try:
-        taken = _sync_pairs(core, ctx, plan, page, cursors, pairs, leased)
+        taken = _sync_pairs(core, ctx, plan, page, cursors, pairs, leased, kept, keep)
     finally:
         unlease(core, ctx, plan)
     if taken is None:
@@ -207,6 +216,8 @@ def _sync_pairs(
     cursors: Sequence[CursorUpdate],
     pairs: list[tuple[Record, tuple[str, ...], Entry]],
     held: set[str],
+    kept: Mapping[str, Mapping[str, str | None]],
+    keep: tuple[str, tuple[str, ...]] | None,
 ) -> set[str] | None:
     """Fetch, decide, write and store the leased pairs; the app record ids taken (None
     when the hub's fetch failed: the general path fails those records)."""
@@ -214,14 +225,17 @@ def _sync_pairs(
     pairs = [p for p in pairs if f"app:{p[0].id}" in held and f"hub:{p[2].hub_id}" in held]
     if not pairs:
         return None
-    kept = _kept(core, ctx, plan)
-    # The hub records as phase 1 read them, where it kept them; the others fetched.
+    # The hub records as phase 1 read them, where it kept their values beside their
+    # entries; the others fetched.
     hubs: dict[str, Record] = {}
-    if kept:
+    if keep is not None and kept:
+        names = keep[1]
         for _, _, entry in pairs:
-            hub = kept.pop(entry.hub_id or "", None)
-            if hub is not None:
-                hubs[hub.id] = hub
+            values = kept.get(entry.entry_id)
+            # Kept for the properties this merge reads: else (a mapping changed since
+            # phase 1, in a resumed initial sync) the hub record is read again.
+            if values is not None and entry.hub_id is not None and tuple(values) == names:
+                hubs[entry.hub_id] = Record(entry.hub_id, values)
     fresh = _fetch(core, plan, [e.hub_id for _, _, e in pairs if e.hub_id not in hubs])
     if fresh is None:
         return None  # the general path reads them again and fails them alone
@@ -472,27 +486,23 @@ def hub_wins(plan: ObjectPlan) -> bool:
     )
 
 
-def keep_hub(core: Core, ctx: Pass, plan: ObjectPlan, records: Sequence[Record]) -> None:
-    """Keep the hub records phase 1 reads (up to :data:`KEEP_HUB`
-    per pass and object sync), for :func:`sync_matched` (see the module docstring)."""
+def keeping(core: Core, ctx: Pass, plan: ObjectPlan) -> tuple[str, tuple[str, ...]] | None:
+    """What phase 1 keeps of each hub record it indexes, beside its entry, for
+    :func:`sync_matched`: a tag (the run) and the hub properties the merge and the
+    keys read (see the module docstring); ``None`` when phase 2 could not use them."""
     if not applies(core, ctx, plan) or not hub_wins(plan):
-        return
-    kept = ctx.hub_kept.setdefault(plan.name, {})
-    room = KEEP_HUB - len(kept)
-    for record in records[:room] if room > 0 else ():
-        kept[record.id] = record
-
-
-def _kept(core: Core, ctx: Pass, plan: ObjectPlan) -> dict[str, Record] | None:
-    """The hub values phase 1 kept, while they are still what phase 1 read: once phase 2
-    indexed the hub's changes since (``catch_up``), a kept record may be older than one
-    the index knows, and the hub records are fetched instead."""
-    if (plan.name, Side.HUB) in ctx.caught_up:
-        ctx.hub_kept.pop(plan.name, None)
         return None
-    return ctx.hub_kept.get(plan.name)
+    assert ctx.mark is not None  # applies() checked it
+    names = tuple(dict.fromkeys([f.hub.name for f in plan.fields] + [k.hub for k in plan.keys]))
+    return ctx.mark, names
 
 
-#: The most hub records phase 1 keeps per pass and object sync (a record of 8 short
-#: text fields is about 0.6 KB); the others' pairs fetch their hub record in phase 2.
-KEEP_HUB: Final = 100_000
+def _kept(core: Core, ctx: Pass, plan: ObjectPlan) -> tuple[str, tuple[str, ...]] | None:
+    """The tag of the hub values phase 1 kept, while they are still what phase 1 read:
+    once phase 2 indexed the hub's changes since (``catch_up``), a kept value may be
+    older than one the index knows, and the hub records are fetched instead. A resumed
+    phase 2 takes the values its run's phase 1 kept (the tag names the run: a
+    restarted initial sync fetches, as does one whose mapping changed since)."""
+    if (plan.name, Side.HUB) in ctx.caught_up:
+        return None
+    return keeping(core, ctx, plan)

@@ -6,6 +6,7 @@ a pass creates into it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
@@ -37,6 +38,7 @@ def index_side(
     cursors: Sequence[CursorUpdate],
     *,
     keyed_only: bool = False,
+    keep: tuple[str, tuple[str, ...]] | None = None,
 ) -> int:
     """Store each record's id and identifiers without syncing it (S3 phase 1); return
     how many records were left without an entry (bad ids, records a create in flight
@@ -49,6 +51,11 @@ def index_side(
     the app's new records this way before they process the hub, so that a record
     added to both apps between two passes is paired, not created twice (M1). Later
     records with an identifier already held on this side are duplicates (M3).
+
+    ``keep``: a tag and property names. Each new entry of a record met once in the
+    page keeps, beside it in the index, the record's text values of those properties
+    (:meth:`~syncengine.index.IndexStore.write_indexed`, until the entry's next write):
+    phase 1 keeps so the hub values phase 2's lean path merges with.
     """
     sid = core.sync_id
     store = ctx.store
@@ -89,6 +96,11 @@ def index_side(
     candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
     local: dict[str, list[Entry]] = {}
     out: list[Entry] = []
+    kept: dict[str, tuple[str, dict[str, str | None]]] = {}
+    once: set[str] | None = None
+    if keep is not None:
+        ids = [r.id for r, _ in keyed]
+        once = set(ids) if len(set(ids)) == len(ids) else {i for i in ids if ids.count(i) == 1}
     for record, keys in keyed:
         if record.id in done:
             continue  # its entry holds the record's keys already: nothing to index
@@ -158,10 +170,31 @@ def index_side(
         else:
             for k in keys:
                 local.setdefault(k, []).append(new)
+            if keep is not None and once is not None and record.id in once:
+                values = kept_values(record.properties, keep[1])
+                if values is not None:
+                    kept[new.entry_id] = (keep[0], values)
         out.append(new)
-    if out or cursors:
+    if kept:
+        store.write_indexed(out, kept, cursors=cursors)
+    elif out or cursors:
         store.write(out, cursors=cursors)
     return left
+
+
+def kept_values(
+    properties: Mapping[str, object], names: Sequence[str]
+) -> dict[str, str | None] | None:
+    """The record's values of ``names`` (``None`` for those it lacks, as a merge reads
+    them), when each is text or ``None``; else ``None`` (the record is read again)."""
+    get = properties.get
+    out = {name: get(name) for name in names}
+    if not {*map(type, out.values())} <= _TEXT_OR_NONE:
+        return None
+    return out  # type: ignore[return-value]  # checked above
+
+
+_TEXT_OR_NONE: Final = frozenset({str, type(None)})
 
 
 def catch_up(

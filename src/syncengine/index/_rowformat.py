@@ -54,6 +54,7 @@ __all__ = [
     "check_cursors",
     "check_deletes",
     "check_entries",
+    "check_kept",
     "check_schema_version",
     "entry_filters",
     "micros",
@@ -84,6 +85,11 @@ _SIDE_OF: Final = dict(enumerate(SIDES))
 DEFAULTS: Final[tuple[Any, ...]] = (None, None, None, [], None, 0, "", None, None, None, {}, None)
 #: The length of a full ``data`` array.
 FIELDS: Final = len(DEFAULTS)
+#: A full array may hold one more element, not part of the entry: ``[tag, shape,
+#: value, …]`` (or ``[tag, {values}]`` when they have no shape),
+#: values :meth:`IndexStore.write_indexed <syncengine.index.IndexStore.write_indexed>`
+#: kept beside it (dropped by the entry's next write, which encodes the entry alone).
+KEPT: Final = FIELDS
 
 
 def micros(name: str, value: datetime) -> int:
@@ -102,6 +108,39 @@ def check_schema_version(current: int, known: int) -> None:
             f"the index has schema version {current}, but this syncengine knows "
             f"versions up to {known}: upgrade syncengine to open it"
         )
+
+
+_TEXT_OR_NONE: Final = frozenset({str, type(None)})
+
+
+def check_kept(
+    kept: Mapping[str, tuple[str, Mapping[str, str | None]]],
+) -> dict[str, tuple[str, dict[str, str | None]]]:
+    """The ``kept`` argument of :meth:`IndexStore.write_indexed
+    <syncengine.index.IndexStore.write_indexed>` as plain dicts; :class:`IndexStoreError`
+    naming the first entry whose tag or values are not text."""
+    out: dict[str, tuple[str, dict[str, str | None]]] = {}
+    for entry_id, item in kept.items():
+        try:
+            tag, values = item
+            if type(values) is not dict:
+                values = dict(values)
+        except (TypeError, ValueError):
+            values = None
+            tag = None
+        if (
+            type(entry_id) is not str
+            or type(tag) is not str
+            or values is None
+            or not {*map(type, values)} <= {str}
+            or not {*map(type, values.values())} <= _TEXT_OR_NONE
+        ):
+            raise IndexStoreError(
+                f"write_indexed: the values kept for entry {entry_id!r:.60} must be a tag "
+                f"(str) and a mapping of str to str or None, got {item!r:.80}"
+            )
+        out[entry_id] = (tag, values)
+    return out
 
 
 def check_entries(
@@ -453,7 +492,13 @@ class RowCodec:
                 out += (offset, number)
         return out
 
-    def encode(self, entry: Entry, updated: int, keys: frozenset[str]) -> str:
+    def encode(
+        self,
+        entry: Entry,
+        updated: int,
+        keys: frozenset[str],
+        kept: tuple[str, Mapping[str, str | None]] | None = None,
+    ) -> str:
         """The ``data`` column of an entry: everything but the hot columns and keys.
 
         Value mappings are ``[shape, v1, v2, …]``, or a JSON object when they have no
@@ -462,7 +507,8 @@ class RowCodec:
         hub value at the same position (bit ``i`` of ``mask``); only the others follow.
         The history is written by :meth:`_history`. ``matched_by`` is stored as the
         number of the key it names among the sorted ``keys`` when it is one of them (the
-        common case: the key that matched), else as text.
+        common case: the key that matched), else as text. ``kept`` (a tag and text
+        values, see :data:`KEPT`) follows a full array.
 
         Raises:
             CodecError: a value cannot be stored exactly.
@@ -532,18 +578,68 @@ class RowCodec:
                 _codec.encode_links(links) if links else {},
                 None if deleted is None else SIDE_CODES[deleted],
             )
+        if kept is not None:
+            tag, values = kept
+            names = tuple(values)
+            shape = (shapes.get(names) or self._shape(names)) if names else None
+            if len(record) < FIELDS:
+                record += DEFAULTS[len(record) :]
+            record.append([tag, dict(values)] if shape is None else [tag, shape, *values.values()])
+            return data_json(record)
         size = len(record)
         while size and record[size - 1] == DEFAULTS[size - 1]:
             size -= 1
         return data_json(record[:size] if size < len(record) else record)
 
+    def kept(self, data: object, tag: str) -> dict[str, str | None] | None:
+        """The values kept with ``tag`` in a ``data`` column (see :data:`KEPT`), or
+        ``None``: none, another tag, or not readable (the caller reads the record
+        instead, so a damaged row costs a read, never a wrong value)."""
+        if type(data) is not str or not data.endswith("]]") or tag not in data:
+            return None
+        try:
+            record = _scan_once(data, 0)[0]
+        except (ValueError, StopIteration, RecursionError):
+            return None
+        if type(record) is not list or len(record) != FIELDS + 1:
+            return None
+        return self._kept_of(record[KEPT], tag)
+
+    def _kept_of(self, found: object, tag: str) -> dict[str, str | None] | None:
+        """The values of a ``data`` array's kept element, if kept with ``tag``."""
+        if type(found) is not list or len(found) < 2 or found[0] != tag:
+            return None
+        if type(found[1]) is dict and len(found) == 2:
+            values = found[1]
+        else:
+            try:
+                fields = self._fields(found[1])
+            except (IndexStoreError, ValueError, TypeError):
+                return None
+            if len(fields) != len(found) - 2:
+                return None
+            values = dict(zip(fields, found[2:], strict=True))
+        for value in values.values():
+            if value is not None and type(value) is not str:
+                return None
+        return values
+
     # ---- decoding -------------------------------------------------------------------
-    def decode(self, sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
+    def decode(
+        self,
+        sync_id: str,
+        object_type: str,
+        row: Sequence[Any],
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None = None,
+    ) -> Entry:
         """The entry of a row: its columns as stored, in the order (row id, object type
         id, entry id, hub id, app id, state, updated_at, pending, keys, data).
 
         A row that is not in the row format (written by another program, or damaged)
         gives a :class:`CorruptEntry` naming the entry and the index (:meth:`placeholder`).
+
+        ``kept``: a tag and a dict, which gets the values kept with that tag beside
+        the entry (see :data:`KEPT`), by entry id, if the row holds readable ones.
         """
         entry_id = row[2]
         try:
@@ -554,8 +650,15 @@ class RowCodec:
             record = _scan_once(data, 0)[0]
             if type(record) is not list:
                 raise Corrupt("its data column is not a JSON array")
-            if len(record) < FIELDS:
-                record += DEFAULTS[len(record) :]
+            if len(record) != FIELDS:
+                if len(record) < FIELDS:
+                    record += DEFAULTS[len(record) :]
+                elif len(record) == FIELDS + 1:
+                    extra = record.pop()  # values kept beside the entry, not part of it
+                    if kept is not None:
+                        values = self._kept_of(extra, kept[0])
+                        if values is not None:
+                            kept[1][entry_id] = values
             (
                 hub_raw,
                 app_raw,

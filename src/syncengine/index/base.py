@@ -23,7 +23,9 @@ Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta
 (defaults built on :meth:`~IndexStore.write`), :meth:`~IndexStore.marked` and
 :meth:`~IndexStore.record_keys` (built on :meth:`~IndexStore.by_record_ids`),
 :meth:`~IndexStore.entries_page` (built on :meth:`~IndexStore.entries`; stores override
-it with keyset paging), :meth:`~IndexStore.holders` (without it, the leases of a pass
+it with keyset paging), :meth:`~IndexStore.write_indexed`, :meth:`~IndexStore.indexed_values` and
+:meth:`~IndexStore.by_keys_indexed` (values kept beside entries until they are next
+written; the defaults keep nothing), :meth:`~IndexStore.holders` (without it, the leases of a pass
 that died are taken over only when they expire), :meth:`~IndexStore.close`; the webhook inbox
 (:meth:`~IndexStore.inbox_add`, :meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
 :meth:`~IndexStore.inbox_count`): a store without it cannot back a webhook receiver
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import abc
 import itertools
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -175,6 +177,63 @@ class IndexStore(abc.ABC):
         Either all of it is stored or none of it; raise :class:`~syncengine.IndexStoreError`
         when it cannot be.
         """
+
+    def write_indexed(
+        self,
+        entries: Sequence[Entry],
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]],
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Write ``entries`` and ``cursors`` as :meth:`write` does, and keep beside
+        each entry whose id is in ``kept`` a tag and a mapping of text values, until the
+        entry is next written or deleted (:meth:`indexed_values` reads them).
+
+        Phase 1 of the initial sync keeps this way the hub values of the records it
+        indexes, tagged with the run, so that phase 2 merges a matched pair without
+        reading its hub record again and without holding the records in memory. The
+        values are never part of the entry: :meth:`get`, :meth:`entries` and every
+        other read return the entries exactly as :meth:`write` would have stored them.
+
+        A store may keep nothing: this default writes the entries with :meth:`write`
+        and keeps no values (the engine then reads the hub records again).
+
+        Args:
+            entries: As for :meth:`write`.
+            kept: By entry id (of an entry in ``entries``): a tag (text) and values
+                (property names to text or ``None``).
+            cursors: As for :meth:`write`.
+
+        .. versionadded:: 0.3
+        """
+        self.write(entries, cursors=cursors)
+
+    def by_keys_indexed(
+        self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
+    ) -> tuple[dict[str, list[Entry]], dict[str, dict[str, str | None]]]:
+        """:meth:`by_keys`, and :meth:`indexed_values` with ``tag`` of the entries it
+        found, in one call (a store may read both from the same rows). This default
+        makes the two calls.
+
+        .. versionadded:: 0.3
+        """
+        found = self.by_keys(sync_id, object_type, keys)
+        ids = {entry.entry_id: None for held in found.values() for entry in held}
+        return found, self.indexed_values(sync_id, object_type, ids, tag) if ids else {}
+
+    def indexed_values(
+        self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
+    ) -> dict[str, dict[str, str | None]]:
+        """The values :meth:`write_indexed` kept with ``tag`` beside these entries, by
+        entry id, for the entries not written or deleted since. Entries with no such
+        values (kept with another tag, or none, or whose values cannot be read) are
+        absent: the caller reads the records instead.
+
+        This default keeps nothing, so it finds nothing.
+
+        .. versionadded:: 0.3
+        """
+        return {}
 
     # ---- cursors and settings -------------------------------------------------------
     @abc.abstractmethod

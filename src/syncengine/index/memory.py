@@ -14,7 +14,7 @@ import bisect
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Final, final
 
@@ -66,6 +66,8 @@ class _Sync:
     counts: dict[str, Counter[RecordState]] = attrs.Factory(dict)
     cursors: dict[tuple[Side, str, str], str] = attrs.Factory(dict)
     meta: dict[str, str] = attrs.Factory(dict)
+    #: Values kept beside entries (write_indexed) until their next write or deletion.
+    kept: dict[_Id, tuple[str, dict[str, str | None]]] = attrs.Factory(dict)
     leases: dict[_Name, tuple[str, datetime]] = attrs.Factory(dict)
     #: The webhook inbox: items by seq (in arrival order), and the keys held.
     inbox: dict[int, InboxItem] = attrs.Factory(dict)
@@ -284,6 +286,40 @@ class MemoryIndexStore(IndexStore):
         delete: Sequence[tuple[str, str, str]] = (),
         cursors: Sequence[CursorUpdate] = (),
     ) -> None:
+        self._write_all(entries, delete, cursors, None)
+
+    @override
+    def write_indexed(
+        self,
+        entries: Sequence[Entry],
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]],
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        self._write_all(entries, (), cursors, _rowformat.check_kept(kept))
+
+    @override
+    def indexed_values(
+        self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
+    ) -> dict[str, dict[str, str | None]]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            found: dict[str, dict[str, str | None]] = {}
+            if sync is None or not sync.kept:
+                return found
+            for entry_id in entry_ids:
+                got = sync.kept.get((object_type, entry_id))
+                if got is not None and got[0] == tag:
+                    found[entry_id] = dict(got[1])
+            return found
+
+    def _write_all(
+        self,
+        entries: Sequence[Entry],
+        delete: Sequence[tuple[str, str, str]],
+        cursors: Sequence[CursorUpdate],
+        kept: dict[str, tuple[str, dict[str, str | None]]] | None,
+    ) -> None:
         # Validate everything first, then apply: applying cannot fail, so a batch is
         # stored whole or not at all.
         entries = list(entries)
@@ -299,6 +335,13 @@ class MemoryIndexStore(IndexStore):
         with self._lock:
             for entry in entries:
                 self._put(entry)
+                sync = self._syncs[entry.sync_id]
+                ident = (entry.object_type, entry.entry_id)
+                got = kept.get(entry.entry_id) if kept else None
+                if got is not None:
+                    sync.kept[ident] = (got[0], dict(got[1]))  # the caller's dict may change
+                elif sync.kept:
+                    sync.kept.pop(ident, None)
             for sync_id, object_type, entry_id in delete:
                 self._delete(sync_id, object_type, entry_id)
             for update in cursors:
@@ -329,6 +372,7 @@ class MemoryIndexStore(IndexStore):
         if sync is None:
             return
         slot = sync.entries.pop((object_type, entry_id), None)
+        sync.kept.pop((object_type, entry_id), None)
         if slot is not None:
             sync.index(slot[1], -1)
             sync.forget(slot[0])

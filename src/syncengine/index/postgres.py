@@ -573,8 +573,15 @@ class PostgresIndexStore(_rowformat.RowStore):
         )
         return None if row is None else str(row[0])
 
-    def _decode(self, sync_id: str, object_type: str, row: Sequence[Any]) -> Entry:
-        """The entry of a row of ``_COLUMNS`` (a CorruptEntry naming it if it is corrupt)."""
+    def _decode(
+        self,
+        sync_id: str,
+        object_type: str,
+        row: Sequence[Any],
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None = None,
+    ) -> Entry:
+        """The entry of a row of ``_COLUMNS`` (a CorruptEntry naming it if it is corrupt;
+        ``kept``: see :meth:`_rowformat.RowCodec.decode`)."""
         return self._codec.decode(
             sync_id,
             object_type,
@@ -590,6 +597,7 @@ class PostgresIndexStore(_rowformat.RowStore):
                 _opt_unesc(row[8]),
                 row[9],
             ),
+            kept,
         )
 
     def _convert_rows(self, conn: psycopg.Connection[Any]) -> None:
@@ -708,6 +716,24 @@ class PostgresIndexStore(_rowformat.RowStore):
     def by_keys(
         self, sync_id: str, object_type: str, keys: Iterable[str]
     ) -> dict[str, list[Entry]]:
+        return self._by_keys(sync_id, object_type, keys, None)
+
+    @override
+    def by_keys_indexed(
+        self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
+    ) -> tuple[dict[str, list[Entry]], dict[str, dict[str, str | None]]]:
+        # The kept values are read from the rows by_keys decodes, in the same pass.
+        kept: dict[str, dict[str, str | None]] = {}
+        found = self._by_keys(sync_id, object_type, keys, (tag, kept) if type(tag) is str else None)
+        return found, kept
+
+    def _by_keys(
+        self,
+        sync_id: str,
+        object_type: str,
+        keys: Iterable[str],
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None,
+    ) -> dict[str, list[Entry]]:
         wanted = [_esc(key) for key in dict.fromkeys(keys)]
         found: dict[str, list[Entry]] = {}
         if not wanted:
@@ -726,7 +752,7 @@ class PostgresIndexStore(_rowformat.RowStore):
         for row in rows:
             entry = decoded.get(row[0])
             if entry is None:
-                entry = decoded[row[0]] = self._decode(sync_id, object_type, row)
+                entry = decoded[row[0]] = self._decode(sync_id, object_type, row, kept)
             found.setdefault(_unesc(row[10]), []).append(entry)
         return found
 
@@ -818,6 +844,48 @@ class PostgresIndexStore(_rowformat.RowStore):
         delete: Sequence[tuple[str, str, str]] = (),
         cursors: Sequence[CursorUpdate] = (),
     ) -> None:
+        self._write_all(entries, delete, cursors, None)
+
+    @override
+    def write_indexed(
+        self,
+        entries: Sequence[Entry],
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]],
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Kept in the row's data column, after the entry (_rowformat.KEPT): the entry's
+        # next write encodes the entry alone, which drops them.
+        self._write_all(entries, (), cursors, _rowformat.check_kept(kept))
+
+    @override
+    def indexed_values(
+        self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
+    ) -> dict[str, dict[str, str | None]]:
+        found: dict[str, dict[str, str | None]] = {}
+        scope = self._scope(sync_id, object_type, entry_ids)
+        if scope is None or type(tag) is not str:
+            return found
+        sync, ot, values = scope
+        query = (
+            "SELECT entry_id, data FROM entries "
+            "WHERE sync = %s AND ot = %s AND entry_id = ANY(%s::text[])"
+        )
+        rows = self._read(lambda conn: conn.execute(query, (sync, ot, values)).fetchall())
+        kept_of = self._codec.kept
+        for entry_id, data in rows:
+            got = kept_of(data, tag)
+            if got is not None:
+                found[_unesc(entry_id)] = got
+        return found
+
+    def _write_all(
+        self,
+        entries: Sequence[Entry],
+        delete: Sequence[tuple[str, str, str]],
+        cursors: Sequence[CursorUpdate],
+        kept: dict[str, tuple[str, dict[str, str | None]]] | None,
+    ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.check_entries(entries)
         removals = _rowformat.check_deletes(delete)
@@ -844,7 +912,9 @@ class PostgresIndexStore(_rowformat.RowStore):
                         updated,
                         None if side is None else _SIDE_CODES[side],
                         _keys_text(entry.keys),
-                        self._codec.encode(entry, updated, entry.keys),
+                        self._codec.encode(
+                            entry, updated, entry.keys, kept.get(entry_id) if kept else None
+                        ),
                         [_esc(key) for key in entry.keys],
                         position,
                     )

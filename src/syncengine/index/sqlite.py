@@ -59,7 +59,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, final
 
@@ -685,6 +685,24 @@ class SQLiteIndexStore(_rowformat.RowStore):
     def by_keys(
         self, sync_id: str, object_type: str, keys: Iterable[str]
     ) -> dict[str, list[Entry]]:
+        return self._by_keys(sync_id, object_type, keys, None)
+
+    @override
+    def by_keys_indexed(
+        self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
+    ) -> tuple[dict[str, list[Entry]], dict[str, dict[str, str | None]]]:
+        # The kept values are read from the rows by_keys decodes, in the same pass.
+        kept: dict[str, dict[str, str | None]] = {}
+        found = self._by_keys(sync_id, object_type, keys, (tag, kept) if type(tag) is str else None)
+        return found, kept
+
+    def _by_keys(
+        self,
+        sync_id: str,
+        object_type: str,
+        keys: Iterable[str],
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None,
+    ) -> dict[str, list[Entry]]:
         wanted = list(dict.fromkeys(keys))
         found: dict[str, list[Entry]] = {}
         if not wanted:
@@ -718,8 +736,12 @@ class SQLiteIndexStore(_rowformat.RowStore):
                             and seen[1].object_type == object_type
                         ):
                             entry = decoded[rowid] = seen[1]
+                            if kept is not None:
+                                values = self._codec.kept(row[9], kept[0])
+                                if values is not None:
+                                    kept[1][row[2]] = values
                         else:
-                            entry = decoded[rowid] = decode(sync_id, object_type, row)
+                            entry = decoded[rowid] = decode(sync_id, object_type, row, kept)
                         rows[(sync, ot, row[2])] = (rowid, row[5], row[8], *row[3:5], *row[6:8])
                     key = row[10]
                     holders = found.get(key)
@@ -846,6 +868,52 @@ class SQLiteIndexStore(_rowformat.RowStore):
         delete: Sequence[tuple[str, str, str]] = (),
         cursors: Sequence[CursorUpdate] = (),
     ) -> None:
+        self._write_all(entries, delete, cursors, None)
+
+    @override
+    def write_indexed(
+        self,
+        entries: Sequence[Entry],
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]],
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Kept in the row's data column, after the entry (_rowformat.KEPT): the entry's
+        # next write encodes the entry alone, which drops them.
+        self._write_all(entries, (), cursors, _rowformat.check_kept(kept))
+
+    @override
+    def indexed_values(
+        self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
+    ) -> dict[str, dict[str, str | None]]:
+        wanted = list(dict.fromkeys(entry_ids))
+        found: dict[str, dict[str, str | None]] = {}
+        if not wanted or type(tag) is not str:
+            return found
+        kept_of = self._codec.kept
+        with self._reading() as conn:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
+                return found
+            for chunk in _chunks(wanted, _MAX_PARAMS - 2):
+                rows = conn.execute(
+                    f"SELECT entry_id, data FROM entries WHERE sync = ? AND ot = ? "
+                    f"AND entry_id IN ({_marks(len(chunk))})",
+                    (*scope, *chunk),
+                ).fetchall()
+                for entry_id, data in rows:
+                    values = kept_of(data, tag)
+                    if values is not None:
+                        found[entry_id] = values
+        return found
+
+    def _write_all(
+        self,
+        entries: Sequence[Entry],
+        delete: Sequence[tuple[str, str, str]],
+        cursors: Sequence[CursorUpdate],
+        kept: dict[str, tuple[str, dict[str, str | None]]] | None,
+    ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.check_entries(entries)
         removals = _rowformat.check_deletes(delete)
@@ -854,7 +922,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             return
         written: dict[tuple[int, int, str], _Row] = {}
         try:
-            self._write(batch, removals, cursors, written)
+            self._write(batch, removals, cursors, written, kept)
         except BaseException:
             self._rows.clear()
             raise
@@ -870,6 +938,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         removals: dict[tuple[str, str], dict[str, None]],
         cursors: Sequence[CursorUpdate],
         written: dict[tuple[int, int, str], _Row],
+        kept: dict[str, tuple[str, dict[str, str | None]]] | None = None,
     ) -> None:
         with self._transaction() as conn:
             # Another connection committed since the last write: what is known of rows
@@ -880,7 +949,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 self._version = version
             deltas: Counter[tuple[int, int, int]] = Counter()
             if batch:
-                self._upsert(conn, batch, deltas, written)
+                self._upsert(conn, batch, deltas, written, kept)
             if removals:  # rows go away: forget what is known of rows
                 self._rows.clear()
                 written.clear()
@@ -929,6 +998,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         batch: dict[tuple[str, str, str], Entry],
         deltas: Counter[tuple[int, int, int]],
         written: dict[tuple[int, int, str], _Row],
+        kept: dict[str, tuple[str, dict[str, str | None]]] | None = None,
     ) -> None:
         # Look up what exists, per (sync, object type); then write in the batch's order,
         # so that new entries get rowids (their place in iteration order) in that order.
@@ -976,7 +1046,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             if at is not last_at:
                 updated = _codec.to_micros(at)  # aware: checked in write()
                 last_at = at
-            data = encode(entry, updated, keys)
+            data = encode(entry, updated, keys, kept.get(entry_id) if kept else None)
             old = existing.get((sync, ot, entry_id))
             if old is None:
                 if not next_id:

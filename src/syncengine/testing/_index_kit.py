@@ -620,6 +620,88 @@ def check_delete_removes_the_entry_and_its_keys(store: IndexStore) -> None:
         raise AssertionError("an entry written and deleted in one call must end deleted")
 
 
+@_check
+def check_write_indexed_writes_what_write_writes(store: IndexStore) -> None:
+    """write_indexed stores the entries and cursors write would; the values it keeps
+    come back from indexed_values exactly, with their tag, until the entry's next
+    write or deletion (a store may keep none: the default)."""
+    full = _full_entry()
+    plain = _entry("e1", hub_id="h1", keys=frozenset({"0:kit-indexed@example.com"}))
+    empty = _entry("e2", hub_id="h2")
+    other = _entry("e3", hub_id="h3", keys=frozenset({"0:bob@example.com"}))
+    deal = _entry("e1", object_type=DEALS, hub_id="d1")
+    kept: dict[str, tuple[str, Mapping[str, str | None]]] = {
+        "e1": ("i1", {"email": "Ada@Example.com ", "firstname": None, "note": "\u00e6\ud800 $x"}),
+        "e2": ("i1", {}),
+        full.entry_id: ("i1", {"lastname": "Lovelace"}),
+    }
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-2", "kit_indexed")
+    store.write_indexed([full, plain, empty, other], kept, cursors=[cursor])
+    store.write([deal])
+    found = store.get(A, CONTACTS, [full.entry_id, "e1", "e2", "e3"])
+    for entry in (full, plain, empty, other):
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_indexed")
+    _assert_entries(
+        [full, plain, empty, other, deal], list(store.entries(A)), "entries after write_indexed"
+    )
+    assert_same_entry(
+        plain,
+        store.by_keys(A, CONTACTS, ["0:kit-indexed@example.com"])["0:kit-indexed@example.com"][0],
+        "by_keys",
+    )
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_indexed") != "page-2":
+        raise AssertionError("write_indexed did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted([full, plain, empty, other, deal]):
+        raise AssertionError(f"counts after write_indexed: {store.counts(A)}")
+    ids = [full.entry_id, "e1", "e2", "e3", "missing"]
+    got = store.indexed_values(A, CONTACTS, iter(ids), "i1")
+    expected = {entry_id: dict(values) for entry_id, (_, values) in kept.items()}
+    for entry_id, values in got.items():
+        if expected.get(entry_id) != values:
+            raise AssertionError(
+                f"indexed_values of {entry_id!r}: {values!r:.200}, kept "
+                f"{expected.get(entry_id)!r:.200}"
+            )
+    # by_keys_indexed: by_keys, and indexed_values of the entries it found.
+    keys = ["0:kit-indexed@example.com", "0:bob@example.com", "1:analytical engines", "nokey"]
+    by_key, by_key_kept = store.by_keys_indexed(A, CONTACTS, iter(keys), "i1")
+    plain_found = store.by_keys(A, CONTACTS, keys)
+    if {k: [e.entry_id for e in v] for k, v in by_key.items()} != {
+        k: [e.entry_id for e in v] for k, v in plain_found.items()
+    }:
+        raise AssertionError("by_keys_indexed found other entries than by_keys")
+    for key, held in by_key.items():
+        for entry, same in zip(held, plain_found[key], strict=True):
+            assert_same_entry(same, entry, "by_keys_indexed")
+    held_ids = [e.entry_id for v in plain_found.values() for e in v]
+    if by_key_kept != store.indexed_values(A, CONTACTS, held_ids, "i1"):
+        raise AssertionError(
+            f"by_keys_indexed's values {by_key_kept!r:.200} are not indexed_values' of the "
+            "entries found"
+        )
+    for where, wrong in (
+        ("another tag", store.indexed_values(A, CONTACTS, ids, "i2")),
+        ("another object type", store.indexed_values(A, DEALS, ["e1"], "i1")),
+        ("another sync", store.indexed_values("kit-unknown-sync", CONTACTS, ids, "i1")),
+    ):
+        if wrong:
+            raise AssertionError(f"indexed_values with {where} found {wrong!r:.200}")
+    # The entry's next write, or its deletion, drops what was kept beside it.
+    store.write([attrs.evolve(plain, state=RecordState.SYNCED)], delete=[(A, CONTACTS, "e2")])
+    after = store.indexed_values(A, CONTACTS, ids, "i1")
+    if "e1" in after or "e2" in after:
+        raise AssertionError(f"values kept past the entry's next write or deletion: {after!r:.200}")
+    if got and after != {k: v for k, v in got.items() if k not in ("e1", "e2")}:
+        raise AssertionError(f"indexed_values changed for entries not written: {after!r:.200}")
+    # Kept anew by a later write_indexed, under its own tag.
+    store.write_indexed([plain], {"e1": ("i2", {"email": "b"})})
+    if store.indexed_values(A, CONTACTS, ["e1"], "i1"):
+        raise AssertionError("indexed_values found values under the tag they replaced")
+    if got and store.indexed_values(A, CONTACTS, ["e1"], "i2") != {"e1": {"email": "b"}}:
+        raise AssertionError("indexed_values lost values kept by a second write_indexed")
+    assert_same_entry(plain, store.get(A, CONTACTS, ["e1"]).get("e1"), "get after rewrite")
+
+
 def _bad_entries() -> list[tuple[str, Any]]:
     bad: list[tuple[str, Any]] = [
         ("an entry_id that is not a str", _entry(5)),  # type: ignore[arg-type]
@@ -1938,6 +2020,10 @@ class IndexStoreTests:
     def test_changed_keys_and_record_ids_move_the_entry(self, store: IndexStore) -> None:
         """Keys and record ids an entry no longer holds no longer find it."""
         check_changed_keys_and_record_ids_move_the_entry(store)
+
+    def test_write_indexed_writes_what_write_writes(self, store: IndexStore) -> None:
+        """write_indexed stores what write would; kept values come back until rewritten."""
+        check_write_indexed_writes_what_write_writes(store)
 
     def test_delete_removes_the_entry_and_its_keys(self, store: IndexStore) -> None:
         """write(delete=…) removes the entry from every lookup, and nothing else."""
