@@ -20,8 +20,11 @@ the record's. Then the pair is what :func:`~syncengine.plan.choose_match` would 
 (M1-M3), alone in the page. The pair's two records are leased (S9; a record another pass
 holds goes to the general path, which waits for it), and :func:`~syncengine.plan.decide`
 merges the pair (D2-D4, the same pure function as the general path) with the hub record
-as phase 1 read it (:func:`keep_hub`, while the hub wins every conflict) or, when phase 1
-did not keep it, as fetched now. A decision that writes nothing, or updates the app
+as phase 1 read it (while the hub wins every conflict: phase 1 keeps the values of the
+properties the merge reads beside each new entry in the index, :func:`keeping` and
+:meth:`~syncengine.index.IndexStore.write_indexed`, and the page's key lookup returns
+them, :meth:`~syncengine.index.IndexStore.by_keys_indexed`) or, when phase 1 did not
+keep them, as fetched now. A decision that writes nothing, or updates the app
 record alone, is carried out here. One made with phase 1's record that would write to
 the hub (or fail) is made again with the hub record fetched now, so that a hub user's
 edit made since phase 1 is merged, not overwritten; one that fails, excludes or writes
@@ -38,8 +41,11 @@ pins it). So does a hub record deleted (or merged) since phase 1: the pair is sy
 if the user had deleted it right after phase 2, and the next pass finds the deletion
 (R6: the pair fails as deleted, the app record is kept), where the general path, which
 reads the hub record again, would create the app record in the hub anew. Phase 1's
-records are dropped once phase 2 indexed the hub's changes
-(``catch_up``, which may have read a newer one) and when phase 2 ends.
+values are not used once phase 2 indexed the hub's changes (``catch_up``, which may
+have read a newer record), nor by another run than the one that kept them (a restarted
+initial sync takes its poll cursor after them: only a resumed one may use them, its
+poll cursor being the one taken before they were read); the entry's next write drops
+them from the index.
 
 Why that is safe. The records taken are independent of the rest of the page (no key in
 common, no entry in common), so processing them before the others decides each record

@@ -609,20 +609,21 @@ class RowCodec:
         """The values of a ``data`` array's kept element, if kept with ``tag``."""
         if type(found) is not list or len(found) < 2 or found[0] != tag:
             return None
-        if type(found[1]) is dict and len(found) == 2:
-            values = found[1]
-        else:
+        shape = found[1]
+        if type(shape) is dict:
+            if len(found) != 2 or not {*map(type, shape.values())} <= _TEXT_OR_NONE:
+                return None
+            return shape
+        fields = self._shape_fields.get(shape) if type(shape) is int else None
+        if fields is None:
             try:
-                fields = self._fields(found[1])
+                fields = self._fields(shape)
             except (IndexStoreError, ValueError, TypeError):
                 return None
-            if len(fields) != len(found) - 2:
-                return None
-            values = dict(zip(fields, found[2:], strict=True))
-        for value in values.values():
-            if value is not None and type(value) is not str:
-                return None
-        return values
+        values = found[2:]
+        if len(fields) != len(values) or not {*map(type, values)} <= _TEXT_OR_NONE:
+            return None
+        return dict(zip(fields, values, strict=False))  # lengths checked
 
     # ---- decoding -------------------------------------------------------------------
     def decode(

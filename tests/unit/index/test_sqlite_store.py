@@ -10,6 +10,7 @@ import runpy
 import sqlite3
 import textwrap
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import attrs
 import pytest
@@ -879,3 +880,68 @@ class TestRowsWrittenByAnotherProgram:
                 error,
             )
             assert 0 == store.inbox_count("s")
+
+
+class TestValuesKeptBesideEntries:
+    """write_indexed keeps values as one more element of the row's data array: the
+    entry reads back as written, and a kept element that cannot be read is not used
+    (the engine reads the record instead); it never fails the entry."""
+
+    VALUES: ClassVar = {"email": "ada@x.io", "firstname": None, "phone": "1"}
+
+    def _written(self, tmp_path):
+        path = tmp_path / "index.db"
+        store = SQLiteIndexStore(path)
+        entry = contact(1, state=RecordState.INITIAL, app_id=None, hub_values=None)
+        entry = attrs.evolve(entry, app_values=None, matched_by=None)
+        store.write_indexed([entry, contact(2)], {entry.entry_id: ("i1", self.VALUES)})
+        return path, store, entry
+
+    def test_kept_values_come_back_with_the_key_lookup_and_go_with_the_next_write(self, tmp_path):
+        _, store, entry = self._written(tmp_path)
+        (key,) = entry.keys
+        found, kept = store.by_keys_indexed("s", "contacts", [key], "i1")
+        assert found[key] == [entry]
+        assert kept == {entry.entry_id: self.VALUES}
+        assert store.get("s", "contacts", [entry.entry_id]) == {entry.entry_id: entry}
+        store.write([attrs.evolve(entry, state=RecordState.SYNCED)])
+        assert ({}, {}) == (
+            store.indexed_values("s", "contacts", [entry.entry_id], "i1"),
+            store.by_keys_indexed("s", "contacts", [key], "i1")[1],
+        )
+        store.close()
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ('"i1",', '"i1",999999,'),  # a shape the index does not know
+            ('"i1",', '"i1",{"email":5},'),  # not text
+            ('"i1",', "7,"),  # not a tag
+        ],
+    )
+    def test_a_damaged_kept_element_is_not_used_and_the_entry_reads(self, tmp_path, old, new):
+        path, store, entry = self._written(tmp_path)
+        store.close()
+        with sqlite3.connect(path) as conn:
+            (data,) = conn.execute(
+                "SELECT data FROM entries WHERE entry_id = ?", (entry.entry_id,)
+            ).fetchone()
+            assert old in data
+            conn.execute(
+                "UPDATE entries SET data = ? WHERE entry_id = ?",
+                (data.replace(old, new, 1), entry.entry_id),
+            )
+        store = SQLiteIndexStore(path)
+        (key,) = entry.keys
+        assert store.get("s", "contacts", [entry.entry_id]) == {entry.entry_id: entry}
+        assert store.by_keys_indexed("s", "contacts", [key], "i1") == ({key: [entry]}, {})
+        assert {} == store.indexed_values("s", "contacts", [entry.entry_id], "i1")
+        store.close()
+
+    def test_values_that_are_not_text_are_refused_and_nothing_is_stored(self, tmp_path):
+        store = SQLiteIndexStore(tmp_path / "index.db")
+        entry = contact(1)
+        with pytest.raises(IndexStoreError, match="write_indexed"):
+            store.write_indexed([entry], {entry.entry_id: ("i1", {"phone": 5})})
+        assert {} == store.get("s", "contacts", [entry.entry_id])
+        store.close()
