@@ -5,6 +5,7 @@ a pass creates into it).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
@@ -100,7 +101,9 @@ def index_side(
     once: set[str] | None = None
     if keep is not None:
         ids = [r.id for r, _ in keyed]
-        once = set(ids) if len(set(ids)) == len(ids) else {i for i in ids if ids.count(i) == 1}
+        once = set(ids)
+        if len(once) != len(ids):  # a record listed twice: which read to keep is unclear
+            once = {i for i, n in Counter(ids).items() if n == 1}
     for record, keys in keyed:
         if record.id in done:
             continue  # its entry holds the record's keys already: nothing to index
