@@ -651,15 +651,12 @@ class RowCodec:
             record = _scan_once(data, 0)[0]
             if type(record) is not list:
                 raise Corrupt("its data column is not a JSON array")
+            extra: Any = None
             if len(record) != FIELDS:
                 if len(record) < FIELDS:
                     record += DEFAULTS[len(record) :]
                 elif len(record) == FIELDS + 1:
                     extra = record.pop()  # values kept beside the entry, not part of it
-                    if kept is not None:
-                        values = self._kept_of(extra, kept[0])
-                        if values is not None:
-                            kept[1][entry_id] = values
             (
                 hub_raw,
                 app_raw,
@@ -751,7 +748,7 @@ class RowCodec:
                 or (matched_by is not None and type(matched_by) is not str)
             ):
                 raise Corrupt("a field holds a value of the wrong type")
-            return _make_entry(
+            entry = _make_entry(
                 sync_id,
                 object_type,
                 entry_id,
@@ -774,6 +771,11 @@ class RowCodec:
                 None if deleted is None else _SIDE_OF[deleted],
                 history,
             )
+            if kept is not None and extra is not None:  # only an entry read whole
+                values = self._kept_of(extra, kept[0])
+                if values is not None:
+                    kept[1][entry_id] = values
+            return entry
         except (ValueError, TypeError, KeyError, IndexError, StopIteration, OverflowError) as error:
             return self.placeholder(sync_id, object_type, row, error)
 

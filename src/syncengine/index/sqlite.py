@@ -896,12 +896,13 @@ class SQLiteIndexStore(_rowformat.RowStore):
             if scope is None:
                 return found
             for chunk in _chunks(wanted, _MAX_PARAMS - 2):
-                rows = conn.execute(
+                sql = (
                     f"SELECT entry_id, data FROM entries WHERE sync = ? AND ot = ? "
-                    f"AND entry_id IN ({_marks(len(chunk))})",
-                    (*scope, *chunk),
-                ).fetchall()
-                for entry_id, data in rows:
+                    f"AND entry_id IN ({_marks(len(chunk))})"
+                )
+                for entry_id, data in self._fetch(
+                    conn, sql, (*scope, *chunk), sync_id, object_type, 0
+                ):
                     values = kept_of(data, tag)
                     if values is not None:
                         found[entry_id] = values
