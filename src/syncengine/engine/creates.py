@@ -55,12 +55,13 @@ from syncengine.engine.batch import held_back
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.counts import settle_counts
 from syncengine.engine.execute import outcome_of
+from syncengine.engine.lean import page_keys, plain_pass
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
-from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new, identify
+from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
 from syncengine.states import RecordState
 
@@ -74,22 +75,7 @@ ENABLED = True
 def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     """Whether this pass may take the creates of ``plan``'s hub pages here (see the
     module docstring)."""
-    sync = plan.sync
-    return (
-        ENABLED
-        and not ctx.dry_run
-        and not core.preflighting
-        and core.partition is None
-        and ctx.mark is not None
-        and not sync.associations
-        and not core.linked_from.get(plan.name)
-        and sync.hub_filter is None
-        and sync.app_filter is None
-        and not plan.gates
-        and sync.direction.flows_from(Side.HUB)
-        and (plan.name, Side.HUB) not in ctx.unsettled
-        and (plan.name, Side.APP) not in ctx.unsettled
-    )
+    return ENABLED and plain_pass(core, ctx, plan) and plan.sync.direction.flows_from(Side.HUB)
 
 
 #: One create the lean path makes: the hub record, its keys, and the decision's create
@@ -112,16 +98,7 @@ def sync_creates(
     hub = Side.HUB
     name = plan.name
     deleted = set(page.deleted)
-    seen: dict[str, int] = {}
-    for record in records:
-        seen[record.id] = seen.get(record.id, 0) + 1
-    keyed: list[tuple[Record, tuple[str, ...]]] = []
-    holders: dict[str, int] = {}
-    for record in records:
-        keys = identify(plan, hub, record.properties)
-        keyed.append((record, keys))
-        for key in keys:
-            holders[key] = holders.get(key, 0) + 1
+    seen, keyed, holders = page_keys(plan, hub, records)
     counted = ctx.counted
     fit = [
         (record, keys)

@@ -86,7 +86,15 @@ from syncengine.transitions import (
     synced,
 )
 
-__all__ = ["ENABLED", "applies", "hub_wins", "keeping", "sync_matched"]
+__all__ = [
+    "ENABLED",
+    "applies",
+    "hub_wins",
+    "keeping",
+    "page_keys",
+    "plain_pass",
+    "sync_matched",
+]
 
 #: Private switch: ``False`` sends every page to the general path (the differential
 #: tests compare the two). Not public API.
@@ -96,10 +104,23 @@ ENABLED = True
 def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     """Whether this pass may take the matched pairs of ``plan``'s app pages here (see
     the module docstring)."""
-    sync = plan.sync
     return (
         ENABLED
-        and not ctx.dry_run
+        and plain_pass(core, ctx, plan)
+        and bool(plan.keys)
+        and (core.config.max_change_ratio is None or not ctx.guarded)
+    )
+
+
+def plain_pass(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
+    """Whether this pass of ``plan`` is one a lean path of the initial sync may serve:
+    a real pass (not a dry run, not the guard's preflight, not a scale-out worker) that
+    marks its records, with no links (``associations``, or another sync linking to
+    this one), no filters, pipelines or stages, and no creates whose settlement failed
+    in this pass on either side."""
+    sync = plan.sync
+    return (
+        not ctx.dry_run
         and not core.preflighting
         and core.partition is None
         and ctx.mark is not None
@@ -108,10 +129,8 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
         and sync.hub_filter is None
         and sync.app_filter is None
         and not plan.gates
-        and bool(plan.keys)
         and (plan.name, Side.HUB) not in ctx.unsettled
         and (plan.name, Side.APP) not in ctx.unsettled
-        and (core.config.max_change_ratio is None or not ctx.guarded)
     )
 
 
@@ -130,17 +149,7 @@ def sync_matched(
     sid = core.sync_id
     store = ctx.store
     deleted = set(page.deleted)
-    seen: dict[str, int] = {}
-    for record in records:
-        seen[record.id] = seen.get(record.id, 0) + 1
-    # Every record's keys, and how many records of the page hold each key.
-    keyed: list[tuple[Record, tuple[str, ...]]] = []
-    holders: dict[str, int] = {}
-    for record in records:
-        keys = identify(plan, app, record.properties)
-        keyed.append((record, keys))
-        for key in keys:
-            holders[key] = holders.get(key, 0) + 1
+    seen, keyed, holders = page_keys(plan, app, records)
     fit = [
         (record, keys)
         for record, keys in keyed
@@ -212,6 +221,25 @@ def sync_matched(
     if not rest and not page.deleted:
         return rest, ()
     return rest, cursors
+
+
+def page_keys(
+    plan: ObjectPlan, side: Side, records: Sequence[Record]
+) -> tuple[dict[str, int], list[tuple[Record, tuple[str, ...]]], dict[str, int]]:
+    """What a lean path asks of a page first: how many times it lists each record id,
+    each record with its identifiers (:func:`~syncengine.plan.identify`, once per
+    record), and how many of its records hold each identifier."""
+    seen: dict[str, int] = {}
+    for record in records:
+        seen[record.id] = seen.get(record.id, 0) + 1
+    keyed: list[tuple[Record, tuple[str, ...]]] = []
+    holders: dict[str, int] = {}
+    for record in records:
+        keys = identify(plan, side, record.properties)
+        keyed.append((record, keys))
+        for key in keys:
+            holders[key] = holders.get(key, 0) + 1
+    return seen, keyed, holders
 
 
 def _sync_pairs(
