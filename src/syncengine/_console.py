@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from syncengine.engine import SyncEngine
-from syncengine.history import PassRecord
+from syncengine.history import PassRecord, UnreadablePass
 from syncengine.index.base import keeps_history, keeps_inbox
 from syncengine.report import SyncEvent, SyncReport
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -201,6 +201,7 @@ _OUTCOME_STYLE: Final = {
     "skipped": "yellow",
     "stopped": "red",
     "failed": "red",
+    "unreadable": "red",
 }
 
 
@@ -236,11 +237,12 @@ def print_passes(console: Console, engine: SyncEngine, limit: int = 10) -> None:
     table.add_column("outcome")
     for record in records:
         outcome = f"[{_OUTCOME_STYLE.get(record.outcome, 'white')}]{record.outcome}[/]"
+        unread = type(record) is UnreadablePass  # its row could not be read: no times
         table.add_row(
             str(record.number),
-            record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "?" if unread else record.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             escape(record.kind) + (" [yellow](dry run)[/]" if record.dry_run else ""),
-            _took(record),
+            "?" if unread else _took(record),
             f"{record.created:,}",
             f"{record.updated:,}",
             f"[red]{record.failed:,}[/]" if record.failed else "0",

@@ -32,7 +32,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.records import Side
 from syncengine.report import SideCounts, SyncReport
 
-__all__ = ["KEEP_PASSES", "OUTCOMES", "PassRecord", "check_pass"]
+__all__ = ["KEEP_PASSES", "OUTCOMES", "UNREADABLE", "PassRecord", "UnreadablePass", "check_pass"]
 
 #: How many passes a store keeps per sync by default (the oldest are deleted).
 KEEP_PASSES: Final = 1000
@@ -150,6 +150,39 @@ class PassRecord:
     def duration(self) -> timedelta:
         """How long the pass ran."""
         return self.finished_at - self.started_at
+
+
+#: The outcome of an :class:`UnreadablePass` (not one of :data:`OUTCOMES`: no pass ends so).
+UNREADABLE: Final = "unreadable"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@attrs.frozen(slots=True)
+class UnreadablePass(PassRecord):
+    """What a store's :meth:`~syncengine.index.IndexStore.passes` returns for a pass
+    history row it cannot read (another program wrote it, or the file is damaged), in
+    place of that pass: the listing goes on with the others.
+
+    Its ``outcome`` is :data:`UNREADABLE`, its ``detail`` names the row, the index and
+    what is wrong, its ``number`` is the row's (0 if that cannot be read either), its
+    ``kind`` is ``"unknown"``, its times are the epoch and it counts nothing. Stores
+    refuse to :meth:`~syncengine.index.IndexStore.add_pass` it.
+
+    .. versionadded:: 0.3
+    """
+
+    @classmethod
+    def of_row(cls, sync_id: str, number: object, reason: str) -> UnreadablePass:
+        """The placeholder of pass row ``number`` of ``sync_id``, ``reason`` its detail."""
+        return cls(
+            sync_id=sync_id,
+            kind="unknown",
+            started_at=_EPOCH,
+            finished_at=_EPOCH,
+            outcome=UNREADABLE,
+            detail=one_line(reason),
+            number=number if type(number) is int else 0,
+        )
 
 
 def _encodable(text: object) -> bool:

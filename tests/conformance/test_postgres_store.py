@@ -479,12 +479,45 @@ def test_a_pass_record_or_inbox_event_is_named_too(dsn, schema, table, assignmen
         store.inbox_add([InboxItem("s", Side.HUB, "e:1", "{}", T0)])
         _sql(dsn, schema, f"UPDATE {table} SET {assignment}")
         expected = f"schema '{schema}' is corrupt: {named}"
-        if table == "passes":
-            with pytest.raises(IndexStoreError, match=expected):
-                store.passes("s")
+        if table == "passes":  # an UnreadablePass in its place (see the test below)
+            (unread,) = store.passes("s")
+            assert expected in unread.detail
         else:  # an item the drain drops, naming it (the events after it go on)
             from syncengine import _inbox
 
             (item,) = store.inbox("s")
             with pytest.raises(ValueError, match=re.escape(expected)):
                 _inbox.decode(item.payload)
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "counts = 'not json'",
+        """counts = '{"contacts":{"hub":{"nonsense":1}}}'""",
+        "started = 9223372036854775807",
+    ],
+)
+def test_a_pass_row_that_cannot_be_read_is_listed_as_unreadable_alone(dsn, schema, assignment):
+    """One pass history row that cannot be read made passes() raise (so `status` and
+    the console's pass list failed as a whole): it is an UnreadablePass naming the row,
+    in its place, and the other passes read as usual."""
+    from syncengine.history import UNREADABLE, PassRecord, UnreadablePass
+
+    with PostgresIndexStore(dsn, schema=schema) as store:
+        kept = [
+            store.add_pass(PassRecord("s", kind, T0, T0, "completed"))
+            for kind in ("initial", "incremental", "reconcile")
+        ]
+        _sql(dsn, schema, f"UPDATE passes SET {assignment} WHERE number = 2")
+        newest, bad, oldest = store.passes("s")
+        assert (kept[2], kept[0]) == (newest, oldest)
+        assert type(bad) is UnreadablePass
+        assert (2, UNREADABLE, 0) == (bad.number, bad.outcome, bad.created)
+        assert bad.detail.startswith(
+            f"the index in PostgreSQL schema '{schema}' is corrupt: "
+            "pass 2 of sync 's' cannot be read: "
+        )
+        assert [bad] == store.passes("s", limit=1, before=3)
+        with pytest.raises(IndexStoreError, match="add_pass takes a PassRecord"):
+            store.add_pass(bad)

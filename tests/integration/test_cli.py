@@ -499,3 +499,58 @@ def test_the_explain_example_in_docs_cli_md_is_what_the_demo_prints(tmp_path):
     for line in shown:  # every documented line is printed, in the same order
         assert line in printed[at:], line
         at = printed.index(line, at) + 1
+
+
+class TestDamagedIndexRows:
+    """Rows of the index another program damaged: a pass history row, a cursor."""
+
+    @staticmethod
+    def _damage(demo: str, sql: str) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(Path(demo).parent / "index.db")
+        with conn:
+            conn.execute(sql)
+        conn.close()
+
+    def test_status_lists_the_readable_passes_and_names_an_unreadable_one(self, demo):
+        """One pass history row that cannot be read made `status` fail as a whole
+        (exit 1, no counts): it shows the counts and every other pass, and names the
+        row; exit code 0, as `records` and `export` showing a damaged entry."""
+        self._damage(demo, "UPDATE passes SET counts = CAST(X'7bff' AS TEXT) WHERE number = 1")
+        result = invoke("status", demo)
+        assert 0 == result.exit_code, result.output
+        assert "contacts" in result.output
+        lines = result.output.splitlines()
+        (first,) = [line for line in lines if line.split()[:1] == ["1"]]
+        assert ["1", "?", "unknown", "?", "0", "0", "0", "unreadable"] == [
+            cell for cell in first.split() if cell != "│"
+        ]
+        (second,) = [line for line in lines if line.split()[:1] == ["2"]]
+        assert "completed" in second
+        text = " ".join(result.output.split())
+        assert re.search(
+            r"#1 unreadable: the index '.*index\.db' is corrupt: pass 1 of sync 'crm-sales' "
+            r"cannot be read: a column of its row is not UTF-8 text",
+            text,
+        )
+
+    def test_a_cursor_that_cannot_be_read_stops_the_pass_naming_it_and_the_way_out(self, demo):
+        """A poll cursor whose value is not UTF-8 stopped `run` with SQLite's bare
+        "Could not decode" error: the error names the sync, side, type, cursor and index
+        and how to recover, the pass is never run from "now", and the repair it advises
+        works."""
+        self._damage(demo, "UPDATE cursors SET value = CAST(X'32ff' AS TEXT) WHERE name = 'poll'")
+        result = invoke("run", demo)
+        assert 1 == result.exit_code, result.output
+        error = " ".join(result.stderr.split())
+        assert re.search(
+            r"the index '.*index\.db' is corrupt: the (hub|app) cursor 'poll' of sync "
+            r"'crm-sales', type '\w+' cannot be read: its value is not UTF-8 text",
+            error,
+        ), error
+        assert "DELETE FROM cursors WHERE name = 'poll'" in error
+        assert 1 == invoke("run", demo).exit_code  # every pass, until it is repaired
+        self._damage(demo, "DELETE FROM cursors WHERE name = 'poll'")  # as it advises
+        after = invoke("run", demo)
+        assert 0 == after.exit_code, after.output + after.stderr

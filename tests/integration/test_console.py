@@ -169,6 +169,26 @@ class TestPages:
         assert "Restore deleted contacts" in page
 
 
+def test_the_overview_lists_the_passes_around_one_whose_row_cannot_be_read(config):
+    """One pass history row that cannot be read made the overview fail (a 500): it
+    lists the other passes and names that row."""
+    import sqlite3
+
+    conn = sqlite3.connect(config.parent / "index.db")
+    with conn:
+        conn.execute("UPDATE passes SET counts = 'not json' WHERE number = 1")
+    conn.close()
+    application = app_from_config(config, interval=0)
+    with TestClient(application) as client:
+        response = client.get("/")
+    assert 200 == response.status_code, response.text[:500]
+    table = response.text.split('id="passes"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="(\w+)">\s*<td class="n">(\d+)</td>', table)
+    assert ("unreadable", "1") in rows
+    assert ("completed", "2") in rows
+    assert "is corrupt: pass 1 of sync " in table
+
+
 class TestRecordsListing:
     def test_pages_walk_the_whole_listing_once_in_order(self, client, config):
         """Following "Next page" shows every entry once, in the engine's order."""

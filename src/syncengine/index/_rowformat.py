@@ -29,7 +29,7 @@ import orjson
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
-from syncengine.history import PassRecord, decode_counts
+from syncengine.history import PassRecord, UnreadablePass, decode_counts
 from syncengine.index import _codec
 from syncengine.index._entry import (
     FIELD_ORDER,
@@ -314,6 +314,37 @@ def unreadable_payload(reason: str) -> str:
     """The payload of an inbox item standing for a row that cannot be read: no event
     (the drain drops it), and the reason, which the drain reports."""
     return json.dumps({UNREADABLE: reason}, ensure_ascii=True)
+
+
+def unreadable_cursor(where: str, sync_id: str, side: Side, object_type: str, name: str) -> str:
+    """The message of a cursor whose stored value cannot be read (a pass stops on it:
+    a cursor that cannot be read is never taken for "no cursor", which would skip the
+    changes since it)."""
+    advice = (
+        "remove the poll cursors (in a SQLite index: DELETE FROM cursors WHERE name = "
+        "'poll'; the next pass then reads every record again, nothing is skipped), or "
+        "restore the index from a backup (then run `syncengine run CONFIG --reconcile`)"
+        if name == "poll"
+        else "restore the index from a backup, or rebuild it from the apps (move it away "
+        "and run `syncengine run CONFIG --new`)"
+    )
+    return (
+        f"the {where} is corrupt: the {Side(side).value} cursor {name!r:.40} of sync "
+        f"{sync_id!r:.60}, type {object_type!r:.60} cannot be read: its value is not UTF-8 "
+        f"text; passes that need it stop until it is repaired (it is not taken for a "
+        f"missing cursor, which could skip changes): {advice}"
+    )
+
+
+def unreadable_meta(where: str, sync_id: str, key: str) -> str:
+    """The message of a setting (meta value) whose stored value cannot be read."""
+    return (
+        f"the {where} is corrupt: setting {key!r:.60} of sync {sync_id!r:.60} cannot be "
+        "read: its value is not UTF-8 text; passes that need it stop until it is "
+        "repaired: restore the index from a backup (then run `syncengine run CONFIG "
+        "--reconcile`), or rebuild the index from the apps (move the file away and run "
+        "`syncengine run CONFIG --new`)"
+    )
 
 
 class Corrupt(ValueError):
@@ -896,9 +927,12 @@ class RowCodec:
         dry_run: object,
         counts: str,
     ) -> PassRecord:
-        """A pass history row as a record (IndexStoreError naming it if it cannot be
-        read)."""
+        """A pass history row as a record; a row that cannot be read gives an
+        :class:`~syncengine.history.UnreadablePass` naming it and what is wrong (the
+        listing goes on with the other rows)."""
         try:
+            if not all(type(text) is str for text in (kind, outcome, detail, counts)):
+                raise ValueError("a column of its row is not UTF-8 text")
             return PassRecord(
                 sync_id=sync_id,
                 kind=kind,
@@ -911,10 +945,13 @@ class RowCodec:
                 number=int(number),
             )
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
-            raise IndexStoreError(
+            return UnreadablePass.of_row(
+                sync_id,
+                number,
                 f"the {self.where} is corrupt: pass {number!r:.40} of sync {sync_id!r:.60} "
-                f"cannot be read: {error}"
-            ) from error
+                f"cannot be read: {error}; the other passes are listed as usual (the row "
+                "stays until the index is restored from a backup or rebuilt)",
+            )
 
     @staticmethod
     def _matched_key(keys: str | None, number: int) -> str:

@@ -1204,11 +1204,21 @@ class SQLiteIndexStore(_rowformat.RowStore):
             if scope is None:
                 return None
             sync, ot = scope
-            row = conn.execute(
+            rows = self._fetch(
+                conn,
                 "SELECT value FROM cursors WHERE sync = ? AND side = ? AND ot = ? AND name = ?",
                 (sync, _SIDE_CODES[Side(side)], ot, name),
-            ).fetchone()
-        return None if row is None else str(row[0])
+                sync_id,
+                object_type,
+                -1,
+            )
+        if not rows:
+            return None
+        if type(rows[0][0]) is not str:  # a NotText (see _fetch): never "no cursor"
+            raise IndexStoreError(
+                _rowformat.unreadable_cursor(self._codec.where, sync_id, side, object_type, name)
+            )
+        return str(rows[0][0])
 
     @override
     def get_meta(self, sync_id: str, key: str) -> str | None:
@@ -1216,10 +1226,19 @@ class SQLiteIndexStore(_rowformat.RowStore):
             sync = self._sync(conn, sync_id)
             if sync is None:
                 return None
-            row = conn.execute(
-                "SELECT value FROM meta WHERE sync = ? AND key = ?", (sync, key)
-            ).fetchone()
-        return None if row is None else str(row[0])
+            rows = self._fetch(
+                conn,
+                "SELECT value FROM meta WHERE sync = ? AND key = ?",
+                (sync, key),
+                sync_id,
+                None,
+                -1,
+            )
+        if not rows:
+            return None
+        if type(rows[0][0]) is not str:  # a NotText (see _fetch): never "not set"
+            raise IndexStoreError(_rowformat.unreadable_meta(self._codec.where, sync_id, key))
+        return str(rows[0][0])
 
     @override
     def set_meta(self, sync_id: str, key: str, value: str | None) -> None:
@@ -1449,11 +1468,15 @@ class SQLiteIndexStore(_rowformat.RowStore):
             sync = self._sync(conn, sync_id)
             if sync is None or limit < 1:
                 return []
-            rows = conn.execute(
+            rows = self._fetch(  # a column that is not UTF-8: a NotText, see pass_record
+                conn,
                 "SELECT number, kind, started, finished, outcome, detail, dry_run, counts "
                 "FROM passes WHERE sync = ? AND number < ? ORDER BY number DESC LIMIT ?",
                 (sync, _before(before), int(limit)),
-            ).fetchall()
+                sync_id,
+                None,
+                -1,
+            )
         record = self._codec.pass_record
         return [
             record(sync_id, number, kind, times, outcome, detail, dry, counts)

@@ -817,28 +817,81 @@ class TestRowsWrittenByAnotherProgram:
             assert store._json is True
 
     @pytest.mark.parametrize(
-        ("table", "assignment", "named"),
+        "assignment",
         [
-            ("passes", "counts = 'not json'", "pass 1 of sync 's'"),
-            ("passes", """counts = '{"contacts":{"hub":{"nonsense":1}}}'""", "pass 1 of sync 's'"),
-            ("passes", "started = 1e300", "pass 1 of sync 's'"),
+            "counts = 'not json'",
+            """counts = '{"contacts":{"hub":{"nonsense":1}}}'""",
+            "started = 1e300",
+            "kind = CAST(X'69ff' AS TEXT)",
+            "detail = CAST(X'78ff' AS TEXT)",
+            "counts = CAST(X'7bff' AS TEXT)",
         ],
     )
-    def test_a_pass_record_or_inbox_event_is_named_too(self, tmp_path, table, assignment, named):
-        """The other tables the store decodes: the pass history and the webhook inbox."""
-        from syncengine.history import PassRecord
+    def test_a_pass_row_that_cannot_be_read_is_listed_as_unreadable_alone(
+        self, tmp_path, assignment
+    ):
+        """One pass history row that cannot be read made passes() raise (so `status`
+        and the console's pass list failed as a whole): it is an UnreadablePass naming
+        the row, in its place, and the other passes read as usual."""
+        from syncengine.history import UNREADABLE, PassRecord, UnreadablePass
 
         path = tmp_path / "index.db"
         with SQLiteIndexStore(path) as store:
-            store.add_pass(PassRecord("s", "initial", T0, T0 + HOUR, "completed"))
-            store.inbox_add([InboxItem("s", Side.HUB, "e:1", "{}", T0)])
+            kept = [
+                store.add_pass(PassRecord("s", kind, T0, T0 + HOUR, "completed"))
+                for kind in ("initial", "incremental", "reconcile")
+            ]
         with sqlite3.connect(path) as conn:
-            conn.execute(f"UPDATE {table} SET {assignment}")
+            conn.execute(f"UPDATE passes SET {assignment} WHERE number = 2")
         conn.close()
         with SQLiteIndexStore(path) as store:
-            read = store.passes if table == "passes" else store.inbox
-            with pytest.raises(IndexStoreError, match=rf"index '.*' is corrupt: {named}"):
-                read("s")
+            newest, bad, oldest = store.passes("s")
+            assert (kept[2], kept[0]) == (newest, oldest)
+            assert type(bad) is UnreadablePass
+            assert (2, UNREADABLE, 0) == (bad.number, bad.outcome, bad.created)
+            assert re.match(
+                r"the index '.*' is corrupt: pass 2 of sync 's' cannot be read: ", bad.detail
+            )
+            assert [bad] == store.passes("s", limit=1, before=3)
+            with pytest.raises(IndexStoreError, match="add_pass takes a PassRecord"):
+                store.add_pass(bad)
+
+    @pytest.mark.parametrize(
+        ("table", "read"),
+        [
+            ("cursors", lambda store: store.cursor("s", Side.APP, "contacts")),
+            ("meta", lambda store: store.get_meta("s", "initial_run")),
+        ],
+    )
+    def test_a_cursor_or_setting_that_is_not_utf8_is_named_never_taken_for_none(
+        self, tmp_path, table, read
+    ):
+        """A cursor or setting whose value is not UTF-8 failed with SQLite's bare
+        "Could not decode" error; it names the sync, type, side, name and index and how
+        to recover, and is never read as "no cursor" (which would skip changes)."""
+        path = tmp_path / "sync.db"
+        with SQLiteIndexStore(path) as store:
+            store.write(cursors=[CursorUpdate("s", Side.APP, "contacts", "2024-01-01")])
+            store.set_meta("s", "initial_run", "1")
+            store.set_meta("s", "other", "kept")
+        with sqlite3.connect(path) as conn:
+            conn.execute(f"UPDATE {table} SET value = CAST(X'32ff' AS TEXT)")
+            conn.execute("UPDATE meta SET value = 'kept' WHERE key = 'other'")
+        conn.close()
+        with SQLiteIndexStore(path) as store:
+            with pytest.raises(IndexStoreError) as raised:
+                read(store)
+            assert "kept" == store.get_meta("s", "other")
+        message = str(raised.value)
+        assert f"the index '{path}' is corrupt: " in message
+        if table == "cursors":
+            assert "the app cursor 'poll' of sync 's', type 'contacts' cannot be read" in message
+            assert "DELETE FROM cursors WHERE name = 'poll'" in message
+            assert "not taken for a missing cursor" in message
+        else:
+            assert "setting 'initial_run' of sync 's' cannot be read" in message
+            assert "restore the index from a backup" in message
+        assert "not UTF-8" in message
 
     @pytest.mark.parametrize(
         "assignment",
