@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from syncengine.entry import FIELD_ORDER, POSITIONAL, Entry, HistoryItem
+from syncengine.entry import FIELD_ORDER, POSITIONAL, Entry, HistoryItem, make_entry
 from syncengine.plan import Apply, ObjectPlan, UpdateIn
 from syncengine.records import Record, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -172,7 +172,7 @@ def synced(
             updated_at=updated_at,
             history=history,
         )
-    return Entry(
+    return make_entry(
         base.sync_id,
         base.object_type,
         base.entry_id,
@@ -206,4 +206,4 @@ def evolve(entry: Entry, **changes: Any) -> Entry:
     index = _ENTRY_INDEX
     for name, value in changes.items():
         values[index[name]] = value
-    return Entry(*values)
+    return make_entry(*values)

@@ -12,5 +12,6 @@ from syncengine.entry import Entry as Entry
 from syncengine.entry import HistoryItem as HistoryItem
 from syncengine.entry import InboxItem as InboxItem
 from syncengine.entry import check_inbox_items as check_inbox_items
+from syncengine.entry import make_entry as make_entry
 
 __all__ = ["CorruptEntry", "CursorUpdate", "Entry", "HistoryItem", "InboxItem"]

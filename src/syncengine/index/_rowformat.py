@@ -39,6 +39,7 @@ from syncengine.index._entry import (
     Entry,
     HistoryItem,
     InboxItem,
+    make_entry,
 )
 from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
 from syncengine.records import Side
@@ -251,7 +252,7 @@ def _entry_by_keywords(*values: Any) -> Entry:
     return Entry(**dict(zip(FIELD_ORDER, values, strict=True)))
 
 
-_make_entry: Final[Callable[..., Entry]] = Entry if POSITIONAL else _entry_by_keywords
+_make_entry: Final[Callable[..., Entry]] = make_entry if POSITIONAL else _entry_by_keywords
 
 
 def data_json(record: list[Any]) -> str:

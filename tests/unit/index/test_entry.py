@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import attrs
+import pytest
 
-from syncengine.index import Entry
+from syncengine.index import Entry, HistoryItem
 from syncengine.index._entry import FIELD_ORDER, POSITIONAL
+from syncengine.records import Side
+from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 
 def test_entry_takes_its_fields_positionally_in_field_order() -> None:
@@ -18,3 +21,65 @@ def test_entry_takes_its_fields_positionally_in_field_order() -> None:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     values = {name: getattr(Entry("s", "contacts", "e1", at), name) for name in FIELD_ORDER}
     assert Entry(*values.values()) == Entry(**values)
+
+
+def test_make_entry_is_the_constructor_without_its_setattr_calls() -> None:
+    # make_entry skips attrs's __init__: it is only used while that __init__ does
+    # nothing but set the fields (no factory, validator, converter or post-init).
+    from syncengine.entry import _plain_init, make_entry
+
+    assert _plain_init(Entry)
+    assert make_entry is not Entry  # the fast constructor is in use
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    full = Entry(
+        "s",
+        "contacts",
+        "e1",
+        at,
+        "h1",
+        "a1",
+        RecordState.FAILED,
+        frozenset({"0:x"}),
+        "0:x",
+        {"email": "x"},
+        {"Email": "x"},
+        ErrorCategory.DELETED,
+        ExcludeReason.DUPLICATE,
+        "gone",
+        Side.APP,
+        "k",
+        3,
+        "m",
+        {"companies": frozenset({"c1"})},
+        Side.HUB,
+        (HistoryItem(at, "synced", "x"),),
+    )
+    for entry in (Entry("s", "contacts", "e1", at), full):
+        values = [getattr(entry, name) for name in FIELD_ORDER]
+        made = make_entry(*values)
+        assert type(made) is Entry
+        assert made == entry
+        assert [getattr(made, name) for name in FIELD_ORDER] == values
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            made.state = RecordState.SYNCED  # type: ignore[misc]
+
+
+def test_plain_init_refuses_a_class_whose_init_does_more() -> None:
+    from syncengine.entry import _plain_init
+
+    @attrs.frozen(slots=True)
+    class Checked(Entry):
+        extra: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen(slots=True)
+    class Made(Entry):
+        extra: list[int] = attrs.Factory(list)
+
+    @attrs.frozen(slots=True)
+    class After(Entry):
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    assert not _plain_init(Checked)  # type: ignore[arg-type]
+    assert not _plain_init(Made)  # type: ignore[arg-type]
+    assert not _plain_init(After)
