@@ -167,7 +167,7 @@ POSITIONAL: Final = (
 )
 
 
-def _plain_init(cls: type[Entry]) -> bool:
+def _plain_init(cls: type[Any]) -> bool:
     """Whether ``cls``'s ``__init__`` only sets each field to its argument: no default
     factory, validator, converter or ``__attrs_post_init__`` (:func:`make_entry`
     skips them). A test keeps this true."""
@@ -179,28 +179,37 @@ def _plain_init(cls: type[Entry]) -> bool:
     )
 
 
-def _fast_constructor() -> Callable[..., Entry]:
-    """:func:`make_entry`'s body: the object made with ``object.__new__`` and each slot
-    set through its member descriptor, one line per field. A frozen attrs ``__init__``
-    sets each field with ``object.__setattr__`` (a lookup of the name through the class
-    for each): this costs about 40 % less per entry, and entries are made two or three
-    times per record on every pass (row decoding, ``evolve``, ``synced``)."""
-    names = ", ".join(FIELD_ORDER)
-    lines = [f"def make_entry({names}):", "    entry = _new(Entry)"]
-    setters: dict[str, Any] = {"_new": object.__new__, "Entry": Entry}
-    for n, name in enumerate(FIELD_ORDER):
-        setters[f"_set{n}"] = Entry.__dict__[name].__set__
-        lines.append(f"    _set{n}(entry, {name})")
-    lines.append("    return entry")
-    exec("\n".join(lines), setters)  # made from FIELD_ORDER only, no input
-    made: Callable[..., Entry] = setters["make_entry"]
+def _fast_constructor(cls: type[Any], fields: tuple[str, ...]) -> Callable[..., Any]:
+    """A constructor of ``cls`` taking ``fields`` positionally: the object made with
+    ``object.__new__`` and each slot set through its member descriptor, one line per
+    field. A frozen attrs ``__init__`` sets each field with ``object.__setattr__`` (a
+    lookup of the name through the class for each): this costs about 40 % less per
+    entry, and entries are made two or three times per record on every pass (row
+    decoding, ``evolve``, ``synced``)."""
+    lines = [f"def make({', '.join(fields)}):", "    made = _new(cls)"]
+    setters: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    for n, name in enumerate(fields):
+        setters[f"_set{n}"] = cls.__dict__[name].__set__
+        lines.append(f"    _set{n}(made, {name})")
+    lines.append("    return made")
+    exec("\n".join(lines), setters)  # made from field names only, no input
+    made: Callable[..., Any] = setters["make"]
     return made
 
 
 #: ``make_entry(*values)`` is ``Entry(*values)`` (values in :data:`FIELD_ORDER`), cheaper;
 #: ``Entry`` itself where its ``__init__`` does more than set the fields.
 make_entry: Final[Callable[..., Entry]] = (
-    _fast_constructor() if POSITIONAL and _plain_init(Entry) else Entry
+    _fast_constructor(Entry, FIELD_ORDER) if POSITIONAL and _plain_init(Entry) else Entry
+)
+#: ``make_history_item(at, action, detail)`` is ``HistoryItem(at, action, detail)``,
+#: cheaper (one per record and pass); ``HistoryItem`` itself where its ``__init__``
+#: does more than set the fields.
+make_history_item: Final[Callable[[datetime, str, str], HistoryItem]] = (
+    _fast_constructor(HistoryItem, ("at", "action", "detail"))
+    if _plain_init(HistoryItem)
+    and tuple(field.name for field in attrs.fields(HistoryItem)) == ("at", "action", "detail")
+    else HistoryItem
 )
 
 

@@ -14,7 +14,14 @@ from typing import Any, Final
 
 import attrs
 
-from syncengine.entry import FIELD_ORDER, POSITIONAL, Entry, HistoryItem, make_entry
+from syncengine.entry import (
+    FIELD_ORDER,
+    POSITIONAL,
+    Entry,
+    HistoryItem,
+    make_entry,
+    make_history_item,
+)
 from syncengine.plan import Apply, ObjectPlan, UpdateIn
 from syncengine.records import Record, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -101,7 +108,7 @@ def add_history(
 def append_history(
     size: int, history: tuple[HistoryItem, ...], now: datetime, action: str, detail: str
 ) -> tuple[HistoryItem, ...]:
-    return (*history, HistoryItem(now, action, detail[:200]))[-size:]
+    return (*history, make_history_item(now, action, detail[:200]))[-size:]
 
 
 def rewrites_keys(plan: ObjectPlan, decision: Apply) -> bool:

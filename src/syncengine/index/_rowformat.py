@@ -86,6 +86,10 @@ _SIDE_OF: Final = dict(enumerate(SIDES))
 DEFAULTS: Final[tuple[Any, ...]] = (None, None, None, [], None, 0, "", None, None, None, {}, None)
 #: The length of a full ``data`` array.
 FIELDS: Final = len(DEFAULTS)
+#: The length of the most common ``data`` array (up to ``mark``), and the defaults of
+#: the fields after it (see :meth:`RowCodec.decode`).
+_SHORT: Final = 5
+_TAIL: Final = DEFAULTS[_SHORT:]
 #: A full array may hold one more element, not part of the entry: ``[tag, shape,
 #: value, …]`` (or ``[tag, {values}]`` when they have no shape),
 #: values :meth:`IndexStore.write_indexed <syncengine.index.IndexStore.write_indexed>`
@@ -684,27 +688,35 @@ class RowCodec:
             if type(record) is not list:
                 raise Corrupt("its data column is not a JSON array")
             extra: Any = None
-            if len(record) != FIELDS:
+            if len(record) == _SHORT:
+                # The common row: a synced entry with a mark, the fields after it at
+                # their defaults (encode leaves them out).
+                hub_raw, app_raw, matched_by, history, mark = record
+                attempts, message, category, reason, pending_key, links, deleted = _TAIL
+            else:
                 if len(record) < FIELDS:
                     record += DEFAULTS[len(record) :]
                 elif len(record) == FIELDS + 1:
                     extra = record.pop()  # values kept beside the entry, not part of it
-            (
-                hub_raw,
-                app_raw,
-                matched_by,
-                history,
-                mark,
-                attempts,
-                message,
-                category,
-                reason,
-                pending_key,
-                links,
-                deleted,
-            ) = record
+                (
+                    hub_raw,
+                    app_raw,
+                    matched_by,
+                    history,
+                    mark,
+                    attempts,
+                    message,
+                    category,
+                    reason,
+                    pending_key,
+                    links,
+                    deleted,
+                ) = record
             if type(matched_by) is int:  # the number of a key (see encode)
-                matched_by = self._matched_key(keys, matched_by)
+                if matched_by == 0 and type(keys) is str and keys[:1] != "[":
+                    matched_by = keys  # the one key (_matched_key, inlined)
+                else:
+                    matched_by = self._matched_key(keys, matched_by)
             tagged = '"$' in data  # _codec.may_have_tags, inlined
             decode = _codec.decode_value
             hub_values: Any = None
@@ -788,7 +800,12 @@ class RowCodec:
                 hub_id,
                 app_id,
                 _STATE_OF[state],
-                _EMPTY_KEYS if keys is None else keys_of(keys),
+                # keys_of, inlined for no key and one key
+                _EMPTY_KEYS
+                if keys is None
+                else frozenset((keys,))
+                if type(keys) is str and keys[:1] != "["
+                else keys_of(keys),
                 matched_by,
                 hub_values,
                 app_values,

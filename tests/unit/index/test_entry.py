@@ -80,6 +80,19 @@ def test_plain_init_refuses_a_class_whose_init_does_more() -> None:
         def __attrs_post_init__(self) -> None:
             pass
 
-    assert not _plain_init(Checked)  # type: ignore[arg-type]
-    assert not _plain_init(Made)  # type: ignore[arg-type]
+    assert not _plain_init(Checked)
+    assert not _plain_init(Made)
     assert not _plain_init(After)
+
+
+def test_make_history_item_is_the_constructor() -> None:
+    from syncengine.entry import make_history_item
+
+    assert make_history_item is not HistoryItem  # the fast constructor is in use
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    made = make_history_item(at, "synced", "updated app: city")
+    assert type(made) is HistoryItem
+    assert made == HistoryItem(at, "synced", "updated app: city")
+    assert (made.at, made.action, made.detail) == (at, "synced", "updated app: city")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.action = "failed"  # type: ignore[misc]

@@ -7,7 +7,7 @@ next, so a renumbered code would silently change every stored state.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from syncengine import IndexStoreError, RecordState, Side
 from syncengine.entry import CorruptEntry
-from syncengine.index import CursorUpdate, Entry, _rowformat, memory, postgres, sqlite
+from syncengine.index import CursorUpdate, Entry, HistoryItem, _rowformat, memory, postgres, sqlite
 
 
 def test_the_stored_codes_never_change():
@@ -159,3 +159,53 @@ def test_any_row_decodes_or_names_its_entry(data, keys, cut, state, pending):
             assert isinstance(result, Entry)
             assert 0 <= state < 5
             assert pending in (None, 0, 1)
+
+
+@settings(max_examples=200)
+@given(
+    keys=st.frozensets(st.text(min_size=1, max_size=6), max_size=3),
+    pick=st.integers(min_value=0, max_value=3),
+    mark=st.none() | st.text(max_size=4),
+    values=st.lists(st.text(max_size=5), min_size=1, max_size=3),
+    tail=st.booleans(),
+)
+def test_a_short_row_decodes_to_its_entry(keys, pick, mark, values, tail):
+    """The common row (a synced entry: the data array ends at its mark) and a full
+    one decode to the entry they were encoded from, ``matched_by`` the one key, one of
+    several or a text that is none of them, whatever the keys column looks like."""
+    tables: dict[str, list[str]] = {"shapes": [], "items": []}
+
+    def intern(kind, text):
+        if text not in tables[kind]:
+            tables[kind].append(text)
+        return tables[kind].index(text) + 1
+
+    def interned(kind, number):
+        return tables[kind][number - 1] if 0 < number <= len(tables[kind]) else None
+
+    codec = _rowformat.RowCodec("index 'test'", intern, interned)
+    at = datetime(2024, 1, 2, tzinfo=UTC)
+    ordered = sorted(keys)
+    matched_by = ordered[pick] if pick < len(ordered) else ("other" if pick == 3 else None)
+    hub = {f"f{i}": v for i, v in enumerate(values)}
+    entry = Entry(
+        "s",
+        "contacts",
+        "e1",
+        at,
+        hub_id="h1",
+        app_id="a1",
+        state=RecordState.SYNCED,
+        keys=keys,
+        matched_by=matched_by,
+        hub_values=hub,
+        app_values=dict(hub),
+        mark=mark,
+        history=(HistoryItem(at, "synced", "updated app: city"),),
+        attempts=1 if tail else 0,
+    )
+    updated = _rowformat.micros("at", at)
+    data = codec.encode(entry, updated, entry.keys)
+    assert (len(json.loads(data)) == 5) is (not tail and mark is not None)
+    row = (1, 1, "e1", "h1", "a1", 1, updated, None, _rowformat.keys_text(keys), data)
+    assert codec.decode("s", "contacts", row) == entry
