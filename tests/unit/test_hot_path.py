@@ -40,6 +40,9 @@ HOT: list[tuple[str, str]] = [
     ("syncengine.transitions", "synced"),
     ("syncengine.transitions", "rewrites_keys"),
     ("syncengine.engine.ports", "index_copy"),
+    ("syncengine.transitions", "evolve"),
+    ("syncengine.transitions", "append_history"),
+    ("syncengine.index._rowformat", "RowCodec.decode"),
 ]
 
 #: Members these functions compare with on every record (rare branches may still name
