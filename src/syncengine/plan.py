@@ -70,6 +70,7 @@ __all__ = [
     "compile_object",
     "decide",
     "decide_new",
+    "decide_pairs",
     "decide_restore",
     "identify",
     "is_owner",
@@ -1331,6 +1332,122 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     ):
         return NO_CHANGE
     return Apply(tuple(writes), hub_values, app_values, tuple(outcomes))
+
+
+def decide_pairs(
+    plan: ObjectPlan, pairs: Sequence[tuple[Entry | None, Record, Record]]
+) -> list[Decision]:
+    """``decide(plan, entry, hub, app)`` for each ``(entry, hub, app)`` pair being
+    merged for the first time (no index copy yet): the same decisions, one per pair, in
+    order.
+
+    The matched pairs of an initial sync are mostly pairs whose mapped fields are all
+    plain text (no options, transforms or conversions, D1) merged with no copy (D2-D4):
+    for an object sync whose every field is plain, without pipelines or filters, where
+    a conflict goes to the sync's winner (no ``"newest"`` or callable policy), each
+    field's way (both ways, one way, none) is looked up once for the batch, and a pair
+    whose mapped values are all text or absent is merged from that table: what
+    :func:`_decide_pair` and :func:`~syncengine.conflicts.resolve_field` do for it,
+    field by field (in sync; a blank filled from the other side; the source of a
+    one-way field; else the winner). Any other pair (an entry with copies, a value
+    that is not text or too long) is decided by :func:`decide` itself.
+    """
+    sync = plan.sync
+    table: list[tuple[str, str, bool, bool]] | None = None
+    if not plan.gates and sync.hub_filter is None and sync.app_filter is None:
+        hub_flows = sync.direction.flows_from(_HUB)
+        app_flows = sync.direction.flows_from(_APP)
+        table = []
+        for field in plan.fields:
+            if not field.plain or field.mapping.policy not in (None, "winner"):
+                table = None
+                break
+            table.append(
+                (
+                    field.hub.name,
+                    field.app.name,
+                    field.to_app and hub_flows,
+                    field.to_hub and app_flows,
+                )
+            )
+    if table is None:
+        return [decide(plan, entry, hub, app) for entry, hub, app in pairs]
+    winner = sync.winner
+    why_winner = Why.WINNER
+    why_fill = Why.FILL_BLANK
+    why_direction = Why.DIRECTION
+    why_kept = Why.KEPT
+    out: list[Decision] = []
+    for entry, hub, app in pairs:
+        if entry is not None and entry.hub_values is not None and entry.app_values is not None:
+            out.append(decide(plan, entry, hub, app))  # a merge against copies (D6)
+            continue
+        hub_props, app_props = hub.properties, app.properties
+        hub_values: dict[str, Any] = {}
+        app_values: dict[str, Any] = {}
+        to_hub: dict[str, Any] = {}
+        to_app: dict[str, Any] = {}
+        outcomes: list[FieldOutcome] = []
+        for hub_name, app_name, f_to_app, f_to_hub in table:
+            hub_cur = hub_props.get(hub_name)
+            app_cur = app_props.get(app_name)
+            if hub_cur is not None:
+                if type(hub_cur) is not str or len(hub_cur) > _MAX_TEXT:
+                    break
+                if not hub_cur.strip():
+                    hub_cur = None
+            if app_cur is not None:
+                if type(app_cur) is not str or len(app_cur) > _MAX_TEXT:
+                    break
+                if not app_cur.strip():
+                    app_cur = None
+            if hub_cur == app_cur:  # in sync: the values are the copies
+                hub_values[hub_name] = hub_cur
+                app_values[app_name] = app_cur
+                continue
+            # resolve_field of an initial merge whose values differ (D2-D5).
+            source: Side | None
+            if f_to_app and f_to_hub:
+                if hub_cur is None:
+                    source, why = _APP, why_fill
+                elif app_cur is None:
+                    source, why = _HUB, why_fill
+                else:
+                    source, why = winner, why_winner
+            elif f_to_app:
+                source, why = (None, why_kept) if hub_cur is None else (_HUB, why_direction)
+            elif f_to_hub:
+                source, why = (None, why_kept) if app_cur is None else (_APP, why_direction)
+            else:
+                source, why = None, why_kept
+            told = (hub_name, app_name, why, source)
+            outcome = _OUTCOMES.get(told)
+            if outcome is None:
+                if len(_OUTCOMES) >= _MEMO:
+                    _OUTCOMES.clear()
+                outcome = _OUTCOMES[told] = FieldOutcome(*told)
+            outcomes.append(outcome)
+            if source is _HUB:
+                to_app[app_name] = hub_cur
+                hub_values[hub_name] = app_values[app_name] = hub_cur
+            elif source is _APP:
+                to_hub[hub_name] = app_cur
+                hub_values[hub_name] = app_values[app_name] = app_cur
+            else:
+                hub_values[hub_name] = hub_cur
+                app_values[app_name] = app_cur
+        else:
+            # A value written is never blank (a blank never overwrites here, D4): no
+            # required property is cleared.
+            writes: list[Write] = []
+            if to_hub:
+                writes.append(UpdateIn(_HUB, hub.id, to_hub))
+            if to_app:
+                writes.append(UpdateIn(_APP, app.id, to_app))
+            out.append(Apply(tuple(writes), hub_values, app_values, tuple(outcomes)))
+            continue
+        out.append(decide(plan, entry, hub, app))  # a value that is not plain text
+    return out
 
 
 def _resolve(

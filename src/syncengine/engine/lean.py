@@ -24,7 +24,8 @@ as phase 1 read it (while the hub wins every conflict: phase 1 keeps the values 
 properties the merge reads beside each new entry in the index, :func:`keeping` and
 :meth:`~syncengine.index.IndexStore.write_indexed`, and the page's key lookup returns
 them, :meth:`~syncengine.index.IndexStore.by_keys_indexed`) or, when phase 1 did not
-keep them, as fetched now. A decision that writes nothing, or updates the app
+keep them, as fetched now (:func:`~syncengine.plan.decide_pairs`: what ``decide`` decides,
+from a table of the fields for plain text). A decision that writes nothing, or updates the app
 record alone, is carried out here. One made with phase 1's record that would write to
 the hub (or fail) is made again with the hub record fetched now, so that a hub user's
 edit made since phase 1 is merged, not overwritten; one that fails, excludes or writes
@@ -75,7 +76,7 @@ from syncengine.engine.leases import lease, unlease
 from syncengine.engine.ports import call_update, fetch
 from syncengine.entry import CursorUpdate, Entry
 from syncengine.errors import AdapterError
-from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide, identify
+from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide_pairs, identify
 from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult
 from syncengine.states import RecordState
 from syncengine.transitions import (
@@ -278,31 +279,37 @@ def _sync_pairs(
     work: list[Pair] = []
     general: list[tuple[Item, Decision]] = []
     again: list[tuple[Record, tuple[str, ...], Entry]] = []
+    first: list[tuple[Record, tuple[str, ...], Entry, Record]] = []
+    read: list[tuple[Record, tuple[str, ...], Entry, Record]] = []
     for record, keys, entry in pairs:
         hub_id = entry.hub_id
         assert hub_id is not None
         hub = hubs.get(hub_id)
         if hub is not None:
-            # Phase 1's values: good for a pair that writes nothing to the hub (a hub
-            # edit made since is the next pass's change, S3); one that writes to the
-            # hub is merged again with the hub record read fresh (no lost update).
-            decision = decide(plan, entry, hub, record)
-            if _app_only(decision):
-                work.append(_pair(record, keys, entry, hub, decision, entry.keys))
-            else:
-                again.append((record, keys, entry))
+            first.append((record, keys, entry, hub))
             continue
         hub = fresh.get(hub_id)
         if hub is None or hub.id != hub_id:
             continue  # gone or merged since phase 1: the general path decides
-        _classify(plan, record, keys, entry, hub, work, general)
+        read.append((record, keys, entry, hub))
+    # Phase 1's values: good for a pair that writes nothing to the hub (a hub edit made
+    # since is the next pass's change, S3); one that writes to the hub is merged again
+    # with the hub record read fresh (no lost update).
+    for (record, keys, entry, hub), decision in zip(
+        first, decide_pairs(plan, [(e, h, r) for r, _, e, h in first]), strict=True
+    ):
+        if _app_only(decision):
+            work.append(_pair(record, keys, entry, hub, decision, entry.keys))
+        else:
+            again.append((record, keys, entry))
     if again:
         got = _fetch(core, plan, [e.hub_id for _, _, e in again])
         for record, keys, entry in again:
             hub = None if got is None else got.get(entry.hub_id or "")
             if hub is None or hub.id != entry.hub_id:
                 continue  # unread, gone or merged: the general path decides
-            _classify(plan, record, keys, entry, hub, work, general)
+            read.append((record, keys, entry, hub))
+    _classify(plan, read, work, general)
     taken = {w[0].id for w in work} | {i.record_id for i, _ in general}
     if general:
         execute(core, ctx, plan, general, [], (), now)
@@ -460,23 +467,23 @@ def _pair(
 
 def _classify(
     plan: ObjectPlan,
-    record: Record,
-    keys: tuple[str, ...],
-    entry: Entry,
-    hub: Record,
+    read: Sequence[tuple[Record, tuple[str, ...], Entry, Record]],
     work: list[Pair],
     general: list[tuple[Item, Decision]],
 ) -> None:
-    """Decide a pair with its hub record read fresh; carried out here, or by the general
-    executor when it fails or writes to the hub (hub first, the copies that landed
-    stored before the app's write)."""
-    decision = decide(plan, entry, hub, record)
-    if _app_only(decision):
-        work.append(
-            _pair(record, keys, entry, hub, decision, identify(plan, Side.HUB, hub.properties))
-        )
-    else:
-        general.append((_item(record, keys, entry, hub), decision))
+    """Decide pairs with their hub records read fresh; each carried out here, or by the
+    general executor when it fails or writes to the hub (hub first, the copies that
+    landed stored before the app's write)."""
+    if not read:
+        return
+    decisions = decide_pairs(plan, [(e, h, r) for r, _, e, h in read])
+    for (record, keys, entry, hub), decision in zip(read, decisions, strict=True):
+        if _app_only(decision):
+            work.append(
+                _pair(record, keys, entry, hub, decision, identify(plan, Side.HUB, hub.properties))
+            )
+        else:
+            general.append((_item(record, keys, entry, hub), decision))
 
 
 def _fetch(core: Core, plan: ObjectPlan, ids: Sequence[str | None]) -> dict[str, Record] | None:
