@@ -224,9 +224,42 @@ class _IndexedWritesNoCursors(_Delegating):
         self.inner.write_indexed(entries, kept)
 
 
+class _BuiltNoCursors(_Delegating):
+    """write_built writes the entries and forgets the cursors."""
+
+    def write_built(self, entries, *, kept=None, cursors=()):
+        self.inner.write_built(entries, kept=kept)
+
+
+class _BuiltFirstWins(_Delegating):
+    """write_built keeps the first of several writes of one entry."""
+
+    def write_built(self, entries, *, kept=None, cursors=()):
+        once = {}
+        for entry in entries:
+            once.setdefault((entry.sync_id, entry.object_type, entry.entry_id), entry)
+        self.inner.write_built(list(once.values()), kept=kept, cursors=cursors)
+
+
+class _BuiltDropsKept(_Delegating):
+    """write_built ignores the values to keep, though write_indexed keeps them."""
+
+    def write_indexed(self, entries, kept, *, cursors=()):
+        self.inner.write_indexed(entries, kept, cursors=cursors)
+
+    def indexed_values(self, sync_id, object_type, entry_ids, tag):
+        return self.inner.indexed_values(sync_id, object_type, entry_ids, tag)
+
+    def write_built(self, entries, *, kept=None, cursors=()):
+        self.inner.write(entries, cursors=cursors)
+
+
 @pytest.mark.parametrize(
     ("broken", "failing_check"),
     [
+        (_BuiltNoCursors, "check_write_built_writes_what_write_writes"),
+        (_BuiltFirstWins, "check_write_built_writes_what_write_writes"),
+        (_BuiltDropsKept, "check_write_built_writes_what_write_writes"),
         (_KeptPastRewrite, "check_write_indexed_writes_what_write_writes"),
         (_IndexedWritesNoCursors, "check_write_indexed_writes_what_write_writes"),
         (_PassesKeptForever, "check_pass_history_keeps_the_newest_passes_in_order"),

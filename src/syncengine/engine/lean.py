@@ -379,7 +379,7 @@ def _sync_pairs(
         out.extend(_failed(core, ctx, plan, work, failed, results, now))
     alone = len(taken) == len(page.records) and not page.deleted
     if out or alone:
-        ctx.store.write(out, cursors=cursors if alone else ())
+        ctx.store.write_built(out, cursors=cursors if alone else ())  # entries built here
     settle_counts(ctx)
     return taken
 

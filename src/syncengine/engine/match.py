@@ -55,7 +55,8 @@ def index_side(
 
     ``keep``: a tag and property names. Each new entry of a record met once in the
     page keeps, beside it in the index, the record's text values of those properties
-    (:meth:`~syncengine.index.IndexStore.write_indexed`, until the entry's next write):
+    (:meth:`~syncengine.index.IndexStore.write_built` with ``kept``, as
+    :meth:`~syncengine.index.IndexStore.write_indexed` does, until the entry's next write):
     phase 1 keeps so the hub values phase 2's lean path merges with.
     """
     sid = core.sync_id
@@ -178,10 +179,8 @@ def index_side(
                 if values is not None:
                     kept[new.entry_id] = (keep[0], values)
         out.append(new)
-    if kept:
-        store.write_indexed(out, kept, cursors=cursors)
-    elif out or cursors:
-        store.write(out, cursors=cursors)
+    if out or cursors:
+        store.write_built(out, kept=kept, cursors=cursors)  # entries built here
     return left
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "SIDE_CODES",
     "STATES",
     "STATE_CODES",
+    "built_entries",
     "check_cursors",
     "check_deletes",
     "check_entries",
@@ -162,6 +163,12 @@ def check_entries(
     except _codec.CodecError as error:
         raise IndexStoreError(str(error)) from error
     return batch
+
+
+def built_entries(entries: Iterable[Entry]) -> dict[tuple[str, str, str], Entry]:
+    """The entries of a ``write_built`` by (sync id, object type, entry id), as
+    :func:`check_entries` gives them, without its checks: the engine built them."""
+    return {(e.sync_id, e.object_type, e.entry_id): e for e in entries}
 
 
 def check_deletes(delete: Iterable[object]) -> dict[tuple[str, str], dict[str, None]]:

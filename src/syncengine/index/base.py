@@ -208,6 +208,37 @@ class IndexStore(abc.ABC):
         """
         self.write(entries, cursors=cursors)
 
+    def write_built(
+        self,
+        entries: Sequence[Entry],
+        *,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Write a batch of entries the engine built, with ``cursors``, as :meth:`write`
+        does (or :meth:`write_indexed`, with ``kept``), in one transaction.
+
+        The engine calls this for the entries it makes itself on the hot path of a sync
+        (the entries of the initial sync's phase 1 and of its matched pairs): each is an
+        :class:`~syncengine.index.Entry` whose fields hold the types the class documents,
+        and ``kept`` holds text or ``None``. A store may therefore leave out the checks
+        :meth:`write` makes of each entry it is handed (the bundled stores do); what it
+        cannot store (a value its encoding refuses) still raises
+        :class:`~syncengine.IndexStoreError` and stores none of the call. What is
+        stored, and what every read returns, is exactly what :meth:`write` (or
+        :meth:`write_indexed`) would have stored.
+
+        This default calls :meth:`write_indexed` when ``kept`` is given (and not
+        empty), else :meth:`write`, so a store that does not override it works
+        unchanged.
+
+        .. versionadded:: 0.3
+        """
+        if kept:
+            self.write_indexed(entries, kept, cursors=cursors)
+        else:
+            self.write(entries, cursors=cursors)
+
     def by_keys_indexed(
         self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
     ) -> tuple[dict[str, list[Entry]], dict[str, dict[str, str | None]]]:

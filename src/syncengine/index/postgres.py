@@ -859,6 +859,18 @@ class PostgresIndexStore(_rowformat.RowStore):
         self._write_all(entries, (), cursors, _rowformat.check_kept(kept))
 
     @override
+    def write_built(
+        self,
+        entries: Sequence[Entry],
+        *,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Entries the engine built: without write's per-entry checks (encoding still
+        # refuses what it cannot store).
+        self._write_all(entries, (), cursors, kept or None, built=True)
+
+    @override
     def indexed_values(
         self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
     ) -> dict[str, dict[str, str | None]]:
@@ -884,10 +896,12 @@ class PostgresIndexStore(_rowformat.RowStore):
         entries: Sequence[Entry],
         delete: Sequence[tuple[str, str, str]],
         cursors: Sequence[CursorUpdate],
-        kept: dict[str, tuple[str, dict[str, str | None]]] | None,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None,
+        *,
+        built: bool = False,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
-        batch = _rowformat.check_entries(entries)
+        batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
         removals = _rowformat.check_deletes(delete)
         cursors = _rowformat.check_cursors(cursors)
         if not (batch or removals or cursors):

@@ -883,6 +883,18 @@ class SQLiteIndexStore(_rowformat.RowStore):
         self._write_all(entries, (), cursors, _rowformat.check_kept(kept))
 
     @override
+    def write_built(
+        self,
+        entries: Sequence[Entry],
+        *,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Entries the engine built: without write's per-entry checks (encoding still
+        # refuses what it cannot store).
+        self._write_all(entries, (), cursors, kept or None, built=True)
+
+    @override
     def indexed_values(
         self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
     ) -> dict[str, dict[str, str | None]]:
@@ -913,10 +925,12 @@ class SQLiteIndexStore(_rowformat.RowStore):
         entries: Sequence[Entry],
         delete: Sequence[tuple[str, str, str]],
         cursors: Sequence[CursorUpdate],
-        kept: dict[str, tuple[str, dict[str, str | None]]] | None,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None,
+        *,
+        built: bool = False,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
-        batch = _rowformat.check_entries(entries)
+        batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
         removals = _rowformat.check_deletes(delete)
         cursors = _rowformat.check_cursors(cursors)
         if not (batch or removals or cursors):
@@ -939,7 +953,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         removals: dict[tuple[str, str], dict[str, None]],
         cursors: Sequence[CursorUpdate],
         written: dict[tuple[int, int, str], _Row],
-        kept: dict[str, tuple[str, dict[str, str | None]]] | None = None,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
     ) -> None:
         with self._transaction() as conn:
             # Another connection committed since the last write: what is known of rows
@@ -999,7 +1013,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         batch: dict[tuple[str, str, str], Entry],
         deltas: Counter[tuple[int, int, int]],
         written: dict[tuple[int, int, str], _Row],
-        kept: dict[str, tuple[str, dict[str, str | None]]] | None = None,
+        kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
     ) -> None:
         # Look up what exists, per (sync, object type); then write in the batch's order,
         # so that new entries get rowids (their place in iteration order) in that order.

@@ -702,6 +702,53 @@ def check_write_indexed_writes_what_write_writes(store: IndexStore) -> None:
     assert_same_entry(plain, store.get(A, CONTACTS, ["e1"]).get("e1"), "get after rewrite")
 
 
+@_check
+def check_write_built_writes_what_write_writes(store: IndexStore) -> None:
+    """write_built stores the entries and cursors write would (write_indexed with
+    ``kept``): the last of several writes of one entry wins and keeps the first one's
+    place, the kept values come back as write_indexed's do, and a later write_built
+    without them drops them."""
+    full = _full_entry()
+    plain = _entry("e1", hub_id="h1", keys=frozenset({"0:kit-built@example.com"}))
+    first = _entry("e2", hub_id="h2")
+    again = attrs.evolve(first, state=RecordState.SYNCED, app_id="a2", message="again")
+    deal = _entry("e1", object_type=DEALS, hub_id="d1")
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-1", "kit_built")
+    store.write_built([plain, first, full, again, deal], cursors=[cursor])
+    found = store.get(A, CONTACTS, [full.entry_id, "e1", "e2"])
+    for entry in (full, plain, again):
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_built")
+    _assert_entries([plain, again, full, deal], list(store.entries(A)), "entries after write_built")
+    assert_same_entry(
+        plain,
+        store.by_keys(A, CONTACTS, ["0:kit-built@example.com"])["0:kit-built@example.com"][0],
+        "by_keys after write_built",
+    )
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_built") != "page-1":
+        raise AssertionError("write_built did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted([plain, again, full, deal]):
+        raise AssertionError(f"counts after write_built: {store.counts(A)}")
+    # With kept values: what write_indexed keeps, write_built keeps.
+    values: dict[str, str | None] = {"email": "Ada@Example.com ", "firstname": None}
+    other = _entry("e3", hub_id="h3")
+    done = CursorUpdate(A, Side.HUB, CONTACTS, "page-2", "kit_built")
+    store.write_built([plain, other], kept={"e1": ("i1", values)}, cursors=[done])
+    assert_same_entry(plain, store.get(A, CONTACTS, ["e1"]).get("e1"), "get after write_built")
+    assert_same_entry(other, store.get(A, CONTACTS, ["e3"]).get("e3"), "get after write_built")
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_built") != "page-2":
+        raise AssertionError("write_built with kept values did not set its cursors")
+    got = store.indexed_values(A, CONTACTS, ["e1", "e3"], "i1")
+    store.write_indexed([plain], {"e1": ("i1", values)})
+    if got != store.indexed_values(A, CONTACTS, ["e1", "e3"], "i1"):
+        raise AssertionError(
+            f"write_built kept {got!r:.200}, write_indexed the same values "
+            f"{store.indexed_values(A, CONTACTS, ['e1'], 'i1')!r:.200}"
+        )
+    store.write_built([attrs.evolve(plain, state=RecordState.SYNCED)])
+    if store.indexed_values(A, CONTACTS, ["e1"], "i1"):
+        raise AssertionError("values kept past the entry's next write_built")
+
+
 def _bad_entries() -> list[tuple[str, Any]]:
     bad: list[tuple[str, Any]] = [
         ("an entry_id that is not a str", _entry(5)),  # type: ignore[arg-type]
@@ -2024,6 +2071,10 @@ class IndexStoreTests:
     def test_write_indexed_writes_what_write_writes(self, store: IndexStore) -> None:
         """write_indexed stores what write would; kept values come back until rewritten."""
         check_write_indexed_writes_what_write_writes(store)
+
+    def test_write_built_writes_what_write_writes(self, store: IndexStore) -> None:
+        """write_built stores what write (or write_indexed) would, in one call."""
+        check_write_built_writes_what_write_writes(store)
 
     def test_delete_removes_the_entry_and_its_keys(self, store: IndexStore) -> None:
         """write(delete=…) removes the entry from every lookup, and nothing else."""
