@@ -74,14 +74,13 @@ from syncengine.engine.execute import execute, outcome_of, read_back
 from syncengine.engine.guard import guard
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.ports import call_update, fetch
-from syncengine.entry import CursorUpdate, Entry
+from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide_pairs, identify
 from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult
 from syncengine.states import RecordState
 from syncengine.transitions import (
     after_write,
-    append_history,
     evolve,
     rewrites_keys,
     synced,
@@ -323,7 +322,11 @@ def _sync_pairs(
         ):
             results[n] = result
     size_h = core.history_size
-    matched_text: dict[str, str] = {}  # "by email", by key number
+    # The history items of the page's pairs, made once each (values: one time, one
+    # action, one detail; shared by the entries as their other values are).
+    matched_items: dict[str, HistoryItem] = {}  # "matched", "by email", by key number
+    synced_items: dict[tuple[str, ...], HistoryItem] = {}  # by the properties updated
+    in_sync = HistoryItem(now, "synced", "already in sync")
     out: list[Entry] = []
     failed: list[int] = []
     wrote = unchanged = 0
@@ -334,33 +337,40 @@ def _sync_pairs(
             continue
         key = keys[0]
         number = key[: key.find(":")]
-        text = matched_text.get(number)
-        if text is None:
-            text = matched_text[number] = f"by {plan.key_name(key)}"
-        history = append_history(size_h, entry.history, now, "matched", text)
+        matched = matched_items.get(number)
+        if matched is None:
+            matched = matched_items[number] = HistoryItem(
+                now, "matched", f"by {plan.key_name(key)}"[:200]
+            )
         if update is not None:
             wrote += 1
-            history = append_history(
-                size_h,
-                history,
-                now,
-                "synced",
-                f"updated app: {', '.join(sorted(update.properties))}",
-            )
+            names = tuple(update.properties)
+            done = synced_items.get(names)
+            if done is None:
+                done = synced_items[names] = HistoryItem(
+                    now, "synced", f"updated app: {', '.join(sorted(names))}"[:200]
+                )
             if rewrites_keys(plan, decision):
                 keys = _keys_after(plan, after_write(decision, app, record), hub, hub_keys)
         else:
             unchanged += 1
-            history = append_history(size_h, history, now, "synced", "already in sync")
-        held_keys = set(keys)
-        held_keys.update(hub_keys)
-        held_keys.update(k for k in entry.keys if k.startswith("~"))
+            done = in_sync
+        # append_history twice, in one step.
+        history = (*entry.history, matched, done)[-size_h:]
+        if hub_keys is entry.keys:
+            # The keys phase 1 indexed for the hub record (its "~" keys among them).
+            held_keys = entry.keys.union(keys)
+        else:
+            held = set(keys)
+            held.update(hub_keys)
+            held.update(k for k in entry.keys if k.startswith("~"))
+            held_keys = frozenset(held)
         out.append(
             synced(
                 entry,
                 hub_id=entry.hub_id,
                 app_id=record.id,
-                keys=frozenset(held_keys),
+                keys=held_keys,
                 matched_by=key,
                 hub_values=decision.hub_values,
                 app_values=decision.app_values,

@@ -105,12 +105,15 @@ def index_side(
         once = set(ids)
         if len(once) != len(ids):  # a record listed twice: which read to keep is unclear
             once = {i for i, n in Counter(ids).items() if n == 1}
+    hub = side is Side.HUB
+    prefix = "h:" if hub else "a:"
+    indexed = (HistoryItem(now, "indexed", side.value),)  # a value: the page's entries share it
     for record, keys in keyed:
         if record.id in done:
             continue  # its entry holds the record's keys already: nothing to index
         entry = known.get(record.id)
-        if type(entry) is CorruptEntry or any(
-            type(e) is CorruptEntry for k in keys for e in candidates.get(k, ())
+        if type(entry) is CorruptEntry or (
+            candidates and any(type(e) is CorruptEntry for k in keys for e in candidates.get(k, ()))
         ):
             # Its entry, or one holding its identifiers, cannot be read: nothing is
             # indexed over it; the record's own processing fails it, naming the row.
@@ -155,16 +158,15 @@ def index_side(
             # another worker recorded it between this batch's two reads (S9).
             left += match.entry.id_on(side) != record.id
             continue
-        hub = side is Side.HUB
         new = Entry(
             sync_id=sid,
             object_type=plan.name,
-            entry_id=f"{'h' if hub else 'a'}:{record.id}",
+            entry_id=f"{prefix}{record.id}",
             updated_at=now,
             hub_id=record.id if hub else None,
             app_id=None if hub else record.id,
             keys=frozenset(keys),
-            history=(HistoryItem(now, "indexed", side.value),),
+            history=indexed,
         )
         if match.duplicate_of is not None:
             # Counted when the pass processes the record (indexing is not an outcome).
