@@ -13,7 +13,10 @@ import pytest
 from syncengine import RecordState
 from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
 from syncengine.testing import IndexStoreTests, check_index_store
-from syncengine.testing._index_kit import run_state_machine
+from syncengine.testing._index_kit import (
+    check_write_built_writes_what_write_writes,
+    run_state_machine,
+)
 
 
 class TestMemoryIndexStore(IndexStoreTests):
@@ -311,3 +314,9 @@ def test_the_state_machine_alone_catches_a_pass_history_that_grows_without_bound
     """The machine's pass-history rules find a store that ignores keep_passes."""
     with pytest.raises(AssertionError, match=r"add_pass|passes"):
         run_state_machine(_PassesKeptForever, max_examples=200, shrink=False)
+
+
+def test_write_built_default_passes_its_check():
+    """A store that does not override write_built (one written for an earlier version)
+    passes its check: the default writes with write, or write_indexed with kept values."""
+    check_write_built_writes_what_write_writes(_Delegating())
