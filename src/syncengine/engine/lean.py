@@ -18,15 +18,16 @@ no app record, no create in flight, not deleted, not processed in this run, not 
 in this pass yet); and no other record of the page holds any of that entry's keys or
 the record's. Then the pair is what :func:`~syncengine.plan.choose_match` would make
 (M1-M3), alone in the page. The pair's two records are leased (S9; a record another pass
-holds goes to the general path, which waits for it), and :func:`~syncengine.plan.decide`
-merges the pair (D2-D4, the same pure function as the general path) with the hub record
-as phase 1 read it (while the hub wins every conflict: phase 1 keeps the values of the
-properties the merge reads beside each new entry in the index, :func:`keeping` and
-:meth:`~syncengine.index.IndexStore.write_indexed`, and the page's key lookup returns
-them, :meth:`~syncengine.index.IndexStore.by_keys_indexed`) or, when phase 1 did not
-keep them, as fetched now (:func:`~syncengine.plan.decide_pairs`: what ``decide`` decides,
-from a table of the fields for plain text). A decision that writes nothing, or updates the app
-record alone, is carried out here. One made with phase 1's record that would write to
+holds goes to the general path, which waits for it), and
+:func:`~syncengine.plan.decide_pairs` merges the page's pairs (D2-D4: what
+:func:`~syncengine.plan.decide`, the general path's pure function, decides, from a table
+of the fields for plain text) with each hub record as phase 1 read it (while the hub
+wins every conflict: phase 1 keeps the values of the properties the merge reads beside
+each new entry in the index, :func:`keeping` and
+:meth:`~syncengine.index.IndexStore.write_built` with ``kept``, and the page's key
+lookup returns them, :meth:`~syncengine.index.IndexStore.by_keys_indexed`) or, when
+phase 1 did not keep them, as fetched now. A decision that writes nothing, or updates
+the app record alone, is carried out here. One made with phase 1's record that would write to
 the hub (or fail) is made again with the hub record fetched now, so that a hub user's
 edit made since phase 1 is merged, not overwritten; one that fails, excludes or writes
 to the hub is carried out by the general executor
