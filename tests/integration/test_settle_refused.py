@@ -34,7 +34,9 @@ from .conftest import CONTACTS_APP, CONTACTS_HUB, FakeClock, contacts_sync
 class App(InMemoryAdapter):
     """An app whose first create call is lost before anything is written (the engine
     cannot tell: the outcome is unknown), when ``lose_first``; every create after that,
-    or every create when not ``lose_first``, is refused as invalid."""
+    or every create when not ``lose_first``, is refused as invalid. It looks up
+    idempotency keys: settlement asks it, learns the create made nothing, and the
+    record's create is decided again."""
 
     def __init__(self, clock: FakeClock, *, lose_first: bool) -> None:
         super().__init__([CONTACTS_APP], name="app", clock=clock, id_prefix="a")
@@ -47,7 +49,32 @@ class App(InMemoryAdapter):
         return [WriteResult.failed(ErrorCategory.VALIDATION, "mail refused") for _ in items]
 
 
-def refused(index: IndexStore, *, lose_first: bool) -> tuple[SyncEngine, InMemoryAdapter]:
+class KeyedApp(App):
+    """Takes idempotency keys but cannot look them up: settlement sends the create again
+    with its key."""
+
+    supports_idempotency_lookup = False
+
+
+class UnkeyedApp(App):
+    """Takes no idempotency keys: settlement finds no record holding the create's
+    identifiers and takes the create for one that made nothing."""
+
+    supports_idempotency_keys = False
+    supports_idempotency_lookup = False
+
+
+#: The three ways settlement settles a lost create (S8).
+APPS = [
+    pytest.param(App, id="looked up"),
+    pytest.param(KeyedApp, id="sent again"),
+    pytest.param(UnkeyedApp, id="unkeyed"),
+]
+
+
+def refused(
+    index: IndexStore, *, lose_first: bool, app: type[App] = App
+) -> tuple[SyncEngine, InMemoryAdapter]:
     """A hub contact whose create into the app is refused, after a lost first send when
     ``lose_first``; the engine and the hub."""
     clock = FakeClock()
@@ -56,7 +83,7 @@ def refused(index: IndexStore, *, lose_first: bool) -> tuple[SyncEngine, InMemor
     sync = contacts_sync(hub_filter=Filter.where(Condition("lifecyclestage", "eq", "lead")))
     engine = SyncEngine(
         hub,
-        App(clock, lose_first=lose_first),
+        app(clock, lose_first=lose_first),
         index,
         SyncConfig("s", [sync]),
         clock=clock,
@@ -68,28 +95,21 @@ def refused(index: IndexStore, *, lose_first: bool) -> tuple[SyncEngine, InMemor
         assert pending.pending is not None
         assert pending.pending_key
         clock.advance(60)
-        engine.incremental_sync()  # settlement: the key is unknown, sent again, refused
+        engine.incremental_sync()  # settlement, then the create is refused
     return engine, hub
 
 
-#: Not fixed yet: settlement's ``after_create`` fails the entry with the copies it was
-#: announced with (they hold the values to send again). A new record's entry must drop
-#: them, as ``outcome_of`` does for a first send; a restored pair's must keep the copies
-#: it held before its announcement, and the pending entry does not tell the two apart.
-KNOWN = pytest.mark.xfail(
-    strict=True, reason="a create refused when sent again keeps its announced copies"
-)
-SENDS = [
-    pytest.param(False, id="first send"),
-    pytest.param(True, id="sent again", marks=KNOWN),
-]
+#: The create is refused on its first send, or when settlement sends it again (the
+#: announcement's idempotency key tells settlement it is a new record's create).
+SENDS = [pytest.param(False, id="first send"), pytest.param(True, id="lost first")]
 
 
+@pytest.mark.parametrize("app", APPS)
 @pytest.mark.parametrize("lose_first", SENDS)
 def test_a_refused_create_leaves_a_failed_entry_without_copies(
-    index: IndexStore, lose_first: bool
+    index: IndexStore, lose_first: bool, app: type[App]
 ) -> None:
-    refused(index, lose_first=lose_first)
+    refused(index, lose_first=lose_first, app=app)
     (entry,) = index.entries("s", "contacts")
     assert entry.state is RecordState.FAILED
     assert entry.pending is None
@@ -99,24 +119,12 @@ def test_a_refused_create_leaves_a_failed_entry_without_copies(
     assert "mail refused" in entry.message
 
 
-#: Not fixed yet: settlement's ``after_create`` fails the entry with the copies it was
-#: announced with (they hold the values to send again). A new record's entry must drop
-#: them, as ``outcome_of`` does for a first send; a restored pair's must keep the copies
-#: it held before its announcement, and the pending entry does not tell the two apart.
-KNOWN = pytest.mark.xfail(
-    strict=True, reason="a create refused when sent again keeps its announced copies"
-)
-SENDS = [
-    pytest.param(False, id="first send"),
-    pytest.param(True, id="sent again", marks=KNOWN),
-]
-
-
+@pytest.mark.parametrize("app", APPS)
 @pytest.mark.parametrize("lose_first", SENDS)
 def test_the_filter_still_applies_to_a_record_whose_create_was_refused(
-    index: IndexStore, lose_first: bool
+    index: IndexStore, lose_first: bool, app: type[App]
 ) -> None:
-    engine, hub = refused(index, lose_first=lose_first)
+    engine, hub = refused(index, lose_first=lose_first, app=app)
     # The record leaves the hub filter before it was ever synced: it is excluded (the
     # filter limits the initial entry, L2) and no create is tried again.
     (record,) = hub.records("contacts")

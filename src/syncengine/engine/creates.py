@@ -59,6 +59,7 @@ from syncengine.engine.lean import page_keys, plain_pass
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
+from syncengine.engine.settle import NEW_KEY as _NEW
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
@@ -173,7 +174,7 @@ def _create(
     sent: list[NewRecord] = []
     for record, keys, decision, write in work:
         entry_id = f"h:{record.id}"
-        key = f"{sid}:{name}:{entry_id}:{os.urandom(6).hex()}"
+        key = f"{sid}:{name}:{entry_id}:{_NEW}{os.urandom(6).hex()}"  # announce_key's
         # What execute announces for a new record's create (S8), field for field.
         pending.append(
             Entry(

@@ -5,7 +5,6 @@ transaction.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Final
@@ -19,7 +18,7 @@ from syncengine.engine.guard import guard
 from syncengine.engine.links import complete_waiting, sync_links
 from syncengine.engine.match import new_entry
 from syncengine.engine.ports import call_create, call_update, fetch
-from syncengine.engine.settle import absorb
+from syncengine.engine.settle import absorb, announce_key, unannounced
 from syncengine.entry import CorruptEntry, CursorUpdate, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import (
@@ -105,7 +104,7 @@ def execute(
                     key = base.pending_key
                     resent.add(n)
                 else:
-                    key = f"{sid}:{plan.name}:{base.entry_id}:{os.urandom(6).hex()}"
+                    key = announce_key(sid, plan.name, base)
                 creates[write.side].append((n, write, key))
                 sent_keys[n] = key
                 keys = base.keys | frozenset(item.keys)
@@ -465,6 +464,9 @@ def outcome_of(
                 hub_values=decision.hub_values,
                 app_values=decision.app_values,
             )
+        # A new record's create re-sent with its key and refused made nothing: the
+        # entry drops the copies it was announced with, as on a first send (S8).
+        entry = unannounced(entry, sent_key)
         wrote = {s for s, counter in counted if counter == "updated"}
         copies = landed_copies(plan, decision, base, set(Side) - wrote) if wrote else None
         if copies is not None:  # what did land is in the copies (S6, D6)

@@ -11,8 +11,10 @@ side's settlement failed (:func:`defer`), and the entries a re-sent create absor
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Final
 
 from syncengine import _passlog
 from syncengine.engine.context import Core, Pass, bad_id, chunks
@@ -27,9 +29,12 @@ from syncengine.states import RecordState
 from syncengine.transitions import add_history, evolve, queued, with_id
 
 __all__ = [
+    "NEW_KEY",
     "absorb",
     "after_create",
+    "announce_key",
     "defer",
+    "is_new_create",
     "made_by",
     "made_nothing",
     "namesakes",
@@ -37,8 +42,46 @@ __all__ = [
     "send_again",
     "settle_by_lookup",
     "settle_pending",
+    "unannounced",
     "unclaimed",
 ]
+
+#: What an idempotency key's last part starts with when its create is a new record's:
+#: the entry held no copies before it was announced (not a hex digit, so never part of
+#: the random tail of a key written before it existed).
+NEW_KEY: Final = "n"
+
+
+def announce_key(sync_id: str, object_type: str, base: Entry) -> str:
+    """A new idempotency key for a create of ``base``'s record, as announced (S8).
+
+    The key also tells settlement what the entry was before its announcement: a new
+    record's create (``base`` held no copies) is marked, so that a create that made
+    nothing, or that the app refuses when it is sent again, leaves the entry without the
+    copies it was announced with (:func:`unannounced`), as a first refusal does; any
+    other create (a restored pair, R6) keeps its copies.
+    """
+    tail = os.urandom(6).hex()
+    if base.hub_values is None and base.app_values is None:
+        tail = NEW_KEY + tail
+    return f"{sync_id}:{object_type}:{base.entry_id}:{tail}"
+
+
+def is_new_create(key: str | None) -> bool:
+    """Whether ``key`` is that of a new record's create (see :func:`announce_key`)."""
+    return key is not None and key.rpartition(":")[2].startswith(NEW_KEY)
+
+
+def unannounced(entry: Entry, key: str | None = None) -> Entry:
+    """``entry`` without the copies of a new record's create announced with ``key``
+    (its own ``pending_key`` by default): what it held before the announcement. A
+    create that never made a record leaves no copies of it (they hold the values sent,
+    which no record of the app holds), so its filters still apply (L2)."""
+    if is_new_create(key if key is not None else entry.pending_key) and (
+        entry.hub_values is not None or entry.app_values is not None
+    ):
+        return evolve(entry, hub_values=None, app_values=None)
+    return entry
 
 
 def settle_pending(
@@ -141,7 +184,7 @@ def made_nothing(core: Core, ctx: Pass, side: Side, entries: Sequence[Entry]) ->
     ctx.store.write(
         [
             evolve(
-                e,
+                unannounced(e),
                 pending=None,
                 pending_key=None,
                 updated_at=now,
@@ -418,7 +461,7 @@ def after_create(
             updated_at=now,
         )
     return evolve(
-        entry,
+        unannounced(entry),  # refused: the create made nothing, as when first sent
         state=RecordState.FAILED,
         pending=None,
         pending_key=None,
