@@ -21,10 +21,12 @@ from syncengine import (
     ErrorCategory,
     Filter,
     RecordState,
+    Side,
     SyncConfig,
     SyncEngine,
 )
 from syncengine.adapters import InMemoryAdapter
+from syncengine.engine import lifecycle
 from syncengine.index import IndexStore
 from syncengine.records import NewRecord, WriteResult
 
@@ -133,3 +135,86 @@ def test_the_filter_still_applies_to_a_record_whose_create_was_refused(
     (entry,) = index.entries("s", "contacts")
     assert entry.state is RecordState.EXCLUDED, entry
     assert entry.app_id is None
+
+
+def test_a_create_the_batch_sends_again_and_the_app_refuses_leaves_no_copies(
+    index: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create still in flight when a batch meets its record again (settlement did not
+    take it: say more creates were in flight than one settlement reads) is sent again by
+    the batch with its key; refused, it leaves the entry without the copies it was
+    announced with, as settlement and a first refusal do."""
+    clock = FakeClock()
+    hub = InMemoryAdapter([CONTACTS_HUB], name="hub", clock=clock, id_prefix="h")
+    record = hub.put("contacts", {"email": "ada@example.com", "firstname": "Ada"})
+    engine = SyncEngine(
+        hub,
+        KeyedApp(clock, lose_first=True),
+        index,
+        SyncConfig("s", [contacts_sync()]),
+        clock=clock,
+        sleep=clock.advance,
+    )
+    engine.initial_sync()
+    (pending,) = index.entries("s", "contacts")
+    assert pending.pending is not None
+    assert pending.hub_values is not None  # announced with the values it sends
+    monkeypatch.setattr(lifecycle, "settle_pending", lambda *args, **kwargs: None)
+    clock.advance(60)
+    hub.put("contacts", {**record.properties, "firstname": "Ada Lovelace"}, id=record.id)
+    engine.incremental_sync()
+    (entry,) = index.entries("s", "contacts")
+    assert entry.state is RecordState.FAILED
+    assert entry.pending is None
+    assert entry.app_id is None
+    assert (entry.hub_values, entry.app_values) == (None, None)
+    assert "mail refused" in entry.message
+
+
+class RestoringApp(App):
+    """Creates normally until ``failing`` is set; then as :class:`KeyedApp`."""
+
+    supports_idempotency_lookup = False
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock, lose_first=True)
+        self.failing = False
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        if not self.failing:
+            return InMemoryAdapter.create(self, object_type, items)
+        return super().create(object_type, items)
+
+
+def test_a_restore_refused_when_sent_again_keeps_the_pairs_copies(index: IndexStore) -> None:
+    """A restored pair's create (R6) is no new record's: refused when settlement sends it
+    again, its entry keeps the copies of the pair it restores, as a restore refused on
+    its first send does; only a new record's create leaves none."""
+    clock = FakeClock()
+    hub = InMemoryAdapter([CONTACTS_HUB], name="hub", clock=clock, id_prefix="h")
+    hub.put("contacts", {"email": "ada@example.com", "firstname": "Ada"})
+    app = RestoringApp(clock)
+    engine = SyncEngine(
+        hub, app, index, SyncConfig("s", [contacts_sync()]), clock=clock, sleep=clock.advance
+    )
+    engine.initial_sync()
+    (pair,) = index.entries("s", "contacts")
+    assert pair.app_id is not None
+    app.remove(CONTACTS_APP.name, pair.app_id)
+    clock.advance(60)
+    engine.incremental_sync()
+    (deleted,) = index.entries("s", "contacts")
+    assert deleted.deleted is Side.APP
+    app.failing = True  # the restore's create is lost, then refused when sent again
+    engine.restore(engine.plan_restore("contacts", Side.APP))
+    (pending,) = index.entries("s", "contacts")
+    assert pending.pending is Side.APP
+    clock.advance(60)
+    engine.incremental_sync()
+    (entry,) = index.entries("s", "contacts")
+    assert entry.state is RecordState.FAILED
+    assert entry.pending is None
+    assert entry.app_id is None
+    assert entry.hub_values == pair.hub_values
+    assert entry.app_values is not None
+    assert "mail refused" in entry.message
