@@ -175,7 +175,8 @@ def settle_pending(
 
 
 def made_nothing(core: Core, ctx: Pass, side: Side, entries: Sequence[Entry]) -> None:
-    """Creates in flight that made nothing: their entries are plain again.
+    """Creates in flight that made nothing: their entries are plain again, a new
+    record's without the copies it was announced with (:func:`unannounced`).
 
     A record that still needs its create gets a new one, one that is deleted or now a
     duplicate (M3) is forgotten or excluded like any other (S8, R6).
