@@ -561,3 +561,50 @@ class TestDamagedIndexRows:
         written = conn.execute("SELECT count(*) FROM cursors WHERE name = 'poll'").fetchone()
         conn.close()
         assert written[0] > 0
+
+    @pytest.mark.parametrize(
+        ("sql", "args", "named"),
+        [
+            (
+                "UPDATE meta SET value = 'x' WHERE key = 'initial_run'",
+                (),
+                r"setting 'initial_run' of sync 'crm-sales' cannot be read: its value 'x' "
+                r"is not a whole number",
+            ),
+            (
+                "UPDATE meta SET value = '2' WHERE key = 'initial_done'; "
+                "UPDATE cursors SET value = '9' WHERE name = 'initial_phase'",
+                (),
+                r"the hub cursor 'initial_phase' of sync 'crm-sales', type '\w+' cannot be "
+                r"read: its value '9' is not a phase of the initial sync \(1 to 4\)",
+            ),
+            (
+                "INSERT INTO meta (sync, key, value) SELECT sync, 'reconcile_run', '1O' "
+                "FROM meta WHERE key = 'initial_run'",
+                ("--reconcile",),
+                r"setting 'reconcile_run' of sync 'crm-sales' cannot be read: its value "
+                r"'1O' is not a whole number",
+            ),
+        ],
+        ids=["initial_run", "initial_phase", "reconcile_run"],
+    )
+    def test_a_counter_or_phase_that_is_not_a_number_stops_run_naming_it(
+        self, demo, sql, args, named
+    ):
+        """A run counter or phase that is not a number made `run` fail with Python's
+        "invalid literal for int()" (exit 1, naming nothing), or skipped the phases of
+        a type (a phase past the last): the error names the setting or cursor, the sync
+        and the index file, and how to repair it, as for a cursor that is not UTF-8."""
+        import sqlite3
+
+        conn = sqlite3.connect(Path(demo).parent / "index.db")
+        with conn:
+            conn.executescript(sql)
+        conn.close()
+        result = invoke("run", demo, *args)
+        assert 1 == result.exit_code, result.output
+        error = " ".join(result.stderr.split())
+        assert re.search(rf"the index '.*index\.db' is corrupt: {named}", error), error
+        assert "restore the index from a backup" in error
+        assert "syncengine run CONFIG --new" in error
+        assert "invalid literal" not in error

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncengine.engine.context import Core, Pass
+from syncengine.engine.stored import meta_number
 from syncengine.errors import SafetyStop
 from syncengine.plan import ObjectPlan
 from syncengine.records import Side
@@ -29,7 +30,7 @@ def restart_pending(core: Core) -> bool:
         core.index.get_meta(sid, "initial_done") != run
         and core.index.get_meta(sid, "initial_restart") != "1"
     )
-    return int(run) > 1 if running else True
+    return (meta_number(core, "initial_run") or 0) > 1 if running else True
 
 
 def preflight(core: Core, dry_pass: Callable[[], SyncReport], kind: str) -> None:

@@ -23,6 +23,7 @@ from syncengine.engine.merges import apply_merges
 from syncengine.engine.ports import as_adapter_error, fetch, scan
 from syncengine.engine.recheck import recheck_freed, retry
 from syncengine.engine.scaleout import forget_units, run_units, set_phase
+from syncengine.engine.stored import meta_number, phase_of
 from syncengine.entry import CursorUpdate
 from syncengine.plan import ObjectPlan
 from syncengine.records import Page, Side
@@ -63,21 +64,22 @@ def initial_sync(
     # or start one, so that they all run the same one (docs/scale-out.md).
     with exclusive(core, ctx, workers, "initial_start"):
         run_text = store.get_meta(sid, "initial_run")
+        stored_run = meta_number(core, "initial_run", store)
         in_progress = (
             run_text is not None
             and store.get_meta(sid, "initial_done") != run_text
             and store.get_meta(sid, "initial_restart") != "1"
         )
         if in_progress:
-            assert run_text is not None
-            run = int(run_text)
+            assert stored_run is not None
+            run = stored_run
         elif workers is not None and run_text is not None and not core.initial_sync_running:
             # A worker never starts a finished initial sync again on its own: the
             # other workers may have finished it a moment ago.
             ctx.report.skipped = "the initial sync has completed"
             return end(core, ctx)
         else:
-            run = int(run_text or 0) + 1
+            run = (stored_run or 0) + 1
             store.write(
                 cursors=[
                     CursorUpdate(sid, side, plan.name, None, name)
@@ -96,7 +98,7 @@ def initial_sync(
     for plan in core.order:
         settle(core, ctx, plan)
     for plan in core.order:
-        phase = int(store.cursor(sid, Side.HUB, plan.name, "initial_phase") or 1)
+        phase = phase_of(core, store, plan.name)
         if workers is not None:
             run_units(core, ctx, plan, run, phase, workers)
             continue

@@ -14,6 +14,7 @@ from syncengine.engine.context import Core, Pass, emit
 from syncengine.engine.guard import preflight
 from syncengine.engine.recheck import recheck, recheck_freed
 from syncengine.engine.settle import settle_pending
+from syncengine.engine.stored import meta_number
 from syncengine.index._overlay import OverlayIndexStore
 from syncengine.index.base import IndexStore
 from syncengine.plan import ObjectPlan
@@ -113,7 +114,7 @@ def open_pass(
     ctx = begin(core, kind, dry_run, compare_all=compare_all)
     ctx.guarded = not allow_mass_changes
     if mark is not None:
-        run = int(ctx.store.get_meta(core.sync_id, mark) or 0) + 1
+        run = (meta_number(core, mark, ctx.store) or 0) + 1
         if not dry_run:
             ctx.store.set_meta(core.sync_id, mark, str(run))
         ctx.mark = f"{mark[0]}{run}"

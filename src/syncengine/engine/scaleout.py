@@ -14,6 +14,7 @@ from syncengine.engine.context import Core, Pass, emit
 from syncengine.engine.leases import WAIT, WORKERS, claim_lease, worker_owner
 from syncengine.engine.match import index_side
 from syncengine.engine.ports import scan
+from syncengine.engine.stored import phase_of
 from syncengine.entry import CursorUpdate
 from syncengine.plan import ObjectPlan
 from syncengine.records import Record, Side
@@ -78,7 +79,7 @@ def run_units(
                     store.release(sid, worker_owner(ctx), [unit.lease], WORKERS)
             if not worked:
                 core.sleep(WAIT)  # the barrier: others are still at this phase
-        if int(store.cursor(sid, Side.HUB, plan.name, "initial_phase") or 1) <= number:
+        if phase_of(core, store, plan.name) <= number:
             set_phase(core, ctx, plan, number + 1)
 
 

@@ -359,6 +359,42 @@ def unreadable_meta(where: str, sync_id: str, key: str) -> str:
     )
 
 
+def store_where(store: object) -> str:
+    """The index ``store`` in messages: ``index 'sync.db'`` for the SQL stores (the
+    file or schema), the class name for another store."""
+    codec = getattr(store, "_codec", None)
+    if isinstance(codec, RowCodec):
+        return codec.where
+    return f"index ({type(store).__name__})"
+
+
+def not_a_number(
+    where: str,
+    sync_id: str,
+    key: str,
+    value: str,
+    expected: str,
+    *,
+    side: Side | None = None,
+    object_type: str | None = None,
+) -> str:
+    """The message of a setting or cursor the engine keeps a number in, whose stored
+    value is not one (never read as "not set", which would start the work over)."""
+    what = (
+        f"setting {key!r:.60} of sync {sync_id!r:.60}"
+        if side is None
+        else f"the {Side(side).value} cursor {key!r:.40} of sync {sync_id!r:.60}, type "
+        f"{object_type!r:.60}"
+    )
+    return (
+        f"the {where} is corrupt: {what} cannot be read: its value {value!r:.40} is not "
+        f"{expected}; passes that need it stop until it is repaired (it is not taken for "
+        "a missing value, which would start the work over): restore the index from a "
+        "backup (then run `syncengine run CONFIG --reconcile`), or rebuild the index from "
+        "the apps (move the file away and run `syncengine run CONFIG --new`)"
+    )
+
+
 class Corrupt(ValueError):
     """A stored row that is not in the row format (raised as IndexStoreError)."""
 
