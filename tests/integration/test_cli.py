@@ -608,3 +608,35 @@ class TestDamagedIndexRows:
         assert "restore the index from a backup" in error
         assert "syncengine run CONFIG --new" in error
         assert "invalid literal" not in error
+
+    @pytest.mark.parametrize("table", ["syncs", "object_types"])
+    def test_a_sync_or_type_name_that_is_not_utf8_stops_run_and_status_naming_it(self, demo, table):
+        """A sync's or object type's name another program left not UTF-8 was never
+        found again: `run` took the type for one with nothing stored (its records synced
+        as new into a second copy), or the sync for a lost index; both commands name
+        the row and the way to write the name back, and that repair works."""
+        import sqlite3
+
+        path = Path(demo).parent / "index.db"
+        conn = sqlite3.connect(path)
+        (row, name) = conn.execute(f"SELECT id, name FROM {table} ORDER BY id").fetchone()
+        rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        with conn:
+            conn.execute(f"UPDATE {table} SET name = CAST(X'63ff' AS TEXT) WHERE id = ?", (row,))
+        conn.close()
+        for command in ("run", "status"):
+            result = invoke(command, demo)
+            assert 1 == result.exit_code, result.output
+            error = " ".join(result.stderr.split())
+            what = "sync" if table == "syncs" else "object type"
+            assert re.search(
+                rf"the index '.*index\.db' is corrupt: the name of {what} {row} \(row {row} "
+                rf"of table '{table}'\) cannot be read: it is not UTF-8 text",
+                error,
+            ), error
+        with sqlite3.connect(path) as conn:  # no second copy of the sync or type was made
+            assert rows == conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        conn.close()
+        self._damage(demo, f"UPDATE {table} SET name = '{name}' WHERE id = {row}")  # as advised
+        after = invoke("run", demo)
+        assert 0 == after.exit_code, after.output + after.stderr

@@ -359,6 +359,29 @@ def unreadable_meta(where: str, sync_id: str, key: str) -> str:
     )
 
 
+def unreadable_name(where: str, path: object, table: str, number: int, wanted: str | None) -> str:
+    """The message of a sync's or object type's name (a row of table ``syncs`` or
+    ``object_types`` of a SQLite index) that is not UTF-8 text. ``wanted``: the name a
+    read looked for and did not find (it may have been this row's)."""
+    what = "sync" if table == "syncs" else "object type"
+    looked = (
+        f"; {what} {wanted!r:.60} is not found, and this row may be its own"
+        if wanted is not None
+        else ""
+    )
+    example = wanted if wanted is not None else "NAME"
+    return (
+        f"the {where} is corrupt: the name of {what} {number} (row {number} of table "
+        f"{table!r}) cannot be read: it is not UTF-8 text{looked}; passes stop until it "
+        f"is repaired (it is not taken for {'a sync' if table == 'syncs' else 'an object type'} "
+        "with nothing stored, whose records "
+        "would be synced as new): restore the index from a backup (then run `syncengine "
+        "run CONFIG --reconcile`), or, if you know the name the row held, write it back "
+        f"(sqlite3 {str(path)!r} \"UPDATE {table} SET name = '{example}' WHERE id = "
+        f'{number}")'
+    )
+
+
 def store_where(store: object) -> str:
     """The index ``store`` in messages: ``index 'sync.db'`` for the SQL stores (the
     file or schema), the class name for another store."""

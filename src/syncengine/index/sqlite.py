@@ -411,6 +411,8 @@ class SQLiteIndexStore(_rowformat.RowStore):
         row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
         if row is not None:
             found = int(row[0])
+        elif self._unreadable_name(conn, table, name):  # raises: it may be this one's row
+            raise AssertionError("unreachable")  # pragma: no cover
         elif create:
             found = conn.execute(f"INSERT INTO {table} (name) VALUES (?)", (name,)).lastrowid
             assert found is not None
@@ -418,6 +420,29 @@ class SQLiteIndexStore(_rowformat.RowStore):
             return None
         cache[name] = found
         return found
+
+    def _unreadable_name(self, conn: sqlite3.Connection, table: str, name: str) -> bool:
+        """Raise :class:`~syncengine.IndexStoreError` if a name of ``table`` (``syncs``
+        or ``object_types``) is not UTF-8 text, as ``name``, not found, may be its row:
+        a sync or object type never taken for one with nothing stored (its records
+        would be synced as new, or a new initial sync started); ``False`` otherwise.
+        Asked only when a name is not found (the tables hold a few rows)."""
+        conn.text_factory = bytes
+        try:
+            rows = conn.execute(f"SELECT id, name FROM {table} ORDER BY id").fetchall()
+        finally:
+            conn.text_factory = str
+        for number, raw in rows:
+            if type(raw) is bytes:
+                try:
+                    raw.decode()
+                except UnicodeDecodeError:
+                    raise IndexStoreError(
+                        _rowformat.unreadable_name(
+                            self._codec.where, self._path, table, int(number), name
+                        )
+                    ) from None
+        return False
 
     def _sync(self, conn: sqlite3.Connection, name: str, create: bool = False) -> int | None:
         return self._intern(conn, "syncs", self._sync_ids, name, create)
@@ -440,10 +465,23 @@ class SQLiteIndexStore(_rowformat.RowStore):
     def _ot_name(self, conn: sqlite3.Connection, ot: int) -> str:
         name = self._ot_names.get(ot)
         if name is None:
-            row = conn.execute("SELECT name FROM object_types WHERE id = ?", (ot,)).fetchone()
+            conn.text_factory = bytes
+            try:
+                row = conn.execute("SELECT name FROM object_types WHERE id = ?", (ot,)).fetchone()
+            finally:
+                conn.text_factory = str
             if row is None:
-                raise IndexStoreError(f"the index is corrupt: unknown object type id {ot}")
-            name = self._ot_names[ot] = str(row[0])
+                raise IndexStoreError(
+                    f"the {self._codec.where} is corrupt: unknown object type id {ot}"
+                )
+            try:
+                name = self._ot_names[ot] = bytes(row[0]).decode()
+            except UnicodeDecodeError:
+                raise IndexStoreError(
+                    _rowformat.unreadable_name(
+                        self._codec.where, self._path, "object_types", ot, None
+                    )
+                ) from None
         return name
 
     def _intern_text(self, kind: str, text: str) -> int | None:
@@ -462,12 +500,26 @@ class SQLiteIndexStore(_rowformat.RowStore):
         return found
 
     def _interned_text(self, kind: str, number: int) -> str | None:
-        """The text of an interned number, ``None`` if there is none."""
-        row = (
-            self._connection()
-            .execute(f"SELECT {_INTERNED[kind]} FROM {kind} WHERE id = ?", (number,))
-            .fetchone()
-        )
+        """The text of an interned number, ``None`` if there is none.
+
+        A text that is not UTF-8 (another program wrote it) raises a
+        :class:`~._rowformat.Corrupt` naming its row: only the entries that use it
+        become :class:`~syncengine.entry.CorruptEntry` items, each failing alone."""
+        try:
+            row = (
+                self._connection()
+                .execute(f"SELECT {_INTERNED[kind]} FROM {kind} WHERE id = ?", (number,))
+                .fetchone()
+            )
+        except sqlite3.OperationalError as error:
+            if "decode" not in str(error):
+                raise
+            what = "field names" if kind == _rowformat.SHAPES else "history item"
+            raise _rowformat.Corrupt(
+                f"its {what} (row {number} of table {kind!r}) are not UTF-8 text"
+                if kind == _rowformat.SHAPES
+                else f"its {what} (row {number} of table {kind!r}) is not UTF-8 text"
+            ) from None
         return None if row is None else str(row[0])
 
     def _fetch(

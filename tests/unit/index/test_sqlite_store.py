@@ -935,6 +935,116 @@ class TestRowsWrittenByAnotherProgram:
             assert 0 == store.inbox_count("s")
 
 
+class TestInternedNamesNotUtf8:
+    """Issue 18: a row of the index's tables of names (field names, history items,
+    syncs, object types) that another program left not UTF-8 failed every read with
+    SQLite's bare "Could not decode to UTF-8 column 'fields'" (every record of the
+    sync), or made the store take a sync or type for one with nothing stored (its
+    records synced as new into a second copy of the type)."""
+
+    @staticmethod
+    def damage(path, sql: str) -> None:
+        with sqlite3.connect(path) as conn:
+            assert 1 == conn.execute(sql).rowcount
+        conn.close()
+
+    @pytest.mark.parametrize(
+        ("table", "match", "named"),
+        [
+            ("shapes", "fields = '[\"rare\"]'", "its field names (row {} of table 'shapes') are"),
+            ("items", "item LIKE '%rare-action%'", "its history item (row {} of table 'items') is"),
+        ],
+    )
+    def test_only_the_entries_that_use_the_name_fail_each_alone(
+        self, tmp_path, table, match, named
+    ):
+        path = tmp_path / "index.db"
+        plain = contact(2)
+        rare = attrs.evolve(
+            contact(1),
+            hub_values={"rare": "1"},
+            app_values={"rare": "1"},
+            history=(HistoryItem(T0, "rare-action", "app"),),
+        )
+        with SQLiteIndexStore(path) as store:
+            store.write([rare, plain])
+        with sqlite3.connect(path) as conn:
+            (row,) = conn.execute(f"SELECT id FROM {table} WHERE {match}").fetchone()
+        conn.close()
+        self.damage(
+            path,
+            f"UPDATE {table} SET {'fields' if table == 'shapes' else 'item'} = "
+            f"CAST(X'5bff' AS TEXT) WHERE id = {row}",
+        )
+        with SQLiteIndexStore(path) as store:
+            for read in (
+                lambda: store.get("s", "contacts", [rare.entry_id, plain.entry_id]),
+                lambda: {e.entry_id: e for e in store.entries("s")},
+            ):
+                both = read()
+                assert plain == both[plain.entry_id]
+                bad = both[rare.entry_id]
+                assert type(bad) is CorruptEntry
+                assert (RecordState.FAILED, ErrorCategory.INDEX) == (bad.state, bad.category)
+                assert (
+                    f"entry {rare.entry_id!r} of sync 's', type 'contacts' cannot be read: "
+                    f"{named.format(row)} not UTF-8 text" in bad.message
+                ), bad.message
+                assert "until the row is repaired" in bad.message
+            store.write([rare])  # writing the entry again interns its names anew
+            assert rare == store.get("s", "contacts", [rare.entry_id])[rare.entry_id]
+
+    @pytest.mark.parametrize("table", ["object_types", "syncs"])
+    def test_a_sync_or_type_whose_name_is_not_utf8_is_named_never_taken_for_a_new_one(
+        self, tmp_path, table
+    ):
+        path = tmp_path / "index.db"
+        company = attrs.evolve(contact(3), object_type="companies", entry_id="c3")
+        with SQLiteIndexStore(path) as store:
+            store.write([contact(1), company])
+            store.set_meta("s", "initial_run", "1")
+        with sqlite3.connect(path) as conn:
+            name = "contacts" if table == "object_types" else "s"
+            (row,) = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        conn.close()
+        self.damage(path, f"UPDATE {table} SET name = CAST(X'63ff' AS TEXT) WHERE id = {row}")
+        what = "object type" if table == "object_types" else "sync"
+        with SQLiteIndexStore(path) as store:
+            for call in (
+                lambda: store.get("s", "contacts", ["h:1"]),
+                lambda: store.by_record_ids("s", "contacts", Side.HUB, ["1"]),
+                lambda: store.cursor("s", Side.HUB, "contacts"),
+                lambda: list(store.entries("s")),
+                lambda: store.counts("s"),
+                lambda: store.write([contact(4)]),
+            ):
+                with pytest.raises(IndexStoreError) as raised:
+                    call()
+                message = " ".join(str(raised.value).split())
+                assert message.startswith(
+                    f"the index '{path}' is corrupt: the name of {what} {row} (row {row} of "
+                    f"table '{table}') cannot be read: it is not UTF-8 text"
+                ), message
+                assert "restore the index from a backup" in message
+                assert f"UPDATE {table} SET name = '" in message
+            if table == "syncs":
+                with pytest.raises(IndexStoreError, match="the name of sync"):
+                    store.get_meta("s", "initial_run")
+            else:  # the other type reads as before
+                assert ["c3"] == list(store.get("s", "companies", ["c3"]))
+        with sqlite3.connect(path) as conn:  # nothing was added in its place
+            assert rows == conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        conn.close()
+        # The repair the message advises, when the name is known, reads it all again.
+        self.damage(path, f"UPDATE {table} SET name = '{name}' WHERE id = {row}")
+        with SQLiteIndexStore(path) as store:
+            assert (
+                contact(1) == store.get("s", "contacts", [contact(1).entry_id])[contact(1).entry_id]
+            )
+            assert "1" == store.get_meta("s", "initial_run")
+
+
 class TestValuesKeptBesideEntries:
     """write_indexed keeps values as one more element of the row's data array: the
     entry reads back as written, and a kept element that cannot be read is not used
