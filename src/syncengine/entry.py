@@ -129,8 +129,14 @@ class CorruptEntry(Entry):
     it is repaired or the index is rebuilt, and every pass that meets it fails its
     record again.
 
+    ``stored_state`` is the state its row holds, where that can be read (``None`` if
+    not): :meth:`SyncEngine.status <syncengine.SyncEngine.status>` counts a damaged
+    entry a pass met as failed instead of under that state.
+
     .. versionadded:: 0.3
     """
+
+    stored_state: RecordState | None = None
 
 
 #: Entry's fields in the order of its ``__init__``. The hot paths (the engine's entry

@@ -640,3 +640,30 @@ class TestDamagedIndexRows:
         self._damage(demo, f"UPDATE {table} SET name = '{name}' WHERE id = {row}")  # as advised
         after = invoke("run", demo)
         assert 0 == after.exit_code, after.output + after.stderr
+
+    def test_status_counts_a_damaged_entry_as_failed_once_a_pass_met_it(self, demo):
+        """`status` counted a damaged contact under its row's state (synced) while `run`
+        counted it failed, and "Failures by category" left it out: all three agree."""
+        import sqlite3
+
+        def failed_contacts() -> int:
+            result = invoke("status", demo)
+            assert 0 == result.exit_code, result.output
+            (row,) = [line for line in result.output.splitlines() if line.startswith(" contacts")]
+            return int(row.split("│")[2].replace(",", ""))
+
+        before = failed_contacts()
+        conn = sqlite3.connect(Path(demo).parent / "index.db")
+        with conn:
+            conn.execute(
+                "UPDATE entries SET data = 'not json' WHERE rowid = (SELECT min(e.rowid) FROM "
+                "entries e JOIN object_types t ON t.id = e.ot WHERE t.name = 'contacts' "
+                "AND e.state = 1)"
+            )
+        conn.close()
+        run = invoke("run", demo, "--reconcile")
+        assert 0 == run.exit_code, run.output + run.stderr
+        assert "is corrupt: entry" in run.output
+        assert before + 1 == failed_contacts()
+        text = invoke("status", demo).output
+        assert re.search(r"contacts\s+index\s+1\s", text), text

@@ -255,3 +255,50 @@ def test_a_link_to_a_record_whose_entry_is_damaged_waits_and_completes_once_repa
         assert account == index.by_record_ids("s", "companies", Side.HUB, [acme])[acme].app_id
     finally:
         index.close()
+
+
+@pytest.mark.parametrize("damage", ["not json", "not utf-8", "bad keys"])
+def test_status_counts_a_damaged_entry_a_pass_met_as_failed_as_the_report_does(world, damage):
+    """`status` (and the console's counts, which are the same) counted a damaged entry
+    under the state its row holds (synced), while every pass counted its record failed:
+    once a pass met it, status counts it as failed too, until the row is repaired."""
+    bad = world.hub_ids[1]
+    before = world.engine.status()["contacts"]
+    assert (6, 0) == (before.synced, before.failed)
+    row = world.damage(bad, DAMAGE[damage])
+    world.edit(bad, "Bad")
+    report = world.engine.incremental_sync()
+    assert 1 == report.get("failed", side=Side.HUB)
+    shown = world.engine.status()["contacts"]
+    assert (5, 1) == (shown.synced, shown.failed)
+    # The listings agree: with the failed ones (category index), not with the synced.
+    (failed,) = world.engine.records(state="failed")
+    assert (bad, ErrorCategory.INDEX) == (failed.hub_id, failed.category)
+    assert bad not in [v.hub_id for v in world.engine.records(state="synced")]
+    assert 5 == len(list(world.engine.records(state="synced")))
+    assert 6 == len(list(world.engine.records()))
+    dry = world.engine.incremental_sync(dry_run=True)  # a dry run changes nothing
+    assert 1 == dry.get("failed", side=Side.HUB)
+    assert (5, 1) == (world.engine.status()["contacts"].synced, shown.failed)
+    # Repaired: counted under its state again at once, then synced by the next pass.
+    world.repair(bad, row)
+    shown = world.engine.status()["contacts"]
+    assert (6, 0) == (shown.synced, shown.failed)
+    assert [] == list(world.engine.records(state="failed"))
+    assert 6 == len(list(world.engine.records(state=["synced", "failed"])))
+    assert not world.engine.incremental_sync().errors
+    shown = world.engine.status()["contacts"]
+    assert (6, 0) == (shown.synced, shown.failed)
+
+
+def test_status_counts_each_damaged_entry_once_over_many_passes(world):
+    bad = world.hub_ids[:3]
+    for hub_id in bad:
+        world.damage(hub_id, DAMAGE["not json"])
+    for first in ("A", "B", "C"):
+        for hub_id in bad:
+            world.edit(hub_id, first)
+        assert 3 == world.engine.incremental_sync().get("failed", side=Side.HUB)
+        world.engine.reconcile()
+        shown = world.engine.status()["contacts"]
+        assert (3, 3) == (shown.synced, shown.failed)

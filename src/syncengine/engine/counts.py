@@ -11,6 +11,7 @@ from typing import Final
 
 from syncengine import _passlog
 from syncengine.engine.context import Core, Pass
+from syncengine.engine.stored import note_corrupt
 from syncengine.entry import CorruptEntry, Entry
 from syncengine.records import Side
 from syncengine.report import PlannedWrite
@@ -37,6 +38,7 @@ def fail_corrupt(core: Core, ctx: Pass, object_type: str, side: Side, entry: Cor
         return
     ctx.report.side(object_type, side).failed += 1
     ctx.report.errors.append(message)
+    note_corrupt(core, ctx, object_type, entry)
     _passlog.record_failed(
         core.sync_id, entry, entry.category, entry.message, quiet=core.preflighting
     )

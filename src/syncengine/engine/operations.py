@@ -19,6 +19,7 @@ from syncengine.engine.context import CHUNK, Core, Item, chunks
 from syncengine.engine.execute import execute
 from syncengine.engine.lifecycle import begin, end
 from syncengine.engine.ports import fetch
+from syncengine.engine.stored import corrupt_met
 from syncengine.entry import CorruptEntry, Entry
 from syncengine.errors import ConfigError, SyncDisabledError
 from syncengine.plan import (
@@ -61,7 +62,8 @@ __all__ = [
 
 
 def status(core: Core) -> dict[str, ObjectStatus]:
-    """Counts per object type from the index, without reading entries (rule R4).
+    """Counts per object type from the index, without reading entries (rule R4) but
+    the damaged ones passes met (counted as failed, as those passes counted them).
 
     What :meth:`SyncEngine.status <syncengine.SyncEngine.status>` does.
     """
@@ -69,7 +71,14 @@ def status(core: Core) -> dict[str, ObjectStatus]:
     running = core.initial_sync_running
     result = {}
     for obj in core.config.objects:
-        by_state = counts.get(obj.hub_type, {})
+        by_state = dict(counts.get(obj.hub_type, {}))
+        met = corrupt_met(core, obj.hub_type)
+        for entry in core.index.get(core.sync_id, obj.hub_type, met).values() if met else ():
+            # A damaged entry a pass met is counted as failed, as the pass counted it.
+            stored = entry.stored_state if type(entry) is CorruptEntry else None
+            if stored is not None and stored is not RecordState.FAILED and by_state.get(stored):
+                by_state[stored] -= 1
+                by_state[RecordState.FAILED] = by_state.get(RecordState.FAILED, 0) + 1
         result[obj.hub_type] = ObjectStatus(
             object_type=obj.hub_type,
             synced=by_state.get(RecordState.SYNCED, 0),
@@ -116,10 +125,29 @@ def records(
         raw = [state] if isinstance(state, str | RecordState) else list(state)
         states = {RecordState(s) for s in raw}
     name = object_name(core, object_type)
+    # A damaged entry a pass met is listed as failed, as status counts it (its row's
+    # state may be another): with the failed ones, not with those of its row's state.
+    met = (
+        {t: set(corrupt_met(core, t)) for t in ([name] if name is not None else core.plans)}
+        if states is not None
+        else {}
+    )
+    listed: set[tuple[str, str]] = set()
     for entry in core.index.entries(core.sync_id, name, states=states, since=since, until=until):
+        if type(entry) is CorruptEntry and entry.entry_id in met.get(entry.object_type, ()):
+            if entry.state not in (states or ()):
+                continue
+            listed.add((entry.object_type, entry.entry_id))
         plan = core.plans.get(entry.object_type)
         matched = plan.key_name(entry.matched_by) if plan and entry.matched_by else None
         yield EntryView.of(entry, matched)
+    if states is None or RecordState.FAILED not in states or since or until:
+        return  # (a damaged entry's time cannot be read: a time frame lists it by its row)
+    for hub_type, ids in met.items():
+        wanted = [i for i in sorted(ids) if (hub_type, i) not in listed]
+        for entry in core.index.get(core.sync_id, hub_type, wanted).values() if wanted else ():
+            if type(entry) is CorruptEntry and entry.stored_state not in states:
+                yield EntryView.of(entry, None)
 
 
 def export(

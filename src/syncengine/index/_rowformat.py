@@ -900,7 +900,7 @@ class RowCodec:
         """The :class:`CorruptEntry` of a row that cannot be read, in place of its entry:
         a read goes on with the other rows, and the engine fails this entry's record(s)
         alone. The record ids are kept where they are text."""
-        entry_id, hub_id, app_id = row[2], row[3], row[4]
+        entry_id, hub_id, app_id, code = row[2], row[3], row[4], row[5]
         return CorruptEntry(
             sync_id,
             object_type,
@@ -911,6 +911,7 @@ class RowCodec:
             RecordState.FAILED,
             category=ErrorCategory.INDEX,
             message=f"{self.corrupt(sync_id, object_type, entry_id, error)}; {REPAIR}",
+            stored_state=STATES[code] if type(code) is int and 0 <= code < len(STATES) else None,
         )
 
     def keys(
