@@ -302,3 +302,34 @@ def test_status_counts_each_damaged_entry_once_over_many_passes(world):
         world.engine.reconcile()
         shown = world.engine.status()["contacts"]
         assert (3, 3) == (shown.synced, shown.failed)
+
+
+def test_a_record_held_up_by_a_damaged_entry_is_logged_with_its_own_id_alone(world, caplog):
+    """batch.unmatchable failed a new record whose identifier a damaged entry holds
+    (counted, named in the report) but wrote no log line, as every other failure does:
+    one WARNING names the new record and the identifier, not the damaged entry's
+    records (another pair's ids, which would point at the wrong records)."""
+    import logging
+
+    bad = world.hub_ids[1]
+    world.damage(bad, DAMAGE["not json"])
+    held = world.index.by_record_ids("s", "contacts", Side.HUB, [bad])[bad]
+    world.clock.advance()
+    new = world.app.put("people", {"mail": "p1@example.com", "first_name": "Twin"}).id
+    with caplog.at_level(logging.WARNING, logger="syncengine"):
+        report = world.engine.incremental_sync()
+    assert [e for e in report.errors if f"app record {new!r} failed: its identifier" in e]
+    lines = [r.getMessage() for r in caplog.records if "record failed" in r.getMessage()]
+    (line,) = [line for line in lines if f"app_id={new} " in line]
+    assert line.startswith("record failed: sync=s object=contacts hub_id=- app_id=")
+    assert "category=index" in line
+    assert "its identifier email/mail is held by an entry of the index" in line
+    assert "entry of the index '" in line  # (its path masked, as every long word)
+    assert bad not in line
+    assert (held.app_id or "?") not in line.split("message=", 1)[1]
+    assert "p1@example.com" not in line  # the identifier's value is not logged
+    # Once a pass, as the report: a second pass logs it again, once.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="syncengine"):
+        world.engine.reconcile()
+    assert 1 == sum(f"app_id={new} " in r.getMessage() for r in caplog.records)

@@ -23,6 +23,7 @@ from syncengine.engine.ports import as_adapter_error, fetch, fetch_others
 from syncengine.engine.settle import defer, resend_deferred
 from syncengine.entry import CorruptEntry, CursorUpdate, Entry
 from syncengine.errors import AdapterError
+from syncengine.index._rowformat import store_where
 from syncengine.plan import (
     NO_CHANGE,
     Decision,
@@ -342,10 +343,11 @@ def unmatchable(
     }
     kept: list[Item] = []
     for item in items:
-        hit = next((corrupt[k] for k in item.keys if k in corrupt), None)
-        if hit is None:
+        key = next((k for k in item.keys if k in corrupt), None)
+        if key is None:
             kept.append(item)
             continue
+        hit = corrupt[key]
         counts = ctx.report.side(plan.name, item.side)
         message = (
             f"{plan.name}: {item.side.value} record {item.record_id!r} failed: its "
@@ -354,6 +356,26 @@ def unmatchable(
         if message not in ctx.report.errors:
             counts.failed += 1
             ctx.report.errors.append(message)
+            # Logged with this record's id alone: the damaged entry's ids are another
+            # record's (the report's message names that entry).
+            hub = item.side is Side.HUB
+            _passlog.record_failed(
+                core.sync_id,
+                Entry(
+                    core.sync_id,
+                    plan.name,
+                    "",
+                    hit.updated_at,
+                    hub_id=item.record_id if hub else None,
+                    app_id=None if hub else item.record_id,
+                ),
+                ErrorCategory.INDEX,
+                f"its identifier {plan.key_name(key)} is held by an entry of the "
+                f"{store_where(core.index)} that cannot be read; the record fails on every "
+                "pass until that row is repaired (it could be that entry's record, so it is "
+                "neither paired nor created)",
+                quiet=core.preflighting,
+            )
     return kept, {
         key: [e for e in held if type(e) is not CorruptEntry] for key, held in candidates.items()
     }
