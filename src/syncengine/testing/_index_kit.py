@@ -1880,6 +1880,40 @@ class IndexStoreMachine(RuleBasedStateMachine):
         sync_id = data.draw(st.sampled_from(self.syncs))
         object_type = data.draw(st.sampled_from(_OBJECT_TYPES))
         keys = data.draw(st.lists(st.sampled_from([*_KEYS, "9:none"]), max_size=4))
+        self._check_by_keys(sync_id, object_type, keys)
+
+    @rule(data=st.data())
+    def the_same_record_in_both_syncs(self, data: st.DataObject) -> None:
+        """An entry and its twin in the other sync (same type, id, record ids and keys):
+        each sync's reads find its own alone."""
+        first = data.draw(entry_strategy(self.syncs[:1]), "entry")
+        keys = data.draw(st.frozensets(st.sampled_from(_KEYS), min_size=1, max_size=3), "keys")
+        first = attrs.evolve(first, keys=keys)
+        twin = data.draw(entry_strategy(self.syncs[1:]), "twin")
+        twin = attrs.evolve(
+            twin,
+            object_type=first.object_type,
+            entry_id=first.entry_id,
+            hub_id=first.hub_id,
+            app_id=first.app_id,
+            keys=first.keys,
+        )
+        self.store.write([first, twin])
+        self.model.write([first, twin], [], [])
+        for sync_id in self.syncs:
+            self._check_by_keys(sync_id, first.object_type, sorted(first.keys))
+            got = self.store.get(sync_id, first.object_type, [first.entry_id])
+            _assert_entries(
+                [
+                    e
+                    for e in self.model.of(sync_id, first.object_type)
+                    if e.entry_id == first.entry_id
+                ],
+                list(got.values()),
+                f"get({first.entry_id!r}) of sync {sync_id!r}",
+            )
+
+    def _check_by_keys(self, sync_id: str, object_type: str, keys: list[str]) -> None:
         got = self.store.by_keys(sync_id, object_type, keys)
         want = {k: [e for e in self.model.of(sync_id, object_type) if k in e.keys] for k in keys}
         want = {k: found for k, found in want.items() if found}
