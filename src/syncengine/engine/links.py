@@ -74,13 +74,25 @@ def sync_links(
         for n, (entry, hub, app) in enumerate(work):
             old = entry.links.get(target, frozenset())
             hub_side: dict[str, str | None] = {}  # hub id -> app id (None: end not synced)
+            # An end whose record was deleted on either side is as one not synced: the
+            # link waits (a restore completes it), it is never made to the survivor
+            # of a record deleted in the app that links to it, nor to a deleted record.
             for h in hub.associations.get(hub_type, ()) if hub is not None else ():
                 end = by_hub.get(h)
-                hub_side[h] = end.app_id if end is not None and end.hub_id == h else None
+                hub_side[h] = (
+                    end.app_id
+                    if end is not None and end.hub_id == h and end.deleted is None
+                    else None
+                )
             app_side: dict[str, str] = {}  # hub id -> app id, for app links with a synced end
             for a in app.associations.get(app_type, ()) if app is not None else ():
                 end = by_app.get(a)
-                if end is not None and end.hub_id is not None and end.app_id == a:
+                if (
+                    end is not None
+                    and end.hub_id is not None
+                    and end.app_id == a
+                    and end.deleted is None
+                ):
                     app_side[end.hub_id] = a
                 elif _unusable(a, target, notes[n]):
                     continue
