@@ -20,6 +20,8 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Final, Literal
 
+import idna
+
 from syncengine._text import lone_surrogate
 
 __all__ = [
@@ -86,8 +88,26 @@ def _fold(text: str, form: Literal["NFC", "NFKC"]) -> str:
     return text
 
 
+#: The letters IDNA 2003 maps to others (``ß`` to ``ss``, ``ς`` to ``σ``) and the joiners
+#: it drops, which IDNA 2008 and UTS 46 keep: ``straße.de`` and ``strasse.de`` are two
+#: domains, registered by two owners.
+_DEVIATIONS: Final = frozenset("\u00df\u03c2\u200c\u200d")
+
+
 def _idna(host: str) -> str | None:
-    """``host`` in ASCII (IDNA 2003, the stdlib codec), or ``None`` when it cannot be encoded."""
+    """``host`` in ASCII, or ``None`` when it cannot be encoded.
+
+    As mail systems and browsers encode it: UTS 46 without transitional processing, then
+    IDNA 2008 (``straße.de`` is ``xn--strae-oqa.de``, not ``strasse.de``). A name IDNA 2008
+    refuses (a symbol such as ``☃``, which IDNA 2003 allowed) is encoded as IDNA 2003
+    does, unless it holds one of the letters the two read differently.
+    """
+    try:
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        pass
+    if not _DEVIATIONS.isdisjoint(host):
+        return None
     try:
         return host.encode("idna").decode("ascii")
     except (UnicodeError, ValueError):
@@ -134,12 +154,15 @@ def normalize_email(value: object) -> str | None:
         return _ascii_email(text)
     if _has_bad_char(text, spaces=True):
         return None
-    text = _fold(text, "NFKC")
+    text = unicodedata.normalize("NFKC", text)
     if text.count("@") != 1:
         return None
     local, domain = text.split("@")
-    # IDNA's label separators: the ideographic full stop (NFKC has already turned the
-    # full-width and half-width ones into "." and U+3002) separates labels as "." does.
+    local = _fold(local, "NFKC")
+    # The domain is not case-folded here: folding makes "ß" "ss" and "ς" "σ", other
+    # domains' letters; IDNA maps its case (see _idna). IDNA's label separators: the
+    # ideographic full stop (NFKC has already turned the full-width and half-width ones
+    # into "." and U+3002) separates labels as "." does.
     domain = domain.replace("\u3002", ".")
     if not _valid_local(local) or _has_bad_char(local, spaces=True):
         return None
@@ -232,7 +255,7 @@ def normalize_domain(value: object) -> str | None:
             return None
     if not host or len(host) > 4 * _MAX_DOMAIN or _has_bad_char(host, spaces=True):
         return None
-    host = _fold(host, "NFC").removesuffix(".")
+    host = unicodedata.normalize("NFC", host).removesuffix(".")  # IDNA maps its case (_idna)
     if not host:
         return None
     ascii_host = _idna(host)

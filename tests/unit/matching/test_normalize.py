@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Callable
 
+import idna
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -399,7 +399,10 @@ def test_generated_valid_emails_are_accepted(value: str) -> None:
 def test_domains_and_their_urls_normalize_alike(value: str) -> None:
     """A domain and any URL on it normalize to the same identifier (M6)."""
     expected = normalize_domain(value)
-    for url in (f"https://{value}/x?y#z", f"http://www.{value}:80/", f"{value.upper()}."):
+    # (Upper case is the same domain but where it is another letter's: "ß".upper() is
+    # "SS", another domain in IDNA 2008, as "ς".upper().lower() is "σ".)
+    upper = value.upper() if value.upper().lower() == value.lower() else value
+    for url in (f"https://{value}/x?y#z", f"http://www.{value}:80/", f"{upper}."):
         assert expected == normalize_domain(url)
 
 
@@ -435,15 +438,15 @@ def _full_width(text: str) -> str:
 def test_unicode_spellings_of_one_address_match(local: str, labels: list[str], tld: str) -> None:
     """IDNA and full-width spellings of an address normalize alike (issue 17, M6)."""
     domain = ".".join([*labels, tld])
-    # The stdlib IDNA codec (the reference here) knows Unicode 3.2: newer letters map
-    # only in the current tables (UTS 46), which the normalizer's case-folding follows.
-    assume(all(unicodedata.ucd_3_2_0.category(ch) != "Cn" for ch in domain))
     address = f"{local}@{domain}"
     normalized = normalize_email(address)
     if normalized is None:
         return
     assert normalized.split("@")[1].isascii()
-    ascii_domain = domain.encode("idna").decode("ascii")
+    # The reference: UTS 46 without transitional processing, then IDNA 2008, as mail
+    # systems and browsers encode a domain (the stdlib codec is IDNA 2003).
+    ascii_domain = _uts46(domain)
+    assume(ascii_domain is not None)  # (one IDNA 2008 refuses is read as IDNA 2003 does)
     for other in (
         f"{local}@{ascii_domain}",
         f"{_full_width(local)}@{domain}",
@@ -463,3 +466,75 @@ def test_text_with_a_lone_surrogate_is_never_an_identifier(
 ) -> None:
     """No index can store it: a key holding one stopped the pass (issue 17, X1)."""
     assert None is NORMALIZERS[kind](f"{before}{surrogate}{after}")
+
+
+def _uts46(domain: str) -> str | None:
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("a@straße.de", "a@strasse.de"),  # two domains in IDNA 2008 (IDNA 2003: one)
+        ("a@ςx.gr", "a@σx.gr"),
+        ("a@faß.de", "a@FASS.de"),
+    ],
+)
+def test_domains_that_idna_2008_tells_apart_are_two_addresses(one: str, other: str) -> None:
+    """The stdlib's IDNA 2003 made "straße.de" "strasse.de" (and case-folding did the same
+    before it): two addresses of two domains, with two owners, matched as one."""
+    assert normalize_email(one) is not None
+    assert normalize_email(other) is not None
+    assert normalize_email(one) != normalize_email(other)
+    assert normalize_domain(one.split("@")[1]) != normalize_domain(other.split("@")[1])
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("a@straße.de", "a@xn--strae-oqa.de"),
+        ("A@STRAẞE.DE", "a@xn--strae-oqa.de"),
+        ("a@ςx.gr", "a@xn--x-xmb.gr"),
+        ("a@Σx.gr", "a@σx.gr"),
+    ],
+)
+def test_spellings_of_an_idna_2008_domain_are_one_address(one: str, other: str) -> None:
+    assert normalize_email(one) == normalize_email(other) is not None
+
+
+def test_a_joiner_idna_2008_refuses_is_no_address_rather_than_another_domain() -> None:
+    """IDNA 2003 dropped a zero-width joiner: "ab\u200d.de" was the address of "ab.de"."""
+    assert normalize_email("a@ab\u200d.de") is None
+    assert normalize_domain("ab\u200d.de") is None
+    assert normalize_email("a@ab.de") == "a@ab.de"
+
+
+#: Letters whose readings differ between IDNA 2003, case-folding and IDNA 2008, and
+#: their look-alikes, so that generated domains collide often.
+_TRICKY = "aßsSẞςσΣüUuöo\u200d\u200c"
+
+
+@given(
+    local=st.text("abAB", min_size=1, max_size=3),
+    one=st.text(_TRICKY, min_size=1, max_size=5),
+    other=st.text(_TRICKY, min_size=1, max_size=5),
+)
+def test_two_addresses_match_exactly_when_idna_2008_reads_one_domain(
+    local: str, one: str, other: str
+) -> None:
+    """Two spellings of one address match; two different addresses never do. "One
+    domain" is what UTS 46 (non-transitional) and IDNA 2008 make of it, as mail systems
+    and browsers do; a name they refuse is no address."""
+    first, second = f"{local}@{one}.de", f"{local}@{other}.de"
+    want = [_uts46(f"{one}.de"), _uts46(f"{other}.de")]
+    got = [normalize_email(first), normalize_email(second)]
+    for address, reference, normalized in zip((first, second), want, got, strict=True):
+        if reference is None:
+            assert normalized is None, address
+        else:
+            assert normalized == f"{local.casefold()}@{reference}", address
+    if None not in want:
+        assert (want[0] == want[1]) == (got[0] == got[1]), (first, second)
