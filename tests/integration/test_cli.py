@@ -667,3 +667,23 @@ class TestDamagedIndexRows:
         assert before + 1 == failed_contacts()
         text = invoke("status", demo).output
         assert re.search(r"contacts\s+index\s+1\s", text), text
+
+    def test_a_cursor_its_app_refuses_stops_run_naming_it_and_the_way_out(self, demo):
+        """A poll cursor another program overwrote with text the app does not take
+        stopped `run` with "unknown: ValueError: sales: malformed cursor" (an app
+        failure, naming neither the index nor a repair): the error names the index, the
+        sync, the side and type, and how to repair it, and that repair works."""
+        self._damage(demo, "UPDATE cursors SET value = 'garbage' WHERE name = 'poll'")
+        result = invoke("run", demo)
+        assert 1 == result.exit_code, result.output
+        error = " ".join(result.stderr.split())
+        assert re.search(
+            r"the index '.*index\.db' is corrupt: the (hub|app) cursor of sync 'crm-sales', "
+            r"type '\w+' holds 'garbage', which the (hub|app)'s adapter refuses \(",
+            error,
+        ), error
+        assert "unknown: ValueError" not in error
+        assert "DELETE FROM cursors WHERE name = 'poll'" in error
+        self._damage(demo, "DELETE FROM cursors WHERE name = 'poll'")  # as it advises
+        after = invoke("run", demo)
+        assert 0 == after.exit_code, after.output + after.stderr

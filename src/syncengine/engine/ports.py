@@ -16,7 +16,8 @@ from syncengine._merges import redirects
 from syncengine.adapters.base import Adapter
 from syncengine.engine.context import Core, Item, Pass, chunks
 from syncengine.entry import Entry
-from syncengine.errors import AdapterError
+from syncengine.errors import AdapterError, IndexStoreError
+from syncengine.index._rowformat import refused_cursor, store_where
 from syncengine.plan import ObjectPlan
 from syncengine.records import (
     AssociationChange,
@@ -112,12 +113,32 @@ def note_events(core: Core, side: Side, events: Sequence[ChangeEvent]) -> None:
 
 
 def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Page]:
+    """The pages of a scan from ``since``. A cursor the adapter refuses before its first
+    page (a ``ValueError``: not one of its cursors) is a damaged cursor of the index,
+    raised as :class:`~syncengine.IndexStoreError` naming it, never an app failure."""
+    started = False
+    pages = None
     try:
-        yield from core.adapters[side].scan(plan.type_on(side), since)
+        pages = core.adapters[side].scan(plan.type_on(side), since)
+        for page in pages:
+            started = True
+            yield page
     except AdapterError:
         raise
+    except ValueError as exc:
+        if since is None or started:
+            raise as_adapter_error(exc) from exc
+        where = store_where(core.index)
+        name = plan.type_on(Side.HUB)
+        raise IndexStoreError(
+            refused_cursor(where, core.sync_id, side, name, since, str(exc))
+        ) from exc
     except Exception as exc:
         raise as_adapter_error(exc) from exc
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 def fetch_others(

@@ -382,6 +382,23 @@ def unreadable_name(where: str, path: object, table: str, number: int, wanted: s
     )
 
 
+def refused_cursor(
+    where: str, sync_id: str, side: Side, object_type: str, value: str, reason: str
+) -> str:
+    """The message of a cursor the index holds that its app refuses (another program
+    wrote it, or the index was used with another app)."""
+    return (
+        f"the {where} is corrupt: the {Side(side).value} cursor of sync {sync_id!r:.60}, "
+        f"type {object_type!r:.60} holds {value!r:.60}, which the {Side(side).value}'s "
+        f"adapter refuses ({reason:.200}); passes that need it stop until it is repaired "
+        "(it is not taken for a missing cursor, which could skip changes): remove the poll "
+        "cursors (in a SQLite index: DELETE FROM cursors WHERE name = 'poll'; the next "
+        "pass then reads "
+        "every record again, nothing is skipped), or restore the index from a backup "
+        "(then run `syncengine run CONFIG --reconcile`)"
+    )
+
+
 def store_where(store: object) -> str:
     """The index ``store`` in messages: ``index 'sync.db'`` for the SQL stores (the
     file or schema), the class name for another store."""
