@@ -154,16 +154,18 @@ def normalize_email(value: object) -> str | None:
         return _ascii_email(text)
     if _has_bad_char(text, spaces=True):
         return None
-    text = unicodedata.normalize("NFKC", text)
-    if text.count("@") != 1:
+    # The "@": any character NFKC makes one (the full-width "＠" too).
+    ats = [i for i, ch in enumerate(text) if ch in _NFKC_AT]
+    if len(ats) != 1:
         return None
-    local, domain = text.split("@")
-    local = _fold(local, "NFKC")
-    # The domain is not case-folded here: folding makes "ß" "ss" and "ς" "σ", other
-    # domains' letters; IDNA maps its case (see _idna). IDNA's label separators: the
-    # ideographic full stop (NFKC has already turned the full-width and half-width ones
-    # into "." and U+3002) separates labels as "." does.
-    domain = domain.replace("\u3002", ".")
+    local, domain = _fold(text[: ats[0]], "NFKC"), text[ats[0] + 1 :]
+    # The domain is mapped as IDNA maps it (UTS 46), not with NFKC and case-folding,
+    # which make "ϲ" "ς", "ß" "ss" and "ς" "σ", other domains' letters. The mapping
+    # also turns the full-width, half-width and ideographic full stops into ".".
+    try:
+        domain = idna.uts46_remap(domain, std3_rules=False, transitional=False)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
     if not _valid_local(local) or _has_bad_char(local, spaces=True):
         return None
     if not _valid_email_domain(domain):
@@ -175,6 +177,10 @@ def normalize_email(value: object) -> str | None:
     if len(text) > _MAX_EMAIL:
         return None
     return text
+
+
+#: The characters NFKC makes an "@": itself, full-width and small.
+_NFKC_AT: Final = frozenset("@\uff20\ufe6b")
 
 
 def _valid_local(local: str) -> bool:
