@@ -15,7 +15,8 @@ this one), and no creates whose settlement failed in this pass (on either side).
 page: no merged records. Per hub record: a valid id met once in the page (not also
 listed as deleted), with no index entry of its own (nor one this pass counted under its
 entry id), whose identifiers no other record of the page holds and no index entry holds
-(after the app's records added since its scan were indexed, ``catch_up``), and whose
+(before the app's records added since its scan are indexed, ``catch_up``, which only
+such a create triggers, as a create decided by the general path does; and after), and whose
 decision is to create it in the app (:func:`~syncengine.plan.decide_new`: the decisions
 of :func:`~syncengine.plan.decide`, the pure function of the general path; a record the
 direction, a required identifier or a conversion keeps out is the general path's).
@@ -155,18 +156,19 @@ def _create(
         if not isinstance(write, CreateIn) or write.side is not app:
             continue
         work.append((record, keys, decision, write))
+    work = _unheld(ctx, sid, name, work)
     if not work:
         return set()
     if ctx.catch_up and (name, app) not in ctx.caught_up:
         # The app's records added since its scan are indexed before the phase's first
         # create into it (M1), as the general path does; one of them may hold a key.
+        # Only for a record the general path would create too: one whose identifier an
+        # entry holds already is matched there (paired, or a duplicate, M3), not
+        # created, and triggers no catch-up, so the app's records added since stay
+        # unindexed until a create needs them (or the next pass indexes them).
         first = work[0]
-        catch_up(core, ctx, plan, app, [(Item(hub, first[0], None, first[0].id), first[2])])
-    wanted = {k for _, keys, _, _ in work for k in keys}
-    if wanted:
-        found = store.by_keys(sid, name, wanted)
-        if found:
-            work = [w for w in work if not any(k in found for k in w[1])]
+        if catch_up(core, ctx, plan, app, [(Item(hub, first[0], None, first[0].id), first[2])]):
+            work = _unheld(ctx, sid, name, work)
             if not work:
                 return set()
     now = core.clock()
@@ -225,6 +227,18 @@ def _create(
     store.write(out, cursors=held_back(ctx, plan, hub, cursors) if alone else ())
     settle_counts(ctx)
     return {w[0].id for w in work}
+
+
+def _unheld(ctx: Pass, sid: str, name: str, work: list[Create]) -> list[Create]:
+    """The creates of ``work`` none of whose identifiers an index entry holds (the
+    others are the general path's: it matches them)."""
+    wanted = {k for _, keys, _, _ in work for k in keys}
+    if not wanted:
+        return work
+    found = ctx.store.by_keys(sid, name, wanted)
+    if not found:
+        return work
+    return [w for w in work if not any(k in found for k in w[1])]
 
 
 def _failed(
