@@ -230,3 +230,32 @@ class HubSpotMerges(RuleBasedStateMachine):
 
 
 TestHubSpotMerges = HubSpotMerges.TestCase
+
+
+def test_a_link_to_an_account_of_a_merged_away_company_waits() -> None:
+    """The machine's shrunk failure (seed 2844834664477438439399334272656568357).
+
+    A contact links to a company; that company is merged, and the merged record is merged
+    again. The app still links the person to the account of a merged-away company (its
+    entry excluded, reason ``merged``), so the pass made that link in HubSpot, to the
+    merged-away id, and the contact failed ``not_found`` on every pass. The link follows
+    the company to the survivor in HubSpot (its links moved there); the app's link to
+    the account left out of the sync waits, and nothing fails.
+    """
+    machine = HubSpotMerges()
+    try:
+        contact = machine.contacts()[0]
+        first = sorted(machine.fake.records("companies"), key=int)
+        machine.fake.link("contacts", contact, "companies", first[-1])
+        machine.reconcile()
+        machine.incremental_pass(webhooks=False)
+        survivor = machine.fake.merge("companies", first[-1], first[0])
+        machine.incremental_pass(webhooks=False)
+        other = [c for c in sorted(machine.fake.records("companies"), key=int) if c != survivor]
+        last = machine.fake.merge("companies", other[0], survivor)
+        machine.reconcile()
+        machine.incremental_pass(webhooks=True)
+        assert {last} == set(machine.fake.links("contacts", contact, "companies"))
+        machine.nothing_is_lost_or_made_again()
+    finally:
+        machine.teardown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TypeGuard
 
 from syncengine import _passlog
 from syncengine._text import lone_surrogate
@@ -28,6 +29,12 @@ def _unusable(record_id: str, target: str, notes: list[str]) -> bool:
         return False
     notes.append(f"{target} {record_id!r} not linked: its id {problem}")
     return True
+
+
+def _pairs(end: Entry | None) -> TypeGuard[Entry]:
+    """Whether a link's other end is a pair whose two ids are counterparts: neither
+    record deleted, the entry not excluded (a merged-away record's, for one)."""
+    return end is not None and end.deleted is None and end.state is not RecordState.EXCLUDED
 
 
 def sync_links(
@@ -77,22 +84,17 @@ def sync_links(
             # An end whose record was deleted on either side is as one not synced: the
             # link waits (a restore completes it), it is never made to the survivor
             # of a record deleted in the app that links to it, nor to a deleted record.
+            # So is an end left out of the sync (excluded: e.g. the counterpart of a
+            # record merged away in HubSpot, whose links moved to the merged record):
+            # its other id is no counterpart, a link made to it would name a record
+            # merged away (and fail on every pass) or one the sync does not keep.
             for h in hub.associations.get(hub_type, ()) if hub is not None else ():
                 end = by_hub.get(h)
-                hub_side[h] = (
-                    end.app_id
-                    if end is not None and end.hub_id == h and end.deleted is None
-                    else None
-                )
+                hub_side[h] = end.app_id if _pairs(end) and end.hub_id == h else None
             app_side: dict[str, str] = {}  # hub id -> app id, for app links with a synced end
             for a in app.associations.get(app_type, ()) if app is not None else ():
                 end = by_app.get(a)
-                if (
-                    end is not None
-                    and end.hub_id is not None
-                    and end.app_id == a
-                    and end.deleted is None
-                ):
+                if _pairs(end) and end.hub_id is not None and end.app_id == a:
                     app_side[end.hub_id] = a
                 elif _unusable(a, target, notes[n]):
                     continue
