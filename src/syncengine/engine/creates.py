@@ -48,7 +48,6 @@ the apps, the index and the reports, with kills, lost replies and refused values
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from syncengine import _passlog
@@ -60,7 +59,7 @@ from syncengine.engine.lean import page_keys, plain_pass
 from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
-from syncengine.engine.settle import NEW_KEY as _NEW
+from syncengine.engine.settle import announce_key
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
@@ -176,7 +175,7 @@ def _create(
     sent: list[NewRecord] = []
     for record, keys, decision, write in work:
         entry_id = f"h:{record.id}"
-        key = f"{sid}:{name}:{entry_id}:{_NEW}{os.urandom(6).hex()}"  # announce_key's
+        key = announce_key(sid, name, entry_id, new=True)
         # What execute announces for a new record's create (S8), field for field.
         pending.append(
             Entry(

@@ -104,7 +104,12 @@ def execute(
                     key = base.pending_key
                     resent.add(n)
                 else:
-                    key = announce_key(sid, plan.name, base)
+                    key = announce_key(
+                        sid,
+                        plan.name,
+                        base.entry_id,
+                        new=base.hub_values is None and base.app_values is None,
+                    )
                 creates[write.side].append((n, write, key))
                 sent_keys[n] = key
                 keys = base.keys | frozenset(item.keys)

@@ -52,19 +52,18 @@ __all__ = [
 NEW_KEY: Final = "n"
 
 
-def announce_key(sync_id: str, object_type: str, base: Entry) -> str:
-    """A new idempotency key for a create of ``base``'s record, as announced (S8).
+def announce_key(sync_id: str, object_type: str, entry_id: str, *, new: bool) -> str:
+    """A new idempotency key for a create of entry ``entry_id``'s record, as announced
+    (S8).
 
     The key also tells settlement what the entry was before its announcement: a new
-    record's create (``base`` held no copies) is marked, so that a create that made
-    nothing, or that the app refuses when it is sent again, leaves the entry without the
-    copies it was announced with (:func:`unannounced`), as a first refusal does; any
-    other create (a restored pair, R6) keeps its copies.
+    record's create (``new``: the entry held no copies) is marked, so that a create
+    that made nothing, or that the app refuses when it is sent again, leaves the entry
+    without the copies it was announced with (:func:`unannounced`), as a first refusal
+    does; any other create (a restored pair, R6) keeps its copies.
     """
     tail = os.urandom(6).hex()
-    if base.hub_values is None and base.app_values is None:
-        tail = NEW_KEY + tail
-    return f"{sync_id}:{object_type}:{base.entry_id}:{tail}"
+    return f"{sync_id}:{object_type}:{entry_id}:{NEW_KEY if new else ''}{tail}"
 
 
 def is_new_create(key: str | None) -> bool:
