@@ -26,7 +26,7 @@ from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, Decision, Fail, ObjectPlan, identify
 from syncengine.records import NewRecord, Record, Side, WriteResult
 from syncengine.states import RecordState
-from syncengine.transitions import add_history, evolve, queued, with_id
+from syncengine.transitions import add_history, evolve, with_id
 
 __all__ = [
     "NEW_KEY",
@@ -289,26 +289,18 @@ def queue_held(
 ) -> None:
     """A reconcile meets every entry once: the creates in flight another pass still
     holds (it runs, or died on another machine and its leases have not expired) are
-    counted queued and marked so, as the batch step does for the records it cannot
-    lease (S9, R4). No scan may meet them: their record, on ``side``, may be gone.
+    counted queued, as the batch step counts the records it cannot lease (S9, R4). No
+    scan may meet them: their record, on ``side``, may be gone.
 
-    The mark goes on each entry as it is stored now: the holder may have stored its
-    outcome since the entries were read (then it is no longer in flight, and left).
+    Nothing is written to their entries: the holder stores the create's outcome itself,
+    and a mark written here, read before and written after, would overwrite that
+    outcome with the pending copy read before (a lost update: the entry pending again,
+    its created record paired with nothing). An entry its holder leaves in flight (it
+    died) is settled by the next pass that can lease it, as every pending entry is.
     """
     for entry in entries:
         count_outcome(core, ctx, plan.name, entry, ((side, "queued"),))
         ctx.queued.add(entry.entry_id)
-    if ctx.dry_run:
-        return
-    now = core.clock()
-    fresh = ctx.store.get(core.sync_id, plan.name, [e.entry_id for e in entries])
-    marks = [
-        queued(core.history_size, current, now)
-        for current in fresh.values()
-        if current.pending is side.other and current.state is not RecordState.QUEUED
-    ]
-    if marks:
-        ctx.store.write(marks)
 
 
 def send_again(
