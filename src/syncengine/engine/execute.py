@@ -20,7 +20,7 @@ from syncengine.engine.match import new_entry
 from syncengine.engine.ports import call_create, call_update, fetch
 from syncengine.engine.settle import absorb, announce_key, unannounced
 from syncengine.entry import CorruptEntry, CursorUpdate, Entry
-from syncengine.errors import AdapterError
+from syncengine.errors import AdapterError, IndexStoreError
 from syncengine.plan import (
     Apply,
     CreateIn,
@@ -212,34 +212,60 @@ def queue_fresh(
     out: list[Entry],
     now: datetime,
 ) -> list[Entry]:
-    """Put the queued marks on the queued records' entries as they are now (S9).
+    """Store the queued marks of the batch's queued records (S9); the other entries of
+    ``out`` are returned, for the batch's write.
 
-    Their entries were read while another pass held them; that pass may have stored
-    its outcome since (a pair, a record it created). The mark is set on that outcome,
-    which it would otherwise overwrite with the copy read before; an entry the other
-    pass forgot is not written back.
+    Another pass holds these records, not their entries' rows: it may store its outcome
+    (a pair, a record it created, an edit it synced) at any time, and a mark written
+    over it with the copy read before would lose that outcome. So each mark is written
+    only on the entry as it was read (:meth:`IndexStore.replace_unchanged
+    <syncengine.index.IndexStore.replace_unchanged>`, a compare-and-set); an entry
+    changed since gets the mark on what is stored now (the change this pass saw must
+    still be retried), until it is stored. An entry the other pass forgot, or whose row
+    cannot be read now, is left as it is.
     """
     read = {
-        item.entry.entry_id: item.entry
+        item.entry.entry_id: item
         for item, decision in decided
         if isinstance(decision, Queued) and item.entry is not None
     }
     if not read or ctx.dry_run:
         return out
-    fresh = ctx.store.get(core.sync_id, plan.name, list(read))
     kept: list[Entry] = []
+    marks: dict[str, tuple[Entry, Entry]] = {}
     for entry in out:
-        before = read.get(entry.entry_id)
-        if before is None or entry.state is not RecordState.QUEUED:
+        item = read.get(entry.entry_id)
+        if item is None or item.entry is None or entry.state is not RecordState.QUEUED:
             kept.append(entry)
-            continue
-        current = fresh.get(entry.entry_id)
-        if current is None or type(current) is CorruptEntry:
-            continue  # forgotten, or its row cannot be read now: left as it is
-        if current != before:
-            entry = queued(core.history_size, current, now, current.keys.union(entry.keys))
-        kept.append(entry)
+        else:
+            marks[entry.entry_id] = (item.entry, entry)
+    for _ in range(_MARK_ROUNDS):
+        if not marks:
+            return kept
+        lost = ctx.store.replace_unchanged(core.sync_id, plan.name, list(marks.values()))
+        again: dict[str, tuple[Entry, Entry]] = {}
+        for entry_id, current in lost.items():
+            if current is None or type(current) is CorruptEntry:
+                continue  # forgotten, or its row cannot be read now: left as it is
+            item = read[entry_id]
+            keys = current.keys.union(item.keys) if item.record is not None else current.keys
+            if current.state is RecordState.QUEUED and keys == current.keys:
+                continue  # marked already (by another pass that met it)
+            again[entry_id] = (current, queued(core.history_size, current, now, keys))
+        marks = again
+    if marks:
+        raise IndexStoreError(
+            f"{ctx.store!r} did not store the queued mark of {len(marks)} entries of "
+            f"{plan.name!r} (e.g. {next(iter(marks))!r}) in {_MARK_ROUNDS} attempts: "
+            f"replace_unchanged answered each time that the entry had changed since it "
+            f"was read"
+        )
     return kept
+
+
+#: How many times :func:`queue_fresh` writes a mark whose entry changed since it was
+#: read (each time, another pass stored the entry in between).
+_MARK_ROUNDS: Final = 20
 
 
 def read_back(

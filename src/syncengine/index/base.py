@@ -25,8 +25,11 @@ Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta
 :meth:`~IndexStore.entries_page` (built on :meth:`~IndexStore.entries`; stores override
 it with keyset paging), :meth:`~IndexStore.write_indexed`, :meth:`~IndexStore.indexed_values` and
 :meth:`~IndexStore.by_keys_indexed` (values kept beside entries until they are next
-written; the defaults keep nothing), :meth:`~IndexStore.holders` (without it, the leases of a pass
-that died are taken over only when they expire), :meth:`~IndexStore.close`; the webhook inbox
+written; the defaults keep nothing), :meth:`~IndexStore.replace_unchanged` (a
+compare-and-set write; the default, built on :meth:`~IndexStore.get` and
+:meth:`~IndexStore.write`, is not atomic), :meth:`~IndexStore.holders` (without it, the
+leases of a pass that died are taken over only when they expire),
+:meth:`~IndexStore.close`; the webhook inbox
 (:meth:`~IndexStore.inbox_add`, :meth:`~IndexStore.inbox`, :meth:`~IndexStore.inbox_remove`,
 :meth:`~IndexStore.inbox_count`): a store without it cannot back a webhook receiver
 (:func:`keeps_inbox` tells), and is refused when one is built; the pass history
@@ -45,6 +48,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from syncengine.errors import IndexStoreError
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem
 from syncengine.records import Side
 from syncengine.states import RecordState
@@ -54,11 +58,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IndexStore",
+    "check_changes",
     "check_page_limit",
     "keeps_history",
     "keeps_inbox",
     "keyset_page",
     "page_start",
+    "same_entry",
 ]
 
 
@@ -238,6 +244,53 @@ class IndexStore(abc.ABC):
             self.write_indexed(entries, kept, cursors=cursors)
         else:
             self.write(entries, cursors=cursors)
+
+    def replace_unchanged(
+        self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
+    ) -> dict[str, Entry | None]:
+        """Write each ``(read, new)`` pair's ``new`` only if the entry stored now is still
+        ``read`` (a compare-and-set), in one transaction: no other write of those
+        entries may come between the comparison and the write.
+
+        The engine writes this way what it must change in an entry it does not hold
+        (another pass holds its record's lease, rule S9): it read the entry, and the
+        holder may store its own outcome at any time. An entry the holder changed
+        since is not written; the engine reads the answer, builds its change again on
+        what is stored now, and calls again.
+
+        Args:
+            sync_id: The sync of every entry of ``changes``.
+            object_type: Their object type.
+            changes: Pairs of one entry as it was read (from this store) and the entry
+                to write in its place, both with the same entry id, in ``sync_id`` and
+                ``object_type``.
+
+        Returns:
+            By entry id, each entry not written and what is stored now in its place
+            (``None`` if nothing is). An empty dict: every ``new`` was written.
+
+        Stored means equal (:func:`same_entry`) to ``read``. Raise
+        :class:`~syncengine.IndexStoreError` when an entry cannot be stored (then none
+        of the call is). This default compares with :meth:`get` and writes with
+        :meth:`write`: it is **not atomic** (a write of another process between the two
+        is lost); the bundled stores override it with one transaction, and a store
+        shared by several passes must too.
+
+        .. versionadded:: 0.3
+        """
+        pairs = check_changes(sync_id, object_type, changes)
+        stored = self.get(sync_id, object_type, list(pairs))
+        lost: dict[str, Entry | None] = {}
+        written: list[Entry] = []
+        for entry_id, (read, new) in pairs.items():
+            current = stored.get(entry_id)
+            if current is not None and same_entry(read, current):
+                written.append(new)
+            else:
+                lost[entry_id] = current
+        if written:
+            self.write(written)
+        return lost
 
     def by_keys_indexed(
         self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
@@ -471,6 +524,54 @@ class IndexStore(abc.ABC):
         return sum(
             1 for entry in self.entries(sync_id, object_type) if getattr(entry, column) is not None
         )
+
+
+def same_entry(read: Entry, stored: Entry) -> bool:
+    """Whether ``stored`` is the entry ``read`` (for :meth:`IndexStore.replace_unchanged`):
+    equal, of the same class, and (values holding NaN, which equals nothing) of the
+    same representation.
+
+    .. versionadded:: 0.3
+    """
+    if type(read) is not type(stored):
+        return False
+    return read == stored or repr(read) == repr(stored)
+
+
+def check_changes(
+    sync_id: str, object_type: str, changes: Iterable[tuple[Entry, Entry]]
+) -> dict[str, tuple[Entry, Entry]]:
+    """The pairs of a :meth:`IndexStore.replace_unchanged` call by entry id; refuses a
+    pair that is not two entries of ``sync_id`` and ``object_type`` with one entry id,
+    or an entry id given twice."""
+    pairs: dict[str, tuple[Entry, Entry]] = {}
+    for change in changes:
+        if (
+            type(change) is not tuple
+            or len(change) != 2
+            or not all(isinstance(e, Entry) for e in change)
+        ):
+            raise IndexStoreError(
+                f"replace_unchanged takes (read, new) pairs of entries, got {change!r:.80}"
+            )
+        read, new = change
+        for entry in change:
+            if (entry.sync_id, entry.object_type, entry.entry_id) != (
+                sync_id,
+                object_type,
+                read.entry_id,
+            ):
+                raise IndexStoreError(
+                    f"replace_unchanged of ({sync_id!r}, {object_type!r}): the pair of entry "
+                    f"{read.entry_id!r:.80} holds entry ({entry.sync_id!r:.80}, "
+                    f"{entry.object_type!r:.80}, {entry.entry_id!r:.80})"
+                )
+        if read.entry_id in pairs:
+            raise IndexStoreError(
+                f"replace_unchanged: entry {read.entry_id!r:.80} is given twice in one call"
+            )
+        pairs[read.entry_id] = (read, new)
+    return pairs
 
 
 def page_start(after: str | None, prefix: str = "") -> int:

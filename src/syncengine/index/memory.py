@@ -25,7 +25,14 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
+from syncengine.index.base import (
+    IndexStore,
+    check_changes,
+    check_page_limit,
+    keyset_page,
+    page_start,
+    same_entry,
+)
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -309,6 +316,25 @@ class MemoryIndexStore(IndexStore):
         # Entries the engine built: without write's per-entry checks (encoding still
         # refuses what it cannot store).
         self._write_all(entries, (), cursors, kept or None, built=True)
+
+    @override
+    def replace_unchanged(
+        self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
+    ) -> dict[str, Entry | None]:
+        pairs = check_changes(sync_id, object_type, changes)
+        with self._lock:  # the comparison and the write under one lock: atomic
+            sync = self._syncs.get(sync_id)
+            lost: dict[str, Entry | None] = {}
+            written: list[Entry] = []
+            for entry_id, (read, new) in pairs.items():
+                slot = None if sync is None else sync.entries.get((object_type, entry_id))
+                if slot is not None and same_entry(read, slot[1]):
+                    written.append(new)
+                else:
+                    lost[entry_id] = None if slot is None else slot[1]
+            if written:
+                self._write_all(written, (), (), None)
+            return lost
 
     @override
     def indexed_values(

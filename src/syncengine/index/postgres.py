@@ -91,6 +91,7 @@ from syncengine.index._entry import (
     InboxItem,
     check_inbox_items,
 )
+from syncengine.index.base import check_changes, same_entry
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -222,6 +223,12 @@ _OBJECT_TYPE: Final = 1
 
 
 _COLUMNS: Final = "id, ot, entry_id, hub_id, app_id, state, updated_at, pending, keys, data"
+#: replace_unchanged's comparison, run in the write's transaction: the prepared rows
+#: (by sync and object type) that are still to be written.
+_Compare = Callable[
+    ["psycopg.Connection[Any]", Mapping[tuple[int, int], list[tuple[Any, ...]]]],
+    dict[tuple[int, int], list[tuple[Any, ...]]],
+]
 _CHUNK: Final = _rowformat.CHUNK  # rows per page of entries()
 _SHARDS: Final = 16  # counter shards (see the module docstring)
 _RETRIES: Final = 8  # attempts of a transaction PostgreSQL aborted for concurrency
@@ -871,6 +878,39 @@ class PostgresIndexStore(_rowformat.RowStore):
         self._write_all(entries, (), cursors, kept or None, built=True)
 
     @override
+    def replace_unchanged(
+        self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
+    ) -> dict[str, Entry | None]:
+        pairs = check_changes(sync_id, object_type, changes)
+        lost: dict[str, Entry | None] = {}
+
+        def compare(
+            conn: psycopg.Connection[Any], groups: Mapping[tuple[int, int], list[tuple[Any, ...]]]
+        ) -> dict[tuple[int, int], list[tuple[Any, ...]]]:
+            lost.clear()  # the transaction may be run again
+            if not groups:
+                return {}
+            ((where, items),) = groups.items()  # one sync and object type
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE sync = %s AND ot = %s "
+                f"AND entry_id = ANY(%s::text[]) ORDER BY id FOR UPDATE",
+                (*where, [item[0] for item in items]),
+            ).fetchall()
+            stored = {_unesc(row[2]): self._decode(sync_id, object_type, row) for row in rows}
+            kept: list[tuple[Any, ...]] = []
+            for item in items:
+                entry_id = _unesc(item[0])
+                current = stored.get(entry_id)
+                if current is not None and same_entry(pairs[entry_id][0], current):
+                    kept.append(item)
+                else:
+                    lost[entry_id] = current
+            return {where: kept} if kept else {}
+
+        self._write_all([new for _, new in pairs.values()], (), (), None, compare=compare)
+        return lost
+
+    @override
     def indexed_values(
         self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
     ) -> dict[str, dict[str, str | None]]:
@@ -899,6 +939,7 @@ class PostgresIndexStore(_rowformat.RowStore):
         kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None,
         *,
         built: bool = False,
+        compare: _Compare | None = None,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
@@ -951,7 +992,14 @@ class PostgresIndexStore(_rowformat.RowStore):
                 continue
             where = (sync, _SIDE_CODES[update.side], ot, _esc(update.name))
             final[where] = None if update.value is None else _esc(update.value)
-        inserted = self._transact(lambda conn: self._write(conn, groups, doomed, final))
+        if compare is None:
+            inserted = self._transact(lambda conn: self._write(conn, groups, doomed, final))
+        else:
+            # replace_unchanged: the rows are locked and compared in the write's
+            # transaction (FOR UPDATE), so no other write comes between the two.
+            inserted = self._transact(
+                lambda conn: self._write(conn, compare(conn, groups), doomed, final)
+            )
         if inserted:
             self._refresh_statistics(inserted)
 

@@ -71,6 +71,7 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, encode_counts
 from syncengine.index import _codec, _rowformat
 from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
+from syncengine.index.base import check_changes, same_entry
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -947,6 +948,25 @@ class SQLiteIndexStore(_rowformat.RowStore):
         self._write_all(entries, (), cursors, kept or None, built=True)
 
     @override
+    def replace_unchanged(
+        self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
+    ) -> dict[str, Entry | None]:
+        pairs = check_changes(sync_id, object_type, changes)
+        lost: dict[str, Entry | None] = {}
+
+        def compare(batch: dict[tuple[str, str, str], Entry]) -> None:
+            # In the write's IMMEDIATE transaction (this connection, under self._lock).
+            stored = self.get(sync_id, object_type, list(pairs))
+            for entry_id, (read, _) in pairs.items():
+                current = stored.get(entry_id)
+                if current is None or not same_entry(read, current):
+                    lost[entry_id] = current
+                    del batch[(sync_id, object_type, entry_id)]
+
+        self._write_all([new for _, new in pairs.values()], (), (), None, compare=compare)
+        return lost
+
+    @override
     def indexed_values(
         self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
     ) -> dict[str, dict[str, str | None]]:
@@ -980,6 +1000,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None,
         *,
         built: bool = False,
+        compare: Callable[[dict[tuple[str, str, str], Entry]], None] | None = None,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
@@ -989,7 +1010,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             return
         written: dict[tuple[int, int, str], _Row] = {}
         try:
-            self._write(batch, removals, cursors, written, kept)
+            self._write(batch, removals, cursors, written, kept, compare)
         except BaseException:
             self._rows.clear()
             raise
@@ -1006,6 +1027,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         cursors: Sequence[CursorUpdate],
         written: dict[tuple[int, int, str], _Row],
         kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
+        compare: Callable[[dict[tuple[str, str, str], Entry]], None] | None = None,
     ) -> None:
         with self._transaction() as conn:
             # Another connection committed since the last write: what is known of rows
@@ -1014,6 +1036,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
             if version != self._version:
                 self._rows.clear()
                 self._version = version
+            if compare is not None:
+                # replace_unchanged: the entries are read and compared under the write
+                # lock, so no other write comes between the comparison and the write.
+                compare(batch)
             deltas: Counter[tuple[int, int, int]] = Counter()
             if batch:
                 self._upsert(conn, batch, deltas, written, kept)

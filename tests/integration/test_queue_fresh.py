@@ -1,0 +1,221 @@
+"""A pass that queues a record another pass holds never overwrites that pass's outcome
+(S9).
+
+A pass that cannot lease a record another live pass holds leaves it queued and marks
+its entry so, for a later pass to retry the change it saw. The holder holds the lease,
+not the entry's row: it stores its outcome when its writes return, at any time. The
+mark was written with a read-then-write, so a holder that stored its outcome between
+the read and the write had it overwritten with the copy read before (a lost update:
+the record it created paired with nothing, the copies of the edit it synced gone).
+These tests make that interleaving happen every time, with threads and events: the
+queuing pass's write of the mark lets the holder go first, and waits until it stored
+its outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncengine import (
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    RecordState,
+    Side,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter
+from syncengine.index import Entry, SQLiteIndexStore
+from syncengine.records import NewRecord, RecordUpdate, WriteResult
+
+HUB = ObjectSchema("contacts", [PropertySpec("email", "string"), PropertySpec("name", "string")])
+APP = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("nm", "string")])
+CONFIG = SyncConfig(
+    "fresh",
+    [
+        ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("name", "nm")],
+            match=MatchRule.email("email", "mail"),
+        )
+    ],
+)
+#: How long a step waits for the other thread before the test fails (never reached
+#: when the code is right: every wait is for an event the other thread sets).
+TIMEOUT = 60.0
+
+
+class PausingApp(InMemoryAdapter):
+    """An app whose next create or update (``pause``) waits, after it landed, until
+    the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__([APP], id_prefix="a")
+        self.pause: str | None = None
+        self.sent = threading.Event()
+        self.go = threading.Event()
+
+    def _paused(self, method: str) -> None:
+        if self.pause == method:
+            self.pause = None
+            self.sent.set()
+            assert self.go.wait(TIMEOUT), "the test never let the write's reply go"
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        results = super().create(object_type, items)
+        self._paused("create")
+        return results
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        results = super().update(object_type, items)
+        self._paused("update")
+        return results
+
+
+class HolderIndex(SQLiteIndexStore):
+    """The holder's index: tells when the holder stored the outcome of ``hub_id``'s
+    entry (a pair: no create in flight, both record ids)."""
+
+    def __init__(self, path: Path, hub_id: str) -> None:
+        super().__init__(path)
+        self.hub_id = hub_id
+        self.stored = threading.Event()
+
+    def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
+        super().write(entries, **kwargs)
+        if any(
+            e.hub_id == self.hub_id and e.app_id is not None and e.pending is None for e in entries
+        ):
+            self.stored.set()
+
+
+class QueuingIndex(SQLiteIndexStore):
+    """The queuing pass's index: its first write of a queued mark on ``hub_id``'s entry
+    first lets the holder store its outcome (the read of the entry is done by then);
+    ``seen`` is the entry as stored once a queued mark is on it."""
+
+    def __init__(self, path: Path, hub_id: str, app: PausingApp, holder: HolderIndex) -> None:
+        super().__init__(path)
+        self.hub_id = hub_id
+        self.app = app
+        self.holder = holder
+        self.armed = True
+        self.seen: Entry | None = None
+
+    def _holder_first(self, entries: Sequence[Entry]) -> None:
+        if self.armed and any(e.hub_id == self.hub_id for e in entries):
+            self.armed = False
+            self.app.go.set()
+            assert self.holder.stored.wait(TIMEOUT), "the holder never stored its outcome"
+
+    def _look(self) -> None:
+        if not self.armed and self.seen is None:
+            found = self.by_record_ids("fresh", "contacts", Side.HUB, [self.hub_id])
+            if found[self.hub_id].state is RecordState.QUEUED:
+                self.seen = found[self.hub_id]
+
+    def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
+        self._holder_first([e for e in entries if e.state is RecordState.QUEUED])
+        super().write(entries, **kwargs)
+        self._look()
+
+    def replace_unchanged(
+        self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
+    ) -> dict[str, Entry | None]:
+        self._holder_first([new for _, new in changes])
+        lost = super().replace_unchanged(sync_id, object_type, changes)
+        self._look()
+        return lost
+
+
+@pytest.mark.parametrize(
+    ("holds", "queuing"),
+    [("create", "incremental"), ("update", "incremental"), ("update", "reconcile")],
+)
+def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, queuing: str) -> None:
+    hub = InMemoryAdapter([HUB], id_prefix="h")
+    app = PausingApp()
+    path = tmp_path / "index.db"
+    for i in range(4):
+        hub.put("contacts", email=f"p{i}@x.io", name=f"P{i}")
+    first = SQLiteIndexStore(path)
+    SyncEngine(hub, app, first, CONFIG).initial_sync()
+    first.close()
+    if holds == "create":
+        # The holder creates a new hub record in the app.
+        target = hub.put("contacts", email="bea@x.io", name="Bea").id
+        synced = "Bea"
+    else:
+        # The holder syncs an edit of a hub record to the app.
+        target = next(r.id for r in hub.records("contacts") if r.properties["name"] == "P0")
+        hub.patch("contacts", target, name="P0 two")
+        synced = "P0 two"
+    app.pause = holds
+    holder_index = HolderIndex(path, target)
+    failures: list[BaseException] = []
+
+    def holder() -> None:
+        try:
+            SyncEngine(hub, app, holder_index, CONFIG).incremental_sync()
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            app.sent.set()
+            holder_index.stored.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    index = QueuingIndex(path, target, app, holder_index)
+    try:
+        assert app.sent.wait(TIMEOUT)
+        assert not failures, failures
+        # The holder's write landed; it holds the record until it stores the outcome.
+        # The record changes again: the holder read it before, so the queuing pass
+        # must leave this change for a later pass.
+        hub.patch("contacts", target, name="Latest")
+        engine = SyncEngine(hub, app, index, CONFIG, queue_wait=0.0, sleep=lambda _: None)
+        if queuing == "incremental":
+            engine.incremental_sync()
+        else:
+            engine.reconcile(allow_mass_changes=True)
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+        assert not failures, failures
+        entry = index.seen
+        assert entry is not None, "the queuing pass never marked the held record queued"
+        history = [(h.action, h.detail) for h in entry.history]
+        # The holder's outcome, with the mark on it.
+        assert entry.pending is None, history
+        assert entry.app_id is not None, history
+        made = app.get("people", entry.app_id)
+        assert made is not None
+        assert made.properties["mail"] == hub.get("contacts", target).properties["email"]  # type: ignore[union-attr]
+        assert entry.hub_values is not None
+        assert entry.hub_values["name"] == synced, history
+        assert entry.app_values is not None
+        assert entry.app_values["nm"] == synced, history
+        assert history[-1][0] == "queued"
+        # A later pass retries the queued record: the change the queuing pass saw
+        # reaches the app, and the holder's record is the one it updates.
+        SyncEngine(hub, app, index, CONFIG).incremental_sync()
+        entry = index.by_record_ids("fresh", "contacts", Side.HUB, [target])[target]
+        assert (entry.state, entry.pending) == (RecordState.SYNCED, None)
+        assert entry.app_id == made.id
+        assert app.get("people", made.id).properties["nm"] == "Latest"  # type: ignore[union-attr]
+        mails = [r.properties["mail"] for r in app.records("people")]
+        assert sorted(mails) == sorted(set(mails))
+        assert len(mails) == len(hub.records("contacts"))
+    finally:
+        app.go.set()
+        holder_index.stored.set()
+        thread.join(TIMEOUT)
+        index.close()
+        holder_index.close()
