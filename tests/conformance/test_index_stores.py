@@ -14,6 +14,7 @@ from syncengine import RecordState
 from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
 from syncengine.testing import IndexStoreTests, check_index_store
 from syncengine.testing._index_kit import (
+    check_replace_unchanged_writes_only_unchanged_entries,
     check_write_built_writes_what_write_writes,
     run_state_machine,
 )
@@ -257,9 +258,39 @@ class _BuiltDropsKept(_Delegating):
         self.inner.write(entries, cursors=cursors)
 
 
+class _ReplaceIgnoresTheRead(_Delegating):
+    """replace_unchanged writes every new entry, whatever is stored now: the lost update
+    it exists to prevent."""
+
+    def replace_unchanged(self, sync_id, object_type, changes):
+        self.inner.write([new for _, new in changes])
+        return {}
+
+
+class _ReplaceNeverWrites(_Delegating):
+    """replace_unchanged answers that every entry changed, and writes none."""
+
+    def replace_unchanged(self, sync_id, object_type, changes):
+        ids = [read.entry_id for read, _ in changes]
+        found = self.inner.get(sync_id, object_type, ids)
+        return {i: found.get(i) for i in ids}
+
+
+class _ReplaceAnswersNothing(_Delegating):
+    """replace_unchanged writes what it should but answers as if it wrote everything
+    (the caller never learns which marks to build again)."""
+
+    def replace_unchanged(self, sync_id, object_type, changes):
+        self.inner.replace_unchanged(sync_id, object_type, changes)
+        return {}
+
+
 @pytest.mark.parametrize(
     ("broken", "failing_check"),
     [
+        (_ReplaceIgnoresTheRead, "check_replace_unchanged_writes_only_unchanged_entries"),
+        (_ReplaceNeverWrites, "check_replace_unchanged_writes_only_unchanged_entries"),
+        (_ReplaceAnswersNothing, "check_replace_unchanged_writes_only_unchanged_entries"),
         (_BuiltNoCursors, "check_write_built_writes_what_write_writes"),
         (_BuiltFirstWins, "check_write_built_writes_what_write_writes"),
         (_BuiltDropsKept, "check_write_built_writes_what_write_writes"),
@@ -323,3 +354,17 @@ def test_write_built_default_passes_its_check():
     """A store that does not override write_built (one written for an earlier version)
     passes its check: the default writes with write, or write_indexed with kept values."""
     check_write_built_writes_what_write_writes(_Delegating())
+
+
+def test_replace_unchanged_default_passes_its_check():
+    """A store that does not override replace_unchanged (one written for an earlier
+    version) passes its check: the default compares with get and writes with write."""
+    check_replace_unchanged_writes_only_unchanged_entries(_Delegating())
+
+
+@pytest.mark.usefixtures("derandomized")
+def test_the_state_machine_alone_catches_a_replace_that_ignores_the_read():
+    """The machine's replace_unchanged rule finds a store that writes over an entry
+    written since it was read."""
+    with pytest.raises(AssertionError, match="replace_unchanged"):
+        run_state_machine(_ReplaceIgnoresTheRead, max_examples=200, shrink=False)

@@ -749,6 +749,79 @@ def check_write_built_writes_what_write_writes(store: IndexStore) -> None:
         raise AssertionError("values kept past the entry's next write_built")
 
 
+@_check
+def check_replace_unchanged_writes_only_unchanged_entries(store: IndexStore) -> None:
+    """replace_unchanged writes each pair's new entry only where the stored entry is
+    still the one read (NaN in its values too), answers with what is stored in place of
+    the others (``None``: nothing), keeps iteration order and counts, and refuses a pair
+    of two entries (or of another sync) whole."""
+    full = _full_entry()  # values with NaN: equal to nothing, still the same entry
+    one = _entry("e1", hub_id="h1", keys=frozenset({"0:kit-cas@example.com"}))
+    two = _entry("e2", hub_id="h2", state=RecordState.SYNCED)
+    store.write([one, two, full])
+    read = store.get(A, CONTACTS, ["e1", "e2", full.entry_id])
+    if set(read) != {"e1", "e2", full.entry_id}:
+        raise AssertionError(f"get after write found {sorted(read)}")
+    behind = attrs.evolve(two, message="another pass stored this")  # after the read
+    store.write([behind])
+    queued = RecordState.QUEUED
+    new_one = attrs.evolve(one, state=queued, keys=frozenset({"0:kit-cas-2@example.com"}))
+    new_two = attrs.evolve(two, state=queued)
+    new_full = attrs.evolve(full, state=queued, pending=None)
+    never = _entry("e9", hub_id="h9")  # read once, deleted since (or never stored)
+    lost = store.replace_unchanged(
+        A,
+        CONTACTS,
+        [
+            (read["e1"], new_one),
+            (read["e2"], new_two),
+            (read[full.entry_id], new_full),
+            (never, attrs.evolve(never, state=queued)),
+        ],
+    )
+    if not isinstance(lost, dict) or set(lost) != {"e2", "e9"}:
+        raise AssertionError(
+            f"replace_unchanged answered {lost!r:.300}: expected the entries changed since "
+            f"they were read ('e2') or not stored ('e9'), and nothing else"
+        )
+    assert_same_entry(behind, lost["e2"], "replace_unchanged's answer for a changed entry")
+    if lost["e9"] is not None:
+        raise AssertionError(f"replace_unchanged answered {lost['e9']!r:.200} for no entry")
+    found = store.get(A, CONTACTS, ["e1", "e2", full.entry_id, "e9"])
+    if "e9" in found:
+        raise AssertionError("replace_unchanged wrote an entry that was not stored")
+    assert_same_entry(new_one, found.get("e1"), "get after replace_unchanged (unchanged)")
+    assert_same_entry(behind, found.get("e2"), "get after replace_unchanged (changed since)")
+    assert_same_entry(new_full, found.get(full.entry_id), "get after replace_unchanged (NaN)")
+    _assert_entries(
+        [new_one, behind, new_full], list(store.entries(A)), "entries after replace_unchanged"
+    )
+    if store.by_keys(A, CONTACTS, ["0:kit-cas@example.com"]):
+        raise AssertionError("replace_unchanged left the replaced entry's old keys")
+    if _normal_counts(store.counts(A)) != _counted([new_one, behind, new_full]):
+        raise AssertionError(f"counts after replace_unchanged: {store.counts(A)}")
+    # Built again on what is stored now, it is written.
+    again = attrs.evolve(behind, state=queued)
+    if store.replace_unchanged(A, CONTACTS, [(found["e2"], again)]) != {}:
+        raise AssertionError("replace_unchanged refused an entry read just before")
+    assert_same_entry(again, store.get(A, CONTACTS, ["e2"]).get("e2"), "get after a retry")
+    # Refused whole: a pair of two entries, an entry of another sync or type.
+    now = store.get(A, CONTACTS, ["e1", "e2"])
+    for label, pairs in (
+        ("two different entries", [(now["e1"], attrs.evolve(now["e2"], message="x"))]),
+        ("an entry of another sync", [(now["e1"], attrs.evolve(now["e1"], sync_id=B))]),
+        ("an entry of another type", [(now["e1"], attrs.evolve(now["e1"], object_type=DEALS))]),
+    ):
+        mixed = [(now["e2"], attrs.evolve(now["e2"], message="not stored")), *pairs]
+        _expect_refusal(
+            partial(store.replace_unchanged, A, CONTACTS, mixed),
+            f"replace_unchanged with {label}",
+        )
+        assert_same_entry(
+            now["e2"], store.get(A, CONTACTS, ["e2"]).get("e2"), f"get after a refused {label}"
+        )
+
+
 def _bad_entries() -> list[tuple[str, Any]]:
     bad: list[tuple[str, Any]] = [
         ("an entry_id that is not a str", _entry(5)),  # type: ignore[arg-type]
@@ -1710,6 +1783,53 @@ class IndexStoreMachine(RuleBasedStateMachine):
         self.model.write(entries, delete, cursors)
 
     @rule(data=st.data())
+    def replace_unchanged(self, data: st.DataObject) -> None:
+        """A compare-and-set of a few entries as read, some written again (by another
+        pass) in between: only those still stored as read are replaced."""
+        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES), "object type")
+        ids = data.draw(
+            st.lists(st.sampled_from(_ENTRY_IDS), min_size=1, max_size=4, unique=True), "ids"
+        )
+        read = self.store.get(sync_id, object_type, ids)
+        changes: list[tuple[Entry, Entry]] = []
+        expected: dict[str, Entry | None] = {}
+        for entry_id in ids:
+            new = attrs.evolve(
+                data.draw(entry_strategy(self.syncs), "new"),
+                sync_id=sync_id,
+                object_type=object_type,
+                entry_id=entry_id,
+            )
+            stored = read.get(entry_id)
+            before = stored if stored is not None else attrs.evolve(new, message="?")
+            if stored is None:  # never stored: nothing is written
+                expected[entry_id] = None
+            elif data.draw(st.booleans(), "written since it was read"):
+                since = attrs.evolve(stored, message=stored.message + "!", attempts=7)
+                self.store.write([since])
+                self.model.write([since], (), ())
+                expected[entry_id] = since
+            changes.append((before, new))
+        lost = self.store.replace_unchanged(sync_id, object_type, changes)
+        if set(lost) != set(expected):
+            raise AssertionError(
+                f"replace_unchanged answered {sorted(lost)} for the entries it did not "
+                f"write; expected {sorted(expected)} (changed since they were read, or "
+                f"not stored)"
+            )
+        for entry_id, want in expected.items():
+            if want is None:
+                if lost[entry_id] is not None:
+                    raise AssertionError(
+                        f"replace_unchanged answered {lost[entry_id]!r:.200} for no entry"
+                    )
+            else:
+                assert_same_entry(want, lost[entry_id], "replace_unchanged's answer")
+        self.model.write([new for _, new in changes if new.entry_id not in expected], (), ())
+        self._compare_get(sync_id, object_type, ids)
+
+    @rule(data=st.data())
     def write_with_a_bad_entry(self, data: st.DataObject) -> None:
         """A write holding one unstorable entry is refused whole."""
         entries = data.draw(st.lists(entry_strategy(self.syncs), max_size=4), "entries")
@@ -2109,6 +2229,10 @@ class IndexStoreTests:
     def test_write_built_writes_what_write_writes(self, store: IndexStore) -> None:
         """write_built stores what write (or write_indexed) would, in one call."""
         check_write_built_writes_what_write_writes(store)
+
+    def test_replace_unchanged_writes_only_unchanged_entries(self, store: IndexStore) -> None:
+        """replace_unchanged writes only the entries stored as they were read."""
+        check_replace_unchanged_writes_only_unchanged_entries(store)
 
     def test_delete_removes_the_entry_and_its_keys(self, store: IndexStore) -> None:
         """write(delete=…) removes the entry from every lookup, and nothing else."""
