@@ -309,6 +309,16 @@ class TestQueuedAndExplain:
                 marks.extend(e for e in entries if e.state is RecordState.QUEUED)
                 return index.write(entries, **changes)
 
+            def replace_unchanged(self, sync_id, object_type, changes):
+                # (Where the marks are written: only on the entries as they were read.)
+                lost = index.replace_unchanged(sync_id, object_type, changes)
+                marks.extend(
+                    e
+                    for _, e in changes
+                    if e.entry_id not in lost and e.state is RecordState.QUEUED
+                )
+                return lost
+
             # The webhook inbox is looked up on the class (keeps_inbox).
             def inbox_add(self, items):
                 return index.inbox_add(items)

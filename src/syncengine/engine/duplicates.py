@@ -73,11 +73,18 @@ def free_duplicates(core: Core, ctx: Pass, plan: ObjectPlan, freed: set[str]) ->
                     updated_at=now,
                 )
     if promoted:
+        # Written only on the entry as read: no lease is held on its record, and a pass
+        # that holds it may have stored its outcome since (a lost update, S9). Such an
+        # entry is left as that pass stored it; the recheck reads it as it is now.
+        lost = ctx.store.replace_unchanged(
+            core.sync_id, plan.name, [(waiting[i], e) for i, e in promoted.items()]
+        )
         for entry in promoted.values():
+            if entry.entry_id in lost:
+                continue
             # Queued until the recheck decides it (its final outcome replaces this).
             side = Side.HUB if entry.hub_id is not None else Side.APP
             count_outcome(
                 core, ctx, plan.name, entry, ((side, "queued"),), stored=waiting[entry.entry_id]
             )
-        ctx.store.write(list(promoted.values()))
     ctx.freed.setdefault(plan.name, {}).update(dict.fromkeys(waiting))

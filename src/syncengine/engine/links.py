@@ -211,4 +211,11 @@ def complete_waiting(
                 )
                 for e in chunk
             ]
-            ctx.store.write(sync_links(core, ctx, splan, work, now))
+            # Written only on the entries as read: their records are not leased, and a
+            # pass that holds one may have stored its outcome since (a lost update,
+            # S9). Such an entry is left as that pass stored it: the links it made
+            # are in both apps, and its next sync finds them there.
+            linked = sync_links(core, ctx, splan, work, now)
+            ctx.store.replace_unchanged(
+                core.sync_id, source, [(waiting[e.entry_id], e) for e in linked]
+            )
