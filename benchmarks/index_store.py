@@ -14,6 +14,9 @@ Scenarios, in order, on one file:
   app names differ from hub names, one e-mail key, one history item).
 * ``update``: every tenth of them written again in batches, with a new state and a
   changed field (the incremental-sync path: existing rows, keys unchanged).
+* ``replace_unchanged``: every tenth of them, as read, written again queued with the
+  compare-and-set a pass uses for a record another pass holds (rule S9); only the
+  store's call is timed, not the read before it.
 * ``by_keys``: N lookups by e-mail key in batches, in a scattered order.
 
 Entries are generated lazily, batch by batch; nothing holds all of them. Only the
@@ -33,6 +36,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+
+import attrs
 
 from syncengine import RecordState
 from syncengine.index import Entry, HistoryItem, SQLiteIndexStore
@@ -167,6 +172,19 @@ def main(argv: list[str] | None = None) -> None:
                 seconds += time.perf_counter() - started
             del batch
             report("update", updates, seconds, path, n)
+
+            # The queued marks of records another pass holds (S9): every tenth entry,
+            # as read (get, not timed), written back queued only if unchanged.
+            seconds = 0.0
+            for chunk in batches(n, size, step=10):
+                read = store.get(SYNC, TYPE, [f"h{3000000000 + i}" for i in chunk])
+                marks = [(e, attrs.evolve(e, state=RecordState.QUEUED)) for e in read.values()]
+                started = time.perf_counter()
+                lost = store.replace_unchanged(SYNC, TYPE, marks)
+                seconds += time.perf_counter() - started
+                if lost or len(marks) != len(chunk):
+                    raise SystemExit(f"replace_unchanged left {len(lost)} of {len(marks)} entries")
+            report("replace_unchanged", updates, seconds, path, n)
 
             # A scattered order: i -> i * prime mod n visits every entry once.
             prime = 1_000_003 if n % 1_000_003 else 999_983
