@@ -34,7 +34,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
-from syncengine.records import NewRecord, RecordUpdate, WriteResult
+from syncengine.records import ChangeEvent, NewRecord, RecordUpdate, WriteResult
 
 HUB = ObjectSchema("contacts", [PropertySpec("email", "string"), PropertySpec("name", "string")])
 APP = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("nm", "string")])
@@ -216,6 +216,120 @@ def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, que
     finally:
         app.go.set()
         holder_index.stored.set()
+        thread.join(TIMEOUT)
+        index.close()
+        holder_index.close()
+
+
+class PausingHolderIndex(SQLiteIndexStore):
+    """The holder's index: its announcement of a create for ``hub_id`` (the entry
+    pending) waits until the test lets it go; ``stored`` tells when the create's
+    outcome is stored."""
+
+    def __init__(self, path: Path, hub_id: str) -> None:
+        super().__init__(path)
+        self.hub_id = hub_id
+        self.paused = threading.Event()
+        self.go = threading.Event()
+        self.stored = threading.Event()
+
+    def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
+        mine = [e for e in entries if e.hub_id == self.hub_id]
+        if any(e.pending is not None for e in mine) and not self.paused.is_set():
+            self.paused.set()
+            assert self.go.wait(TIMEOUT), "the test never let the holder go on"
+        super().write(entries, **kwargs)
+        if any(e.app_id is not None and e.pending is None for e in mine):
+            self.stored.set()
+
+
+class LateIndex(SQLiteIndexStore):
+    """The other pass's index: its first write of ``hub_id``'s entry queued lets the
+    holder go on first, and waits until it stored its outcome."""
+
+    def __init__(self, path: Path, hub_id: str, holder: PausingHolderIndex) -> None:
+        super().__init__(path)
+        self.hub_id = hub_id
+        self.holder = holder
+        self.met = False
+
+    def _holder_first(self, entries: Sequence[Entry]) -> None:
+        if not self.met and any(
+            e.hub_id == self.hub_id and e.state is RecordState.QUEUED for e in entries
+        ):
+            self.met = True
+            self.holder.go.set()
+            assert self.holder.stored.wait(TIMEOUT), "the holder never stored its outcome"
+
+    def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
+        self._holder_first(entries)
+        super().write(entries, **kwargs)
+
+    def replace_unchanged(
+        self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
+    ) -> dict[str, Entry | None]:
+        self._holder_first([new for _, new in changes])
+        return super().replace_unchanged(sync_id, object_type, changes)
+
+
+def test_a_duplicate_made_an_owner_again_keeps_the_holders_outcome(tmp_path: Path) -> None:
+    """M3, S9: a pass frees an identifier and makes the duplicate that waited for it an
+    owner again (queued) from the duplicate's entry as it read it; another pass holds
+    that duplicate meanwhile (its e-mail changed: it creates it in the app) and stores
+    the pair first. The duplicate's entry keeps that pair: written over, the created
+    record paired with nothing and the next pass created it a second time."""
+    hub = InMemoryAdapter([HUB], id_prefix="h")
+    app = InMemoryAdapter([APP], id_prefix="a")
+    path = tmp_path / "index.db"
+    first_id = hub.put("contacts", email="ann@x.io", name="Ann").id
+    second_id = hub.put("contacts", email="ann@x.io", name="Ann Two").id
+    with SQLiteIndexStore(path) as index:
+        SyncEngine(hub, app, index, CONFIG).initial_sync()
+        duplicate = index.by_record_ids("fresh", "contacts", Side.HUB, [second_id])[second_id]
+        assert duplicate.state is RecordState.EXCLUDED  # the duplicate (M3)
+    # The duplicate gets an e-mail of its own: the holder creates it in the app.
+    hub.patch("contacts", second_id, email="bo@x.io")
+    holder_index = PausingHolderIndex(path, second_id)
+    failures: list[BaseException] = []
+
+    def holder() -> None:
+        try:
+            SyncEngine(hub, app, holder_index, CONFIG).incremental_sync()
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            holder_index.paused.set()
+            holder_index.stored.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    index = LateIndex(path, second_id, holder_index)
+    try:
+        assert holder_index.paused.wait(TIMEOUT)
+        assert not failures, failures
+        # The first record leaves the e-mail: a webhook pass processes it and frees the
+        # e-mail; the duplicate's entry (read now) still holds it.
+        hub.patch("contacts", first_id, email="zed@x.io")
+        engine = SyncEngine(hub, app, index, CONFIG, queue_wait=0.0, sleep=lambda _: None)
+        engine.handle_events(Side.HUB, [ChangeEvent("contacts", first_id)])
+        thread.join(TIMEOUT)
+        assert not thread.is_alive()
+        assert not failures, failures
+        assert index.met, "the pass never made the duplicate an owner again"
+        entry = index.by_record_ids("fresh", "contacts", Side.HUB, [second_id])[second_id]
+        history = [(h.action, h.detail) for h in entry.history]
+        assert entry.app_id is not None, history
+        made = app.get("people", entry.app_id)
+        assert made is not None
+        assert made.properties["mail"] == "bo@x.io"
+        # The next passes create nothing more: one app record per hub record.
+        SyncEngine(hub, app, index, CONFIG).incremental_sync()
+        SyncEngine(hub, app, index, CONFIG).incremental_sync()
+        mails = sorted(r.properties["mail"] for r in app.records("people"))
+        assert mails == ["bo@x.io", "zed@x.io"]
+        entry = index.by_record_ids("fresh", "contacts", Side.HUB, [second_id])[second_id]
+        assert (entry.state, entry.app_id) == (RecordState.SYNCED, made.id)
+    finally:
+        holder_index.go.set()
         thread.join(TIMEOUT)
         index.close()
         holder_index.close()
