@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from syncengine import _passlog
+from syncengine.engine import lean_changes
 from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id, unrecorded_meta
 from syncengine.engine.counts import fail_corrupt, uncount
 from syncengine.engine.duplicates import dup_message, free_duplicates
@@ -168,6 +169,15 @@ def process_leased(
     deletes: list[tuple[str, str, str]] = []
     items: list[Item] = []
     freed: set[str] = set()  # identifiers of the entries forgotten here
+    early: list[tuple[Item, Decision | None]] = []  # pairs the lean path read
+    read: dict[str, Record] = {}  # the counterparts it read for them
+    if unique and not skip_marked and lean_changes.applies(core, ctx, plan):
+        # The plain changed pairs of the page, synced without the per-record pipeline.
+        unique, early, read, freed, done = lean_changes.sync_changes(
+            core, ctx, plan, side, dict(unique), known, held, cursors, not gone
+        )
+        if done:
+            return set()
     for record_id in gone:
         entry = known.get(record_id)
         if entry is None:
@@ -206,6 +216,11 @@ def process_leased(
         items.append(item)
     if skip_marked and unique and not ctx.prefilter:
         ctx.prefilter = 2 * skipped >= len(unique)  # see process
+    if not items and early:
+        now = core.clock()
+        decided = _decided(core, ctx, plan, early, read, deletes)
+        execute(core, ctx, plan, decided, deletes, cursors, now, freed)
+        return set()
     if not items:
         if deletes or cursors:
             uncount(core, ctx, plan.name, deletes)
@@ -247,7 +262,7 @@ def process_leased(
                         deletes.remove(own)
     fetched = fetch_others(core, ctx, plan, other, [i for i in items if not i.queued])
     now = core.clock()
-    decided: list[tuple[Item, Decision]] = []
+    decided = _decided(core, ctx, plan, early, read, deletes)
     waiting: set[str] = set()
     for item in items:
         if item.settled:
@@ -291,6 +306,27 @@ def process_leased(
         )
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
+
+
+def _decided(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    early: Sequence[tuple[Item, Decision | None]],
+    read: Mapping[str, Record],
+    deletes: list[tuple[str, str, str]],
+) -> list[tuple[Item, Decision]]:
+    """The decisions of the pairs the lean path read and left to this path: decided
+    here from the counterparts it read (``None``), or as it decided them."""
+    decided: list[tuple[Item, Decision]] = []
+    for item, decision in early:
+        if decision is None:
+            decision = decide_item(core, plan, item, read, deletes)
+            if not known_gone(plan, item, decision):
+                decided.append((item, decision))
+        else:
+            decided.append((item, decision))
+    return decided
 
 
 def keep_unrecorded(

@@ -1,17 +1,494 @@
-"""The incremental pass's lean path for pages of changed synced pairs (S5, S6).
+"""The incremental pass's changed synced pairs, a page at a time (S5, S6, D2-D6).
 
-Work in progress (issue 18): this module will take the pages of one app's changes whose
-records are all plain synced pairs and sync them with plain lists, leaving everything
-else to the general per-record path of :func:`~syncengine.engine.batch.process`.
+Most of an incremental pass is a page of one app's changes whose records are each one
+half of a synced pair: the echo of the engine's own write (S6), or a user's edit to
+merge with the other record and write across. :func:`sync_changes` does that for the
+plain pairs of a page with plain dicts and lists, instead of the per-record
+``Item``/``Decision``/``outcome_of`` pipeline of
+:func:`~syncengine.engine.batch.process_leased`, from which it is called once the page
+is leased and its entries read; every record it does not take goes on down that general
+path, in the same batch.
 
-:data:`ENABLED` is the private switch the differential test
-(``tests/stateful/test_lean_incremental.py``) turns off to compare both paths.
+When it applies. Per pass and object sync (:func:`applies`): a real incremental pass
+or webhook batch (not a dry run, not the guard's preflight or a pass the guard watches,
+not a scale-out worker, no mark: not the initial sync or reconcile, which compare
+every pair in full), no filters, pipelines or stages, no links (``associations``, or
+another sync linking to this one), no creates whose settlement failed in this pass, and
+every mapped field plain text both ways (no options, transforms, one-way fields or
+``propagate_clears``), conflicts going to the sync's winner (no ``"newest"`` or
+callable policy). Per page: every record has an entry (a page with a new record goes
+to the general path whole: its matching reads the index as the page found it). Per
+record: leased by this pass, its entry a synced pair (no create in flight, no deletion,
+no reason), not counted yet in this pass (a pair met twice is counted by the general
+path's ledger). Per pair: the counterpart's lease held (else the general path queues
+the record), the counterpart read (a failed, missing or merged counterpart is decided
+by the general path's ``decide_item``, from what was read), its mapped values and the
+record's plain text or absent (else :func:`~syncengine.plan.decide` decides), a merge
+that writes at most one side and leaves the pair's identifier keys as they are (else
+the general executor carries out what ``decide`` decides, in the page's batch).
+
+What it does, as the general path does. An echo (the record equals its side's index
+copy, :func:`~syncengine.plan.unchanged_since_sync`) is counted unchanged, nothing
+read or written. Otherwise the counterparts are fetched as the general path fetches
+them (:func:`~syncengine.engine.ports.fetch_others`: kept scan pages, index copies of
+unchanged records, one call per ``max_batch_size``), each pair is merged field by field
+from the table of :func:`table` (:func:`merge`: what ``decide``'s three-way merge
+decides for plain text: a change on one side wins, a blank never overwrites and is
+filled, the winner takes a conflict or a drift, D2-D6), the updates are sent in
+batches per side (:func:`~syncengine.engine.ports.call_update`, the hub's first; a bad
+record fails alone), and each outcome is the entry
+:func:`~syncengine.engine.execute.outcome_of` makes of it: synced, the merge's copies,
+one ``synced`` history item per side written, counted once (``updated`` on the side
+written, else ``unchanged``); a merge whose copies equal the entry's writes nothing.
+An update that failed goes through ``read_back`` and ``outcome_of`` themselves. The
+entries are stored in one transaction (with the page's cursors when the page held
+nothing else), after the apps' writes.
+
+Why that is safe. The records taken are independent of the rest of the page: each has
+its own entry, which no other record of the page can be matched to (a synced pair is
+full), and its identifier keys stay as they are, so the general path's matching of the
+rest reads what it would have read. A crash before the entries are stored leaves the
+page to be read again: the writes that landed are echoes then (S6).
+``tests/stateful/test_lean_incremental.py`` runs generated incremental passes with this
+path and without it (:data:`ENABLED`) and compares the apps, the index, the reports and
+the next pass.
 """
 
 from __future__ import annotations
 
-__all__ = ["ENABLED"]
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from syncengine.engine.context import Core, Item, Pass
+from syncengine.engine.counts import settle_counts
+from syncengine.engine.execute import outcome_of, read_back
+from syncengine.engine.guard import guard
+from syncengine.engine.leases import lease
+from syncengine.engine.ports import call_update, fetch_others
+from syncengine.entry import CursorUpdate, Entry, HistoryItem, make_history_item
+from syncengine.errors import AdapterError
+from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide, identify
+from syncengine.plan import unchanged_since_sync as _unchanged
+from syncengine.records import Record, RecordUpdate, Side, WriteResult
+from syncengine.states import RecordState
+from syncengine.transitions import synced
+
+__all__ = ["ENABLED", "Taken", "applies", "merge", "sync_changes", "table"]
 
 #: Private switch: ``False`` sends every page to the general path (the differential
 #: tests compare the two). Not public API.
 ENABLED = True
+
+# Enum members as module constants (see batch.py).
+_HUB: Final = Side.HUB
+_APP: Final = Side.APP
+_SYNCED: Final = RecordState.SYNCED
+#: The longest text the merge takes as plain (plan._MAX_TEXT: longer values are read
+#: by ``decide``'s general code).
+_MAX_TEXT: Final = 65_536
+
+#: A plan's merge table (see :func:`table`), by ``id(plan)``, with the plan itself.
+_TABLES: dict[int, tuple[ObjectPlan, Table | None]] = {}
+
+#: The mapped (hub, app) property names of a plan whose every field is plain text both
+#: ways with the winner's policy; the hub and app properties of its identifiers; and
+#: the winner.
+Table = tuple[tuple[tuple[str, str], ...], frozenset[str], frozenset[str], Side]
+
+
+def table(plan: ObjectPlan) -> Table | None:
+    """What :func:`merge` needs of ``plan``, or None when its fields are not all plain
+    text flowing both ways with the winner's policy and no ``propagate_clears``."""
+    got = _TABLES.get(id(plan))
+    if got is not None and got[0] is plan:
+        return got[1]
+    sync = plan.sync
+    made: Table | None = None
+    if (
+        sync.direction.flows_from(_HUB)
+        and sync.direction.flows_from(_APP)
+        and all(
+            f.plain
+            and f.to_app
+            and f.to_hub
+            and f.mapping.policy in (None, "winner")
+            and not f.mapping.propagate_clears
+            for f in plan.fields
+        )
+        and len({f.hub.name for f in plan.fields}) == len(plan.fields)
+        and len({f.app.name for f in plan.fields}) == len(plan.fields)
+    ):
+        made = (
+            tuple((f.hub.name, f.app.name) for f in plan.fields),
+            frozenset(k.hub for k in plan.keys),
+            frozenset(k.app for k in plan.keys),
+            sync.winner,
+        )
+    if len(_TABLES) >= 64:
+        _TABLES.clear()
+    _TABLES[id(plan)] = (plan, made)
+    return made
+
+
+def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
+    """Whether this pass may take the plain changed pairs of ``plan``'s pages here (see
+    the module docstring)."""
+    sync = plan.sync
+    return (
+        ENABLED
+        and not ctx.dry_run
+        and ctx.mark is None
+        and not ctx.compare_all
+        and not ctx.catch_up
+        and not ctx.initial
+        and (core.config.max_change_ratio is None or not ctx.guarded)
+        and not core.preflighting
+        and core.partition is None
+        and not sync.associations
+        and not core.linked_from.get(plan.name)
+        and sync.hub_filter is None
+        and sync.app_filter is None
+        and not plan.gates
+        and (plan.name, _HUB) not in ctx.unsettled
+        and (plan.name, _APP) not in ctx.unsettled
+        and table(plan) is not None
+    )
+
+
+#: What :func:`sync_changes` leaves to the general path: the records it did not take,
+#: the pairs it read and left for the general path to decide (``None``) or carry out
+#: (a decision), the counterparts it read for them, the identifier keys its outcomes
+#: no longer hold, and whether it stored the page's cursors (nothing is left).
+Taken = tuple[
+    dict[str, Record],
+    list[tuple[Item, Decision | None]],
+    dict[str, Record],
+    set[str],
+    bool,
+]
+
+#: A merged pair: the hub and app copies, and the one update (or None).
+Merged = tuple[dict[str, Any], dict[str, Any], UpdateIn | None]
+
+
+def merge(tab: Table, entry: Entry, hub: Record, app: Record) -> Merged | bool:
+    """``decide(plan, entry, hub, app)`` for a synced pair of plain text (see
+    :func:`table`): the copies and the one update it makes; ``True`` when it makes no
+    change (``NoChange``); ``False`` when ``decide`` must decide (a value that is not
+    plain text, or updates on both sides)."""
+    hub_old = entry.hub_values
+    app_old = entry.app_values
+    if hub_old is None or app_old is None:
+        return False
+    fields, _, _, winner = tab
+    hub_props, app_props = hub.properties, app.properties
+    hub_values: dict[str, Any] = {}
+    app_values: dict[str, Any] = {}
+    to_hub: dict[str, Any] = {}
+    to_app: dict[str, Any] = {}
+    for hub_name, app_name in fields:
+        h = hub_props.get(hub_name)
+        a = app_props.get(app_name)
+        if h is not None:
+            if type(h) is not str or len(h) > _MAX_TEXT:
+                return False
+            if not h.strip():
+                h = None
+        if a is not None:
+            if type(a) is not str or len(a) > _MAX_TEXT:
+                return False
+            if not a.strip():
+                a = None
+        if h == a:  # in sync: the values are the copies
+            hub_values[hub_name] = h
+            app_values[app_name] = a
+            continue
+        # resolve_field of two differing plain values flowing both ways (D2-D6).
+        hub_changed = h != hub_old.get(hub_name)
+        app_changed = a != app_old.get(app_name)
+        if hub_changed != app_changed:
+            # One side changed: its value wins, a blank is refilled from the other (D4).
+            if hub_changed:
+                source = _HUB if h is not None else _APP
+            else:
+                source = _APP if a is not None else _HUB
+        elif h is None:
+            source = _APP  # a blank is filled (D2)
+        elif a is None:
+            source = _HUB
+        else:
+            source = winner  # a conflict, or a drift (D3)
+        if source is _HUB:
+            to_app[app_name] = h
+            hub_values[hub_name] = app_values[app_name] = h
+        else:
+            to_hub[hub_name] = a
+            hub_values[hub_name] = app_values[app_name] = a
+    if to_hub:
+        if to_app:
+            return False
+        return hub_values, app_values, UpdateIn(_HUB, hub.id, to_hub)
+    if to_app:
+        return hub_values, app_values, UpdateIn(_APP, app.id, to_app)
+    if (
+        entry.state is _SYNCED
+        and entry.hub_id == hub.id
+        and entry.app_id == app.id
+        and len(hub_old) == len(hub_values)
+        and len(app_old) == len(app_values)
+        and all(v == hub_old.get(k, None) for k, v in hub_values.items())
+        and all(v == app_old.get(k, None) for k, v in app_values.items())
+    ):
+        return True
+    return hub_values, app_values, None
+
+
+def sync_changes(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    unique: dict[str, Record],
+    known: Mapping[str, Entry],
+    held: set[str],
+    cursors: Sequence[CursorUpdate],
+    last: bool,
+) -> Taken:
+    """Sync the plain changed pairs of one leased page of ``side`` (see the module
+    docstring). ``last``: the page holds nothing but ``unique`` (no deletions), so the
+    cursors are stored here when every record is taken and nothing is left."""
+    tab = table(plan)
+    assert tab is not None  # applies() checked it
+    name = plan.name
+    other = side.other
+    mine = f"{side.value}:"
+    counted = ctx.counted
+    rest: dict[str, Record] = {}
+    pairs: list[Item] = []
+    echoes: list[Entry] = []
+    if any(record_id not in known for record_id in unique):
+        return unique, [], {}, set(), False  # a new record: the page goes on whole
+    for record_id, record in unique.items():
+        entry = known[record_id]
+        if (
+            entry.state is not _SYNCED
+            or entry.pending is not None
+            or entry.deleted is not None
+            or entry.reason is not None
+            or entry.hub_values is None
+            or entry.app_values is None
+            or (other_id := entry.id_on(other)) is None
+            or (name, entry.entry_id) in counted
+            or f"{mine}{record_id}" not in held
+        ):
+            rest[record_id] = record
+        elif _unchanged(plan, side, record, entry):
+            echoes.append(entry)  # our own write coming back, or no mapped change (S6)
+        else:
+            pairs.append(Item(side, record, entry, record_id, other_id=other_id))
+    early: list[tuple[Item, Decision | None]] = []
+    fetched: dict[str, Record] = {}
+    freed: set[str] = set()
+    out: list[Entry] = []
+    sides = _Sides(ctx, name)
+    if echoes:
+        counts = sides[side]
+        counts.unchanged += len(echoes)
+        outcome = ((side, "unchanged"),)
+        for entry in echoes:
+            counted[(name, entry.entry_id)] = outcome
+    if pairs:
+        theirs = f"{other.value}:"
+        got = lease(core, ctx, plan, [f"{theirs}{i.other_id}" for i in pairs])
+        waiting = [i for i in pairs if f"{theirs}{i.other_id}" not in got]
+        if waiting:
+            for item in waiting:
+                rest[item.record_id] = unique[item.record_id]
+            pairs = [i for i in pairs if f"{theirs}{i.other_id}" in got]
+        fetched = fetch_others(core, ctx, plan, other, pairs)
+        now = core.clock()
+        work: list[tuple[Item, Merged]] = []
+        for item in pairs:
+            counterpart = None if item.other_error is not None else fetched.get(item.other_id or "")
+            if counterpart is None:
+                early.append((item, None))  # decide_item: failed, gone or merged
+                continue
+            item.counterpart = counterpart
+            base = item.entry
+            assert base is not None
+            assert item.record is not None
+            hub, app = (item.record, counterpart) if side is _HUB else (counterpart, item.record)
+            merged = merge(tab, base, hub, app)
+            if merged is True:
+                sides[side].unchanged += 1
+                counted[(name, base.entry_id)] = ((side, "unchanged"),)
+                continue
+            if merged is False or not _keeps_keys(plan, tab, item, base, merged):
+                early.append((item, decide(plan, base, hub, app)))
+                continue
+            work.append((item, merged))
+        if work:
+            out = _carry_out(core, ctx, plan, side, work, sides, freed, now)
+    done = last and not rest and not early
+    if out or (done and cursors):
+        ctx.store.write_built(out, cursors=cursors if done else ())  # entries built here
+    settle_counts(ctx)
+    return rest, early, fetched, freed, done
+
+
+class _Sides:
+    """The report's counts of the object sync's sides, each made when first counted
+    (the report lists no side nothing happened to)."""
+
+    __slots__ = ("_ctx", "_got", "_name")
+
+    def __init__(self, ctx: Pass, name: str) -> None:
+        self._ctx = ctx
+        self._name = name
+        self._got: dict[Side, Any] = {}
+
+    def __getitem__(self, side: Side) -> Any:
+        got = self._got.get(side)
+        if got is None:
+            got = self._got[side] = self._ctx.report.side(self._name, side)
+        return got
+
+
+def _keeps_keys(plan: ObjectPlan, tab: Table, item: Item, entry: Entry, merged: Merged) -> bool:
+    """Whether the pair holds the identifier keys its entry holds once the merge's
+    update landed (what ``current_keys`` would store; else the general path stores the
+    new ones and frees the old, M3, M7)."""
+    update = merged[2]
+    record, counterpart = item.record, item.counterpart
+    assert record is not None
+    assert counterpart is not None
+    side = item.side
+    mine, theirs = record.properties, counterpart.properties
+    if update is not None:
+        names = tab[1] if update.side is _HUB else tab[2]
+        if not names.isdisjoint(update.properties):
+            if update.side is side:
+                mine = {**mine, **update.properties}
+            else:
+                theirs = {**theirs, **update.properties}
+    keys = {*identify(plan, side, mine), *identify(plan, side.other, theirs)}
+    held = entry.keys
+    if len(held) == len(keys) and held.issuperset(keys):
+        return True
+    return keys.union(k for k in held if k.startswith("~")) == held
+
+
+def _carry_out(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    work: list[tuple[Item, Merged]],
+    sides: _Sides,
+    freed: set[str],
+    now: datetime,
+) -> list[Entry]:
+    """Send the merged pairs' updates (the hub's first) and make their entries."""
+    results: dict[int, WriteResult | AdapterError] = {}
+    for write_side in (_HUB, _APP):
+        updates = [
+            (n, u)
+            for n, (_, (_, _, u)) in enumerate(work)
+            if u is not None and u.side is write_side
+        ]
+        if not updates:
+            continue
+        guard(core, ctx, plan, write_side, len(updates))
+        sent = [RecordUpdate(u.record_id, dict(u.properties)) for _, u in updates]
+        replies = call_update(core, ctx, write_side, plan, sent, planned=False)
+        for (n, _), result in zip(updates, replies, strict=True):
+            results[n] = result
+    name = plan.name
+    size = core.history_size
+    counted = ctx.counted
+    texts: dict[tuple[Side, tuple[str, ...]], HistoryItem] = {}
+    out: list[Entry] = []
+    failed: list[int] = []
+    unchanged = ((side, "unchanged"),)
+    written = {_HUB: ((_HUB, "updated"),), _APP: ((_APP, "updated"),)}
+    for n, (item, (hub_values, app_values, update)) in enumerate(work):
+        entry = item.entry
+        assert entry is not None
+        history = entry.history
+        if update is None:
+            sides[side].unchanged += 1
+            counted[(name, entry.entry_id)] = unchanged
+        else:
+            result = results[n]
+            if isinstance(result, AdapterError) or not result.succeeded:
+                failed.append(n)
+                continue
+            write_side = update.side
+            sides[write_side].updated += 1
+            counted[(name, entry.entry_id)] = written[write_side]
+            names = tuple(update.properties)
+            done = texts.get((write_side, names))
+            if done is None:
+                # outcome_of's text: "updated app: email, name" (a StrEnum's value).
+                text = f"updated {write_side}: {', '.join(sorted(names))}"
+                done = texts[(write_side, names)] = make_history_item(now, "synced", text[:200])
+            history = (*history, done)[-size:]
+        out.append(
+            synced(
+                entry,
+                hub_id=entry.hub_id,
+                app_id=entry.app_id,
+                keys=entry.keys,
+                matched_by=entry.matched_by,
+                hub_values=hub_values,
+                app_values=app_values,
+                mark=entry.mark,
+                updated_at=now,
+                history=history,
+            )
+        )
+    if failed:
+        out.extend(_failed(core, ctx, plan, work, failed, results, freed, now))
+    return out
+
+
+def _failed(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    work: Sequence[tuple[Item, Merged]],
+    failed: Sequence[int],
+    results: Mapping[int, WriteResult | AdapterError],
+    freed: set[str],
+    now: datetime,
+) -> list[Entry]:
+    """The outcomes of the pairs whose update failed, by the general path's own steps:
+    an update whose call failed may have landed (``read_back``), the rest fail
+    (``outcome_of``)."""
+    out: list[Entry] = []
+    for write_side in (_HUB, _APP):
+        decided: list[tuple[Item, Decision]] = []
+        bases: list[Entry] = []
+        written: list[tuple[int, UpdateIn]] = []
+        got: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
+        for n in failed:
+            item, (hub_values, app_values, update) = work[n]
+            assert update is not None
+            assert item.entry is not None
+            if update.side is not write_side:
+                continue
+            m = len(decided)
+            decided.append((item, Apply((update,), hub_values, app_values)))
+            bases.append(item.entry)
+            written.append((m, update))
+            got[m] = [(write_side, "update", results[n])]
+        if not decided:
+            continue
+        read_back(core, ctx, plan, write_side, decided, bases, written, got)
+        for m, ((item, decision), base) in enumerate(zip(decided, bases, strict=True)):
+            after = outcome_of(core, ctx, plan, item, decision, base, got[m], now)
+            if after is not None:
+                freed.update(k for k in base.keys - after.keys if not k.startswith("~"))
+                out.append(after)
+    return out
