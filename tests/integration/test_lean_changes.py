@@ -1,0 +1,305 @@
+"""The incremental pass's lean path (``syncengine.engine.lean_changes``): which pages and
+records it takes, which it leaves to the general path, and that both end the same.
+
+The differential property test (``tests/stateful/test_lean_incremental.py``) compares the
+two paths over generated passes; these pin the path's conditions on hand-made ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from syncengine import (
+    Direction,
+    ErrorCategory,
+    FieldMapping,
+    MatchRule,
+    ObjectSchema,
+    ObjectSync,
+    PropertySpec,
+    Side,
+    SyncConfig,
+    SyncEngine,
+)
+from syncengine.adapters import InMemoryAdapter
+from syncengine.engine import batch, lean_changes
+from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
+from syncengine.records import RecordUpdate, WriteResult
+from syncengine.states import RecordState
+
+from .conftest import FakeClock
+
+HUB = ObjectSchema(
+    "contacts",
+    [PropertySpec(n, "string") for n in ("email", "firstname", "lastname", "phone")],
+)
+APP = ObjectSchema(
+    "people",
+    [PropertySpec(n, "string") for n in ("mail", "first_name", "last_name", "tel")],
+)
+FIELDS = (
+    ("email", "mail"),
+    ("firstname", "first_name"),
+    ("lastname", "last_name"),
+    ("phone", "tel"),
+)
+PEOPLE = [
+    ("ada@x.io", "Ada", "Lovelace", "1"),
+    ("bob@x.io", "Bob", "Builder", "2"),
+    ("cy@x.io", "Cy", "Young", "3"),
+    ("dee@x.io", "Dee", "Dee", "4"),
+    ("eve@x.io", "Eve", "Moneypenny", "5"),
+    ("fay@x.io", "Fay", "Wray", "6"),
+]
+
+
+def contacts(**changes: Any) -> ObjectSync:
+    fields: dict[str, Any] = {
+        "hub_type": "contacts",
+        "app_type": "people",
+        "mappings": [FieldMapping(h, a) for h, a in FIELDS],
+        "match": MatchRule.email("email", "mail"),
+        **changes,
+    }
+    return ObjectSync(**fields)
+
+
+class World:
+    """Two in-memory apps holding the same six people, synced, echoes taken in."""
+
+    def __init__(self, store: str, tmp_path: Any, sync: ObjectSync, page: int = 50) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.clock = FakeClock()
+        self.hub = InMemoryAdapter([HUB], name="hub", clock=self.clock, id_prefix="h")
+        self.app = InMemoryAdapter(
+            [APP], name="app", clock=self.clock, id_prefix="a", page_size=page
+        )
+        self.index: IndexStore = (
+            MemoryIndexStore() if store == "memory" else SQLiteIndexStore(tmp_path / "i.db")
+        )
+        for n, (email, first, last, tel) in enumerate(PEOPLE, 1):
+            self.hub.put("contacts", id=f"h{n}", email=email, firstname=first, lastname=last)
+            self.app.put("people", id=f"a{n}", mail=email, first_name=first, tel=tel)
+        self.engine = SyncEngine(
+            self.hub,
+            self.app,
+            self.index,
+            SyncConfig("lean", [sync]),
+            clock=self.clock,
+            sleep=self.clock.advance,
+        )
+        self.engine.initial_sync()
+        self.clock.advance()
+        self.engine.incremental_sync()  # the echoes of the initial sync's writes
+        self.clock.advance()
+
+    def state(self) -> tuple[Any, ...]:
+        apps = tuple(
+            sorted((r.id, sorted(r.properties.items())) for r in adapter.records(kind))
+            for adapter, kind in ((self.hub, "contacts"), (self.app, "people"))
+        )
+        entries = sorted(
+            (
+                e.hub_id or "",
+                e.app_id or "",
+                e.state,
+                sorted(e.keys),
+                e.hub_values,
+                e.app_values,
+                e.category,
+                e.message,
+                [(h.action, h.detail) for h in e.history],
+                e.updated_at,
+            )
+            for e in self.index.entries("lean")
+        )
+        return apps, entries
+
+    def close(self) -> None:
+        self.index.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: Any) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """What the lean path took (``lean``) and which records the general executor carried
+    out (``general``), by ``side:id``."""
+    seen: dict[str, list[str]] = {"lean": [], "general": []}
+    sync_changes = lean_changes.sync_changes
+    execute = batch.execute
+
+    def lean_spy(core: Any, ctx: Any, plan: Any, side: Side, unique: Any, *rest: Any) -> Any:
+        taken = sync_changes(core, ctx, plan, side, unique, *rest)
+        left = set(taken[0]) | {item.record_id for item, _ in taken[1]}
+        seen["lean"].extend(f"{side.value}:{i}" for i in unique if i not in left)
+        return taken
+
+    def general_spy(core: Any, ctx: Any, plan: Any, decided: Sequence[Any], *rest: Any) -> Any:
+        seen["general"].extend(f"{item.side.value}:{item.record_id}" for item, _ in decided)
+        return execute(core, ctx, plan, decided, *rest)
+
+    monkeypatch.setattr(lean_changes, "sync_changes", lean_spy)
+    monkeypatch.setattr(batch, "execute", general_spy)
+    return seen
+
+
+@pytest.fixture
+def switch(monkeypatch: pytest.MonkeyPatch) -> Any:
+    def turn(on: bool) -> None:
+        monkeypatch.setattr(lean_changes, "ENABLED", on)
+
+    return turn
+
+
+def edits(world: World) -> None:
+    """One of each kind of change a plain pair meets in an incremental pass."""
+    world.hub.patch("contacts", "h1", firstname="Adele")  # a hub edit: to the app
+    world.app.patch("people", "a2", last_name="Bauer")  # an app edit: to the hub
+    world.hub.patch("contacts", "h3", lastname="Younger")  # a conflict: the hub wins
+    world.app.patch("people", "a3", last_name="Old")
+    world.app.patch("people", "a4", first_name="Dee")  # an echo: the value the copy holds
+    world.hub.patch("contacts", "h5", lastname="  ")  # a blank: refilled from the app
+    world.app.patch("people", "a6", tel="66")  # a field the hub lacked: filled
+
+
+def test_the_lean_path_takes_the_plain_changed_pairs(
+    store: str, tmp_path: Any, spies: dict[str, list[str]], switch: Any
+) -> None:
+    """Every record of these pages is a plain synced pair: the lean path takes them all,
+    the general executor sees none, and the end is the general path's."""
+    ends = []
+    reports = []
+    for on in (True, False):
+        switch(on)
+        world = World(store, tmp_path / str(on), contacts())
+        spies["lean"].clear()
+        spies["general"].clear()
+        edits(world)
+        reports.append(world.engine.incremental_sync())
+        if on:
+            assert sorted(spies["lean"]) == [
+                "app:a2",
+                "app:a4",
+                "app:a6",
+                "hub:h1",
+                "hub:h3",
+                "hub:h5",
+            ]
+            assert spies["general"] == []
+        else:
+            assert spies["lean"] == []
+        ends.append(world.state())
+        world.close()
+    assert ends[0] == ends[1]
+    assert reports[0].counts == reports[1].counts
+    assert reports[0].errors == reports[1].errors
+    hub_end = dict(ends[0][0][0])
+    app_end = dict(ends[0][0][1])
+    assert dict(app_end["a1"])["first_name"] == "Adele"
+    assert dict(hub_end["h2"])["lastname"] == "Bauer"
+    assert dict(app_end["a3"])["last_name"] == "Younger"  # the hub won the conflict
+    assert dict(hub_end["h5"])["lastname"] == "Moneypenny"  # refilled from the app (D4)
+    assert dict(hub_end["h6"])["phone"] == "66"
+    counts = reports[0].side("contacts", Side.APP)
+    assert (counts.updated, counts.unchanged) == (2, 1)  # a1, a3; the echo a4
+    assert reports[0].side("contacts", Side.HUB).updated == 3  # h2, h5 (refilled), h6
+
+
+def test_a_page_with_a_new_record_goes_to_the_general_path_whole(
+    store: str, tmp_path: Any, spies: dict[str, list[str]], switch: Any
+) -> None:
+    """A record without an entry is matched against the index as its page found it: its
+    page is the general path's, every record of it. (The app's new records are indexed
+    before the pass processes them, M1: such a record has its entry, and goes to the
+    general path alone.)"""
+    switch(True)
+    world = World(store, tmp_path, contacts())
+    spies["lean"].clear()
+    spies["general"].clear()
+    edits(world)
+    world.hub.put("contacts", id="h7", email="gus@x.io", firstname="Gus")
+    world.app.put("people", id="a7", mail="hal@x.io", first_name="Hal")
+    world.engine.incremental_sync()
+    assert sorted(spies["lean"]) == ["app:a2", "app:a4", "app:a6"]
+    assert {"hub:h1", "hub:h3", "hub:h5", "hub:h7", "app:a7"} <= set(spies["general"])
+    assert world.index.by_record_ids("lean", "contacts", Side.APP, ["a7"])["a7"].hub_id
+    assert world.index.by_record_ids("lean", "contacts", Side.HUB, ["h7"])["h7"].app_id
+    world.close()
+
+
+def test_records_that_are_not_plain_pairs_go_to_the_general_path(
+    store: str, tmp_path: Any, spies: dict[str, list[str]], switch: Any
+) -> None:
+    """A failed pair, an identifier changed, and a value the app refuses: the first two
+    are carried out by the general executor; the refused update fails its record alone,
+    by the general path's own steps, and the end is the general path's."""
+    ends = []
+    for on in (True, False):
+        switch(on)
+        world = World(store, tmp_path / str(on), contacts())
+        update = world.app.update
+
+        def refusing(kind: str, items: Sequence[RecordUpdate], app: Any = update) -> Any:
+            results = list(app(kind, [i for i in items if i.properties.get("first_name") != "X"]))
+            out: list[WriteResult] = []
+            for item in items:
+                if item.properties.get("first_name") == "X":
+                    out.append(WriteResult.failed(ErrorCategory.VALIDATION, "no X, please"))
+                else:
+                    out.append(results.pop(0))
+            return out
+
+        world.app.update = refusing  # type: ignore[method-assign]
+        world.hub.patch("contacts", "h1", firstname="X")  # refused by the app
+        world.engine.incremental_sync()
+        world.clock.advance()
+        spies["lean"].clear()
+        spies["general"].clear()
+        world.hub.patch("contacts", "h1", lastname="Byron")  # a failed pair: general
+        world.hub.patch("contacts", "h2", email="robert@x.io")  # an identifier: general
+        world.hub.patch("contacts", "h3", firstname="Cyrus")  # plain: lean
+        world.hub.patch("contacts", "h4", firstname="X")  # refused: lean, fails alone
+        report = world.engine.incremental_sync()
+        if on:
+            assert sorted(spies["lean"]) == ["hub:h3", "hub:h4"]
+            assert sorted(spies["general"]) == ["hub:h1", "hub:h2"]
+        entry = world.index.by_record_ids("lean", "contacts", Side.HUB, ["h4"])["h4"]
+        assert entry.state is RecordState.FAILED
+        assert "no X, please" in entry.message
+        assert report.side("contacts", Side.APP).failed == 2  # h1 and h4
+        ends.append((world.state(), report.counts, report.errors))
+        world.close()
+    assert ends[0] == ends[1]
+
+
+@pytest.mark.parametrize(
+    "sync",
+    [
+        contacts(
+            mappings=[FieldMapping(h, a) for h, a in FIELDS[:3]]
+            + [FieldMapping("phone", "tel", direction=Direction.TO_APP)]
+        ),
+        contacts(mappings=[FieldMapping(h, a, policy="newest") for h, a in FIELDS]),
+        contacts(mappings=[FieldMapping(h, a, propagate_clears=True) for h, a in FIELDS]),
+    ],
+    ids=["one-way field", "newest", "propagated clears"],
+)
+def test_an_object_sync_that_is_not_plain_takes_the_general_path(
+    sync: ObjectSync, tmp_path: Any, spies: dict[str, list[str]], switch: Any
+) -> None:
+    switch(True)
+    world = World("memory", tmp_path, sync)
+    spies["lean"].clear()
+    world.hub.patch("contacts", "h1", firstname="Adele")
+    world.engine.incremental_sync()
+    assert spies["lean"] == []
+    assert "hub:h1" in spies["general"]
+    assert dict(world.app.get("people", "a1").properties)["first_name"] == "Adele"  # type: ignore[union-attr]
+    world.close()
