@@ -285,6 +285,10 @@ def sync_changes(
             rest[record_id] = record
         elif _unchanged(plan, side, record, entry):
             echoes.append(entry)  # our own write coming back, or no mapped change (S6)
+        elif not entry.keys.issuperset(identify(plan, side, record.properties)):
+            # The record took a new identifier: the general path's matching of the
+            # page's new records sees it held by this pair from now on (M3, M7).
+            rest[record_id] = record
         else:
             pairs.append(Item(side, record, entry, record_id, other_id=other_id))
     early: list[tuple[Item, Decision | None]] = []
