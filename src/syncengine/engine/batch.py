@@ -169,15 +169,12 @@ def process_leased(
     deletes: list[tuple[str, str, str]] = []
     items: list[Item] = []
     freed: set[str] = set()  # identifiers of the entries forgotten here
-    early: list[tuple[Item, Decision | None]] = []  # pairs the lean path read
-    read: dict[str, Record] = {}  # the counterparts it read for them
+    # The plain changed pairs of the page: the lean path counts the echoes and merges
+    # and writes the other pairs once their counterparts are read with the rest.
+    echoes: set[str] = set()
+    lean: set[str] = set()
     if unique and not skip_marked and lean_changes.applies(core, ctx, plan):
-        # The plain changed pairs of the page, synced without the per-record pipeline.
-        unique, early, read, freed, done = lean_changes.sync_changes(
-            core, ctx, plan, side, dict(unique), known, held, cursors, not gone
-        )
-        if done:
-            return set()
+        echoes, lean = lean_changes.select(core, ctx, plan, side, unique, known, held)
     for record_id in gone:
         entry = known.get(record_id)
         if entry is None:
@@ -191,7 +188,14 @@ def process_leased(
     wanted: set[str] = set()
     skipped = 0
     for record in unique.values():
+        if record.id in echoes:
+            continue
         entry = known.get(record.id)
+        if record.id in lean and entry is not None:
+            item = Item(side, record, entry, record.id)
+            item.other_id = entry.id_on(other)  # a synced pair that changed (select)
+            items.append(item)
+            continue
         if skip_marked and entry is not None and ctx.mark is not None and entry.mark == ctx.mark:
             skipped += 1
             continue
@@ -216,11 +220,6 @@ def process_leased(
         items.append(item)
     if skip_marked and unique and not ctx.prefilter:
         ctx.prefilter = 2 * skipped >= len(unique)  # see process
-    if not items and early:
-        now = core.clock()
-        decided = _decided(core, ctx, plan, early, read, deletes)
-        execute(core, ctx, plan, decided, deletes, cursors, now, freed)
-        return set()
     if not items:
         if deletes or cursors:
             uncount(core, ctx, plan.name, deletes)
@@ -262,7 +261,21 @@ def process_leased(
                         deletes.remove(own)
     fetched = fetch_others(core, ctx, plan, other, [i for i in items if not i.queued])
     now = core.clock()
-    decided = _decided(core, ctx, plan, early, read, deletes)
+    decided: list[tuple[Item, Decision]] = []
+    if lean and all(i.record_id in lean and not i.queued for i in items):
+        # The batch is the lean path's alone (its writes are the calls this path makes).
+        early, gone_keys, built = lean_changes.sync_pairs(
+            core, ctx, plan, side, items, fetched, now
+        )
+        if not early:
+            freed |= gone_keys
+            if not deletes and not freed:
+                if built or cursors:  # its cursors go with the entries
+                    store.write_built(built, cursors=cursors)
+                return set()
+            if built:
+                store.write_built(built)  # entries the lean path built
+            items = []
     waiting: set[str] = set()
     for item in items:
         if item.settled:
@@ -306,27 +319,6 @@ def process_leased(
         )
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
-
-
-def _decided(
-    core: Core,
-    ctx: Pass,
-    plan: ObjectPlan,
-    early: Sequence[tuple[Item, Decision | None]],
-    read: Mapping[str, Record],
-    deletes: list[tuple[str, str, str]],
-) -> list[tuple[Item, Decision]]:
-    """The decisions of the pairs the lean path read and left to this path: decided
-    here from the counterparts it read (``None``), or as it decided them."""
-    decided: list[tuple[Item, Decision]] = []
-    for item, decision in early:
-        if decision is None:
-            decision = decide_item(core, plan, item, read, deletes)
-            if not known_gone(plan, item, decision):
-                decided.append((item, decision))
-        else:
-            decided.append((item, decision))
-    return decided
 
 
 def keep_unrecorded(

@@ -64,17 +64,16 @@ from syncengine.engine.context import Core, Item, Pass
 from syncengine.engine.counts import settle_counts
 from syncengine.engine.execute import outcome_of, read_back
 from syncengine.engine.guard import guard
-from syncengine.engine.leases import lease
-from syncengine.engine.ports import call_update, fetch_others
-from syncengine.entry import CursorUpdate, Entry, HistoryItem, make_history_item
+from syncengine.engine.ports import call_update
+from syncengine.entry import Entry, HistoryItem, make_history_item
 from syncengine.errors import AdapterError
-from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide, identify
+from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, identify
 from syncengine.plan import unchanged_since_sync as _unchanged
 from syncengine.records import Record, RecordUpdate, Side, WriteResult
 from syncengine.states import RecordState
 from syncengine.transitions import synced
 
-__all__ = ["ENABLED", "Taken", "applies", "merge", "sync_changes", "table"]
+__all__ = ["ENABLED", "applies", "merge", "select", "sync_pairs", "table"]
 
 #: Private switch: ``False`` sends every page to the general path (the differential
 #: tests compare the two). Not public API.
@@ -156,18 +155,6 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     )
 
 
-#: What :func:`sync_changes` leaves to the general path: the records it did not take,
-#: the pairs it read and left for the general path to decide (``None``) or carry out
-#: (a decision), the counterparts it read for them, the identifier keys its outcomes
-#: no longer hold, and whether it stored the page's cursors (nothing is left).
-Taken = tuple[
-    dict[str, Record],
-    list[tuple[Item, Decision | None]],
-    dict[str, Record],
-    set[str],
-    bool,
-]
-
 #: A merged pair: the hub and app copies, and the one update (or None).
 Merged = tuple[dict[str, Any], dict[str, Any], UpdateIn | None]
 
@@ -244,31 +231,28 @@ def merge(tab: Table, entry: Entry, hub: Record, app: Record) -> Merged | bool:
     return hub_values, app_values, None
 
 
-def sync_changes(
+def select(
     core: Core,
     ctx: Pass,
     plan: ObjectPlan,
     side: Side,
-    unique: dict[str, Record],
+    unique: Mapping[str, Record],
     known: Mapping[str, Entry],
     held: set[str],
-    cursors: Sequence[CursorUpdate],
-    last: bool,
-) -> Taken:
-    """Sync the plain changed pairs of one leased page of ``side`` (see the module
-    docstring). ``last``: the page holds nothing but ``unique`` (no deletions), so the
-    cursors are stored here when every record is taken and nothing is left."""
-    tab = table(plan)
-    assert tab is not None  # applies() checked it
+) -> tuple[set[str], set[str]]:
+    """The records of a leased page of ``side`` this path takes (see the module
+    docstring): the echoes, counted here (nothing more is done with them), and the
+    changed pairs, which the general path leases and reads the counterparts of with the
+    rest of the page before :func:`sync_pairs` merges and writes them."""
     name = plan.name
     other = side.other
     mine = f"{side.value}:"
     counted = ctx.counted
-    rest: dict[str, Record] = {}
-    pairs: list[Item] = []
-    echoes: list[Entry] = []
+    echoes: set[str] = set()
+    pairs: set[str] = set()
     if any(record_id not in known for record_id in unique):
-        return unique, [], {}, set(), False  # a new record: the page goes on whole
+        return echoes, pairs  # a new record: the page goes on whole
+    unchanged: list[Entry] = []
     for record_id, record in unique.items():
         entry = known[record_id]
         if (
@@ -278,67 +262,75 @@ def sync_changes(
             or entry.reason is not None
             or entry.hub_values is None
             or entry.app_values is None
-            or (other_id := entry.id_on(other)) is None
+            or entry.id_on(other) is None
             or (name, entry.entry_id) in counted
             or f"{mine}{record_id}" not in held
         ):
-            rest[record_id] = record
-        elif _unchanged(plan, side, record, entry):
-            echoes.append(entry)  # our own write coming back, or no mapped change (S6)
-        elif not entry.keys.issuperset(identify(plan, side, record.properties)):
-            # The record took a new identifier: the general path's matching of the
-            # page's new records sees it held by this pair from now on (M3, M7).
-            rest[record_id] = record
-        else:
-            pairs.append(Item(side, record, entry, record_id, other_id=other_id))
-    early: list[tuple[Item, Decision | None]] = []
-    fetched: dict[str, Record] = {}
-    freed: set[str] = set()
-    out: list[Entry] = []
-    sides = _Sides(ctx, name)
-    if echoes:
-        counts = sides[side]
-        counts.unchanged += len(echoes)
+            continue
+        if _unchanged(plan, side, record, entry):
+            # Our own write coming back, or no mapped change (S6).
+            echoes.add(record_id)
+            unchanged.append(entry)
+        elif entry.keys.issuperset(identify(plan, side, record.properties)):
+            pairs.add(record_id)
+        # else the record took a new identifier: the general path's matching of the
+        # page's new records sees it held by this pair from now on (M3, M7).
+    if unchanged:
+        counts = ctx.report.side(name, side)
+        counts.unchanged += len(unchanged)
         outcome = ((side, "unchanged"),)
-        for entry in echoes:
+        for entry in unchanged:
             counted[(name, entry.entry_id)] = outcome
-    if pairs:
-        theirs = f"{other.value}:"
-        got = lease(core, ctx, plan, [f"{theirs}{i.other_id}" for i in pairs])
-        waiting = [i for i in pairs if f"{theirs}{i.other_id}" not in got]
-        if waiting:
-            for item in waiting:
-                rest[item.record_id] = unique[item.record_id]
-            pairs = [i for i in pairs if f"{theirs}{i.other_id}" in got]
-        fetched = fetch_others(core, ctx, plan, other, pairs)
-        now = core.clock()
-        work: list[tuple[Item, Merged]] = []
-        for item in pairs:
-            counterpart = None if item.other_error is not None else fetched.get(item.other_id or "")
-            if counterpart is None:
-                early.append((item, None))  # decide_item: failed, gone or merged
-                continue
+    return echoes, pairs
+
+
+def sync_pairs(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    items: Sequence[Item],
+    fetched: Mapping[str, Record],
+    now: datetime,
+) -> tuple[list[tuple[Item, Decision | None]], set[str], list[Entry]]:
+    """Merge and write the changed pairs :func:`select` took, once the general path
+    leased them with their counterparts and read those (``fetched``): ``items`` is the
+    whole batch, so the updates go out in the calls the general path would make.
+    Returns the pairs left to the general path to decide (all of them, with nothing done,
+    when one is not plain: its counterpart failed, is gone or merged, a value is not
+    plain text, or the merge writes both sides or changes the pair's identifiers), the
+    identifier keys the outcomes no longer hold, and the outcomes' entries, for the
+    caller to store."""
+    tab = table(plan)
+    assert tab is not None  # applies() checked it
+    work: list[tuple[Item, Merged]] = []
+    same: list[Entry] = []
+    for item in items:
+        counterpart = None if item.other_error is not None else fetched.get(item.other_id or "")
+        base = item.entry
+        if counterpart is None or base is None or item.record is None:
+            return [(i, None) for i in items], set(), []  # failed, gone or merged
+        hub, app = (item.record, counterpart) if side is _HUB else (counterpart, item.record)
+        merged = merge(tab, base, hub, app)
+        if merged is True:
+            same.append(base)
+        elif merged is False or not _keeps_keys(plan, tab, item, counterpart, merged):
+            return [(i, None) for i in items], set(), []  # decide's to decide
+        else:
             item.counterpart = counterpart
-            base = item.entry
-            assert base is not None
-            assert item.record is not None
-            hub, app = (item.record, counterpart) if side is _HUB else (counterpart, item.record)
-            merged = merge(tab, base, hub, app)
-            if merged is True:
-                sides[side].unchanged += 1
-                counted[(name, base.entry_id)] = ((side, "unchanged"),)
-                continue
-            if merged is False or not _keeps_keys(plan, tab, item, base, merged):
-                early.append((item, decide(plan, base, hub, app)))
-                continue
             work.append((item, merged))
-        if work:
-            out = _carry_out(core, ctx, plan, side, work, sides, freed, now)
-    done = last and not rest and not early
-    if out or (done and cursors):
-        ctx.store.write_built(out, cursors=cursors if done else ())  # entries built here
+    name = plan.name
+    counted = ctx.counted
+    sides = _Sides(ctx, name)
+    if same:
+        sides[side].unchanged += len(same)
+        outcome = ((side, "unchanged"),)
+        for entry in same:
+            counted[(name, entry.entry_id)] = outcome
+    freed: set[str] = set()
+    out = _carry_out(core, ctx, plan, side, work, sides, freed, now) if work else []
     settle_counts(ctx)
-    return rest, early, fetched, freed, done
+    return [], freed, out
 
 
 class _Sides:
@@ -359,14 +351,16 @@ class _Sides:
         return got
 
 
-def _keeps_keys(plan: ObjectPlan, tab: Table, item: Item, entry: Entry, merged: Merged) -> bool:
+def _keeps_keys(
+    plan: ObjectPlan, tab: Table, item: Item, counterpart: Record, merged: Merged
+) -> bool:
     """Whether the pair holds the identifier keys its entry holds once the merge's
     update landed (what ``current_keys`` would store; else the general path stores the
     new ones and frees the old, M3, M7)."""
     update = merged[2]
-    record, counterpart = item.record, item.counterpart
+    record, entry = item.record, item.entry
     assert record is not None
-    assert counterpart is not None
+    assert entry is not None
     side = item.side
     mine, theirs = record.properties, counterpart.properties
     if update is not None:
