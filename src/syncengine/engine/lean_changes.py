@@ -2,12 +2,16 @@
 
 Most of an incremental pass is a page of one app's changes whose records are each one
 half of a synced pair: the echo of the engine's own write (S6), or a user's edit to
-merge with the other record and write across. :func:`sync_changes` does that for the
-plain pairs of a page with plain dicts and lists, instead of the per-record
-``Item``/``Decision``/``outcome_of`` pipeline of
-:func:`~syncengine.engine.batch.process_leased`, from which it is called once the page
-is leased and its entries read; every record it does not take goes on down that general
-path, in the same batch.
+merge with the other record and write across. This module does that for the plain pairs
+of a page with plain dicts and lists, instead of the per-record ``decide`` /
+``execute`` / ``outcome_of`` pipeline, from inside
+:func:`~syncengine.engine.batch.process_leased`: once the page is leased and its entries
+read, :func:`select` counts the echoes (nothing read or written) and picks the changed
+pairs; these stay in the batch while it leases their counterparts and reads them with
+the rest of the page (:func:`~syncengine.engine.ports.fetch_others`: the kept scan
+pages, the index copy of a record its side did not change, one call per
+``max_batch_size``); and when every record of the batch is such a pair,
+:func:`sync_pairs` merges and writes them.
 
 When it applies. Per pass and object sync (:func:`applies`): a real incremental pass
 or webhook batch (not a dry run, not the guard's preflight or a pass the guard watches,
@@ -16,42 +20,42 @@ every pair in full), no filters, pipelines or stages, no links (``associations``
 another sync linking to this one), no creates whose settlement failed in this pass, and
 every mapped field plain text both ways (no options, transforms, one-way fields or
 ``propagate_clears``), conflicts going to the sync's winner (no ``"newest"`` or
-callable policy). Per page: every record has an entry (a page with a new record goes
-to the general path whole: its matching reads the index as the page found it). Per
-record: leased by this pass, its entry a synced pair (no create in flight, no deletion,
-no reason), not counted yet in this pass (a pair met twice is counted by the general
-path's ledger). Per pair: the counterpart's lease held (else the general path queues
-the record), the counterpart read (a failed, missing or merged counterpart is decided
-by the general path's ``decide_item``, from what was read), its mapped values and the
-record's plain text or absent (else :func:`~syncengine.plan.decide` decides), a merge
-that writes at most one side and leaves the pair's identifier keys as they are (else
-the general executor carries out what ``decide`` decides, in the page's batch).
+callable policy). Per page: every record has an entry (a new record's matching reads
+the index as its page found it). Per record: leased by this pass, its entry a synced
+pair (no create in flight, no deletion, no reason), not counted yet in this pass (a
+pair met twice is counted by the general path's ledger), and, unless it is an echo, its
+identifiers all held by its entry (a record that took a new one is seen by the general
+path's matching of the page, M3, M7). Per batch: every record of it is such a pair, its
+counterpart leased (else it waits, queued, as on the general path) and read (not failed,
+gone or merged), its mapped values and the record's plain text or absent, and its merge
+writing at most one side and leaving the pair's identifier keys as they are; else the
+general path decides the whole batch, as it would without this module (the echoes are
+counted either way). The updates of a batch then go out in the calls the general path
+would make: one per side and ``max_batch_size``, the hub's first.
 
 What it does, as the general path does. An echo (the record equals its side's index
-copy, :func:`~syncengine.plan.unchanged_since_sync`) is counted unchanged, nothing
-read or written. Otherwise the counterparts are fetched as the general path fetches
-them (:func:`~syncengine.engine.ports.fetch_others`: kept scan pages, index copies of
-unchanged records, one call per ``max_batch_size``), each pair is merged field by field
-from the table of :func:`table` (:func:`merge`: what ``decide``'s three-way merge
-decides for plain text: a change on one side wins, a blank never overwrites and is
-filled, the winner takes a conflict or a drift, D2-D6), the updates are sent in
-batches per side (:func:`~syncengine.engine.ports.call_update`, the hub's first; a bad
-record fails alone), and each outcome is the entry
-:func:`~syncengine.engine.execute.outcome_of` makes of it: synced, the merge's copies,
-one ``synced`` history item per side written, counted once (``updated`` on the side
-written, else ``unchanged``); a merge whose copies equal the entry's writes nothing.
-An update that failed goes through ``read_back`` and ``outcome_of`` themselves. The
-entries are stored in one transaction (with the page's cursors when the page held
-nothing else), after the apps' writes.
+copy, :func:`~syncengine.plan.unchanged_since_sync`) is counted unchanged. Each changed
+pair is merged field by field from the table of :func:`table` (:func:`merge`: what
+``decide``'s three-way merge decides for plain text: a change on one side wins, a blank
+never overwrites and is filled, the winner takes a conflict or a drift, D2-D6), the
+updates are sent (:func:`~syncengine.engine.ports.call_update`; a bad record fails
+alone), and each outcome is the entry :func:`~syncengine.engine.execute.outcome_of`
+makes of it: synced, the merge's copies, one ``synced`` history item for the side
+written, counted once (``updated`` on the side written, else ``unchanged``); a merge
+whose copies equal the entry's writes nothing. An update that failed goes through
+``read_back`` and ``outcome_of`` themselves. The batch stores the entries in one
+transaction with the page's cursors (:meth:`~syncengine.index.IndexStore.write_built`),
+after the apps' writes.
 
-Why that is safe. The records taken are independent of the rest of the page: each has
-its own entry, which no other record of the page can be matched to (a synced pair is
-full), and its identifier keys stay as they are, so the general path's matching of the
-rest reads what it would have read. A crash before the entries are stored leaves the
-page to be read again: the writes that landed are echoes then (S6).
+Why that is safe. The batch holds nothing but these pairs: each has its own entry, which
+no record of the page can be matched to (a synced pair is full), and keeps its
+identifier keys, so nothing else of the pass reads what it changes before the general
+path would have. A crash before the entries are stored leaves the page to be read
+again: the writes that landed are echoes then (S6).
 ``tests/stateful/test_lean_incremental.py`` runs generated incremental passes with this
-path and without it (:data:`ENABLED`) and compares the apps, the index, the reports and
-the next pass.
+path and without it (:data:`ENABLED`) and compares the apps, the adapters' calls, the
+index, the reports and the next pass; ``tests/integration/test_lean_changes.py`` pins
+which records it takes.
 """
 
 from __future__ import annotations
