@@ -90,12 +90,21 @@ class HolderIndex(SQLiteIndexStore):
         self.hub_id = hub_id
         self.stored = threading.Event()
 
-    def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
-        super().write(entries, **kwargs)
+    def _note(self, entries: Sequence[Entry]) -> None:
         if any(
             e.hub_id == self.hub_id and e.app_id is not None and e.pending is None for e in entries
         ):
             self.stored.set()
+
+    def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
+        super().write(entries, **kwargs)
+        self._note(entries)
+
+    def write_built(self, entries: Sequence[Entry], **kwargs: Any) -> None:
+        # The engine's own entries (e.g. the incremental pass's lean path) are stored
+        # through this method.
+        super().write_built(entries, **kwargs)
+        self._note(entries)
 
 
 class QueuingIndex(SQLiteIndexStore):
