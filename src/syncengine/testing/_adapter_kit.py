@@ -863,6 +863,7 @@ def _run_state_machine(
     max_examples: int,
     step_count: int,
     close_each: bool,
+    replay_saved: bool = True,
 ) -> None:
     """Drive adapters from ``get_adapter`` against a model with Hypothesis.
 
@@ -876,6 +877,10 @@ def _run_state_machine(
     must not depend on records an earlier example left in a shared adapter. Those are
     kept apart, in ``found``, and checked to stay as they were; unique values never
     repeat across examples.
+
+    ``replay_saved``: whether Hypothesis first replays the failing examples its database
+    saved (of any adapter: the machine's source, hence its database key, is the same for
+    all); false, the run is only what it generates, as on a clean checkout.
 
     A failure that depends on what earlier examples left does not happen again when
     Hypothesis replays its example to shrink it, and Hypothesis then reports its replay as
@@ -905,6 +910,8 @@ def _run_state_machine(
             for spec in writable
         },
     ).filter(bool)
+    # A value (not a blank) for every writable property.
+    every_value = st.fixed_dictionaries({spec.name: _value_strategy(spec) for spec in writable})
 
     def uniquify(values: dict[str, Any]) -> dict[str, Any]:
         # Unique properties get values no record ever had: duplicates are not what this
@@ -967,14 +974,31 @@ def _run_state_machine(
             self.changed.clear()
             self.removed.clear()
 
-        @initialize()
+        @initialize(
+            batch=st.lists(new_values, min_size=1, max_size=min(3, batch_limit)),
+            values=every_value,
+        )
         @noted
-        def note_what_earlier_examples_left(self) -> None:
+        def start_with_records_of_its_own(
+            self, batch: list[dict[str, Any]], values: dict[str, Any]
+        ) -> None:
+            """Note what earlier examples left, then create records and update one of
+            them in every writable property.
+
+            Every example does so before its random steps: Hypothesis turns rules off at
+            random per example (swarm testing) and a program that never updates would
+            never meet an update that writes the wrong record or drops a value; the
+            records earlier examples left are each example's witnesses of such writes
+            (and a table that evicts old records is met within a few examples).
+            """
             self.steps.append("a full scan")
             pages = self._scan(None)
             self.found = {record.id: record for page in pages for record in page.records}
             self.steps[-1] += f": {len(self.found)} records left by earlier examples"
             self._save(pages[-1].cursor)
+            self.create(batch)
+            if values:
+                self._update(next(iter(self.model)), uniquify(dict(values)))
 
         @rule(batch=st.lists(new_values, min_size=1, max_size=min(3, batch_limit)))
         @noted
@@ -1000,7 +1024,9 @@ def _run_state_machine(
         @noted
         def update(self, data: st.DataObject) -> None:
             record_id = data.draw(st.sampled_from(list(self.model)), label="record id")
-            values = uniquify(data.draw(changes, label="changes"))
+            self._update(record_id, uniquify(data.draw(changes, label="changes")))
+
+        def _update(self, record_id: str, values: dict[str, Any]) -> None:
             self.steps.append(f"update {record_id!r} with {values!r}")
             current = self.adapter.fetch(object_type, [record_id]).get(record_id)
             assert current is not None, f"fetch lost live record {record_id!r}"
@@ -1107,15 +1133,16 @@ def _run_state_machine(
                 f"scan(since={self.cursor!r}) yields removed records {resurrected}"
             )
 
+    chosen = settings(
+        max_examples=max_examples,
+        stateful_step_count=step_count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     try:
         run_state_machine_as_test(
             AdapterMachine,
-            settings=settings(
-                max_examples=max_examples,
-                stateful_step_count=step_count,
-                deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            ),
+            settings=chosen if replay_saved else settings(chosen, database=None),
         )
     except Flaky as flaky:
         if not first_failure:
