@@ -9,28 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from syncengine.engine.context import Core, Pass
-from syncengine.engine.stored import meta_number
 from syncengine.errors import SafetyStop
 from syncengine.plan import ObjectPlan
 from syncengine.records import Side
 from syncengine.report import SyncReport
 
-__all__ = ["guard", "preflight", "restart_pending"]
-
-
-def restart_pending(core: Core) -> bool:
-    """Whether the next initial_sync() call runs a restarted (guarded) initial sync."""
-    if core.partition is not None:
-        return False  # workers are guarded batch by batch only
-    sid = core.sync_id
-    run = core.index.get_meta(sid, "initial_run")
-    if run is None:
-        return False
-    running = (
-        core.index.get_meta(sid, "initial_done") != run
-        and core.index.get_meta(sid, "initial_restart") != "1"
-    )
-    return (meta_number(core, "initial_run") or 0) > 1 if running else True
+__all__ = ["guard", "preflight"]
 
 
 def preflight(core: Core, dry_pass: Callable[[], SyncReport], kind: str) -> None:
