@@ -687,3 +687,18 @@ class TestDamagedIndexRows:
         self._damage(demo, "DELETE FROM cursors WHERE name = 'poll'")  # as it advises
         after = invoke("run", demo)
         assert 0 == after.exit_code, after.output + after.stderr
+
+
+def test_status_names_a_damaged_enabled_setting(demo):
+    """`syncengine status` printed "(disabled)" or nothing for any value of the setting;
+    a value the engine never writes stops the command, named, with the repair."""
+    from syncengine.index import SQLiteIndexStore
+
+    with SQLiteIndexStore(Path(demo).parent / "index.db") as index:
+        index.set_meta("crm-sales", "enabled", "false")
+    for args in (("status", demo), ("run", demo)):
+        result = invoke(*args)
+        assert 1 == result.exit_code, result.output
+        error = " ".join(result.stderr.split())
+        assert "setting 'enabled' of sync 'crm-sales' cannot be read: its value 'false'" in error
+        assert "turn the sync off or on again" in error

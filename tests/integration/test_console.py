@@ -595,3 +595,23 @@ class TestInitialSyncProgress:
         finally:
             release.set()
             index.close()
+
+
+def test_a_damaged_enabled_setting_shows_as_off_and_turning_it_on_repairs_it(config):
+    """The console read the setting for every page: a value the engine never writes
+    (which passes refuse, naming it) made every page fail. It shows as off, and the
+    Actions page turns the sync on, which writes the setting anew."""
+    with load(config) as setup:
+        engine = setup.engine()
+        engine.index.set_meta(engine.sync_id, "enabled", "no")
+    application = app_from_config(config, interval=0)
+    with TestClient(application) as client:
+        overview = client.get("/")
+        assert 200 == overview.status_code
+        assert "badge off" in overview.text
+        page = client.get("/actions/sync?turn=on").text
+        done = client.post("/actions/sync", data={"turn": "on", "csrf": csrf_of(page)})
+        assert 200 == done.status_code, done.text
+        assert "badge on" in client.get("/").text
+    with load(config) as setup:
+        assert setup.engine().enabled

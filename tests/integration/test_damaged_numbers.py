@@ -149,3 +149,50 @@ def test_the_index_file_is_named_and_the_counters_it_wrote_still_read(tmp_path: 
         r"sync 's' cannot be read: its value 'two' is not a whole number",
         one_line(raised),
     )
+
+
+#: What the engine never writes in setting ``enabled`` (it writes "0", or removes it).
+NOT_ON_OR_OFF = ["no", "false", "", "2", "1", "yes", "on", " 0", "0 ", "00", "\u0660"]
+
+
+@pytest.mark.parametrize("value", NOT_ON_OR_OFF)
+def test_an_enabled_setting_that_is_neither_on_nor_off_stops_every_pass_naming_it(value):
+    """Any value but "0" read as on: a sync someone turned off ran again when the
+    setting was damaged. Now every pass stops, naming the setting, its value and the
+    repair; turning the sync off or on writes it anew."""
+    index = MemoryIndexStore()
+    engine = built(index)
+    engine.initial_sync()
+    index.set_meta("s", "enabled", value)
+    before = sorted(str(e) for e in index.entries("s"))
+    for run in (engine.initial_sync, engine.incremental_sync, engine.reconcile):
+        for dry_run in (True, False):
+            with pytest.raises(IndexStoreError) as raised:
+                run(dry_run=dry_run)
+            message = one_line(raised)
+            assert message.startswith(
+                "the index (MemoryIndexStore) is corrupt: setting 'enabled' of sync 's' "
+                f"cannot be read: its value {value!r} is neither '0' (off) nor unset (on)"
+            ), message
+            assert "SyncEngine.disable() or SyncEngine.enable()" in message
+    with pytest.raises(IndexStoreError, match="setting 'enabled'"):
+        _ = engine.enabled
+    assert before == sorted(str(e) for e in index.entries("s"))
+    assert value == index.get_meta("s", "enabled")
+    # The repair: turning the sync off (or on) writes the setting anew.
+    engine.disable()
+    assert engine.enabled is False
+    assert engine.incremental_sync().skipped
+    engine.enable()
+    assert engine.enabled is True
+    assert not engine.incremental_sync().errors
+
+
+def test_on_and_off_as_the_engine_writes_them_still_read():
+    index = MemoryIndexStore()
+    engine = built(index)
+    assert engine.enabled is True
+    engine.disable()
+    assert ("0", False) == (index.get_meta("s", "enabled"), engine.enabled)
+    engine.enable()
+    assert (None, True) == (index.get_meta("s", "enabled"), engine.enabled)

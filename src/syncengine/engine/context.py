@@ -19,7 +19,8 @@ from syncengine._text import lone_surrogate
 from syncengine.adapters.base import Adapter
 from syncengine.config import SyncConfig
 from syncengine.entry import Entry
-from syncengine.errors import AdapterError
+from syncengine.errors import AdapterError, IndexStoreError
+from syncengine.index._rowformat import store_where
 from syncengine.index.base import IndexStore
 from syncengine.plan import Decision, ObjectPlan
 from syncengine.records import Record, Side
@@ -111,8 +112,25 @@ class Core:
 
     @property
     def enabled(self) -> bool:
-        """Whether the sync is on."""
-        return self.index.get_meta(self.sync_id, "enabled") != "0"
+        """Whether the sync is on: setting ``enabled`` unset (on) or ``"0"`` (off), as
+        :meth:`SyncEngine.enable` and :meth:`SyncEngine.disable` write it.
+
+        Raises:
+            IndexStoreError: The setting holds anything else (another program or a
+                damaged disk wrote it): it is not taken for "on", which would start
+                passes of a sync someone turned off.
+        """
+        text = self.index.get_meta(self.sync_id, "enabled")
+        if text is None or text == "0":
+            return text is None
+        raise IndexStoreError(
+            f"the {store_where(self.index)} is corrupt: setting 'enabled' of sync "
+            f"{self.sync_id!r:.60} cannot be read: its value {text!r:.40} is neither '0' "
+            "(off) nor unset (on); passes stop until it is repaired (it is not taken for "
+            "on, which would run a sync someone turned off): turn the sync off or on "
+            "again, which writes the setting anew (SyncEngine.disable() or "
+            "SyncEngine.enable(), or the console's Actions page)"
+        )
 
     @property
     def initial_sync_running(self) -> bool:

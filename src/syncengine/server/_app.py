@@ -40,7 +40,7 @@ from starlette.routing import Route
 
 from syncengine._redact import scrub_secrets
 from syncengine.engine import SyncEngine
-from syncengine.errors import SyncDisabledError, SyncEngineError
+from syncengine.errors import IndexStoreError, SyncDisabledError, SyncEngineError
 from syncengine.history import PassRecord
 from syncengine.index.base import keeps_history
 from syncengine.records import ChangeEvent, Side
@@ -257,6 +257,14 @@ class _Console:
             )
 
     # ---- rendering -----------------------------------------------------------------
+    def _enabled(self) -> bool:
+        """Whether the sync is on; a damaged setting shows as off, so the Actions page
+        offers to turn it on, which writes the setting anew (passes name the damage)."""
+        try:
+            return self.engine.enabled
+        except IndexStoreError:
+            return False
+
     def render(
         self, request: Request, name: str, status: int = 200, **context: Any
     ) -> HTMLResponse:
@@ -270,7 +278,7 @@ class _Console:
             "sync_id": engine.sync_id,
             "hub_name": engine.hub.name,
             "app_name": engine.app.name,
-            "enabled": engine.enabled,
+            "enabled": self._enabled(),
             "signed_in": self.token is not None and nonce is not None,
             "csrf": self.csrf_for(nonce),
             "show_nav": self.token is None or nonce is not None or self._bearer(request),
