@@ -257,7 +257,7 @@ def test_a_link_to_a_record_whose_entry_is_damaged_waits_and_completes_once_repa
         index.close()
 
 
-@pytest.mark.parametrize("damage", ["not json", "not utf-8", "bad keys"])
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_status_counts_a_damaged_entry_a_pass_met_as_failed_as_the_report_does(world, damage):
     """`status` (and the console's counts, which are the same) counted a damaged entry
     under the state its row holds (synced), while every pass counted its record failed:
@@ -333,3 +333,34 @@ def test_a_record_held_up_by_a_damaged_entry_is_logged_with_its_own_id_alone(wor
     with caplog.at_level(logging.WARNING, logger="syncengine"):
         world.engine.reconcile()
     assert 1 == sum(f"app_id={new} " in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_listing_in_a_time_frame_agrees_with_status_on_a_damaged_entry(world, damage):
+    """`records --since/--until` with a state left out the damaged entries passes met
+    (the listing by state added them only without a time frame), and an entry whose
+    row's state code is unknown was in no state's listing while status counted it under
+    the state its row last had. All agree now: failed (category index), in the time
+    frame of its row."""
+    from datetime import timedelta
+
+    start = world.clock() - timedelta(days=1)  # before the initial sync wrote the rows
+    bad = world.hub_ids[1]
+    world.damage(bad, DAMAGE[damage])
+    world.edit(bad, "Bad")
+    world.edit(world.hub_ids[2], "Good")
+    assert 1 == world.engine.incremental_sync().get("failed", side=Side.HUB)
+    shown = world.engine.status()["contacts"]
+    assert (5, 1) == (shown.synced, shown.failed)
+    later = world.clock() + timedelta(days=1)
+    for frame in ({"since": start}, {"until": later}, {"since": start, "until": later}):
+        (failed,) = world.engine.records(state="failed", **frame)
+        assert (bad, ErrorCategory.INDEX) == (failed.hub_id, failed.category), frame
+        synced = [v.hub_id for v in world.engine.records(state="synced", **frame)]
+        assert 5 == len(synced), frame
+        assert bad not in synced
+        assert 6 == len(list(world.engine.records(state=["synced", "failed"], **frame)))
+        assert 6 == len(list(world.engine.records(**frame)))
+    # A frame that leaves the row out leaves the entry out.
+    assert [] == list(world.engine.records(state="failed", since=later))
+    assert [] == list(world.engine.records(state="failed", until=start))

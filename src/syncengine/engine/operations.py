@@ -63,7 +63,9 @@ __all__ = [
 
 def status(core: Core) -> dict[str, ObjectStatus]:
     """Counts per object type from the index, without reading entries (rule R4) but
-    the damaged ones passes met (counted as failed, as those passes counted them).
+    the damaged ones passes met (counted as failed, as those passes counted them); an
+    object type with such an entry whose row's state cannot be read is counted from its
+    entries.
 
     What :meth:`SyncEngine.status <syncengine.SyncEngine.status>` does.
     """
@@ -73,9 +75,26 @@ def status(core: Core) -> dict[str, ObjectStatus]:
     for obj in core.config.objects:
         by_state = dict(counts.get(obj.hub_type, {}))
         met = corrupt_met(core, obj.hub_type)
-        for entry in core.index.get(core.sync_id, obj.hub_type, met).values() if met else ():
+        damaged = [
+            entry
+            for entry in (core.index.get(core.sync_id, obj.hub_type, met).values() if met else ())
+            if type(entry) is CorruptEntry
+        ]
+        if any(entry.stored_state is None for entry in damaged):
+            # A row whose state code cannot be read: the store counts it under the
+            # state it last wrote, which nothing can tell now. Counted from the entries
+            # (this object type's only, and only while such a row is damaged).
+            by_state = {}
+            for entry in core.index.entries(core.sync_id, obj.hub_type):
+                state = entry.state if type(entry) is not CorruptEntry else entry.stored_state
+                if type(entry) is CorruptEntry and (entry.entry_id in met or state is None):
+                    state = RecordState.FAILED
+                assert state is not None
+                by_state[state] = by_state.get(state, 0) + 1
+            damaged = []
+        for entry in damaged:
             # A damaged entry a pass met is counted as failed, as the pass counted it.
-            stored = entry.stored_state if type(entry) is CorruptEntry else None
+            stored = entry.stored_state
             if stored is not None and stored is not RecordState.FAILED and by_state.get(stored):
                 by_state[stored] -= 1
                 by_state[RecordState.FAILED] = by_state.get(RecordState.FAILED, 0) + 1
@@ -126,28 +145,35 @@ def records(
         states = {RecordState(s) for s in raw}
     name = object_name(core, object_type)
     # A damaged entry a pass met is listed as failed, as status counts it (its row's
-    # state may be another): with the failed ones, not with those of its row's state.
+    # state may be another, or unreadable): with the failed ones, not with those of its
+    # row's state. The store filters by the row's state, so while there are such
+    # entries a listing by state reads every entry (of the time frame) and filters
+    # here; the time frame is the row's, as the store reads it.
     met = (
-        {t: set(corrupt_met(core, t)) for t in ([name] if name is not None else core.plans)}
+        {t: met for t in ([name] if name is not None else core.plans) if (met := _met(core, t))}
         if states is not None
         else {}
     )
-    listed: set[tuple[str, str]] = set()
-    for entry in core.index.entries(core.sync_id, name, states=states, since=since, until=until):
-        if type(entry) is CorruptEntry and entry.entry_id in met.get(entry.object_type, ()):
-            if entry.state not in (states or ()):
+    for entry in core.index.entries(
+        core.sync_id, name, states=None if met else states, since=since, until=until
+    ):
+        if met:
+            assert states is not None
+            shown: RecordState | None = entry.state
+            if type(entry) is CorruptEntry and entry.entry_id not in met.get(entry.object_type, ()):
+                shown = entry.stored_state  # (unreadable: listed under no state)
+            if shown not in states:
                 continue
-            listed.add((entry.object_type, entry.entry_id))
         plan = core.plans.get(entry.object_type)
         matched = plan.key_name(entry.matched_by) if plan and entry.matched_by else None
         yield EntryView.of(entry, matched)
-    if states is None or RecordState.FAILED not in states or since or until:
-        return  # (a damaged entry's time cannot be read: a time frame lists it by its row)
-    for hub_type, ids in met.items():
-        wanted = [i for i in sorted(ids) if (hub_type, i) not in listed]
-        for entry in core.index.get(core.sync_id, hub_type, wanted).values() if wanted else ():
-            if type(entry) is CorruptEntry and entry.stored_state not in states:
-                yield EntryView.of(entry, None)
+
+
+def _met(core: Core, object_type: str) -> set[str]:
+    """The damaged entries of ``object_type`` passes met that are damaged still."""
+    met = corrupt_met(core, object_type)
+    found = core.index.get(core.sync_id, object_type, met).values() if met else ()
+    return {e.entry_id for e in found if type(e) is CorruptEntry}
 
 
 def export(
