@@ -218,3 +218,63 @@ def test_a_restore_refused_when_sent_again_keeps_the_pairs_copies(index: IndexSt
     assert entry.hub_values == pair.hub_values
     assert entry.app_values is not None
     assert "mail refused" in entry.message
+
+
+@pytest.mark.parametrize("lose_first", SENDS)
+def test_a_refused_restore_keeps_the_copies_as_documented_and_a_reconcile_restores_it(
+    index: IndexStore, lose_first: bool
+) -> None:
+    """What docs/operating.md says of a restore whose create the app refuses: refused on
+    its first send, the entry keeps the copies it held before; refused when settlement
+    sends it again, it keeps the copies it was announced with (the hub's copy, and the
+    values sent as the app's): settlement cannot tell the copies before the
+    announcement, which the row does not keep. Either way the entry fails (no longer
+    `deleted`, so no longer offered by plan_restore), and a reconcile once the app
+    takes the values again creates the record with the hub's current values and leaves
+    the same entry."""
+    clock = FakeClock()
+    hub = InMemoryAdapter([CONTACTS_HUB], name="hub", clock=clock, id_prefix="h")
+    ada = hub.put("contacts", {"email": "ada@example.com", "firstname": "Ada"}).id
+    app = RestoringApp(clock)
+    engine = SyncEngine(
+        hub, app, index, SyncConfig("s", [contacts_sync()]), clock=clock, sleep=clock.advance
+    )
+    engine.initial_sync()
+    (pair,) = index.entries("s", "contacts")
+    assert pair.app_id is not None
+    app.remove(CONTACTS_APP.name, pair.app_id)
+    clock.advance(60)
+    engine.incremental_sync()
+    clock.advance(60)
+    hub.patch("contacts", ada, firstname="Ada L.")  # changed while the pair was broken
+    clock.advance(60)
+    engine.incremental_sync()
+    (deleted,) = index.entries("s", "contacts")
+    assert (deleted.deleted, deleted.category) == (Side.APP, ErrorCategory.DELETED)
+    plan = engine.plan_restore("contacts", Side.APP)
+    (item,) = plan.items
+    sent = {"mail": "ada@example.com", "first_name": "Ada L."}
+    assert sent == dict(item.properties)
+    app.failing = True
+    app.lose = lose_first
+    engine.restore(plan)
+    if lose_first:
+        clock.advance(60)
+        engine.incremental_sync()  # settlement sends it again; the app refuses it
+    (entry,) = index.entries("s", "contacts")
+    assert (entry.state, entry.category) == (RecordState.FAILED, ErrorCategory.VALIDATION)
+    assert (entry.app_id, entry.deleted, entry.pending) == (None, None, None)
+    assert entry.hub_values == deleted.hub_values
+    assert entry.app_values == (sent if lose_first else deleted.app_values)
+    assert () == engine.plan_restore("contacts", Side.APP).items
+    app.failing = False
+    clock.advance(60)
+    assert not engine.reconcile().errors
+    (restored,) = index.entries("s", "contacts")
+    assert restored.state is RecordState.SYNCED
+    assert restored.app_id is not None
+    assert [sent] == [dict(r.properties) for r in app.records(CONTACTS_APP.name)]
+    assert restored.hub_values is not None
+    assert "Ada L." == restored.hub_values["firstname"]
+    assert restored.app_values is not None
+    assert "Ada L." == restored.app_values["first_name"]
