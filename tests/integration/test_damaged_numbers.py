@@ -196,3 +196,34 @@ def test_on_and_off_as_the_engine_writes_them_still_read():
     assert ("0", False) == (index.get_meta("s", "enabled"), engine.enabled)
     engine.enable()
     assert (None, True) == (index.get_meta("s", "enabled"), engine.enabled)
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "", "0", "2", " 1", "1 "])
+def test_a_restart_flag_that_is_neither_set_nor_unset_stops_the_passes_naming_it(value):
+    """Setting ``initial_restart`` (written "1" by update_config, removed when the
+    restarted initial sync starts) was taken for "no restart" for any other value: a
+    restart a changed config asked for was skipped without a word. Now the passes stop,
+    naming it; an initial sync called explicitly starts over, which removes it."""
+    index = MemoryIndexStore()
+    engine = built(index)
+    engine.initial_sync()
+    index.set_meta("s", "initial_restart", value)
+    for run in (engine.incremental_sync, engine.reconcile):
+        for dry_run in (True, False):
+            with pytest.raises(IndexStoreError) as raised:
+                run(dry_run=dry_run)
+            message = one_line(raised)
+            assert message.startswith(
+                "the index (MemoryIndexStore) is corrupt: setting 'initial_restart' of sync "
+                f"'s' cannot be read: its value {value!r} is neither '1'"
+            ), message
+            assert "start the initial sync over (SyncEngine.initial_sync()" in message
+    for read in (engine.status, lambda: engine.initial_sync_running):
+        with pytest.raises(IndexStoreError, match="setting 'initial_restart'"):
+            read()
+    assert value == index.get_meta("s", "initial_restart")
+    report = engine.initial_sync()
+    assert not report.errors
+    assert not engine.initial_sync_running
+    assert index.get_meta("s", "initial_restart") is None
+    assert "2" == index.get_meta("s", "initial_run")

@@ -140,7 +140,29 @@ class Core:
         return (
             run is None
             or store.get_meta(self.sync_id, "initial_done") != run
-            or store.get_meta(self.sync_id, "initial_restart") == "1"
+            or self.restart_requested()
+        )
+
+    def restart_requested(self, store: IndexStore | None = None) -> bool:
+        """Whether a changed config asked the next initial sync to start over (setting
+        ``initial_restart``: ``"1"``, or unset).
+
+        ``store``: where to read it (a dry run's overlay), the engine's index by default.
+
+        Raises:
+            IndexStoreError: The setting holds anything else: it is not taken for "no
+                restart", which would keep entries computed under the old settings.
+        """
+        text = (self.index if store is None else store).get_meta(self.sync_id, "initial_restart")
+        if text is None or text == "1":
+            return text is not None
+        raise IndexStoreError(
+            f"the {store_where(self.index)} is corrupt: setting 'initial_restart' of sync "
+            f"{self.sync_id!r:.60} cannot be read: its value {text!r:.40} is neither '1' "
+            "(restart the initial sync) nor unset; passes stop until it is repaired (it is "
+            "not taken for no restart, which would keep entries computed under the old "
+            "settings): start the initial sync over (SyncEngine.initial_sync(), which "
+            "removes the setting), or restore the index from a backup"
         )
 
 

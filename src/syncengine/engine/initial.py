@@ -68,7 +68,7 @@ def initial_sync(
         in_progress = (
             run_text is not None
             and store.get_meta(sid, "initial_done") != run_text
-            and store.get_meta(sid, "initial_restart") != "1"
+            and not core.restart_requested(store)
         )
         if in_progress:
             assert stored_run is not None
