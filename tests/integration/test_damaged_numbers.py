@@ -227,3 +227,14 @@ def test_a_restart_flag_that_is_neither_set_nor_unset_stops_the_passes_naming_it
     assert not engine.initial_sync_running
     assert index.get_meta("s", "initial_restart") is None
     assert "2" == index.get_meta("s", "initial_run")
+
+
+@given(st.text(max_size=8).filter(lambda text: text != "0"))
+def test_any_enabled_value_but_off_is_refused_never_read_as_on(text):
+    """Whatever text another program leaves in setting ``enabled`` but "0" is refused
+    by name; only "0" (off) and no value (on) are read."""
+    index = MemoryIndexStore()
+    engine = built(index)
+    index.set_meta("s", "enabled", text)
+    with pytest.raises(IndexStoreError, match="setting 'enabled' of sync 's'"):
+        engine.incremental_sync()
