@@ -97,11 +97,14 @@ class ChangeEvent:
 
     Args:
         object_type: The type's name in the app that sent the event.
-        record_id: The id of the changed record in that app.
+        record_id: The id of the changed record in that app: non-empty text (an id that
+            is not, such as the ``int`` ``123``, raises ``ValueError``; pass ``"123"``).
         kind: ``"created"``, ``"updated"`` or ``"deleted"``.
         occurred_at: When it happened, timezone-aware, if known.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.3
+       A ``record_id`` that is not non-empty text raises ``ValueError``.
     """
 
     object_type: str
@@ -110,6 +113,13 @@ class ChangeEvent:
     occurred_at: datetime | None = None
 
     def __attrs_post_init__(self) -> None:
+        record_id = self.record_id
+        if not isinstance(record_id, str) or not record_id:
+            # Refused, never converted: str(123) would pair the record with another
+            # app's "123" in one place and not in another.
+            raise ValueError(
+                f"ChangeEvent.record_id must be non-empty text (str), got {record_id!r:.60}"
+            )
         if self.kind not in _EVENT_KINDS:
             raise ValueError(
                 f"ChangeEvent.kind must be one of 'created', 'updated', 'deleted', "

@@ -141,6 +141,37 @@ class _ForgetsUpdatesInIncrementalScans(_Wrapper):
                 yield page
 
 
+def _number(record_id: str) -> int:
+    """The int a JSON API would give for ``record_id`` (its digits)."""
+    return int("".join(c for c in record_id if c.isdigit()))
+
+
+class _ScansIntIds(_Wrapper):
+    """Gives record ids as a JSON API's ints, not text (fetch gives them right)."""
+
+    def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
+        for page in self.inner.scan(object_type, since):
+            records = [Record(_number(r.id), r.properties) for r in page.records]
+            yield Page(records, page.cursor, page.deleted)
+
+
+class _CreatesWithIntIds(_Wrapper):
+    """Answers a create with the new record's id as an int."""
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        return [
+            WriteResult(_number(r.record_id), r.category, r.message) if r.record_id else r
+            for r in self.inner.create(object_type, items)
+        ]
+
+
+class _FetchesEmptyIds(_Wrapper):
+    """Answers a fetch with records whose id is empty."""
+
+    def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
+        return {i: Record("", r.properties) for i, r in self.inner.fetch(object_type, ids).items()}
+
+
 @pytest.mark.parametrize(
     ("broken", "check"),
     [
@@ -155,6 +186,31 @@ def test_check_adapter_names_the_rule_a_broken_adapter_breaks(broken, check):
     """check_adapter raises AssertionError naming the first check the adapter fails."""
     with pytest.raises(AssertionError, match=f"adapter check '{check}' failed"):
         check_adapter(broken, "contacts", max_examples=5)
+
+
+@pytest.mark.parametrize(
+    ("broken", "check", "named"),
+    [
+        (_ScansIntIds, "bad_item_fails_alone_with_the_right_category", "record whose id 1 is int"),
+        (
+            _CreatesWithIntIds,
+            "create_returns_one_result_per_item_and_records_can_be_fetched",
+            "succeeded with the record id 1 is int",
+        ),
+        (
+            _FetchesEmptyIds,
+            "create_returns_one_result_per_item_and_records_can_be_fetched",
+            "fetch answered with a record whose id '' is str",
+        ),
+    ],
+)
+def test_check_adapter_refuses_record_ids_that_are_not_text(broken, check, named):
+    """An adapter must give record ids as non-empty text: the engine refuses any other
+    (an int is never converted), so the kit names the id, the method and the fix."""
+    with pytest.raises(AssertionError, match=f"adapter check '{check}' failed") as caught:
+        check_adapter(broken, "contacts", max_examples=5)
+    assert named in str(caught.value)
+    assert "a record id must be non-empty text (str)" in str(caught.value)
 
 
 def test_state_machine_catches_an_adapter_that_loses_changes_between_cursors():

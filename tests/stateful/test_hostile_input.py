@@ -202,8 +202,10 @@ class Planted:
     #: Fields holding text with a lone surrogate: no app can store it as UTF-8, so it fails
     #: its record (validation, naming the field) in every adapter (issue 17).
     doubtful: frozenset[str] = frozenset()
-    #: Its id holds a lone surrogate: no index can store it, so the record fails alone,
-    #: named in the pass's report, and never reaches the index (issue 17).
+    #: Its id is no record id: it holds a lone surrogate (issue 17), or it is not
+    #: non-empty text (an int from a JSON API, a float, bytes, ``""``: issue 18). No
+    #: index can store it, so the record fails alone, named in the pass's report, and
+    #: never reaches the index; its id is refused, never converted.
     bad_id: bool = False
 
     @property
@@ -321,9 +323,23 @@ def test_bad_records_fail_alone_and_good_records_still_sync(store, data):
                     side = data.draw(st.sampled_from(Side), label="side")
                     n = len(planted)
                     props, email, bad, doubtful = data.draw(planted_values(side, n), label="record")
-                    # Ids as an app may hand them out, or cut mid-emoji (a lone surrogate).
+                    # Ids as an app may hand them out, cut mid-emoji (a lone surrogate),
+                    # or as a connector may hand them out wrong: not text (the port).
                     bad_id = data.draw(st.integers(0, 7), label="bad id") == 0
-                    record_id = f"{side.value[0]}-{n}-\ud83d" if bad_id else None
+                    record_id: Any = None
+                    if bad_id:
+                        record_id = data.draw(
+                            st.sampled_from(
+                                [
+                                    f"{side.value[0]}-{n}-\ud83d",
+                                    10_000 + n,
+                                    n + 0.5,
+                                    f"{side.value[0]}-{n}".encode(),
+                                    "",
+                                ]
+                            ),
+                            label="bad id value",
+                        )
                     record = apps[side].put(TYPE[side], props, id=record_id)
                     planted.append(
                         Planted(side, record.id, email, frozenset(bad), frozenset(doubtful), bad_id)

@@ -319,9 +319,19 @@ QUEUED: Final = Queued()
 
 
 def bad_id(record_id: Any) -> str | None:
-    """Why ``record_id`` cannot be stored as a record id, or None (it is valid text)."""
-    if type(record_id) is not str or record_id.isascii():
-        return None  # the common case, at C speed
+    """Why ``record_id`` cannot be stored as a record id, or None (it is valid text).
+
+    A record id is non-empty text (``str``) that is valid Unicode. Anything else (an
+    ``int`` from a JSON API, ``None``, ``""``, bytes, a float) is refused, never
+    converted: ``str(123)`` would pair the record with another app's ``"123"`` in one
+    place and not in another.
+    """
+    if type(record_id) is str and record_id.isascii():
+        return None if record_id else "its id is empty text"  # the common case first
+    if not isinstance(record_id, str):
+        return f"its id is {type(record_id).__name__}, not text (str)"
+    if not record_id:
+        return "its id is empty text"
     problem = lone_surrogate(record_id)
     return None if problem is None else f"its id {problem}"
 

@@ -199,9 +199,9 @@ def run_phase(
         store.set_meta(sid, skipped_meta, None)  # a new scan: nothing skipped yet
     pages: Iterable[Page]
     if first is not None and since is None and first.cursor is not None:
-        pages = itertools.chain((first,), scan(core, side, plan, first.cursor))
+        pages = itertools.chain((first,), scan(core, ctx, side, plan, first.cursor))
     else:
-        pages = scan(core, side, plan, since)  # an app that can only resume at the end
+        pages = scan(core, ctx, side, plan, since)  # an app that can only resume at the end
     last: str | None = None
     # Phase 1 keeps the hub values phase 2's lean path merges with, beside the entries.
     keep = lean.keeping(core, ctx, plan) if index_only else None
@@ -304,7 +304,7 @@ def probe_app(core: Core, ctx: Pass, plan: ObjectPlan) -> Page | None:
     sid = core.sync_id
     store = ctx.store
     last: str | None = None
-    for page in scan(core, Side.APP, plan, None):
+    for page in scan(core, ctx, Side.APP, plan, None):
         if page.records or page.deleted:
             return page
         if page.cursor is not None:

@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import TypeGuard
 
 from syncengine import _passlog
-from syncengine._text import lone_surrogate
-from syncengine.engine.context import CHUNK, Core, Pass, chunks
+from syncengine.engine.context import CHUNK, Core, Pass, bad_id, chunks
 from syncengine.engine.counts import count_outcome
 from syncengine.engine.ports import as_adapter_error, call_associate, fetch
 from syncengine.entry import CorruptEntry, Entry
@@ -21,13 +20,14 @@ __all__ = ["complete_waiting", "sync_links"]
 
 
 def _unusable(record_id: str, target: str, notes: list[str]) -> bool:
-    """Whether a link's other end has an id that is not valid Unicode (an app another
-    program wrote bytes into that are not UTF-8): that record is never indexed (it fails
-    in its own pass), so the link cannot wait for it; the entry's history says so."""
-    problem = None if record_id.isascii() else lone_surrogate(record_id)
+    """Whether a link's other end has an id that is no record id: not text (an ``int``
+    from an adapter, ``None``, ``""``), or not valid Unicode (an app another program
+    wrote bytes into that are not UTF-8). That record is never indexed (it fails in its
+    own pass), so the link cannot wait for it; the entry's history says so."""
+    problem = bad_id(record_id)
     if problem is None:
         return False
-    notes.append(f"{target} {record_id!r} not linked: its id {problem}")
+    notes.append(f"{target} {record_id!r:.60} not linked: {problem}")
     return True
 
 
@@ -69,8 +69,21 @@ def sync_links(
     for target in plan.sync.associations:
         tplan = core.plans[target]
         hub_type, app_type = tplan.type_on(Side.HUB), tplan.type_on(Side.APP)
-        hub_ids = {i for _, h, _ in work if h is not None for i in h.associations.get(hub_type, ())}
-        app_ids = {i for _, _, a in work if a is not None for i in a.associations.get(app_type, ())}
+        # An end whose id is not text is never indexed: no lookup (it is noted below).
+        hub_ids = {
+            i
+            for _, h, _ in work
+            if h is not None
+            for i in h.associations.get(hub_type, ())
+            if bad_id(i) is None
+        }
+        app_ids = {
+            i
+            for _, _, a in work
+            if a is not None
+            for i in a.associations.get(app_type, ())
+            if bad_id(i) is None
+        }
         by_hub = ctx.store.by_record_ids(sid, target, Side.HUB, hub_ids) if hub_ids else {}
         by_app = ctx.store.by_record_ids(sid, target, Side.APP, app_ids) if app_ids else {}
         if any(type(e) is CorruptEntry for e in (*by_hub.values(), *by_app.values())):

@@ -224,7 +224,7 @@ def catch_up(
     if since is None:
         return False
     indexed = False
-    for page in scan(core, other, plan, since):
+    for page in scan(core, ctx, other, plan, since):
         if page.records:
             # Records other workers are creating right now show up here too; those
             # without identifiers are left to them (they could pair with nothing).

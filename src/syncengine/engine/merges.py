@@ -24,10 +24,10 @@ def apply_merges(
     records: Iterable[Record] = (),
 ) -> None:
     """Re-pair the entries of records that ``side`` merged into others (_merges)."""
+    # The port left out the ids that are not text (ports.checked, ports.fetch_checked):
+    # this check only keeps the index safe from a caller that did not come through it.
     moves = {
-        str(o): str(n)
-        for o, n in (moves or {}).items()
-        if o != n and bad_id(o) is None and bad_id(n) is None
+        o: n for o, n in (moves or {}).items() if o != n and bad_id(o) is None and bad_id(n) is None
     }
     if not moves:
         return

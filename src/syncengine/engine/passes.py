@@ -142,7 +142,7 @@ def handle(core: Core, ctx: Pass, side: Side, events: Sequence[ChangeEvent]) -> 
         # next poll still processes those records.
         ctx.phase = f"index_{side.other.value}"
         since = ctx.store.cursor(core.sync_id, side.other, plan.name)
-        for page in scan(core, side.other, plan, since) if since is not None else ():
+        for page in scan(core, ctx, side.other, plan, since) if since is not None else ():
             index_side(core, ctx, plan, side.other, page.records, ())
         ctx.phase = "events"
         adapter = core.adapters[side]
@@ -223,7 +223,7 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
     since = None if full else ctx.store.cursor(sid, Side.APP, plan.name)
     kept: list[Page] | None = [] if keeps_reads(core, plan) else None
     held = 0
-    for page in scan(core, Side.APP, plan, since):
+    for page in scan(core, ctx, Side.APP, plan, since):
         apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
         index_side(core, ctx, plan, Side.APP, page.records, ())
         if kept is not None:
@@ -252,7 +252,7 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
                 )
             else:
                 since = None if full else ctx.store.cursor(sid, side, plan.name)
-                pages = scan(core, side, plan, since)
+                pages = scan(core, ctx, side, plan, since)
             for page in pages:
                 if side is Side.HUB or kept is None:
                     apply_merges(core, ctx, plan, side, page.merged, page.records)

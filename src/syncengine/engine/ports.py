@@ -5,6 +5,18 @@ Every error an adapter raises is mapped to an :class:`~syncengine.AdapterError` 
 by halves when a chunk fails as a whole (:func:`batched`), and a dry run plans its writes
 instead of making them (:func:`call_create`, :func:`call_update`, :func:`call_associate`).
 Creates in flight are looked up by idempotency key here too (:func:`created_records`).
+
+Every record id an adapter hands the engine is checked here, where it enters: a record
+id is non-empty text (``str``) that is valid Unicode (:func:`~syncengine.engine.context.bad_id`).
+A scanned record whose id is not (an ``int`` from a JSON API, ``None``, ``""``, bytes)
+fails alone, named in the pass's report with the adapter and the value's ``repr``
+(:func:`checked`), and never reaches the index; so does such an id among a page's
+deleted or merged ids. A fetch answered with such an id fails the records asked for
+(:func:`fetch_others`: those alone). A create answered with one fails its record with
+:attr:`~syncengine.ErrorCategory.UNKNOWN` and stays in flight, as a create whose reply
+was lost: it may have landed, so settlement finds the record it made, and it is never
+sent as a new create again (S8). Ids are refused, never converted: ``str(123)`` would
+pair a record with another app's ``"123"`` in one place and not in another.
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ from typing import Any, Final
 
 from syncengine._merges import redirects
 from syncengine.adapters.base import Adapter
-from syncengine.engine.context import Core, Item, Pass, chunks
+from syncengine.engine.context import Core, Item, Pass, bad_id, chunks
 from syncengine.entry import Entry
 from syncengine.errors import AdapterError, IndexStoreError
 from syncengine.index._rowformat import refused_cursor, store_where
@@ -40,6 +52,7 @@ __all__ = [
     "call_associate",
     "call_create",
     "call_update",
+    "checked",
     "created_records",
     "fetch",
     "fetch_others",
@@ -100,8 +113,129 @@ def created_records(
 
 def fetch(core: Core, side: Side, type_name: str, ids: Sequence[str]) -> Mapping[str, Record]:
     """``side``'s records of ``type_name`` with these ids (one adapter call: the caller
-    chunks by ``max_batch_size`` and decides what a failure means for its records)."""
-    return core.adapters[side].fetch(type_name, ids)
+    chunks by ``max_batch_size`` and decides what a failure means for its records).
+
+    Raises:
+        AdapterError: the answer holds an id that is not a record id (see
+            :func:`fetch_checked`): the call fails as a whole, naming the value.
+    """
+    got, error, _ = fetch_checked(core, side, type_name, ids)
+    if error is not None:
+        raise error
+    return got
+
+
+def fetch_checked(
+    core: Core, side: Side, type_name: str, ids: Sequence[str]
+) -> tuple[Mapping[str, Record], AdapterError | None, set[str]]:
+    """``side``'s records with these ids, as :func:`fetch`, and what the answer held
+    that is not a record: an error naming it, and the ids asked for that the answer
+    does not give as a record with a valid id (none when the answer is sound).
+
+    Such an answer cannot say which records are gone: an id missing from it is not
+    read as deleted, but as not read (a failure of its record, ``UNKNOWN``: retried).
+    """
+    got = core.adapters[side].fetch(type_name, ids)
+    for key, record in got.items():
+        record_id = record.id
+        if (
+            type(key) is not str
+            or type(record_id) is not str
+            or not (key.isascii() and record_id.isascii() and key and record_id)
+        ):
+            break
+    else:
+        return got, None, set()
+    good: dict[str, Record] = {}
+    error: AdapterError | None = None
+    for key, record in got.items():
+        why = bad_id(key) or bad_id(getattr(record, "id", None))
+        if why is None:
+            good[key] = record
+        elif error is None:
+            shown = key if bad_id(key) else getattr(record, "id", None)
+            error = AdapterError(
+                ErrorCategory.UNKNOWN,
+                f"the {side.value} adapter {core.adapters[side].name!r} answered a fetch "
+                f"of {type_name!r} with the record id {shown!r:.60}: {why}"
+                f"{_TEXT_IDS if not isinstance(shown, str) or not shown else ''}",
+            )
+    if error is None:
+        return got, None, set()
+    return good, error, {i for i in ids if i not in good}
+
+
+#: What a connector author is told when an adapter hands the engine an id that is not text.
+_TEXT_IDS: Final = "; an adapter must give every record id as non-empty text (str)"
+
+
+def checked(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    page: Page,
+    refused: list[Record] | None = None,
+) -> Page:
+    """``page`` without the record ids that are no record ids (:func:`bad_id`): its
+    records with such an id, and such ids among its deleted and merged ids.
+
+    Each fails alone: the pass's report counts it failed on ``side`` once and names it
+    (adapter, object type, the value's ``repr``), however many scans of the pass meet
+    it. The records left out are added to ``refused``, when given (settlement reads
+    them: a create in flight may have made one).
+    """
+    for record in page.records:
+        record_id = record.id
+        if type(record_id) is not str or not record_id or not record_id.isascii():
+            break
+    else:
+        if not page.deleted and not page.merged:
+            return page  # the common case: only the records' ids to check
+        if all(bad_id(i) is None for i in page.deleted) and all(
+            bad_id(o) is None and bad_id(n) is None for o, n in page.merged.items()
+        ):
+            return page
+    records: list[Record] = []
+    for record in page.records:
+        if bad_id(record.id) is None:
+            records.append(record)
+            continue
+        refuse(core, ctx, plan, side, record.id, "record")
+        if refused is not None:
+            refused.append(record)
+    deleted: list[str] = []
+    for record_id in page.deleted:
+        if bad_id(record_id) is None:
+            deleted.append(record_id)
+        else:
+            refuse(core, ctx, plan, side, record_id, "deleted record")
+    merged: dict[str, str] = {}
+    for old, new in page.merged.items():
+        if bad_id(old) is None and bad_id(new) is None:
+            merged[old] = new
+        else:
+            refuse(core, ctx, plan, side, old if bad_id(old) else new, "merged record")
+    return Page(records, page.cursor, deleted, merged)
+
+
+def refuse(
+    core: Core, ctx: Pass, plan: ObjectPlan, side: Side, record_id: object, what: str
+) -> None:
+    """Fail a record whose id an adapter gave is no record id: counted failed on
+    ``side`` and named in the report, once per pass (it has no entry: no index can hold
+    it, X1)."""
+    why = bad_id(record_id)
+    hint = _TEXT_IDS if not isinstance(record_id, str) or not record_id else ""
+    message = (
+        f"{plan.name}: {side.value} {what} {record_id!r:.80} failed: {why} "
+        f"(the {side.value} adapter {core.adapters[side].name!r}, type "
+        f"{plan.type_on(side)!r}){hint}"
+    )
+    if message in ctx.report.errors:
+        return  # met by another scan of this pass: counted once (R4)
+    ctx.report.errors.append(message)
+    ctx.report.side(plan.name, side).failed += 1
 
 
 def note_events(core: Core, side: Side, events: Sequence[ChangeEvent]) -> None:
@@ -112,17 +246,27 @@ def note_events(core: Core, side: Side, events: Sequence[ChangeEvent]) -> None:
         note(events)
 
 
-def scan(core: Core, side: Side, plan: ObjectPlan, since: str | None) -> Iterator[Page]:
-    """The pages of a scan from ``since``. A cursor the adapter refuses before its first
-    page (a ``ValueError``: not one of its cursors) is a damaged cursor of the index,
-    raised as :class:`~syncengine.IndexStoreError` naming it, never an app failure."""
+def scan(
+    core: Core,
+    ctx: Pass,
+    side: Side,
+    plan: ObjectPlan,
+    since: str | None,
+    refused: list[Record] | None = None,
+) -> Iterator[Page]:
+    """The pages of a scan from ``since``, their ids checked (:func:`checked`: a record
+    whose id is no record id fails alone, and is added to ``refused`` when given).
+
+    A cursor the adapter refuses before its first page (a ``ValueError``: not one of its
+    cursors) is a damaged cursor of the index, raised as
+    :class:`~syncengine.IndexStoreError` naming it, never an app failure."""
     started = False
     pages = None
     try:
         pages = core.adapters[side].scan(plan.type_on(side), since)
         for page in pages:
             started = True
-            yield page
+            yield checked(core, ctx, plan, side, page, refused)
     except AdapterError:
         raise
     except ValueError as exc:
@@ -180,14 +324,17 @@ def fetch_others(
     ids = [i for i in ids if i not in fetched]
     for chunk in chunks(ids, adapter.max_batch_size):
         try:
-            got = adapter.fetch(plan.type_on(other), chunk)
+            got, error, failed = fetch_checked(core, other, plan.type_on(other), chunk)
         except Exception as exc:
-            error = as_adapter_error(exc)
-            failed = set(chunk)
+            error, failed, got = as_adapter_error(exc), set(chunk), {}
+        if error is not None:
+            # Those records alone: an answer holding an id that is not text says
+            # nothing about them (not gone, not merged).
             for item in items:
                 if item.other_id in failed:
                     item.other_error = error
-            continue
+            if not got:
+                continue
         moved = redirects(chunk, got)
         fetched.update((i, r) for i, r in got.items() if i not in moved)
         for item in items:
@@ -257,11 +404,35 @@ def call_create(
                 )
         return [WriteResult.ok(f"dry-run-{next(ctx.fake_ids)}") for _ in items]
     adapter = core.adapters[side]
-    return batched(
+    results = batched(
         adapter,
         items,
         lambda chunk: adapter.create(plan.type_on(side), chunk),
         resend_unknown=adapter.supports_idempotency_keys is True,
+    )
+    for n, result in enumerate(results):
+        if not isinstance(result, AdapterError) and result.category is None:
+            made = result.record_id
+            if type(made) is not str or not made or (not made.isascii() and bad_id(made)):
+                results[n] = _unusable_create(adapter, side, plan, made)
+    return results
+
+
+def _unusable_create(adapter: Adapter, side: Side, plan: ObjectPlan, made: object) -> AdapterError:
+    """A create the adapter says succeeded, answered with an id that is no record id.
+
+    The create may have landed: it fails with ``UNKNOWN`` and stays in flight, as one
+    whose reply was lost, so settlement finds the record it made (by its idempotency
+    key, or by its identifiers) instead of a new create making a second one (S8).
+    """
+    why = bad_id(made) or "its id is not text (str)"
+    hint = _TEXT_IDS if not isinstance(made, str) or not made else ""
+    return AdapterError(
+        ErrorCategory.UNKNOWN,
+        f"the {side.value} adapter {adapter.name!r} answered a create of a "
+        f"{plan.type_on(side)!r} record as done with the id {made!r:.60}, but {why}{hint}; "
+        "the create may have "
+        "landed, so it stays in flight and the next pass settles it (rule S8)",
     )
 
 

@@ -105,7 +105,7 @@ def run_unit(
     size = 1
     records: list[Record] = []
     deleted: list[str] = []
-    for page in scan(core, side, plan, store.cursor(sid, side, plan.name, unit.cursor)):
+    for page in scan(core, ctx, side, plan, store.cursor(sid, side, plan.name, unit.cursor)):
         size = max(size, len(page.records) + len(page.deleted))
         records.extend(r for r in page.records if in_unit(side, r.id, unit))
         deleted.extend(i for i in page.deleted if in_unit(side, i, unit))

@@ -25,7 +25,7 @@ from syncengine.entry import CorruptEntry, Entry
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, Decision, Fail, ObjectPlan, identify
 from syncengine.records import NewRecord, Record, Side, WriteResult
-from syncengine.states import RecordState
+from syncengine.states import ErrorCategory, RecordState
 from syncengine.transitions import add_history, evolve, with_id
 
 __all__ = [
@@ -120,11 +120,27 @@ def settle_pending(
             adapter = core.adapters[side]
             keyed = adapter.supports_idempotency_keys
             taken: set[str] = set()  # entries whose identifier a pair's record holds
-            scanned = namesakes(core, ctx, plan, side, mine, taken)
+            blocked: set[str] = set()  # ... or a record whose id is not text holds
+            scanned = namesakes(core, ctx, plan, side, mine, taken, blocked)
             found = scanned or {}
             resend: list[Entry] = []
             unmade: list[Entry] = []
+            if blocked:
+                # That record may be the one the create made (its reply, too, may have
+                # held no usable id): the create stays in flight, never sent as a new
+                # one next to it, and the side's new records wait (as for a failed
+                # lookup) until the adapter gives the record a text id.
+                ctx.unsettled.setdefault(
+                    (plan.name, side),
+                    AdapterError(
+                        ErrorCategory.UNKNOWN,
+                        f"a {side.value} record holding the identifiers of a create in "
+                        "flight has an id that is not text (see the report's errors)",
+                    ),
+                )
             for entry in mine:
+                if entry.entry_id in blocked:
+                    continue
                 chosen = made_by(side, entry, found.get(entry.entry_id, ()), keyed)
                 if chosen is not None:
                     pair[chosen.id] = chosen
@@ -338,6 +354,7 @@ def namesakes(
     side: Side,
     pending: Sequence[Entry],
     taken: set[str] | None = None,
+    blocked: set[str] | None = None,
 ) -> dict[str, list[Record]] | None:
     """``side``'s records changed since its last scan that share identifiers with each
     pending entry, by entry id (in scan order); ``None`` when the side was never
@@ -346,7 +363,8 @@ def namesakes(
     A record another entry pairs with is left out: it is that pair's record, not one
     this create made, even when it took the create's identifier meanwhile (S8, M3).
     The ids of the entries such a record shares identifiers with are added to
-    ``taken``.
+    ``taken``; those of the entries a record whose id is not text shares identifiers
+    with (it fails alone, X1, but may be the record the create made) to ``blocked``.
     """
     sid = core.sync_id
     since = None
@@ -361,13 +379,18 @@ def namesakes(
             if not key.startswith("~"):
                 by_key.setdefault(key, []).append(entry.entry_id)
     found: dict[str, dict[str, Record]] = {}
-    for page in scan(core, side, plan, since):
+    refused: list[Record] = []
+    for page in scan(core, ctx, side, plan, since, refused):
         for record in page.records:
             if bad_id(record.id):
                 continue  # no entry can hold it (X1): never the record a create made
             for key in identify(plan, side, record.properties):
                 for entry_id in by_key.get(key, ()):
                     found.setdefault(entry_id, {})[record.id] = record
+    if blocked is not None:
+        for record in refused:
+            for key in identify(plan, side, record.properties):
+                blocked.update(by_key.get(key, ()))
     ids = {record_id for records in found.values() for record_id in records}
     known = ctx.store.by_record_ids(sid, plan.name, side, list(ids)) if ids else {}
     other = side.other

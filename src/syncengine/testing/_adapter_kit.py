@@ -265,6 +265,12 @@ class _Kit:
             )
             for record in page.records:
                 assert isinstance(record, Record), f"{where} yielded {record!r}, not a Record"
+                _assert_id(record.id, f"{where} yielded a record whose id")
+            for record_id in page.deleted:
+                _assert_id(record_id, f"{where} yielded a deleted id")
+            for old, new in page.merged.items():
+                _assert_id(old, f"{where} yielded a merged id")
+                _assert_id(new, f"{where} yielded a merged id's new id")
         assert isinstance(pages[-1].cursor, str), (
             f"the last page of {where} carries no cursor; it must carry the cursor of the "
             f"next incremental scan"
@@ -282,6 +288,9 @@ class _Kit:
         for chunk in self._chunks(items):
             chunk_results = self.adapter.create(self.object_type, chunk)
             _assert_results(chunk_results, chunk, "create")
+            for result in chunk_results:
+                if result.succeeded:
+                    _assert_id(result.record_id, "create succeeded with the record id")
             results.extend(chunk_results)
         return results
 
@@ -291,6 +300,9 @@ class _Kit:
         for chunk in self._chunks(items):
             chunk_results = self.adapter.update(self.object_type, chunk)
             _assert_results(chunk_results, chunk, "update")
+            for result in chunk_results:
+                if result.succeeded:
+                    _assert_id(result.record_id, "update succeeded with the record id")
             results.extend(chunk_results)
         return results
 
@@ -300,6 +312,8 @@ class _Kit:
         for chunk in self._chunks(ids):
             found.update(self.adapter.fetch(self.object_type, chunk))
         for record_id, record in found.items():
+            _assert_id(record_id, "fetch answered under the id")
+            _assert_id(record.id, "fetch answered with a record whose id")
             assert record_id == record.id, (
                 f"fetch returned record {record.id!r} under the id {record_id!r}"
             )
@@ -319,7 +333,19 @@ def _ok_id(result: WriteResult, what: str) -> str:
     """The record id of a result that must have succeeded."""
     assert result.succeeded, f"{what} failed: {result.category}: {result.message}"
     assert result.record_id is not None, f"{what} succeeded without a record id"
+    _assert_id(result.record_id, f"{what} succeeded with the record id")
     return result.record_id
+
+
+def _assert_id(record_id: object, where: str) -> None:
+    """A record id an adapter gives must be non-empty text: the engine refuses any
+    other (an ``int`` from a JSON API is never converted), so its record fails."""
+    if not isinstance(record_id, str) or not record_id:
+        raise AssertionError(
+            f"{where} {record_id!r:.60} is {type(record_id).__name__}; a record id must be "
+            "non-empty text (str): return str(id) from the app's own id, the engine refuses "
+            "any other id and fails its record"
+        )
 
 
 def _ids(pages: Sequence[Page]) -> list[str]:
