@@ -17,8 +17,8 @@ from syncengine.engine.duplicates import free_duplicates
 from syncengine.engine.guard import guard
 from syncengine.engine.links import complete_waiting, sync_links
 from syncengine.engine.match import new_entry
-from syncengine.engine.ports import call_create, call_update, fetch
-from syncengine.engine.settle import absorb, announce_key, unannounced
+from syncengine.engine.ports import LandedCreate, call_create, call_update, fetch
+from syncengine.engine.settle import absorb, announce_key, landed_key, unannounced
 from syncengine.entry import CorruptEntry, CursorUpdate, Entry
 from syncengine.errors import AdapterError, IndexStoreError
 from syncengine.plan import (
@@ -439,6 +439,7 @@ def outcome_of(
     created_id: str | None = None
     created_side: Side | None = None
     lost_create = False
+    landed_create = False  # a create answered as done, with an id no index can hold
     written: list[str] = []
     counted: list[tuple[Side, str]] = []
     planned: dict[Side, PlannedWrite] = {}
@@ -451,6 +452,7 @@ def outcome_of(
             failure = failure or (category, result.message, write_side)
             if isinstance(result, AdapterError):
                 lost_create = lost_create or action == "create"
+                landed_create = landed_create or type(result) is LandedCreate
         elif action == "create":
             counted.append((write_side, "created"))
             created_id, created_side = result.record_id, write_side
@@ -488,10 +490,11 @@ def outcome_of(
         if lost_create:
             # The create may have happened remotely: keep it pending for settlement.
             write = next(w for w in decision.writes if isinstance(w, CreateIn))
+            key = sent_key or entry.pending_key
             return evolve(
                 entry,
                 pending=write.side,
-                pending_key=sent_key or entry.pending_key,
+                pending_key=landed_key(key) if landed_create and key is not None else key,
                 hub_values=decision.hub_values,
                 app_values=decision.app_values,
             )

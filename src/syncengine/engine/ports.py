@@ -47,6 +47,7 @@ from syncengine.states import ErrorCategory, RecordState
 __all__ = [
     "ABOUT_THE_APP",
     "LOOKUP_UNSUPPORTED",
+    "LandedCreate",
     "as_adapter_error",
     "batched",
     "call_associate",
@@ -418,16 +419,26 @@ def call_create(
     return results
 
 
+class LandedCreate(AdapterError):
+    """A create an app without idempotency keys answered as done, with an id that is no
+    record id: it landed, for sure. Settlement never reads it as one that made nothing
+    (and sends it again, making a second record), even when no changed record holds its
+    identifiers (S8); it stays in flight until a record of the app that holds them is
+    read with a text id, and pairs with it then."""
+
+
 def _unusable_create(adapter: Adapter, side: Side, plan: ObjectPlan, made: object) -> AdapterError:
     """A create the adapter says succeeded, answered with an id that is no record id.
 
-    The create may have landed: it fails with ``UNKNOWN`` and stays in flight, as one
-    whose reply was lost, so settlement finds the record it made (by its idempotency
-    key, or by its identifiers) instead of a new create making a second one (S8).
+    The create landed, but no index can hold that id: it fails with ``UNKNOWN`` and
+    stays in flight, as one whose reply was lost, so settlement finds the record it made
+    (by its idempotency key, or by its identifiers) instead of a new create making a
+    second one (S8). On an app without idempotency keys it is a :class:`LandedCreate`.
     """
     why = bad_id(made) or "its id is not text (str)"
     hint = _TEXT_IDS if not isinstance(made, str) or not made else ""
-    return AdapterError(
+    kind = AdapterError if adapter.supports_idempotency_keys is True else LandedCreate
+    return kind(
         ErrorCategory.UNKNOWN,
         f"the {side.value} adapter {adapter.name!r} answered a create of a "
         f"{plan.type_on(side)!r} record as done with the id {made!r:.60}, but {why}{hint}; "

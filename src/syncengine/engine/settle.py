@@ -34,7 +34,9 @@ __all__ = [
     "after_create",
     "announce_key",
     "defer",
+    "has_landed",
     "is_new_create",
+    "landed_key",
     "made_by",
     "made_nothing",
     "namesakes",
@@ -69,6 +71,23 @@ def announce_key(sync_id: str, object_type: str, entry_id: str, *, new: bool) ->
 def is_new_create(key: str | None) -> bool:
     """Whether ``key`` is that of a new record's create (see :func:`announce_key`)."""
     return key is not None and key.rpartition(":")[2].startswith(NEW_KEY)
+
+
+#: The end of the key of a create in flight known to have landed (see :func:`landed_key`).
+LANDED: Final = "~landed"
+
+
+def landed_key(key: str) -> str:
+    """``key``, marked as that of a create the app answered as done, with an id that is
+    no record id (:class:`~syncengine.engine.ports.LandedCreate`: an app without
+    idempotency keys, which never reads the key). Settlement keeps such a create in
+    flight until a record holding its identifiers is read: it never made nothing."""
+    return key if key.endswith(LANDED) else f"{key}{LANDED}"
+
+
+def has_landed(key: str | None) -> bool:
+    """Whether ``key`` is marked by :func:`landed_key`."""
+    return key is not None and key.endswith(LANDED)
 
 
 def unannounced(entry: Entry, key: str | None = None) -> Entry:
@@ -125,6 +144,14 @@ def settle_pending(
             found = scanned or {}
             resend: list[Entry] = []
             unmade: list[Entry] = []
+            if not keyed and scanned is not None:
+                # A create the app answered as done (with an id no index can hold) made
+                # a record, whether or not a changed record holds its identifiers now.
+                blocked.update(
+                    e.entry_id
+                    for e in mine
+                    if has_landed(e.pending_key) and not found.get(e.entry_id)
+                )
             if blocked:
                 # That record may be the one the create made (its reply, too, may have
                 # held no usable id): the create stays in flight, never sent as a new
