@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncengine import (
+    AdapterError,
     Condition,
     ConfigError,
     Direction,
@@ -51,6 +52,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter, SQLiteAdapter
 from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
+from syncengine.records import Page, Record, WriteResult
 
 # --------------------------------------------------------------------------------------
 # The apps
@@ -347,6 +349,137 @@ def test_bad_records_fail_alone_and_good_records_still_sync(store, data):
                 report = engine.initial_sync() if round_ == 0 else engine.incremental_sync()
                 errors += report.errors
                 check(planted, apps, index, errors)
+        finally:
+            index.close()
+
+
+# --------------------------------------------------------------------------------------
+# Creates answered with an id that is not text (issue 18: ids checked at the port)
+# --------------------------------------------------------------------------------------
+class MisnumberingApp(InMemoryAdapter):
+    """An app whose creates of the e-mails in ``spoiled`` answer, as done, with ``bad``
+    instead of the record's id (a connector returning a JSON API's int, ``None``, ...);
+    with ``scans_bad``, its scans give those records the same unusable id; with
+    ``lose``, its next create call's reply is lost after the records are made."""
+
+    def __init__(self, schema: ObjectSchema, *, keyed: bool, lookup: bool, bad: Any) -> None:
+        super().__init__([schema], name="app", id_prefix="a", page_size=2)
+        self.keyed, self.lookup, self.bad = keyed, lookup, bad
+        self.spoiled: set[str] = set()
+        self.scans_bad = False
+        self.lose = False
+
+    @property  # type: ignore[override]
+    def supports_idempotency_keys(self) -> bool:
+        return self.keyed
+
+    @property  # type: ignore[override]
+    def supports_idempotency_lookup(self) -> bool:
+        return self.keyed and self.lookup
+
+    def _spoil(self, record_id: str) -> bool:
+        record = self.get("people", record_id)
+        return record is not None and record.properties.get("mail") in self.spoiled
+
+    def create(self, object_type, items):
+        results = super().create(object_type, items)
+        if self.lose:
+            self.lose = False
+            raise AdapterError(ErrorCategory.UNKNOWN, "the reply was lost")
+        return [
+            WriteResult(self.bad) if r.succeeded and r.record_id and self._spoil(r.record_id) else r
+            for r in results
+        ]
+
+    def scan(self, object_type, since=None):
+        for page in super().scan(object_type, since):
+            if self.scans_bad:
+                records = [
+                    Record(self.bad, r.properties) if self._spoil(r.id) else r for r in page.records
+                ]
+                page = Page(records, page.cursor, page.deleted)
+            yield page
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@settings(
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    max_examples=settings.default.max_examples,
+)
+@given(data=st.data())
+def test_a_create_answered_with_an_id_that_is_not_text_is_never_made_twice(store, data):
+    """S8, X1: whatever passes follow, each hub record is created in the app at most
+    once; records whose creates answered well sync; the others fail ``unknown`` and
+    stay in flight, or pair with the record their create made once the app's scans
+    give it a text id."""
+    keyed = data.draw(st.booleans(), label="idempotency keys")
+    app = MisnumberingApp(
+        PEOPLE,
+        keyed=keyed,
+        lookup=data.draw(st.booleans(), label="lookup"),
+        bad=data.draw(st.sampled_from([123, None, "", 4.5, b"a1", "\ud83d"]), label="bad id"),
+    )
+    hub = InMemoryAdapter([CONTACTS], name="hub", id_prefix="h", page_size=2)
+    config = SyncConfig(
+        "misnumbered",
+        [
+            ObjectSync(
+                "contacts",
+                "people",
+                [FieldMapping("email", "mail"), FieldMapping("firstname", "name")],
+                match=MatchRule.email("email", "mail"),
+            )
+        ],
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        index: IndexStore = (
+            MemoryIndexStore() if store == "memory" else SQLiteIndexStore(Path(folder) / "i.db")
+        )
+        engine = SyncEngine(hub, app, index, config)
+        emails: list[str] = []
+        try:
+            for round_ in range(data.draw(st.integers(1, 4), label="passes")):
+                for _ in range(data.draw(st.integers(0 if round_ else 1, 4), label="new")):
+                    email = f"p{len(emails)}@x.io"
+                    emails.append(email)
+                    hub.put("contacts", email=email, firstname="P")
+                    if data.draw(st.booleans(), label="spoiled"):
+                        app.spoiled.add(email)
+                app.scans_bad = data.draw(st.booleans(), label="scans give the bad id")
+                app.lose = data.draw(st.booleans(), label="a create's reply is lost")
+                if round_ and emails and data.draw(st.booleans(), label="edit"):
+                    record = hub.records("contacts")[data.draw(st.integers(0, len(emails) - 1))]
+                    hub.patch("contacts", record.id, firstname=f"P{round_}")
+                run = (
+                    engine.initial_sync
+                    if round_ == 0
+                    else data.draw(
+                        st.sampled_from([engine.incremental_sync, engine.reconcile]), label="pass"
+                    )
+                )
+                run()
+                made = [r.properties.get("mail") for r in app.records("people")]
+                twice = sorted({m for m in made if made.count(m) > 1})
+                assert not twice, f"S8: created twice in the app: {twice}"
+                entries = {e.hub_id: e for e in index.entries("misnumbered")}
+                for record in hub.records("contacts"):
+                    email = record.properties["email"]
+                    entry = entries[record.id]
+                    if entry.state is not RecordState.SYNCED and entry.pending is Side.APP:
+                        # Its create's reply was lost, or it landed with an id no index
+                        # can hold: in flight, settled by a later pass.
+                        assert entry.app_id is None, entry
+                        assert entry.category is ErrorCategory.UNKNOWN, entry
+                    elif email not in app.spoiled:
+                        assert entry.state is RecordState.SYNCED, entry
+                    elif entry.state is not RecordState.SYNCED:
+                        # Its create landed with an id no index holds: in flight.
+                        assert entry.pending is Side.APP, entry
+                        assert entry.app_id is None, entry
+                        assert entry.category is ErrorCategory.UNKNOWN, entry
+                    else:  # settled: paired with the record its create made
+                        assert app.get("people", entry.app_id or "") is not None, entry
+                        assert app.get("people", entry.app_id or "").properties["mail"] == email
         finally:
             index.close()
 
