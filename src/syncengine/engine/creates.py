@@ -192,7 +192,9 @@ def _create(
             )
         )
         sent.append(NewRecord(dict(write.properties), key))
-    store.write(pending)
+    # Entries built here (ids the port checked, values the decision mapped): written
+    # without write's per-entry checks, as the lean path for matched pairs does.
+    store.write_built(pending)
     results = call_create(core, ctx, app, plan, sent, planned=False)
     history = (HistoryItem(now, "synced", "created on app"),)[-core.history_size :]
     mark = ctx.mark
@@ -223,7 +225,8 @@ def _create(
     if created:
         ctx.report.side(name, app).created += created
     alone = len(work) == len(page.records) and not page.deleted
-    store.write(out, cursors=held_back(ctx, plan, hub, cursors) if alone else ())
+    # A created record's id is text: the port refused any other (ports.call_create).
+    store.write_built(out, cursors=held_back(ctx, plan, hub, cursors) if alone else ())
     settle_counts(ctx)
     return {w[0].id for w in work}
 
