@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from syncengine import ChangeEvent, ErrorCategory, RecordState, Side, SyncConfig, SyncEngine
+from syncengine import (
+    AdapterError,
+    ChangeEvent,
+    ErrorCategory,
+    RecordState,
+    Side,
+    SyncConfig,
+    SyncEngine,
+)
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import IndexStore
 from syncengine.records import NewRecord, Page, Record, WriteResult
@@ -191,6 +199,55 @@ def test_a_create_whose_record_scans_with_an_id_that_is_not_text_is_never_made_t
         assert app.count("people") == 4, report.errors
     assert len(_pending(index)) == 4
     assert all(e.state is RecordState.FAILED for e in index.entries("ids"))
+
+
+class LosesThenMisnumbers(UnkeyedNumberedApp):
+    """An app without idempotency keys whose first create call's reply is lost after
+    the records are made, and whose scans give those records an int id while
+    ``scans_bad``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.lose = True
+
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        results = InMemoryAdapter.create(self, object_type, items)
+        if self.lose:
+            self.lose = False
+            raise AdapterError(ErrorCategory.UNKNOWN, "the reply was lost")
+        return results
+
+
+def test_a_lost_create_whose_record_scanned_with_an_id_that_is_not_text_is_not_sent_again(
+    index: IndexStore, clock
+):
+    """An app without idempotency keys: a create's reply is lost; the next pass's change
+    scan gives its record an int id (it cannot pair); the pass after reads no change.
+    The create stays in flight: never read as one that made nothing and sent again
+    (found by the hostile-input property test)."""
+    app = LosesThenMisnumbers(clock)
+    hub, app = _hub_and_app(clock, app=app)
+    engine = SyncEngine(hub, app, index, _config(), clock=clock)
+    engine.initial_sync()
+    assert app.count("people") == 4
+    assert len(_pending(index)) == 4
+    app.scans_bad = True
+    clock.advance()
+    engine.incremental_sync()
+    app.scans_bad = False
+    for _ in range(2):
+        clock.advance()
+        report = engine.incremental_sync()
+        assert app.count("people") == 4, report.errors
+    assert len(_pending(index)) == 4
+    # Once the app's changes hold the records with text ids, they pair.
+    for record in app.records("people"):
+        app.patch("people", record.id, first_name="Seen")
+    clock.advance()
+    engine.incremental_sync()
+    assert app.count("people") == 4
+    assert not _pending(index)
+    assert sorted(e.app_id or "" for e in index.entries("ids")) == ["a1", "a2", "a3", "a4"]
 
 
 class FetchesBadId(InMemoryAdapter):

@@ -78,10 +78,13 @@ LANDED: Final = "~landed"
 
 
 def landed_key(key: str) -> str:
-    """``key``, marked as that of a create the app answered as done, with an id that is
-    no record id (:class:`~syncengine.engine.ports.LandedCreate`: an app without
-    idempotency keys, which never reads the key). Settlement keeps such a create in
-    flight until a record holding its identifiers is read: it never made nothing."""
+    """``key``, marked as that of a create that may have made a record no index can
+    hold: the app answered it as done with an id that is no record id
+    (:class:`~syncengine.engine.ports.LandedCreate`), or a record holding its
+    identifiers was read with such an id. Only for an app without idempotency keys,
+    which never reads the key. Settlement keeps such a create in flight until a record
+    holding its identifiers is read with a text id: it is never read as one that made
+    nothing (and sent again, making a second record)."""
     return key if key.endswith(LANDED) else f"{key}{LANDED}"
 
 
@@ -156,7 +159,20 @@ def settle_pending(
                 # That record may be the one the create made (its reply, too, may have
                 # held no usable id): the create stays in flight, never sent as a new
                 # one next to it, and the side's new records wait (as for a failed
-                # lookup) until the adapter gives the record a text id.
+                # lookup) until the adapter gives the record a text id. On an app
+                # without idempotency keys this is kept (the key marked as landed's):
+                # the next passes' change scans no longer hold that record, and must
+                # not read the create as one that made nothing.
+                if not keyed:
+                    marks = [
+                        evolve(e, pending_key=landed_key(e.pending_key))
+                        for e in mine
+                        if e.entry_id in blocked
+                        and e.pending_key is not None
+                        and not has_landed(e.pending_key)
+                    ]
+                    if marks:
+                        ctx.store.write(marks)
                 ctx.unsettled.setdefault(
                     (plan.name, side),
                     AdapterError(
