@@ -848,19 +848,30 @@ def test_the_lean_path_takes_the_plain_pages(monkeypatch: Any) -> None:
 
     taken: list[str] = []
     decided: list[str] = []
-    sync_changes, decide_item = lean_changes.sync_changes, batch.decide_item
+    select, sync_pairs, decide_item = (
+        lean_changes.select,
+        lean_changes.sync_pairs,
+        batch.decide_item,
+    )
 
-    def spy_lean(*args: Any, **kwargs: Any) -> Any:
-        got = sync_changes(*args, **kwargs)
-        unique, rest, early = args[4], got[0], {item.record_id for item, _ in got[1]}
-        taken.extend(i for i in unique if i not in rest and i not in early)
+    def spy_select(*args: Any, **kwargs: Any) -> Any:
+        got = select(*args, **kwargs)
+        echoes = got[0]
+        taken.extend(sorted(echoes))  # counted there, nothing more done with them
+        return got
+
+    def spy_pairs(*args: Any, **kwargs: Any) -> Any:
+        got = sync_pairs(*args, **kwargs)
+        if not got[0]:  # nothing left to the general path: all merged and written
+            taken.extend(item.record_id for item in args[4])
         return got
 
     def spy_general(core: Any, plan: Any, item: Any, *args: Any) -> Any:
         decided.append(item.record_id)
         return decide_item(core, plan, item, *args)
 
-    monkeypatch.setattr(lean_changes, "sync_changes", spy_lean)
+    monkeypatch.setattr(lean_changes, "select", spy_select)
+    monkeypatch.setattr(lean_changes, "sync_pairs", spy_pairs)
     monkeypatch.setattr(batch, "decide_item", spy_general)
     lean_run = run(PLAIN_SCENARIO, enabled=True)
     # The round's pass: the hub's first page (h1, h2), the app's changed record (a3) and
