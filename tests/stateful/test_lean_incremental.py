@@ -184,8 +184,6 @@ def edits(draw: st.DrawFn, emails: Sequence[str | None], quiet: bool) -> tuple[A
     return (kind, draw(sides), draw(which), draw(st.integers(0, len(COMPANIES) - 1)))
 
 
-#: Lease names another pass may hold.
-HELD = tuple(f"{side.value}:{side.value[0]}{n}" for side in Side for n in range(1, 9))
 #: Values an app may refuse in an update.
 REFUSED = ("1", "2", "Ada", "Bob", "Dee", "ada@x.io", "bob@x.io")
 
@@ -193,19 +191,23 @@ REFUSED = ("1", "2", "Ada", "Bob", "Dee", "ada@x.io", "bob@x.io")
 @st.composite
 def faults(draw: st.DrawFn, quiet: bool) -> dict[str, Any]:
     """What goes wrong in one round's pass."""
-    plain = quiet or draw(st.booleans())
+    # Failing writes leave the pages the lean path's; the other faults only in rounds
+    # that are not quiet.
+    calm = draw(st.booleans())
+    plain = quiet or calm or draw(st.booleans())
     return {
-        "refused": set() if plain else draw(st.sets(st.sampled_from(REFUSED), max_size=3)),
+        "refused": set() if calm else draw(st.sets(st.sampled_from(REFUSED), max_size=3)),
         "refused_side": draw(sides),
-        "lost": set() if plain else draw(st.sets(st.integers(1, 20), max_size=3)),
+        "lost": set() if calm else draw(st.sets(st.integers(1, 12), max_size=3)),
         # A fetch call, or an update call, that fails whole (the app is down) when it
         # holds one of some records: nothing of it landed (per record, so it happens to
         # the same records whatever else a call holds).
-        "fetch": set() if plain else draw(st.sets(st.integers(1, 20), max_size=2)),
+        "update_fails": set() if calm else draw(st.sets(st.integers(1, 8), max_size=2)),
+        "fetch": set() if plain else draw(st.sets(st.integers(1, 12), max_size=2)),
         "kill": None if plain else draw(st.sampled_from((None, None, 1, 2, 3))),
-        "update_fails": set() if plain else draw(st.sets(st.integers(1, 8), max_size=2)),
-        # Records another live pass holds (S9) while this one runs.
-        "held": set() if plain else draw(st.sets(st.sampled_from(HELD), max_size=4)),
+        # Records another live pass holds (S9) while this one runs: those of some of
+        # the round's edits.
+        "held": set() if plain else draw(st.sets(st.integers(0, 9), max_size=3)),
         "dry_first": draw(st.sampled_from((True, False, False))),
         "allow_mass": draw(st.booleans()) or draw(st.booleans()),
     }
@@ -524,6 +526,7 @@ class World:
         )
         self.config = make_config(scenario)
         self.kill_at: int | None = None
+        self.touched: list[str] = []
         self.pages = 0
         self.results: list[Any] = []
         self.engine = self.new_engine()
@@ -588,6 +591,7 @@ class World:
 
     def apply(self, edit: tuple[Any, ...]) -> None:
         self.clock.tick()
+        self.touched.append("-")  # the lease name of the record the edit met
         kind, side = edit[0], edit[1]
         if kind == "create":
             self.inner[side].put(TYPES[side], **_values(side, edit[2]))
@@ -600,6 +604,7 @@ class World:
         record = self.pick(side, edit[2])
         if record is None:
             return
+        self.touched[-1] = f"{side.value}:{record.id}"
         if kind == "edit":
             self.set(side, record, edit[3], edit[4])
         elif kind == "conflict":
@@ -639,6 +644,7 @@ class World:
         self.outcome(lambda: self.engine.initial_sync(allow_mass_changes=True))
 
     def round(self, edits: Sequence[tuple[Any, ...]], fault: dict[str, Any]) -> None:
+        self.touched = []
         for edit in edits:
             self.apply(edit)
         self.clock.tick()
@@ -660,11 +666,14 @@ class World:
             }
         if fault["held"]:
             # Another pass (alive: its leases are not taken over) holds some records.
+            names = sorted(
+                {self.touched[n] for n in fault["held"] if n < len(self.touched)} - {"-"}
+            )
             for kind in ("contacts", "companies"):
                 self.index.acquire(
                     SYNC,
                     kind,
-                    sorted(fault["held"]),
+                    names,
                     "another-pass",
                     until=self.clock.now + timedelta(days=1),
                     now=self.clock.now,
@@ -790,7 +799,14 @@ def run(scenario: dict[str, Any], *, enabled: bool) -> dict[str, Any]:
     return left
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+#: Twice the profile's examples: a run of the ci profile takes ~20 s on a loaded machine,
+#: and meets the rarer situations (a conflict the app wins in a batch of plain pairs, an
+#: echo another pass holds) more often.
+@settings(
+    suppress_health_check=[HealthCheck.too_slow],
+    deadline=None,
+    max_examples=2 * settings.default.max_examples,
+)
 @given(scenarios())
 def test_the_lean_path_leaves_what_the_general_path_leaves(scenario: dict[str, Any]) -> None:
     lean_run, general_run = run(scenario, enabled=True), run(scenario, enabled=False)
