@@ -166,8 +166,11 @@ def edits(draw: st.DrawFn, emails: Sequence[str | None], quiet: bool) -> tuple[A
         side = draw(st.sampled_from((Side.HUB, Side.HUB, Side.APP)))
         value = draw(st.sampled_from(values_of[field]))
         return (kind, side, draw(st.lists(which, min_size=2, max_size=4)), field, value)
-    if kind == "conflict":  # both sides change one pair's field
+    if kind == "conflict":  # both sides change one pair's field, mostly to values
+        field = draw(st.sampled_from(("firstname", "firstname", "phone", "phone", "email")))
         values = st.sampled_from(values_of[field])
+        if draw(st.sampled_from((True, True, False))):
+            values = values.filter(lambda v: v is not None and bool(v.strip()))
         first = draw(values)
         second = first if draw(st.sampled_from((True, False, False))) else draw(values)
         return (kind, Side.HUB, draw(which), field, first, second)
