@@ -34,7 +34,8 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
-from syncengine.records import ChangeEvent, NewRecord, RecordUpdate, WriteResult
+from syncengine.records import ChangeEvent
+from syncengine.testing import FaultyAdapter
 
 HUB = ObjectSchema("contacts", [PropertySpec("email", "string"), PropertySpec("name", "string")])
 APP = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("nm", "string")])
@@ -54,31 +55,21 @@ CONFIG = SyncConfig(
 TIMEOUT = 60.0
 
 
-class PausingApp(InMemoryAdapter):
-    """An app whose next create or update (``pause``) waits, after it landed, until
-    the test lets it go."""
+class Pause:
+    """A hook for :meth:`FaultyAdapter.on_call <syncengine.testing.FaultyAdapter.on_call>`
+    (``after=True``: the write landed, its reply not yet handed back): the next call of
+    ``method`` waits there until the test lets it go."""
 
     def __init__(self) -> None:
-        super().__init__([APP], id_prefix="a")
-        self.pause: str | None = None
+        self.method: str | None = None
         self.sent = threading.Event()
         self.go = threading.Event()
 
-    def _paused(self, method: str) -> None:
-        if self.pause == method:
-            self.pause = None
+    def __call__(self, method: str, n: int) -> None:
+        if method == self.method:
+            self.method = None
             self.sent.set()
-            assert self.go.wait(TIMEOUT), "the test never let the write's reply go"
-
-    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
-        results = super().create(object_type, items)
-        self._paused("create")
-        return results
-
-    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
-        results = super().update(object_type, items)
-        self._paused("update")
-        return results
+            assert self.go.wait(TIMEOUT), f"the test never let the {method}'s reply go"
 
 
 class HolderIndex(SQLiteIndexStore):
@@ -112,10 +103,10 @@ class QueuingIndex(SQLiteIndexStore):
     first lets the holder store its outcome (the read of the entry is done by then);
     ``seen`` is the entry as stored once a queued mark is on it."""
 
-    def __init__(self, path: Path, hub_id: str, app: PausingApp, holder: HolderIndex) -> None:
+    def __init__(self, path: Path, hub_id: str, pause: Pause, holder: HolderIndex) -> None:
         super().__init__(path)
         self.hub_id = hub_id
-        self.app = app
+        self.pause = pause
         self.holder = holder
         self.armed = True
         self.seen: Entry | None = None
@@ -123,7 +114,7 @@ class QueuingIndex(SQLiteIndexStore):
     def _holder_first(self, entries: Sequence[Entry]) -> None:
         if self.armed and any(e.hub_id == self.hub_id for e in entries):
             self.armed = False
-            self.app.go.set()
+            self.pause.go.set()
             assert self.holder.stored.wait(TIMEOUT), "the holder never stored its outcome"
 
     def _look(self) -> None:
@@ -152,12 +143,15 @@ class QueuingIndex(SQLiteIndexStore):
 )
 def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, queuing: str) -> None:
     hub = InMemoryAdapter([HUB], id_prefix="h")
-    app = PausingApp()
+    app = InMemoryAdapter([APP], id_prefix="a")
+    pause = Pause()
+    paused = FaultyAdapter(app)
+    paused.on_call(pause, after=True)
     path = tmp_path / "index.db"
     for i in range(4):
         hub.put("contacts", email=f"p{i}@x.io", name=f"P{i}")
     first = SQLiteIndexStore(path)
-    SyncEngine(hub, app, first, CONFIG).initial_sync()
+    SyncEngine(hub, paused, first, CONFIG).initial_sync()
     first.close()
     if holds == "create":
         # The holder creates a new hub record in the app.
@@ -168,29 +162,29 @@ def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, que
         target = next(r.id for r in hub.records("contacts") if r.properties["name"] == "P0")
         hub.patch("contacts", target, name="P0 two")
         synced = "P0 two"
-    app.pause = holds
+    pause.method = holds
     holder_index = HolderIndex(path, target)
     failures: list[BaseException] = []
 
     def holder() -> None:
         try:
-            SyncEngine(hub, app, holder_index, CONFIG).incremental_sync()
+            SyncEngine(hub, paused, holder_index, CONFIG).incremental_sync()
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
-            app.sent.set()
+            pause.sent.set()
             holder_index.stored.set()
 
     thread = threading.Thread(target=holder)
     thread.start()
-    index = QueuingIndex(path, target, app, holder_index)
+    index = QueuingIndex(path, target, pause, holder_index)
     try:
-        assert app.sent.wait(TIMEOUT)
+        assert pause.sent.wait(TIMEOUT)
         assert not failures, failures
         # The holder's write landed; it holds the record until it stores the outcome.
         # The record changes again: the holder read it before, so the queuing pass
         # must leave this change for a later pass.
         hub.patch("contacts", target, name="Latest")
-        engine = SyncEngine(hub, app, index, CONFIG, queue_wait=0.0, sleep=lambda _: None)
+        engine = SyncEngine(hub, paused, index, CONFIG, queue_wait=0.0, sleep=lambda _: None)
         if queuing == "incremental":
             engine.incremental_sync()
         else:
@@ -214,7 +208,7 @@ def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, que
         assert history[-1][0] == "queued"
         # A later pass retries the queued record: the change the queuing pass saw
         # reaches the app, and the holder's record is the one it updates.
-        SyncEngine(hub, app, index, CONFIG).incremental_sync()
+        SyncEngine(hub, paused, index, CONFIG).incremental_sync()
         entry = index.by_record_ids("fresh", "contacts", Side.HUB, [target])[target]
         assert (entry.state, entry.pending) == (RecordState.SYNCED, None)
         assert entry.app_id == made.id
@@ -223,7 +217,7 @@ def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, que
         assert sorted(mails) == sorted(set(mails))
         assert len(mails) == len(hub.records("contacts"))
     finally:
-        app.go.set()
+        pause.go.set()
         holder_index.stored.set()
         thread.join(TIMEOUT)
         index.close()

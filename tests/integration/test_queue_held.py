@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from syncengine import (
 from syncengine.adapters import InMemoryAdapter
 from syncengine.engine import settle
 from syncengine.index import SQLiteIndexStore
-from syncengine.records import NewRecord, WriteResult
+from syncengine.testing import FaultyAdapter
 
 HUB = ObjectSchema("contacts", [PropertySpec("email", "string"), PropertySpec("name", "string")])
 APP = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("nm", "string")])
@@ -57,22 +56,21 @@ CONFIG = SyncConfig(
 TIMEOUT = 60.0
 
 
-class PausingApp(InMemoryAdapter):
-    """An app whose next create waits, after it is sent, until the test lets it go."""
+class Pause:
+    """A hook for :meth:`FaultyAdapter.on_call <syncengine.testing.FaultyAdapter.on_call>`
+    (``after=True``: the write landed, its reply not yet handed back): the next call of
+    ``method`` waits there until the test lets it go."""
 
     def __init__(self) -> None:
-        super().__init__([APP], id_prefix="a")
-        self.paused = False
+        self.method: str | None = None
         self.sent = threading.Event()
         self.go = threading.Event()
 
-    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
-        results = super().create(object_type, items)
-        if self.paused:
-            self.paused = False
+    def __call__(self, method: str, n: int) -> None:
+        if method == self.method:
+            self.method = None
             self.sent.set()
-            assert self.go.wait(TIMEOUT), "the test never let the create's reply go"
-        return results
+            assert self.go.wait(TIMEOUT), f"the test never let the {method}'s reply go"
 
 
 @pytest.mark.parametrize("other_pass", ["reconcile", "worker"])
@@ -80,37 +78,40 @@ def test_a_create_in_flight_keeps_its_outcome_when_another_pass_meets_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_pass: str
 ) -> None:
     hub = InMemoryAdapter([HUB], id_prefix="h")
-    app = PausingApp()
+    app = InMemoryAdapter([APP], id_prefix="a")
+    pause = Pause()
+    paused = FaultyAdapter(app)
+    paused.on_call(pause, after=True)
     path = tmp_path / "index.db"
     people = [hub.put("contacts", email=f"p{i}@x.io", name=f"P{i}").id for i in range(6)]
     if other_pass == "reconcile":
         # A pass after the initial sync creates a new hub record in the app; a
         # reconcile starts while that create is in flight.
         first = SQLiteIndexStore(path)
-        SyncEngine(hub, app, first, CONFIG).initial_sync()
+        SyncEngine(hub, paused, first, CONFIG).initial_sync()
         first.close()
         people = [hub.put("contacts", email="bea@x.io", name="Bea").id]
     # else: two workers share the initial sync; the second starts while the first has
     # a create of phase 3 in flight.
-    app.paused = True
+    pause.method = "create"
     failures: list[BaseException] = []
 
     def holder() -> None:
         index = SQLiteIndexStore(path)
         try:
             if other_pass == "reconcile":
-                SyncEngine(hub, app, index, CONFIG).incremental_sync()
+                SyncEngine(hub, paused, index, CONFIG).incremental_sync()
             else:
-                SyncEngine(hub, app, index, CONFIG, partition=(0, 2)).initial_sync()
+                SyncEngine(hub, paused, index, CONFIG, partition=(0, 2)).initial_sync()
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
-            app.sent.set()
+            pause.sent.set()
         finally:
             index.close()
 
     thread = threading.Thread(target=holder)
     thread.start()
-    assert app.sent.wait(TIMEOUT)
+    assert pause.sent.wait(TIMEOUT)
     index = SQLiteIndexStore(path)
     sent = [i for i in people if _pending(index, i)]
     assert sent, "the holder's create is in flight"
@@ -119,7 +120,7 @@ def test_a_create_in_flight_keeps_its_outcome_when_another_pass_meets_it(
     real = transitions.queued
 
     def late(*args: Any, **kwargs: Any) -> Any:
-        app.go.set()
+        pause.go.set()
         waited = 0.0
         while any(_pending(index, i) for i in sent):
             assert waited < TIMEOUT, "the holder never stored its create's outcome"
@@ -134,17 +135,17 @@ def test_a_create_in_flight_keeps_its_outcome_when_another_pass_meets_it(
     def sleep(seconds: float) -> None:
         # The other pass waits (for a lease, or for the holder's unit of work at a
         # barrier between the phases): the holder's create may return now.
-        app.go.set()
+        pause.go.set()
         time.sleep(seconds)
 
     try:
         if other_pass == "reconcile":
-            engine = SyncEngine(hub, app, index, CONFIG, sleep=sleep)
+            engine = SyncEngine(hub, paused, index, CONFIG, sleep=sleep)
             engine.reconcile(allow_mass_changes=True)
         else:
-            engine = SyncEngine(hub, app, index, CONFIG, partition=(1, 2), sleep=sleep)
+            engine = SyncEngine(hub, paused, index, CONFIG, partition=(1, 2), sleep=sleep)
             engine.initial_sync()
-        app.go.set()
+        pause.go.set()
         thread.join(TIMEOUT)
         assert not thread.is_alive()
         assert not failures, failures
@@ -157,7 +158,7 @@ def test_a_create_in_flight_keeps_its_outcome_when_another_pass_meets_it(
         assert sorted(mails) == sorted(set(mails))
         assert len(mails) == len(people) + (6 if other_pass == "reconcile" else 0)
     finally:
-        app.go.set()
+        pause.go.set()
         thread.join(TIMEOUT)
         index.close()
 
