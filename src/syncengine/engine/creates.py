@@ -64,7 +64,6 @@ from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
-from syncengine.states import RecordState
 
 __all__ = ["ENABLED", "applies", "sync_creates"]
 
@@ -197,36 +196,27 @@ def _create(
     store.write_built(pending)
     results = call_create(core, ctx, app, plan, sent, planned=False)
     history = (HistoryItem(now, "synced", "created on app"),)[-core.history_size :]
-    mark = ctx.mark
-    out: list[Entry] = []
-    created = 0
+    failed: list[Entry] = []
+    done: list[tuple[Entry, str]] = []
     for (record, keys, decision, _), announced, result in zip(work, pending, results, strict=True):
         if isinstance(result, AdapterError) or not result.succeeded:
-            out.append(_failed(core, ctx, plan, record, keys, decision, announced, result))
-            continue
-        created += 1
-        out.append(
-            Entry(
-                sid,
-                name,
-                announced.entry_id,
-                now,
-                record.id,
-                result.record_id,
-                RecordState.SYNCED,
-                announced.keys,
-                None,
-                decision.hub_values,
-                decision.app_values,
-                mark=mark,
-                history=history,
-            )
-        )
-    if created:
-        ctx.report.side(name, app).created += created
+            failed.append(_failed(core, ctx, plan, record, keys, decision, announced, result))
+        else:
+            # A created record's id is text: the port refused any other
+            # (ports.call_create). The store completes the announced entry: the id,
+            # synced, the pass's mark, a ``synced`` history item.
+            done.append((announced, result.record_id))  # type: ignore[arg-type]
+    if done:
+        ctx.report.side(name, app).created += len(done)
     alone = len(work) == len(page.records) and not page.deleted
-    # A created record's id is text: the port refused any other (ports.call_create).
-    store.write_built(out, cursors=held_back(ctx, plan, hub, cursors) if alone else ())
+    store.write_created(
+        done,
+        at=now,
+        mark=ctx.mark,
+        history=history,
+        entries=failed,
+        cursors=held_back(ctx, plan, hub, cursors) if alone else (),
+    )
     settle_counts(ctx)
     return {w[0].id for w in work}
 

@@ -710,6 +710,31 @@ class RowCodec:
             size -= 1
         return data_json(record[:size] if size < len(record) else record)
 
+    @staticmethod
+    def pending_suffix(key: str) -> str:
+        """The end of the ``data`` column, after the values, of an entry whose other
+        fields after them hold their defaults but its ``pending_key``, ``key`` (an
+        announced create's entry, see
+        :meth:`IndexStore.write_created <syncengine.index.IndexStore.write_created>`)."""
+        return f',null,[],null,0,"",null,null,{data_json([key])[1:]}'
+
+    def created_tail(self, entry: Entry, updated: int) -> str | None:
+        """The end of the ``data`` column, after the values, of ``entry``, whose
+        ``matched_by`` is ``None`` and whose fields after ``mark`` hold their defaults
+        (a created entry, see :meth:`pending_suffix`), with ``updated_at`` as ``updated``
+        microseconds; ``None`` when the array would end before it (no history, no mark):
+        the values then end the array and the whole entry is encoded."""
+        record: list[Any] = [
+            None,
+            self._history(entry, updated) if entry.history else [],
+            entry.mark,
+        ]
+        if record[2] is None and not record[1]:
+            return None
+        if record[2] is None:
+            record.pop()
+        return f",{data_json(record)[1:]}"
+
     def kept(self, data: object, tag: str) -> dict[str, str | None] | None:
         """The values kept with ``tag`` in a ``data`` column (see :data:`KEPT`), or
         ``None``: none, another tag, or not readable (the caller reads the record

@@ -25,7 +25,9 @@ Optional methods: :meth:`~IndexStore.set_cursor` and :meth:`~IndexStore.set_meta
 :meth:`~IndexStore.entries_page` (built on :meth:`~IndexStore.entries`; stores override
 it with keyset paging), :meth:`~IndexStore.write_indexed`, :meth:`~IndexStore.indexed_values` and
 :meth:`~IndexStore.by_keys_indexed` (values kept beside entries until they are next
-written; the defaults keep nothing), :meth:`~IndexStore.replace_unchanged` (a
+written; the defaults keep nothing), :meth:`~IndexStore.write_built` and
+:meth:`~IndexStore.write_created` (the engine's own entries; the defaults call
+:meth:`~IndexStore.write`), :meth:`~IndexStore.replace_unchanged` (a
 compare-and-set write; the default, built on :meth:`~IndexStore.get` and
 :meth:`~IndexStore.write`, is not atomic), :meth:`~IndexStore.holders` (without it, the
 leases of a pass that died are taken over only when they expire),
@@ -49,7 +51,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from syncengine.errors import IndexStoreError
-from syncengine.index._entry import CursorUpdate, Entry, InboxItem
+from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -60,6 +62,7 @@ __all__ = [
     "IndexStore",
     "check_changes",
     "check_page_limit",
+    "created_entry",
     "keeps_history",
     "keeps_inbox",
     "keyset_page",
@@ -244,6 +247,48 @@ class IndexStore(abc.ABC):
             self.write_indexed(entries, kept, cursors=cursors)
         else:
             self.write(entries, cursors=cursors)
+
+    def write_created(
+        self,
+        created: Sequence[tuple[Entry, str]],
+        *,
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Store the outcome of creates that landed, with other entries and ``cursors``,
+        in one transaction, as :meth:`write_built` would store ``[*entries, *done]``,
+        where ``done`` holds :func:`created_entry` of each ``(announced, record_id)``.
+
+        The engine announces a create (S8) by writing its entry pending, with the
+        create's idempotency key (:meth:`write_built`), makes the create, then calls
+        this with each announced entry, exactly as it wrote it, and the id the app gave
+        the new record. Each announced entry is what the index holds for it: the caller
+        holds its record's lease, so nothing wrote it since. A store may therefore
+        complete the stored row in place (the id, the state, the mark, the history)
+        instead of encoding the whole entry again, and must store exactly what
+        :meth:`write_built` would; an entry the index does not hold is written whole.
+        The bundled SQLite store completes rows in place, after checking what it can
+        of each (its state, the side it is pending on, its idempotency key), and
+        writes whole any entry whose row fails a check; this default calls
+        :meth:`write_built`.
+
+        Args:
+            created: Each announced entry (pending on the side it was created on) and
+                the id of its new record there.
+            at: The entries' ``updated_at``.
+            mark: Their ``mark``.
+            history: Their whole ``history``.
+            entries: Other entries to write in the same transaction (the outcomes of
+                the creates that failed), as for :meth:`write_built`.
+            cursors: As for :meth:`write`.
+
+        .. versionadded:: 0.3
+        """
+        done = [created_entry(e, record_id, at, mark, history) for e, record_id in created]
+        self.write_built([*entries, *done], cursors=cursors)
 
     def replace_unchanged(
         self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
@@ -524,6 +569,48 @@ class IndexStore(abc.ABC):
         return sum(
             1 for entry in self.entries(sync_id, object_type) if getattr(entry, column) is not None
         )
+
+
+def created_entry(
+    announced: Entry,
+    record_id: str,
+    at: datetime,
+    mark: str | None,
+    history: tuple[HistoryItem, ...],
+) -> Entry:
+    """The entry of a create that landed (see :meth:`IndexStore.write_created`):
+    ``announced``, pending on the side it was created on, with ``record_id`` as its
+    record id on that side, synced (no longer pending, its key and failure fields
+    cleared), updated ``at``, with ``mark`` and ``history``.
+
+    Raises:
+        IndexStoreError: ``announced`` is not pending a create.
+
+    .. versionadded:: 0.3
+    """
+    side = announced.pending
+    if side is None:
+        raise IndexStoreError(
+            f"write_created: entry {announced.entry_id!r:.80} is not pending a create"
+        )
+    hub = side is Side.HUB
+    return Entry(
+        announced.sync_id,
+        announced.object_type,
+        announced.entry_id,
+        at,
+        record_id if hub else announced.hub_id,
+        announced.app_id if hub else record_id,
+        RecordState.SYNCED,
+        announced.keys,
+        announced.matched_by,
+        announced.hub_values,
+        announced.app_values,
+        mark=mark,
+        links=announced.links,
+        deleted=announced.deleted,
+        history=history,
+    )
 
 
 def same_entry(read: Entry, stored: Entry) -> bool:

@@ -24,11 +24,18 @@ from typing_extensions import override
 from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass
 from syncengine.index import _codec, _rowformat
-from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
+from syncengine.index._entry import (
+    CursorUpdate,
+    Entry,
+    HistoryItem,
+    InboxItem,
+    check_inbox_items,
+)
 from syncengine.index.base import (
     IndexStore,
     check_changes,
     check_page_limit,
+    created_entry,
     keyset_page,
     page_start,
     same_entry,
@@ -316,6 +323,22 @@ class MemoryIndexStore(IndexStore):
         # Entries the engine built: without write's per-entry checks (encoding still
         # refuses what it cannot store).
         self._write_all(entries, (), cursors, kept or None, built=True)
+
+    @override
+    def write_created(
+        self,
+        created: Sequence[tuple[Entry, str]],
+        *,
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Entries are kept as objects: the created ones are built and written in one
+        # batch with the others, without write's per-entry checks (as write_built).
+        done = [created_entry(e, record_id, at, mark, history) for e, record_id in created]
+        self._write_all([*entries, *done], (), cursors, None, built=True)
 
     @override
     def replace_unchanged(

@@ -70,8 +70,14 @@ from syncengine._text import lone_surrogate
 from syncengine.errors import IndexStoreError
 from syncengine.history import KEEP_PASSES, PassRecord, check_pass, encode_counts
 from syncengine.index import _codec, _rowformat
-from syncengine.index._entry import CursorUpdate, Entry, InboxItem, check_inbox_items
-from syncengine.index.base import check_changes, same_entry
+from syncengine.index._entry import (
+    CursorUpdate,
+    Entry,
+    HistoryItem,
+    InboxItem,
+    check_inbox_items,
+)
+from syncengine.index.base import check_changes, created_entry, same_entry
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -232,6 +238,23 @@ def _marks(count: int) -> str:
 def _rows(count: int) -> str:
     """``(?),(?),…``: the rows of a one-column ``VALUES`` list."""
     return ",".join(("(?)",) * count)
+
+
+#: write_created's completion of announced rows, in _write's transaction (see _complete).
+_Complete = Callable[
+    [
+        sqlite3.Connection,
+        dict[tuple[str, str, str], Entry],
+        "Counter[tuple[int, int, int]]",
+        dict[tuple[int, int, str], _Row],
+    ],
+    None,
+]
+
+
+class _NotAnnounced(IndexStoreError):
+    """A row write_created would complete in place is not its announced entry's: the
+    write is rolled back and done whole."""
 
 
 _keys_text: Final = _rowformat.keys_text
@@ -967,6 +990,123 @@ class SQLiteIndexStore(_rowformat.RowStore):
         return lost
 
     @override
+    def write_created(
+        self,
+        created: Sequence[tuple[Entry, str]],
+        *,
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        if not created:
+            self.write_built(entries, cursors=cursors)
+            return
+
+        def complete(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._complete(conn, batch, deltas, written, created, at, mark, history)
+
+        try:
+            self._write_all(entries, (), cursors, None, built=True, complete=complete)
+        except _NotAnnounced:
+            # A row is not its announced entry's (or not known here): write them whole.
+            super().write_created(
+                created, at=at, mark=mark, history=history, entries=entries, cursors=cursors
+            )
+
+    def _complete(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict[tuple[str, str, str], Entry],
+        deltas: Counter[tuple[int, int, int]],
+        written: dict[tuple[int, int, str], _Row],
+        created: Sequence[tuple[Entry, str]],
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+    ) -> None:
+        """Complete in place the rows of write_created's announced entries that this
+        store wrote and knows (``_rows``): the record id, the state, ``updated_at``, no
+        longer pending, and the end of the ``data`` column after the values, which is
+        all that differs between the announced entry's ``data`` and the created one's.
+        Each UPDATE checks that the row still ends as the announced entry's does (its
+        idempotency key is unique), and is in the state and pending on the side known;
+        if one is not, the transaction is rolled back (``_NotAnnounced``) and the
+        caller writes every entry whole. The others are added to ``batch``."""
+        first, first_id = created[0]
+        sync_id, object_type = first.sync_id, first.object_type
+        scope = self._scope(conn, sync_id, object_type)
+        codec = self._codec
+        updated = _micros("at", at)
+        tail = codec.created_tail(created_entry(first, first_id, at, mark, history), updated)
+        known = self._rows if scope is not None and tail is not None else {}
+        sync, ot = scope or (0, 0)
+        synced = _STATE_CODES[RecordState.SYNCED]
+        rows: dict[int, list[tuple[Any, ...]]] = {0: [], 1: []}
+        done: list[tuple[str, _Row, int]] = []
+        for announced, record_id in created:
+            side = announced.pending
+            key = announced.pending_key
+            entry_id = announced.entry_id
+            row = None
+            if (
+                side is not None
+                and type(key) is str
+                and type(record_id) is str
+                and announced.sync_id == sync_id
+                and announced.object_type == object_type
+                and (sync_id, object_type, entry_id) not in batch
+            ):
+                row = known.get((sync, ot, entry_id))
+            if (
+                row is None
+                or side is None
+                or key is None
+                or tail is None
+                or row[6] != _SIDE_CODES[side]
+                or row[3] != announced.hub_id
+                or row[4] != announced.app_id
+            ):
+                entry = created_entry(announced, record_id, at, mark, history)
+                batch[(entry.sync_id, entry.object_type, entry.entry_id)] = entry
+                continue
+            rowid, state, keys_text, hub_id, app_id, _, _ = row
+            code = _SIDE_CODES[side]
+            suffix = codec.pending_suffix(key)
+            rows[code].append(
+                (record_id, updated, len(suffix), tail, rowid, state, code, len(suffix), suffix)
+            )
+            if code == 0:
+                hub_id = record_id
+            else:
+                app_id = record_id
+            done.append(
+                (entry_id, (rowid, synced, keys_text, hub_id, app_id, updated, None), state)
+            )
+        for code, params in rows.items():
+            if params:
+                column = "hub_id" if code == 0 else "app_id"
+                changed = conn.executemany(
+                    f"UPDATE entries SET {column} = ?, state = {synced}, updated_at = ?, "
+                    "pending = NULL, data = substr(data, 1, length(data) - ?) || ? "
+                    "WHERE id = ? AND state = ? AND pending = ? AND substr(data, -?) = ?",
+                    params,
+                ).rowcount
+                if changed != len(params):
+                    raise _NotAnnounced("a row is not its announced entry's")
+        for entry_id, completed, state in done:
+            written[(sync, ot, entry_id)] = completed
+            if state != synced:
+                deltas[(sync, ot, state)] -= 1
+                deltas[(sync, ot, synced)] += 1
+
+    @override
     def indexed_values(
         self, sync_id: str, object_type: str, entry_ids: Iterable[str], tag: str
     ) -> dict[str, dict[str, str | None]]:
@@ -1001,16 +1141,17 @@ class SQLiteIndexStore(_rowformat.RowStore):
         *,
         built: bool = False,
         compare: Callable[[dict[tuple[str, str, str], Entry]], None] | None = None,
+        complete: _Complete | None = None,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
         removals = _rowformat.check_deletes(delete)
         cursors = _rowformat.check_cursors(cursors)
-        if not (batch or removals or cursors):
+        if not (batch or removals or cursors or complete):
             return
         written: dict[tuple[int, int, str], _Row] = {}
         try:
-            self._write(batch, removals, cursors, written, kept, compare)
+            self._write(batch, removals, cursors, written, kept, compare, complete)
         except BaseException:
             self._rows.clear()
             raise
@@ -1028,6 +1169,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         written: dict[tuple[int, int, str], _Row],
         kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
         compare: Callable[[dict[tuple[str, str, str], Entry]], None] | None = None,
+        complete: _Complete | None = None,
     ) -> None:
         with self._transaction() as conn:
             # Another connection committed since the last write: what is known of rows
@@ -1041,6 +1183,9 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 # lock, so no other write comes between the comparison and the write.
                 compare(batch)
             deltas: Counter[tuple[int, int, int]] = Counter()
+            if complete is not None:
+                # write_created: announced rows completed in place; the others join batch.
+                complete(conn, batch, deltas, written)
             if batch:
                 self._upsert(conn, batch, deltas, written, kept)
             if removals:  # rows go away: forget what is known of rows

@@ -78,7 +78,7 @@ from typing_extensions import override
 from syncengine.errors import IndexStoreError
 from syncengine.history import PassRecord
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
-from syncengine.index.base import IndexStore, keeps_history, keeps_inbox
+from syncengine.index.base import IndexStore, created_entry, keeps_history, keeps_inbox
 from syncengine.records import Side
 from syncengine.report import SideCounts
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -747,6 +747,66 @@ def check_write_built_writes_what_write_writes(store: IndexStore) -> None:
     store.write_built([attrs.evolve(plain, state=RecordState.SYNCED)])
     if store.indexed_values(A, CONTACTS, ["e1"], "i1"):
         raise AssertionError("values kept past the entry's next write_built")
+
+
+@_check
+def check_write_created_writes_what_write_built_writes(store: IndexStore) -> None:
+    """write_created stores, in one call, what write_built would store of the other
+    entries and of each announced entry completed (``created_entry``): the created
+    record's id on the side it was pending on, synced, with the mark and history; the
+    cursors too. An announced entry the index does not hold is stored whole."""
+    at = T0 + timedelta(seconds=5)
+    history = (HistoryItem(at, "synced", "created on app"),)
+    values = {"email": "ada@example.com", "n": 1}
+    to_app = _entry(
+        "c1",
+        hub_id="h1",
+        keys=frozenset({"0:kit-created@example.com"}),
+        hub_values=values,
+        app_values={"Email": "ada@example.com", "N": 1},
+        pending=Side.APP,
+        pending_key="kit:c1:n1",
+    )
+    to_hub = _entry(
+        "c2", app_id="a2", app_values={"Email": "b@example.com"}, pending=Side.HUB, pending_key="k2"
+    )
+    unwritten = _entry("c4", hub_id="h4", pending=Side.APP, pending_key="kit:c4:n4")
+    failed = _entry("c5", hub_id="h5", pending=Side.APP, pending_key="kit:c5:n5")
+    store.write_built([to_app, to_hub, failed])
+    outcome = attrs.evolve(
+        failed, state=RecordState.FAILED, message="refused", category=ErrorCategory.VALIDATION
+    )
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-1", "kit_created")
+    created = [(to_app, "a1"), (to_hub, "h2"), (unwritten, "a4")]
+    store.write_created(
+        created, at=at, mark="i1", history=history, entries=[outcome], cursors=[cursor]
+    )
+    expected = [created_entry(e, record_id, at, "i1", history) for e, record_id in created]
+    if expected[0].app_id != "a1" or expected[1].hub_id != "h2":
+        raise AssertionError(f"created_entry set the wrong record id: {expected[:2]!r:.300}")
+    found = store.get(A, CONTACTS, ["c1", "c2", "c4", "c5"])
+    for entry in [*expected, outcome]:
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_created")
+    _assert_entries(
+        [expected[0], expected[1], outcome, expected[2]],
+        list(store.entries(A)),
+        "entries after write_created",
+    )
+    by_app = store.by_record_ids(A, CONTACTS, Side.APP, ["a1", "a4"])
+    if set(by_app) != {"a1", "a4"}:
+        raise AssertionError(f"by_record_ids after write_created found {sorted(by_app)}")
+    if set(store.by_record_ids(A, CONTACTS, Side.HUB, ["h2"])) != {"h2"}:
+        raise AssertionError("by_record_ids did not find the record created in the hub")
+    held = store.by_keys(A, CONTACTS, ["0:kit-created@example.com"])
+    assert_same_entry(
+        expected[0], held["0:kit-created@example.com"][0], "by_keys after write_created"
+    )
+    if [e.entry_id for e in store.entries(A, pending=True)] != ["c5"]:
+        raise AssertionError("an entry write_created completed is still pending")
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_created") != "page-1":
+        raise AssertionError("write_created did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted([*expected, outcome]):
+        raise AssertionError(f"counts after write_created: {store.counts(A)}")
 
 
 @_check
@@ -2229,6 +2289,10 @@ class IndexStoreTests:
     def test_write_built_writes_what_write_writes(self, store: IndexStore) -> None:
         """write_built stores what write (or write_indexed) would, in one call."""
         check_write_built_writes_what_write_writes(store)
+
+    def test_write_created_writes_what_write_built_writes(self, store: IndexStore) -> None:
+        """write_created stores what write_built would of the completed entries."""
+        check_write_created_writes_what_write_built_writes(store)
 
     def test_replace_unchanged_writes_only_unchanged_entries(self, store: IndexStore) -> None:
         """replace_unchanged writes only the entries stored as they were read."""
