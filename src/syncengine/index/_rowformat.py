@@ -718,6 +718,20 @@ class RowCodec:
         :meth:`IndexStore.write_created <syncengine.index.IndexStore.write_created>`)."""
         return f',null,[],null,0,"",null,null,{data_json([key])[1:]}'
 
+    def intern_history(self, entries: Iterable[Entry]) -> None:
+        """Intern the history items of ``entries`` in order, as encoding them would: a
+        row completed after them numbers its items as the whole encoding would have."""
+        item_ids = self._item_ids
+        for entry in entries:
+            for item in entry.history:
+                if (
+                    type(item) is HistoryItem
+                    and type(item.action) is str
+                    and type(item.detail) is str
+                    and (item.action, item.detail) not in item_ids
+                ):
+                    self._item(item.action, item.detail)
+
     def created_tail(self, entry: Entry, updated: int) -> str | None:
         """The end of the ``data`` column, after the values, of ``entry``, whose
         ``matched_by`` is ``None`` and whose fields after ``mark`` hold their defaults

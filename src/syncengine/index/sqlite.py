@@ -1044,6 +1044,9 @@ class SQLiteIndexStore(_rowformat.RowStore):
         scope = self._scope(conn, sync_id, object_type)
         codec = self._codec
         updated = _micros("at", at)
+        # The other entries come first in write_built's order: their history items are
+        # numbered first, as they would be there.
+        codec.intern_history(batch.values())
         tail = codec.created_tail(created_entry(first, first_id, at, mark, history), updated)
         known = self._rows if scope is not None and tail is not None else {}
         sync, ot = scope or (0, 0)
