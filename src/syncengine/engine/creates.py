@@ -48,7 +48,10 @@ the apps, the index and the reports, with kills, lost replies and refused values
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Final, cast
+
+import attrs
 
 from syncengine import _passlog
 from syncengine.engine.batch import held_back
@@ -60,10 +63,11 @@ from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
 from syncengine.engine.settle import announce_key
-from syncengine.entry import CursorUpdate, Entry, HistoryItem
+from syncengine.entry import CursorUpdate, Entry, HistoryItem, make_entry
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
+from syncengine.states import RecordState
 
 __all__ = ["ENABLED", "applies", "sync_creates"]
 
@@ -77,6 +81,9 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     module docstring)."""
     return ENABLED and plain_pass(core, ctx, plan) and plan.sync.direction.flows_from(Side.HUB)
 
+
+#: An entry's links when it has none (Entry's default, the same object).
+_NO_LINKS: Final = cast("Mapping[str, frozenset[str]]", attrs.fields(Entry).links.default)
 
 #: One create the lean path makes: the hub record, its keys, and the decision's create
 #: with its copies.
@@ -175,19 +182,31 @@ def _create(
     for record, keys, decision, write in work:
         entry_id = f"h:{record.id}"
         key = announce_key(sid, name, entry_id, new=True)
-        # What execute announces for a new record's create (S8), field for field.
+        # What execute announces for a new record's create (S8), field for field (in
+        # FIELD_ORDER: make_entry skips the keyword constructor's work).
         pending.append(
-            Entry(
+            make_entry(
                 sid,
                 name,
                 entry_id,
                 now,
-                hub_id=record.id,
-                keys=frozenset(keys),
-                hub_values=decision.hub_values,
-                app_values=decision.app_values,
-                pending=app,
-                pending_key=key,
+                record.id,
+                None,
+                RecordState.INITIAL,
+                frozenset(keys),
+                None,
+                decision.hub_values,
+                decision.app_values,
+                None,
+                None,
+                "",
+                app,
+                key,
+                0,
+                None,
+                _NO_LINKS,
+                None,
+                (),
             )
         )
         sent.append(NewRecord(dict(write.properties), key))
