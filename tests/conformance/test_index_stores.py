@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
-from syncengine import RecordState
+from syncengine import RecordState, Side
 from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
 from syncengine.testing import IndexStoreTests, check_index_store
 from syncengine.testing._index_kit import (
@@ -245,6 +245,24 @@ class _BuiltFirstWins(_Delegating):
         self.inner.write_built(list(once.values()), kept=kept, cursors=cursors)
 
 
+class _CreatedLeftPending(_Delegating):
+    """write_created writes the other entries and cursors, and leaves the announced
+    entries as they were (never completed)."""
+
+    def write_created(self, created, *, at, mark, history, entries=(), cursors=()):
+        self.inner.write_built(entries, cursors=cursors)
+
+
+class _CreatedOnTheWrongSide(_Delegating):
+    """write_created stores each created id as the app's, whatever side the create was."""
+
+    def write_created(self, created, *, at, mark, history, entries=(), cursors=()):
+        done = [(attrs.evolve(e, pending=Side.APP), record_id) for e, record_id in created]
+        self.inner.write_created(
+            done, at=at, mark=mark, history=history, entries=entries, cursors=cursors
+        )
+
+
 class _BuiltDropsKept(_Delegating):
     """write_built ignores the values to keep, though write_indexed keeps them."""
 
@@ -294,6 +312,8 @@ class _ReplaceAnswersNothing(_Delegating):
         (_BuiltNoCursors, "check_write_built_writes_what_write_writes"),
         (_BuiltFirstWins, "check_write_built_writes_what_write_writes"),
         (_BuiltDropsKept, "check_write_built_writes_what_write_writes"),
+        (_CreatedLeftPending, "check_write_created_writes_what_write_built_writes"),
+        (_CreatedOnTheWrongSide, "check_write_created_writes_what_write_built_writes"),
         (_KeptPastRewrite, "check_write_indexed_writes_what_write_writes"),
         (_IndexedWritesNoCursors, "check_write_indexed_writes_what_write_writes"),
         (_PassesKeptForever, "check_pass_history_keeps_the_newest_passes_in_order"),
