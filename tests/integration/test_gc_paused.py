@@ -29,7 +29,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import SQLiteIndexStore
-from syncengine.records import RecordUpdate, WriteResult
+from syncengine.records import NewRecord, RecordUpdate, WriteResult
 
 from .conftest import FakeClock
 
@@ -48,6 +48,10 @@ class SpyApp(InMemoryAdapter):
         self.collecting.append(gc.isenabled())
         return super().update(object_type, items)
 
+    def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
+        self.collecting.append(gc.isenabled())
+        return super().create(object_type, items)
+
 
 @pytest.fixture
 def collector() -> Iterator[None]:
@@ -63,13 +67,16 @@ def collector() -> Iterator[None]:
             gc.disable()
 
 
-def world(tmp_path: Any) -> tuple[SyncEngine, SpyApp, SQLiteIndexStore, list[bool]]:
+def world(
+    tmp_path: Any, *, app_records: bool = True
+) -> tuple[SyncEngine, SpyApp, SQLiteIndexStore, list[bool]]:
     clock = FakeClock()
     hub = InMemoryAdapter([HUB], name="hub", clock=clock, id_prefix="h")
     app = SpyApp([APP], name="app", clock=clock, id_prefix="a", page_size=2)
     for n in range(1, 6):
         hub.put("contacts", id=f"h{n}", email=f"p{n}@x.io", firstname=f"Hub {n}")
-        app.put("people", id=f"a{n}", mail=f"P{n}@X.io", first_name=f"App {n}")
+        if app_records:
+            app.put("people", id=f"a{n}", mail=f"P{n}@X.io", first_name=f"App {n}")
     store = SQLiteIndexStore(tmp_path / "index.db")
     writes: list[bool] = []
     write_built = store.write_built
@@ -99,6 +106,22 @@ def test_pages_run_with_the_collector_paused(tmp_path: Any) -> None:
     assert not any(writes)
     assert len(app.collecting) == 3
     assert not any(app.collecting)
+    assert gc.isenabled()
+    store.close()
+
+
+@pytest.mark.usefixtures("collector")
+def test_phase_3_creates_run_with_the_collector_paused(tmp_path: Any) -> None:
+    # An empty app: the initial sync goes straight to phase 3, which creates every hub
+    # record in the app a page at a time (syncengine.engine.creates).
+    engine, app, store, writes = world(tmp_path, app_records=False)
+    report = engine.initial_sync(allow_mass_changes=True)
+    assert report.failed == 0
+    assert report.created == 5
+    assert app.collecting
+    assert not any(app.collecting)
+    assert writes  # the announced creates and their outcomes
+    assert not any(writes)
     assert gc.isenabled()
     store.close()
 

@@ -224,7 +224,8 @@ def run_phase(
         elif side is Side.HUB and creates.applies(core, ctx, plan):
             # Phase 3's hub-only records with nothing unusual about them are created in
             # the app a page at a time; the rest as below.
-            rest, left = creates.sync_creates(core, ctx, plan, page, cursors)
+            with paused_collector():
+                rest, left = creates.sync_creates(core, ctx, plan, page, cursors)
             if rest or page.deleted or left:
                 process(core, ctx, plan, side, rest, page.deleted, left, skip_marked=True)
         elif side is Side.APP and lean.applies(core, ctx, plan):
