@@ -202,9 +202,14 @@ def test_a_queued_mark_keeps_the_holders_outcome(tmp_path: Path, holds: str, que
         assert made is not None
         assert made.properties["mail"] == hub.get("contacts", target).properties["email"]  # type: ignore[union-attr]
         assert entry.hub_values is not None
-        assert entry.hub_values["name"] == synced, history
         assert entry.app_values is not None
-        assert entry.app_values["nm"] == synced, history
+        # The queuing pass noted the record for the holder before it marked it
+        # (leases.note_queued): a holder that reads the note as it lets go marks the
+        # record queued itself, and its pass's retry may sync the change the queuing
+        # pass saw before that pass's mark lands; the copies are then that change's.
+        retried = ("queued", "another pass held it (rule S9)") in history[:-1]
+        assert entry.hub_values["name"] == ("Latest" if retried else synced), history
+        assert entry.app_values["nm"] == entry.hub_values["name"], history
         assert history[-1][0] == "queued"
         # A later pass retries the queued record: the change the queuing pass saw
         # reaches the app, and the holder's record is the one it updates.

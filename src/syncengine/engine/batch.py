@@ -18,7 +18,7 @@ from syncengine.engine.context import QUEUED, Core, Item, Pass, bad_id, unrecord
 from syncengine.engine.counts import fail_corrupt, uncount
 from syncengine.engine.duplicates import dup_message, free_duplicates
 from syncengine.engine.execute import execute
-from syncengine.engine.leases import lease, unlease
+from syncengine.engine.leases import lease, note_queued, unlease
 from syncengine.engine.match import catch_up, match_batch, stale_pairs
 from syncengine.engine.ports import as_adapter_error, fetch, fetch_others
 from syncengine.engine.settle import defer, resend_deferred
@@ -277,6 +277,7 @@ def process_leased(
                 store.write_built(built)  # entries the lean path built
             items = []
     waiting: set[str] = set()
+    noted: list[str] = []
     for item in items:
         if item.settled:
             decided.append((item, NO_CHANGE))
@@ -291,6 +292,10 @@ def process_leased(
             waiting.add(item.record_id)
         elif item.entry is not None:
             decided.append((item, QUEUED))
+            # Noted for the holder before the mark is written (leases.note_queued).
+            other_id = item.entry.id_on(other)
+            names = (f"{mine}{item.record_id}", f"{theirs}{other_id}" if other_id else "")
+            noted.extend(name for name in names if name and name not in held)
         else:
             # A new record the other pass is creating an entry for: writing one here
             # could overwrite its result, so only count it.
@@ -317,6 +322,7 @@ def process_leased(
         return process_leased(
             core, ctx, plan, side, unique, gone, cursors, held, skip_marked, final
         )
+    note_queued(core, ctx, plan, noted)
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
 

@@ -1,19 +1,26 @@
 """Record leases and the workers' coordination leases (S9, docs/scale-out.md).
 
 A pass holds a lease on every record of the batch it works on, and lets go after the
-batch; a lease held by a pass whose process is gone is taken over at once.
+batch; a lease held by a pass whose process is gone is taken over at once. A pass that
+leaves a record another pass holds queued notes it (:func:`note_queued`); the holder
+reads the note when it lets go, and marks the record queued again on its own outcome.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Final
 
 from syncengine._owner import is_orphaned
 from syncengine.engine.context import Core, Pass
+from syncengine.entry import CorruptEntry, Entry
+from syncengine.errors import IndexStoreError
 from syncengine.plan import ObjectPlan
+from syncengine.records import Side
+from syncengine.states import RecordState
+from syncengine.transitions import queued
 
 __all__ = [
     "WAIT",
@@ -22,6 +29,7 @@ __all__ = [
     "claim_lease",
     "exclusive",
     "lease",
+    "note_queued",
     "unlease",
     "worker_owner",
 ]
@@ -91,11 +99,118 @@ def lease(core: Core, ctx: Pass, plan: ObjectPlan, names: Sequence[str]) -> set[
 
 def unlease(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
     if ctx.leased:
+        sid = core.sync_id
         # ctx.leased is every lease this pass holds (leases never outlive a batch),
         # so releasing all of the owner's leases of the type is the same, in one
         # statement instead of one per name.
-        ctx.store.release(core.sync_id, ctx.owner, None, plan.name)
+        ctx.store.release(sid, ctx.owner, None, plan.name)
+        # Read after letting go: a note written before is seen here, and one written
+        # after comes before its pass's queued mark, which then lands on this pass's
+        # outcome (stored before the release). No note was ever written: no query.
+        noted = ctx.store.holders(sid, notes_type(plan), ctx.leased)
         ctx.leased.clear()
+        if noted:
+            requeue(core, ctx, plan, noted)
+
+
+def notes_type(plan: ObjectPlan) -> str:
+    """The lease "object type" of the notes of ``plan``'s records left queued."""
+    return f"{NOTES}{plan.name}"
+
+
+def note_queued(core: Core, ctx: Pass, plan: ObjectPlan, names: Sequence[str]) -> None:
+    """Note for the passes that hold the records ``names`` that this pass leaves them
+    queued (S9); called before this pass writes their queued marks.
+
+    A holder stores its outcome with a plain write when its work returns (it holds the
+    records, not their entries' rows): written after a mark, it would erase it, and with
+    it the change this pass saw (its cursor moves past that change). The holder reads
+    the notes addressed to it when it lets go of its records (:func:`unlease`) and
+    marks them queued again. A note is a lease of the name, owned by the holder's owner
+    with :data:`NOTE_OWNER` after it; one left for a holder gone since (never read) is
+    replaced. A name no pass holds now needs no note: its holder stored its outcome
+    before it let go, so this pass's mark comes after it.
+    """
+    if not names or ctx.dry_run:
+        return
+    sid = core.sync_id
+    holders = {
+        name: f"{holder}{NOTE_OWNER}"
+        for name, holder in ctx.store.holders(sid, plan.name, names).items()
+        if holder != ctx.owner
+    }
+    if not holders:
+        return
+    kind = notes_type(plan)
+    for name, owner in ctx.store.holders(sid, kind, list(holders)).items():
+        if owner != holders[name]:
+            ctx.store.release(sid, owner, [name], kind)
+    now = core.clock()
+    until = now + timedelta(seconds=core.lease_seconds)
+    addressed: dict[str, list[str]] = {}
+    for name, owner in holders.items():
+        addressed.setdefault(owner, []).append(name)
+    for owner, mine in addressed.items():
+        # Granted, or extended if another pass noted it for the same holder already.
+        ctx.store.acquire(sid, kind, mine, owner, until=until, now=now)
+
+
+def requeue(core: Core, ctx: Pass, plan: ObjectPlan, noted: Mapping[str, str]) -> None:
+    """Mark queued again the entries of the records other passes noted for this pass
+    (see :func:`note_queued`), on what is stored now, then drop the notes (and those
+    left for passes gone since, which this pass leased after them).
+
+    The mark is written only on the entry as read (a compare-and-set, as every write of
+    an entry this pass no longer holds), read again until it is stored. An entry
+    queued already keeps its mark; one forgotten or unreadable is left as it is.
+    """
+    sid = core.sync_id
+    now = core.clock()
+    ids: dict[Side, list[str]] = {}
+    mine = f"{ctx.owner}{NOTE_OWNER}"
+    for name, owner in noted.items():
+        if owner != mine:
+            continue  # left for a pass gone since: this pass read the record itself
+        side, _, record_id = name.partition(":")
+        if side in _SIDES and record_id:
+            ids.setdefault(Side(side), []).append(record_id)
+    marks: dict[str, tuple[Entry, Entry]] = {}
+    for side, record_ids in ids.items():
+        for entry in ctx.store.by_record_ids(sid, plan.name, side, record_ids).values():
+            if type(entry) is not CorruptEntry and entry.state is not RecordState.QUEUED:
+                marks[entry.entry_id] = (entry, queued(core.history_size, entry, now))
+    for _ in range(_MARK_ROUNDS):
+        if not marks:
+            break
+        lost = ctx.store.replace_unchanged(sid, plan.name, list(marks.values()))
+        marks = {
+            entry_id: (current, queued(core.history_size, current, now))
+            for entry_id, current in lost.items()
+            if current is not None
+            and type(current) is not CorruptEntry
+            and current.state is not RecordState.QUEUED
+        }
+    if marks:
+        raise IndexStoreError(
+            f"{ctx.store!r} did not store the queued mark of {len(marks)} entries of "
+            f"{plan.name!r} (e.g. {next(iter(marks))!r}) in {_MARK_ROUNDS} attempts: "
+            f"replace_unchanged answered each time that the entry had changed since it "
+            f"was read"
+        )
+    owners: dict[str, list[str]] = {}
+    for name, owner in noted.items():
+        owners.setdefault(owner, []).append(name)
+    for owner, names in owners.items():
+        ctx.store.release(sid, owner, names, notes_type(plan))
+
+
+#: The notes of records left queued: the lease "object type" prefix (followed by the
+#: object sync's name) and the suffix of their owner (the holder's owner before).
+NOTES: Final = "~queued/"
+NOTE_OWNER: Final = "/queued"
+_SIDES: Final = frozenset(side.value for side in Side)
+#: How many times :func:`requeue` writes a mark whose entry changed since it was read.
+_MARK_ROUNDS: Final = 20
 
 
 #: Scale-out (docs/scale-out.md): the lease "object type" of the workers' coordination
