@@ -27,7 +27,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import IndexStore
-from syncengine.records import NewRecord, Page, Record, WriteResult
+from syncengine.records import NewRecord, Page, Record, RecordUpdate, WriteResult
 
 from .conftest import (
     COMPANIES_APP,
@@ -357,3 +357,57 @@ def test_a_link_to_an_id_that_is_not_text_is_noted_not_made(index, clock):
         notes = " ".join(h.detail for h in entry.history)
         assert "companies 5 not linked: its id is int, not text (str)" in notes
     assert app.count("people") == 3
+
+
+class AnswersUpdatesWith(InMemoryAdapter):
+    """An app whose update replies answer the record ``a2`` as done with ``bad`` as its
+    id, without changing it (it changed some other record, or nothing)."""
+
+    def __init__(self, clock: FakeClock, bad: Any) -> None:
+        super().__init__([CONTACTS_APP], name="app", clock=clock, id_prefix="a")
+        self.bad = bad
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        done = iter(super().update(object_type, [i for i in items if i.id != "a2"]))
+        return [WriteResult(self.bad) if i.id == "a2" else next(done) for i in items]
+
+
+@pytest.mark.parametrize("run", ["incremental_sync", "reconcile"])
+@pytest.mark.parametrize("bad", [*BAD_IDS, "a3"], ids=repr)
+def test_an_update_answered_with_an_id_that_is_not_the_records_fails_alone(
+    index: IndexStore, clock, bad, run
+):
+    """An update reply names the record it updated: one that names another id (not
+    text, or another record's) says nothing sure about the record sent. Its pair fails
+    (unknown: retried), named with the side, the adapter, the object type and the
+    value's repr; the rest of the batch syncs; nothing crashes."""
+    hub, app = _hub_and_app(clock, app=AnswersUpdatesWith(clock, bad))
+    engine = SyncEngine(hub, app, index, _config(), clock=clock)
+    engine.initial_sync()
+    pairs = {e.hub_id: e.app_id for e in index.entries("ids")}
+    assert sorted(pairs.values()) == ["a1", "a2", "a3", "a4"]
+    clock.advance()
+    for hub_id in pairs:
+        hub.patch("contacts", hub_id or "", firstname="New")
+    report = getattr(engine, run)()
+    assert (
+        report.side("contacts", Side.APP).updated + report.side("contacts", Side.HUB).updated == 3
+    ), report
+    by_app = {e.app_id: e for e in index.entries("ids")}
+    failed = by_app["a2"]
+    assert failed.state is RecordState.FAILED, failed
+    assert failed.category is ErrorCategory.UNKNOWN
+    for part in ("'app'", "'people'", repr(bad)[:40], "'a2'"):
+        assert part in failed.message, failed.message
+    for app_id in ("a1", "a3", "a4"):
+        assert by_app[app_id].state is RecordState.SYNCED, by_app[app_id]
+        assert app.get("people", app_id).properties["first_name"] == "New"
+    assert app.get("people", "a2").properties["first_name"] != "New"  # type: ignore[union-attr]
+    # Retried by the next pass (unknown is transient), failing again while the app
+    # answers so; no record is made or lost.
+    clock.advance()
+    engine.incremental_sync()
+    assert index.by_record_ids("ids", "contacts", Side.APP, ["a2"])["a2"].state is (
+        RecordState.FAILED
+    )
+    assert app.count("people") == 4

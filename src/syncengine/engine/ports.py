@@ -464,7 +464,40 @@ def call_update(
             )
         return [WriteResult.ok(item.id) for item in items]
     adapter = core.adapters[side]
-    return batched(adapter, items, lambda chunk: adapter.update(plan.type_on(side), chunk))
+    results = batched(adapter, items, lambda chunk: adapter.update(plan.type_on(side), chunk))
+    for n, (item, result) in enumerate(zip(items, results, strict=True)):
+        if (
+            not isinstance(result, AdapterError)
+            and result.category is None
+            and result.record_id != item.id
+        ):
+            results[n] = _unusable_update(adapter, side, plan, item.id, result.record_id)
+    return results
+
+
+def _unusable_update(
+    adapter: Adapter, side: Side, plan: ObjectPlan, sent: str, answered: object
+) -> WriteResult:
+    """An update the adapter says succeeded, answered with an id that is not the id of
+    the record sent: not text, or another record's (an app may answer an update of a
+    merged-away record with the id of the record it was merged into).
+
+    Nothing says which record took the update: its record fails ``UNKNOWN`` (retried,
+    rule R7), and the next pass reads the record again (finding a merge, if it was one).
+    Not an :class:`AdapterError`: ``read_back`` settles only calls that failed as a
+    whole, by the record sent, and this reply names another one.
+    """
+    why = bad_id(answered)
+    if why is None:
+        why = f"the update was sent to {sent!r}"
+    hint = _TEXT_IDS if not isinstance(answered, str) or not answered else ""
+    return WriteResult.failed(
+        ErrorCategory.UNKNOWN,
+        f"the {side.value} adapter {adapter.name!r} answered an update of the "
+        f"{plan.type_on(side)!r} record {sent!r} as done with the id {answered!r:.60}, "
+        f"but {why}{hint}; which record took it is unknown, so the record is read and "
+        "decided again on the next pass",
+    )
 
 
 def as_adapter_error(exc: Exception) -> AdapterError:

@@ -300,9 +300,14 @@ class _Kit:
         for chunk in self._chunks(items):
             chunk_results = self.adapter.update(self.object_type, chunk)
             _assert_results(chunk_results, chunk, "update")
-            for result in chunk_results:
+            for item, result in zip(chunk, chunk_results, strict=True):
                 if result.succeeded:
                     _assert_id(result.record_id, "update succeeded with the record id")
+                    assert result.record_id == item.id, (
+                        f"an update of {item.id!r} succeeded with the record id "
+                        f"{result.record_id!r:.60}: an update must answer with the id of "
+                        "the record sent (the engine fails the record otherwise)"
+                    )
             results.extend(chunk_results)
         return results
 
