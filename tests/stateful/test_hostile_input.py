@@ -354,6 +354,177 @@ def test_bad_records_fail_alone_and_good_records_still_sync(store, data):
 
 
 # --------------------------------------------------------------------------------------
+# Link lists that are no collection of ids, or hold unhashable values
+# --------------------------------------------------------------------------------------
+LINKED_SCHEMAS = {
+    Side.HUB: [
+        ObjectSchema(
+            "companies", [PropertySpec("name", "string"), PropertySpec("domain", "string")]
+        ),
+        ObjectSchema("contacts", [PropertySpec("email", "string")]),
+    ],
+    Side.APP: [
+        ObjectSchema(
+            "accounts", [PropertySpec("company", "string"), PropertySpec("website", "string")]
+        ),
+        ObjectSchema("people", [PropertySpec("mail", "string")]),
+    ],
+}
+COMPANY = {Side.HUB: "companies", Side.APP: "accounts"}
+COMPANY_NAME = {Side.HUB: "name", Side.APP: "company"}
+
+
+def linked_config() -> SyncConfig:
+    companies = ObjectSync(
+        "companies",
+        "accounts",
+        [FieldMapping("name", "company"), FieldMapping("domain", "website")],
+        match=MatchRule.company(("name", "company"), ("domain", "website")),
+    )
+    contacts = ObjectSync(
+        "contacts",
+        "people",
+        [FieldMapping("email", "mail")],
+        match=MatchRule.email("email", "mail"),
+        associations=("companies",),
+    )
+    return SyncConfig("links", [companies, contacts])
+
+
+class RawLinks(InMemoryAdapter):
+    """An app whose scans and fetches give the contacts in ``raw`` those link lists to
+    companies, as a connector may hand them out: anything at all."""
+
+    def __init__(self, side: Side) -> None:
+        super().__init__(LINKED_SCHEMAS[side], name=side.value, id_prefix=side.value[0])
+        self.side = side
+        self.raw: dict[str, Any] = {}
+
+    def _spoil(self, record: Record) -> Record:
+        if record.id not in self.raw:
+            return record
+        links = {**record.associations, COMPANY[self.side]: self.raw[record.id]}
+        return Record(record.id, record.properties, record.updated_at, links)
+
+    def scan(self, object_type: str, since: str | None = None) -> Any:
+        for page in super().scan(object_type, since):
+            records = [self._spoil(r) for r in page.records]
+            yield Page(records, page.cursor, page.deleted, page.merged)
+
+    def fetch(self, object_type: str, ids: Any) -> Any:
+        return {i: self._spoil(r) for i, r in super().fetch(object_type, ids).items()}
+
+
+unhashable = st.one_of(
+    st.dictionaries(st.text(max_size=3), st.integers(), min_size=1, max_size=2),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.sets(st.integers(), max_size=2),
+)
+#: Elements of a link list: a live company's id (drawn by index), or no record id.
+link_element = st.one_of(
+    st.integers(0, 2),
+    unhashable,
+    st.sampled_from([None, 7, 1.5, b"h1", "", "\udcff"]),
+)
+
+
+@st.composite
+def link_lists(draw: st.DrawFn, companies: list[str]) -> tuple[Any, bool]:
+    """A link list as a connector may give it, and whether it is a collection (a list,
+    tuple, set or frozenset; anything else fails its record alone)."""
+    elements = [
+        companies[e % len(companies)] if type(e) is int else e
+        for e in draw(st.lists(link_element, max_size=4), label="links")
+    ]
+    shape = draw(st.sampled_from(["list", "tuple", "set", "not a collection"]))
+    if shape == "list":
+        return elements, True
+    if shape == "tuple":
+        return tuple(elements), True
+    if shape == "set":
+        hashable = [e for e in elements if isinstance(e, (str, int, float, bytes, type(None)))]
+        return frozenset(hashable), True
+    other = draw(
+        st.one_of(
+            st.sampled_from([None, 5, companies[0], companies[0].encode()]),
+            st.dictionaries(st.sampled_from(companies), st.integers(), max_size=2),
+            unhashable.filter(lambda v: isinstance(v, dict)),
+        ),
+        label="not a collection",
+    )
+    return other, False
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=settings.default.max_examples)
+@given(data=st.data())
+def test_link_lists_that_are_no_collection_of_ids_fail_their_record_alone(store, data):
+    """X1, R2, A1: a contact whose link list is no collection of ids (text, a number,
+    ``None``, a mapping) fails alone (unknown, retried), named with the adapter, its
+    type and the value; one whose list holds values that are no record ids (dicts and
+    lists among them: unhashable) syncs, those links noted and never made; every
+    other contact syncs with its links to live companies made on the other side."""
+    with tempfile.TemporaryDirectory() as folder:
+        apps = {side: RawLinks(side) for side in Side}
+        index: IndexStore = (
+            MemoryIndexStore() if store == "memory" else SQLiteIndexStore(Path(folder) / "index.db")
+        )
+        engine = SyncEngine(apps[Side.HUB], apps[Side.APP], index, linked_config())
+        try:
+            companies = {
+                side: [
+                    apps[side].put(COMPANY[side], {COMPANY_NAME[side]: f"Co {side} {n}"}).id
+                    for n in range(2)
+                ]
+                for side in Side
+            }
+            planted: list[tuple[Side, str, Any, bool]] = []
+            for round_ in range(2):
+                for _ in range(data.draw(st.integers(1, 4), label="contacts")):
+                    side = data.draw(st.sampled_from(Side), label="side")
+                    contact = apps[side].put(TYPE[side], {EMAIL[side]: f"p{len(planted)}@x.io"}).id
+                    raw, readable = data.draw(link_lists(companies[side]), label="link list")
+                    apps[side].raw[contact] = raw
+                    planted.append((side, contact, raw, readable))
+                report = engine.initial_sync() if round_ == 0 else engine.incremental_sync()
+                assert not report.errors, report.errors
+                _check_links(apps, index, planted)
+        finally:
+            index.close()
+
+
+def _check_links(
+    apps: dict[Side, RawLinks], index: IndexStore, planted: list[tuple[Side, str, Any, bool]]
+) -> None:
+    company_pairs = {
+        (side, e.id_on(side)): e.id_on(side.other)
+        for e in index.entries("links", "companies")
+        for side in Side
+    }
+    for side, contact, raw, readable in planted:
+        entry = index.by_record_ids("links", "contacts", side, [contact])[contact]
+        if not readable:
+            assert entry.state is RecordState.FAILED, entry
+            assert entry.category is ErrorCategory.UNKNOWN, entry
+            for part in (
+                f"{side.value} adapter {side.value!r}",
+                repr(TYPE[side]),
+                "not a collection",
+            ):
+                assert part in entry.message, entry.message
+            continue
+        assert entry.state is RecordState.SYNCED, entry
+        other = entry.id_on(side.other)
+        assert other is not None
+        made = apps[side.other].get(TYPE[side.other], other)
+        assert made is not None
+        wanted = {
+            company_pairs[(side, c)] for c in raw if type(c) is str and (side, c) in company_pairs
+        }
+        assert wanted <= set(made.associations.get(COMPANY[side.other], ())), (raw, made)
+
+
+# --------------------------------------------------------------------------------------
 # Creates answered with an id that is not text (issue 18: ids checked at the port)
 # --------------------------------------------------------------------------------------
 class MisnumberingApp(InMemoryAdapter):

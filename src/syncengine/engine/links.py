@@ -19,7 +19,7 @@ from syncengine.transitions import append_history, evolve, failed
 __all__ = ["complete_waiting", "sync_links"]
 
 
-def _unusable(record_id: str, target: str, notes: list[str]) -> bool:
+def _unusable(record_id: object, target: str, notes: list[str]) -> bool:
     """Whether a link's other end has an id that is no record id: not text (an ``int``
     from an adapter, ``None``, ``""``), or not valid Unicode (an app another program
     wrote bytes into that are not UTF-8). That record is never indexed (it fails in its
@@ -29,6 +29,34 @@ def _unusable(record_id: str, target: str, notes: list[str]) -> bool:
         return False
     notes.append(f"{target} {record_id!r:.60} not linked: {problem}")
     return True
+
+
+def _ends(record: Record | None, type_name: str) -> tuple[object, ...] | None:
+    """The other ends of ``record``'s links to ``type_name`` records, as the adapter gave
+    them (each is checked as a record id where it is used); ``None`` when the adapter
+    gave something that is no collection of ids (text, bytes, a mapping, a number,
+    ``None``: text would be read as one link per character)."""
+    if record is None:
+        return ()
+    links = record.associations
+    if not isinstance(links, Mapping):
+        return None
+    value = links.get(type_name, ())
+    if isinstance(value, (frozenset, set, tuple, list)):
+        return tuple(value)
+    return None
+
+
+def _unreadable(plan: ObjectPlan, core: Core, side: Side, record: Record, type_name: str) -> str:
+    """The failure of a record whose links to ``type_name`` are no collection of ids."""
+    links = record.associations
+    value = links.get(type_name) if isinstance(links, Mapping) else links
+    return (
+        f"the {side.value} adapter {core.adapters[side].name!r} gave the links of the "
+        f"{plan.type_on(side)!r} record {record.id!r} to {type_name!r} records as "
+        f"{value!r:.60}, not a collection of record ids (a list, tuple or set of text); "
+        "its links are left as they are"
+    )
 
 
 def _pairs(end: Entry | None) -> TypeGuard[Entry]:
@@ -66,24 +94,27 @@ def sync_links(
     links: list[dict[str, frozenset[str]]] = [dict(e.links) for e in entries]
     waiting: list[set[str]] = [set() for _ in entries]
     notes: list[list[str]] = [[] for _ in entries]
+    failures: dict[int, tuple[ErrorCategory, str, Side]] = {}
     for target in plan.sync.associations:
         tplan = core.plans[target]
         hub_type, app_type = tplan.type_on(Side.HUB), tplan.type_on(Side.APP)
+        ends: list[tuple[tuple[object, ...], tuple[object, ...]] | None] = []
+        for n, (_, hub, app) in enumerate(work):
+            hub_ends, app_ends = _ends(hub, hub_type), _ends(app, app_type)
+            if hub_ends is None or app_ends is None:
+                # Links an adapter gave as no collection of ids: the record fails
+                # alone (unknown: read again next pass), its links as they were.
+                side = Side.HUB if hub_ends is None else Side.APP
+                record = hub if hub_ends is None else app
+                assert record is not None
+                message = _unreadable(plan, core, side, record, tplan.type_on(side))
+                failures.setdefault(n, (ErrorCategory.UNKNOWN, message, side))
+                ends.append(None)
+            else:
+                ends.append((hub_ends, app_ends))
         # An end whose id is not text is never indexed: no lookup (it is noted below).
-        hub_ids = {
-            i
-            for _, h, _ in work
-            if h is not None
-            for i in h.associations.get(hub_type, ())
-            if bad_id(i) is None
-        }
-        app_ids = {
-            i
-            for _, _, a in work
-            if a is not None
-            for i in a.associations.get(app_type, ())
-            if bad_id(i) is None
-        }
+        hub_ids = {i for e in ends if e for i in e[0] if type(i) is str and bad_id(i) is None}
+        app_ids = {i for e in ends if e for i in e[1] if type(i) is str and bad_id(i) is None}
         by_hub = ctx.store.by_record_ids(sid, target, Side.HUB, hub_ids) if hub_ids else {}
         by_app = ctx.store.by_record_ids(sid, target, Side.APP, app_ids) if app_ids else {}
         if any(type(e) is CorruptEntry for e in (*by_hub.values(), *by_app.values())):
@@ -91,7 +122,10 @@ def sync_links(
             # for it (its own record fails, named, until the row is repaired).
             by_hub = {i: e for i, e in by_hub.items() if type(e) is not CorruptEntry}
             by_app = {i: e for i, e in by_app.items() if type(e) is not CorruptEntry}
-        for n, (entry, hub, app) in enumerate(work):
+        for n, entry in enumerate(entries):
+            both = ends[n]
+            if both is None:
+                continue
             old = entry.links.get(target, frozenset())
             hub_side: dict[str, str | None] = {}  # hub id -> app id (None: end not synced)
             # An end whose record was deleted on either side is as one not synced: the
@@ -101,11 +135,17 @@ def sync_links(
             # record merged away in HubSpot, whose links moved to the merged record):
             # its other id is no counterpart, a link made to it would name a record
             # merged away (and fail on every pass) or one the sync does not keep.
-            for h in hub.associations.get(hub_type, ()) if hub is not None else ():
+            for h in both[0]:
+                if not isinstance(h, str):
+                    _unusable(h, target, notes[n])  # never a key: it may be unhashable
+                    continue
                 end = by_hub.get(h)
                 hub_side[h] = end.app_id if _pairs(end) and end.hub_id == h else None
             app_side: dict[str, str] = {}  # hub id -> app id, for app links with a synced end
-            for a in app.associations.get(app_type, ()) if app is not None else ():
+            for a in both[1]:
+                if not isinstance(a, str):
+                    _unusable(a, target, notes[n])
+                    continue
                 end = by_app.get(a)
                 if _pairs(end) and end.hub_id is not None and end.app_id == a:
                     app_side[end.hub_id] = a
@@ -137,7 +177,6 @@ def sync_links(
             # Remember links removed on one side only, so they are never re-created.
             kept = {h for h in old if (h in hub_side) != (h in app_side)}
             links[n][target] = frozenset(in_sync | kept)
-    failures: dict[int, tuple[ErrorCategory, str, Side]] = {}
     for side in Side:
         if not changes[side]:
             continue
