@@ -20,7 +20,7 @@ from typing import Any
 from syncengine import ChangeEvent, RecordState, Side, SyncConfig, SyncEngine
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
-from syncengine.records import RecordUpdate, WriteResult
+from syncengine.testing import FaultyAdapter
 
 from .conftest import (
     COMPANIES_APP,
@@ -37,23 +37,21 @@ CONFIG = SyncConfig("links", [companies_sync(), contacts_sync(associations=("com
 TIMEOUT = 60.0
 
 
-class PausingApp(InMemoryAdapter):
-    """An app whose next update of people waits, after it landed, until the test lets
-    it go."""
+class Pause:
+    """A hook for :meth:`FaultyAdapter.on_call <syncengine.testing.FaultyAdapter.on_call>`
+    (``after=True, with_type=True``: the write landed, its reply not yet handed back):
+    the next update of people waits there until the test lets it go, once ``armed``."""
 
     def __init__(self) -> None:
-        super().__init__([CONTACTS_APP, COMPANIES_APP], id_prefix="a")
-        self.paused = False
+        self.armed = False
         self.sent = threading.Event()
         self.go = threading.Event()
 
-    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
-        results = super().update(object_type, items)
-        if self.paused and object_type == "people":
-            self.paused = False
+    def __call__(self, method: str, n: int, object_type: str | None) -> None:
+        if self.armed and method == "update" and object_type == "people":
+            self.armed = False
             self.sent.set()
             assert self.go.wait(TIMEOUT), "the test never let the update's reply go"
-        return results
 
 
 class HolderIndex(SQLiteIndexStore):
@@ -77,17 +75,17 @@ class LinkingIndex(SQLiteIndexStore):
     """The linking pass's index: its first write of the contact's entry lets the holder
     store its outcome first."""
 
-    def __init__(self, path: Path, hub_id: str, app: PausingApp, holder: HolderIndex) -> None:
+    def __init__(self, path: Path, hub_id: str, pause: Pause, holder: HolderIndex) -> None:
         super().__init__(path)
         self.hub_id = hub_id
-        self.app = app
+        self.pause = pause
         self.holder = holder
         self.met = False
 
     def _holder_first(self, entries: Sequence[Entry]) -> None:
         if not self.met and any(e.hub_id == self.hub_id for e in entries):
             self.met = True
-            self.app.go.set()
+            self.pause.go.set()
             assert self.holder.stored.wait(TIMEOUT), "the holder never stored its outcome"
 
     def write(self, entries: Sequence[Entry] = (), **kwargs: Any) -> None:
@@ -105,7 +103,10 @@ def test_a_completed_link_keeps_the_outcome_of_the_pass_holding_the_contact(
     tmp_path: Path,
 ) -> None:
     hub = InMemoryAdapter([CONTACTS_HUB, COMPANIES_HUB], id_prefix="h")
-    app = PausingApp()
+    people = InMemoryAdapter([CONTACTS_APP, COMPANIES_APP], id_prefix="a")
+    app = FaultyAdapter(people)
+    pause = Pause()
+    app.on_call(pause, after=True, with_type=True)
     path = tmp_path / "index.db"
     contact = hub.put("contacts", email="c@x.io", firstname="C").id
     with SQLiteIndexStore(path) as index:
@@ -119,7 +120,7 @@ def test_a_completed_link_keeps_the_outcome_of_the_pass_holding_the_contact(
         assert f"~companies:hub:{company}" in entry.keys  # waiting for the company
     # The holder syncs an edit of the contact; its update landed, its outcome waits.
     hub.patch("contacts", contact, firstname="Cy")
-    app.paused = True
+    pause.armed = True
     holder_index = HolderIndex(path, contact)
     failures: list[BaseException] = []
 
@@ -130,14 +131,14 @@ def test_a_completed_link_keeps_the_outcome_of_the_pass_holding_the_contact(
             )
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
-            app.sent.set()
+            pause.sent.set()
             holder_index.stored.set()
 
     thread = threading.Thread(target=holder)
     thread.start()
-    index = LinkingIndex(path, contact, app, holder_index)
+    index = LinkingIndex(path, contact, pause, holder_index)
     try:
-        assert app.sent.wait(TIMEOUT)
+        assert pause.sent.wait(TIMEOUT)
         assert not failures, failures
         # Another pass syncs the company: it completes the contact's waiting link.
         engine = SyncEngine(hub, app, index, CONFIG, queue_wait=0.0, sleep=lambda _: None)
@@ -154,7 +155,7 @@ def test_a_completed_link_keeps_the_outcome_of_the_pass_holding_the_contact(
         assert entry.app_values is not None
         assert entry.app_values["first_name"] == "Cy", history
         assert entry.app_id is not None
-        person = app.get("people", entry.app_id)
+        person = people.get("people", entry.app_id)
         assert person is not None
         assert person.properties["first_name"] == "Cy"
         account = index.by_record_ids("links", "companies", Side.HUB, [company])[company]
@@ -166,11 +167,11 @@ def test_a_completed_link_keeps_the_outcome_of_the_pass_holding_the_contact(
         assert entry.state is RecordState.SYNCED
         assert entry.hub_values is not None
         assert entry.hub_values["firstname"] == "Cy"
-        person = app.get("people", entry.app_id or "")
+        person = people.get("people", entry.app_id or "")
         assert person is not None
         assert person.properties["first_name"] == "Cy"
     finally:
-        app.go.set()
+        pause.go.set()
         holder_index.stored.set()
         thread.join(TIMEOUT)
         index.close()

@@ -172,3 +172,37 @@ class TestRandomFaults:
         assert not faulty.faulty
         assert 3 == sum(len(p.records) for p in faulty.scan("contacts"))
         assert 1 == len(faulty.fetch("contacts", [inner.records("contacts")[0].id]))
+
+
+class TestHooks:
+    """on_call: hooks around every call, with the object type when asked."""
+
+    def test_a_typed_hook_gets_the_object_type_and_a_plain_hook_does_not(self, inner):
+        """``with_type=True`` adds the call's object type; hooks without it keep the
+        two-argument call, before and after alike."""
+        plain: list[tuple[str, int]] = []
+        typed: list[tuple[str, int, str | None]] = []
+        faulty = FaultyAdapter(inner)
+        faulty.on_call(lambda m, n: plain.append((m, n)))
+        faulty.on_call(lambda m, n, t: typed.append((m, n, t)), after=True, with_type=True)
+        faulty.fetch("contacts", ["1"])
+        faulty.update("contacts", [RecordUpdate("1", {"email": "z@x.io"})])
+        pages = list(faulty.scan("contacts"))
+        faulty.associate([])
+        assert len(pages) == 2
+        assert plain == [
+            ("fetch", 1),
+            ("update", 1),
+            ("scan", 1),
+            ("page", 1),
+            ("page", 2),
+            ("associate", 1),
+        ]
+        assert typed == [
+            ("fetch", 1, "contacts"),
+            ("update", 1, "contacts"),
+            ("scan", 1, "contacts"),
+            ("page", 1, "contacts"),
+            ("page", 2, "contacts"),
+            ("associate", 1, None),
+        ]

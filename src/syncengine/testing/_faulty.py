@@ -124,6 +124,8 @@ _ITEM_CATEGORIES: Final = tuple(
 )
 
 Hook = Callable[[str, int], None]
+#: A hook registered with ``with_type=True``: also given the call's object type.
+TypedHook = Callable[[str, int, str | None], None]
 
 
 @final
@@ -195,7 +197,7 @@ class FaultyAdapter(Adapter):
         self._latency = 0.0
         self._latency_methods: frozenset[str] = _METHODS
         self._sleep = sleep
-        self._hooks: list[tuple[Hook, bool]] = []
+        self._hooks: list[tuple[Callable[..., None], bool, bool]] = []
         self._keys: set[tuple[str, str]] = set()
         self._made_keys: set[str] = set()
         # Capabilities are those of the wrapped adapter.
@@ -348,13 +350,19 @@ class FaultyAdapter(Adapter):
         self._random_methods = self._methods(methods)
         self._random_kinds = chosen
 
-    def on_call(self, hook: Hook, *, after: bool = False) -> None:
+    def on_call(
+        self, hook: Hook | TypedHook, *, after: bool = False, with_type: bool = False
+    ) -> None:
         """Call ``hook(method, n)`` around every call made through the wrapper.
 
         ``n`` counts the calls of ``method`` so far, this one included (1 for the first).
         With ``after=True`` the hook runs once the inner call returned (and before any
         lost-confirmation fault is raised), which is the moment between a remote write
         and the engine's index commit. A hook may raise (``Crash``) or end the process.
+
+        With ``with_type=True`` the hook is called ``hook(method, n, object_type)``: the
+        object type of the call (the scanned type for ``"page"``, the ``from_type`` of
+        the pairs for ``associate``, ``None`` for an ``associate`` of no pairs).
 
         Scans also call hooks once per page, with the method ``"page"``: before the page
         is handed to the engine, and (``after=True``) when the engine asks for the next
@@ -365,8 +373,18 @@ class FaultyAdapter(Adapter):
             # die after the third create call, as a SIGKILL would
             app.on_call(lambda m, n: os.kill(os.getpid(), signal.SIGKILL)
                         if m == "create" and n == 3 else None, after=True)
+
+        .. versionchanged:: 0.3 ``with_type``.
         """
-        self._hooks.append((hook, after))
+        self._hooks.append((hook, after, with_type))
+
+    def _run_hooks(self, method: str, n: int, object_type: str | None, after: bool) -> None:
+        for hook, when, typed in self._hooks:
+            if when is after:
+                if typed:
+                    hook(method, n, object_type)
+                else:
+                    hook(method, n)
 
     def scramble_events(
         self, events: Sequence[ChangeEvent], *, duplicates: float = 0.5
@@ -464,20 +482,18 @@ class FaultyAdapter(Adapter):
             self.slept += self._latency
             self._sleep(self._latency)
 
-    def _call(self, method: str, call: Callable[[bool], Any]) -> Any:
+    def _call(
+        self, method: str, call: Callable[[bool], Any], object_type: str | None = None
+    ) -> Any:
         self.calls[method] += 1
         n = self.calls[method]
-        for hook, after in self._hooks:
-            if not after:
-                hook(method, n)
+        self._run_hooks(method, n, object_type, False)
         self._wait(method)
         fault, random_item = self._take(method)
         if fault is not None and not fault.after:
             raise fault.error
         result = call(random_item)
-        for hook, after in self._hooks:
-            if after:
-                hook(method, n)
+        self._run_hooks(method, n, object_type, True)
         if fault is not None:
             raise fault.error
         return result
@@ -541,16 +557,16 @@ class FaultyAdapter(Adapter):
     # ---- the adapter interface --------------------------------------------------------
     @override
     def schema(self, object_type: str) -> ObjectSchema:
-        return self._call("schema", lambda _: self.inner.schema(object_type))  # type: ignore[no-any-return]
+        return self._call("schema", lambda _: self.inner.schema(object_type), object_type)  # type: ignore[no-any-return]
 
     @override
     def scan(self, object_type: str, since: str | None = None) -> Iterable[Page]:
         pages: Iterator[Page] = iter(
-            self._call("scan", lambda _: self.inner.scan(object_type, since))
+            self._call("scan", lambda _: self.inner.scan(object_type, since), object_type)
         )
-        return self._limited(pages)
+        return self._limited(pages, object_type)
 
-    def _limited(self, pages: Iterator[Page]) -> Iterator[Page]:
+    def _limited(self, pages: Iterator[Page], object_type: str) -> Iterator[Page]:
         n = 0
         while True:
             if self._page_limit is not None and n >= self._page_limit:
@@ -563,19 +579,15 @@ class FaultyAdapter(Adapter):
                 self._wait("scan")  # the first page waited with the call
             self.calls["page"] += 1
             number = self.calls["page"]
-            for hook, after in self._hooks:
-                if not after:
-                    hook("page", number)
+            self._run_hooks("page", number, object_type, False)
             yield page
             # The engine asks for the next page once it has processed (and committed) this one.
-            for hook, after in self._hooks:
-                if after:
-                    hook("page", number)
+            self._run_hooks("page", number, object_type, True)
             n += 1
 
     @override
     def fetch(self, object_type: str, ids: Sequence[str]) -> Mapping[str, Record]:
-        return self._call("fetch", lambda _: self.inner.fetch(object_type, ids))  # type: ignore[no-any-return]
+        return self._call("fetch", lambda _: self.inner.fetch(object_type, ids), object_type)  # type: ignore[no-any-return]
 
     @override
     def create(self, object_type: str, items: Sequence[NewRecord]) -> Sequence[WriteResult]:
@@ -586,7 +598,7 @@ class FaultyAdapter(Adapter):
             self._note_created(object_type, items, results)
             return results
 
-        return self._call("create", call)  # type: ignore[no-any-return]
+        return self._call("create", call, object_type)  # type: ignore[no-any-return]
 
     @override
     def lookup_idempotency_keys(
@@ -595,6 +607,7 @@ class FaultyAdapter(Adapter):
         return self._call(  # type: ignore[no-any-return]
             "lookup_idempotency_keys",
             lambda _: self.inner.lookup_idempotency_keys(object_type, items),
+            object_type,
         )
 
     @override
@@ -604,16 +617,19 @@ class FaultyAdapter(Adapter):
             lambda r: self._items(
                 "update", items, r, lambda xs: self.inner.update(object_type, xs)
             ),
+            object_type,
         )
 
     @override
     def pipelines(self, object_type: str) -> Sequence[Pipeline]:
-        return self._call("pipelines", lambda _: self.inner.pipelines(object_type))  # type: ignore[no-any-return]
+        return self._call("pipelines", lambda _: self.inner.pipelines(object_type), object_type)  # type: ignore[no-any-return]
 
     @override
     def associate(self, pairs: Sequence[AssociationChange]) -> Sequence[WriteResult]:
         return self._call(  # type: ignore[no-any-return]
-            "associate", lambda r: self._items("associate", pairs, r, self.inner.associate)
+            "associate",
+            lambda r: self._items("associate", pairs, r, self.inner.associate),
+            pairs[0].from_type if pairs else None,
         )
 
     @override
