@@ -20,7 +20,7 @@ from syncengine.engine.context import CHUNK, Core, Pass, chunks, emit, unrecorde
 from syncengine.engine.guard import preflight
 from syncengine.engine.leases import exclusive
 from syncengine.engine.lifecycle import begin, end, settle, skipped
-from syncengine.engine.match import index_side
+from syncengine.engine.match import index_side, read_changes
 from syncengine.engine.merges import apply_merges
 from syncengine.engine.ports import as_adapter_error, fetch, scan
 from syncengine.engine.recheck import recheck_freed, retry
@@ -192,6 +192,8 @@ def run_phase(
     ctx.processed = 0
     ctx.prefilter = True
     emit(core, ctx, "phase_started", plan.name)
+    if phase == "sync_hub":
+        read_changes_at_start(core, ctx, plan)
     sid = core.sync_id
     store = ctx.store
     since = store.cursor(sid, side, plan.name, "initial_scan")
@@ -306,6 +308,8 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan, *, first_run: boo
         for e in ctx.store.entries(sid, plan.name, states=states)
         if e.hub_id is not None and e.mark != ctx.mark and e.deleted is not Side.HUB
     ]
+    if ids:
+        read_changes_at_start(core, ctx, plan)
     for chunk in chunks(list(dict.fromkeys(ids)), max(1, min(CHUNK, adapter.max_batch_size))):
         try:
             fetched = fetch(core, Side.HUB, plan.type_on(Side.HUB), chunk)
@@ -317,6 +321,18 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan, *, first_run: boo
         ctx.processed += len(records)
         emit(core, ctx, "phase_progress", plan.name)
     emit(core, ctx, "phase_finished", plan.name)
+
+
+def read_changes_at_start(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Index the app's records added since phase 2 scanned it (or since the probe found
+    it empty), as phase 3 starts: phase 3 pairs its hub records with what the app holds
+    now, whatever the order it reads them in (M1, S3). Read once, before any hub record
+    is decided (instead of before the phase's first create, which made the pairing of a
+    record added meanwhile depend on whether the hub records read before it needed a
+    create); a record added to the app later is the first incremental pass's, as any
+    change made after the initial sync."""
+    if plan.sync.direction.flows_from(Side.HUB):
+        read_changes(core, ctx, plan, Side.APP)
 
 
 #: Every state but synced (see :func:`sync_unsynced_hub`).

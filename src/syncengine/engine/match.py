@@ -27,7 +27,7 @@ from syncengine.records import Record, Side
 from syncengine.states import ExcludeReason, RecordState
 from syncengine.transitions import evolve, excluded, with_id
 
-__all__ = ["catch_up", "index_side", "match_batch", "new_entry", "stale_pairs"]
+__all__ = ["catch_up", "index_side", "match_batch", "new_entry", "read_changes", "stale_pairs"]
 
 
 def index_side(
@@ -218,6 +218,19 @@ def catch_up(
         isinstance(decision, Apply) and isinstance(decision.write_on(other), CreateIn)
         for _, decision in decided
     ):
+        return False
+    return read_changes(core, ctx, plan, other)
+
+
+def read_changes(core: Core, ctx: Pass, plan: ObjectPlan, other: Side) -> bool:
+    """Index ``other``'s records added since the initial sync scanned it, once per phase
+    (see :func:`catch_up`); whether it indexed any.
+
+    Phase 3 calls it when it starts, before it decides any hub record: what the app
+    holds then pairs whatever the order phase 3 reads the hub in (M1); a record added
+    later is the first incremental pass's.
+    """
+    if not ctx.catch_up or (plan.name, other) in ctx.caught_up:
         return False
     ctx.caught_up.add((plan.name, other))
     since = ctx.store.cursor(core.sync_id, other, plan.name, "initial_poll")
