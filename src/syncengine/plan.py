@@ -1209,8 +1209,19 @@ def _decide_pair(plan: ObjectPlan, entry: Entry | None, hub: Record, app: Record
     hub_flows = sync.direction.flows_from(_HUB)
     app_flows = sync.direction.flows_from(_APP)
     if _filters_apply(plan, entry):
-        hub_flows = hub_flows and _passes(plan, _HUB, hub.properties)
-        app_flows = app_flows and _passes(plan, _APP, app.properties)
+        hub_passes = _passes(plan, _HUB, hub.properties)
+        app_passes = _passes(plan, _APP, app.properties)
+        if not initial and not (hub_passes and app_passes):
+            # L2, filters for life: a synced record that stops matching its filter is
+            # excluded. Its counterpart's values never flow into it (they would
+            # overwrite the edit that took it out, with the values it had before).
+            stopped = _side_name(_HUB if not hub_passes else _APP)
+            return Exclude(
+                ExcludeReason.FILTERED,
+                f"the {stopped} record no longer passes its filter (rule L2)",
+            )
+        hub_flows = hub_flows and hub_passes
+        app_flows = app_flows and app_passes
         if not hub_flows and not app_flows:
             return Exclude(ExcludeReason.FILTERED, "neither record passes its filter")
     hub_values: dict[str, Any] = {}

@@ -164,6 +164,35 @@ class TestInitialSync:
         (excluded,) = entries(index, RecordState.EXCLUDED)
         assert ExcludeReason.FILTERED is excluded.reason
 
+    def test_a_record_leaving_a_lifetime_filter_keeps_its_edit(
+        self, hub, app, index, make_engine, contacts_sync
+    ):
+        """L2: with filter_lifetime, a hub record a user edits out of its filter is
+        excluded; the app's old values never overwrite the edit (they did: the app,
+        with no filter of its own, still flowed into the hub record)."""
+        record = hub.put("contacts", email="c@example.com", lastname="C", lifecyclestage="customer")
+        engine = make_engine(
+            contacts_sync(
+                hub_filter=Filter.where(Condition("lifecyclestage", "eq", "customer")),
+                filter_lifetime=True,
+            )
+        )
+        engine.initial_sync()
+        hub.patch("contacts", record.id, lifecyclestage="lead", lastname="Changed")
+        report = engine.incremental_sync()
+        kept = hub.get("contacts", record.id)
+        assert kept is not None
+        assert (kept.properties["lifecyclestage"], kept.properties["lastname"]) == (
+            "lead",
+            "Changed",
+        )
+        (person,) = app.records("people")
+        assert person.properties["last_name"] == "C"
+        (excluded,) = entries(index, RecordState.EXCLUDED)
+        assert ExcludeReason.FILTERED is excluded.reason
+        assert "hub record" in excluded.message
+        assert report.side("contacts", Side.HUB).updated == 0
+
     def test_bad_records_fail_alone_and_the_pass_goes_on(self, hub, app, index, make_engine):
         """X1: a bad value fails its record with a category naming the field; others sync."""
         hub.put("contacts", email="ok@example.com", lastname="Ok")

@@ -500,6 +500,30 @@ class TestPairIncremental:
         assert isinstance(decision, Exclude)
         assert ExcludeReason.FILTERED is decision.reason
 
+    @pytest.mark.parametrize("both_filters", [False, True])
+    def test_lifetime_filters_exclude_a_record_that_stops_matching_on_one_side(self, both_filters):
+        """L2 [beyond]: the hub record stops matching, its counterpart still does (or has
+        no filter): excluded, and the app's old values never overwrite the hub edit."""
+        plan = plan_for(
+            hub_filter=Filter.where(Condition("stage", "eq", "customer")),
+            app_filter=(
+                Filter.where(Condition("status", "eq", "customer")) if both_filters else None
+            ),
+            filter_lifetime=True,
+        )
+        entry, hub, app = synced_copies(
+            plan, {**HUB_BASE, "stage": "customer"}, {**APP_BASE, "status": "Customer"}
+        )
+        decision = decide(
+            plan,
+            entry,
+            Record("h1", {**hub, "stage": "lead", "firstname": "Edited"}),
+            Record("a1", app),
+        )
+        assert isinstance(decision, Exclude), decision
+        assert ExcludeReason.FILTERED is decision.reason
+        assert "hub record" in decision.message
+
 
 class TestMatching:
     """Choosing the entry a new record pairs with (SPEC M1–M3, M6, M7)."""
