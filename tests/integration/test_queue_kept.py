@@ -6,7 +6,7 @@ a later pass to retry the change it saw, and moves its cursor past that change. 
 holder stores its own outcome (decided from the record as it read it, before that
 change) with a plain write when its work returns. Written after the mark, that outcome
 erased it: the change was lost whenever nothing brought the record back into a scan —
-a failure that is not retried, or an update whose write comes back to the
+a failure that is not retried, an exclusion, or an update whose write comes back to the
 next pass as the engine's own echo. These tests make that interleaving happen every
 time, with threads and events: the holder's outcome write waits until the other pass
 marked the record queued.
@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 
 from syncengine import (
+    Condition,
     ErrorCategory,
     FieldMapping,
+    Filter,
     MatchRule,
     ObjectSchema,
     ObjectSync,
@@ -45,17 +47,21 @@ APP = ObjectSchema("people", [PropertySpec("mail", "string"), PropertySpec("nm",
 TIMEOUT = 60.0
 
 
-CONFIG = SyncConfig(
-    "kept",
-    [
-        ObjectSync(
-            "contacts",
-            "people",
-            [FieldMapping("email", "mail"), FieldMapping("name", "nm")],
-            match=MatchRule.email("email", "mail"),
-        )
-    ],
-)
+def config(filtered: bool) -> SyncConfig:
+    return SyncConfig(
+        "kept",
+        [
+            ObjectSync(
+                "contacts",
+                "people",
+                [FieldMapping("email", "mail"), FieldMapping("name", "nm")],
+                match=MatchRule.email("email", "mail"),
+                # Filters for life: a hub record named "xhidden" leaves the sync (L2).
+                hub_filter=Filter.where(Condition("name", "neq", "xhidden")) if filtered else None,
+                filter_lifetime=filtered,
+            )
+        ],
+    )
 
 
 class HoldingIndex(SQLiteIndexStore):
@@ -82,16 +88,17 @@ class HoldingIndex(SQLiteIndexStore):
         super().write_built(entries, **kwargs)
 
 
-@pytest.mark.parametrize("outcome", ["failed", "synced"])
+@pytest.mark.parametrize("outcome", ["failed", "excluded", "synced"])
 def test_the_holders_outcome_keeps_a_queued_mark(tmp_path: Path, outcome: str) -> None:
     hub = InMemoryAdapter([HUB], id_prefix="h")
     app = InMemoryAdapter([APP], id_prefix="a")
     faulty = FaultyAdapter(app)
+    cfg = config(outcome == "excluded")
     path = tmp_path / "index.db"
     for i in range(4):
         hub.put("contacts", email=f"p{i}@x.io", name=f"P{i}")
     with SQLiteIndexStore(path) as first:
-        SyncEngine(hub, faulty, first, CONFIG).initial_sync()
+        SyncEngine(hub, faulty, first, cfg).initial_sync()
     target = next(r.id for r in hub.records("contacts") if r.properties["name"] == "P0")
     # The holder's change of the record, and what it makes of it.
     if outcome == "failed":
@@ -105,6 +112,9 @@ def test_the_holders_outcome_keeps_a_queued_mark(tmp_path: Path, outcome: str) -
             "nm: not accepted",
         )
         held = ("failed", "nm: not accepted")
+    elif outcome == "excluded":
+        hub.patch("contacts", target, name="xhidden")
+        held = ("excluded", "the hub record no longer passes its filter (rule L2)")
     else:
         hub.patch("contacts", target, name="P0 two")
         held = ("synced", "updated app: nm")
@@ -113,7 +123,7 @@ def test_the_holders_outcome_keeps_a_queued_mark(tmp_path: Path, outcome: str) -
 
     def holder() -> None:
         try:
-            SyncEngine(hub, faulty, holder_index, CONFIG).incremental_sync()
+            SyncEngine(hub, faulty, holder_index, cfg).incremental_sync()
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
             holder_index.paused.set()
@@ -127,7 +137,7 @@ def test_the_holders_outcome_keeps_a_queued_mark(tmp_path: Path, outcome: str) -
         # The holder decided from the record as it read it; the record changes again,
         # and another pass sees that change while the holder still holds the record.
         hub.patch("contacts", target, name="Latest")
-        engine = SyncEngine(hub, faulty, index, CONFIG, queue_wait=0.0, sleep=lambda _: None)
+        engine = SyncEngine(hub, faulty, index, cfg, queue_wait=0.0, sleep=lambda _: None)
         report = engine.incremental_sync()
         assert sum(report.side("contacts", side).queued for side in Side) == 1
         entry = index.by_record_ids("kept", "contacts", Side.HUB, [target])[target]
@@ -145,7 +155,7 @@ def test_the_holders_outcome_keeps_a_queued_mark(tmp_path: Path, outcome: str) -
         assert [a for a, _ in history[history.index(held) + 1 :]][:1] == ["queued"], history
         # A later pass retries the record: the change the other pass saw reaches the app.
         faulty.clear()
-        SyncEngine(hub, faulty, index, CONFIG).incremental_sync()
+        SyncEngine(hub, faulty, index, cfg).incremental_sync()
         entry = index.by_record_ids("kept", "contacts", Side.HUB, [target])[target]
         history = [(h.action, h.detail) for h in entry.history]
         assert entry.state is RecordState.SYNCED, history
