@@ -619,26 +619,32 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert (got["failed"], got["excluded"]) == (failed, excluded), (
             f"a complete reconcile counts every failed and excluded entry once: {summary}"
         )
-        # A live record no entry names was met by the reconcile, and held by another
-        # pass: one killed on another machine, whose leases have not expired, and which
-        # may still be creating its entry (or made it by a create in flight). The pass
-        # counts it queued without writing an entry for it (that could overwrite the
-        # other pass's result), so status() does not count it. Every other record is
-        # named by an entry, but the records made by creates whose reply this pass lost
-        # (at most one per entry left with a create in flight, S8: the next pass settles
-        # it and names its record; the pass counted the entry's failure, not a queue). A
-        # process killed on this machine is taken over at once: then no other record is
-        # left unnamed.
+        # Every record is named by an entry, but the records made by creates in flight
+        # this pass settles (at most one per entry, S8: the next pass names its record;
+        # this one counted the entry's failure when the reply was lost again, not a
+        # queue), and the records another pass holds or is creating an entry for: one
+        # killed on another machine, whose leases have not expired. The reconcile counts
+        # each of those queued without writing an entry for it (that could overwrite
+        # the other pass's result), so status() does not count it; a record made by a
+        # create that pass holds is one of them. The create in flight that pass holds is
+        # counted queued too, once (as an entry queued already), whether or not its
+        # record was made or its source is still there: the reconcile leaves it to its
+        # holder without a write (settle.queue_held). A process killed on this machine
+        # is taken over at once: then no record is left unnamed.
         entries = list(self.index.entries(SYNC_ID))
         named = {(s, e.id_on(s)) for e in entries for s in Side}
-        # The creates in flight no other pass holds (their record's lease names no
-        # process on another machine); a held one's record is counted queued.
         flying = [e for e in entries if e.pending is not None]
         sources = {
             e.entry_id: f"{e.pending.other.value}:{e.id_on(e.pending.other)}" for e in flying
         }
         holders = self.index.holders(SYNC_ID, HUB_TYPE, sorted(set(sources.values())))
-        in_flight = Counter(
+        held_flying = sum(  # those queued already are counted among ``queued``
+            1
+            for e in flying
+            if "@elsewhere-" in holders.get(sources[e.entry_id], "")
+            and e.state is not RecordState.QUEUED
+        )
+        in_flight = Counter(  # the creates in flight no other pass holds
             e.pending for e in flying if "@elsewhere-" not in holders.get(sources[e.entry_id], "")
         )
         unnamed = sum(
@@ -647,9 +653,11 @@ class ConvergenceMachine(RuleBasedStateMachine):
         )
         if not self.killed_elsewhere:
             assert 0 == unnamed, f"a complete reconcile left {unnamed} records unnamed: {summary}"
-        assert got["queued"] == queued + unnamed, (
-            f"a complete reconcile counts every queued entry, and every record held by "
-            f"another pass without one, once ({unnamed} such records): {summary}"
+            assert 0 == held_flying, f"a create in flight held by no live pass: {summary}"
+        assert got["queued"] == queued + unnamed + held_flying, (
+            f"a complete reconcile counts every queued entry, every create in flight "
+            f"another pass holds ({held_flying}), and every record held by another pass "
+            f"without an entry ({unnamed}), once: {summary}"
         )
         assert got["unchanged"] <= synced <= got["unchanged"] + writes, (
             f"a complete reconcile counts every synced entry once: {summary}"
