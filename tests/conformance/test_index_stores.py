@@ -16,6 +16,7 @@ from syncengine.testing import IndexStoreTests, check_index_store
 from syncengine.testing._index_kit import (
     check_replace_unchanged_writes_only_unchanged_entries,
     check_write_built_writes_what_write_writes,
+    check_write_synced_writes_what_write_built_writes,
     run_state_machine,
 )
 
@@ -276,6 +277,47 @@ class _BuiltDropsKept(_Delegating):
         self.inner.write(entries, cursors=cursors)
 
 
+class _SyncedDropsTheItem(_Delegating):
+    """write_synced writes the new copies but not the history item."""
+
+    def write_synced(self, copies, updated_at, history_size, *, cursors=()):
+        kept = [(entry, hub, app, None) for entry, hub, app, _ in copies]
+        self.inner.write_synced(kept, updated_at, history_size, cursors=cursors)
+
+
+class _SyncedNoCursors(_Delegating):
+    """write_synced writes the copies and forgets the cursors."""
+
+    def write_synced(self, copies, updated_at, history_size, *, cursors=()):
+        self.inner.write_synced(copies, updated_at, history_size)
+
+
+class _SyncedFirstWins(_Delegating):
+    """write_synced keeps the first of several copies of one entry."""
+
+    def write_synced(self, copies, updated_at, history_size, *, cursors=()):
+        once = {}
+        for copy in copies:
+            once.setdefault(copy[0].entry_id, copy)
+        self.inner.write_synced(list(once.values()), updated_at, history_size, cursors=cursors)
+
+
+class _SyncedAsRead(_Delegating):
+    """write_synced writes the copies over what is stored now, not over the entry as
+    read (the keys and state another pass stored since stay)."""
+
+    def write_synced(self, copies, updated_at, history_size, *, cursors=()):
+        found = (
+            self.inner.get(
+                copies[0][0].sync_id, copies[0][0].object_type, [c[0].entry_id for c in copies]
+            )
+            if copies
+            else {}
+        )
+        now = [(found.get(c[0].entry_id, c[0]), *c[1:]) for c in copies]
+        self.inner.write_synced(now, updated_at, history_size, cursors=cursors)
+
+
 class _ReplaceIgnoresTheRead(_Delegating):
     """replace_unchanged writes every new entry, whatever is stored now: the lost update
     it exists to prevent."""
@@ -309,6 +351,10 @@ class _ReplaceAnswersNothing(_Delegating):
         (_ReplaceIgnoresTheRead, "check_replace_unchanged_writes_only_unchanged_entries"),
         (_ReplaceNeverWrites, "check_replace_unchanged_writes_only_unchanged_entries"),
         (_ReplaceAnswersNothing, "check_replace_unchanged_writes_only_unchanged_entries"),
+        (_SyncedDropsTheItem, "check_write_synced_writes_what_write_built_writes"),
+        (_SyncedNoCursors, "check_write_synced_writes_what_write_built_writes"),
+        (_SyncedFirstWins, "check_write_synced_writes_what_write_built_writes"),
+        (_SyncedAsRead, "check_write_synced_writes_what_write_built_writes"),
         (_BuiltNoCursors, "check_write_built_writes_what_write_writes"),
         (_BuiltFirstWins, "check_write_built_writes_what_write_writes"),
         (_BuiltDropsKept, "check_write_built_writes_what_write_writes"),
@@ -374,6 +420,19 @@ def test_write_built_default_passes_its_check():
     """A store that does not override write_built (one written for an earlier version)
     passes its check: the default writes with write, or write_indexed with kept values."""
     check_write_built_writes_what_write_writes(_Delegating())
+
+
+def test_write_synced_default_passes_its_check():
+    """A store that does not override write_synced (one written for an earlier version)
+    passes its check: the default writes synced_copy's entries with write_built."""
+    check_write_synced_writes_what_write_built_writes(_Delegating())
+
+
+@pytest.mark.usefixtures("derandomized")
+def test_the_state_machine_alone_catches_a_write_synced_that_drops_the_item():
+    """The machine's write_synced rule finds a store that leaves the history as it was."""
+    with pytest.raises(AssertionError, match="get"):
+        run_state_machine(_SyncedDropsTheItem, max_examples=200, shrink=False)
 
 
 def test_replace_unchanged_default_passes_its_check():

@@ -264,17 +264,19 @@ def process_leased(
     decided: list[tuple[Item, Decision]] = []
     if lean and all(i.record_id in lean and not i.queued for i in items):
         # The batch is the lean path's alone (its writes are the calls this path makes).
-        early, gone_keys, built = lean_changes.sync_pairs(
+        early, gone_keys, (built, copies) = lean_changes.sync_pairs(
             core, ctx, plan, side, items, fetched, now
         )
         if not early:
             freed |= gone_keys
-            if not deletes and not freed:
-                if built or cursors:  # its cursors go with the entries
-                    store.write_built(built, cursors=cursors)
-                return set()
             if built:
-                store.write_built(built)  # entries the lean path built
+                store.write_built(built)  # the entries of the pairs whose update failed
+            if not deletes and not freed:
+                if copies or cursors:  # its cursors go with the entries
+                    store.write_synced(copies, now, core.history_size, cursors=cursors)
+                return set()
+            if copies:
+                store.write_synced(copies, now, core.history_size)  # rewritten in place
             items = []
     waiting: set[str] = set()
     noted: list[str] = []

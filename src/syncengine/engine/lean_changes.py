@@ -71,11 +71,11 @@ from syncengine.engine.guard import guard
 from syncengine.engine.ports import call_update
 from syncengine.entry import Entry, HistoryItem, make_history_item
 from syncengine.errors import AdapterError
+from syncengine.index.base import SyncedCopy
 from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, identify
 from syncengine.plan import unchanged_since_sync as _unchanged
 from syncengine.records import Record, RecordUpdate, Side, WriteResult
 from syncengine.states import RecordState
-from syncengine.transitions import synced
 
 __all__ = ["ENABLED", "applies", "merge", "select", "sync_pairs", "table"]
 
@@ -158,6 +158,10 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
         and table(plan) is not None
     )
 
+
+#: The outcomes of a batch: the entries of the pairs whose update failed, and the new
+#: copies of the others (see :func:`sync_pairs`).
+Outcomes = tuple[list[Entry], list[SyncedCopy]]
 
 #: A merged pair: the hub and app copies, and the one update (or None).
 Merged = tuple[dict[str, Any], dict[str, Any], UpdateIn | None]
@@ -296,15 +300,16 @@ def sync_pairs(
     items: Sequence[Item],
     fetched: Mapping[str, Record],
     now: datetime,
-) -> tuple[list[tuple[Item, Decision | None]], set[str], list[Entry]]:
+) -> tuple[list[tuple[Item, Decision | None]], set[str], Outcomes]:
     """Merge and write the changed pairs :func:`select` took, once the general path
     leased them with their counterparts and read those (``fetched``): ``items`` is the
     whole batch, so the updates go out in the calls the general path would make.
     Returns the pairs left to the general path to decide (all of them, with nothing done,
     when one is not plain: its counterpart failed, is gone or merged, a value is not
     plain text, or the merge writes both sides or changes the pair's identifiers), the
-    identifier keys the outcomes no longer hold, and the outcomes' entries, for the
-    caller to store."""
+    identifier keys the outcomes no longer hold, and the outcomes, for the caller to
+    store: the entries of the pairs whose update failed (``write_built``) and the new
+    copies of the others (:meth:`~syncengine.index.IndexStore.write_synced`)."""
     tab = table(plan)
     assert tab is not None  # applies() checked it
     work: list[tuple[Item, Merged]] = []
@@ -313,13 +318,13 @@ def sync_pairs(
         counterpart = None if item.other_error is not None else fetched.get(item.other_id or "")
         base = item.entry
         if counterpart is None or base is None or item.record is None:
-            return [(i, None) for i in items], set(), []  # failed, gone or merged
+            return [(i, None) for i in items], set(), ([], [])  # failed, gone or merged
         hub, app = (item.record, counterpart) if side is _HUB else (counterpart, item.record)
         merged = merge(tab, base, hub, app)
         if merged is True:
             same.append(base)
         elif merged is False or not _keeps_keys(plan, tab, item, counterpart, merged):
-            return [(i, None) for i in items], set(), []  # decide's to decide
+            return [(i, None) for i in items], set(), ([], [])  # decide's to decide
         else:
             item.counterpart = counterpart
             work.append((item, merged))
@@ -332,7 +337,7 @@ def sync_pairs(
         for entry in same:
             counted[(name, entry.entry_id)] = outcome
     freed: set[str] = set()
-    out = _carry_out(core, ctx, plan, side, work, sides, freed, now) if work else []
+    out = _carry_out(core, ctx, plan, side, work, sides, freed, now) if work else ([], [])
     settle_counts(ctx)
     return [], freed, out
 
@@ -390,8 +395,9 @@ def _carry_out(
     sides: _Sides,
     freed: set[str],
     now: datetime,
-) -> list[Entry]:
-    """Send the merged pairs' updates (the hub's first) and make their entries."""
+) -> Outcomes:
+    """Send the merged pairs' updates (the hub's first) and make their outcomes: the
+    entries of the pairs whose update failed, and the new copies of the others."""
     results: dict[int, WriteResult | AdapterError] = {}
     for write_side in (_HUB, _APP):
         updates = [
@@ -407,17 +413,16 @@ def _carry_out(
         for (n, _), result in zip(updates, replies, strict=True):
             results[n] = result
     name = plan.name
-    size = core.history_size
     counted = ctx.counted
+    copies: list[SyncedCopy] = []
     texts: dict[tuple[Side, tuple[str, ...]], HistoryItem] = {}
-    out: list[Entry] = []
     failed: list[int] = []
     unchanged = ((side, "unchanged"),)
     written = {_HUB: ((_HUB, "updated"),), _APP: ((_APP, "updated"),)}
     for n, (item, (hub_values, app_values, update)) in enumerate(work):
         entry = item.entry
         assert entry is not None
-        history = entry.history
+        done: HistoryItem | None = None
         if update is None:
             sides[side].unchanged += 1
             counted[(name, entry.entry_id)] = unchanged
@@ -435,24 +440,11 @@ def _carry_out(
                 # outcome_of's text: "updated app: email, name" (a StrEnum's value).
                 text = f"updated {write_side}: {', '.join(sorted(names))}"
                 done = texts[(write_side, names)] = make_history_item(now, "synced", text[:200])
-            history = (*history, done)[-size:]
-        out.append(
-            synced(
-                entry,
-                hub_id=entry.hub_id,
-                app_id=entry.app_id,
-                keys=entry.keys,
-                matched_by=entry.matched_by,
-                hub_values=hub_values,
-                app_values=app_values,
-                mark=entry.mark,
-                updated_at=now,
-                history=history,
-            )
-        )
-    if failed:
-        out.extend(_failed(core, ctx, plan, work, failed, results, freed, now))
-    return out
+        # The entry synced(entry, …) makes with these copies, updated_at=now and done
+        # appended to its history (write_synced's synced_copy), written in place.
+        copies.append((entry, hub_values, app_values, done))
+    built = _failed(core, ctx, plan, work, failed, results, freed, now) if failed else []
+    return built, copies
 
 
 def _failed(

@@ -451,6 +451,16 @@ class NotText:
         return "a column of its row is not UTF-8 text"
 
 
+class _Stamped:
+    """What :meth:`RowCodec._history` reads of an entry: its history and its time."""
+
+    __slots__ = ("history", "updated_at")
+
+    def __init__(self, history: tuple[HistoryItem, ...], updated_at: datetime) -> None:
+        self.history = history
+        self.updated_at = updated_at
+
+
 #: intern(kind, text): the number of an interned text, interning it; ``None`` when the
 #: kind holds :data:`MAX_INTERNED` texts already.
 Intern = Callable[[str, str], "int | None"]
@@ -748,6 +758,54 @@ class RowCodec:
         if record[2] is None:
             record.pop()
         return f",{data_json(record)[1:]}"
+
+    def encode_synced(
+        self,
+        entry: Entry,
+        hub_values: Mapping[str, Any],
+        app_values: Mapping[str, Any],
+        item: HistoryItem | None,
+        updated_at: datetime,
+        updated: int,
+        history_size: int,
+    ) -> str | None:
+        """The ``data`` column :meth:`encode` writes for the entry
+        :func:`~syncengine.index.base.synced_copy` makes of these arguments (``updated``:
+        ``updated_at`` in microseconds), without building it; ``None`` when this short
+        way does not apply (the caller encodes the entry): copies that are not all text
+        or of field names not interned yet, or links kept in the entry."""
+        if entry.links or not hub_values or not app_values:
+            return None
+        shapes = self._shape_ids
+        hub_shape = shapes.get(tuple(hub_values))
+        app_shape = shapes.get(tuple(app_values))
+        if not hub_shape or not app_shape:
+            return None
+        hub_list = list(hub_values.values())
+        if {*map(type, hub_list)} != _ONLY_STR:
+            return None
+        app_list = list(app_values.values())
+        app_enc: Any
+        if app_list == hub_list:  # only a str equals a str (see encode)
+            app_enc = SAME_AS_HUB if app_shape == hub_shape else [-app_shape]
+        else:
+            app_enc = self._delta(app_shape, app_list, hub_list)
+        keys = entry.keys
+        matched_by: str | int | None = entry.matched_by
+        if matched_by is not None and matched_by in keys:
+            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
+        history = entry.history if item is None else (*entry.history, item)[-history_size:]
+        record: list[Any] = [
+            [hub_shape, *hub_list],
+            app_enc,
+            matched_by,
+            self._history(_Stamped(history, updated_at), updated) if history else [],  # type: ignore[arg-type]
+            entry.mark,
+        ]
+        size = len(record)
+        while size and record[size - 1] == DEFAULTS[size - 1]:
+            size -= 1
+        return data_json(record[:size] if size < len(record) else record)
 
     def kept(self, data: object, tag: str) -> dict[str, str | None] | None:
         """The values kept with ``tag`` in a ``data`` column (see :data:`KEPT`), or

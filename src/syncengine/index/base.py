@@ -48,15 +48,19 @@ import itertools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from syncengine.errors import IndexStoreError
-from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
+from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem, make_entry
 from syncengine.records import Side
 from syncengine.states import RecordState
 
 if TYPE_CHECKING:
     from syncengine.history import PassRecord
+
+#: One pair's new copies for :meth:`IndexStore.write_synced`: the entry as read, the hub
+#: and app copies, and the history item to append (or ``None``).
+SyncedCopy = tuple[Entry, Mapping[str, Any], Mapping[str, Any], HistoryItem | None]
 
 __all__ = [
     "IndexStore",
@@ -68,6 +72,7 @@ __all__ = [
     "keyset_page",
     "page_start",
     "same_entry",
+    "synced_copy",
 ]
 
 
@@ -289,6 +294,39 @@ class IndexStore(abc.ABC):
         """
         done = [created_entry(e, record_id, at, mark, history) for e, record_id in created]
         self.write_built([*entries, *done], cursors=cursors)
+
+    def write_synced(
+        self,
+        copies: Sequence[SyncedCopy],
+        updated_at: datetime,
+        history_size: int,
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Store new copies of synced pairs, with ``cursors``, in one transaction: for
+        each ``(entry, hub_values, app_values, item)`` of ``copies``, exactly the entry
+        :func:`synced_copy` makes of it (``entry`` as read from this store, with these
+        copies, ``updated_at``, and ``item`` appended to its history, which keeps the
+        last ``history_size`` items; ``item`` ``None`` leaves the history as it is).
+
+        The engine calls this for most of an incremental pass: the pairs it merged and
+        wrote across, whose ids, state, keys, ``matched_by`` and mark stay as they were.
+        A store may rewrite such a row in place (only its copies, history and time
+        change) instead of building and encoding a whole entry; what it stores, and
+        what every read returns, must be exactly what :meth:`write_built` of the
+        :func:`synced_copy` entries stores, whatever is stored now (a row changed or
+        deleted since it was read is written whole, as :meth:`write_built` would).
+        What it cannot store raises :class:`~syncengine.IndexStoreError` and stores
+        none of the call.
+
+        This default calls :meth:`write_built` with the :func:`synced_copy` entries, so
+        a store that does not override it works unchanged.
+
+        .. versionadded:: 0.3
+        """
+        self.write_built(
+            [synced_copy(*copy, updated_at, history_size) for copy in copies], cursors=cursors
+        )
 
     def replace_unchanged(
         self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
@@ -610,6 +648,45 @@ def created_entry(
         links=announced.links,
         deleted=announced.deleted,
         history=history,
+    )
+
+
+def synced_copy(
+    entry: Entry,
+    hub_values: Mapping[str, Any],
+    app_values: Mapping[str, Any],
+    item: HistoryItem | None,
+    updated_at: datetime,
+    history_size: int,
+) -> Entry:
+    """The entry :meth:`IndexStore.write_synced` stores for one copy: ``entry`` (a
+    synced pair) with the copies ``hub_values`` and ``app_values``, ``updated_at``, and
+    ``item`` appended to its history (the last ``history_size`` items kept; ``None``:
+    the history as it is); its ids, keys, ``matched_by``, mark and links as they are,
+    and nothing failed, excluded, pending or deleted."""
+    history = entry.history if item is None else (*entry.history, item)[-history_size:]
+    return make_entry(
+        entry.sync_id,
+        entry.object_type,
+        entry.entry_id,
+        updated_at,
+        entry.hub_id,
+        entry.app_id,
+        RecordState.SYNCED,
+        entry.keys,
+        entry.matched_by,
+        hub_values,
+        app_values,
+        None,
+        None,
+        "",
+        None,
+        None,
+        0,
+        entry.mark,
+        entry.links,
+        None,
+        history,
     )
 
 

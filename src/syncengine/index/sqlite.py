@@ -77,7 +77,8 @@ from syncengine.index._entry import (
     InboxItem,
     check_inbox_items,
 )
-from syncengine.index.base import check_changes, created_entry, same_entry
+from syncengine.index.base import SyncedCopy, check_changes, created_entry, same_entry
+from syncengine.index.base import synced_copy as _synced_copy
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -258,6 +259,7 @@ class _NotAnnounced(IndexStoreError):
 
 
 _keys_text: Final = _rowformat.keys_text
+_SYNCED_CODE: Final = _STATE_CODES[RecordState.SYNCED]
 _keys_of: Final = _rowformat.keys_of
 _EMPTY: Final[frozenset[str]] = frozenset()
 _dumps: Final = _codec.to_json
@@ -969,6 +971,96 @@ class SQLiteIndexStore(_rowformat.RowStore):
         # Entries the engine built: without write's per-entry checks (encoding still
         # refuses what it cannot store).
         self._write_all(entries, (), cursors, kept or None, built=True)
+
+    @override
+    def write_synced(
+        self,
+        copies: Sequence[SyncedCopy],
+        updated_at: datetime,
+        history_size: int,
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # A row stored as its entry was read (the hot columns this connection knows)
+        # gets its data column and time rewritten in place (RowCodec.encode_synced);
+        # the others are written whole, as write_built writes synced_copy's entries.
+        cursors = _rowformat.check_cursors(cursors)
+        batch: dict[tuple[str, str, str], SyncedCopy] = {}
+        for copy in copies:
+            entry = copy[0]
+            batch[(entry.sync_id, entry.object_type, entry.entry_id)] = copy  # the last wins
+        if not (batch or cursors):
+            return
+        updated = _codec.to_micros(updated_at)
+        written: dict[tuple[int, int, str], _Row] = {}
+        try:
+            with self._transaction() as conn:
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._version:
+                    self._rows.clear()
+                    self._version = version
+                known = self._rows
+                encode = self._codec.encode_synced
+                scopes: dict[tuple[str, str], tuple[int, int]] = {}
+                moved: list[tuple[int, str, int]] = []
+                stayed: list[tuple[str, int]] = []
+                whole: list[Entry] = []
+                for (sync_id, object_type, entry_id), (entry, hub, app, item) in batch.items():
+                    scope = scopes.get((sync_id, object_type))
+                    if scope is None:
+                        sync = self._sync(conn, sync_id, create=True)
+                        ot = self._ot(conn, object_type, create=True)
+                        assert sync is not None
+                        assert ot is not None
+                        scope = scopes[(sync_id, object_type)] = (sync, ot)
+                    where = (*scope, entry_id)
+                    old = known.get(where)
+                    data = (
+                        None
+                        if old is None
+                        or old[1] != _SYNCED_CODE
+                        or old[6] is not None
+                        or old[3] != entry.hub_id
+                        or old[4] != entry.app_id
+                        or old[2] != _keys_text(entry.keys)
+                        else encode(entry, hub, app, item, updated_at, updated, history_size)
+                    )
+                    if data is None or old is None:
+                        whole.append(_synced_copy(entry, hub, app, item, updated_at, history_size))
+                        continue
+                    rowid = old[0]
+                    if updated != old[5]:
+                        moved.append((updated, data, rowid))
+                    else:
+                        stayed.append((data, rowid))
+                    written[where] = (rowid, _SYNCED_CODE, old[2], old[3], old[4], updated, None)
+                if moved:
+                    conn.executemany(_update_sql(8), moved)
+                if stayed:
+                    conn.executemany(_update_sql(0), stayed)
+                deltas: Counter[tuple[int, int, int]] = Counter()
+                if whole:
+                    self._upsert(conn, _rowformat.built_entries(whole), deltas, written)
+                self._set_cursors(conn, cursors)
+                changed = [(*where, n) for where, n in deltas.items() if n]
+                if changed:
+                    conn.executemany(
+                        "INSERT INTO counts (sync, ot, state, n) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (sync, ot, state) DO UPDATE SET n = n + excluded.n",
+                        changed,
+                    )
+                    conn.executemany(
+                        "DELETE FROM counts WHERE sync = ? AND ot = ? AND state = ? AND n <= 0",
+                        [row[:3] for row in changed if row[3] < 0],
+                    )
+        except BaseException:
+            self._rows.clear()
+            raise
+        rows = self._rows
+        if len(rows) + len(written) > _ROWS:  # bounded, like every cache here
+            rows.clear()
+        if len(written) <= _ROWS:
+            rows.update(written)
 
     @override
     def replace_unchanged(

@@ -78,7 +78,13 @@ from typing_extensions import override
 from syncengine.errors import IndexStoreError
 from syncengine.history import PassRecord
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
-from syncengine.index.base import IndexStore, created_entry, keeps_history, keeps_inbox
+from syncengine.index.base import (
+    IndexStore,
+    created_entry,
+    keeps_history,
+    keeps_inbox,
+    synced_copy,
+)
 from syncengine.records import Side
 from syncengine.report import SideCounts
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
@@ -807,6 +813,84 @@ def check_write_created_writes_what_write_built_writes(store: IndexStore) -> Non
         raise AssertionError("write_created did not set its cursors")
     if _normal_counts(store.counts(A)) != _counted([*expected, outcome]):
         raise AssertionError(f"counts after write_created: {store.counts(A)}")
+
+
+@_check
+def check_write_synced_writes_what_write_built_writes(store: IndexStore) -> None:
+    """write_synced stores, with its cursors, exactly the entries ``synced_copy`` makes of
+    its copies (written with write_built): new copies, time and history item, the
+    history cut to its size, ids, keys, matched_by, mark and links kept; the last of
+    several copies of one entry wins; an entry changed or deleted since it was read is
+    written whole; iteration order and counts stay."""
+    when = T0 + timedelta(hours=1)
+    earlier = T0 + timedelta(minutes=5)
+    old = (HistoryItem(T0, "matched", "by email"), HistoryItem(earlier, "synced", "x"))
+    texts = {"email": "ada@x", "name": "Ada"}
+    pair = _entry(
+        "e1",
+        hub_id="h1",
+        app_id="a1",
+        state=RecordState.SYNCED,
+        keys=frozenset({"0:ada@x", "1:ada"}),
+        matched_by="1:ada",
+        hub_values=texts,
+        app_values={"Email": "ada@x", "Name": "Ada"},
+        mark="m1",
+        history=old,
+    )
+    linked = attrs.evolve(
+        pair,
+        entry_id="e2",
+        hub_id="h2",
+        app_id="a2",
+        keys=frozenset({"0:bob@x"}),
+        matched_by="0:bob@x",
+        links={"companies": frozenset({"c1"})},
+        history=(),
+    )
+    odd = attrs.evolve(pair, entry_id="e3", hub_id="h3", app_id="a3", keys=frozenset())
+    moved = attrs.evolve(pair, entry_id="e4", hub_id="h4", app_id="a4", keys=frozenset({"0:c"}))
+    gone = attrs.evolve(pair, entry_id="e5", hub_id="h5", app_id="a5", keys=frozenset({"0:d"}))
+    store.write([pair, linked, odd, moved, gone])
+    read = store.get(A, CONTACTS, ["e1", "e2", "e3", "e4", "e5"])
+    if set(read) != {"e1", "e2", "e3", "e4", "e5"}:
+        raise AssertionError(f"get after write found {sorted(read)}")
+    # Another pass changes e4 (its keys, state and record) and deletes e5 after the read.
+    since = attrs.evolve(read["e4"], keys=frozenset({"0:e"}), state=RecordState.FAILED, hub_id="h9")
+    store.write([since], delete=[(A, CONTACTS, "e5")])
+    item = HistoryItem(when, "synced", "updated app: name")
+    other = HistoryItem(earlier, "synced", "updated hub: email")
+    new = {"email": "ada@y", "name": "Ada L"}
+    copies: list[tuple[Entry, dict[str, Any], dict[str, Any], HistoryItem | None]] = [
+        (read["e1"], {"email": "first", "name": None}, {"Email": "first", "Name": None}, None),
+        (read["e2"], dict(new), {"Email": "ada@y", "Name": "Ada L"}, item),
+        (read["e3"], {"email": 1, "name": 2.5}, {"Email": "1", "Name": None}, other),
+        (read["e4"], dict(new), {"Email": "ada@y", "Name": "Ada"}, item),
+        (read["e5"], dict(new), {"Email": "ada@y", "Name": "Ada L"}, None),
+        (read["e1"], dict(new), {"Email": "ada@y", "Name": "Ada L"}, item),  # the last wins
+    ]
+    cursor = CursorUpdate(A, Side.APP, CONTACTS, "page-9", "kit_synced")
+    store.write_synced(copies, when, 2, cursors=[cursor])
+    want = {copy[0].entry_id: synced_copy(*copy, when, 2) for copy in copies}
+    if len(want["e1"].history) != 2 or want["e1"].history[-1] != item:
+        raise AssertionError("synced_copy did not cut the history to its size")  # pragma: no cover
+    found = store.get(A, CONTACTS, list(want))
+    for entry_id, entry in want.items():
+        assert_same_entry(entry, found.get(entry_id), f"get after write_synced ({entry_id})")
+    order = [want["e1"], want["e2"], want["e3"], want["e4"], want["e5"]]
+    _assert_entries(order, list(store.entries(A)), "entries after write_synced")
+    held = store.by_keys(A, CONTACTS, ["0:c", "0:e"])
+    if sorted(held) != ["0:c"] or [e.entry_id for e in held["0:c"]] != ["e4"]:
+        raise AssertionError(f"by_keys after write_synced found {held!r:.300}")
+    if store.cursor(A, Side.APP, CONTACTS, "kit_synced") != "page-9":
+        raise AssertionError("write_synced did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted(order):
+        raise AssertionError(f"counts after write_synced: {store.counts(A)}")
+    # Nothing to write: the cursors alone.
+    done = CursorUpdate(A, Side.APP, CONTACTS, "page-10", "kit_synced")
+    store.write_synced([], when, 2, cursors=[done])
+    if store.cursor(A, Side.APP, CONTACTS, "kit_synced") != "page-10":
+        raise AssertionError("write_synced without copies did not set its cursors")
 
 
 @_check
@@ -1641,6 +1725,20 @@ def _value_pair(draw: st.DrawFn) -> tuple[dict[str, Any] | None, dict[str, Any] 
     return hub, draw(values_strategy(light=True))
 
 
+@st.composite
+def _copies(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """New hub and app copies of a synced pair, as the engine merges them: mostly the
+    same text under two sets of names, sometimes other values or names."""
+    names = draw(st.sampled_from([("email", "name"), ("email",), ("name", "email")]))
+    text = st.sampled_from(["", "a", "b", "Ærø"]) | st.none()
+    hub: dict[str, Any] = {name: draw(text) for name in names}
+    app: dict[str, Any] = {name.upper(): value for name, value in hub.items()}
+    if draw(st.booleans()):
+        other_hub, other_app = draw(_value_pair())
+        hub, app = other_hub or hub, other_app or app
+    return hub, app
+
+
 def entry_strategy(sync_ids: Sequence[str]) -> st.SearchStrategy[Entry]:
     """Entries of the given syncs drawn from small pools, so that they collide."""
     return st.builds(
@@ -1888,6 +1986,54 @@ class IndexStoreMachine(RuleBasedStateMachine):
                 assert_same_entry(want, lost[entry_id], "replace_unchanged's answer")
         self.model.write([new for _, new in changes if new.entry_id not in expected], (), ())
         self._compare_get(sync_id, object_type, ids)
+
+    @rule(data=st.data())
+    def write_synced(self, data: st.DataObject) -> None:
+        """New copies of a few entries as read (synced pairs or not), some written again
+        or deleted (by another pass) in between: what synced_copy makes of each is
+        stored, as write_built would store it."""
+        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES), "object type")
+        ids = data.draw(st.lists(st.sampled_from(_ENTRY_IDS), max_size=4), "ids")
+        read = self.store.get(sync_id, object_type, ids)
+        when = data.draw(st.sampled_from(_TIMES), "updated_at")
+        size = data.draw(st.integers(1, 3), "history size")
+        copies: list[tuple[Entry, dict[str, Any], dict[str, Any], HistoryItem | None]] = []
+        for entry_id in ids:
+            entry = read.get(entry_id)
+            if entry is None:
+                continue
+            hub, app = data.draw(_copies(), "copies")
+            item = data.draw(
+                st.none()
+                | st.builds(
+                    HistoryItem,
+                    st.just(when) | st.sampled_from(_TIMES),
+                    st.sampled_from(["synced", "x"]),
+                    st.text(max_size=4),
+                ),
+                "item",
+            )
+            copies.append((entry, hub, app, item))
+            since = data.draw(st.sampled_from(["as read", "written", "deleted"]), "since")
+            if since == "written":
+                again = attrs.evolve(
+                    data.draw(entry_strategy(self.syncs), "written since"),
+                    sync_id=sync_id,
+                    object_type=object_type,
+                    entry_id=entry_id,
+                )
+                self.store.write([again])
+                self.model.write([again], (), ())
+            elif since == "deleted":
+                self.store.write(delete=[(sync_id, object_type, entry_id)])
+                self.model.write((), [(sync_id, object_type, entry_id)], ())
+        cursors = data.draw(st.lists(cursor_strategy(self.syncs), max_size=1), "cursors")
+        self.store.write_synced(copies, when, size, cursors=cursors)
+        self.model.write([synced_copy(*copy, when, size) for copy in copies], (), cursors)
+        self._compare_get(sync_id, object_type, sorted(set(ids)))
+        for update in cursors:
+            self._compare_cursor(update.sync_id, update.side, update.object_type, update.name)
 
     @rule(data=st.data())
     def write_with_a_bad_entry(self, data: st.DataObject) -> None:
@@ -2293,6 +2439,10 @@ class IndexStoreTests:
     def test_write_created_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_created stores what write_built would of the completed entries."""
         check_write_created_writes_what_write_built_writes(store)
+
+    def test_write_synced_writes_what_write_built_writes(self, store: IndexStore) -> None:
+        """write_synced stores synced_copy's entries, as write_built would."""
+        check_write_synced_writes_what_write_built_writes(store)
 
     def test_replace_unchanged_writes_only_unchanged_entries(self, store: IndexStore) -> None:
         """replace_unchanged writes only the entries stored as they were read."""

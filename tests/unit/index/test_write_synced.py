@@ -1,0 +1,250 @@
+"""IndexStore.write_synced stores exactly what write_built stores of synced_copy's
+entries, in every bundled store: the SQLite store's rows in place (RowCodec.encode_synced)
+byte for byte, the interned history items compared by their text; the other stores
+entry by entry. Generated entries (synced pairs mostly, some not), copies (text mostly,
+some not), histories, cut sizes and entries changed or deleted since they were read."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncengine import RecordState, Side
+from syncengine.index import CursorUpdate, Entry, HistoryItem, MemoryIndexStore, SQLiteIndexStore
+from syncengine.index.base import IndexStore, synced_copy
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TIMES = [T0 + timedelta(minutes=m) for m in range(4)]
+S, TYPE = "s", "contacts"
+IDS = [f"e{i}" for i in range(5)]
+KEYS = ["0:a@x", "0:b@x", "1:acme", "[odd"]
+NAMES = [("email", "name"), ("name", "email"), ("email",)]
+TEXT = st.sampled_from(["", "a", "b", "Ærø", "x" * 30])
+VALUE = TEXT | st.none() | st.integers(-2, 2) | st.sampled_from([1.5, True, ("t",)])
+
+
+@st.composite
+def values(draw: st.DrawFn, *, plain: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Hub and app copies: the same values under two sets of names (as the engine's
+    merge makes them), or some differing, or not text, or no copies at all."""
+    names = draw(st.sampled_from(NAMES))
+    kind = draw(st.sampled_from(["same", "same", "same names", "differ", "other", "empty"]))
+    hub = {name: draw(TEXT if plain or kind != "other" else VALUE) for name in names}
+    upper = kind != "same names"
+    app = {name.upper() if upper else name: value for name, value in hub.items()}
+    if kind == "differ":
+        for name in draw(st.lists(st.sampled_from(sorted(app)), max_size=2)):
+            app[name] = draw(VALUE)
+    elif kind == "empty":
+        return {}, app
+    return hub, app
+
+
+@st.composite
+def stored(draw: st.DrawFn, entry_id: str) -> Entry:
+    """An entry as a pass may find it: a plain synced pair mostly (the rows written in
+    place), else anything."""
+    keys = frozenset(draw(st.lists(st.sampled_from(KEYS), max_size=3)))
+    plain = draw(st.integers(0, 4)) > 0
+    hub, app = draw(values(plain=plain))
+    if plain:
+        return Entry(
+            sync_id=S,
+            object_type=TYPE,
+            entry_id=entry_id,
+            updated_at=draw(st.sampled_from(TIMES)),
+            hub_id=f"h-{entry_id}",
+            app_id=f"a-{entry_id}",
+            state=RecordState.SYNCED,
+            keys=keys,
+            matched_by=draw(st.none() | st.sampled_from([*sorted(keys), "other"])),
+            hub_values=hub or None,
+            app_values=app,
+            mark=draw(st.none() | st.sampled_from(["m1", "m2"])),
+            history=tuple(draw(st.lists(items(), max_size=4))),
+        )
+    return Entry(
+        sync_id=S,
+        object_type=TYPE,
+        entry_id=entry_id,
+        updated_at=draw(st.sampled_from(TIMES)),
+        hub_id=f"h-{entry_id}",
+        app_id=draw(st.sampled_from([f"a-{entry_id}", f"a-{entry_id}", None])),
+        state=draw(st.sampled_from([RecordState.SYNCED] * 4 + list(RecordState))),
+        keys=keys,
+        matched_by=draw(st.none() | st.sampled_from([*sorted(keys), "other"])),
+        hub_values=hub or None,
+        app_values=app,
+        pending=draw(st.sampled_from([None, None, None, Side.APP])),
+        mark=draw(st.none() | st.sampled_from(["m1", "m2"])),
+        links=draw(st.sampled_from([{}, {}, {"companies": frozenset({"c1"})}])),
+        history=tuple(draw(st.lists(items(), max_size=4))),
+    )
+
+
+def items() -> st.SearchStrategy[HistoryItem]:
+    return st.builds(
+        HistoryItem,
+        st.sampled_from(TIMES),
+        st.sampled_from(["synced", "matched", "indexed", "odd"]),
+        st.sampled_from(["", "updated app: email", "by email", "ü"]),
+    )
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> dict[str, Any]:
+    ids = draw(st.lists(st.sampled_from(IDS), min_size=1, max_size=5, unique=True))
+    first = [draw(stored(entry_id)) for entry_id in ids]
+    when = draw(st.sampled_from(TIMES) | st.just(T0 + timedelta(hours=2)))
+    copies = []
+    since: list[Entry] = []
+    deleted: list[str] = []
+    for entry_id in [*ids, *draw(st.lists(st.sampled_from(ids), max_size=3))]:
+        hub, app = draw(values(plain=draw(st.booleans())))
+        item = draw(st.none() | items() | st.just(HistoryItem(when, "synced", "updated hub: name")))
+        copies.append((entry_id, hub, app, item))
+    for entry in first:
+        what = draw(st.sampled_from(["as read"] * 3 + ["written", "changed", "changed", "deleted"]))
+        if what == "written":  # another entry in its place
+            since.append(draw(stored(entry.entry_id)))
+        elif what == "changed":  # one hot column or the history changed
+            change = draw(
+                st.sampled_from(
+                    [
+                        {"keys": frozenset({"0:new"})},
+                        {"keys": frozenset()},
+                        {"state": RecordState.FAILED},
+                        {"app_id": "a-other"},
+                        {"hub_id": None},
+                        {"pending": Side.HUB},
+                        {"history": (HistoryItem(T0, "synced", "since"),)},
+                        {"updated_at": TIMES[-1]},
+                    ]
+                )
+            )
+            since.append(attrs.evolve(entry, **change))
+        elif what == "deleted":
+            deleted.append(entry.entry_id)
+    return {
+        "first": first,
+        "since": since,
+        "deleted": deleted,
+        "copies": copies,
+        "when": when,
+        "size": draw(st.integers(1, 4)),
+        "cursor": draw(st.booleans()),
+    }
+
+
+def run(store: IndexStore, case: dict[str, Any], *, synced: bool) -> None:
+    """The case through write_synced (``synced``) or write_built of synced_copy."""
+    store.write(case["first"])
+    read = store.get(S, TYPE, [e.entry_id for e in case["first"]])
+    store.write(case["since"], delete=[(S, TYPE, i) for i in case["deleted"]])
+    copies = [(read[entry_id], hub, app, item) for entry_id, hub, app, item in case["copies"]]
+    cursors = [CursorUpdate(S, Side.HUB, TYPE, "c1")] if case["cursor"] else []
+    if synced:
+        store.write_synced(copies, case["when"], case["size"], cursors=cursors)
+    else:
+        built = [synced_copy(*copy, case["when"], case["size"]) for copy in copies]
+        store.write_built(built, cursors=cursors)
+
+
+def rows(path: str) -> Iterator[Any]:
+    """Every row of the index file, the history items of data columns by their text."""
+    conn = sqlite3.connect(path)
+    try:
+        texts = dict(conn.execute("SELECT id, item FROM items"))
+        for table in ("entries", "keys", "counts", "cursors", "shapes"):
+            for row in sorted(conn.execute(f"SELECT * FROM {table}"), key=repr):
+                if table == "entries":
+                    data = json.loads(row[-1])
+                    if len(data) > 3 and data[3] and type(data[3][0]) is int:
+                        data[3] = [
+                            texts[ref] if n % 2 and type(ref) is int else ref
+                            for n, ref in enumerate(data[3])
+                        ]
+                    yield (table, *row[:-1], data)
+                else:
+                    yield (table, *row)
+    finally:
+        conn.close()
+
+
+def entries(store: IndexStore) -> Any:
+    return list(store.entries(S)), store.counts(S), store.by_keys(S, TYPE, KEYS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=scenario())
+def test_sqlite_rows_are_those_write_built_stores(tmp_path_factory: Any, case: Any) -> None:
+    where = tmp_path_factory.mktemp("synced")
+    for synced in (True, False):
+        with SQLiteIndexStore(where / f"{synced}.db") as store:
+            run(store, case, synced=synced)
+            got = entries(store)
+        if synced:
+            fast, fast_entries = list(rows(str(where / f"{synced}.db"))), got
+    assert list(rows(str(where / "False.db"))) == fast
+    assert got == fast_entries
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=scenario())
+def test_memory_entries_are_those_write_built_stores(case: Any) -> None:
+    fast, general = MemoryIndexStore(), MemoryIndexStore()
+    run(fast, case, synced=True)
+    run(general, case, synced=False)
+    assert entries(fast) == entries(general)
+
+
+def test_a_row_read_and_written_in_place_reads_back_as_synced_copy(tmp_path: Any) -> None:
+    """The common case, spelled out: a synced pair of text read, then its new copies
+    written in place (the UPDATE of the data and time alone) read back whole."""
+    first = Entry(
+        sync_id=S,
+        object_type=TYPE,
+        entry_id="e1",
+        updated_at=T0,
+        hub_id="h1",
+        app_id="a1",
+        state=RecordState.SYNCED,
+        keys=frozenset({"0:a@x"}),
+        matched_by="0:a@x",
+        hub_values={"email": "a@x", "name": "Ada"},
+        app_values={"EMAIL": "a@x", "NAME": "Ada"},
+        mark="m1",
+        history=(HistoryItem(T0, "matched", "by email"),),
+    )
+    when = T0 + timedelta(hours=1)
+    item = HistoryItem(when, "synced", "updated app: NAME")
+    with SQLiteIndexStore(tmp_path / "one.db") as store:
+        store.write([first])
+        read = store.get(S, TYPE, ["e1"])["e1"]
+        statements: list[str] = []
+        store._connection().set_trace_callback(statements.append)
+        store.write_synced(
+            [(read, {"email": "a@x", "name": "Ada L"}, {"EMAIL": "a@x", "NAME": "Ada L"}, item)],
+            when,
+            10,
+        )
+        store._connection().set_trace_callback(None)
+        want = attrs.evolve(
+            first,
+            hub_values={"email": "a@x", "name": "Ada L"},
+            app_values={"EMAIL": "a@x", "NAME": "Ada L"},
+            updated_at=when,
+            history=(*first.history, item),
+        )
+        assert store.get(S, TYPE, ["e1"])["e1"] == want
+        # The history item's text is interned (items); no other row is read or written.
+        touched = [s for s in statements if "entries" in s or "keys" in s or "counts" in s]
+        assert len(touched) == 1
+        assert touched[0].startswith("UPDATE entries SET updated_at = ")
