@@ -1001,11 +1001,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
                     self._version = version
                 known = self._rows
                 encode = self._codec.encode_synced
+                # The stored hot columns of each entry: known, or read now (in _Row order).
                 scopes: dict[tuple[str, str], tuple[int, int]] = {}
-                moved: list[tuple[int, str, int]] = []
-                stayed: list[tuple[str, int]] = []
-                whole: list[Entry] = []
-                for (sync_id, object_type, entry_id), (entry, hub, app, item) in batch.items():
+                unknown: dict[tuple[str, str], list[str]] = {}
+                for sync_id, object_type, entry_id in batch:
                     scope = scopes.get((sync_id, object_type))
                     if scope is None:
                         sync = self._sync(conn, sync_id, create=True)
@@ -1013,8 +1012,20 @@ class SQLiteIndexStore(_rowformat.RowStore):
                         assert sync is not None
                         assert ot is not None
                         scope = scopes[(sync_id, object_type)] = (sync, ot)
-                    where = (*scope, entry_id)
-                    old = known.get(where)
+                    if (*scope, entry_id) not in known:
+                        unknown.setdefault((sync_id, object_type), []).append(entry_id)
+                found: dict[tuple[int, int, str], _Row] = {}
+                for (sync_id, object_type), entry_ids in unknown.items():
+                    sync, ot = scopes[(sync_id, object_type)]
+                    existing = self._existing(conn, (sync_id, object_type, sync, ot), entry_ids)
+                    for entry_id, stored in existing.items():
+                        found[(sync, ot, entry_id)] = stored
+                moved: list[tuple[int, str, int]] = []
+                stayed: list[tuple[str, int]] = []
+                whole: list[Entry] = []
+                for (sync_id, object_type, entry_id), (entry, hub, app, item) in batch.items():
+                    where = (*scopes[(sync_id, object_type)], entry_id)
+                    old = known.get(where) or found.get(where)
                     data = (
                         None
                         if old is None

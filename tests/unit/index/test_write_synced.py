@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,14 +140,25 @@ def scenario(draw: st.DrawFn) -> dict[str, Any]:
         "when": when,
         "size": draw(st.integers(1, 4)),
         "cursor": draw(st.booleans()),
+        "reopen": draw(st.booleans()),
     }
 
 
-def run(store: IndexStore, case: dict[str, Any], *, synced: bool) -> None:
-    """The case through write_synced (``synced``) or write_built of synced_copy."""
+def run(
+    store: IndexStore,
+    case: dict[str, Any],
+    *,
+    synced: bool,
+    reopen: Callable[[IndexStore], IndexStore] = lambda store: store,
+) -> IndexStore:
+    """The case through write_synced (``synced``) or write_built of synced_copy; with
+    ``case["reopen"]``, on the store ``reopen`` opens in place of the one that read the
+    entries (which knows nothing of the rows)."""
     store.write(case["first"])
     read = store.get(S, TYPE, [e.entry_id for e in case["first"]])
     store.write(case["since"], delete=[(S, TYPE, i) for i in case["deleted"]])
+    if case["reopen"]:
+        store = reopen(store)
     copies = [(read[entry_id], hub, app, item) for entry_id, hub, app, item in case["copies"]]
     cursors = [CursorUpdate(S, Side.HUB, TYPE, "c1")] if case["cursor"] else []
     if synced:
@@ -155,6 +166,7 @@ def run(store: IndexStore, case: dict[str, Any], *, synced: bool) -> None:
     else:
         built = [synced_copy(*copy, case["when"], case["size"]) for copy in copies]
         store.write_built(built, cursors=cursors)
+    return store
 
 
 def rows(path: str) -> Iterator[Any]:
@@ -187,8 +199,13 @@ def entries(store: IndexStore) -> Any:
 def test_sqlite_rows_are_those_write_built_stores(tmp_path_factory: Any, case: Any) -> None:
     where = tmp_path_factory.mktemp("synced")
     for synced in (True, False):
-        with SQLiteIndexStore(where / f"{synced}.db") as store:
-            run(store, case, synced=synced)
+        path = where / f"{synced}.db"
+
+        def reopen(store: IndexStore, path: Any = path) -> IndexStore:
+            store.close()
+            return SQLiteIndexStore(path)
+
+        with run(SQLiteIndexStore(path), case, synced=synced, reopen=reopen) as store:
             got = entries(store)
         if synced:
             fast, fast_entries = list(rows(str(where / f"{synced}.db"))), got
