@@ -497,6 +497,8 @@ class RowCodec:
         self._times: dict[int, datetime] = {}
         self._items: dict[tuple[int, Any, str | None], HistoryItem] = {}
         self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
+        # History items' microseconds and numbers, by the item (see _history_known).
+        self._item_codes: dict[int, tuple[HistoryItem, int, int]] = {}
 
     def forget(self) -> None:
         """Forget every interned number (a write that interned some was rolled back)."""
@@ -504,6 +506,7 @@ class RowCodec:
         self._shape_fields.clear()
         self._item_ids.clear()
         self._item_pairs.clear()
+        self._item_codes.clear()
         self._full.clear()
 
     # ---- interned texts -------------------------------------------------------------
@@ -795,17 +798,44 @@ class RowCodec:
         if matched_by is not None and matched_by in keys:
             matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
         history = entry.history if item is None else (*entry.history, item)[-history_size:]
-        record: list[Any] = [
-            [hub_shape, *hub_list],
-            app_enc,
-            matched_by,
-            self._history(_Stamped(history, updated_at), updated) if history else [],  # type: ignore[arg-type]
-            entry.mark,
-        ]
+        items = self._history_known(history, updated) if history else []
+        if items is None:
+            items = self._history(_Stamped(history, updated_at), updated)  # type: ignore[arg-type]
+        record: list[Any] = [[hub_shape, *hub_list], app_enc, matched_by, items, entry.mark]
         size = len(record)
         while size and record[size - 1] == DEFAULTS[size - 1]:
             size -= 1
         return data_json(record[:size] if size < len(record) else record)
+
+    def _history_known(self, history: tuple[HistoryItem, ...], updated: int) -> list[Any] | None:
+        """What :meth:`_history` writes of ``history`` for an entry stamped ``updated``
+        (microseconds), each item's time and number found by the item itself (decoded
+        items are shared, see :meth:`decode`); ``None`` when an item is not a plain
+        one of a UTC time and an interned action and detail (``_history`` writes it)."""
+        codes = self._item_codes
+        if len(codes) > _SHARED:
+            codes.clear()
+        out: list[Any] = []
+        for item in history:
+            got = codes.get(id(item))
+            if got is None or got[0] is not item:  # (the item kept there keeps its id)
+                at = item.at
+                if (
+                    type(item) is not HistoryItem
+                    or type(item.action) is not str
+                    or type(item.detail) is not str
+                    or type(at) is not datetime
+                    or at.tzinfo is not UTC
+                ):
+                    return None
+                number = self._item_ids.get((item.action, item.detail)) or self._item(
+                    item.action, item.detail
+                )
+                if number is None:
+                    return None
+                got = codes[id(item)] = (item, _codec.to_micros(at), number)
+            out += (updated - got[1], got[2])
+        return out
 
     def kept(self, data: object, tag: str) -> dict[str, str | None] | None:
         """The values kept with ``tag`` in a ``data`` column (see :data:`KEPT`), or

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncengine import RecordState, Side
+from syncengine import IndexStoreError, RecordState, Side
 from syncengine.index import CursorUpdate, Entry, HistoryItem, MemoryIndexStore, SQLiteIndexStore
 from syncengine.index.base import IndexStore, synced_copy
 
@@ -265,3 +266,45 @@ def test_a_row_read_and_written_in_place_reads_back_as_synced_copy(tmp_path: Any
         touched = [s for s in statements if "entries" in s or "keys" in s or "counts" in s]
         assert len(touched) == 1
         assert touched[0].startswith("UPDATE entries SET updated_at = ")
+
+
+def test_a_rolled_back_write_synced_leaves_no_history_item_behind(tmp_path: Any) -> None:
+    """A write_synced refused whole (an entry it cannot store) interned a new history
+    item in its rolled-back transaction: the next write numbers items again, and every
+    entry reads back with its own items."""
+    first = [
+        Entry(
+            sync_id=S,
+            object_type=TYPE,
+            entry_id=f"e{i}",
+            updated_at=T0,
+            hub_id=f"h{i}",
+            app_id=f"a{i}",
+            state=RecordState.SYNCED,
+            keys=frozenset({f"0:{i}@x"}),
+            hub_values={"email": f"{i}@x"},
+            app_values={"EMAIL": f"{i}@x"},
+        )
+        for i in range(2)
+    ]
+    when = T0 + timedelta(hours=1)
+    lost = HistoryItem(when, "synced", "updated app: EMAIL (rolled back)")
+    kept = HistoryItem(when, "synced", "updated hub: email")
+    with SQLiteIndexStore(tmp_path / "back.db") as store:
+        store.write(first)
+        one, two = (store.get(S, TYPE, ["e0", "e1"])[i] for i in ("e0", "e1"))
+        text = {"email": "new"}, {"EMAIL": "new"}
+        with pytest.raises(IndexStoreError):
+            store.write_synced([(one, *text, lost), (two, {"email": object()}, {}, None)], when, 5)
+        assert store.get(S, TYPE, ["e0", "e1"]) == {"e0": one, "e1": two}
+        store.write(
+            [attrs.evolve(first[0], entry_id="e2", hub_id="h2", app_id="a2", keys=frozenset())]
+        )
+        store.write_synced([(two, *text, kept), (one, *text, lost)], when, 5)
+        got = store.get(S, TYPE, ["e0", "e1"])
+        assert got["e0"].history == (lost,)
+        assert got["e1"].history == (kept,)
+    with SQLiteIndexStore(tmp_path / "back.db") as again:  # nothing cached
+        got = again.get(S, TYPE, ["e0", "e1"])
+        assert got["e0"].history == (lost,)
+        assert got["e1"].history == (kept,)
