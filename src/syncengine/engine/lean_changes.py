@@ -43,9 +43,12 @@ alone), and each outcome is the entry :func:`~syncengine.engine.execute.outcome_
 makes of it: synced, the merge's copies, one ``synced`` history item for the side
 written, counted once (``updated`` on the side written, else ``unchanged``); a merge
 whose copies equal the entry's writes nothing. An update that failed goes through
-``read_back`` and ``outcome_of`` themselves. The batch stores the entries in one
-transaction with the page's cursors (:meth:`~syncengine.index.IndexStore.write_built`),
-after the apps' writes.
+``read_back`` and ``outcome_of`` themselves. The batch stores the outcomes after the
+apps' writes: the entries of failed updates (:meth:`~syncengine.index.IndexStore.write_built`),
+then the new copies of the others with the page's cursors, in one transaction
+(:meth:`~syncengine.index.IndexStore.write_synced`, which stores the entry ``synced``
+makes of each, :func:`~syncengine.index.base.synced_copy`, and may rewrite its row in
+place).
 
 Why that is safe. The batch holds nothing but these pairs: each has its own entry, which
 no record of the page can be matched to (a synced pair is full), and keeps its
