@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
+from syncengine.index.base import SyncedCopy, synced_copy
 from syncengine.records import ChangeEvent
 from syncengine.testing import FaultyAdapter
 
@@ -96,6 +98,17 @@ class HolderIndex(SQLiteIndexStore):
         # through this method.
         super().write_built(entries, **kwargs)
         self._note(entries)
+
+    def write_synced(
+        self,
+        copies: Sequence[SyncedCopy],
+        updated_at: datetime,
+        history_size: int,
+        **kwargs: Any,
+    ) -> None:
+        # The new copies of the incremental pass's lean path are stored through this one.
+        super().write_synced(copies, updated_at, history_size, **kwargs)
+        self._note([synced_copy(*copy, updated_at, history_size) for copy in copies])
 
 
 class QueuingIndex(SQLiteIndexStore):
