@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
+from syncengine.index.base import SyncedCopy
 from syncengine.records import RecordUpdate
 from syncengine.testing import FaultyAdapter
 
@@ -86,6 +88,17 @@ class HoldingIndex(SQLiteIndexStore):
     def write_built(self, entries: Sequence[Entry], **kwargs: Any) -> None:
         self._hold(entries)  # the incremental pass's lean path stores through this
         super().write_built(entries, **kwargs)
+
+    def write_synced(
+        self,
+        copies: Sequence[SyncedCopy],
+        updated_at: datetime,
+        history_size: int,
+        **kwargs: Any,
+    ) -> None:
+        # The lean path's new copies of synced pairs are stored through this one.
+        self._hold([copy[0] for copy in copies])
+        super().write_synced(copies, updated_at, history_size, **kwargs)
 
 
 @pytest.mark.parametrize("outcome", ["failed", "excluded", "synced"])
