@@ -246,6 +246,27 @@ class _BuiltFirstWins(_Delegating):
         self.inner.write_built(list(once.values()), kept=kept, cursors=cursors)
 
 
+class _NewSkipsStored(_Delegating):
+    """write_new inserts only the entries the index does not hold (INSERT OR IGNORE):
+    one stored already keeps its old row, silently."""
+
+    def write_new(self, entries, *, cursors=()):
+        found = {
+            (e.sync_id, e.object_type, e.entry_id)
+            for e in entries
+            if self.inner.get(e.sync_id, e.object_type, [e.entry_id])
+        }
+        fresh = [e for e in entries if (e.sync_id, e.object_type, e.entry_id) not in found]
+        self.inner.write_built(fresh, cursors=cursors)
+
+
+class _NewNoCursors(_Delegating):
+    """write_new writes the entries and forgets the cursors."""
+
+    def write_new(self, entries, *, cursors=()):
+        self.inner.write_new(entries)
+
+
 class _CreatedLeftPending(_Delegating):
     """write_created writes the other entries and cursors, and leaves the announced
     entries as they were (never completed)."""
@@ -358,6 +379,8 @@ class _ReplaceAnswersNothing(_Delegating):
         (_BuiltNoCursors, "check_write_built_writes_what_write_writes"),
         (_BuiltFirstWins, "check_write_built_writes_what_write_writes"),
         (_BuiltDropsKept, "check_write_built_writes_what_write_writes"),
+        (_NewSkipsStored, "check_write_new_writes_what_write_built_writes"),
+        (_NewNoCursors, "check_write_new_writes_what_write_built_writes"),
         (_CreatedLeftPending, "check_write_created_writes_what_write_built_writes"),
         (_CreatedOnTheWrongSide, "check_write_created_writes_what_write_built_writes"),
         (_KeptPastRewrite, "check_write_indexed_writes_what_write_writes"),

@@ -211,8 +211,10 @@ def _create(
         )
         sent.append(NewRecord(dict(write.properties), key))
     # Entries built here (ids the port checked, values the decision mapped): written
-    # without write's per-entry checks, as the lean path for matched pairs does.
-    store.write_built(pending)
+    # without write's per-entry checks, as the lean path for matched pairs does; new
+    # (no entry holds their records, checked above), so the store may insert them
+    # without looking for stored ones (one it finds, it writes as write_built would).
+    store.write_new(pending)
     results = call_create(core, ctx, app, plan, sent, planned=False)
     history = (HistoryItem(now, "synced", "created on app"),)[-core.history_size :]
     failed: list[Entry] = []

@@ -253,6 +253,23 @@ class IndexStore(abc.ABC):
         else:
             self.write(entries, cursors=cursors)
 
+    def write_new(self, entries: Sequence[Entry], *, cursors: Sequence[CursorUpdate] = ()) -> None:
+        """Write a batch of entries the engine built and believes new, with ``cursors``,
+        as :meth:`write_built` does, in one transaction.
+
+        The engine calls this to announce creates (S8): each entry is pending a create,
+        with an entry id it found no entry under. A store may therefore insert the
+        entries without first looking for stored rows of the same ids. It must store
+        exactly what :meth:`write_built` would, whatever the index holds: an entry the
+        index does hold (another process wrote it since, say) is written as
+        :meth:`write_built` writes it, never refused, never lost. The bundled SQLite
+        store inserts the rows, and when one id is taken rolls the insert back and
+        calls :meth:`write_built`; this default calls :meth:`write_built`.
+
+        .. versionadded:: 0.3
+        """
+        self.write_built(entries, cursors=cursors)
+
     def write_created(
         self,
         created: Sequence[tuple[Entry, str]],

@@ -258,6 +258,11 @@ class _NotAnnounced(IndexStoreError):
     write is rolled back and done whole."""
 
 
+class _Taken(IndexStoreError):
+    """An entry write_new would insert is stored already: the write is rolled back and
+    done as write_built does it."""
+
+
 _keys_text: Final = _rowformat.keys_text
 _SYNCED_CODE: Final = _STATE_CODES[RecordState.SYNCED]
 _keys_of: Final = _rowformat.keys_of
@@ -1074,6 +1079,16 @@ class SQLiteIndexStore(_rowformat.RowStore):
             rows.update(written)
 
     @override
+    def write_new(self, entries: Sequence[Entry], *, cursors: Sequence[CursorUpdate] = ()) -> None:
+        # Inserted without looking for stored rows of the same ids (_upsert's ``fresh``):
+        # the unique index on entry ids refuses one that is stored; then the write is
+        # rolled back (with what it interned) and done by write_built, which looks.
+        try:
+            self._write_all(entries, (), cursors, None, built=True, fresh=True)
+        except _Taken:
+            self.write_built(entries, cursors=cursors)
+
+    @override
     def replace_unchanged(
         self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
     ) -> dict[str, Entry | None]:
@@ -1248,6 +1263,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         built: bool = False,
         compare: Callable[[dict[tuple[str, str, str], Entry]], None] | None = None,
         complete: _Complete | None = None,
+        fresh: bool = False,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
@@ -1257,7 +1273,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             return
         written: dict[tuple[int, int, str], _Row] = {}
         try:
-            self._write(batch, removals, cursors, written, kept, compare, complete)
+            self._write(batch, removals, cursors, written, kept, compare, complete, fresh)
         except BaseException:
             self._rows.clear()
             raise
@@ -1276,6 +1292,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
         compare: Callable[[dict[tuple[str, str, str], Entry]], None] | None = None,
         complete: _Complete | None = None,
+        fresh: bool = False,
     ) -> None:
         with self._transaction() as conn:
             # Another connection committed since the last write: what is known of rows
@@ -1293,7 +1310,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 # write_created: announced rows completed in place; the others join batch.
                 complete(conn, batch, deltas, written)
             if batch:
-                self._upsert(conn, batch, deltas, written, kept)
+                self._upsert(conn, batch, deltas, written, kept, fresh)
             if removals:  # rows go away: forget what is known of rows
                 self._rows.clear()
                 written.clear()
@@ -1343,9 +1360,12 @@ class SQLiteIndexStore(_rowformat.RowStore):
         deltas: Counter[tuple[int, int, int]],
         written: dict[tuple[int, int, str], _Row],
         kept: Mapping[str, tuple[str, Mapping[str, str | None]]] | None = None,
+        fresh: bool = False,
     ) -> None:
         # Look up what exists, per (sync, object type); then write in the batch's order,
         # so that new entries get rowids (their place in iteration order) in that order.
+        # ``fresh`` (write_new): none should exist; none is looked up, the INSERT's
+        # unique index checks it, and one found raises _Taken.
         groups: dict[tuple[str, str], list[str]] = {}
         for sync_id, object_type, entry_id in batch:
             groups.setdefault((sync_id, object_type), []).append(entry_id)
@@ -1363,8 +1383,12 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 row = known.get((sync, ot, entry_id))
                 if row is None:
                     unknown.append(entry_id)
+                elif fresh:
+                    raise _Taken(f"entry {entry_id!r:.80} is stored")
                 else:
                     existing[(sync, ot, entry_id)] = row
+            if fresh:
+                continue
             scope = (sync_id, object_type, sync, ot)
             for entry_id, stored in self._existing(conn, scope, unknown).items():
                 existing[(sync, ot, entry_id)] = stored
@@ -1459,11 +1483,16 @@ class SQLiteIndexStore(_rowformat.RowStore):
             )
         deltas.update(inserted)
         if inserts:
-            conn.executemany(
-                "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "
-                "updated_at, pending, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                inserts,
-            )
+            try:
+                conn.executemany(
+                    "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "
+                    "updated_at, pending, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    inserts,
+                )
+            except sqlite3.IntegrityError as error:
+                if not fresh:
+                    raise
+                raise _Taken(f"an entry write_new would insert is stored: {error}") from error
         for mask, rows in updates.items():
             conn.executemany(_update_sql(mask), rows)
         if stale_keys:

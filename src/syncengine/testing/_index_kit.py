@@ -756,6 +756,49 @@ def check_write_built_writes_what_write_writes(store: IndexStore) -> None:
 
 
 @_check
+def check_write_new_writes_what_write_built_writes(store: IndexStore) -> None:
+    """write_new stores what write_built would, in one call: the new entries in the
+    call's order, the cursors, and an entry the index holds already written over as
+    write_built writes it (never refused, never lost)."""
+    values = {"email": "new@example.com", "n": 1}
+    first = _entry(
+        "n1",
+        hub_id="h1",
+        keys=frozenset({"0:kit-new@example.com"}),
+        hub_values=values,
+        app_values={"Email": "new@example.com", "N": 1},
+        pending=Side.APP,
+        pending_key="kit:n1:k1",
+    )
+    second = _entry("n2", app_id="a2", pending=Side.HUB, pending_key="kit:n2:k2")
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-1", "kit_new")
+    store.write_new([first, second], cursors=[cursor])
+    found = store.get(A, CONTACTS, ["n1", "n2"])
+    for entry in (first, second):
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_new")
+    _assert_entries([first, second], list(store.entries(A)), "entries after write_new")
+    held = store.by_keys(A, CONTACTS, ["0:kit-new@example.com"])
+    assert_same_entry(first, held["0:kit-new@example.com"][0], "by_keys after write_new")
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_new") != "page-1":
+        raise AssertionError("write_new did not set its cursors")
+    # One stored already (another process announced it since, say), one new: both
+    # written, the stored one in its place, as write_built writes them.
+    again = attrs.evolve(first, keys=frozenset({"0:kit-again@example.com"}), pending_key="k3")
+    third = _entry("n3", hub_id="h3", pending=Side.APP, pending_key="kit:n3:k3")
+    store.write_new([third, again])
+    found = store.get(A, CONTACTS, ["n1", "n2", "n3"])
+    for entry in (again, second, third):
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_new over a stored one")
+    _assert_entries(
+        [again, second, third], list(store.entries(A)), "entries after write_new over a stored one"
+    )
+    if store.by_keys(A, CONTACTS, ["0:kit-new@example.com"]):
+        raise AssertionError("write_new over a stored entry left its old key finding it")
+    if _normal_counts(store.counts(A)) != _counted([again, second, third]):
+        raise AssertionError(f"counts after write_new: {store.counts(A)}")
+
+
+@_check
 def check_write_created_writes_what_write_built_writes(store: IndexStore) -> None:
     """write_created stores, in one call, what write_built would store of the other
     entries and of each announced entry completed (``created_entry``): the created
@@ -2435,6 +2478,10 @@ class IndexStoreTests:
     def test_write_built_writes_what_write_writes(self, store: IndexStore) -> None:
         """write_built stores what write (or write_indexed) would, in one call."""
         check_write_built_writes_what_write_writes(store)
+
+    def test_write_new_writes_what_write_built_writes(self, store: IndexStore) -> None:
+        """write_new stores what write_built would, stored entries of the same ids too."""
+        check_write_new_writes_what_write_built_writes(store)
 
     def test_write_created_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_created stores what write_built would of the completed entries."""
