@@ -78,14 +78,17 @@ def world(
         if app_records:
             app.put("people", id=f"a{n}", mail=f"P{n}@X.io", first_name=f"App {n}")
     store = SQLiteIndexStore(tmp_path / "index.db")
-    writes: list[bool] = []
-    write_built = store.write_built
+    writes: list[bool] = []  # the collector's state at each write of built entries
 
-    def spy(*args: Any, **kwargs: Any) -> None:
-        writes.append(gc.isenabled())
-        write_built(*args, **kwargs)
+    def spy(write: Any) -> Any:
+        def spied(*args: Any, **kwargs: Any) -> None:
+            writes.append(gc.isenabled())
+            write(*args, **kwargs)
 
-    store.write_built = spy  # type: ignore[method-assign]
+        return spied
+
+    for name in ("write_built", "write_new", "write_created", "write_synced"):
+        setattr(store, name, spy(getattr(store, name)))
     sync = ObjectSync(
         "contacts",
         "people",
