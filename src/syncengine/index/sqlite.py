@@ -216,6 +216,21 @@ _HOT: Final = ("hub_id", "app_id", "state", "updated_at", "pending", "keys")
 _UPDATES: dict[int, str] = {}  # SQL of an UPDATE by the bits of the columns it sets
 
 
+def _count(conn: sqlite3.Connection, deltas: Counter[tuple[int, int, int]]) -> None:
+    """Apply a write's changes of the entries counted per (sync, object type, state)."""
+    changed = [(*where, n) for where, n in deltas.items() if n]
+    if changed:
+        conn.executemany(
+            "INSERT INTO counts (sync, ot, state, n) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (sync, ot, state) DO UPDATE SET n = n + excluded.n",
+            changed,
+        )
+        conn.executemany(
+            "DELETE FROM counts WHERE sync = ? AND ot = ? AND state = ? AND n <= 0",
+            [row[:3] for row in changed if row[3] < 0],
+        )
+
+
 def _update_sql(mask: int) -> str:
     """``UPDATE entries SET <the hot columns of mask>, data = ? WHERE id = ?``."""
     sql = _UPDATES.get(mask)
@@ -1058,17 +1073,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 if whole:
                     self._upsert(conn, _rowformat.built_entries(whole), deltas, written)
                 self._set_cursors(conn, cursors)
-                changed = [(*where, n) for where, n in deltas.items() if n]
-                if changed:
-                    conn.executemany(
-                        "INSERT INTO counts (sync, ot, state, n) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (sync, ot, state) DO UPDATE SET n = n + excluded.n",
-                        changed,
-                    )
-                    conn.executemany(
-                        "DELETE FROM counts WHERE sync = ? AND ot = ? AND state = ? AND n <= 0",
-                        [row[:3] for row in changed if row[3] < 0],
-                    )
+                _count(conn, deltas)
         except BaseException:
             self._rows.clear()
             raise
@@ -1317,17 +1322,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             for (sync_id, object_type), ids in removals.items():
                 self._delete(conn, sync_id, object_type, list(ids), deltas)
             self._set_cursors(conn, cursors)
-            changed = [(*where, n) for where, n in deltas.items() if n]
-            if changed:
-                conn.executemany(
-                    "INSERT INTO counts (sync, ot, state, n) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (sync, ot, state) DO UPDATE SET n = n + excluded.n",
-                    changed,
-                )
-                conn.executemany(
-                    "DELETE FROM counts WHERE sync = ? AND ot = ? AND state = ? AND n <= 0",
-                    [row[:3] for row in changed if row[3] < 0],
-                )
+            _count(conn, deltas)
 
     def _existing(
         self,
