@@ -15,12 +15,13 @@ from syncengine.engine.context import Core, Item, Pass, Queued, chunks
 from syncengine.engine.counts import count_outcome, settle_counts, uncount
 from syncengine.engine.duplicates import free_duplicates
 from syncengine.engine.guard import guard
+from syncengine.engine.leases import store_marks
 from syncengine.engine.links import complete_waiting, sync_links
 from syncengine.engine.match import new_entry
 from syncengine.engine.ports import LandedCreate, call_create, call_update, fetch
 from syncengine.engine.settle import absorb, announce_key, landed_key, unannounced
-from syncengine.entry import CorruptEntry, CursorUpdate, Entry
-from syncengine.errors import AdapterError, IndexStoreError
+from syncengine.entry import CursorUpdate, Entry
+from syncengine.errors import AdapterError
 from syncengine.plan import (
     Apply,
     CreateIn,
@@ -239,33 +240,16 @@ def queue_fresh(
             kept.append(entry)
         else:
             marks[entry.entry_id] = (item.entry, entry)
-    for _ in range(_MARK_ROUNDS):
-        if not marks:
-            return kept
-        lost = ctx.store.replace_unchanged(core.sync_id, plan.name, list(marks.values()))
-        again: dict[str, tuple[Entry, Entry]] = {}
-        for entry_id, current in lost.items():
-            if current is None or type(current) is CorruptEntry:
-                continue  # forgotten, or its row cannot be read now: left as it is
-            item = read[entry_id]
-            keys = current.keys.union(item.keys) if item.record is not None else current.keys
-            if current.state is RecordState.QUEUED and keys == current.keys:
-                continue  # marked already (by another pass that met it)
-            again[entry_id] = (current, queued(core.history_size, current, now, keys))
-        marks = again
-    if marks:
-        raise IndexStoreError(
-            f"{ctx.store!r} did not store the queued mark of {len(marks)} entries of "
-            f"{plan.name!r} (e.g. {next(iter(marks))!r}) in {_MARK_ROUNDS} attempts: "
-            f"replace_unchanged answered each time that the entry had changed since it "
-            f"was read"
-        )
+
+    def rebase(entry_id: str, current: Entry) -> Entry | None:
+        item = read[entry_id]
+        keys = current.keys.union(item.keys) if item.record is not None else current.keys
+        if current.state is RecordState.QUEUED and keys == current.keys:
+            return None  # marked already (by another pass that met it)
+        return queued(core.history_size, current, now, keys)
+
+    store_marks(core, ctx, plan, marks, rebase)
     return kept
-
-
-#: How many times :func:`queue_fresh` writes a mark whose entry changed since it was
-#: read (each time, another pass stored the entry in between).
-_MARK_ROUNDS: Final = 20
 
 
 def read_back(

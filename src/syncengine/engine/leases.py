@@ -9,7 +9,7 @@ reads the note when it lets go, and marks the record queued again on its own out
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Final
 
@@ -30,6 +30,7 @@ __all__ = [
     "exclusive",
     "lease",
     "note_queued",
+    "store_marks",
     "unlease",
     "worker_owner",
 ]
@@ -179,24 +180,15 @@ def requeue(core: Core, ctx: Pass, plan: ObjectPlan, noted: Mapping[str, str]) -
         for entry in ctx.store.by_record_ids(sid, plan.name, side, record_ids).values():
             if type(entry) is not CorruptEntry and entry.state is not RecordState.QUEUED:
                 marks[entry.entry_id] = (entry, queued(core.history_size, entry, now))
-    for _ in range(_MARK_ROUNDS):
-        if not marks:
-            break
-        lost = ctx.store.replace_unchanged(sid, plan.name, list(marks.values()))
-        marks = {
-            entry_id: (current, queued(core.history_size, current, now))
-            for entry_id, current in lost.items()
-            if current is not None
-            and type(current) is not CorruptEntry
-            and current.state is not RecordState.QUEUED
-        }
-    if marks:
-        raise IndexStoreError(
-            f"{ctx.store!r} did not store the queued mark of {len(marks)} entries of "
-            f"{plan.name!r} (e.g. {next(iter(marks))!r}) in {_MARK_ROUNDS} attempts: "
-            f"replace_unchanged answered each time that the entry had changed since it "
-            f"was read"
-        )
+    store_marks(
+        core,
+        ctx,
+        plan,
+        marks,
+        lambda _, current: (
+            None if current.state is RecordState.QUEUED else queued(core.history_size, current, now)
+        ),
+    )
     owners: dict[str, list[str]] = {}
     for name, owner in noted.items():
         owners.setdefault(owner, []).append(name)
@@ -204,12 +196,48 @@ def requeue(core: Core, ctx: Pass, plan: ObjectPlan, noted: Mapping[str, str]) -
         ctx.store.release(sid, owner, names, notes_type(plan))
 
 
+def store_marks(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    marks: Mapping[str, tuple[Entry, Entry]],
+    rebase: Callable[[str, Entry], Entry | None],
+) -> None:
+    """Store queued marks on entries this pass does not hold (S9): each ``entry_id:
+    (read, marked)`` is written only on the entry as read (a compare-and-set,
+    :meth:`IndexStore.replace_unchanged <syncengine.index.IndexStore.replace_unchanged>`).
+    An entry changed since gets ``rebase(entry_id, current)`` written on what is stored
+    now (``None``: it needs no mark any more), read again until it is stored; an entry
+    forgotten, or whose row cannot be read now, is left as it is.
+    """
+    for _ in range(_MARK_ROUNDS):
+        if not marks:
+            return
+        lost = ctx.store.replace_unchanged(core.sync_id, plan.name, list(marks.values()))
+        again: dict[str, tuple[Entry, Entry]] = {}
+        for entry_id, current in lost.items():
+            if current is None or type(current) is CorruptEntry:
+                continue
+            marked = rebase(entry_id, current)
+            if marked is not None:
+                again[entry_id] = (current, marked)
+        marks = again
+    if marks:
+        raise IndexStoreError(
+            f"{ctx.store!r} did not store the queued mark of {len(marks)} entries of "
+            f"{plan.name!r} (e.g. {next(iter(marks))!r}) in {_MARK_ROUNDS} attempts: "
+            f"replace_unchanged answered each time that the entry had changed since it "
+            f"was read"
+        )
+
+
 #: The notes of records left queued: the lease "object type" prefix (followed by the
 #: object sync's name) and the suffix of their owner (the holder's owner before).
 NOTES: Final = "~queued/"
 NOTE_OWNER: Final = "/queued"
 _SIDES: Final = frozenset(side.value for side in Side)
-#: How many times :func:`requeue` writes a mark whose entry changed since it was read.
+#: How many times :func:`store_marks` writes a mark whose entry changed since it was
+#: read (each time, another pass stored the entry in between).
 _MARK_ROUNDS: Final = 20
 
 
