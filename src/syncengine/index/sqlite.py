@@ -1004,84 +1004,86 @@ class SQLiteIndexStore(_rowformat.RowStore):
         # A row stored as its entry was read (the hot columns this connection knows)
         # gets its data column and time rewritten in place (RowCodec.encode_synced);
         # the others are written whole, as write_built writes synced_copy's entries.
-        cursors = _rowformat.check_cursors(cursors)
-        batch: dict[tuple[str, str, str], SyncedCopy] = {}
+        if not (copies or cursors):
+            return
+
+        def rewrite(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._rewrite_synced(conn, batch, written, copies, updated_at, history_size)
+
+        self._write_all((), (), cursors, None, built=True, complete=rewrite)
+
+    def _rewrite_synced(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict[tuple[str, str, str], Entry],
+        written: dict[tuple[int, int, str], _Row],
+        copies: Sequence[SyncedCopy],
+        updated_at: datetime,
+        history_size: int,
+    ) -> None:
+        """write_synced's rows, in _write's transaction: rewritten in place when stored
+        as read, else added to ``batch`` (written whole by _upsert)."""
+        last: dict[tuple[str, str, str], SyncedCopy] = {}
         for copy in copies:
             entry = copy[0]
-            batch[(entry.sync_id, entry.object_type, entry.entry_id)] = copy  # the last wins
-        if not (batch or cursors):
-            return
+            last[(entry.sync_id, entry.object_type, entry.entry_id)] = copy  # the last wins
         updated = _codec.to_micros(updated_at)
-        written: dict[tuple[int, int, str], _Row] = {}
-        try:
-            with self._transaction() as conn:
-                version = conn.execute("PRAGMA data_version").fetchone()[0]
-                if version != self._version:
-                    self._rows.clear()
-                    self._version = version
-                known = self._rows
-                encode = self._codec.encode_synced
-                # The stored hot columns of each entry: known, or read now (in _Row order).
-                scopes: dict[tuple[str, str], tuple[int, int]] = {}
-                unknown: dict[tuple[str, str], list[str]] = {}
-                for sync_id, object_type, entry_id in batch:
-                    scope = scopes.get((sync_id, object_type))
-                    if scope is None:
-                        sync = self._sync(conn, sync_id, create=True)
-                        ot = self._ot(conn, object_type, create=True)
-                        assert sync is not None
-                        assert ot is not None
-                        scope = scopes[(sync_id, object_type)] = (sync, ot)
-                    if (*scope, entry_id) not in known:
-                        unknown.setdefault((sync_id, object_type), []).append(entry_id)
-                found: dict[tuple[int, int, str], _Row] = {}
-                for (sync_id, object_type), entry_ids in unknown.items():
-                    sync, ot = scopes[(sync_id, object_type)]
-                    existing = self._existing(conn, (sync_id, object_type, sync, ot), entry_ids)
-                    for entry_id, stored in existing.items():
-                        found[(sync, ot, entry_id)] = stored
-                moved: list[tuple[int, str, int]] = []
-                stayed: list[tuple[str, int]] = []
-                whole: list[Entry] = []
-                for (sync_id, object_type, entry_id), (entry, hub, app, item) in batch.items():
-                    where = (*scopes[(sync_id, object_type)], entry_id)
-                    old = known.get(where) or found.get(where)
-                    data = (
-                        None
-                        if old is None
-                        or old[1] != _SYNCED_CODE
-                        or old[6] is not None
-                        or old[3] != entry.hub_id
-                        or old[4] != entry.app_id
-                        or old[2] != _keys_text(entry.keys)
-                        else encode(entry, hub, app, item, updated_at, updated, history_size)
-                    )
-                    if data is None or old is None:
-                        whole.append(_synced_copy(entry, hub, app, item, updated_at, history_size))
-                        continue
-                    rowid = old[0]
-                    if updated != old[5]:
-                        moved.append((updated, data, rowid))
-                    else:
-                        stayed.append((data, rowid))
-                    written[where] = (rowid, _SYNCED_CODE, old[2], old[3], old[4], updated, None)
-                if moved:
-                    conn.executemany(_update_sql(8), moved)
-                if stayed:
-                    conn.executemany(_update_sql(0), stayed)
-                deltas: Counter[tuple[int, int, int]] = Counter()
-                if whole:
-                    self._upsert(conn, _rowformat.built_entries(whole), deltas, written)
-                self._set_cursors(conn, cursors)
-                _count(conn, deltas)
-        except BaseException:
-            self._rows.clear()
-            raise
-        rows = self._rows
-        if len(rows) + len(written) > _ROWS:  # bounded, like every cache here
-            rows.clear()
-        if len(written) <= _ROWS:
-            rows.update(written)
+        known = self._rows
+        encode = self._codec.encode_synced
+        # The stored hot columns of each entry: known, or read now (in _Row order).
+        scopes: dict[tuple[str, str], tuple[int, int]] = {}
+        unknown: dict[tuple[str, str], list[str]] = {}
+        for sync_id, object_type, entry_id in last:
+            scope = scopes.get((sync_id, object_type))
+            if scope is None:
+                sync = self._sync(conn, sync_id, create=True)
+                ot = self._ot(conn, object_type, create=True)
+                assert sync is not None
+                assert ot is not None
+                scope = scopes[(sync_id, object_type)] = (sync, ot)
+            if (*scope, entry_id) not in known:
+                unknown.setdefault((sync_id, object_type), []).append(entry_id)
+        found: dict[tuple[int, int, str], _Row] = {}
+        for (sync_id, object_type), entry_ids in unknown.items():
+            sync, ot = scopes[(sync_id, object_type)]
+            existing = self._existing(conn, (sync_id, object_type, sync, ot), entry_ids)
+            for entry_id, stored in existing.items():
+                found[(sync, ot, entry_id)] = stored
+        moved: list[tuple[int, str, int]] = []
+        stayed: list[tuple[str, int]] = []
+        whole: list[Entry] = []
+        for (sync_id, object_type, entry_id), (entry, hub, app, item) in last.items():
+            where = (*scopes[(sync_id, object_type)], entry_id)
+            old = known.get(where) or found.get(where)
+            data = (
+                None
+                if old is None
+                or old[1] != _SYNCED_CODE
+                or old[6] is not None
+                or old[3] != entry.hub_id
+                or old[4] != entry.app_id
+                or old[2] != _keys_text(entry.keys)
+                else encode(entry, hub, app, item, updated_at, updated, history_size)
+            )
+            if data is None or old is None:
+                whole.append(_synced_copy(entry, hub, app, item, updated_at, history_size))
+                continue
+            rowid = old[0]
+            if updated != old[5]:
+                moved.append((updated, data, rowid))
+            else:
+                stayed.append((data, rowid))
+            written[where] = (rowid, _SYNCED_CODE, old[2], old[3], old[4], updated, None)
+        if moved:
+            conn.executemany(_update_sql(8), moved)
+        if stayed:
+            conn.executemany(_update_sql(0), stayed)
+        batch.update(_rowformat.built_entries(whole))
 
     @override
     def write_new(self, entries: Sequence[Entry], *, cursors: Sequence[CursorUpdate] = ()) -> None:
