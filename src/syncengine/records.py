@@ -189,12 +189,20 @@ class WriteResult:
 
     Build it with :meth:`ok` or :meth:`failed`.
 
+    Attributes:
+        merged: For an update that landed on the record the app merged the sent record
+            into (see :meth:`merged_into`): old id -> the id of the record it lives on
+            in, as :attr:`Page.merged`; ``None`` otherwise.
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.3
+       ``merged`` (:meth:`merged_into`).
     """
 
     record_id: str | None
     category: ErrorCategory | None = None
     message: str = ""
+    merged: Mapping[str, str] | None = None
 
     @classmethod
     def ok(cls, record_id: str) -> WriteResult:
@@ -206,6 +214,23 @@ class WriteResult:
         only whether a link succeeded, so ``WriteResult.ok(pair.from_id)`` is the rule.
         """
         return cls(record_id, None, "")
+
+    @classmethod
+    def merged_into(cls, record_id: str, merged: Mapping[str, str]) -> WriteResult:
+        """An update of ``record_id`` that landed on the record the app merged it into.
+
+        Some apps (HubSpot) keep a merged-away id as an alias of the record it was merged
+        into: an update sent to it changes that record. Answer such an item with the id
+        sent and the merge, never with the other record's id alone (the engine fails an
+        update answered with an id it did not send). ``merged`` maps ``record_id`` to the
+        id of the record it lives on in, plus any other id merged into that record the
+        adapter knows of, as :attr:`Page.merged` does. The engine counts the update as
+        landed, then re-pairs the entries of the old ids with the merged record and
+        processes that record in the same pass, as it does for ``Page.merged``.
+
+        .. versionadded:: 0.3
+        """
+        return cls(record_id, None, "", MappingProxyType(dict(merged)))
 
     @classmethod
     def failed(cls, category: ErrorCategory, message: str) -> WriteResult:

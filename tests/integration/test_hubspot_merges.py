@@ -24,9 +24,10 @@ from syncengine import (
     SyncConfig,
     SyncEngine,
 )
-from syncengine.adapters import InMemoryAdapter
+from syncengine.adapters import InMemoryAdapter, RecordUpdate
 from syncengine.adapters.hubspot import HubSpotAdapter
 from syncengine.index import MemoryIndexStore
+from syncengine.testing import FaultyAdapter
 from syncengine.testing.hubspot import FakeHubSpot
 from syncengine.webhooks import WebhookReceiver
 
@@ -335,6 +336,80 @@ class TestAMergeInHubSpot:
         assert ExcludeReason.MERGED == synced_pair(index, accounts["Acme Europe"]).reason
         assert 2 == app.count("accounts")
         assert [new] == list(fake.records("companies"))
+
+
+class TestAnUpdateOfAMergedAwayId:
+    """An update sent to a contact HubSpot merged away while the pass ran.
+
+    HubSpot routes a merged-away id to the merged record (its changelog "Updated merge
+    functionality for contacts and companies": both old ids "point to the resulting
+    merged record"), so the update lands there and the reply names the merged record.
+    The write landed: nothing fails, the pair follows the merge in the same pass (as
+    ``Page.merged`` would have it) and the merged record's values reach the app.
+    """
+
+    @pytest.mark.parametrize("edited", ["primary", "other"])
+    def test_the_update_lands_and_the_pair_follows_the_merge(self, fake, hub, app, index, edited):
+        """Before: the update landed on the merged record but its pair failed
+        ``unknown`` (an update answered with another record's id)."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", lastname="Lovelace")
+        writes = FaultyAdapter(hub)
+        engine = SyncEngine(writes, app, index, SyncConfig(SYNC, [contacts()]))
+        engine.initial_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+        person = ids["ada@example.com" if edited == "primary" else "lovelace@example.com"]
+        app.patch("people", person, phone="+45 99")
+        merged: list[str] = []
+
+        def merge_before_the_update(method: str, n: int, object_type: str | None) -> None:
+            if method == "update" and object_type == "contacts" and not merged:
+                merged.append(fake.merge("contacts", ada, other))
+
+        writes.on_call(merge_before_the_update, with_type=True)
+        report = engine.incremental_sync()
+
+        assert merged, "the pass sent no update to HubSpot"
+        (new,) = merged
+        assert 0 == report.failed, report.errors
+        assert "+45 99" == fake.get("contacts", new)["phone"]  # the update landed there
+        assert [new] == list(fake.records("contacts"))  # nothing created in HubSpot
+        assert 2 == app.count("people")  # nothing deleted (X3)
+        heir = synced_pair(index, ids["ada@example.com"])  # the merge kept Ada's e-mail
+        assert (new, RecordState.SYNCED) == (heir.hub_id, heir.state)
+        left = synced_pair(index, ids["lovelace@example.com"])
+        assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (left.state, left.reason)
+        assert "+45 99" == people(app)[ids["ada@example.com"]]["phone"]
+        assert "Lovelace" == people(app)[ids["ada@example.com"]]["last_name"]
+
+        again = engine.incremental_sync()  # the merge seen by the scan changes nothing
+        assert 0 == again.failed + again.created + again.updated
+        assert heir == synced_pair(index, ids["ada@example.com"])
+
+
+def test_the_adapter_answers_an_update_of_a_merged_away_id_with_the_merge(fake, hub):
+    """The kit's rule holds (an update answers with the id sent) and the merge is told:
+    every id the merged record lists, to that record's id; a merge merged again since
+    moves them to the latest record."""
+    ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+    other = fake.put("contacts", email="lovelace@example.com")
+    third = fake.put("contacts", email="byron@example.com")
+    new = fake.merge("contacts", ada, other)
+
+    (result,) = hub.update("contacts", [RecordUpdate(other, {"phone": "+45 2"})])
+
+    assert (other, None) == (result.record_id, result.category)
+    assert {ada: new, other: new} == dict(result.merged or {})
+    assert "+45 2" == fake.get("contacts", new)["phone"]
+    (plain,) = hub.update("contacts", [RecordUpdate(third, {"phone": "+45 3"})])
+    assert (third, None) == (plain.record_id, plain.merged)
+
+    latest = fake.merge("contacts", third, new)
+    (again,) = hub.update("contacts", [RecordUpdate(ada, {"phone": "+45 4"})])
+
+    assert (ada, None) == (again.record_id, again.category)
+    assert dict.fromkeys((ada, other, new, third), latest) == dict(again.merged or {})
+    assert "+45 4" == fake.get("contacts", latest)["phone"]
 
 
 class TestAnAssociationOnlyChange:

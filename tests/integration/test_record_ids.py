@@ -411,3 +411,47 @@ def test_an_update_answered_with_an_id_that_is_not_the_records_fails_alone(
         RecordState.FAILED
     )
     assert app.count("people") == 4
+
+
+class AnswersUpdatesMerged(InMemoryAdapter):
+    """An app whose update replies answer the record ``a2`` as landed on a merged
+    record with the merge ``merged``, without changing anything."""
+
+    def __init__(self, clock: FakeClock, merged: Any) -> None:
+        super().__init__([CONTACTS_APP], name="app", clock=clock, id_prefix="a")
+        self.merged = merged
+
+    def update(self, object_type: str, items: Sequence[RecordUpdate]) -> Sequence[WriteResult]:
+        done = iter(super().update(object_type, [i for i in items if i.id != "a2"]))
+        return [
+            WriteResult("a2", merged=self.merged) if i.id == "a2" else next(done) for i in items
+        ]
+
+
+@pytest.mark.parametrize(
+    "merged",
+    [{"a2": "a2"}, {"a3": "a9"}, {"a2": 5}, {"a2": ""}, {7: "a9", "a2": "a9"}, ["a2"]],
+    ids=repr,
+)
+def test_an_update_answered_with_a_merge_that_moves_nothing_fails_alone(
+    index: IndexStore, clock, merged
+):
+    """``WriteResult.merged`` must move the record sent to another record id (text): an
+    answer that does not says nothing sure about which record took the update. Its
+    pair fails (unknown: retried), named; the rest of the batch syncs; no entry moves."""
+    hub, app = _hub_and_app(clock, app=AnswersUpdatesMerged(clock, merged))
+    engine = SyncEngine(hub, app, index, _config(), clock=clock)
+    engine.initial_sync()
+    pairs = {e.hub_id: e.app_id for e in index.entries("ids")}
+    clock.advance()
+    for hub_id in pairs:
+        hub.patch("contacts", hub_id or "", firstname="New")
+    report = engine.incremental_sync()
+    assert report.side("contacts", Side.APP).updated == 3, report
+    by_app = {e.app_id: e for e in index.entries("ids")}
+    assert sorted(by_app) == ["a1", "a2", "a3", "a4"]
+    failed = by_app["a2"]
+    assert (failed.state, failed.category) == (RecordState.FAILED, ErrorCategory.UNKNOWN)
+    for part in ("'app'", "'people'", "'a2'", "merge"):
+        assert part in failed.message, failed.message
+    assert app.count("people") == 4

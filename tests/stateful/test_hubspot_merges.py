@@ -31,6 +31,7 @@ from syncengine import (
 from syncengine.adapters import InMemoryAdapter
 from syncengine.adapters.hubspot import HubSpotAdapter
 from syncengine.index import MemoryIndexStore
+from syncengine.testing import FaultyAdapter
 from syncengine.testing.hubspot import FakeHubSpot
 from syncengine.webhooks import WebhookReceiver
 
@@ -93,7 +94,12 @@ class HubSpotMerges(RuleBasedStateMachine):
             self.fake.put("contacts", email=f"{name.lower()}@example.com", firstname=name)
             if n < 3:
                 self.fake.put("companies", name=f"Company {n}")
-        self.engine = SyncEngine(self.hub, self.app, self.index, CONFIG)
+        # The engine's calls to HubSpot go through a wrapper that can merge contacts
+        # just before an update reaches HubSpot (merge_as_a_pass_writes).
+        self.writes = FaultyAdapter(self.hub)
+        self.merge_on_update: tuple[str, str] | None = None
+        self.writes.on_call(self._merge_before_update, with_type=True)
+        self.engine = SyncEngine(self.writes, self.app, self.index, CONFIG)
         self.engine.initial_sync()
         self.engine.incremental_sync()
         self.fake.subscribe(
@@ -107,6 +113,13 @@ class HubSpotMerges(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.hub.close()
+
+    def _merge_before_update(self, method: str, n: int, object_type: str | None) -> None:
+        if method == "update" and object_type == "contacts" and self.merge_on_update:
+            primary, other = self.merge_on_update
+            self.merge_on_update = None
+            self.fake.merge("contacts", primary, other)
+            self.merged_away |= {primary, other}
 
     def contacts(self) -> list[str]:
         return sorted(self.fake.records("contacts"), key=int)
@@ -131,6 +144,37 @@ class HubSpotMerges(RuleBasedStateMachine):
         primary = data.draw(st.sampled_from(ids), label="primary company")
         other = data.draw(st.sampled_from([i for i in ids if i != primary]), label="other")
         self.fake.merge("companies", primary, other)
+
+    @precondition(lambda self: len(self.fake.records("contacts")) >= 2)
+    @rule(data=st.data(), name=st.sampled_from(NAMES))
+    def merge_as_a_pass_writes(self, data: st.DataObject, name: str) -> None:
+        """A HubSpot user merges two contacts while a pass writes an app edit to one of
+        them: the update goes to a merged-away id, and HubSpot applies it to the merged
+        record. The write landed: nothing fails, and the pairs follow the merge."""
+        self.incremental_pass(webhooks=False)  # nothing else waits to be written
+        live = self.fake.records("contacts")
+        synced = sorted(
+            (e for e in self.index.entries(SYNC, "contacts") if e.hub_id in live),
+            key=lambda e: int(e.hub_id or 0),
+        )
+        entry = data.draw(st.sampled_from(synced), label="edited pair")
+        person = {r.id: r for r in self.app.records("people")}[entry.app_id or ""]
+        if person.properties.get("first_name") == name:
+            name += " Jr"
+        other = data.draw(
+            st.sampled_from([i for i in self.contacts() if i != entry.hub_id]), label="other"
+        )
+        pair = (entry.hub_id or "", other)
+        if data.draw(st.booleans(), label="edited is the primary"):
+            self.merge_on_update = pair
+        else:
+            self.merge_on_update = (pair[1], pair[0])
+        self.app.patch("people", person.id, first_name=name)
+        try:
+            self.incremental_pass(webhooks=False)
+            assert self.merge_on_update is None, "the pass sent no update to HubSpot"
+        finally:
+            self.merge_on_update = None
 
     @rule(data=st.data(), city=st.sampled_from(["Aarhus", "Odense", "Oslo"]))
     def edit_a_contact(self, data: st.DataObject, city: str) -> None:

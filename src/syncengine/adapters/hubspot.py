@@ -1347,6 +1347,15 @@ class HubSpotAdapter(Adapter):
 
         A ``None`` value clears the property (sent as ``""``). Unknown and archived ids
         fail with ``NOT_FOUND``.
+
+        An id HubSpot merged into another record names that record (HubSpot's merge
+        change: "both of the previous IDs will point to the resulting merged record"):
+        the update lands there and HubSpot answers with the merged record's id. Such an
+        item is answered :meth:`WriteResult.merged_into` with the id sent and the ids
+        the merged record lists in ``hs_merged_object_ids`` (read once per batch), so
+        the engine re-pairs them as it does for ``Page.merged``. An answer under an id
+        that does not list the id sent fails ``UNKNOWN``: which record took the update
+        is not known.
         """
         self._check_batch("update", len(items))
         schema = self._schema(object_type)
@@ -1368,7 +1377,64 @@ class HubSpotAdapter(Adapter):
         for wave in waves:
             for n, result in self._write(object_type, "update", wave).items():
                 results[n] = result
+        moved = {
+            n: r.record_id
+            for n, r in enumerate(results)
+            if r is not None and r.succeeded and r.record_id != items[n].id
+        }
+        if moved:
+            self._landed_on_merged(object_type, items, results, moved)
         return [r if r is not None else _no_answer() for r in results]
+
+    def _landed_on_merged(
+        self,
+        object_type: str,
+        items: Sequence[RecordUpdate],
+        results: list[WriteResult | None],
+        moved: Mapping[int, str | None],
+    ) -> None:
+        """Answer the updates HubSpot answered under another id (by item position) as
+        landed on the record their id was merged into, or as failed when the record
+        answered does not list their id among its merged ids."""
+        # Each answered id -> (the record it reads as now, the ids merged into that).
+        merges: dict[str, tuple[str, list[str]]] = {}
+        answered = list(dict.fromkeys(str(i) for i in moved.values()))
+        failure: AdapterError | None = None
+        try:
+            for start in range(0, len(answered), _MAX_BATCH):
+                chunk = answered[start : start + _MAX_BATCH]
+                reply = self._http.request(
+                    "POST",
+                    f"/crm/v3/objects/{object_type}/batch/read",
+                    json_body={"inputs": [{"id": i} for i in chunk], "properties": [_MERGED_IDS]},
+                    accept=(404,),
+                    what=f"read merged {object_type}",
+                )
+                for result in _results(reply):
+                    record_id, olds = str(result.get("id")), _merged_ids(result)
+                    for asked in chunk:
+                        if asked == record_id or asked in olds:  # merged again since
+                            merges[asked] = (record_id, olds)
+        except AdapterError as exc:
+            failure = exc
+        for n, new in moved.items():
+            sent = str(items[n].id)
+            latest, olds = merges.get(str(new), ("", []))
+            if failure is None and new is not None and sent in olds:
+                results[n] = WriteResult.merged_into(
+                    sent, {old: latest for old in olds if old != latest}
+                )
+                continue
+            why = (
+                f"reading it failed ({failure})"
+                if failure is not None
+                else f"its {_MERGED_IDS} do not list {sent!r}"
+            )
+            results[n] = WriteResult.failed(
+                ErrorCategory.UNKNOWN,
+                f"{self.name}: HubSpot answered the update of {object_type} {sent!r} with "
+                f"the record {new!r}, but {why}; which record took the update is unknown",
+            )
 
     def _write(
         self, object_type: str, operation: str, inputs: dict[int, dict[str, Any]]

@@ -263,6 +263,11 @@ class Pass:
     #: among them is unchanged since that side's cursor, and its index copy serves as
     #: the counterpart (D6; ports.fetch_others).
     changed: dict[Side, set[str]] = attrs.field(factory=dict)
+    #: Records merged into others that this pass's updates landed on, by (object type,
+    #: side): old id -> the merged record's id (ports.call_update, from
+    #: ``WriteResult.merged``); their entries follow the merge once the pass has
+    #: scanned what it scans (read by recheck.recheck_merged).
+    write_merges: dict[tuple[str, Side], dict[str, str]] = attrs.field(factory=dict)
     #: Duplicates whose identifier was freed, by object type: rechecked once the pass
     #: has scanned what it scans (duplicates; read by recheck.recheck_freed).
     freed: dict[str, dict[str, None]] = attrs.field(factory=dict)

@@ -23,7 +23,7 @@ from syncengine.engine.lifecycle import begin, end, settle, skipped
 from syncengine.engine.match import index_side, read_changes
 from syncengine.engine.merges import apply_merges
 from syncengine.engine.ports import as_adapter_error, fetch, scan
-from syncengine.engine.recheck import recheck_freed, retry
+from syncengine.engine.recheck import recheck_freed, recheck_merged, retry
 from syncengine.engine.scaleout import forget_units, run_units, set_phase
 from syncengine.engine.stored import meta_number, phase_of
 from syncengine.entry import CursorUpdate
@@ -132,6 +132,7 @@ def initial_sync(
     for plan in core.order:
         # Entries left queued, by this run or a killed one, are retried now that the
         # scans are done: the scans may have passed them (S8, S9).
+        recheck_merged(core, ctx, plan)
         recheck_freed(core, ctx, plan)
         retry(core, ctx, plan, queued_only=True)
     with exclusive(core, ctx, workers, "initial_finish"):

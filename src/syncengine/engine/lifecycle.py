@@ -12,7 +12,7 @@ from syncengine._owner import finished
 from syncengine.engine.batch import process
 from syncengine.engine.context import Core, Pass, emit
 from syncengine.engine.guard import preflight
-from syncengine.engine.recheck import recheck, recheck_freed
+from syncengine.engine.recheck import recheck, recheck_freed, recheck_merged
 from syncengine.engine.settle import settle_pending
 from syncengine.engine.stored import meta_number
 from syncengine.index._overlay import OverlayIndexStore
@@ -56,6 +56,7 @@ def begin(
 def end(core: Core, ctx: Pass) -> SyncReport:
     """Finish a pass: recheck the duplicates it freed, and hand back its report."""
     for plan in core.order:
+        recheck_merged(core, ctx, plan)
         recheck_freed(core, ctx, plan)
     finished(ctx.owner)
     ctx.report.finished_at = core.clock()

@@ -19,7 +19,7 @@ from syncengine.engine.lifecycle import end, open_pass, settle, skipped
 from syncengine.engine.match import index_side
 from syncengine.engine.merges import apply_merges
 from syncengine.engine.ports import as_adapter_error, fetch, note_events, scan
-from syncengine.engine.recheck import recheck, recheck_freed, retry
+from syncengine.engine.recheck import recheck, recheck_freed, recheck_merged, retry
 from syncengine.entry import CursorUpdate
 from syncengine.errors import SyncDisabledError
 from syncengine.plan import ObjectPlan
@@ -61,6 +61,7 @@ def incremental_sync(
     )
     for plan in core.order:
         scan_sides(core, ctx, plan, full=False)
+        recheck_merged(core, ctx, plan)
         recheck_freed(core, ctx, plan)
         retry(core, ctx, plan)
     drain(core, ctx)  # webhook events kept since the last pass (docs/how-to/hubspot.md)

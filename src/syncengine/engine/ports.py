@@ -466,21 +466,51 @@ def call_update(
     adapter = core.adapters[side]
     results = batched(adapter, items, lambda chunk: adapter.update(plan.type_on(side), chunk))
     for n, (item, result) in enumerate(zip(items, results, strict=True)):
-        if (
-            not isinstance(result, AdapterError)
-            and result.category is None
-            and result.record_id != item.id
-        ):
+        if isinstance(result, AdapterError) or result.category is not None:
+            continue
+        if result.record_id != item.id:
             results[n] = _unusable_update(adapter, side, plan, item.id, result.record_id)
+        elif result.merged is not None:
+            moves = _merge_of(result.merged, item.id)
+            if moves is None:
+                results[n] = _unusable_update(
+                    adapter, side, plan, item.id, result.record_id, result.merged
+                )
+            else:
+                # Landed on the merged record: the entries follow it once the batch is
+                # stored (recheck.recheck_merged, at the end of the pass's scans).
+                ctx.write_merges.setdefault((plan.name, side), {}).update(moves)
     return results
 
 
+def _merge_of(merged: object, sent: str) -> dict[str, str] | None:
+    """The moves (old id -> new id) of an update answered as landed on the record
+    ``sent`` was merged into (``WriteResult.merged``), or None when they are unusable:
+    not a mapping of record ids, or without ``sent`` moved to another record."""
+    if not isinstance(merged, Mapping):
+        return None
+    moves: dict[str, str] = {}
+    for old, new in merged.items():
+        if bad_id(old) is not None or bad_id(new) is not None:
+            return None
+        if old != new:
+            moves[old] = new
+    return moves if sent in moves else None
+
+
 def _unusable_update(
-    adapter: Adapter, side: Side, plan: ObjectPlan, sent: str, answered: object
+    adapter: Adapter,
+    side: Side,
+    plan: ObjectPlan,
+    sent: str,
+    answered: object,
+    merged: object = None,
 ) -> WriteResult:
     """An update the adapter says succeeded, answered with an id that is not the id of
     the record sent: not text, or another record's (an app may answer an update of a
-    merged-away record with the id of the record it was merged into).
+    merged-away record with the id of the record it was merged into: an adapter says so
+    with ``WriteResult.merged_into``), or with a merge that does not move that record
+    to another (``merged``).
 
     Nothing says which record took the update: its record fails ``UNKNOWN`` (retried,
     rule R7), and the next pass reads the record again (finding a merge, if it was one).
@@ -491,12 +521,17 @@ def _unusable_update(
     if why is None:
         why = f"the update was sent to {sent!r}"
     hint = _TEXT_IDS if not isinstance(answered, str) or not answered else ""
+    said = f"with the id {answered!r:.60}, but {why}{hint}"
+    if merged is not None:
+        said = (
+            f"on the record {sent!r} was merged into, with the merge {merged!r:.80}, but "
+            f"it does not map {sent!r} to another record id (text ids only)"
+        )
     return WriteResult.failed(
         ErrorCategory.UNKNOWN,
         f"the {side.value} adapter {adapter.name!r} answered an update of the "
-        f"{plan.type_on(side)!r} record {sent!r} as done with the id {answered!r:.60}, "
-        f"but {why}{hint}; which record took it is unknown, so the record is read and "
-        "decided again on the next pass",
+        f"{plan.type_on(side)!r} record {sent!r} as done {said}; which record took it "
+        "is unknown, so the record is read and decided again on the next pass",
     )
 
 

@@ -1,5 +1,6 @@
 """Reading entries' records again: retries of failures and queued records (R7, S9),
-the reconcile sweep (S6), and the duplicates a pass freed (M3).
+the reconcile sweep (S6), the duplicates a pass freed (M3), and the records merged into
+others that the pass's updates landed on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from syncengine.plan import ObjectPlan
 from syncengine.records import Record, Side
 from syncengine.states import RecordState
 
-__all__ = ["RETRY_STATES", "read_sides", "recheck", "recheck_batch", "recheck_freed", "retry"]
+__all__ = [
+    "RETRY_STATES",
+    "read_sides",
+    "recheck",
+    "recheck_batch",
+    "recheck_freed",
+    "recheck_merged",
+    "retry",
+]
 
 
 def retry(core: Core, ctx: Pass, plan: ObjectPlan, *, queued_only: bool = False) -> None:
@@ -86,6 +95,40 @@ def recheck_batch(
         process(core, ctx, plan, side, list(records.values()), deleted, ())
         if side is Side.HUB:
             decided.update(records)
+
+
+def recheck_merged(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Follow the merges the pass's updates met (``WriteResult.merged``, noted by
+    ``ports.call_update``): the update landed on the record the sent one was merged
+    into, and its outcome is stored under the sent id. Now that the batches are stored,
+    the entries of the old ids are re-paired with the merged record and that record is
+    processed, as a page whose ``merged`` named them would be (merges.apply_merges).
+
+    A merged record that cannot be read now is left for later: the old ids still read
+    as it, so the next pass finds the merge again (its scan, a fetch or a retry).
+    """
+    for side in Side:
+        moves = ctx.write_merges.pop((plan.name, side), None)
+        if not moves:
+            continue
+        ctx.phase = "merged"
+        adapter = core.adapters[side]
+        records: dict[str, Record] = {}
+        deleted: list[str] = []
+        for chunk in chunks(list(dict.fromkeys(moves.values())), adapter.max_batch_size):
+            try:
+                fetched = fetch(core, side, plan.type_on(side), chunk)
+            except Exception as exc:
+                ctx.report.errors.append(str(as_adapter_error(exc)))
+                moves = {o: n for o, n in moves.items() if n not in chunk}
+                continue
+            # Merged again since: the old ids live on in the latest record.
+            again = redirects(chunk, fetched)
+            moves = {o: again.get(n, n) for o, n in moves.items()} | again
+            records.update((fetched[i].id, fetched[i]) for i in chunk if i in fetched)
+            deleted.extend(i for i in chunk if i not in fetched)
+        apply_merges(core, ctx, plan, side, moves, records.values())
+        process(core, ctx, plan, side, list(records.values()), deleted, ())
 
 
 def recheck_freed(core: Core, ctx: Pass, plan: ObjectPlan) -> None:

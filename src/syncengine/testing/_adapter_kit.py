@@ -308,6 +308,17 @@ class _Kit:
                         f"{result.record_id!r:.60}: an update must answer with the id of "
                         "the record sent (the engine fails the record otherwise)"
                     )
+                    if result.merged is not None:
+                        new = result.merged.get(item.id)
+                        _assert_id(new, f"an update of {item.id!r} answered as merged into")
+                        assert new != item.id, (
+                            f"an update of {item.id!r} was answered as merged "
+                            f"({dict(result.merged)!r:.80}) without moving it to another "
+                            "record: answer WriteResult.ok for a record that is itself"
+                        )
+                        for old, into in result.merged.items():
+                            _assert_id(old, "an update's merge named the merged id")
+                            _assert_id(into, "an update's merge named the new id")
             results.extend(chunk_results)
         return results
 

@@ -2115,7 +2115,14 @@ class FakeHubSpot:
         existing: _Object | None = None
         if operation == "update":
             record_id = str(item.get("id"))
-            existing = kind.resolve(record_id)  # a merged-away id names the merged record
+            # A merged-away id names the merged record: the update lands there and the
+            # reply carries the merged record's id. HubSpot's changelog "Updated merge
+            # functionality for contacts and companies": both previous ids "point to the
+            # resulting merged record"; old ids "are still routable via aliasing"
+            # (cleanupcrm.com, "HubSpot Merge Records Explained"). HubSpot documents no
+            # update-specific rule; reads of an old id answer under the new id
+            # (community.hubspot.com "Question about using batch read API").
+            existing = kind.resolve(record_id)
             if existing is None:
                 raise _Problem(
                     404,
