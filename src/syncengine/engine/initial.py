@@ -195,6 +195,8 @@ def run_phase(
     emit(core, ctx, "phase_started", plan.name)
     if phase == "sync_hub":
         read_changes_at_start(core, ctx, plan)
+    elif phase == "index_app_and_sync":
+        read_hub_changes_at_start(core, ctx, plan)
     sid = core.sync_id
     store = ctx.store
     since = store.cursor(sid, side, plan.name, "initial_scan")
@@ -290,7 +292,8 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan, *, first_run: boo
     Each record is read fresh, so what phase 3 creates in the app is the record as it is
     now; a record deleted since phase 1 is not read (the first incremental pass, which
     polls the hub from before phase 1, sees its deletion), and one added since is that
-    pass's too, unless phase 2 indexed it first (catch_up).
+    pass's too, unless phase 2 indexed it first (it reads the hub's changes when it
+    starts: a record added before then is read here).
 
     In the first initial sync every synced entry is one this run processed (and marked),
     so only the entries in other states are read from the index (synced ones, most of
@@ -334,6 +337,18 @@ def read_changes_at_start(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
     change made after the initial sync."""
     if plan.sync.direction.flows_from(Side.HUB):
         read_changes(core, ctx, plan, Side.APP)
+
+
+def read_hub_changes_at_start(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Index the hub's records added since phase 1 scanned it, as phase 2 starts: phase
+    2 pairs its app records with what the hub holds now, whatever the order it reads
+    the app in (M1, S3). Read once, before any app record is decided (instead of before
+    the phase's first create into the hub, which made the pairing of a hub record added
+    meanwhile depend on whether the app records read before its namesake needed a
+    create); a record added to the hub later is the first incremental pass's, as any
+    change made after the initial sync."""
+    if plan.sync.direction.flows_from(Side.APP):
+        read_changes(core, ctx, plan, Side.HUB)
 
 
 #: Every state but synced (see :func:`sync_unsynced_hub`).

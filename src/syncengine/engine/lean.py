@@ -42,12 +42,15 @@ index copy and carries the edit to the app (``tests/stateful/test_lean_initial.p
 pins it). So does a hub record deleted (or merged) since phase 1: the pair is synced as
 if the user had deleted it right after phase 2, and the next pass finds the deletion
 (R6: the pair fails as deleted, the app record is kept), where the general path, which
-reads the hub record again, would create the app record in the hub anew. Phase 1's
-values are not used once phase 2 indexed the hub's changes (``catch_up``, which may
-have read a newer record), nor by another run than the one that kept them (a restarted
-initial sync takes its poll cursor after them: only a resumed one may use them, its
-poll cursor being the one taken before they were read); the entry's next write drops
-them from the index.
+reads the hub record again, would create the app record in the hub anew. Phase 2
+indexes the hub's records added since phase 1 when it starts (``read_changes``): that
+writes only the entries of new records and of records whose identifiers changed, and
+a write drops what phase 1 kept beside an entry, so the values still kept are phase 1's
+reads of records whose identifiers have not changed since, as above. Phase 1's values
+are not used by another run than the one that kept them (a restarted initial sync
+takes its poll cursor after them: only a resumed one may use them, its poll cursor
+being the one taken before they were read); the entry's next write drops them from
+the index.
 
 Why that is safe. The records taken are independent of the rest of the page (no key in
 common, no entry in common), so processing them before the others decides each record
@@ -550,11 +553,10 @@ def keeping(core: Core, ctx: Pass, plan: ObjectPlan) -> tuple[str, tuple[str, ..
 
 
 def _kept(core: Core, ctx: Pass, plan: ObjectPlan) -> tuple[str, tuple[str, ...]] | None:
-    """The tag of the hub values phase 1 kept, while they are still what phase 1 read:
-    once phase 2 indexed the hub's changes since (``catch_up``), a kept value may be
-    older than one the index knows, and the hub records are fetched instead. A resumed
-    phase 2 takes the values its run's phase 1 kept (the tag names the run: a
-    restarted initial sync fetches, as does one whose mapping changed since)."""
-    if (plan.name, Side.HUB) in ctx.caught_up:
-        return None
+    """The tag of the hub values phase 1 kept. Phase 2's reading of the hub's changes
+    when it starts (``read_changes``) rewrites, and so drops the kept values of, the
+    entries whose identifiers changed since phase 1; the others keep phase 1's read,
+    which the module docstring shows is safe to merge with. A resumed phase 2 takes the
+    values its run's phase 1 kept (the tag names the run: a restarted initial sync
+    fetches, as does one whose mapping changed since)."""
     return keeping(core, ctx, plan)

@@ -211,6 +211,10 @@ def catch_up(
     a second time. Before the first create into ``other`` in the phase, the changes
     made there since its scan started are indexed (once per phase: that change scan
     includes the echoes of this sync's own writes). Whether it did so.
+
+    A phase run in one process reads them when it starts instead (:func:`read_changes`,
+    so that what pairs does not depend on the order of its records), and this finds
+    them read; scale-out workers read them here.
     """
     if not ctx.catch_up or (plan.name, other) in ctx.caught_up:
         return False
@@ -226,9 +230,9 @@ def read_changes(core: Core, ctx: Pass, plan: ObjectPlan, other: Side) -> bool:
     """Index ``other``'s records added since the initial sync scanned it, once per phase
     (see :func:`catch_up`); whether it indexed any.
 
-    Phase 3 calls it when it starts, before it decides any hub record: what the app
-    holds then pairs whatever the order phase 3 reads the hub in (M1); a record added
-    later is the first incremental pass's.
+    Phases 2 and 3 call it when they start, before they decide any record: what the
+    other app holds then pairs whatever the order the phase reads its side in (M1); a
+    record added later is the first incremental pass's.
     """
     if not ctx.catch_up or (plan.name, other) in ctx.caught_up:
         return False
