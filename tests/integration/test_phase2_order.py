@@ -16,6 +16,8 @@ pass's, as a change made after the initial sync is.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncengine import (
     ExcludeReason,
@@ -64,7 +66,7 @@ APP_RECORDS = {
 
 
 def _run(
-    order: tuple[str, ...], added: str, winner: Side
+    order: tuple[str, ...], added: str, winner: Side, after: int = 1
 ) -> tuple[InMemoryAdapter, InMemoryAdapter, MemoryIndexStore, SyncEngine, str]:
     hub = InMemoryAdapter([HUB], id_prefix="h")
     # One app record per phase 2 page.
@@ -75,13 +77,17 @@ def _run(
         ids[name] = app.put("people", mail=APP_RECORDS[name], nm=name).id
     index = MemoryIndexStore()
     done = False
+    pages = 0
 
     def on_event(event: SyncEvent) -> None:
-        nonlocal done
-        # A user adds a record to the hub once phase 2 has started.
+        nonlocal done, pages
+        # A user adds a record to the hub once phase 2 has started (with
+        # "phase_progress": after its ``after``-th page).
         if event.phase == "index_app_and_sync" and event.kind == added and not done:
-            done = True
-            hub.put("contacts", email="h@x.io", name="Added")
+            pages += 1
+            if added == "phase_started" or pages >= after:
+                done = True
+                hub.put("contacts", email="h@x.io", name="Added")
 
     engine = SyncEngine(hub, app, index, _config(winner), on_event=on_event)
     engine.initial_sync()
@@ -107,7 +113,25 @@ def test_pairing_in_phase_2_does_not_depend_on_the_app_order(
     its e-mail; one added once phase 2 is under way is the first incremental pass's (a
     duplicate of the record phase 2 created in the hub, M3, whatever came before): the
     same outcome for every order of the app's records."""
-    hub, app, index, engine, gained = _run(order, added, winner)
+    _check(order, added, winner)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    order=st.permutations(tuple(APP_RECORDS)),
+    after=st.integers(0, len(APP_RECORDS) - 1),
+    winner=st.sampled_from((Side.HUB, Side.APP)),
+)
+def test_any_order_and_moment_of_the_addition_ends_alike(
+    order: tuple[str, ...], after: int, winner: Side
+) -> None:
+    """Every order of the app's records, the hub record added when phase 2 starts or
+    after any of its pages but the last: the outcome depends on that moment only."""
+    _check(order, "phase_started" if after == 0 else "phase_progress", winner, after)
+
+
+def _check(order: tuple[str, ...], added: str, winner: Side, after: int = 1) -> None:
+    hub, app, index, engine, gained = _run(order, added, winner, after)
     mails = sorted(r.properties["email"] for r in hub.records("contacts"))
     entry = index.by_record_ids("order", "contacts", Side.APP, [gained])[gained]
     assert entry.state is RecordState.SYNCED, entry
