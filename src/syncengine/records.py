@@ -202,7 +202,8 @@ class WriteResult:
     record_id: str | None
     category: ErrorCategory | None = None
     message: str = ""
-    merged: Mapping[str, str] | None = None
+    # Not hashed (a mapping is not hashable): a result stays usable in a set.
+    merged: Mapping[str, str] | None = attrs.field(default=None, hash=False)
 
     @classmethod
     def ok(cls, record_id: str) -> WriteResult:

@@ -84,6 +84,9 @@ class TestHubSpotContacts(AdapterTests):
     def remove_record(self, adapter, object_type, record_id):
         self._fake.archive(object_type, record_id)
 
+    def merge_records(self, adapter, object_type, primary_id, other_id):
+        return self._fake.merge(object_type, primary_id, other_id)
+
 
 class TestHubSpotCustomObject(TestHubSpotContacts):
     association_type = "contacts"
@@ -94,7 +97,8 @@ class TestHubSpotCustomObject(TestHubSpotContacts):
 
 
 def test_check_adapter_passes_for_the_hubspot_adapter_on_the_local_hubspot():
-    """check_adapter runs every check against fresh local HubSpots, deletions included."""
+    """check_adapter runs every check against fresh local HubSpots, deletions and
+    merges included."""
     fakes: dict[int, FakeHubSpot] = {}
 
     def factory() -> HubSpotAdapter:
@@ -106,8 +110,16 @@ def test_check_adapter_passes_for_the_hubspot_adapter_on_the_local_hubspot():
     def remove(adapter, object_type, record_id):
         fakes[id(adapter)].archive(object_type, record_id)
 
+    def merge(adapter, object_type, primary_id, other_id):
+        return fakes[id(adapter)].merge(object_type, primary_id, other_id)
+
     check_adapter(
-        factory, "contacts", max_examples=5, remove_record=remove, association_type="companies"
+        factory,
+        "contacts",
+        max_examples=5,
+        remove_record=remove,
+        association_type="companies",
+        merge_records=merge,
     )
 
 

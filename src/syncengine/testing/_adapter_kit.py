@@ -67,6 +67,9 @@ __all__ = ["AdapterTests", "check_adapter"]
 #: ``remove_record(adapter, object_type, record_id)``: deletes a record the way the app's
 #: users would (the engine-facing interface has no delete).
 RemoveHook = Callable[[Adapter, str, str], None]
+#: ``merge_records(adapter, object_type, primary_id, other_id)``: merges two records the
+#: way the app's users would (for apps that merge); returns the merged record's id.
+MergeHook = Callable[[Adapter, str, str, str], str]
 
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -182,6 +185,7 @@ class _Kit:
     remove: RemoveHook | None = None
     association_type: str | None = None
     record_count: int = 12
+    merge: MergeHook | None = None
     _numbers: Iterator[int] = attrs.field(factory=lambda: itertools.count(1))
     _token: str = attrs.field(factory=lambda: uuid.uuid4().hex[:12])
     _schemas: dict[str, ObjectSchema] = attrs.Factory(dict)
@@ -680,6 +684,53 @@ def _check_removed_records_are_reported_deleted(kit: _Kit) -> None:
     assert ids[1] not in _ids(kit.scan()), f"a full scan still yields removed record {ids[1]!r}"
 
 
+def _check_merged_records_are_reported_as_moves(kit: _Kit) -> None:
+    if kit.merge is None:
+        raise _Skip("adapter cannot merge records in tests (provide a merge_records hook)")
+    created = kit.create(3)
+    ids = list(created)
+    cursor = kit.scan()[-1].cursor
+    assert cursor is not None
+    new = kit.merge(kit.adapter, kit.object_type, ids[0], ids[1])
+    _assert_id(new, "merge_records returned the merged record's id")
+    olds = [i for i in ids[:2] if i != new]
+    found = kit.adapter.fetch(kit.object_type, ids)
+    for old in olds:
+        got = found.get(old)
+        assert (got.id if got is not None else None) == new, (
+            f"fetch of the merged id {old!r} returned {got!r}; it must return the merged "
+            f"record {new!r} (absent would mean deleted)"
+        )
+    pages = kit.scan(cursor)
+    moves = {o: n for page in pages for o, n in page.merged.items()}
+    for old in olds:
+        assert moves.get(old) == new, (
+            f"scan(since=cursor) does not report {old!r}, merged into {new!r} after the "
+            f"cursor, in Page.merged (it reported {moves!r})"
+        )
+        assert old not in _deleted(pages), (
+            f"scan(since=cursor) lists the merged id {old!r} in Page.deleted; a merged "
+            "record is a move (Page.merged), not a deletion"
+        )
+    # An update sent to a merged-away id: refused as gone, or landed on the merged
+    # record and answered with the id sent and the merge (WriteResult.merged_into).
+    old = olds[0]
+    values = kit.changed_values(created[old])
+    (result,) = kit.update_items([RecordUpdate(old, values)])
+    if not result.succeeded:
+        assert result.category in (ErrorCategory.NOT_FOUND, ErrorCategory.DELETED), (
+            f"an update of the merged id {old!r} failed {result.category}: {result.message}; "
+            "refuse it as NOT_FOUND or DELETED, or answer it landed on the merged record"
+        )
+        return
+    assert (result.merged or {}).get(old) == new, (
+        f"an update of the merged id {old!r} succeeded with {result!r}; one that landed on "
+        f"the merged record {new!r} must say so: WriteResult.merged_into({old!r}, "
+        f"{{{old!r}: {new!r}, ...}})"
+    )
+    _assert_values(kit.schema(), values, kit.fetch([new])[new])
+
+
 def _check_batches_of_max_batch_size_work(kit: _Kit) -> None:
     size = kit.adapter.max_batch_size
     assert isinstance(size, int), f"max_batch_size is {size!r}; it must be an int"
@@ -857,6 +908,7 @@ _CHECKS: Final[dict[str, _Check]] = {
     "full_scan_page_cursor_resumes_the_scan": _check_full_scan_page_cursor_resumes_the_scan,
     "fetch_leaves_out_unknown_ids": _check_fetch_leaves_out_unknown_ids,
     "removed_records_are_reported_deleted": _check_removed_records_are_reported_deleted,
+    "merged_records_are_reported_as_moves": _check_merged_records_are_reported_as_moves,
     "batches_of_max_batch_size_work": _check_batches_of_max_batch_size_work,
     "idempotency_key_replays_the_first_create": _check_idempotency_key_replays_the_first_create,
     "idempotency_lookup_finds_committed_creates": (
@@ -1217,6 +1269,7 @@ def check_adapter(
     remove_record: RemoveHook | None = None,
     association_type: str | None = None,
     record_count: int = 12,
+    merge_records: MergeHook | None = None,
 ) -> None:
     """Check that adapters made by ``factory`` keep the :class:`Adapter` contract.
 
@@ -1235,15 +1288,21 @@ def check_adapter(
         association_type: The type to link records to in the association check; the
             object type itself by default.
         record_count: How many records the scan checks create.
+        merge_records: ``merge_records(adapter, object_type, primary_id, other_id)``
+            merges two records the way the app's users would and returns the merged
+            record's id; enables the merge check (for apps that merge records).
 
     Raises:
         AssertionError: A check failed; the message starts with the check's name, and
             an exception the adapter raised is chained as the cause.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.3 ``merge_records``.
     """
     for name, check in _CHECKS.items():
-        kit = _Kit(factory(), object_type, remove_record, association_type, record_count)
+        kit = _Kit(
+            factory(), object_type, remove_record, association_type, record_count, merge_records
+        )
         try:
             _run_plain(name, lambda: check(kit))  # noqa: B023 - called right away
         finally:
@@ -1330,14 +1389,26 @@ class AdapterTests:
         """Delete a record as the app's users would; override to enable deletion tests."""
         _pytest_skip("adapter cannot remove records in tests")
 
+    def merge_records(
+        self, adapter: Adapter, object_type: str, primary_id: str, other_id: str
+    ) -> str:
+        """Merge two records as the app's users would and return the merged record's id;
+        override to enable the merge test (for apps that merge records).
+
+        .. versionadded:: 0.3
+        """
+        _pytest_skip("adapter cannot merge records in tests")
+
     def _kit(self, adapter: Adapter, object_type: str) -> _Kit:
         overridden = type(self).remove_record is not AdapterTests.remove_record
+        merges = type(self).merge_records is not AdapterTests.merge_records
         return _Kit(
             adapter,
             object_type,
             self.remove_record if overridden else None,
             self.association_type,
             self.record_count,
+            self.merge_records if merges else None,
         )
 
     def _run(self, name: str, adapter: Adapter, object_type: str) -> None:
@@ -1403,6 +1474,11 @@ class AdapterTests:
     def test_removed_records_are_reported_deleted(self, adapter: Adapter, object_type: str) -> None:
         """A removed record is absent from fetch and listed in Page.deleted."""
         self._run("removed_records_are_reported_deleted", adapter, object_type)
+
+    def test_merged_records_are_reported_as_moves(self, adapter: Adapter, object_type: str) -> None:
+        """A merged id reads as the merged record, is a move in Page.merged (no deletion),
+        and an update sent to it is refused as gone or answered as the merge."""
+        self._run("merged_records_are_reported_as_moves", adapter, object_type)
 
     def test_batches_of_max_batch_size_work(self, adapter: Adapter, object_type: str) -> None:
         """Create, fetch and update accept max_batch_size items in one call."""
