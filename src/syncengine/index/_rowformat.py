@@ -41,7 +41,13 @@ from syncengine.index._entry import (
     InboxItem,
     make_entry,
 )
-from syncengine.index.base import IndexStore, check_page_limit, keyset_page, page_start
+from syncengine.index.base import (
+    IndexStore,
+    RowView,
+    check_page_limit,
+    keyset_page,
+    page_start,
+)
 from syncengine.records import Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
@@ -252,6 +258,13 @@ _ONLY_STR: Final = {str}
 _SHARED: Final = 4096  # decoded times and history items kept for reuse
 _EMPTY_KEYS: Final[frozenset[str]] = frozenset()
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: The microseconds since the epoch of the first and last times a datetime can hold.
+_MIN_US: Final = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_US: Final = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+#: The start of the ``data`` column of a bare entry (see :meth:`RowCodec.view`).
+_BARE_START: Final = "[null,null,null,["
+#: The fields of a padded ``data`` array after ``mark``, at their defaults, as a list.
+_TAIL_LIST: Final = list(DEFAULTS[_SHORT:])
 _loads: Final = json.JSONDecoder().decode
 #: The C scanner behind json.loads, without the wrapper's whitespace handling: the hot
 #: path of every read. Text it cannot read raises (ValueError, StopIteration).
@@ -466,6 +479,42 @@ class _Stamped:
 Intern = Callable[[str, str], "int | None"]
 #: interned(kind, number): the text of an interned number, ``None`` if there is none.
 Interned = Callable[[str, int], "str | None"]
+
+
+class StoredRowView(RowView):
+    """A :class:`~syncengine.index.base.RowView` of a bare entry read from a row
+    (:meth:`RowCodec.view`): the row kept, for :meth:`entry` (decoded when asked) and
+    for a store's :meth:`~syncengine.index.IndexStore.write_matched`, which completes
+    the row from its stored history (``history``: the ``data`` array's offsets and item
+    numbers; ``updated``: the row's ``updated_at`` in microseconds)."""
+
+    __slots__ = ("_codec", "history", "row", "updated")
+
+    def __init__(
+        self,
+        codec: RowCodec,
+        row: Sequence[Any],
+        sync_id: str,
+        object_type: str,
+        state: RecordState,
+        keys: frozenset[str],
+        mark: str | None,
+        history: list[int],
+    ) -> None:
+        RowView.__init__(
+            self, sync_id, object_type, row[2], row[3], row[4], state, None, keys, mark, True
+        )
+        self._codec = codec
+        self.row = row
+        self.history = history
+        self.updated: int = row[6]
+
+    @override
+    def entry(self) -> Entry:
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self._codec.decode(self.sync_id, self.object_type, self.row)
+        return entry
 
 
 class RowCodec:
@@ -807,6 +856,88 @@ class RowCodec:
             size -= 1
         return data_json(record[:size] if size < len(record) else record)
 
+    def encode_matched(
+        self,
+        view: StoredRowView,
+        keys: frozenset[str],
+        matched_by: str,
+        hub_values: Mapping[str, Any],
+        app_values: Mapping[str, Any],
+        items: tuple[HistoryItem, ...],
+        mark: str | None,
+        updated_at: datetime,
+        updated: int,
+        history_size: int,
+    ) -> str | None:
+        """The ``data`` column :meth:`encode` writes for the entry
+        :func:`~syncengine.index.base.matched_entry` makes of ``view``'s entry and these
+        arguments (``updated``: ``updated_at`` in microseconds), from the row's stored
+        history, without building the entry; ``None`` when this short way does not
+        apply (the caller encodes the entry): field names or history items not interned
+        yet (this interns nothing, so rows written whole around it number what they
+        intern as they would alone), an item that is not a plain one of a UTC time, or
+        a value the encoding refuses."""
+        shapes = self._shape_ids
+        encode = _codec.encode_value
+        try:
+            hub_enc: Any
+            hub_list: list[Any] | None = None
+            hub_str = False
+            if hub_values:
+                shape = shapes.get(tuple(hub_values))
+                if shape is None:
+                    return None
+                hub_list = list(hub_values.values())
+                hub_str = {*map(type, hub_list)} == _ONLY_STR
+                hub_enc = [shape, *hub_list] if hub_str else [shape, *map(encode, hub_list)]
+            else:
+                hub_enc = encode(dict(hub_values))
+            app_enc: Any
+            if app_values:
+                shape = shapes.get(tuple(app_values))
+                if shape is None:
+                    return None
+                app_list = list(app_values.values())
+                if hub_list is None:
+                    app_enc = [shape, *map(encode, app_list)]
+                elif hub_str and app_list == hub_list:
+                    app_enc = SAME_AS_HUB if shape == hub_enc[0] else [-shape]
+                else:
+                    app_enc = self._delta(shape, app_list, hub_list)
+            else:
+                app_enc = encode(dict(app_values))
+        except _codec.CodecError:
+            return None
+        matched: str | int = matched_by
+        if matched_by in keys:
+            matched = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
+        # The stored items: each time moved from the row's updated_at to the new one.
+        old = view.history
+        shift = updated - view.updated
+        out: list[Any] = []
+        for i in range(0, len(old), 2):
+            out += (old[i] + shift, old[i + 1])
+        item_ids = self._item_ids
+        for item in items:
+            at = item.at
+            if (
+                type(item) is not HistoryItem
+                or type(item.action) is not str
+                or type(item.detail) is not str
+                or type(at) is not datetime
+                or at.tzinfo is not UTC
+            ):
+                return None
+            number = item_ids.get((item.action, item.detail))
+            if number is None:
+                return None
+            out += (0 if at is updated_at else updated - _codec.to_micros(at), number)
+        record: list[Any] = [hub_enc, app_enc, matched, out[-2 * history_size :], mark]
+        size = len(record)
+        while size and record[size - 1] == DEFAULTS[size - 1]:
+            size -= 1
+        return data_json(record[:size] if size < len(record) else record)
+
     def _history_known(self, history: tuple[HistoryItem, ...], updated: int) -> list[Any] | None:
         """What :meth:`_history` writes of ``history`` for an entry stamped ``updated``
         (microseconds), each item's time and number found by the item itself (decoded
@@ -870,6 +1001,94 @@ class RowCodec:
         if len(fields) != len(values) or not {*map(type, values)} <= _TEXT_OR_NONE:
             return None
         return dict(zip(fields, values, strict=False))  # lengths checked
+
+    def view(
+        self,
+        sync_id: str,
+        object_type: str,
+        row: Sequence[Any],
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None = None,
+    ) -> RowView:
+        """The :class:`~syncengine.index.base.RowView` of a row (columns as for
+        :meth:`decode`), and its kept values added to ``kept`` as :meth:`decode` adds
+        them. A bare entry's row whose history holds only items by number this codec
+        knows is read without building the entry (a :class:`StoredRowView`); any other
+        row is decoded, and viewed whole."""
+        data = row[9]
+        if type(data) is str and data.startswith(_BARE_START):
+            try:
+                found = self._bare(sync_id, object_type, row, data, kept)
+            except (ValueError, TypeError, KeyError, IndexError, StopIteration, RecursionError):
+                found = None
+            if found is not None:
+                return found
+        return RowView.of(self.decode(sync_id, object_type, row, kept))
+
+    def _bare(
+        self,
+        sync_id: str,
+        object_type: str,
+        row: Sequence[Any],
+        data: str,
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None,
+    ) -> StoredRowView | None:
+        """:meth:`view`'s short way, or ``None`` (the row is decoded): every check
+        :meth:`decode` makes of such a row, so that the view says what the entry holds."""
+        _, _, _, hub_id, app_id, state, updated, pending, keys, _ = row[:10]
+        if (
+            type(hub_id) not in _TEXT_OR_NONE
+            or type(app_id) not in _TEXT_OR_NONE
+            or pending is not None
+            or type(updated) is not int
+            or not _MIN_US <= updated <= _MAX_US
+        ):
+            return None
+        record = _scan_once(data, 0)[0]
+        size = len(record)
+        if size == _SHORT or size == 4:
+            extra = None
+        elif size == FIELDS + 1 and record[_SHORT:FIELDS] == _TAIL_LIST:
+            extra = record[FIELDS]
+        elif size == FIELDS and record[_SHORT:] == _TAIL_LIST:
+            extra = None
+        else:
+            return None
+        if size > _SHORT and type(record[_SHORT]) is not int:  # attempts: 0, not false
+            return None
+        if record[0] is not None or record[1] is not None or record[2] is not None:
+            return None
+        mark = record[4] if size > 4 else None
+        if mark is not None and type(mark) is not str:
+            return None
+        history = record[3]
+        if len(history) & 1:
+            return None
+        pairs = self._item_pairs
+        for i in range(0, len(history), 2):
+            offset = history[i]
+            ref = history[i + 1]
+            if (
+                type(offset) is not int
+                or type(ref) is not int
+                or ref not in pairs
+                or self._item_ids.get(pairs[ref]) != ref  # encoding numbers it so
+                or not _MIN_US <= updated - offset <= _MAX_US
+            ):
+                return None
+        if keys is None:
+            key_set = _EMPTY_KEYS
+        elif type(keys) is str and keys[:1] != "[":
+            key_set = frozenset((keys,))
+        else:
+            key_set = keys_of(keys)
+        view = StoredRowView(
+            self, row, sync_id, object_type, _STATE_OF[state], key_set, mark, history
+        )
+        if kept is not None and extra is not None:
+            values = self._kept_of(extra, kept[0])
+            if values is not None:
+                kept[1][row[2]] = values
+        return view
 
     # ---- decoding -------------------------------------------------------------------
     def decode(

@@ -50,6 +50,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import override
+
 from syncengine.errors import IndexStoreError
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem, make_entry
 from syncengine.records import Side
@@ -62,14 +64,113 @@ if TYPE_CHECKING:
 #: and app copies, and the history item to append (or ``None``).
 SyncedCopy = tuple[Entry, Mapping[str, Any], Mapping[str, Any], HistoryItem | None]
 
+
+class RowView:
+    """A stored entry's hot fields, read without building the entry
+    (:meth:`IndexStore.by_keys_rows`): its ids, state, pending side, keys and mark, and
+    whether it is ``bare``: it holds nothing else but its history (no copies, no
+    ``matched_by``, no failure, reason, message, attempts, pending create, links or
+    deletion; an entry the initial sync's phase 1 indexed is one). :meth:`entry` is the
+    whole entry, read when it is asked for.
+
+    A store may subclass it to keep what it needs to write the row again without
+    building the entry (see :meth:`IndexStore.write_matched`).
+
+    .. versionadded:: 0.3
+    """
+
+    __slots__ = (
+        "_entry",
+        "app_id",
+        "bare",
+        "entry_id",
+        "hub_id",
+        "keys",
+        "mark",
+        "object_type",
+        "pending",
+        "state",
+        "sync_id",
+    )
+
+    def __init__(
+        self,
+        sync_id: str,
+        object_type: str,
+        entry_id: str,
+        hub_id: str | None,
+        app_id: str | None,
+        state: RecordState,
+        pending: Side | None,
+        keys: frozenset[str],
+        mark: str | None,
+        bare: bool,
+        entry: Entry | None = None,
+    ) -> None:
+        self.sync_id = sync_id
+        self.object_type = object_type
+        self.entry_id = entry_id
+        self.hub_id = hub_id
+        self.app_id = app_id
+        self.state = state
+        self.pending = pending
+        self.keys = keys
+        self.mark = mark
+        self.bare = bare
+        self._entry = entry
+
+    @classmethod
+    def of(cls, entry: Entry) -> RowView:
+        """The view of an entry read whole."""
+        return cls(
+            entry.sync_id,
+            entry.object_type,
+            entry.entry_id,
+            entry.hub_id,
+            entry.app_id,
+            entry.state,
+            entry.pending,
+            entry.keys,
+            entry.mark,
+            is_bare(entry),
+            entry,
+        )
+
+    def entry(self) -> Entry:
+        """The whole entry (a :class:`~syncengine.entry.CorruptEntry` for a row that
+        cannot be read)."""
+        entry = self._entry
+        assert entry is not None  # a subclass that reads it lazily overrides entry()
+        return entry
+
+    @override
+    def __repr__(self) -> str:
+        return (
+            f"RowView({self.sync_id!r}, {self.object_type!r}, {self.entry_id!r}, "
+            f"hub_id={self.hub_id!r}, app_id={self.app_id!r}, state={self.state!r}, "
+            f"bare={self.bare!r})"
+        )
+
+
+#: One pair for :meth:`IndexStore.write_matched`: the hub entry's row as read, the app
+#: record id, the keys, ``matched_by``, the hub and app copies, and the history items to
+#: append.
+Matched = tuple[
+    RowView, str, frozenset[str], str, Mapping[str, Any], Mapping[str, Any], tuple[HistoryItem, ...]
+]
+
 __all__ = [
     "IndexStore",
+    "Matched",
+    "RowView",
     "check_changes",
     "check_page_limit",
     "created_entry",
+    "is_bare",
     "keeps_history",
     "keeps_inbox",
     "keyset_page",
+    "matched_entry",
     "page_start",
     "same_entry",
     "synced_copy",
@@ -419,6 +520,67 @@ class IndexStore(abc.ABC):
         """
         return {}
 
+    def by_keys_rows(
+        self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
+    ) -> tuple[dict[str, list[RowView]], dict[str, dict[str, str | None]]]:
+        """:meth:`by_keys_indexed`, with each entry found as a :class:`RowView` (one view
+        per entry, however many of ``keys`` it holds): its hot fields, the whole entry
+        read only when :meth:`RowView.entry` asks for it.
+
+        Phase 2 of the initial sync looks up a page's keys this way: most of what it
+        finds are bare entries of hub records (phase 1's), which it completes with
+        :meth:`write_matched` without reading them whole. This default makes a view of
+        each entry :meth:`by_keys_indexed` returns; the SQLite store reads the views from
+        the rows, without building the entries.
+
+        .. versionadded:: 0.3
+        """
+        found, kept = self.by_keys_indexed(sync_id, object_type, keys, tag)
+        views: dict[int, RowView] = {}
+        out: dict[str, list[RowView]] = {}
+        for key, held in found.items():
+            row: list[RowView] = []
+            for entry in held:
+                view = views.get(id(entry))
+                if view is None:
+                    view = views[id(entry)] = RowView.of(entry)
+                row.append(view)
+            out[key] = row
+        return out, kept
+
+    def write_matched(
+        self,
+        matched: Sequence[Matched],
+        *,
+        mark: str | None,
+        updated_at: datetime,
+        history_size: int,
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Store matched pairs synced, with other entries and ``cursors``, in one
+        transaction, as :meth:`write_built` would store ``[*done, *entries]``, where
+        ``done`` holds :func:`matched_entry` of each ``(row, app_id, keys, matched_by,
+        hub_values, app_values, items)`` of ``matched`` (with ``mark``, ``updated_at`` and
+        ``history_size``).
+
+        The engine calls this for the pairs phase 2 of the initial sync matched with a
+        bare hub entry (:attr:`RowView.bare`) read by :meth:`by_keys_rows`, whose records
+        it holds the leases of. A store may complete such a row in place (the app id,
+        the state, the time, the copies, the history) instead of building and encoding
+        the whole entry; what it stores, and what every read returns, must be exactly
+        what :meth:`write_built` of the :func:`matched_entry` entries stores, whatever
+        is stored now (a row changed since it was read is written whole). What it
+        cannot store raises :class:`~syncengine.IndexStoreError` and stores none of the
+        call. This default calls :meth:`write_built`.
+
+        .. versionadded:: 0.3
+        """
+        done = [
+            matched_entry(m[0].entry(), *m[1:], mark, updated_at, history_size) for m in matched
+        ]
+        self.write_built([*done, *entries], cursors=cursors)
+
     # ---- cursors and settings -------------------------------------------------------
     @abc.abstractmethod
     def cursor(self, sync_id: str, side: Side, object_type: str, name: str = "poll") -> str | None:
@@ -704,6 +866,69 @@ def synced_copy(
         entry.links,
         None,
         history,
+    )
+
+
+def is_bare(entry: Entry) -> bool:
+    """Whether ``entry`` holds nothing but its ids, state, keys, mark and history (see
+    :attr:`RowView.bare`)."""
+    return (
+        entry.hub_values is None
+        and entry.app_values is None
+        and entry.matched_by is None
+        and entry.category is None
+        and entry.reason is None
+        and entry.message == ""
+        and entry.pending is None
+        and entry.pending_key is None
+        and entry.attempts == 0
+        and not entry.links
+        and entry.deleted is None
+    )
+
+
+def matched_entry(
+    entry: Entry,
+    app_id: str,
+    keys: frozenset[str],
+    matched_by: str,
+    hub_values: Mapping[str, Any],
+    app_values: Mapping[str, Any],
+    items: tuple[HistoryItem, ...],
+    mark: str | None,
+    updated_at: datetime,
+    history_size: int,
+) -> Entry:
+    """The entry :meth:`IndexStore.write_matched` stores for one pair: ``entry`` (a hub
+    record's) synced with the app record ``app_id``: these keys, ``matched_by``,
+    copies, ``mark`` and ``updated_at``, ``items`` appended to its history (the last
+    ``history_size`` items kept); nothing failed, excluded, pending or deleted; its
+    links as they are.
+
+    .. versionadded:: 0.3
+    """
+    return make_entry(
+        entry.sync_id,
+        entry.object_type,
+        entry.entry_id,
+        updated_at,
+        entry.hub_id,
+        app_id,
+        RecordState.SYNCED,
+        keys,
+        matched_by,
+        hub_values,
+        app_values,
+        None,
+        None,
+        "",
+        None,
+        None,
+        0,
+        mark,
+        entry.links,
+        None,
+        (*entry.history, *items)[-history_size:],
     )
 
 

@@ -77,7 +77,15 @@ from syncengine.index._entry import (
     InboxItem,
     check_inbox_items,
 )
-from syncengine.index.base import SyncedCopy, check_changes, created_entry, same_entry
+from syncengine.index.base import (
+    Matched,
+    RowView,
+    SyncedCopy,
+    check_changes,
+    created_entry,
+    matched_entry,
+    same_entry,
+)
 from syncengine.index.base import synced_copy as _synced_copy
 from syncengine.records import Side
 from syncengine.states import RecordState
@@ -857,6 +865,55 @@ class SQLiteIndexStore(_rowformat.RowStore):
         return found
 
     @override
+    def by_keys_rows(
+        self, sync_id: str, object_type: str, keys: Iterable[str], tag: str
+    ) -> tuple[dict[str, list[RowView]], dict[str, dict[str, str | None]]]:
+        # _by_keys' read, with each row viewed (RowCodec.view): a bare entry's row is
+        # not decoded, and keeps what write_matched needs to complete it in place.
+        kept: dict[str, dict[str, str | None]] = {}
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[RowView]] = {}
+        if not wanted:
+            return found, kept
+        tagged = (tag, kept) if type(tag) is str else None
+        shared: set[str] = set()  # keys held by several entries: sorted by rowid at the end
+        with self._reading() as conn:
+            scope = self._scope(conn, sync_id, object_type)
+            if scope is None:
+                return found, kept
+            sync, ot = scope
+            view = self._codec.view
+            rows = self._rows
+            if len(rows) > _ROWS:
+                rows.clear()
+            viewed: dict[int, RowView] = {}
+            for chunk in _chunks(wanted, _MAX_PARAMS - 2):
+                sql = (
+                    f"SELECT {_COLUMNS}, k.key FROM keys k JOIN entries e ON e.id = k.entry "
+                    f"WHERE k.sync = ? AND k.ot = ? AND k.key IN ({_marks(len(chunk))})"
+                )
+                for row in self._fetch(conn, sql, (sync, ot, *chunk), sync_id, object_type, 2):
+                    rowid = row[0]
+                    got = viewed.get(rowid)
+                    if got is None:
+                        got = viewed[rowid] = view(sync_id, object_type, row[:10], tagged)
+                        rows[(sync, ot, row[2])] = (rowid, row[5], row[8], *row[3:5], *row[6:8])
+                    key = row[10]
+                    holders = found.get(key)
+                    if holders is None:
+                        found[key] = [got]
+                    else:
+                        holders.append(got)
+                        shared.add(key)
+            if len(rows) > 2 * _ROWS:  # a read larger than the cache: keep it bounded
+                rows.clear()
+            if shared:
+                rowids = {id(got): rowid for rowid, got in viewed.items()}
+                for key in shared:
+                    found[key].sort(key=lambda got: rowids[id(got)])
+        return found, kept
+
+    @override
     def _entries(
         self,
         sync_id: str,
@@ -1084,6 +1141,147 @@ class SQLiteIndexStore(_rowformat.RowStore):
         if stayed:
             conn.executemany(_update_sql(0), stayed)
         batch.update(_rowformat.built_entries(whole))
+
+    @override
+    def write_matched(
+        self,
+        matched: Sequence[Matched],
+        *,
+        mark: str | None,
+        updated_at: datetime,
+        history_size: int,
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # The rows of bare entries viewed by by_keys_rows, completed in place
+        # (RowCodec.encode_matched); the others written whole, as the default does.
+        if not matched:
+            self._write_all(entries, (), cursors, None, built=True)  # as write_built
+            return
+
+        def complete(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._complete_matched(
+                conn, batch, deltas, written, matched, mark, updated_at, history_size
+            )
+
+        try:
+            self._write_all(entries, (), cursors, None, built=True, complete=complete)
+        except _NotAnnounced:
+            # A row is not as it was read, or the call is not a plain one: all whole.
+            super().write_matched(
+                matched,
+                mark=mark,
+                updated_at=updated_at,
+                history_size=history_size,
+                entries=entries,
+                cursors=cursors,
+            )
+
+    def _complete_matched(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict[tuple[str, str, str], Entry],
+        deltas: Counter[tuple[int, int, int]],
+        written: dict[tuple[int, int, str], _Row],
+        matched: Sequence[Matched],
+        mark: str | None,
+        updated_at: datetime,
+        history_size: int,
+    ) -> None:
+        """write_matched's rows, in _write's transaction: each row a StoredRowView of
+        this store read, whose keys stay, completed in place (one UPDATE that checks
+        the row is still as read: its data column and hot columns); the others written
+        whole, before ``batch`` (the default's order: its entries follow). Raises
+        _NotAnnounced when an UPDATE finds a row changed, or an entry is written twice
+        in the call (the caller then writes all of it whole)."""
+        updated = _micros("updated_at", updated_at)
+        encode = self._codec.encode_matched
+        whole: dict[tuple[str, str, str], Entry] = {}
+        params: list[tuple[Any, ...]] = []
+        done: list[tuple[tuple[int, int, str], _Row, int]] = []
+        scopes: dict[tuple[str, str], tuple[int, int] | None] = {}  # (sync, ot) numbers
+        seen: set[tuple[str, str, str]] = set()
+        synced = _SYNCED_CODE
+        for view, app_id, keys, matched_by, hub_values, app_values, items in matched:
+            where = (view.sync_id, view.object_type, view.entry_id)
+            if where in seen or where in batch:
+                raise _NotAnnounced(f"entry {view.entry_id!r:.80} is written twice")
+            seen.add(where)
+            data = None
+            if (
+                type(view) is _rowformat.StoredRowView
+                and view._codec is self._codec
+                and keys == view.keys
+                and type(app_id) is str
+            ):
+                data = encode(
+                    view,
+                    keys,
+                    matched_by,
+                    hub_values,
+                    app_values,
+                    items,
+                    mark,
+                    updated_at,
+                    updated,
+                    history_size,
+                )
+            scope = None
+            if data is not None:
+                names = (view.sync_id, view.object_type)
+                if names not in scopes:
+                    scopes[names] = self._scope(conn, *names)
+                scope = scopes[names]
+            if data is None or scope is None:
+                whole[where] = matched_entry(
+                    view.entry(),
+                    app_id,
+                    keys,
+                    matched_by,
+                    hub_values,
+                    app_values,
+                    items,
+                    mark,
+                    updated_at,
+                    history_size,
+                )
+                continue
+            assert isinstance(view, _rowformat.StoredRowView)
+            row = view.row
+            rowid, state, keys_text = row[0], row[5], row[8]
+            params.append((app_id, updated, data, rowid, state, view.hub_id, keys_text, row[9]))
+            done.append(
+                (
+                    (*scope, view.entry_id),
+                    (rowid, synced, keys_text, view.hub_id, app_id, updated, None),
+                    state,
+                )
+            )
+        if params:
+            changed = conn.executemany(
+                f"UPDATE entries SET app_id = ?, state = {synced}, updated_at = ?, data = ? "
+                "WHERE id = ? AND state = ? AND hub_id IS ? AND app_id IS NULL "
+                "AND pending IS NULL AND keys IS ? AND data = ?",
+                params,
+            ).rowcount
+            if changed != len(params):
+                raise _NotAnnounced("a row is not as it was read")
+        for (sync, ot, entry_id), completed, state in done:
+            written[(sync, ot, entry_id)] = completed
+            if state != synced:
+                deltas[(sync, ot, state)] -= 1
+                deltas[(sync, ot, synced)] += 1
+        if whole:
+            # The default writes [*done, *entries]: the whole ones come first.
+            rest = dict(batch)
+            batch.clear()
+            batch.update(whole)
+            batch.update(rest)
 
     @override
     def write_new(self, entries: Sequence[Entry], *, cursors: Sequence[CursorUpdate] = ()) -> None:
