@@ -87,7 +87,7 @@ def world(
 
         return spied
 
-    for name in ("write_built", "write_new", "write_created", "write_synced"):
+    for name in ("write_built", "write_new", "write_created", "write_synced", "write_matched"):
         setattr(store, name, spy(getattr(store, name)))
     sync = ObjectSync(
         "contacts",

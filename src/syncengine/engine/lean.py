@@ -80,6 +80,7 @@ from syncengine.engine.leases import lease, unlease
 from syncengine.engine.ports import call_update, fetch
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
+from syncengine.index.base import Matched, RowView
 from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide_pairs, identify
 from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult
 from syncengine.states import RecordState
@@ -87,7 +88,6 @@ from syncengine.transitions import (
     after_write,
     evolve,
     rewrites_keys,
-    synced,
 )
 
 __all__ = [
@@ -167,19 +167,19 @@ def sync_matched(
         return list(records), cursors
     own = store.record_keys(sid, plan.name, app, [r.id for r, _ in fit])
     fit = [(r, keys) for r, keys in fit if r.id not in own]
-    # The hub values phase 1 kept beside the entries come with the key lookup.
+    # The hub values phase 1 kept beside the entries come with the key lookup, and the
+    # entries as views of their rows (phase 1's bare entries are not read whole).
     keep = _kept(core, ctx, plan)
     kept: dict[str, dict[str, str | None]] = {}
     wanted = {k for _, keys in fit for k in keys}
-    if not fit:
-        found = {}
-    elif keep is None:
-        found = store.by_keys(sid, plan.name, wanted)
-    else:
-        found, kept = store.by_keys_indexed(sid, plan.name, wanted, keep[0])
+    found: dict[str, list[RowView]] = {}
+    if fit:
+        found, kept = store.by_keys_rows(sid, plan.name, wanted, "" if keep is None else keep[0])
+        if keep is None:
+            kept = {}
     mark = ctx.mark
     counted = ctx.counted
-    pairs: list[tuple[Record, tuple[str, ...], Entry]] = []
+    pairs: list[tuple[Record, tuple[str, ...], RowView]] = []
     for record, keys in fit:
         first = found.get(keys[0])
         if first is None or len(first) != 1:
@@ -190,7 +190,7 @@ def sync_matched(
             or entry.hub_id is None
             or entry.app_id is not None
             or entry.pending is not None
-            or entry.deleted is not None
+            or (not entry.bare and entry.entry().deleted is not None)
             or entry.mark == mark
             or (plan.name, entry.entry_id) in counted
             or (
@@ -252,7 +252,7 @@ def _sync_pairs(
     plan: ObjectPlan,
     page: Page,
     cursors: Sequence[CursorUpdate],
-    pairs: list[tuple[Record, tuple[str, ...], Entry]],
+    pairs: list[tuple[Record, tuple[str, ...], RowView]],
     held: set[str],
     kept: Mapping[str, Mapping[str, str | None]],
     keep: tuple[str, tuple[str, ...]] | None,
@@ -281,9 +281,9 @@ def _sync_pairs(
     # (record, keys, entry, hub record, decision, the app update or None, hub keys)
     work: list[Pair] = []
     general: list[tuple[Item, Decision]] = []
-    again: list[tuple[Record, tuple[str, ...], Entry]] = []
-    first: list[tuple[Record, tuple[str, ...], Entry, Record]] = []
-    read: list[tuple[Record, tuple[str, ...], Entry, Record]] = []
+    again: list[tuple[Record, tuple[str, ...], RowView]] = []
+    first: list[tuple[Record, tuple[str, ...], RowView, Record]] = []
+    read: list[tuple[Record, tuple[str, ...], RowView, Record]] = []
     for record, keys, entry in pairs:
         hub_id = entry.hub_id
         assert hub_id is not None
@@ -299,7 +299,7 @@ def _sync_pairs(
     # since is the next pass's change, S3); one that writes to the hub is merged again
     # with the hub record read fresh (no lost update).
     for (record, keys, entry, hub), decision in zip(
-        first, decide_pairs(plan, [(e, h, r) for r, _, e, h in first]), strict=True
+        first, decide_pairs(plan, [(_merged(e), h, r) for r, _, e, h in first]), strict=True
     ):
         if _app_only(decision):
             work.append(_pair(record, keys, entry, hub, decision, entry.keys))
@@ -331,7 +331,7 @@ def _sync_pairs(
     matched_items: dict[str, HistoryItem] = {}  # "matched", "by email", by key number
     synced_items: dict[tuple[str, ...], HistoryItem] = {}  # by the properties updated
     in_sync = HistoryItem(now, "synced", "already in sync")
-    out: list[Entry] = []
+    done_pairs: list[Matched] = []
     failed: list[int] = []
     wrote = unchanged = 0
     for n, (record, keys, entry, hub, decision, update, hub_keys) in enumerate(work):
@@ -359,8 +359,6 @@ def _sync_pairs(
         else:
             unchanged += 1
             done = in_sync
-        # append_history twice, in one step.
-        history = (*entry.history, matched, done)[-size_h:]
         if hub_keys is entry.keys:
             # The keys phase 1 indexed for the hub record (its "~" keys among them).
             held_keys = entry.keys.union(keys)
@@ -369,18 +367,17 @@ def _sync_pairs(
             held.update(hub_keys)
             held.update(k for k in entry.keys if k.startswith("~"))
             held_keys = frozenset(held)
-        out.append(
-            synced(
+        # Synced (transitions.synced), with the two items appended to its history: by
+        # write_matched, which completes a bare entry's row without reading it whole.
+        done_pairs.append(
+            (
                 entry,
-                hub_id=entry.hub_id,
-                app_id=record.id,
-                keys=held_keys,
-                matched_by=key,
-                hub_values=decision.hub_values,
-                app_values=decision.app_values,
-                mark=ctx.mark,
-                updated_at=now,
-                history=history,
+                record.id,
+                held_keys,
+                key,
+                decision.hub_values,
+                decision.app_values,
+                (matched, done),
             )
         )
     # Counted as count_outcome counts a record met once in the pass: one counter, which
@@ -389,11 +386,17 @@ def _sync_pairs(
         counts = ctx.report.side(plan.name, app)
         counts.updated += wrote
         counts.unchanged += unchanged
-    if failed:
-        out.extend(_failed(core, ctx, plan, work, failed, results, now))
+    out = _failed(core, ctx, plan, work, failed, results, now) if failed else []
     alone = len(taken) == len(page.records) and not page.deleted
-    if out or alone:
-        ctx.store.write_built(out, cursors=cursors if alone else ())  # entries built here
+    if done_pairs or out or alone:
+        ctx.store.write_matched(
+            done_pairs,
+            mark=ctx.mark,
+            updated_at=now,
+            history_size=size_h,
+            entries=out,  # entries built here
+            cursors=cursors if alone else (),
+        )
     settle_counts(ctx)
     return taken
 
@@ -418,7 +421,7 @@ def _failed(
     for m, n in enumerate(failed):
         record, keys, entry, hub, decision, update, _ = work[n]
         assert update is not None
-        item = _item(record, keys, entry, hub)
+        item = _item(record, keys, entry.entry(), hub)
         assert item.claim is not None
         base = item.claim[1]
         decided.append((item, decision))
@@ -453,7 +456,7 @@ def _item(record: Record, keys: tuple[str, ...], entry: Entry, hub: Record) -> I
 
 #: One pair the lean path carries out: the app record, its keys, the hub entry, the hub
 #: record, the decision, its app update (or none), and the keys the hub record holds.
-Pair = tuple[Record, tuple[str, ...], Entry, Record, Apply, UpdateIn | None, Iterable[str]]
+Pair = tuple[Record, tuple[str, ...], RowView, Record, Apply, UpdateIn | None, Iterable[str]]
 
 
 def _app_only(decision: Decision) -> bool:
@@ -468,7 +471,7 @@ def _app_only(decision: Decision) -> bool:
 def _pair(
     record: Record,
     keys: tuple[str, ...],
-    entry: Entry,
+    entry: RowView,
     hub: Record,
     decision: Decision,
     hub_keys: Iterable[str],
@@ -481,7 +484,7 @@ def _pair(
 
 def _classify(
     plan: ObjectPlan,
-    read: Sequence[tuple[Record, tuple[str, ...], Entry, Record]],
+    read: Sequence[tuple[Record, tuple[str, ...], RowView, Record]],
     work: list[Pair],
     general: list[tuple[Item, Decision]],
 ) -> None:
@@ -490,14 +493,21 @@ def _classify(
     landed stored before the app's write)."""
     if not read:
         return
-    decisions = decide_pairs(plan, [(e, h, r) for r, _, e, h in read])
+    decisions = decide_pairs(plan, [(_merged(e), h, r) for r, _, e, h in read])
     for (record, keys, entry, hub), decision in zip(read, decisions, strict=True):
         if _app_only(decision):
             work.append(
                 _pair(record, keys, entry, hub, decision, identify(plan, Side.HUB, hub.properties))
             )
         else:
-            general.append((_item(record, keys, entry, hub), decision))
+            general.append((_item(record, keys, entry.entry(), hub), decision))
+
+
+def _merged(entry: RowView) -> Entry | None:
+    """The entry a pair's merge reads (:func:`~syncengine.plan.decide` of two records
+    reads only its copies, and whether it is synced): none for a bare entry (no
+    copies, not synced), which decides as a new pair; else the entry, read whole."""
+    return None if entry.bare else entry.entry()
 
 
 def _fetch(core: Core, plan: ObjectPlan, ids: Sequence[str | None]) -> dict[str, Record] | None:
