@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Final, cast
+
+import attrs
 
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
 from syncengine.engine.ports import scan
-from syncengine.entry import CorruptEntry, CursorUpdate, Entry, HistoryItem
+from syncengine.entry import CorruptEntry, CursorUpdate, Entry, HistoryItem, make_entry
 from syncengine.plan import (
     NO_MATCH,
     Apply,
@@ -28,6 +30,9 @@ from syncengine.states import ExcludeReason, RecordState
 from syncengine.transitions import evolve, excluded, with_id
 
 __all__ = ["catch_up", "index_side", "match_batch", "new_entry", "read_changes", "stale_pairs"]
+
+#: An entry's links when it has none (Entry's default, the same object).
+_NO_LINKS: Final = cast("Mapping[str, frozenset[str]]", attrs.fields(Entry).links.default)
 
 
 def index_side(
@@ -158,15 +163,30 @@ def index_side(
             # another worker recorded it between this batch's two reads (S9).
             left += match.entry.id_on(side) != record.id
             continue
-        new = Entry(
-            sync_id=sid,
-            object_type=plan.name,
-            entry_id=f"{prefix}{record.id}",
-            updated_at=now,
-            hub_id=record.id if hub else None,
-            app_id=None if hub else record.id,
-            keys=frozenset(keys),
-            history=indexed,
+        # Field for field in FIELD_ORDER (make_entry skips the keyword constructor's
+        # work): what Entry(sync_id=…, keys=…, history=indexed) makes.
+        new = make_entry(
+            sid,
+            plan.name,
+            f"{prefix}{record.id}",
+            now,
+            record.id if hub else None,
+            None if hub else record.id,
+            RecordState.INITIAL,
+            frozenset(keys),
+            None,
+            None,
+            None,
+            None,
+            None,
+            "",
+            None,
+            None,
+            0,
+            None,
+            _NO_LINKS,
+            None,
+            indexed,
         )
         if match.duplicate_of is not None:
             # Counted when the pass processes the record (indexing is not an outcome).
