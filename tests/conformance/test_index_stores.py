@@ -16,6 +16,7 @@ from syncengine.testing import IndexStoreTests, check_index_store
 from syncengine.testing._index_kit import (
     check_replace_unchanged_writes_only_unchanged_entries,
     check_write_built_writes_what_write_writes,
+    check_write_matched_writes_what_write_built_writes,
     check_write_synced_writes_what_write_built_writes,
     run_state_machine,
 )
@@ -339,6 +340,40 @@ class _SyncedAsRead(_Delegating):
         self.inner.write_synced(now, updated_at, history_size, cursors=cursors)
 
 
+class _MatchedDropsTheItems(_Delegating):
+    """write_matched syncs the pairs but appends nothing to their history."""
+
+    def write_matched(self, matched, *, mark, updated_at, history_size, entries=(), cursors=()):
+        self.inner.write_matched(
+            [(*m[:6], ()) for m in matched],
+            mark=mark,
+            updated_at=updated_at,
+            history_size=history_size,
+            entries=entries,
+            cursors=cursors,
+        )
+
+
+class _MatchedNoCursors(_Delegating):
+    """write_matched writes the pairs and forgets the cursors."""
+
+    def write_matched(self, matched, *, mark, updated_at, history_size, entries=(), cursors=()):
+        self.inner.write_matched(
+            matched, mark=mark, updated_at=updated_at, history_size=history_size, entries=entries
+        )
+
+
+class _RowsNeverBare(_Delegating):
+    """by_keys_rows views every entry as one that is not bare."""
+
+    def by_keys_rows(self, sync_id, object_type, keys, tag):
+        found, kept = self.inner.by_keys_rows(sync_id, object_type, keys, tag)
+        for held in found.values():
+            for view in held:
+                view.bare = False
+        return found, kept
+
+
 class _ReplaceIgnoresTheRead(_Delegating):
     """replace_unchanged writes every new entry, whatever is stored now: the lost update
     it exists to prevent."""
@@ -372,6 +407,9 @@ class _ReplaceAnswersNothing(_Delegating):
         (_ReplaceIgnoresTheRead, "check_replace_unchanged_writes_only_unchanged_entries"),
         (_ReplaceNeverWrites, "check_replace_unchanged_writes_only_unchanged_entries"),
         (_ReplaceAnswersNothing, "check_replace_unchanged_writes_only_unchanged_entries"),
+        (_MatchedDropsTheItems, "check_write_matched_writes_what_write_built_writes"),
+        (_MatchedNoCursors, "check_write_matched_writes_what_write_built_writes"),
+        (_RowsNeverBare, "check_write_matched_writes_what_write_built_writes"),
         (_SyncedDropsTheItem, "check_write_synced_writes_what_write_built_writes"),
         (_SyncedNoCursors, "check_write_synced_writes_what_write_built_writes"),
         (_SyncedFirstWins, "check_write_synced_writes_what_write_built_writes"),
@@ -449,6 +487,13 @@ def test_write_synced_default_passes_its_check():
     """A store that does not override write_synced (one written for an earlier version)
     passes its check: the default writes synced_copy's entries with write_built."""
     check_write_synced_writes_what_write_built_writes(_Delegating())
+
+
+def test_write_matched_default_passes_its_check():
+    """A store that does not override by_keys_rows and write_matched (one written for an
+    earlier version) passes their check: the defaults view by_keys_indexed's entries
+    and write matched_entry's entries with write_built."""
+    check_write_matched_writes_what_write_built_writes(_Delegating())
 
 
 @pytest.mark.usefixtures("derandomized")

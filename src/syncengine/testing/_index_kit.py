@@ -83,6 +83,7 @@ from syncengine.index.base import (
     created_entry,
     keeps_history,
     keeps_inbox,
+    matched_entry,
     synced_copy,
 )
 from syncengine.records import Side
@@ -934,6 +935,117 @@ def check_write_synced_writes_what_write_built_writes(store: IndexStore) -> None
     store.write_synced([], when, 2, cursors=[done])
     if store.cursor(A, Side.APP, CONTACTS, "kit_synced") != "page-10":
         raise AssertionError("write_synced without copies did not set its cursors")
+
+
+@_check
+def check_write_matched_writes_what_write_built_writes(store: IndexStore) -> None:
+    """by_keys_rows finds what by_keys_indexed finds, each entry as one view of its
+    fields (bare when it holds nothing but ids, state, keys, mark and history); then
+    write_matched stores, with its other entries and cursors, exactly the entries
+    ``matched_entry`` makes of each pair (written with write_built): the app id, keys,
+    matched_by, copies, mark, time and the items appended (the history cut to its
+    size); an entry changed or deleted since it was read is written whole; iteration
+    order and counts stay."""
+    when = T0 + timedelta(hours=1)
+    indexed = HistoryItem(T0, "indexed", "hub")
+    bare = _entry(
+        "h:1",
+        hub_id="1",
+        keys=frozenset({"0:ada@x", "1:ada"}),
+        history=(indexed, HistoryItem(T0 + timedelta(minutes=1), "odd", "x")),
+    )
+    copies = attrs.evolve(
+        bare,
+        entry_id="h:2",
+        hub_id="2",
+        keys=frozenset({"0:bob@x"}),
+        hub_values={"email": "bob@x"},
+        app_values={"Email": "bob@x"},
+        matched_by="0:bob@x",
+        mark="m0",
+    )
+    moved = attrs.evolve(bare, entry_id="h:3", hub_id="3", keys=frozenset({"0:cy@x"}))
+    gone = attrs.evolve(bare, entry_id="h:4", hub_id="4", keys=frozenset({"0:di@x"}), history=())
+    kept: dict[str, tuple[str, Mapping[str, str | None]]] = {
+        "h:1": ("i1", {"email": "ada@x", "name": None}),
+        "h:3": ("i0", {"email": "cy@x"}),
+    }
+    store.write_indexed([bare, copies, moved, gone], kept)
+    keys = ["0:ada@x", "1:ada", "0:bob@x", "0:cy@x", "0:di@x", "0:nobody@x"]
+    views, views_kept = store.by_keys_rows(A, CONTACTS, iter(keys), "i1")
+    found, found_kept = store.by_keys_indexed(A, CONTACTS, keys, "i1")
+    if {k: [v.entry_id for v in held] for k, held in views.items()} != {
+        k: [e.entry_id for e in held] for k, held in found.items()
+    }:
+        raise AssertionError("by_keys_rows found other entries than by_keys_indexed")
+    if views_kept != found_kept:
+        raise AssertionError(
+            f"by_keys_rows' values {views_kept!r:.200} are not by_keys_indexed's "
+            f"{found_kept!r:.200}"
+        )
+    if views["0:ada@x"][0] is not views["1:ada"][0]:
+        raise AssertionError("by_keys_rows made two views of one entry")
+    read: dict[str, Any] = {}
+    for key, held in views.items():
+        for view, entry in zip(held, found[key], strict=True):
+            assert_same_entry(entry, view.entry(), "RowView.entry of by_keys_rows")
+            fields = (view.sync_id, view.object_type, view.entry_id, view.hub_id, view.app_id)
+            hot = (view.state, view.pending, view.keys, view.mark)
+            if fields != (
+                entry.sync_id,
+                entry.object_type,
+                entry.entry_id,
+                entry.hub_id,
+                entry.app_id,
+            ) or hot != (entry.state, entry.pending, entry.keys, entry.mark):
+                raise AssertionError(f"by_keys_rows' view {view!r} is not its entry's")
+            if view.bare != (entry.entry_id != "h:2"):
+                raise AssertionError(f"by_keys_rows' view {view!r} is wrongly (not) bare")
+            read[view.entry_id] = view
+    # Another pass changes h:3 (its keys and state) and deletes h:4 after the read.
+    since = attrs.evolve(moved, keys=frozenset({"0:ed@x"}), state=RecordState.FAILED)
+    store.write([since], delete=[(A, CONTACTS, "h:4")])
+    texts = {"email": "ada@x", "name": "Ada"}
+    app = {"Email": "ada@x", "Name": "Ada L"}
+    added = (HistoryItem(when, "matched", "by email"), HistoryItem(when, "synced", "in sync"))
+    pairs: list[Any] = [
+        (read["h:1"], "a1", read["h:1"].keys, "0:ada@x", texts, app, added),
+        (read["h:2"], "a2", frozenset({"0:bob@x", "0:b2@x"}), "0:b2@x", {"email": 1}, {}, ()),
+        (read["h:3"], "a3", read["h:3"].keys, "other", texts, app, added[:1]),
+        (read["h:4"], "a4", read["h:4"].keys, "0:di@x", texts, app, added),
+    ]
+    other = _entry("x1", app_id="a9", state=RecordState.FAILED, message="refused")
+    cursor = CursorUpdate(A, Side.APP, CONTACTS, "page-3", "kit_matched")
+    store.write_matched(
+        pairs, mark="m1", updated_at=when, history_size=2, entries=[other], cursors=[cursor]
+    )
+    want = {
+        view.entry_id: matched_entry(view.entry(), app_id, ks, by, hub, app_, items, "m1", when, 2)
+        for view, app_id, ks, by, hub, app_, items in pairs
+    }
+    if want["h:1"].history != added:
+        raise AssertionError("matched_entry did not cut the history")  # pragma: no cover
+    got = store.get(A, CONTACTS, [*want, "x1"])
+    for entry_id, entry in [*want.items(), ("x1", other)]:
+        assert_same_entry(entry, got.get(entry_id), f"get after write_matched ({entry_id})")
+    order = [want["h:1"], want["h:2"], want["h:3"], want["h:4"], other]  # h:4 written anew
+    _assert_entries(order, list(store.entries(A)), "entries after write_matched")
+    now = store.by_keys(A, CONTACTS, ["0:b2@x", "0:cy@x", "0:ed@x"])
+    if {k: [e.entry_id for e in v] for k, v in now.items()} != {
+        "0:b2@x": ["h:2"],
+        "0:cy@x": ["h:3"],
+    }:
+        raise AssertionError(f"by_keys after write_matched found {now!r:.300}")
+    if store.indexed_values(A, CONTACTS, ["h:1"], "i1"):
+        raise AssertionError("values kept past the entry's write_matched")
+    if store.cursor(A, Side.APP, CONTACTS, "kit_matched") != "page-3":
+        raise AssertionError("write_matched did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted(order):
+        raise AssertionError(f"counts after write_matched: {store.counts(A)}")
+    done = CursorUpdate(A, Side.APP, CONTACTS, "page-4", "kit_matched")
+    store.write_matched([], mark="m1", updated_at=when, history_size=2, cursors=[done])
+    if store.cursor(A, Side.APP, CONTACTS, "kit_matched") != "page-4":
+        raise AssertionError("write_matched without pairs did not set its cursors")
 
 
 @_check
@@ -2490,6 +2602,11 @@ class IndexStoreTests:
     def test_write_synced_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_synced stores synced_copy's entries, as write_built would."""
         check_write_synced_writes_what_write_built_writes(store)
+
+    def test_write_matched_writes_what_write_built_writes(self, store: IndexStore) -> None:
+        """by_keys_rows views what by_keys_indexed finds; write_matched stores
+        matched_entry's entries, as write_built would."""
+        check_write_matched_writes_what_write_built_writes(store)
 
     def test_replace_unchanged_writes_only_unchanged_entries(self, store: IndexStore) -> None:
         """replace_unchanged writes only the entries stored as they were read."""
