@@ -501,9 +501,18 @@ class StoredRowView(RowView):
         mark: str | None,
         history: list[int],
     ) -> None:
-        RowView.__init__(
-            self, sync_id, object_type, row[2], row[3], row[4], state, None, keys, mark, True
-        )
+        # RowView.__init__'s fields, set here (one call less per row read).
+        self.sync_id = sync_id
+        self.object_type = object_type
+        self.entry_id = row[2]
+        self.hub_id = row[3]
+        self.app_id = row[4]
+        self.state = state
+        self.pending = None
+        self.keys = keys
+        self.mark = mark
+        self.bare = True
+        self._entry = None
         self._codec = codec
         self.row = row
         self.history = history
@@ -917,21 +926,28 @@ class RowCodec:
         out: list[Any] = []
         for i in range(0, len(old), 2):
             out += (old[i] + shift, old[i + 1])
-        item_ids = self._item_ids
+        # The new items: their microseconds and numbers found by the item itself (a page
+        # shares them), as _history_known finds them, but none interned here.
+        codes = self._item_codes
+        if len(codes) > _SHARED:
+            codes.clear()
         for item in items:
-            at = item.at
-            if (
-                type(item) is not HistoryItem
-                or type(item.action) is not str
-                or type(item.detail) is not str
-                or type(at) is not datetime
-                or at.tzinfo is not UTC
-            ):
-                return None
-            number = item_ids.get((item.action, item.detail))
-            if number is None:
-                return None
-            out += (0 if at is updated_at else updated - _codec.to_micros(at), number)
+            got = codes.get(id(item))
+            if got is None or got[0] is not item:  # (the item kept there keeps its id)
+                at = item.at
+                if (
+                    type(item) is not HistoryItem
+                    or type(item.action) is not str
+                    or type(item.detail) is not str
+                    or type(at) is not datetime
+                    or at.tzinfo is not UTC
+                ):
+                    return None
+                number = self._item_ids.get((item.action, item.detail))
+                if number is None:
+                    return None
+                got = codes[id(item)] = (item, _codec.to_micros(at), number)
+            out += (updated - got[1], got[2])
         record: list[Any] = [hub_enc, app_enc, matched, out[-2 * history_size :], mark]
         size = len(record)
         while size and record[size - 1] == DEFAULTS[size - 1]:
@@ -1064,6 +1080,7 @@ class RowCodec:
         if len(history) & 1:
             return None
         pairs = self._item_pairs
+        item_ids = self._item_ids
         for i in range(0, len(history), 2):
             offset = history[i]
             ref = history[i + 1]
@@ -1071,7 +1088,7 @@ class RowCodec:
                 type(offset) is not int
                 or type(ref) is not int
                 or ref not in pairs
-                or self._item_ids.get(pairs[ref]) != ref  # encoding numbers it so
+                or item_ids.get(pairs[ref]) != ref  # encoding numbers the item so
                 or not _MIN_US <= updated - offset <= _MAX_US
             ):
                 return None

@@ -896,7 +896,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
                     rowid = row[0]
                     got = viewed.get(rowid)
                     if got is None:
-                        got = viewed[rowid] = view(sync_id, object_type, row[:10], tagged)
+                        got = viewed[rowid] = view(sync_id, object_type, row, tagged)
                         rows[(sync, ot, row[2])] = (rowid, row[5], row[8], *row[3:5], *row[6:8])
                     key = row[10]
                     holders = found.get(key)
