@@ -361,7 +361,8 @@ def _sync_pairs(
             done = in_sync
         if hub_keys is entry.keys:
             # The keys phase 1 indexed for the hub record (its "~" keys among them).
-            held_keys = entry.keys.union(keys)
+            own = entry.keys
+            held_keys = own if own.issuperset(keys) else own.union(keys)
         else:
             held = set(keys)
             held.update(hub_keys)

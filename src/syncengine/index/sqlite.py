@@ -264,6 +264,8 @@ def _rows(count: int) -> str:
     return ",".join(("(?)",) * count)
 
 
+#: No (sync, ot) numbers looked up yet (see _complete_matched).
+_NO_SCOPE: Final = (-1, -1)
 #: write_created's completion of announced rows, in _write's transaction (see _complete).
 _Complete = Callable[
     [
@@ -1233,10 +1235,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 )
             scope = None
             if data is not None:
-                names = (view.sync_id, view.object_type)
-                if names not in scopes:
-                    scopes[names] = self._scope(conn, *names)
-                scope = scopes[names]
+                names = where[:2]
+                scope = scopes.get(names, _NO_SCOPE)
+                if scope is _NO_SCOPE:
+                    scope = scopes[names] = self._scope(conn, *names)
             if data is None or scope is None:
                 whole[where] = matched_entry(
                     view.entry(),
@@ -1271,11 +1273,14 @@ class SQLiteIndexStore(_rowformat.RowStore):
             ).rowcount
             if changed != len(params):
                 raise _NotAnnounced("a row is not as it was read")
+        moved: Counter[tuple[int, int, int]] = Counter()  # rows by the state they leave
         for (sync, ot, entry_id), completed, state in done:
             written[(sync, ot, entry_id)] = completed
             if state != synced:
-                deltas[(sync, ot, state)] -= 1
-                deltas[(sync, ot, synced)] += 1
+                moved[(sync, ot, state)] += 1
+        for (sync, ot, state), n in moved.items():
+            deltas[(sync, ot, state)] -= n
+            deltas[(sync, ot, synced)] += n
         if whole:
             # The default writes [*done, *entries]: the whole ones come first.
             rest = dict(batch)
