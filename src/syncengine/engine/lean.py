@@ -25,7 +25,7 @@ of the fields for plain text) with each hub record as phase 1 read it (while the
 wins every conflict: phase 1 keeps the values of the properties the merge reads beside
 each new entry in the index, :func:`keeping` and
 :meth:`~syncengine.index.IndexStore.write_built` with ``kept``, and the page's key
-lookup returns them, :meth:`~syncengine.index.IndexStore.by_keys_indexed`) or, when
+lookup returns them, :meth:`~syncengine.index.IndexStore.by_keys_rows`) or, when
 phase 1 did not keep them, as fetched now. A decision that writes nothing, or updates
 the app record alone, is carried out here. One made with phase 1's record that would write to
 the hub (or fail) is made again with the hub record fetched now, so that a hub user's
@@ -61,7 +61,13 @@ records hold after the write (M3, M7), ``matched`` and ``synced`` history items,
 once as the app's ``updated`` or ``unchanged``; an update that failed goes through
 ``read_back`` and ``outcome_of`` themselves. The entries are written in one transaction
 with the page's cursor when the page holds nothing else, so a crash leaves the page to
-be read again (S8), and the records it stored are skipped by their mark.
+be read again (S8), and the records it stored are skipped by their mark. The key lookup
+returns each hub entry as a :class:`~syncengine.index.base.RowView` of its row, and the
+synced pairs are written by :meth:`~syncengine.index.IndexStore.write_matched`: a bare
+entry (phase 1's) is neither decoded nor built and encoded again where the store can
+complete its row in place; it merges as a new pair (``decide`` of two records reads
+only the entry's copies, and whether it is synced: a bare entry has no copies and is
+not synced).
 ``tests/stateful/test_lean_initial.py`` runs generated initial syncs with this path and
 without it (:data:`ENABLED`) and compares the apps, the index and the report.
 """
