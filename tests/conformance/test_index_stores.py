@@ -515,3 +515,11 @@ def test_the_state_machine_alone_catches_a_replace_that_ignores_the_read():
     written since it was read."""
     with pytest.raises(AssertionError, match="replace_unchanged"):
         run_state_machine(_ReplaceIgnoresTheRead, max_examples=200, shrink=False)
+
+
+@pytest.mark.usefixtures("derandomized")
+def test_the_state_machine_alone_catches_a_write_matched_that_drops_the_items():
+    """The machine's write_matched rule finds a store that appends nothing to the
+    history of the pairs it syncs."""
+    with pytest.raises(AssertionError, match="get"):
+        run_state_machine(_MatchedDropsTheItems, max_examples=200, shrink=False)

@@ -2191,6 +2191,69 @@ class IndexStoreMachine(RuleBasedStateMachine):
             self._compare_cursor(update.sync_id, update.side, update.object_type, update.name)
 
     @rule(data=st.data())
+    def write_matched(self, data: st.DataObject) -> None:
+        """Pairs of a few entries viewed by by_keys_rows (bare or not), some written
+        again or deleted (by another pass) in between: what matched_entry makes of each
+        is stored, as write_built would store it."""
+        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES), "object type")
+        ids = data.draw(st.lists(st.sampled_from(_ENTRY_IDS), max_size=4), "ids")
+        read = self.store.get(sync_id, object_type, ids)
+        keys = sorted({k for entry in read.values() for k in entry.keys})
+        views, _ = self.store.by_keys_rows(sync_id, object_type, keys, "t")
+        viewed = {v.entry_id: v for held in views.values() for v in held}
+        when = data.draw(st.sampled_from(_TIMES), "updated_at")
+        size = data.draw(st.integers(1, 3), "history size")
+        matched: list[Any] = []
+        for entry_id in sorted(viewed):
+            view = viewed[entry_id]
+            stored = self.model.entries.get((sync_id, object_type, entry_id))
+            if stored is not None:
+                assert_same_entry(stored, view.entry(), "RowView.entry of by_keys_rows")
+            hub, app = data.draw(_copies(), "copies")
+            new_keys = data.draw(st.sampled_from([view.keys, view.keys | {"0:kit-more"}]), "keys")
+            items = data.draw(
+                st.lists(
+                    st.builds(
+                        HistoryItem,
+                        st.just(when) | st.sampled_from(_TIMES),
+                        st.sampled_from(["matched", "synced"]),
+                        st.sampled_from(["by email", "x"]),
+                    ),
+                    max_size=2,
+                ),
+                "items",
+            )
+            by = data.draw(st.sampled_from([*sorted(new_keys), "other"]), "matched_by")
+            matched.append((view, f"a-{entry_id}", new_keys, by, hub, app, tuple(items)))
+            since = data.draw(st.sampled_from(["as read", "written", "deleted"]), "since")
+            if since == "written":
+                again = attrs.evolve(
+                    data.draw(entry_strategy(self.syncs), "written since"),
+                    sync_id=sync_id,
+                    object_type=object_type,
+                    entry_id=entry_id,
+                )
+                self.store.write([again])
+                self.model.write([again], (), ())
+            elif since == "deleted":
+                self.store.write(delete=[(sync_id, object_type, entry_id)])
+                self.model.write((), [(sync_id, object_type, entry_id)], ())
+        cursors = data.draw(st.lists(cursor_strategy(self.syncs), max_size=1), "cursors")
+        mark = data.draw(st.sampled_from([None, "m1"]), "mark")
+        self.store.write_matched(
+            matched, mark=mark, updated_at=when, history_size=size, cursors=cursors
+        )
+        done = [
+            matched_entry(view.entry(), app_id, ks, by, hub, app, items, mark, when, size)
+            for view, app_id, ks, by, hub, app, items in matched
+        ]
+        self.model.write(done, (), cursors)
+        self._compare_get(sync_id, object_type, sorted(set(ids) | set(viewed)))
+        for update in cursors:
+            self._compare_cursor(update.sync_id, update.side, update.object_type, update.name)
+
+    @rule(data=st.data())
     def write_with_a_bad_entry(self, data: st.DataObject) -> None:
         """A write holding one unstorable entry is refused whole."""
         entries = data.draw(st.lists(entry_strategy(self.syncs), max_size=4), "entries")
