@@ -24,11 +24,12 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -374,6 +375,16 @@ MAX_QUIESCE_PASSES = 6
 LEASE_SECONDS = 300
 
 
+@attrs.frozen
+class PassStart:
+    """What a pass's checks compare its outcome with (:meth:`ConvergenceMachine.before_pass`):
+    the records' identifiers, how many creates each app had seen, each entry's attempts."""
+
+    identifiers: dict[Side, dict[str, str | None]]
+    created: dict[Side, int]
+    attempts: dict[str, int]
+
+
 class _Killable:
     """The index as one process reaches it. Once the process is killed (``SIGKILL``),
     nothing it does reaches the index: it releases no lease and writes nothing more.
@@ -499,13 +510,18 @@ class ConvergenceMachine(RuleBasedStateMachine):
         leases held."""
 
         def hook(method: str, _: int) -> None:
-            if self.kill_at == (side, method, after) and self.process is not None:
+            process = self.running_process()
+            if self.kill_at == (side, method, after) and process is not None:
                 self.kill_at = None
-                self.process.dead = True
-                self.killed_elsewhere |= self.process.elsewhere
+                process.dead = True
+                self.killed_elsewhere |= process.elsewhere
                 raise Crash
 
         return hook
+
+    def running_process(self) -> _Killable | None:
+        """The process whose pass makes the current call."""
+        return self.process
 
     def restart(self) -> None:
         """The process died: a new one opens the index and builds a new engine."""
@@ -531,15 +547,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
     def run(self, action: Callable[[SyncEngine], SyncReport]) -> SyncReport | None:
         """Run a pass; an app that fails a whole call stops it, a crash restarts the process.
 
-        Checks that every record the engine created during the pass was not a duplicate:
-        no other record of its app held that e-mail both when the pass started and when
-        it ended (a pair whose hub record moved to another e-mail has its app record
-        moved too, which frees the old one within the pass), and the pass created no
-        other record with it (M3, S8).
+        Checks what :meth:`check_pass` checks.
         """
-        before = self.identifiers()
-        created_before = {s: len(self.faulty[s].created) for s in Side}
-        tries = {e.entry_id: e.attempts for e in self.index.entries(SYNC_ID)}
+        before = self.before_pass()
         report = None
         try:
             report = action(self.engine)
@@ -547,7 +557,39 @@ class ConvergenceMachine(RuleBasedStateMachine):
             pass
         except Crash:
             self.restart()
-        if report is not None and not report.dry_run:
+        self.check_pass(before, report)
+        return report
+
+    def before_pass(self) -> PassStart:
+        """What :meth:`check_pass` compares a pass's outcome with, read as it starts."""
+        return PassStart(
+            self.identifiers(),
+            {s: len(self.faulty[s].created) for s in Side},
+            {e.entry_id: e.attempts for e in self.index.entries(SYNC_ID)},
+        )
+
+    def check_pass(
+        self,
+        start: PassStart,
+        report: SyncReport | None,
+        created: Mapping[Side, Sequence[tuple[str, str, Mapping[str, Any]]]] | None = None,
+        *,
+        alone: bool = True,
+    ) -> None:
+        """Check a pass that started at ``start`` and ended with ``report`` (``None``: it
+        stopped on an error or a crash).
+
+        Checks that every record the engine created during the pass was not a duplicate:
+        no other record of its app held that e-mail both when the pass started and when
+        it ended (a pair whose hub record moved to another e-mail has its app record
+        moved too, which frees the old one within the pass), and the pass created no
+        other record with it (M3, S8). ``created`` is what the pass created (by default,
+        every create since ``start``). Unless another pass ran while it did (not
+        ``alone``), its report's counts are checked too (:meth:`check_counts`).
+        """
+        before = start.identifiers
+        tries = start.attempts
+        if alone and report is not None and not report.dry_run:
             # R4: a record this pass failed is counted as failed by its report, as
             # status() counts it (a failure can only add attempts).
             failed_now = [
@@ -560,10 +602,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 f"{report.failed} failed: {report.summary()}"
             )
         after = self.identifiers()
-        if report is not None:
+        if alone and report is not None:
             self.check_counts(report)
         for side in Side:
-            new = self.faulty[side].created[created_before[side] :]
+            new = (
+                self.faulty[side].created[start.created[side] :]
+                if created is None
+                else created[side]
+            )
             made_now: dict[str, str] = {}
             for _, rid, properties in new:
                 email = identifier(properties.get(EMAIL[side]))
@@ -584,7 +630,10 @@ class ConvergenceMachine(RuleBasedStateMachine):
                     f"M3: one pass created {side} records {made_now[email]} and {rid}, both {email}"
                 )
                 made_now[email] = rid
-        return report
+
+    def others_running(self) -> bool:
+        """Whether a pass of another process is under way (held records are queued)."""
+        return False
 
     def check_counts(self, report: SyncReport) -> None:
         """A report counts each record once, in its final outcome (issue 16).
@@ -614,7 +663,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert got["failed"] <= failed, f"more failures counted than entries fail: {summary}"
         assert got["excluded"] <= excluded, f"more exclusions counted than exist: {summary}"
         assert got["unchanged"] <= synced, f"more unchanged counted than synced: {summary}"
-        if report.kind != "reconcile" or report.errors:
+        if report.kind != "reconcile" or report.errors or self.others_running():
             return
         assert (got["failed"], got["excluded"]) == (failed, excluded), (
             f"a complete reconcile counts every failed and excluded entry once: {summary}"
@@ -968,8 +1017,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 self.settle_and_check()
                 self.busy = False
         finally:
+            self.stop_processes()
             self.index.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def stop_processes(self) -> None:
+        """Stop the passes still under way before the index closes (none here)."""
 
 
 class MemoryIndexMachine(ConvergenceMachine):
