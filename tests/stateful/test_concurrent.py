@@ -39,7 +39,7 @@ from types import ModuleType
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import initialize, precondition, rule
 
 from syncengine import AdapterError, ChangeEvent, RecordState, Side, SyncEngine, SyncReport
 from syncengine.index import IndexStore, SQLiteIndexStore
@@ -377,6 +377,26 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
             worker.abort()
             worker.close()
 
+    @initialize(
+        records=st.lists(
+            st.tuples(
+                sides,
+                st.sampled_from(conv.EMAILS),
+                st.sampled_from(conv.NAMES),
+                st.sampled_from(conv.PHONES),
+            ),
+            max_size=5,
+        ),
+        synced=st.booleans(),
+    )
+    def seed(self, records: list[tuple[Side, Any, Any, Any]], synced: bool) -> None:
+        """Users start with a few contacts, synced already or not: passes have records
+        to hold from the first step on."""
+        for side, email, name, phone in records:
+            self.create(side, email, name, phone)
+        if synced:
+            self.sync("initial")
+
     # ---- the workers' passes ---------------------------------------------------------------
     @rule(
         number=st.integers(0, 1),
@@ -415,6 +435,41 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
         busy = [w for w in self.workers if w.busy]
         worker = busy[number % len(busy)]
         worker.resume(steps, holding)
+
+    @precondition(lambda self: any(w.busy and w.process.holding for w in self.workers))
+    @rule(
+        pick=st.integers(0, 99),
+        field=st.integers(0, 2),
+        data=st.data(),
+        kind=st.sampled_from(["incremental", "events", "reconcile"]),
+    )
+    def contend(self, pick: int, field: int, data: st.DataObject, kind: str) -> None:
+        """A user edits a record a paused pass holds (read already, its outcome not
+        stored yet), and the machine's engine runs a pass at once: it meets the record
+        held, leaves it queued and moves on (S9). The holder's outcome, stored later,
+        must not erase that change (the interleaving of test_queue_kept.py and its
+        kin, drawn here among all the others)."""
+        held = sorted(
+            name
+            for worker in self.workers
+            if worker.busy
+            for names in worker.process.held.values()
+            for name in names
+            if name.partition(":")[0] in {s.value for s in Side}
+        )
+        if not held:
+            return
+        side_name, _, record_id = held[pick % len(held)].partition(":")
+        side = Side(side_name)
+        ids = self.live_ids(side)
+        if record_id not in ids:
+            return  # deleted since
+        self.edit(side, ids.index(record_id), field, data)
+        self.events[side].append(ChangeEvent(conv.TYPES[side], record_id, "updated"))
+        if kind == "events":
+            self.deliver_events(side, 0)
+        else:
+            self.sync(kind)
 
     @precondition(lambda self: any(self.inner[s].count(conv.TYPES[s]) for s in self.inner))
     @rule(side=sides, pick=st.integers(0, 99), field=st.integers(1, 2), data=st.data())
