@@ -1728,15 +1728,6 @@ class TestAFreedDuplicateTakingADeletedRecordsPlace:
     """Found by ``test_concurrent.py`` (seed 11, SQLite index; the one-pass machine's
     rules alone reproduce it on both stores): no two passes at once are needed."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "not fixed yet: the initial sync run again after the paired hub record was "
-            "deleted moves its duplicate into the pair's entry, and the process dies "
-            "before the app update: the duplicate's own entry is left, so one hub "
-            "record is named by two entries"
-        ),
-    )
     def test_a_crash_before_the_update_leaves_no_record_in_two_entries(
         self, make_engine, hub, faulty_app, index
     ):

@@ -310,6 +310,7 @@ def store_landed(
     its hub update is all it writes, as in a batch without app writes.
     """
     out: list[Entry] = []
+    merged: list[tuple[str, str, str]] = []
     for n, _ in written:
         ((_, _, result),) = results[n]
         if isinstance(result, AdapterError) or not result.succeeded:
@@ -330,8 +331,15 @@ def store_landed(
                     updated_at=now,
                 )
             )
+            own = item.entry
+            if own is not None and own.entry_id != bases[n].entry_id:
+                # The record's own entry merges into the pair (match_batch): gone with
+                # the first write that names the record in the pair, or a process that
+                # dies before the app's writes leaves it in two entries. The batch's
+                # write deletes it again (a no-op) and counts it.
+                merged.append((core.sync_id, plan.name, own.entry_id))
     if out:
-        ctx.store.write(out)
+        ctx.store.write(out, delete=merged)
 
 
 def outcome_of(
