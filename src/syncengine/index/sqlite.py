@@ -380,6 +380,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
             conn.execute("PRAGMA journal_size_limit = 67108864")
             conn.execute("PRAGMA temp_store = MEMORY")
             self._migrate(conn)
+            # What other connections had committed when this one opened: the hot columns
+            # read from now on stay valid until the first write sees another value (a
+            # store's first write does not have to read its rows again).
+            self._version = conn.execute("PRAGMA data_version").fetchone()[0]
         except BaseException as error:
             conn.close()
             self._conn = None

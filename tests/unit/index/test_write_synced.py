@@ -308,3 +308,70 @@ def test_a_rolled_back_write_synced_leaves_no_history_item_behind(tmp_path: Any)
         got = again.get(S, TYPE, ["e0", "e1"])
         assert got["e0"].history == (lost,)
         assert got["e1"].history == (kept,)
+
+
+def _pair(entry_id: str) -> Entry:
+    return Entry(
+        sync_id=S,
+        object_type=TYPE,
+        entry_id=entry_id,
+        updated_at=T0,
+        hub_id=f"h-{entry_id}",
+        app_id=f"a-{entry_id}",
+        state=RecordState.SYNCED,
+        keys=frozenset({f"0:{entry_id}@x"}),
+        matched_by=f"0:{entry_id}@x",
+        hub_values={"email": f"{entry_id}@x", "name": "Ada"},
+        app_values={"EMAIL": f"{entry_id}@x", "NAME": "Ada"},
+        history=(HistoryItem(T0, "matched", "by email"),),
+    )
+
+
+def test_a_fresh_stores_first_write_synced_reads_no_row_again(tmp_path: Any) -> None:
+    """A store opened on a file (a new process: a pass run from the command line) reads
+    its pairs by record id and writes their copies: the first write rewrites the rows
+    it read in place, without reading their hot columns again (nothing else committed
+    since the store opened)."""
+    path = tmp_path / "fresh.db"
+    with SQLiteIndexStore(path) as first:
+        first.write([_pair("e1"), _pair("e2")])
+    when = T0 + timedelta(hours=1)
+    item = HistoryItem(when, "synced", "updated app: NAME")
+    with SQLiteIndexStore(path) as store:
+        read = store.by_record_ids(S, TYPE, Side.HUB, ["h-e1", "h-e2"])
+        statements: list[str] = []
+        store._connection().set_trace_callback(statements.append)
+        copies = [
+            (
+                entry,
+                {**(entry.hub_values or {}), "name": "Bo"},
+                {**entry.app_values, "NAME": "Bo"},
+                item,
+            )
+            for entry in read.values()
+        ]
+        store.write_synced(copies, when, 10)
+        store._connection().set_trace_callback(None)
+        got = store.get(S, TYPE, ["e1", "e2"])
+        assert got == {copy[0].entry_id: synced_copy(*copy, when, 10) for copy in copies}
+    selects = [s for s in statements if s.startswith("SELECT") and "entries" in s]
+    assert selects == []
+
+
+def test_a_commit_of_another_connection_before_the_first_write_is_seen(tmp_path: Any) -> None:
+    """What a store read before another connection's commit is not trusted by its first
+    write: a row deleted (or changed) by the other connection since is written whole,
+    as write_built writes it, never updated in place as it was read."""
+    path = tmp_path / "other.db"
+    with SQLiteIndexStore(path) as first:
+        first.write([_pair("e1")])
+    when = T0 + timedelta(hours=1)
+    with SQLiteIndexStore(path) as store, SQLiteIndexStore(path) as other:
+        read = store.get(S, TYPE, ["e1"])["e1"]
+        gone = attrs.evolve(read, hub_id="h-moved", keys=frozenset({"0:moved@x"}))
+        other.write([gone])
+        store.write_synced([(read, {"email": "n@x"}, {"EMAIL": "n@x"}, None)], when, 10)
+        got = store.get(S, TYPE, ["e1"])["e1"]
+        assert got == synced_copy(read, {"email": "n@x"}, {"EMAIL": "n@x"}, None, when, 10)
+        # The keys index holds what the entry holds (the row was written whole).
+        assert set(store.by_keys(S, TYPE, ["0:e1@x", "0:moved@x"])) == {"0:e1@x"}
