@@ -222,6 +222,10 @@ _Row = tuple[int, int, str | None, str | None, str | None, int, int | None]
 #: The hot columns an UPDATE may leave out when they did not change, by bit.
 _HOT: Final = ("hub_id", "app_id", "state", "updated_at", "pending", "keys")
 _UPDATES: dict[int, str] = {}  # SQL of an UPDATE by the bits of the columns it sets
+#: The positions, among an entry row's columns, of the hot columns that may be NULL
+#: (hub_id, app_id, pending, keys), by bit (see _insert_sql).
+_NULLABLE: Final = (4, 5, 8, 9)
+_INSERTS: dict[int, str] = {}  # SQL of an INSERT by the bits of its NULL columns
 
 
 def _count(conn: sqlite3.Connection, deltas: Counter[tuple[int, int, int]]) -> None:
@@ -240,12 +244,39 @@ def _count(conn: sqlite3.Connection, deltas: Counter[tuple[int, int, int]]) -> N
 
 
 def _update_sql(mask: int) -> str:
-    """``UPDATE entries SET <the hot columns of mask>, data = ? WHERE id = ?``."""
+    """``UPDATE entries SET <the hot columns of mask>, data = ? WHERE id = ?``: bit ``i``
+    of ``mask`` sets column ``_HOT[i]`` to a parameter, bit ``i + 6`` sets it to
+    ``NULL`` (no parameter: see :func:`_insert_sql`)."""
     sql = _UPDATES.get(mask)
     if sql is None:
-        columns = [f"{name} = ?" for bit, name in enumerate(_HOT) if mask >> bit & 1]
+        columns = [
+            f"{name} = ?" if mask >> bit & 1 else f"{name} = NULL"
+            for bit, name in enumerate(_HOT)
+            if mask >> bit & 65
+        ]
         sql = _UPDATES[mask] = (
             f"UPDATE entries SET {', '.join([*columns, 'data = ?'])} WHERE id = ?"
+        )
+    return sql
+
+
+def _insert_sql(nulls: int) -> str:
+    """``INSERT INTO entries … VALUES (…)`` with ``NULL`` in place of a parameter for
+    each column of :data:`_NULLABLE` whose bit is set in ``nulls``.
+
+    A ``None`` bound as a parameter costs Python's sqlite3 module a failed adapter
+    lookup (an ``AttributeError`` made and cleared, ~1.7k instructions), more than the
+    rest of binding a row; an insert or update leaves its ``None`` values out of the
+    parameters and writes ``NULL`` in the statement instead."""
+    sql = _INSERTS.get(nulls)
+    if sql is None:
+        values = ["?"] * 11
+        for bit, column in enumerate(_NULLABLE):
+            if nulls >> bit & 1:
+                values[column] = "NULL"
+        sql = _INSERTS[nulls] = (
+            "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "
+            f"updated_at, pending, keys, data) VALUES ({', '.join(values)})"
         )
     return sql
 
@@ -1383,28 +1414,30 @@ class SQLiteIndexStore(_rowformat.RowStore):
         known = self._rows if scope is not None and tail is not None else {}
         sync, ot = scope or (0, 0)
         synced = _STATE_CODES[RecordState.SYNCED]
+        side_codes = _SIDE_CODES
+        suffix_of = codec.pending_suffix
         rows: dict[int, list[tuple[Any, ...]]] = {0: [], 1: []}
-        done: list[tuple[str, _Row, int]] = []
+        done: list[tuple[str, _Row]] = []
+        states: Counter[int] = Counter()  # the completed rows' states before
         for announced, record_id in created:
             side = announced.pending
             key = announced.pending_key
             entry_id = announced.entry_id
-            row = None
-            if (
-                side is not None
+            row = (
+                known.get((sync, ot, entry_id))
+                if side is not None
                 and type(key) is str
                 and type(record_id) is str
                 and announced.sync_id == sync_id
                 and announced.object_type == object_type
-                and (sync_id, object_type, entry_id) not in batch
-            ):
-                row = known.get((sync, ot, entry_id))
+                and (not batch or (sync_id, object_type, entry_id) not in batch)
+                else None
+            )
             if (
                 row is None
                 or side is None
                 or key is None
-                or tail is None
-                or row[6] != _SIDE_CODES[side]
+                or row[6] != side_codes[side]
                 or row[3] != announced.hub_id
                 or row[4] != announced.app_id
             ):
@@ -1412,34 +1445,43 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 batch[(entry.sync_id, entry.object_type, entry.entry_id)] = entry
                 continue
             rowid, state, keys_text, hub_id, app_id, _, _ = row
-            code = _SIDE_CODES[side]
-            suffix = codec.pending_suffix(key)
-            rows[code].append(
-                (record_id, updated, len(suffix), tail, rowid, state, code, len(suffix), suffix)
-            )
+            code = side_codes[side]
+            suffix = suffix_of(key)
+            # Its length in bytes: the statement cuts the column as bytes (see below).
+            size = len(suffix) if suffix.isascii() else len(suffix.encode())
+            rows[code].append((record_id, updated, size, tail, rowid, state, suffix))
             if code == 0:
-                hub_id = record_id
+                done.append(
+                    (entry_id, (rowid, synced, keys_text, record_id, app_id, updated, None))
+                )
             else:
-                app_id = record_id
-            done.append(
-                (entry_id, (rowid, synced, keys_text, hub_id, app_id, updated, None), state)
-            )
+                done.append(
+                    (entry_id, (rowid, synced, keys_text, hub_id, record_id, updated, None))
+                )
+            states[state] += 1
         for code, params in rows.items():
             if params:
+                # The data column cut and checked as bytes (CAST AS BLOB reads the text's
+                # bytes as they are): substr and length of text count its characters,
+                # which walks the whole UTF-8 text three times per row. The result of ||
+                # is text, the same bytes as before.
                 column = "hub_id" if code == 0 else "app_id"
                 changed = conn.executemany(
-                    f"UPDATE entries SET {column} = ?, state = {synced}, updated_at = ?, "
-                    "pending = NULL, data = substr(data, 1, length(data) - ?) || ? "
-                    "WHERE id = ? AND state = ? AND pending = ? AND substr(data, -?) = ?",
+                    f"UPDATE entries SET {column} = ?1, state = {synced}, updated_at = ?2, "
+                    "pending = NULL, "
+                    "data = substr(CAST(data AS BLOB), 1, length(CAST(data AS BLOB)) - ?3) || ?4 "
+                    f"WHERE id = ?5 AND state = ?6 AND pending = {code} "
+                    "AND substr(CAST(data AS BLOB), -?3) = CAST(?7 AS BLOB)",
                     params,
                 ).rowcount
                 if changed != len(params):
                     raise _NotAnnounced("a row is not its announced entry's")
-        for entry_id, completed, state in done:
+        for entry_id, completed in done:
             written[(sync, ot, entry_id)] = completed
+        for state, n in states.items():
             if state != synced:
-                deltas[(sync, ot, state)] -= 1
-                deltas[(sync, ot, synced)] += 1
+                deltas[(sync, ot, state)] -= n
+                deltas[(sync, ot, synced)] += n
 
     @override
     def indexed_values(
@@ -1596,7 +1638,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
             scope = (sync_id, object_type, sync, ot)
             for entry_id, stored in self._existing(conn, scope, unknown).items():
                 existing[(sync, ot, entry_id)] = stored
-        inserts: list[tuple[Any, ...]] = []
+        inserts: dict[int, list[tuple[Any, ...]]] = {}  # rows by their NULL columns
         updates: dict[int, list[tuple[Any, ...]]] = {}
         key_rows: list[tuple[int, int, str, int]] = []
         stale_keys: list[tuple[int, int, str, int]] = []
@@ -1625,21 +1667,83 @@ class SQLiteIndexStore(_rowformat.RowStore):
                     next_id = (conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0) + 1
                 rowid = next_id
                 next_id += 1
-                inserts.append(
-                    (
+                hub_id = entry.hub_id
+                app_id = entry.app_id
+                # No None parameter (see _insert_sql): the columns that are None are
+                # left out of the row (the common cases spelled out: a comprehension
+                # costs more than the None it saves).
+                nulls = 0 if hub_id is not None else 1
+                if app_id is None:
+                    nulls |= 2
+                if pending is None:
+                    nulls |= 4
+                if keys_text is None:
+                    nulls |= 8
+                values_row: tuple[Any, ...]
+                if nulls == 2:  # a record of the hub, announced or indexed, unpaired
+                    values_row = (
                         rowid,
                         sync,
                         ot,
                         entry_id,
-                        entry.hub_id,
-                        entry.app_id,
+                        hub_id,
                         state,
                         updated,
                         pending,
                         keys_text,
                         data,
                     )
-                )
+                elif nulls == 6:
+                    values_row = (
+                        rowid,
+                        sync,
+                        ot,
+                        entry_id,
+                        hub_id,
+                        state,
+                        updated,
+                        keys_text,
+                        data,
+                    )
+                elif not nulls:
+                    values_row = (
+                        rowid,
+                        sync,
+                        ot,
+                        entry_id,
+                        hub_id,
+                        app_id,
+                        state,
+                        updated,
+                        pending,
+                        keys_text,
+                        data,
+                    )
+                else:
+                    values_row = tuple(
+                        [
+                            value
+                            for value in (
+                                rowid,
+                                sync,
+                                ot,
+                                entry_id,
+                                hub_id,
+                                app_id,
+                                state,
+                                updated,
+                                pending,
+                                keys_text,
+                                data,
+                            )
+                            if value is not None
+                        ]
+                    )
+                rows_of = inserts.get(nulls)
+                if rows_of is None:
+                    inserts[nulls] = [values_row]
+                else:
+                    rows_of.append(values_row)
                 for key in keys:
                     key_rows.append((sync, ot, key, rowid))
                 inserted.append((sync, ot, state))
@@ -1648,12 +1752,19 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 # Only the hot columns that changed: each one is in an index.
                 mask = 0
                 values: list[Any] = []
+                # A column set to None is set to NULL by the statement (see _insert_sql).
                 if entry.hub_id != old_hub:
-                    mask |= 1
-                    values.append(entry.hub_id)
+                    if entry.hub_id is None:
+                        mask |= 64
+                    else:
+                        mask |= 1
+                        values.append(entry.hub_id)
                 if entry.app_id != old_app:
-                    mask |= 2
-                    values.append(entry.app_id)
+                    if entry.app_id is None:
+                        mask |= 128
+                    else:
+                        mask |= 2
+                        values.append(entry.app_id)
                 if state != old_state:
                     mask |= 4
                     values.append(state)
@@ -1661,11 +1772,17 @@ class SQLiteIndexStore(_rowformat.RowStore):
                     mask |= 8
                     values.append(updated)
                 if pending != old_pending:
-                    mask |= 16
-                    values.append(pending)
+                    if pending is None:
+                        mask |= 1024
+                    else:
+                        mask |= 16
+                        values.append(pending)
                 if keys_text != old_keys:
-                    mask |= 32
-                    values.append(keys_text)
+                    if keys_text is None:
+                        mask |= 2048
+                    else:
+                        mask |= 32
+                        values.append(keys_text)
                 values.append(data)
                 values.append(rowid)
                 updates.setdefault(mask, []).append(tuple(values))
@@ -1688,11 +1805,8 @@ class SQLiteIndexStore(_rowformat.RowStore):
         deltas.update(inserted)
         if inserts:
             try:
-                conn.executemany(
-                    "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "
-                    "updated_at, pending, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    inserts,
-                )
+                for nulls, rows_of in inserts.items():
+                    conn.executemany(_insert_sql(nulls), rows_of)
             except sqlite3.IntegrityError as error:
                 if not fresh:
                     raise
