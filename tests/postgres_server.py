@@ -181,3 +181,34 @@ def server_dsn() -> str | None:
         _started.append(start())
         atexit.register(stop, _started[0])
     return _started[0].dsn
+
+
+def stored_rows(dsn: str, schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of a store's tables of entries, keys, cursors, counts and interned
+    texts, sorted, to compare two ways of writing the same thing (the fast-path
+    property tests). An entry's ``id`` comes from a sequence, whose values a rolled-back
+    transaction skips: ids are replaced by their rank (the order they keep), in
+    ``entries`` and in ``keys``. Counts are summed over their shards (each store writes
+    to a random one)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+
+        def fetch(sql: str) -> list[tuple[object, ...]]:
+            return [tuple(row) for row in conn.execute(sql.replace("{s}", f'"{schema}"'))]
+
+        entries = fetch("SELECT * FROM {s}.entries ORDER BY id")
+        rank = {row[0]: n for n, row in enumerate(entries)}
+        return {
+            "entries": [(rank[row[0]], *row[1:]) for row in entries],
+            "keys": sorted(
+                ((*row[:3], rank[row[3]]) for row in fetch("SELECT * FROM {s}.keys")), key=repr
+            ),
+            "counts": fetch(
+                "SELECT sync, ot, state, sum(n) FROM {s}.counts GROUP BY sync, ot, state "
+                "HAVING sum(n) <> 0 ORDER BY sync, ot, state"
+            ),
+            "cursors": sorted(fetch("SELECT * FROM {s}.cursors"), key=repr),
+            "shapes": fetch("SELECT * FROM {s}.shapes ORDER BY id"),
+            "items": fetch("SELECT * FROM {s}.items ORDER BY id"),
+        }

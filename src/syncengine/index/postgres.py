@@ -88,10 +88,11 @@ from syncengine.index._entry import (
     CorruptEntry,
     CursorUpdate,
     Entry,
+    HistoryItem,
     InboxItem,
     check_inbox_items,
 )
-from syncengine.index.base import check_changes, same_entry
+from syncengine.index.base import check_changes, created_entry, same_entry
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -313,6 +314,21 @@ def _redacted(dsn: str) -> str:
             params[key] = REDACTED
     # redact_dsn again: a dbname may hold a whole connection string, password included.
     return redact_dsn(" ".join(f"{key}={value}" for key, value in sorted(params.items())))
+
+
+class _NotAnnounced(IndexStoreError):
+    """A row write_created would complete in place is not its announced entry's: the
+    write is rolled back and done whole."""
+
+
+class _Taken(IndexStoreError):
+    """An entry write_new would insert is stored already: the write is rolled back and
+    done as write_built does it."""
+
+
+#: write_created's completion of announced rows, in _write's transaction: applies its
+#: count changes to the deltas it is given (see PostgresIndexStore._completion).
+_Complete = Callable[[psycopg.Connection[Any], Counter[tuple[int, int, int]]], None]
 
 
 class _Row:
@@ -878,6 +894,142 @@ class PostgresIndexStore(_rowformat.RowStore):
         self._write_all(entries, (), cursors, kept or None, built=True)
 
     @override
+    def write_new(self, entries: Sequence[Entry], *, cursors: Sequence[CursorUpdate] = ()) -> None:
+        # Inserted without locking or reading stored rows of the same ids (_write's
+        # ``fresh``): the unique index on entry ids refuses one that is stored; then the
+        # transaction is rolled back and write_built writes them, looking. (The ids the
+        # rolled-back insert took from the sequence are skipped, as after any rolled-back
+        # write: ids keep the order of the writes, not a count.)
+        try:
+            self._write_all(entries, (), cursors, None, built=True, fresh=True)
+        except _Taken:
+            self.write_built(entries, cursors=cursors)
+
+    @override
+    def write_created(
+        self,
+        created: Sequence[tuple[Entry, str]],
+        *,
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # The announced rows completed in place (one UPDATE for the call, each row
+        # checked), the other entries written as write_built writes them, in one
+        # transaction; when a row fails its check, the transaction is rolled back and
+        # the call done whole (the base class's write_built of created_entry).
+        prepare = self._completion(created, at, mark, history, entries) if created else None
+        if prepare is None:
+            super().write_created(
+                created, at=at, mark=mark, history=history, entries=entries, cursors=cursors
+            )
+            return
+        try:
+            self._write_all(entries, (), cursors, None, built=True, complete=prepare)
+        except _NotAnnounced:
+            super().write_created(
+                created, at=at, mark=mark, history=history, entries=entries, cursors=cursors
+            )
+
+    def _completion(
+        self,
+        created: Sequence[tuple[Entry, str]],
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry],
+    ) -> Callable[[], _Complete] | None:
+        """What completes write_created's announced rows in place (see write_created):
+        a function called once the other entries are encoded (their history items are
+        numbered first, as write_built numbers them), which returns the step run in the
+        write's transaction; ``None`` when the call is not one this way takes (entries
+        of several syncs or types, an entry met twice or among ``entries``, one not
+        pending, no history and no mark, nothing stored for the sync or type)."""
+        first, first_id = created[0]
+        sync_id, object_type = first.sync_id, first.object_type
+        others = {(e.sync_id, e.object_type, e.entry_id) for e in entries}
+        seen: set[str] = set()
+        for announced, record_id in created:
+            if (
+                announced.sync_id != sync_id
+                or announced.object_type != object_type
+                or announced.pending is None
+                or type(announced.pending_key) is not str
+                or type(record_id) is not str
+                or announced.entry_id in seen
+                or (sync_id, object_type, announced.entry_id) in others
+            ):
+                return None
+            seen.add(announced.entry_id)
+        sync = self._sync(sync_id)
+        ot = self._ot(object_type)
+        if sync is None or ot is None:
+            return None
+        updated = _micros("at", at)
+        synced = _STATE_CODES[RecordState.SYNCED]
+        codec = self._codec
+
+        def prepare() -> _Complete:
+            tail = codec.created_tail(created_entry(first, first_id, at, mark, history), updated)
+            if tail is None:
+                raise _NotAnnounced("a created entry without history or mark")
+            columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [])
+            for announced, record_id in created:
+                suffix = codec.pending_suffix(announced.pending_key)  # type: ignore[arg-type]
+                for column, value in zip(
+                    columns,
+                    (
+                        _esc(announced.entry_id),
+                        _esc(record_id),
+                        _SIDE_CODES[announced.pending],  # type: ignore[index]
+                        _opt_esc(announced.hub_id),
+                        _opt_esc(announced.app_id),
+                        _STATE_CODES[announced.state],
+                        len(suffix),
+                        suffix,
+                    ),
+                    strict=True,
+                ):
+                    column.append(value)
+
+            def complete(
+                conn: psycopg.Connection[Any], deltas: Counter[tuple[int, int, int]]
+            ) -> None:
+                # Each row checked as SQLiteIndexStore checks it: pending on the side
+                # created on, in the announced state, with the announced record ids,
+                # and its data column ending as the announced entry's (its idempotency
+                # key is unique); right() and left() count characters, as len() does.
+                rows = conn.execute(
+                    "UPDATE entries e SET "
+                    "hub_id = CASE WHEN u.side = 0 THEN u.record_id ELSE e.hub_id END, "
+                    "app_id = CASE WHEN u.side = 1 THEN u.record_id ELSE e.app_id END, "
+                    f"state = {synced}, updated_at = %s, pending = NULL, "
+                    "data = left(e.data, -u.n) || %s "
+                    "FROM unnest(%s::text[], %s::text[], %s::smallint[], %s::text[], "
+                    "%s::text[], %s::smallint[], %s::int[], %s::text[]) "
+                    "AS u(entry_id, record_id, side, hub_id, app_id, state, n, suffix) "
+                    "WHERE e.sync = %s AND e.ot = %s AND e.entry_id = u.entry_id "
+                    "AND e.pending = u.side AND e.state = u.state "
+                    "AND e.hub_id IS NOT DISTINCT FROM u.hub_id "
+                    "AND e.app_id IS NOT DISTINCT FROM u.app_id "
+                    "AND right(e.data, u.n) = u.suffix "
+                    "RETURNING u.state",
+                    (updated, tail, *columns, sync, ot),
+                ).fetchall()
+                if len(rows) != len(created):
+                    raise _NotAnnounced("a row is not its announced entry's")
+                for (state,) in rows:
+                    if state != synced:
+                        deltas[(sync, ot, state)] -= 1
+                        deltas[(sync, ot, synced)] += 1
+
+            return complete
+
+        return prepare
+
+    @override
     def replace_unchanged(
         self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
     ) -> dict[str, Entry | None]:
@@ -940,12 +1092,14 @@ class PostgresIndexStore(_rowformat.RowStore):
         *,
         built: bool = False,
         compare: _Compare | None = None,
+        fresh: bool = False,
+        complete: Callable[[], _Complete] | None = None,
     ) -> None:
         # The last of several writes of one entry wins; it keeps the first one's place.
         batch = _rowformat.built_entries(entries) if built else _rowformat.check_entries(entries)
         removals = _rowformat.check_deletes(delete)
         cursors = _rowformat.check_cursors(cursors)
-        if not (batch or removals or cursors):
+        if not (batch or removals or cursors or complete):
             return
         # Encode everything before the transaction: an unstorable value fails the call
         # before anything is sent.
@@ -974,6 +1128,8 @@ class PostgresIndexStore(_rowformat.RowStore):
                         position,
                     )
                 )
+            # write_created: its rows' tail encoded after the other entries.
+            completion = None if complete is None else complete()
         except _codec.CodecError as error:
             raise IndexStoreError(str(error)) from error
         doomed: dict[tuple[int, int], list[str]] = {}
@@ -993,7 +1149,9 @@ class PostgresIndexStore(_rowformat.RowStore):
             where = (sync, _SIDE_CODES[update.side], ot, _esc(update.name))
             final[where] = None if update.value is None else _esc(update.value)
         if compare is None:
-            inserted = self._transact(lambda conn: self._write(conn, groups, doomed, final))
+            inserted = self._transact(
+                lambda conn: self._write(conn, groups, doomed, final, fresh, completion)
+            )
         else:
             # replace_unchanged: the rows are locked and compared in the write's
             # transaction (FOR UPDATE), so no other write comes between the two.
@@ -1009,12 +1167,21 @@ class PostgresIndexStore(_rowformat.RowStore):
         groups: Mapping[tuple[int, int], list[tuple[Any, ...]]],
         doomed: Mapping[tuple[int, int], list[str]],
         cursors: Mapping[tuple[int, int, int, str], str | None],
+        fresh: bool = False,
+        complete: _Complete | None = None,
     ) -> int:
-        """Write the prepared call in the open transaction; return how many rows it inserted."""
+        """Write the prepared call in the open transaction; return how many rows it
+        inserted. ``fresh`` (write_new): no stored row is looked for, and one the
+        insert finds raises _Taken; ``complete`` (write_created) runs first."""
         deltas: Counter[tuple[int, int, int]] = Counter()
+        if complete is not None:
+            complete(conn, deltas)
         # Groups in a fixed order, rows locked in id order: concurrent writers lock in
         # the same order, which keeps deadlocks rare (and they are retried).
-        existing = {where: self._lock_rows(conn, where, groups[where]) for where in sorted(groups)}
+        existing = {
+            where: {} if fresh else self._lock_rows(conn, where, groups[where])
+            for where in sorted(groups)
+        }
         # New entries take their places in the order of the whole batch.
         new = sorted(
             item[9]
@@ -1032,7 +1199,12 @@ class PostgresIndexStore(_rowformat.RowStore):
             )
             places = dict(zip(new, ids, strict=True))
         for where in sorted(groups):
-            self._upsert(conn, where, groups[where], existing[where], places, deltas)
+            try:
+                self._upsert(conn, where, groups[where], existing[where], places, deltas)
+            except pg_errors.UniqueViolation as error:
+                if not fresh:
+                    raise
+                raise _Taken(f"an entry write_new would insert is stored: {error}") from error
         for where in sorted(doomed):
             self._delete(conn, where, doomed[where], deltas)
         if cursors:

@@ -11,10 +11,14 @@ in the same call and repeated entries take the general way, and must come out th
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -212,3 +216,104 @@ def test_the_engines_creates_are_completed_in_place(tmp_path, monkeypatch):
         assert got[entry.entry_id] == created_entry(entry, f"a{n}", T0, "i1", history)
     assert store.counts("s") == {"contacts": {RecordState.SYNCED: 3}}
     store.close()
+
+
+# ---- PostgreSQL: the same property, when a server can be had ------------------------
+
+
+def _load_server_helper():
+    """tests/postgres_server.py (a plain file: tests are not a package)."""
+    name = "syncengine_tests_postgres_server"
+    if name not in sys.modules:
+        path = Path(__file__).parents[2] / "postgres_server.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pg = _load_server_helper()
+_PG_DSN, _PG_REASON = pg.dsn_or_skip_reason()
+
+
+@pytest.fixture(scope="module")
+def pg_dsn():
+    """The server's DSN (started here when the environment names none)."""
+    found = None if _PG_REASON else pg.server_dsn()
+    if found is None:
+        pytest.skip(_PG_REASON or "no PostgreSQL server")
+    return found
+
+
+def _pg_rows(dsn: str, fast: bool, calls: tuple[list, list, dict]) -> dict:
+    from syncengine.index.postgres import PostgresIndexStore
+
+    written, since, call = calls
+    schema = pg.fresh_schema()
+    try:
+        with PostgresIndexStore(dsn, schema=schema) as store:
+            store.write_built(written)
+            if since:
+                store.write(since)
+            if fast:
+                store.write_created(**call)  # type: ignore[arg-type]
+            else:
+                IndexStore.write_created(store, **call)  # type: ignore[arg-type]
+            entries = list(store.entries("s"))
+        return {"rows": pg.stored_rows(dsn, schema), "entries": [repr(e) for e in entries]}
+    finally:
+        pg.drop_schema(dsn, schema)
+
+
+@settings(deadline=None, max_examples=40)
+@given(calls=_calls())
+def test_postgres_completes_rows_as_the_general_way_writes_them(calls, pg_dsn):
+    """Every row the same after either way (ids by their order: see stored_rows)."""
+    assert _pg_rows(pg_dsn, True, calls) == _pg_rows(pg_dsn, False, calls)
+
+
+def test_postgres_completes_the_engines_creates_in_place(pg_dsn, monkeypatch):
+    """The engine's common case takes the fast way: no entry is encoded whole."""
+    from syncengine.index.postgres import PostgresIndexStore
+
+    schema = pg.fresh_schema()
+    try:
+        with PostgresIndexStore(dsn=pg_dsn, schema=schema) as store:
+            announced = [
+                Entry(
+                    "s",
+                    "contacts",
+                    f"h:{n}",
+                    T0,
+                    hub_id=str(n),
+                    keys=frozenset([f"0:{n}@x.io"]),
+                    hub_values={"email": f"{n}@x.io"},
+                    app_values={"Email": f"{n}@x.io"},
+                    pending=Side.APP,
+                    pending_key=f"s:contacts:h:{n}:n{n}",
+                )
+                for n in range(3)
+            ]
+            store.write_new(announced)
+            encoded: list[Entry] = []
+            encode = store._codec.encode
+
+            def spy(entry, *args, **kwargs):
+                encoded.append(entry)
+                return encode(entry, *args, **kwargs)
+
+            monkeypatch.setattr(store._codec, "encode", spy)
+            store.write_created(
+                [(e, f"a{e.hub_id}") for e in announced],
+                at=T0,
+                mark="i1",
+                history=(HistoryItem(T0, "synced", "created on app"),),
+            )
+            assert encoded == []
+            got = store.get("s", "contacts", [e.entry_id for e in announced])
+            assert {e.entry_id: (e.app_id, e.state, e.pending) for e in got.values()} == {
+                e.entry_id: (f"a{e.hub_id}", RecordState.SYNCED, None) for e in announced
+            }
+    finally:
+        pg.drop_schema(pg_dsn, schema)

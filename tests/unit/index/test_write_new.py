@@ -11,10 +11,14 @@ ways into two fresh files, and compare every row of every table.
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -169,3 +173,107 @@ def test_new_entries_are_inserted_without_looking_for_stored_rows(tmp_path, monk
     assert store.get("s", "contacts", ["h:2"]) == {"h:2": entries[2]}
     assert store.by_keys("s", "contacts", ["0:old@example.com"]) == {}
     store.close()
+
+
+# ---- PostgreSQL: the same property, when a server can be had ------------------------
+
+
+def _load_server_helper():
+    """tests/postgres_server.py (a plain file: tests are not a package)."""
+    name = "syncengine_tests_postgres_server"
+    if name not in sys.modules:
+        path = Path(__file__).parents[2] / "postgres_server.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pg = _load_server_helper()
+_PG_DSN, _PG_REASON = pg.dsn_or_skip_reason()
+
+
+@pytest.fixture(scope="module")
+def pg_dsn():
+    """The server's DSN (started here when the environment names none)."""
+    found = None if _PG_REASON else pg.server_dsn()
+    if found is None:
+        pytest.skip(_PG_REASON or "no PostgreSQL server")
+    return found
+
+
+def _pg_rows(dsn: str, fast: bool, calls: tuple[list, list, list, dict]) -> dict:
+    from syncengine.index.postgres import PostgresIndexStore
+
+    mine, theirs, call, options = calls
+    schema = pg.fresh_schema()
+    try:
+        with PostgresIndexStore(dsn, schema=schema) as store:
+            store.write_built(mine)
+            if theirs:
+                with PostgresIndexStore(dsn, schema=schema) as other:
+                    other.write_built(theirs)
+            if fast:
+                store.write_new(call, **options)  # type: ignore[arg-type]
+            else:
+                store.write_built(call, **options)  # type: ignore[arg-type]
+            entries = list(store.entries("s"))
+        return {"rows": pg.stored_rows(dsn, schema), "entries": [repr(e) for e in entries]}
+    finally:
+        pg.drop_schema(dsn, schema)
+
+
+@settings(deadline=None, max_examples=40)
+@given(calls=_calls())
+def test_postgres_write_new_stores_what_write_built_stores(calls, pg_dsn):
+    """Every row the same after either way (ids by their order: see stored_rows)."""
+    assert _pg_rows(pg_dsn, True, calls) == _pg_rows(pg_dsn, False, calls)
+
+
+def test_postgres_inserts_new_entries_without_locking_stored_rows(pg_dsn, monkeypatch):
+    """PostgreSQL: no locking read of stored rows by entry id for new entries; one
+    stored by another connection is refused by the unique index, the transaction rolled
+    back and the entry written by write_built."""
+    from syncengine.index.postgres import PostgresIndexStore
+
+    schema = pg.fresh_schema()
+    try:
+        with PostgresIndexStore(pg_dsn, schema=schema) as store:
+            looked: list[list[str]] = []
+            original = store._lock_rows
+            monkeypatch.setattr(
+                store,
+                "_lock_rows",
+                lambda conn, where, items: (
+                    looked.append([item[0] for item in items]) or original(conn, where, items)
+                ),
+            )
+            entries = [
+                Entry(
+                    "s",
+                    "contacts",
+                    f"h:{n}",
+                    T0,
+                    hub_id=str(n),
+                    keys=frozenset({f"0:{n}@example.com"}),
+                    hub_values={"email": f"{n}@example.com"},
+                    app_values={"Email": f"{n}@example.com"},
+                    pending=Side.APP,
+                    pending_key=f"s:contacts:h:{n}:nabc",
+                )
+                for n in range(3)
+            ]
+            store.write_new(entries[:2])
+            assert looked == []
+            assert store.get("s", "contacts", ["h:0", "h:1"]) == {
+                e.entry_id: e for e in entries[:2]
+            }
+            with PostgresIndexStore(pg_dsn, schema=schema) as other:
+                other.write_built([attrs.evolve(entries[2], keys=frozenset({"0:old@example.com"}))])
+            store.write_new([entries[2]])
+            assert looked == [["h:2"]]  # refused by the unique index, then write_built
+            assert store.get("s", "contacts", ["h:2"]) == {"h:2": entries[2]}
+            assert store.by_keys("s", "contacts", ["0:old@example.com"]) == {}
+    finally:
+        pg.drop_schema(pg_dsn, schema)
