@@ -364,8 +364,8 @@ class IndexStore(abc.ABC):
         exactly what :meth:`write_built` would, whatever the index holds: an entry the
         index does hold (another process wrote it since, say) is written as
         :meth:`write_built` writes it, never refused, never lost. The bundled SQLite
-        store inserts the rows, and when one id is taken rolls the insert back and
-        calls :meth:`write_built`; this default calls :meth:`write_built`.
+        and PostgreSQL stores insert the rows, and when one id is taken roll the insert
+        back and call :meth:`write_built`; this default calls :meth:`write_built`.
 
         .. versionadded:: 0.3
         """
@@ -393,10 +393,10 @@ class IndexStore(abc.ABC):
         complete the stored row in place (the id, the state, the mark, the history)
         instead of encoding the whole entry again, and must store exactly what
         :meth:`write_built` would; an entry the index does not hold is written whole.
-        The bundled SQLite store completes rows in place, after checking what it can
-        of each (its state, the side it is pending on, its idempotency key), and
-        writes whole any entry whose row fails a check; this default calls
-        :meth:`write_built`.
+        The bundled SQLite and PostgreSQL stores complete rows in place, after
+        checking what they can of each (its state, the side it is pending on, its
+        record ids, its idempotency key), and write whole any entry whose row fails a
+        check (PostgreSQL: the whole call); this default calls :meth:`write_built`.
 
         Args:
             created: Each announced entry (pending on the side it was created on) and
