@@ -437,8 +437,11 @@ class IndexStore(abc.ABC):
         What it cannot store raises :class:`~syncengine.IndexStoreError` and stores
         none of the call.
 
-        This default calls :meth:`write_built` with the :func:`synced_copy` entries, so
-        a store that does not override it works unchanged.
+        The bundled SQLite store rewrites in place the rows stored as read; the PostgreSQL
+        store rewrites the rows with one ``UPDATE`` when each still holds the keys and
+        state of the entry as read (else it writes the call whole). This default calls
+        :meth:`write_built` with the :func:`synced_copy` entries, so a store that does
+        not override it works unchanged.
 
         .. versionadded:: 0.3
         """

@@ -92,7 +92,7 @@ from syncengine.index._entry import (
     InboxItem,
     check_inbox_items,
 )
-from syncengine.index.base import check_changes, created_entry, same_entry
+from syncengine.index.base import SyncedCopy, check_changes, created_entry, same_entry, synced_copy
 from syncengine.records import Side
 from syncengine.states import RecordState
 
@@ -319,6 +319,11 @@ def _redacted(dsn: str) -> str:
 class _NotAnnounced(IndexStoreError):
     """A row write_created would complete in place is not its announced entry's: the
     write is rolled back and done whole."""
+
+
+class _NotAsRead(IndexStoreError):
+    """A row write_synced would rewrite in place is no longer its entry's as read (its
+    keys, its state, or gone): the write is rolled back and done whole."""
 
 
 class _Taken(IndexStoreError):
@@ -1028,6 +1033,88 @@ class PostgresIndexStore(_rowformat.RowStore):
             return complete
 
         return prepare
+
+    @override
+    def write_synced(
+        self,
+        copies: Sequence[SyncedCopy],
+        updated_at: datetime,
+        history_size: int,
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # Each row rewritten by one UPDATE per sync and type: its data column (made
+        # by RowCodec.encode_synced, or encoded from synced_copy's entry), time, ids,
+        # state and pending, when it still holds the keys and state of the entry as
+        # read (so its key rows and counts stay as they are); when a row does not, the
+        # transaction is rolled back and the call written whole (the default).
+        if not (copies or cursors):
+            return
+        try:
+            self._write_all(
+                (),
+                (),
+                cursors,
+                None,
+                built=True,
+                complete=lambda: self._rewrite(copies, updated_at, history_size),
+            )
+        except _NotAsRead:
+            super().write_synced(copies, updated_at, history_size, cursors=cursors)
+
+    def _rewrite(
+        self, copies: Sequence[SyncedCopy], updated_at: datetime, history_size: int
+    ) -> _Complete:
+        """write_synced's rows, encoded in the order write_built encodes them (the last
+        copy of an entry wins, in the first one's place); the step that rewrites them
+        in the write's transaction."""
+        last: dict[tuple[str, str, str], SyncedCopy] = {}
+        for copy in copies:
+            entry = copy[0]
+            last[(entry.sync_id, entry.object_type, entry.entry_id)] = copy
+        updated = _micros("updated_at", updated_at)
+        codec = self._codec
+        synced = _STATE_CODES[RecordState.SYNCED]
+        groups: dict[tuple[int, int], tuple[list[Any], ...]] = {}
+        for (sync_id, object_type, entry_id), (entry, hub, app, item) in last.items():
+            data = codec.encode_synced(entry, hub, app, item, updated_at, updated, history_size)
+            if data is None:
+                whole = synced_copy(entry, hub, app, item, updated_at, history_size)
+                data = codec.encode(whole, updated, whole.keys)
+            sync = self._sync(sync_id)
+            ot = self._ot(object_type)
+            if sync is None or ot is None:
+                raise _NotAsRead(f"no entries of {sync_id!r:.40}, {object_type!r:.40}")
+            columns = groups.setdefault((sync, ot), ([], [], [], [], []))
+            for column, value in zip(
+                columns,
+                (
+                    _esc(entry_id),
+                    _opt_esc(entry.hub_id),
+                    _opt_esc(entry.app_id),
+                    _keys_text(entry.keys),
+                    data,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+
+        def rewrite(conn: psycopg.Connection[Any], deltas: Counter[tuple[int, int, int]]) -> None:
+            for (sync, ot), columns in sorted(groups.items()):
+                rows = conn.execute(
+                    "UPDATE entries e SET hub_id = u.hub_id, app_id = u.app_id, "
+                    f"state = {synced}, updated_at = %s, pending = NULL, data = u.data "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "AS u(entry_id, hub_id, app_id, keys, data) "
+                    "WHERE e.sync = %s AND e.ot = %s AND e.entry_id = u.entry_id "
+                    f"AND e.state = {synced} AND e.keys IS NOT DISTINCT FROM u.keys "
+                    "RETURNING e.id",
+                    (updated, *columns, sync, ot),
+                ).fetchall()
+                if len(rows) != len(columns[0]):
+                    raise _NotAsRead("a row is not its entry's as read")
+
+        return rewrite
 
     @override
     def replace_unchanged(

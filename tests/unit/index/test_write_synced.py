@@ -6,10 +6,13 @@ some not), histories, cut sizes and entries changed or deleted since they were r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -375,3 +378,110 @@ def test_a_commit_of_another_connection_before_the_first_write_is_seen(tmp_path:
         assert got == synced_copy(read, {"email": "n@x"}, {"EMAIL": "n@x"}, None, when, 10)
         # The keys index holds what the entry holds (the row was written whole).
         assert set(store.by_keys(S, TYPE, ["0:e1@x", "0:moved@x"])) == {"0:e1@x"}
+
+
+# ---- PostgreSQL: the same property, when a server can be had ------------------------
+
+
+def _load_server_helper():
+    """tests/postgres_server.py (a plain file: tests are not a package)."""
+    name = "syncengine_tests_postgres_server"
+    if name not in sys.modules:
+        path = Path(__file__).parents[2] / "postgres_server.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pg = _load_server_helper()
+_PG_DSN, _PG_REASON = pg.dsn_or_skip_reason()
+
+
+@pytest.fixture(scope="module")
+def pg_dsn():
+    """The server's DSN (started here when the environment names none)."""
+    found = None if _PG_REASON else pg.server_dsn()
+    if found is None:
+        pytest.skip(_PG_REASON or "no PostgreSQL server")
+    return found
+
+
+def _pg_rows(dsn: str, schema: str) -> dict[str, Any]:
+    """stored_rows, the history items of data columns by their text (as rows() does)."""
+    found = pg.stored_rows(dsn, schema)
+    texts = dict(found.pop("items"))
+    resolved = []
+    for row in found["entries"]:
+        data = json.loads(row[-1])
+        if len(data) > 3 and data[3] and type(data[3][0]) is int:
+            data[3] = [
+                texts[ref] if n % 2 and type(ref) is int else ref for n, ref in enumerate(data[3])
+            ]
+        resolved.append((*row[:-1], data))
+    found["entries"] = resolved
+    return found
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=scenario())
+def test_postgres_rows_are_those_write_built_stores(pg_dsn: str, case: Any) -> None:
+    from syncengine.index.postgres import PostgresIndexStore
+
+    got = []
+    for synced in (True, False):
+        schema = pg.fresh_schema()
+        try:
+
+            def reopen(store: IndexStore, schema: str = schema) -> IndexStore:
+                store.close()
+                return PostgresIndexStore(pg_dsn, schema=schema)
+
+            with run(
+                PostgresIndexStore(pg_dsn, schema=schema), case, synced=synced, reopen=reopen
+            ) as store:
+                got.append((entries(store), _pg_rows(pg_dsn, schema)))
+        finally:
+            pg.drop_schema(pg_dsn, schema)
+    assert got[0] == got[1]
+
+
+def test_postgres_rewrites_a_synced_pair_in_place(pg_dsn: str, monkeypatch: Any) -> None:
+    """The common case takes the fast way: no entry is built and encoded whole, one
+    UPDATE, and the entry reads back as synced_copy makes it."""
+    from syncengine.index.postgres import PostgresIndexStore
+
+    schema = pg.fresh_schema()
+    try:
+        with PostgresIndexStore(pg_dsn, schema=schema) as store:
+            first = Entry(
+                S,
+                TYPE,
+                "e0",
+                T0,
+                hub_id="h0",
+                app_id="a0",
+                state=RecordState.SYNCED,
+                keys=frozenset({"0:a@x"}),
+                hub_values={"email": "a@x", "name": "A"},
+                app_values={"email": "a@x", "name": "A"},
+                history=(HistoryItem(T0, "synced", "paired"),),
+            )
+            store.write([first])
+            read = store.get(S, TYPE, ["e0"])["e0"]
+            encoded: list[Entry] = []
+            encode = store._codec.encode
+
+            def spy(entry: Entry, *args: Any, **kwargs: Any) -> str:
+                encoded.append(entry)
+                return encode(entry, *args, **kwargs)
+
+            monkeypatch.setattr(store._codec, "encode", spy)
+            item = HistoryItem(TIMES[1], "synced", "updated app")
+            copy = (read, {"email": "a@x", "name": "B"}, {"email": "a@x", "name": "B"}, item)
+            store.write_synced([copy], TIMES[1], 10)
+            assert encoded == []
+            assert store.get(S, TYPE, ["e0"])["e0"] == synced_copy(*copy, TIMES[1], 10)
+    finally:
+        pg.drop_schema(pg_dsn, schema)
