@@ -87,7 +87,14 @@ def world(
 
         return spied
 
-    for name in ("write_built", "write_new", "write_created", "write_synced", "write_matched"):
+    for name in (
+        "write_built",
+        "write_new",
+        "write_created",
+        "write_synced",
+        "write_matched",
+        "write_indexed_new",
+    ):
         setattr(store, name, spy(getattr(store, name)))
     sync = ObjectSync(
         "contacts",
@@ -146,6 +153,7 @@ def test_the_collector_resumes_after_a_page_that_fails(tmp_path: Any) -> None:
         raise IndexStoreError("the disk is full")
 
     store.write_built = broken  # type: ignore[method-assign]
+    store.write_indexed_new = broken  # type: ignore[method-assign]  # phase 1's new entries
     with pytest.raises(IndexStoreError, match="the disk is full"):
         engine.initial_sync(allow_mass_changes=True)
     assert gc.isenabled()

@@ -14,7 +14,8 @@ import attrs
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
 from syncengine.engine.ports import scan
-from syncengine.entry import CorruptEntry, CursorUpdate, Entry, HistoryItem, make_entry
+from syncengine.entry import CorruptEntry, CursorUpdate, Entry, HistoryItem
+from syncengine.index.base import indexed_entry
 from syncengine.plan import (
     NO_MATCH,
     Apply,
@@ -101,17 +102,28 @@ def index_side(
         for k in keys
     }
     candidates = store.by_keys(sid, plan.name, wanted) if wanted else {}
-    local: dict[str, list[Entry]] = {}
-    out: list[Entry] = []
-    kept: dict[str, tuple[str, dict[str, str | None]]] = {}
+    # Entries earlier records of the page hold by key: built, or new ones' places in out.
+    local: dict[str, list[Entry | int]] = {}
+    out: list[Entry | _Parts] = []  # in order: entries built, and new entries' parts
+    built: dict[int, Entry] = {}  # new entries' Entry, by their place in out, once built
+
+    def entry_of(held: Entry | int) -> Entry:
+        if type(held) is not int:
+            return cast("Entry", held)
+        found = built.get(held)
+        if found is None:
+            record_id, record_keys, _ = cast("_Parts", out[held])
+            found = built[held] = indexed_entry(
+                sid, plan.name, side, record_id, record_keys, now, indexed
+            )
+        return found
+
     once: set[str] | None = None
     if keep is not None:
         ids = [r.id for r, _ in keyed]
         once = set(ids)
         if len(once) != len(ids):  # a record listed twice: which read to keep is unclear
             once = {i for i, n in Counter(ids).items() if n == 1}
-    hub = side is Side.HUB
-    prefix = "h:" if hub else "a:"
     indexed = (HistoryItem(now, "indexed", side.value),)  # a value: the page's entries share it
     for record, keys in keyed:
         if record.id in done:
@@ -133,7 +145,7 @@ def index_side(
             continue
         pool: dict[str, list[Entry]] | None = None  # no entry holds its identifiers
         if entry is not None or any(k in candidates or k in local for k in keys):
-            pool = {k: [*candidates.get(k, ()), *local.get(k, ())] for k in keys}
+            pool = {k: [*candidates.get(k, ()), *map(entry_of, local.get(k, ()))] for k in keys}
         if entry is not None:
             assert pool is not None
             if frozenset(keys) == entry.keys:
@@ -163,47 +175,44 @@ def index_side(
             # another worker recorded it between this batch's two reads (S9).
             left += match.entry.id_on(side) != record.id
             continue
-        # Field for field in FIELD_ORDER (make_entry skips the keyword constructor's
-        # work): what Entry(sync_id=…, keys=…, history=indexed) makes.
-        new = make_entry(
-            sid,
-            plan.name,
-            f"{prefix}{record.id}",
-            now,
-            record.id if hub else None,
-            None if hub else record.id,
-            RecordState.INITIAL,
-            frozenset(keys),
-            None,
-            None,
-            None,
-            None,
-            None,
-            "",
-            None,
-            None,
-            0,
-            None,
-            _NO_LINKS,
-            None,
-            indexed,
-        )
         if match.duplicate_of is not None:
             # Counted when the pass processes the record (indexing is not an outcome).
+            new = indexed_entry(sid, plan.name, side, record.id, frozenset(keys), now, indexed)
             new = excluded(
                 core.history_size, new, ExcludeReason.DUPLICATE, dup_message(plan, side, match), now
             )
-        else:
-            for k in keys:
-                local.setdefault(k, []).append(new)
-            if keep is not None and once is not None and record.id in once:
-                values = kept_values(record.properties, keep[1])
-                if values is not None:
-                    kept[new.entry_id] = (keep[0], values)
-        out.append(new)
-    if out or cursors:
-        store.write_built(out, kept=kept, cursors=cursors)  # entries built here
+            out.append(new)
+            continue
+        # A new entry: its parts only (write_indexed_new writes it from them); its
+        # Entry is built when a later record of the page meets one of its keys.
+        values = None
+        if keep is not None and once is not None and record.id in once:
+            values = kept_values(record.properties, keep[1])
+        for k in keys:
+            local.setdefault(k, []).append(len(out))
+        out.append((record.id, frozenset(keys), values))
+    tag = "" if keep is None else keep[0]
+    if out and all(type(e) is tuple for e in out):
+        # Every entry of the page is new: written from its parts.
+        parts = cast("list[_Parts]", out)
+        store.write_indexed_new(sid, plan.name, side, parts, at=now, tag=tag, cursors=cursors)
+    elif out or cursors:
+        entries: list[Entry] = []
+        kept: dict[str, tuple[str, dict[str, str | None]]] = {}
+        for i, held in enumerate(out):
+            if isinstance(held, tuple):
+                built_entry = entry_of(i)
+                if held[2] is not None:
+                    kept[built_entry.entry_id] = (tag, held[2])
+                entries.append(built_entry)
+            else:
+                entries.append(held)
+        store.write_built(entries, kept=kept, cursors=cursors)  # entries built here
     return left
+
+
+#: A new entry of index_side: the record id, its keys, the values to keep (or None).
+_Parts = tuple[str, frozenset[str], dict[str, str | None] | None]
 
 
 def kept_values(

@@ -789,6 +789,27 @@ class RowCodec:
         :meth:`IndexStore.write_created <syncengine.index.IndexStore.write_created>`)."""
         return f',null,[],null,0,"",null,null,{data_json([key])[1:]}'
 
+    def indexed_data(self, side: str) -> tuple[str, str]:
+        """The ``data`` column :meth:`encode` writes for
+        :func:`~syncengine.index.base.indexed_entry` of a record of ``side`` (its
+        value, ``"hub"`` or ``"app"``), interning its history item as that would: the
+        whole text without kept values, and the text before the kept values
+        (:meth:`kept_json`, then ``]``) with them."""
+        number = self._item_ids.get(("indexed", side))
+        if number is None:
+            number = self._item("indexed", side)
+        item: Any = number if number is not None else [ACTION_CODES["indexed"], side]
+        plain = data_json([None, None, None, [0, item]])
+        full = data_json([None, None, None, [0, item], *DEFAULTS[_SHORT - 1 :]])
+        return plain, f"{full[:-1]},"
+
+    def kept_json(self, tag: str, values: Mapping[str, str | None]) -> str:
+        """The kept values' element of a ``data`` array (see :data:`KEPT`), interning
+        their field names as :meth:`encode` does."""
+        names = tuple(values)
+        shape = (self._shape_ids.get(names) or self._shape(names)) if names else None
+        return data_json([tag, dict(values)] if shape is None else [tag, shape, *values.values()])
+
     def intern_history(self, entries: Iterable[Entry]) -> None:
         """Intern the history items of ``entries`` in order, as encoding them would: a
         row completed after them numbers its items as the whole encoding would have."""

@@ -48,8 +48,9 @@ import itertools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
+import attrs
 from typing_extensions import override
 
 from syncengine.errors import IndexStoreError
@@ -166,6 +167,7 @@ __all__ = [
     "check_changes",
     "check_page_limit",
     "created_entry",
+    "indexed_entry",
     "is_bare",
     "keeps_history",
     "keeps_inbox",
@@ -175,6 +177,10 @@ __all__ = [
     "same_entry",
     "synced_copy",
 ]
+
+
+#: An entry's links when it has none (Entry's default, the same object).
+_NO_LINKS: Final = cast("Mapping[str, frozenset[str]]", attrs.fields(Entry).links.default)
 
 
 class IndexStore(abc.ABC):
@@ -353,6 +359,47 @@ class IndexStore(abc.ABC):
             self.write_indexed(entries, kept, cursors=cursors)
         else:
             self.write(entries, cursors=cursors)
+
+    def write_indexed_new(
+        self,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        records: Sequence[tuple[str, frozenset[str], Mapping[str, str | None] | None]],
+        *,
+        at: datetime,
+        tag: str = "",
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Store a new entry for each of ``records`` (a record id on ``side``, its
+        keys, and values to keep beside the entry or ``None``), with ``cursors``, in one
+        transaction, as :meth:`write_built` would store :func:`indexed_entry` of each,
+        with the values kept (tagged ``tag``) as :meth:`write_indexed` keeps them.
+
+        The engine calls this for phase 1 of the initial sync (S3) when every entry a
+        page of records makes is new: each has the record's keys, the ``indexed``
+        history item and nothing else, so a store may write the rows from these parts
+        (one text for the page, the keys and the values per record) instead of building
+        and encoding an :class:`~syncengine.index.Entry` per record. What it stores,
+        and what every read returns, must be exactly what :meth:`write_built` stores,
+        whatever is stored now (an entry already stored under one of the ids is
+        replaced, as :meth:`write_built` replaces it; a record id given twice is written
+        once, the last in the first one's place). This default builds the entries and
+        calls :meth:`write_built`.
+
+        .. versionadded:: 0.3
+        """
+        history = (HistoryItem(at, "indexed", side.value),)
+        entries: list[Entry] = []
+        kept: dict[str, tuple[str, Mapping[str, str | None]]] = {}
+        for record_id, keys, values in records:
+            entry = indexed_entry(sync_id, object_type, side, record_id, keys, at, history)
+            entries.append(entry)
+            if values is not None:
+                kept[entry.entry_id] = (tag, values)
+            else:
+                kept.pop(entry.entry_id, None)
+        self.write_built(entries, kept=kept or None, cursors=cursors)
 
     def write_new(self, entries: Sequence[Entry], *, cursors: Sequence[CursorUpdate] = ()) -> None:
         """Write a batch of entries the engine built and believes new, with ``cursors``,
@@ -789,6 +836,48 @@ class IndexStore(abc.ABC):
         return sum(
             1 for entry in self.entries(sync_id, object_type) if getattr(entry, column) is not None
         )
+
+
+def indexed_entry(
+    sync_id: str,
+    object_type: str,
+    side: Side,
+    record_id: str,
+    keys: frozenset[str],
+    at: datetime,
+    history: tuple[HistoryItem, ...],
+) -> Entry:
+    """The entry phase 1 of the initial sync makes for a new record of ``side`` (see
+    :meth:`IndexStore.write_indexed_new`): its entry id is ``h:`` or ``a:`` and the
+    record id, it holds the record id and ``keys``, is ``initial``, updated ``at``, with
+    ``history`` (the ``indexed`` item), and every other field at its default.
+
+    .. versionadded:: 0.3
+    """
+    hub = side is Side.HUB
+    return make_entry(
+        sync_id,
+        object_type,
+        f"{'h' if hub else 'a'}:{record_id}",
+        at,
+        record_id if hub else None,
+        None if hub else record_id,
+        RecordState.INITIAL,
+        keys,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "",
+        None,
+        None,
+        0,
+        None,
+        _NO_LINKS,
+        None,
+        history,
+    )
 
 
 def created_entry(

@@ -1334,6 +1334,105 @@ class SQLiteIndexStore(_rowformat.RowStore):
             self.write_built(entries, cursors=cursors)
 
     @override
+    def write_indexed_new(
+        self,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        records: Sequence[tuple[str, frozenset[str], Mapping[str, str | None] | None]],
+        *,
+        at: datetime,
+        tag: str = "",
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # The rows from their parts: one data text for the page (the history item's
+        # number interned first, as encoding the first entry would), the kept values
+        # per record. Inserted without looking for stored rows (as write_new): a taken
+        # id (or a record id given twice) rolls it back and the default writes it.
+        ids = [r[0] for r in records]
+        if not records or len(set(ids)) != len(ids):
+            super().write_indexed_new(
+                sync_id, object_type, side, records, at=at, tag=tag, cursors=cursors
+            )
+            return
+        updated = _micros("at", at)
+
+        def insert(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._insert_indexed(
+                conn, sync_id, object_type, side, records, updated, tag, deltas, written
+            )
+
+        try:
+            self._write_all((), (), cursors, None, complete=insert)
+        except _Taken:
+            super().write_indexed_new(
+                sync_id, object_type, side, records, at=at, tag=tag, cursors=cursors
+            )
+
+    def _insert_indexed(
+        self,
+        conn: sqlite3.Connection,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        records: Sequence[tuple[str, frozenset[str], Mapping[str, str | None] | None]],
+        updated: int,
+        tag: str,
+        deltas: Counter[tuple[int, int, int]],
+        written: dict[tuple[int, int, str], _Row],
+    ) -> None:
+        """Insert write_indexed_new's rows (see there); :class:`_Taken` when an entry id
+        is stored."""
+        sync = self._sync(conn, sync_id, create=True)
+        ot = self._ot(conn, object_type, create=True)
+        assert sync is not None
+        assert ot is not None
+        known = self._rows
+        hub = side is Side.HUB
+        prefix = "h:" if hub else "a:"
+        codec = self._codec
+        plain, head = codec.indexed_data(side.value)
+        kept_json = codec.kept_json
+        state = _STATE_CODES[RecordState.INITIAL]
+        next_id = (conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0) + 1
+        inserts: list[tuple[Any, ...]] = []
+        key_rows: list[tuple[int, int, str, int]] = []
+        for record_id, keys, values in records:
+            entry_id = f"{prefix}{record_id}"
+            if (sync, ot, entry_id) in known:
+                raise _Taken(f"entry {entry_id!r:.80} is stored")
+            data = plain if values is None else f"{head}{kept_json(tag, values)}]"
+            keys_text = _keys_text(keys)
+            hub_id = record_id if hub else None
+            app_id = None if hub else record_id
+            rowid = next_id
+            next_id += 1
+            inserts.append(
+                (rowid, sync, ot, entry_id, hub_id, app_id, state, updated, None, keys_text, data)
+            )
+            for key in keys:
+                key_rows.append((sync, ot, key, rowid))
+            written[(sync, ot, entry_id)] = (rowid, state, keys_text, hub_id, app_id, updated, None)
+        deltas[(sync, ot, state)] += len(inserts)
+        try:
+            conn.executemany(
+                "INSERT INTO entries (id, sync, ot, entry_id, hub_id, app_id, state, "
+                "updated_at, pending, keys, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                inserts,
+            )
+        except sqlite3.IntegrityError as error:
+            raise _Taken(f"an entry write_indexed_new would insert is stored: {error}") from error
+        if key_rows:
+            conn.executemany(
+                "INSERT INTO keys (sync, ot, key, entry) VALUES (?, ?, ?, ?)", key_rows
+            )
+
+    @override
     def replace_unchanged(
         self, sync_id: str, object_type: str, changes: Sequence[tuple[Entry, Entry]]
     ) -> dict[str, Entry | None]:
