@@ -268,6 +268,38 @@ class _NewNoCursors(_Delegating):
         self.inner.write_new(entries)
 
 
+class _IndexedNewDropsKept(_Delegating):
+    """write_indexed_new writes the entries and cursors, and keeps no values, while the
+    store keeps write_indexed's (phase 2 would read every hub record again)."""
+
+    def write_built(self, entries, *, kept=None, cursors=()):
+        self.inner.write_built(entries, kept=kept, cursors=cursors)
+
+    def write_indexed(self, entries, kept, *, cursors=()):
+        self.inner.write_indexed(entries, kept, cursors=cursors)
+
+    def indexed_values(self, sync_id, object_type, entry_ids, tag):
+        return self.inner.indexed_values(sync_id, object_type, entry_ids, tag)
+
+    def write_indexed_new(self, sync_id, object_type, side, records, *, at, tag="", cursors=()):
+        plain = [(r, k, None) for r, k, _ in records]
+        self.inner.write_indexed_new(
+            sync_id, object_type, side, plain, at=at, tag=tag, cursors=cursors
+        )
+
+
+class _IndexedNewFirstWins(_Delegating):
+    """write_indexed_new writes a record given twice as its first mention."""
+
+    def write_indexed_new(self, sync_id, object_type, side, records, *, at, tag="", cursors=()):
+        seen: dict[str, tuple] = {}
+        for record in records:
+            seen.setdefault(record[0], record)
+        self.inner.write_indexed_new(
+            sync_id, object_type, side, list(seen.values()), at=at, tag=tag, cursors=cursors
+        )
+
+
 class _CreatedLeftPending(_Delegating):
     """write_created writes the other entries and cursors, and leaves the announced
     entries as they were (never completed)."""
@@ -419,6 +451,8 @@ class _ReplaceAnswersNothing(_Delegating):
         (_BuiltDropsKept, "check_write_built_writes_what_write_writes"),
         (_NewSkipsStored, "check_write_new_writes_what_write_built_writes"),
         (_NewNoCursors, "check_write_new_writes_what_write_built_writes"),
+        (_IndexedNewDropsKept, "check_write_indexed_new_writes_what_write_built_writes"),
+        (_IndexedNewFirstWins, "check_write_indexed_new_writes_what_write_built_writes"),
         (_CreatedLeftPending, "check_write_created_writes_what_write_built_writes"),
         (_CreatedOnTheWrongSide, "check_write_created_writes_what_write_built_writes"),
         (_KeptPastRewrite, "check_write_indexed_writes_what_write_writes"),

@@ -81,6 +81,7 @@ from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
 from syncengine.index.base import (
     IndexStore,
     created_entry,
+    indexed_entry,
     keeps_history,
     keeps_inbox,
     matched_entry,
@@ -797,6 +798,67 @@ def check_write_new_writes_what_write_built_writes(store: IndexStore) -> None:
         raise AssertionError("write_new over a stored entry left its old key finding it")
     if _normal_counts(store.counts(A)) != _counted([again, second, third]):
         raise AssertionError(f"counts after write_new: {store.counts(A)}")
+
+
+@_check
+def check_write_indexed_new_writes_what_write_built_writes(store: IndexStore) -> None:
+    """write_indexed_new stores indexed_entry of each record, in the call's order, the
+    values kept beside those given some (read back by indexed_values with the tag), and
+    the cursors; a record whose entry the index holds already is written over as
+    write_built writes it (never refused, never lost), and a record given twice once,
+    the last in the first one's place."""
+    at = T0 + timedelta(seconds=7)
+    history = (HistoryItem(at, "indexed", "hub"),)
+    keys1 = frozenset({"0:kit-idx1@example.com"})
+    keys2 = frozenset({"0:kit-idx2@example.com", "1:kit-idx"})
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-1", "kit_indexed_new")
+    records: list[tuple[str, frozenset[str], dict[str, str | None] | None]] = [
+        ("i1", keys1, {"email": "idx1@example.com", "firstname": None}),
+        ("i2", keys2, None),
+    ]
+    store.write_indexed_new(A, CONTACTS, Side.HUB, records, at=at, tag="kit-run", cursors=[cursor])
+    want = [indexed_entry(A, CONTACTS, Side.HUB, r, k, at, history) for r, k, _ in records]
+    found = store.get(A, CONTACTS, ["h:i1", "h:i2"])
+    for entry in want:
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_indexed_new")
+    _assert_entries(want, list(store.entries(A)), "entries after write_indexed_new")
+    held = store.by_keys(A, CONTACTS, ["1:kit-idx"])
+    assert_same_entry(want[1], held["1:kit-idx"][0], "by_keys after write_indexed_new")
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_indexed_new") != "page-1":
+        raise AssertionError("write_indexed_new did not set its cursors")
+    kept = store.indexed_values(A, CONTACTS, ["h:i1", "h:i2"], "kit-run")
+    # A store that keeps write_indexed's values keeps these too (the default does).
+    probe_keys = frozenset({"0:kit-idx-probe@example.com"})
+    probe = indexed_entry(A, "kit-probe", Side.HUB, "p", probe_keys, at, history)
+    store.write_indexed([probe], {probe.entry_id: ("kit-run", {"email": "p"})})
+    keeps = bool(store.indexed_values(A, "kit-probe", ["h:p"], "kit-run"))
+    store.write(delete=[(A, "kit-probe", "h:p")])
+    wanted = {"h:i1": {"email": "idx1@example.com", "firstname": None}} if keeps else {}
+    if kept != wanted:
+        raise AssertionError(f"write_indexed_new kept {kept!r:.200}, not {wanted!r:.200}")
+    # An entry stored already under one of the ids (written over, in its place), and
+    # a record given twice (written once: the last, in the first one's place).
+    moved = frozenset({"0:kit-idx3@example.com"})
+    again: list[tuple[str, frozenset[str], dict[str, str | None] | None]] = [
+        ("i3", frozenset(), None),
+        ("i1", moved, None),
+        ("i3", keys1, None),
+    ]
+    store.write_indexed_new(A, CONTACTS, Side.HUB, again, at=at, tag="kit-run")
+    first = indexed_entry(A, CONTACTS, Side.HUB, "i1", moved, at, history)
+    third = indexed_entry(A, CONTACTS, Side.HUB, "i3", keys1, at, history)
+    expected = [first, want[1], third]
+    found = store.get(A, CONTACTS, ["h:i1", "h:i2", "h:i3"])
+    for entry in expected:
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_indexed_new again")
+    _assert_entries(expected, list(store.entries(A)), "entries after write_indexed_new again")
+    key1 = "0:kit-idx1@example.com"
+    if [e.entry_id for e in store.by_keys(A, CONTACTS, [key1]).get(key1, ())] != ["h:i3"]:
+        raise AssertionError("write_indexed_new over a stored entry left its old key finding it")
+    if store.indexed_values(A, CONTACTS, ["h:i1"], "kit-run"):
+        raise AssertionError("write_indexed_new kept values past the entry's next write")
+    if _normal_counts(store.counts(A)) != _counted(expected):
+        raise AssertionError(f"counts after write_indexed_new: {store.counts(A)}")
 
 
 @_check
@@ -2657,6 +2719,10 @@ class IndexStoreTests:
     def test_write_new_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_new stores what write_built would, stored entries of the same ids too."""
         check_write_new_writes_what_write_built_writes(store)
+
+    def test_write_indexed_new_writes_what_write_built_writes(self, store: IndexStore) -> None:
+        """write_indexed_new stores indexed_entry's entries, as write_built would."""
+        check_write_indexed_new_writes_what_write_built_writes(store)
 
     def test_write_created_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_created stores what write_built would of the completed entries."""
