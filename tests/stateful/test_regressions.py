@@ -8,6 +8,8 @@ Each test is the machine's shrunk failing sequence, rewritten by hand with the p
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syncengine import (
     AdapterError,
@@ -25,7 +27,7 @@ from syncengine import (
     SyncEngine,
 )
 from syncengine.adapters import InMemoryAdapter
-from syncengine.index import Entry, SQLiteIndexStore
+from syncengine.index import Entry, MemoryIndexStore, SQLiteIndexStore
 from syncengine.testing import Crash, FaultyAdapter
 
 
@@ -1697,15 +1699,6 @@ class TestEditsMadeWhileAnInitialSyncRuns:
     paused; incremental passes after it never brought the edit across, only a reconcile
     did)."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "not fixed yet: phase 2 goes on from the probe's page cursor; when that page "
-            "was the scan's last, the scan that follows reads the changes since, skips "
-            "the records this run marked (a record edited after phase 2 processed it), "
-            "and its end becomes the poll cursor: the edit waits for a reconcile"
-        ),
-    )
     def test_an_edit_made_after_phase_2_read_the_record_reaches_the_hub(
         self, make_engine, hub, app, faulty_hub
     ):
@@ -1722,6 +1715,95 @@ class TestEditsMadeWhileAnInitialSyncRuns:
         engine.incremental_sync()
         (contact,) = hub.records("contacts")
         assert contact.properties["firstname"] == "Bob"
+
+    @given(
+        app_page=st.integers(1, 3),
+        matched=st.integers(0, 3),
+        unmatched=st.integers(0, 3),
+        every=st.integers(1, 6),
+        pick=st.integers(0, 5),
+        edit_hub=st.booleans(),
+    )
+    def test_an_edit_at_any_call_of_an_initial_sync_reaches_the_other_app_by_the_next_pass(
+        self, app_page, matched, unmatched, every, pick, edit_hub
+    ):
+        """One app's user edits a record after every few calls of an initial sync (a
+        scan's page, a read, a write), with the app's scan of one page or several: the
+        first incremental pass after it leaves every pair equal, the edits on both
+        sides."""
+        from tests.stateful.conftest import Clock
+
+        clock = Clock()
+        hub = InMemoryAdapter(
+            [
+                ObjectSchema(
+                    "contacts",
+                    [PropertySpec("email", "string"), PropertySpec("firstname", "string")],
+                )
+            ],
+            name="hub",
+            clock=clock,
+            id_prefix="h",
+        )
+        app = InMemoryAdapter(
+            [
+                ObjectSchema(
+                    "people",
+                    [PropertySpec("mail", "string"), PropertySpec("first_name", "string")],
+                )
+            ],
+            name="app",
+            clock=clock,
+            id_prefix="a",
+            page_size=app_page,
+        )
+        for i in range(matched + unmatched):
+            app.put("people", {"mail": f"p{i}@x.io", "first_name": f"P{i}"})
+            if i < matched:
+                hub.put("contacts", {"email": f"p{i}@x.io", "firstname": f"P{i}"})
+        calls = 0
+        running = True
+
+        def edit(method: str, n: int) -> None:
+            nonlocal calls
+            calls += 1
+            if calls % every or not running:
+                return  # an edit made during the incremental pass is the next one's
+            if edit_hub:
+                records = sorted(hub.records("contacts"), key=lambda r: r.id)
+                if records:
+                    record = records[(pick + calls) % len(records)]
+                    hub.patch("contacts", record.id, firstname=f"Edited {calls}")
+            else:
+                people = sorted(app.records("people"), key=lambda r: r.id)
+                if people:
+                    person = people[(pick + calls) % len(people)]
+                    app.patch("people", person.id, first_name=f"Edited {calls}")
+
+        faulty_hub, faulty_app = FaultyAdapter(hub, seed=0), FaultyAdapter(app, seed=0)
+        faulty_hub.on_call(edit, after=True)
+        faulty_app.on_call(edit, after=True)
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("firstname", "first_name")],
+            match=MatchRule.email("email", "mail"),
+        )
+        engine = SyncEngine(
+            faulty_hub,
+            faulty_app,
+            MemoryIndexStore(),
+            SyncConfig("s", [obj]),
+            clock=clock,
+            sleep=clock.advance,
+        )
+        engine.initial_sync()
+        running = False
+        clock.advance()
+        engine.incremental_sync()
+        names = {r.properties["email"]: r.properties["firstname"] for r in hub.records("contacts")}
+        people = {r.properties["mail"]: r.properties["first_name"] for r in app.records("people")}
+        assert names == people
 
 
 class TestAFreedDuplicateTakingADeletedRecordsPlace:

@@ -206,16 +206,37 @@ def run_phase(
     if index_only and since is None:
         store.set_meta(sid, skipped_meta, None)  # a new scan: nothing skipped yet
     pages: Iterable[Page]
+    # The probe's records, while no page after the probe's has held one of them (see
+    # below); None once one has, or when the scan did not start with the probe's page.
+    probed: set[str] | None = None
+    probe_cursor: str | None = None
     if first is not None and since is None and first.cursor is not None:
         pages = itertools.chain((first,), scan(core, ctx, side, plan, first.cursor))
+        probed, probe_cursor = {record.id for record in first.records}, first.cursor
     else:
         pages = scan(core, ctx, side, plan, since)  # an app that can only resume at the end
     last: str | None = None
+    poll: str | None = None  # the probe page's cursor, once the scan went past it
     # Phase 1 keeps the hub values phase 2's lean path merges with, beside the entries.
     keep = lean.keeping(core, ctx, plan) if index_only else None
     for page in pages:
         apply_merges(core, ctx, plan, side, page.merged, page.records)
         cursors = []
+        if (
+            probed is not None
+            and page is not first
+            and any(record.id in probed for record in page.records)
+        ):
+            # A full scan yields each record once: a page after the probe's that holds
+            # one of its records is no page of that scan but one of the changes made
+            # since its last page, the probe's (its cursor covers every change made
+            # after the full scan started). The records this run marked are skipped
+            # here, an edit made since phase 2 read them too: the probe page's cursor
+            # stays the poll cursor, so the first incremental pass reads that edit (S5);
+            # written now, so a process that resumes the phase keeps it.
+            poll, probed = probe_cursor, None
+            if remember_poll:
+                store.write(cursors=[CursorUpdate(sid, side, plan.name, poll, "initial_poll")])
         if page.cursor is not None:
             last = page.cursor
             cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
@@ -246,7 +267,7 @@ def run_phase(
             process(core, ctx, plan, side, page.records, page.deleted, cursors, skip_marked=True)
         ctx.processed += len(page.records)
         emit(core, ctx, "phase_progress", plan.name)
-    if remember_poll and last is not None:
+    if remember_poll and poll is None and last is not None:
         store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
     if index_only and store.get_meta(sid, skipped_meta) is None and run is not None:
         store.set_meta(sid, indexed_meta(plan.name), run)
