@@ -1716,6 +1716,32 @@ class TestEditsMadeWhileAnInitialSyncRuns:
         (contact,) = hub.records("contacts")
         assert contact.properties["firstname"] == "Bob"
 
+    def test_a_process_resuming_phase_2_after_the_edit_was_read_keeps_the_poll_cursor(
+        self, make_engine, hub, app, faulty_hub, faulty_app
+    ):
+        record = app.put("people", {"mail": "ada@x.io", "first_name": "Ada"})
+
+        def edit(method: str, n: int) -> None:
+            if method == "create" and n == 1:
+                app.patch("people", record.id, first_name="Bob")
+
+        def crash(method: str, n: int) -> None:
+            # The engine asks for the page after the changes read since the probe's
+            # page (the edit among them): the process dies there.
+            if method == "page" and n == 2:
+                raise Crash
+
+        faulty_hub.on_call(edit, after=True)
+        faulty_app.on_call(crash, after=True)
+        with pytest.raises(Crash):
+            make_engine().initial_sync()
+        faulty_app.clear()
+        engine = make_engine()
+        engine.initial_sync()
+        engine.incremental_sync()
+        (contact,) = hub.records("contacts")
+        assert contact.properties["firstname"] == "Bob"
+
     @given(
         app_page=st.integers(1, 3),
         matched=st.integers(0, 3),
