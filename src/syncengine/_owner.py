@@ -86,7 +86,9 @@ def _process() -> str:
 
 #: The owners of this process's passes that are running (see :func:`new_owner`).
 _RUNNING: set[str] = set()
-_LOCK: Final = threading.Lock()
+#: Reentrant: a pass's state freed by the garbage collector, which can run at any
+#: allocation (also while this lock is held), ends its owner in its finalizer.
+_LOCK: Final = threading.RLock()
 #: Per thread, the owners made in each call of :func:`ends_its_passes` that is running.
 _CALLS: Final = threading.local()
 

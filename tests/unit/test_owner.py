@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+import threading
 
 from syncengine import _owner
 
@@ -92,3 +93,33 @@ def test_a_pass_whose_method_raised_is_over_even_while_its_error_is_kept():
     outside = _owner.new_owner()  # made outside any such call: runs until finished
     assert not _owner.is_orphaned(outside)
     _owner.finished(outside)
+
+
+def test_a_pass_state_collected_while_an_owner_is_made_does_not_deadlock(monkeypatch):
+    """A pass's state in a reference cycle is freed by the garbage collector, which can
+    run at any allocation, also while this thread holds the owners' lock in
+    ``new_owner``: the state's finalizer then ends its owner without waiting on that
+    lock forever. Seen as a hang of the concurrent-passes machine (seed 21): a
+    reconcile stuck in ``new_owner``, in ``finished`` called by a finalizer."""
+
+    class Running(set[str]):
+        def add(self, owner: str) -> None:
+            gc.collect()  # the collection an allocation here may start
+            super().add(owner)
+
+    class State:
+        pass
+
+    def make() -> None:
+        holder = State()
+        holder.cycle = holder  # type: ignore[attr-defined]
+        _owner.new_owner(holder)
+        del holder  # garbage, freed only by a collection
+        _owner.new_owner()
+
+    monkeypatch.setattr(_owner, "_RUNNING", Running(_owner._RUNNING))
+    gc.collect()
+    thread = threading.Thread(target=make, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "new_owner deadlocked in a finalizer"
