@@ -386,9 +386,9 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
                 st.sampled_from(conv.PHONES),
             ),
             max_size=5,
-            # No two with one identifier in an app: with duplicates at the start the
-            # machine fails on open findings (seed 21: a record in two entries, an
-            # engine-made duplicate; see the README). The rules still add duplicates.
+            # No two with one identifier in an app: with duplicates at the start, seed
+            # 21 draws an open finding (an engine-made duplicate; see the README and
+            # test_regressions.py). The rules still add duplicates.
             unique_by=lambda r: (r[0], conv.identifier(r[1]) or f"none:{r[1]!r}"),
         ),
         synced=st.booleans(),

@@ -1853,3 +1853,41 @@ class TestAFreedDuplicateTakingADeletedRecordsPlace:
             if entry.id_on(side) is not None
         ]
         assert len(named) == len(set(named)), sorted(named)
+
+
+class TestAnIdentifierTakenWhileAnInitialSyncHoldsItsRecord:
+    """M3 with two processes (the concurrent-passes machine, seed 21, shrunk to four
+    steps): a hub contact and an app person with another e-mail; an initial sync runs
+    and, just before it creates the contact in the app, the person takes the contact's
+    e-mail and another process runs an incremental pass. That pass leaves the contact
+    (held, its create in flight) queued and pairs the person with a new hub record; the
+    initial sync's create, decided before the edit, then makes a second app person with
+    the e-mail, which the next passes exclude as a duplicate."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="open, cause not analysed: a create decided before a user gave another "
+        "record its e-mail is sent anyway, although a pass that ran meanwhile indexed "
+        "that record (the initial sync does not check its creates against the index "
+        "before sending them?)",
+    )
+    def test_no_second_record_with_an_email_taken_during_an_initial_sync(
+        self, hub, app, faulty_hub, faulty_app, clock, make_engine
+    ):
+        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        bob = app.put("people", mail="bob@x.io", first_name="Ada")
+        initial, other = make_engine(), make_engine()
+
+        def meanwhile(method: str, n: int) -> None:
+            if method == "create" and n == 1:  # the initial sync's first create
+                clock.advance()
+                app.patch("people", bob.id, mail="ada@x.io")
+                other.incremental_sync()
+
+        faulty_app.on_call(meanwhile)
+        initial.initial_sync()
+        hub_mails = sorted(r.properties.get("email", "") for r in hub.records("contacts"))
+        assert (["ada@x.io"], ["ada@x.io"]) == (
+            [m for m in hub_mails if m == "ada@x.io"],
+            [m for m in mails(app) if m == "ada@x.io"],
+        )
