@@ -23,7 +23,8 @@ __all__ = ["CorruptEntry", "CursorUpdate", "Entry", "HistoryItem", "InboxItem"]
 # On Python 3.11 ``Side.HUB`` is a call through ``EnumType.__getattr__``'s lookup hook.
 _HUB: Final = Side.HUB
 
-_NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
+#: An entry's links when it has none (``Entry.links``' default; one object, shared).
+NO_LINKS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({})
 
 
 @attrs.frozen(slots=True)
@@ -103,7 +104,7 @@ class Entry:
     pending_key: str | None = None
     attempts: int = 0
     mark: str | None = None
-    links: Mapping[str, frozenset[str]] = _NO_LINKS
+    links: Mapping[str, frozenset[str]] = NO_LINKS
     deleted: Side | None = None
     history: tuple[HistoryItem, ...] = ()
 

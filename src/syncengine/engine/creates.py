@@ -48,10 +48,7 @@ the apps, the index and the reports, with kills, lost replies and refused values
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Final, cast
-
-import attrs
+from collections.abc import Sequence
 
 from syncengine import _passlog
 from syncengine.engine.batch import held_back
@@ -63,7 +60,7 @@ from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
 from syncengine.engine.settle import announce_key
-from syncengine.entry import CursorUpdate, Entry, HistoryItem, make_entry
+from syncengine.entry import NO_LINKS, CursorUpdate, Entry, HistoryItem, make_entry
 from syncengine.errors import AdapterError
 from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
@@ -81,9 +78,6 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     module docstring)."""
     return ENABLED and plain_pass(core, ctx, plan) and plan.sync.direction.flows_from(Side.HUB)
 
-
-#: An entry's links when it has none (Entry's default, the same object).
-_NO_LINKS: Final = cast("Mapping[str, frozenset[str]]", attrs.fields(Entry).links.default)
 
 #: One create the lean path makes: the hub record, its keys, and the decision's create
 #: with its copies.
@@ -204,7 +198,7 @@ def _create(
                 key,
                 0,
                 None,
-                _NO_LINKS,
+                NO_LINKS,
                 None,
                 (),
             )

@@ -194,9 +194,9 @@ def run_phase(
     ctx.prefilter = True
     emit(core, ctx, "phase_started", plan.name)
     if phase == "sync_hub":
-        read_changes_at_start(core, ctx, plan)
+        read_changes_at_start(core, ctx, plan, Side.APP)
     elif phase == "index_app_and_sync":
-        read_hub_changes_at_start(core, ctx, plan)
+        read_changes_at_start(core, ctx, plan, Side.HUB)
     sid = core.sync_id
     store = ctx.store
     since = store.cursor(sid, side, plan.name, "initial_scan")
@@ -334,7 +334,7 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan, *, first_run: boo
         if e.hub_id is not None and e.mark != ctx.mark and e.deleted is not Side.HUB
     ]
     if ids:
-        read_changes_at_start(core, ctx, plan)
+        read_changes_at_start(core, ctx, plan, Side.APP)
     for chunk in chunks(list(dict.fromkeys(ids)), max(1, min(CHUNK, adapter.max_batch_size))):
         try:
             fetched = fetch(core, Side.HUB, plan.type_on(Side.HUB), chunk)
@@ -348,28 +348,18 @@ def sync_unsynced_hub(core: Core, ctx: Pass, plan: ObjectPlan, *, first_run: boo
     emit(core, ctx, "phase_finished", plan.name)
 
 
-def read_changes_at_start(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
-    """Index the app's records added since phase 2 scanned it (or since the probe found
-    it empty), as phase 3 starts: phase 3 pairs its hub records with what the app holds
-    now, whatever the order it reads them in (M1, S3). Read once, before any hub record
-    is decided (instead of before the phase's first create, which made the pairing of a
-    record added meanwhile depend on whether the hub records read before it needed a
-    create); a record added to the app later is the first incremental pass's, as any
-    change made after the initial sync."""
-    if plan.sync.direction.flows_from(Side.HUB):
-        read_changes(core, ctx, plan, Side.APP)
-
-
-def read_hub_changes_at_start(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
-    """Index the hub's records added since phase 1 scanned it, as phase 2 starts: phase
-    2 pairs its app records with what the hub holds now, whatever the order it reads
-    the app in (M1, S3). Read once, before any app record is decided (instead of before
-    the phase's first create into the hub, which made the pairing of a hub record added
-    meanwhile depend on whether the app records read before its namesake needed a
-    create); a record added to the hub later is the first incremental pass's, as any
-    change made after the initial sync."""
-    if plan.sync.direction.flows_from(Side.APP):
-        read_changes(core, ctx, plan, Side.HUB)
+def read_changes_at_start(core: Core, ctx: Pass, plan: ObjectPlan, other: Side) -> None:
+    """Index ``other``'s records added since the initial sync scanned it, as the phase
+    that may create records in it starts: phase 2 reads the hub's (added since phase 1
+    scanned it), phase 3 the app's (added since phase 2 scanned it, or since the probe
+    found it empty). The phase then pairs its records with what ``other`` holds now,
+    whatever the order it reads them in (M1, S3). Read once, before any record is
+    decided (instead of before the phase's first create, which made the pairing of a
+    record added meanwhile depend on whether the records read before it needed a
+    create); a record added later is the first incremental pass's, as any change made
+    after the initial sync."""
+    if plan.sync.direction.flows_from(other.other):
+        read_changes(core, ctx, plan, other)
 
 
 #: Every state but synced (see :func:`sync_unsynced_hub`).

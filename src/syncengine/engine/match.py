@@ -9,8 +9,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, cast
 
-import attrs
-
 from syncengine.engine.context import Core, Item, Pass, bad_id
 from syncengine.engine.duplicates import dup_message
 from syncengine.engine.ports import scan
@@ -31,9 +29,6 @@ from syncengine.states import ExcludeReason, RecordState
 from syncengine.transitions import evolve, excluded, with_id
 
 __all__ = ["catch_up", "index_side", "match_batch", "new_entry", "read_changes", "stale_pairs"]
-
-#: An entry's links when it has none (Entry's default, the same object).
-_NO_LINKS: Final = cast("Mapping[str, frozenset[str]]", attrs.fields(Entry).links.default)
 
 
 def index_side(

@@ -48,11 +48,11 @@ import itertools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any
 
-import attrs
 from typing_extensions import override
 
+from syncengine.entry import NO_LINKS
 from syncengine.errors import IndexStoreError
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem, make_entry
 from syncengine.records import Side
@@ -177,10 +177,6 @@ __all__ = [
     "same_entry",
     "synced_copy",
 ]
-
-
-#: An entry's links when it has none (Entry's default, the same object).
-_NO_LINKS: Final = cast("Mapping[str, frozenset[str]]", attrs.fields(Entry).links.default)
 
 
 class IndexStore(abc.ABC):
@@ -874,7 +870,7 @@ def indexed_entry(
         None,
         0,
         None,
-        _NO_LINKS,
+        NO_LINKS,
         None,
         history,
     )
