@@ -1168,6 +1168,19 @@ class HubSpotAdapter(Adapter):
         if not ids:
             return ids, {}
         moved: dict[str, str] = {}
+        for chunk, record_id, olds in self._read_merged_ids(object_type, ids, "archived"):
+            asked = set(chunk)
+            for old in olds:
+                if old in asked and old != record_id:
+                    moved[old] = record_id
+        return [i for i in ids if i not in moved], moved
+
+    def _read_merged_ids(
+        self, object_type: str, ids: Sequence[str], what: str
+    ) -> Iterator[tuple[Sequence[str], str, list[str]]]:
+        """Read ``ids`` in batches with their ``hs_merged_object_ids``: per record read,
+        the batch of ids asked, the id the record reads as now, and the ids merged into
+        it (a merged-away id reads as the record it was merged into)."""
         for start in range(0, len(ids), _MAX_BATCH):
             chunk = ids[start : start + _MAX_BATCH]
             reply = self._http.request(
@@ -1175,15 +1188,10 @@ class HubSpotAdapter(Adapter):
                 f"/crm/v3/objects/{object_type}/batch/read",
                 json_body={"inputs": [{"id": i} for i in chunk], "properties": [_MERGED_IDS]},
                 accept=(404,),
-                what=f"read archived {object_type}",
+                what=f"read {what} {object_type}",
             )
-            asked = set(chunk)
             for result in _results(reply):
-                record_id = str(result.get("id"))
-                for old in _merged_ids(result):
-                    if old in asked and old != record_id:
-                        moved[old] = record_id
-        return [i for i in ids if i not in moved], moved
+                yield chunk, str(result.get("id")), _merged_ids(result)
 
     # ---- fetch and writes -------------------------------------------------------------
 
@@ -1401,20 +1409,10 @@ class HubSpotAdapter(Adapter):
         answered = list(dict.fromkeys(str(i) for i in moved.values()))
         failure: AdapterError | None = None
         try:
-            for start in range(0, len(answered), _MAX_BATCH):
-                chunk = answered[start : start + _MAX_BATCH]
-                reply = self._http.request(
-                    "POST",
-                    f"/crm/v3/objects/{object_type}/batch/read",
-                    json_body={"inputs": [{"id": i} for i in chunk], "properties": [_MERGED_IDS]},
-                    accept=(404,),
-                    what=f"read merged {object_type}",
-                )
-                for result in _results(reply):
-                    record_id, olds = str(result.get("id")), _merged_ids(result)
-                    for asked in chunk:
-                        if asked == record_id or asked in olds:  # merged again since
-                            merges[asked] = (record_id, olds)
+            for chunk, record_id, olds in self._read_merged_ids(object_type, answered, "merged"):
+                for asked in chunk:
+                    if asked == record_id or asked in olds:  # merged again since
+                        merges[asked] = (record_id, olds)
         except AdapterError as exc:
             failure = exc
         for n, new in moved.items():
