@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from syncengine import (
+    ChangeEvent,
     ExcludeReason,
     FieldMapping,
     MatchRule,
@@ -385,6 +386,69 @@ class TestAnUpdateOfAMergedAwayId:
         again = engine.incremental_sync()  # the merge seen by the scan changes nothing
         assert 0 == again.failed + again.created + again.updated
         assert heir == synced_pair(index, ids["ada@example.com"])
+
+
+class TestAMergeMetByAFetch:
+    """A HubSpot user merges two contacts while a pass runs, after it read its changes
+    and before it fetches the counterpart of an app person's edit: the fetch of the old
+    id answers with the merged record (HubSpot routes a merged-away id to it).
+
+    The pass follows the merge itself: the pair whose contact shares the merged
+    record's e-mail continues with it, the other is left out (``merged``), nothing
+    fails, and the report counts each person once, in that final outcome.
+    """
+
+    @pytest.mark.parametrize("learn", ["poll", "webhook"])
+    @pytest.mark.parametrize("edited", ["primary", "other"])
+    def test_the_pair_follows_the_merge_in_the_same_pass(
+        self, fake, hub, app, index, learn, edited
+    ):
+        """Before: the edited person failed ``unavailable`` ("the pair follows it on the
+        next pass"); with the other person edited, the retry of the same pass re-paired
+        it with the merged record on its own and it failed ``duplicate`` on every pass
+        after (the app's e-mail is unique)."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", lastname="Lovelace")
+        reads = FaultyAdapter(hub)
+        engine = SyncEngine(reads, app, index, SyncConfig(SYNC, [contacts(winner="app")]))
+        engine.initial_sync()
+        engine.incremental_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+        person = ids["ada@example.com" if edited == "primary" else "lovelace@example.com"]
+        app.patch("people", person, phone="+45 99")
+        merged: list[str] = []
+
+        def merge_before_the_fetch(method: str, n: int, object_type: str | None) -> None:
+            if method == "fetch" and object_type == "contacts" and not merged:
+                merged.append(fake.merge("contacts", ada, other))
+
+        reads.on_call(merge_before_the_fetch, with_type=True)
+        if learn == "poll":
+            report = engine.incremental_sync()
+        else:
+            report = engine.handle_events(Side.APP, [ChangeEvent("people", person)])
+
+        assert merged, "the pass fetched no contact"
+        (new,) = merged
+        assert 0 == report.failed, report.errors
+        heir = synced_pair(index, ids["ada@example.com"])  # the merge kept Ada's e-mail
+        assert (new, RecordState.SYNCED) == (heir.hub_id, heir.state)
+        assert "Lovelace" == people(app)[ids["ada@example.com"]]["last_name"]
+        if edited == "primary":
+            assert "+45 99" == fake.get("contacts", new)["phone"]  # the edit reached it
+            assert 1 == report.get("updated", "contacts", Side.HUB)
+        else:
+            left = synced_pair(index, ids["lovelace@example.com"])
+            assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (left.state, left.reason)
+            assert 1 == report.excluded  # counted once, as it ended
+        assert [new] == list(fake.records("contacts"))  # nothing created in HubSpot
+        assert 2 == app.count("people")  # nothing deleted (X3)
+
+        again = engine.incremental_sync()  # its scan reads the merge: both pairs settle
+        assert 0 == again.failed + again.created, again.errors
+        left = synced_pair(index, ids["lovelace@example.com"])
+        assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (left.state, left.reason)
+        assert 0 == engine.incremental_sync().writes
 
 
 def test_the_adapter_answers_an_update_of_a_merged_away_id_with_the_merge(fake, hub):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from syncengine import (
+    ChangeEvent,
     ExcludeReason,
     FieldMapping,
     MatchRule,
@@ -25,6 +26,7 @@ from syncengine import (
     ObjectSync,
     PropertySpec,
     RecordState,
+    Side,
     SyncConfig,
     SyncEngine,
 )
@@ -98,6 +100,8 @@ class HubSpotMerges(RuleBasedStateMachine):
         # just before an update reaches HubSpot (merge_as_a_pass_writes).
         self.writes = FaultyAdapter(self.hub)
         self.merge_on_update: tuple[str, str] | None = None
+        # Or just before the pass fetches a contact (merge_as_a_pass_reads).
+        self.merge_on_fetch: tuple[str, str] | None = None
         self.writes.on_call(self._merge_before_update, with_type=True)
         self.engine = SyncEngine(self.writes, self.app, self.index, CONFIG)
         self.engine.initial_sync()
@@ -115,6 +119,11 @@ class HubSpotMerges(RuleBasedStateMachine):
         self.hub.close()
 
     def _merge_before_update(self, method: str, n: int, object_type: str | None) -> None:
+        if method == "fetch" and object_type == "contacts" and self.merge_on_fetch:
+            primary, other = self.merge_on_fetch
+            self.merge_on_fetch = None
+            self.fake.merge("contacts", primary, other)
+            self.merged_away |= {primary, other}
         if method == "update" and object_type == "contacts" and self.merge_on_update:
             primary, other = self.merge_on_update
             self.merge_on_update = None
@@ -175,6 +184,40 @@ class HubSpotMerges(RuleBasedStateMachine):
             assert self.merge_on_update is None, "the pass sent no update to HubSpot"
         finally:
             self.merge_on_update = None
+
+    @precondition(lambda self: len(self.fake.records("contacts")) >= 2)
+    @rule(data=st.data(), name=st.sampled_from(NAMES), webhooks=st.booleans())
+    def merge_as_a_pass_reads(self, data: st.DataObject, name: str, webhooks: bool) -> None:
+        """A HubSpot user merges two contacts after a pass read its changes and before
+        it fetches the contact of an app person's edit: the fetch of the old id answers
+        with the merged record. The pass follows the merge itself: nothing fails, and
+        the next pass (whose scan reads the merge) leaves every pair as it should be."""
+        self.incremental_pass(webhooks=False)  # nothing else waits to be written
+        live = self.fake.records("contacts")
+        synced = sorted(
+            (e for e in self.index.entries(SYNC, "contacts") if e.hub_id in live),
+            key=lambda e: int(e.hub_id or 0),
+        )
+        entry = data.draw(st.sampled_from(synced), label="edited pair")
+        person = {r.id: r for r in self.app.records("people")}[entry.app_id or ""]
+        if person.properties.get("first_name") == name:
+            name += " Jr"
+        other = data.draw(
+            st.sampled_from([i for i in self.contacts() if i != entry.hub_id]), label="other"
+        )
+        pair = (entry.hub_id or "", other)
+        self.merge_on_fetch = pair if data.draw(st.booleans(), label="primary") else pair[::-1]
+        self.app.patch("people", person.id, first_name=name)
+        try:
+            if webhooks:
+                report = self.engine.handle_events(Side.APP, [ChangeEvent("people", person.id)])
+            else:
+                report = self.engine.incremental_sync()
+            assert self.merge_on_fetch is None, "the pass fetched no contact"
+            assert 0 == report.failed, report
+        finally:
+            self.merge_on_fetch = None
+        self.incremental_pass(webhooks=False)
 
     @rule(data=st.data(), city=st.sampled_from(["Aarhus", "Odense", "Oslo"]))
     def edit_a_contact(self, data: st.DataObject, city: str) -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from syncengine._merges import repair
-from syncengine.engine.context import Core, Pass, bad_id
+from syncengine._merges import redirects, repair
+from syncengine.engine.context import Core, Pass, bad_id, chunks
+from syncengine.engine.counts import count_outcome, uncount
 from syncengine.engine.leases import lease, unlease
-from syncengine.entry import CorruptEntry
-from syncengine.plan import ObjectPlan
+from syncengine.engine.ports import as_adapter_error, fetch
+from syncengine.entry import CorruptEntry, Entry
+from syncengine.plan import ObjectPlan, identify
 from syncengine.records import Record, Side
+from syncengine.states import RecordState
 from syncengine.transitions import append_history, evolve
 
-__all__ = ["apply_merges"]
+__all__ = ["apply_merges", "with_namesakes"]
 
 
 def apply_merges(
@@ -61,8 +64,81 @@ def apply_merges(
             ),
         )
         if changes.write or changes.forget:
-            ctx.store.write(
-                changes.write, delete=[(core.sync_id, plan.name, i) for i in changes.forget]
-            )
+            deletes = [(core.sync_id, plan.name, i) for i in changes.forget]
+            ctx.store.write(changes.write, delete=deletes)
+            recount(core, ctx, plan, side, changes.write, deletes)
     finally:
         unlease(core, ctx, plan)
+
+
+def recount(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    written: Iterable[Entry],
+    deletes: list[tuple[str, str, str]],
+) -> None:
+    """Count as they end the entries of this merge that the pass counted already (a
+    pair failed because its counterpart's fetch met the merge): a forgotten one has no
+    outcome of its own, one left out by the merge is excluded (its record on the other
+    side is kept, out of the sync). The heir is decided again when the merged record is
+    processed, and counted then. An entry the pass did not count stays uncounted, as a
+    merge a scan reads is no outcome of the pass."""
+    uncount(core, ctx, plan.name, [d for d in deletes if (plan.name, d[2]) in ctx.counted])
+    for entry in written:
+        if entry.state is RecordState.EXCLUDED and (plan.name, entry.entry_id) in ctx.counted:
+            count_outcome(core, ctx, plan.name, entry, ((side.other, "excluded"),))
+
+
+def with_namesakes(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    moves: Mapping[str, str],
+    records: Mapping[str, Record],
+) -> dict[str, str]:
+    """``moves`` (old id -> merged record's id) with the other ids merged into the same
+    records that the index knows by the merged records' identifiers.
+
+    A fetch that answers an old id with the merged record tells that one move only, yet
+    the entry that continues as the merged record is chosen among all of them (the one
+    sharing its identifiers, _merges): the entries holding a merged record's identifiers
+    are read, and their records of ``side`` that read as a merged record now are moved
+    too. Without that, the entry fetched first would take the merged record, and the one
+    whose record it continues (its e-mail, its domain) would be left out. A read that
+    fails adds nothing: such an entry's own read finds the merge later.
+    """
+    out = dict(moves)
+    targets = set(out.values())
+    keys = {
+        k
+        for new in targets
+        if new in records
+        for k in identify(plan, side, records[new].properties)
+    }
+    if not keys:
+        return out
+    found = ctx.store.by_keys(core.sync_id, plan.name, keys)
+    ask = list(
+        dict.fromkeys(
+            record_id
+            for held in found.values()
+            for entry in held
+            if type(entry) is not CorruptEntry
+            and (record_id := entry.id_on(side)) is not None
+            and record_id not in out
+            and record_id not in targets
+            and bad_id(record_id) is None
+        )
+    )
+    adapter = core.adapters[side]
+    for chunk in chunks(ask, adapter.max_batch_size):
+        try:
+            fetched = fetch(core, side, plan.type_on(side), chunk)
+        except Exception as exc:
+            ctx.report.errors.append(str(as_adapter_error(exc)))
+            continue
+        out.update((old, new) for old, new in redirects(chunk, fetched).items() if new in targets)
+    return out

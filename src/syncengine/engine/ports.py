@@ -338,14 +338,20 @@ def fetch_others(
                 continue
         moved = redirects(chunk, got)
         fetched.update((i, r) for i, r in got.items() if i not in moved)
+        if moved:
+            # Merged into another record: not this pair's counterpart as it stands. The
+            # merge is followed once the batch is stored, in this pass, as one an update
+            # met (recheck.recheck_merged: the entries re-paired, the merged record
+            # processed, the record decided again and counted as it ends); the failure
+            # stored meanwhile is retried if the pass cannot read the merged record.
+            ctx.write_merges.setdefault((plan.name, other), {}).update(moved)
         for item in items:
             if item.other_id in moved:
-                # Merged into another record: not this pair's counterpart as it
-                # stands. The entry is re-paired when its record is read (retried).
                 item.other_error = AdapterError(
                     ErrorCategory.UNAVAILABLE,
                     f"the {other.value} record {item.other_id} was merged into "
-                    f"{moved[item.other_id]}; the pair follows it on the next pass",
+                    f"{moved[item.other_id]}; the pair follows it when the pass has "
+                    "read the merged record",
                 )
     return fetched
 

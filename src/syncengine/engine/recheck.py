@@ -11,7 +11,7 @@ from typing import Final
 from syncengine._merges import redirects
 from syncengine.engine.batch import process
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
-from syncengine.engine.merges import apply_merges
+from syncengine.engine.merges import apply_merges, with_namesakes
 from syncengine.engine.ports import as_adapter_error, fetch
 from syncengine.entry import Entry
 from syncengine.plan import ObjectPlan
@@ -89,7 +89,13 @@ def recheck_batch(
             except Exception as exc:
                 ctx.report.errors.append(str(as_adapter_error(exc)))
                 continue
-            apply_merges(core, ctx, plan, side, redirects(chunk, fetched), fetched.values())
+            moves = redirects(chunk, fetched)
+            if moves:
+                # A fetch tells the moves of the ids asked: the others of the same merge
+                # the index knows by the merged record's identifiers are moved with them.
+                merged = {r.id: r for r in fetched.values()}
+                moves = with_namesakes(core, ctx, plan, side, moves, merged)
+            apply_merges(core, ctx, plan, side, moves, fetched.values())
             records.update((fetched[i].id, fetched[i]) for i in chunk if i in fetched)
             deleted.extend(i for i in chunk if i not in fetched)
         process(core, ctx, plan, side, list(records.values()), deleted, ())
@@ -127,6 +133,7 @@ def recheck_merged(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
             moves = {o: again.get(n, n) for o, n in moves.items()} | again
             records.update((fetched[i].id, fetched[i]) for i in chunk if i in fetched)
             deleted.extend(i for i in chunk if i not in fetched)
+        moves = with_namesakes(core, ctx, plan, side, moves, records)
         apply_merges(core, ctx, plan, side, moves, records.values())
         process(core, ctx, plan, side, list(records.values()), deleted, ())
 
