@@ -8,7 +8,7 @@ Each test is the machine's shrunk failing sequence, rewritten by hand with the p
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from syncengine import (
@@ -1742,6 +1742,36 @@ class TestEditsMadeWhileAnInitialSyncRuns:
         (contact,) = hub.records("contacts")
         assert contact.properties["firstname"] == "Bob"
 
+    def test_a_process_dying_after_the_probe_page_keeps_the_poll_cursor(
+        self, make_engine, hub, app, faulty_hub, faulty_app
+    ):
+        """The process dies once phase 2 stored the probe's page (the app's only page of
+        its full scan), before it reads the page after: the resumed phase has no probe
+        to compare with, and before the fix it skipped the edited record (marked by this
+        run) and moved the poll cursor past the edit, which waited for a reconcile."""
+        record = app.put("people", {"mail": "ada@x.io", "first_name": "Ada"})
+
+        def edit(method: str, n: int) -> None:
+            if method == "create" and n == 1:
+                app.patch("people", record.id, first_name="Bob")
+
+        def crash(method: str, n: int) -> None:
+            # The page after the probe's (the changes since, the edit among them) is
+            # about to reach the engine: the process dies first.
+            if method == "page" and n == 2:
+                raise Crash
+
+        faulty_hub.on_call(edit, after=True)
+        faulty_app.on_call(crash)
+        with pytest.raises(Crash):
+            make_engine().initial_sync()
+        faulty_app.clear()
+        engine = make_engine()
+        engine.initial_sync()
+        engine.incremental_sync()
+        (contact,) = hub.records("contacts")
+        assert contact.properties["firstname"] == "Bob"
+
     @given(
         app_page=st.integers(1, 3),
         matched=st.integers(0, 3),
@@ -1749,14 +1779,18 @@ class TestEditsMadeWhileAnInitialSyncRuns:
         every=st.integers(1, 6),
         pick=st.integers(0, 5),
         edit_hub=st.booleans(),
+        crash_page=st.integers(0, 4),
     )
+    # Found by the long profile before the fix: the process dies after the probe page.
+    @example(app_page=1, matched=0, unmatched=1, every=2, pick=0, edit_hub=False, crash_page=2)
     def test_an_edit_at_any_call_of_an_initial_sync_reaches_the_other_app_by_the_next_pass(
-        self, app_page, matched, unmatched, every, pick, edit_hub
+        self, app_page, matched, unmatched, every, pick, edit_hub, crash_page
     ):
         """One app's user edits a record after every few calls of an initial sync (a
         scan's page, a read, a write), with the app's scan of one page or several: the
         first incremental pass after it leaves every pair equal, the edits on both
-        sides."""
+        sides. With ``crash_page``, the process dies as that page of the app's scans is
+        about to reach the engine, and another resumes the initial sync."""
         from tests.stateful.conftest import Clock
 
         clock = Clock()
@@ -1806,24 +1840,38 @@ class TestEditsMadeWhileAnInitialSyncRuns:
                     person = people[(pick + calls) % len(people)]
                     app.patch("people", person.id, first_name=f"Edited {calls}")
 
+        def crash(method: str, n: int) -> None:
+            if method == "page" and n == crash_page and running:
+                raise Crash
+
         faulty_hub, faulty_app = FaultyAdapter(hub, seed=0), FaultyAdapter(app, seed=0)
         faulty_hub.on_call(edit, after=True)
         faulty_app.on_call(edit, after=True)
+        faulty_app.on_call(crash)
         obj = ObjectSync(
             "contacts",
             "people",
             [FieldMapping("email", "mail"), FieldMapping("firstname", "first_name")],
             match=MatchRule.email("email", "mail"),
         )
-        engine = SyncEngine(
-            faulty_hub,
-            faulty_app,
-            MemoryIndexStore(),
-            SyncConfig("s", [obj]),
-            clock=clock,
-            sleep=clock.advance,
-        )
-        engine.initial_sync()
+        index = MemoryIndexStore()
+
+        def make() -> SyncEngine:
+            return SyncEngine(
+                faulty_hub,
+                faulty_app,
+                index,
+                SyncConfig("s", [obj]),
+                clock=clock,
+                sleep=clock.advance,
+            )
+
+        engine = make()
+        try:
+            engine.initial_sync()
+        except Crash:
+            engine = make()  # another process resumes it
+            engine.initial_sync()
         running = False
         clock.advance()
         engine.incremental_sync()

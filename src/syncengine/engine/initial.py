@@ -217,6 +217,15 @@ def run_phase(
         pages = scan(core, ctx, side, plan, since)  # an app that can only resume at the end
     last: str | None = None
     poll: str | None = None  # the probe page's cursor, once the scan went past it
+    # A phase a process resumes from a page's cursor has no probe to compare with: the
+    # records this run marked tell instead (read per page until one holds such a record).
+    resumed = (
+        first is None
+        and since is not None
+        and remember_poll
+        and not index_only
+        and ctx.mark is not None
+    )
     # Phase 1 keeps the hub values phase 2's lean path merges with, beside the entries.
     keep = lean.keeping(core, ctx, plan) if index_only else None
     for page in pages:
@@ -237,6 +246,8 @@ def run_phase(
             poll, probed = probe_cursor, None
             if remember_poll:
                 store.write(cursors=[CursorUpdate(sid, side, plan.name, poll, "initial_poll")])
+        elif resumed and poll is None and page.records and ctx.mark is not None:
+            poll = resumed_poll(core, ctx, plan, side, page, ctx.mark, last or since)
         if page.cursor is not None:
             last = page.cursor
             cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
@@ -273,6 +284,33 @@ def run_phase(
         store.set_meta(sid, indexed_meta(plan.name), run)
     store.set_meta(sid, skipped_meta, None)
     emit(core, ctx, "phase_finished", plan.name)
+
+
+def resumed_poll(
+    core: Core,
+    ctx: Pass,
+    plan: ObjectPlan,
+    side: Side,
+    page: Page,
+    mark: str,
+    before: str | None,
+) -> str | None:
+    """The poll cursor a resumed phase keeps when ``page`` holds a record this run
+    marked: ``before``, the cursor the page was read from (stored now), else None.
+
+    A process that died after the probe's page (or any page) was stored resumes the
+    phase from that page's cursor, without the probe's records to compare with. A full
+    scan yields each record once, so a page that holds a record this run processed
+    already is one of the changes made since the scan began: an edit made after the
+    phase read that record is among them, and the phase skips it (marked). The cursor
+    the page was read from stays the poll cursor, so the first incremental pass reads
+    that edit (S5), as when the probe tells (see :func:`run_phase`).
+    """
+    ids = [record.id for record in page.records]
+    if before is None or not ctx.store.marked(core.sync_id, plan.name, side, ids, mark):
+        return None
+    ctx.store.write(cursors=[CursorUpdate(core.sync_id, side, plan.name, before, "initial_poll")])
+    return before
 
 
 @contextlib.contextmanager
