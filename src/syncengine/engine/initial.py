@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import json
 from collections.abc import Iterable, Iterator
 from typing import Final
 
@@ -217,15 +218,15 @@ def run_phase(
         pages = scan(core, ctx, side, plan, since)  # an app that can only resume at the end
     last: str | None = None
     poll: str | None = None  # the probe page's cursor, once the scan went past it
-    # A phase a process resumes from a page's cursor has no probe to compare with: the
-    # records this run marked tell instead (read per page until one holds such a record).
-    resumed = (
-        first is None
-        and since is not None
-        and remember_poll
-        and not index_only
-        and ctx.mark is not None
-    )
+    # The probe's records and cursor are kept in the index until the phase ends: a
+    # process that resumes the phase after the probe's page compares the pages it reads
+    # with them as this one would (the probe is read only when the sync begins).
+    probe_meta = probe_meta_key(plan.name)
+    kept_probe = side is Side.APP and not index_only and remember_poll
+    if kept_probe and probed is not None:
+        store.set_meta(sid, probe_meta, json.dumps([probe_cursor, sorted(probed)]))
+    elif kept_probe and first is None and since is not None:
+        probed, probe_cursor = resumed_probe(store.get_meta(sid, probe_meta))
     # Phase 1 keeps the hub values phase 2's lean path merges with, beside the entries.
     keep = lean.keeping(core, ctx, plan) if index_only else None
     for page in pages:
@@ -246,8 +247,6 @@ def run_phase(
             poll, probed = probe_cursor, None
             if remember_poll:
                 store.write(cursors=[CursorUpdate(sid, side, plan.name, poll, "initial_poll")])
-        elif resumed and poll is None and page.records and ctx.mark is not None:
-            poll = resumed_poll(core, ctx, plan, side, page, ctx.mark, last or since)
         if page.cursor is not None:
             last = page.cursor
             cursors.append(CursorUpdate(sid, side, plan.name, page.cursor, "initial_scan"))
@@ -280,37 +279,32 @@ def run_phase(
         emit(core, ctx, "phase_progress", plan.name)
     if remember_poll and poll is None and last is not None:
         store.write(cursors=[CursorUpdate(sid, side, plan.name, last, "initial_poll")])
+    if kept_probe:
+        store.set_meta(sid, probe_meta, None)
     if index_only and store.get_meta(sid, skipped_meta) is None and run is not None:
         store.set_meta(sid, indexed_meta(plan.name), run)
     store.set_meta(sid, skipped_meta, None)
     emit(core, ctx, "phase_finished", plan.name)
 
 
-def resumed_poll(
-    core: Core,
-    ctx: Pass,
-    plan: ObjectPlan,
-    side: Side,
-    page: Page,
-    mark: str,
-    before: str | None,
-) -> str | None:
-    """The poll cursor a resumed phase keeps when ``page`` holds a record this run
-    marked: ``before``, the cursor the page was read from (stored now), else None.
+def probe_meta_key(object_type: str) -> str:
+    """The index meta key keeping the probe's cursor and records of ``object_type``'s
+    initial sync while its phase 2 runs (see :func:`run_phase`)."""
+    return f"initial_probe:{object_type}"
 
-    A process that died after the probe's page (or any page) was stored resumes the
-    phase from that page's cursor, without the probe's records to compare with. A full
-    scan yields each record once, so a page that holds a record this run processed
-    already is one of the changes made since the scan began: an edit made after the
-    phase read that record is among them, and the phase skips it (marked). The cursor
-    the page was read from stays the poll cursor, so the first incremental pass reads
-    that edit (S5), as when the probe tells (see :func:`run_phase`).
-    """
-    ids = [record.id for record in page.records]
-    if before is None or not ctx.store.marked(core.sync_id, plan.name, side, ids, mark):
-        return None
-    ctx.store.write(cursors=[CursorUpdate(core.sync_id, side, plan.name, before, "initial_poll")])
-    return before
+
+def resumed_probe(kept: str | None) -> tuple[set[str] | None, str | None]:
+    """The probe's records and cursor a phase 2 that another process began kept in the
+    index (see :func:`run_phase`), for the process that resumes it; (None, None) when
+    none is kept or what is kept is not such a value (the phase then goes on without
+    the probe's comparison, as a phase that did not begin with the probe)."""
+    try:
+        cursor, ids = json.loads(kept) if kept is not None else (None, None)
+    except (ValueError, TypeError):
+        return None, None
+    if not isinstance(cursor, str) or not isinstance(ids, list):
+        return None, None
+    return {i for i in ids if isinstance(i, str)}, cursor
 
 
 @contextlib.contextmanager
