@@ -1285,6 +1285,31 @@ class TestReportsCountFinalOutcomes:
             _states(engine),
         )
 
+    def test_a_pair_counted_unchanged_then_deleted_mid_pass_is_counted_once(
+        self, hub, app, faulty_app, index, make_engine
+    ):
+        """An initial sync pairs two equal records (unchanged); the app's user deletes
+        the app record while phase 2 runs, and phase 2's scan, going on from the probe's
+        page, meets the deletion: the pair fails (R6). The report counted it unchanged
+        and failed, one record twice (test_concurrent.py's count check, with users
+        editing mid-pass)."""
+        ada = app.put("people", {"mail": "ada@x.io", "first_name": "Ada"})
+        app.put("people", {"mail": "bob@x.io", "first_name": "Bob"})
+        hub.put("contacts", {"email": "ada@x.io", "firstname": "Ada"})
+
+        def delete(method: str, n: int) -> None:
+            # Phase 2 goes on from the probe's page: the deletion happens just before.
+            if method == "scan" and n == 2:
+                app.remove("people", ada.id)
+
+        faulty_app.on_call(delete)
+        report = make_engine().initial_sync()
+
+        synced, failed, excluded, queued = _states(make_engine())
+        assert (synced, failed, excluded, queued) == (1, 1, 0, 0)
+        assert (report.created, report.unchanged, report.failed) == (1, 0, 1), report.summary()
+        assert 1 == report.get("failed", "contacts", Side.APP)
+
     def test_a_failure_retried_to_no_change_after_a_write_is_not_counted(self, index, clock):
         """A new hub record and a new app record with one e-mail pair up in an incremental
         pass: the app's record is updated, the hub's update happens but its reply is lost,

@@ -18,13 +18,16 @@ from syncengine.report import PlannedWrite
 from syncengine.states import RecordState
 
 __all__ = [
+    "IN_SYNC",
     "SYNCED_EARLIER",
+    "UNCHANGED_EARLIER",
     "WRITES",
     "count_outcome",
     "counted_earlier",
     "fail_corrupt",
     "settle_counts",
     "take_back",
+    "unchanged_side",
     "uncount",
 ]
 
@@ -71,6 +74,8 @@ def count_outcome(
     before = ctx.counted.pop(key, None)
     if before is None:
         before = counted_earlier(ctx, stored if stored is not None else base)
+        if before is UNCHANGED_EARLIER:
+            before = ((unchanged_side(ctx, object_type, outcome[0][0]), "unchanged"),)
     report = ctx.report
     if before is None and not planned and len(outcome) == 1:
         # The common case, a record counted once: its one counter, in the ledger.
@@ -121,14 +126,36 @@ def counted_earlier(ctx: Pass, stored: Entry) -> tuple[tuple[Side, str], ...] | 
 
     Its mark says whether this pass counted it; its state what as: a lone record
     excluded (perhaps queued since as the next in line for a freed identifier, M3),
-    or synced (unchanged or written: :data:`SYNCED_EARLIER`).
+    or synced: unchanged (:data:`UNCHANGED_EARLIER`) when this pass stored the entry
+    and its history holds no write since the pass began, else written, or unchanged by
+    another process of the same run (a resumed initial sync shares the crashed one's
+    mark, and that process's report counted it): :data:`SYNCED_EARLIER`.
     """
     if ctx.mark is None or stored.mark != ctx.mark:
         return None
     lone = [s for s in Side if stored.id_on(s) is not None]
     if stored.state in (RecordState.EXCLUDED, RecordState.QUEUED) and len(lone) == 1:
         return ((lone[0], "excluded"),)
+    began = ctx.report.started_at
+    if (
+        stored.state is RecordState.SYNCED
+        and stored.updated_at >= began
+        and not any(
+            item.at >= began and item.action == "synced" and item.detail != IN_SYNC
+            for item in stored.history
+        )
+    ):
+        return UNCHANGED_EARLIER
     return SYNCED_EARLIER
+
+
+def unchanged_side(ctx: Pass, object_type: str, side: Side) -> Side:
+    """The side whose ``unchanged`` counter holds an entry this pass counted unchanged
+    and dropped from its ledger (:data:`UNCHANGED_EARLIER`): ``side``, the side it is
+    decided from again (the pass counted it from its scan of that side, as a record
+    deleted or changed since is met again there), unless that side counted none."""
+    counts = ctx.report.counts.get((object_type, side))
+    return side if counts is not None and counts.unchanged > 0 else side.other
 
 
 def uncount(
@@ -150,6 +177,8 @@ def uncount(
     if unknown:
         for entry in ctx.store.get(core.sync_id, object_type, unknown).values():
             before = counted_earlier(ctx, entry)
+            if before is UNCHANGED_EARLIER:
+                before = ((unchanged_side(ctx, object_type, Side.APP), "unchanged"),)
             if before is not None:
                 take_back(ctx, object_type, before)
 
@@ -189,3 +218,8 @@ _DROPPABLE: Final = frozenset({"created", "updated", "unchanged"})
 
 #: An entry a pass with a mark counted earlier, and that ended synced (see count_outcome).
 SYNCED_EARLIER: Final[tuple[tuple[Side, str], ...]] = ((Side.HUB, "synced"),)
+#: An entry a pass with a mark counted unchanged earlier, on a side count_outcome finds
+#: (see counted_earlier, unchanged_side).
+UNCHANGED_EARLIER: Final[tuple[tuple[Side, str], ...]] = ((Side.HUB, "unchanged"),)
+#: The detail of the history item of a pair synced with nothing to write.
+IN_SYNC: Final = "already in sync"
