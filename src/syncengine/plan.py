@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 from typing_extensions import override
@@ -1010,7 +1010,13 @@ def decide_restore(plan: ObjectPlan, source: Side, record: Record) -> Decision:
     return _decide_alone(plan, None, source, record, (), checks=False)
 
 
-def unchanged_since_sync(plan: ObjectPlan, side: Side, record: Record, entry: Entry) -> bool:
+class _Copies(Protocol):
+    """What :func:`unchanged_since_sync` reads of an entry (or of a store's view of one)."""
+
+    def values_on(self, side: Side, /) -> Mapping[str, Any] | None: ...
+
+
+def unchanged_since_sync(plan: ObjectPlan, side: Side, record: Record, entry: _Copies) -> bool:
     """Whether a record still holds exactly the values its side's index copy says (S6).
 
     This is how the engine tells its own writes (and other no-op changes) apart from real

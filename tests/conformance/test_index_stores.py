@@ -12,11 +12,13 @@ import pytest
 
 from syncengine import RecordState, Side
 from syncengine.index import IndexStore, MemoryIndexStore, SQLiteIndexStore
+from syncengine.index.base import PairView
 from syncengine.testing import IndexStoreTests, check_index_store
 from syncengine.testing._index_kit import (
     check_replace_unchanged_writes_only_unchanged_entries,
     check_write_built_writes_what_write_writes,
     check_write_matched_writes_what_write_built_writes,
+    check_write_synced_rows_writes_what_write_synced_writes,
     check_write_synced_writes_what_write_built_writes,
     run_state_machine,
 )
@@ -406,6 +408,66 @@ class _RowsNeverBare(_Delegating):
         return found, kept
 
 
+class _SyncedRowsDropTheItem(_Delegating):
+    """write_synced_rows writes the new copies but not the history item."""
+
+    def write_synced_rows(self, rows, updated_at, history_size, *, cursors=()):
+        kept = [(view.entry(), hub, app, None) for view, hub, app, _ in rows]
+        self.inner.write_synced(kept, updated_at, history_size, cursors=cursors)
+
+
+class _SyncedRowsNoCursors(_Delegating):
+    """write_synced_rows writes the copies and forgets the cursors."""
+
+    def write_synced_rows(self, rows, updated_at, history_size, *, cursors=()):
+        self.inner.write_synced_rows(rows, updated_at, history_size)
+
+
+class _SyncedRowsAsStoredNow(_Delegating):
+    """write_synced_rows writes the copies over what is stored now, not over the entry
+    as read (the keys and state another pass stored since stay)."""
+
+    def write_synced_rows(self, rows, updated_at, history_size, *, cursors=()):
+        found = (
+            self.inner.get(
+                rows[0][0].sync_id, rows[0][0].object_type, [r[0].entry_id for r in rows]
+            )
+            if rows
+            else {}
+        )
+        now = [(found.get(r[0].entry_id) or r[0].entry(), *r[1:]) for r in rows]
+        self.inner.write_synced(now, updated_at, history_size, cursors=cursors)
+
+
+class _RowsEveryPair(_Delegating):
+    """by_record_ids_rows views every synced entry with copies as a settled pair (one
+    that failed once too)."""
+
+    def by_record_ids_rows(self, sync_id, object_type, side, record_ids):
+        out = {}
+        for record_id, entry in self.inner.by_record_ids(
+            sync_id, object_type, side, record_ids
+        ).items():
+            if entry.state is RecordState.SYNCED and entry.hub_values is not None:
+                entry_ = attrs.evolve(entry, attempts=0, message="", category=None)
+                out[record_id] = PairView.of(entry_)
+                out[record_id]._entry = entry
+            else:
+                out[record_id] = PairView.of(entry)
+        return out
+
+
+class _RowsStaleCopies(_Delegating):
+    """by_record_ids_rows gives each pair's copies as the other side's."""
+
+    def by_record_ids_rows(self, sync_id, object_type, side, record_ids):
+        found = self.inner.by_record_ids_rows(sync_id, object_type, side, record_ids)
+        for view in found.values():
+            if isinstance(view, PairView):
+                view.hub_values, view.app_values = view.app_values, view.hub_values
+        return found
+
+
 class _ReplaceIgnoresTheRead(_Delegating):
     """replace_unchanged writes every new entry, whatever is stored now: the lost update
     it exists to prevent."""
@@ -442,6 +504,11 @@ class _ReplaceAnswersNothing(_Delegating):
         (_MatchedDropsTheItems, "check_write_matched_writes_what_write_built_writes"),
         (_MatchedNoCursors, "check_write_matched_writes_what_write_built_writes"),
         (_RowsNeverBare, "check_write_matched_writes_what_write_built_writes"),
+        (_SyncedRowsDropTheItem, "check_write_synced_rows_writes_what_write_synced_writes"),
+        (_SyncedRowsNoCursors, "check_write_synced_rows_writes_what_write_synced_writes"),
+        (_SyncedRowsAsStoredNow, "check_write_synced_rows_writes_what_write_synced_writes"),
+        (_RowsEveryPair, "check_write_synced_rows_writes_what_write_synced_writes"),
+        (_RowsStaleCopies, "check_write_synced_rows_writes_what_write_synced_writes"),
         (_SyncedDropsTheItem, "check_write_synced_writes_what_write_built_writes"),
         (_SyncedNoCursors, "check_write_synced_writes_what_write_built_writes"),
         (_SyncedFirstWins, "check_write_synced_writes_what_write_built_writes"),
@@ -521,6 +588,13 @@ def test_write_synced_default_passes_its_check():
     """A store that does not override write_synced (one written for an earlier version)
     passes its check: the default writes synced_copy's entries with write_built."""
     check_write_synced_writes_what_write_built_writes(_Delegating())
+
+
+def test_write_synced_rows_default_passes_its_check():
+    """A store that does not override by_record_ids_rows and write_synced_rows (one
+    written for an earlier version) passes their check: the defaults view by_record_ids'
+    entries and write the views' entries with write_synced."""
+    check_write_synced_rows_writes_what_write_synced_writes(_Delegating())
 
 
 def test_write_matched_default_passes_its_check():

@@ -92,6 +92,7 @@ def world(
         "write_new",
         "write_created",
         "write_synced",
+        "write_synced_rows",
         "write_matched",
         "write_indexed_new",
     ):

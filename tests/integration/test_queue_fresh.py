@@ -35,7 +35,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
-from syncengine.index.base import SyncedCopy, synced_copy
+from syncengine.index.base import SyncedCopy, SyncedRow, synced_copy
 from syncengine.records import ChangeEvent
 from syncengine.testing import FaultyAdapter
 
@@ -109,6 +109,17 @@ class HolderIndex(SQLiteIndexStore):
         # The new copies of the incremental pass's lean path are stored through this one.
         super().write_synced(copies, updated_at, history_size, **kwargs)
         self._note([synced_copy(*copy, updated_at, history_size) for copy in copies])
+
+    def write_synced_rows(
+        self,
+        rows: Sequence[SyncedRow],
+        updated_at: datetime,
+        history_size: int,
+        **kwargs: Any,
+    ) -> None:
+        # The lean path's new copies, from the views it read, are stored through this one.
+        super().write_synced_rows(rows, updated_at, history_size, **kwargs)
+        self._note([synced_copy(v.entry(), *rest, updated_at, history_size) for v, *rest in rows])
 
 
 class QueuingIndex(SQLiteIndexStore):

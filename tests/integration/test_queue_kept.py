@@ -38,7 +38,7 @@ from syncengine import (
 )
 from syncengine.adapters import InMemoryAdapter
 from syncengine.index import Entry, SQLiteIndexStore
-from syncengine.index.base import SyncedCopy
+from syncengine.index.base import SyncedCopy, SyncedRow
 from syncengine.records import RecordUpdate
 from syncengine.testing import FaultyAdapter
 
@@ -99,6 +99,17 @@ class HoldingIndex(SQLiteIndexStore):
         # The lean path's new copies of synced pairs are stored through this one.
         self._hold([copy[0] for copy in copies])
         super().write_synced(copies, updated_at, history_size, **kwargs)
+
+    def write_synced_rows(
+        self,
+        rows: Sequence[SyncedRow],
+        updated_at: datetime,
+        history_size: int,
+        **kwargs: Any,
+    ) -> None:
+        # The lean path's new copies, from the views it read, are stored through this one.
+        self._hold([row[0].entry() for row in rows])
+        super().write_synced_rows(rows, updated_at, history_size, **kwargs)
 
 
 @pytest.mark.parametrize("outcome", ["failed", "excluded", "synced"])

@@ -77,6 +77,7 @@ INDEX_WRITES = frozenset(
         "write_new",
         "write_created",
         "write_synced",
+        "write_synced_rows",
         "replace_unchanged",
         "set_cursor",
         "set_meta",

@@ -25,6 +25,7 @@ from syncengine.engine.settle import defer, resend_deferred
 from syncengine.entry import CorruptEntry, CursorUpdate, Entry
 from syncengine.errors import AdapterError
 from syncengine.index._rowformat import store_where
+from syncengine.index.base import PairView, RowView
 from syncengine.plan import (
     NO_CHANGE,
     Decision,
@@ -160,7 +161,19 @@ def process_leased(
     sid = core.sync_id
     store = ctx.store
     other = side.other
-    known = store.by_record_ids(sid, plan.name, side, [*unique, *gone])
+    # The plain changed pairs of the page: the lean path counts the echoes and merges
+    # and writes the other pairs once their counterparts are read with the rest. It
+    # reads the page's entries as views (by_record_ids_rows); the entries of the
+    # records it does not take are read whole from them.
+    echoes: set[str] = set()
+    lean: set[str] = set()
+    views: Mapping[str, RowView] = {}
+    if unique and not skip_marked and lean_changes.applies(core, ctx, plan):
+        views = store.by_record_ids_rows(sid, plan.name, side, [*unique, *gone])
+        echoes, lean = lean_changes.select(core, ctx, plan, side, unique, views, held)
+        known = {i: v.entry() for i, v in views.items() if i not in echoes and i not in lean}
+    else:
+        known = store.by_record_ids(sid, plan.name, side, [*unique, *gone])
     if any(type(e) is CorruptEntry for e in known.values()):
         # An entry whose row cannot be read: its record fails alone (nothing written,
         # so the row stays for repair); the rest of the batch goes on.
@@ -169,12 +182,6 @@ def process_leased(
     deletes: list[tuple[str, str, str]] = []
     items: list[Item] = []
     freed: set[str] = set()  # identifiers of the entries forgotten here
-    # The plain changed pairs of the page: the lean path counts the echoes and merges
-    # and writes the other pairs once their counterparts are read with the rest.
-    echoes: set[str] = set()
-    lean: set[str] = set()
-    if unique and not skip_marked and lean_changes.applies(core, ctx, plan):
-        echoes, lean = lean_changes.select(core, ctx, plan, side, unique, known, held)
     for record_id in gone:
         entry = known.get(record_id)
         if entry is None:
@@ -190,12 +197,17 @@ def process_leased(
     for record in unique.values():
         if record.id in echoes:
             continue
-        entry = known.get(record.id)
-        if record.id in lean and entry is not None:
-            item = Item(side, record, entry, record.id)
-            item.other_id = entry.id_on(other)  # a synced pair that changed (select)
+        if record.id in lean:
+            # A synced pair that changed (select): its entry is read when the general
+            # path needs it (see below).
+            view = views[record.id]
+            assert isinstance(view, PairView)
+            item = Item(side, record, None, record.id)
+            item.view = view
+            item.other_id = view.id_on(other)
             items.append(item)
             continue
+        entry = known.get(record.id)
         if skip_marked and entry is not None and ctx.mark is not None and entry.mark == ctx.mark:
             skipped += 1
             continue
@@ -273,11 +285,14 @@ def process_leased(
                 store.write_built(built)  # the entries of the pairs whose update failed
             if not deletes and not freed:
                 if copies or cursors:  # its cursors go with the entries
-                    store.write_synced(copies, now, core.history_size, cursors=cursors)
+                    store.write_synced_rows(copies, now, core.history_size, cursors=cursors)
                 return set()
             if copies:
-                store.write_synced(copies, now, core.history_size)  # rewritten in place
+                store.write_synced_rows(copies, now, core.history_size)  # rewritten in place
             items = []
+    for item in items:
+        if item.entry is None and item.view is not None:
+            item.entry = item.view.entry()  # a lean pair the general path decides
     waiting: set[str] = set()
     noted: list[str] = []
     for item in items:

@@ -21,7 +21,7 @@ from syncengine.config import SyncConfig
 from syncengine.entry import Entry
 from syncengine.errors import AdapterError, IndexStoreError
 from syncengine.index._rowformat import store_where
-from syncengine.index.base import IndexStore
+from syncengine.index.base import IndexStore, PairView
 from syncengine.plan import Decision, ObjectPlan
 from syncengine.records import Record, Side
 from syncengine.report import EventHandler, SyncEvent, SyncReport
@@ -306,6 +306,9 @@ class Item:
     freed: frozenset[str] = frozenset()
     #: The new entry match_batch made for a record without one: its base in execute.
     new: Entry | None = None
+    #: A synced pair the lean path took, as read (lean_changes.select): ``entry`` is
+    #: ``None`` until the general path needs it (``view.entry()``).
+    view: PairView | None = None
 
 
 def unrecorded_meta(object_type: str, side: Side) -> str:

@@ -74,7 +74,7 @@ from syncengine.engine.guard import guard
 from syncengine.engine.ports import call_update
 from syncengine.entry import Entry, HistoryItem, make_history_item
 from syncengine.errors import AdapterError
-from syncengine.index.base import SyncedCopy
+from syncengine.index.base import PairView, RowView, SyncedRow
 from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, identify
 from syncengine.plan import unchanged_since_sync as _unchanged
 from syncengine.records import Record, RecordUpdate, Side, WriteResult
@@ -164,13 +164,13 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
 
 #: The outcomes of a batch: the entries of the pairs whose update failed, and the new
 #: copies of the others (see :func:`sync_pairs`).
-Outcomes = tuple[list[Entry], list[SyncedCopy]]
+Outcomes = tuple[list[Entry], list[SyncedRow]]
 
 #: A merged pair: the hub and app copies, and the one update (or None).
 Merged = tuple[dict[str, Any], dict[str, Any], UpdateIn | None]
 
 
-def merge(tab: Table, entry: Entry, hub: Record, app: Record) -> Merged | bool:
+def merge(tab: Table, entry: Entry | PairView, hub: Record, app: Record) -> Merged | bool:
     """``decide(plan, entry, hub, app)`` for a synced pair of plain text (see
     :func:`table`): the copies and the one update it makes; ``True`` when it makes no
     change (``NoChange``); ``False`` when ``decide`` must decide (a value that is not
@@ -248,32 +248,28 @@ def select(
     plan: ObjectPlan,
     side: Side,
     unique: Mapping[str, Record],
-    known: Mapping[str, Entry],
+    known: Mapping[str, RowView],
     held: set[str],
 ) -> tuple[set[str], set[str]]:
     """The records of a leased page of ``side`` this path takes (see the module
     docstring): the echoes, counted here (nothing more is done with them), and the
     changed pairs, which the general path leases and reads the counterparts of with the
-    rest of the page before :func:`sync_pairs` merges and writes them."""
+    rest of the page before :func:`sync_pairs` merges and writes them. ``known`` holds
+    the page's entries as :meth:`~syncengine.index.IndexStore.by_record_ids_rows` views
+    them: only a settled synced pair's (a :class:`~syncengine.index.base.PairView`) is
+    taken."""
     name = plan.name
-    other = side.other
     mine = f"{side.value}:"
     counted = ctx.counted
     echoes: set[str] = set()
     pairs: set[str] = set()
     if any(record_id not in known for record_id in unique):
         return echoes, pairs  # a new record: the page goes on whole
-    unchanged: list[Entry] = []
+    unchanged: list[PairView] = []
     for record_id, record in unique.items():
         entry = known[record_id]
         if (
-            entry.state is not _SYNCED
-            or entry.pending is not None
-            or entry.deleted is not None
-            or entry.reason is not None
-            or entry.hub_values is None
-            or entry.app_values is None
-            or entry.id_on(other) is None
+            not isinstance(entry, PairView)  # synced, both copies, nothing pending
             or (name, entry.entry_id) in counted
             or f"{mine}{record_id}" not in held
         ):
@@ -316,10 +312,10 @@ def sync_pairs(
     tab = table(plan)
     assert tab is not None  # applies() checked it
     work: list[tuple[Item, Merged]] = []
-    same: list[Entry] = []
+    same: list[PairView] = []
     for item in items:
         counterpart = None if item.other_error is not None else fetched.get(item.other_id or "")
-        base = item.entry
+        base = item.view
         if counterpart is None or base is None or item.record is None:
             return [(i, None) for i in items], set(), ([], [])  # failed, gone or merged
         hub, app = (item.record, counterpart) if side is _HUB else (counterpart, item.record)
@@ -370,7 +366,7 @@ def _keeps_keys(
     update landed (what ``current_keys`` would store; else the general path stores the
     new ones and frees the old, M3, M7)."""
     update = merged[2]
-    record, entry = item.record, item.entry
+    record, entry = item.record, item.view
     assert record is not None
     assert entry is not None
     side = item.side
@@ -417,13 +413,13 @@ def _carry_out(
             results[n] = result
     name = plan.name
     counted = ctx.counted
-    copies: list[SyncedCopy] = []
+    copies: list[SyncedRow] = []
     texts: dict[tuple[Side, tuple[str, ...]], HistoryItem] = {}
     failed: list[int] = []
     unchanged = ((side, "unchanged"),)
     written = {_HUB: ((_HUB, "updated"),), _APP: ((_APP, "updated"),)}
     for n, (item, (hub_values, app_values, update)) in enumerate(work):
-        entry = item.entry
+        entry = item.view
         assert entry is not None
         done: HistoryItem | None = None
         if update is None:
@@ -444,7 +440,7 @@ def _carry_out(
                 text = f"updated {write_side}: {', '.join(sorted(names))}"
                 done = texts[(write_side, names)] = make_history_item(now, "synced", text[:200])
         # The entry synced(entry, …) makes with these copies, updated_at=now and done
-        # appended to its history (write_synced's synced_copy), written in place.
+        # appended to its history (write_synced_rows: synced_copy), written in place.
         copies.append((entry, hub_values, app_values, done))
     built = _failed(core, ctx, plan, work, failed, results, freed, now) if failed else []
     return built, copies
@@ -472,7 +468,9 @@ def _failed(
         for n in failed:
             item, (hub_values, app_values, update) = work[n]
             assert update is not None
-            assert item.entry is not None
+            assert item.view is not None
+            if item.entry is None:
+                item.entry = item.view.entry()  # the general path's steps read it whole
             if update.side is not write_side:
                 continue
             m = len(decided)

@@ -360,6 +360,11 @@ def index_copy(item: Item, other_id: str) -> Record | None:
     """The counterpart ``other_id`` of ``item``'s pair as its index copy holds it, when
     the pair is synced and settled (no create in flight, nothing deleted); else None."""
     entry = item.pair_with or item.entry
+    view = item.view
+    if entry is None and view is not None:  # a settled synced pair, read as a view
+        if view.id_on(item.side) != item.record_id or view.id_on(item.side.other) != other_id:
+            return None
+        return Record(other_id, view.values_on(item.side.other))
     if (
         entry is None
         or entry.state is not _SYNCED

@@ -43,6 +43,7 @@ from syncengine.index._entry import (
 )
 from syncengine.index.base import (
     IndexStore,
+    PairView,
     RowView,
     check_page_limit,
     keyset_page,
@@ -265,6 +266,9 @@ _MAX_US: Final = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(micros
 _BARE_START: Final = "[null,null,null,["
 #: The fields of a padded ``data`` array after ``mark``, at their defaults, as a list.
 _TAIL_LIST: Final = list(DEFAULTS[_SHORT:])
+#: The stored code of a synced entry's state, and the state.
+_SYNCED_CODE: Final = STATE_CODES[RecordState.SYNCED]
+_SYNCED: Final = RecordState.SYNCED
 _loads: Final = json.JSONDecoder().decode
 #: The C scanner behind json.loads, without the wrapper's whitespace handling: the hot
 #: path of every read. Text it cannot read raises (ValueError, StopIteration).
@@ -513,6 +517,57 @@ class StoredRowView(RowView):
         self.mark = mark
         self.bare = True
         self._entry = None
+        self._codec = codec
+        self.row = row
+        self.history = history
+        self.updated: int = row[6]
+
+    @override
+    def entry(self) -> Entry:
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = self._codec.decode(self.sync_id, self.object_type, self.row)
+        return entry
+
+
+class StoredPairView(PairView):
+    """A :class:`~syncengine.index.base.PairView` read from a row
+    (:meth:`RowCodec.pair_view`): the row kept, for :meth:`entry` (decoded when asked)
+    and for a store's :meth:`~syncengine.index.IndexStore.write_synced_rows`, which
+    writes the row again from its stored history (``history``: the ``data`` array's
+    offsets and item numbers, each checked to be what encoding the item writes;
+    ``updated``: the row's ``updated_at`` in microseconds)."""
+
+    __slots__ = ("_codec", "history", "row", "updated")
+
+    def __init__(
+        self,
+        codec: RowCodec,
+        row: Sequence[Any],
+        sync_id: str,
+        object_type: str,
+        keys: frozenset[str],
+        matched_by: str | None,
+        hub_values: dict[str, Any],
+        app_values: dict[str, Any],
+        mark: str | None,
+        history: list[int],
+    ) -> None:
+        # PairView.__init__'s fields, set here (one call less per row read).
+        self.sync_id = sync_id
+        self.object_type = object_type
+        self.entry_id = row[2]
+        self.hub_id = row[3]
+        self.app_id = row[4]
+        self.state = _SYNCED
+        self.pending = None
+        self.keys = keys
+        self.mark = mark
+        self.bare = False
+        self._entry = None
+        self.matched_by = matched_by
+        self.hub_values = hub_values
+        self.app_values = app_values
         self._codec = codec
         self.row = row
         self.history = history
@@ -975,6 +1030,84 @@ class RowCodec:
             size -= 1
         return data_json(record[:size] if size < len(record) else record)
 
+    def encode_synced_row(
+        self,
+        view: PairView,
+        hub_values: Mapping[str, Any],
+        app_values: Mapping[str, Any],
+        item: HistoryItem | None,
+        updated_at: datetime,
+        updated: int,
+        history_size: int,
+    ) -> str | None:
+        """:meth:`encode_synced` of ``view``'s entry and these arguments. A
+        :class:`StoredPairView` this codec read is written from its stored history (each
+        item's offset moved by the new time, its number as stored, ``item`` appended)
+        without building the entry; any other view is written from its entry. ``None``
+        when the short way of :meth:`encode_synced` does not apply (the caller encodes
+        the entry)."""
+        if type(view) is not StoredPairView or view._codec is not self:
+            return self.encode_synced(
+                view.entry(), hub_values, app_values, item, updated_at, updated, history_size
+            )
+        if not hub_values or not app_values:
+            return None
+        shapes = self._shape_ids
+        hub_shape = shapes.get(tuple(hub_values))
+        app_shape = shapes.get(tuple(app_values))
+        if not hub_shape or not app_shape:
+            return None
+        hub_list = list(hub_values.values())
+        if {*map(type, hub_list)} != _ONLY_STR:
+            return None
+        app_list = list(app_values.values())
+        app_enc: Any
+        if app_list == hub_list:  # only a str equals a str (see encode)
+            app_enc = SAME_AS_HUB if app_shape == hub_shape else [-app_shape]
+        else:
+            app_enc = self._delta(app_shape, app_list, hub_list)
+        keys = view.keys
+        matched_by: str | int | None = view.matched_by
+        if matched_by is not None and matched_by in keys:
+            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
+        # The stored items: each time moved from the row's updated_at to the new one
+        # (their numbers are what encoding them writes: checked when the row was read).
+        old = view.history
+        shift = updated - view.updated
+        items: list[Any] = []
+        for i in range(0, len(old), 2):
+            items += (old[i] + shift, old[i + 1])
+        if item is not None:
+            # The new item: its microseconds and number found by the item itself (a page
+            # shares it), interned if need be, as _history_known finds them.
+            codes = self._item_codes
+            if len(codes) > _SHARED:
+                codes.clear()
+            got = codes.get(id(item))
+            if got is None or got[0] is not item:  # (the item kept there keeps its id)
+                at = item.at
+                if (
+                    type(item) is not HistoryItem
+                    or type(item.action) is not str
+                    or type(item.detail) is not str
+                    or type(at) is not datetime
+                    or at.tzinfo is not UTC
+                ):
+                    return None
+                number = self._item_ids.get((item.action, item.detail)) or self._item(
+                    item.action, item.detail
+                )
+                if number is None:
+                    return None
+                got = codes[id(item)] = (item, _codec.to_micros(at), number)
+            items += (updated - got[1], got[2])
+            items = items[-2 * history_size :]  # as synced_copy's [-history_size:]
+        record: list[Any] = [[hub_shape, *hub_list], app_enc, matched_by, items, view.mark]
+        size = len(record)
+        while size and record[size - 1] == DEFAULTS[size - 1]:
+            size -= 1
+        return data_json(record[:size] if size < len(record) else record)
+
     def _history_known(self, history: tuple[HistoryItem, ...], updated: int) -> list[Any] | None:
         """What :meth:`_history` writes of ``history`` for an entry stamped ``updated``
         (microseconds), each item's time and number found by the item itself (decoded
@@ -1127,6 +1260,123 @@ class RowCodec:
             if values is not None:
                 kept[1][row[2]] = values
         return view
+
+    def pair_view(self, sync_id: str, object_type: str, row: Sequence[Any]) -> RowView:
+        """The view :meth:`~syncengine.index.IndexStore.by_record_ids_rows` gives of a
+        row (columns as for :meth:`decode`). A settled synced pair's row in the short
+        form (the fields after ``mark`` at their defaults, no kept values), whose values
+        hold no tagged value and whose history holds only items by number this codec
+        knows, is read without building the entry (a :class:`StoredPairView`); any
+        other row is decoded, and viewed whole (:meth:`PairView.of`)."""
+        data = row[9]
+        if type(data) is str and data.startswith("[[") and '"$' not in data:
+            try:
+                found = self._pair_row(sync_id, object_type, row, data)
+            except (ValueError, TypeError, KeyError, IndexError, StopIteration, RecursionError):
+                found = None
+            if found is not None:
+                return found
+        return PairView.of(self.decode(sync_id, object_type, row))
+
+    def _pair_row(
+        self, sync_id: str, object_type: str, row: Sequence[Any], data: str
+    ) -> StoredPairView | None:
+        """:meth:`pair_view`'s short way, or ``None`` (the row is decoded): every check
+        :meth:`decode` makes of such a row, so that the view says what the entry holds
+        (``data`` starts a list of values and holds no tag: see :meth:`decode`)."""
+        _, _, _, hub_id, app_id, state, updated, pending, keys, _ = row[:10]
+        if (
+            type(hub_id) is not str
+            or type(app_id) is not str
+            or type(state) is not int
+            or state != _SYNCED_CODE
+            or pending is not None
+            or type(updated) is not int
+            or not _MIN_US <= updated <= _MAX_US
+        ):
+            return None
+        record = _scan_once(data, 0)[0]
+        size = len(record)
+        if not 2 <= size <= _SHORT:
+            return None  # the fields after mark are stored, or kept values follow
+        hub_raw = record[0]
+        fields = self._shape_fields.get(hub_raw[0]) or self._fields(hub_raw[0])
+        hub_list = hub_raw[1:]
+        if len(hub_list) != len(fields):
+            return None
+        hub_values = dict(zip(fields, hub_list))  # noqa: B905 (lengths checked)
+        app_raw = record[1]
+        if type(app_raw) is list:
+            shape = app_raw[0]
+            if type(shape) is not int:
+                return None
+            if shape > 0:
+                fields = self._shape_fields.get(shape) or self._fields(shape)
+                app_list = app_raw[1:]
+            else:
+                fields = self._shape_fields.get(-shape) or self._fields(-shape)
+                if len(app_raw) == 1:
+                    app_list = hub_list
+                else:
+                    mask = app_raw[1]
+                    rest = iter(app_raw[2:])
+                    app_list = [
+                        hub_list[i] if mask >> i & 1 else next(rest, None)
+                        for i in range(len(fields))
+                    ]
+            if len(app_list) != len(fields):
+                return None
+            app_values = dict(zip(fields, app_list))  # noqa: B905 (lengths checked)
+        elif app_raw == SAME_AS_HUB and type(app_raw) is int:
+            app_values = dict(hub_values)
+        else:
+            return None
+        matched_by = record[2] if size > 2 else None
+        if type(matched_by) is int:  # the number of a key (see encode)
+            if matched_by == 0 and type(keys) is str and keys[:1] != "[":
+                matched_by = keys
+            else:
+                matched_by = self._matched_key(keys, matched_by)
+        elif matched_by is not None and type(matched_by) is not str:
+            return None
+        history = record[3] if size > 3 else []
+        if type(history) is not list or len(history) & 1:
+            return None
+        pairs = self._item_pairs
+        item_ids = self._item_ids
+        for i in range(0, len(history), 2):
+            offset = history[i]
+            ref = history[i + 1]
+            if type(ref) is int and ref not in pairs:
+                self._pair(ref)  # read once (raises when the number names none)
+            if (
+                type(offset) is not int
+                or type(ref) is not int
+                or item_ids.get(pairs[ref]) != ref  # encoding numbers the item so
+                or not _MIN_US <= updated - offset <= _MAX_US
+            ):
+                return None
+        mark = record[4] if size > 4 else None
+        if mark is not None and type(mark) is not str:
+            return None
+        if keys is None:
+            key_set = _EMPTY_KEYS
+        elif type(keys) is str and keys[:1] != "[":
+            key_set = frozenset((keys,))
+        else:
+            key_set = keys_of(keys)
+        return StoredPairView(
+            self,
+            row,
+            sync_id,
+            object_type,
+            key_set,
+            matched_by,
+            hub_values,
+            app_values,
+            mark,
+            history,
+        )
 
     # ---- decoding -------------------------------------------------------------------
     def decode(

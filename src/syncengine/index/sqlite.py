@@ -79,8 +79,10 @@ from syncengine.index._entry import (
 )
 from syncengine.index.base import (
     Matched,
+    PairView,
     RowView,
     SyncedCopy,
+    SyncedRow,
     check_changes,
     created_entry,
     matched_entry,
@@ -720,6 +722,35 @@ class SQLiteIndexStore(_rowformat.RowStore):
         return dict(self._select(sync_id, object_type, column, record_ids))
 
     @override
+    def by_record_ids_rows(
+        self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str]
+    ) -> dict[str, RowView]:
+        # _select's read, each row viewed (RowCodec.pair_view): a synced pair's row is
+        # not decoded, and keeps what write_synced_rows needs to write it again.
+        found: dict[str, RowView] = {}
+        index = 3 if side is Side.HUB else 4
+        column = "hub_id" if side is Side.HUB else "app_id"
+        rows = self._rows
+        view = self._codec.pair_view
+
+        def read(conn: sqlite3.Connection, sync: int, ot: int, chunk: Sequence[str]) -> None:
+            sql = (
+                f"SELECT {_COLUMNS} FROM entries e "
+                f"WHERE e.sync = ? AND e.ot = ? AND e.{column} IN ({_marks(len(chunk))})"
+            )
+            for row in self._fetch(conn, sql, (sync, ot, *chunk), sync_id, object_type, 2):
+                rows[(sync, ot, row[2])] = (*row[:1], row[5], row[8], *row[3:5], *row[6:8])
+                found[row[index]] = view(sync_id, object_type, row)
+
+        with self._lock:  # the cache is trimmed around the read, under the same lock
+            if len(rows) > _ROWS:
+                rows.clear()
+            self._by_chunks(sync_id, object_type, record_ids, 2, read)
+            if len(rows) > 2 * _ROWS:  # a read larger than the cache: keep it bounded
+                rows.clear()
+        return found
+
+    @override
     def marked(
         self, sync_id: str, object_type: str, side: Side, record_ids: Iterable[str], mark: str
     ) -> set[str]:
@@ -1111,24 +1142,49 @@ class SQLiteIndexStore(_rowformat.RowStore):
 
         self._write_all((), (), cursors, None, built=True, complete=rewrite)
 
+    @override
+    def write_synced_rows(
+        self,
+        rows: Sequence[SyncedRow],
+        updated_at: datetime,
+        history_size: int,
+        *,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # write_synced's way, each row written from its view (RowCodec.encode_synced_row:
+        # a view this store read, from its stored history, without the entry).
+        if not (rows or cursors):
+            return
+
+        def rewrite(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._rewrite_synced(conn, batch, written, rows, updated_at, history_size)
+
+        self._write_all((), (), cursors, None, built=True, complete=rewrite)
+
     def _rewrite_synced(
         self,
         conn: sqlite3.Connection,
         batch: dict[tuple[str, str, str], Entry],
         written: dict[tuple[int, int, str], _Row],
-        copies: Sequence[SyncedCopy],
+        copies: Sequence[SyncedCopy] | Sequence[SyncedRow],
         updated_at: datetime,
         history_size: int,
     ) -> None:
         """write_synced's rows, in _write's transaction: rewritten in place when stored
         as read, else added to ``batch`` (written whole by _upsert)."""
-        last: dict[tuple[str, str, str], SyncedCopy] = {}
+        last: dict[tuple[str, str, str], SyncedCopy | SyncedRow] = {}
         for copy in copies:
             entry = copy[0]
             last[(entry.sync_id, entry.object_type, entry.entry_id)] = copy  # the last wins
         updated = _codec.to_micros(updated_at)
         known = self._rows
         encode = self._codec.encode_synced
+        encode_row = self._codec.encode_synced_row  # a view's (write_synced_rows)
         # The stored hot columns of each entry: known, or read now (in _Row order).
         scopes: dict[tuple[str, str], tuple[int, int]] = {}
         unknown: dict[tuple[str, str], list[str]] = {}
@@ -1162,10 +1218,13 @@ class SQLiteIndexStore(_rowformat.RowStore):
                 or old[3] != entry.hub_id
                 or old[4] != entry.app_id
                 or old[2] != _keys_text(entry.keys)
+                else encode_row(entry, hub, app, item, updated_at, updated, history_size)
+                if isinstance(entry, PairView)
                 else encode(entry, hub, app, item, updated_at, updated, history_size)
             )
             if data is None or old is None:
-                whole.append(_synced_copy(entry, hub, app, item, updated_at, history_size))
+                base = entry.entry() if isinstance(entry, PairView) else entry
+                whole.append(_synced_copy(base, hub, app, item, updated_at, history_size))
                 continue
             rowid = old[0]
             if updated != old[5]:

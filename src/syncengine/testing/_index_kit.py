@@ -80,6 +80,7 @@ from syncengine.history import PassRecord
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
 from syncengine.index.base import (
     IndexStore,
+    PairView,
     created_entry,
     indexed_entry,
     keeps_history,
@@ -997,6 +998,118 @@ def check_write_synced_writes_what_write_built_writes(store: IndexStore) -> None
     store.write_synced([], when, 2, cursors=[done])
     if store.cursor(A, Side.APP, CONTACTS, "kit_synced") != "page-10":
         raise AssertionError("write_synced without copies did not set its cursors")
+
+
+@_check
+def check_write_synced_rows_writes_what_write_synced_writes(store: IndexStore) -> None:
+    """by_record_ids_rows finds what by_record_ids finds, each entry as one view of its
+    fields: a PairView (ids, keys, matched_by, mark, both copies) of each settled synced
+    pair, a plain RowView of any other entry; then write_synced_rows stores, with its
+    cursors, exactly the entries ``synced_copy`` makes of each view's entry: new copies,
+    time and history item, the history cut to its size, ids, keys, matched_by and mark
+    kept; the last of several copies of one entry wins; an entry changed or deleted
+    since it was read is written whole; iteration order and counts stay."""
+    when = T0 + timedelta(hours=1)
+    earlier = T0 + timedelta(minutes=5)
+    old = (HistoryItem(T0, "matched", "by email"), HistoryItem(earlier, "synced", "x"))
+    pair = _entry(
+        "r1",
+        hub_id="h1",
+        app_id="a1",
+        state=RecordState.SYNCED,
+        keys=frozenset({"0:ada@x", "1:ada"}),
+        matched_by="1:ada",
+        hub_values={"email": "ada@x", "name": "Ada"},
+        app_values={"Email": "ada@x", "Name": "Ada"},
+        mark="m1",
+        history=old,
+    )
+    odd = attrs.evolve(
+        pair,
+        entry_id="r2",
+        hub_id="h2",
+        app_id="a2",
+        keys=frozenset(),
+        matched_by="elsewhere",
+        hub_values={"email": 1, "name": None},
+        mark=None,
+        history=(),
+    )
+    moved = attrs.evolve(pair, entry_id="r3", hub_id="h3", app_id="a3", keys=frozenset({"0:c"}))
+    gone = attrs.evolve(pair, entry_id="r4", hub_id="h4", app_id="a4", keys=frozenset({"0:d"}))
+    failed = attrs.evolve(
+        pair, entry_id="r5", hub_id="h5", app_id="a5", keys=frozenset({"0:e"}), attempts=1
+    )
+    lone = _entry("r6", hub_id="h6", state=RecordState.SYNCED, hub_values={"email": "x"})
+    store.write([pair, odd, moved, gone, failed, lone])
+    ids = ["h1", "h2", "h3", "h4", "h5", "h6", "h7"]
+    views = store.by_record_ids_rows(A, CONTACTS, Side.HUB, iter(ids))
+    found = store.by_record_ids(A, CONTACTS, Side.HUB, ids)
+    if sorted(views) != sorted(found):
+        raise AssertionError(
+            f"by_record_ids_rows found {sorted(views)}, by_record_ids {sorted(found)}"
+        )
+    for record_id, entry in found.items():
+        view = views[record_id]
+        assert_same_entry(entry, view.entry(), "RowView.entry of by_record_ids_rows")
+        fields = (view.sync_id, view.object_type, view.entry_id, view.hub_id, view.app_id)
+        hot = (view.state, view.pending, view.keys, view.mark)
+        if fields != (
+            entry.sync_id,
+            entry.object_type,
+            entry.entry_id,
+            entry.hub_id,
+            entry.app_id,
+        ) or hot != (entry.state, entry.pending, entry.keys, entry.mark):
+            raise AssertionError(f"by_record_ids_rows' view {view!r} is not its entry's")
+        if isinstance(view, PairView) != (record_id in ("h1", "h2", "h3", "h4")):
+            raise AssertionError(f"by_record_ids_rows' view {view!r} is wrongly (not) a pair")
+        if isinstance(view, PairView) and (
+            view.matched_by != entry.matched_by
+            or view.hub_values != entry.hub_values
+            or view.app_values != entry.app_values
+            or [type(v) for v in view.hub_values.values()]
+            != [type(v) for v in (entry.hub_values or {}).values()]
+        ):
+            raise AssertionError(f"by_record_ids_rows' pair {view!r} is not its entry's")
+    read: dict[str, Any] = {views[i].entry_id: views[i] for i in ("h1", "h2", "h3", "h4")}
+    # Another pass changes r3 (its keys, state and record) and deletes r4 after the read.
+    since = attrs.evolve(
+        found["h3"], keys=frozenset({"0:f"}), state=RecordState.FAILED, hub_id="h9"
+    )
+    store.write([since], delete=[(A, CONTACTS, "r4")])
+    item = HistoryItem(when, "synced", "updated app: name")
+    other = HistoryItem(earlier, "synced", "updated hub: email")
+    new = {"email": "ada@y", "name": "Ada L"}
+    rows: list[Any] = [
+        (read["r1"], {"email": "first", "name": None}, {"Email": "first", "Name": None}, None),
+        (read["r2"], {"email": 1, "name": 2.5}, {"Email": "1", "Name": None}, other),
+        (read["r3"], dict(new), {"Email": "ada@y", "Name": "Ada"}, item),
+        (read["r4"], dict(new), {"Email": "ada@y", "Name": "Ada L"}, None),
+        (read["r1"], dict(new), {"Email": "ada@y", "Name": "Ada"}, item),  # the last wins
+    ]
+    cursor = CursorUpdate(A, Side.APP, CONTACTS, "page-9", "kit_rows")
+    store.write_synced_rows(rows, when, 2, cursors=[cursor])
+    want = {v.entry_id: synced_copy(v.entry(), h, a_, i, when, 2) for v, h, a_, i in rows}
+    if len(want["r1"].history) != 2 or want["r1"].history[-1] != item:
+        raise AssertionError("synced_copy did not cut the history to its size")  # pragma: no cover
+    got = store.get(A, CONTACTS, [*want, "r5", "r6"])
+    for entry_id, entry in want.items():
+        assert_same_entry(entry, got.get(entry_id), f"get after write_synced_rows ({entry_id})")
+    assert_same_entry(failed, got.get("r5"), "get after write_synced_rows (r5, not written)")
+    order = [want["r1"], want["r2"], want["r3"], failed, lone, want["r4"]]  # r4 written anew
+    _assert_entries(order, list(store.entries(A)), "entries after write_synced_rows")
+    held = store.by_keys(A, CONTACTS, ["0:c", "0:f"])
+    if sorted(held) != ["0:c"] or [e.entry_id for e in held["0:c"]] != ["r3"]:
+        raise AssertionError(f"by_keys after write_synced_rows found {held!r:.300}")
+    if store.cursor(A, Side.APP, CONTACTS, "kit_rows") != "page-9":
+        raise AssertionError("write_synced_rows did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted(order):
+        raise AssertionError(f"counts after write_synced_rows: {store.counts(A)}")
+    done = CursorUpdate(A, Side.APP, CONTACTS, "page-10", "kit_rows")
+    store.write_synced_rows([], when, 2, cursors=[done])
+    if store.cursor(A, Side.APP, CONTACTS, "kit_rows") != "page-10":
+        raise AssertionError("write_synced_rows without rows did not set its cursors")
 
 
 @_check
@@ -2731,6 +2844,11 @@ class IndexStoreTests:
     def test_write_synced_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_synced stores synced_copy's entries, as write_built would."""
         check_write_synced_writes_what_write_built_writes(store)
+
+    def test_write_synced_rows_writes_what_write_synced_writes(self, store: IndexStore) -> None:
+        """by_record_ids_rows views what by_record_ids finds; write_synced_rows stores
+        synced_copy's entries of the views' entries, as write_synced would."""
+        check_write_synced_rows_writes_what_write_synced_writes(store)
 
     def test_write_matched_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """by_keys_rows views what by_keys_indexed finds; write_matched stores
