@@ -274,6 +274,7 @@ _loads: Final = json.JSONDecoder().decode
 #: path of every read. Text it cannot read raises (ValueError, StopIteration).
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _orjson_dumps: Final = orjson.dumps
+_orjson_loads: Final = orjson.loads
 
 
 def _entry_by_keywords(*values: Any) -> Entry:
@@ -1295,14 +1296,19 @@ class RowCodec:
             or not _MIN_US <= updated <= _MAX_US
         ):
             return None
-        record = _scan_once(data, 0)[0]
+        # orjson reads what the scanner reads but for integers beyond 64 bits (floats
+        # here: the values are taken only when every one is a str, int, bool or None,
+        # the other numbers checked as ints) and text after the value (refused here,
+        # ignored by the scanner: such a row is decoded). ``data`` starts with "[[", so
+        # no whitespace comes first.
+        record = _orjson_loads(data)
         size = len(record)
         if not 2 <= size <= _SHORT:
             return None  # the fields after mark are stored, or kept values follow
         hub_raw = record[0]
         fields = self._shape_fields.get(hub_raw[0]) or self._fields(hub_raw[0])
         hub_list = hub_raw[1:]
-        if len(hub_list) != len(fields):
+        if len(hub_list) != len(fields) or not {*map(type, hub_list)} <= _SCALARS:
             return None
         hub_values = dict(zip(fields, hub_list))  # noqa: B905 (lengths checked)
         app_raw = record[1]
@@ -1324,7 +1330,9 @@ class RowCodec:
                         hub_list[i] if mask >> i & 1 else next(rest, None)
                         for i in range(len(fields))
                     ]
-            if len(app_list) != len(fields):
+            if len(app_list) != len(fields) or (
+                app_list is not hub_list and not {*map(type, app_list)} <= _SCALARS
+            ):
                 return None
             app_values = dict(zip(fields, app_list))  # noqa: B905 (lengths checked)
         elif app_raw == SAME_AS_HUB and type(app_raw) is int:

@@ -77,6 +77,17 @@ ODD_ROWS: dict[str, Callable[[list[Any]], list[Any]]] = {
     "hub values too long": lambda d: [[*d[0], "extra"], *d[1:]],
     "hub shape not a number": lambda d: [["1", *d[0][1:]], *d[1:]],
     "not json": lambda d: "[[1,",
+    "a value beyond 64 bits": lambda d: [[d[0][0], *(2**70 for _ in d[0][1:])], *d[1:]],
+    "an app value beyond 64 bits": lambda d: [d[0], [abs(d[0][0]) + 1, -(2**65)], *d[2:]],
+    "a float value": lambda d: [[d[0][0], *(1.5 for _ in d[0][1:])], *d[1:]],
+    "a list value": lambda d: [[d[0][0], *([1, 2**70] for _ in d[0][1:])], *d[1:]],
+    "an offset beyond 64 bits": lambda d: [*d[:3], [2**64, 1], *d[4:]],
+    "a shape beyond 64 bits": lambda d: [[2**64, *d[0][1:]], *d[1:]],
+    "text after the value": lambda d: json.dumps(d, separators=(",", ":")) + " x",
+    "spaces in the value": lambda d: json.dumps(d),
+    "a lone surrogate escaped": lambda d: json.dumps(
+        [[d[0][0], *("\ud800" for _ in d[0][1:])], *d[1:]]
+    ),
 }
 
 
