@@ -1266,11 +1266,13 @@ class RowCodec:
         """The view :meth:`~syncengine.index.IndexStore.by_record_ids_rows` gives of a
         row (columns as for :meth:`decode`). A settled synced pair's row in the short
         form (the fields after ``mark`` at their defaults, no kept values), whose values
-        hold no tagged value and whose history holds only items by number this codec
-        knows, is read without building the entry (a :class:`StoredPairView`); any
-        other row is decoded, and viewed whole (:meth:`PairView.of`)."""
+        are all a str, int, bool or None (what a tagged value is not: those are
+        objects, see ``_codec.encode_value``, and decoding gives any other value back as
+        it is) and whose history holds only items by number this codec knows, is read
+        without building the entry (a :class:`StoredPairView`); any other row is
+        decoded, and viewed whole (:meth:`PairView.of`)."""
         data = row[9]
-        if type(data) is str and data.startswith("[[") and '"$' not in data:
+        if type(data) is str and data.startswith("[["):
             try:
                 found = self._pair_row(sync_id, object_type, row, data)
             except (ValueError, TypeError, KeyError, IndexError, StopIteration, RecursionError):
@@ -1284,7 +1286,7 @@ class RowCodec:
     ) -> StoredPairView | None:
         """:meth:`pair_view`'s short way, or ``None`` (the row is decoded): every check
         :meth:`decode` makes of such a row, so that the view says what the entry holds
-        (``data`` starts a list of values and holds no tag: see :meth:`decode`)."""
+        (``data`` starts a list of values: see :meth:`decode`)."""
         _, _, _, hub_id, app_id, state, updated, pending, keys, _ = row[:10]
         if (
             type(hub_id) is not str
