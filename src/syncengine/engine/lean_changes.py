@@ -46,9 +46,12 @@ whose copies equal the entry's writes nothing. An update that failed goes throug
 ``read_back`` and ``outcome_of`` themselves. The batch stores the outcomes after the
 apps' writes: the entries of failed updates (:meth:`~syncengine.index.IndexStore.write_built`),
 then the new copies of the others with the page's cursors, in one transaction
-(:meth:`~syncengine.index.IndexStore.write_synced`, which stores the entry ``synced``
-makes of each, :func:`~syncengine.index.base.synced_copy`, and may rewrite its row in
-place).
+(:meth:`~syncengine.index.IndexStore.write_synced_rows`, which stores the entry
+``synced`` makes of each, :func:`~syncengine.index.base.synced_copy`, and may rewrite
+its row in place from what the view read). The page's entries are read as views
+(:meth:`~syncengine.index.IndexStore.by_record_ids_rows`): this path works on the
+settled pairs' views (:class:`~syncengine.index.base.PairView`: ids, keys, copies), and
+the general path gets the whole entry of any record it decides.
 
 Why that is safe. The batch holds nothing but these pairs: each has its own entry, which
 no record of the page can be matched to (a synced pair is full), and keeps its
@@ -308,7 +311,7 @@ def sync_pairs(
     plain text, or the merge writes both sides or changes the pair's identifiers), the
     identifier keys the outcomes no longer hold, and the outcomes, for the caller to
     store: the entries of the pairs whose update failed (``write_built``) and the new
-    copies of the others (:meth:`~syncengine.index.IndexStore.write_synced`)."""
+    copies of the others (:meth:`~syncengine.index.IndexStore.write_synced_rows`)."""
     tab = table(plan)
     assert tab is not None  # applies() checked it
     work: list[tuple[Item, Merged]] = []
