@@ -74,7 +74,9 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [("        and sync.hub_filter is None\n        and sync.app_filter is None\n", "")],
     ),
     "associations": (
-        "the association check dropped",
+        "the association check dropped; caught less often since the pairs are read as"
+        " views (by_record_ids_rows): an entry holding links is never a PairView, so only"
+        " the pairs without links yet are taken",
         [("        and not sync.associations\n", "")],
     ),
     "app_blank": (
