@@ -1928,39 +1928,98 @@ class TestAFreedDuplicateTakingADeletedRecordsPlace:
         assert len(named) == len(set(named)), sorted(named)
 
 
+class _Holding:
+    """The index as one process reaches it: the first time its pass takes the lease of
+    ``name`` (it read the record and holds it, its outcome not stored yet),
+    ``meanwhile`` runs before the pass goes on, as another process would."""
+
+    def __init__(self, index, name, meanwhile) -> None:
+        self._index = index
+        self._name = name
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, attribute):
+        return getattr(self._index, attribute)
+
+    def acquire(self, *args, **options):
+        held = self._index.acquire(*args, **options)
+        if self._name in held and self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        return held
+
+    # The pass history and the webhook inbox are looked up on the class: passed through.
+    def add_pass(self, *args, **kwargs):
+        return self._index.add_pass(*args, **kwargs)
+
+    def passes(self, *args, **kwargs):
+        return self._index.passes(*args, **kwargs)
+
+    def inbox_add(self, items):
+        return self._index.inbox_add(items)
+
+    def inbox(self, sync_id, **options):
+        return self._index.inbox(sync_id, **options)
+
+    def inbox_remove(self, sync_id, seqs):
+        return self._index.inbox_remove(sync_id, seqs)
+
+    def inbox_count(self, sync_id):
+        return self._index.inbox_count(sync_id)
+
+
 class TestAnIdentifierTakenWhileAnInitialSyncHoldsItsRecord:
-    """M3 with two processes (the concurrent-passes machine, seed 21, shrunk to four
-    steps): a hub contact and an app person with another e-mail; an initial sync runs
-    and, just before it creates the contact in the app, the person takes the contact's
-    e-mail and another process runs an incremental pass. That pass leaves the contact
-    (held, its create in flight) queued and pairs the person with a new hub record; the
-    initial sync's create, decided before the edit, then makes a second app person with
-    the e-mail, which the next passes exclude as a duplicate."""
+    """M3 with two processes (the concurrent-passes machine, seed 21, shrunk): a hub
+    contact and an app person with another e-mail; one process's initial sync reads
+    the person and holds it (phase 2, its outcome not stored yet) when the person's user
+    gives it the contact's e-mail and another process runs a pass. That pass meets the
+    person held and leaves it queued, with no index entry to hold its new e-mail; it
+    then created the contact in the app next to the person (a second person with the
+    e-mail, which later passes exclude as the engine's own duplicate). The pass now
+    remembers the identifiers of the records it left queued, and creates nothing that
+    holds one: the contact waits queued, and once the holder lets go it is the
+    duplicate of the person's pair, as it would be without the second process."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="open, cause not analysed: a create decided before a user gave another "
-        "record its e-mail is sent anyway, although a pass that ran meanwhile indexed "
-        "that record (the initial sync does not check its creates against the index "
-        "before sending them?)",
-    )
-    def test_no_second_record_with_an_email_taken_during_an_initial_sync(
-        self, hub, app, faulty_hub, faulty_app, clock, make_engine
+    def test_no_record_created_next_to_one_held_with_its_email(
+        self, hub, app, faulty_hub, faulty_app, index, clock, make_engine
     ):
-        hub.put("contacts", email="ada@x.io", firstname="Ada")
+        ada = hub.put("contacts", email="ada@x.io", firstname="Ada")
         bob = app.put("people", mail="bob@x.io", first_name="Ada")
-        initial, other = make_engine(), make_engine()
+        other = make_engine()
+        reports = []
 
-        def meanwhile(method: str, n: int) -> None:
-            if method == "create" and n == 1:  # the initial sync's first create
-                clock.advance()
-                app.patch("people", bob.id, mail="ada@x.io")
-                other.incremental_sync()
+        def meanwhile() -> None:
+            clock.advance()
+            app.patch("people", bob.id, mail="ada@x.io")
+            reports.append(other.incremental_sync())  # the initial sync, resumed
 
-        faulty_app.on_call(meanwhile)
-        initial.initial_sync()
-        hub_mails = sorted(r.properties.get("email", "") for r in hub.records("contacts"))
-        assert (["ada@x.io"], ["ada@x.io"]) == (
-            [m for m in hub_mails if m == "ada@x.io"],
-            [m for m in mails(app) if m == "ada@x.io"],
+        holding = _Holding(index, f"app:{bob.id}", meanwhile)
+        obj = ObjectSync(
+            "contacts",
+            "people",
+            [FieldMapping("email", "mail"), FieldMapping("firstname", "first_name")],
+            match=MatchRule.email("email", "mail"),
         )
+        initial = SyncEngine(
+            faulty_hub,
+            faulty_app,
+            holding,
+            SyncConfig("s", [obj]),
+            clock=clock,
+            sleep=clock.advance,
+        )
+        initial.initial_sync()
+        (during,) = reports
+        assert ["ada@x.io"] == mails(app), "a second person with the e-mail"
+        assert 0 == during.created
+        for _ in range(2):
+            clock.advance()
+            make_engine().incremental_sync()
+        assert ["ada@x.io"] == mails(app)
+        assert [] == faulty_app.created
+        assert RecordState.QUEUED not in {e.state for e in index.entries("s")}
+        contact = entry_of(index, Side.HUB, ada.id)
+        assert (RecordState.EXCLUDED, ExcludeReason.DUPLICATE) == (contact.state, contact.reason)
+        (pair,) = [e for e in index.entries("s") if e.app_id == bob.id]
+        assert RecordState.SYNCED is pair.state
+        assert "ada@x.io" == hub.get("contacts", pair.hub_id).properties["email"]

@@ -28,6 +28,8 @@ from syncengine.index._rowformat import store_where
 from syncengine.index.base import PairView, RowView
 from syncengine.plan import (
     NO_CHANGE,
+    Apply,
+    CreateIn,
     Decision,
     Exclude,
     Fail,
@@ -309,6 +311,7 @@ def process_leased(
             waiting.add(item.record_id)
         elif item.entry is not None:
             decided.append((item, QUEUED))
+            claim(ctx, plan, item)
             # Noted for the holder before the mark is written (leases.note_queued).
             other_id = item.entry.id_on(other)
             names = (f"{mine}{item.record_id}", f"{theirs}{other_id}" if other_id else "")
@@ -317,6 +320,9 @@ def process_leased(
             # A new record the other pass is creating an entry for: writing one here
             # could overwrite its result, so only count it.
             ctx.report.side(plan.name, side).queued += 1
+            claim(ctx, plan, item)
+    if ctx.claimed and decided:
+        decided = wait_for_claimed(ctx, plan, side, decided)
     unsettled = ctx.unsettled.get((plan.name, side))
     if unsettled is not None:
         decided = [(item, defer(side, unsettled, decision)) for item, decision in decided]
@@ -342,6 +348,46 @@ def process_leased(
     note_queued(core, ctx, plan, noted)
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
+
+
+def claim(ctx: Pass, plan: ObjectPlan, item: Item) -> None:
+    """Note the identifiers of ``item``'s record, left queued because another pass
+    holds it, as this pass read it (``Pass.claimed``): its holder read it earlier, so
+    the index may hold other identifiers for it until a later pass processes it."""
+    if item.record is not None:
+        keys = identify(plan, item.side, item.record.properties)
+        if keys:
+            ctx.claimed.setdefault((plan.name, item.side), set()).update(keys)
+
+
+def wait_for_claimed(
+    ctx: Pass, plan: ObjectPlan, side: Side, decided: list[tuple[Item, Decision]]
+) -> list[tuple[Item, Decision]]:
+    """``decided`` with each create into the other app of a record that holds an
+    identifier of a record of that app this pass left queued (``Pass.claimed``) left
+    queued too: that record may be its match, or make it a duplicate, once the pass
+    that holds it lets go (M1, M3, S9). Creating it now would make a second record with
+    the identifier next to it. A record without an entry stays without one (counted
+    queued; its side's poll cursor stays before it, see :func:`held_back`)."""
+    claimed = ctx.claimed.get((plan.name, side.other))
+    if not claimed:
+        return decided
+    kept: list[tuple[Item, Decision]] = []
+    for item, decision in decided:
+        if (
+            type(decision) is Apply
+            and isinstance(decision.write_on(side.other), CreateIn)
+            and item.record is not None
+            and not claimed.isdisjoint(item.keys or identify(plan, side, item.record.properties))
+        ):
+            item.queued = True
+            if item.entry is not None:
+                kept.append((item, QUEUED))
+            else:
+                ctx.report.side(plan.name, side).queued += 1
+            continue
+        kept.append((item, decision))
+    return kept
 
 
 def keep_unrecorded(

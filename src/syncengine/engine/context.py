@@ -251,6 +251,11 @@ class Pass:
     #: queued without an entry: its poll cursor stays, so the next pass reads the record
     #: again (batch; see batch.held_back).
     unrecorded: set[tuple[str, Side]] = attrs.field(factory=set)
+    #: (object type, side) pairs -> the identifiers of the records of that side this
+    #: pass left queued because another pass held them, as it read them (batch): the
+    #: index may not hold them yet (the holder read the record before a user gave it
+    #: them), so this pass creates no record holding one in that side (M3, S9).
+    claimed: dict[tuple[str, Side], set[str]] = attrs.field(factory=dict)
     #: The records of a side read by the pass's one scan of its changes and not compared
     #: yet, by id (passes.scan_sides): a pair's counterpart is taken from here instead
     #: of fetched (ports.fetch_others), once.

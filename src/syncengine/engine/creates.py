@@ -238,10 +238,14 @@ def _create(
 
 def _unheld(ctx: Pass, sid: str, name: str, work: list[Create]) -> list[Create]:
     """The creates of ``work`` none of whose identifiers an index entry holds (the
-    others are the general path's: it matches them)."""
+    others are the general path's: it matches them), nor an app record this pass left
+    queued (the general path leaves them queued too: ``batch.wait_for_claimed``)."""
     wanted = {k for _, keys, _, _ in work for k in keys}
     if not wanted:
         return work
+    claimed = ctx.claimed.get((name, Side.APP)) if ctx.claimed else None
+    if claimed:
+        work = [w for w in work if claimed.isdisjoint(w[1])]
     found = ctx.store.by_keys(sid, name, wanted)
     if not found:
         return work
