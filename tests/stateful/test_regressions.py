@@ -1797,6 +1797,53 @@ class TestEditsMadeWhileAnInitialSyncRuns:
         (contact,) = hub.records("contacts")
         assert contact.properties["firstname"] == "Bob"
 
+    @pytest.mark.parametrize("rerun", [False, True])
+    @pytest.mark.parametrize("edit", [{"first_name": "Bob"}, {"mail": " ADA@x.io "}])
+    def test_a_process_resuming_phase_2_before_the_edit_was_read_keeps_the_poll_cursor(
+        self, make_engine, hub, app, faulty_hub, faulty_app, clock, rerun, edit
+    ):
+        """The concurrent machine's seed 105, shrunk: phase 2 reads a record and holds
+        it (its hub copy being created, or with ``rerun`` an initial sync run again,
+        its pair being compared) when the app's user edits it (another spelling of its
+        e-mail, or a name); the process dies as it goes on with the scan, before it
+        reads the edit. The process that resumes phase 2 reads the edit among the
+        changes since, skips the record (this run did it already), and the end of its
+        scan became the poll cursor: incremental passes never brought the edit across,
+        only a reconcile did."""
+        record = app.put("people", {"mail": "ada@x.io", "first_name": "Ada"})
+        if rerun:
+            hub.put("contacts", {"email": "ada@x.io", "firstname": "Ada"})
+            make_engine().initial_sync()
+            clock.advance()
+        holding = "fetch" if rerun else "create"  # phase 2 holds the record then
+        scans = 0
+
+        def meanwhile(method: str, n: int) -> None:
+            if method == holding and n == 1:
+                app.patch("people", record.id, **edit)
+
+        def crash(method: str, n: int) -> None:
+            nonlocal scans
+            scans += method == "scan"
+            if method == "scan" and scans == 2:  # phase 2's scan goes on after its probe
+                raise Crash
+
+        faulty_hub.on_call(meanwhile)
+        faulty_app.on_call(crash)
+        with pytest.raises(Crash):
+            make_engine().initial_sync()
+        faulty_app.clear()
+        engine = make_engine()
+        engine.initial_sync()
+        clock.advance()
+        engine.incremental_sync()
+        (contact,) = hub.records("contacts")
+        (person,) = app.records("people")
+        assert (contact.properties["email"], contact.properties["firstname"]) == (
+            person.properties["mail"],
+            person.properties["first_name"],
+        )
+
     @given(
         app_page=st.integers(1, 3),
         matched=st.integers(0, 3),

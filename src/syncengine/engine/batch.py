@@ -100,6 +100,7 @@ def process(
         # Only the marks are read: no entry is built for a record that is done.
         marked = store.marked(core.sync_id, plan.name, side, list(unique), ctx.mark)
         ctx.prefilter = 2 * len(marked) >= len(unique)
+        ctx.rescanned |= bool(marked)
         for record_id in marked:
             del unique[record_id]
     cursors = held_back(ctx, plan, side, cursors)
@@ -212,6 +213,7 @@ def process_leased(
         entry = known.get(record.id)
         if skip_marked and entry is not None and ctx.mark is not None and entry.mark == ctx.mark:
             skipped += 1
+            ctx.rescanned = True
             continue
         item = Item(side, record, entry, record.id)
         if (
