@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import gc
 import importlib.util
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -39,7 +38,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
@@ -398,10 +396,6 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
                 st.sampled_from(conv.PHONES),
             ),
             max_size=5,
-            # No two with one identifier in an app: with duplicates at the start, seed
-            # 21 draws an open finding (an engine-made duplicate; see the README and
-            # test_regressions.py). The rules still add duplicates.
-            unique_by=lambda r: (r[0], conv.identifier(r[1]) or f"none:{r[1]!r}"),
         ),
         synced=st.booleans(),
     )
@@ -575,22 +569,9 @@ class ConcurrentSQLiteMachine(ConcurrentMachine):
         return self.open_index()
 
 
-def _pinned(share: float) -> settings:
-    """The profile's settings (``conv._settings``), with the examples pinned
-    (``derandomize``) unless ``SYNCENGINE_CONCURRENT_EXPLORE`` is set.
-
-    Pinned because the machine still finds open bugs (see "What the concurrent-passes
-    machine found" in tests/stateful/README.md): with random examples about one run in
-    six of the memory variant fails on one of them, and a suite that fails by chance is
-    a failing suite. The pinned examples are the same on every run (and pass); to
-    explore, set the variable and pass ``--hypothesis-seed``.
-    """
-    if os.environ.get("SYNCENGINE_CONCURRENT_EXPLORE"):
-        return conv._settings(share)
-    return settings(conv._settings(share), derandomize=True, database=None)
-
-
-ConcurrentMachine.TestCase.settings = _pinned(2.0)
-ConcurrentSQLiteMachine.TestCase.settings = _pinned(1.0)
+# With the ``ci`` profile: 200 runs over the memory index and 100 over SQLite, 30 steps
+# each, random as every other machine's (a failure is replayed with its seed).
+ConcurrentMachine.TestCase.settings = conv._settings(2.0)
+ConcurrentSQLiteMachine.TestCase.settings = conv._settings(1.0)
 TestConcurrentPassesWithMemoryIndex = ConcurrentMachine.TestCase
 TestConcurrentPassesWithSQLiteIndex = ConcurrentSQLiteMachine.TestCase
