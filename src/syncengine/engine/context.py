@@ -240,10 +240,6 @@ class Pass:
     #: Whether the next batch of a phase that skips marked records reads the index
     #: before leasing (cheaper while most records are marked; see batch.process).
     prefilter: bool = True
-    #: Whether a batch skipped a record this run had processed already (its mark): a
-    #: full scan that meets one again read a change made since (batch; read by
-    #: initial.run_phase, which keeps the poll cursor before that change).
-    rescanned: bool = False
     #: (object type, side) pairs whose changes since their initial scan this initial
     #: sync has indexed (see match.catch_up).
     caught_up: set[tuple[str, Side]] = attrs.field(factory=set)
