@@ -9,7 +9,7 @@ record, and hands the decisions to :func:`~syncengine.engine.execute.execute`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from syncengine import _passlog
@@ -100,7 +100,7 @@ def process(
         # Only the marks are read: no entry is built for a record that is done.
         marked = store.marked(core.sync_id, plan.name, side, list(unique), ctx.mark)
         ctx.prefilter = 2 * len(marked) >= len(unique)
-        for record_id in still_done(core, ctx, plan, side, unique, marked) if marked else ():
+        for record_id in marked:
             del unique[record_id]
     cursors = held_back(ctx, plan, side, cursors)
     if not unique and not gone:
@@ -348,42 +348,6 @@ def process_leased(
     note_queued(core, ctx, plan, noted)
     execute(core, ctx, plan, decided, deletes, cursors, now, freed)
     return waiting
-
-
-def changed_since_done(plan: ObjectPlan, side: Side, record: Record, entry: Entry) -> bool:
-    """Whether ``record``, which this run processed already (``entry``'s mark), changed
-    since: a synced pair's record that no longer holds its side's index copy. A full
-    scan yields each record once; one met again with other values is an edit made after
-    the run read it (while a pass held it, or once it was done), which another process
-    may have read first (a process that resumes a phase does not know what the dead one
-    read): it is processed again, as an incremental pass would (S5, S9), instead of
-    skipped and left behind the poll cursor until a reconcile."""
-    return (
-        entry.state is _SYNCED
-        and entry.values_on(side) is not None
-        and not unchanged_since_sync(plan, side, record, entry)
-    )
-
-
-def still_done(
-    core: Core,
-    ctx: Pass,
-    plan: ObjectPlan,
-    side: Side,
-    unique: Mapping[str, Record],
-    marked: Iterable[str],
-) -> list[str]:
-    """The ``marked`` records of ``unique`` that this run may skip: those that did not
-    change since it processed them (:func:`changed_since_done`)."""
-    marked = list(marked)
-    known = ctx.store.by_record_ids(core.sync_id, plan.name, side, marked)
-    return [
-        record_id
-        for record_id in marked
-        if (entry := known.get(record_id)) is None
-        or type(entry) is CorruptEntry
-        or not changed_since_done(plan, side, unique[record_id], entry)
-    ]
 
 
 def claim(ctx: Pass, plan: ObjectPlan, item: Item) -> None:
