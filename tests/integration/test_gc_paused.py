@@ -159,3 +159,39 @@ def test_the_collector_resumes_after_a_page_that_fails(tmp_path: Any) -> None:
         engine.initial_sync(allow_mass_changes=True)
     assert gc.isenabled()
     store.close()
+
+
+@pytest.mark.usefixtures("collector")
+def test_incremental_pages_run_with_the_collector_paused(tmp_path: Any) -> None:
+    # An incremental pass holds each page's records, entries and outcomes until the
+    # page is done, as the initial sync's pages do: the app's page indexed first, then
+    # each side's changes, worked on with the collector paused.
+    engine, app, store, writes = world(tmp_path)
+    engine.initial_sync(allow_mass_changes=True)
+    engine.incremental_sync()  # the echoes of the initial sync's app updates
+    engine.hub.update("contacts", [RecordUpdate("h1", {"firstname": "Ada"})])
+    app.update("people", [RecordUpdate("a2", {"first_name": "Bob"})])
+    del writes[:], app.collecting[:]
+    report = engine.incremental_sync()
+    assert report.updated == 2  # the lean path's pairs: one write to each app
+    assert writes  # write_synced, once per page
+    assert not any(writes)
+    assert app.collecting == [False]  # the pass's update of the app
+    assert gc.isenabled()
+    store.close()
+
+
+@pytest.mark.usefixtures("collector")
+def test_the_collector_resumes_after_an_incremental_page_that_fails(tmp_path: Any) -> None:
+    engine, _, store, _ = world(tmp_path)
+    engine.initial_sync(allow_mass_changes=True)
+    engine.hub.update("contacts", [RecordUpdate("h1", {"firstname": "Ada"})])
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise IndexStoreError("the disk is full")
+
+    store.write_synced = broken  # type: ignore[method-assign]
+    with pytest.raises(IndexStoreError, match="the disk is full"):
+        engine.incremental_sync()
+    assert gc.isenabled()
+    store.close()

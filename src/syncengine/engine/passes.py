@@ -14,7 +14,7 @@ from syncengine._merges import redirects
 from syncengine._owner import ends_its_passes
 from syncengine.engine.batch import process
 from syncengine.engine.context import Core, Pass, chunks, emit
-from syncengine.engine.initial import initial_sync
+from syncengine.engine.initial import initial_sync, paused_collector
 from syncengine.engine.lifecycle import end, open_pass, settle, skipped
 from syncengine.engine.match import index_side
 from syncengine.engine.merges import apply_merges
@@ -225,8 +225,9 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
     kept: list[Page] | None = [] if keeps_reads(core, plan) else None
     held = 0
     for page in scan(core, ctx, Side.APP, plan, since):
-        apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
-        index_side(core, ctx, plan, Side.APP, page.records, ())
+        with paused_collector():  # as the initial sync's pages (initial.paused_collector)
+            apply_merges(core, ctx, plan, Side.APP, page.merged, page.records)
+            index_side(core, ctx, plan, Side.APP, page.records, ())
         if kept is not None:
             held += len(page.records) + len(page.deleted)
             if held <= KEEP_LIMIT:
@@ -255,19 +256,20 @@ def scan_sides(core: Core, ctx: Pass, plan: ObjectPlan, *, full: bool) -> None:
                 since = None if full else ctx.store.cursor(sid, side, plan.name)
                 pages = scan(core, ctx, side, plan, since)
             for page in pages:
-                if side is Side.HUB or kept is None:
-                    apply_merges(core, ctx, plan, side, page.merged, page.records)
-                if full:
-                    process(core, ctx, plan, side, page.records, (), (), skip_marked=True)
-                    ctx.processed += len(page.records)
-                else:
-                    cursors = (
-                        [CursorUpdate(sid, side, plan.name, page.cursor)]
-                        if page.cursor is not None
-                        else []
-                    )
-                    process(core, ctx, plan, side, page.records, page.deleted, cursors)
-                    ctx.processed += len(page.records) + len(page.deleted)
+                with paused_collector():
+                    if side is Side.HUB or kept is None:
+                        apply_merges(core, ctx, plan, side, page.merged, page.records)
+                    if full:
+                        process(core, ctx, plan, side, page.records, (), (), skip_marked=True)
+                        ctx.processed += len(page.records)
+                    else:
+                        cursors = (
+                            [CursorUpdate(sid, side, plan.name, page.cursor)]
+                            if page.cursor is not None
+                            else []
+                        )
+                        process(core, ctx, plan, side, page.records, page.deleted, cursors)
+                        ctx.processed += len(page.records) + len(page.deleted)
                 emit(core, ctx, "phase_progress", plan.name)
     finally:
         ctx.kept.clear()
