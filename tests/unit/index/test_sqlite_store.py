@@ -297,6 +297,48 @@ class TestTwoStoresOnOneFile:
                 "s", "contacts", ["r2"], "pass-2", until=T0 + 2 * HOUR, now=T0 + HOUR
             )
 
+    def test_free_names_are_leased_in_one_statement(self, tmp_path):
+        """A batch no lease row holds (most of them) is leased with one insert, without
+        reading the leases first; a batch meeting a held, expired or own lease reads
+        them and decides each name as before, in the same transaction."""
+        with SQLiteIndexStore(tmp_path / "index.db") as store:
+            store.acquire("s", "contacts", ["warm"], "pass-0", until=T0 + HOUR, now=T0)
+            statements: list[str] = []
+            store._connection().set_trace_callback(statements.append)
+            try:
+                names = [f"hub:h{n}" for n in range(300)]
+                assert set(names) == store.acquire(
+                    "s", "contacts", names, "pass-1", until=T0 + HOUR, now=T0
+                )
+            finally:
+                store._connection().set_trace_callback(None)
+            touching = [s for s in statements if "leases" in s]
+            assert len(touching) == 1, statements
+            assert touching[0].startswith("INSERT")
+            # Held by another pass (refused), expired (taken), this owner's (extended).
+            store.acquire("s", "contacts", ["old"], "pass-2", until=T0 + HOUR, now=T0)
+            store.acquire("s", "contacts", ["held"], "pass-2", until=T0 + 3 * HOUR, now=T0)
+            assert {"new", "old", "hub:h1"} == store.acquire(
+                "s",
+                "contacts",
+                ["new", "old", "held", "hub:h1"],
+                "pass-1",
+                until=T0 + 4 * HOUR,
+                now=T0 + 2 * HOUR,
+            )
+            assert {"new": "pass-1", "old": "pass-1", "held": "pass-2", "hub:h1": "pass-1"} == (
+                store.holders("s", "contacts", ["new", "old", "held", "hub:h1"])
+            )
+            # Each lease granted runs to the new time: none is free at T0 + 3 hours.
+            assert set() == store.acquire(
+                "s",
+                "contacts",
+                ["new", "old", "hub:h1"],
+                "pass-3",
+                until=T0 + 5 * HOUR,
+                now=T0 + 3 * HOUR,
+            )
+
 
 RACER = textwrap.dedent(
     """
