@@ -2161,7 +2161,12 @@ class SQLiteIndexStore(_rowformat.RowStore):
 
     @staticmethod
     def _all_free(
-        conn: sqlite3.Connection, sync: int, ot: int, names: list[str], owner: str, until_us: int
+        conn: sqlite3.Connection,
+        sync: int | None,
+        ot: int | None,
+        names: list[str],
+        owner: str,
+        until_us: int,
     ) -> bool:
         """Lease every one of ``names`` that no lease row holds, in one statement
         (inside :meth:`acquire`'s transaction); whether that was every one of them.
