@@ -191,6 +191,11 @@ def merge(tab: Table, entry: Entry | PairView, hub: Record, app: Record) -> Merg
     for hub_name, app_name in fields:
         h = hub_props.get(hub_name)
         a = app_props.get(app_name)
+        if h == a and type(h) is str and type(a) is str and len(h) <= _MAX_TEXT and h.strip():
+            # In sync (most fields of a pair), plain text and not blank: the values are
+            # the copies. The checks below, in the order that costs least for this case.
+            hub_values[hub_name] = app_values[app_name] = h
+            continue
         if h is not None:
             if type(h) is not str or len(h) > _MAX_TEXT:
                 return False
@@ -269,6 +274,9 @@ def select(
     if any(record_id not in known for record_id in unique):
         return echoes, pairs  # a new record: the page goes on whole
     unchanged: list[PairView] = []
+    tab = table(plan)
+    assert tab is not None  # applies() checked it
+    names = tuple(hub if side is _HUB else app for hub, app in tab[0])
     for record_id, record in unique.items():
         entry = known[record_id]
         if (
@@ -277,7 +285,8 @@ def select(
             or f"{mine}{record_id}" not in held
         ):
             continue
-        if _unchanged(plan, side, record, entry):
+        echo = _echo(names, record.properties, entry.values_on(side))
+        if echo is True or (echo is None and _unchanged(plan, side, record, entry)):
             # Our own write coming back, or no mapped change (S6).
             echoes.add(record_id)
             unchanged.append(entry)
@@ -292,6 +301,25 @@ def select(
         for entry in unchanged:
             counted[(name, entry.entry_id)] = outcome
     return echoes, pairs
+
+
+def _echo(names: tuple[str, ...], properties: Mapping[str, Any], copy: Any) -> bool | None:
+    """:func:`~syncengine.plan.unchanged_since_sync` for a record whose mapped values
+    (``names``, every field plain text: :func:`table`) are all text: whether each equals
+    its index copy (``copy``), a blank one as ``None``; ``None`` when a value is not
+    text (absent, another type, longer than plain text), for ``unchanged_since_sync``
+    itself to decide."""
+    if copy is None:
+        return False
+    for name in names:
+        value = properties.get(name)
+        if type(value) is not str or len(value) > _MAX_TEXT:
+            return None
+        stored = copy.get(name)
+        if (value == stored) if value.strip() else (stored is None):
+            continue
+        return False
+    return True
 
 
 def sync_pairs(
