@@ -2128,9 +2128,7 @@ class SQLiteIndexStore(_rowformat.RowStore):
         with self._transaction() as conn:
             sync = self._sync(conn, sync_id, create=True)
             ot = self._ot(conn, object_type, create=True)
-            if len(wanted) <= _MAX_PARAMS - 4 and self._all_free(
-                conn, sync, ot, wanted, owner, until_us
-            ):
+            if self._all_free(conn, sync, ot, wanted, owner, until_us):
                 return set(wanted)
             held: dict[str, tuple[str, int]] = {}
             for chunk in _chunks(wanted, _MAX_PARAMS - 2):
@@ -2168,8 +2166,9 @@ class SQLiteIndexStore(_rowformat.RowStore):
         owner: str,
         until_us: int,
     ) -> bool:
-        """Lease every one of ``names`` that no lease row holds, in one statement
-        (inside :meth:`acquire`'s transaction); whether that was every one of them.
+        """Lease every one of ``names`` that no lease row holds, in one statement per
+        chunk (inside :meth:`acquire`'s transaction); whether that was every one of
+        them (it stops at the first chunk where it was not).
 
         Most batches meet no lease at all (only running batches hold any), and then
         this is the whole of :meth:`acquire`: one insert instead of a read of the names
@@ -2177,13 +2176,16 @@ class SQLiteIndexStore(_rowformat.RowStore):
         by another pass, expired, or this owner's), the names inserted here are this
         owner's already, and :meth:`acquire`'s read and upsert decide the rest as
         before, in the same transaction."""
-        inserted = conn.execute(
-            "INSERT INTO leases (sync, ot, name, owner, expires) "
-            f"SELECT ?1, ?2, column1, ?3, ?4 FROM (VALUES {_rows(len(names))}) "
-            "WHERE true ON CONFLICT (sync, ot, name) DO NOTHING",
-            (sync, ot, owner, until_us, *names),
-        ).rowcount
-        return inserted == len(names)
+        for chunk in _chunks(names, _MAX_PARAMS - 4):
+            inserted = conn.execute(
+                "INSERT INTO leases (sync, ot, name, owner, expires) "
+                f"SELECT ?1, ?2, column1, ?3, ?4 FROM (VALUES {_rows(len(chunk))}) "
+                "WHERE true ON CONFLICT (sync, ot, name) DO NOTHING",
+                (sync, ot, owner, until_us, *chunk),
+            ).rowcount
+            if inserted != len(chunk):
+                return False
+        return True
 
     @override
     def holders(self, sync_id: str, object_type: str, names: Iterable[str]) -> dict[str, str]:

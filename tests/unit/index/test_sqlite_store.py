@@ -315,6 +315,20 @@ class TestTwoStoresOnOneFile:
             touching = [s for s in statements if "leases" in s]
             assert len(touching) == 1, statements
             assert touching[0].startswith("INSERT")
+            # More names than one statement takes: one insert per chunk, nothing read.
+            statements.clear()
+            store._connection().set_trace_callback(statements.append)
+            try:
+                many = [f"app:a{n}" for n in range(2000)]
+                assert set(many) == store.acquire(
+                    "s", "contacts", many, "pass-1", until=T0 + HOUR, now=T0
+                )
+            finally:
+                store._connection().set_trace_callback(None)
+            touching = [s for s in statements if "leases" in s]
+            assert len(touching) == 3, [s[:60] for s in statements]
+            assert all(s.startswith("INSERT") for s in touching)
+            store.release("s", "pass-1", many)
             # Held by another pass (refused), expired (taken), this owner's (extended).
             store.acquire("s", "contacts", ["old"], "pass-2", until=T0 + HOUR, now=T0)
             store.acquire("s", "contacts", ["held"], "pass-2", until=T0 + 3 * HOUR, now=T0)
