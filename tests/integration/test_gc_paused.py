@@ -191,6 +191,7 @@ def test_the_collector_resumes_after_an_incremental_page_that_fails(tmp_path: An
         raise IndexStoreError("the disk is full")
 
     store.write_synced = broken  # type: ignore[method-assign]
+    store.write_synced_rows = broken  # type: ignore[method-assign]  # the lean path's
     with pytest.raises(IndexStoreError, match="the disk is full"):
         engine.incremental_sync()
     assert gc.isenabled()
