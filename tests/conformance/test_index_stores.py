@@ -302,6 +302,35 @@ class _IndexedNewFirstWins(_Delegating):
         )
 
 
+class _AnnouncedNoCursors(_Delegating):
+    """write_announced writes the entries and forgets the cursors."""
+
+    def write_announced(self, sync_id, object_type, side, creates, *, at, cursors=()):
+        self.inner.write_announced(sync_id, object_type, side, creates, at=at)
+
+
+class _AnnouncedFirstWins(_Delegating):
+    """write_announced writes a record given twice as its first mention."""
+
+    def write_announced(self, sync_id, object_type, side, creates, *, at, cursors=()):
+        seen: dict[str, tuple] = {}
+        for create in creates:
+            seen.setdefault(create[0], create)
+        self.inner.write_announced(
+            sync_id, object_type, side, list(seen.values()), at=at, cursors=cursors
+        )
+
+
+class _AnnouncedCreatedLeftPending(_Delegating):
+    """write_announced_created writes the other entries and cursors, and leaves the
+    announced entries as they were (never completed)."""
+
+    def write_announced_created(
+        self, sync_id, object_type, side, created, *, at, mark, history, entries=(), cursors=()
+    ):
+        self.inner.write_built(entries, cursors=cursors)
+
+
 class _CreatedLeftPending(_Delegating):
     """write_created writes the other entries and cursors, and leaves the announced
     entries as they were (never completed)."""
@@ -521,6 +550,9 @@ class _ReplaceAnswersNothing(_Delegating):
         (_IndexedNewDropsKept, "check_write_indexed_new_writes_what_write_built_writes"),
         (_IndexedNewFirstWins, "check_write_indexed_new_writes_what_write_built_writes"),
         (_CreatedLeftPending, "check_write_created_writes_what_write_built_writes"),
+        (_AnnouncedNoCursors, "check_write_announced_writes_what_write_new_writes"),
+        (_AnnouncedFirstWins, "check_write_announced_writes_what_write_new_writes"),
+        (_AnnouncedCreatedLeftPending, "check_write_announced_writes_what_write_new_writes"),
         (_CreatedOnTheWrongSide, "check_write_created_writes_what_write_built_writes"),
         (_KeptPastRewrite, "check_write_indexed_writes_what_write_writes"),
         (_IndexedWritesNoCursors, "check_write_indexed_writes_what_write_writes"),

@@ -897,6 +897,43 @@ class RowCodec:
             record.pop()
         return f",{data_json(record)[1:]}"
 
+    def announced_data(
+        self,
+        hub_values: Mapping[str, Any] | None,
+        app_values: Mapping[str, Any] | None,
+        key: str,
+    ) -> str | None:
+        """The ``data`` column :meth:`encode` writes for
+        :func:`~syncengine.index.base.announced_entry` of these copies and idempotency
+        ``key``, without building it, interning the copies' field names as that would;
+        ``None`` when this short way does not apply (the caller encodes the entry):
+        copies that are empty, not all text, or of field names that cannot be interned."""
+        if not hub_values or not app_values:
+            return None
+        shapes = self._shape_ids
+        names = tuple(hub_values)
+        hub_shape = shapes.get(names) or self._shape(names)
+        if hub_shape is None:
+            return None
+        hub_list = list(hub_values.values())
+        if {*map(type, hub_list)} != _ONLY_STR:
+            return None
+        names = tuple(app_values)
+        app_shape = shapes.get(names) or self._shape(names)
+        if app_shape is None:
+            return None
+        app_list = list(app_values.values())
+        if {*map(type, app_list)} != _ONLY_STR:
+            return None
+        app_enc: Any
+        if app_list == hub_list:
+            app_enc = SAME_AS_HUB if app_shape == hub_shape else [-app_shape]
+        else:
+            app_enc = self._delta(app_shape, app_list, hub_list)
+        # encode's array: matched_by, history and mark empty, the fields after mark at
+        # their defaults up to pending_key (links and deleted left out as defaults).
+        return data_json([[hub_shape, *hub_list], app_enc, None, [], None, 0, "", None, None, key])
+
     def encode_synced(
         self,
         entry: Entry,

@@ -64,6 +64,10 @@ if TYPE_CHECKING:
 #: One pair's new copies for :meth:`IndexStore.write_synced`: the entry as read, the hub
 #: and app copies, and the history item to append (or ``None``).
 SyncedCopy = tuple[Entry, Mapping[str, Any], Mapping[str, Any], HistoryItem | None]
+#: One create for :meth:`IndexStore.write_announced`: the id of the record to create (a
+#: record of the other side than the one created on), its keys, the hub and app copies,
+#: and the create's idempotency key.
+Announced = tuple[str, frozenset[str], Mapping[str, Any] | None, Mapping[str, Any] | None, str]
 
 
 class RowView:
@@ -250,11 +254,13 @@ Matched = tuple[
 ]
 
 __all__ = [
+    "Announced",
     "IndexStore",
     "Matched",
     "PairView",
     "RowView",
     "SyncedRow",
+    "announced_entry",
     "check_changes",
     "check_page_limit",
     "created_entry",
@@ -547,6 +553,80 @@ class IndexStore(abc.ABC):
         """
         done = [created_entry(e, record_id, at, mark, history) for e, record_id in created]
         self.write_built([*entries, *done], cursors=cursors)
+
+    def write_announced(
+        self,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        creates: Sequence[Announced],
+        *,
+        at: datetime,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Announce creates on ``side`` (S8) from their parts, with ``cursors``, in one
+        transaction: store :func:`announced_entry` of each ``(record_id, keys,
+        hub_values, app_values, key)`` of ``creates`` (a record of the other side, to be
+        created on ``side`` with the idempotency key ``key``) exactly as
+        :meth:`write_new` stores those entries.
+
+        The engine calls this for the initial sync's creates of records no entry holds
+        (phase 3), a page at a time: each entry is new, pending, with the decision's
+        copies and nothing else, so a store may write the rows from these parts instead
+        of building and encoding an :class:`~syncengine.index.Entry` per create.
+        What it stores, and what every read returns, must be exactly what
+        :meth:`write_new` stores, whatever the index holds (an entry stored under one
+        of the ids is written over as :meth:`write_built` writes it; a record given
+        twice is written once, the last in the first one's place). This default builds
+        the entries and calls :meth:`write_new`; the bundled SQLite store writes the
+        rows from the parts.
+
+        .. versionadded:: 0.3
+        """
+        self.write_new(
+            [announced_entry(sync_id, object_type, side, *create, at) for create in creates],
+            cursors=cursors,
+        )
+
+    def write_announced_created(
+        self,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        created: Sequence[tuple[Announced, str]],
+        *,
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        """Store the outcome of creates announced by :meth:`write_announced` that
+        landed, with other entries and ``cursors``, in one transaction: exactly what
+        :meth:`write_created` stores of each ``(announced_entry(...), record_id)``,
+        where ``record_id`` is the id ``side`` gave the new record and the parts are
+        those the create was announced with.
+
+        The engine calls this right after the creates of a page announced with
+        :meth:`write_announced` (the caller still holds their records' leases), so a
+        store may complete the stored rows in place from the parts, as
+        :meth:`write_created` completes them from the entries. This default builds the
+        announced entries (``at`` as their time: :func:`created_entry` does not keep
+        it) and calls :meth:`write_created`.
+
+        .. versionadded:: 0.3
+        """
+        self.write_created(
+            [
+                (announced_entry(sync_id, object_type, side, *create, at), record_id)
+                for create, record_id in created
+            ],
+            at=at,
+            mark=mark,
+            history=history,
+            entries=entries,
+            cursors=cursors,
+        )
 
     def write_synced(
         self,
@@ -1019,6 +1099,52 @@ def indexed_entry(
         NO_LINKS,
         None,
         history,
+    )
+
+
+def announced_entry(
+    sync_id: str,
+    object_type: str,
+    side: Side,
+    record_id: str,
+    keys: frozenset[str],
+    hub_values: Mapping[str, Any] | None,
+    app_values: Mapping[str, Any] | None,
+    key: str,
+    at: datetime,
+) -> Entry:
+    """The entry the engine announces before it creates on ``side`` the record
+    ``record_id`` of the other side (see :meth:`IndexStore.write_announced`): its entry
+    id is ``h:`` or ``a:`` and the record id, it holds that id and ``keys``, is
+    ``initial``, updated ``at``, with the copies ``hub_values`` and ``app_values``,
+    pending on ``side`` with the idempotency key ``key``, and every other field at its
+    default.
+
+    .. versionadded:: 0.3
+    """
+    hub = side is Side.APP  # the record is the hub's
+    return make_entry(
+        sync_id,
+        object_type,
+        f"{'h' if hub else 'a'}:{record_id}",
+        at,
+        record_id if hub else None,
+        None if hub else record_id,
+        RecordState.INITIAL,
+        keys,
+        None,
+        hub_values,
+        app_values,
+        None,
+        None,
+        "",
+        side,
+        key,
+        0,
+        None,
+        NO_LINKS,
+        None,
+        (),
     )
 
 

@@ -78,11 +78,13 @@ from syncengine.index._entry import (
     check_inbox_items,
 )
 from syncengine.index.base import (
+    Announced,
     Matched,
     PairView,
     RowView,
     SyncedCopy,
     SyncedRow,
+    announced_entry,
     check_changes,
     created_entry,
     matched_entry,
@@ -339,6 +341,47 @@ _PER_SYNC_TABLES: Final = (
     "inbox",
     "passes",
 )
+
+
+def _completed(
+    conn: sqlite3.Connection,
+    sync: int,
+    ot: int,
+    rows: dict[int, list[tuple[Any, ...]]],
+    done: list[tuple[str, _Row]],
+    states: Counter[int],
+    deltas: Counter[tuple[int, int, int]],
+    written: dict[tuple[int, int, str], _Row],
+) -> None:
+    """Complete announced rows in place (write_created's and write_announced_created's
+    statements): ``rows`` by the code of the side created on, each ``(record_id,
+    updated, suffix size in bytes, tail, rowid, state, suffix)``; ``done`` the rows
+    known after, ``states`` the completed rows' states before. :class:`_NotAnnounced`
+    when a row is not as announced (the caller's transaction is rolled back)."""
+    synced = _SYNCED_CODE
+    for code, params in rows.items():
+        if params:
+            # The data column cut and checked as bytes (CAST AS BLOB reads the text's
+            # bytes as they are): substr and length of text count its characters,
+            # which walks the whole UTF-8 text three times per row. The result of ||
+            # is text, the same bytes as before.
+            column = "hub_id" if code == 0 else "app_id"
+            changed = conn.executemany(
+                f"UPDATE entries SET {column} = ?1, state = {synced}, updated_at = ?2, "
+                "pending = NULL, "
+                "data = substr(CAST(data AS BLOB), 1, length(CAST(data AS BLOB)) - ?3) || ?4 "
+                f"WHERE id = ?5 AND state = ?6 AND pending = {code} "
+                "AND substr(CAST(data AS BLOB), -?3) = CAST(?7 AS BLOB)",
+                params,
+            ).rowcount
+            if changed != len(params):
+                raise _NotAnnounced("a row is not its announced entry's")
+    for entry_id, completed in done:
+        written[(sync, ot, entry_id)] = completed
+    for state, n in states.items():
+        if state != synced:
+            deltas[(sync, ot, state)] -= n
+            deltas[(sync, ot, synced)] += n
 
 
 @final
@@ -1617,29 +1660,255 @@ class SQLiteIndexStore(_rowformat.RowStore):
                     (entry_id, (rowid, synced, keys_text, hub_id, record_id, updated, None))
                 )
             states[state] += 1
-        for code, params in rows.items():
-            if params:
-                # The data column cut and checked as bytes (CAST AS BLOB reads the text's
-                # bytes as they are): substr and length of text count its characters,
-                # which walks the whole UTF-8 text three times per row. The result of ||
-                # is text, the same bytes as before.
-                column = "hub_id" if code == 0 else "app_id"
-                changed = conn.executemany(
-                    f"UPDATE entries SET {column} = ?1, state = {synced}, updated_at = ?2, "
-                    "pending = NULL, "
-                    "data = substr(CAST(data AS BLOB), 1, length(CAST(data AS BLOB)) - ?3) || ?4 "
-                    f"WHERE id = ?5 AND state = ?6 AND pending = {code} "
-                    "AND substr(CAST(data AS BLOB), -?3) = CAST(?7 AS BLOB)",
-                    params,
-                ).rowcount
-                if changed != len(params):
-                    raise _NotAnnounced("a row is not its announced entry's")
-        for entry_id, completed in done:
-            written[(sync, ot, entry_id)] = completed
-        for state, n in states.items():
-            if state != synced:
-                deltas[(sync, ot, state)] -= n
-                deltas[(sync, ot, synced)] += n
+        _completed(conn, sync, ot, rows, done, states, deltas, written)
+
+    @override
+    def write_announced(
+        self,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        creates: Sequence[Announced],
+        *,
+        at: datetime,
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        # The rows from their parts (RowCodec.announced_data: no Entry, no encode per
+        # create), inserted without looking for stored rows (as write_new): a taken id
+        # (or a record given twice) rolls it back and the default writes it.
+        ids = [c[0] for c in creates]
+        if not creates or len(set(ids)) != len(ids):
+            super().write_announced(sync_id, object_type, side, creates, at=at, cursors=cursors)
+            return
+
+        def insert(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._insert_announced(conn, sync_id, object_type, side, creates, at, deltas, written)
+
+        try:
+            self._write_all((), (), cursors, None, complete=insert)
+        except _Taken:
+            super().write_announced(sync_id, object_type, side, creates, at=at, cursors=cursors)
+
+    def _insert_announced(
+        self,
+        conn: sqlite3.Connection,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        creates: Sequence[Announced],
+        at: datetime,
+        deltas: Counter[tuple[int, int, int]],
+        written: dict[tuple[int, int, str], _Row],
+    ) -> None:
+        """Insert write_announced's rows (see there), as _upsert inserts the
+        announced entries; :class:`_Taken` when an entry id is stored."""
+        sync = self._sync(conn, sync_id, create=True)
+        ot = self._ot(conn, object_type, create=True)
+        assert sync is not None
+        assert ot is not None
+        updated = _codec.to_micros(at)  # as _upsert: an aware time (the engine's clock)
+        known = self._rows
+        hub = side is Side.APP  # the records are the hub's
+        prefix = "h:" if hub else "a:"
+        pending = _SIDE_CODES[side]
+        codec = self._codec
+        data_of = codec.announced_data
+        state = _STATE_CODES[RecordState.INITIAL]
+        next_id = (conn.execute("SELECT max(id) FROM entries").fetchone()[0] or 0) + 1
+        inserts: dict[int, list[tuple[Any, ...]]] = {}  # rows by their NULL columns
+        key_rows: list[tuple[int, int, str, int]] = []
+        # No None parameter (see _insert_sql): the record id on the other side, and the
+        # keys when there are none, are NULL in the statement.
+        base = 2 if hub else 1
+        for record_id, keys, hub_values, app_values, key in creates:
+            entry_id = f"{prefix}{record_id}"
+            if (sync, ot, entry_id) in known:
+                raise _Taken(f"entry {entry_id!r:.80} is stored")
+            data = data_of(hub_values, app_values, key)
+            if data is None:
+                entry = announced_entry(
+                    sync_id, object_type, side, record_id, keys, hub_values, app_values, key, at
+                )
+                data = codec.encode(entry, updated, keys)
+            keys_text = _keys_text(keys)
+            rowid = next_id
+            next_id += 1
+            if keys_text is None:
+                nulls = base | 8
+                row: tuple[Any, ...] = (rowid, sync, ot, entry_id, record_id, state, updated)
+                row += (pending, data)
+            else:
+                nulls = base
+                row = (rowid, sync, ot, entry_id, record_id, state, updated, pending)
+                row += (keys_text, data)
+            rows_of = inserts.get(nulls)
+            if rows_of is None:
+                inserts[nulls] = [row]
+            else:
+                rows_of.append(row)
+            for k in keys:
+                key_rows.append((sync, ot, k, rowid))
+            if hub:
+                written[(sync, ot, entry_id)] = (
+                    rowid,
+                    state,
+                    keys_text,
+                    record_id,
+                    None,
+                    updated,
+                    pending,
+                )
+            else:
+                written[(sync, ot, entry_id)] = (
+                    rowid,
+                    state,
+                    keys_text,
+                    None,
+                    record_id,
+                    updated,
+                    pending,
+                )
+        deltas[(sync, ot, state)] += len(creates)
+        try:
+            for nulls, rows_of in inserts.items():
+                conn.executemany(_insert_sql(nulls), rows_of)
+        except sqlite3.IntegrityError as error:
+            raise _Taken(f"an entry write_announced would insert is stored: {error}") from error
+        if key_rows:
+            conn.executemany(
+                "INSERT INTO keys (sync, ot, key, entry) VALUES (?, ?, ?, ?)", key_rows
+            )
+
+    @override
+    def write_announced_created(
+        self,
+        sync_id: str,
+        object_type: str,
+        side: Side,
+        created: Sequence[tuple[Announced, str]],
+        *,
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+        entries: Sequence[Entry] = (),
+        cursors: Sequence[CursorUpdate] = (),
+    ) -> None:
+        if not created:
+            self.write_built(entries, cursors=cursors)
+            return
+
+        def complete(
+            conn: sqlite3.Connection,
+            batch: dict[tuple[str, str, str], Entry],
+            deltas: Counter[tuple[int, int, int]],
+            written: dict[tuple[int, int, str], _Row],
+        ) -> None:
+            self._complete_announced(
+                conn,
+                batch,
+                deltas,
+                written,
+                (sync_id, object_type, side),
+                created,
+                at,
+                mark,
+                history,
+            )
+
+        try:
+            self._write_all(entries, (), cursors, None, built=True, complete=complete)
+        except _NotAnnounced:
+            # A row is not its announced entry's (or not known here): the default
+            # builds the entries, and write_created writes them whole.
+            super().write_announced_created(
+                sync_id,
+                object_type,
+                side,
+                created,
+                at=at,
+                mark=mark,
+                history=history,
+                entries=entries,
+                cursors=cursors,
+            )
+
+    def _complete_announced(
+        self,
+        conn: sqlite3.Connection,
+        batch: dict[tuple[str, str, str], Entry],
+        deltas: Counter[tuple[int, int, int]],
+        written: dict[tuple[int, int, str], _Row],
+        where: tuple[str, str, Side],
+        created: Sequence[tuple[Announced, str]],
+        at: datetime,
+        mark: str | None,
+        history: tuple[HistoryItem, ...],
+    ) -> None:
+        """:meth:`_complete` from the parts write_announced was given: each row this
+        store wrote and knows, pending on ``side`` with the announced record id, is
+        completed in place (the same statements, the same checks of the stored row);
+        any other is written whole (``created_entry`` of ``announced_entry``)."""
+        sync_id, object_type, side = where
+        scope = self._scope(conn, sync_id, object_type)
+        codec = self._codec
+        updated = _micros("at", at)
+        # The other entries come first in write_built's order (see _complete).
+        codec.intern_history(batch.values())
+        first, first_id = created[0]
+        model = announced_entry(sync_id, object_type, side, *first, at)
+        tail = codec.created_tail(created_entry(model, first_id, at, mark, history), updated)
+        known = self._rows if scope is not None and tail is not None else {}
+        sync, ot = scope or (0, 0)
+        synced = _SYNCED_CODE
+        code = _SIDE_CODES[side]
+        hub = side is Side.APP  # the records are the hub's
+        prefix = "h:" if hub else "a:"
+        suffix_of = codec.pending_suffix
+        params: list[tuple[Any, ...]] = []
+        done: list[tuple[str, _Row]] = []
+        states: Counter[int] = Counter()  # the completed rows' states before
+        for parts, record_id in created:
+            origin = parts[0]
+            key = parts[4]
+            entry_id = f"{prefix}{origin}"
+            row = (
+                known.get((sync, ot, entry_id))
+                if type(key) is str
+                and type(record_id) is str
+                and (not batch or (sync_id, object_type, entry_id) not in batch)
+                else None
+            )
+            if (
+                row is None
+                or row[6] != code
+                or row[3] != (origin if hub else None)
+                or row[4] != (None if hub else origin)
+            ):
+                entry = announced_entry(sync_id, object_type, side, *parts, at)
+                batch[(sync_id, object_type, entry_id)] = created_entry(
+                    entry, record_id, at, mark, history
+                )
+                continue
+            rowid, state, keys_text, hub_id, app_id, _, _ = row
+            suffix = suffix_of(key)
+            # Its length in bytes: the statement cuts the column as bytes.
+            size = len(suffix) if suffix.isascii() else len(suffix.encode())
+            params.append((record_id, updated, size, tail, rowid, state, suffix))
+            if hub:
+                done.append(
+                    (entry_id, (rowid, synced, keys_text, hub_id, record_id, updated, None))
+                )
+            else:
+                done.append(
+                    (entry_id, (rowid, synced, keys_text, record_id, app_id, updated, None))
+                )
+            states[state] += 1
+        _completed(conn, sync, ot, {code: params}, done, states, deltas, written)
 
     @override
     def indexed_values(

@@ -79,8 +79,10 @@ from syncengine.errors import IndexStoreError
 from syncengine.history import PassRecord
 from syncengine.index._entry import CursorUpdate, Entry, HistoryItem, InboxItem
 from syncengine.index.base import (
+    Announced,
     IndexStore,
     PairView,
+    announced_entry,
     created_entry,
     indexed_entry,
     keeps_history,
@@ -920,6 +922,108 @@ def check_write_created_writes_what_write_built_writes(store: IndexStore) -> Non
         raise AssertionError("write_created did not set its cursors")
     if _normal_counts(store.counts(A)) != _counted([*expected, outcome]):
         raise AssertionError(f"counts after write_created: {store.counts(A)}")
+
+
+@_check
+def check_write_announced_writes_what_write_new_writes(store: IndexStore) -> None:
+    """write_announced stores announced_entry of each create, in the call's order, with
+    the cursors, as write_new would; a create whose entry the index holds already is
+    written over (never refused, never lost), and a record given twice once, the last
+    in the first one's place. write_announced_created then stores what write_created
+    stores of those announced entries: each created record's id on the side created
+    on, synced, with the mark and history, and the other entries and cursors."""
+    at = T0 + timedelta(seconds=9)
+    values = {"email": "ann@example.com", "firstname": "Ann"}
+    creates: list[Announced] = [
+        ("n1", frozenset({"0:kit-ann1@example.com"}), values, {"Email": "ann@example.com"}, "k1"),
+        ("n2", frozenset(), {"email": "b@example.com"}, None, "kit:n2:k2"),
+    ]
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-1", "kit_announced")
+    store.write_announced(A, CONTACTS, Side.APP, creates, at=at, cursors=[cursor])
+    want = [announced_entry(A, CONTACTS, Side.APP, *c, at) for c in creates]
+    if want[0].entry_id != "h:n1" or want[0].hub_id != "n1" or want[0].pending is not Side.APP:
+        raise AssertionError(f"announced_entry made {want[0]!r:.300}")
+    found = store.get(A, CONTACTS, ["h:n1", "h:n2"])
+    for entry in want:
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_announced")
+    _assert_entries(want, list(store.entries(A)), "entries after write_announced")
+    held = store.by_keys(A, CONTACTS, ["0:kit-ann1@example.com"])
+    assert_same_entry(want[0], held["0:kit-ann1@example.com"][0], "by_keys after write_announced")
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_announced") != "page-1":
+        raise AssertionError("write_announced did not set its cursors")
+    # One stored already (written over, in its place), a record given twice (once: the
+    # last, in the first one's place), and a create on the hub of an app record.
+    moved = frozenset({"0:kit-ann3@example.com"})
+    again: list[Announced] = [
+        ("n3", frozenset(), None, None, "kit:n3:k3"),
+        ("n1", moved, values, values, "kit:n1:k4"),
+        ("n3", frozenset({"0:kit-ann1@example.com"}), values, None, "kit:n3:k5"),
+    ]
+    store.write_announced(A, CONTACTS, Side.APP, again, at=at)
+    store.write_announced(A, CONTACTS, Side.HUB, [("p1", moved, None, values, "kit:p1")], at=at)
+    first = announced_entry(A, CONTACTS, Side.APP, *again[1], at)
+    third = announced_entry(A, CONTACTS, Side.APP, *again[2], at)
+    on_hub = announced_entry(A, CONTACTS, Side.HUB, "p1", moved, None, values, "kit:p1", at)
+    if on_hub.entry_id != "a:p1" or on_hub.app_id != "p1" or on_hub.hub_id is not None:
+        raise AssertionError(f"announced_entry made {on_hub!r:.300}")
+    expected = [first, want[1], third, on_hub]
+    found = store.get(A, CONTACTS, ["h:n1", "h:n2", "h:n3", "a:p1"])
+    for entry in expected:
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_announced again")
+    _assert_entries(expected, list(store.entries(A)), "entries after write_announced again")
+    key1 = "0:kit-ann1@example.com"
+    if [e.entry_id for e in store.by_keys(A, CONTACTS, [key1]).get(key1, ())] != ["h:n3"]:
+        raise AssertionError("write_announced over a stored entry left its old key finding it")
+    if _normal_counts(store.counts(A)) != _counted(expected):
+        raise AssertionError(f"counts after write_announced: {store.counts(A)}")
+    # The outcome: two creates landed (one on each side), one failed.
+    done_at = at + timedelta(seconds=1)
+    history = (HistoryItem(done_at, "synced", "created on app"),)
+    outcome = attrs.evolve(
+        want[1], state=RecordState.FAILED, message="refused", category=ErrorCategory.VALIDATION
+    )
+    done = [(again[1], "a1"), (again[2], "a3")]
+    cursor = CursorUpdate(A, Side.HUB, CONTACTS, "page-2", "kit_announced")
+    store.write_announced_created(
+        A,
+        CONTACTS,
+        Side.APP,
+        done,
+        at=done_at,
+        mark="i1",
+        history=history,
+        entries=[outcome],
+        cursors=[cursor],
+    )
+    store.write_announced_created(
+        A,
+        CONTACTS,
+        Side.HUB,
+        [(("p1", moved, None, values, "kit:p1"), "h9")],
+        at=done_at,
+        mark=None,
+        history=history,
+    )
+    completed = [
+        created_entry(first, "a1", done_at, "i1", history),
+        outcome,
+        created_entry(third, "a3", done_at, "i1", history),
+        created_entry(on_hub, "h9", done_at, None, history),
+    ]
+    if completed[0].app_id != "a1" or completed[3].hub_id != "h9":
+        raise AssertionError(f"created_entry set the wrong record id: {completed!r:.300}")
+    found = store.get(A, CONTACTS, ["h:n1", "h:n2", "h:n3", "a:p1"])
+    for entry in completed:
+        assert_same_entry(entry, found.get(entry.entry_id), "get after write_announced_created")
+    _assert_entries(completed, list(store.entries(A)), "entries after write_announced_created")
+    if set(store.by_record_ids(A, CONTACTS, Side.APP, ["a1", "a3", "p1"])) != {"a1", "a3", "p1"}:
+        raise AssertionError("by_record_ids did not find the records write_announced_created wrote")
+    if [e.entry_id for e in store.entries(A, pending=True)] != ["h:n2"]:  # the failed one
+        raise AssertionError("an entry write_announced_created completed is still pending")
+    if store.cursor(A, Side.HUB, CONTACTS, "kit_announced") != "page-2":
+        raise AssertionError("write_announced_created did not set its cursors")
+    if _normal_counts(store.counts(A)) != _counted(completed):
+        raise AssertionError(f"counts after write_announced_created: {store.counts(A)}")
 
 
 @_check
@@ -2840,6 +2944,11 @@ class IndexStoreTests:
     def test_write_created_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_created stores what write_built would of the completed entries."""
         check_write_created_writes_what_write_built_writes(store)
+
+    def test_write_announced_writes_what_write_new_writes(self, store: IndexStore) -> None:
+        """write_announced and write_announced_created store announced_entry's entries,
+        then created_entry's, as write_new and write_created would."""
+        check_write_announced_writes_what_write_new_writes(store)
 
     def test_write_synced_writes_what_write_built_writes(self, store: IndexStore) -> None:
         """write_synced stores synced_copy's entries, as write_built would."""
