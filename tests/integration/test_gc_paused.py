@@ -91,6 +91,8 @@ def world(
         "write_built",
         "write_new",
         "write_created",
+        "write_announced",
+        "write_announced_created",
         "write_synced",
         "write_synced_rows",
         "write_matched",

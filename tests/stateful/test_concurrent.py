@@ -74,6 +74,8 @@ INDEX_WRITES = frozenset(
         "write_built",
         "write_new",
         "write_created",
+        "write_announced",
+        "write_announced_created",
         "write_synced",
         "write_synced_rows",
         "replace_unchanged",

@@ -49,6 +49,7 @@ the apps, the index and the reports, with kills, lost replies and refused values
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from syncengine import _passlog
 from syncengine.engine.batch import held_back
@@ -60,11 +61,11 @@ from syncengine.engine.leases import lease, unlease
 from syncengine.engine.match import catch_up
 from syncengine.engine.ports import call_create
 from syncengine.engine.settle import announce_key
-from syncengine.entry import NO_LINKS, CursorUpdate, Entry, HistoryItem, make_entry
+from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
+from syncengine.index.base import Announced
 from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
-from syncengine.states import RecordState
 
 __all__ = ["ENABLED", "applies", "sync_creates"]
 
@@ -171,60 +172,41 @@ def _create(
             if not work:
                 return set()
     now = core.clock()
-    pending: list[Entry] = []
+    # What execute announces for a new record's create (S8), as its parts: the store
+    # writes the entries announced_entry makes of them (write_announced), without an
+    # Entry per create here.
+    announced: list[Announced] = []
     sent: list[NewRecord] = []
     for record, keys, decision, write in work:
-        entry_id = f"h:{record.id}"
-        key = announce_key(sid, name, entry_id, new=True)
-        # What execute announces for a new record's create (S8), field for field (in
-        # FIELD_ORDER: make_entry skips the keyword constructor's work).
-        pending.append(
-            make_entry(
-                sid,
-                name,
-                entry_id,
-                now,
-                record.id,
-                None,
-                RecordState.INITIAL,
-                frozenset(keys),
-                None,
-                decision.hub_values,
-                decision.app_values,
-                None,
-                None,
-                "",
-                app,
-                key,
-                0,
-                None,
-                NO_LINKS,
-                None,
-                (),
-            )
+        key = announce_key(sid, name, f"h:{record.id}", new=True)
+        announced.append(
+            (record.id, frozenset(keys), decision.hub_values, decision.app_values, key)
         )
         sent.append(NewRecord(dict(write.properties), key))
-    # Entries built here (ids the port checked, values the decision mapped): written
+    # Parts built here (ids the port checked, values the decision mapped): written
     # without write's per-entry checks, as the lean path for matched pairs does; new
     # (no entry holds their records, checked above), so the store may insert them
     # without looking for stored ones (one it finds, it writes as write_built would).
-    store.write_new(pending)
+    store.write_announced(sid, name, app, announced, at=now)
     results = call_create(core, ctx, app, plan, sent, planned=False)
     history = (HistoryItem(now, "synced", "created on app"),)[-core.history_size :]
     failed: list[Entry] = []
-    done: list[tuple[Entry, str]] = []
-    for (record, keys, decision, _), announced, result in zip(work, pending, results, strict=True):
+    done: list[tuple[Announced, str]] = []
+    for (record, keys, decision, _), parts, result in zip(work, announced, results, strict=True):
         if isinstance(result, AdapterError) or not result.succeeded:
-            failed.append(_failed(core, ctx, plan, record, keys, decision, announced, result))
+            failed.append(_failed(core, ctx, plan, record, keys, decision, parts[4], now, result))
         else:
             # A created record's id is text: the port refused any other
             # (ports.call_create). The store completes the announced entry: the id,
             # synced, the pass's mark, a ``synced`` history item.
-            done.append((announced, result.record_id))  # type: ignore[arg-type]
+            done.append((parts, result.record_id))  # type: ignore[arg-type]
     if done:
         ctx.report.side(name, app).created += len(done)
     alone = len(work) == len(page.records) and not page.deleted
-    store.write_created(
+    store.write_announced_created(
+        sid,
+        name,
+        app,
         done,
         at=now,
         mark=ctx.mark,
@@ -259,17 +241,19 @@ def _failed(
     record: Record,
     keys: tuple[str, ...],
     decision: Apply,
-    announced: Entry,
+    key: str,
+    now: datetime,
     result: WriteResult | AdapterError,
 ) -> Entry:
-    """The outcome of a create that failed, by the general path's own step (a create
-    whose reply was lost stays pending with its key, S8)."""
+    """The outcome of a create announced with idempotency ``key`` at ``now`` that
+    failed, by the general path's own step (a create whose reply was lost stays pending
+    with its key, S8)."""
     # The new entry match_batch makes for the record: execute's base.
     base = Entry(
         core.sync_id,
         plan.name,
-        announced.entry_id,
-        announced.updated_at,
+        f"h:{record.id}",
+        now,
         hub_id=record.id,
         keys=frozenset(keys),
     )
@@ -282,8 +266,8 @@ def _failed(
         decision,
         base,
         [(Side.APP, "create", result)],
-        announced.updated_at,
-        announced.pending_key,
+        now,
+        key,
     )
     assert entry is not None
     return entry
