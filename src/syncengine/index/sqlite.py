@@ -1603,6 +1603,10 @@ class SQLiteIndexStore(_rowformat.RowStore):
         idempotency key is unique), and is in the state and pending on the side known;
         if one is not, the transaction is rolled back (``_NotAnnounced``) and the
         caller writes every entry whole. The others are added to ``batch``."""
+        if batch and any((e.sync_id, e.object_type, e.entry_id) in batch for e, _ in created):
+            # An entry both written and completed: the completion replaces it, so its
+            # history items would be interned here though write_built never encodes it.
+            raise _NotAnnounced("an entry of the other entries is also completed")
         first, first_id = created[0]
         sync_id, object_type = first.sync_id, first.object_type
         scope = self._scope(conn, sync_id, object_type)
@@ -1854,6 +1858,9 @@ class SQLiteIndexStore(_rowformat.RowStore):
         completed in place (the same statements, the same checks of the stored row);
         any other is written whole (``created_entry`` of ``announced_entry``)."""
         sync_id, object_type, side = where
+        prefix = "h:" if side is Side.APP else "a:"
+        if batch and any((sync_id, object_type, f"{prefix}{c[0]}") in batch for c, _ in created):
+            raise _NotAnnounced("an entry of the other entries is also completed")  # see _complete
         scope = self._scope(conn, sync_id, object_type)
         codec = self._codec
         updated = _micros("at", at)
@@ -1867,7 +1874,6 @@ class SQLiteIndexStore(_rowformat.RowStore):
         synced = _SYNCED_CODE
         code = _SIDE_CODES[side]
         hub = side is Side.APP  # the records are the hub's
-        prefix = "h:" if hub else "a:"
         suffix_of = codec.pending_suffix
         params: list[tuple[Any, ...]] = []
         done: list[tuple[str, _Row]] = []

@@ -99,6 +99,10 @@ def _calls(draw: st.DrawFn) -> tuple[list[Entry], list[Entry], dict[str, object]
             created.append((entry, f"new-{entry.entry_id}"))
     if created and draw(st.booleans()):
         created.append(created[0])  # the same entry twice: the last wins
+    if failed and draw(st.booleans()):
+        # An entry among the other entries and completed too: the completion wins.
+        announced_as = next(e for e in announced if e.entry_id == failed[0].entry_id)
+        created.append((announced_as, f"new-{announced_as.entry_id}"))
     at = T0 + timedelta(seconds=draw(st.integers(0, 2)))
     history = tuple(
         draw(
