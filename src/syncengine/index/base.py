@@ -27,7 +27,10 @@ it with keyset paging), :meth:`~IndexStore.write_indexed`, :meth:`~IndexStore.in
 :meth:`~IndexStore.by_keys_indexed` (values kept beside entries until they are next
 written; the defaults keep nothing), :meth:`~IndexStore.write_built` and
 :meth:`~IndexStore.write_created` (the engine's own entries; the defaults call
-:meth:`~IndexStore.write`), :meth:`~IndexStore.replace_unchanged` (a
+:meth:`~IndexStore.write`), :meth:`~IndexStore.write_announced` and
+:meth:`~IndexStore.write_announced_created` (creates announced and completed from their
+parts; the defaults call :meth:`~IndexStore.write_new` and
+:meth:`~IndexStore.write_created`), :meth:`~IndexStore.replace_unchanged` (a
 compare-and-set write; the default, built on :meth:`~IndexStore.get` and
 :meth:`~IndexStore.write`, is not atomic), :meth:`~IndexStore.holders` (without it, the
 leases of a pass that died are taken over only when they expire),
