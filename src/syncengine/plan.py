@@ -70,6 +70,7 @@ __all__ = [
     "compile_object",
     "decide",
     "decide_new",
+    "decide_new_parts",
     "decide_pairs",
     "decide_restore",
     "identify",
@@ -1142,6 +1143,26 @@ def decide_new(
     is decided from that table: what :func:`_decide_alone`'s inlined common case does,
     field by field. Any other record is decided by :func:`decide` itself.
     """
+    other = side.other
+    return [
+        Apply((CreateIn(other, made[0]),), made[1], made[2]) if isinstance(made, tuple) else made
+        for made in decide_new_parts(plan, side, records)
+    ]
+
+
+#: A create :func:`decide_new_parts` decided from its table: the properties to create
+#: on the other side, and the hub and app copies (``Apply((CreateIn(other,
+#: properties),), hub_values, app_values)``).
+PlainCreate = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def decide_new_parts(
+    plan: ObjectPlan, side: Side, records: Sequence[tuple[Record, Sequence[str]]]
+) -> list[Decision | PlainCreate]:
+    """:func:`decide_new`'s decisions, the creates decided from its table given as
+    their parts (:data:`PlainCreate`) instead of an ``Apply`` each (the initial sync's
+    lean creates build the decision only for a create that fails); the other records'
+    decisions as :func:`decide` makes them."""
     from_hub = side is Side.HUB
     table: list[tuple[str, str]] | None = None
     if not plan.gates and plan.sync.direction.flows_from(side) and plan.filter_on(side) is None:
@@ -1160,8 +1181,7 @@ def decide_new(
     require = match is not None and match.require
     schema = plan.hub_schema if side.other is Side.HUB else plan.app_schema
     required = [spec.name for spec in schema if spec.required]
-    other = side.other
-    out: list[Decision] = []
+    out: list[Decision | PlainCreate] = []
     for record, keys in records:
         properties = record.properties
         source: dict[str, Any] = {}
@@ -1180,8 +1200,7 @@ def decide_new(
             out.append(decide(plan, None, *_alone(side, record), keys=keys))
             continue
         target = create.copy()
-        hub_values, app_values = (source, target) if from_hub else (target, source)
-        out.append(Apply((CreateIn(other, create),), hub_values, app_values))
+        out.append((create, source, target) if from_hub else (create, target, source))
     return out
 
 

@@ -48,8 +48,9 @@ the apps, the index and the reports, with kills, lost replies and refused values
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from syncengine import _passlog
 from syncengine.engine.batch import held_back
@@ -64,7 +65,7 @@ from syncengine.engine.settle import announce_key
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
 from syncengine.index.base import Announced
-from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new
+from syncengine.plan import Apply, CreateIn, ObjectPlan, decide_new_parts
 from syncengine.records import NewRecord, Page, Record, Side, WriteResult
 
 __all__ = ["ENABLED", "applies", "sync_creates"]
@@ -80,9 +81,12 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
     return ENABLED and plain_pass(core, ctx, plan) and plan.sync.direction.flows_from(Side.HUB)
 
 
-#: One create the lean path makes: the hub record, its keys, and the decision's create
-#: with its copies.
-Create = tuple[Record, tuple[str, ...], Apply, CreateIn]
+#: One create the lean path makes: the hub record, its keys, the properties to create,
+#: the hub and app copies, and the decision (``None`` when decide_new_parts gave the
+#: parts: built only if the create fails, see :func:`_decision`).
+Create = tuple[
+    Record, tuple[str, ...], Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], Apply | None
+]
 
 
 def sync_creates(
@@ -149,13 +153,17 @@ def _create(
     if own:
         fit = [(r, keys) for r, keys in fit if r.id not in own]
     work: list[Create] = []
-    for (record, keys), decision in zip(fit, decide_new(plan, hub, fit), strict=True):
+    for (record, keys), decision in zip(fit, decide_new_parts(plan, hub, fit), strict=True):
+        if type(decision) is tuple:  # decide_new's Apply of one create in the app, as parts
+            work.append((record, keys, *decision, None))
+            continue
         if type(decision) is not Apply or len(decision.writes) != 1:
             continue  # excluded, failed: the general path's
         write = decision.writes[0]
         if not isinstance(write, CreateIn) or write.side is not app:
             continue
-        work.append((record, keys, decision, write))
+        props = write.properties
+        work.append((record, keys, props, decision.hub_values, decision.app_values, decision))
     work = _unheld(ctx, sid, name, work)
     if not work:
         return set()
@@ -167,7 +175,8 @@ def _create(
         # created, and triggers no catch-up, so the app's records added since stay
         # unindexed until a create needs them (or the next pass indexes them).
         first = work[0]
-        if catch_up(core, ctx, plan, app, [(Item(hub, first[0], None, first[0].id), first[2])]):
+        item = Item(hub, first[0], None, first[0].id)
+        if catch_up(core, ctx, plan, app, [(item, _decision(first))]):
             work = _unheld(ctx, sid, name, work)
             if not work:
                 return set()
@@ -177,12 +186,10 @@ def _create(
     # Entry per create here.
     announced: list[Announced] = []
     sent: list[NewRecord] = []
-    for record, keys, decision, write in work:
+    for record, keys, properties, hub_values, app_values, _ in work:
         key = announce_key(sid, name, f"h:{record.id}", new=True)
-        announced.append(
-            (record.id, frozenset(keys), decision.hub_values, decision.app_values, key)
-        )
-        sent.append(NewRecord(dict(write.properties), key))
+        announced.append((record.id, frozenset(keys), hub_values, app_values, key))
+        sent.append(NewRecord(dict(properties), key))
     # Parts built here (ids the port checked, values the decision mapped): written
     # without write's per-entry checks, as the lean path for matched pairs does; new
     # (no entry holds their records, checked above), so the store may insert them
@@ -192,8 +199,10 @@ def _create(
     history = (HistoryItem(now, "synced", "created on app"),)[-core.history_size :]
     failed: list[Entry] = []
     done: list[tuple[Announced, str]] = []
-    for (record, keys, decision, _), parts, result in zip(work, announced, results, strict=True):
+    for create, parts, result in zip(work, announced, results, strict=True):
         if isinstance(result, AdapterError) or not result.succeeded:
+            record, keys = create[0], create[1]
+            decision = _decision(create)
             failed.append(_failed(core, ctx, plan, record, keys, decision, parts[4], now, result))
         else:
             # A created record's id is text: the port refused any other
@@ -218,11 +227,20 @@ def _create(
     return {w[0].id for w in work}
 
 
+def _decision(create: Create) -> Apply:
+    """The decision of ``create``: decide_new's ``Apply`` of its parts when
+    decide_new_parts gave them."""
+    decision = create[5]
+    if decision is None:
+        return Apply((CreateIn(Side.APP, create[2]),), create[3], create[4])
+    return decision
+
+
 def _unheld(ctx: Pass, sid: str, name: str, work: list[Create]) -> list[Create]:
     """The creates of ``work`` none of whose identifiers an index entry holds (the
     others are the general path's: it matches them), nor an app record this pass left
     queued (the general path leaves them queued too: ``batch.wait_for_claimed``)."""
-    wanted = {k for _, keys, _, _ in work for k in keys}
+    wanted = {k for w in work for k in w[1]}
     if not wanted:
         return work
     claimed = ctx.claimed.get((name, Side.APP)) if ctx.claimed else None

@@ -18,7 +18,15 @@ from syncengine import (
     PropertySpec,
     Side,
 )
-from syncengine.plan import Apply, compile_object, decide, decide_new, identify
+from syncengine.plan import (
+    Apply,
+    CreateIn,
+    compile_object,
+    decide,
+    decide_new,
+    decide_new_parts,
+    identify,
+)
 from syncengine.records import Record
 
 HUB = ObjectSchema(
@@ -129,3 +137,31 @@ def test_plain_records_take_the_table() -> None:
     (failed,) = decide_new(plan, Side.HUB, [(blank, ("0:bob@x.io",))])
     assert failed == decide(plan, None, blank, None, keys=("0:bob@x.io",))
     assert not isinstance(failed, Apply)
+
+
+def test_decide_new_parts_gives_the_plain_creates_as_parts() -> None:
+    """The lean creates' way: the table's creates as (properties, hub copy, app copy),
+    the same values as decide_new's Apply; the other records' decisions as decide's."""
+    app = ObjectSchema(
+        "people",
+        [PropertySpec("mail", "string"), PropertySpec("first_name", "string", required=True)],
+    )
+    sync = ObjectSync(
+        "contacts",
+        "people",
+        [FieldMapping("email", "mail"), FieldMapping("firstname", "first_name")],
+        match=MatchRule.email("email", "mail"),
+    )
+    plan = compile_object(sync, HUB, app)
+    plain = Record("h1", {"email": "ada@x.io", "firstname": "Ada"})
+    blank = Record("h2", {"email": "bob@x.io", "firstname": " "})
+    records = [(plain, ("0:ada@x.io",)), (blank, ("0:bob@x.io",))]
+    parts, failed = decide_new_parts(plan, Side.HUB, records)
+    assert parts == (
+        {"mail": "ada@x.io", "first_name": "Ada"},
+        {"email": "ada@x.io", "firstname": "Ada"},
+        {"mail": "ada@x.io", "first_name": "Ada"},
+    )
+    assert failed == decide(plan, None, blank, None, keys=("0:bob@x.io",))
+    (decision, _) = decide_new(plan, Side.HUB, records)
+    assert decision == Apply((CreateIn(Side.APP, parts[0]),), parts[1], parts[2])
