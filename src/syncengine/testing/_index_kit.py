@@ -2425,10 +2425,9 @@ class IndexStoreMachine(RuleBasedStateMachine):
     def write_synced(self, data: st.DataObject) -> None:
         """New copies of a few entries as read (synced pairs or not), some written again
         or deleted (by another pass) in between: what synced_copy makes of each is
-        stored, as write_built would store it."""
-        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
-        object_type = data.draw(st.sampled_from(_OBJECT_TYPES), "object type")
-        ids = data.draw(st.lists(st.sampled_from(_ENTRY_IDS), max_size=4), "ids")
+        stored, as write_built would store it. Half the time it starts from a stored
+        entry."""
+        sync_id, object_type, ids = self._draw_ids(data, keyed=False)
         read = self.store.get(sync_id, object_type, ids)
         when = data.draw(st.sampled_from(_TIMES), "updated_at")
         size = data.draw(st.integers(1, 3), "history size")
@@ -2473,10 +2472,10 @@ class IndexStoreMachine(RuleBasedStateMachine):
     def write_matched(self, data: st.DataObject) -> None:
         """Pairs of a few entries viewed by by_keys_rows (bare or not), some written
         again or deleted (by another pass) in between: what matched_entry makes of each
-        is stored, as write_built would store it."""
-        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
-        object_type = data.draw(st.sampled_from(_OBJECT_TYPES), "object type")
-        ids = data.draw(st.lists(st.sampled_from(_ENTRY_IDS), max_size=4), "ids")
+        is stored, as write_built would store it. Half the time it starts from a stored
+        entry holding keys (without one, by_keys_rows views nothing and the rule checks
+        little)."""
+        sync_id, object_type, ids = self._draw_ids(data, keyed=True)
         read = self.store.get(sync_id, object_type, ids)
         keys = sorted({k for entry in read.values() for k in entry.keys})
         views, _ = self.store.by_keys_rows(sync_id, object_type, keys, "t")
@@ -2641,6 +2640,24 @@ class IndexStoreMachine(RuleBasedStateMachine):
         self.model.release(sync_id, owner, names, object_type)
 
     # ---- reads --------------------------------------------------------------------
+    def _draw_ids(self, data: st.DataObject, *, keyed: bool) -> tuple[str, str, list[str]]:
+        """A sync, an object type and a few entry ids; half the time (when the model holds
+        one) starting from a stored entry, with keys if ``keyed``: drawn from the constants
+        alone, the ids mostly miss the few entries stored, and the rule checks little."""
+        held = sorted(at for at, entry in self.model.entries.items() if entry.keys or not keyed)
+        from_stored = bool(held) and data.draw(st.booleans(), "from a stored entry")
+        if from_stored:
+            sync_id, object_type, first = data.draw(st.sampled_from(held), "stored entry")
+            more = data.draw(st.lists(st.sampled_from(_ENTRY_IDS), max_size=3), "ids")
+            return sync_id, object_type, [first, *more]
+        sync_id = data.draw(st.sampled_from(self.syncs), "sync")
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES), "object type")
+        return (
+            sync_id,
+            object_type,
+            data.draw(st.lists(st.sampled_from(_ENTRY_IDS), max_size=4), "ids"),
+        )
+
     def _compare_get(self, sync_id: str, object_type: str, entry_ids: list[str]) -> None:
         got = self.store.get(sync_id, object_type, entry_ids)
         want = {
