@@ -284,6 +284,15 @@ def _entry_by_keywords(*values: Any) -> Entry:
 _make_entry: Final[Callable[..., Entry]] = make_entry if POSITIONAL else _entry_by_keywords
 
 
+def trimmed(record: list[Any]) -> list[Any]:
+    """``record`` without its trailing fields that hold their defaults (the short form
+    the row keeps)."""
+    size = len(record)
+    while size and record[size - 1] == DEFAULTS[size - 1]:
+        size -= 1
+    return record[:size] if size < len(record) else record
+
+
 def data_json(record: list[Any]) -> str:
     """The ``data`` column's JSON text of an encoded entry (see :meth:`RowCodec.encode`).
 
@@ -832,10 +841,7 @@ class RowCodec:
                 record += DEFAULTS[len(record) :]
             record.append([tag, dict(values)] if shape is None else [tag, shape, *values.values()])
             return data_json(record)
-        size = len(record)
-        while size and record[size - 1] == DEFAULTS[size - 1]:
-            size -= 1
-        return data_json(record[:size] if size < len(record) else record)
+        return data_json(trimmed(record))
 
     @staticmethod
     def pending_suffix(key: str) -> str:
@@ -949,7 +955,29 @@ class RowCodec:
         ``updated_at`` in microseconds), without building it; ``None`` when this short
         way does not apply (the caller encodes the entry): copies that are not all text
         or of field names not interned yet, or links kept in the entry."""
-        if entry.links or not hub_values or not app_values:
+        if entry.links:
+            return None
+        copies = self._text_copies(hub_values, app_values)
+        if copies is None:
+            return None
+        keys = entry.keys
+        matched_by: str | int | None = entry.matched_by
+        if matched_by is not None and matched_by in keys:
+            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
+        history = entry.history if item is None else (*entry.history, item)[-history_size:]
+        items = self._history_known(history, updated) if history else []
+        if items is None:
+            items = self._history(_Stamped(history, updated_at), updated)  # type: ignore[arg-type]
+        record: list[Any] = [*copies, matched_by, items, entry.mark]
+        return data_json(trimmed(record))
+
+    def _text_copies(
+        self, hub_values: Mapping[str, Any], app_values: Mapping[str, Any]
+    ) -> tuple[list[Any], Any] | None:
+        """The two copies as :meth:`encode` writes them (the hub's shape and values, the
+        app's as the hub's, its shape or a delta) when both are non-empty, of field
+        names interned already and the hub's values all text; else ``None``."""
+        if not hub_values or not app_values:
             return None
         shapes = self._shape_ids
         hub_shape = shapes.get(tuple(hub_values))
@@ -960,24 +988,9 @@ class RowCodec:
         if {*map(type, hub_list)} != _ONLY_STR:
             return None
         app_list = list(app_values.values())
-        app_enc: Any
         if app_list == hub_list:  # only a str equals a str (see encode)
-            app_enc = SAME_AS_HUB if app_shape == hub_shape else [-app_shape]
-        else:
-            app_enc = self._delta(app_shape, app_list, hub_list)
-        keys = entry.keys
-        matched_by: str | int | None = entry.matched_by
-        if matched_by is not None and matched_by in keys:
-            matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
-        history = entry.history if item is None else (*entry.history, item)[-history_size:]
-        items = self._history_known(history, updated) if history else []
-        if items is None:
-            items = self._history(_Stamped(history, updated_at), updated)  # type: ignore[arg-type]
-        record: list[Any] = [[hub_shape, *hub_list], app_enc, matched_by, items, entry.mark]
-        size = len(record)
-        while size and record[size - 1] == DEFAULTS[size - 1]:
-            size -= 1
-        return data_json(record[:size] if size < len(record) else record)
+            return [hub_shape, *hub_list], SAME_AS_HUB if app_shape == hub_shape else [-app_shape]
+        return [hub_shape, *hub_list], self._delta(app_shape, app_list, hub_list)
 
     def encode_matched(
         self,
@@ -1063,10 +1076,7 @@ class RowCodec:
                 got = codes[id(item)] = (item, _codec.to_micros(at), number)
             out += (updated - got[1], got[2])
         record: list[Any] = [hub_enc, app_enc, matched, out[-2 * history_size :], mark]
-        size = len(record)
-        while size and record[size - 1] == DEFAULTS[size - 1]:
-            size -= 1
-        return data_json(record[:size] if size < len(record) else record)
+        return data_json(trimmed(record))
 
     def encode_synced_row(
         self,
@@ -1088,22 +1098,9 @@ class RowCodec:
             return self.encode_synced(
                 view.entry(), hub_values, app_values, item, updated_at, updated, history_size
             )
-        if not hub_values or not app_values:
+        copies = self._text_copies(hub_values, app_values)
+        if copies is None:
             return None
-        shapes = self._shape_ids
-        hub_shape = shapes.get(tuple(hub_values))
-        app_shape = shapes.get(tuple(app_values))
-        if not hub_shape or not app_shape:
-            return None
-        hub_list = list(hub_values.values())
-        if {*map(type, hub_list)} != _ONLY_STR:
-            return None
-        app_list = list(app_values.values())
-        app_enc: Any
-        if app_list == hub_list:  # only a str equals a str (see encode)
-            app_enc = SAME_AS_HUB if app_shape == hub_shape else [-app_shape]
-        else:
-            app_enc = self._delta(app_shape, app_list, hub_list)
         keys = view.keys
         matched_by: str | int | None = view.matched_by
         if matched_by is not None and matched_by in keys:
@@ -1140,11 +1137,8 @@ class RowCodec:
                 got = codes[id(item)] = (item, _codec.to_micros(at), number)
             items += (updated - got[1], got[2])
             items = items[-2 * history_size :]  # as synced_copy's [-history_size:]
-        record: list[Any] = [[hub_shape, *hub_list], app_enc, matched_by, items, view.mark]
-        size = len(record)
-        while size and record[size - 1] == DEFAULTS[size - 1]:
-            size -= 1
-        return data_json(record[:size] if size < len(record) else record)
+        record: list[Any] = [*copies, matched_by, items, view.mark]
+        return data_json(trimmed(record))
 
     def _history_known(self, history: tuple[HistoryItem, ...], updated: int) -> list[Any] | None:
         """What :meth:`_history` writes of ``history`` for an entry stamped ``updated``
