@@ -284,6 +284,15 @@ def _entry_by_keywords(*values: Any) -> Entry:
 _make_entry: Final[Callable[..., Entry]] = make_entry if POSITIONAL else _entry_by_keywords
 
 
+def moved(history: Sequence[int], shift: int) -> list[int]:
+    """A row's stored history (offset, number, offset, number, ...) with each offset
+    moved by ``shift`` microseconds: the same items for a row stamped that much later."""
+    out: list[int] = []
+    for i in range(0, len(history), 2):
+        out += (history[i] + shift, history[i + 1])
+    return out
+
+
 def trimmed(record: list[Any]) -> list[Any]:
     """``record`` without its trailing fields that hold their defaults (the short form
     the row keeps)."""
@@ -1047,34 +1056,11 @@ class RowCodec:
         matched: str | int = matched_by
         if matched_by in keys:
             matched = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
-        # The stored items: each time moved from the row's updated_at to the new one.
-        old = view.history
-        shift = updated - view.updated
-        out: list[Any] = []
-        for i in range(0, len(old), 2):
-            out += (old[i] + shift, old[i + 1])
-        # The new items: their microseconds and numbers found by the item itself (a page
-        # shares them), as _history_known finds them, but none interned here.
-        codes = self._item_codes
-        if len(codes) > _SHARED:
-            codes.clear()
-        for item in items:
-            got = codes.get(id(item))
-            if got is None or got[0] is not item:  # (the item kept there keeps its id)
-                at = item.at
-                if (
-                    type(item) is not HistoryItem
-                    or type(item.action) is not str
-                    or type(item.detail) is not str
-                    or type(at) is not datetime
-                    or at.tzinfo is not UTC
-                ):
-                    return None
-                number = self._item_ids.get((item.action, item.detail))
-                if number is None:
-                    return None
-                got = codes[id(item)] = (item, _codec.to_micros(at), number)
-            out += (updated - got[1], got[2])
+        # The new items: none interned here (see the docstring).
+        new = self._history_known(items, updated, intern=False)
+        if new is None:
+            return None
+        out = moved(view.history, updated - view.updated) + new
         record: list[Any] = [hub_enc, app_enc, matched, out[-2 * history_size :], mark]
         return data_json(trimmed(record))
 
@@ -1105,46 +1091,25 @@ class RowCodec:
         matched_by: str | int | None = view.matched_by
         if matched_by is not None and matched_by in keys:
             matched_by = 0 if len(keys) == 1 else sorted(keys).index(matched_by)
-        # The stored items: each time moved from the row's updated_at to the new one
-        # (their numbers are what encoding them writes: checked when the row was read).
-        old = view.history
-        shift = updated - view.updated
-        items: list[Any] = []
-        for i in range(0, len(old), 2):
-            items += (old[i] + shift, old[i + 1])
+        # The stored items (their numbers are what encoding them writes: checked when
+        # the row was read).
+        items = moved(view.history, updated - view.updated)
         if item is not None:
-            # The new item: its microseconds and number found by the item itself (a page
-            # shares it), interned if need be, as _history_known finds them.
-            codes = self._item_codes
-            if len(codes) > _SHARED:
-                codes.clear()
-            got = codes.get(id(item))
-            if got is None or got[0] is not item:  # (the item kept there keeps its id)
-                at = item.at
-                if (
-                    type(item) is not HistoryItem
-                    or type(item.action) is not str
-                    or type(item.detail) is not str
-                    or type(at) is not datetime
-                    or at.tzinfo is not UTC
-                ):
-                    return None
-                number = self._item_ids.get((item.action, item.detail)) or self._item(
-                    item.action, item.detail
-                )
-                if number is None:
-                    return None
-                got = codes[id(item)] = (item, _codec.to_micros(at), number)
-            items += (updated - got[1], got[2])
-            items = items[-2 * history_size :]  # as synced_copy's [-history_size:]
+            new = self._history_known((item,), updated)  # interned if need be
+            if new is None:
+                return None
+            items = (items + new)[-2 * history_size :]  # as synced_copy's [-history_size:]
         record: list[Any] = [*copies, matched_by, items, view.mark]
         return data_json(trimmed(record))
 
-    def _history_known(self, history: tuple[HistoryItem, ...], updated: int) -> list[Any] | None:
+    def _history_known(
+        self, history: Iterable[HistoryItem], updated: int, *, intern: bool = True
+    ) -> list[Any] | None:
         """What :meth:`_history` writes of ``history`` for an entry stamped ``updated``
         (microseconds), each item's time and number found by the item itself (decoded
         items are shared, see :meth:`decode`); ``None`` when an item is not a plain
-        one of a UTC time and an interned action and detail (``_history`` writes it)."""
+        one of a UTC time and an action and detail interned (or, unless ``intern`` is
+        false, that can be interned now; ``_history`` writes it)."""
         codes = self._item_codes
         if len(codes) > _SHARED:
             codes.clear()
@@ -1161,9 +1126,9 @@ class RowCodec:
                     or at.tzinfo is not UTC
                 ):
                     return None
-                number = self._item_ids.get((item.action, item.detail)) or self._item(
-                    item.action, item.detail
-                )
+                number = self._item_ids.get((item.action, item.detail))
+                if number is None and intern:
+                    number = self._item(item.action, item.detail)
                 if number is None:
                     return None
                 got = codes[id(item)] = (item, _codec.to_micros(at), number)
