@@ -12,7 +12,7 @@ from typing import Final
 from syncengine import _passlog
 from syncengine._landed import landed, landed_copies
 from syncengine.engine.context import Core, Item, Pass, Queued, chunks
-from syncengine.engine.counts import count_outcome, settle_counts, uncount
+from syncengine.engine.counts import IN_SYNC, count_outcome, settle_counts, uncount
 from syncengine.engine.duplicates import free_duplicates
 from syncengine.engine.guard import guard
 from syncengine.engine.leases import store_marks
@@ -510,7 +510,7 @@ def outcome_of(
     for text in written:
         history = append_history(core.history_size, history, now, "synced", text)
     if not written and base.state is not _SYNCED:
-        history = append_history(core.history_size, history, now, "synced", "already in sync")
+        history = append_history(core.history_size, history, now, "synced", IN_SYNC)
     return synced(
         base,
         hub_id=hub_id,

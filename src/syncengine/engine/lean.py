@@ -79,7 +79,7 @@ from typing import Any
 
 from syncengine import _passlog
 from syncengine.engine.context import Core, Item, Pass, bad_id, chunks
-from syncengine.engine.counts import settle_counts
+from syncengine.engine.counts import IN_SYNC, settle_counts
 from syncengine.engine.execute import execute, outcome_of, read_back
 from syncengine.engine.guard import guard
 from syncengine.engine.leases import lease, unlease
@@ -336,7 +336,7 @@ def _sync_pairs(
     # action, one detail; shared by the entries as their other values are).
     matched_items: dict[str, HistoryItem] = {}  # "matched", "by email", by key number
     synced_items: dict[tuple[str, ...], HistoryItem] = {}  # by the properties updated
-    in_sync = HistoryItem(now, "synced", "already in sync")
+    in_sync = HistoryItem(now, "synced", IN_SYNC)
     done_pairs: list[Matched] = []
     failed: list[int] = []
     wrote = unchanged = 0
