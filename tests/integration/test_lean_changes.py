@@ -361,3 +361,34 @@ def test_a_pair_that_takes_a_new_identifier_holds_it_for_the_rest_of_its_page(
         ends.append((world.state(), report.counts, report.errors))
         world.close()
     assert ends[0] == ends[1]
+
+
+def test_a_changed_pair_is_identified_once_per_record(
+    store: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, spies: dict[str, list[str]]
+) -> None:
+    """``select`` finds a changed record's identifier keys, and the check that the merge
+    keeps the pair's keys reuses them: the lean path identifies each record's values
+    once (the counterpart's, read after ``select``, once too). A merge that writes the
+    record's own identifier is checked with the written values (the refill of a blank
+    e-mail, whose keys ``select`` could not know)."""
+    world = World(store, tmp_path, contacts())
+    calls: list[tuple[Side, Any]] = []  # the values themselves: their ids stay unique
+    identify = lean_changes.identify
+
+    def identify_spy(plan: Any, side: Side, properties: Any) -> tuple[str, ...]:
+        calls.append((side, properties))
+        return identify(plan, side, properties)
+
+    monkeypatch.setattr(lean_changes, "identify", identify_spy)
+    spies["lean"].clear()
+    edits(world)
+    world.hub.patch("contacts", "h4", email=" ")  # blank: refilled from the app
+    world.engine.incremental_sync()
+    # a4's echo was counted as h4's counterpart, in the hub's page.
+    assert sorted(spies["lean"]) == ["app:a2", "app:a6", "hub:h1", "hub:h3", "hub:h4", "hub:h5"]
+    once = {(side, id(properties)) for side, properties in calls}
+    assert len(once) == len(calls), "a record's values were identified twice"
+    # Each record once in select, each counterpart once, and h4 again with its refilled
+    # e-mail (a new dict).
+    assert len(calls) == 6 + 6 + 1
+    world.close()

@@ -147,8 +147,9 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         " ran before without the pair's entry (read as a view): caught",
         [
             (
-                "        elif entry.keys.issuperset(identify(plan, side, record.properties)):",
-                "        else:",
+                "        elif entry.keys.issuperset("
+                "keys := identify(plan, side, record.properties)):",
+                "        elif (keys := identify(plan, side, record.properties)) or True:",
             )
         ],
     ),

@@ -168,7 +168,7 @@ def process_leased(
     # reads the page's entries as views (by_record_ids_rows); the entries of the
     # records it does not take are read whole from them.
     echoes: set[str] = set()
-    lean: set[str] = set()
+    lean: Mapping[str, tuple[str, ...]] = {}  # the changed pairs taken, with their keys
     views: Mapping[str, RowView] = {}
     if unique and not skip_marked and lean_changes.applies(core, ctx, plan):
         views = store.by_record_ids_rows(sid, plan.name, side, [*unique, *gone])
@@ -279,7 +279,7 @@ def process_leased(
     if lean and all(i.record_id in lean and not i.queued for i in items):
         # The batch is the lean path's alone (its writes are the calls this path makes).
         early, gone_keys, (built, copies) = lean_changes.sync_pairs(
-            core, ctx, plan, side, items, fetched, now
+            core, ctx, plan, side, items, fetched, now, lean
         )
         if not early:
             freed |= gone_keys

@@ -258,11 +258,13 @@ def select(
     unique: Mapping[str, Record],
     known: Mapping[str, RowView],
     held: set[str],
-) -> tuple[set[str], set[str]]:
+) -> tuple[set[str], dict[str, tuple[str, ...]]]:
     """The records of a leased page of ``side`` this path takes (see the module
     docstring): the echoes, counted here (nothing more is done with them), and the
-    changed pairs, which the general path leases and reads the counterparts of with the
-    rest of the page before :func:`sync_pairs` merges and writes them. ``known`` holds
+    changed pairs with their identifier keys (:func:`~syncengine.plan.identify`, for
+    :func:`sync_pairs` to reuse), which the general path leases and reads the
+    counterparts of with the rest of the page before :func:`sync_pairs` merges and
+    writes them. ``known`` holds
     the page's entries as :meth:`~syncengine.index.IndexStore.by_record_ids_rows` views
     them: only a settled synced pair's (a :class:`~syncengine.index.base.PairView`) is
     taken."""
@@ -270,7 +272,7 @@ def select(
     mine = f"{side.value}:"
     counted = ctx.counted
     echoes: set[str] = set()
-    pairs: set[str] = set()
+    pairs: dict[str, tuple[str, ...]] = {}
     if any(record_id not in known for record_id in unique):
         return echoes, pairs  # a new record: the page goes on whole
     unchanged: list[PairView] = []
@@ -290,8 +292,8 @@ def select(
             # Our own write coming back, or no mapped change (S6).
             echoes.add(record_id)
             unchanged.append(entry)
-        elif entry.keys.issuperset(identify(plan, side, record.properties)):
-            pairs.add(record_id)
+        elif entry.keys.issuperset(keys := identify(plan, side, record.properties)):
+            pairs[record_id] = keys
         # else the record took a new identifier: the general path's matching of the
         # page's new records sees it held by this pair from now on (M3, M7).
     if unchanged:
@@ -330,6 +332,7 @@ def sync_pairs(
     items: Sequence[Item],
     fetched: Mapping[str, Record],
     now: datetime,
+    keys: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[list[tuple[Item, Decision | None]], set[str], Outcomes]:
     """Merge and write the changed pairs :func:`select` took, once the general path
     leased them with their counterparts and read those (``fetched``): ``items`` is the
@@ -339,7 +342,9 @@ def sync_pairs(
     plain text, or the merge writes both sides or changes the pair's identifiers), the
     identifier keys the outcomes no longer hold, and the outcomes, for the caller to
     store: the entries of the pairs whose update failed (``write_built``) and the new
-    copies of the others (:meth:`~syncengine.index.IndexStore.write_synced_rows`)."""
+    copies of the others (:meth:`~syncengine.index.IndexStore.write_synced_rows`).
+    ``keys`` holds the records' identifier keys as :func:`select` found them (else
+    they are found again)."""
     tab = table(plan)
     assert tab is not None  # applies() checked it
     work: list[tuple[Item, Merged]] = []
@@ -353,7 +358,9 @@ def sync_pairs(
         merged = merge(tab, base, hub, app)
         if merged is True:
             same.append(base)
-        elif merged is False or not _keeps_keys(plan, tab, item, counterpart, merged):
+        elif merged is False or not _keeps_keys(
+            plan, tab, item, counterpart, merged, None if keys is None else keys.get(item.record_id)
+        ):
             return [(i, None) for i in items], set(), ([], [])  # decide's to decide
         else:
             item.counterpart = counterpart
@@ -391,11 +398,17 @@ class _Sides:
 
 
 def _keeps_keys(
-    plan: ObjectPlan, tab: Table, item: Item, counterpart: Record, merged: Merged
+    plan: ObjectPlan,
+    tab: Table,
+    item: Item,
+    counterpart: Record,
+    merged: Merged,
+    known: tuple[str, ...] | None = None,
 ) -> bool:
     """Whether the pair holds the identifier keys its entry holds once the merge's
     update landed (what ``current_keys`` would store; else the general path stores the
-    new ones and frees the old, M3, M7)."""
+    new ones and frees the old, M3, M7). ``known``: the record's keys as it was read
+    (:func:`select`'s), used unless the update writes one of its identifiers."""
     update = merged[2]
     record, entry = item.record, item.view
     assert record is not None
@@ -407,9 +420,12 @@ def _keeps_keys(
         if not names.isdisjoint(update.properties):
             if update.side is side:
                 mine = {**mine, **update.properties}
+                known = None
             else:
                 theirs = {**theirs, **update.properties}
-    keys = {*identify(plan, side, mine), *identify(plan, side.other, theirs)}
+    if known is None:
+        known = identify(plan, side, mine)
+    keys = {*known, *identify(plan, side.other, theirs)}
     held = entry.keys
     if len(held) == len(keys) and held.issuperset(keys):
         return True
