@@ -169,8 +169,14 @@ def applies(core: Core, ctx: Pass, plan: ObjectPlan) -> bool:
 #: copies of the others (see :func:`sync_pairs`).
 Outcomes = tuple[list[Entry], list[SyncedRow]]
 
+#: The one update of a merged pair: the side written, the record's id there and the
+#: values to set (an :class:`~syncengine.plan.UpdateIn`'s fields, as a plain tuple:
+#: the attrs class costs ~4,500 instructions to make; the general path's steps get one,
+#: see :func:`_failed`).
+Update = tuple[Side, str, dict[str, Any]]
+
 #: A merged pair: the hub and app copies, and the one update (or None).
-Merged = tuple[dict[str, Any], dict[str, Any], UpdateIn | None]
+Merged = tuple[dict[str, Any], dict[str, Any], Update | None]
 
 
 def merge(tab: Table, entry: Entry | PairView, hub: Record, app: Record) -> Merged | bool:
@@ -234,9 +240,9 @@ def merge(tab: Table, entry: Entry | PairView, hub: Record, app: Record) -> Merg
     if to_hub:
         if to_app:
             return False
-        return hub_values, app_values, UpdateIn(_HUB, hub.id, to_hub)
+        return hub_values, app_values, (_HUB, hub.id, to_hub)
     if to_app:
-        return hub_values, app_values, UpdateIn(_APP, app.id, to_app)
+        return hub_values, app_values, (_APP, app.id, to_app)
     if (
         entry.state is _SYNCED
         and entry.hub_id == hub.id
@@ -416,13 +422,14 @@ def _keeps_keys(
     side = item.side
     mine, theirs = record.properties, counterpart.properties
     if update is not None:
-        names = tab[1] if update.side is _HUB else tab[2]
-        if not names.isdisjoint(update.properties):
-            if update.side is side:
-                mine = {**mine, **update.properties}
+        written, _, values = update
+        names = tab[1] if written is _HUB else tab[2]
+        if not names.isdisjoint(values):
+            if written is side:
+                mine = {**mine, **values}
                 known = None
             else:
-                theirs = {**theirs, **update.properties}
+                theirs = {**theirs, **values}
     if known is None:
         known = identify(plan, side, mine)
     keys = {*known, *identify(plan, side.other, theirs)}
@@ -447,14 +454,12 @@ def _carry_out(
     results: dict[int, WriteResult | AdapterError] = {}
     for write_side in (_HUB, _APP):
         updates = [
-            (n, u)
-            for n, (_, (_, _, u)) in enumerate(work)
-            if u is not None and u.side is write_side
+            (n, u) for n, (_, (_, _, u)) in enumerate(work) if u is not None and u[0] is write_side
         ]
         if not updates:
             continue
         guard(core, ctx, plan, write_side, len(updates))
-        sent = [RecordUpdate(u.record_id, dict(u.properties)) for _, u in updates]
+        sent = [RecordUpdate(u[1], dict(u[2])) for _, u in updates]
         replies = call_update(core, ctx, write_side, plan, sent, planned=False)
         for (n, _), result in zip(updates, replies, strict=True):
             results[n] = result
@@ -477,10 +482,10 @@ def _carry_out(
             if isinstance(result, AdapterError) or not result.succeeded:
                 failed.append(n)
                 continue
-            write_side = update.side
+            write_side = update[0]
             sides[write_side].updated += 1
             counted[(name, entry.entry_id)] = written[write_side]
-            names = tuple(update.properties)
+            names = tuple(update[2])
             done = texts.get((write_side, names))
             if done is None:
                 # outcome_of's text: "updated app: email, name" (a StrEnum's value).
@@ -518,12 +523,13 @@ def _failed(
             assert item.view is not None
             if item.entry is None:
                 item.entry = item.view.entry()  # the general path's steps read it whole
-            if update.side is not write_side:
+            if update[0] is not write_side:
                 continue
             m = len(decided)
-            decided.append((item, Apply((update,), hub_values, app_values)))
+            planned = UpdateIn(*update)
+            decided.append((item, Apply((planned,), hub_values, app_values)))
             bases.append(item.entry)
-            written.append((m, update))
+            written.append((m, planned))
             got[m] = [(write_side, "update", results[n])]
         if not decided:
             continue
