@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import attrs
 
-from syncengine.records import Side
+from syncengine.records import RecordUpdate, Side
 from syncengine.states import ErrorCategory, ExcludeReason, RecordState
 
 __all__ = ["CorruptEntry", "CursorUpdate", "Entry", "HistoryItem", "InboxItem"]
@@ -217,6 +217,15 @@ make_history_item: Final[Callable[[datetime, str, str], HistoryItem]] = (
     if _plain_init(HistoryItem)
     and tuple(field.name for field in attrs.fields(HistoryItem)) == ("at", "action", "detail")
     else HistoryItem
+)
+#: ``make_record_update(record_id, properties)`` is ``RecordUpdate(record_id,
+#: properties)``, cheaper (one per record an incremental pass writes across);
+#: ``RecordUpdate`` itself where its ``__init__`` does more than set the fields.
+make_record_update: Final[Callable[[str, Mapping[str, Any]], RecordUpdate]] = (
+    _fast_constructor(RecordUpdate, ("id", "properties"))
+    if _plain_init(RecordUpdate)
+    and tuple(field.name for field in attrs.fields(RecordUpdate)) == ("id", "properties")
+    else RecordUpdate
 )
 
 

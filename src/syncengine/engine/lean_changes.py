@@ -75,12 +75,12 @@ from syncengine.engine.counts import settle_counts
 from syncengine.engine.execute import outcome_of, read_back
 from syncengine.engine.guard import guard
 from syncengine.engine.ports import call_update
-from syncengine.entry import Entry, HistoryItem, make_history_item
+from syncengine.entry import Entry, HistoryItem, make_history_item, make_record_update
 from syncengine.errors import AdapterError
 from syncengine.index.base import PairView, RowView, SyncedRow
 from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, identify
 from syncengine.plan import unchanged_since_sync as _unchanged
-from syncengine.records import Record, RecordUpdate, Side, WriteResult
+from syncengine.records import Record, Side, WriteResult
 from syncengine.states import RecordState
 
 __all__ = ["ENABLED", "applies", "merge", "select", "sync_pairs", "table"]
@@ -459,7 +459,7 @@ def _carry_out(
         if not updates:
             continue
         guard(core, ctx, plan, write_side, len(updates))
-        sent = [RecordUpdate(u[1], dict(u[2])) for _, u in updates]
+        sent = [make_record_update(u[1], dict(u[2])) for _, u in updates]
         replies = call_update(core, ctx, write_side, plan, sent, planned=False)
         for (n, _), result in zip(updates, replies, strict=True):
             results[n] = result

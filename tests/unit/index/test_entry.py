@@ -96,3 +96,19 @@ def test_make_history_item_is_the_constructor() -> None:
     assert (made.at, made.action, made.detail) == (at, "synced", "updated app: city")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         made.action = "failed"  # type: ignore[misc]
+
+
+def test_make_record_update_is_the_constructor() -> None:
+    from syncengine.entry import _plain_init, make_record_update
+    from syncengine.records import RecordUpdate
+
+    assert _plain_init(RecordUpdate)
+    assert make_record_update is not RecordUpdate  # the fast constructor is in use
+    values = {"City": "London"}
+    made = make_record_update("a1", values)
+    assert type(made) is RecordUpdate
+    assert made == RecordUpdate("a1", values)
+    assert made.id == "a1"
+    assert made.properties is values
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.id = "a2"  # type: ignore[misc]
