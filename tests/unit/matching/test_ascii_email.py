@@ -25,7 +25,7 @@ _DOMAIN = re.compile(
 
 
 def _oracle_ascii(text: str) -> str | None:
-    """``_ascii_email`` as it was before the single expression (syncengine 8accfc9)."""
+    """``normalize_email``'s ASCII checks as they were before the single expression (f4f6ac1)."""
     if " " in text or not text.isprintable():
         return None
     text = text.lower()
