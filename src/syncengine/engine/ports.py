@@ -40,6 +40,7 @@ from syncengine.records import (
     RecordUpdate,
     Side,
     WriteResult,
+    make_record,
 )
 from syncengine.report import PlannedWrite
 from syncengine.states import ErrorCategory, RecordState
@@ -364,7 +365,7 @@ def index_copy(item: Item, other_id: str) -> Record | None:
     if entry is None and view is not None:  # a settled synced pair, read as a view
         if view.id_on(item.side) != item.record_id or view.id_on(item.side.other) != other_id:
             return None
-        return Record(other_id, view.values_on(item.side.other))
+        return make_record(other_id, view.values_on(item.side.other))
     if (
         entry is None
         or entry.state is not _SYNCED
@@ -375,7 +376,7 @@ def index_copy(item: Item, other_id: str) -> Record | None:
     ):
         return None
     values = entry.values_on(item.side.other)
-    return None if values is None else Record(other_id, values)
+    return None if values is None else make_record(other_id, values)
 
 
 def call_associate(
