@@ -450,6 +450,61 @@ class TestAMergeMetByAFetch:
         assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (left.state, left.reason)
         assert 0 == engine.incremental_sync().writes
 
+    @pytest.mark.parametrize("learn", ["poll", "webhook", "reconcile"])
+    def test_a_pair_sharing_no_identifier_with_the_merged_record_waits_for_its_own_read(
+        self, fake, hub, app, index, learn
+    ):
+        """The read of the primary's old id tells that one move only, and the other
+        contact shares no identifier with the merged record (its e-mail moved to
+        ``hs_additional_emails``, which the sync does not map): nothing tells the pass
+        that its id was merged too, so its pair stays synced under the old id until a
+        pass reads that id or the merged record's page. Pinned: in between nothing is
+        written through that pair (the app person's edit does not reach the merged
+        record, whose values are the primary's pair's), and the pass that reads it
+        leaves it out as any merge does: nothing fails, is created or is deleted."""
+        ada = fake.put("contacts", email="ada@example.com", firstname="Ada")
+        other = fake.put("contacts", email="lovelace@example.com", lastname="Lovelace")
+        reads = FaultyAdapter(hub)
+        engine = SyncEngine(reads, app, index, SyncConfig(SYNC, [contacts(winner="app")]))
+        engine.initial_sync()
+        ids = {p["mail"]: i for i, p in people(app).items()}
+        app.patch("people", ids["ada@example.com"], phone="+45 99")
+        merged: list[str] = []
+
+        def merge_before_the_fetch(method: str, n: int, object_type: str | None) -> None:
+            if method == "fetch" and object_type == "contacts" and not merged:
+                merged.append(fake.merge("contacts", ada, other))
+
+        reads.on_call(merge_before_the_fetch, with_type=True)
+        first = engine.incremental_sync()
+        (new,) = merged
+        assert 0 == first.failed + first.excluded, first.errors
+        assert (new, RecordState.SYNCED) == (
+            synced_pair(index, ids["ada@example.com"]).hub_id,
+            synced_pair(index, ids["ada@example.com"]).state,
+        )
+        waiting = synced_pair(index, ids["lovelace@example.com"])
+        assert (other, RecordState.SYNCED) == (waiting.hub_id, waiting.state)
+
+        app.patch("people", ids["lovelace@example.com"], first_name="Augusta")
+        if learn == "poll":
+            report = engine.incremental_sync()
+        elif learn == "webhook":
+            event = ChangeEvent("people", ids["lovelace@example.com"])
+            report = engine.handle_events(Side.APP, [event])
+        else:
+            report = engine.reconcile()
+
+        assert 0 == report.failed + report.created, report.errors
+        left = synced_pair(index, ids["lovelace@example.com"])
+        assert (RecordState.EXCLUDED, ExcludeReason.MERGED) == (left.state, left.reason)
+        assert new in left.message
+        assert "Ada" == fake.get("contacts", new)["firstname"]  # the edit stayed in the app
+        assert "+45 99" == fake.get("contacts", new)["phone"]
+        assert [new] == list(fake.records("contacts"))
+        assert {"Ada", "Augusta"} == {p.get("first_name") for p in people(app).values()}
+        assert 0 == engine.incremental_sync().writes
+
 
 def test_the_adapter_answers_an_update_of_a_merged_away_id_with_the_merge(fake, hub):
     """The kit's rule holds (an update answers with the id sent) and the merge is told:
