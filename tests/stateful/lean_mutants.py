@@ -38,8 +38,7 @@ TEST = ["tests/stateful/test_lean_incremental.py", "-k", "not takes_the_plain_pa
 
 #: name -> (what the bug is, [(old text, new text), ...]); each old text occurs once.
 #: Four are not caught, and say why: an equivalent mutant (the general path's own steps
-#: give the same result) or a later check in lean_changes that backs the first one up;
-#: one (associations) is caught rarely, and says why.
+#: give the same result) or a later check in lean_changes that backs the first one up.
 MUTANTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "none": ("no bug planted (the baseline: must never fail)", []),
     "one_way_field": (
@@ -75,9 +74,10 @@ MUTANTS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         [("        and sync.hub_filter is None\n        and sync.app_filter is None\n", "")],
     ),
     "associations": (
-        "the association check dropped; caught less often since the pairs are read as"
-        " views (by_record_ids_rows): an entry holding links is never a PairView, so only"
-        " the pairs without links yet are taken",
+        "the association check dropped; an entry holding links is never a PairView (a"
+        " pair of a sync with links holds them, empty or not, once a pass met it), so it"
+        " is caught by the pairs of a sync the association was added to after its"
+        " initial sync (test_lean_incremental's linked_later)",
         [("        and not sync.associations\n", "")],
     ),
     "app_blank": (

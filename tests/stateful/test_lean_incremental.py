@@ -17,7 +17,8 @@ page and batch sizes that split the changes into several pages. The lean path's 
 (the hub or the app winning) has the profile's examples, half of them favouring
 conflicts and blanks. Each of its variants with one thing changed (the newer value wins,
 a callable policy, a one-way field or sync, a propagated clear, a filter on either side,
-for the record's first entry or its life, an association, the mass-change guard), which
+for the record's first entry or its life, an association (half of them added after the
+initial sync, whose pairs hold no links yet), the mass-change guard), which
 the lean path must leave to the general path, has examples of its own, in rounds mostly
 quiet and without faults, mostly of the edits that meet what it changes: a condition the
 lean path forgot shows in a few examples; so do scenarios of quiet rounds each refusing
@@ -268,6 +269,7 @@ PLAIN: dict[str, Any] = {
     "clears": False,
     "filtered": None,
     "associations": False,
+    "linked_later": False,
     "guard": False,
 }
 #: The configs the lean path must leave to the general path: the lean path's own with one
@@ -356,6 +358,10 @@ def scenarios(
         "batch": draw(st.integers(1, 4)),
         **PLAIN,
         **changed,
+        # The association added to a sync that ran without it: its pairs hold no links
+        # until a pass meets their records (the only pairs the incremental pass reads
+        # as PairViews in a sync with links; lean_mutants.py, "associations").
+        "linked_later": bool(changed.get("associations")) and draw(st.booleans()),
         "history": draw(st.sampled_from((10, 10, 2))),
         "store": draw(st.sampled_from(("memory", "sqlite"))),
     }
@@ -438,7 +444,9 @@ def policy(conflict: Conflict) -> Side:
     return Side.HUB if len(hub) > len(app) else Side.APP
 
 
-def make_config(scenario: dict[str, Any]) -> SyncConfig:
+def make_config(scenario: dict[str, Any], *, links: bool = True) -> SyncConfig:
+    """The scenario's config; without ``links``, the contacts sync without its
+    association (the companies sync is there all the same)."""
     field_policy: Any = {"newest": "newest", "callable": policy}.get(scenario["policy"])
     one_way = (
         scenario["one_way_field"]
@@ -480,7 +488,7 @@ def make_config(scenario: dict[str, Any]) -> SyncConfig:
                 if scenario["filtered"] is Side.APP
                 else None
             ),
-            associations=("companies",) if scenario["associations"] else (),
+            associations=("companies",) if scenario["associations"] and links else (),
             filter_lifetime=scenario.get("lifetime", False),
         )
     ]
@@ -728,6 +736,20 @@ class World:
     # ---- the passes --------------------------------------------------------------------
 
     def initial(self) -> None:
+        if self.scenario["linked_later"]:
+            # The initial sync runs without the association; the user adds it after.
+            self.engine = SyncEngine(
+                self.faulty[Side.HUB],
+                self.faulty[Side.APP],
+                self.index,
+                make_config(self.scenario, links=False),
+                clock=self.clock,
+                history_size=self.scenario["history"],
+                sleep=lambda _: None,
+            )
+            self.outcome(lambda: self.engine.initial_sync(allow_mass_changes=True))
+            self.engine = self.new_engine()
+            return
         self.outcome(lambda: self.engine.initial_sync(allow_mass_changes=True))
 
     def round(self, edits: Sequence[tuple[Any, ...]], fault: dict[str, Any]) -> None:
