@@ -231,6 +231,41 @@ class TestAMergeInHubSpot:
         assert "merged" in explained.decision
         assert new in explained.decision
 
+    @pytest.mark.parametrize("learn", ["poll", "webhook", "reconcile"])
+    def test_explain_before_a_pass_reads_the_merge_says_what_that_pass_does(
+        self, merged, fake, app, index, learn
+    ):
+        """R8: explained before any pass read the merge, neither pair reads as deleted
+        (it said "fail (deleted): the hub record ... was deleted" for both, and no pass
+        fails them): Ada's pair continues with the merged record, the other is left out,
+        as the next pass then does; explaining reads, it writes nothing."""
+        engine, new, ada_app, other_app = merged
+        before = list(index.entries(SYNC))
+
+        heir = engine.explain(Side.APP, "people", ada_app)
+        left = engine.explain(Side.APP, "people", other_app)
+        by_old_id = engine.explain(Side.HUB, "contacts", synced_pair(index, other_app).hub_id)
+
+        assert before == list(index.entries(SYNC))
+        assert "deleted" not in heir.decision, heir.decision
+        assert heir.hub_found
+        assert "Lovelace" == heir.as_dict()["fields"][2]["hub_value"]  # the merged record's
+        for explained in (left, by_old_id):
+            assert explained.decision.startswith("exclude (merged)"), explained.decision
+            assert new in explained.decision
+        if learn == "poll":
+            engine.incremental_sync()
+        elif learn == "webhook":
+            deliver(engine, fake)
+        else:
+            engine.reconcile()
+        assert (new, RecordState.SYNCED) == (
+            synced_pair(index, ada_app).hub_id,
+            synced_pair(index, ada_app).state,
+        )
+        assert ExcludeReason.MERGED == synced_pair(index, other_app).reason
+        assert left.decision == engine.explain(Side.APP, "people", other_app).decision
+
     def test_the_merged_records_identifier_picks_the_pair_that_continues(
         self, fake, hub, app, index
     ):

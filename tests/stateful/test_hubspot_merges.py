@@ -240,6 +240,26 @@ class HubSpotMerges(RuleBasedStateMachine):
         else:
             self.fake.unlink("contacts", contact, "companies", company)
 
+    @rule(data=st.data(), then_pass=st.booleans())
+    def explain_a_person(self, data: st.DataObject, then_pass: bool) -> None:
+        """R8: an app person explained at any time, a merge no pass has read yet
+        included. Explaining writes nothing; no contact is ever deleted here, so no
+        pair reads as deleted (it did, for both pairs of a merge no pass had read);
+        and the next pass does what the explanation said: the pair left out
+        (``merged``) or not."""
+        ids = sorted(r.id for r in self.app.records("people"))
+        person = data.draw(st.sampled_from(ids), label="explained person")
+        before = list(self.index.entries(SYNC))
+        explained = self.engine.explain(Side.APP, "people", person)
+        assert before == list(self.index.entries(SYNC))
+        assert not explained.decision.startswith("fail (deleted)"), explained.decision
+        if not then_pass:
+            return
+        left_out = explained.decision.startswith("exclude (merged)")
+        self.incremental_pass(webhooks=False)
+        (entry,) = [e for e in self.index.entries(SYNC, "contacts") if e.app_id == person]
+        assert left_out == (entry.reason is ExcludeReason.MERGED), (explained.decision, entry)
+
     # ---- what the sync does ---------------------------------------------------------
 
     @rule(webhooks=st.booleans())

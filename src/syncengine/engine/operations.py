@@ -14,8 +14,9 @@ from typing import IO, Literal
 import attrs
 
 from syncengine import _passlog
+from syncengine._merges import redirects, repair
 from syncengine._owner import ends_its_passes
-from syncengine.engine.context import CHUNK, Core, Item, chunks
+from syncengine.engine.context import CHUNK, Core, Item, bad_id, chunks
 from syncengine.engine.execute import execute
 from syncengine.engine.lifecycle import begin, end
 from syncengine.engine.ports import fetch
@@ -234,10 +235,17 @@ def explain(core: Core, side: Side, object_type: str, record_id: str) -> Explana
     for s in Side:
         rid = entry.id_on(s)
         current[s] = fetch(core, s, plan.type_on(s), [rid]).get(rid) if rid is not None else None
+    # The entry as the pass that reads a merge of its record leaves it (its record was
+    # merged into another one and no pass has read that yet): the pair continuing with
+    # the merged record, or left out.
+    merged: Entry | None = None
     for s in Side:
         found = current[s]
         if found is not None and found.id != entry.id_on(s):
-            current[s] = None  # merged into another record: not this entry's any more
+            if merged is None and type(entry) is Entry:
+                merged = as_merged(core, plan, s, entry, found)
+            if merged is None or merged.id_on(s) != found.id:
+                current[s] = None  # merged into another record: not this entry's any more
     hub, app = current[Side.HUB], current[Side.APP]
     keys: tuple[str, ...] = ()
     if hub is None or app is None:
@@ -249,9 +257,57 @@ def explain(core: Core, side: Side, object_type: str, record_id: str) -> Explana
         decision = Fail(ErrorCategory.INDEX, entry.message)
     elif entry.reason is ExcludeReason.MERGED:
         decision = Exclude(ExcludeReason.MERGED, entry.message)
+    elif merged is not None and merged.reason is ExcludeReason.MERGED:
+        decision = Exclude(ExcludeReason.MERGED, merged.message)
     else:
-        decision = decide(plan, entry, hub, app, keys=keys)
+        decision = decide(plan, merged or entry, hub, app, keys=keys)
     return explain_entry(plan, entry, hub, app, decision, describe(decision))
+
+
+def as_merged(
+    core: Core, plan: ObjectPlan, side: Side, entry: Entry, record: Record
+) -> Entry | None:
+    """``entry`` as the pass that reads the merge of its ``side`` record into ``record``
+    will leave it (merges.apply_merges, with_namesakes), read only: the pair moved to
+    ``record`` (it continues with it), or left out (excluded, reason ``merged``);
+    ``None`` when that pass forgets it or leaves it as it is.
+
+    The other ids merged into ``record`` that the index knows by its identifiers are
+    read as the pass reads them (one that cannot be read is not counted in), so the
+    pair that shares the merged record's identifiers is the one that continues.
+    """
+    old, new = entry.id_on(side), record.id
+    if old is None:
+        return None
+    moves = {old: new}
+    keys = identify(plan, side, record.properties)
+    held = core.index.by_keys(core.sync_id, plan.name, keys) if keys else {}
+    ask = list(
+        dict.fromkeys(
+            record_id
+            for entries in held.values()
+            for other in entries
+            if type(other) is not CorruptEntry
+            and (record_id := other.id_on(side)) is not None
+            and record_id not in (old, new)
+            and bad_id(record_id) is None
+        )
+    )
+    for chunk in chunks(ask, core.adapters[side].max_batch_size):
+        try:
+            fetched = fetch(core, side, plan.type_on(side), chunk)
+        except Exception:
+            continue  # as the pass (with_namesakes): that id's own read finds it later
+        moves.update((o, n) for o, n in redirects(chunk, fetched).items() if n == new)
+    by_id = {
+        record_id: found
+        for record_id, found in core.index.by_record_ids(
+            core.sync_id, plan.name, side, [*moves, new]
+        ).items()
+        if type(found) is not CorruptEntry
+    }
+    changes = repair(plan, side, moves, by_id, {new: record}, core.clock(), lambda e, _a, _d: e)
+    return next((e for e in changes.write if e.entry_id == entry.entry_id), None)
 
 
 def plan_restore(core: Core, object_type: str, destination: Side) -> RestorePlan:
