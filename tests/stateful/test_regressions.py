@@ -1310,6 +1310,30 @@ class TestReportsCountFinalOutcomes:
         assert (report.created, report.unchanged, report.failed) == (1, 0, 1), report.summary()
         assert 1 == report.get("failed", "contacts", Side.APP)
 
+    def test_a_synced_pair_deleted_as_a_rerun_initial_sync_starts_is_counted_once(
+        self, hub, app, faulty_hub, index, make_engine, clock
+    ):
+        """A completed initial sync is run again (a worker's ``initial_sync`` on a sync
+        another process completed); the app's user deletes the pair's app record after
+        the pass began, before it reads the hub. The pair fails (R6), counted unchanged
+        and failed: one record twice (test_concurrent.py's count check, seed 7311,
+        memory and SQLite indexes: "more unchanged counted than synced")."""
+        hub.put("contacts", {"email": "ada@x.io", "firstname": "Ada"})
+        make_engine().initial_sync()
+        clock.advance()
+        (person,) = app.records("people")
+
+        def delete(method: str, n: int) -> None:
+            if method == "scan" and app.get("people", person.id) is not None:
+                app.remove("people", person.id)  # as the pass's first hub scan starts
+
+        faulty_hub.on_call(delete)
+        report = make_engine().initial_sync()
+
+        states = _states(make_engine())
+        assert (report.unchanged, report.failed) == (0, 1), (report.summary(), states)
+        assert (0, 1, 0, 0) == states
+
     def test_a_failure_retried_to_no_change_after_a_write_is_not_counted(self, index, clock):
         """A new hub record and a new app record with one e-mail pair up in an incremental
         pass: the app's record is updated, the hub's update happens but its reply is lost,

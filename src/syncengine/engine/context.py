@@ -221,6 +221,11 @@ class Pass:
     #: The run a full scan marks its records with (``i3``: the third initial sync,
     #: ``r7``: the 7th reconcile), so a record is processed once per run.
     mark: str | None = None
+    #: Whether this pass began the run its ``mark`` names (no other process of the run
+    #: stored an entry with it before this pass: not a resumed initial sync, nor a
+    #: worker of a scale-out), so an entry with the mark is one this pass counted
+    #: (counts.counted_earlier).
+    own_mark: bool = False
     #: Progress, for events (written by the passes).
     phase: str | None = None
     processed: int = 0

@@ -127,9 +127,11 @@ def counted_earlier(ctx: Pass, stored: Entry) -> tuple[tuple[Side, str], ...] | 
     Its mark says whether this pass counted it; its state what as: a lone record
     excluded (perhaps queued since as the next in line for a freed identifier, M3),
     or synced: unchanged (:data:`UNCHANGED_EARLIER`) when this pass stored the entry
-    and its history holds no write since the pass began, else written, or unchanged by
-    another process of the same run (a resumed initial sync shares the crashed one's
-    mark, and that process's report counted it): :data:`SYNCED_EARLIER`.
+    (its time is the pass's, or the pass began the run: a pair the pass found in sync
+    keeps its time when the pass marks it) and its history holds no write since the
+    pass began, else written, or unchanged by another process of the same run (a
+    resumed initial sync shares the crashed one's mark, and that process's report
+    counted it): :data:`SYNCED_EARLIER`.
     """
     if ctx.mark is None or stored.mark != ctx.mark:
         return None
@@ -139,7 +141,7 @@ def counted_earlier(ctx: Pass, stored: Entry) -> tuple[tuple[Side, str], ...] | 
     began = ctx.report.started_at
     if (
         stored.state is RecordState.SYNCED
-        and stored.updated_at >= began
+        and (ctx.own_mark or stored.updated_at >= began)
         and not any(
             item.at >= began and item.action == "synced" and item.detail != IN_SYNC
             for item in stored.history

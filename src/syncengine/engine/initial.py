@@ -95,6 +95,7 @@ def initial_sync(
             store.set_meta(sid, "initial_run", str(run))
             store.set_meta(sid, "initial_restart", None)
     ctx.mark = f"i{run}"
+    ctx.own_mark = workers is None and not in_progress
     # An initial sync is guarded (S2): updates of existing records are measured against
     # the records of the app they change (the preflight counted them). Workers of a
     # first initial sync are not: no worker sees the whole of it.

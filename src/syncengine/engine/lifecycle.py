@@ -119,6 +119,7 @@ def open_pass(
         if not dry_run:
             ctx.store.set_meta(core.sync_id, mark, str(run))
         ctx.mark = f"{mark[0]}{run}"
+        ctx.own_mark = True
     if settle_first:
         for plan in core.order:
             settle(core, ctx, plan)
