@@ -297,11 +297,16 @@ class TestTwoStoresOnOneFile:
                 "s", "contacts", ["r2"], "pass-2", until=T0 + 2 * HOUR, now=T0 + HOUR
             )
 
-    def test_free_names_are_leased_in_one_statement(self, tmp_path):
+    @pytest.mark.parametrize("json_functions", [True, False])
+    def test_free_names_are_leased_in_one_statement(self, tmp_path, json_functions):
         """A batch no lease row holds (most of them) is leased with one insert, without
-        reading the leases first; a batch meeting a held, expired or own lease reads
-        them and decides each name as before, in the same transaction."""
+        reading the leases first (one insert of a JSON array, whatever the number of
+        names; without SQLite's JSON functions, one per chunk of parameters); a batch
+        meeting a held, expired or own lease reads them and decides each name as before,
+        in the same transaction."""
         with SQLiteIndexStore(tmp_path / "index.db") as store:
+            if not json_functions:
+                store._json = False
             store.acquire("s", "contacts", ["warm"], "pass-0", until=T0 + HOUR, now=T0)
             statements: list[str] = []
             store._connection().set_trace_callback(statements.append)
@@ -326,7 +331,8 @@ class TestTwoStoresOnOneFile:
             finally:
                 store._connection().set_trace_callback(None)
             touching = [s for s in statements if "leases" in s]
-            assert len(touching) == 3, [s[:60] for s in statements]
+            assert len(touching) == (1 if json_functions else 3), [s[:60] for s in statements]
+            assert ("json_each" in touching[0]) is json_functions
             assert all(s.startswith("INSERT") for s in touching)
             store.release("s", "pass-1", many)
             # Held by another pass (refused), expired (taken), this owner's (extended).
