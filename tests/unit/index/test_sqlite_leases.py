@@ -124,3 +124,58 @@ def test_a_name_given_twice_is_leased_once(tmp_path: Path) -> None:
             "s", "contacts", ["hub:h2", "hub:h1", "hub:h2"], "o", until=T0 + 2 * MINUTE, now=T0
         )
         assert 2 == len(_rows(tmp_path / "index.db"))
+
+
+#: Leases taken before a release: (sync, object type, owner, names).
+TAKEN = st.lists(
+    st.tuples(
+        st.sampled_from(["s", "t"]),
+        st.sampled_from(TYPES),
+        st.sampled_from(OWNERS),
+        st.lists(PRINTABLE, max_size=8),
+    ),
+    max_size=5,
+)
+
+
+@given(taken=TAKEN, owner=st.sampled_from(OWNERS), object_type=st.sampled_from(TYPES))
+def test_releasing_a_type_deletes_exactly_the_owners_rows(
+    tmp_path_factory: pytest.TempPathFactory, taken, owner, object_type
+) -> None:
+    """release(sync, owner, object_type=…) deletes the owner's leases of that type in that
+    sync and keeps every other row as it was, whether those were the only rows (the
+    table emptied at once) or not."""
+    path = tmp_path_factory.mktemp("release") / "index.db"
+    with SQLiteIndexStore(path) as store:
+        for sync_id, kind, holder, names in taken:
+            store.acquire(sync_id, kind, names, holder, until=T0 + MINUTE, now=T0)
+        store.acquire("s", object_type, ["mine"], owner, until=T0 + MINUTE, now=T0)
+        conn = store._connection()
+        ids = {
+            name: number
+            for table in ("syncs", "object_types")
+            for number, name in conn.execute(f"SELECT id, name FROM {table}")
+        }
+        before = _rows(path)
+        store.release("s", owner, None, object_type)
+    gone = (ids["s"], ids[object_type], owner)
+    assert [r for r in before if (r[0], r[1], r[3]) != gone] == _rows(path)
+
+
+def test_a_pass_alone_empties_the_table_at_once(tmp_path: Path) -> None:
+    """When the owner's leases of the type are every lease row, the release is one
+    DELETE without a WHERE clause (SQLite's truncate optimization); else by owner."""
+    with SQLiteIndexStore(tmp_path / "index.db") as store:
+        store.acquire("s", "contacts", ["a", "b"], "o", until=T0 + MINUTE, now=T0)
+        statements: list[str] = []
+        store._connection().set_trace_callback(statements.append)
+        store.release("s", "o", None, "contacts")
+        assert "DELETE FROM leases" in statements
+        store.acquire("s", "contacts", ["a", "b"], "o", until=T0 + MINUTE, now=T0)
+        store.acquire("s", "deals", ["a"], "o", until=T0 + MINUTE, now=T0)
+        statements.clear()
+        store.release("s", "o", None, "contacts")
+        store._connection().set_trace_callback(None)
+        assert "DELETE FROM leases" not in statements
+        assert {"a": "o"} == store.holders("s", "deals", ["a", "b"])
+        assert {} == store.holders("s", "contacts", ["a", "b"])
