@@ -2455,12 +2455,13 @@ class SQLiteIndexStore(_rowformat.RowStore):
         The names go in as one JSON array read by ``json_each``: one statement of one
         text parameter, the same for every batch, compiled once (a ``VALUES`` list of
         one parameter per name is a new statement for each batch size, and compiling
-        one of 200 rows costs as much as leasing 150 names). A name JSON would escape
-        (a quote, a backslash, a control character) is never sent that way: the text
-        goes as is and SQLite returns each name as it was given. Without SQLite's JSON
-        functions, or for such names, one ``VALUES`` statement per chunk, stopping at
-        the first chunk where some name had a row. A name given twice is inserted
-        once: not every name was, and :meth:`acquire` goes on with the names read."""
+        the one of 200 rows costs as much as leasing some 170 names). A batch with a
+        name JSON would escape (a quote, a backslash, a control character), or that is
+        not printable, is never sent that way: the text goes as is and SQLite returns
+        each name as it was given. Such a batch, or any without SQLite's JSON
+        functions, takes one ``VALUES`` statement per chunk, stopping at the first
+        chunk where some name had a row. A name given twice is inserted once: not
+        every name was, and :meth:`acquire` goes on with the names read."""
         joined = '","'.join(names)
         if (
             self._json is not False
