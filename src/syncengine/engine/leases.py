@@ -30,6 +30,7 @@ __all__ = [
     "exclusive",
     "lease",
     "note_queued",
+    "requeue_orphaned",
     "store_marks",
     "unlease",
     "worker_owner",
@@ -166,13 +167,21 @@ def requeue(core: Core, ctx: Pass, plan: ObjectPlan, noted: Mapping[str, str]) -
     an entry this pass no longer holds), read again until it is stored. An entry
     queued already keeps its mark; one forgotten or unreadable is left as it is.
     """
+    mine = f"{ctx.owner}{NOTE_OWNER}"
+    # A note left for a pass gone since is dropped: this pass read the record itself.
+    mark_queued(core, ctx, plan, [name for name, owner in noted.items() if owner == mine])
+    drop_notes(core, ctx, plan, noted)
+
+
+def mark_queued(core: Core, ctx: Pass, plan: ObjectPlan, names: Sequence[str]) -> None:
+    """Mark queued the entries of the records ``names`` (``<side>:<record id>``) on
+    what is stored now (see :func:`requeue`)."""
+    if not names:
+        return
     sid = core.sync_id
     now = core.clock()
     ids: dict[Side, list[str]] = {}
-    mine = f"{ctx.owner}{NOTE_OWNER}"
-    for name, owner in noted.items():
-        if owner != mine:
-            continue  # left for a pass gone since: this pass read the record itself
+    for name in names:
         side, _, record_id = name.partition(":")
         if side in _SIDES and record_id:
             ids.setdefault(Side(side), []).append(record_id)
@@ -190,11 +199,42 @@ def requeue(core: Core, ctx: Pass, plan: ObjectPlan, noted: Mapping[str, str]) -
             None if current.state is RecordState.QUEUED else queued(core.history_size, current, now)
         ),
     )
+
+
+def drop_notes(core: Core, ctx: Pass, plan: ObjectPlan, noted: Mapping[str, str]) -> None:
+    """Release the notes ``noted`` (name: owner) of ``plan``'s records."""
     owners: dict[str, list[str]] = {}
     for name, owner in noted.items():
         owners.setdefault(owner, []).append(name)
     for owner, names in owners.items():
-        ctx.store.release(sid, owner, names, notes_type(plan))
+        ctx.store.release(core.sync_id, owner, names, notes_type(plan))
+
+
+def requeue_orphaned(core: Core, ctx: Pass, plan: ObjectPlan) -> None:
+    """Mark queued the records of the notes left for holders that are gone (S9).
+
+    A holder that dies after it stored its outcome and before it read its notes
+    (:func:`unlease`) leaves them unread, and its outcome erased the queued marks they
+    were about; the passes that left them moved their cursors past the changes. A note
+    whose holder is gone (:func:`~syncengine._owner.is_orphaned`), or that expired (its
+    holder, on another machine, held its records longer than ``lease_seconds``: it
+    counts as gone, as its leases do), is read here instead: its record is marked
+    queued again on what is stored now, and the note dropped. A note for a live holder
+    is left to it. One read of the notes of ``plan`` (there is mostly none); called by
+    every pass that retries queued entries, before it lists them.
+    """
+    if ctx.dry_run:
+        return
+    notes = ctx.store.leases(core.sync_id, notes_type(plan))
+    if not notes:
+        return
+    now = core.clock()
+    gone = {
+        name: owner for name, (owner, until) in notes.items() if until <= now or is_orphaned(owner)
+    }
+    if gone:
+        mark_queued(core, ctx, plan, list(gone))
+        drop_notes(core, ctx, plan, gone)
 
 
 def store_marks(

@@ -11,6 +11,7 @@ from typing import Final
 from syncengine._merges import redirects
 from syncengine.engine.batch import process
 from syncengine.engine.context import CHUNK, Core, Pass, chunks
+from syncengine.engine.leases import requeue_orphaned
 from syncengine.engine.merges import apply_merges, with_namesakes
 from syncengine.engine.ports import as_adapter_error, fetch
 from syncengine.entry import Entry
@@ -36,6 +37,8 @@ def retry(core: Core, ctx: Pass, plan: ObjectPlan, *, queued_only: bool = False)
     may have passed them: a queued entry is never left for good).
     """
     ctx.phase = "retry"
+    # First, the records left queued for holders that died before they read it.
+    requeue_orphaned(core, ctx, plan)
     states = (RecordState.QUEUED,) if queued_only else RETRY_STATES
     due = (
         e

@@ -253,5 +253,9 @@ class OverlayIndexStore(IndexStore):
         return self._base.holders(sync_id, object_type, names)
 
     @override
+    def leases(self, sync_id: str, object_type: str) -> dict[str, tuple[str, datetime]]:
+        return self._base.leases(sync_id, object_type)
+
+    @override
     def delete_sync(self, sync_id: str) -> None:
         raise NotImplementedError("a dry run never deletes a sync")

@@ -984,6 +984,23 @@ class IndexStore(abc.ABC):
         """
         return {}
 
+    def leases(self, sync_id: str, object_type: str) -> dict[str, tuple[str, datetime]]:
+        """Every lease of one object type of a sync (expired or not): by name, its
+        owner and when it expires (``until``, as acquired; timezone-aware).
+
+        The engine lists this way the notes a pass leaves for the holder of a record
+        it leaves queued (rule S9): they are leases of an object type of their own,
+        ``~queued/<object sync>``, few, and kept only while a holder's pass runs. A
+        note whose holder died before it read it is turned into a queued mark by the
+        next incremental pass. Asked once per object sync and pass, when there is
+        mostly none: keep that case cheap (one indexed read of ``(sync, object type)``).
+        The default lists none: such notes are then read only by a pass that leases
+        their record again (a reconcile finds the change they were about).
+
+        .. versionadded:: 0.3
+        """
+        return {}
+
     # ---- lifecycle ----------------------------------------------------------------
     @abc.abstractmethod
     def delete_sync(self, sync_id: str) -> None:

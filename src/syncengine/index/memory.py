@@ -589,6 +589,14 @@ class MemoryIndexStore(IndexStore):
                 if (held := sync.leases.get((object_type, name))) is not None
             }
 
+    @override
+    def leases(self, sync_id: str, object_type: str) -> dict[str, tuple[str, datetime]]:
+        with self._lock:
+            sync = self._syncs.get(sync_id)
+            if sync is None or not sync.leases:
+                return {}
+            return {name: held for (kind, name), held in sync.leases.items() if kind == object_type}
+
     # ---- lifecycle ----------------------------------------------------------------
     @override
     def delete_sync(self, sync_id: str) -> None:

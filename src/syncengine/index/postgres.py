@@ -1547,6 +1547,30 @@ class PostgresIndexStore(_rowformat.RowStore):
         return {_unesc(name): _unesc(holder) for name, holder in rows}
 
     @override
+    def leases(self, sync_id: str, object_type: str) -> dict[str, tuple[str, datetime]]:
+        sync = self._sync(sync_id)
+        if sync is None:
+            return {}
+        ot = self._ids[_OBJECT_TYPE].get(object_type)
+        # One statement either way: an object type never leased (no note ever written,
+        # the usual case) is not interned, and looking it up alone would cost a second.
+        if ot is not None:
+            query = "SELECT name, owner, expires FROM leases WHERE sync = %s AND ot = %s"
+            params: tuple[Any, ...] = (sync, ot)
+        else:
+            query = (
+                "SELECT l.name, l.owner, l.expires FROM names AS n "
+                "JOIN leases AS l ON l.sync = %s AND l.ot = n.id "
+                "WHERE n.kind = %s AND n.name = %s"
+            )
+            params = (sync, _OBJECT_TYPE, _esc(object_type))
+        rows = self._read(lambda conn: conn.execute(query, params).fetchall())
+        return {
+            _unesc(name): (_unesc(owner), _codec.from_micros(expires))
+            for name, owner, expires in rows
+        }
+
+    @override
     def release(
         self,
         sync_id: str,

@@ -2521,6 +2521,33 @@ class SQLiteIndexStore(_rowformat.RowStore):
         return found
 
     @override
+    def leases(self, sync_id: str, object_type: str) -> dict[str, tuple[str, datetime]]:
+        with self._reading() as conn:
+            sync = self._sync(conn, sync_id)
+            if sync is None:
+                return {}
+            ot = self._ot_ids.get(object_type)
+            # One statement either way: an object type never leased (no note ever
+            # written, the usual case) is not interned, and looking it up alone would
+            # cost a second one.
+            rows = (
+                conn.execute(
+                    "SELECT name, owner, expires FROM leases WHERE sync = ? AND ot = ?",
+                    (sync, ot),
+                )
+                if ot is not None
+                else conn.execute(
+                    "SELECT l.name, l.owner, l.expires FROM object_types AS o "
+                    "JOIN leases AS l ON l.sync = ? AND l.ot = o.id WHERE o.name = ?",
+                    (sync, object_type),
+                )
+            )
+            return {
+                str(name): (str(owner), _codec.from_micros(expires))
+                for name, owner, expires in rows
+            }
+
+    @override
     def release(
         self,
         sync_id: str,
