@@ -178,6 +178,16 @@ class _LeasesNeverExpire(_Delegating):
         )
 
 
+class _LeasesOfEveryType(_Delegating):
+    """leases lists the leases of the sync's every object type, not only the one asked."""
+
+    def leases(self, sync_id, object_type):
+        listed = {}
+        for kind in ("contacts", "deals", "~queued/contacts", object_type):
+            listed.update(self.inner.leases(sync_id, kind))
+        return listed
+
+
 class _PassesKeptForever(_Delegating):
     """A pass history that never deletes old passes (keep_passes ignored)."""
 
@@ -563,6 +573,7 @@ class _ReplaceAnswersNothing(_Delegating):
         (_IntegralFloatsAsInts, "check_write_then_get_round_trips_every_field"),
         (_CountsIgnoreDeletes, "check_delete_removes_the_entry_and_its_keys"),
         (_LeasesNeverExpire, "check_leases_grant_refuse_extend_expire_release"),
+        (_LeasesOfEveryType, "check_leases_list_one_object_type"),
     ],
 )
 def test_check_index_store_fails_a_broken_store_naming_the_check(broken, failing_check):

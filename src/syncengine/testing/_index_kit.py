@@ -1812,6 +1812,59 @@ def check_lease_holders_name_each_owner(store: IndexStore) -> None:
 
 
 @_check
+def check_leases_list_one_object_type(store: IndexStore) -> None:
+    """``leases`` lists every lease of one object type of a sync, expired leases too,
+    with its owner and expiry (a store that keeps the default lists none: skipped)."""
+    if type(store).leases is IndexStore.leases:
+        return
+    minute = timedelta(minutes=1)
+    queued = "~queued/contacts"  # the engine's notes: an object type of their own
+    cases: list[tuple[object, object, str]] = [
+        (store.leases(A, CONTACTS), {}, "an empty store"),
+        (store.leases("no-such-sync", CONTACTS), {}, "an unknown sync"),
+    ]
+    store.acquire(A, CONTACTS, ["r1", "r2"], "o1", until=T0 + 10 * minute, now=T0)
+    store.acquire(A, CONTACTS, ["r3"], "o2@host:1", until=T0 + 2 * minute, now=T0)
+    store.acquire(A, queued, ["hub:r1"], "o1/queued", until=T0 + 3 * minute, now=T0)
+    store.acquire(A, DEALS, ["r4"], "o3", until=T0 + 10 * minute, now=T0)
+    store.acquire(B, CONTACTS, ["r5"], "o4", until=T0 + 10 * minute, now=T0)
+    cases += [
+        (
+            store.leases(A, CONTACTS),
+            {
+                "r1": ("o1", T0 + 10 * minute),
+                "r2": ("o1", T0 + 10 * minute),
+                "r3": ("o2@host:1", T0 + 2 * minute),
+            },
+            "contacts in sync A (r4 is a deal, r5 sync B's)",
+        ),
+        (store.leases(A, queued), {"hub:r1": ("o1/queued", T0 + 3 * minute)}, "another type"),
+        (store.leases(B, CONTACTS), {"r5": ("o4", T0 + 10 * minute)}, "sync B"),
+        (store.leases(A, "no-such-type"), {}, "an unknown object type"),
+    ]
+    # Extended: the new expiry; taken over once expired: the new owner.
+    store.acquire(A, CONTACTS, ["r1"], "o1", until=T0 + 20 * minute, now=T0 + minute)
+    store.acquire(A, CONTACTS, ["r3"], "o5", until=T0 + 30 * minute, now=T0 + 5 * minute)
+    store.release(A, "o1", ["r2"])
+    cases.append(
+        (
+            store.leases(A, CONTACTS),
+            {"r1": ("o1", T0 + 20 * minute), "r3": ("o5", T0 + 30 * minute)},
+            "after an extension, a takeover and a release",
+        )
+    )
+    store.release(A, "o1")
+    store.release(A, "o5")
+    cases.append((store.leases(A, CONTACTS), {}, "after releasing all"))
+    for got, want, what in cases:
+        if got != want:
+            raise AssertionError(f"leases, {what}: got {got}, expected {want}")
+        for owner, until in cast(dict[str, tuple[str, datetime]], got).values():
+            if until.utcoffset() is None:
+                raise AssertionError(f"leases, {what}: a naive expiry {until!r} of {owner!r}")
+
+
+@_check
 def check_concurrent_acquires_grant_each_name_once(store: IndexStore) -> None:
     """Threads racing for the same names: every name goes to exactly one owner."""
     names = [f"r{i}" for i in range(40)]
@@ -2639,6 +2692,22 @@ class IndexStoreMachine(RuleBasedStateMachine):
         self.store.release(sync_id, owner, names, object_type)
         self.model.release(sync_id, owner, names, object_type)
 
+    @rule(data=st.data())
+    def list_leases(self, data: st.DataObject) -> None:
+        """leases lists what the model holds of one object type (if the store has it)."""
+        if type(self.store).leases is IndexStore.leases:
+            return
+        sync_id = data.draw(st.sampled_from(self.syncs))
+        object_type = data.draw(st.sampled_from(_OBJECT_TYPES))
+        got = self.store.leases(sync_id, object_type)
+        want = {
+            name: held
+            for (s, t, name), held in self.model.leases.items()
+            if s == sync_id and t == object_type
+        }
+        if got != want:
+            raise AssertionError(f"leases({sync_id!r}, {object_type!r}) is {got}, expected {want}")
+
     # ---- reads --------------------------------------------------------------------
     def _draw_ids(self, data: st.DataObject, *, keyed: bool) -> tuple[str, str, list[str]]:
         """A sync, an object type and a few entry ids; half the time (when the model holds
@@ -3024,6 +3093,10 @@ class IndexStoreTests:
     def test_lease_holders_name_each_owner(self, store: IndexStore) -> None:
         """``holders`` names the owner of each leased name asked about (S8, S9)."""
         check_lease_holders_name_each_owner(store)
+
+    def test_leases_list_one_object_type(self, store: IndexStore) -> None:
+        """``leases`` lists one object type's leases with owners and expiries (S9)."""
+        check_leases_list_one_object_type(store)
 
     def test_concurrent_acquires_grant_each_name_once(self, store: IndexStore) -> None:
         """Threads racing for the same names: every name goes to exactly one owner."""
