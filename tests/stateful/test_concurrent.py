@@ -106,6 +106,9 @@ class _Pausing(conv._Killable):  # type: ignore[misc,name-defined]
         #: The record leases the process holds, by (owner, object sync): to pause while
         #: it holds some.
         self.held: dict[tuple[str, str], set[str]] = {}
+        #: The index write the process is about to make (its name and arguments), while
+        #: it pauses before it.
+        self.calling: tuple[str, tuple[Any, ...], dict[str, Any]] | None = None
 
     def __getattr__(self, name: str) -> Any:
         found = super().__getattr__(name)
@@ -113,7 +116,11 @@ class _Pausing(conv._Killable):  # type: ignore[misc,name-defined]
             return found
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.pause()
+            self.calling = (name, args, kwargs)
+            try:
+                self.pause()
+            finally:
+                self.calling = None
             result = found(*args, **kwargs)
             if name == "acquire" and not args[1].startswith("~"):
                 self.held.setdefault((args[3], args[1]), set()).update(result)
@@ -131,6 +138,16 @@ class _Pausing(conv._Killable):  # type: ignore[misc,name-defined]
     @property
     def holding(self) -> bool:
         return any(self.held.values())
+
+    @property
+    def letting_go(self) -> bool:
+        """Whether the process is about to release record leases (a batch's, after
+        its outcome is stored), not coordination leases or notes."""
+        if self.calling is None or self.calling[0] != "release":
+            return False
+        args, kwargs = self.calling[1:]
+        object_type = args[3] if len(args) > 3 else kwargs.get("object_type")
+        return object_type is not None and not object_type.startswith("~")
 
 
 class _Aborted(Crash):
@@ -153,6 +170,10 @@ class Worker:
         self.budget = 0  # pause points to pass before the next pause (0: run to the end)
         self.holding = False  # count only the pause points where the pass holds leases
         self.aborting = False
+        #: The pass runs on to its next release of record leases, and pauses there.
+        self.to_release = False
+        #: The process dies at the pause point it is stopped at (``SIGKILL``).
+        self.dying = False
         self.report: SyncReport | None = None
         self.error: BaseException | None = None
         self.kind = ""
@@ -200,16 +221,23 @@ class Worker:
             return
         if self.aborting:
             raise _Aborted
-        if self.budget == 0 or (self.holding and not self.process.holding):
+        if self.to_release:
+            if not self.process.letting_go:
+                return
+            self.to_release = False
+        elif self.budget == 0 or (self.holding and not self.process.holding):
             return
-        self.budget -= 1
-        if self.budget > 0:
-            return
+        else:
+            self.budget -= 1
+            if self.budget > 0:
+                return
         self.go.clear()
         self.stopped.set()
         self.go.wait()
         if self.aborting:
             raise _Aborted
+        if self.dying:
+            raise Crash
 
     def body(self, action: Callable[[SyncEngine], SyncReport]) -> None:
         try:
@@ -236,6 +264,7 @@ class Worker:
         )
         self.stopped.clear()
         self.budget, self.holding = steps, holding
+        self.to_release = self.dying = False
         marks = self.marks()
         self.machine.overlap(self)
         self.thread.start()
@@ -253,6 +282,21 @@ class Worker:
         self.stopped.clear()
         self.go.set()
         self.wait(marks)
+
+    def die(self, letting_go: bool) -> None:
+        """The paused pass's process dies (``SIGKILL``) at its pause point, before an
+        index write: nothing more of it reaches the index. With ``letting_go``, it runs
+        on first to its next release of record leases (a batch's outcome stored, the
+        notes left for it unread), if it makes one before its end."""
+        assert self.thread is not None
+        if letting_go:
+            self.to_release = True
+            self.resume(0)
+            if self.thread is None:
+                return  # the pass ended first
+        self.process.dead = True
+        self.dying = True
+        self.resume(0)
 
     def marks(self) -> dict[Side, int]:
         return {s: len(self.machine.faulty[s].created) for s in Side}
@@ -448,21 +492,38 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
         worker = busy[number % len(busy)]
         worker.resume(steps, holding)
 
+    @precondition(lambda self: any(w.busy for w in self.workers))
+    @rule(number=st.integers(0, 1), letting_go=st.booleans())
+    def die(self, number: int, letting_go: bool) -> None:
+        """A paused pass's process dies (``SIGKILL``) at its pause point, between two
+        index writes (or before a call to an app); with ``letting_go``, once it ran on
+        to its next release of record leases: its outcome is stored, and it never reads
+        the notes other passes left for it (TestAHolderKilledBeforeItReadsItsNotes).
+        Its leases are taken over at once (it ran on this machine)."""
+        busy = [w for w in self.workers if w.busy]
+        busy[number % len(busy)].die(letting_go)
+
     @precondition(lambda self: any(w.busy and w.process.holding for w in self.workers))
     @rule(
         pick=st.integers(0, 99),
         field=st.integers(0, 2),
         data=st.data(),
         kind=st.sampled_from(["incremental", "events", "reconcile"]),
+        holder_dies=st.booleans(),
     )
-    def contend(self, pick: int, field: int, data: st.DataObject, kind: str) -> None:
+    def contend(
+        self, pick: int, field: int, data: st.DataObject, kind: str, holder_dies: bool
+    ) -> None:
         """A user edits a record a paused pass holds (read already, its outcome not
         stored yet), and the machine's engine runs a pass at once: it meets the record
         held, leaves it queued and moves on (S9). The holder's outcome, stored later,
         must not erase that change (the interleaving of test_queue_kept.py and its
-        kin, drawn here among all the others)."""
+        kin, drawn here among all the others). With ``holder_dies``, the holder then
+        runs on to its next release of record leases and its process dies there: its
+        outcome stored, the note the engine's pass left for it unread
+        (TestAHolderKilledBeforeItReadsItsNotes)."""
         held = sorted(
-            name
+            (name, worker.number)
             for worker in self.workers
             if worker.busy
             for names in worker.process.held.values()
@@ -471,7 +532,8 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
         )
         if not held:
             return
-        side_name, _, record_id = held[pick % len(held)].partition(":")
+        name, number = held[pick % len(held)]
+        side_name, _, record_id = name.partition(":")
         side = Side(side_name)
         ids = self.live_ids(side)
         if record_id not in ids:
@@ -482,6 +544,9 @@ class ConcurrentMachine(conv.MemoryIndexMachine):  # type: ignore[misc,name-defi
             self.deliver_events(side, 0)
         else:
             self.sync(kind)
+        holder = self.workers[number]
+        if holder_dies and holder.busy:
+            holder.die(letting_go=True)
 
     @precondition(lambda self: any(self.inner[s].count(conv.TYPES[s]) for s in self.inner))
     @rule(side=sides, pick=st.integers(0, 99), field=st.integers(1, 2), data=st.data())
