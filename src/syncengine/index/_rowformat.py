@@ -264,6 +264,8 @@ _MIN_US: Final = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(micros
 _MAX_US: Final = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 #: The start of the ``data`` column of a bare entry (see :meth:`RowCodec.view`).
 _BARE_START: Final = "[null,null,null,["
+#: At most this many of indexed_data's heads are known to a codec (see RowCodec.view).
+_HEADS: Final = 16
 #: The fields of a padded ``data`` array after ``mark``, at their defaults, as a list.
 _TAIL_LIST: Final = list(DEFAULTS[_SHORT:])
 #: The stored code of a synced entry's state, and the state.
@@ -631,6 +633,8 @@ class RowCodec:
         self._micros_of: dict[datetime, int] = {}  # encoded times (see _history)
         # History items' microseconds and numbers, by the item (see _history_known).
         self._item_codes: dict[int, tuple[HistoryItem, int, int]] = {}
+        # The heads indexed_data made, with their history item's number (see view).
+        self._heads: dict[str, int] = {}
 
     def forget(self) -> None:
         """Forget every interned number (a write that interned some was rolled back)."""
@@ -872,7 +876,13 @@ class RowCodec:
         item: Any = number if number is not None else [ACTION_CODES["indexed"], side]
         plain = data_json([None, None, None, [0, item]])
         full = data_json([None, None, None, [0, item], *DEFAULTS[_SHORT - 1 :]])
-        return plain, f"{full[:-1]},"
+        head = f"{full[:-1]},"
+        if type(number) is int:
+            heads = self._heads
+            if len(heads) >= _HEADS:
+                heads.clear()
+            heads[head] = number
+        return plain, head
 
     def kept_json(self, tag: str, values: Mapping[str, str | None]) -> str:
         """The kept values' element of a ``data`` array (see :data:`KEPT`), interning
@@ -1183,6 +1193,26 @@ class RowCodec:
         row is decoded, and viewed whole."""
         data = row[9]
         if type(data) is str and data.startswith(_BARE_START):
+            for head, number in self._heads.items():
+                if data.startswith(head):
+                    # Phase 1's text (indexed_data's head, kept values, "]"): only the
+                    # kept values are scanned.
+                    try:
+                        found = self._indexed(
+                            sync_id, object_type, row, data, len(head), number, kept
+                        )
+                    except (
+                        ValueError,
+                        TypeError,
+                        KeyError,
+                        IndexError,
+                        StopIteration,
+                        RecursionError,
+                    ):
+                        found = None
+                    if found is not None:
+                        return found
+                    break
             try:
                 found = self._bare(sync_id, object_type, row, data, kept)
             except (ValueError, TypeError, KeyError, IndexError, StopIteration, RecursionError):
@@ -1190,6 +1220,50 @@ class RowCodec:
             if found is not None:
                 return found
         return RowView.of(self.decode(sync_id, object_type, row, kept))
+
+    def _indexed(
+        self,
+        sync_id: str,
+        object_type: str,
+        row: Sequence[Any],
+        data: str,
+        start: int,
+        number: int,
+        kept: tuple[str, dict[str, dict[str, str | None]]] | None,
+    ) -> StoredRowView | None:
+        """:meth:`_bare` of a ``data`` text that is one of :meth:`indexed_data`'s heads
+        (whose history holds one item, ``number``, at offset 0), one JSON value from
+        ``start``, and ``]``: what :meth:`_bare` makes of it, scanning only that value;
+        ``None`` when the text is not so (:meth:`_bare` reads it)."""
+        _, _, _, hub_id, app_id, state, updated, pending, keys, _ = row[:10]
+        if (
+            type(hub_id) not in _TEXT_OR_NONE
+            or type(app_id) not in _TEXT_OR_NONE
+            or pending is not None
+            or type(updated) is not int
+            or not _MIN_US <= updated <= _MAX_US
+        ):
+            return None
+        extra, end = _scan_once(data, start)
+        if end != len(data) - 1 or data[end] != "]":
+            return None
+        pairs = self._item_pairs
+        if number not in pairs or self._item_ids.get(pairs[number]) != number:
+            return None
+        if keys is None:
+            key_set = _EMPTY_KEYS
+        elif type(keys) is str and keys[:1] != "[":
+            key_set = frozenset((keys,))
+        else:
+            key_set = keys_of(keys)
+        view = StoredRowView(
+            self, row, sync_id, object_type, _STATE_OF[state], key_set, None, [0, number]
+        )
+        if kept is not None:
+            values = self._kept_of(extra, kept[0])
+            if values is not None:
+                kept[1][row[2]] = values
+        return view
 
     def _bare(
         self,
