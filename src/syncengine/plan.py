@@ -72,9 +72,11 @@ __all__ = [
     "decide_new",
     "decide_new_parts",
     "decide_pairs",
+    "decide_pairs_parts",
     "decide_restore",
     "identify",
     "is_owner",
+    "pair_decision",
     "unchanged_since_sync",
 ]
 
@@ -1374,6 +1376,38 @@ def decide_pairs(
     plan: ObjectPlan, pairs: Sequence[tuple[Entry | None, Record, Record]]
 ) -> list[Decision]:
     """``decide(plan, entry, hub, app)`` for each ``(entry, hub, app)`` pair being
+    merged for the first time: :func:`decide_pairs_parts`' decisions, each pair decided
+    from its table made an ``Apply`` (:func:`pair_decision`)."""
+    return [
+        pair_decision(made, hub.id, app.id) if isinstance(made, tuple) else made
+        for made, (_, hub, app) in zip(decide_pairs_parts(plan, pairs), pairs, strict=True)
+    ]
+
+
+#: A pair :func:`decide_pairs_parts` decided from its table: the hub record's update
+#: and the app record's (empty when none), the hub and app copies, and how the fields
+#: not in sync were decided (see :func:`pair_decision`).
+PlainPair = tuple[
+    dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any], tuple["FieldOutcome", ...]
+]
+
+
+def pair_decision(parts: PlainPair, hub_id: str, app_id: str) -> Apply:
+    """The ``Apply`` a :data:`PlainPair` of the records ``hub_id`` and ``app_id`` stands
+    for: an update of each record whose changes are not empty, the hub's first."""
+    to_hub, to_app, hub_values, app_values, fields = parts
+    writes: list[Write] = []
+    if to_hub:
+        writes.append(UpdateIn(_HUB, hub_id, to_hub))
+    if to_app:
+        writes.append(UpdateIn(_APP, app_id, to_app))
+    return Apply(tuple(writes), hub_values, app_values, fields)
+
+
+def decide_pairs_parts(
+    plan: ObjectPlan, pairs: Sequence[tuple[Entry | None, Record, Record]]
+) -> list[Decision | PlainPair]:
+    """``decide(plan, entry, hub, app)`` for each ``(entry, hub, app)`` pair being
     merged for the first time (no index copy yet): the same decisions, one per pair, in
     order.
 
@@ -1386,7 +1420,9 @@ def decide_pairs(
     :func:`_decide_pair` and :func:`~syncengine.conflicts.resolve_field` do for it,
     field by field (in sync; a blank filled from the other side; the source of a
     one-way field; else the winner). Any other pair (an entry with copies, a value
-    that is not text or too long) is decided by :func:`decide` itself.
+    that is not text or too long) is decided by :func:`decide` itself. A pair decided
+    from the table is given as its parts (:data:`PlainPair`; the initial sync's lean
+    path builds the ``Apply`` only for a pair whose update fails).
     """
     sync = plan.sync
     table: list[tuple[str, str, bool, bool]] | None = None
@@ -1413,7 +1449,7 @@ def decide_pairs(
     why_fill = Why.FILL_BLANK
     why_direction = Why.DIRECTION
     why_kept = Why.KEPT
-    out: list[Decision] = []
+    out: list[Decision | PlainPair] = []
     for entry, hub, app in pairs:
         if entry is not None and entry.hub_values is not None and entry.app_values is not None:
             out.append(decide(plan, entry, hub, app))  # a merge against copies (D6)
@@ -1475,12 +1511,7 @@ def decide_pairs(
         else:
             # A value written is never blank (a blank never overwrites here, D4): no
             # required property is cleared.
-            writes: list[Write] = []
-            if to_hub:
-                writes.append(UpdateIn(_HUB, hub.id, to_hub))
-            if to_app:
-                writes.append(UpdateIn(_APP, app.id, to_app))
-            out.append(Apply(tuple(writes), hub_values, app_values, tuple(outcomes)))
+            out.append((to_hub, to_app, hub_values, app_values, tuple(outcomes)))
             continue
         out.append(decide(plan, entry, hub, app))  # a value that is not plain text
     return out

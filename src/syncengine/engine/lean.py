@@ -87,14 +87,21 @@ from syncengine.engine.ports import call_update, fetch
 from syncengine.entry import CursorUpdate, Entry, HistoryItem
 from syncengine.errors import AdapterError
 from syncengine.index.base import Matched, RowView
-from syncengine.plan import Apply, Decision, ObjectPlan, UpdateIn, decide_pairs, identify
+from syncengine.plan import (
+    Apply,
+    Decision,
+    FieldOutcome,
+    ObjectPlan,
+    PlainPair,
+    UpdateIn,
+    decide_pairs,
+    decide_pairs_parts,
+    identify,
+    pair_decision,
+)
 from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult
 from syncengine.states import RecordState
-from syncengine.transitions import (
-    after_write,
-    evolve,
-    rewrites_keys,
-)
+from syncengine.transitions import evolve
 
 __all__ = [
     "ENABLED",
@@ -304,11 +311,17 @@ def _sync_pairs(
     # Phase 1's values: good for a pair that writes nothing to the hub (a hub edit made
     # since is the next pass's change, S3); one that writes to the hub is merged again
     # with the hub record read fresh (no lost update).
-    for (record, keys, entry, hub), decision in zip(
-        first, decide_pairs(plan, [(_merged(e), h, r) for r, _, e, h in first]), strict=True
+    for (record, keys, entry, hub), made in zip(
+        first, decide_pairs_parts(plan, [(_merged(e), h, r) for r, _, e, h in first]), strict=True
     ):
-        if _app_only(decision):
-            work.append(_pair(record, keys, entry, hub, decision, entry.keys))
+        if isinstance(made, tuple):
+            # Decided from the table: its parts, no Apply (built only if the update fails).
+            if made[0]:
+                again.append((record, keys, entry))  # writes to the hub
+            else:
+                work.append((record, keys, entry, hub, made, entry.keys))
+        elif _app_only(made):
+            work.append(_pair(record, keys, entry, hub, made, entry.keys))
         else:
             again.append((record, keys, entry))
     if again:
@@ -322,12 +335,12 @@ def _sync_pairs(
     taken = {w[0].id for w in work} | {i.record_id for i, _ in general}
     if general:
         execute(core, ctx, plan, general, [], (), now)
-    updates = [(n, w[5]) for n, w in enumerate(work) if w[5] is not None]
+    updates = [(n, w[0].id, w[4][1]) for n, w in enumerate(work) if w[4][1]]
     results: dict[int, WriteResult | AdapterError] = {}
     if updates:
         guard(core, ctx, plan, app, len(updates))
-        sent = [RecordUpdate(u.record_id, dict(u.properties)) for _, u in updates]
-        for (n, _), result in zip(
+        sent = [RecordUpdate(record_id, dict(changes)) for _, record_id, changes in updates]
+        for (n, _, _), result in zip(
             updates, call_update(core, ctx, app, plan, sent, planned=False), strict=True
         ):
             results[n] = result
@@ -340,7 +353,9 @@ def _sync_pairs(
     done_pairs: list[Matched] = []
     failed: list[int] = []
     wrote = unchanged = 0
-    for n, (record, keys, entry, hub, decision, update, hub_keys) in enumerate(work):
+    app_keys = [key.app for key in plan.keys]
+    for n, (record, keys, entry, hub, made, hub_keys) in enumerate(work):
+        _, to_app, hub_values, app_values, _ = made
         outcome = results.get(n)
         if outcome is not None and (isinstance(outcome, AdapterError) or not outcome.succeeded):
             failed.append(n)
@@ -352,16 +367,16 @@ def _sync_pairs(
             matched = matched_items[number] = HistoryItem(
                 now, "matched", f"by {plan.key_name(key)}"[:200]
             )
-        if update is not None:
+        if to_app:
             wrote += 1
-            names = tuple(update.properties)
+            names = tuple(to_app)
             done = synced_items.get(names)
             if done is None:
                 done = synced_items[names] = HistoryItem(
                     now, "synced", f"updated app: {', '.join(sorted(names))}"[:200]
                 )
-            if rewrites_keys(plan, decision):
-                keys = _keys_after(plan, after_write(decision, app, record), hub, hub_keys)
+            if any(name in to_app for name in app_keys):  # the update rewrites a key
+                keys = _keys_after(plan, record.properties, to_app, hub, hub_keys)
         else:
             unchanged += 1
             done = in_sync
@@ -382,8 +397,8 @@ def _sync_pairs(
                 record.id,
                 held_keys,
                 key,
-                decision.hub_values,
-                decision.app_values,
+                hub_values,
+                app_values,
                 (matched, done),
             )
         )
@@ -426,8 +441,11 @@ def _failed(
     written: list[tuple[int, UpdateIn]] = []
     got: dict[int, list[tuple[Side, str, WriteResult | AdapterError]]] = {}
     for m, n in enumerate(failed):
-        record, keys, entry, hub, decision, update, _ = work[n]
-        assert update is not None
+        record, keys, entry, hub, made, _ = work[n]
+        assert hub.id == entry.hub_id
+        decision = pair_decision(made, hub.id, record.id)
+        update = decision.write_on(app)
+        assert isinstance(update, UpdateIn)
         item = _item(record, keys, entry.entry(), hub)
         assert item.claim is not None
         base = item.claim[1]
@@ -462,8 +480,9 @@ def _item(record: Record, keys: tuple[str, ...], entry: Entry, hub: Record) -> I
 
 
 #: One pair the lean path carries out: the app record, its keys, the hub entry, the hub
-#: record, the decision, its app update (or none), and the keys the hub record holds.
-Pair = tuple[Record, tuple[str, ...], RowView, Record, Apply, UpdateIn | None, Iterable[str]]
+#: record, the decision as its parts (:data:`~syncengine.plan.PlainPair`: no update of
+#: the hub; the app's update, empty when none), and the keys the hub record holds.
+Pair = tuple[Record, tuple[str, ...], RowView, Record, PlainPair, Iterable[str]]
 
 
 def _app_only(decision: Decision) -> bool:
@@ -486,7 +505,10 @@ def _pair(
     assert isinstance(decision, Apply)
     update = decision.writes[0] if decision.writes else None
     assert update is None or isinstance(update, UpdateIn)
-    return (record, keys, entry, hub, decision, update, hub_keys)
+    to_app = {} if update is None else dict(update.properties)
+    fields: tuple[FieldOutcome, ...] = decision.fields
+    made: PlainPair = ({}, to_app, dict(decision.hub_values), dict(decision.app_values), fields)
+    return (record, keys, entry, hub, made, hub_keys)
 
 
 def _classify(
@@ -532,17 +554,23 @@ def _fetch(core: Core, plan: ObjectPlan, ids: Sequence[str | None]) -> dict[str,
 
 
 def _keys_after(
-    plan: ObjectPlan, after: Mapping[str, Any], hub: Record, hub_keys: Iterable[str]
+    plan: ObjectPlan,
+    properties: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    hub: Record,
+    hub_keys: Iterable[str],
 ) -> tuple[str, ...]:
-    """The app record's keys once its update landed: where its identifier now holds
-    the hub record's value (the hub's value won), the hub's key for it, normalized
-    once already (one normalizer per identifier, M6); else normalized here."""
+    """The app record's keys once its update landed (its ``properties`` with
+    ``changes``): where its identifier now holds the hub record's value (the hub's value
+    won), the hub's key for it, normalized once already (one normalizer per identifier,
+    M6); else normalized here."""
     hub_props = hub.properties
     out: list[str] = []
     for key in plan.keys:
-        value = after.get(key.app)
+        name = key.app
+        value = changes[name] if name in changes else properties.get(name)
         if type(value) is not str or value != hub_props.get(key.hub):
-            return identify(plan, Side.APP, after)
+            return identify(plan, Side.APP, {**properties, **changes})
         prefix = f"{key.index}:"
         out.extend(k for k in hub_keys if k.startswith(prefix))
     return tuple(out)
