@@ -227,7 +227,7 @@ def sync_matched(
     names = [f"app:{r.id}" for r, _, _ in pairs] + [f"hub:{e.hub_id}" for _, _, e in pairs]
     leased = lease(core, ctx, plan, names)
     try:
-        taken = _sync_pairs(core, ctx, plan, page, cursors, pairs, leased, kept, keep)
+        taken = _sync_pairs(core, ctx, plan, page, cursors, pairs, names, leased, kept, keep)
     finally:
         unlease(core, ctx, plan)
     if taken is None:
@@ -266,14 +266,17 @@ def _sync_pairs(
     page: Page,
     cursors: Sequence[CursorUpdate],
     pairs: list[tuple[Record, tuple[str, ...], RowView]],
+    leases: Sequence[str],
     held: set[str],
     kept: Mapping[str, Mapping[str, str | None]],
     keep: tuple[str, tuple[str, ...]] | None,
 ) -> set[str] | None:
-    """Fetch, decide, write and store the leased pairs; the app record ids taken (None
-    when the hub's fetch failed: the general path fails those records)."""
+    """Fetch, decide, write and store the pairs whose two records' ``leases`` this
+    pass ``held``; the app record ids taken (None when the hub's fetch failed: the
+    general path fails those records)."""
     app = Side.APP
-    pairs = [p for p in pairs if f"app:{p[0].id}" in held and f"hub:{p[2].hub_id}" in held]
+    if len(held) != len(leases) or not held.issuperset(leases):  # (all held: usually)
+        pairs = [p for p in pairs if f"app:{p[0].id}" in held and f"hub:{p[2].hub_id}" in held]
     if not pairs:
         return None
     # The hub records as phase 1 read them, where it kept their values beside their

@@ -139,7 +139,11 @@ def index_side(
                 out.append(evolve(entry, keys=entry.keys.union(keys), updated_at=now))
             continue
         pool: dict[str, list[Entry]] | None = None  # no entry holds its identifiers
-        if entry is not None or any(k in candidates or k in local for k in keys):
+        if (
+            entry is not None
+            or not local.keys().isdisjoint(keys)
+            or not candidates.keys().isdisjoint(keys)
+        ):
             pool = {k: [*candidates.get(k, ()), *map(entry_of, local.get(k, ()))] for k in keys}
         if entry is not None:
             assert pool is not None
