@@ -99,7 +99,7 @@ from syncengine.plan import (
     identify,
     pair_decision,
 )
-from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult
+from syncengine.records import Page, Record, RecordUpdate, Side, WriteResult, make_record
 from syncengine.states import RecordState
 from syncengine.transitions import evolve
 
@@ -289,7 +289,7 @@ def _sync_pairs(
             # Kept for the properties this merge reads: else (a mapping changed since
             # phase 1, in a resumed initial sync) the hub record is read again.
             if values is not None and entry.hub_id is not None and tuple(values) == names:
-                hubs[entry.hub_id] = Record(entry.hub_id, values)
+                hubs[entry.hub_id] = make_record(entry.hub_id, values)
     fresh = _fetch(core, plan, [e.hub_id for _, _, e in pairs if e.hub_id not in hubs])
     if fresh is None:
         return None  # the general path reads them again and fails them alone
