@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from syncengine._merges import redirects, repair
 from syncengine.engine.context import Core, Pass, bad_id, chunks
@@ -15,7 +15,7 @@ from syncengine.records import Record, Side
 from syncengine.states import RecordState
 from syncengine.transitions import append_history, evolve
 
-__all__ = ["apply_merges", "with_namesakes"]
+__all__ = ["apply_merges", "namesake_ids", "with_namesakes"]
 
 
 def apply_merges(
@@ -120,19 +120,7 @@ def with_namesakes(
     }
     if not keys:
         return out
-    found = ctx.store.by_keys(core.sync_id, plan.name, keys)
-    ask = list(
-        dict.fromkeys(
-            record_id
-            for held in found.values()
-            for entry in held
-            if type(entry) is not CorruptEntry
-            and (record_id := entry.id_on(side)) is not None
-            and record_id not in out
-            and record_id not in targets
-            and bad_id(record_id) is None
-        )
-    )
+    ask = namesake_ids(ctx.store.by_keys(core.sync_id, plan.name, keys), side, (out, targets))
     adapter = core.adapters[side]
     for chunk in chunks(ask, adapter.max_batch_size):
         try:
@@ -142,3 +130,24 @@ def with_namesakes(
             continue
         out.update((old, new) for old, new in redirects(chunk, fetched).items() if new in targets)
     return out
+
+
+def namesake_ids(
+    found: Mapping[str, Iterable[Entry]], side: Side, skip: Iterable[Container[str]]
+) -> list[str]:
+    """The ``side`` record ids of the entries ``found`` (an index read by key), once
+    each, in order: those the index can read (no corrupt entry, no unusable id) and in
+    none of ``skip``. The ids whose records a merge may have made one with the merged
+    record (:func:`with_namesakes`, and ``explain``'s read-only forecast of it)."""
+    skipped = tuple(skip)
+    return list(
+        dict.fromkeys(
+            record_id
+            for held in found.values()
+            for entry in held
+            if type(entry) is not CorruptEntry
+            and (record_id := entry.id_on(side)) is not None
+            and not any(record_id in ids for ids in skipped)
+            and bad_id(record_id) is None
+        )
+    )

@@ -16,9 +16,10 @@ import attrs
 from syncengine import _passlog
 from syncengine._merges import redirects, repair
 from syncengine._owner import ends_its_passes
-from syncengine.engine.context import CHUNK, Core, Item, bad_id, chunks
+from syncengine.engine.context import CHUNK, Core, Item, chunks
 from syncengine.engine.execute import execute
 from syncengine.engine.lifecycle import begin, end
+from syncengine.engine.merges import namesake_ids
 from syncengine.engine.ports import fetch
 from syncengine.engine.stored import corrupt_met
 from syncengine.entry import CorruptEntry, Entry
@@ -282,17 +283,7 @@ def as_merged(
     moves = {old: new}
     keys = identify(plan, side, record.properties)
     held = core.index.by_keys(core.sync_id, plan.name, keys) if keys else {}
-    ask = list(
-        dict.fromkeys(
-            record_id
-            for entries in held.values()
-            for other in entries
-            if type(other) is not CorruptEntry
-            and (record_id := other.id_on(side)) is not None
-            and record_id not in (old, new)
-            and bad_id(record_id) is None
-        )
-    )
+    ask = namesake_ids(held, side, [(old, new)])
     for chunk in chunks(ask, core.adapters[side].max_batch_size):
         try:
             fetched = fetch(core, side, plan.type_on(side), chunk)
